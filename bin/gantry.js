@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The `gantry` command. The TypeScript sources are compiled to dist/ by `npm install` (prepare).
+import { existsSync } from "node:fs";
+
+const entry = new URL("../dist/cli/main.js", import.meta.url);
+if (!existsSync(entry)) {
+  console.error("gantry: not built yet. Run `npm install` in the Gantry checkout (it generates code and compiles).");
+  process.exit(1);
+}
+const { main } = await import(entry.href);
+process.exitCode = await main(process.argv);

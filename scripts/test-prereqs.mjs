@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Runs before `npm test`: makes sure the real servers and tools the integration tests start are here.
+// Debian packages are installed with apt-get when run as root; Go tools are built from the Go module
+// proxy into .cache/bin. Otherwise it says what to install, and those suites skip locally
+// (under CI=true they fail instead: nothing may be skipped in CI).
+import { execFileSync } from "node:child_process";
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const localBin = join(root, ".cache", "bin");
+const searchPath = [localBin, ...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
+const inCI = process.env.CI === "true";
+
+/** Debian packages the tests need, by the command each provides. */
+const aptTools = [
+  { command: "redis-server", pkg: "redis-server" },
+  { command: "redis-cli", pkg: "redis-tools" },
+  { command: "slapd", pkg: "slapd" },
+  { command: "ldapadd", pkg: "ldap-utils" },
+];
+
+/** Go tools the tests need, built from the Go module proxy into .cache/bin. Pinned for repeatable runs. */
+const goTools = [];
+
+function find(command) {
+  for (const dir of searchPath) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, command), constants.X_OK);
+      return join(dir, command);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+const problems = [];
+
+const missingApt = aptTools.filter((t) => !find(t.command));
+if (missingApt.length > 0) {
+  const pkgs = [...new Set(missingApt.map((t) => t.pkg))];
+  if (isRoot) {
+    console.log(`test-prereqs: installing ${pkgs.join(", ")} with apt-get`);
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+    execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...pkgs], { stdio: "inherit", env });
+  } else {
+    problems.push(`install with: sudo apt-get install ${pkgs.join(" ")}`);
+  }
+}
+
+for (const tool of goTools) {
+  if (find(tool.command)) continue;
+  if (!find("go")) {
+    problems.push(`${tool.command}: install Go, then: GOBIN=${localBin} go install ${tool.module}`);
+    continue;
+  }
+  console.log(`test-prereqs: building ${tool.command} (go install ${tool.module})`);
+  mkdirSync(localBin, { recursive: true });
+  execFileSync("go", ["install", tool.module], {
+    stdio: "inherit",
+    env: { ...process.env, GOBIN: localBin, GOFLAGS: "-mod=mod" },
+  });
+}
+
+if (problems.length > 0) {
+  const message = `test-prereqs: missing test tools:\n  - ${problems.join("\n  - ")}`;
+  if (inCI) {
+    console.error(`${message}\nCI=true: failing, because nothing may be skipped in CI.`);
+    process.exit(1);
+  }
+  console.warn(`${message}\nThe suites that need them will skip.`);
+}

@@ -1,0 +1,34 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+
+/** Subcommands register themselves here; each module adds one command to the program. */
+const subcommands: Array<(program: Command) => void> = [];
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("gantry")
+    .description("Gantry: an open control plane for Envoy (xDS server, ext_authz and rate-limit services)")
+    .version(version(), "-v, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  for (const register of subcommands) register(program);
+  return program;
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    process.stderr.write(`gantry: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

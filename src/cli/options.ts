@@ -1,0 +1,42 @@
+import { InvalidArgumentError, Option } from "commander";
+import { type LogLevel, logLevels } from "../lib/logger.js";
+
+/**
+ * Options shared by several subcommands. Each one reads a flag or, failing that, a GANTRY_*
+ * environment variable; `--help` shows both.
+ */
+
+export function parsePort(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a port number`);
+  const port = Number(value);
+  if (port > 65535) throw new InvalidArgumentError(`port ${port} is out of range (0-65535)`);
+  return port;
+}
+
+export function parsePositiveInt(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) === 0)
+    throw new InvalidArgumentError(`"${value}" is not a positive integer`);
+  return Number(value);
+}
+
+export function portOption(flag: string, env: string, description: string, defaultPort: number): Option {
+  return new Option(`${flag} <port>`, description).env(env).default(defaultPort).argParser(parsePort);
+}
+
+export function hostOption(): Option {
+  return new Option("--host <address>", "address to listen on").env("GANTRY_HOST").default("0.0.0.0");
+}
+
+export function redisUrlOption(description: string): Option {
+  return new Option(
+    "--redis-url <url>",
+    `${description}; redis://host:port[/db], rediss:// (TLS), redis+sentinel://h:p,h:p/master, redis+cluster://h:p,h:p`,
+  ).env("GANTRY_REDIS_URL");
+}
+
+export function logLevelOption(): Option {
+  return new Option("--log-level <level>", "log level")
+    .env("GANTRY_LOG_LEVEL")
+    .choices(logLevels)
+    .default("info" satisfies LogLevel);
+}

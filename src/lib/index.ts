@@ -1,0 +1,29 @@
+export { type Clock, ManualClock, systemClock } from "./clock.js";
+export {
+  type BidiCall,
+  type CallOptions,
+  createClient,
+  GrpcError,
+  GrpcServer,
+  type GrpcServerOptions,
+  GrpcStatus,
+  type MethodHandler,
+  type ServerStreamCall,
+  type ServiceClient,
+  type ServiceImpl,
+  type UnaryCall,
+} from "./grpc.js";
+export { HealthService, ServingStatus } from "./health.js";
+export { createLogger, type Logger, type LoggerConfig, type LogLevel, logLevels } from "./logger.js";
+export { Counter, createRegistry, Gauge, Histogram, Registry, requestLatencyBuckets } from "./metrics.js";
+export {
+  createRedis,
+  parseRedisUrl,
+  type RedisClient,
+  type RedisConnectionOptions,
+  type RedisTarget,
+  RedisUrlError,
+  redactUrl,
+  waitForRedis,
+} from "./redis.js";
+export { type Readiness, startTelemetryServer, type TelemetryServer } from "./telemetry.js";

@@ -1,0 +1,187 @@
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import type { Logger } from "./logger.js";
+
+export type RedisClient = Redis | Cluster;
+
+interface HostPort {
+  host: string;
+  port: number;
+}
+
+interface Credentials {
+  username?: string;
+  password?: string;
+  tls: boolean;
+}
+
+/**
+ * Where a Redis is, parsed from one URL:
+ * - `redis://[user:pass@]host[:port][/db]` (or `rediss://` for TLS): a single node
+ * - `redis+sentinel://[user:pass@]host:port[,host:port...]/masterName[/db]`: through Sentinel
+ * - `redis+cluster://[user:pass@]host:port[,host:port...]`: a Redis Cluster, from its seed nodes
+ */
+export type RedisTarget =
+  | ({ kind: "single"; node: HostPort; db: number } & Credentials)
+  | ({ kind: "sentinel"; sentinels: HostPort[]; masterName: string; db: number } & Credentials)
+  | ({ kind: "cluster"; nodes: HostPort[] } & Credentials);
+
+export class RedisUrlError extends Error {
+  constructor(url: string, problem: string) {
+    super(`invalid Redis URL "${redactUrl(url)}": ${problem}`);
+    this.name = "RedisUrlError";
+  }
+}
+
+/** The URL with its password replaced, for logs and errors. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]*:)[^@]*@/, "$1***@");
+}
+
+function parseHosts(url: string, text: string): HostPort[] {
+  if (text === "") throw new RedisUrlError(url, "no host");
+  return text.split(",").map((hostPort) => {
+    const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort);
+    if (!match?.[1]) throw new RedisUrlError(url, `"${hostPort}" is not host[:port]`);
+    const port = match[2] === undefined ? 6379 : Number(match[2]);
+    if (port < 1 || port > 65535) throw new RedisUrlError(url, `port ${port} is out of range`);
+    return { host: match[1].replace(/^\[|\]$/g, ""), port };
+  });
+}
+
+function parseDb(url: string, text: string | undefined): number {
+  if (text === undefined || text === "") return 0;
+  if (!/^\d+$/.test(text)) throw new RedisUrlError(url, `database "${text}" is not a number`);
+  return Number(text);
+}
+
+export function parseRedisUrl(url: string): RedisTarget {
+  const match = /^([a-z+]+):\/\/(?:([^@/]*)@)?([^/]*)(?:\/(.*))?$/.exec(url);
+  if (!match) throw new RedisUrlError(url, "expected scheme://[user:password@]host:port[/...]");
+  const [, scheme, userInfo, hostsText = "", pathText] = match;
+  const credentials: Credentials = {
+    tls: scheme === "rediss" || scheme === "rediss+sentinel" || scheme === "rediss+cluster",
+  };
+  if (userInfo) {
+    const colon = userInfo.indexOf(":");
+    const username = decodeURIComponent(colon < 0 ? userInfo : userInfo.slice(0, colon));
+    if (username) credentials.username = username;
+    if (colon >= 0) credentials.password = decodeURIComponent(userInfo.slice(colon + 1));
+  }
+  const hosts = parseHosts(url, hostsText);
+  const path = pathText === undefined || pathText === "" ? [] : pathText.split("/");
+  switch (scheme) {
+    case "redis":
+    case "rediss": {
+      if (hosts.length !== 1) throw new RedisUrlError(url, "a single-node URL names one host");
+      if (path.length > 1) throw new RedisUrlError(url, "expected at most /db after the host");
+      return { kind: "single", node: hosts[0] as HostPort, db: parseDb(url, path[0]), ...credentials };
+    }
+    case "redis+sentinel":
+    case "rediss+sentinel": {
+      const masterName = path[0];
+      if (!masterName) throw new RedisUrlError(url, "a Sentinel URL needs the master name: /masterName");
+      if (path.length > 2) throw new RedisUrlError(url, "expected /masterName[/db] after the hosts");
+      return { kind: "sentinel", sentinels: hosts, masterName, db: parseDb(url, path[1]), ...credentials };
+    }
+    case "redis+cluster":
+    case "rediss+cluster":
+      if (path.length > 0) throw new RedisUrlError(url, "a Cluster URL has no path (Redis Cluster has only db 0)");
+      return { kind: "cluster", nodes: hosts, ...credentials };
+    default:
+      throw new RedisUrlError(url, `unknown scheme "${scheme}" (use redis, rediss, redis+sentinel or redis+cluster)`);
+  }
+}
+
+export interface RedisConnectionOptions {
+  url: string;
+  /** Bound on establishing a connection. Default 2,000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * Bound on every command, including commands queued while disconnected. Services on the request
+   * path set this low (tens of ms) so that a dead Redis costs a bounded wait, never a hang.
+   * Default 1,000 ms.
+   */
+  commandTimeoutMs?: number;
+  /** Prefix for every key; keeps services apart when they share a Redis. */
+  keyPrefix?: string;
+  /** Name shown in logs and CLIENT LIST. */
+  connectionName?: string;
+  logger?: Logger;
+  /** Extra ioredis options (TLS material, for example). */
+  redisOptions?: RedisOptions;
+}
+
+/** Reconnects back off from 50 ms to at most 2 s, forever: Redis coming back must heal the service. */
+function retryDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 6), 2_000);
+}
+
+/** Connects to the Redis the URL names (single node, Sentinel or Cluster) with bounded timeouts. */
+export function createRedis(options: RedisConnectionOptions): RedisClient {
+  const target = parseRedisUrl(options.url);
+  const common: RedisOptions = {
+    connectTimeout: options.connectTimeoutMs ?? 2_000,
+    commandTimeout: options.commandTimeoutMs ?? 1_000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: retryDelay,
+    ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+    ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    ...(target.tls ? { tls: {} } : {}),
+    ...options.redisOptions,
+  };
+  let client: RedisClient;
+  switch (target.kind) {
+    case "single":
+      client = new Redis({ ...common, host: target.node.host, port: target.node.port, db: target.db });
+      break;
+    case "sentinel":
+      client = new Redis({ ...common, sentinels: target.sentinels, name: target.masterName, db: target.db });
+      break;
+    case "cluster": {
+      const { keyPrefix, ...redisOptions } = common;
+      const clusterOptions: ClusterOptions = {
+        redisOptions,
+        clusterRetryStrategy: retryDelay,
+        slotsRefreshTimeout: options.connectTimeoutMs ?? 2_000,
+        ...(keyPrefix === undefined ? {} : { keyPrefix }),
+      };
+      client = new Cluster(target.nodes, clusterOptions);
+      break;
+    }
+  }
+  const logger = options.logger;
+  if (logger) {
+    const where = redactUrl(options.url);
+    let down = false;
+    client.on("error", (err: Error) => {
+      if (!down) logger.warn({ err: err.message, redis: where }, "redis connection error");
+      down = true;
+    });
+    client.on("ready", () => {
+      if (down) logger.info({ redis: where }, "redis connection restored");
+      down = false;
+    });
+  } else {
+    // An 'error' listener must exist or ioredis reports errors as unhandled.
+    client.on("error", () => {});
+  }
+  return client;
+}
+
+/** Resolves when the client is ready, or rejects after `timeoutMs`. */
+export async function waitForRedis(client: RedisClient, timeoutMs = 5_000): Promise<void> {
+  if (client.status === "ready") return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off("ready", onReady);
+      reject(new Error(`redis not ready after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once("ready", onReady);
+  });
+}

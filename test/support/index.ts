@@ -1,0 +1,5 @@
+export { freePort, freePortPair } from "./ports.js";
+export { type ManagedProcess, type StartOptions, startProcess } from "./process.js";
+export { haveRedis, type RedisCluster, type RedisServer, startRedis, startRedisCluster } from "./redis.js";
+export { findTool, inCI, localBin, needTool } from "./tools.js";
+export { waitFor } from "./wait.js";

@@ -1,0 +1,32 @@
+import { createServer } from "node:net";
+
+function tryListen(port: number, host = "127.0.0.1"): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(undefined));
+    server.listen(port, host, () => {
+      const address = server.address();
+      const bound = typeof address === "object" && address ? address.port : undefined;
+      server.close(() => resolve(bound));
+    });
+  });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
+export async function freePort(): Promise<number> {
+  const port = await tryListen(0);
+  if (port === undefined) throw new Error("no free port on 127.0.0.1");
+  return port;
+}
+
+/**
+ * A free port P whose companion P + offset is free too (Redis Cluster's bus port is P + 10000),
+ * drawn below the kernel's ephemeral range so the companion stays a valid port.
+ */
+export async function freePortPair(offset: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if ((await tryListen(port)) !== undefined && (await tryListen(port + offset)) !== undefined) return port;
+  }
+  throw new Error(`no free port pair (P, P+${offset}) on 127.0.0.1`);
+}
