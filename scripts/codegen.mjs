@@ -6,9 +6,21 @@
 // that one option is dropped there before `buf generate`.
 //
 // The work is skipped when nothing that feeds it changed: a stamp holds a hash of every input.
+// Generation goes to a scratch folder that then replaces src/gen in one rename, under a lock, so a
+// test run or a second codegen never sees a half-written src/gen.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +30,7 @@ const require = createRequire(join(root, "package.json"));
 const cacheDir = join(root, ".cache", "protos");
 const outDir = join(root, "src", "gen");
 const stampFile = join(root, ".cache", "codegen.stamp");
+const lockDir = join(root, ".cache", "codegen.lock");
 
 /** Envoy packages we generate (their imports come along). Add a folder here when code needs a new package. */
 const envoyPaths = [
@@ -92,26 +105,63 @@ function copyEnvoyProtos(deps) {
   }
 }
 
-function main() {
-  const deps = depsDir();
-  const hash = inputsHash(deps);
-  const force = process.argv.includes("--force");
-  if (!force && existsSync(stampFile) && existsSync(outDir) && readFileSync(stampFile, "utf8") === hash) {
-    console.log("codegen: up to date (src/gen)");
-    return;
+/** A cross-process lock (mkdir is atomic); a lock older than two minutes is a crashed run's and is taken over. */
+function withLock(fn) {
+  mkdirSync(join(root, ".cache"), { recursive: true });
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      mkdirSync(lockDir);
+      break;
+    } catch {
+      if (Date.now() - statSync(lockDir, { throwIfNoEntry: false })?.mtimeMs > 120_000) {
+        rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`codegen: ${lockDir} is held; remove it if no codegen is running`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
   }
+  try {
+    return fn();
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+function generate(deps, hash) {
   const started = Date.now();
   copyEnvoyProtos(deps);
   const ownPaths = readdirSync(join(root, "proto")).map((d) => join("proto", d));
   const paths = [...ownPaths, ...envoyPaths.map((p) => join(".cache/protos/envoy-api", p))];
   const bin = join(root, "node_modules", ".bin");
-  execFileSync(join(bin, "buf"), ["generate", ...paths.flatMap((p) => ["--path", p])], {
+  const scratch = join(root, ".cache", `gen-${process.pid}`);
+  rmSync(scratch, { recursive: true, force: true });
+  execFileSync(join(bin, "buf"), ["generate", "--output", scratch, ...paths.flatMap((p) => ["--path", p])], {
     cwd: root,
     stdio: "inherit",
     env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
   });
+  const old = join(root, ".cache", `gen-old-${process.pid}`);
+  if (existsSync(outDir)) renameSync(outDir, old);
+  renameSync(join(scratch, "src", "gen"), outDir);
+  rmSync(old, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true });
   writeFileSync(stampFile, hash);
   console.log(`codegen: generated src/gen in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+}
+
+function main() {
+  const deps = depsDir();
+  const force = process.argv.includes("--force");
+  withLock(() => {
+    const hash = inputsHash(deps);
+    if (!force && existsSync(stampFile) && existsSync(outDir) && readFileSync(stampFile, "utf8") === hash) {
+      console.log("codegen: up to date (src/gen)");
+      return;
+    }
+    generate(deps, hash);
+  });
 }
 
 main();
