@@ -1,0 +1,11 @@
+import type { Config } from "../../gen/gantry/extauth/v1/auth_config_pb.js";
+import type { EvaluatorFactory } from "../evaluator.js";
+
+/**
+ * One factory per evaluator kind, keyed by the `Config.evaluator` oneof case. Each evaluator lives
+ * in its own module under this folder and adds its line here. A kind with no factory yet is
+ * rejected at config load with a clear error.
+ */
+export const evaluatorFactories: {
+  [K in NonNullable<Config["evaluator"]["case"]>]?: EvaluatorFactory<K>;
+} = {};
