@@ -57,6 +57,7 @@ const envoyPaths = [
   "envoy/extensions/filters/http/rbac/v3",
   "envoy/extensions/filters/http/local_ratelimit/v3",
   "envoy/extensions/transport_sockets/tls/v3",
+  "envoy/extensions/upstreams/http/v3",
   "envoy/service/auth/v3",
   "envoy/service/ratelimit/v3",
 ];
