@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerBootstrap } from "./commands/bootstrap.js";
 
 /** Subcommands register themselves here; each module adds one command to the program. */
-const subcommands: Array<(program: Command) => void> = [];
+const subcommands: Array<(program: Command) => void> = [registerBootstrap];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };

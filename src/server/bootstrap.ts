@@ -1,0 +1,149 @@
+import { create, createRegistry, type JsonObject, toJson } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import { type Bootstrap, BootstrapSchema } from "../gen/envoy/config/bootstrap/v3/bootstrap_pb.js";
+import { Cluster_DiscoveryType, Cluster_DnsLookupFamily } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
+import { ApiConfigSource_ApiType, ApiVersion } from "../gen/envoy/config/core/v3/config_source_pb.js";
+import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
+
+/** The static cluster through which Envoy reaches the management server. */
+export const xdsClusterName = "gantry-xds";
+
+export const proxyRoles = ["gateway", "sidecar"] as const;
+export type ProxyRole = (typeof proxyRoles)[number];
+
+export interface BootstrapOptions {
+  nodeId: string;
+  role: ProxyRole;
+  /** Labels that Gateway selectors match; sent as node metadata `labels`. */
+  labels: Readonly<Record<string, string>>;
+  /** Where the management server's xDS port is, as Envoy will resolve it (DNS name or IP). */
+  xdsHost: string;
+  xdsPort: number;
+  /** Envoy's node cluster; defaults to `gantry-<role>`. */
+  cluster?: string;
+  /** Envoy admin listener; defaults to 127.0.0.1 and 9901 (gateway) or 15000 (sidecar). */
+  adminHost?: string;
+  adminPort?: number;
+  /** State-of-the-world ADS instead of delta (for management servers without delta). */
+  stateOfTheWorld?: boolean;
+}
+
+export class BootstrapOptionsError extends Error {
+  constructor(option: string, problem: string) {
+    super(`${option}: ${problem}`);
+    this.name = "BootstrapOptionsError";
+  }
+}
+
+const labelKey = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+function check(options: BootstrapOptions): void {
+  if (options.nodeId.trim() === "") throw new BootstrapOptionsError("--node-id", "must not be empty");
+  if (!proxyRoles.includes(options.role)) {
+    throw new BootstrapOptionsError("--role", `"${options.role}" is not one of ${proxyRoles.join(", ")}`);
+  }
+  if (options.xdsHost === "") throw new BootstrapOptionsError("--xds-address", "the host must not be empty");
+  for (const port of [options.xdsPort, options.adminPort]) {
+    if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+      throw new BootstrapOptionsError("port", `${port} is not a port number (1-65535)`);
+    }
+  }
+  for (const key of Object.keys(options.labels)) {
+    if (!labelKey.test(key)) throw new BootstrapOptionsError("--labels", `"${key}" is not a valid label key`);
+  }
+}
+
+/**
+ * An Envoy bootstrap that takes all its config from Gantry over one ADS stream (delta by default):
+ * LDS and CDS through ADS, everything they reference (RDS, EDS, SDS) through ADS too.
+ */
+export function buildBootstrap(options: BootstrapOptions): Bootstrap {
+  check(options);
+  const adminPort = options.adminPort ?? (options.role === "gateway" ? 9901 : 15000);
+  const ads = { configSourceSpecifier: { case: "ads", value: {} }, resourceApiVersion: ApiVersion.V3 } as const;
+  return create(BootstrapSchema, {
+    node: {
+      id: options.nodeId,
+      cluster: options.cluster ?? `gantry-${options.role}`,
+      metadata: { role: options.role, labels: { ...options.labels } },
+    },
+    dynamicResources: {
+      adsConfig: {
+        apiType: options.stateOfTheWorld ? ApiConfigSource_ApiType.GRPC : ApiConfigSource_ApiType.DELTA_GRPC,
+        transportApiVersion: ApiVersion.V3,
+        setNodeOnFirstMessageOnly: true,
+        grpcServices: [{ targetSpecifier: { case: "envoyGrpc", value: { clusterName: xdsClusterName } } }],
+      },
+      cdsConfig: ads,
+      ldsConfig: ads,
+    },
+    staticResources: {
+      clusters: [
+        {
+          name: xdsClusterName,
+          connectTimeout: { seconds: 5n },
+          clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STRICT_DNS },
+          dnsLookupFamily: Cluster_DnsLookupFamily.V4_PREFERRED,
+          typedExtensionProtocolOptions: {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": anyPack(
+              HttpProtocolOptionsSchema,
+              create(HttpProtocolOptionsSchema, {
+                upstreamProtocolOptions: {
+                  case: "explicitHttpConfig",
+                  value: {
+                    protocolConfig: {
+                      case: "http2ProtocolOptions",
+                      // xDS streams are long-lived: keep them alive through idle NATs and proxies.
+                      value: { connectionKeepalive: { interval: { seconds: 30n }, timeout: { seconds: 5n } } },
+                    },
+                  },
+                },
+              }),
+            ),
+          },
+          loadAssignment: {
+            clusterName: xdsClusterName,
+            endpoints: [
+              {
+                lbEndpoints: [
+                  {
+                    hostIdentifier: {
+                      case: "endpoint",
+                      value: {
+                        address: {
+                          address: {
+                            case: "socketAddress",
+                            value: {
+                              address: options.xdsHost,
+                              portSpecifier: { case: "portValue", value: options.xdsPort },
+                            },
+                          },
+                        },
+                      },
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        },
+      ],
+    },
+    admin: {
+      address: {
+        address: {
+          case: "socketAddress",
+          value: { address: options.adminHost ?? "127.0.0.1", portSpecifier: { case: "portValue", value: adminPort } },
+        },
+      },
+    },
+  });
+}
+
+/** The types a bootstrap packs into `Any`, so that JSON output and parsing can name them. */
+export const bootstrapTypes = createRegistry(HttpProtocolOptionsSchema);
+
+/** The bootstrap as proto JSON with snake_case field names, as Envoy's docs write it (Envoy reads both). */
+export function bootstrapToJson(bootstrap: Bootstrap): JsonObject {
+  return toJson(BootstrapSchema, bootstrap, { registry: bootstrapTypes, useProtoFieldName: true }) as JsonObject;
+}
