@@ -22,7 +22,7 @@ const aptTools = [
 ];
 
 /** Go tools the tests need, built from the Go module proxy into .cache/bin. Pinned for repeatable runs. */
-const goTools = [];
+const goTools = [{ command: "opa", module: "github.com/open-policy-agent/opa@v1.22.2" }];
 
 function find(command) {
   for (const dir of searchPath) {
