@@ -99,7 +99,7 @@ export interface RedisConnectionOptions {
   /**
    * Bound on every command, including commands queued while disconnected. Services on the request
    * path set this low (tens of ms) so that a dead Redis costs a bounded wait, never a hang.
-   * Default 1,000 ms.
+   * Default 1,000 ms. 0 disables it: only for pub/sub connections, which wait idle by design.
    */
   commandTimeoutMs?: number;
   /** Prefix for every key; keeps services apart when they share a Redis. */
@@ -119,9 +119,10 @@ function retryDelay(attempt: number): number {
 /** Connects to the Redis the URL names (single node, Sentinel or Cluster) with bounded timeouts. */
 export function createRedis(options: RedisConnectionOptions): RedisClient {
   const target = parseRedisUrl(options.url);
+  const commandTimeout = options.commandTimeoutMs ?? 1_000;
   const common: RedisOptions = {
     connectTimeout: options.connectTimeoutMs ?? 2_000,
-    commandTimeout: options.commandTimeoutMs ?? 1_000,
+    ...(commandTimeout > 0 ? { commandTimeout } : {}),
     maxRetriesPerRequest: 1,
     retryStrategy: retryDelay,
     ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),

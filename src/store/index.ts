@@ -1,0 +1,15 @@
+export { MemoryStore } from "./memory.js";
+export { RedisStore, type RedisStoreOptions } from "./redis.js";
+export {
+  defaultNamespace,
+  keyOf,
+  keyString,
+  type ResourceDocument,
+  type ResourceKey,
+  type ResourceStore,
+  type StoreChange,
+  type StoredResource,
+  StoreError,
+  type StoreSnapshot,
+  type WriteResult,
+} from "./types.js";
