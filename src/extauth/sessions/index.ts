@@ -1,0 +1,3 @@
+export { EncryptedCookieSessionStore } from "./encrypted-cookie.js";
+export { RedisSessionStore } from "./redis.js";
+export type { SessionStore } from "./store.js";

@@ -1,0 +1,15 @@
+/**
+ * Where browser sessions live. The cookie carries a handle: a random id for a server-side store,
+ * the sealed session itself for the cookie store. Values are opaque strings to the store.
+ */
+export interface SessionStore {
+  /** The value for the handle a cookie carried, or undefined when unknown, expired or tampered with. */
+  get(handle: string): Promise<string | undefined>;
+  /**
+   * Stores `value` for `ttlMs` and resolves to the handle the cookie must carry from now on. A
+   * server-side store keeps an existing handle; `undefined` asks for a new one.
+   */
+  set(handle: string | undefined, value: string, ttlMs: number): Promise<string>;
+  /** Forgets the session. */
+  delete(handle: string): Promise<void>;
+}
