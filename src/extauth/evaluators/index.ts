@@ -1,5 +1,6 @@
 import type { Config } from "../../gen/gantry/extauth/v1/auth_config_pb.js";
 import type { EvaluatorFactory } from "../evaluator.js";
+import { createOpaAuthFactory } from "./opa/index.js";
 
 /**
  * One factory per evaluator kind, keyed by the `Config.evaluator` oneof case. Each evaluator lives
@@ -8,4 +9,6 @@ import type { EvaluatorFactory } from "../evaluator.js";
  */
 export const evaluatorFactories: {
   [K in NonNullable<Config["evaluator"]["case"]>]?: EvaluatorFactory<K>;
-} = {};
+} = {
+  opaAuth: createOpaAuthFactory(),
+};

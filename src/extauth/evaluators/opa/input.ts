@@ -1,0 +1,96 @@
+import { type JsonObject, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { type CheckRequest, CheckRequestSchema } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
+
+/**
+ * The policy input, shaped exactly as the OPA-Envoy plugin shapes it so that policies written for
+ * it run unchanged: the v3 CheckRequest as proto JSON, plus `parsed_path`, `parsed_query`,
+ * `parsed_body`, `truncated_body` and `version`. Building it never fails: a path or body that
+ * cannot be parsed leaves the parsed field empty instead of failing the check.
+ */
+export function buildPolicyInput(request: CheckRequest, options: { skipRequestBodyParse: boolean }): JsonObject {
+  const input = toJson(CheckRequestSchema, request) as JsonObject;
+  const http = request.attributes?.request?.http;
+  const { path, query } = splitTarget(http?.path ?? "");
+  input["version"] = { ext_authz: "v3", encoding: "protojson" };
+  input["parsed_path"] = parsePath(path);
+  input["parsed_query"] = parseQuery(query);
+  if (!options.skipRequestBodyParse) {
+    const { parsed, truncated } = parseBody(http?.headers ?? {}, http?.body ?? "", http?.rawBody);
+    input["parsed_body"] = parsed;
+    input["truncated_body"] = truncated;
+  }
+  return input;
+}
+
+function splitTarget(target: string): { path: string; query: string } {
+  const hash = target.indexOf("#");
+  const withoutFragment = hash < 0 ? target : target.slice(0, hash);
+  const mark = withoutFragment.indexOf("?");
+  return mark < 0
+    ? { path: withoutFragment, query: "" }
+    : { path: withoutFragment.slice(0, mark), query: withoutFragment.slice(mark + 1) };
+}
+
+/** The unescaped path without its leading slashes, split on `/` (`/` gives `[""]`, as in OPA-Envoy). */
+export function parsePath(path: string): string[] {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // A malformed escape: the raw segments are still worth showing the policy.
+    decoded = path;
+  }
+  return decoded.replace(/^\/+/, "").split("/");
+}
+
+/**
+ * A query or form body as a map of value arrays, with Go's `url.ParseQuery` rules: `+` is a space,
+ * pairs with a `;` or a bad escape are dropped, a key without `=` has the value "".
+ */
+export function parseQuery(query: string): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  for (const pair of query.split("&")) {
+    if (pair === "" || pair.includes(";")) continue;
+    const eq = pair.indexOf("=");
+    const key = unescapeQueryPart(eq < 0 ? pair : pair.slice(0, eq));
+    const value = unescapeQueryPart(eq < 0 ? "" : pair.slice(eq + 1));
+    if (key === undefined || value === undefined) continue;
+    const values = Object.hasOwn(result, key) ? result[key] : undefined;
+    if (values) values.push(value);
+    else result[key] = [value];
+  }
+  return result;
+}
+
+function unescapeQueryPart(part: string): string | undefined {
+  try {
+    return decodeURIComponent(part.replaceAll("+", " "));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The body as OPA-Envoy parses it: JSON or form-urlencoded by content type (others give null); a
+ * body shorter than its content-length is truncated and not parsed. A malformed body gives null.
+ */
+export function parseBody(
+  headers: Readonly<Record<string, string>>,
+  body: string,
+  rawBody: Uint8Array | undefined,
+): { parsed: JsonValue; truncated: boolean } {
+  const contentType = headers["content-type"] ?? "";
+  const isJson = contentType.includes("application/json");
+  const isForm = !isJson && contentType.includes("application/x-www-form-urlencoded");
+  if (!isJson && !isForm) return { parsed: null, truncated: false };
+  const text = body !== "" ? body : rawBody && rawBody.length > 0 ? Buffer.from(rawBody).toString("utf8") : "";
+  if (text === "") return { parsed: null, truncated: false };
+  const declared = Number.parseInt(headers["content-length"] ?? "", 10);
+  if (Number.isFinite(declared) && declared > Buffer.byteLength(text, "utf8")) return { parsed: null, truncated: true };
+  if (isForm) return { parsed: parseQuery(text), truncated: false };
+  try {
+    return { parsed: JSON.parse(text) as JsonValue, truncated: false };
+  } catch {
+    return { parsed: null, truncated: false };
+  }
+}

@@ -1,0 +1,376 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { create } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthConfigError, type CheckContext, type EvaluatorDeps } from "../../../src/extauth/evaluator.js";
+import {
+  buildPolicyInput,
+  createOpaAuthFactory,
+  decisionToVerdict,
+  normalizeEntrypoint,
+} from "../../../src/extauth/evaluators/opa/index.js";
+import { parseBody, parsePath, parseQuery } from "../../../src/extauth/evaluators/opa/input.js";
+import { CheckRequestSchema } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { type OpaAuth, OpaAuthSchema } from "../../../src/gen/gantry/extauth/v1/opa_pb.js";
+import { createLogger, systemClock } from "../../../src/lib/index.js";
+import { needTool } from "../../support/index.js";
+
+const run = promisify(execFile);
+
+interface RequestShape {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+function checkContext({ method = "GET", path = "/", headers = {}, body = "" }: RequestShape): CheckContext {
+  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  const request = create(CheckRequestSchema, {
+    attributes: {
+      source: {
+        address: {
+          address: {
+            case: "socketAddress",
+            value: { address: "10.0.0.7", portSpecifier: { case: "portValue", value: 51000 } },
+          },
+        },
+      },
+      request: { http: { id: "req-1", method, path, host: "api.example.com", scheme: "http", headers: lower, body } },
+      contextExtensions: { config_id: "opa" },
+    },
+  });
+  return { request, headers: lower, state: new Map(), signal: new AbortController().signal };
+}
+
+describe("OPA-Envoy input shape", () => {
+  it("is the CheckRequest as proto JSON plus the parsed fields and version", () => {
+    const context = checkContext({
+      method: "POST",
+      path: "/api/v1/users%2Fall?id=1&id=2&q=a+b",
+      headers: { "content-type": "application/json", "content-length": "13" },
+      body: '{"name":"ab"}',
+    });
+    const input = buildPolicyInput(context.request, { skipRequestBodyParse: false });
+    expect(input["attributes"]).toMatchObject({
+      request: { http: { method: "POST", host: "api.example.com", headers: { "content-type": "application/json" } } },
+      contextExtensions: { config_id: "opa" },
+      source: { address: { socketAddress: { address: "10.0.0.7", portValue: 51000 } } },
+    });
+    expect(input["version"]).toEqual({ ext_authz: "v3", encoding: "protojson" });
+    expect(input["parsed_path"]).toEqual(["api", "v1", "users", "all"]);
+    expect(input["parsed_query"]).toEqual({ id: ["1", "2"], q: ["a b"] });
+    expect(input["parsed_body"]).toEqual({ name: "ab" });
+    expect(input["truncated_body"]).toBe(false);
+  });
+
+  it("leaves the body fields out when body parsing is skipped", () => {
+    const input = buildPolicyInput(checkContext({ body: "{}" }).request, { skipRequestBodyParse: true });
+    expect(Object.keys(input)).not.toContain("parsed_body");
+    expect(Object.keys(input)).not.toContain("truncated_body");
+  });
+
+  it("parses paths as OPA-Envoy does", () => {
+    expect(parsePath("/")).toEqual([""]);
+    expect(parsePath("//a/b/")).toEqual(["a", "b", ""]);
+    expect(parsePath("/caf%C3%A9")).toEqual(["café"]);
+    expect(parsePath("/bad%zz/x")).toEqual(["bad%zz", "x"]);
+  });
+
+  it("parses queries with Go's rules", () => {
+    expect(parseQuery("")).toEqual({});
+    expect(parseQuery("a=1&a=2&b&c=x%20y")).toEqual({ a: ["1", "2"], b: [""], c: ["x y"] });
+    expect(parseQuery("ok=1&bad=%zz&semi=1;2")).toEqual({ ok: ["1"] });
+  });
+
+  it("parses JSON and form bodies, marks truncated ones, and never fails on a malformed one", () => {
+    const json = { "content-type": "application/json" };
+    expect(parseBody(json, '{"a":[1,2]}', undefined)).toEqual({ parsed: { a: [1, 2] }, truncated: false });
+    expect(parseBody(json, "{not json", undefined)).toEqual({ parsed: null, truncated: false });
+    expect(parseBody({ ...json, "content-length": "100" }, '{"a":1}', undefined)).toEqual({
+      parsed: null,
+      truncated: true,
+    });
+    expect(parseBody(json, "", new TextEncoder().encode('{"raw":true}'))).toEqual({
+      parsed: { raw: true },
+      truncated: false,
+    });
+    expect(parseBody({ "content-type": "application/x-www-form-urlencoded" }, "x=1&x=2&y=z", undefined)).toEqual({
+      parsed: { x: ["1", "2"], y: ["z"] },
+      truncated: false,
+    });
+    expect(parseBody({ "content-type": "text/plain" }, "hello", undefined)).toEqual({ parsed: null, truncated: false });
+  });
+});
+
+describe("OPA-Envoy decision shape", () => {
+  it("reads a boolean", () => {
+    expect(decisionToVerdict(true)).toEqual({ kind: "allow" });
+    expect(decisionToVerdict(false)).toEqual({ kind: "deny", status: 403, reason: "denied by policy" });
+  });
+
+  it("reads an allowing object with every field", () => {
+    expect(
+      decisionToVerdict({
+        allowed: true,
+        headers: { "x-user": "alice", "x-role": ["admin", "dev"] },
+        request_headers_to_remove: ["authorization"],
+        response_headers_to_add: { "x-checked": "yes" },
+        query_parameters_to_set: { tenant: "t1" },
+        query_parameters_to_remove: ["debug"],
+        dynamic_metadata: { user: "alice" },
+      }),
+    ).toEqual({
+      kind: "allow",
+      headers: [
+        { name: "x-user", value: "alice" },
+        { name: "x-role", value: "admin" },
+        { name: "x-role", value: "dev", append: true },
+      ],
+      headersToRemove: ["authorization"],
+      responseHeaders: [{ name: "x-checked", value: "yes" }],
+      queryParametersToSet: [{ key: "tenant", value: "t1" }],
+      queryParametersToRemove: ["debug"],
+      dynamicMetadata: { user: "alice" },
+    });
+  });
+
+  it("reads a denying object with status, body and headers", () => {
+    expect(
+      decisionToVerdict({ allowed: false, http_status: 401, body: "nope", headers: { "www-authenticate": "Bearer" } }),
+    ).toEqual({
+      kind: "deny",
+      status: 401,
+      reason: "denied by policy",
+      body: "nope",
+      headers: [{ name: "www-authenticate", value: "Bearer" }],
+    });
+  });
+
+  it("denies on an undefined or malformed decision, saying why", () => {
+    const reasonOf = (d: Parameters<typeof decisionToVerdict>[0]) => {
+      const verdict = decisionToVerdict(d);
+      expect(verdict.kind).toBe("deny");
+      return verdict.kind === "deny" ? verdict.reason : "";
+    };
+    expect(reasonOf(undefined)).toMatch(/undefined/);
+    expect(reasonOf("yes")).toMatch(/a string, not a boolean or an object/);
+    expect(reasonOf({ allowed: "true" })).toMatch(/`allowed` must be a boolean/);
+    expect(reasonOf({ allowed: true, headers: { a: 1 } })).toMatch(/`headers.a` must be a string or an array/);
+    expect(reasonOf({ allowed: false, http_status: 42 })).toMatch(/http_status/);
+  });
+
+  it("accepts the entrypoint as a path or a data reference", () => {
+    expect(normalizeEntrypoint("", "f")).toBe("envoy/authz/allow");
+    expect(normalizeEntrypoint("data.httpapi.authz.decision", "f")).toBe("httpapi/authz/decision");
+    expect(normalizeEntrypoint("envoy/authz/allow", "f")).toBe("envoy/authz/allow");
+    expect(() => normalizeEntrypoint("envoy authz", "configs[0].opaAuth.entrypoint")).toThrow(
+      /configs\[0\]\.opaAuth\.entrypoint/,
+    );
+  });
+});
+
+const opa = needTool("opa", "run `npm test` (it builds opa v1.22.2 from the Go module proxy into .cache/bin)");
+
+const rbacPolicy = `package envoy.authz
+
+import rego.v1
+
+default allow := false
+
+roles := {"alice": ["admin"], "bob": ["reader"]}
+
+grants := {"admin": [{"method": "GET"}, {"method": "POST"}], "reader": [{"method": "GET"}]}
+
+user := input.attributes.request.http.headers["x-user"]
+
+allow if {
+	some role in roles[user]
+	some grant in grants[role]
+	grant.method == input.attributes.request.http.method
+	input.parsed_path[0] == "api"
+}
+`;
+
+const objectPolicy = `package envoy.authz
+
+import rego.v1
+
+default allow := {"allowed": false, "http_status": 401, "body": "who are you?", "headers": {"www-authenticate": "Basic"}}
+
+allow := {
+	"allowed": true,
+	"headers": {"x-user": input.attributes.request.http.headers["x-user"]},
+	"request_headers_to_remove": ["x-secret"],
+	"dynamic_metadata": {
+		"parsed_path": input.parsed_path,
+		"parsed_query": input.parsed_query,
+		"parsed_body": input.parsed_body,
+		"truncated_body": input.truncated_body,
+		"version": input.version,
+		"config_id": input.attributes.contextExtensions.config_id,
+		"team": data.teams[input.attributes.request.http.headers["x-user"]],
+	},
+} if input.attributes.request.http.headers["x-user"]
+`;
+
+describe.skipIf(!opa)("opaAuth evaluator with opa-compiled Rego", () => {
+  let dir: string;
+  let cacheDir: string;
+  let deps: EvaluatorDeps;
+  const factory = () => createOpaAuthFactory({ opaCommand: opa ?? "opa", cacheDir });
+  const settings = (init: Parameters<typeof create<typeof OpaAuthSchema>>[1]): OpaAuth => create(OpaAuthSchema, init);
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "gantry-opa-test-"));
+    cacheDir = join(dir, "cache");
+    writeFileSync(join(dir, "rbac.rego"), rbacPolicy);
+    writeFileSync(join(dir, "object.rego"), objectPolicy);
+    writeFileSync(join(dir, "broken.rego"), "package envoy.authz\n\nallow if {\n");
+    deps = {
+      clock: systemClock,
+      logger: createLogger({ service: "test", level: "silent" }),
+      redis: undefined,
+      baseDir: dir,
+    };
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("allows and denies by an RBAC policy", async () => {
+    const evaluator = await factory()(settings({ regoFiles: ["rbac.rego"] }), deps, "configs[0].opaAuth");
+    const verdict = (shape: RequestShape) => evaluator.evaluate(checkContext(shape));
+    expect(await verdict({ method: "POST", path: "/api/items", headers: { "x-user": "alice" } })).toEqual({
+      kind: "allow",
+    });
+    expect(await verdict({ method: "GET", path: "/api/items", headers: { "x-user": "bob" } })).toEqual({
+      kind: "allow",
+    });
+    expect(await verdict({ method: "POST", path: "/api/items", headers: { "x-user": "bob" } })).toMatchObject({
+      kind: "deny",
+      status: 403,
+    });
+    expect(await verdict({ method: "GET", path: "/other", headers: { "x-user": "alice" } })).toMatchObject({
+      kind: "deny",
+    });
+    expect(await verdict({ method: "GET", path: "/api" })).toMatchObject({ kind: "deny" });
+  });
+
+  it("passes the OPA-Envoy input to the policy and reads its object decision", async () => {
+    const evaluator = await factory()(
+      settings({ modules: { "object.rego": objectPolicy }, data: { teams: { alice: "payments" } } }),
+      deps,
+      "configs[0].opaAuth",
+    );
+    const allowed = await evaluator.evaluate(
+      checkContext({
+        method: "POST",
+        path: "/api/v1/pay?amount=10&amount=20",
+        headers: { "x-user": "alice", "content-type": "application/json" },
+        body: '{"to":"bob"}',
+      }),
+    );
+    expect(allowed).toEqual({
+      kind: "allow",
+      headers: [{ name: "x-user", value: "alice" }],
+      headersToRemove: ["x-secret"],
+      dynamicMetadata: {
+        parsed_path: ["api", "v1", "pay"],
+        parsed_query: { amount: ["10", "20"] },
+        parsed_body: { to: "bob" },
+        truncated_body: false,
+        version: { ext_authz: "v3", encoding: "protojson" },
+        config_id: "opa",
+        team: "payments",
+      },
+    });
+    const malformedBody = await evaluator.evaluate(
+      checkContext({
+        method: "POST",
+        headers: { "x-user": "alice", "content-type": "application/json" },
+        body: "{oops",
+      }),
+    );
+    expect(malformedBody).toMatchObject({ kind: "allow", dynamicMetadata: { parsed_body: null } });
+    expect(await evaluator.evaluate(checkContext({}))).toEqual({
+      kind: "deny",
+      status: 401,
+      reason: "denied by policy",
+      body: "who are you?",
+      headers: [{ name: "www-authenticate", value: "Basic" }],
+    });
+  });
+
+  it("compiles each policy once and reuses the bundle from the cache", async () => {
+    const bundles = () => readdirSync(cacheDir).filter((f) => f.endsWith(".tar.gz"));
+    await factory()(settings({ regoFiles: ["rbac.rego"] }), deps, "configs[0].opaAuth");
+    const before = bundles();
+    const first = before[0] ?? "";
+    const mtime = statSync(join(cacheDir, first)).mtimeMs;
+    await factory()(settings({ regoFiles: ["rbac.rego"] }), deps, "configs[0].opaAuth");
+    expect(bundles()).toEqual(before);
+    expect(statSync(join(cacheDir, first)).mtimeMs).toBe(mtime);
+    await factory()(settings({ regoFiles: ["rbac.rego"], entrypoint: "envoy/authz/user" }), deps, "configs[0].opaAuth");
+    expect(bundles()).toHaveLength(before.length + 1);
+  });
+
+  it("takes a prebuilt bundle or a bare policy.wasm", async () => {
+    const bundlePath = join(dir, "bundle.tar.gz");
+    await run(opa ?? "opa", [
+      "build",
+      "-t",
+      "wasm",
+      "-e",
+      "envoy/authz/allow",
+      "-o",
+      bundlePath,
+      join(dir, "rbac.rego"),
+    ]);
+    await run("tar", ["-xzf", bundlePath, "-C", dir, "/policy.wasm"]).catch(() =>
+      run("tar", ["-xzf", bundlePath, "-C", dir, "policy.wasm"]),
+    );
+    for (const wasmBundle of ["bundle.tar.gz", "policy.wasm"]) {
+      const evaluator = await factory()(settings({ wasmBundle }), deps, "configs[0].opaAuth");
+      expect(await evaluator.evaluate(checkContext({ path: "/api", headers: { "x-user": "bob" } }))).toEqual({
+        kind: "allow",
+      });
+    }
+  });
+
+  it("rejects bad configs naming the field", async () => {
+    const failure = async (init: Parameters<typeof settings>[0], opaCommand = opa ?? "opa") => {
+      try {
+        await createOpaAuthFactory({ opaCommand, cacheDir })(settings(init), deps, "configs[2].opaAuth");
+      } catch (err) {
+        expect(err).toBeInstanceOf(AuthConfigError);
+        return (err as Error).message;
+      }
+      throw new Error("expected an AuthConfigError");
+    };
+    expect(await failure({ regoFiles: ["broken.rego"] })).toMatch(
+      /^configs\[2\]\.opaAuth\.regoFiles: opa build failed: .*broken\.rego/s,
+    );
+    expect(await failure({ regoFiles: ["missing.rego"] })).toMatch(
+      /^configs\[2\]\.opaAuth\.regoFiles\[0\]: cannot read .*ENOENT/,
+    );
+    expect(await failure({ regoFiles: ["rbac.rego"], entrypoint: "envoy/authz/nothing" })).toMatch(
+      /^configs\[2\]\.opaAuth\.regoFiles: opa build failed: .*envoy\/authz\/nothing/s,
+    );
+    expect(await failure({ regoFiles: ["rbac.rego"], wasmBundle: "bundle.tar.gz" })).toMatch(
+      /^configs\[2\]\.opaAuth: give exactly one of/,
+    );
+    expect(await failure({})).toMatch(/^configs\[2\]\.opaAuth: give exactly one of/);
+    expect(await failure({ wasmBundle: "rbac.rego" })).toMatch(
+      /^configs\[2\]\.opaAuth\.wasmBundle: not a WebAssembly module/,
+    );
+    expect(await failure({ wasmBundle: "bundle.tar.gz", entrypoint: "envoy/authz/other" })).toMatch(
+      /^configs\[2\]\.opaAuth\.entrypoint: the policy has no entrypoint envoy\/authz\/other \(it has: envoy\/authz\/allow\)/,
+    );
+    expect(await failure({ modules: { "x.rego": rbacPolicy } }, join(dir, "no-such-opa"))).toMatch(
+      /^configs\[2\]\.opaAuth\.modules: the opa CLI .* not found; install it, or give a prebuilt wasmBundle/,
+    );
+  });
+});
