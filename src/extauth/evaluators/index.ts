@@ -1,5 +1,6 @@
 import type { Config } from "../../gen/gantry/extauth/v1/auth_config_pb.js";
 import type { EvaluatorFactory } from "../evaluator.js";
+import { ldapAuthFactory } from "./ldap/index.js";
 import { createOpaAuthFactory } from "./opa/index.js";
 
 /**
@@ -11,4 +12,5 @@ export const evaluatorFactories: {
   [K in NonNullable<Config["evaluator"]["case"]>]?: EvaluatorFactory<K>;
 } = {
   opaAuth: createOpaAuthFactory(),
+  ldap: ldapAuthFactory,
 };

@@ -1,0 +1,3 @@
+export { basicCredentials } from "./credentials.js";
+export { escapeDnValue, normalizeDn, userDn } from "./dn.js";
+export { type LdapIdentity, ldapAuthFactory } from "./evaluator.js";
