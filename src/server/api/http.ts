@@ -1,0 +1,53 @@
+import { once } from "node:events";
+import { createServer as createHttp1Server, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, type Socket } from "node:net";
+
+type Handler = (request: IncomingMessage | Http2ServerRequest, response: ServerResponse | Http2ServerResponse) => void;
+
+export interface ApiListener {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n");
+
+/**
+ * Serves one handler on one plaintext port to both HTTP/1.1 (Connect JSON from curl, browsers and
+ * the CLI) and HTTP/2 with prior knowledge (gRPC and Connect over h2c). The first bytes of each
+ * connection tell which: HTTP/2 connections open with a fixed preface.
+ */
+export async function listenHttp(handler: Handler, host: string, port: number): Promise<ApiListener> {
+  const http1 = createHttp1Server(handler as (req: IncomingMessage, res: ServerResponse) => void);
+  const http2 = createHttp2Server(handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  const sockets = new Set<Socket>();
+  const tcp = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    // Read until the bytes either diverge from the HTTP/2 preface or complete it ("P" alone could be "POST").
+    let head = Buffer.alloc(0);
+    const sniff = () => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) head = Buffer.concat([head, chunk]);
+      const compared = Math.min(head.length, http2Preface.length);
+      const matches = head.subarray(0, compared).equals(http2Preface.subarray(0, compared));
+      if (matches && head.length < http2Preface.length) return; // undecided: wait for more
+      socket.off("readable", sniff);
+      socket.unshift(head);
+      (matches ? http2 : http1).emit("connection", socket);
+    };
+    socket.on("readable", sniff);
+  });
+  tcp.listen(port, host);
+  await once(tcp, "listening");
+  return {
+    port: (tcp.address() as AddressInfo).port,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      http1.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
