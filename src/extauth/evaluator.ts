@@ -4,6 +4,7 @@ import type { Config } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import type { RedisClient } from "../lib/redis.js";
+import type { ApiKeyDirectory } from "./apikeys/index.js";
 
 /**
  * The contract between the Check service and its evaluators (basic, API key, JWT, OIDC, OPA, LDAP,
@@ -74,6 +75,8 @@ export interface EvaluatorDeps {
   redis: RedisClient | undefined;
   /** Folder that relative file paths in the config are resolved against. */
   baseDir: string;
+  /** The API keys in the ext-auth Redis, shared by every apiKeyAuth step; undefined without Redis. */
+  apiKeys?: ApiKeyDirectory;
 }
 
 /** A config problem, with the field path (e.g. `configs[1].ldap.userDnTemplate`) the user must fix. */

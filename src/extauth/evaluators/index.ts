@@ -1,5 +1,7 @@
 import type { Config } from "../../gen/gantry/extauth/v1/auth_config_pb.js";
 import type { EvaluatorFactory } from "../evaluator.js";
+import { createApiKeyEvaluator } from "./apikey.js";
+import { createBasicAuthEvaluator } from "./basic.js";
 import { ldapAuthFactory } from "./ldap/index.js";
 import { createOpaAuthFactory } from "./opa/index.js";
 
@@ -13,4 +15,6 @@ export const evaluatorFactories: {
 } = {
   opaAuth: createOpaAuthFactory(),
   ldap: ldapAuthFactory,
+  basicAuth: createBasicAuthEvaluator,
+  apiKeyAuth: createApiKeyEvaluator,
 };

@@ -1,0 +1,97 @@
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
+import { type AuthConfig, AuthConfigSchema, ConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
+
+/** A config file that cannot be read as auth configs: names the file, line, config id and field. */
+export class AuthConfigFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AuthConfigFileError";
+  }
+}
+
+function lineOf(node: unknown, lines: LineCounter): number | undefined {
+  const range = (node as YamlNode | undefined)?.range;
+  return range ? lines.linePos(range[0]).line : undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Decodes one auth config. Each step is decoded on its own so that an error names the step
+ * (`configs[2]`) as well as the message the decoder names.
+ */
+function decodeAuthConfig(id: string, body: Record<string, unknown>, where: (path: Array<string | number>) => string) {
+  const { configs, ...rest } = body;
+  if ("id" in rest && rest["id"] !== id) {
+    throw new AuthConfigFileError(
+      `${where(["id"])}: auth config "${id}": id: "${String(rest["id"])}" differs from its key`,
+    );
+  }
+  let config: AuthConfig;
+  try {
+    config = fromJson(AuthConfigSchema, { ...rest, id } as JsonValue);
+  } catch (err) {
+    throw new AuthConfigFileError(`${where([])}: auth config "${id}": ${(err as Error).message}`);
+  }
+  if (configs === undefined || configs === null) return config;
+  if (!Array.isArray(configs)) {
+    throw new AuthConfigFileError(`${where(["configs"])}: auth config "${id}": configs: expected a list of steps`);
+  }
+  configs.forEach((step: unknown, index) => {
+    try {
+      config.configs.push(fromJson(ConfigSchema, step as JsonValue));
+    } catch (err) {
+      throw new AuthConfigFileError(
+        `${where(["configs", index])}: auth config "${id}": configs[${index}]: ${(err as Error).message}`,
+      );
+    }
+  });
+  return config;
+}
+
+/**
+ * Reads a standalone config file: a YAML map from config id to AuthConfig (proto JSON names,
+ * camelCase), or a YAML list of AuthConfigs that each carry their `id`. Unknown fields and wrong
+ * types are errors.
+ */
+export function parseAuthConfigFile(text: string, file: string): AuthConfig[] {
+  const lines = new LineCounter();
+  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const firstError = document.errors[0];
+  if (firstError) {
+    const line = lines.linePos(firstError.pos[0]).line;
+    throw new AuthConfigFileError(`${file}:${line}: not valid YAML: ${firstError.message.split("\n")[0]}`);
+  }
+  const root: unknown = document.toJS();
+  if (root === null || root === undefined) return [];
+  const where = (prefix: Array<string | number>) => (path: Array<string | number>) => {
+    const full = [...prefix, ...path];
+    for (let length = full.length; length >= 0; length--) {
+      const line = lineOf(document.getIn(full.slice(0, length), true), lines);
+      if (line !== undefined) return `${file}:${line}`;
+    }
+    return file;
+  };
+
+  if (Array.isArray(root)) {
+    return root.map((entry: unknown, index) => {
+      if (!isObject(entry) || typeof entry["id"] !== "string" || entry["id"] === "") {
+        throw new AuthConfigFileError(`${where([index])([])}: entry ${index}: expected an auth config with an "id"`);
+      }
+      return decodeAuthConfig(entry["id"], entry, where([index]));
+    });
+  }
+  if (isObject(root) && isMap(document.contents)) {
+    return Object.entries(root).map(([id, body]) => {
+      if (!isObject(body)) {
+        throw new AuthConfigFileError(`${where([id])([])}: auth config "${id}": expected a map of its fields`);
+      }
+      return decodeAuthConfig(id, body, where([id]));
+    });
+  }
+  const kind = isSeq(document.contents) ? "list" : typeof root;
+  throw new AuthConfigFileError(`${file}: expected a map from config id to auth config, found a ${kind}`);
+}

@@ -1,0 +1,58 @@
+import type { CheckRequest } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import type { CheckContext, Verdict } from "./evaluator.js";
+
+const noHeaders: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * One check's context. The abort signal, the shared state and the deadline timer are made only
+ * when a step needs them, so a check answered from memory (a cached API key) allocates little.
+ */
+export class RequestContext implements CheckContext {
+  readonly request: CheckRequest;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly #timeoutMs: number;
+  readonly #startedAt: number;
+  #state: Map<string, unknown> | undefined;
+  #controller: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #expired: Promise<Verdict> | undefined;
+
+  constructor(request: CheckRequest, timeoutMs: number) {
+    this.request = request;
+    this.headers = request.attributes?.request?.http?.headers ?? noHeaders;
+    this.#timeoutMs = timeoutMs;
+    this.#startedAt = performance.now();
+  }
+
+  get state(): Map<string, unknown> {
+    this.#state ??= new Map();
+    return this.#state;
+  }
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  /**
+   * A pending verdict, bounded by the check's deadline: past it the step's backend calls are
+   * aborted and the step counts as a backend failure.
+   */
+  bound(pending: Promise<Verdict>): Promise<Verdict> {
+    if (!this.#expired) {
+      const remaining = Math.max(0, this.#timeoutMs - (performance.now() - this.#startedAt));
+      this.#expired = new Promise<Verdict>((resolve) => {
+        this.#timer = setTimeout(() => {
+          this.#controller?.abort(new Error(`check deadline of ${this.#timeoutMs} ms passed`));
+          resolve({ kind: "error", reason: `timed out after ${this.#timeoutMs} ms` });
+        }, remaining);
+      });
+    }
+    return Promise.race([pending, this.#expired]);
+  }
+
+  /** Stops the deadline timer once the check is answered. */
+  finish(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+}

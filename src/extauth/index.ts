@@ -1,0 +1,14 @@
+/**
+ * The ext-auth server: Envoy's `ext_authz` Check over gRPC, auth configs from a file or a caller,
+ * evaluators combined by boolean expressions. This is the subsystem's only door.
+ */
+export {
+  type ApiKeyRecord,
+  createApiKey,
+  listApiKeys,
+  type NewApiKey,
+  revokeApiKey,
+} from "./apikeys/index.js";
+export { AuthConfigInvalid } from "./compile.js";
+export { AuthConfigFileError, parseAuthConfigFile } from "./config-file.js";
+export { type ExtAuthServer, type ExtAuthServerOptions, startExtAuthServer } from "./server.js";

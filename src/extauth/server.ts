@@ -1,0 +1,166 @@
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { Authorization } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import type { AuthConfig } from "../gen/gantry/extauth/v1/auth_config_pb.js";
+import {
+  type Clock,
+  createLogger,
+  createRedis,
+  createRegistry,
+  GrpcServer,
+  HealthService,
+  type Logger,
+  type RedisClient,
+  redactUrl,
+  startTelemetryServer,
+  systemClock,
+  type TelemetryServer,
+} from "../lib/index.js";
+import { ApiKeyDirectory } from "./apikeys/index.js";
+import { parseAuthConfigFile } from "./config-file.js";
+import { type ConfigFileWatch, watchConfigFile } from "./config-watch.js";
+import { ExtAuthMetrics } from "./metrics.js";
+import { ExtAuthService } from "./service.js";
+
+export interface ExtAuthServerOptions {
+  /** Address to listen on. Default 0.0.0.0. */
+  host?: string;
+  /** gRPC port for Check (0 picks a free one). Default 8083. */
+  grpcPort?: number;
+  /** Port for /metrics, /healthz, /readyz (0 picks a free one). Default 9092. */
+  metricsPort?: number;
+  /** A YAML file of auth configs, watched and reloaded on change. */
+  configFile?: string;
+  /** Auth configs to start with when there is no file (e.g. `gantry up`, tests). */
+  configs?: readonly AuthConfig[];
+  /** The config for requests that name none in context_extensions.config_id. */
+  defaultConfigId?: string;
+  /** The ext-auth Redis (API keys, HMAC replay protection, sessions). */
+  redisUrl?: string;
+  /** Bound on each Redis command on the request path. Default 100 ms. */
+  redisCommandTimeoutMs?: number;
+  /** Bound on one check, backend calls included. Default 1,000 ms. */
+  checkTimeoutMs?: number;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface ExtAuthServer {
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  /** Replaces every auth config at once (another source than a file: xDS, `gantry up`). */
+  setConfigs(configs: readonly AuthConfig[]): Promise<void>;
+  /** The configs being served, by id. */
+  readonly configIds: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts the ext_authz server: Check and health over gRPC, metrics over HTTP, config from a file or a caller. */
+export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Promise<ExtAuthServer> {
+  const logger = options.logger ?? createLogger({ service: "extauth" });
+  const clock = options.clock ?? systemClock;
+  const registry = createRegistry("extauth");
+  const metrics = new ExtAuthMetrics(registry);
+  const configFile = options.configFile === undefined ? undefined : resolve(options.configFile);
+  let redis: RedisClient | undefined;
+  let apiKeys: ApiKeyDirectory | undefined;
+  if (options.redisUrl) {
+    redis = createRedis({
+      url: options.redisUrl,
+      commandTimeoutMs: options.redisCommandTimeoutMs ?? 100,
+      connectionName: "gantry-extauth",
+      logger,
+    });
+    apiKeys = new ApiKeyDirectory({ redis, clock, logger });
+    logger.info({ redis: redactUrl(options.redisUrl) }, "using the ext-auth Redis");
+  }
+  const service = new ExtAuthService({
+    deps: {
+      clock,
+      logger,
+      redis,
+      baseDir: configFile ? dirname(configFile) : process.cwd(),
+      ...(apiKeys ? { apiKeys } : {}),
+    },
+    metrics,
+    defaultConfigId: options.defaultConfigId,
+    checkTimeoutMs: options.checkTimeoutMs ?? 1_000,
+  });
+
+  const cleanup = async () => {
+    await service.close();
+    await apiKeys?.close();
+    redis?.disconnect();
+  };
+  let watcher: ConfigFileWatch | undefined;
+  try {
+    if (configFile) {
+      const text = await readFile(configFile, "utf8");
+      await service.replace(parseAuthConfigFile(text, configFile));
+      watcher = watchConfigFile(
+        configFile,
+        text,
+        async (changed) => {
+          try {
+            await service.replace(parseAuthConfigFile(changed, configFile));
+            logger.info({ file: configFile, configs: service.configIds }, "auth configs reloaded");
+          } catch (err) {
+            logger.error(
+              { file: configFile, error: err instanceof Error ? err.message : String(err) },
+              "auth config reload failed; keeping the last good configs",
+            );
+          }
+        },
+        (err) => logger.error({ err, file: configFile }, "reading the auth config file failed"),
+      );
+    } else {
+      await service.replace(options.configs ?? []);
+    }
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+
+  const grpc = new GrpcServer({ logger });
+  const health = new HealthService();
+  health.register(grpc);
+  grpc.add(Authorization, { check: (request) => service.check(request) });
+  let grpcPort: number;
+  let telemetry: TelemetryServer;
+  try {
+    grpcPort = await grpc.listen(options.host ?? "0.0.0.0", options.grpcPort ?? 8083);
+    telemetry = await startTelemetryServer({
+      registry,
+      port: options.metricsPort ?? 9092,
+      ...(options.host === undefined ? {} : { host: options.host }),
+      logger,
+      readiness: () => {
+        if (!service.loaded) return { ready: false, reason: "no auth config loaded" };
+        if (redis && redis.status !== "ready") return { ready: false, reason: `redis is ${redis.status}` };
+        return { ready: true };
+      },
+    });
+  } catch (err) {
+    watcher?.close();
+    await grpc.shutdown(0);
+    await cleanup();
+    throw err;
+  }
+  logger.info({ grpcPort, metricsPort: telemetry.port, configs: service.configIds }, "ext-auth server listening");
+
+  return {
+    grpcPort,
+    metricsPort: telemetry.port,
+    setConfigs: (configs) => service.replace(configs),
+    get configIds() {
+      return service.configIds;
+    },
+    stop: async () => {
+      health.drain();
+      watcher?.close();
+      await grpc.shutdown(2_000);
+      await telemetry.close();
+      await cleanup();
+    },
+  };
+}

@@ -1,0 +1,168 @@
+import { equals, type MessageInitShape } from "@bufbuild/protobuf";
+import type {
+  CheckRequest,
+  CheckResponse,
+  CheckResponseSchema,
+} from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { type AuthConfig, AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
+import type { Logger } from "../lib/index.js";
+import { AuthConfigInvalid, type CompiledAuthConfig, compileAuthConfig } from "./compile.js";
+import { RequestContext } from "./context.js";
+import { type Decision, decide } from "./decide.js";
+import type { EvaluatorDeps } from "./evaluator.js";
+import type { CheckResult, ExtAuthMetrics } from "./metrics.js";
+import { allowResponse, denyResponse, unknownConfigResponse } from "./response.js";
+
+type CheckAnswer = CheckResponse | MessageInitShape<typeof CheckResponseSchema>;
+
+/**
+ * A served auth config and the checks running on it. A replaced config is closed only once its
+ * last running check has finished, so a reload never pulls a connection from under a request.
+ */
+class Served {
+  inflight = 0;
+  retired = false;
+
+  constructor(
+    readonly compiled: CompiledAuthConfig,
+    readonly logger: Logger,
+  ) {}
+
+  release(): void {
+    this.inflight--;
+    if (this.retired && this.inflight === 0) this.#close();
+  }
+
+  retire(): void {
+    this.retired = true;
+    if (this.inflight === 0) this.#close();
+  }
+
+  #close(): void {
+    this.compiled.close().catch((err: unknown) => this.logger.warn({ err }, "closing a replaced auth config failed"));
+  }
+}
+
+export interface ExtAuthServiceOptions {
+  deps: EvaluatorDeps;
+  metrics: ExtAuthMetrics;
+  /** The config for requests whose context_extensions name none. */
+  defaultConfigId?: string | undefined;
+  /** Bound on one check, backend calls included. */
+  checkTimeoutMs: number;
+}
+
+/** The Check service: picks the auth config a request names, runs it, answers Envoy. */
+export class ExtAuthService {
+  readonly #options: ExtAuthServiceOptions;
+  #served = new Map<string, Served>();
+  #loaded = false;
+  /** Serializes replacements, so two reloads never interleave their swaps. */
+  #replacing: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ExtAuthServiceOptions) {
+    this.#options = options;
+  }
+
+  /** Whether a config set has been loaded (readiness). */
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  get configIds(): string[] {
+    return [...this.#served.keys()].sort();
+  }
+
+  /**
+   * Replaces the whole config set atomically: every config is built first, and on any error
+   * nothing changes (the error names the config id and field). Configs equal to the ones
+   * served are kept as they are, with their caches.
+   */
+  replace(configs: readonly AuthConfig[]): Promise<void> {
+    const run = this.#replacing.then(() => this.#replace(configs));
+    this.#replacing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #replace(configs: readonly AuthConfig[]): Promise<void> {
+    const { deps, metrics } = this.#options;
+    const seen = new Set<string>();
+    for (const config of configs) {
+      if (seen.has(config.id)) throw new AuthConfigInvalid(config.id, "id", "the id is used by two auth configs");
+      seen.add(config.id);
+    }
+    const next = new Map<string, Served>();
+    const fresh: CompiledAuthConfig[] = [];
+    try {
+      for (const config of configs) {
+        const current = this.#served.get(config.id);
+        if (current && equals(AuthConfigSchema, current.compiled.source, config)) {
+          next.set(config.id, current);
+          continue;
+        }
+        const compiled = await compileAuthConfig(config, deps, metrics.forConfig(config.id));
+        fresh.push(compiled);
+        next.set(config.id, new Served(compiled, deps.logger));
+      }
+    } catch (err) {
+      await Promise.all(fresh.map((compiled) => compiled.close()));
+      metrics.reload("failure");
+      throw err;
+    }
+    const previous = this.#served;
+    this.#served = next;
+    this.#loaded = true;
+    metrics.reload("success", next.size);
+    for (const [id, served] of previous) if (next.get(id) !== served) served.retire();
+  }
+
+  /** Answers one check. Never throws: every failure is a denial with its reason in metadata. */
+  check(request: CheckRequest): CheckAnswer | Promise<CheckAnswer> {
+    const started = performance.now();
+    const configId = request.attributes?.contextExtensions["config_id"] || this.#options.defaultConfigId;
+    const served = configId === undefined ? undefined : this.#served.get(configId);
+    if (!served) {
+      this.#options.metrics.unknownConfig(configId, (performance.now() - started) / 1000);
+      return unknownConfigResponse(configId);
+    }
+    served.inflight++;
+    const compiled = served.compiled;
+    const context = new RequestContext(request, this.#options.checkTimeoutMs);
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = decide(compiled.expression, compiled.steps, context);
+    } catch (err) {
+      decision = { kind: "error", step: "", reason: "internal error" };
+      this.#options.deps.logger.error({ err, configId }, "check failed");
+    }
+    if (decision instanceof Promise) {
+      return decision.then(
+        (settled) => this.#answer(served, context, settled, started),
+        (err: unknown) => {
+          this.#options.deps.logger.error({ err, configId }, "check failed");
+          return this.#answer(served, context, { kind: "error", step: "", reason: "internal error" }, started);
+        },
+      );
+    }
+    return this.#answer(served, context, decision, started);
+  }
+
+  #answer(served: Served, context: RequestContext, decision: Decision, started: number): CheckAnswer {
+    context.finish();
+    served.release();
+    const compiled = served.compiled;
+    const result: CheckResult = decision.kind === "deny" ? decision.verdict.kind : decision.kind;
+    compiled.metrics.check(result, (performance.now() - started) / 1000);
+    return decision.kind === "allow"
+      ? allowResponse(decision.effects)
+      : denyResponse(compiled.id, decision, compiled.denials, compiled.failOnRedirect);
+  }
+
+  /** Closes every served config (server stop). */
+  async close(): Promise<void> {
+    await this.#replacing;
+    const served = [...this.#served.values()];
+    this.#served = new Map();
+    await Promise.all(served.map((s) => s.compiled.close()));
+  }
+}
