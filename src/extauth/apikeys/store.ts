@@ -99,8 +99,6 @@ export async function createApiKey(
   };
   const keyHash = hashApiKey(secret);
   await exec(redis.multi().hset(byHash, keyHash, JSON.stringify(record)).hset(byId, record.id, keyHash));
-  // A replica may hold "no such key" in its negative cache for this hash.
-  await redis.publish(apiKeyChangesChannel, keyHash);
   return { secret, record };
 }
 
