@@ -4,6 +4,7 @@ import { createApiKeyEvaluator } from "./apikey.js";
 import { createBasicAuthEvaluator } from "./basic.js";
 import { ldapAuthFactory } from "./ldap/index.js";
 import { createOpaAuthFactory } from "./opa/index.js";
+import { passThroughAuthFactory } from "./passthrough/index.js";
 
 /**
  * One factory per evaluator kind, keyed by the `Config.evaluator` oneof case. Each evaluator lives
@@ -15,6 +16,7 @@ export const evaluatorFactories: {
 } = {
   opaAuth: createOpaAuthFactory(),
   ldap: ldapAuthFactory,
+  passThroughAuth: passThroughAuthFactory,
   basicAuth: createBasicAuthEvaluator,
   apiKeyAuth: createApiKeyEvaluator,
 };

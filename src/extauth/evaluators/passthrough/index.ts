@@ -1,0 +1,2 @@
+export { passThroughAuthFactory } from "./evaluator.js";
+export { checkResponseToVerdict } from "./grpc.js";
