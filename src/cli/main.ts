@@ -1,9 +1,17 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerApiKey } from "./commands/apikey.js";
 import { registerBootstrap } from "./commands/bootstrap.js";
+import { registerExtAuth } from "./commands/extauth.js";
+import { registerResourceCommands } from "./commands/resources.js";
 
 /** Subcommands register themselves here; each module adds one command to the program. */
-const subcommands: Array<(program: Command) => void> = [registerBootstrap];
+const subcommands: Array<(program: Command) => void> = [
+  registerBootstrap,
+  registerResourceCommands,
+  registerExtAuth,
+  registerApiKey,
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };

@@ -1,0 +1,77 @@
+import { readFileSync } from "node:fs";
+import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { Option } from "commander";
+import { ManagementService } from "../gen/gantry/api/v1/management_pb.js";
+
+export type ManagementClient = Client<typeof ManagementService>;
+
+export interface ServerFlags {
+  server: string;
+  tokenFile?: string;
+}
+
+/** `--server` and `--token-file` for every command that talks to the management API. */
+export function serverOptions(): Option[] {
+  return [
+    new Option("--server <url>", "the management API of gantry server")
+      .env("GANTRY_SERVER")
+      .default("http://127.0.0.1:8080"),
+    new Option("--token-file <path>", "file holding the API bearer token (or set GANTRY_API_TOKEN)").env(
+      "GANTRY_API_TOKEN_FILE",
+    ),
+  ];
+}
+
+function readToken(flags: ServerFlags): string | undefined {
+  if (flags.tokenFile) {
+    try {
+      return readFileSync(flags.tokenFile, "utf8").trim();
+    } catch (err) {
+      throw new Error(`cannot read the API token from ${flags.tokenFile}: ${(err as Error).message}`);
+    }
+  }
+  return process.env["GANTRY_API_TOKEN"]?.trim() || undefined;
+}
+
+export function connect(flags: ServerFlags): ManagementClient {
+  const token = readToken(flags);
+  const interceptors: Interceptor[] = token
+    ? [
+        (next) => async (request) => {
+          request.header.set("authorization", `Bearer ${token}`);
+          return next(request);
+        },
+      ]
+    : [];
+  let baseUrl: string;
+  try {
+    baseUrl = new URL(flags.server).toString().replace(/\/$/, "");
+  } catch {
+    throw new Error(`--server "${flags.server}" is not a URL (for example http://127.0.0.1:8080)`);
+  }
+  return createClient(
+    ManagementService,
+    createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors, defaultTimeoutMs: 15_000 }),
+  );
+}
+
+/** Turns an API failure into a message a user can act on. */
+export function explain(err: unknown, server: string): Error {
+  const e = ConnectError.from(err);
+  switch (e.code) {
+    case Code.Unavailable:
+      if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|fetch failed/i.test(e.rawMessage)) {
+        return new Error(`cannot reach the Gantry server at ${server} (is \`gantry server\` running? see --server)`);
+      }
+      return new Error(`the Gantry server at ${server} is unavailable: ${e.rawMessage}`);
+    case Code.Unauthenticated:
+      return new Error(
+        `${e.rawMessage} (the server at ${server} needs its API token: --token-file or GANTRY_API_TOKEN)`,
+      );
+    case Code.DeadlineExceeded:
+      return new Error(`the Gantry server at ${server} did not answer in time`);
+    default:
+      return new Error(e.rawMessage);
+  }
+}

@@ -1,0 +1,199 @@
+import { type JsonObject, toJson } from "@bufbuild/protobuf";
+import { type Command, Option } from "commander";
+import { stringify } from "yaml";
+import type { Resource as ApiResource, ProxyStatus } from "../../gen/gantry/api/v1/management_pb.js";
+import { ResourceStatus_State } from "../../gen/gantry/v1/status_pb.js";
+import { type Kind, kinds, loadResources, type Resource, specSchemas } from "../../resources/index.js";
+import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
+import { formatTable } from "../table.js";
+
+type Output = "table" | "yaml" | "json";
+
+function outputOption(): Option {
+  return new Option("-o, --output <format>", "output format").choices(["table", "yaml", "json"]).default("table");
+}
+
+/** Accepts a kind as written in documents, in any case, singular or plural (`routetables`, `RouteTable`). */
+export function resolveKind(text: string): Kind {
+  const wanted = text.toLowerCase().replace(/s$/, "");
+  const kind = kinds.find((k) => k.toLowerCase() === wanted || k.toLowerCase() === text.toLowerCase());
+  if (!kind) throw new Error(`unknown kind "${text}" (known: ${kinds.join(", ")}, and "proxies")`);
+  return kind;
+}
+
+/** A loaded resource as the JSON document the API stores (canonical field names and values). */
+function toDocument(resource: Resource): JsonObject {
+  const schema = specSchemas[resource.kind];
+  const metadata: JsonObject = { name: resource.metadata.name, namespace: resource.metadata.namespace };
+  if (Object.keys(resource.metadata.labels).length > 0) metadata["labels"] = { ...resource.metadata.labels };
+  return {
+    apiVersion: "gantry/v1",
+    kind: resource.kind,
+    metadata,
+    // biome-ignore lint/suspicious/noExplicitAny: the kind and its schema agree by construction of specSchemas.
+    spec: toJson(schema, resource.spec as any) as JsonObject,
+  };
+}
+
+function stateName(resource: ApiResource): string {
+  return resource.status ? (ResourceStatus_State[resource.status.state] ?? "UNKNOWN") : "PENDING";
+}
+
+function print(output: Output, value: unknown, table: () => string): void {
+  if (output === "json") process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  else if (output === "yaml") process.stdout.write(stringify(value));
+  else process.stdout.write(table());
+}
+
+function resourceJson(resource: ApiResource): JsonObject {
+  return {
+    ...(resource.document as JsonObject),
+    status: {
+      state: stateName(resource),
+      messages: resource.status?.messages ?? [],
+      revision: Number(resource.revision),
+    },
+  };
+}
+
+function proxyJson(proxy: ProxyStatus): JsonObject {
+  return {
+    nodeId: proxy.nodeId,
+    stream: proxy.stream,
+    server: proxy.server,
+    connectedAt: proxy.connectedAt ? new Date(Number(proxy.connectedAt.seconds) * 1000).toISOString() : null,
+    metadata: (proxy.metadata ?? {}) as JsonObject,
+    types: proxy.types.map((t) => ({
+      typeUrl: t.typeUrl,
+      ackedVersion: t.ackedVersion,
+      ...(t.lastNackError ? { lastNackError: t.lastNackError } : {}),
+    })),
+  };
+}
+
+export function registerResourceCommands(program: Command): void {
+  const apply = program
+    .command("apply")
+    .description("validate resource files and apply them to the server: all documents, or none")
+    .requiredOption("-f, --filename <path...>", "YAML files or folders (multi-document; .yaml, .yml, .json)")
+    .option("--dry-run", "validate here and on the server; change nothing");
+  for (const option of serverOptions()) apply.addOption(option);
+  apply.action(async (flags: ServerFlags & { filename: string[]; dryRun?: boolean }) => {
+    const loaded = await loadResources(flags.filename);
+    if (loaded.rejected.length > 0) {
+      const errors = loaded.rejected.flatMap((r) => r.errors);
+      throw new Error(`${errors.length} problem(s), nothing was applied:\n  ${errors.join("\n  ")}`);
+    }
+    if (loaded.resources.length === 0) throw new Error(`no resources found in ${flags.filename.join(", ")}`);
+    process.stderr.write(`applying ${loaded.resources.length} resource(s) to ${flags.server}...\n`);
+    const client = connect(flags);
+    const result = await client
+      .apply({ documents: loaded.resources.map(toDocument), dryRun: flags.dryRun ?? false })
+      .catch((err: unknown) => {
+        throw explain(err, flags.server);
+      });
+    for (const ref of result.changed)
+      process.stdout.write(`${ref.kind}/${ref.namespace}/${ref.name} ${flags.dryRun ? "valid" : "applied"}\n`);
+    for (const ref of result.unchanged) process.stdout.write(`${ref.kind}/${ref.namespace}/${ref.name} unchanged\n`);
+    if (!flags.dryRun) process.stderr.write(`revision ${result.revision}\n`);
+  });
+
+  const get = program
+    .command("get")
+    .description("list resources of a kind, or one by name; `get proxies` lists connected proxies")
+    .argument("<kind>", `one of ${kinds.join(", ")} (any case, singular or plural), or proxies`)
+    .argument("[name]", "a resource name")
+    .option("-n, --namespace <namespace>", "only this namespace (default: all)")
+    .addOption(outputOption());
+  for (const option of serverOptions()) get.addOption(option);
+  get.action(
+    async (kindText: string, name: string | undefined, flags: ServerFlags & { namespace?: string; output: Output }) => {
+      const client = connect(flags);
+      const fail = (err: unknown) => {
+        throw explain(err, flags.server);
+      };
+      if (/^prox(y|ies)$/i.test(kindText)) {
+        const { proxies } = await client.listProxies({}).catch(fail);
+        const shown = name ? proxies.filter((p) => p.nodeId === name) : proxies;
+        if (name && shown.length === 0) throw new Error(`proxy ${name} is not connected to ${flags.server}`);
+        print(flags.output, name ? proxyJson(shown[0] as ProxyStatus) : shown.map(proxyJson), () =>
+          formatTable(
+            ["NODE", "STREAM", "SERVER", "TYPES ACKED", "LAST NACK"],
+            shown.map((p) => [
+              p.nodeId,
+              p.stream,
+              p.server,
+              String(p.types.filter((t) => t.ackedVersion).length),
+              p.types.find((t) => t.lastNackError)?.lastNackError ?? "",
+            ]),
+          ),
+        );
+        return;
+      }
+      const kind = resolveKind(kindText);
+      if (name) {
+        const { resource } = await client
+          .get({ ref: { kind, namespace: flags.namespace ?? "default", name } })
+          .catch(fail);
+        if (!resource) throw new Error(`${kind} ${name} not found`);
+        print(flags.output, resourceJson(resource), () =>
+          formatTable(["KIND", "NAMESPACE", "NAME", "STATUS", "REVISION"], [row(resource)]),
+        );
+        return;
+      }
+      const { resources } = await client.list({ kind, namespace: flags.namespace ?? "" }).catch(fail);
+      print(flags.output, resources.map(resourceJson), () =>
+        formatTable(["KIND", "NAMESPACE", "NAME", "STATUS", "REVISION"], resources.map(row)),
+      );
+    },
+  );
+
+  const del = program
+    .command("delete")
+    .description("delete resources by kind and name, or those defined in files")
+    .argument("[kind]", "the kind of the resources to delete")
+    .argument("[names...]", "their names")
+    .option("-n, --namespace <namespace>", "their namespace", "default")
+    .option("-f, --filename <path...>", "delete the resources these files define");
+  for (const option of serverOptions()) del.addOption(option);
+  del.action(
+    async (
+      kindText: string | undefined,
+      names: string[],
+      flags: ServerFlags & { namespace: string; filename?: string[] },
+    ) => {
+      let refs: Array<{ kind: string; namespace: string; name: string }>;
+      if (flags.filename) {
+        const loaded = await loadResources(flags.filename);
+        if (loaded.rejected.length > 0) {
+          throw new Error(`cannot read the files:\n  ${loaded.rejected.flatMap((r) => r.errors).join("\n  ")}`);
+        }
+        refs = loaded.resources.map((r) => ({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name }));
+      } else {
+        if (!kindText || names.length === 0) throw new Error("name a kind and at least one resource, or use -f FILE");
+        const kind = resolveKind(kindText);
+        refs = names.map((name) => ({ kind, namespace: flags.namespace, name }));
+      }
+      const result = await connect(flags)
+        .delete({ refs })
+        .catch((err: unknown) => {
+          throw explain(err, flags.server);
+        });
+      const deleted = new Set(result.deleted.map((r) => `${r.kind}/${r.namespace}/${r.name}`));
+      for (const ref of refs) {
+        const key = `${ref.kind}/${ref.namespace}/${ref.name}`;
+        process.stdout.write(`${key} ${deleted.has(key) ? "deleted" : "not found"}\n`);
+      }
+    },
+  );
+}
+
+function row(resource: ApiResource): string[] {
+  return [
+    resource.ref?.kind ?? "",
+    resource.ref?.namespace ?? "",
+    resource.ref?.name ?? "",
+    stateName(resource),
+    String(resource.revision),
+  ];
+}
