@@ -51,7 +51,9 @@ describe("Envoy bootstrap", () => {
     });
     // xDS needs HTTP/2 to the management server.
     const options = bootstrapToJson(bootstrap)["static_resources"] as { clusters: Array<Record<string, unknown>> };
-    expect(JSON.stringify(options.clusters[0]?.["typed_extension_protocol_options"])).toContain("http2_protocol_options");
+    expect(JSON.stringify(options.clusters[0]?.["typed_extension_protocol_options"])).toContain(
+      "http2_protocol_options",
+    );
   });
 
   it("uses SotW ADS when asked, and the sidecar admin port by default", () => {
@@ -106,7 +108,12 @@ describe("Envoy bootstrap", () => {
     ] as const) {
       const committed = readFileSync(new URL(`../../envoy-configs/${file}`, import.meta.url), "utf8");
       const printed = await gantry("bootstrap", ...args, "--xds-address", "gantry-server:18000");
-      expect(committed.split("\n").filter((l) => !l.startsWith("#")).join("\n")).toBe(printed.stdout);
+      expect(
+        committed
+          .split("\n")
+          .filter((l) => !l.startsWith("#"))
+          .join("\n"),
+      ).toBe(printed.stdout);
       expect(parseBootstrap(committed).node?.id).toBe(args[1]);
     }
   });
