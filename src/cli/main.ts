@@ -1,9 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerApiKey } from "./commands/apikey.js";
-import { registerApiKey } from "./commands/apikey.js";
 import { registerBootstrap } from "./commands/bootstrap.js";
-import { registerExtAuth } from "./commands/extauth.js";
 import { registerExtAuth } from "./commands/extauth.js";
 import { registerResourceCommands } from "./commands/resources.js";
 
@@ -13,7 +11,7 @@ const subcommands: Array<(program: Command) => void> = [
   registerResourceCommands,
   registerExtAuth,
   registerApiKey,
-, registerExtAuth, registerApiKey];
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
