@@ -1,0 +1,206 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  DeltaDiscoveryResponseSchema,
+} from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import type { PublishedSnapshot } from "./cache.js";
+import type { Push, StreamInfo } from "./hooks.js";
+import type { XdsResource } from "./resource.js";
+import type { Snapshot } from "./snapshot.js";
+import { type StreamContext, XdsStream } from "./stream.js";
+import { inPushOrder, isFullStateType, TypeUrl } from "./type-urls.js";
+
+/** What one delta stream knows about one type URL. */
+interface TypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  /** What the client holds, name → version: what was sent, or what it reported on reconnect. */
+  held: Map<string, string>;
+  /** Names just subscribed: each gets an answer, the resource or its absence. */
+  toAnswer: Set<string>;
+  /** A first wildcard subscription is answered even when there is nothing to send. */
+  answerDue: boolean;
+  /** The subscription changed since the last decision. */
+  dirty: boolean;
+  nonce: string | undefined;
+  /** The response sent and not yet ACKed or NACKed; nothing more is sent for this type meanwhile. */
+  awaiting: Push | undefined;
+  /** The snapshot version of this type the last decision was made against. */
+  basis: string | undefined;
+  /** Cluster removals were held back from the last response. */
+  keptStale: boolean;
+}
+
+interface Plan {
+  readonly state: TypeState;
+  readonly updates: XdsResource[];
+  removed: string[];
+  readonly systemVersion: string;
+}
+
+function newState(): TypeState {
+  return {
+    wildcard: false,
+    names: new Set(),
+    held: new Map(),
+    toAnswer: new Set(),
+    answerDue: false,
+    dirty: true,
+    nonce: undefined,
+    awaiting: undefined,
+    basis: undefined,
+    keptStale: false,
+  };
+}
+
+/**
+ * One incremental (delta) stream, ADS or per-type. Sends only resources whose version differs
+ * from what the client holds, and names that went away in `removed_resources`.
+ */
+export class DeltaStream extends XdsStream {
+  readonly #types = new Map<string, TypeState>();
+
+  constructor(
+    context: StreamContext,
+    peer: string,
+    fixedTypeUrl: string | undefined,
+    readonly send: (response: DeltaDiscoveryResponse) => void,
+  ) {
+    super(context, fixedTypeUrl === undefined ? "ads-delta" : "delta", peer, fixedTypeUrl);
+  }
+
+  handle(request: DeltaDiscoveryRequest): void {
+    const info = this.open(request.node);
+    const typeUrl = this.typeUrlOf(request.typeUrl);
+    let state = this.#types.get(typeUrl);
+    const first = state === undefined;
+    if (!state) {
+      state = newState();
+      this.#types.set(typeUrl, state);
+      // On reconnect the client says what it holds, so only what differs is sent again.
+      for (const [name, version] of Object.entries(request.initialResourceVersions)) state.held.set(name, version);
+      if (request.resourceNamesSubscribe.length === 0) state.wildcard = true;
+      state.answerDue = isFullStateType(typeUrl) || state.wildcard;
+    }
+    // A stale nonce still carries subscription changes; it only does not answer the latest response.
+    if (request.responseNonce !== "" && request.responseNonce === state.nonce && state.awaiting) {
+      const push = state.awaiting;
+      state.awaiting = undefined;
+      const at = this.context.clock.now();
+      if (request.errorDetail) {
+        this.context.hooks.onNack(info, { push, version: push.version, at, error: request.errorDetail.message });
+      } else {
+        this.context.hooks.onAck(info, { push, version: push.version, at });
+      }
+    }
+    for (const name of request.resourceNamesSubscribe) {
+      if (name === "*") {
+        state.wildcard = true;
+        continue;
+      }
+      state.names.add(name);
+      state.toAnswer.add(name);
+      // A subscribed name is sent again even if the server thinks the client has it, except on reconnect.
+      if (!first || !(name in request.initialResourceVersions)) state.held.delete(name);
+    }
+    for (const name of request.resourceNamesUnsubscribe) {
+      if (name === "*") state.wildcard = false;
+      else {
+        state.names.delete(name);
+        state.toAnswer.delete(name);
+      }
+    }
+    // The client drops what it unsubscribed from; forget it so a later subscribe sends it again.
+    for (const name of [...state.held.keys()]) {
+      if (!state.wildcard && !state.names.has(name)) state.held.delete(name);
+    }
+    state.dirty = true;
+    this.schedulePush();
+  }
+
+  protected push(info: StreamInfo, published: PublishedSnapshot): void {
+    const order = inPushOrder(this.#types.keys());
+    const plans = new Map<string, Plan>();
+    for (const typeUrl of order) {
+      const state = this.#types.get(typeUrl);
+      const plan = state && this.#plan(typeUrl, state, published.snapshot);
+      if (plan) plans.set(typeUrl, plan);
+    }
+    this.#keepStaleClusters(plans);
+    for (const typeUrl of order) {
+      const plan = plans.get(typeUrl);
+      if (plan && (plan.updates.length > 0 || plan.removed.length > 0 || plan.state.answerDue)) {
+        this.#send(info, published, typeUrl, plan);
+      }
+    }
+  }
+
+  #plan(typeUrl: string, state: TypeState, snapshot: Snapshot): Plan | undefined {
+    if (state.awaiting) return undefined;
+    const systemVersion = snapshot.version(typeUrl);
+    if (!state.dirty && !state.keptStale && state.basis === systemVersion) return undefined;
+    state.basis = systemVersion;
+    state.dirty = false;
+    const all = snapshot.resources(typeUrl);
+    const updates: XdsResource[] = [];
+    for (const name of state.wildcard ? all.keys() : state.names) {
+      const resource = all.get(name);
+      if (resource && state.held.get(name) !== resource.version) updates.push(resource);
+    }
+    const removed = new Set<string>();
+    for (const name of state.held.keys()) if (!all.has(name)) removed.add(name);
+    for (const name of state.toAnswer) if (!all.has(name)) removed.add(name);
+    return { state, updates, removed: [...removed], systemVersion };
+  }
+
+  /** As in SotW: while listener or route updates are going out, cluster removals wait. */
+  #keepStaleClusters(plans: Map<string, Plan>): void {
+    const clusters = plans.get(TypeUrl.cluster);
+    if (!clusters) return;
+    clusters.state.keptStale = false;
+    const busy = [TypeUrl.listener, TypeUrl.route].some((typeUrl) => {
+      const plan = plans.get(typeUrl);
+      const pending = plan && (plan.updates.length > 0 || plan.removed.length > 0);
+      return pending || this.#types.get(typeUrl)?.awaiting !== undefined;
+    });
+    const held = clusters.removed.filter((name) => clusters.state.held.has(name));
+    if (!busy || held.length === 0) return;
+    clusters.removed = clusters.removed.filter((name) => !clusters.state.held.has(name));
+    clusters.state.keptStale = true;
+  }
+
+  #send(info: StreamInfo, published: PublishedSnapshot, typeUrl: string, plan: Plan): void {
+    const { state, updates, removed, systemVersion } = plan;
+    const nonce = this.nextNonce();
+    const push: Push = {
+      typeUrl,
+      version: systemVersion,
+      nonce,
+      resources: updates.length,
+      removed: removed.length,
+      at: this.context.clock.now(),
+      publishedAt: this.publishedAt(published, typeUrl, info),
+    };
+    state.nonce = nonce;
+    state.awaiting = push;
+    state.answerDue = false;
+    for (const resource of updates) state.held.set(resource.name, resource.version);
+    for (const name of removed) state.held.delete(name);
+    state.toAnswer.clear();
+    this.reportPush(info, push);
+    this.send(
+      create(DeltaDiscoveryResponseSchema, {
+        systemVersionInfo: systemVersion,
+        typeUrl,
+        nonce,
+        resources: updates.map((resource) => ({
+          name: resource.name,
+          version: resource.version,
+          resource: { typeUrl: resource.typeUrl, value: resource.value },
+        })),
+        removedResources: removed,
+      }),
+    );
+  }
+}

@@ -1,0 +1,73 @@
+import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
+
+/** How a client talks to the server: aggregated (ADS) or one type per stream, SotW or delta. */
+export type StreamKind = "ads-sotw" | "ads-delta" | "sotw" | "delta";
+
+/** One open xDS stream, as the hooks see it. */
+export interface StreamInfo {
+  readonly id: number;
+  readonly kind: StreamKind;
+  readonly node: Node;
+  readonly group: string;
+  readonly peer: string;
+  /** Clock time (ms) the stream's first request arrived. */
+  readonly openedAt: number;
+}
+
+/** One response written to a stream. */
+export interface Push {
+  readonly typeUrl: string;
+  /** SotW: the response's version_info; delta: its system_version_info. */
+  readonly version: string;
+  readonly nonce: string;
+  readonly resources: number;
+  readonly removed: number;
+  /** Clock time (ms) it was written. */
+  readonly at: number;
+  /** Clock time (ms) the contents it carries were published, when that happened while the stream was open. */
+  readonly publishedAt: number | undefined;
+}
+
+export interface Ack {
+  readonly push: Push;
+  /** The version the client reports applied (SotW version_info; for delta, the push's version). */
+  readonly version: string;
+  readonly at: number;
+}
+
+export interface Nack extends Ack {
+  readonly error: string;
+}
+
+/**
+ * What the protocol servers report as streams come and go and responses are answered; proxy
+ * status and metrics are built on these. Hooks must not throw.
+ */
+export interface XdsHooks {
+  onStreamOpen?(stream: StreamInfo): void;
+  onStreamClose?(stream: StreamInfo): void;
+  onPush?(stream: StreamInfo, push: Push): void;
+  onAck?(stream: StreamInfo, ack: Ack): void;
+  onNack?(stream: StreamInfo, nack: Nack): void;
+}
+
+/** One set of hooks that calls each of `all` in turn. */
+export function combineHooks(...all: XdsHooks[]): Required<XdsHooks> {
+  return {
+    onStreamOpen: (stream) => {
+      for (const hooks of all) hooks.onStreamOpen?.(stream);
+    },
+    onStreamClose: (stream) => {
+      for (const hooks of all) hooks.onStreamClose?.(stream);
+    },
+    onPush: (stream, push) => {
+      for (const hooks of all) hooks.onPush?.(stream, push);
+    },
+    onAck: (stream, ack) => {
+      for (const hooks of all) hooks.onAck?.(stream, ack);
+    },
+    onNack: (stream, nack) => {
+      for (const hooks of all) hooks.onNack?.(stream, nack);
+    },
+  };
+}

@@ -1,0 +1,165 @@
+import { create } from "@bufbuild/protobuf";
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import { ClusterDiscoveryService } from "../gen/envoy/service/cluster/v3/cds_pb.js";
+import { AggregatedDiscoveryService } from "../gen/envoy/service/discovery/v3/ads_pb.js";
+import {
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+  DiscoveryResponseSchema,
+} from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import { EndpointDiscoveryService } from "../gen/envoy/service/endpoint/v3/eds_pb.js";
+import { ListenerDiscoveryService } from "../gen/envoy/service/listener/v3/lds_pb.js";
+import { RouteDiscoveryService } from "../gen/envoy/service/route/v3/rds_pb.js";
+import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
+import { type Clock, systemClock } from "../lib/clock.js";
+import { GrpcError, GrpcServer, type GrpcServerOptions, GrpcStatus, toServiceError } from "../lib/grpc.js";
+import type { Logger } from "../lib/logger.js";
+import type { Registry } from "../lib/metrics.js";
+import type { SnapshotCache } from "./cache.js";
+import { DeltaStream } from "./delta.js";
+import { combineHooks, type XdsHooks } from "./hooks.js";
+import { XdsMetrics } from "./metrics.js";
+import { SotwStream } from "./sotw.js";
+import { type ProxyStatus, ProxyStatusBoard } from "./status.js";
+import type { StreamContext } from "./stream.js";
+import { TypeUrl } from "./type-urls.js";
+
+export const defaultXdsPort = 18000;
+
+export interface XdsServerOptions {
+  cache: SnapshotCache;
+  host?: string;
+  /** 18000 by default; 0 picks a free port. */
+  port?: number;
+  logger?: Logger;
+  /** Where the xDS metrics go (connected proxies, pushes, NACKs, convergence time). */
+  registry?: Registry;
+  clock?: Clock;
+  /** Extra hooks, called after proxy status and metrics. */
+  hooks?: XdsHooks;
+  /** grpc-js channel options for the server. */
+  channelOptions?: GrpcServerOptions["channelOptions"];
+}
+
+export interface XdsServer {
+  readonly port: number;
+  /** Every connected proxy: node, stream kind, versions and nonces sent and ACKed, last NACK. */
+  proxyStatus(): ProxyStatus[];
+  /** Closes every stream and stops listening. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+type Stream = SotwStream | DeltaStream;
+type Call<I, O> = ServerDuplexStream<I, O>;
+
+/** Serves what `context.cache` holds over ADS and the per-type services; returns the proxy status board. */
+export function addXdsServices(
+  server: GrpcServer,
+  options: Pick<XdsServerOptions, "cache" | "logger" | "registry" | "clock" | "hooks">,
+): ProxyStatusBoard {
+  const board = new ProxyStatusBoard();
+  const hooks: XdsHooks[] = [board];
+  if (options.registry) hooks.push(new XdsMetrics(options.registry));
+  if (options.hooks) hooks.push(options.hooks);
+  const context: StreamContext = {
+    cache: options.cache,
+    hooks: combineHooks(...hooks),
+    clock: options.clock ?? systemClock,
+    logger: options.logger,
+  };
+  const sotw = (typeUrl: string | undefined) => (call: Call<DiscoveryRequest, DiscoveryResponse>) => {
+    serve(call, new SotwStream(context, call.getPeer(), typeUrl, (response) => call.write(response)), context);
+  };
+  const delta = (typeUrl: string | undefined) => (call: Call<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
+    serve(call, new DeltaStream(context, call.getPeer(), typeUrl, (response) => call.write(response)), context);
+  };
+  const fetch = (typeUrl: string) => (request: DiscoveryRequest) => fetchResources(options.cache, typeUrl, request);
+  server.add(AggregatedDiscoveryService, {
+    streamAggregatedResources: sotw(undefined),
+    deltaAggregatedResources: delta(undefined),
+  });
+  server.add(ClusterDiscoveryService, {
+    streamClusters: sotw(TypeUrl.cluster),
+    deltaClusters: delta(TypeUrl.cluster),
+    fetchClusters: fetch(TypeUrl.cluster),
+  });
+  server.add(EndpointDiscoveryService, {
+    streamEndpoints: sotw(TypeUrl.endpoint),
+    deltaEndpoints: delta(TypeUrl.endpoint),
+    fetchEndpoints: fetch(TypeUrl.endpoint),
+  });
+  server.add(ListenerDiscoveryService, {
+    streamListeners: sotw(TypeUrl.listener),
+    deltaListeners: delta(TypeUrl.listener),
+    fetchListeners: fetch(TypeUrl.listener),
+  });
+  server.add(RouteDiscoveryService, {
+    streamRoutes: sotw(TypeUrl.route),
+    deltaRoutes: delta(TypeUrl.route),
+    fetchRoutes: fetch(TypeUrl.route),
+  });
+  server.add(SecretDiscoveryService, {
+    streamSecrets: sotw(TypeUrl.secret),
+    deltaSecrets: delta(TypeUrl.secret),
+    fetchSecrets: fetch(TypeUrl.secret),
+  });
+  return board;
+}
+
+function serve<I extends DiscoveryRequest | DeltaDiscoveryRequest, O>(
+  call: Call<I, O>,
+  stream: Stream,
+  context: StreamContext,
+): void {
+  const close = () => stream.close();
+  call.on("data", (request: I) => {
+    if (stream.closed) return;
+    try {
+      (stream.handle as (request: I) => void)(request);
+    } catch (err) {
+      stream.close();
+      // Emitting the error ends the call with its status; one bad stream never touches the others.
+      call.emit("error", toServiceError(err, context.logger, call.getPath()));
+    }
+  });
+  call.on("end", () => {
+    close();
+    call.end();
+  });
+  call.on("cancelled", close);
+  call.on("error", close);
+  call.on("close", close);
+}
+
+/** The unary Fetch methods: the resources a node should have now, as one SotW response. */
+function fetchResources(cache: SnapshotCache, typeUrl: string, request: DiscoveryRequest): DiscoveryResponse {
+  if (!request.node) throw new GrpcError(GrpcStatus.INVALID_ARGUMENT, "a fetch request must carry node");
+  const published = cache.snapshot(cache.groupOf(request.node));
+  if (!published) throw new GrpcError(GrpcStatus.UNAVAILABLE, `no configuration for node "${request.node.id}" yet`);
+  const all = published.snapshot.resources(typeUrl);
+  const names = request.resourceNames.filter((name) => name !== "*");
+  const resources = names.length === 0 ? [...all.values()] : names.flatMap((name) => all.get(name) ?? []);
+  return create(DiscoveryResponseSchema, {
+    versionInfo: published.snapshot.version(typeUrl),
+    typeUrl,
+    resources: resources.map((resource) => ({ typeUrl: resource.typeUrl, value: resource.value })),
+  });
+}
+
+/** Starts a gRPC server serving xDS from `cache` (port 18000 unless told). */
+export async function startXdsServer(options: XdsServerOptions): Promise<XdsServer> {
+  const grpcOptions: GrpcServerOptions = {};
+  if (options.logger) grpcOptions.logger = options.logger;
+  if (options.channelOptions) grpcOptions.channelOptions = options.channelOptions;
+  const server = new GrpcServer(grpcOptions);
+  const board = addXdsServices(server, options);
+  const port = await server.listen(options.host ?? "0.0.0.0", options.port ?? defaultXdsPort);
+  options.logger?.info({ port }, "xDS server listening");
+  return {
+    port,
+    proxyStatus: () => board.list(),
+    stop: (graceMs = 1_000) => server.shutdown(graceMs),
+  };
+}

@@ -1,0 +1,219 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+  DiscoveryResponseSchema,
+} from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import type { PublishedSnapshot } from "./cache.js";
+import type { Push, StreamInfo } from "./hooks.js";
+import type { XdsResource } from "./resource.js";
+import { type Snapshot, versionOfSet } from "./snapshot.js";
+import { type StreamContext, XdsStream } from "./stream.js";
+import { inPushOrder, isFullStateType, TypeUrl } from "./type-urls.js";
+
+/** What one SotW stream knows about one type URL. */
+interface TypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  /** Once a type was named, an empty list means "nothing", not wildcard. */
+  everNamed: boolean;
+  /** The subscription changed: answer even if the contents did not. */
+  answerDue: boolean;
+  /** A cluster update was pushed: Envoy expects a fresh EDS response. */
+  fresh: boolean;
+  nonce: string | undefined;
+  /** The response sent and not yet ACKed or NACKed; nothing more is sent for this type meanwhile. */
+  awaiting: Push | undefined;
+  sentVersion: string | undefined;
+  sent: ReadonlyMap<string, XdsResource>;
+  /** The version last NACKed: it is not sent again until the input changes. */
+  rejectedVersion: string | undefined;
+  /** The snapshot version of this type the last decision was made against. */
+  basis: string | undefined;
+  /** Clusters the client no longer needs were kept in the last CDS response, to be removed later. */
+  keptStale: boolean;
+}
+
+interface Plan {
+  readonly state: TypeState;
+  resources: XdsResource[];
+  version: string;
+}
+
+function newState(): TypeState {
+  return {
+    wildcard: false,
+    names: new Set(),
+    everNamed: false,
+    answerDue: true,
+    fresh: false,
+    nonce: undefined,
+    awaiting: undefined,
+    sentVersion: undefined,
+    sent: new Map(),
+    rejectedVersion: undefined,
+    basis: undefined,
+    keptStale: false,
+  };
+}
+
+function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
+  return a.size === b.length && b.every((name) => a.has(name));
+}
+
+/**
+ * One state-of-the-world stream (ADS, or a per-type service). Knows nothing of Envoy's resources
+ * beyond the push order and which types carry the full set.
+ */
+export class SotwStream extends XdsStream {
+  readonly #types = new Map<string, TypeState>();
+
+  constructor(
+    context: StreamContext,
+    peer: string,
+    fixedTypeUrl: string | undefined,
+    readonly send: (response: DiscoveryResponse) => void,
+  ) {
+    super(context, fixedTypeUrl === undefined ? "ads-sotw" : "sotw", peer, fixedTypeUrl);
+  }
+
+  /** Takes one request: an ACK, a NACK, a subscription change, or a stale request to ignore. */
+  handle(request: DiscoveryRequest): void {
+    const info = this.open(request.node);
+    const typeUrl = this.typeUrlOf(request.typeUrl);
+    let state = this.#types.get(typeUrl);
+    if (request.responseNonce !== "") {
+      // Only the latest nonce of a type counts; anything older was overtaken by a later response.
+      if (!state || request.responseNonce !== state.nonce) return;
+      const push = state.awaiting;
+      if (push) {
+        state.awaiting = undefined;
+        const at = this.context.clock.now();
+        if (request.errorDetail) {
+          state.rejectedVersion = push.version;
+          this.context.hooks.onNack(info, {
+            push,
+            version: request.versionInfo,
+            at,
+            error: request.errorDetail.message,
+          });
+        } else {
+          state.rejectedVersion = undefined;
+          this.context.hooks.onAck(info, { push, version: request.versionInfo, at });
+        }
+      }
+    }
+    if (!state) {
+      state = newState();
+      this.#types.set(typeUrl, state);
+    }
+    this.#subscribe(state, request.resourceNames);
+    this.schedulePush();
+  }
+
+  #subscribe(state: TypeState, requested: readonly string[]): void {
+    const names = requested.filter((name) => name !== "*");
+    const wildcard = requested.includes("*") || (requested.length === 0 && !state.everNamed);
+    if (names.length > 0) state.everNamed = true;
+    if (wildcard !== state.wildcard || !sameSet(state.names, names)) {
+      state.wildcard = wildcard;
+      state.names = new Set(names);
+      state.answerDue = true;
+    }
+  }
+
+  protected push(info: StreamInfo, published: PublishedSnapshot): void {
+    const order = inPushOrder(this.#types.keys());
+    const plans = new Map<string, Plan>();
+    for (const typeUrl of order) {
+      const state = this.#types.get(typeUrl);
+      const plan = state && this.#plan(typeUrl, state, published.snapshot);
+      if (plan) plans.set(typeUrl, plan);
+    }
+    this.#keepStaleClusters(plans);
+    for (const typeUrl of order) {
+      const state = this.#types.get(typeUrl);
+      // A cluster update sent just now makes a fresh EDS response due in this same pass.
+      const plan = plans.get(typeUrl) ?? (state?.fresh ? this.#plan(typeUrl, state, published.snapshot) : undefined);
+      if (plan && this.#due(typeUrl, plan)) this.#send(info, published, typeUrl, plan);
+    }
+  }
+
+  #plan(typeUrl: string, state: TypeState, snapshot: Snapshot): Plan | undefined {
+    if (state.awaiting) return undefined;
+    const typeVersion = snapshot.version(typeUrl);
+    if (!state.answerDue && !state.fresh && !state.keptStale && state.basis === typeVersion) return undefined;
+    state.basis = typeVersion;
+    const all = snapshot.resources(typeUrl);
+    if (state.wildcard) return { state, resources: [...all.values()], version: typeVersion };
+    const resources: XdsResource[] = [];
+    for (const name of state.names) {
+      const resource = all.get(name);
+      if (resource) resources.push(resource);
+    }
+    return { state, resources, version: versionOfSet(resources) };
+  }
+
+  /**
+   * Clusters that routes may still name are removed last: while listener or route updates are
+   * going out, a CDS response keeps the clusters the client had, and a later one drops them.
+   */
+  #keepStaleClusters(plans: Map<string, Plan>): void {
+    const clusters = plans.get(TypeUrl.cluster);
+    if (!clusters) return;
+    clusters.state.keptStale = false;
+    const busy = [TypeUrl.listener, TypeUrl.route].some(
+      (typeUrl) => plans.has(typeUrl) || this.#types.get(typeUrl)?.awaiting !== undefined,
+    );
+    if (!busy) return;
+    const wanted = new Set(clusters.resources.map((resource) => resource.name));
+    const stale = [...clusters.state.sent.values()].filter((resource) => !wanted.has(resource.name));
+    if (stale.length === 0) return;
+    clusters.resources = [...clusters.resources, ...stale];
+    clusters.version = versionOfSet(clusters.resources);
+    clusters.state.keptStale = true;
+  }
+
+  #due(typeUrl: string, plan: Plan): boolean {
+    const { state, version } = plan;
+    if (version === state.rejectedVersion && !state.answerDue) return false;
+    if (!state.answerDue && !state.fresh && version === state.sentVersion) return false;
+    // Partial types answer names, not the whole set: an empty first answer would tell nothing.
+    if (plan.resources.length === 0 && state.sentVersion === undefined && !isFullStateType(typeUrl)) return false;
+    return true;
+  }
+
+  #send(info: StreamInfo, published: PublishedSnapshot, typeUrl: string, plan: Plan): void {
+    const { state, resources, version } = plan;
+    const clustersChanged = typeUrl === TypeUrl.cluster && version !== state.sentVersion;
+    const nonce = this.nextNonce();
+    const push: Push = {
+      typeUrl,
+      version,
+      nonce,
+      resources: resources.length,
+      removed: 0,
+      at: this.context.clock.now(),
+      publishedAt: this.publishedAt(published, typeUrl, info),
+    };
+    state.nonce = nonce;
+    state.awaiting = push;
+    state.sentVersion = version;
+    state.sent = new Map(resources.map((resource) => [resource.name, resource]));
+    state.answerDue = false;
+    state.fresh = false;
+    if (clustersChanged) {
+      const endpoints = this.#types.get(TypeUrl.endpoint);
+      if (endpoints) endpoints.fresh = true;
+    }
+    this.reportPush(info, push);
+    this.send(
+      create(DiscoveryResponseSchema, {
+        versionInfo: version,
+        typeUrl,
+        nonce,
+        resources: resources.map((resource) => ({ typeUrl: resource.typeUrl, value: resource.value })),
+      }),
+    );
+  }
+}

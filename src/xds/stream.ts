@@ -1,0 +1,103 @@
+import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
+import type { Clock } from "../lib/clock.js";
+import { GrpcError, GrpcStatus } from "../lib/grpc.js";
+import type { Logger } from "../lib/logger.js";
+import type { PublishedSnapshot, SnapshotCache } from "./cache.js";
+import type { Push, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
+
+/** What every protocol stream needs from the server around it. */
+export interface StreamContext {
+  readonly cache: SnapshotCache;
+  readonly hooks: Required<XdsHooks>;
+  readonly clock: Clock;
+  readonly logger: Logger | undefined;
+}
+
+let lastStreamId = 0;
+
+/**
+ * The part of a stream both protocols share: identity from the first request, a watch on the
+ * node's group, and one coalesced push pass however many requests and publishes arrive at once.
+ */
+export abstract class XdsStream {
+  protected info: StreamInfo | undefined;
+  readonly #id = ++lastStreamId;
+  #nonces = 0;
+  #unwatch: (() => void) | undefined;
+  #pushScheduled = false;
+  #closed = false;
+
+  constructor(
+    protected readonly context: StreamContext,
+    readonly kind: StreamKind,
+    readonly peer: string,
+    /** Per-type services serve one type URL; ADS serves any. */
+    protected readonly fixedTypeUrl: string | undefined,
+  ) {}
+
+  /** Only the first request is guaranteed to carry the node, so identity is fixed by it. */
+  protected open(node: Node | undefined): StreamInfo {
+    if (this.info) return this.info;
+    if (!node) throw new GrpcError(GrpcStatus.INVALID_ARGUMENT, "the first request on a stream must carry node");
+    const group = this.context.cache.groupOf(node);
+    this.info = { id: this.#id, kind: this.kind, node, group, peer: this.peer, openedAt: this.context.clock.now() };
+    this.#unwatch = this.context.cache.watch(group, () => this.schedulePush());
+    this.context.hooks.onStreamOpen(this.info);
+    return this.info;
+  }
+
+  protected typeUrlOf(requested: string): string {
+    if (this.fixedTypeUrl !== undefined) {
+      if (requested !== "" && requested !== this.fixedTypeUrl) {
+        throw new GrpcError(
+          GrpcStatus.INVALID_ARGUMENT,
+          `type_url ${requested} is not served here; this service serves ${this.fixedTypeUrl}`,
+        );
+      }
+      return this.fixedTypeUrl;
+    }
+    if (requested === "") throw new GrpcError(GrpcStatus.INVALID_ARGUMENT, "type_url is empty");
+    return requested;
+  }
+
+  /** Nonces only need to be unique on their own stream; the stream id keeps them apart in logs. */
+  protected nextNonce(): string {
+    this.#nonces += 1;
+    return `${this.#id}-${this.#nonces}`;
+  }
+
+  protected schedulePush(): void {
+    if (this.#pushScheduled || this.#closed || !this.info) return;
+    this.#pushScheduled = true;
+    setImmediate(() => {
+      this.#pushScheduled = false;
+      if (this.#closed || !this.info) return;
+      const published = this.context.cache.snapshot(this.info.group);
+      if (published) this.push(this.info, published);
+    });
+  }
+
+  /** The time a push's contents were published, if that was while this stream was open. */
+  protected publishedAt(published: PublishedSnapshot, typeUrl: string, info: StreamInfo): number | undefined {
+    const at = published.changedAt.get(typeUrl);
+    return at !== undefined && at >= info.openedAt ? at : undefined;
+  }
+
+  protected reportPush(info: StreamInfo, push: Push): void {
+    this.context.hooks.onPush(info, push);
+  }
+
+  /** Writes what changed for this client, in push order, at most one unanswered response per type. */
+  protected abstract push(info: StreamInfo, published: PublishedSnapshot): void;
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unwatch?.();
+    if (this.info) this.context.hooks.onStreamClose(this.info);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}

@@ -1,0 +1,301 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClusterDiscoveryService } from "../../src/gen/envoy/service/cluster/v3/cds_pb.js";
+import { createClient, GrpcStatus } from "../../src/lib/grpc.js";
+import { TypeUrl, type XdsResource } from "../../src/xds/index.js";
+import { waitFor } from "../support/wait.js";
+import { apiListener, edsCluster, endpoints, routes } from "./fixtures.js";
+import { clusterIn, namesIn, probe, ResponseQueue, SotwClient, startTestServer, type TestServer } from "./harness.js";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+/** A consistent snapshot: listener l → routes r → cluster(s) → endpoints; routes point at `target`. */
+async function metricValue(metric: string, series: string, typeUrl: string): Promise<number | undefined> {
+  const json = await server.registry.getSingleMetric(metric)?.get();
+  return json?.values.find(
+    (v) => ((v as { metricName?: string }).metricName ?? metric) === series && v.labels["type_url"] === typeUrl,
+  )?.value;
+}
+
+function fail(): never {
+  throw new Error("missing response");
+}
+
+function view(clusters: string[], target: string, extra: XdsResource[] = []) {
+  return [
+    apiListener("l", "r"),
+    routes("r", target),
+    ...clusters.map((name) => edsCluster(name)),
+    ...clusters.map((name) => endpoints(name, 9000)),
+    probe("p"),
+    ...extra,
+  ];
+}
+
+/** Subscribes like Envoy (CDS/LDS wildcard, EDS/RDS by name) and ACKs everything until quiet. */
+async function connectEnvoyLike(node: string, clusters: string[]): Promise<SotwClient> {
+  const client = SotwClient.open(server, node);
+  client.send({ typeUrl: TypeUrl.cluster });
+  client.send({ typeUrl: TypeUrl.endpoint, resourceNames: clusters });
+  client.send({ typeUrl: TypeUrl.listener });
+  client.send({ typeUrl: TypeUrl.route, resourceNames: ["r"] });
+  for (let i = 0; i < 4; i++) {
+    const response = await client.next();
+    client.ack(
+      response,
+      response.typeUrl === TypeUrl.endpoint ? clusters : response.typeUrl === TypeUrl.route ? ["r"] : [],
+    );
+  }
+  await client.expectQuiet();
+  return client;
+}
+
+describe("SotW ADS", () => {
+  it("pushes CDS, EDS, LDS, RDS in that order once a snapshot appears, each with a nonce", async () => {
+    server.cache.setSnapshot("order", [probe("p")]);
+    const client = SotwClient.open(server, "order");
+    client.send({ typeUrl: TypeUrl.route, resourceNames: ["r"] });
+    client.send({ typeUrl: TypeUrl.listener });
+    client.send({ typeUrl: TypeUrl.endpoint, resourceNames: ["a"] });
+    client.send({ typeUrl: TypeUrl.cluster });
+    // Full-state types are answered at once, empty; the partial ones wait for their names.
+    const empty = [await client.next(), await client.next()];
+    expect(empty.map((r) => `${r.typeUrl} ${r.resources.length}`).sort()).toEqual([
+      `${TypeUrl.cluster} 0`,
+      `${TypeUrl.listener} 0`,
+    ]);
+    client.ack(empty[0] ?? fail());
+    client.ack(empty[1] ?? fail());
+    await client.expectQuiet();
+    server.cache.setSnapshot("order", view(["a"], "a"));
+    const seen = [];
+    for (let i = 0; i < 4; i++) seen.push(await client.next());
+    expect(seen.map((r) => r.typeUrl)).toEqual([TypeUrl.cluster, TypeUrl.endpoint, TypeUrl.listener, TypeUrl.route]);
+    expect(seen.map((r) => namesIn(r))).toEqual([["a"], ["a"], ["l"], ["r"]]);
+    expect(new Set(seen.map((r) => r.nonce)).size).toBe(4);
+    for (const r of seen) expect(r.versionInfo).toMatch(/^[0-9a-f]{16}$/);
+    client.close();
+  });
+
+  it("answers nothing more once ACKed, and only the changed type after a change", async () => {
+    server.cache.setSnapshot("acked", view(["a"], "a"));
+    const client = await connectEnvoyLike("acked", ["a"]);
+    server.cache.setSnapshot("acked", view(["a"], "a"));
+    await client.expectQuiet();
+    server.cache.setSnapshot("acked", [...view(["a", "b"], "a")]);
+    const cds = await client.next();
+    expect(cds.typeUrl).toBe(TypeUrl.cluster);
+    expect(namesIn(cds)).toEqual(["a", "b"]);
+    client.ack(cds);
+    // A cluster update is followed by a fresh EDS response even though endpoint "a" did not change.
+    const eds = await client.next();
+    expect(eds.typeUrl).toBe(TypeUrl.endpoint);
+    expect(namesIn(eds)).toEqual(["a"]);
+    client.ack(eds, ["a"]);
+    await client.expectQuiet();
+    client.close();
+  });
+
+  it("ignores a request whose nonce is stale, subscription changes included", async () => {
+    server.cache.setSnapshot("stale", view(["a"], "a", [routes("r2", "a")]));
+    const client = await connectEnvoyLike("stale", ["a"]);
+    server.cache.setSnapshot("stale", view(["a"], "a", [routes("r2", "a", "other.example")]));
+    server.cache.setSnapshot("stale", view(["a", "b"], "b", [routes("r2", "a", "other.example")]));
+    const cds = await client.next();
+    client.ack(cds);
+    const eds = await client.next();
+    expect(eds.typeUrl).toBe(TypeUrl.endpoint);
+    const rds = await client.next();
+    expect(rds.typeUrl).toBe(TypeUrl.route);
+    // An old nonce: the server must neither treat it as an ACK nor act on its new names.
+    client.send({ typeUrl: TypeUrl.endpoint, responseNonce: "stale-nonce", resourceNames: ["a", "b"] });
+    client.send({ typeUrl: TypeUrl.route, responseNonce: cds.nonce, resourceNames: ["r", "r2"] });
+    await client.expectQuiet();
+    const status = server.server.proxyStatus().find((p) => p.nodeId === "stale");
+    expect(status?.types.find((t) => t.typeUrl === TypeUrl.route)?.acked?.nonce).not.toBe(rds.nonce);
+    client.ack(rds, ["r", "r2"]);
+    const more = await client.next();
+    expect(more.typeUrl).toBe(TypeUrl.route);
+    expect(namesIn(more)).toEqual(["r", "r2"]);
+    client.close();
+  });
+
+  it("parks a NACKed version until the input changes, and records the error", async () => {
+    server.cache.setSnapshot("nack", view(["a"], "a"));
+    const client = await connectEnvoyLike("nack", ["a"]);
+    const goodVersion = (await server.server.proxyStatus())
+      .find((p) => p.nodeId === "nack")
+      ?.types.find((t) => t.typeUrl === TypeUrl.cluster)?.acked?.version;
+    expect(goodVersion).toBeDefined();
+    const rejected = [...view(["a"], "a")].map((r) => (r.typeUrl === TypeUrl.cluster ? edsCluster("a", 0) : r));
+    server.cache.setSnapshot("nack", rejected);
+    const bad = await client.next();
+    expect(bad.typeUrl).toBe(TypeUrl.cluster);
+    const freshEndpoints = await client.next();
+    expect(freshEndpoints.typeUrl).toBe(TypeUrl.endpoint);
+    client.ack(freshEndpoints, ["a"]);
+    client.nack(bad, goodVersion ?? "", "cluster a: connect_timeout must be > 0");
+    await client.expectQuiet();
+    // Publishing the same rejected content again, or changing another type, does not re-send it.
+    server.cache.setSnapshot("nack", rejected);
+    await client.expectQuiet();
+    const status = server.server.proxyStatus().find((p) => p.nodeId === "nack");
+    const cds = status?.types.find((t) => t.typeUrl === TypeUrl.cluster);
+    expect(cds?.lastNack?.error).toBe("cluster a: connect_timeout must be > 0");
+    expect(cds?.lastNack?.nonce).toBe(bad.nonce);
+    expect(cds?.acked?.version).toBe(goodVersion);
+    expect(await metricValue("gantry_xds_nacks_total", "gantry_xds_nacks_total", TypeUrl.cluster)).toBe(1);
+    // A fixed input goes out.
+    server.cache.setSnapshot(
+      "nack",
+      view(["a"], "a").map((r) => (r.typeUrl === TypeUrl.cluster ? edsCluster("a", 2) : r)),
+    );
+    const fixed = await client.next();
+    expect(fixed.typeUrl).toBe(TypeUrl.cluster);
+    expect(clusterIn(fixed).connectTimeout?.seconds).toBe(2n);
+    client.close();
+  });
+
+  it("serves wildcard and named subscriptions apart, and answers names that appear later", async () => {
+    server.cache.setSnapshot("names", view(["a"], "a"));
+    const wildcard = SotwClient.open(server, "names");
+    const named = SotwClient.open(server, "names");
+    wildcard.send({ typeUrl: TypeUrl.cluster });
+    named.send({ typeUrl: TypeUrl.cluster, resourceNames: ["a", "late"] });
+    named.send({ typeUrl: TypeUrl.route, resourceNames: ["late-routes"] });
+    const all = await wildcard.next();
+    const some = await named.next();
+    expect(namesIn(all)).toEqual(["a"]);
+    expect(namesIn(some)).toEqual(["a"]);
+    wildcard.ack(all);
+    named.ack(some, ["a", "late"]);
+    // No route configuration "late-routes" yet: nothing is sent for it.
+    await named.expectQuiet();
+    server.cache.setSnapshot("names", view(["a", "b", "late"], "a", [routes("late-routes", "late")]));
+    expect(namesIn(await wildcard.next())).toEqual(["a", "b", "late"]);
+    const appeared = await named.next();
+    expect(appeared.typeUrl).toBe(TypeUrl.cluster);
+    expect(namesIn(appeared)).toEqual(["a", "late"]);
+    named.ack(appeared, ["a", "late"]);
+    const lateRoutes = await named.next();
+    expect(lateRoutes.typeUrl).toBe(TypeUrl.route);
+    expect(namesIn(lateRoutes)).toEqual(["late-routes"]);
+    named.ack(lateRoutes, ["late-routes"]);
+    await named.expectQuiet();
+    wildcard.close();
+    named.close();
+  });
+
+  it("stops sending a resource once it is unsubscribed", async () => {
+    server.cache.setSnapshot("unsub", view(["a", "b"], "a"));
+    const client = SotwClient.open(server, "unsub");
+    client.send({ typeUrl: TypeUrl.endpoint, resourceNames: ["a", "b"] });
+    const both = await client.next();
+    expect(namesIn(both)).toEqual(["a", "b"]);
+    client.ack(both, ["a"]);
+    const one = await client.next();
+    expect(namesIn(one)).toEqual(["a"]);
+    client.ack(one, ["a"]);
+    server.cache.setSnapshot(
+      "unsub",
+      view(["a", "b"], "a").map((r) => (r.typeUrl === TypeUrl.endpoint && r.name === "b" ? endpoints("b", 9001) : r)),
+    );
+    await client.expectQuiet();
+    client.close();
+  });
+
+  it("keeps at most one push unanswered per type, merging later updates into the next", async () => {
+    server.cache.setSnapshot("merge", view(["a"], "a"));
+    const client = SotwClient.open(server, "merge");
+    client.send({ typeUrl: TypeUrl.cluster });
+    const first = await client.next();
+    for (const extra of ["b", "c", "d"]) server.cache.setSnapshot("merge", view(["a", extra], "a"));
+    await client.expectQuiet();
+    client.ack(first);
+    const merged = await client.next();
+    expect(namesIn(merged)).toEqual(["a", "d"]);
+    client.ack(merged);
+    await client.expectQuiet();
+    client.close();
+  });
+
+  it("removes clusters routes no longer use only after the routes moved", async () => {
+    server.cache.setSnapshot("stale-clusters", view(["a", "b"], "b"));
+    const client = await connectEnvoyLike("stale-clusters", ["a", "b"]);
+    server.cache.setSnapshot("stale-clusters", view(["a"], "a"));
+    const eds = await client.next();
+    expect(eds.typeUrl).toBe(TypeUrl.endpoint);
+    expect(namesIn(eds)).toEqual(["a"]);
+    const rds = await client.next();
+    expect(rds.typeUrl).toBe(TypeUrl.route);
+    client.ack(eds, ["a", "b"]);
+    client.ack(rds, ["r"]);
+    const cds = await client.next();
+    expect(cds.typeUrl).toBe(TypeUrl.cluster);
+    expect(namesIn(cds)).toEqual(["a"]);
+    client.close();
+  });
+
+  it("serves one type on the per-type services, where type_url may be empty", async () => {
+    server.cache.setSnapshot("cds-only", view(["a"], "a"));
+    const cds = createClient(ClusterDiscoveryService, server.address);
+    try {
+      const call = cds.streamClusters();
+      const responses = new ResponseQueue<Awaited<ReturnType<SotwClient["next"]>>>(call);
+      call.write({ node: { id: "cds-only" } });
+      const response = await responses.next();
+      expect(response.typeUrl).toBe(TypeUrl.cluster);
+      expect(namesIn(response)).toEqual(["a"]);
+      call.write({ typeUrl: TypeUrl.route, responseNonce: response.nonce });
+      await waitFor(() => responses.error, { what: "the stream to fail" });
+      expect(responses.error).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+      const fetched = await cds.fetchClusters({ node: { id: "cds-only" }, resourceNames: ["a", "missing"] });
+      expect(namesIn(fetched)).toEqual(["a"]);
+    } finally {
+      cds.close();
+    }
+  });
+
+  it("rejects a stream whose first request has no node", async () => {
+    const call = server.client.streamAggregatedResources();
+    const responses = new ResponseQueue(call);
+    call.write({ typeUrl: TypeUrl.cluster });
+    await waitFor(() => responses.error, { what: "the stream to fail" });
+    expect(responses.error).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+    expect(responses.error?.message).toContain("node");
+  });
+});
+
+describe("proxy status and metrics", () => {
+  it("reports each connected proxy's node, kind and ACKed versions, and convergence time", async () => {
+    server.cache.setSnapshot("status", view(["a"], "a"));
+    const client = await connectEnvoyLike("status", ["a"]);
+    const entry = server.server.proxyStatus().find((p) => p.nodeId === "status");
+    expect(entry).toMatchObject({ kind: "ads-sotw", cluster: "test", metadata: { team: "edge" }, group: "status" });
+    const cds = entry?.types.find((t) => t.typeUrl === TypeUrl.cluster);
+    expect(cds?.acked?.version).toBe(cds?.sent?.version);
+    expect(cds?.lastNack).toBeUndefined();
+
+    server.cache.setSnapshot("status", view(["a", "b"], "a"));
+    const push = await client.next();
+    expect(push.typeUrl).toBe(TypeUrl.cluster);
+    server.clock.advance(250);
+    client.ack(push);
+    client.ack(await client.next(), ["a"]);
+    await client.expectQuiet();
+    expect(
+      await metricValue("gantry_xds_convergence_seconds", "gantry_xds_convergence_seconds_sum", TypeUrl.cluster),
+    ).toBe(0.25);
+    const connected = await server.registry.getSingleMetricAsString("gantry_xds_connected_proxies");
+    expect(connected).toMatch(/gantry_xds_connected_proxies\{kind="ads-sotw",service="xds-test"\} [1-9]/);
+    client.close();
+    await waitFor(() => !server.server.proxyStatus().some((p) => p.nodeId === "status"), {
+      what: "the closed stream to leave the status",
+    });
+  });
+});
