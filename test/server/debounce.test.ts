@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import { Debouncer, type Timers } from "../../src/server/debounce.js";
+
+/** Timers that move only when the test says so. */
+class FakeTimers implements Timers {
+  time = 0;
+  #next = 1;
+  readonly #pending = new Map<number, { at: number; fn: () => void }>();
+  now() {
+    return this.time;
+  }
+  setTimeout(fn: () => void, ms: number) {
+    const id = this.#next++;
+    this.#pending.set(id, { at: this.time + ms, fn });
+    return id;
+  }
+  clearTimeout(handle: unknown) {
+    this.#pending.delete(handle as number);
+  }
+  advance(ms: number) {
+    const until = this.time + ms;
+    for (;;) {
+      const due = [...this.#pending.entries()].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) break;
+      this.#pending.delete(due[0]);
+      this.time = due[1].at;
+      due[1].fn();
+    }
+    this.time = until;
+  }
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe("Debouncer", () => {
+  it("runs once after the quiet period", async () => {
+    const timers = new FakeTimers();
+    const runs: number[] = [];
+    const debounce = new Debouncer(async () => void runs.push(timers.now()), {
+      quietMs: 100,
+      maxDelayMs: 1_000,
+      timers,
+    });
+    debounce.trigger();
+    timers.advance(50);
+    debounce.trigger();
+    timers.advance(99);
+    expect(runs).toEqual([]);
+    timers.advance(1);
+    await settle();
+    expect(runs).toEqual([150]);
+  });
+
+  it("runs no later than the max delay under a steady stream of changes", async () => {
+    const timers = new FakeTimers();
+    const runs: number[] = [];
+    const debounce = new Debouncer(async () => void runs.push(timers.now()), {
+      quietMs: 100,
+      maxDelayMs: 1_000,
+      timers,
+    });
+    for (let t = 0; t < 1_500; t += 50) {
+      debounce.trigger();
+      timers.advance(50);
+      await settle();
+    }
+    expect(runs[0]).toBe(1_000);
+  });
+
+  it("never overlaps runs: a change during a run schedules exactly one more", async () => {
+    const timers = new FakeTimers();
+    let release: () => void = () => {};
+    let runs = 0;
+    const debounce = new Debouncer(
+      () =>
+        new Promise<void>((resolve) => {
+          runs += 1;
+          release = resolve;
+        }),
+      { quietMs: 10, maxDelayMs: 100, timers },
+    );
+    debounce.trigger();
+    timers.advance(10);
+    expect(runs).toBe(1);
+    debounce.trigger();
+    debounce.trigger();
+    timers.advance(50);
+    expect(runs).toBe(1);
+    release();
+    await settle();
+    timers.advance(10);
+    expect(runs).toBe(2);
+    release();
+    await debounce.flush();
+    expect(runs).toBe(2);
+  });
+
+  it("keeps running after a failed run, and flush runs what is pending", async () => {
+    const timers = new FakeTimers();
+    let runs = 0;
+    const debounce = new Debouncer(
+      async () => {
+        runs += 1;
+        if (runs === 1) throw new Error("translation failed");
+      },
+      { quietMs: 10, maxDelayMs: 100, timers },
+    );
+    debounce.trigger();
+    timers.advance(10);
+    await settle();
+    debounce.trigger();
+    await debounce.flush();
+    expect(runs).toBe(2);
+    debounce.stop();
+    debounce.trigger();
+    timers.advance(1_000);
+    expect(runs).toBe(2);
+  });
+});
