@@ -13,11 +13,14 @@ import {
   userDn,
 } from "../../../src/extauth/evaluators/ldap/index.js";
 import { ConnectionPool } from "../../../src/extauth/evaluators/ldap/pool.js";
+import { type ExtAuthServer, startExtAuthServer } from "../../../src/extauth/index.js";
 import { CheckRequestSchema } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { AuthConfigSchema } from "../../../src/gen/gantry/extauth/v1/auth_config_pb.js";
 import { type LdapAuth, LdapAuthSchema } from "../../../src/gen/gantry/extauth/v1/ldap_pb.js";
 import { createLogger, ManualClock } from "../../../src/lib/index.js";
 import { freePort } from "../../support/index.js";
 import { haveSlapd, type SlapdServer, startSlapd } from "../../support/slapd.js";
+import { type CheckClient, checkClient, checkRequest, quietLogger, summary } from "../helpers.js";
 
 function basic(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
@@ -289,5 +292,46 @@ describe.skipIf(!haveSlapd())("ldap evaluator against a real slapd", () => {
     expect(await failure({ groupLookupServiceAccount: { bindDn: slapd.rootDn, passwordFile: "missing" } })).toMatch(
       /^configs\[1\]\.ldap\.groupLookupServiceAccount\.passwordFile: cannot read .*ENOENT/,
     );
+  });
+});
+
+describe("ldap through a real Check call when LDAP is down", () => {
+  let server: ExtAuthServer;
+  let client: CheckClient;
+
+  beforeAll(async () => {
+    const ldap = {
+      address: `ldap://127.0.0.1:${await freePort()}`,
+      userDnTemplate: `uid=%s,ou=people,${suffix}`,
+      timeoutMs: 300,
+    };
+    const config = (id: string, failureModeAllow: boolean) =>
+      create(AuthConfigSchema, {
+        id,
+        configs: [{ name: "directory", failureModeAllow, evaluator: { case: "ldap", value: ldap } }],
+      });
+    server = await startExtAuthServer({
+      host: "127.0.0.1",
+      grpcPort: 0,
+      metricsPort: 0,
+      configs: [config("strict", false), config("lenient", true)],
+      logger: quietLogger,
+    });
+    client = checkClient(server.grpcPort);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await server?.stop();
+  });
+
+  it("denies with the reason in metadata by default, and allows where the step says so", async () => {
+    const check = async (configId: string) =>
+      summary(await client.check(checkRequest({ configId, headers: { authorization: basic("alice", "alice-pw") } })));
+    expect(await check("strict")).toMatchObject({
+      allowed: false,
+      metadata: { config_id: "strict", step: "directory", reason: expect.stringMatching(/^LDAP: .*ECONNREFUSED/) },
+    });
+    expect(await check("lenient")).toMatchObject({ allowed: true });
   });
 });

@@ -13,10 +13,12 @@ import {
   normalizeEntrypoint,
 } from "../../../src/extauth/evaluators/opa/index.js";
 import { parseBody, parsePath, parseQuery } from "../../../src/extauth/evaluators/opa/input.js";
+import { type ExtAuthServer, startExtAuthServer } from "../../../src/extauth/index.js";
 import { CheckRequestSchema } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { type OpaAuth, OpaAuthSchema } from "../../../src/gen/gantry/extauth/v1/opa_pb.js";
 import { createLogger, systemClock } from "../../../src/lib/index.js";
 import { needTool } from "../../support/index.js";
+import { type CheckClient, checkClient, checkRequest, quietLogger, summary } from "../helpers.js";
 
 const run = promisify(execFile);
 
@@ -372,5 +374,58 @@ describe.skipIf(!opa)("opaAuth evaluator with opa-compiled Rego", () => {
     expect(await failure({ modules: { "x.rego": rbacPolicy } }, join(dir, "no-such-opa"))).toMatch(
       /^configs\[2\]\.opaAuth\.modules: the opa CLI .* not found; install it, or give a prebuilt wasmBundle/,
     );
+  });
+});
+
+describe.skipIf(!opa)("opaAuth through a real Check call", () => {
+  let dir: string;
+  let server: ExtAuthServer;
+  let client: CheckClient;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gantry-opa-check-"));
+    writeFileSync(join(dir, "rbac.rego"), rbacPolicy);
+    await run(opa ?? "opa", [
+      "build",
+      "-t",
+      "wasm",
+      "-e",
+      "envoy/authz/allow",
+      "-o",
+      join(dir, "rbac.tar.gz"),
+      join(dir, "rbac.rego"),
+    ]);
+    const file = join(dir, "auth.yaml");
+    writeFileSync(file, "api:\n  configs:\n    - name: rbac\n      opaAuth: { wasmBundle: rbac.tar.gz }\n");
+    server = await startExtAuthServer({
+      host: "127.0.0.1",
+      grpcPort: 0,
+      metricsPort: 0,
+      configFile: file,
+      logger: quietLogger,
+    });
+    client = checkClient(server.grpcPort);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("allows and denies by the policy, with the reason in dynamic metadata", async () => {
+    const check = async (shape: Parameters<typeof checkRequest>[0]) => summary(await client.check(checkRequest(shape)));
+    expect(
+      await check({ configId: "api", method: "POST", path: "/api/items", headers: { "x-user": "alice" } }),
+    ).toMatchObject({
+      allowed: true,
+    });
+    expect(
+      await check({ configId: "api", method: "POST", path: "/api/items", headers: { "x-user": "bob" } }),
+    ).toMatchObject({
+      allowed: false,
+      httpStatus: 403,
+      metadata: { config_id: "api", step: "rbac", reason: "denied by policy" },
+    });
   });
 });

@@ -9,15 +9,18 @@ import {
   type EvaluatorDeps,
 } from "../../../src/extauth/evaluator.js";
 import { passThroughAuthFactory } from "../../../src/extauth/evaluators/passthrough/index.js";
+import { startExtAuthServer } from "../../../src/extauth/index.js";
 import {
   Authorization,
   type CheckRequest,
   CheckRequestSchema,
 } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { StatusCode } from "../../../src/gen/envoy/type/v3/http_status_pb.js";
+import { AuthConfigSchema } from "../../../src/gen/gantry/extauth/v1/auth_config_pb.js";
 import { type PassThroughAuth, PassThroughAuthSchema } from "../../../src/gen/gantry/extauth/v1/pass_through_pb.js";
 import { createLogger, GrpcError, GrpcServer, GrpcStatus, systemClock } from "../../../src/lib/index.js";
 import { freePort } from "../../support/index.js";
+import { checkClient, checkRequest, quietLogger, summary } from "../helpers.js";
 
 function checkContext(headers: Record<string, string>, body = "", signal = new AbortController().signal): CheckContext {
   const request = create(CheckRequestSchema, {
@@ -147,6 +150,53 @@ describe("gRPC pass-through to a real second ext_authz server", () => {
     );
     expect(await nowhere.evaluate(checkContext({ "x-token": "good" }))).toMatchObject({ kind: "error" });
     await nowhere.close?.();
+  });
+});
+
+describe("gRPC pass-through through a real Check call", () => {
+  it("answers as the second server answers", async () => {
+    const second = new GrpcServer().add(Authorization, {
+      check: (request) =>
+        request.attributes?.request?.http?.headers["x-token"] === "good"
+          ? {
+              status: { code: 0 },
+              httpResponse: { case: "okResponse", value: { headers: [{ header: { key: "x-user", value: "alice" } }] } },
+            }
+          : { status: { code: GrpcStatus.PERMISSION_DENIED } },
+    });
+    const address = `127.0.0.1:${await second.listen("127.0.0.1", 0)}`;
+    const server = await startExtAuthServer({
+      host: "127.0.0.1",
+      grpcPort: 0,
+      metricsPort: 0,
+      configs: [
+        create(AuthConfigSchema, {
+          id: "relay",
+          configs: [
+            {
+              name: "second",
+              evaluator: { case: "passThroughAuth", value: { service: { case: "grpc", value: { address } } } },
+            },
+          ],
+        }),
+      ],
+      logger: quietLogger,
+    });
+    const client = checkClient(server.grpcPort);
+    try {
+      const check = async (headers: Record<string, string>) =>
+        summary(await client.check(checkRequest({ configId: "relay", headers })));
+      expect(await check({ "x-token": "good" })).toMatchObject({ allowed: true, headers: { "x-user": "alice" } });
+      expect(await check({ "x-token": "bad" })).toMatchObject({
+        allowed: false,
+        httpStatus: 403,
+        metadata: { step: "second", reason: `denied by ${address}` },
+      });
+    } finally {
+      client.close();
+      await server.stop();
+      await second.shutdown(1_000);
+    }
   });
 });
 
