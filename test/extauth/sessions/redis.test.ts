@@ -1,0 +1,52 @@
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisSessionStore } from "../../../src/extauth/sessions/index.js";
+import { createRedis, type RedisClient, waitForRedis } from "../../../src/lib/index.js";
+import { haveRedis, type RedisServer, startRedis } from "../../support/redis.js";
+
+describe.skipIf(!haveRedis())("RedisSessionStore", () => {
+  let server: RedisServer;
+  let redis: RedisClient;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = createRedis({ url: server.url, commandTimeoutMs: 300 });
+    await waitForRedis(redis);
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.close();
+  });
+
+  it("keeps the value under the hash of a random id, with the TTL asked for", async () => {
+    const store = new RedisSessionStore(redis, "t1:");
+    const id = await store.set(undefined, "value", 90_000);
+    expect(id).toMatch(/^[\w-]{43}$/);
+    const key = `t1:${createHash("sha256").update(id).digest("base64url")}`;
+    expect(await redis.get(key)).toBe("value");
+    expect(await redis.pttl(key)).toBeGreaterThan(89_000);
+    expect(await redis.keys(`*${id}*`)).toEqual([]);
+    expect(await store.get(id)).toBe("value");
+  });
+
+  it("rewrites in place with the new TTL, and deletes", async () => {
+    const store = new RedisSessionStore(redis, "t2:");
+    const id = await store.set(undefined, "one", 90_000);
+    expect(await store.set(id, "two", 5_000)).toBe(id);
+    expect(await store.get(id)).toBe("two");
+    const [key = ""] = await redis.keys("t2:*");
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(5_000);
+    await store.delete(id);
+    expect(await store.get(id)).toBeUndefined();
+  });
+
+  it("lets Redis failures reach the caller", async () => {
+    const broken = createRedis({ url: "redis://127.0.0.1:9", commandTimeoutMs: 100, connectTimeoutMs: 100 });
+    try {
+      await expect(new RedisSessionStore(broken, "t3:").get("id")).rejects.toThrow();
+    } finally {
+      broken.disconnect();
+    }
+  });
+});
