@@ -1,9 +1,10 @@
-import { type JsonObject, toJson } from "@bufbuild/protobuf";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { type Command, Option } from "commander";
 import { stringify } from "yaml";
 import type { Resource as ApiResource, ProxyStatus } from "../../gen/gantry/api/v1/management_pb.js";
 import { ResourceStatus_State } from "../../gen/gantry/v1/status_pb.js";
-import { type Kind, kinds, loadResources, type Resource, specSchemas } from "../../resources/index.js";
+import { type Kind, kinds, loadResources } from "../../resources/index.js";
+import { resourceToDocument } from "../../server/documents.js";
 import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
 import { formatTable } from "../table.js";
 
@@ -19,20 +20,6 @@ export function resolveKind(text: string): Kind {
   const kind = kinds.find((k) => k.toLowerCase() === wanted || k.toLowerCase() === text.toLowerCase());
   if (!kind) throw new Error(`unknown kind "${text}" (known: ${kinds.join(", ")}, and "proxies")`);
   return kind;
-}
-
-/** A loaded resource as the JSON document the API stores (canonical field names and values). */
-function toDocument(resource: Resource): JsonObject {
-  const schema = specSchemas[resource.kind];
-  const metadata: JsonObject = { name: resource.metadata.name, namespace: resource.metadata.namespace };
-  if (Object.keys(resource.metadata.labels).length > 0) metadata["labels"] = { ...resource.metadata.labels };
-  return {
-    apiVersion: "gantry/v1",
-    kind: resource.kind,
-    metadata,
-    // biome-ignore lint/suspicious/noExplicitAny: the kind and its schema agree by construction of specSchemas.
-    spec: toJson(schema, resource.spec as any) as JsonObject,
-  };
 }
 
 function stateName(resource: ApiResource): string {
@@ -88,7 +75,10 @@ export function registerResourceCommands(program: Command): void {
     process.stderr.write(`applying ${loaded.resources.length} resource(s) to ${flags.server}...\n`);
     const client = connect(flags);
     const result = await client
-      .apply({ documents: loaded.resources.map(toDocument), dryRun: flags.dryRun ?? false })
+      .apply({
+        documents: loaded.resources.map((r) => resourceToDocument(r) as unknown as JsonObject),
+        dryRun: flags.dryRun ?? false,
+      })
       .catch((err: unknown) => {
         throw explain(err, flags.server);
       });
