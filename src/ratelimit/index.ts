@@ -1,0 +1,9 @@
+export type { CounterGroup, CounterStore, HitOutcome } from "./algorithms.js";
+export { type ConfigProblem, RateLimitConfigError } from "./config-errors.js";
+export { checkConfigs, loadConfigDir } from "./config-files.js";
+export { configProblems } from "./config-validate.js";
+export { parseRateLimitYaml } from "./config-yaml.js";
+export { MemoryCounterStore } from "./memory-store.js";
+export { RedisCounterStore } from "./redis-store.js";
+export { type RateLimitServer, type RateLimitServerOptions, startRateLimitServer } from "./server.js";
+export { defaultResponseHeaderNames, type RedisFailureMode, type ResponseHeaderNames } from "./service.js";

@@ -1,0 +1,206 @@
+import { RateLimitService } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
+import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import {
+  type Clock,
+  createLogger,
+  createRedis,
+  GrpcError,
+  GrpcServer,
+  GrpcStatus,
+  HealthService,
+  type Logger,
+  type Registry,
+  startTelemetryServer,
+  systemClock,
+  type TelemetryServer,
+} from "../lib/index.js";
+import type { CounterStore } from "./algorithms.js";
+import { HitCoalescer } from "./coalescer.js";
+import { RateLimitConfigError } from "./config-errors.js";
+import { type ConfigWatcher, checkConfigs, loadConfigDir, watchConfigDir } from "./config-files.js";
+import { MemoryCounterStore } from "./memory-store.js";
+import { createRateLimitMetrics } from "./metrics.js";
+import { OverLimitCache } from "./over-limit-cache.js";
+import { RedisCounterStore } from "./redis-store.js";
+import { compileRules } from "./rules.js";
+import { defaultResponseHeaderNames, RateLimiter, type RedisFailureMode, type ResponseHeaderNames } from "./service.js";
+
+export interface RateLimitServerOptions {
+  /** Address for the gRPC and metrics ports. Default 0.0.0.0. */
+  host?: string;
+  /** Default 8081; 0 picks a free port. */
+  grpcPort?: number;
+  /** Default 9093; 0 picks a free port. */
+  metricsPort?: number;
+  /** envoyproxy/ratelimit YAML files, one domain each; watched and reloaded on change. */
+  configDir?: string;
+  /** Configs from another source (xDS, `gantry up`); replaced later with `setConfigs`. */
+  configs?: readonly RateLimitConfig[];
+  /** Counters in Redis; without it they are kept in memory. */
+  redisUrl?: string;
+  /** Bound on each Redis round trip. Default 50 ms. */
+  redisTimeoutMs?: number;
+  /** Prepended to every Redis key. Default none. */
+  redisKeyPrefix?: string;
+  /** Default `error`: answer UNAVAILABLE, so Envoy's `failure_mode_deny` decides. */
+  redisFailureMode?: RedisFailureMode;
+  /** Add RateLimit-* response headers (true for the default names). */
+  responseHeaders?: boolean | ResponseHeaderNames;
+  globalShadowMode?: boolean;
+  /** Answer keys known to be over limit from memory until their window ends. Default true. */
+  localCache?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+  registry?: Registry;
+  /** Quiet time before re-reading changed config files. Default 100 ms. */
+  reloadDebounceMs?: number;
+  /** A counter store to use instead of Redis or memory (for tests and embedding). */
+  store?: CounterStore;
+}
+
+export interface RateLimitServer {
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  /**
+   * Replaces the whole config at once. Throws a RateLimitConfigError (and keeps the current config)
+   * if any of them is bad.
+   */
+  setConfigs(configs: readonly RateLimitConfig[]): void;
+  /** The domains currently loaded. */
+  domains(): string[];
+  stop(): Promise<void>;
+}
+
+/** Starts the rate-limit service: gRPC (RLS + health), metrics, config, counters. */
+export async function startRateLimitServer(options: RateLimitServerOptions = {}): Promise<RateLimitServer> {
+  const logger = options.logger ?? createLogger({ service: "ratelimit" });
+  const clock = options.clock ?? systemClock;
+  const metrics = createRateLimitMetrics(options.registry);
+  const host = options.host ?? "0.0.0.0";
+  const redisTimeoutMs = options.redisTimeoutMs ?? 50;
+  const store: CounterStore =
+    options.store ??
+    (options.redisUrl === undefined
+      ? new MemoryCounterStore()
+      : new RedisCounterStore(
+          createRedis({
+            url: options.redisUrl,
+            commandTimeoutMs: redisTimeoutMs,
+            connectionName: "gantry-ratelimit",
+            logger,
+            ...(options.redisKeyPrefix === undefined ? {} : { keyPrefix: options.redisKeyPrefix }),
+          }),
+        ));
+  const coalescer = new HitCoalescer({
+    store,
+    clock,
+    timeoutMs: redisTimeoutMs,
+    onError: (err) => {
+      metrics.redisErrors.inc();
+      logger.debug({ err: err instanceof Error ? err.message : String(err) }, "counter store failed");
+    },
+  });
+  const headers = options.responseHeaders;
+  const limiter = new RateLimiter({
+    coalescer,
+    clock,
+    metrics,
+    failureMode: options.redisFailureMode ?? "error",
+    globalShadowMode: options.globalShadowMode ?? false,
+    responseHeaders: headers === true ? defaultResponseHeaderNames : headers === false ? undefined : headers,
+    overLimitCache: options.localCache === false ? undefined : new OverLimitCache(clock),
+  });
+
+  const setConfigs = (configs: readonly RateLimitConfig[]) => {
+    checkConfigs(configs);
+    limiter.setRules(compileRules(configs));
+  };
+  let watcher: ConfigWatcher | undefined;
+  const configDir = options.configDir;
+  if (configDir !== undefined) {
+    setConfigs(loadConfigDir(configDir));
+    metrics.configLoads.inc({ result: "success" });
+    logger.info({ configDir, domains: [...limiter.rules.domains.keys()] }, "rate-limit config loaded");
+    watcher = watchConfigDir(
+      configDir,
+      () => {
+        try {
+          setConfigs(loadConfigDir(configDir));
+          metrics.configLoads.inc({ result: "success" });
+          logger.info({ configDir, domains: [...limiter.rules.domains.keys()] }, "rate-limit config reloaded");
+        } catch (err) {
+          metrics.configLoads.inc({ result: "error" });
+          if (!(err instanceof RateLimitConfigError)) throw err;
+          logger.error(
+            { file: err.source, line: err.line, field: err.path, problem: err.problem },
+            "rate-limit config rejected; keeping the last good one",
+          );
+        }
+      },
+      options.reloadDebounceMs,
+    );
+  } else if (options.configs) {
+    setConfigs(options.configs);
+    metrics.configLoads.inc({ result: "success" });
+  }
+
+  const grpc = new GrpcServer({ logger });
+  const health = new HealthService();
+  health.register(grpc);
+  grpc.add(RateLimitService, {
+    shouldRateLimit: async (request) => {
+      const started = performance.now();
+      let code = "OK";
+      try {
+        return await limiter.shouldRateLimit(request);
+      } catch (err) {
+        code = err instanceof GrpcError ? GrpcStatus[err.code] : "INTERNAL";
+        throw err;
+      } finally {
+        metrics.requestDuration.observe({ code }, (performance.now() - started) / 1000);
+      }
+    },
+  });
+  let telemetry: TelemetryServer | undefined;
+  let grpcPort: number;
+  try {
+    grpcPort = await grpc.listen(host, options.grpcPort ?? 8081);
+    telemetry = await startTelemetryServer({
+      registry: metrics.registry,
+      host,
+      port: options.metricsPort ?? 9093,
+      logger,
+    });
+  } catch (err) {
+    watcher?.close();
+    await grpc.shutdown(0);
+    await store.close();
+    throw err;
+  }
+  logger.info(
+    { grpcPort, metricsPort: telemetry.port, redis: options.redisUrl !== undefined },
+    "rate-limit server listening",
+  );
+  const metricsServer = telemetry;
+  return {
+    grpcPort,
+    metricsPort: metricsServer.port,
+    setConfigs(configs) {
+      try {
+        setConfigs(configs);
+      } catch (err) {
+        metrics.configLoads.inc({ result: "error" });
+        throw err;
+      }
+      metrics.configLoads.inc({ result: "success" });
+    },
+    domains: () => [...limiter.rules.domains.keys()],
+    async stop() {
+      health.drain();
+      watcher?.close();
+      await grpc.shutdown(2_000);
+      await metricsServer.close();
+      await store.close();
+    },
+  };
+}

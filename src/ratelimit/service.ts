@@ -1,0 +1,214 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  RateLimitResponse_Code as Code,
+  type RateLimitRequest,
+  type RateLimitResponse_DescriptorStatusSchema,
+  type RateLimitResponseSchema,
+} from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
+import { RateLimitAlgorithm } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import { type Clock, GrpcError, GrpcStatus } from "../lib/index.js";
+import { fixedWindowKey, fixedWindowStart, type HitOutcome } from "./algorithms.js";
+import type { HitCoalescer } from "./coalescer.js";
+import type { RateLimitMetrics } from "./metrics.js";
+import type { OverLimitCache } from "./over-limit-cache.js";
+import { checkRequest } from "./request.js";
+import { type AppliedLimit, compileRules, type DescriptorMatch, matchDescriptor, type RuleBook } from "./rules.js";
+import { toResponseUnit } from "./units.js";
+
+/** What to answer when the counter store fails: let traffic through, stop it, or tell Envoy (UNAVAILABLE). */
+export type RedisFailureMode = "allow" | "deny" | "error";
+
+export interface ResponseHeaderNames {
+  readonly limit: string;
+  readonly remaining: string;
+  readonly reset: string;
+}
+
+export const defaultResponseHeaderNames: ResponseHeaderNames = {
+  limit: "RateLimit-Limit",
+  remaining: "RateLimit-Remaining",
+  reset: "RateLimit-Reset",
+};
+
+export interface RateLimitServiceOptions {
+  readonly coalescer: HitCoalescer;
+  readonly clock: Clock;
+  readonly metrics: RateLimitMetrics;
+  readonly failureMode: RedisFailureMode;
+  /** Only `overall_code` is forced to OK; statuses still say what would have happened. */
+  readonly globalShadowMode: boolean;
+  readonly responseHeaders: ResponseHeaderNames | undefined;
+  readonly overLimitCache: OverLimitCache | undefined;
+}
+
+type Response = MessageInitShape<typeof RateLimitResponseSchema>;
+type DescriptorStatus = MessageInitShape<typeof RateLimitResponse_DescriptorStatusSchema>;
+
+/** Unlimited descriptors report the largest uint32 as remaining, as envoyproxy/ratelimit does. */
+const unlimitedRemaining = 0xffff_ffff;
+
+type LimitResult =
+  | { readonly kind: "counted"; readonly outcome: HitOutcome; readonly fromCache: boolean }
+  | { readonly kind: "failed" };
+
+interface Evaluated {
+  readonly limit: AppliedLimit;
+  readonly result: LimitResult;
+}
+
+/** Names replaced by any limit matched in this request; limits with those names are dropped. */
+function replacedNames(matches: readonly DescriptorMatch[]): Set<string> {
+  const names = new Set<string>();
+  for (const match of matches)
+    if (match.kind === "limited")
+      for (const applied of match.limits) for (const n of applied.rule.replaces) names.add(n);
+  return names;
+}
+
+/**
+ * ShouldRateLimit: find the limits each descriptor matches, drop replaced ones, count the hits
+ * (coalesced per event-loop turn; over-limit keys answered from the local cache), and answer one
+ * status per descriptor in order.
+ */
+export class RateLimiter {
+  readonly #options: RateLimitServiceOptions;
+  #rules: RuleBook = compileRules([]);
+
+  constructor(options: RateLimitServiceOptions) {
+    this.#options = options;
+  }
+
+  /** Swaps in a new rule book at once; requests in flight finish on the one they started with. */
+  setRules(rules: RuleBook): void {
+    this.#rules = rules;
+    this.#options.overLimitCache?.clear();
+  }
+
+  get rules(): RuleBook {
+    return this.#rules;
+  }
+
+  async shouldRateLimit(request: RateLimitRequest): Promise<Response> {
+    const checked = checkRequest(request);
+    const rules = this.#rules.domains.get(checked.domain);
+    const matches = checked.descriptors.map((d) => matchDescriptor(rules, checked.domain, d.entries, d.override));
+    const replaced = replacedNames(matches);
+    const evaluations = matches.map((match, i) => {
+      if (match.kind !== "limited") return undefined;
+      const hits = checked.descriptors[i]?.hits ?? 1;
+      const limits = replaced.size === 0 ? match.limits : match.limits.filter((l) => !replaced.has(l.rule.name));
+      return Promise.all(limits.map((limit) => this.#evaluate(limit, hits)));
+    });
+    const evaluated = await Promise.all(evaluations);
+    const failed = evaluated.some((list) => list?.some((e) => e.result.kind === "failed"));
+    if (failed && this.#options.failureMode === "error")
+      throw new GrpcError(GrpcStatus.UNAVAILABLE, "rate-limit counter store unavailable");
+    const statuses = matches.map((match, i) => this.#status(match, evaluated[i]));
+    const overLimit = statuses.some((s) => s.code === Code.OVER_LIMIT);
+    const response: Response = {
+      overallCode: overLimit && !this.#options.globalShadowMode ? Code.OVER_LIMIT : Code.OK,
+      statuses,
+    };
+    const names = this.#options.responseHeaders;
+    if (names) {
+      const closest = closestToLimit(statuses);
+      if (closest?.currentLimit) {
+        response.responseHeadersToAdd = [
+          { key: names.limit, value: String(closest.currentLimit.requestsPerUnit ?? 0) },
+          { key: names.remaining, value: String(closest.limitRemaining ?? 0) },
+          { key: names.reset, value: String(closest.durationUntilReset?.seconds ?? 0n) },
+        ];
+      }
+    }
+    return response;
+  }
+
+  async #evaluate(limit: AppliedLimit, hits: number): Promise<Evaluated> {
+    const { rule } = limit;
+    const cache = this.#options.overLimitCache;
+    let cacheKey: string | undefined;
+    if (cache && rule.algorithm === RateLimitAlgorithm.FIXED_WINDOW) {
+      const now = this.#options.clock.now();
+      cacheKey = fixedWindowKey({ counterKey: limit.counterKey, windowSeconds: rule.windowSeconds }, now);
+      if (cache.has(cacheKey)) {
+        const resetSeconds = rule.windowSeconds - (Math.floor(now / 1000) % rule.windowSeconds);
+        const outcome = { overLimit: true, remaining: 0, used: rule.requestsPerUnit, resetSeconds };
+        this.#record(limit, hits, outcome, true);
+        return { limit, result: { kind: "counted", outcome, fromCache: true } };
+      }
+    }
+    let outcome: HitOutcome;
+    try {
+      outcome = await this.#options.coalescer.hit({
+        counterKey: limit.counterKey,
+        algorithm: rule.algorithm,
+        limit: rule.requestsPerUnit,
+        windowSeconds: rule.windowSeconds,
+        hits,
+      });
+    } catch {
+      return { limit, result: { kind: "failed" } };
+    }
+    if (outcome.overLimit && cache && cacheKey !== undefined) {
+      const windowEnd = (fixedWindowStart(this.#options.clock.now(), rule.windowSeconds) + rule.windowSeconds) * 1000;
+      cache.add(cacheKey, windowEnd);
+    }
+    this.#record(limit, hits, outcome, false);
+    return { limit, result: { kind: "counted", outcome, fromCache: false } };
+  }
+
+  #record(limit: AppliedLimit, hits: number, outcome: HitOutcome, fromCache: boolean): void {
+    const stats = this.#options.metrics.rule(limit.statsName);
+    stats.totalHits.inc(hits);
+    if (outcome.overLimit) {
+      stats.overLimit.inc(hits);
+      if (fromCache) stats.overLimitWithLocalCache.inc(hits);
+      if (limit.rule.shadowMode) stats.shadowMode.inc(hits);
+    } else {
+      stats.withinLimit.inc(hits);
+      if (outcome.used > Math.floor(limit.rule.requestsPerUnit * 0.8)) stats.nearLimit.inc(hits);
+    }
+  }
+
+  #status(match: DescriptorMatch, evaluated: readonly Evaluated[] | undefined): DescriptorStatus {
+    if (match.kind === "unlimited") return { code: Code.OK, limitRemaining: unlimitedRemaining };
+    if (!evaluated || evaluated.length === 0) return { code: Code.OK, limitRemaining: 0 };
+    let reported: { limit: AppliedLimit; outcome: HitOutcome } | undefined;
+    let code = Code.OK;
+    for (const { limit, result } of evaluated) {
+      if (result.kind === "failed") {
+        if (this.#options.failureMode !== "deny") continue;
+        const outcome = { overLimit: true, remaining: 0, used: 0, resetSeconds: limit.rule.windowSeconds };
+        if (code !== Code.OVER_LIMIT) reported = { limit, outcome };
+        code = Code.OVER_LIMIT;
+        continue;
+      }
+      const { outcome } = result;
+      const enforced = outcome.overLimit && !limit.rule.shadowMode;
+      if (enforced && code !== Code.OVER_LIMIT) {
+        code = Code.OVER_LIMIT;
+        reported = { limit, outcome };
+      } else if (code !== Code.OVER_LIMIT && (!reported || outcome.remaining < reported.outcome.remaining)) {
+        reported = { limit, outcome };
+      }
+    }
+    if (!reported) return { code, limitRemaining: 0 };
+    const { rule } = reported.limit;
+    return {
+      code,
+      currentLimit: { requestsPerUnit: rule.requestsPerUnit, unit: toResponseUnit(rule.unit), name: rule.name },
+      limitRemaining: reported.outcome.remaining,
+      durationUntilReset: { seconds: BigInt(reported.outcome.resetSeconds) },
+    };
+  }
+}
+
+/** The status with the least remaining (the first on a tie), among those that carry a limit. */
+function closestToLimit(statuses: readonly DescriptorStatus[]): DescriptorStatus | undefined {
+  let closest: DescriptorStatus | undefined;
+  for (const status of statuses) {
+    if (!status.currentLimit) continue;
+    if (!closest || (status.limitRemaining ?? 0) < (closest.limitRemaining ?? 0)) closest = status;
+  }
+  return closest;
+}
