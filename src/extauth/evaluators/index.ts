@@ -3,6 +3,7 @@ import type { EvaluatorFactory } from "../evaluator.js";
 import { createApiKeyEvaluator } from "./apikey.js";
 import { createBasicAuthEvaluator } from "./basic.js";
 import { ldapAuthFactory } from "./ldap/index.js";
+import { createOAuth2Evaluator } from "./oauth2.js";
 import { createOpaAuthFactory } from "./opa/index.js";
 import { passThroughAuthFactory } from "./passthrough/index.js";
 
@@ -19,4 +20,5 @@ export const evaluatorFactories: {
   passThroughAuth: passThroughAuthFactory,
   basicAuth: createBasicAuthEvaluator,
   apiKeyAuth: createApiKeyEvaluator,
+  oauth2: createOAuth2Evaluator,
 };
