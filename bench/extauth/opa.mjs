@@ -1,0 +1,316 @@
+// Benchmark: Gantry's ext-auth server deciding with an RBAC-style OPA policy (Rego compiled to
+// WebAssembly), side by side in one run with the raw node:http2 + protobuf-es ceiling and, when it
+// is installed, the OPA-Envoy plugin on the same policy and requests. Each server runs in its own
+// process and the load generator in another; load goes to loopback only, bounded in time.
+//   npm run build && node bench/extauth/opa.mjs
+// Writes bench/results/extauth-opa.md.
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { RequestContext } from "../../dist/extauth/context.js";
+import { createOpaAuthFactory } from "../../dist/extauth/evaluators/opa/index.js";
+import { Authorization, CheckRequestSchema } from "../../dist/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { OpaAuthSchema } from "../../dist/gen/gantry/extauth/v1/opa_pb.js";
+import { createClient, createLogger, systemClock } from "../../dist/lib/index.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const load = { connections: 2, streamsPerConnection: 32, warmupMs: 2_000, durationMs: 10_000 };
+const rounds = 2;
+
+function findTool(name) {
+  for (const dir of [join(root, ".cache", "bin"), ...(process.env.PATH ?? "").split(delimiter)]) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Requests as Envoy sends them: realistic headers; two users allowed, two denied. */
+const cases = [
+  { user: "alice", method: "DELETE", path: "/api/people/7", allowed: true },
+  { user: "bob", method: "POST", path: "/api/invoices?draft=true", allowed: true },
+  { user: "carol", method: "POST", path: "/api/invoices", allowed: false },
+  { user: "dan", method: "GET", path: "/api/people", allowed: false },
+];
+
+function checkRequest({ user, method, path }, index) {
+  return create(CheckRequestSchema, {
+    attributes: {
+      source: {
+        address: {
+          address: {
+            case: "socketAddress",
+            value: { address: "10.1.2.3", portSpecifier: { case: "portValue", value: 40000 + index } },
+          },
+        },
+      },
+      destination: {
+        address: {
+          address: {
+            case: "socketAddress",
+            value: { address: "10.9.8.7", portSpecifier: { case: "portValue", value: 8080 } },
+          },
+        },
+      },
+      request: {
+        time: { seconds: 1_790_000_000n, nanos: 0 },
+        http: {
+          id: `1234567890${index}`,
+          method,
+          path,
+          host: "api.example.com",
+          scheme: "https",
+          protocol: "HTTP/1.1",
+          headers: {
+            ":authority": "api.example.com",
+            ":method": method,
+            ":path": path,
+            ":scheme": "https",
+            accept: "application/json",
+            "user-agent": "bench/1.0",
+            "x-forwarded-proto": "https",
+            "x-request-id": `6f1c7a2e-0b7d-4c55-9d1e-00000000000${index}`,
+            "x-user": user,
+          },
+        },
+      },
+      contextExtensions: { config_id: "rbac" },
+    },
+  });
+}
+
+function machine() {
+  return {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model ?? "unknown",
+    memoryGiB: (totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+  };
+}
+
+async function startTarget(name, command, args, ready) {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  child.stdout.on("data", (chunk) => {
+    output += chunk;
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const port = await ready(output);
+    if (port)
+      return {
+        name,
+        port,
+        stop: async () => {
+          child.kill("SIGTERM");
+          await once(child, "exit");
+        },
+      };
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${output}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${name} did not start: ${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const startedLine = (output) => Number(/ready (\d+)/.exec(output)?.[1]) || undefined;
+
+async function verify(port, expectDecisions) {
+  const client = createClient(Authorization, `127.0.0.1:${port}`);
+  try {
+    for (const [index, c] of cases.entries()) {
+      const response = await client.check(checkRequest(c, index), { timeoutMs: 5_000 });
+      const allowed = (response.status?.code ?? 0) === 0;
+      if (expectDecisions && allowed !== c.allowed) {
+        throw new Error(`port ${port}: ${c.user} ${c.method} ${c.path} was ${allowed ? "allowed" : "denied"}`);
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
+
+function runLoad(port, requestsFile) {
+  const out = execFileSync(
+    process.execPath,
+    [
+      join(here, "opa-load.mjs"),
+      String(port),
+      requestsFile,
+      String(load.connections),
+      String(load.streamsPerConnection),
+      String(load.warmupMs),
+      String(load.durationMs),
+    ],
+    { encoding: "utf8", timeout: load.warmupMs + load.durationMs + 30_000 },
+  );
+  return JSON.parse(out.trim().split("\n").at(-1));
+}
+
+/** Per-evaluation cost in process: input building, WebAssembly evaluation and decision reading. */
+async function evaluationCost(bundle) {
+  const deps = {
+    clock: systemClock,
+    logger: createLogger({ service: "bench", level: "silent" }),
+    redis: undefined,
+    baseDir: "/",
+  };
+  const evaluator = await createOpaAuthFactory()(create(OpaAuthSchema, { wasmBundle: bundle }), deps, "opaAuth");
+  const contexts = cases.map((c, i) => new RequestContext(checkRequest(c, i), 1_000));
+  const iterations = 20_000;
+  for (let i = 0; i < 2_000; i++) evaluator.evaluate(contexts[i % contexts.length]);
+  const started = performance.now();
+  for (let i = 0; i < iterations; i++) evaluator.evaluate(contexts[i % contexts.length]);
+  return ((performance.now() - started) * 1_000) / iterations;
+}
+
+const opa = findTool("opa");
+if (!opa) throw new Error("opa is not installed: run `node scripts/test-prereqs.mjs` (it builds it into .cache/bin)");
+const work = mkdtempSync(join(tmpdir(), "gantry-bench-opa-"));
+try {
+  const policy = join(here, "opa-rbac.rego");
+  const bundle = join(work, "rbac.tar.gz");
+  execFileSync(opa, ["build", "-t", "wasm", "-e", "envoy/authz/allow", "-o", bundle, policy]);
+  const requestsFile = join(work, "requests.json");
+  writeFileSync(
+    requestsFile,
+    JSON.stringify(
+      cases.map((c, i) => Buffer.from(toBinary(CheckRequestSchema, checkRequest(c, i))).toString("base64")),
+    ),
+  );
+
+  const microseconds = await evaluationCost(bundle);
+  const targets = [
+    {
+      name: "raw node:http2 + protobuf-es (ceiling, allows all)",
+      start: () => startTarget("ceiling", process.execPath, [join(here, "opa-target.mjs"), "ceiling"], startedLine),
+      decides: false,
+    },
+    {
+      name: "Gantry ext-auth, opaAuth (wasm)",
+      start: () =>
+        startTarget("gantry", process.execPath, [join(here, "opa-target.mjs"), "gantry", bundle], startedLine),
+      decides: true,
+    },
+  ];
+  const plugin = findTool("opa-envoy-plugin");
+  if (plugin) {
+    targets.push({
+      name: "OPA-Envoy plugin",
+      decides: true,
+      start: async () => {
+        const grpcPort = await freePort();
+        const httpPort = await freePort();
+        const target = await startTarget(
+          "opa-envoy-plugin",
+          plugin,
+          [
+            "run",
+            "--server",
+            `--addr=127.0.0.1:${httpPort}`,
+            `--set=plugins.envoy_ext_authz_grpc.addr=127.0.0.1:${grpcPort}`,
+            "--set=plugins.envoy_ext_authz_grpc.path=envoy/authz/allow",
+            "--set=decision_logs.console=false",
+            policy,
+          ],
+          async () => {
+            try {
+              const response = await fetch(`http://127.0.0.1:${httpPort}/health?plugins`);
+              return response.ok ? grpcPort : undefined;
+            } catch {
+              return undefined;
+            }
+          },
+        );
+        return target;
+      },
+    });
+  }
+
+  const results = new Map(targets.map((t) => [t.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const target of targets) {
+      const running = await target.start();
+      try {
+        await verify(running.port, target.decides);
+        const result = runLoad(running.port, requestsFile);
+        results.get(target.name).push(result);
+        console.log(
+          `round ${round + 1} ${target.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99.toFixed(2)} ms`,
+        );
+      } finally {
+        await running.stop();
+      }
+    }
+  }
+
+  const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
+  const summary = targets.map((t) => {
+    const runs = results.get(t.name);
+    return {
+      name: t.name,
+      rps: mean(runs.map((r) => r.rps)),
+      p50: mean(runs.map((r) => r.p50)),
+      p99: mean(runs.map((r) => r.p99)),
+      failures: runs.reduce((a, r) => a + r.failures, 0),
+      runs: runs.map((r) => Math.round(r.rps)).join(", "),
+    };
+  });
+  const ceiling = summary[0].rps;
+  const m = machine();
+  const rows = summary.map(
+    (s) =>
+      `| ${s.name} | ${Math.round(s.rps)} | ${s.runs} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.failures} | ${(s.rps / ceiling).toFixed(2)}× |`,
+  );
+  const gantry = summary[1];
+  const pluginRow = summary[2];
+  const lines = [
+    "# ext-auth: OPA (RBAC policy) throughput",
+    "",
+    `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB memory, Node ${m.node}.`,
+    "",
+    `Load: unary Check over node:http2 from a separate process, ${load.connections} connections × ${load.streamsPerConnection} streams in flight,`,
+    `${load.warmupMs / 1000} s warm-up then ${load.durationMs / 1000} s measured, ${rounds} rounds alternating the servers (each server in its own process).`,
+    "Requests: four Envoy-like CheckRequests (9 headers, socket addresses, time), two allowed and two denied by the policy",
+    "(`bench/extauth/opa-rbac.rego`: users → roles → method/resource grants, using `parsed_path`). Decisions are checked before each run.",
+    "",
+    "| server | req/s (mean) | req/s per round | p50 ms | p99 ms | failed calls | vs ceiling |",
+    "|---|---|---|---|---|---|---|",
+    ...rows,
+    "",
+    `Gantry / ceiling: **${(gantry.rps / ceiling).toFixed(2)}×** (goal ≥ 0.5×).`,
+    pluginRow
+      ? `Gantry / OPA-Envoy plugin: **${(gantry.rps / pluginRow.rps).toFixed(2)}×** throughput (goal ≥ 1.0×), p99 ${gantry.p99.toFixed(2)} ms vs ${pluginRow.p99.toFixed(2)} ms.`
+      : "OPA-Envoy plugin: not measured — it is not installed here (`go install github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin@<version>` into `.cache/bin`; the module proxy refused it on this machine). The harness runs it on the same policy and requests when it is present.",
+    "",
+    `In process, one policy evaluation (input building + WebAssembly + decision) costs ${microseconds.toFixed(1)} µs on average over these requests.`,
+    "",
+  ];
+  const resultsFile = join(root, "bench", "results", "extauth-opa.md");
+  writeFileSync(resultsFile, lines.join("\n"));
+  console.log(`\n${lines.join("\n")}\nwritten to ${resultsFile}`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
