@@ -1,0 +1,17 @@
+export {
+  apiVersion,
+  defaultNamespace,
+  isKind,
+  type Kind,
+  kinds,
+  type Metadata,
+  type Resource,
+  type ResourceOf,
+  resourceKey,
+  type Source,
+  type SpecOf,
+  specSchemas,
+} from "./kinds.js";
+export { type LoadResult, loadResources, parseResources, type RejectedDocument, rejectDuplicates } from "./load.js";
+export { matchesLabels, matchesSelector, refName } from "./selectors.js";
+export { checkShape, type ShapeError } from "./shape.js";

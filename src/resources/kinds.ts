@@ -1,0 +1,69 @@
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
+import { DestinationSpecSchema } from "../gen/gantry/v1/destination_pb.js";
+import { GatewaySpecSchema } from "../gen/gantry/v1/gateway_pb.js";
+import {
+  CORSPolicySpecSchema,
+  ExtAuthPolicySpecSchema,
+  FaultInjectionPolicySpecSchema,
+  HeaderPolicySpecSchema,
+  RateLimitPolicySpecSchema,
+  RetryTimeoutPolicySpecSchema,
+} from "../gen/gantry/v1/policies_pb.js";
+import { RouteTableSpecSchema } from "../gen/gantry/v1/route_table_pb.js";
+import { SecretSpecSchema } from "../gen/gantry/v1/secret_pb.js";
+
+export const apiVersion = "gantry/v1";
+
+/** Each kind's spec schema. A new kind is one line here plus its processing in translate/normalize. */
+export const specSchemas = {
+  Gateway: GatewaySpecSchema,
+  RouteTable: RouteTableSpecSchema,
+  Destination: DestinationSpecSchema,
+  Secret: SecretSpecSchema,
+  AuthConfig: AuthConfigSchema,
+  ExtAuthPolicy: ExtAuthPolicySpecSchema,
+  RateLimitPolicy: RateLimitPolicySpecSchema,
+  RetryTimeoutPolicy: RetryTimeoutPolicySpecSchema,
+  FaultInjectionPolicy: FaultInjectionPolicySpecSchema,
+  CORSPolicy: CORSPolicySpecSchema,
+  HeaderPolicy: HeaderPolicySpecSchema,
+} as const satisfies Record<string, DescMessage>;
+
+export type Kind = keyof typeof specSchemas;
+export type SpecOf<K extends Kind> = MessageShape<(typeof specSchemas)[K]>;
+
+export const kinds = Object.keys(specSchemas) as Kind[];
+
+export function isKind(value: unknown): value is Kind {
+  return typeof value === "string" && Object.hasOwn(specSchemas, value);
+}
+
+/** Where a document came from, for error messages. */
+export interface Source {
+  file: string;
+  line: number;
+}
+
+export interface Metadata {
+  name: string;
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+export type ResourceOf<K extends Kind> = {
+  readonly kind: K;
+  readonly metadata: Metadata;
+  readonly spec: SpecOf<K>;
+  readonly source?: Source;
+};
+
+/** A loaded, schema-valid resource of any kind. */
+export type Resource = { [K in Kind]: ResourceOf<K> }[Kind];
+
+export const defaultNamespace = "default";
+
+/** `Kind/namespace/name`: unique across a store. */
+export function resourceKey(resource: { kind: Kind; metadata: { namespace: string; name: string } }): string {
+  return `${resource.kind}/${resource.metadata.namespace}/${resource.metadata.name}`;
+}

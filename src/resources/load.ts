@@ -1,0 +1,224 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import { extname, join } from "node:path";
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { type Document, LineCounter, parseAllDocuments } from "yaml";
+import {
+  apiVersion,
+  defaultNamespace,
+  isKind,
+  type Kind,
+  kinds,
+  type Metadata,
+  type Resource,
+  resourceKey,
+  specSchemas,
+} from "./kinds.js";
+import { checkShape } from "./shape.js";
+
+/** A document that could not be loaded, with every problem found in it. */
+export interface RejectedDocument {
+  file: string;
+  line: number;
+  /** Known when the document got as far as naming itself; its status is then INVALID. */
+  kind?: Kind;
+  namespace?: string;
+  name?: string;
+  errors: string[];
+}
+
+export interface LoadResult {
+  resources: Resource[];
+  rejected: RejectedDocument[];
+}
+
+const nameRule = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const envelopeFields = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
+const metadataFields = new Set(["name", "namespace", "labels"]);
+
+function formatPath(path: (string | number)[]): string {
+  let out = "";
+  for (const part of path) out += typeof part === "number" ? `[${part}]` : out === "" ? part : `.${part}`;
+  return out;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function stringMap(value: unknown): Record<string, string> | undefined {
+  if (!isObject(value)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== "string") return undefined;
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Parses one file's text: YAML (or JSON) holding one or more `gantry/v1` documents separated by
+ * `---`. Never throws on bad input: each bad document is rejected with messages naming the file,
+ * line, resource and field path, and the good ones are returned.
+ */
+export function parseResources(text: string, file: string): LoadResult {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const result: LoadResult = { resources: [], rejected: [] };
+  if (!Array.isArray(docs)) return result;
+  for (const doc of docs) {
+    const outcome = parseDocument(doc, file, lineCounter);
+    if (outcome === undefined) continue;
+    if ("errors" in outcome) result.rejected.push(outcome);
+    else result.resources.push(outcome);
+  }
+  return result;
+}
+
+function parseDocument(doc: Document, file: string, lineCounter: LineCounter): Resource | RejectedDocument | undefined {
+  const lineOf = (path: (string | number)[]): number => {
+    const node = path.length === 0 ? doc.contents : doc.getIn(path, true);
+    const offset = (node as { range?: [number, number, number] } | undefined)?.range?.[0] ?? doc.range?.[0] ?? 0;
+    return lineCounter.linePos(offset).line;
+  };
+  const startLine = lineOf([]);
+  if (doc.errors.length > 0) {
+    return {
+      file,
+      line: lineCounter.linePos(doc.errors[0]?.pos[0] ?? doc.range?.[0] ?? 0).line,
+      errors: doc.errors.map((e) => `${file}:${lineCounter.linePos(e.pos[0]).line}: YAML: ${e.message.split("\n")[0]}`),
+    };
+  }
+  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (value === null || value === undefined) return undefined;
+  const errors: { path: (string | number)[]; message: string }[] = [];
+  const fail = (path: (string | number)[], message: string) => {
+    errors.push({ path, message });
+  };
+  if (!isObject(value)) {
+    return {
+      file,
+      line: startLine,
+      errors: [`${file}:${startLine}: expected a mapping with apiVersion, kind, metadata and spec`],
+    };
+  }
+  for (const key of Object.keys(value)) {
+    if (!envelopeFields.has(key)) fail([key], `unknown field "${key}" (known: apiVersion, kind, metadata, spec)`);
+  }
+  if (value["apiVersion"] !== apiVersion)
+    fail(["apiVersion"], `expected "${apiVersion}", got ${JSON.stringify(value["apiVersion"])}`);
+  const kind = value["kind"];
+  if (!isKind(kind)) fail(["kind"], `expected one of ${kinds.join(", ")}, got ${JSON.stringify(kind)}`);
+  const metadata = parseMetadata(value["metadata"], fail);
+  const who = `${isKind(kind) ? kind : "resource"} ${metadata ? `${metadata.namespace}/${metadata.name}` : "(unnamed)"}`;
+  const rejected = (): RejectedDocument => ({
+    file,
+    line: startLine,
+    ...(isKind(kind) ? { kind } : {}),
+    ...(metadata ? { namespace: metadata.namespace, name: metadata.name } : {}),
+    errors: errors.map((e) => `${file}:${lineOf(e.path)}: ${who}: ${formatPath(e.path)}: ${e.message}`),
+  });
+  if (!isKind(kind) || !metadata || errors.length > 0) return rejected();
+  const schema = specSchemas[kind];
+  const specJson = value["spec"] ?? {};
+  for (const problem of checkShape(schema, specJson, ["spec"])) fail(problem.path, problem.message);
+  if (errors.length > 0) return rejected();
+  try {
+    const spec = fromJson(schema, specJson as JsonValue);
+    return { kind, metadata, spec, source: { file, line: startLine } } as Resource;
+  } catch (error) {
+    fail(["spec"], (error as Error).message);
+    return rejected();
+  }
+}
+
+function parseMetadata(
+  value: unknown,
+  fail: (path: (string | number)[], message: string) => void,
+): Metadata | undefined {
+  if (!isObject(value)) {
+    fail(["metadata"], "expected a mapping with name (and optionally namespace, labels)");
+    return undefined;
+  }
+  let ok = true;
+  for (const key of Object.keys(value)) {
+    if (!metadataFields.has(key)) {
+      fail(["metadata", key], `unknown field "${key}" (known: name, namespace, labels)`);
+      ok = false;
+    }
+  }
+  const name = value["name"];
+  const namespace = value["namespace"] ?? defaultNamespace;
+  for (const [field, v] of [
+    ["name", name],
+    ["namespace", namespace],
+  ] as const) {
+    if (typeof v !== "string" || !nameRule.test(v) || v.length > 253) {
+      fail(["metadata", field], `expected lowercase letters, digits, '-' and '.', got ${JSON.stringify(v)}`);
+      ok = false;
+    }
+  }
+  const labels = value["labels"] === undefined ? {} : stringMap(value["labels"]);
+  if (labels === undefined) {
+    fail(["metadata", "labels"], "expected a mapping of strings to strings (quote numbers)");
+    ok = false;
+  }
+  if (!ok || typeof name !== "string" || typeof namespace !== "string" || !labels) return undefined;
+  return { name, namespace, labels };
+}
+
+const resourceExtensions = new Set([".yaml", ".yml", ".json"]);
+
+async function listFiles(path: string): Promise<string[]> {
+  const info = await stat(path);
+  if (!info.isDirectory()) return [path];
+  const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const files: string[] = [];
+  for (const entry of entries) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) files.push(...(await listFiles(child)));
+    else if (resourceExtensions.has(extname(entry.name))) files.push(child);
+  }
+  return files;
+}
+
+/**
+ * Loads resource files and folders (recursively, `.yaml`/`.yml`/`.json`, in name order).
+ * A resource defined twice is rejected the second time, naming both places.
+ */
+export async function loadResources(paths: readonly string[]): Promise<LoadResult> {
+  const result: LoadResult = { resources: [], rejected: [] };
+  for (const path of paths) {
+    for (const file of await listFiles(path)) {
+      const parsed = parseResources(await readFile(file, "utf8"), file);
+      result.resources.push(...parsed.resources);
+      result.rejected.push(...parsed.rejected);
+    }
+  }
+  return rejectDuplicates(result);
+}
+
+/** Keeps the first definition of each resource; later ones are rejected. */
+export function rejectDuplicates(result: LoadResult): LoadResult {
+  const seen = new Map<string, Resource>();
+  const resources: Resource[] = [];
+  const rejected = [...result.rejected];
+  for (const resource of result.resources) {
+    const key = resourceKey(resource);
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, resource);
+      resources.push(resource);
+      continue;
+    }
+    const at = (r: Resource) => (r.source ? `${r.source.file}:${r.source.line}` : "(no file)");
+    rejected.push({
+      file: resource.source?.file ?? "",
+      line: resource.source?.line ?? 0,
+      kind: resource.kind,
+      namespace: resource.metadata.namespace,
+      name: resource.metadata.name,
+      errors: [`${at(resource)}: ${key}: defined again (first at ${at(first)}); this definition is ignored`],
+    });
+  }
+  return { resources, rejected };
+}

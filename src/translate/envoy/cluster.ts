@@ -1,0 +1,95 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  type Cluster,
+  Cluster_DiscoveryType,
+  Cluster_LbPolicy,
+  ClusterSchema,
+} from "../../gen/envoy/config/cluster/v3/cluster_pb.js";
+import { UpstreamTlsContextSchema } from "../../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
+import { HttpProtocolOptionsSchema } from "../../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
+import type { ModelCluster } from "../model.js";
+import { adsConfigSource, duration, pack } from "./common.js";
+import { buildLoadAssignment } from "./endpoint.js";
+
+const http2Options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/**
+ * The cluster of one destination port (and subset): EDS over ADS for static endpoints, LOGICAL_DNS
+ * with its one address inline for a DNS name. HTTP/2 upstreams say so; TLS upstreams get their
+ * certificates by SDS.
+ */
+export function buildCluster(cluster: ModelCluster): Cluster {
+  const discovery =
+    cluster.discovery.type === "static"
+      ? {
+          clusterDiscoveryType: { case: "type" as const, value: Cluster_DiscoveryType.EDS },
+          edsClusterConfig: { edsConfig: adsConfigSource() },
+        }
+      : {
+          clusterDiscoveryType: { case: "type" as const, value: Cluster_DiscoveryType.LOGICAL_DNS },
+          loadAssignment: buildLoadAssignment(cluster.name, [
+            {
+              address: cluster.discovery.host,
+              port: cluster.discovery.port,
+              weight: 1,
+              locality: { region: "", zone: "", subZone: "" },
+            },
+          ]),
+        };
+  const tls = cluster.tls;
+  return create(ClusterSchema, {
+    name: cluster.name,
+    connectTimeout: duration(cluster.connectTimeoutMs),
+    lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
+    ...discovery,
+    ...(cluster.protocol !== "HTTP1"
+      ? {
+          typedExtensionProtocolOptions: {
+            [http2Options]: pack(HttpProtocolOptionsSchema, {
+              upstreamProtocolOptions: {
+                case: "explicitHttpConfig",
+                value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } },
+              },
+            }),
+          },
+        }
+      : {}),
+    ...(tls
+      ? {
+          transportSocket: {
+            name: "envoy.transport_sockets.tls",
+            configType: {
+              case: "typedConfig",
+              value: pack(UpstreamTlsContextSchema, {
+                sni: tls.sni,
+                commonTlsContext: {
+                  ...(tls.clientSecret
+                    ? { tlsCertificateSdsSecretConfigs: [{ name: tls.clientSecret, sdsConfig: adsConfigSource() }] }
+                    : {}),
+                  ...(tls.caSecret
+                    ? {
+                        validationContextType: {
+                          case: "validationContextSdsSecretConfig",
+                          value: { name: tls.caSecret, sdsConfig: adsConfigSource() },
+                        },
+                      }
+                    : {}),
+                },
+              }),
+            },
+          },
+        }
+      : {}),
+  });
+}
+
+/** A cluster for one of Gantry's own gRPC services (ext-auth, rate limit) at a fixed address. */
+export function buildServiceCluster(name: string, address: { host: string; port: number }): Cluster {
+  return buildCluster({
+    name,
+    destination: name,
+    protocol: "GRPC",
+    connectTimeoutMs: 1000,
+    discovery: { type: "dns", host: address.host, port: address.port },
+  });
+}

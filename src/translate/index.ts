@@ -1,0 +1,13 @@
+export { serviceClusters } from "./envoy/common.js";
+export type * from "./model.js";
+export { type Normalized, normalize, sortBySpecificity } from "./normalize.js";
+export { type EnvoyResource, typeUrls } from "./output.js";
+export { State, type Status } from "./status.js";
+export {
+  type ProxyGroup,
+  type TranslateOptions,
+  type Translation,
+  Translator,
+  translate,
+} from "./translate.js";
+export { envoyRegistry, type Violation, validateMessage } from "./validate.js";

@@ -1,0 +1,157 @@
+import type { RateLimit } from "../gen/envoy/config/route/v3/route_components_pb.js";
+import type { RateLimitDescriptor } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+
+/**
+ * The neutral model between Gantry resources and Envoy configuration: references resolved,
+ * delegation flattened, policies attached. Builders read only this.
+ */
+export interface Model {
+  gateways: ModelGateway[];
+  /** By cluster name. */
+  clusters: Map<string, ModelCluster>;
+  /** By secret name. */
+  secrets: Map<string, ModelSecret>;
+  /** Server-side rate limits, for the rate-limit servers (one entry per RateLimitPolicy). */
+  rateLimits: ModelRateLimitDomain[];
+  /** AuthConfigs named by ExtAuthPolicies, by config id. */
+  authConfigIds: string[];
+}
+
+export interface ProxySelection {
+  labels: Readonly<Record<string, string>>;
+  nodeIds: readonly string[];
+}
+
+export interface ModelGateway {
+  /** `namespace/name`; also the proxy group's name. */
+  name: string;
+  proxies: ProxySelection;
+  kind: "envoy" | "grpc";
+  /** Envoy: one per port. Proxyless gRPC: one, holding every host (its port is unused). */
+  listeners: ModelListener[];
+  /** The resources whose change alters this gateway's output. */
+  origins: Set<string>;
+}
+
+export interface ModelListener {
+  name: string;
+  port: number;
+  bindAddress: string;
+  tls?: ModelListenerTls;
+  httpsRedirect: boolean;
+  virtualHosts: ModelVirtualHost[];
+}
+
+export interface ModelListenerTls {
+  secret: string;
+  mode: "SIMPLE" | "MUTUAL";
+  clientCa?: string;
+}
+
+export interface ModelVirtualHost {
+  /** The route table's `namespace/name`. */
+  name: string;
+  domains: string[];
+  routes: ModelRoute[];
+}
+
+export interface ModelRoute {
+  /** `namespace/routeTable/route`, with the delegation path for delegated routes. */
+  name: string;
+  match: ModelMatch;
+  action: ModelAction;
+  policies: ModelRoutePolicies;
+  /** The resources this route was built from (route tables, destinations, policies). */
+  origins: string[];
+}
+
+export type PathMatch = { kind: "exact" | "prefix" | "regex"; value: string };
+
+export interface ModelMatch {
+  path: PathMatch;
+  headers: ModelHeaderMatch[];
+  queryParams: { name: string; value: string; regex: boolean }[];
+  methods: string[];
+  ignoreCase: boolean;
+}
+
+export interface ModelHeaderMatch {
+  name: string;
+  value: string;
+  regex: boolean;
+  invert: boolean;
+}
+
+export type ModelAction =
+  | {
+      type: "forward";
+      destinations: { cluster: string; weight: number }[];
+      /** Replaces the matched prefix (prefix paths) or the whole path. */
+      pathRewrite?: string;
+      hostRewrite?: string;
+      timeoutMs?: number;
+    }
+  | { type: "redirect"; host: string; path: string; https: boolean; responseCode: number }
+  | { type: "direct"; status: number; body: string };
+
+export interface ModelRoutePolicies {
+  extAuth?: { configId: string } | { disabled: true };
+  rateLimit?: { domain: string; rateLimits: RateLimit[] };
+  retry?: { retryOn: string[]; attempts: number; perTryTimeoutMs?: number; retriableStatusCodes: number[] };
+  timeoutMs?: number;
+  fault?: ModelFault;
+  cors?: ModelCors;
+  headers?: ModelHeaders;
+}
+
+export interface ModelFault {
+  abort?: { httpStatus?: number; grpcStatus?: number; percentage: number };
+  delay?: { fixedDelayMs: number; percentage: number };
+}
+
+export interface ModelCors {
+  allowOrigins: string[];
+  allowOriginRegexes: string[];
+  allowMethods: string[];
+  allowHeaders: string[];
+  exposeHeaders: string[];
+  maxAgeSeconds?: number;
+  allowCredentials: boolean;
+}
+
+export interface ModelHeaders {
+  requestAdd: { name: string; value: string; append: boolean }[];
+  requestRemove: string[];
+  responseAdd: { name: string; value: string; append: boolean }[];
+  responseRemove: string[];
+}
+
+export interface ModelCluster {
+  name: string;
+  /** The destination's `namespace/name`. */
+  destination: string;
+  protocol: "HTTP1" | "HTTP2" | "GRPC";
+  connectTimeoutMs: number;
+  tls?: { caSecret?: string; sni: string; clientSecret?: string };
+  discovery: { type: "static"; endpoints: ModelEndpoint[] } | { type: "dns"; host: string; port: number };
+}
+
+export interface ModelEndpoint {
+  address: string;
+  port: number;
+  weight: number;
+  locality: { region: string; zone: string; subZone: string };
+}
+
+export type ModelSecret =
+  | { name: string; type: "tls"; certificateChain: DataSource; privateKey: DataSource }
+  | { name: string; type: "ca"; certificates: DataSource };
+
+export type DataSource = { inline: string } | { file: string };
+
+export interface ModelRateLimitDomain {
+  /** The RateLimitPolicy's `namespace/name`. */
+  policy: string;
+  domain: string;
+  descriptors: RateLimitDescriptor[];
+}

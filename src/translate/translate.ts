@@ -1,0 +1,298 @@
+import { ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
+import { ClusterLoadAssignmentSchema } from "../gen/envoy/config/endpoint/v3/endpoint_pb.js";
+import { ListenerSchema } from "../gen/envoy/config/listener/v3/listener_pb.js";
+import { type Route, RouteSchema, VirtualHostSchema } from "../gen/envoy/config/route/v3/route_components_pb.js";
+import { RouteConfigurationSchema } from "../gen/envoy/config/route/v3/route_pb.js";
+import { SecretSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
+import type { RejectedDocument, Resource } from "../resources/index.js";
+import { buildCluster, buildServiceCluster } from "./envoy/cluster.js";
+import { serviceClusters } from "./envoy/common.js";
+import { buildLoadAssignment } from "./envoy/endpoint.js";
+import { filterNeeds } from "./envoy/filters.js";
+import { buildApiListener, buildListener } from "./envoy/listener.js";
+import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "./envoy/route.js";
+import { buildSecret } from "./envoy/secret.js";
+import type { Model, ModelGateway, ModelRateLimitDomain, ModelRoute, ProxySelection } from "./model.js";
+import { normalize } from "./normalize.js";
+import { type EnvoyResource, encode, sortResources } from "./output.js";
+import { State, type Status } from "./status.js";
+import { type Violation, validateMessage } from "./validate.js";
+
+/** Where Envoy reaches Gantry's own services. Without them, the bootstrap must define the clusters. */
+export interface TranslateOptions {
+  extAuth?: { host: string; port: number };
+  rateLimit?: { host: string; port: number };
+}
+
+/** The configuration of the proxies one gateway selects. */
+export interface ProxyGroup {
+  /** The gateway's `namespace/name`. */
+  name: string;
+  kind: "envoy" | "grpc";
+  proxies: ProxySelection;
+  /** Sorted by type URL, then name. */
+  resources: EnvoyResource[];
+  /**
+   * Set when this translation failed validation for the group: `resources` are then the last
+   * good ones (or empty if there never were any), so proxies keep what they have.
+   */
+  rejected?: string[];
+}
+
+export interface Translation {
+  groups: ProxyGroup[];
+  /** Every resource's status, by `Kind/namespace/name`, in key order. */
+  statuses: Map<string, Status>;
+  /** For the rate-limit servers: each RateLimitPolicy's domain and descriptors. */
+  rateLimits: ModelRateLimitDomain[];
+  /** For the ext-auth servers: the AuthConfig ids routes name. */
+  authConfigIds: string[];
+}
+
+interface Built<T> {
+  id: number;
+  value: T;
+  violations: Violation[];
+}
+
+/** Caches keyed by content; each translation keeps only what it used, so memory stays bounded. */
+class Generation {
+  routes = new Map<string, Built<Route>>();
+  encoded = new Map<string, Built<EnvoyResource>>();
+}
+
+const jsonKey = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+
+/**
+ * Translates resources to Envoy configuration per gateway. Keeps the previous translation's
+ * built and encoded pieces, so a change re-builds only what depends on it, and each group's last
+ * good resources, so a translation that fails validation never reaches the proxies.
+ */
+export class Translator {
+  #previous = new Generation();
+  #current = new Generation();
+  #nextId = 1;
+  readonly #lastGood = new Map<string, EnvoyResource[]>();
+
+  constructor(private readonly options: TranslateOptions = {}) {}
+
+  translate(resources: readonly Resource[], rejected: readonly RejectedDocument[] = []): Translation {
+    this.#current = new Generation();
+    const { model, statuses } = normalize(resources, rejected);
+    const groups: ProxyGroup[] = [];
+    for (const gateway of model.gateways) {
+      const blame = new Map<string, Set<string>>();
+      const resourcesOut = this.#buildGroup(gateway, model, blame);
+      if (blame.size === 0) {
+        this.#lastGood.set(gateway.name, resourcesOut);
+        groups.push({ name: gateway.name, kind: gateway.kind, proxies: gateway.proxies, resources: resourcesOut });
+        continue;
+      }
+      const problems: string[] = [];
+      for (const [key, messages] of blame) {
+        for (const message of messages) {
+          statuses.report(key, State.INVALID, `rejected by validation for Gateway ${gateway.name}: ${message}`);
+          problems.push(`${key}: ${message}`);
+        }
+      }
+      statuses.report(`Gateway/${gateway.name}`, State.INVALID, "the proxies keep their last good configuration");
+      groups.push({
+        name: gateway.name,
+        kind: gateway.kind,
+        proxies: gateway.proxies,
+        resources: this.#lastGood.get(gateway.name) ?? [],
+        rejected: problems,
+      });
+    }
+    const live = new Set(model.gateways.map((g) => g.name));
+    for (const name of this.#lastGood.keys()) if (!live.has(name)) this.#lastGood.delete(name);
+    this.#previous = this.#current;
+    return { groups, statuses: statuses.all(), rateLimits: model.rateLimits, authConfigIds: model.authConfigIds };
+  }
+
+  #buildGroup(gateway: ModelGateway, model: Model, blame: Map<string, Set<string>>): EnvoyResource[] {
+    const out: EnvoyResource[] = [];
+    const client: ClientKind = gateway.kind;
+    const gatewayKey = `Gateway/${gateway.name}`;
+    const report = (keys: Iterable<string>, violations: Violation[], what: string) => {
+      for (const key of keys) {
+        const set = blame.get(key) ?? new Set<string>();
+        for (const v of violations) set.add(`${what}: ${v.path || "(root)"}: ${v.message}`);
+        blame.set(key, set);
+      }
+    };
+    const clusters = new Set<string>();
+    let needsExtAuth = false;
+    let needsRateLimit = false;
+    for (const listener of gateway.listeners) {
+      const routes = listener.virtualHosts.flatMap((v) => v.routes);
+      const needs = filterNeeds(routes, client);
+      needsExtAuth ||= needs.extAuth;
+      needsRateLimit ||= needs.rateLimit;
+      const routeConfigName = `${gateway.name}/${listener.name}`;
+      const vhostKeys: string[] = [];
+      const builtVhosts = listener.virtualHosts.map((vhost) => {
+        const built = vhost.routes.map((route) => {
+          const b = this.#route(route, client, needs.extAuth);
+          if (b.violations.length > 0) report(route.origins, b.violations, `route ${route.name}`);
+          if (route.action.type === "forward") for (const d of route.action.destinations) clusters.add(d.cluster);
+          return b;
+        });
+        // Routes are validated one by one (and cached); the host itself without them.
+        const shell = buildVirtualHost(vhost, [], listener.httpsRedirect);
+        const shellViolations = validateMessage(VirtualHostSchema, shell);
+        if (shellViolations.length > 0)
+          report([`RouteTable/${vhost.name}`], shellViolations, `virtual host ${vhost.name}`);
+        vhostKeys.push(
+          `${vhost.name}|${vhost.domains.join(",")}|${listener.httpsRedirect}|${built.map((b) => b.id).join(",")}`,
+        );
+        return { vhost, routes: built.map((b) => b.value) };
+      });
+      const duplicates = duplicateDomains(listener.virtualHosts.map((v) => ({ name: v.name, domains: v.domains })));
+      for (const d of duplicates)
+        report([`RouteTable/${d.vhost}`], [{ path: "domains", message: d.message }], routeConfigName);
+      out.push(
+        this.#encoded(`route|${routeConfigName}|${vhostKeys.join("\n")}`, () => {
+          const message = buildRouteConfiguration(
+            routeConfigName,
+            builtVhosts.map((b) => buildVirtualHost(b.vhost, b.routes, listener.httpsRedirect)),
+          );
+          return { resource: encode(RouteConfigurationSchema, routeConfigName, message), violations: [] };
+        }).value,
+      );
+      if (client === "grpc") {
+        const hosts = [...new Set(listener.virtualHosts.flatMap((v) => v.domains))]
+          .filter((h) => !h.includes("*"))
+          .sort();
+        for (const host of hosts) {
+          const listenerMessage = buildApiListener(host, routeConfigName, needs);
+          this.#push(out, ListenerSchema, host, listenerMessage, [gatewayKey], report);
+        }
+      } else {
+        const name = `${gateway.name}/${listener.name}`;
+        const listenerMessage = buildListener({
+          name,
+          address: listener.bindAddress,
+          port: listener.port,
+          routeConfigName,
+          tls: listener.tls,
+          needs,
+        });
+        this.#push(out, ListenerSchema, name, listenerMessage, [gatewayKey], report);
+      }
+    }
+    for (const name of [...clusters].sort()) {
+      const cluster = model.clusters.get(name);
+      if (!cluster) continue;
+      const origin = [`Destination/${cluster.destination}`];
+      const key = jsonKey(cluster);
+      const built = this.#encoded(`cluster|${key}`, () => {
+        const message = buildCluster(cluster);
+        return { resource: encode(ClusterSchema, name, message), violations: validateMessage(ClusterSchema, message) };
+      });
+      if (built.violations.length > 0) report(origin, built.violations, `cluster ${name}`);
+      out.push(built.value);
+      if (cluster.discovery.type === "static") {
+        const endpoints = cluster.discovery.endpoints;
+        const eds = this.#encoded(`eds|${name}|${jsonKey(endpoints)}`, () => {
+          const message = buildLoadAssignment(name, endpoints);
+          return {
+            resource: encode(ClusterLoadAssignmentSchema, name, message),
+            violations: validateMessage(ClusterLoadAssignmentSchema, message),
+          };
+        });
+        if (eds.violations.length > 0) report(origin, eds.violations, `endpoints of ${name}`);
+        out.push(eds.value);
+      }
+    }
+    const services: [boolean, string, { host: string; port: number } | undefined][] = [
+      [needsExtAuth, serviceClusters.extAuth, this.options.extAuth],
+      [needsRateLimit, serviceClusters.rateLimit, this.options.rateLimit],
+    ];
+    for (const [needed, name, address] of services) {
+      if (needed && address)
+        this.#push(out, ClusterSchema, name, buildServiceCluster(name, address), [gatewayKey], report);
+    }
+    const secrets = new Set<string>();
+    for (const listener of gateway.listeners) {
+      if (listener.tls) secrets.add(listener.tls.secret);
+      if (listener.tls?.clientCa) secrets.add(listener.tls.clientCa);
+    }
+    for (const name of clusters) {
+      const tls = model.clusters.get(name)?.tls;
+      if (tls?.caSecret) secrets.add(tls.caSecret);
+      if (tls?.clientSecret) secrets.add(tls.clientSecret);
+    }
+    for (const name of [...secrets].sort()) {
+      const secret = model.secrets.get(name);
+      if (secret) this.#push(out, SecretSchema, name, buildSecret(secret), [`Secret/${name}`], report);
+    }
+    return sortResources(out);
+  }
+
+  #push<S extends typeof ListenerSchema | typeof ClusterSchema | typeof SecretSchema>(
+    out: EnvoyResource[],
+    schema: S,
+    name: string,
+    message: Parameters<typeof encode<S>>[2],
+    origins: string[],
+    report: (keys: Iterable<string>, violations: Violation[], what: string) => void,
+  ): void {
+    const resource = encode(schema, name, message);
+    const built = this.#encoded(`${schema.typeName}|${name}|${resource.version}`, () => ({
+      resource,
+      violations: validateMessage(schema, message),
+    }));
+    if (built.violations.length > 0) report(origins, built.violations, `${schema.name} ${name}`);
+    out.push(built.value);
+  }
+
+  #route(route: ModelRoute, client: ClientKind, extAuth: boolean): Built<Route> {
+    const key = `${client}|${extAuth}|${jsonKey(route)}`;
+    const cached = this.#current.routes.get(key) ?? this.#previous.routes.get(key);
+    if (cached) {
+      this.#current.routes.set(key, cached);
+      return cached;
+    }
+    const value = buildRoute(route, client, extAuth);
+    const built = { id: this.#nextId++, value, violations: validateMessage(RouteSchema, value) };
+    this.#current.routes.set(key, built);
+    return built;
+  }
+
+  #encoded(key: string, build: () => { resource: EnvoyResource; violations: Violation[] }): Built<EnvoyResource> {
+    const cached = this.#current.encoded.get(key) ?? this.#previous.encoded.get(key);
+    if (cached) {
+      this.#current.encoded.set(key, cached);
+      return cached;
+    }
+    const { resource, violations } = build();
+    const built = { id: this.#nextId++, value: resource, violations };
+    this.#current.encoded.set(key, built);
+    return built;
+  }
+}
+
+/** Envoy rejects a route configuration in which two virtual hosts claim one domain. */
+export function duplicateDomains(vhosts: { name: string; domains: string[] }[]): { vhost: string; message: string }[] {
+  const owner = new Map<string, string>();
+  const out: { vhost: string; message: string }[] = [];
+  for (const vhost of vhosts) {
+    for (const domain of vhost.domains) {
+      const first = owner.get(domain.toLowerCase());
+      if (first !== undefined)
+        out.push({ vhost: vhost.name, message: `domain "${domain}" is also in virtual host ${first}` });
+      else owner.set(domain.toLowerCase(), vhost.name);
+    }
+  }
+  return out;
+}
+
+/** A one-off translation (no previous state). */
+export function translate(
+  resources: readonly Resource[],
+  options: TranslateOptions = {},
+  rejected: readonly RejectedDocument[] = [],
+): Translation {
+  return new Translator(options).translate(resources, rejected);
+}
