@@ -25,6 +25,7 @@ export function endpoints(cluster: string, ...ports: number[]): XdsResource {
     endpoints: [
       {
         locality: { region: "local" },
+        loadBalancingWeight: 1,
         lbEndpoints: ports.map((port) => ({
           hostIdentifier: {
             case: "endpoint" as const,
