@@ -181,7 +181,7 @@ export function parseRateLimitYaml(text: string, source: string): RateLimitConfi
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: false });
   const syntaxError = doc.errors[0];
   if (syntaxError) {
-    const line = syntaxError.linePos?.[0]?.line;
+    const line = counter.linePos(syntaxError.pos[0]).line;
     throw new RateLimitConfigError(source, "", `not valid YAML: ${syntaxError.message.split("\n")[0]}`, line);
   }
   const r = new Reader(source, counter);

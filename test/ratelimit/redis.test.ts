@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RateLimitResponse_Code as Code } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
+import { ManualClock } from "../../src/lib/index.js";
+import { haveRedis, type RedisServer, startRedis, waitFor } from "../support/index.js";
+import { type Harness, startHarness, yamlConfigs } from "./harness.js";
+
+const configs = () =>
+  yamlConfigs(`
+domain: load
+descriptors:
+  - key: fixed
+    rate_limit: { unit: minute, requests_per_unit: 100 }
+  - key: sliding
+    rate_limit: { unit: minute, requests_per_unit: 100, algorithm: sliding_window }
+  - key: bucket
+    rate_limit: { unit: minute, requests_per_unit: 100, algorithm: token_bucket }
+`);
+
+describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.close();
+  });
+
+  // Two replicas share the Redis, as a scaled-out deployment does; time stands still so the window is one.
+  for (const key of ["fixed", "sliding", "bucket"]) {
+    it(`admits exactly 100 of 20 concurrent clients × 100 calls against 100/min (${key})`, async () => {
+      const clock = new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 0));
+      const options = {
+        clock,
+        configs: configs(),
+        redisUrl: redis.url,
+        redisKeyPrefix: `${key}:`,
+        redisTimeoutMs: 2_000,
+      };
+      const replicas = [await startHarness(options), await startHarness(options)];
+      try {
+        const clients = Array.from({ length: 20 }, (_, i) => replicas[i % 2] as Harness);
+        const admitted = await Promise.all(
+          clients.map(async (h) => {
+            let ok = 0;
+            for (let call = 0; call < 100; call++)
+              if ((await h.call("load", [[[key, "shared"]]])).overallCode === Code.OK) ok++;
+            return ok;
+          }),
+        );
+        expect(admitted.reduce((a, b) => a + b, 0)).toBe(100);
+      } finally {
+        await Promise.all(replicas.map((h) => h.close()));
+      }
+    });
+  }
+
+  it("answers within the timeout bound while Redis is down, by the failure mode, and heals", async () => {
+    const base = { configs: configs(), redisUrl: redis.url, redisTimeoutMs: 50 };
+    const modes = {
+      error: await startHarness({ ...base, redisFailureMode: "error" }),
+      allow: await startHarness({ ...base, redisFailureMode: "allow" }),
+      deny: await startHarness({ ...base, redisFailureMode: "deny" }),
+    };
+    try {
+      const call = (h: Harness) => h.call("load", [[["fixed", "down"]]]);
+      for (const h of Object.values(modes))
+        await waitFor(async () => (await call(h)).overallCode === Code.OK, { what: "Redis to answer" });
+      await redis.stop();
+      const elapsed: number[] = [];
+      const timed = async <T>(work: () => Promise<T>): Promise<T> => {
+        const started = performance.now();
+        try {
+          return await work();
+        } finally {
+          elapsed.push(performance.now() - started);
+        }
+      };
+      for (let i = 0; i < 5; i++) {
+        await expect(timed(() => call(modes.error))).rejects.toMatchObject({ code: 14 });
+        expect((await timed(() => call(modes.allow))).overallCode).toBe(Code.OK);
+        const denied = await timed(() => call(modes.deny));
+        expect(denied.overallCode).toBe(Code.OVER_LIMIT);
+        expect(denied.statuses[0]?.currentLimit?.requestsPerUnit).toBe(100);
+      }
+      // The bound is 50 ms; the rest is gRPC on a shared, busy 2-core machine.
+      expect(Math.max(...elapsed)).toBeLessThan(300);
+      expect(await modes.error.metric("gantry_ratelimit_redis_errors_total")).toBeGreaterThanOrEqual(5);
+      await redis.start();
+      await waitFor(async () => (await call(modes.error)).overallCode === Code.OK, {
+        timeoutMs: 10_000,
+        what: "the service to use Redis again",
+      });
+    } finally {
+      await Promise.all(Object.values(modes).map((h) => h.close()));
+    }
+  });
+});
