@@ -2,6 +2,7 @@ import type { Config } from "../../gen/gantry/extauth/v1/auth_config_pb.js";
 import type { EvaluatorFactory } from "../evaluator.js";
 import { createApiKeyEvaluator } from "./apikey.js";
 import { createBasicAuthEvaluator } from "./basic.js";
+import { createHmacEvaluator } from "./hmac.js";
 import { ldapAuthFactory } from "./ldap/index.js";
 import { createOAuth2Evaluator } from "./oauth2.js";
 import { createOpaAuthFactory } from "./opa/index.js";
@@ -21,4 +22,5 @@ export const evaluatorFactories: {
   basicAuth: createBasicAuthEvaluator,
   apiKeyAuth: createApiKeyEvaluator,
   oauth2: createOAuth2Evaluator,
+  hmacAuth: createHmacEvaluator,
 };

@@ -1,6 +1,5 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { Duration } from "@bufbuild/protobuf/wkt";
 import type {
   AccessTokenValidation,
   JwtValidation,
@@ -13,20 +12,13 @@ import {
   type EvaluatorDeps,
   type Verdict,
 } from "../../evaluator.js";
+import { durationMs } from "../duration.js";
 import { bearerToken, type ClaimRules, invalidToken, judgeClaims, missingToken } from "./claims.js";
 import { TokenIntrospector } from "./introspection.js";
 import { type KeySource, keySetFrom, localKeySource, RemoteKeySource } from "./jwks.js";
 import { JwtVerifier, type TokenCheck } from "./jwt.js";
 
 const defaultAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
-
-/** A Duration setting in milliseconds, or its default when unset; must be positive. */
-export function durationMs(value: Duration | undefined, defaultMs: number, field: string): number {
-  if (!value) return defaultMs;
-  const ms = Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6);
-  if (ms <= 0) throw new AuthConfigError(field, "must be positive");
-  return ms;
-}
 
 function httpUrl(text: string, field: string): string {
   let url: URL;
