@@ -6,13 +6,12 @@
 // Writes bench/results/extauth-opa.md.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { RequestContext } from "../../dist/extauth/context.js";
 import { createOpaAuthFactory } from "../../dist/extauth/evaluators/opa/index.js";
 import { Authorization, CheckRequestSchema } from "../../dist/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { OpaAuthSchema } from "../../dist/gen/gantry/extauth/v1/opa_pb.js";
@@ -178,7 +177,11 @@ async function evaluationCost(bundle) {
     baseDir: "/",
   };
   const evaluator = await createOpaAuthFactory()(create(OpaAuthSchema, { wasmBundle: bundle }), deps, "opaAuth");
-  const contexts = cases.map((c, i) => new RequestContext(checkRequest(c, i), 1_000));
+  const contexts = cases.map((c, i) => {
+    const request = checkRequest(c, i);
+    const headers = request.attributes.request.http.headers;
+    return { request, headers, state: new Map(), signal: new AbortController().signal };
+  });
   const iterations = 20_000;
   for (let i = 0; i < 2_000; i++) evaluator.evaluate(contexts[i % contexts.length]);
   const started = performance.now();
