@@ -251,7 +251,7 @@ describe.skipIf(!haveRedis())("OIDC login through real Check calls against a rea
     expect(await redis.keys("oidc:session:*")).toHaveLength(0);
   });
 
-  it("logs out: the session is deleted, the cookie cleared, and the provider's session ended", async () => {
+  it("logs out: the session is deleted, the cookie cleared, the refresh token revoked and the provider's session ended", async () => {
     const b = browser("redis");
     await b.logIn(`${app}/`, "edsger");
     const record = await sessionRecord(b);
@@ -263,6 +263,14 @@ describe.skipIf(!haveRedis())("OIDC login through real Check calls against a rea
     expect(location.searchParams.get("post_logout_redirect_uri")).toBe(afterLogout);
     expect(await redis.keys("oidc:session:*")).toHaveLength(0);
     expect(b.cookie("app.test", "__session")).toBeUndefined();
+    // The refresh token was revoked at the provider.
+    const reuse = await fetch(`${provider.issuer}/token`, {
+      method: "POST",
+      headers: { authorization: `Basic ${Buffer.from(`${webClient.id}:${webClient.secret}`).toString("base64")}` },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: String(record["refreshToken"]) }),
+    });
+    expect(reuse.status).toBe(400);
+    expect(((await reuse.json()) as { error: string }).error).toBe("invalid_grant");
     const confirm = await b.navigate(page.location ?? "");
     const done = await b.submitForm(confirm, { logout: "yes" });
     expect(b.history).toContain(afterLogout);

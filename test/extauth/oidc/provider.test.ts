@@ -17,6 +17,7 @@ import { createLogger, ManualClock } from "../../../src/lib/index.js";
 type Settings = Exclude<MessageInitShape<typeof OidcAuthorizationCodeSchema>, { $typeName: string }>;
 
 interface TokenCall {
+  path: string | undefined;
   authorization: string | undefined;
   body: URLSearchParams;
 }
@@ -64,12 +65,15 @@ class CraftedProvider {
           token_endpoint: `${this.issuer}/token`,
           jwks_uri: `${this.issuer}/jwks`,
           end_session_endpoint: `${this.issuer}/logout`,
+          revocation_endpoint: `${this.issuer}/revoke`,
         });
       case "/jwks":
         this.jwksHits++;
         return json(200, { keys: this.keys });
       case "/token":
+      case "/revoke":
         this.tokenCalls.push({
+          path: req.url,
           authorization: req.headers.authorization,
           body: new URLSearchParams(Buffer.concat(chunks).toString()),
         });
@@ -285,5 +289,25 @@ describe("OidcProviderClient against a crafted provider", () => {
     await expect(provider.refresh("rt", AbortSignal.timeout(5_000))).rejects.toBeInstanceOf(ProviderUnavailableError);
     idp.hang = true;
     await expect(provider.refresh("rt", AbortSignal.timeout(5_000))).rejects.toBeInstanceOf(ProviderUnavailableError);
+  });
+
+  it("revokes a refresh token with the client's authentication", async () => {
+    idp.tokenAnswer = { status: 200, body: {} };
+    const provider = await client({
+      clientAuthentication: { case: "clientSecret", value: { secret: "p", inBody: true } },
+    });
+    await provider.revoke("rt", "refresh_token", AbortSignal.timeout(5_000));
+    const [call] = idp.tokenCalls;
+    expect(call?.path).toBe("/revoke");
+    expect(Object.fromEntries(call?.body ?? [])).toEqual({
+      token: "rt",
+      token_type_hint: "refresh_token",
+      client_id: "app",
+      client_secret: "p",
+    });
+    idp.tokenAnswer = { status: 503, body: {} };
+    await expect(provider.revoke("rt", "refresh_token", AbortSignal.timeout(5_000))).rejects.toBeInstanceOf(
+      ProviderUnavailableError,
+    );
   });
 });

@@ -34,6 +34,9 @@ export interface OidcStores {
 /** The result of refreshing a session's tokens. */
 type RefreshOutcome = { kind: "refreshed"; session: Session; handle: string } | { kind: "ended"; reason: string };
 
+/** Browsers keep cookies of at most 4,096 bytes (name, value and attributes). */
+const maxCookieBytes = 4_096;
+
 function randomToken(): string {
   return randomBytes(32).toString("base64url");
 }
@@ -83,7 +86,7 @@ export class OidcEvaluator implements Evaluator {
         case "callback":
           return await this.#callback(flow.query, cookies, context.signal);
         case "logout":
-          return await this.#logout(cookies.get(this.settings.cookie.name));
+          return await this.#logout(cookies.get(this.settings.cookie.name), context.signal);
         case "protected":
           return await this.#protected(flow.returnTo, cookies.get(this.settings.cookie.name), context.signal);
       }
@@ -114,15 +117,24 @@ export class OidcEvaluator implements Evaluator {
         if (outcome.kind === "ended") return this.#startLogin(returnTo, clearSession, outcome.reason);
         const effects = sessionEffects(outcome.session, this.settings);
         if (outcome.handle === handle) return { kind: "allow", ...effects };
-        const cookie = setCookie(
-          this.settings.cookie.name,
-          outcome.handle,
-          outcome.session.endsAt - now,
-          this.settings.cookie,
-        );
-        return { kind: "allow", ...effects, responseHeaders: [setCookieHeader(cookie)] };
+        return {
+          kind: "allow",
+          ...effects,
+          responseHeaders: [this.#sessionCookie(outcome.handle, outcome.session.endsAt - now)],
+        };
       }
     }
+  }
+
+  #sessionCookie(handle: string, maxAgeMs: number): HeaderToAdd {
+    const cookie = setCookie(this.settings.cookie.name, handle, maxAgeMs, this.settings.cookie);
+    if (cookie.length > maxCookieBytes) {
+      this.logger.warn(
+        { cookie: this.settings.cookie.name, bytes: cookie.length },
+        "OIDC session cookie is over 4 KB and browsers will drop it; keep sessions in Redis",
+      );
+    }
+    return setCookieHeader(cookie);
   }
 
   #refreshOnce(handle: string, session: Session, signal: AbortSignal): Promise<RefreshOutcome> {
@@ -238,34 +250,35 @@ export class OidcEvaluator implements Evaluator {
     const oldHandle = cookies.get(this.settings.cookie.name);
     if (oldHandle !== undefined && oldHandle !== "") await this.stores.sessions.delete(oldHandle);
     const handle = await this.stores.sessions.set(undefined, encodeSession(session), this.settings.sessionMaxAgeMs);
-    const sessionCookie = setCookie(
-      this.settings.cookie.name,
-      handle,
-      this.settings.sessionMaxAgeMs,
-      this.settings.cookie,
-    );
     return {
       kind: "redirect",
       location: login.returnTo,
-      headers: [clearLogin, setCookieHeader(sessionCookie)],
+      headers: [clearLogin, this.#sessionCookie(handle, this.settings.sessionMaxAgeMs)],
       reason: "login complete",
     };
   }
 
-  async #logout(handle: string | undefined): Promise<Verdict> {
-    let idToken: string | undefined;
+  async #logout(handle: string | undefined, signal: AbortSignal): Promise<Verdict> {
+    let session: Session | undefined;
     if (handle !== undefined && handle !== "") {
       const stored = await this.stores.sessions.get(handle);
-      idToken = stored === undefined ? undefined : decodeSession(stored)?.idToken;
+      session = stored === undefined ? undefined : decodeSession(stored);
       await this.stores.sessions.delete(handle);
     }
     const headers = [setCookieHeader(clearCookie(this.settings.cookie.name, this.settings.cookie))];
     let location = this.settings.afterLogoutUrl;
+    // The local session is gone already: a provider failure here only leaves the provider's side alive.
+    try {
+      if (session?.refreshToken !== undefined)
+        await this.provider.revoke(session.refreshToken, "refresh_token", signal);
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, "OIDC refresh token revocation failed at logout");
+    }
     try {
       const { endSessionEndpoint } = await this.provider.metadata();
-      if (endSessionEndpoint !== undefined) location = endSessionUrl(endSessionEndpoint, this.settings, idToken);
+      if (endSessionEndpoint !== undefined)
+        location = endSessionUrl(endSessionEndpoint, this.settings, session?.idToken);
     } catch (err) {
-      // The local session is gone already; the provider's own session outlives it, which is all we can do.
       this.logger.warn({ err: String(err) }, "OIDC provider unreachable at logout; skipping its end-session endpoint");
     }
     return { kind: "redirect", location, headers, reason: "logout" };

@@ -18,6 +18,7 @@ export interface ProviderMetadata {
   authorizationEndpoint: string;
   tokenEndpoint: string;
   endSessionEndpoint: string | undefined;
+  revocationEndpoint: string | undefined;
   keys: JWTVerifyGetKey;
 }
 
@@ -112,11 +113,15 @@ export class OidcProviderClient {
     const jwksUri = stringField(document, "jwks_uri", "discovery document");
     const jwks = await this.#getJson(jwksUri, "JWKS");
     if (!Array.isArray(jwks["keys"])) throw new ProviderUnavailableError(`${jwksUri} has no keys array`);
-    const endSession = document["end_session_endpoint"];
+    const optional = (name: string): string | undefined => {
+      const value = document[name];
+      return typeof value === "string" && value !== "" ? value : undefined;
+    };
     const value: ProviderMetadata = {
       authorizationEndpoint: stringField(document, "authorization_endpoint", "discovery document"),
       tokenEndpoint: stringField(document, "token_endpoint", "discovery document"),
-      endSessionEndpoint: typeof endSession === "string" && endSession !== "" ? endSession : undefined,
+      endSessionEndpoint: optional("end_session_endpoint"),
+      revocationEndpoint: optional("revocation_endpoint"),
       keys: createLocalJWKSet(jwks as unknown as JSONWebKeySet),
     };
     const now = this.clock.now();
@@ -156,10 +161,42 @@ export class OidcProviderClient {
     return this.#tokenRequest({ grant_type: "refresh_token", refresh_token: refreshToken }, signal);
   }
 
+  /** Revokes a token (RFC 7009) at the provider's revocation endpoint. */
+  async revoke(token: string, tokenTypeHint: string, signal: AbortSignal): Promise<void> {
+    const { revocationEndpoint, tokenEndpoint } = await this.metadata();
+    if (revocationEndpoint === undefined) return;
+    const params = new URLSearchParams({ token, token_type_hint: tokenTypeHint });
+    const response = await this.#post(revocationEndpoint, tokenEndpoint, params, signal);
+    await response.body?.cancel();
+    if (!response.ok) throw new ProviderUnavailableError(`revocation endpoint answered HTTP ${response.status}`);
+  }
+
   async #tokenRequest(grant: Record<string, string>, signal: AbortSignal): Promise<TokenSet> {
     const { tokenEndpoint } = await this.metadata();
     const body = new URLSearchParams(grant);
     for (const [key, value] of this.settings.tokenParams) body.set(key, value);
+    const response = await this.#post(tokenEndpoint, tokenEndpoint, body, signal);
+    const json: unknown = await response.json().catch(() => undefined);
+    const answer = typeof json === "object" && json !== null ? (json as Record<string, unknown>) : {};
+    if (!response.ok) {
+      const error = answer["error"];
+      if (response.status >= 400 && response.status < 500 && typeof error === "string") {
+        throw new TokenRequestRefused(error, response.status);
+      }
+      throw new ProviderUnavailableError(`token endpoint ${tokenEndpoint} answered HTTP ${response.status}`);
+    }
+    const optional = (name: string) => (typeof answer[name] === "string" ? (answer[name] as string) : undefined);
+    const expiresIn = Number(answer["expires_in"]);
+    return {
+      idToken: optional("id_token"),
+      accessToken: optional("access_token"),
+      refreshToken: optional("refresh_token"),
+      expiresIn: Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : undefined,
+    };
+  }
+
+  /** A form POST to one of the provider's endpoints, authenticated as this client. */
+  async #post(endpoint: string, tokenEndpoint: string, body: URLSearchParams, signal: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = {
       accept: "application/json",
       "content-type": "application/x-www-form-urlencoded",
@@ -182,34 +219,16 @@ export class OidcProviderClient {
         body.set("client_assertion", await this.#clientAssertion(tokenEndpoint, auth));
         break;
     }
-    let response: Response;
     try {
-      response = await fetch(tokenEndpoint, {
+      return await fetch(endpoint, {
         method: "POST",
         headers,
         body,
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.settings.providerTimeoutMs)]),
       });
     } catch (err) {
-      throw new ProviderUnavailableError(`token endpoint ${tokenEndpoint} unreachable: ${errorText(err)}`);
+      throw new ProviderUnavailableError(`${endpoint} unreachable: ${errorText(err)}`);
     }
-    const json: unknown = await response.json().catch(() => undefined);
-    const answer = typeof json === "object" && json !== null ? (json as Record<string, unknown>) : {};
-    if (!response.ok) {
-      const error = answer["error"];
-      if (response.status >= 400 && response.status < 500 && typeof error === "string") {
-        throw new TokenRequestRefused(error, response.status);
-      }
-      throw new ProviderUnavailableError(`token endpoint ${tokenEndpoint} answered HTTP ${response.status}`);
-    }
-    const optional = (name: string) => (typeof answer[name] === "string" ? (answer[name] as string) : undefined);
-    const expiresIn = Number(answer["expires_in"]);
-    return {
-      idToken: optional("id_token"),
-      accessToken: optional("access_token"),
-      refreshToken: optional("refresh_token"),
-      expiresIn: Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : undefined,
-    };
   }
 
   #clientAssertion(
