@@ -18,7 +18,7 @@ export interface SignatureParameters {
 }
 
 export function parseSignatureHeader(authorization: string | undefined): SignatureParameters | undefined {
-  if (!authorization || authorization.slice(0, 5).toLowerCase() !== "hmac ") return undefined;
+  if (authorization?.slice(0, 5).toLowerCase() !== "hmac ") return undefined;
   const parameters = new Map<string, string>();
   const pattern = /\s*([A-Za-z]+)="([^"]*)"\s*(?:,|$)/y;
   const text = authorization.slice(5);

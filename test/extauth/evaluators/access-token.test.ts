@@ -53,7 +53,7 @@ const start = Date.UTC(2026, 0, 1) / 1000;
 
 interface SigningKey {
   kid: string;
-  privateKey: CryptoKey;
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
   jwk: JWK;
 }
 
@@ -321,10 +321,11 @@ describe("token introspection (RFC 7662)", () => {
 
   beforeAll(async () => {
     idp = await httpServer((req, body, res) => {
-      if (req.method !== "POST" || req.headers.authorization !== clientAuth)
-        return json(res, 401, { error: "invalid_client" });
-      const form = new URLSearchParams(body);
-      json(res, 200, tokens[form.get("token") ?? ""] ?? { active: false });
+      if (req.method !== "POST" || req.headers.authorization !== clientAuth) {
+        json(res, 401, { error: "invalid_client" });
+      } else {
+        json(res, 200, tokens[new URLSearchParams(body).get("token") ?? ""] ?? { active: false });
+      }
     });
   });
   afterAll(() => idp?.close());
