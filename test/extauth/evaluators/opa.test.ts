@@ -319,6 +319,32 @@ describe.skipIf(!opa)("opaAuth evaluator with opa-compiled Rego", () => {
     expect(bundles()).toHaveLength(before.length + 1);
   });
 
+  it("compiles the same policy concurrently, and without a writable cache", async () => {
+    const concurrentCache = join(dir, "concurrent-cache");
+    const load = () =>
+      createOpaAuthFactory({ opaCommand: opa ?? "opa", cacheDir: concurrentCache })(
+        settings({ regoFiles: ["rbac.rego"] }),
+        deps,
+        "configs[0].opaAuth",
+      );
+    const evaluators = await Promise.all([load(), load(), load()]);
+    for (const evaluator of evaluators) {
+      expect(await evaluator.evaluate(checkContext({ path: "/api", headers: { "x-user": "bob" } }))).toEqual({
+        kind: "allow",
+      });
+    }
+    expect(readdirSync(concurrentCache)).toHaveLength(1);
+    const unwritable = join(dir, "rbac.rego", "cache");
+    const evaluator = await createOpaAuthFactory({ opaCommand: opa ?? "opa", cacheDir: unwritable })(
+      settings({ regoFiles: ["rbac.rego"] }),
+      deps,
+      "configs[0].opaAuth",
+    );
+    expect(await evaluator.evaluate(checkContext({ path: "/api", headers: { "x-user": "bob" } }))).toEqual({
+      kind: "allow",
+    });
+  });
+
   it("takes a prebuilt bundle or a bare policy.wasm", async () => {
     const bundlePath = join(dir, "bundle.tar.gz");
     await run(opa ?? "opa", [

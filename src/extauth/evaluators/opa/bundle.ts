@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { gunzipSync } from "node:zlib";
 
@@ -72,14 +72,25 @@ export async function compileRego(
       throw new BundleError(`opa build failed: ${buildFailure(err, workDir, sources)}`);
     }
     const bundle = await readFile(output);
-    await mkdir(options.cacheDir, { recursive: true });
-    // Write then rename, so a concurrent reader never sees half a bundle.
-    const partial = `${cached}.${process.pid}.partial`;
-    await writeFile(partial, bundle);
-    await rename(partial, cached);
+    await keep(bundle, cached);
     return bundle;
   } finally {
     await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writes the bundle to the cache, then renames it into place so a concurrent reader never sees half
+ * a bundle. The cache only saves time: a folder that cannot be written costs a compile next time.
+ */
+async function keep(bundle: Uint8Array, cached: string): Promise<void> {
+  const partial = `${cached}.${randomUUID()}.partial`;
+  try {
+    await mkdir(dirname(cached), { recursive: true });
+    await writeFile(partial, bundle);
+    await rename(partial, cached);
+  } catch {
+    await rm(partial, { force: true }).catch(() => undefined);
   }
 }
 
