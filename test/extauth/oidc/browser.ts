@@ -10,7 +10,7 @@ export interface Page {
   setCookies: string[];
   body: string;
   upstream?: { headers: Record<string, string>; dynamicMetadata: unknown };
-  /** The gRPC status message of a denied Check (the verdict's reason). */
+  /** Why a check denied (the verdict's reason, from the dynamic metadata). */
   reason?: string;
 }
 
@@ -157,7 +157,7 @@ export class Browser {
       location,
       setCookies,
       body: denied?.body ?? "",
-      reason: response.status?.message ?? "",
+      reason: String(response.dynamicMetadata?.["reason"] ?? ""),
     };
   }
 

@@ -2,15 +2,14 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { exportJWK, exportPKCS8, generateKeyPair } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Evaluator } from "../../../src/extauth/evaluator.js";
-import { createOidcEvaluator } from "../../../src/extauth/evaluators/oidc/index.js";
-import { OidcAuthorizationCodeSchema } from "../../../src/gen/gantry/extauth/v1/oidc_pb.js";
+import { type ExtAuthServer, startExtAuthServer } from "../../../src/extauth/index.js";
+import { AuthConfigSchema } from "../../../src/gen/gantry/extauth/v1/auth_config_pb.js";
+import type { OidcAuthorizationCodeSchema } from "../../../src/gen/gantry/extauth/v1/oidc_pb.js";
 import { createLogger, createRedis, ManualClock, type RedisClient, waitForRedis } from "../../../src/lib/index.js";
 import { type OidcTestProvider, startOidcProvider } from "../../support/oidc-provider.js";
 import { haveRedis, type RedisServer, startRedis } from "../../support/redis.js";
 import { waitFor } from "../../support/wait.js";
 import { Browser } from "./browser.js";
-import { type CheckServer, startCheckServer } from "./check-server.js";
 
 const app = "https://app.test";
 const callback = `${app}/oidc/callback`;
@@ -24,11 +23,11 @@ const webClient = { id: "gantry-web", secret: "web-secret" };
 /** Settings as a plain init object (not a built message), so overrides spread over the defaults. */
 type Settings = Exclude<MessageInitShape<typeof OidcAuthorizationCodeSchema>, { $typeName: string }>;
 
-describe.skipIf(!haveRedis())("OIDC login through real Check calls against a real provider", () => {
+describe.skipIf(!haveRedis())("OIDC login through the ext-auth server against a real provider", () => {
   let provider: OidcTestProvider;
   let redisServer: RedisServer;
   let redis: RedisClient;
-  let check: CheckServer;
+  let extauth: ExtAuthServer;
   const clock = new ManualClock(Date.now());
   const logger = createLogger({ service: "test-oidc", level: "silent" });
   const browsers: Browser[] = [];
@@ -57,7 +56,7 @@ describe.skipIf(!haveRedis())("OIDC login through real Check calls against a rea
   }
 
   function browser(configId: string): Browser {
-    const b = new Browser(check.address, app, configId);
+    const b = new Browser(`127.0.0.1:${extauth.grpcPort}`, app, configId);
     browsers.push(b);
     return b;
   }
@@ -102,38 +101,51 @@ describe.skipIf(!haveRedis())("OIDC login through real Check calls against a rea
     redisServer = await startRedis();
     redis = createRedis({ url: redisServer.url, commandTimeoutMs: 300, connectTimeoutMs: 300 });
     await waitForRedis(redis);
-    const deps = { clock, logger, redis, baseDir: process.cwd() };
-    const build = (overrides: Settings, field: string): Promise<Evaluator> =>
-      createOidcEvaluator(create(OidcAuthorizationCodeSchema, settings(overrides)), deps, field);
-    check = await startCheckServer({
-      redis: await build({}, "redis"),
-      cookie: await build(
-        {
+    const config = (id: string, overrides: Settings, failOnRedirect = false) =>
+      create(AuthConfigSchema, {
+        id,
+        failOnRedirect,
+        configs: [
+          {
+            name: "login",
+            evaluator: {
+              case: "oauth2",
+              value: { oauth2: { case: "oidcAuthorizationCode", value: settings(overrides) } },
+            },
+          },
+        ],
+      });
+    extauth = await startExtAuthServer({
+      host: "127.0.0.1",
+      grpcPort: 0,
+      metricsPort: 0,
+      redisUrl: redisServer.url,
+      redisCommandTimeoutMs: 300,
+      checkTimeoutMs: 5_000,
+      clock,
+      logger,
+      configs: [
+        config("redis", {}),
+        config("api", {}, true),
+        config("cookie", {
           session: {
             store: { case: "cookie", value: { encryptionKey: cookieKey } },
             refreshBuffer: durationFromMs(refreshBufferMs),
           },
-        },
-        "cookie",
-      ),
-      short: await build(
-        {
+        }),
+        config("short", {
           clientId: "gantry-short",
           clientAuthentication: { case: "clientSecret", value: { secret: "short-secret", inBody: true } },
-        },
-        "short",
-      ),
-      keyjwt: await build(
-        {
+        }),
+        config("keyjwt", {
           clientId: "gantry-keyjwt",
           clientAuthentication: {
             case: "privateKeyJwt",
             value: { privateKey: await exportPKCS8(privateKey), keyId: "client-key" },
           },
-        },
-        "keyjwt",
-      ),
-      unreachable: await build({ issuerUrl: "http://127.0.0.1:9" }, "unreachable"),
+        }),
+        config("unreachable", { issuerUrl: "http://127.0.0.1:9" }),
+      ],
     });
   });
 
@@ -144,7 +156,7 @@ describe.skipIf(!haveRedis())("OIDC login through real Check calls against a rea
   });
 
   afterAll(async () => {
-    await check?.close();
+    await extauth?.stop();
     redis?.disconnect();
     await redisServer?.close();
     await provider?.close();
@@ -317,17 +329,31 @@ describe.skipIf(!haveRedis())("OIDC login through real Check calls against a rea
     try {
       const started = Date.now();
       const page = await b.request(`${app}/x`);
-      expect(page.status).toBe(503);
+      // An error, which the step's failureModeAllow (off) turns into a denial.
+      expect(page.status).toBe(403);
       expect(page.reason).toContain("OIDC");
       expect(Date.now() - started).toBeLessThan(2_000);
     } finally {
       await redisServer.start();
     }
-    await waitFor(() => redis.status === "ready", { what: "Redis to reconnect" });
-    // The restarted Redis lost the session: the browser is sent to log in again, not failed.
-    const page = await b.request(`${app}/x`);
-    expect(page.status).toBe(302);
+    await waitFor(() => redis.status === "ready", { what: "the test's Redis client to reconnect" });
+    // The restarted Redis lost the session: once the server has reconnected, the browser is sent to log in again.
+    const page = await waitFor(
+      async () => {
+        const answer = await b.request(`${app}/x`);
+        return answer.status === 302 ? answer : undefined;
+      },
+      { what: "the ext-auth server to use Redis again" },
+    );
     expect(page.location).toContain(`${provider.issuer}/auth?`);
+  });
+
+  it("answers 401 instead of redirecting when the auth config has failOnRedirect", async () => {
+    const b = browser("api");
+    const page = await b.request(`${app}/api/items`);
+    expect(page.status).toBe(401);
+    expect(page.location).toBeUndefined();
+    expect(page.reason).toContain("login required: no session");
   });
 
   it("lets CORS preflights through without a session", async () => {
@@ -373,7 +399,7 @@ describe.skipIf(!haveRedis())("OIDC login through real Check calls against a rea
   it("answers error when the provider cannot be reached", async () => {
     const b = browser("unreachable");
     const page = await b.request(`${app}/`);
-    expect(page.status).toBe(503);
+    expect(page.status).toBe(403);
     expect(page.reason).toContain("OIDC provider: cannot fetch the discovery document");
   });
 });
