@@ -333,5 +333,8 @@ describe("ldap through a real Check call when LDAP is down", () => {
       metadata: { config_id: "strict", step: "directory", reason: expect.stringMatching(/^LDAP: .*ECONNREFUSED/) },
     });
     expect(await check("lenient")).toMatchObject({ allowed: true });
+    const metrics = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/gantry_extauth_backend_errors_total\{[^}]*config_id="strict"[^}]*\} 1/);
+    expect(metrics).toMatch(/gantry_extauth_backend_errors_total\{[^}]*config_id="lenient"[^}]*\} 1/);
   });
 });
