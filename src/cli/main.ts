@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { registerApiKey } from "./commands/apikey.js";
 import { registerBootstrap } from "./commands/bootstrap.js";
 import { registerExtAuth } from "./commands/extauth.js";
+import { registerRateLimit } from "./commands/ratelimit.js";
 import { registerResourceCommands } from "./commands/resources.js";
 
 /** Subcommands register themselves here; each module adds one command to the program. */
@@ -11,6 +12,7 @@ const subcommands: Array<(program: Command) => void> = [
   registerResourceCommands,
   registerExtAuth,
   registerApiKey,
+  registerRateLimit,
 ];
 
 function version(): string {

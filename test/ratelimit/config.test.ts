@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import {
@@ -5,7 +6,7 @@ import {
   RateLimitConfigSchema,
   RateLimitUnit,
 } from "../../src/gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
-import { checkConfigs, parseRateLimitYaml, RateLimitConfigError } from "../../src/ratelimit/index.js";
+import { checkConfigs, loadConfigDir, parseRateLimitYaml, RateLimitConfigError } from "../../src/ratelimit/index.js";
 
 function errorOf(yaml: string, file = "rules/api.yaml"): RateLimitConfigError {
   try {
@@ -199,5 +200,13 @@ set_descriptors:
     });
     expect(() => checkConfigs([config])).toThrow("xds/api: descriptors[0].rate_limit.unit: unknown unit 99");
     expect(() => checkConfigs([create(RateLimitConfigSchema, { domain: "" })])).toThrow("config[0]: domain: empty");
+  });
+});
+
+describe("the example config", () => {
+  it("loads", () => {
+    const [config] = loadConfigDir(fileURLToPath(new URL("../../examples/ratelimit", import.meta.url)));
+    expect(config?.domain).toBe("gateway");
+    expect(config?.setDescriptors).toHaveLength(2);
   });
 });

@@ -1,0 +1,123 @@
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { createLogger, type LogLevel } from "../../lib/index.js";
+import {
+  defaultResponseHeaderNames,
+  type RedisFailureMode,
+  type ResponseHeaderNames,
+  startRateLimitServer,
+} from "../../ratelimit/index.js";
+import { hostOption, logLevelOption, parsePositiveInt, portOption, redisUrlOption } from "../options.js";
+import { stopOnSignal } from "../signals.js";
+
+interface RateLimitFlags {
+  host: string;
+  grpcPort: number;
+  metricsPort: number;
+  configDir?: string;
+  redisUrl?: string;
+  redisTimeoutMs: number;
+  redisKeyPrefix?: string;
+  redisFailureMode: RedisFailureMode;
+  responseHeaders: boolean;
+  responseHeaderNames: ResponseHeaderNames;
+  globalShadowMode: boolean;
+  localCache: boolean;
+  logLevel: LogLevel;
+}
+
+const failureModes: RedisFailureMode[] = ["error", "allow", "deny"];
+
+function parseHeaderNames(value: string): ResponseHeaderNames {
+  const [limit, remaining, reset, ...rest] = value.split(",").map((name) => name.trim());
+  if (!limit || !remaining || !reset || rest.length > 0)
+    throw new InvalidArgumentError(`"${value}" is not three header names: limit,remaining,reset`);
+  return { limit, remaining, reset };
+}
+
+function parseBoolean(value: string): boolean {
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new InvalidArgumentError(`"${value}" is not true or false`);
+}
+
+function switchOption(flag: string, env: string, description: string): Option {
+  return new Option(`${flag} [bool]`, description).env(env).default(false).argParser(parseBoolean).preset(true);
+}
+
+export function registerRateLimit(program: Command): void {
+  program
+    .command("ratelimit")
+    .description("run the rate-limit server (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit)")
+    .addOption(hostOption())
+    .addOption(portOption("--grpc-port", "GANTRY_GRPC_PORT", "gRPC port for ShouldRateLimit and health", 8081))
+    .addOption(portOption("--metrics-port", "GANTRY_METRICS_PORT", "port for /metrics, /healthz and /readyz", 9093))
+    .addOption(
+      new Option(
+        "--config-dir <dir>",
+        "envoyproxy/ratelimit YAML files, one domain each; reloaded on change (a bad file keeps the last good config)",
+      ).env("GANTRY_RATELIMIT_CONFIG_DIR"),
+    )
+    .addOption(redisUrlOption("the rate-limit Redis (counters); without it, counters are kept in memory"))
+    .addOption(
+      new Option("--redis-timeout-ms <ms>", "bound on each Redis round trip")
+        .env("GANTRY_RATELIMIT_REDIS_TIMEOUT_MS")
+        .default(50)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option("--redis-key-prefix <prefix>", "prefix for every Redis key").env("GANTRY_RATELIMIT_REDIS_KEY_PREFIX"),
+    )
+    .addOption(
+      new Option(
+        "--redis-failure-mode <mode>",
+        "when Redis fails: error (gRPC UNAVAILABLE, Envoy's failure_mode_deny decides), allow, or deny",
+      )
+        .env("GANTRY_RATELIMIT_REDIS_FAILURE_MODE")
+        .choices(failureModes)
+        .default("error"),
+    )
+    .addOption(
+      switchOption(
+        "--response-headers",
+        "GANTRY_RATELIMIT_RESPONSE_HEADERS",
+        "add RateLimit-Limit/Remaining/Reset headers",
+      ),
+    )
+    .addOption(
+      new Option("--response-header-names <limit,remaining,reset>", "names of the three response headers")
+        .env("GANTRY_RATELIMIT_RESPONSE_HEADER_NAMES")
+        .default(defaultResponseHeaderNames, Object.values(defaultResponseHeaderNames).join(","))
+        .argParser(parseHeaderNames),
+    )
+    .addOption(
+      switchOption(
+        "--global-shadow-mode",
+        "GANTRY_RATELIMIT_GLOBAL_SHADOW_MODE",
+        "always answer overall OK (statuses and metrics still show what would be limited)",
+      ),
+    )
+    .addOption(
+      new Option("--no-local-cache", "ask Redis even for keys known to be over limit").env(
+        "GANTRY_RATELIMIT_NO_LOCAL_CACHE",
+      ),
+    )
+    .addOption(logLevelOption())
+    .action(async (flags: RateLimitFlags) => {
+      const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
+      const server = await startRateLimitServer({
+        host: flags.host,
+        grpcPort: flags.grpcPort,
+        metricsPort: flags.metricsPort,
+        redisTimeoutMs: flags.redisTimeoutMs,
+        redisFailureMode: flags.redisFailureMode,
+        responseHeaders: flags.responseHeaders ? flags.responseHeaderNames : false,
+        globalShadowMode: flags.globalShadowMode,
+        localCache: flags.localCache,
+        logger,
+        ...(flags.configDir === undefined ? {} : { configDir: flags.configDir }),
+        ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
+        ...(flags.redisKeyPrefix === undefined ? {} : { redisKeyPrefix: flags.redisKeyPrefix }),
+      });
+      await stopOnSignal(() => server.stop());
+    });
+}

@@ -1,0 +1,46 @@
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { RateLimitResponse_Code as Code, RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
+import { createClient } from "../../src/lib/index.js";
+import { freePort, startProcess } from "../support/index.js";
+
+const bin = fileURLToPath(new URL("../../bin/gantry.js", import.meta.url));
+const examples = fileURLToPath(new URL("../../examples/ratelimit", import.meta.url));
+
+describe("gantry ratelimit (built by npm install)", () => {
+  it("serves the example config from flags and GANTRY_* variables, and stops on SIGTERM", async () => {
+    const grpcPort = await freePort();
+    const metricsPort = await freePort();
+    const proc = await startProcess({
+      name: "gantry ratelimit",
+      command: process.execPath,
+      args: [bin, "ratelimit", "--host", "127.0.0.1", "--grpc-port", String(grpcPort), "--config-dir", examples],
+      env: {
+        ...process.env,
+        GANTRY_METRICS_PORT: String(metricsPort),
+        GANTRY_RATELIMIT_RESPONSE_HEADERS: "true",
+        GANTRY_LOG_LEVEL: "warn",
+      },
+      ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok,
+    });
+    const client = createClient(RateLimitService, `127.0.0.1:${grpcPort}`);
+    try {
+      const response = await client.shouldRateLimit({
+        domain: "gateway",
+        descriptors: [
+          { entries: [{ key: "remote_address", value: "10.0.0.1" }] },
+          { entries: [{ key: "generic_key", value: "healthz" }] },
+        ],
+      });
+      expect(response.overallCode).toBe(Code.OK);
+      expect(response.statuses.map((s) => s.limitRemaining)).toEqual([19, 4294967295]);
+      expect(response.responseHeadersToAdd.map((h) => `${h.key}: ${h.value}`)).toContain("RateLimit-Limit: 20");
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(metrics).toContain('gantry_ratelimit_config_loads_total{result="success",service="ratelimit"} 1');
+    } finally {
+      client.close();
+      await proc.stop();
+    }
+    expect(proc.child.exitCode).toBe(0);
+  });
+});
