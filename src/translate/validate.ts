@@ -161,13 +161,13 @@ function checkString(value: string, rules: Map<string, unknown>): string | undef
     return `must be one of ${inList.join(", ")}, got ${shown}`;
   const notIn = rules.get("notIn") as string[] | undefined;
   if (notIn?.includes(value)) return `must not be ${shown}`;
-  const known = rules.get("wellKnown") as { case: string | undefined; value?: unknown } | undefined;
-  if (known?.case === "wellKnownRegex") {
+  const known = rules.get("wellKnownRegex");
+  if (known !== undefined) {
     const strict = rules.get("strict") !== false;
-    if (known.value === KnownRegex.HTTP_HEADER_NAME && !(strict ? headerNameStrict : headerLax).test(value)) {
+    if (known === KnownRegex.HTTP_HEADER_NAME && !(strict ? headerNameStrict : headerLax).test(value)) {
       return `must be a valid HTTP header name, got ${shown}`;
     }
-    if (known.value === KnownRegex.HTTP_HEADER_VALUE && !(strict ? headerValueStrict : headerLax).test(value)) {
+    if (known === KnownRegex.HTTP_HEADER_VALUE && !(strict ? headerValueStrict : headerLax).test(value)) {
       return `must be a valid HTTP header value, got ${shown}`;
     }
   }

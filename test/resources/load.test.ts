@@ -1,0 +1,156 @@
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadResources, parseResources } from "../../src/resources/index.js";
+
+const destination = (name: string, extra = "") => `apiVersion: gantry/v1
+kind: Destination
+metadata:
+  name: ${name}
+spec:
+  ports: [{ number: 80 }]
+  endpoints: [{ address: 10.0.0.1 }]${extra}
+`;
+
+describe("parseResources", () => {
+  it("reads several documents, defaulting the namespace and keeping labels", () => {
+    const text = `${destination("a")}---
+apiVersion: gantry/v1
+kind: RouteTable
+metadata:
+  name: b
+  namespace: shop
+  labels: { team: blue }
+spec:
+  hosts: [b.example.com]
+`;
+    const { resources, rejected } = parseResources(text, "two.yaml");
+    expect(rejected).toEqual([]);
+    expect(resources.map((r) => [r.kind, r.metadata.namespace, r.metadata.name])).toEqual([
+      ["Destination", "default", "a"],
+      ["RouteTable", "shop", "b"],
+    ]);
+    expect(resources[1]?.metadata.labels).toEqual({ team: "blue" });
+    expect(resources[1]?.source).toEqual({ file: "two.yaml", line: 9 });
+  });
+
+  it("rejects an unknown field naming file, line, resource and field path", () => {
+    const text = `${destination("ok")}---
+apiVersion: gantry/v1
+kind: RouteTable
+metadata:
+  name: broken
+spec:
+  hosts: [x.example.com]
+  http:
+    - name: r
+      forwardTo:
+        destinations:
+          - destination: { name: ok }
+            wieght: 3
+`;
+    const { resources, rejected } = parseResources(text, "routes.yaml");
+    expect(resources.map((r) => r.metadata.name)).toEqual(["ok"]);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatchObject({ kind: "RouteTable", namespace: "default", name: "broken" });
+    expect(rejected[0]?.errors).toEqual([
+      expect.stringMatching(
+        /^routes\.yaml:20: RouteTable default\/broken: spec\.http\[0\]\.forwardTo\.destinations\[0\]\.wieght: unknown field "wieght" in WeightedDestination/,
+      ),
+    ]);
+  });
+
+  it("reports every wrong type, with the expected type", () => {
+    const text = `apiVersion: gantry/v1
+kind: Gateway
+metadata: { name: gw }
+spec:
+  proxies: { labels: { app: 1 } }
+  listeners:
+    - port: "eighty"
+      protocol: HTTP3
+      httpsRedirect: yes please
+`;
+    const { rejected } = parseResources(text, "gw.yaml");
+    const errors = rejected[0]?.errors ?? [];
+    expect(errors).toHaveLength(4);
+    expect(errors[0]).toMatch(
+      /gw\.yaml:5: Gateway default\/gw: spec\.proxies\.labels\.app: expected a string, got number 1/,
+    );
+    expect(errors[1]).toMatch(/gw\.yaml:7: .*spec\.listeners\[0\]\.port: expected an integer, got string "eighty"/);
+    expect(errors[2]).toMatch(/gw\.yaml:8: .*spec\.listeners\[0\]\.protocol: expected one of HTTP, HTTPS/);
+    expect(errors[3]).toMatch(/gw\.yaml:9: .*spec\.listeners\[0\]\.httpsRedirect: expected true or false/);
+  });
+
+  it("rejects two members of one oneof and bad durations", () => {
+    const text = `apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: rt }
+spec:
+  http:
+    - forwardTo: { timeout: 5 minutes }
+      redirect: { host: a }
+`;
+    const errors = parseResources(text, "rt.yaml").rejected[0]?.errors ?? [];
+    expect(errors.some((e) => /spec\.http\[0\]\.forwardTo\.timeout: not a valid Duration/.test(e))).toBe(true);
+    expect(errors.some((e) => /spec\.http\[0\]\.redirect: only one of forwardTo and redirect may be set/.test(e))).toBe(
+      true,
+    );
+  });
+
+  it("checks the envelope: apiVersion, kind and metadata", () => {
+    const text = `apiVersion: gantry/v2
+kind: Gadget
+metadata: { name: Bad_Name, owner: me }
+spec: {}
+extra: 1
+`;
+    const doc = parseResources(text, "env.yaml").rejected[0];
+    expect(doc?.kind).toBeUndefined();
+    const errors = doc?.errors.join("\n") ?? "";
+    expect(errors).toMatch(/env\.yaml:5: .*extra: unknown field "extra"/);
+    expect(errors).toMatch(/env\.yaml:1: .*apiVersion: expected "gantry\/v1", got "gantry\/v2"/);
+    expect(errors).toMatch(/env\.yaml:2: .*kind: expected one of Gateway, RouteTable/);
+    expect(errors).toMatch(/metadata\.owner: unknown field "owner"/);
+    expect(errors).toMatch(/metadata\.name: expected lowercase letters/);
+  });
+
+  it("reports YAML syntax errors with their line and keeps the other documents", () => {
+    const text = `${destination("fine")}---
+apiVersion: gantry/v1
+kind: Destination
+metadata: { name: x
+`;
+    const { resources, rejected } = parseResources(text, "bad.yaml");
+    expect(resources.map((r) => r.metadata.name)).toEqual(["fine"]);
+    expect(rejected[0]?.errors[0]).toMatch(/^bad\.yaml:1[0-9]: YAML: /);
+  });
+
+  it("skips empty documents", () => {
+    expect(parseResources("---\n---\n# nothing\n", "empty.yaml")).toEqual({ resources: [], rejected: [] });
+  });
+});
+
+describe("loadResources", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "gantry-load-"));
+    await mkdir(join(dir, "nested"));
+    await writeFile(join(dir, "a.yaml"), destination("one"));
+    await writeFile(join(dir, "nested", "b.yml"), `${destination("two")}---\n${destination("one")}`);
+    await writeFile(join(dir, "notes.txt"), "not a resource");
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("walks folders in name order, reads only resource files and rejects redefinitions", async () => {
+    const { resources, rejected } = await loadResources([dir]);
+    expect(resources.map((r) => r.metadata.name)).toEqual(["one", "two"]);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]?.errors[0]).toMatch(
+      /nested\/b\.yml:9: Destination\/default\/one: defined again \(first at .*a\.yaml:1\); this definition is ignored/,
+    );
+  });
+});
