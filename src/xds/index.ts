@@ -1,3 +1,4 @@
+export { type Backoff, defaultBackoff, retryDelay } from "./backoff.js";
 export {
   groupByNodeId,
   type NodeGroupOf,
@@ -6,6 +7,7 @@ export {
   type SnapshotCacheOptions,
   type SnapshotListener,
 } from "./cache.js";
+export { type AcceptedConfig, type SubscribeOptions, XdsClient, type XdsClientOptions } from "./client.js";
 export { consistencyProblems } from "./consistency.js";
 export type { Ack, Nack, Push, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
 export { encodeResource, ResourceError, rawResource, resourceNameOf, versionOf, type XdsResource } from "./resource.js";
