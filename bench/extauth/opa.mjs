@@ -8,7 +8,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -20,7 +20,10 @@ import { createClient, createLogger, systemClock } from "../../dist/lib/index.js
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
 const load = { connections: 2, streamsPerConnection: 32, warmupMs: 2_000, durationMs: 10_000 };
-const rounds = 2;
+const rounds = 3;
+const gantryName = "Gantry ext-auth, opaAuth RBAC policy (wasm)";
+const pluginName = "OPA-Envoy plugin, same policy";
+const trivialName = "Gantry ext-auth, opaAuth `allow := true` (server cost)";
 
 function findTool(name) {
   for (const dir of [join(root, ".cache", "bin"), ...(process.env.PATH ?? "").split(delimiter)]) {
@@ -191,11 +194,17 @@ async function evaluationCost(bundle) {
 
 const opa = findTool("opa");
 if (!opa) throw new Error("opa is not installed: run `node scripts/test-prereqs.mjs` (it builds it into .cache/bin)");
+const loadBefore = loadavg()[0];
 const work = mkdtempSync(join(tmpdir(), "gantry-bench-opa-"));
 try {
   const policy = join(here, "opa-rbac.rego");
   const bundle = join(work, "rbac.tar.gz");
   execFileSync(opa, ["build", "-t", "wasm", "-e", "envoy/authz/allow", "-o", bundle, policy]);
+  // The same server with a policy that decides nothing: what the server costs without the policy's work.
+  const trivialPolicy = join(work, "trivial.rego");
+  writeFileSync(trivialPolicy, "package envoy.authz\n\nallow := true\n");
+  const trivialBundle = join(work, "trivial.tar.gz");
+  execFileSync(opa, ["build", "-t", "wasm", "-e", "envoy/authz/allow", "-o", trivialBundle, trivialPolicy]);
   const requestsFile = join(work, "requests.json");
   writeFileSync(
     requestsFile,
@@ -212,16 +221,22 @@ try {
       decides: false,
     },
     {
-      name: "Gantry ext-auth, opaAuth (wasm)",
+      name: gantryName,
       start: () =>
         startTarget("gantry", process.execPath, [join(here, "opa-target.mjs"), "gantry", bundle], startedLine),
       decides: true,
+    },
+    {
+      name: trivialName,
+      start: () =>
+        startTarget("gantry", process.execPath, [join(here, "opa-target.mjs"), "gantry", trivialBundle], startedLine),
+      decides: false,
     },
   ];
   const plugin = findTool("opa-envoy-plugin");
   if (plugin) {
     targets.push({
-      name: "OPA-Envoy plugin",
+      name: pluginName,
       decides: true,
       start: async () => {
         const grpcPort = await freePort();
@@ -287,12 +302,14 @@ try {
     (s) =>
       `| ${s.name} | ${Math.round(s.rps)} | ${s.runs} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.failures} | ${(s.rps / ceiling).toFixed(2)}× |`,
   );
-  const gantry = summary[1];
-  const pluginRow = summary[2];
+  const gantry = summary.find((s) => s.name === gantryName);
+  const pluginRow = summary.find((s) => s.name === pluginName);
+  const trivial = summary.find((s) => s.name === trivialName);
   const lines = [
     "# ext-auth: OPA (RBAC policy) throughput",
     "",
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB memory, Node ${m.node}.`,
+    `Load average (1 min) ${loadBefore.toFixed(1)} before the run and ${loadavg()[0].toFixed(1)} after: other work shared the machine, so read the ratios within a round.`,
     "",
     `Load: unary Check over node:http2 from a separate process, ${load.connections} connections × ${load.streamsPerConnection} streams in flight,`,
     `${load.warmupMs / 1000} s warm-up then ${load.durationMs / 1000} s measured, ${rounds} rounds alternating the servers (each server in its own process).`,
@@ -303,7 +320,8 @@ try {
     "|---|---|---|---|---|---|---|",
     ...rows,
     "",
-    `Gantry / ceiling: **${(gantry.rps / ceiling).toFixed(2)}×** (goal ≥ 0.5×).`,
+    `Gantry / ceiling: **${(gantry.rps / ceiling).toFixed(2)}×** (goal ≥ 0.5×). The RBAC policy runs at ${(gantry.rps / trivial.rps).toFixed(2)}× the`,
+    "throughput of the same server with a policy that decides nothing: the rest of the gap to the ceiling is the server (grpc-js, the Check service).",
     pluginRow
       ? `Gantry / OPA-Envoy plugin: **${(gantry.rps / pluginRow.rps).toFixed(2)}×** throughput (goal ≥ 1.0×), p99 ${gantry.p99.toFixed(2)} ms vs ${pluginRow.p99.toFixed(2)} ms.`
       : "OPA-Envoy plugin: not measured — it is not installed here (`go install github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin@<version>` into `.cache/bin`; the module proxy refused it on this machine). The harness runs it on the same policy and requests when it is present.",

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { resolve } from "node:path";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { type LoadedPolicy, loadPolicy } from "@open-policy-agent/opa-wasm";
 import type { OpaAuth } from "../../../gen/gantry/extauth/v1/opa_pb.js";
@@ -21,7 +21,11 @@ export const defaultEntrypoint = "envoy/authz/allow";
 export interface OpaAuthOptions {
   /** The `opa` executable that compiles Rego. Default: `GANTRY_OPA_COMMAND`, else `opa` on the PATH. */
   opaCommand?: string;
-  /** Where compiled bundles are kept. Default: `GANTRY_OPA_CACHE_DIR`, else `gantry-opa` in the temp folder. */
+  /**
+   * Where compiled bundles are kept. Default: `GANTRY_OPA_CACHE_DIR`, else `gantry/opa` in the user's
+   * cache folder (`XDG_CACHE_HOME`, or `~/.cache`): never a shared temp folder, where another user
+   * could plant a bundle under a predictable name.
+   */
   cacheDir?: string;
   /** Bound on one `opa build`. Default 60 s. */
   compileTimeoutMs?: number;
@@ -37,7 +41,7 @@ const memory = { initial: 5, maximum: 2048 };
 export function createOpaAuthFactory(options: OpaAuthOptions = {}): EvaluatorFactory<"opaAuth"> {
   const compile = {
     opaCommand: options.opaCommand ?? process.env["GANTRY_OPA_COMMAND"] ?? "opa",
-    cacheDir: options.cacheDir ?? process.env["GANTRY_OPA_CACHE_DIR"] ?? resolve(tmpdir(), "gantry-opa"),
+    cacheDir: options.cacheDir ?? process.env["GANTRY_OPA_CACHE_DIR"] ?? defaultCacheDir(),
     timeoutMs: options.compileTimeoutMs ?? 60_000,
   };
   return async (settings, deps, field) => {
@@ -56,6 +60,10 @@ export function createOpaAuthFactory(options: OpaAuthOptions = {}): EvaluatorFac
     policy.setData({ ...bundle.data, ...(settings.data ?? {}) });
     return new OpaEvaluator(policy, entrypoint, settings.skipRequestBodyParse);
   };
+}
+
+function defaultCacheDir(): string {
+  return join(process.env["XDG_CACHE_HOME"] || join(homedir(), ".cache"), "gantry", "opa");
 }
 
 /** `envoy/authz/allow`, `envoy.authz.allow` and `data.envoy.authz.allow` all name the same rule. */
