@@ -62,6 +62,10 @@ export interface CheckContext {
 }
 
 export interface Evaluator {
+  /**
+   * A verdict must not change once returned. An evaluator that answers with the same allow
+   * verdict object again and again may freeze it (Object.freeze): its response is then encoded once.
+   */
   evaluate(context: CheckContext): Verdict | Promise<Verdict>;
   /** Releases connections, timers and watchers when the config is replaced or the server stops. */
   close?(): Promise<void>;

@@ -1,4 +1,5 @@
-import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type JsonObject, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
 import type { HeaderValueOptionSchema } from "../gen/envoy/config/core/v3/base_pb.js";
 import { type CheckResponse, CheckResponseSchema } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { StatusCode } from "../gen/envoy/type/v3/http_status_pb.js";
@@ -34,9 +35,42 @@ function mergeInto(target: JsonObject, source: JsonObject | undefined): void {
   if (source) for (const key of Object.keys(source)) target[key] = source[key] ?? null;
 }
 
+/**
+ * Responses to frozen allow verdicts, which an evaluator hands out again and again (a cached API
+ * key's): built once per verdict. Their dynamic metadata, a Struct that costs more to encode than
+ * the rest of the response together, is kept as its encoded field.
+ */
+const responsesToFrozenVerdicts = new WeakMap<AllowEffects, CheckResponse>();
+
+const metadataField = CheckResponseSchema.field.dynamicMetadata.number;
+
+function preEncoded(init: CheckResponseInit): CheckResponse {
+  const { dynamicMetadata, ...rest } = init;
+  const response = create(CheckResponseSchema, rest);
+  if (dynamicMetadata) {
+    const field = toBinary(CheckResponseSchema, create(CheckResponseSchema, { dynamicMetadata }));
+    // The bytes are the field's tag (one byte, as the field number is below 16), then its length and value.
+    response.$unknown = [{ no: metadataField, wireType: WireType.LengthDelimited, data: field.subarray(1) }];
+  }
+  return response;
+}
+
 /** OK, with the headers and metadata of every step that allowed, later steps winning. */
 export function allowResponse(effects: readonly AllowEffects[]): CheckResponse | CheckResponseInit {
   if (effects.length === 0) return plainAllow;
+  const only = effects.length === 1 ? (effects[0] as AllowEffects) : undefined;
+  if (only && Object.isFrozen(only)) {
+    let response = responsesToFrozenVerdicts.get(only);
+    if (!response) {
+      response = preEncoded(buildAllow(effects));
+      responsesToFrozenVerdicts.set(only, response);
+    }
+    return response;
+  }
+  return buildAllow(effects);
+}
+
+function buildAllow(effects: readonly AllowEffects[]): CheckResponseInit {
   const headers: HeaderInit[] = [];
   const headersToRemove: string[] = [];
   const responseHeadersToAdd: HeaderInit[] = [];

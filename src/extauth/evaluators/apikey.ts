@@ -27,7 +27,7 @@ class ApiKeyEvaluator implements Evaluator {
   readonly #headerName: string;
   readonly #selector: ReadonlyArray<readonly [string, string]>;
   readonly #metadataHeaders: readonly MetadataHeader[];
-  /** A found key's verdict depends only on its record: made once per cached record. */
+  /** A found key's verdict depends only on its record: made once per cached record, frozen so its response is encoded once too. */
   readonly #verdicts = new WeakMap<ApiKeyRecord, Verdict>();
 
   constructor(directory: ApiKeyDirectory, headerName: string, settings: ApiKeyAuth) {
@@ -58,7 +58,7 @@ class ApiKeyEvaluator implements Evaluator {
     if (!record) return unknownKey;
     let verdict = this.#verdicts.get(record);
     if (!verdict) {
-      verdict = this.#verdictFor(record);
+      verdict = Object.freeze(this.#verdictFor(record));
       this.#verdicts.set(record, verdict);
     }
     return verdict;

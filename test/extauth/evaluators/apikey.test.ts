@@ -181,6 +181,10 @@ describe.skipIf(!haveRedis())("API keys through the server, with Redis failing",
       const allowed = summary(await client.check(checkRequest({ configId: "strict", headers: { "api-key": secret } })));
       expect(allowed.allowed).toBe(true);
       expect(allowed.headersToRemove).toEqual(["api-key"]);
+      expect(allowed.metadata).toMatchObject({ api_key: { metadata: { plan: "free" } } });
+      // The second answer comes from the cache, encoded once: it must say the same.
+      const again = summary(await client.check(checkRequest({ configId: "strict", headers: { "api-key": secret } })));
+      expect(again).toEqual(allowed);
 
       await redisServer.stop();
       const unknownKey = { "api-key": "gak_not-cached" };

@@ -1,0 +1,362 @@
+// Benchmark: the Gantry ext-auth server answering API-key (cached) and JWT RS256 checks, side by
+// side in one run with the raw node:http2 + protobuf-es ceiling. Each server runs in its own
+// process and the load generator (opa-load.mjs, shared with the OPA rows) in another; load goes to
+// loopback only, bounded in time. Needs redis-server (for the API keys).
+//   npm run build && node bench/extauth/core.mjs [--quick]
+// Writes bench/results/extauth-core.md.
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { ApiKeyDirectory } from "../../dist/extauth/apikeys/index.js";
+import { RequestContext } from "../../dist/extauth/context.js";
+import { createApiKeyEvaluator } from "../../dist/extauth/evaluators/apikey.js";
+import { createOAuth2Evaluator } from "../../dist/extauth/evaluators/oauth2.js";
+import { createApiKey } from "../../dist/extauth/index.js";
+import { Authorization, CheckRequestSchema } from "../../dist/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { ApiKeyAuthSchema } from "../../dist/gen/gantry/extauth/v1/api_key_pb.js";
+import { OAuth2Schema } from "../../dist/gen/gantry/extauth/v1/oauth2_pb.js";
+import { createClient, createLogger, createRedis, systemClock, waitForRedis } from "../../dist/lib/index.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+// `--quick` checks that the harness works (short runs); its numbers are not results.
+const quick = process.argv.includes("--quick");
+const load = {
+  connections: 2,
+  streamsPerConnection: 32,
+  warmupMs: quick ? 300 : 2_000,
+  durationMs: quick ? 1_000 : 8_000,
+};
+const rounds = quick ? 1 : 2;
+
+function findTool(name) {
+  for (const dir of [
+    join(root, ".cache", "bin"),
+    ...(process.env.PATH ?? "").split(delimiter),
+    "/usr/sbin",
+    "/usr/bin",
+  ]) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A CheckRequest as Envoy sends it, with the credential header of the scenario. */
+function checkRequest(configId, credential, index) {
+  return create(CheckRequestSchema, {
+    attributes: {
+      request: {
+        time: { seconds: 1_790_000_000n, nanos: 0 },
+        http: {
+          id: `1234567890${index}`,
+          method: "GET",
+          path: `/api/orders/${index}?expand=items`,
+          host: "api.example.com",
+          scheme: "https",
+          protocol: "HTTP/1.1",
+          headers: {
+            ":authority": "api.example.com",
+            ":method": "GET",
+            ":path": `/api/orders/${index}?expand=items`,
+            ":scheme": "https",
+            accept: "application/json",
+            "user-agent": "bench/1.0",
+            "x-forwarded-proto": "https",
+            "x-request-id": `6f1c7a2e-0b7d-4c55-9d1e-00000000000${index}`,
+            ...credential,
+          },
+        },
+      },
+      contextExtensions: { config_id: configId },
+    },
+  });
+}
+
+function machine() {
+  return {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model ?? "unknown",
+    memoryGiB: (totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+  };
+}
+
+async function startProcess(name, command, args, ready) {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  child.stdout.on("data", (chunk) => {
+    output += chunk;
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const port = await ready(output);
+    if (port) {
+      return {
+        name,
+        port,
+        stop: async () => {
+          child.kill("SIGTERM");
+          await once(child, "exit");
+        },
+      };
+    }
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${output}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${name} did not start: ${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const readyLine = (output) => Number(/ready (\d+)/.exec(output)?.[1]) || undefined;
+
+async function verifyAllowed(port, requests) {
+  const client = createClient(Authorization, `127.0.0.1:${port}`);
+  try {
+    for (const request of requests) {
+      const response = await client.check(request, { timeoutMs: 5_000 });
+      if ((response.status?.code ?? 0) !== 0) throw new Error(`port ${port}: a benchmark request was denied`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+function runLoad(port, requestsFile) {
+  const out = execFileSync(
+    process.execPath,
+    [
+      join(here, "opa-load.mjs"),
+      String(port),
+      requestsFile,
+      String(load.connections),
+      String(load.streamsPerConnection),
+      String(load.warmupMs),
+      String(load.durationMs),
+    ],
+    { encoding: "utf8", timeout: load.warmupMs + load.durationMs + 30_000 },
+  );
+  return JSON.parse(out.trim().split("\n").at(-1));
+}
+
+/** Mean in-process cost of one evaluation, in µs (no gRPC, no encoding). */
+async function evaluationCost(evaluator, requests) {
+  const contexts = requests.map((r) => new RequestContext(r, 1_000));
+  const iterations = 20_000;
+  for (let i = 0; i < 2_000; i++) await evaluator.evaluate(contexts[i % contexts.length]);
+  const started = performance.now();
+  for (let i = 0; i < iterations; i++) await evaluator.evaluate(contexts[i % contexts.length]);
+  return ((performance.now() - started) * 1_000) / iterations;
+}
+
+const redisServer = findTool("redis-server");
+if (!redisServer) throw new Error("redis-server is not installed (apt-get install redis-server)");
+const work = mkdtempSync(join(tmpdir(), "gantry-bench-extauth-"));
+const redisPort = await freePort();
+const redisProcess = spawn(
+  redisServer,
+  ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--dir", work],
+  {
+    stdio: "ignore",
+  },
+);
+const redisUrl = `redis://127.0.0.1:${redisPort}`;
+const redis = createRedis({ url: redisUrl, commandTimeoutMs: 2_000 });
+const logger = createLogger({ service: "bench", level: "silent" });
+try {
+  await waitForRedis(redis, 10_000);
+
+  // API keys: four keys in Redis; the load repeats them, so after the first call each is cached.
+  const keys = [];
+  for (let i = 0; i < 4; i++) {
+    keys.push(
+      (await createApiKey(redis, systemClock, { labels: { team: "shop" }, metadata: { user: `u${i}`, plan: "gold" } }))
+        .secret,
+    );
+  }
+  const apiKeySettings = {
+    labelSelector: { team: "shop" },
+    headersFromMetadata: { "x-user-id": { entry: "user", required: true }, "x-plan": { entry: "plan" } },
+  };
+
+  // JWT: RS256 tokens from one key, checked against a local JWKS with issuer, audience and a scope.
+  const { privateKey, publicKey } = await generateKeyPair("RS256");
+  const jwk = { ...(await exportJWK(publicKey)), kid: "bench", alg: "RS256", use: "sig" };
+  const now = Math.floor(Date.now() / 1000);
+  const tokens = [];
+  for (let i = 0; i < 4; i++) {
+    tokens.push(
+      await new SignJWT({ sub: `u${i}`, scope: "orders:read profile" })
+        .setProtectedHeader({ alg: "RS256", kid: "bench" })
+        .setIssuer("https://idp.example.com")
+        .setAudience("shop")
+        .setIssuedAt(now)
+        .setExpirationTime(now + 3_600)
+        .sign(privateKey),
+    );
+  }
+  const jwtSettings = {
+    accessTokenValidation: {
+      jwt: {
+        issuer: "https://idp.example.com",
+        audiences: ["shop"],
+        localJwks: { inline: JSON.stringify({ keys: [jwk] }) },
+      },
+      requiredScopes: ["orders:read"],
+      claimsToHeaders: { sub: "x-user-id" },
+    },
+  };
+
+  const configsFile = join(work, "configs.json");
+  writeFileSync(
+    configsFile,
+    JSON.stringify([
+      { id: "apikey", configs: [{ name: "keys", apiKeyAuth: apiKeySettings }] },
+      { id: "jwt", configs: [{ name: "jwt", oauth2: jwtSettings }] },
+    ]),
+  );
+  const scenarios = {
+    apikey: keys.map((key, i) => checkRequest("apikey", { "api-key": key }, i)),
+    jwt: tokens.map((token, i) => checkRequest("jwt", { authorization: `Bearer ${token}` }, i)),
+  };
+  const requestFiles = {};
+  for (const [name, requests] of Object.entries(scenarios)) {
+    requestFiles[name] = join(work, `${name}.json`);
+    writeFileSync(
+      requestFiles[name],
+      JSON.stringify(requests.map((r) => Buffer.from(toBinary(CheckRequestSchema, r)).toString("base64"))),
+    );
+  }
+
+  const directory = new ApiKeyDirectory({ redis, clock: systemClock, logger });
+  const deps = { clock: systemClock, logger, redis, baseDir: "/", apiKeys: directory };
+  const costs = {
+    apikey: await evaluationCost(
+      createApiKeyEvaluator(create(ApiKeyAuthSchema, apiKeySettings), deps, "apiKeyAuth"),
+      scenarios.apikey,
+    ),
+    jwt: await evaluationCost(
+      await createOAuth2Evaluator(
+        create(OAuth2Schema, {
+          oauth2: {
+            case: "accessTokenValidation",
+            value: {
+              validation: {
+                case: "jwt",
+                value: {
+                  issuer: "https://idp.example.com",
+                  audiences: ["shop"],
+                  jwks: {
+                    case: "localJwks",
+                    value: { source: { case: "inline", value: JSON.stringify({ keys: [jwk] }) } },
+                  },
+                },
+              },
+              requiredScopes: ["orders:read"],
+              claimsToHeaders: { sub: "x-user-id" },
+            },
+          },
+        }),
+        deps,
+        "oauth2",
+      ),
+      scenarios.jwt,
+    ),
+  };
+  await directory.close();
+
+  const gantry = () =>
+    startProcess("gantry", process.execPath, [join(here, "core-target.mjs"), configsFile, redisUrl], readyLine);
+  const targets = [
+    {
+      name: "raw node:http2 + protobuf-es (ceiling, allows all)",
+      scenario: "apikey",
+      start: () => startProcess("ceiling", process.execPath, [join(here, "opa-target.mjs"), "ceiling"], readyLine),
+    },
+    { name: "Gantry ext-auth, apiKeyAuth (cached key)", scenario: "apikey", start: gantry, goal: 0.8 },
+    { name: "Gantry ext-auth, JWT RS256 (local JWKS)", scenario: "jwt", start: gantry, goal: 0.5 },
+  ];
+
+  const results = new Map(targets.map((t) => [t.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const target of targets) {
+      const running = await target.start();
+      try {
+        await verifyAllowed(running.port, scenarios[target.scenario]);
+        const result = runLoad(running.port, requestFiles[target.scenario]);
+        results.get(target.name).push(result);
+        console.log(
+          `round ${round + 1} ${target.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99.toFixed(2)} ms`,
+        );
+      } finally {
+        await running.stop();
+      }
+    }
+  }
+
+  const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
+  const summary = targets.map((t) => {
+    const runs = results.get(t.name);
+    return {
+      ...t,
+      rps: mean(runs.map((r) => r.rps)),
+      p50: mean(runs.map((r) => r.p50)),
+      p99: mean(runs.map((r) => r.p99)),
+      failures: runs.reduce((a, r) => a + r.failures, 0),
+      runs: runs.map((r) => Math.round(r.rps)).join(", "),
+    };
+  });
+  const ceiling = summary[0].rps;
+  const m = machine();
+  const lines = [
+    "# ext-auth: API key and JWT throughput",
+    "",
+    `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB memory, Node ${m.node}.`,
+    "",
+    `Load: unary Check over node:http2 from a separate process, ${load.connections} connections × ${load.streamsPerConnection} streams in flight,`,
+    `${load.warmupMs / 1000} s warm-up then ${load.durationMs / 1000} s measured, ${rounds} rounds alternating the servers (each server in its own process).`,
+    "Requests: four Envoy-like CheckRequests per scenario (9 headers), each with its own credential; all allowed (checked before each run).",
+    "API key: four keys in a real Redis, label selector and two metadata headers; after the first call each key answers from the local cache.",
+    "JWT: four RS256 tokens, local JWKS, issuer, audience, exp and a required scope, `sub` copied to a header; every call verifies the signature.",
+    "",
+    "| server | req/s (mean) | req/s per round | p50 ms | p99 ms | failed calls | vs ceiling | goal |",
+    "|---|---|---|---|---|---|---|---|",
+    ...summary.map(
+      (s) =>
+        `| ${s.name} | ${Math.round(s.rps)} | ${s.runs} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.failures} | ${(s.rps / ceiling).toFixed(2)}× | ${s.goal ? `≥ ${s.goal}×` : ""} |`,
+    ),
+    "",
+    `In process (no gRPC, no encoding), one evaluation costs ${costs.apikey.toFixed(1)} µs for a cached API key and ${costs.jwt.toFixed(1)} µs for a JWT RS256 on average.`,
+    "",
+  ];
+  const resultsFile = join(root, "bench", "results", quick ? "extauth-core.quick.md" : "extauth-core.md");
+  writeFileSync(resultsFile, lines.join("\n"));
+  console.log(`\n${lines.join("\n")}\nwritten to ${resultsFile}`);
+} finally {
+  redis.disconnect();
+  redisProcess.kill("SIGTERM");
+  await once(redisProcess, "exit");
+  rmSync(work, { recursive: true, force: true });
+}
