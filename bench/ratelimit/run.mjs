@@ -1,0 +1,360 @@
+// Benchmark: ShouldRateLimit throughput and latency, side by side in one run, against the same
+// redis-server and the same config file:
+//   - envoyproxy/ratelimit (its src/service_cmd, file config, local over-limit cache on),
+//   - Gantry (`gantry ratelimit`, built dist/),
+//   - the raw node:http2 + protobuf-es ceiling (decode, answer OK, no counting).
+// Load comes from ghz at a fixed concurrency, to loopback only, bounded in time.
+//   npm run build && node bench/ratelimit/run.mjs [--quick] [--rounds N]
+// Builds missing tools into .cache/bin (pinned). Writes bench/results/ratelimit.md.
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { cpus, homedir, tmpdir, totalmem } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const localBin = join(root, ".cache", "bin");
+const quick = process.argv.includes("--quick");
+const roundsArg = process.argv.indexOf("--rounds");
+const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : quick ? 1 : 2;
+const load = { concurrency: 64, connections: 4, warmup: quick ? "1s" : "2s", duration: quick ? "2s" : "8s" };
+
+/** Pinned: the versions this benchmark was written against. */
+const goTools = {
+  ghz: "github.com/bojand/ghz/cmd/ghz@v0.93.0",
+  service_cmd: "github.com/envoyproxy/ratelimit/src/service_cmd@v1.4.1-0.20260122083618-3fb702589d36",
+};
+
+function findTool(name) {
+  const dirs = [localBin, ...(process.env.PATH ?? "").split(delimiter), join(homedir(), "go", "bin"), "/usr/sbin"];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function goTool(name) {
+  const found = findTool(name);
+  if (found) return found;
+  console.log(`building ${name} (go install ${goTools[name]})`);
+  mkdirSync(localBin, { recursive: true });
+  execFileSync("go", ["install", goTools[name]], { stdio: "inherit", env: { ...process.env, GOBIN: localBin } });
+  return join(localBin, name);
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(what, check, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const tcpOpen = (port) =>
+  new Promise((resolve) => {
+    const socket = createConnection(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+
+const httpOk = async (url) => (await fetch(url)).ok;
+
+function start(name, command, args, env, ready) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr = (stderr + chunk).slice(-4_000);
+  });
+  return until(`${name} to be ready`, async () => {
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
+    return ready();
+  }).then(
+    () => ({
+      name,
+      async stop() {
+        if (child.exitCode !== null) return;
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      },
+    }),
+    (err) => {
+      child.kill("SIGKILL");
+      throw new Error(`${err.message}\n${stderr}`);
+    },
+  );
+}
+
+const config = `domain: bench
+descriptors:
+  - key: remote_address
+    rate_limit:
+      unit: minute
+      requests_per_unit: 1000000000
+  - key: hot
+    rate_limit:
+      unit: minute
+      requests_per_unit: 100
+`;
+
+const scenarios = [
+  {
+    name: "1,000 client addresses, within limit (every call counts in Redis)",
+    data: {
+      domain: "bench",
+      descriptors: [{ entries: [{ key: "remote_address", value: "10.0.{{randomInt 0 1000}}" }] }],
+    },
+  },
+  {
+    name: "one shared key, within limit (concurrent hits on one counter)",
+    data: { domain: "bench", descriptors: [{ entries: [{ key: "remote_address", value: "10.9.9.9" }] }] },
+  },
+  {
+    name: "one key over its limit (100/min; the local over-limit cache answers)",
+    data: { domain: "bench", descriptors: [{ entries: [{ key: "hot", value: "x" }] }] },
+  },
+];
+
+function ghz(ghzPath, port, data, duration) {
+  const protos = join(root, ".cache", "protos");
+  const out = execFileSync(
+    ghzPath,
+    [
+      "--insecure",
+      "--proto",
+      join(protos, "envoy-api", "envoy", "service", "ratelimit", "v3", "rls.proto"),
+      "--import-paths",
+      ["envoy-api", "xds", "googleapis", "protoc-gen-validate"].map((d) => join(protos, d)).join(","),
+      "--call",
+      "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
+      "--data",
+      JSON.stringify(data),
+      "--concurrency",
+      String(load.concurrency),
+      "--connections",
+      String(load.connections),
+      "--duration",
+      duration,
+      "--output",
+      "-",
+      "--format",
+      "json",
+      `127.0.0.1:${port}`,
+    ],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const report = JSON.parse(out.toString());
+  const percentile = (p) => (report.latencyDistribution ?? []).find((d) => d.percentage === p)?.latency ?? 0;
+  // ghz cuts the calls in flight when the duration ends; those are not the server's errors.
+  const errors = Object.entries(report.errorDistribution ?? {}).filter(
+    ([message]) => !/transport is closing|context canceled|Canceled/.test(message),
+  );
+  if (errors.length > 0) console.log(`  errors: ${JSON.stringify(Object.fromEntries(errors))}`);
+  return {
+    rps: (report.statusCodeDistribution?.OK ?? 0) / (report.total / 1e9),
+    p50: percentile(50) / 1e6,
+    p99: percentile(99) / 1e6,
+    errors: errors.reduce((a, [, n]) => a + n, 0),
+  };
+}
+
+async function main() {
+  const redisServer = findTool("redis-server");
+  const redisCli = findTool("redis-cli");
+  if (!redisServer || !redisCli)
+    throw new Error("redis-server and redis-cli are needed (apt-get install redis-server)");
+  const ghzPath = goTool("ghz");
+  const serviceCmd = goTool("service_cmd");
+  const work = mkdtempSync(join(tmpdir(), "gantry-rl-bench-"));
+  const configDir = join(work, "ratelimit", "config");
+  mkdirSync(configDir, { recursive: true });
+  writeFileSync(join(configDir, "bench.yaml"), config);
+
+  const redisPort = await freePort();
+  const redis = await start(
+    "redis-server",
+    redisServer,
+    ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work],
+    {},
+    () =>
+      execFileSync(redisCli, ["-p", String(redisPort), "PING"])
+        .toString()
+        .trim() === "PONG",
+  );
+
+  const ports = {
+    envoy: await freePort(),
+    envoyHttp: await freePort(),
+    envoyDebug: await freePort(),
+    statsd: await freePort(),
+  };
+  const envoyproxy = {
+    name: "envoyproxy/ratelimit",
+    port: ports.envoy,
+    start: () =>
+      start(
+        "envoyproxy/ratelimit",
+        serviceCmd,
+        [],
+        {
+          RUNTIME_ROOT: work,
+          RUNTIME_SUBDIRECTORY: "ratelimit",
+          RUNTIME_WATCH_ROOT: "false",
+          RUNTIME_IGNOREDOTFILES: "true",
+          // Stats go to a statsd port where nobody listens: counted, then dropped, as cheap as stats get
+          // (its logging sink, the default without statsd, would write every timer to stderr).
+          USE_STATSD: "true",
+          STATSD_HOST: "127.0.0.1",
+          STATSD_PORT: String(ports.statsd),
+          USE_PROMETHEUS: "false",
+          LOG_LEVEL: "warn",
+          REDIS_SOCKET_TYPE: "tcp",
+          REDIS_URL: `127.0.0.1:${redisPort}`,
+          LOCAL_CACHE_SIZE_IN_BYTES: String(16 * 1024 * 1024),
+          HOST: "127.0.0.1",
+          GRPC_HOST: "127.0.0.1",
+          DEBUG_HOST: "127.0.0.1",
+          GRPC_PORT: String(ports.envoy),
+          PORT: String(ports.envoyHttp),
+          DEBUG_PORT: String(ports.envoyDebug),
+        },
+        () => httpOk(`http://127.0.0.1:${ports.envoyHttp}/healthcheck`),
+      ),
+  };
+  const gantryPort = await freePort();
+  const gantryMetrics = await freePort();
+  const gantry = {
+    name: "Gantry",
+    port: gantryPort,
+    start: () =>
+      start(
+        "Gantry",
+        process.execPath,
+        [
+          join(root, "bin", "gantry.js"),
+          "ratelimit",
+          "--host",
+          "127.0.0.1",
+          "--grpc-port",
+          String(gantryPort),
+          "--metrics-port",
+          String(gantryMetrics),
+          "--config-dir",
+          configDir,
+          "--redis-url",
+          `redis://127.0.0.1:${redisPort}`,
+          "--redis-timeout-ms",
+          "1000",
+          "--log-level",
+          "warn",
+        ],
+        {},
+        () => httpOk(`http://127.0.0.1:${gantryMetrics}/readyz`),
+      ),
+  };
+  const rawPort = await freePort();
+  const raw = {
+    name: "raw node:http2 ceiling",
+    port: rawPort,
+    start: () =>
+      start("raw ceiling", process.execPath, [join(here, "raw-ceiling.mjs"), String(rawPort)], {}, () =>
+        tcpOpen(rawPort),
+      ),
+  };
+  const servers = [envoyproxy, gantry, raw];
+
+  const results = [];
+  try {
+    for (const scenario of scenarios) {
+      for (const server of servers) {
+        const rows = [];
+        for (let round = 0; round < rounds; round++) {
+          execFileSync(redisCli, ["-p", String(redisPort), "FLUSHALL"]);
+          const running = await server.start();
+          try {
+            ghz(ghzPath, server.port, scenario.data, load.warmup);
+            rows.push(ghz(ghzPath, server.port, scenario.data, load.duration));
+          } finally {
+            await running.stop();
+          }
+        }
+        const mean = (f) => rows.reduce((a, r) => a + r[f], 0) / rows.length;
+        const row = {
+          scenario: scenario.name,
+          server: server.name,
+          rps: mean("rps"),
+          p50: mean("p50"),
+          p99: mean("p99"),
+          errors: rows.reduce((a, r) => a + r.errors, 0),
+        };
+        console.log(
+          `${row.scenario} | ${row.server}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, errors ${row.errors}`,
+        );
+        results.push(row);
+      }
+    }
+  } finally {
+    await redis.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+  writeResults(results);
+}
+
+function writeResults(results) {
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const nproc = execFileSync("nproc").toString().trim();
+  const memory = `${(totalmem() / 2 ** 30).toFixed(1)} GiB`;
+  const lines = [
+    "# Rate-limit server: Gantry vs envoyproxy/ratelimit vs the raw node:http2 ceiling",
+    "",
+    `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${nproc} CPUs (${cpu}), ${memory} memory.`,
+    "",
+    `Load: ghz, ${load.concurrency} concurrent calls over ${load.connections} connections, ${load.duration} measured after ${load.warmup} of warm-up,`,
+    `${rounds} round(s) per row (a fresh server process each, Redis flushed), means shown. Servers, Redis and ghz share the machine,`,
+    "so read the ratios, not the absolute numbers. Same redis-server and the same config file for both servers;",
+    "envoyproxy/ratelimit runs with its local over-limit cache on (16 MiB), Gantry with its defaults",
+    "(local cache on, coalescing on) and a 1 s Redis timeout so that overload shows as latency, not errors.",
+    `${quick ? "\n**--quick run: checks the harness; these numbers are not results.**\n" : ""}`,
+    "| scenario | server | req/s | p50 ms | p99 ms | errors | vs envoyproxy/ratelimit | vs raw ceiling |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const row of results) {
+    const peer = results.find((r) => r.scenario === row.scenario && r.server === "envoyproxy/ratelimit");
+    const ceiling = results.find((r) => r.scenario === row.scenario && r.server === "raw node:http2 ceiling");
+    const ratio = (other) => (other && other !== row ? `${(row.rps / other.rps).toFixed(2)}×` : "—");
+    lines.push(
+      `| ${row.scenario} | ${row.server} | ${row.rps.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.errors} | ${ratio(peer)} | ${ratio(ceiling)} |`,
+    );
+  }
+  lines.push("", "Reproduce: `npm run build && node bench/ratelimit/run.mjs`.", "");
+  mkdirSync(join(root, "bench", "results"), { recursive: true });
+  writeFileSync(join(root, "bench", "results", "ratelimit.md"), lines.join("\n"));
+  console.log("wrote bench/results/ratelimit.md");
+}
+
+await main();
