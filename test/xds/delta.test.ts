@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeltaDiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { TypeUrl, type XdsResource } from "../../src/xds/index.js";
-import { edsCluster, endpoints } from "./fixtures.js";
+import { apiListener, edsCluster, endpoints, routes } from "./fixtures.js";
 import { DeltaClient, probe, startTestServer, type TestServer } from "./harness.js";
 
 let server: TestServer;
@@ -131,6 +131,30 @@ describe("delta ADS", () => {
     expect(status?.types.find((t) => t.typeUrl === TypeUrl.cluster)?.lastNack?.error).toBe("a: bad timeout");
     server.cache.setSnapshot("nack", clusters("a"));
     expect(sent(await client.next())).toEqual(["a"]);
+    client.close();
+  });
+
+  it("removes clusters routes no longer use only after the route update was ACKed", async () => {
+    const view = (clusterNames: string[], target: string) => [
+      apiListener("l", "r"),
+      routes("r", target),
+      ...clusters(...clusterNames),
+    ];
+    server.cache.setSnapshot("stale-clusters", view(["a", "b"], "b"));
+    const client = DeltaClient.open(server, "stale-clusters");
+    client.send({ typeUrl: TypeUrl.cluster });
+    client.send({ typeUrl: TypeUrl.route, resourceNamesSubscribe: ["r"] });
+    for (let i = 0; i < 2; i++) client.ack(await client.next());
+    await client.expectQuiet();
+
+    server.cache.setSnapshot("stale-clusters", view(["a"], "a"));
+    const moved = await client.next();
+    expect(moved.typeUrl).toBe(TypeUrl.route);
+    await client.expectQuiet();
+    client.ack(moved);
+    const removal = await client.next();
+    expect(removal.typeUrl).toBe(TypeUrl.cluster);
+    expect(removal.removedResources).toEqual(["b"]);
     client.close();
   });
 });
