@@ -128,6 +128,24 @@ describe("JWT access tokens", () => {
     expect((await verdict(e, bearer(scp))).kind).toBe("allow");
   });
 
+  it("trusts a verified token without a new signature check until it expires", async () => {
+    const clock = new ManualClock(start * 1000);
+    const e = await localEvaluator(clock);
+    const token = await sign(key, { sub: "u9", scope: "orders:read" });
+    expect(e.evaluate(context({ headers: bearer(token) }))).toBeInstanceOf(Promise);
+    await verdict(e, bearer(token));
+    expect(e.evaluate(context({ headers: bearer(token) }))).toMatchObject({
+      kind: "allow",
+      headers: [{ value: "u9" }],
+    });
+    // Scopes are still checked on every request, against the remembered claims.
+    const narrow = await localEvaluator(clock, { requiredScopes: ["admin"] });
+    await verdict(narrow, bearer(token));
+    expect(narrow.evaluate(context({ headers: bearer(token) }))).toMatchObject({ kind: "deny", status: 403 });
+    clock.set((start + 300 + 60) * 1000);
+    expect(await verdict(e, bearer(token))).toMatchObject({ kind: "deny", reason: "token expired" });
+  });
+
   it("checks exp, nbf and iat with the clock skew", async () => {
     const clock = new ManualClock(start * 1000);
     const e = await localEvaluator(clock);

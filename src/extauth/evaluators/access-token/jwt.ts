@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { errors, type JWTPayload, type JWTVerifyOptions, jwtVerify } from "jose";
+import { LRUCache } from "lru-cache";
 import type { Clock } from "../../../lib/index.js";
 import { JwksUnavailable, type KeySet, type KeySource } from "./jwks.js";
 
@@ -23,15 +25,26 @@ function invalidReason(err: errors.JOSEError): string {
   return `token invalid (${err.code})`;
 }
 
-/** Verifies JWT access tokens: signature against the key source, then iss, aud, exp, nbf, iat. */
+/** How long a verified token is trusted without checking its signature again (never past its exp). */
+const verifiedTokenTtlMs = 5 * 60_000;
+
+/**
+ * Verifies JWT access tokens: signature against the key source, then iss, aud, exp, nbf, iat.
+ * Clients send the same token many times, and the signature check is most of the cost, so a
+ * verified token's claims are kept (by the token's digest) until it expires, for five minutes
+ * at most; such a check answers synchronously.
+ */
 export class JwtVerifier {
   readonly #keys: KeySource;
   readonly #clock: Clock;
   readonly #options: JWTVerifyOptions;
+  readonly #skewMs: number;
+  readonly #verified = new LRUCache<string, { claims: JWTPayload; until: number }>({ max: 10_000 });
 
   constructor(keys: KeySource, rules: JwtRules, clock: Clock) {
     this.#keys = keys;
     this.#clock = clock;
+    this.#skewMs = rules.clockSkewSeconds * 1000;
     this.#options = {
       algorithms: rules.algorithms,
       clockTolerance: rules.clockSkewSeconds,
@@ -45,7 +58,26 @@ export class JwtVerifier {
     return payload;
   }
 
-  async check(token: string): Promise<TokenCheck> {
+  check(token: string): TokenCheck | Promise<TokenCheck> {
+    const digest = createHash("sha256").update(token).digest("base64");
+    const known = this.#verified.get(digest);
+    if (known) {
+      if (this.#clock.now() < known.until) return { kind: "valid", claims: known.claims };
+      this.#verified.delete(digest);
+    }
+    return this.#check(token).then((result) => {
+      if (result.kind === "valid") this.#remember(digest, result.claims);
+      return result;
+    });
+  }
+
+  #remember(digest: string, claims: JWTPayload): void {
+    const now = this.#clock.now();
+    const until = typeof claims.exp === "number" ? claims.exp * 1000 + this.#skewMs : Number.POSITIVE_INFINITY;
+    this.#verified.set(digest, { claims, until: Math.min(until, now + verifiedTokenTtlMs) });
+  }
+
+  async #check(token: string): Promise<TokenCheck> {
     try {
       const keys = await this.#keys.current();
       try {
