@@ -53,4 +53,9 @@ export class EncryptedCookieSessionStore implements SessionStore {
   }
 
   async delete(): Promise<void> {}
+
+  /** Every request carries its own copy of the session: there is nothing shared to claim. */
+  async claim(): Promise<() => Promise<void>> {
+    return async () => {};
+  }
 }

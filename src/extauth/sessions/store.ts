@@ -12,4 +12,10 @@ export interface SessionStore {
   set(handle: string | undefined, value: string, ttlMs: number): Promise<string>;
   /** Forgets the session. */
   delete(handle: string): Promise<void>;
+  /**
+   * Takes a short exclusive claim on the session (to refresh its tokens) for at most `ttlMs`, or
+   * resolves to false while someone else holds it. Resolves to a release function when taken. A
+   * store without shared state grants every claim.
+   */
+  claim(handle: string, ttlMs: number): Promise<(() => Promise<void>) | false>;
 }

@@ -55,6 +55,23 @@ describe.skipIf(!haveRedis())("OIDC login through the ext-auth server against a 
     };
   }
 
+  /** An auth config with one step: the OIDC login with these settings. */
+  function oidcConfig(id: string, overrides: Settings, failOnRedirect = false) {
+    return create(AuthConfigSchema, {
+      id,
+      failOnRedirect,
+      configs: [
+        {
+          name: "login",
+          evaluator: {
+            case: "oauth2",
+            value: { oauth2: { case: "oidcAuthorizationCode", value: settings(overrides) } },
+          },
+        },
+      ],
+    });
+  }
+
   function browser(configId: string): Browser {
     const b = new Browser(`127.0.0.1:${extauth.grpcPort}`, app, configId);
     browsers.push(b);
@@ -101,20 +118,6 @@ describe.skipIf(!haveRedis())("OIDC login through the ext-auth server against a 
     redisServer = await startRedis();
     redis = createRedis({ url: redisServer.url, commandTimeoutMs: 300, connectTimeoutMs: 300 });
     await waitForRedis(redis);
-    const config = (id: string, overrides: Settings, failOnRedirect = false) =>
-      create(AuthConfigSchema, {
-        id,
-        failOnRedirect,
-        configs: [
-          {
-            name: "login",
-            evaluator: {
-              case: "oauth2",
-              value: { oauth2: { case: "oidcAuthorizationCode", value: settings(overrides) } },
-            },
-          },
-        ],
-      });
     extauth = await startExtAuthServer({
       host: "127.0.0.1",
       grpcPort: 0,
@@ -125,26 +128,26 @@ describe.skipIf(!haveRedis())("OIDC login through the ext-auth server against a 
       clock,
       logger,
       configs: [
-        config("redis", {}),
-        config("api", {}, true),
-        config("cookie", {
+        oidcConfig("redis", {}),
+        oidcConfig("api", {}, true),
+        oidcConfig("cookie", {
           session: {
             store: { case: "cookie", value: { encryptionKey: cookieKey } },
             refreshBuffer: durationFromMs(refreshBufferMs),
           },
         }),
-        config("short", {
+        oidcConfig("short", {
           clientId: "gantry-short",
           clientAuthentication: { case: "clientSecret", value: { secret: "short-secret", inBody: true } },
         }),
-        config("keyjwt", {
+        oidcConfig("keyjwt", {
           clientId: "gantry-keyjwt",
           clientAuthentication: {
             case: "privateKeyJwt",
             value: { privateKey: await exportPKCS8(privateKey), keyId: "client-key" },
           },
         }),
-        config("unreachable", { issuerUrl: "http://127.0.0.1:9" }),
+        oidcConfig("unreachable", { issuerUrl: "http://127.0.0.1:9" }),
       ],
     });
   });
@@ -224,6 +227,50 @@ describe.skipIf(!haveRedis())("OIDC login through the ext-auth server against a 
     expect(await redis.pttl(key)).toBeLessThanOrEqual(maxAgeMs - (accessTokenTtlS * 1_000 - refreshBufferMs));
     const next = await b.request(`${app}/later`);
     expect(next.upstream?.headers["authorization"]).toBe(`Bearer ${after["accessToken"]}`);
+  });
+
+  it("refreshes once when requests race, on one replica and across two sharing Redis", async () => {
+    const replica = await startExtAuthServer({
+      host: "127.0.0.1",
+      grpcPort: 0,
+      metricsPort: 0,
+      redisUrl: redisServer.url,
+      redisCommandTimeoutMs: 300,
+      checkTimeoutMs: 5_000,
+      clock,
+      logger,
+      configs: [oidcConfig("redis", {})],
+    });
+    try {
+      const b = browser("redis");
+      await b.logIn(`${app}/`, "hedy");
+      const before = await sessionRecord(b);
+      const other = new Browser(`127.0.0.1:${replica.grpcPort}`, app, "redis");
+      browsers.push(other);
+      other.setCookie("app.test", "__session", b.cookie("app.test", "__session") ?? "");
+      clock.advance(accessTokenTtlS * 1_000 - refreshBufferMs + 1_000);
+      const pages = await Promise.all([
+        b.request(`${app}/a`),
+        b.request(`${app}/b`),
+        other.request(`${app}/c`),
+        other.request(`${app}/d`),
+      ]);
+      const after = await sessionRecord(b);
+      expect(after["accessToken"]).not.toBe(before["accessToken"]);
+      for (const page of pages) {
+        expect(page.upstream, page.reason).toBeDefined();
+      }
+      // Whoever lost the race ended up with the winner's tokens, and the session lives on.
+      expect((await b.request(`${app}/e`)).upstream?.headers["authorization"]).toBe(`Bearer ${after["accessToken"]}`);
+      // One refresh token was spent once: the provider (which revokes the grant when a used refresh
+      // token comes back) still honours the next refresh.
+      clock.advance(accessTokenTtlS * 1_000);
+      const later = await other.request(`${app}/f`);
+      expect(later.upstream, later.reason).toBeDefined();
+      expect((await sessionRecord(b))["accessToken"]).not.toBe(after["accessToken"]);
+    } finally {
+      await replica.stop();
+    }
   });
 
   it("ends the session cleanly when the provider answers invalid_grant on refresh", async () => {

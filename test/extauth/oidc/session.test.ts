@@ -4,6 +4,7 @@ import {
   decodeSession,
   encodeLogin,
   encodeSession,
+  refreshedSince,
   type Session,
   sessionEffects,
   sessionState,
@@ -37,6 +38,16 @@ describe("sessionState", () => {
       kind: "ended",
       reason: "session reached its max age",
     });
+  });
+});
+
+describe("refreshedSince", () => {
+  it("sees any token change, and nothing else", () => {
+    expect(refreshedSince({ ...session }, session)).toBe(false);
+    expect(refreshedSince({ ...session, endsAt: 1 }, session)).toBe(false);
+    expect(refreshedSince({ ...session, accessToken: "new" }, session)).toBe(true);
+    expect(refreshedSince({ ...session, idToken: "new" }, session)).toBe(true);
+    expect(refreshedSince({ ...session, refreshToken: "new" }, session)).toBe(true);
   });
 });
 

@@ -41,6 +41,13 @@ describe("EncryptedCookieSessionStore", () => {
     expect(await store.set(first, "v", 1_000)).not.toBe(first);
   });
 
+  it("grants every claim: each request carries its own copy of the session", async () => {
+    const store = new EncryptedCookieSessionStore(key, "session", new ManualClock());
+    const first = await store.claim();
+    expect(await store.claim()).toBeInstanceOf(Function);
+    await first();
+  });
+
   it("rejects keys that are not 32 bytes", () => {
     expect(() => new EncryptedCookieSessionStore(new Uint8Array(16), "session", new ManualClock())).toThrow(/32 bytes/);
   });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisSessionStore } from "../../../src/extauth/sessions/index.js";
 import { createRedis, type RedisClient, waitForRedis } from "../../../src/lib/index.js";
 import { haveRedis, type RedisServer, startRedis } from "../../support/redis.js";
+import { waitFor } from "../../support/wait.js";
 
 describe.skipIf(!haveRedis())("RedisSessionStore", () => {
   let server: RedisServer;
@@ -39,6 +40,29 @@ describe.skipIf(!haveRedis())("RedisSessionStore", () => {
     expect(await redis.pttl(key)).toBeLessThanOrEqual(5_000);
     await store.delete(id);
     expect(await store.get(id)).toBeUndefined();
+  });
+
+  it("grants one claim at a time, released only by its holder, and lapsing after its TTL", async () => {
+    const store = new RedisSessionStore(redis, "t4:");
+    const id = await store.set(undefined, "v", 90_000);
+    const release = await store.claim(id, 60_000);
+    expect(release).toBeInstanceOf(Function);
+    expect(await store.claim(id, 60_000)).toBe(false);
+    if (release) await release();
+    const again = await store.claim(id, 60_000);
+    expect(again).toBeInstanceOf(Function);
+    const [claimKey = ""] = await redis.keys("t4:*:claim");
+    expect(await redis.pttl(claimKey)).toBeGreaterThan(59_000);
+    // A lapsed claim taken over by someone else is not released by the first holder.
+    await redis.del(claimKey);
+    const other = await store.claim(id, 60_000);
+    if (again) await again();
+    expect(await store.claim(id, 60_000)).toBe(false);
+    if (other) await other();
+    const short = await store.claim(id, 1);
+    expect(short).toBeInstanceOf(Function);
+    await waitFor(async () => (await redis.exists(claimKey)) === 0, { what: "the claim to lapse" });
+    expect(await store.claim(id, 60_000)).toBeInstanceOf(Function);
   });
 
   it("lets Redis failures reach the caller", async () => {

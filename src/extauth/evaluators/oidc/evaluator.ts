@@ -18,6 +18,7 @@ import {
   decodeSession,
   encodeLogin,
   encodeSession,
+  refreshedSince,
   type Session,
   sessionEffects,
   sessionState,
@@ -33,6 +34,10 @@ export interface OidcStores {
 
 /** The result of refreshing a session's tokens. */
 type RefreshOutcome = { kind: "refreshed"; session: Session; handle: string } | { kind: "ended"; reason: string };
+
+/** How long past the provider timeout a refresh claim lasts, and how often a waiter looks for its result. */
+const claimMarginMs = 1_000;
+const claimPollMs = 25;
 
 /** Browsers keep cookies of at most 4,096 bytes (name, value and attributes). */
 const maxCookieBytes = 4_096;
@@ -146,7 +151,49 @@ export class OidcEvaluator implements Evaluator {
     return running;
   }
 
+  /**
+   * Refreshes under a claim on the session, so that replicas sharing a store do not spend the same
+   * refresh token twice (rotating providers answer the second with invalid_grant, and may revoke
+   * the whole grant). Whoever does not get the claim waits for the holder's result.
+   */
   async #refresh(handle: string, session: Session, signal: AbortSignal): Promise<RefreshOutcome> {
+    const release = await this.stores.sessions.claim(handle, this.settings.providerTimeoutMs + claimMarginMs);
+    if (release === false) return this.#awaitRefresh(handle, session, signal);
+    try {
+      // A refresh that finished between our read and our claim already did the work.
+      const current = await this.#newerSession(handle, session);
+      if (current !== undefined) return { kind: "refreshed", session: current, handle };
+      return await this.#refreshTokens(handle, session, signal);
+    } finally {
+      await release().catch((err: unknown) =>
+        this.logger.warn({ err: String(err) }, "OIDC refresh claim release failed"),
+      );
+    }
+  }
+
+  /** The stored session when someone refreshed it since `session` was read, else undefined. */
+  async #newerSession(handle: string, session: Session): Promise<Session | undefined> {
+    const stored = await this.stores.sessions.get(handle);
+    const current = stored === undefined ? undefined : decodeSession(stored);
+    return current !== undefined && refreshedSince(current, session) ? current : undefined;
+  }
+
+  /** Waits (bounded) for another holder's refresh of this session to land in the store. */
+  async #awaitRefresh(handle: string, session: Session, signal: AbortSignal): Promise<RefreshOutcome> {
+    const deadline = performance.now() + this.settings.providerTimeoutMs + claimMarginMs;
+    while (performance.now() < deadline && !signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, claimPollMs));
+      const stored = await this.stores.sessions.get(handle);
+      if (stored === undefined) return { kind: "ended", reason: "session ended by a refresh elsewhere" };
+      const current = decodeSession(stored);
+      if (current !== undefined && refreshedSince(current, session))
+        return { kind: "refreshed", session: current, handle };
+    }
+    if (this.clock.now() < session.tokensExpireAt) return { kind: "refreshed", session, handle };
+    throw new Error("another refresh of this session did not finish in time");
+  }
+
+  async #refreshTokens(handle: string, session: Session, signal: AbortSignal): Promise<RefreshOutcome> {
     let tokens: TokenSet;
     try {
       tokens = await this.provider.refresh(session.refreshToken ?? "", signal);

@@ -35,6 +35,15 @@ export function sessionState(session: Session, now: number, refreshBufferMs: num
   return { kind: "valid" };
 }
 
+/** Whether `current` holds other tokens than `before`: someone refreshed the session in between. */
+export function refreshedSince(current: Session, before: Session): boolean {
+  return (
+    current.accessToken !== before.accessToken ||
+    current.idToken !== before.idToken ||
+    current.refreshToken !== before.refreshToken
+  );
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
