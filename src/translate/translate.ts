@@ -12,7 +12,7 @@ import { filterNeeds } from "./envoy/filters.js";
 import { buildApiListener, buildListener } from "./envoy/listener.js";
 import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "./envoy/route.js";
 import { buildSecret } from "./envoy/secret.js";
-import type { Model, ModelGateway, ModelRateLimitDomain, ModelRoute, ProxySelection } from "./model.js";
+import type { Model, ModelCluster, ModelGateway, ModelRateLimitDomain, ModelRoute, ProxySelection } from "./model.js";
 import { normalize } from "./normalize.js";
 import { type EnvoyResource, encode, sortResources } from "./output.js";
 import { State, type Status } from "./status.js";
@@ -61,7 +61,23 @@ class Generation {
   encoded = new Map<string, Built<EnvoyResource>>();
 }
 
-const jsonKey = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+const bigints = (_: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
+
+/** A content key. Only rate-limit actions (Envoy messages) may hold bigints, which JSON cannot. */
+function routeKey(route: ModelRoute): string {
+  return route.policies.rateLimit ? JSON.stringify(route, bigints) : JSON.stringify(route);
+}
+
+const clusterKeys = new WeakMap<ModelCluster, string>();
+
+function clusterKey(cluster: ModelCluster): string {
+  let key = clusterKeys.get(cluster);
+  if (key === undefined) {
+    key = JSON.stringify(cluster);
+    clusterKeys.set(cluster, key);
+  }
+  return key;
+}
 
 /**
  * Translates resources to Envoy configuration per gateway. Keeps the previous translation's
@@ -185,7 +201,7 @@ export class Translator {
       const cluster = model.clusters.get(name);
       if (!cluster) continue;
       const origin = [`Destination/${cluster.destination}`];
-      const key = jsonKey(cluster);
+      const key = clusterKey(cluster);
       const built = this.#encoded(`cluster|${key}`, () => {
         const message = buildCluster(cluster);
         return { resource: encode(ClusterSchema, name, message), violations: validateMessage(ClusterSchema, message) };
@@ -194,7 +210,7 @@ export class Translator {
       out.push(built.value);
       if (cluster.discovery.type === "static") {
         const endpoints = cluster.discovery.endpoints;
-        const eds = this.#encoded(`eds|${name}|${jsonKey(endpoints)}`, () => {
+        const eds = this.#encoded(`eds|${key}`, () => {
           const message = buildLoadAssignment(name, endpoints);
           return {
             resource: encode(ClusterLoadAssignmentSchema, name, message),
@@ -248,7 +264,7 @@ export class Translator {
   }
 
   #route(route: ModelRoute, client: ClientKind, extAuth: boolean): Built<Route> {
-    const key = `${client}|${extAuth}|${jsonKey(route)}`;
+    const key = `${client}|${extAuth}|${routeKey(route)}`;
     const cached = this.#current.routes.get(key) ?? this.#previous.routes.get(key);
     if (cached) {
       this.#current.routes.set(key, cached);

@@ -2,6 +2,7 @@ import {
   createRegistry,
   type DescField,
   type DescMessage,
+  type DescOneof,
   getOption,
   hasOption,
   type Message,
@@ -83,8 +84,48 @@ function pattern(source: string): RegExp {
   return re;
 }
 
+interface MessagePlan {
+  disabled: boolean;
+  requiredOneofs: DescOneof[];
+  /** False when neither this type nor anything it can hold has a rule: nothing to visit. */
+  checked: boolean;
+}
+
+const planCache = new Map<DescMessage, MessagePlan>();
+
+/** What to check in a message type, worked out once per type (option lookups are costly). */
+function planOf(desc: DescMessage): MessagePlan {
+  const cached = planCache.get(desc);
+  if (cached) return cached;
+  const plan: MessagePlan = {
+    disabled: hasOption(desc, messageDisabled) && getOption(desc, messageDisabled),
+    requiredOneofs: desc.oneofs.filter((o) => hasOption(o, oneofRequired) && getOption(o, oneofRequired)),
+    // Assumed while the type's own fields are looked at, so recursive types end.
+    checked: true,
+  };
+  planCache.set(desc, plan);
+  plan.checked =
+    desc.typeName === "google.protobuf.Any" ||
+    plan.requiredOneofs.length > 0 ||
+    desc.fields.some((f) => rulesOf(f) !== undefined || (f.message !== undefined && planOf(f.message).checked));
+  return plan;
+}
+
+const anyCache = new WeakMap<Registry, Map<string, { typeName: string; violations: Violation[] }>>();
+const anyCacheLimit = 10_000;
+
+const setRulesCache = new WeakMap<object, Map<string, unknown>>();
+
 /** Reads the rule fields that are explicitly set (validate.proto is proto2: presence matters). */
 function setRules(rules: Message & object): Map<string, unknown> {
+  const cached = setRulesCache.get(rules);
+  if (cached) return cached;
+  const out = readSetRules(rules);
+  setRulesCache.set(rules, out);
+  return out;
+}
+
+function readSetRules(rules: Message & object): Map<string, unknown> {
   const desc = validateRegistry.getMessage(rules.$typeName);
   if (!desc) throw new Error(`validate: no descriptor for ${rules.$typeName}`);
   const r = reflect(desc, rules);
@@ -218,9 +259,10 @@ export function validateMessage(
       visitAny(r.message as Any, path);
       return;
     }
-    if (hasOption(desc, messageDisabled) && getOption(desc, messageDisabled)) return;
-    for (const oneof of desc.oneofs) {
-      if (hasOption(oneof, oneofRequired) && getOption(oneof, oneofRequired) && r.oneofCase(oneof) === undefined) {
+    const plan = planOf(desc);
+    if (plan.disabled || !plan.checked) return;
+    for (const oneof of plan.requiredOneofs) {
+      if (r.oneofCase(oneof) === undefined) {
         add(join(path, oneof.name), `one of ${oneof.fields.map((f) => f.name).join(", ")} is required`);
       }
     }
@@ -230,11 +272,26 @@ export function validateMessage(
     }
   };
 
+  // Typed configs repeat (the same per-route override on many routes): each distinct one is
+  // unpacked and checked once per registry.
   const visitAny = (any: Any, path: string): void => {
-    const inner = anyUnpack(any, registry);
-    if (!inner) return;
-    const desc = registry.getMessage(inner.$typeName);
-    if (desc) visitMessage(reflect(desc, inner), `${path}<${desc.typeName}>`);
+    let byBytes = anyCache.get(registry);
+    if (!byBytes) {
+      byBytes = new Map();
+      anyCache.set(registry, byBytes);
+    }
+    const key = `${any.typeUrl} ${Buffer.from(any.value.buffer, any.value.byteOffset, any.value.byteLength).toString("latin1")}`;
+    let found = byBytes.get(key);
+    if (!found) {
+      const inner = anyUnpack(any, registry);
+      const desc = inner && registry.getMessage(inner.$typeName);
+      found = desc
+        ? { typeName: desc.typeName, violations: validateMessage(desc, inner, registry) }
+        : { typeName: "", violations: [] };
+      if (byBytes.size >= anyCacheLimit) byBytes.clear();
+      byBytes.set(key, found);
+    }
+    for (const v of found.violations) add(`${path}<${found.typeName}>${v.path === "" ? "" : `.${v.path}`}`, v.message);
   };
 
   const visitField = (r: ReflectMessage, field: DescField, path: string): void => {
