@@ -51,7 +51,8 @@ function harness() {
     built,
     config,
     restore: () => {
-      evaluatorFactories.hmacAuth = original;
+      if (original) evaluatorFactories.hmacAuth = original;
+      else delete evaluatorFactories.hmacAuth;
     },
   };
 }
