@@ -147,6 +147,11 @@ function pairs(entries: readonly DescriptorEntry[]): string {
   return out;
 }
 
+/** The statistics name that spells out the request's own values (detailed_metric, overrides). */
+function detailedName(domain: string, entries: readonly DescriptorEntry[]): string {
+  return `${domain}.${entries.map((e) => `${e.key}_${e.value}`).join(".")}`;
+}
+
 /**
  * Walks the tree: at each level exact key+value, then the first wildcard in config order, then the
  * key alone. The node found at the request's last entry is the match (depth must match).
@@ -193,10 +198,9 @@ export function matchDescriptor(
 ): DescriptorMatch {
   const node = rules ? matchTree(rules, entries) : undefined;
   const treeKey = `${domain}_${pairs(entries)}`;
-  const detailedName = `${domain}.${entries.map((e) => `${e.key}_${e.value}`).join(".")}`;
   if (override) {
     const rule: LimitRule = {
-      statsName: node?.statsName ?? detailedName,
+      statsName: node?.statsName ?? detailedName(domain, entries),
       name: "",
       replaces: [],
       unit: override.unit,
@@ -210,7 +214,9 @@ export function matchDescriptor(
   const limits: AppliedLimit[] = [];
   if (node)
     for (const rule of node.limits) {
-      const statsName = node.detailedMetric ? rule.statsName.replace(node.statsName, detailedName) : rule.statsName;
+      const statsName = node.detailedMetric
+        ? rule.statsName.replace(node.statsName, detailedName(domain, entries))
+        : rule.statsName;
       limits.push({ rule, counterKey: treeKey, statsName });
     }
   if (rules && rules.sets.length > 0) {

@@ -85,7 +85,10 @@ describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
       // The bound is 50 ms; the rest is gRPC on a shared, busy 2-core machine.
       expect(Math.max(...elapsed)).toBeLessThan(300);
       expect(await modes.error.metric("gantry_ratelimit_redis_errors_total")).toBeGreaterThanOrEqual(5);
+      const readyz = async () => (await fetch(`http://127.0.0.1:${modes.error.server.metricsPort}/readyz`)).status;
+      await waitFor(async () => (await readyz()) === 503, { what: "/readyz to report Redis down" });
       await redis.start();
+      await waitFor(async () => (await readyz()) === 200, { timeoutMs: 10_000, what: "/readyz to report ready" });
       await waitFor(async () => (await call(modes.error)).overallCode === Code.OK, {
         timeoutMs: 10_000,
         what: "the service to use Redis again",
