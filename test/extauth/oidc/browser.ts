@@ -14,6 +14,12 @@ export interface Page {
   reason?: string;
 }
 
+interface StoredCookie {
+  name: string;
+  value: string;
+  path: string;
+}
+
 function htmlDecode(text: string): string {
   return text
     .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(Number.parseInt(hex, 16)))
@@ -27,11 +33,12 @@ function htmlDecode(text: string): string {
 /**
  * A scripted browser. Requests to the app's origin go through a real Check call, playing Envoy's
  * part (a denied check becomes its HTTP response, an allowed one reaches a stand-in upstream);
- * everything else (the provider) is a real HTTP request. Cookies are kept per host.
+ * everything else (the provider) is a real HTTP request. Cookies are kept per host and path.
  */
 export class Browser {
   readonly #check: ReturnType<typeof createClient<(typeof Authorization)["method"]>>;
-  readonly #jar = new Map<string, Map<string, string>>();
+  /** Cookies by host, then by name and path. */
+  readonly #jar = new Map<string, Map<string, StoredCookie>>();
   /** Every URL requested, in order. */
   readonly history: string[] = [];
 
@@ -47,13 +54,18 @@ export class Browser {
     this.#check.close();
   }
 
+  /** The value of a cookie the app's or provider's host set (any path). */
   cookie(host: string, name: string): string | undefined {
-    return this.#jar.get(host)?.get(name);
+    return [...(this.#jar.get(host)?.values() ?? [])].find((cookie) => cookie.name === name)?.value;
   }
 
-  setCookie(host: string, name: string, value: string): void {
-    const cookies = this.#jar.get(host) ?? new Map<string, string>();
-    cookies.set(name, value);
+  cookieNames(host: string): string[] {
+    return [...(this.#jar.get(host)?.values() ?? [])].map((cookie) => cookie.name);
+  }
+
+  setCookie(host: string, name: string, value: string, path = "/"): void {
+    const cookies = this.#jar.get(host) ?? new Map<string, StoredCookie>();
+    cookies.set(`${name} ${path}`, { name, value, path });
     this.#jar.set(host, cookies);
   }
 
@@ -63,18 +75,23 @@ export class Browser {
       const eq = pair.indexOf("=");
       const name = pair.slice(0, eq).trim();
       const value = pair.slice(eq + 1).trim();
-      const cookies = this.#jar.get(host) ?? new Map<string, string>();
+      const path = attributes.map((a) => /^\s*path=(.*)$/i.exec(a)?.[1]?.trim()).find((p) => p !== undefined) ?? "/";
       const expired = attributes.some((attribute) => /^\s*max-age=0\s*$/i.test(attribute));
-      if (expired || value === "") cookies.delete(name);
-      else cookies.set(name, value);
-      this.#jar.set(host, cookies);
+      if (expired || value === "") this.#jar.get(host)?.delete(`${name} ${path}`);
+      else this.setCookie(host, name, value, path);
     }
   }
 
-  #cookieHeader(host: string): string | undefined {
-    const cookies = this.#jar.get(host);
-    if (!cookies || cookies.size === 0) return undefined;
-    return [...cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+  /** The cookies for a request to `path`, most specific path first, as browsers send them. */
+  #cookieHeader(host: string, path: string): string | undefined {
+    const cookies = [...(this.#jar.get(host)?.values() ?? [])]
+      .filter(
+        (cookie) =>
+          path === cookie.path || path.startsWith(cookie.path.endsWith("/") ? cookie.path : `${cookie.path}/`),
+      )
+      .sort((a, b) => b.path.length - a.path.length);
+    if (cookies.length === 0) return undefined;
+    return cookies.map((cookie) => `${cookie.name}=${cookie.value}`).join("; ");
   }
 
   /** One request, no redirects followed. */
@@ -86,7 +103,7 @@ export class Browser {
     const target = new URL(url);
     const method = options.method ?? (options.form ? "POST" : "GET");
     const headers: Record<string, string> = { ...options.headers };
-    const cookie = this.#cookieHeader(target.host);
+    const cookie = this.#cookieHeader(target.host, target.pathname);
     if (cookie !== undefined) headers["cookie"] = cookie;
     if (target.origin === this.appOrigin) return this.#throughEnvoy(target, method, headers);
     const response = await fetch(url, {

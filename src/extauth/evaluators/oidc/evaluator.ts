@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Clock } from "../../../lib/clock.js";
 import type { Logger } from "../../../lib/logger.js";
 import type { CheckContext, Evaluator, HeaderToAdd, Verdict } from "../../evaluator.js";
@@ -64,6 +64,7 @@ function setCookieHeader(value: string): HeaderToAdd {
  * failures are `error` verdicts; anything the browser sent wrong is a `deny`.
  */
 export class OidcEvaluator implements Evaluator {
+  /** The login cookies' options (their names come from #loginCookieName). */
   readonly #loginCookie: CookieOptions;
   /** Refreshes under way in this process, by session handle, so concurrent requests share one. */
   readonly #refreshing = new Map<string, Promise<RefreshOutcome>>();
@@ -77,7 +78,15 @@ export class OidcEvaluator implements Evaluator {
   ) {
     // The callback is a top-level navigation from the provider's site: a Strict cookie would not come back with it.
     const sameSite = settings.cookie.sameSite === "Strict" ? "Lax" : settings.cookie.sameSite;
-    this.#loginCookie = { ...settings.cookie, name: `${settings.cookie.name}-login`, sameSite };
+    this.#loginCookie = { ...settings.cookie, sameSite };
+  }
+
+  /**
+   * One login cookie per login, `<name>-login-<hash of state>`, so that logins started at once
+   * (two tabs, a page and its background requests) do not overwrite each other.
+   */
+  #loginCookieName(state: string): string {
+    return `${this.settings.cookie.name}-login-${createHash("sha256").update(state).digest("base64url").slice(0, 16)}`;
   }
 
   async evaluate(context: CheckContext): Promise<Verdict> {
@@ -247,7 +256,12 @@ export class OidcEvaluator implements Evaluator {
     const { authorizationEndpoint } = await this.provider.metadata();
     const login = { state: randomToken(), nonce: randomToken(), codeVerifier: randomToken(), returnTo };
     const loginHandle = await this.stores.logins.set(undefined, encodeLogin(login), this.settings.loginTimeoutMs);
-    const loginCookie = setCookie(this.#loginCookie.name, loginHandle, this.settings.loginTimeoutMs, this.#loginCookie);
+    const loginCookie = setCookie(
+      this.#loginCookieName(login.state),
+      loginHandle,
+      this.settings.loginTimeoutMs,
+      this.#loginCookie,
+    );
     return {
       kind: "redirect",
       location: authorizationUrl(authorizationEndpoint, this.settings, login),
@@ -257,21 +271,24 @@ export class OidcEvaluator implements Evaluator {
   }
 
   async #callback(query: URLSearchParams, cookies: Map<string, string>, signal: AbortSignal): Promise<Verdict> {
-    const clearLogin = setCookieHeader(clearCookie(this.#loginCookie.name, this.#loginCookie));
+    const state = query.get("state");
+    if (state === null || state === "") return { kind: "deny", status: 401, reason: "callback without a state" };
+    // The login cookie is named after the state: only the browser that started this login has it.
+    const loginCookieName = this.#loginCookieName(state);
+    const clearLogin = setCookieHeader(clearCookie(loginCookieName, this.#loginCookie));
     const deny = (reason: string): Verdict => ({ kind: "deny", status: 401, reason, headers: [clearLogin] });
-    const loginHandle = cookies.get(this.#loginCookie.name);
-    if (loginHandle === undefined || loginHandle === "")
-      return deny("callback without a login started by this browser");
+    const loginHandle = cookies.get(loginCookieName);
+    if (loginHandle === undefined || loginHandle === "") {
+      return deny("callback without a login started by this browser for its state");
+    }
     const stored = await this.stores.logins.get(loginHandle);
     // A login is used once: a replayed callback finds nothing.
     await this.stores.logins.delete(loginHandle);
     const login = stored === undefined ? undefined : decodeLogin(stored);
     if (login === undefined) return deny("callback for an unknown or expired login");
+    if (!sameText(state, login.state)) return deny("callback state does not match this browser's login");
     const providerError = query.get("error");
     if (providerError !== null) return deny(`provider answered the login with error ${providerError}`);
-    const state = query.get("state");
-    if (state === null || !sameText(state, login.state))
-      return deny("callback state does not match this browser's login");
     const code = query.get("code");
     if (code === null || code === "") return deny("callback without a code");
     let tokens: TokenSet;
