@@ -90,7 +90,7 @@ describe("gRPC pass-through to a real second ext_authz server", () => {
     const port = await server.listen("127.0.0.1", 0);
     address = `127.0.0.1:${port}`;
     evaluator = await passThroughAuthFactory(
-      settings({ service: { case: "grpc", value: { address } }, timeoutMs: 300 }),
+      settings({ service: { case: "grpc", value: { address } }, timeoutMs: 2_000 }),
       deps,
       field,
     );
@@ -135,10 +135,16 @@ describe("gRPC pass-through to a real second ext_authz server", () => {
       kind: "error",
       reason: expect.stringMatching(/backend down/),
     });
-    expect(await evaluator.evaluate(checkContext({ "x-hold": "1" }))).toMatchObject({
+    const impatient = await passThroughAuthFactory(
+      settings({ service: { case: "grpc", value: { address } }, timeoutMs: 200 }),
+      deps,
+      field,
+    );
+    expect(await impatient.evaluate(checkContext({ "x-hold": "1" }))).toMatchObject({
       kind: "error",
       reason: expect.stringMatching(/Deadline exceeded/i),
     });
+    await impatient.close?.();
     const cancelled = new AbortController();
     const pending = evaluator.evaluate(checkContext({ "x-hold": "1" }, "", cancelled.signal));
     cancelled.abort();
@@ -255,7 +261,7 @@ describe("HTTP pass-through to a real HTTP service", () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  const httpEvaluator = (timeoutMs = 1_000) =>
+  const httpEvaluator = (timeoutMs = 2_000) =>
     passThroughAuthFactory(
       settings({
         service: {
@@ -318,12 +324,11 @@ describe("HTTP pass-through to a real HTTP service", () => {
   });
 
   it("reports an error on 5xx, on a timeout and when the service is not there", async () => {
-    const evaluator = await httpEvaluator(200);
-    expect(await evaluator.evaluate(checkContext({ "x-case": "broken" }))).toEqual({
+    expect(await (await httpEvaluator()).evaluate(checkContext({ "x-case": "broken" }))).toEqual({
       kind: "error",
       reason: `pass-through to ${url} answered 503`,
     });
-    expect(await evaluator.evaluate(checkContext({ "x-case": "hold" }))).toEqual({
+    expect(await (await httpEvaluator(200)).evaluate(checkContext({ "x-case": "hold" }))).toEqual({
       kind: "error",
       reason: `pass-through to ${url} failed: timed out`,
     });
