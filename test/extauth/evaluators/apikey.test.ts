@@ -13,7 +13,14 @@ import { type ExtAuthServer, startExtAuthServer } from "../../../src/extauth/ind
 import { ApiKeyAuthSchema } from "../../../src/gen/gantry/extauth/v1/api_key_pb.js";
 import { AuthConfigSchema } from "../../../src/gen/gantry/extauth/v1/auth_config_pb.js";
 import { createRedis, ManualClock, type RedisClient, waitForRedis } from "../../../src/lib/index.js";
-import { haveRedis, type RedisServer, startRedis, waitFor } from "../../support/index.js";
+import {
+  haveRedis,
+  type RedisCluster,
+  type RedisServer,
+  startRedis,
+  startRedisCluster,
+  waitFor,
+} from "../../support/index.js";
 import { checkClient, checkRequest, context, quietLogger, summary } from "../helpers.js";
 
 describe.skipIf(!haveRedis())("API keys in Redis", () => {
@@ -208,5 +215,35 @@ describe.skipIf(!haveRedis())("API keys through the server, with Redis failing",
     } finally {
       client.close();
     }
+  });
+});
+
+describe.skipIf(!haveRedis())("API keys in a Redis Cluster", () => {
+  let cluster: RedisCluster;
+  let redis: RedisClient;
+  let directory: ApiKeyDirectory;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    redis = createRedis({ url: cluster.url, commandTimeoutMs: 1_000 });
+    await waitForRedis(redis, 10_000);
+    directory = new ApiKeyDirectory({ redis, clock: new ManualClock(), logger: quietLogger });
+    await directory.subscribed();
+  });
+
+  afterAll(async () => {
+    await directory?.close();
+    redis?.disconnect();
+    await cluster?.close();
+  });
+
+  it("creates, finds, lists and revokes keys, and revocations reach the cache", async () => {
+    const { secret, record } = await createApiKey(redis, new ManualClock(), { labels: { team: "a" } });
+    expect(await directory.find(secret)).toEqual(record);
+    expect((await listApiKeys(redis)).map((k) => k.id)).toContain(record.id);
+    await waitFor(() => !(directory.find(secret) instanceof Promise), { what: "the key to be cached" });
+    expect(await revokeApiKey(redis, record.id)).toBe(true);
+    await waitFor(() => directory.find(secret) instanceof Promise, { what: "the revocation to reach the cache" });
+    expect(await directory.find(secret)).toBeUndefined();
   });
 });
