@@ -51,6 +51,8 @@ export function watchConfigFile(
     if (timer) clearTimeout(timer);
     timer = setTimeout(check, quietMs);
   });
+  // A watcher error (the folder removed, say) is reported, never thrown: the last configs stay served.
+  watcher.on("error", onError);
   return {
     close: () => {
       closed = true;
