@@ -57,13 +57,18 @@ export interface ConfigWatcher {
  * Calls `onChange` after files in `dir` change, once things are quiet for `debounceMs` (editors and
  * `kubectl` ConfigMap updates write in several steps).
  */
-export function watchConfigDir(dir: string, onChange: () => void, debounceMs = 100): ConfigWatcher {
+export function watchConfigDir(
+  dir: string,
+  onChange: () => void,
+  onError: (err: Error) => void,
+  debounceMs = 100,
+): ConfigWatcher {
   let timer: NodeJS.Timeout | undefined;
   const watcher: FSWatcher = watch(dir, { persistent: false }, () => {
     clearTimeout(timer);
     timer = setTimeout(onChange, debounceMs);
   });
-  watcher.on("error", () => {});
+  watcher.on("error", onError);
   return {
     close: () => {
       clearTimeout(timer);

@@ -52,6 +52,16 @@ function checkLimits(
   additional.forEach((policy, i) => {
     checkPolicy(policy, `${path}additional_limits[${i}]`, problems, true);
   });
+  // Limits of one descriptor with the same unit and algorithm would count on the same counter.
+  const seen = new Map<string, string>();
+  [rateLimit, ...additional].forEach((policy, i) => {
+    if (!policy || policy.unlimited) return;
+    const where = i === 0 ? `${path}rate_limit` : `${path}additional_limits[${i - 1}]`;
+    const identity = `${policy.unit}/${policy.algorithm}`;
+    const first = seen.get(identity);
+    if (first === undefined) seen.set(identity, where);
+    else problems.push({ path: where, problem: `same unit and algorithm as ${first}; merge them into one limit` });
+  });
 }
 
 function checkDescriptors(descriptors: readonly RateLimitDescriptor[], path: string, problems: ConfigProblem[]): void {

@@ -136,6 +136,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
           );
         }
       },
+      (err) => logger.error({ configDir, err: err.message }, "watching the config directory failed"),
       options.reloadDebounceMs,
     );
   } else if (options.configs) {

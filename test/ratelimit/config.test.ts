@@ -164,6 +164,11 @@ set_descriptors:
       "rules/api.yaml:4: descriptors[0].additional_limits: needs `rate_limit` as the first limit",
     ],
     [
+      "two limits of one descriptor on the same counter",
+      "domain: a\ndescriptors:\n  - key: k\n    rate_limit: { unit: second, requests_per_unit: 1 }\n    additional_limits: [{ unit: second, requests_per_unit: 5 }]\n",
+      "rules/api.yaml:5: descriptors[0].additional_limits[0]: same unit and algorithm as descriptors[0].rate_limit",
+    ],
+    [
       "a set rule without entries",
       "domain: a\nset_descriptors:\n  - rate_limit: { unit: second, requests_per_unit: 1 }\n",
       "set_descriptors[0].entries: a set rule needs entries",
