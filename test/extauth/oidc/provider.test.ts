@@ -13,6 +13,7 @@ import {
 import { parseOidcSettings } from "../../../src/extauth/evaluators/oidc/settings.js";
 import { OidcAuthorizationCodeSchema } from "../../../src/gen/gantry/extauth/v1/oidc_pb.js";
 import { createLogger, ManualClock } from "../../../src/lib/index.js";
+import { waitFor } from "../../support/wait.js";
 
 type Settings = Exclude<MessageInitShape<typeof OidcAuthorizationCodeSchema>, { $typeName: string }>;
 
@@ -30,6 +31,8 @@ class CraftedProvider {
   issuer = "";
   keys: JWK[] = [];
   discoveryHits = 0;
+  /** Requests the client gave up on while the provider hung. */
+  abandoned = 0;
   jwksHits = 0;
   down = false;
   hang = false;
@@ -51,14 +54,17 @@ class CraftedProvider {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    if (this.hang) return;
+    if (req.url === "/.well-known/openid-configuration") this.discoveryHits++;
+    if (this.hang) {
+      res.on("close", () => this.abandoned++);
+      return;
+    }
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
     };
     if (this.down) return json(500, { error: "server_error" });
     switch (req.url) {
       case "/.well-known/openid-configuration":
-        this.discoveryHits++;
         return json(200, {
           issuer: this.issuer,
           authorization_endpoint: `${this.issuer}/authorize`,
@@ -131,6 +137,7 @@ describe("OidcProviderClient against a crafted provider", () => {
   beforeEach(() => {
     clock = new ManualClock(Date.now());
     idp.discoveryHits = 0;
+    idp.abandoned = 0;
     idp.jwksHits = 0;
     idp.down = false;
     idp.hang = false;
@@ -186,21 +193,34 @@ describe("OidcProviderClient against a crafted provider", () => {
     }
   });
 
-  it("caches discovery, refreshes it on the interval and keeps the last copy while the provider is down", async () => {
+  it("caches discovery, refreshes it in the background on the interval, and serves the last copy through outages", async () => {
     const provider = await client({ discoveryRefreshInterval: durationFromMs(60_000) });
     const [a, b] = await Promise.all([provider.metadata(), provider.metadata()]);
     expect(a.tokenEndpoint).toBe(`${idp.issuer}/token`);
     expect(b).toBe(a);
     expect(idp.discoveryHits).toBe(1);
     clock.advance(59_999);
-    await provider.metadata();
+    expect(await provider.metadata()).toBe(a);
     expect(idp.discoveryHits).toBe(1);
     clock.advance(1);
-    await provider.metadata();
-    expect(idp.discoveryHits).toBe(2);
-    idp.down = true;
+    expect(await provider.metadata()).toBe(a);
+    await waitFor(() => idp.discoveryHits === 2, { what: "the background reload" });
+    await waitFor(async () => (await provider.metadata()) !== a, { what: "the reloaded copy to be served" });
+    // The provider hangs: the stale copy is served at once, and the failed reload is not retried on every request.
+    idp.hang = true;
     clock.advance(60_000);
+    const started = Date.now();
     expect((await provider.metadata()).endSessionEndpoint).toBe(`${idp.issuer}/logout`);
+    expect(Date.now() - started).toBeLessThan(100);
+    await waitFor(() => idp.discoveryHits === 3, { what: "the background reload to start" });
+    await waitFor(() => idp.abandoned === 1, { what: "the background reload to time out" });
+    idp.hang = false;
+    await provider.metadata();
+    await provider.metadata();
+    expect(idp.discoveryHits).toBe(3);
+    clock.advance(30_000);
+    await provider.metadata();
+    await waitFor(() => idp.discoveryHits === 4, { what: "the retry after the pause" });
   });
 
   it("fails with ProviderUnavailableError on an outage, a hang (bounded) or the wrong issuer", async () => {

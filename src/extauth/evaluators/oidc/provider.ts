@@ -52,6 +52,9 @@ export class IdTokenRejected extends Error {
   override name = "IdTokenRejected";
 }
 
+/** After a failed background reload of the discovery document, the next try waits this long. */
+const reloadRetryMs = 30_000;
+
 /** Keys are re-read on an unknown `kid` at most this often, so forged tokens cannot hammer the provider. */
 const keyRefetchCooldownMs = 30_000;
 
@@ -72,6 +75,8 @@ export class OidcProviderClient {
   #metadata: { value: ProviderMetadata; fetchedAt: number } | undefined;
   #loading: Promise<ProviderMetadata> | undefined;
   #keysFetchedAt = Number.NEGATIVE_INFINITY;
+  /** No background reload before this time (set after a failed one). */
+  #retryAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly settings: OidcSettings,
@@ -79,20 +84,25 @@ export class OidcProviderClient {
     private readonly logger: Logger,
   ) {}
 
-  /** The provider's metadata, from cache when fresh. */
+  /**
+   * The provider's metadata. Only the first load is waited for: once there is a copy, a stale one
+   * is served while a reload runs in the background, so no request waits on the provider for it,
+   * and a failed reload is retried after a pause rather than on every request.
+   */
   async metadata(): Promise<ProviderMetadata> {
     const cached = this.#metadata;
-    if (cached && this.clock.now() - cached.fetchedAt < this.settings.discoveryRefreshMs) return cached.value;
-    try {
-      return await this.#reload();
-    } catch (err) {
-      if (!cached) throw err;
-      this.logger.warn(
-        { issuer: this.settings.issuer, err: String(err) },
-        "OIDC discovery refresh failed; keeping the last copy",
-      );
-      return cached.value;
+    if (cached === undefined) return this.#reload();
+    const now = this.clock.now();
+    if (now - cached.fetchedAt >= this.settings.discoveryRefreshMs && now >= this.#retryAt) {
+      this.#reload().catch((err: unknown) => {
+        this.#retryAt = this.clock.now() + Math.min(this.settings.discoveryRefreshMs, reloadRetryMs);
+        this.logger.warn(
+          { issuer: this.settings.issuer, err: String(err) },
+          "OIDC discovery refresh failed; keeping the last copy",
+        );
+      });
     }
+    return cached.value;
   }
 
   /** One load at a time, shared by every request waiting for it. */
