@@ -28,6 +28,8 @@ export interface SlapdServer {
   /** The directory administrator, who may bind and write anything. */
   readonly rootDn: string;
   readonly rootPassword: string;
+  /** Binds the server has completed so far, from its monitor database (the counting's own binds left out). */
+  bindCount(): Promise<number>;
   /** Stops the server (for failure tests); `start()` brings it back on the same port with the same data. */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -55,6 +57,9 @@ function config(dir: string, suffix: string, rootDn: string, rootPassword: strin
     // Users may bind and read their own entry (with memberOf); passwords are never readable.
     "access to attrs=userPassword by anonymous auth by * none",
     "access to * by self read by users read by * none",
+    // The monitor database counts operations, so tests can see how many binds a client made.
+    "database monitor",
+    `access to dn.subtree="cn=Monitor" by dn.exact="${rootDn}" read by * none`,
     "",
   ].join("\n");
 }
@@ -101,11 +106,41 @@ export async function startSlapd(options: SlapdOptions): Promise<SlapdServer> {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+  // Each count binds once itself; those binds are taken off, so the count is of everyone else's.
+  let countingBinds = 0;
+  const bindCount = async () => {
+    const { stdout } = await run(
+      ldapsearch,
+      [
+        "-x",
+        "-LLL",
+        "-H",
+        url,
+        "-D",
+        rootDn,
+        "-w",
+        rootPassword,
+        "-b",
+        "cn=Bind,cn=Operations,cn=Monitor",
+        "-s",
+        "base",
+        "monitorOpCompleted",
+      ],
+      { timeout: 5_000 },
+    );
+    const completed = /monitorOpCompleted: (\d+)/.exec(stdout)?.[1];
+    if (completed === undefined) throw new Error(`no bind count in slapd's monitor: ${stdout}`);
+    // The bind of this search is still in progress when it reads the counter.
+    const others = Number(completed) - countingBinds;
+    countingBinds++;
+    return others;
+  };
   return {
     url,
     port,
     rootDn,
     rootPassword,
+    bindCount,
     start,
     stop: async () => {
       await proc?.stop();

@@ -62,14 +62,13 @@ describe("LDAP connection pool", () => {
   it("hands out at most maxSize connections and queues the rest, bounded", async () => {
     const pool = new ConnectionPool({ url: "ldap://127.0.0.1:1", maxSize: 2, initialSize: 1, timeoutMs: 200 });
     expect(pool.size).toBe(1);
-    const signal = new AbortController().signal;
-    const a = await pool.acquire(signal);
-    const b = await pool.acquire(signal);
+    const a = await pool.acquire();
+    const b = await pool.acquire();
     expect(pool.size).toBe(2);
-    const waiting = pool.acquire(signal);
+    const waiting = pool.acquire();
     pool.release(a, true);
     expect(await waiting).toBe(a);
-    await expect(pool.acquire(signal)).rejects.toThrow(/no LDAP connection free within 200 ms/);
+    await expect(pool.acquire()).rejects.toThrow(/no LDAP connection free within 200 ms/);
     pool.release(b, false);
     expect(pool.size).toBe(1);
     await pool.close();
@@ -220,6 +219,21 @@ describe.skipIf(!haveSlapd())("ldap evaluator against a real slapd", () => {
       reason: expect.stringMatching(/service account cannot bind/),
     });
     await broken.close?.();
+  });
+
+  it("binds once for a burst of checks with the same credentials", async () => {
+    const evaluator = await ldapAuthFactory(settings({ pool: { maxSize: 2, initialSize: 0 } }), deps, field);
+    const before = await slapd.bindCount();
+    const verdicts = await Promise.all(
+      Array.from({ length: 10 }, () => evaluator.evaluate(checkContext(basic("carol-burst", "x")))),
+    );
+    expect(verdicts.every((v) => v.kind === "deny" && v.status === 401)).toBe(true);
+    const allowed = await Promise.all(
+      Array.from({ length: 10 }, () => evaluator.evaluate(checkContext(basic("eve,x", "eve-pw")))),
+    );
+    expect(allowed.every((v) => v.kind === "allow")).toBe(true);
+    expect((await slapd.bindCount()) - before).toBe(2);
+    await evaluator.close?.();
   });
 
   it("answers from its cache while fresh, and reports an error when LDAP is down", async () => {

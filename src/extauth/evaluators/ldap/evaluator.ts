@@ -111,10 +111,15 @@ async function serviceAccount(
   return { dn: account.bindDn, password };
 }
 
+interface Outcome {
+  verdict: Verdict;
+  identity?: LdapIdentity;
+}
+
 class LdapEvaluator implements Evaluator {
-  readonly #cache = new LRUCache<string, { verdict: Verdict; identity?: LdapIdentity; expiresAt: number }>({
-    max: cacheEntries,
-  });
+  readonly #cache = new LRUCache<string, Outcome & { expiresAt: number }>({ max: cacheEntries });
+  /** Checks under way by credentials: a burst of requests with the same credentials binds once. */
+  readonly #inFlight = new Map<string, Promise<Outcome>>();
 
   constructor(
     private readonly settings: Settings,
@@ -134,34 +139,48 @@ class LdapEvaluator implements Evaluator {
       .update("\0")
       .update(credentials.password)
       .digest("hex");
-    const now = this.clock.now();
     const cached = this.#cache.get(key);
-    if (cached && cached.expiresAt > now) return this.#answer(cached, context);
-    const outcome = await this.#check(credentials.username, credentials.password, context.signal);
-    if (outcome.verdict.kind !== "error")
-      this.#cache.set(key, { ...outcome, expiresAt: now + this.settings.cacheTtlMs });
-    return this.#answer(outcome, context);
+    if (cached && cached.expiresAt > this.clock.now()) return this.#answer(cached, context);
+    let pending = this.#inFlight.get(key);
+    if (!pending) {
+      pending = this.#checkAndCache(key, credentials.username, credentials.password);
+      this.#inFlight.set(key, pending);
+    }
+    try {
+      return this.#answer(await cancellable(pending, context.signal), context);
+    } catch (err) {
+      return { kind: "error", reason: `LDAP: ${(err as Error).message}` };
+    }
   }
 
-  #answer(outcome: { verdict: Verdict; identity?: LdapIdentity }, context: CheckContext): Verdict {
+  #answer(outcome: Outcome, context: CheckContext): Verdict {
     if (outcome.identity) context.state.set("ldap", outcome.identity);
     return outcome.verdict;
   }
 
-  async #check(
-    username: string,
-    password: string,
-    signal: AbortSignal,
-  ): Promise<{ verdict: Verdict; identity?: LdapIdentity }> {
+  async #checkAndCache(key: string, username: string, password: string): Promise<Outcome> {
+    try {
+      const outcome = await this.#check(username, password);
+      if (outcome.verdict.kind !== "error") {
+        this.#cache.set(key, { ...outcome, expiresAt: this.clock.now() + this.settings.cacheTtlMs });
+      }
+      return outcome;
+    } finally {
+      this.#inFlight.delete(key);
+    }
+  }
+
+  /** One bind and search, bounded by the operation timeout whoever waits for it. */
+  async #check(username: string, password: string): Promise<Outcome> {
     let client: Client;
     try {
-      client = await this.pool.acquire(signal);
+      client = await this.pool.acquire();
     } catch (err) {
       return { verdict: { kind: "error", reason: `LDAP: ${(err as Error).message}` } };
     }
     let healthy = false;
     try {
-      const outcome = await this.#bounded(this.#bindAndSearch(client, username, password), signal);
+      const outcome = await this.#bounded(this.#bindAndSearch(client, username, password));
       healthy = true;
       return outcome;
     } catch (err) {
@@ -211,23 +230,28 @@ class LdapEvaluator implements Evaluator {
     return { verdict: { kind: "allow" }, identity: { username, dn, groups } };
   }
 
-  /** Bounds a whole check (bind, search) by the operation timeout and the check's signal. */
-  #bounded<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  /** Bounds a whole check (bind, search) by the operation timeout. */
+  #bounded<T>(pending: Promise<T>): Promise<T> {
     return new Promise<T>((resolvePromise, reject) => {
-      const fail = (reason: string) => reject(new Error(reason));
-      const timer = setTimeout(() => fail(`no answer within ${this.settings.timeoutMs} ms`), this.settings.timeoutMs);
-      const onAbort = () => fail("the check was cancelled");
-      signal.addEventListener("abort", onAbort, { once: true });
-      pending.then(resolvePromise, reject).finally(() => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-      });
+      const ms = this.settings.timeoutMs;
+      const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      pending.then(resolvePromise, reject).finally(() => clearTimeout(timer));
     });
   }
 
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+/** Stops waiting when the check is cancelled; the shared work goes on for the others waiting. */
+function cancellable<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error("the check was cancelled"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error("the check was cancelled"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function attributeValues(entry: Record<string, unknown>, attribute: string): string[] {

@@ -32,24 +32,21 @@ export class ConnectionPool {
     return this.#open;
   }
 
-  /** Waits at most `timeoutMs` (and not past `signal`) for a connection. */
-  acquire(signal: AbortSignal): Promise<Client> {
+  /** Waits at most `timeoutMs` for a connection. */
+  acquire(): Promise<Client> {
     if (this.#closed) return Promise.reject(new PoolExhaustedError("the LDAP pool is closed"));
     const idle = this.#idle.pop();
     if (idle) return Promise.resolve(idle);
     if (this.#open < this.#options.maxSize) return Promise.resolve(this.#newClient());
     return new Promise<Client>((resolve, reject) => {
-      const onAbort = () => give(undefined);
       const timer = setTimeout(() => give(undefined), this.#options.timeoutMs);
       const give = (client: Client | undefined) => {
         clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
         const at = this.#waiters.indexOf(give);
         if (at >= 0) this.#waiters.splice(at, 1);
         if (client) resolve(client);
         else reject(new PoolExhaustedError(`no LDAP connection free within ${this.#options.timeoutMs} ms`));
       };
-      signal.addEventListener("abort", onAbort, { once: true });
       this.#waiters.push(give);
     });
   }
