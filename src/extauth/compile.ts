@@ -26,8 +26,10 @@ export class AuthConfigInvalid extends Error {
     readonly configId: string,
     readonly field: string,
     readonly problem: string,
+    /** Where the config came from (`file:line`), when it came from a file. */
+    readonly source?: string,
   ) {
-    super(`auth config "${configId}": ${field ? `${field}: ` : ""}${problem}`);
+    super(`${source ? `${source}: ` : ""}auth config "${configId}": ${field ? `${field}: ` : ""}${problem}`);
     this.name = "AuthConfigInvalid";
   }
 }

@@ -95,3 +95,30 @@ export function parseAuthConfigFile(text: string, file: string): AuthConfig[] {
   const kind = isSeq(document.contents) ? "list" : typeof root;
   throw new AuthConfigFileError(`${file}: expected a map from config id to auth config, found a ${kind}`);
 }
+
+/**
+ * The line of a config's field in a config file (`configs[1].basicAuth.users.alice` under config
+ * `shop`), or of its nearest parent that is there; for errors found after parsing.
+ */
+export function lineOfField(text: string, configId: string, field: string): number | undefined {
+  const lines = new LineCounter();
+  const document = parseDocument(text, { lineCounter: lines });
+  const root: unknown = document.toJS();
+  let prefix: Array<string | number>;
+  if (Array.isArray(root)) {
+    const index = root.findIndex((entry: unknown) => isObject(entry) && entry["id"] === configId);
+    if (index < 0) return undefined;
+    prefix = [index];
+  } else {
+    prefix = [configId];
+  }
+  const segments = field
+    .split(/\.|\[(\d+)\]/)
+    .filter((segment): segment is string => Boolean(segment))
+    .map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment));
+  for (let length = segments.length; length >= 0; length--) {
+    const line = lineOf(document.getIn([...prefix, ...segments.slice(0, length)], true), lines);
+    if (line !== undefined) return line;
+  }
+  return undefined;
+}

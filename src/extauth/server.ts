@@ -17,7 +17,8 @@ import {
   type TelemetryServer,
 } from "../lib/index.js";
 import { ApiKeyDirectory } from "./apikeys/index.js";
-import { parseAuthConfigFile } from "./config-file.js";
+import { AuthConfigInvalid } from "./compile.js";
+import { lineOfField, parseAuthConfigFile } from "./config-file.js";
 import { type ConfigFileWatch, watchConfigFile } from "./config-watch.js";
 import { ExtAuthMetrics } from "./metrics.js";
 import { ExtAuthService } from "./service.js";
@@ -92,17 +93,34 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     await apiKeys?.close();
     redis?.disconnect();
   };
+  /** Loads a config file's text; an error found while building names the file and line too. */
+  const loadFile = async (file: string, text: string) => {
+    try {
+      await service.replace(parseAuthConfigFile(text, file));
+    } catch (err) {
+      if (err instanceof AuthConfigInvalid) {
+        const line = lineOfField(text, err.configId, err.field);
+        throw new AuthConfigInvalid(
+          err.configId,
+          err.field,
+          err.problem,
+          `${file}${line === undefined ? "" : `:${line}`}`,
+        );
+      }
+      throw err;
+    }
+  };
   let watcher: ConfigFileWatch | undefined;
   try {
     if (configFile) {
       const text = await readFile(configFile, "utf8");
-      await service.replace(parseAuthConfigFile(text, configFile));
+      await loadFile(configFile, text);
       watcher = watchConfigFile(
         configFile,
         text,
         async (changed) => {
           try {
-            await service.replace(parseAuthConfigFile(changed, configFile));
+            await loadFile(configFile, changed);
             logger.info({ file: configFile, configs: service.configIds }, "auth configs reloaded");
           } catch (err) {
             logger.error(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AuthConfigFileError, parseAuthConfigFile } from "../../src/extauth/config-file.js";
+import { AuthConfigFileError, lineOfField, parseAuthConfigFile } from "../../src/extauth/config-file.js";
 
 function failure(text: string): string {
   try {
@@ -90,5 +90,15 @@ shop:
     expect(failure("shop:\n  configs: [\n")).toMatch(/^auth\.yaml:\d+: not valid YAML/);
     expect(failure("- configs: []\n")).toMatch(/^auth\.yaml:1: entry 0: expected an auth config with an "id"/);
     expect(failure("just text\n")).toMatch(/^auth\.yaml: expected a map from config id to auth config, found a string/);
+  });
+
+  it("finds the line of a field named by a later error, or of its nearest parent", () => {
+    const map = "shop:\n  configs:\n    - basicAuth:\n        users:\n          alice: plain\n";
+    expect(lineOfField(map, "shop", "configs[0].basicAuth.users.alice")).toBe(5);
+    expect(lineOfField(map, "shop", "configs[0].basicAuth.realm")).toBe(4);
+    expect(lineOfField(map, "shop", "booleanExpr")).toBe(2);
+    const list = "- id: a\n  configs: []\n- id: b\n  booleanExpr: 'x &&'\n";
+    expect(lineOfField(list, "b", "booleanExpr")).toBe(4);
+    expect(lineOfField(list, "c", "booleanExpr")).toBeUndefined();
   });
 });

@@ -167,7 +167,7 @@ describe("ext-auth server start-up", () => {
     try {
       await expect(
         startExtAuthServer({ host: "127.0.0.1", grpcPort: 0, metricsPort: 0, configFile: file, logger: quietLogger }),
-      ).rejects.toThrow('auth config "shop": configs[0].basicAuth.users.a: unknown hash scheme');
+      ).rejects.toThrow(`${file}:3: auth config "shop": configs[0].basicAuth.users.a: unknown hash scheme`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
