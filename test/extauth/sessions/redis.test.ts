@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisSessionStore } from "../../../src/extauth/sessions/index.js";
 import { createRedis, type RedisClient, waitForRedis } from "../../../src/lib/index.js";
-import { haveRedis, type RedisServer, startRedis } from "../../support/redis.js";
+import { haveRedis, type RedisCluster, type RedisServer, startRedis, startRedisCluster } from "../../support/redis.js";
 import { waitFor } from "../../support/wait.js";
 
 describe.skipIf(!haveRedis())("RedisSessionStore", () => {
@@ -72,5 +72,32 @@ describe.skipIf(!haveRedis())("RedisSessionStore", () => {
     } finally {
       broken.disconnect();
     }
+  });
+});
+
+describe.skipIf(!haveRedis())("RedisSessionStore on Redis Cluster", () => {
+  let cluster: RedisCluster;
+  let redis: RedisClient;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    redis = createRedis({ url: cluster.url, commandTimeoutMs: 1_000 });
+    await waitForRedis(redis, 10_000);
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await cluster?.close();
+  });
+
+  it("stores, claims and deletes sessions spread over the slots", async () => {
+    const store = new RedisSessionStore(redis, "oidc:session:");
+    const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => store.set(undefined, `v${i}`, 60_000)));
+    expect(await Promise.all(ids.map((id) => store.get(id)))).toEqual(ids.map((_, i) => `v${i}`));
+    const releases = await Promise.all(ids.map((id) => store.claim(id, 10_000)));
+    expect(releases.every((release) => release !== false)).toBe(true);
+    for (const release of releases) if (release) await release();
+    await Promise.all(ids.map((id) => store.delete(id)));
+    expect(await Promise.all(ids.map((id) => store.get(id)))).toEqual(ids.map(() => undefined));
   });
 });
