@@ -4,6 +4,7 @@ import { systemClock } from "../lib/clock.js";
 import { consistencyProblems } from "./consistency.js";
 import type { XdsResource } from "./resource.js";
 import { Snapshot, SnapshotError } from "./snapshot.js";
+import { ResourceValidator } from "./validation.js";
 
 /** Which view a node gets: nodes that map to the same group share one snapshot. */
 export type NodeGroupOf = (node: Node) => string;
@@ -23,6 +24,11 @@ export type SnapshotListener = (published: PublishedSnapshot | undefined) => voi
 export interface SnapshotCacheOptions {
   nodeGroupOf?: NodeGroupOf;
   clock?: Clock;
+  /**
+   * Checks resources against their protos' validation rules before accepting a snapshot (by
+   * default Envoy's types; `false` turns it off).
+   */
+  validator?: ResourceValidator | false;
 }
 
 /**
@@ -32,21 +38,25 @@ export interface SnapshotCacheOptions {
 export class SnapshotCache {
   readonly groupOf: NodeGroupOf;
   readonly #clock: Clock;
+  readonly #validator: ResourceValidator | undefined;
   readonly #published = new Map<string, PublishedSnapshot>();
   readonly #listeners = new Map<string, Set<SnapshotListener>>();
 
   constructor(options: SnapshotCacheOptions = {}) {
     this.groupOf = options.nodeGroupOf ?? groupByNodeId;
     this.#clock = options.clock ?? systemClock;
+    this.#validator = options.validator === false ? undefined : (options.validator ?? new ResourceValidator());
   }
 
   /**
-   * Publishes a group's resources. Throws SnapshotError (and changes nothing) when the snapshot
-   * is inconsistent: a listener or cluster names a route configuration or endpoints it lacks.
+   * Publishes a group's resources. Throws SnapshotError (and changes nothing) when a resource
+   * breaks its proto's validation rules (what a client would NACK), or else when the snapshot is
+   * inconsistent: a listener or cluster names a route configuration or endpoints it lacks.
    */
   setSnapshot(group: string, snapshot: Snapshot | Iterable<XdsResource>): void {
     const next = snapshot instanceof Snapshot ? snapshot : Snapshot.of(snapshot);
-    const problems = consistencyProblems(next);
+    const problems = this.#validator?.problems(next.all()) ?? [];
+    if (problems.length === 0) problems.push(...consistencyProblems(next));
     if (problems.length > 0) throw new SnapshotError(problems, group);
     const previous = this.#published.get(group);
     const now = this.#clock.now();

@@ -15,3 +15,5 @@ export { addXdsServices, defaultXdsPort, startXdsServer, type XdsServer, type Xd
 export { Snapshot, SnapshotError, versionOfSet } from "./snapshot.js";
 export { type ProxyStatus, ProxyStatusBoard, type TypeStatus } from "./status.js";
 export { inPushOrder, isFullStateType, TypeUrl, typeUrlOf } from "./type-urls.js";
+export { validationProblems } from "./validate.js";
+export { describeResource, envoyRegistry, ResourceValidator } from "./validation.js";

@@ -67,6 +67,11 @@ export class Snapshot {
     return [...this.#byType.keys()];
   }
 
+  /** Every resource, type by type. */
+  all(): XdsResource[] {
+    return [...this.#byType.values()].flatMap((resources) => [...resources.values()]);
+  }
+
   resources(typeUrl: string): ReadonlyMap<string, XdsResource> {
     return this.#byType.get(typeUrl) ?? noResources;
   }

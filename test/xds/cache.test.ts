@@ -94,7 +94,7 @@ describe("SnapshotCache", () => {
   it("reports a resource it cannot decode as a problem", () => {
     const cache = new SnapshotCache();
     expect(() => cache.setSnapshot("g", [rawResource(TypeUrl.cluster, "junk", new Uint8Array([0xff, 0xff]))])).toThrow(
-      /cluster "junk" cannot be decoded/,
+      /cluster "junk": cannot be decoded/,
     );
   });
 

@@ -116,19 +116,21 @@ describe("delta ADS", () => {
     const client = DeltaClient.open(server, "nack");
     client.send({ typeUrl: TypeUrl.cluster });
     client.ack(await client.next());
-    server.cache.setSnapshot("nack", [edsCluster("a", 0), endpoints("a", 9000), probe("p")]);
+    server.cache.setSnapshot("nack", [edsCluster("a", 99), endpoints("a", 9000), probe("p")]);
     const bad = await client.next();
     client.send({
       typeUrl: TypeUrl.cluster,
       responseNonce: bad.nonce,
-      errorDetail: { code: 3, message: "a: bad timeout" },
+      errorDetail: { code: 3, message: "a: timeout above our limit" },
     });
     await client.expectQuiet();
-    server.cache.setSnapshot("nack", [edsCluster("a", 0), endpoints("a", 9000), probe("p")]);
+    server.cache.setSnapshot("nack", [edsCluster("a", 99), endpoints("a", 9000), probe("p")]);
     await client.expectQuiet();
     const status = server.server.proxyStatus().find((p) => p.nodeId === "nack");
     expect(status?.kind).toBe("ads-delta");
-    expect(status?.types.find((t) => t.typeUrl === TypeUrl.cluster)?.lastNack?.error).toBe("a: bad timeout");
+    expect(status?.types.find((t) => t.typeUrl === TypeUrl.cluster)?.lastNack?.error).toBe(
+      "a: timeout above our limit",
+    );
     server.cache.setSnapshot("nack", clusters("a"));
     expect(sent(await client.next())).toEqual(["a"]);
     client.close();

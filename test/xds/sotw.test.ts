@@ -132,21 +132,21 @@ describe("SotW ADS", () => {
       .find((p) => p.nodeId === "nack")
       ?.types.find((t) => t.typeUrl === TypeUrl.cluster)?.acked?.version;
     expect(goodVersion).toBeDefined();
-    const rejected = [...view(["a"], "a")].map((r) => (r.typeUrl === TypeUrl.cluster ? edsCluster("a", 0) : r));
+    const rejected = [...view(["a"], "a")].map((r) => (r.typeUrl === TypeUrl.cluster ? edsCluster("a", 99) : r));
     server.cache.setSnapshot("nack", rejected);
     const bad = await client.next();
     expect(bad.typeUrl).toBe(TypeUrl.cluster);
     const freshEndpoints = await client.next();
     expect(freshEndpoints.typeUrl).toBe(TypeUrl.endpoint);
     client.ack(freshEndpoints, ["a"]);
-    client.nack(bad, goodVersion ?? "", "cluster a: connect_timeout must be > 0");
+    client.nack(bad, goodVersion ?? "", "cluster a: connect_timeout above our limit");
     await client.expectQuiet();
     // Publishing the same rejected content again, or changing another type, does not re-send it.
     server.cache.setSnapshot("nack", rejected);
     await client.expectQuiet();
     const status = server.server.proxyStatus().find((p) => p.nodeId === "nack");
     const cds = status?.types.find((t) => t.typeUrl === TypeUrl.cluster);
-    expect(cds?.lastNack?.error).toBe("cluster a: connect_timeout must be > 0");
+    expect(cds?.lastNack?.error).toBe("cluster a: connect_timeout above our limit");
     expect(cds?.lastNack?.nonce).toBe(bad.nonce);
     expect(cds?.acked?.version).toBe(goodVersion);
     expect(await metricValue("gantry_xds_nacks_total", "gantry_xds_nacks_total", TypeUrl.cluster)).toBe(1);
