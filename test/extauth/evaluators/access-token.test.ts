@@ -162,6 +162,12 @@ describe("JWT access tokens", () => {
       .sign(key.privateKey);
     clock.set(start * 1000);
     expect(await verdict(e, bearer(later))).toMatchObject({ kind: "deny", reason: expect.stringContaining('"nbf"') });
+    const future = await sign(key, { scope: "orders:read" }, start + 61);
+    expect(await verdict(e, bearer(future))).toMatchObject({
+      kind: "deny",
+      reason: 'token claim "iat" invalid: check_failed',
+    });
+    expect((await verdict(e, bearer(await sign(key, { scope: "orders:read" }, start + 59)))).kind).toBe("allow");
   });
 
   it("denies wrong issuers, audiences, keys, scopes and missing or garbled tokens", async () => {

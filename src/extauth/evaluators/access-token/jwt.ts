@@ -54,7 +54,12 @@ export class JwtVerifier {
   }
 
   async #verify(token: string, keys: KeySet): Promise<JWTPayload> {
-    const { payload } = await jwtVerify(token, keys, { ...this.#options, currentDate: new Date(this.#clock.now()) });
+    const now = this.#clock.now();
+    const { payload } = await jwtVerify(token, keys, { ...this.#options, currentDate: new Date(now) });
+    // jose checks iat only against a maximum age; a token issued in the future is refused here.
+    if (typeof payload.iat === "number" && payload.iat * 1000 > now + this.#skewMs) {
+      throw new errors.JWTClaimValidationFailed("issued in the future", payload, "iat", "check_failed");
+    }
     return payload;
   }
 
