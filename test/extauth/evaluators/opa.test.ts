@@ -345,6 +345,17 @@ describe.skipIf(!opa)("opaAuth evaluator with opa-compiled Rego", () => {
     });
   });
 
+  it("compiles a policy written for OPA before 1.0 when asked to", async () => {
+    const v0Policy = 'package envoy.authz\n\ndefault allow = false\n\nallow {\n  input.parsed_path[0] == "public"\n}\n';
+    const modules = { "legacy.rego": v0Policy };
+    const evaluator = await factory()(settings({ modules, v0Compatible: true }), deps, "configs[0].opaAuth");
+    expect(await evaluator.evaluate(checkContext({ path: "/public/logo.png" }))).toEqual({ kind: "allow" });
+    expect(await evaluator.evaluate(checkContext({ path: "/private" }))).toMatchObject({ kind: "deny" });
+    await expect(factory()(settings({ modules }), deps, "configs[0].opaAuth")).rejects.toThrow(
+      /configs\[0\]\.opaAuth\.modules: opa build failed: .*legacy\.rego:5: rego_parse_error: `if` keyword is required/s,
+    );
+  });
+
   it("takes a prebuilt bundle or a bare policy.wasm", async () => {
     const bundlePath = join(dir, "bundle.tar.gz");
     await run(opa ?? "opa", [

@@ -32,18 +32,25 @@ export interface CompileOptions {
   timeoutMs: number;
 }
 
+export interface CompileTarget {
+  entrypoint: string;
+  /** Rego written for OPA before 1.0. */
+  v0Compatible: boolean;
+}
+
 /**
  * Compiles Rego to a WebAssembly bundle with `opa build -t wasm -e <entrypoint>`, once per content:
- * the bundle is kept under the cache folder by a hash of the opa version, the entrypoint and the
+ * the bundle is kept under the cache folder by a hash of the opa version, the build flags and the
  * sources, so a reload or a second replica with the same policy does not compile again.
  */
 export async function compileRego(
   sources: RegoSource[],
-  entrypoint: string,
+  target: CompileTarget,
   options: CompileOptions,
 ): Promise<Uint8Array> {
   const version = await opaVersion(options.opaCommand);
-  const hash = createHash("sha256").update(version).update("\0").update(entrypoint);
+  const flags = ["-t", "wasm", "-e", target.entrypoint, ...(target.v0Compatible ? ["--v0-compatible"] : [])];
+  const hash = createHash("sha256").update(version).update("\0").update(flags.join(" "));
   for (const source of sources) hash.update("\0").update(source.name).update("\0").update(source.text);
   const cached = join(options.cacheDir, `${hash.digest("hex")}.tar.gz`);
   try {
@@ -64,7 +71,7 @@ export async function compileRego(
     }
     const output = join(workDir, "bundle.tar.gz");
     try {
-      await run(options.opaCommand, ["build", "-t", "wasm", "-e", entrypoint, "-o", output, ...files], {
+      await run(options.opaCommand, ["build", ...flags, "-o", output, ...files], {
         timeout: options.timeoutMs,
         cwd: workDir,
       });

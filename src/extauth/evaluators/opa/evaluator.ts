@@ -111,7 +111,7 @@ async function loadBundle(
       if (!/^[\w.-]+$/.test(name)) throw new AuthConfigError(`${where}.${name}`, "a module name is a plain file name");
       sources.push({ name, text: settings.modules[name] ?? "" });
     }
-    return readBundle(await compileRego(sources, entrypoint, compile));
+    return readBundle(await compileRego(sources, { entrypoint, v0Compatible: settings.v0Compatible }, compile));
   } catch (err) {
     if (err instanceof BundleError) throw new AuthConfigError(where, err.message);
     throw err;
