@@ -22,6 +22,8 @@ const verifiedTtlMs = 5 * 60_000;
 
 class BasicAuthEvaluator implements Evaluator {
   readonly #users: ReadonlyMap<string, PasswordHash>;
+  /** Checked against for unknown users, so that timing does not tell which user names exist. */
+  readonly #decoy: PasswordHash;
   readonly #challenge: Verdict;
   readonly #clock: Clock;
   /** Recently verified credentials, keyed by a keyed digest (the password itself is never kept). */
@@ -30,6 +32,7 @@ class BasicAuthEvaluator implements Evaluator {
 
   constructor(users: ReadonlyMap<string, PasswordHash>, realm: string, clock: Clock) {
     this.#users = users;
+    this.#decoy = users.values().next().value as PasswordHash;
     this.#clock = clock;
     this.#challenge = {
       kind: "deny",
@@ -43,7 +46,7 @@ class BasicAuthEvaluator implements Evaluator {
     const credentials = basicCredentials(context.headers["authorization"]);
     if (!credentials) return this.#challenge;
     const stored = this.#users.get(credentials.user);
-    if (!stored) return this.#challenge;
+    if (!stored) return verifyPassword(credentials.password, this.#decoy).then(() => this.#challenge);
     const digest = createHmac("sha256", this.#digestKey)
       .update(credentials.user)
       .update("\0")

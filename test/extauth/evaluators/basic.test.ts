@@ -108,6 +108,10 @@ describe("basicAuth", () => {
     expect(await verdict(e, basic("dave", "dave-pw"))).toMatchObject({ kind: "allow" });
     expect(e.evaluate(context({ headers: basic("dave", "dave-pw") }))).toMatchObject({ kind: "allow" });
     expect(e.evaluate(context({ headers: basic("dave", "wrong") }))).toBeInstanceOf(Promise);
+    // An unknown user costs a hash check too, so timing does not tell which users exist.
+    const unknown = e.evaluate(context({ headers: basic("mallory", "dave-pw") }));
+    expect(unknown).toBeInstanceOf(Promise);
+    expect(await unknown).toMatchObject({ kind: "deny", status: 401 });
     clock.advance(5 * 60_000);
     expect(e.evaluate(context({ headers: basic("dave", "dave-pw") }))).toBeInstanceOf(Promise);
   });
