@@ -102,7 +102,11 @@ interface AttachablePolicy {
  * Resolves references, flattens delegation, attaches policies by selector and collects every
  * resource's status. Pure: the same resources give the same model.
  */
-export function normalize(resources: readonly Resource[], rejected: readonly RejectedDocument[] = []): Normalized {
+export function normalize(
+  resources: readonly Resource[],
+  rejected: readonly RejectedDocument[] = [],
+  memo: RouteMemo = new RouteMemo(),
+): Normalized {
   const statuses = new StatusCollector();
   for (const doc of rejected) {
     if (doc.kind && doc.name !== undefined && doc.namespace !== undefined) {
@@ -115,7 +119,7 @@ export function normalize(resources: readonly Resource[], rejected: readonly Rej
   const secrets = normalizeSecrets(index, statuses);
   const destinations = normalizeDestinations(index, secrets, statuses);
   const policies = normalizePolicies(index, statuses);
-  const routes = new RouteFlattener(index, destinations, policies, statuses);
+  const routes = new RouteFlattener(index, destinations, policies, statuses, memo.reuse(flattenContext(index)));
   const gateways = normalizeGateways(index, secrets, routes, statuses);
   routes.reportUnused();
   for (const policy of policies.all) {
@@ -200,6 +204,17 @@ export function clusterName(destination: string, port: number, subset: string): 
   return subset === "" ? `${destination}:${port}` : `${destination}:${port}/${subset}`;
 }
 
+interface DestinationModel {
+  invalid: string[];
+  warnings: string[];
+  clusters: ModelCluster[];
+  ports: number[];
+  subsets: Set<string>;
+}
+
+/** Destination models by resource object, valid while the secrets they name are the same. */
+const destinationModels = new WeakMap<ResourceOf<"Destination">, { secrets: string; model: DestinationModel }>();
+
 function normalizeDestinations(
   index: Index,
   secrets: Map<string, ModelSecret>,
@@ -208,60 +223,82 @@ function normalizeDestinations(
   const result: ResolvedDestinations = { byName: new Map(), clusters: new Map() };
   for (const [name, destination] of index.of("Destination")) {
     const key = resourceKey(destination);
-    const problems = destinationProblems(destination.spec, destination.metadata.namespace, secrets);
-    for (const problem of problems.invalid) statuses.invalid(key, problem);
-    for (const problem of problems.warnings) statuses.warn(key, problem);
-    if (problems.invalid.length > 0) continue;
-    const spec = destination.spec;
-    const tls = spec.tls
-      ? {
-          sni: spec.tls.sni,
-          ...(spec.tls.ca ? { caSecret: refName(spec.tls.ca, destination.metadata.namespace) } : {}),
-          ...(spec.tls.clientCertificate
-            ? { clientSecret: refName(spec.tls.clientCertificate, destination.metadata.namespace) }
-            : {}),
-        }
-      : undefined;
-    const connectTimeoutMs = durationMs(spec.connectTimeout) ?? defaultConnectTimeoutMs;
-    const subsets = [{ name: "", labels: {} as Record<string, string> }, ...spec.subsets];
-    for (const port of spec.ports) {
-      const targetPort = port.targetPort || port.number;
-      for (const subset of subsets) {
-        const cluster: ModelCluster = {
-          name: clusterName(name, port.number, subset.name),
-          destination: name,
-          protocol: UpstreamProtocol[port.protocol] as ModelCluster["protocol"],
-          connectTimeoutMs,
-          ...(tls ? { tls } : {}),
-          discovery:
-            spec.dns !== ""
-              ? { type: "dns", host: spec.dns, port: targetPort }
-              : {
-                  type: "static",
-                  endpoints: spec.endpoints
-                    .filter((e) => matchesLabels(subset.labels, e.labels))
-                    .map((e) => ({
-                      address: e.address,
-                      port: e.port || targetPort,
-                      weight: e.weight || 1,
-                      locality: {
-                        region: e.locality?.region ?? "",
-                        zone: e.locality?.zone ?? "",
-                        subZone: e.locality?.subZone ?? "",
-                      },
-                    })),
-                },
-        };
-        result.clusters.set(cluster.name, cluster);
-      }
+    const tls = destination.spec.tls;
+    const secretsSeen = [tls?.ca, tls?.clientCertificate]
+      .map((ref) => (ref ? secrets.get(refName(ref, destination.metadata.namespace))?.type : "-"))
+      .join(",");
+    let cached = destinationModels.get(destination);
+    if (cached?.secrets !== secretsSeen) {
+      cached = { secrets: secretsSeen, model: destinationModel(name, destination, secrets) };
+      destinationModels.set(destination, cached);
     }
-    result.byName.set(name, {
-      resource: destination,
-      ports: spec.ports.map((p) => p.number),
-      subsets: new Set(spec.subsets.map((s) => s.name)),
-    });
+    const model = cached.model;
+    for (const problem of model.invalid) statuses.invalid(key, problem);
+    for (const problem of model.warnings) statuses.warn(key, problem);
+    if (model.invalid.length > 0) continue;
+    for (const cluster of model.clusters) result.clusters.set(cluster.name, cluster);
+    result.byName.set(name, { resource: destination, ports: model.ports, subsets: model.subsets });
   }
   return result;
+}
+
+function destinationModel(
+  name: string,
+  destination: ResourceOf<"Destination">,
+  secrets: Map<string, ModelSecret>,
+): DestinationModel {
+  const spec = destination.spec;
+  const { invalid, warnings } = destinationProblems(spec, destination.metadata.namespace, secrets);
+  const model: DestinationModel = {
+    invalid,
+    warnings,
+    clusters: [],
+    ports: spec.ports.map((p) => p.number),
+    subsets: new Set(spec.subsets.map((s) => s.name)),
+  };
+  if (invalid.length > 0) return model;
+  const tls = spec.tls
+    ? {
+        sni: spec.tls.sni,
+        ...(spec.tls.ca ? { caSecret: refName(spec.tls.ca, destination.metadata.namespace) } : {}),
+        ...(spec.tls.clientCertificate
+          ? { clientSecret: refName(spec.tls.clientCertificate, destination.metadata.namespace) }
+          : {}),
+      }
+    : undefined;
+  const connectTimeoutMs = durationMs(spec.connectTimeout) ?? defaultConnectTimeoutMs;
+  const subsets = [{ name: "", labels: {} as Record<string, string> }, ...spec.subsets];
+  for (const port of spec.ports) {
+    const targetPort = port.targetPort || port.number;
+    for (const subset of subsets) {
+      model.clusters.push({
+        name: clusterName(name, port.number, subset.name),
+        destination: name,
+        protocol: UpstreamProtocol[port.protocol] as ModelCluster["protocol"],
+        connectTimeoutMs,
+        ...(tls ? { tls } : {}),
+        discovery:
+          spec.dns !== ""
+            ? { type: "dns", host: spec.dns, port: targetPort }
+            : {
+                type: "static",
+                endpoints: spec.endpoints
+                  .filter((e) => matchesLabels(subset.labels, e.labels))
+                  .map((e) => ({
+                    address: e.address,
+                    port: e.port || targetPort,
+                    weight: e.weight || 1,
+                    locality: {
+                      region: e.locality?.region ?? "",
+                      zone: e.locality?.zone ?? "",
+                      subZone: e.locality?.subZone ?? "",
+                    },
+                  })),
+              },
+      });
+    }
+  }
+  return model;
 }
 
 function destinationProblems(
@@ -516,6 +553,85 @@ interface FlatRoute {
   labels: Record<string, string>;
 }
 
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+
+/** A number per resource object: equal for the same object, so unchanged inputs are recognised. */
+function objectId(resource: object | undefined): number {
+  if (resource === undefined) return 0;
+  let id = objectIds.get(resource);
+  if (id === undefined) {
+    id = nextObjectId++;
+    objectIds.set(resource, id);
+  }
+  return id;
+}
+
+/**
+ * What every route table's flattening may read besides the route tables and destinations it
+ * names: policies, auth configs and secrets (by object), and which route tables exist with which
+ * labels (delegation selects by label).
+ */
+function flattenContext(index: Index): string {
+  const parts: string[] = [];
+  for (const kind of [
+    "ExtAuthPolicy",
+    "RateLimitPolicy",
+    "RetryTimeoutPolicy",
+    "FaultInjectionPolicy",
+    "CORSPolicy",
+    "HeaderPolicy",
+    "AuthConfig",
+    "Secret",
+  ] as const) {
+    for (const [name, resource] of index.of(kind)) parts.push(`${kind}/${name}=${objectId(resource)}`);
+  }
+  for (const [name, rt] of index.of("RouteTable")) {
+    parts.push(`RouteTable/${name}:${JSON.stringify(rt.metadata.labels)}:${rt.spec.gateways.length > 0}`);
+  }
+  return parts.join("\n");
+}
+
+interface MemoEntry {
+  routes: FlatRoute[];
+  /** The route tables and destinations read, with the object each was. */
+  deps: { kind: "RouteTable" | "Destination"; name: string; id: number }[];
+  /** Status reports and policy uses made while flattening, replayed on reuse. */
+  reports: { key: string; state: State; message: string }[];
+  used: string[];
+}
+
+/**
+ * Flattened, policy-attached routes of each root route table, kept between translations: a
+ * route table whose inputs are the same objects as last time is not flattened again.
+ */
+export class RouteMemo {
+  #context = "";
+  #entries = new Map<string, MemoEntry>();
+
+  /** Starts a translation: entries made under another context are dropped. */
+  reuse(context: string): RouteMemo {
+    if (context !== this.#context) {
+      this.#context = context;
+      this.#entries = new Map();
+    }
+    return this;
+  }
+
+  get(name: string): MemoEntry | undefined {
+    return this.#entries.get(name);
+  }
+
+  set(name: string, entry: MemoEntry): void {
+    this.#entries.set(name, entry);
+  }
+
+  /** Drops the entries of route tables that no longer exist. */
+  keepOnly(names: Set<string>): void {
+    for (const name of this.#entries.keys()) if (!names.has(name)) this.#entries.delete(name);
+  }
+}
+
 /** What a delegated child inherits from the routes that delegate to it. */
 interface Inherited {
   labels: Record<string, string>;
@@ -530,30 +646,65 @@ function everything(): ModelMatch {
 
 /** Flattens route tables (following delegation) into model routes, memoized per route table. */
 class RouteFlattener {
-  readonly #memo = new Map<string, FlatRoute[]>();
   readonly #attached = new Set<string>();
+  readonly #done = new Map<string, FlatRoute[]>();
+  #recording: MemoEntry | undefined;
 
   constructor(
     private readonly index: Index,
     private readonly destinations: ResolvedDestinations,
     private readonly policies: Policies,
     private readonly statuses: StatusCollector,
+    private readonly memo: RouteMemo,
   ) {}
+
+  #warn(key: string, message: string, state: State = State.WARNING): void {
+    this.statuses.report(key, state, message);
+    this.#recording?.reports.push({ key, state, message });
+  }
+
+  #routeTable(name: string): ResourceOf<"RouteTable"> | undefined {
+    const rt = this.index.of("RouteTable").get(name);
+    this.#recording?.deps.push({ kind: "RouteTable", name, id: objectId(rt) });
+    return rt;
+  }
+
+  #destination(name: string) {
+    const destination = this.destinations.byName.get(name);
+    this.#recording?.deps.push({ kind: "Destination", name, id: objectId(this.index.of("Destination").get(name)) });
+    return destination;
+  }
+
+  #unchanged(entry: MemoEntry): boolean {
+    return entry.deps.every((d) => objectId(this.index.of(d.kind).get(d.name)) === d.id);
+  }
 
   /** The routes of a root route table, policies attached. */
   routesOf(rt: ResourceOf<"RouteTable">): ModelRoute[] {
     const name = nsName(rt);
     this.#attached.add(name);
-    let flat = this.#memo.get(name);
-    if (!flat) {
-      flat = this.#flatten(rt, [], { labels: {}, matches: [everything()], names: [] });
-      for (const route of flat) this.#attachPolicies(route, rt);
-      this.#memo.set(name, flat);
+    const done = this.#done.get(name);
+    if (done) return done.map((f) => f.route);
+    const kept = this.memo.get(name);
+    if (kept && this.#unchanged(kept)) {
+      for (const r of kept.reports) this.statuses.report(r.key, r.state, r.message);
+      for (const key of kept.used) this.policies.used.add(key);
+      this.#done.set(name, kept.routes);
+      return kept.routes.map((f) => f.route);
     }
-    return flat.map((f) => f.route);
+    const entry: MemoEntry = { routes: [], deps: [], reports: [], used: [] };
+    this.#recording = entry;
+    this.#routeTable(name);
+    entry.routes = this.#flatten(rt, [], { labels: {}, matches: [everything()], names: [] });
+    for (const route of entry.routes) this.#attachPolicies(route, rt);
+    this.#recording = undefined;
+    this.memo.set(name, entry);
+    this.#done.set(name, entry.routes);
+    return entry.routes.map((f) => f.route);
   }
 
   reportUnused(): void {
+    this.memo.keepOnly(new Set(this.#done.keys()));
     for (const [name, rt] of this.index.of("RouteTable")) {
       if (!this.#attached.has(name) && rt.spec.gateways.length > 0) {
         this.statuses.warn(resourceKey(rt), "not attached to any gateway listener");
@@ -569,10 +720,9 @@ class RouteFlattener {
     rt.spec.http.forEach((http, i) => {
       const routeName = http.name || `route-${i}`;
       const field = `spec.http[${i}]`;
-      if (seen.has(routeName))
-        this.statuses.warn(rtKey, `${field}.name: "${routeName}" is used twice in this route table`);
+      if (seen.has(routeName)) this.#warn(rtKey, `${field}.name: "${routeName}" is used twice in this route table`);
       seen.add(routeName);
-      const fail = (message: string) => this.statuses.warn(rtKey, `${field} (${routeName}): ${message}`);
+      const fail = (message: string) => this.#warn(rtKey, `${field} (${routeName}): ${message}`);
       const own = this.#matches(http, fail);
       if (!own) return;
       const matches = combineMatches(parent.matches, own);
@@ -686,7 +836,7 @@ class RouteFlattener {
           if (!target.destination) return `${at}.destination: required`;
           const name = refName(target.destination, namespace);
           origins.push(`Destination/${name}`);
-          const destination = this.destinations.byName.get(name);
+          const destination = this.#destination(name);
           if (!destination) return `${at}.destination: Destination ${name} not found or invalid`;
           let port = target.port;
           if (port === 0) {
@@ -754,15 +904,17 @@ class RouteFlattener {
       }
       if (selector.ref) {
         const name = refName(selector.ref, parent.metadata.namespace);
-        const child = this.index.of("RouteTable").get(name);
+        const child = this.#routeTable(name);
         if (!child) fail(`${at}.ref: RouteTable ${name} not found`);
         else children.set(name, child);
         return;
       }
       const namespace = selector.namespace || parent.metadata.namespace;
       for (const [name, rt] of this.index.of("RouteTable")) {
-        if (rt.metadata.namespace === namespace && matchesLabels(selector.labels, rt.metadata.labels))
+        if (rt.metadata.namespace === namespace && matchesLabels(selector.labels, rt.metadata.labels)) {
+          this.#routeTable(name);
           children.set(name, rt);
+        }
       }
     });
     const ordered = [...children.values()].sort(
@@ -775,15 +927,12 @@ class RouteFlattener {
       if (childName === nsName(parent) || stack.includes(childName)) {
         const cycle = [...stack.slice(stack.indexOf(childName)), childName].join(" → ");
         fail(`delegation cycle: ${cycle || `${childName} → ${childName}`}; RouteTable ${childName} is skipped here`);
-        this.statuses.warn(resourceKey(child), `part of a delegation cycle: ${cycle}`);
+        this.#warn(resourceKey(child), `part of a delegation cycle: ${cycle}`);
         continue;
       }
       if (child.spec.gateways.length > 0) {
         fail(`RouteTable ${childName} names gateways; a delegation child may not, so it is skipped`);
-        this.statuses.warn(
-          resourceKey(child),
-          `delegated to by ${nsName(parent)} but names gateways; not used as a child`,
-        );
+        this.#warn(resourceKey(child), `delegated to by ${nsName(parent)} but names gateways; not used as a child`);
         continue;
       }
       out.push(...this.#flatten(child, stack, inherited));
@@ -803,11 +952,12 @@ class RouteFlattener {
       );
       if (!applies) continue;
       this.policies.used.add(policy.key);
+      this.#recording?.used.push(policy.key);
       if (policy.conflictsWith(route.policies)) {
-        this.statuses.report(
+        this.#warn(
           policy.key,
-          policy.conflictState,
           `route ${route.name} already has a ${policy.kind} applied; this one is not applied there`,
+          policy.conflictState,
         );
         continue;
       }
@@ -852,6 +1002,12 @@ function normalizeGateways(
 ): ModelGateway[] {
   const gateways: ModelGateway[] = [];
   const routeTables = [...index.of("RouteTable").values()];
+  const byGateway = new Map<string, ResourceOf<"RouteTable">[]>();
+  for (const rt of routeTables) {
+    for (const name of new Set(rt.spec.gateways.map((g) => refName(g, rt.metadata.namespace)))) {
+      byGateway.set(name, [...(byGateway.get(name) ?? []), rt]);
+    }
+  }
   for (const [name, gateway] of index.of("Gateway")) {
     const key = resourceKey(gateway);
     const spec = gateway.spec;
@@ -860,9 +1016,7 @@ function normalizeGateways(
       statuses.invalid(key, "spec.proxies: labels or nodeIds are required");
       continue;
     }
-    const namingThis = routeTables.filter((rt) =>
-      rt.spec.gateways.some((g) => refName(g, rt.metadata.namespace) === name),
-    );
+    const namingThis = byGateway.get(name) ?? [];
     const origins = new Set<string>([key]);
     const listeners: ModelListener[] = [];
     if (spec.kind === ProxyKind.GRPC_PROXYLESS) {

@@ -1,3 +1,4 @@
+import type { MessageShape } from "@bufbuild/protobuf";
 import { ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ClusterLoadAssignmentSchema } from "../gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { ListenerSchema } from "../gen/envoy/config/listener/v3/listener_pb.js";
@@ -13,7 +14,7 @@ import { buildApiListener, buildListener } from "./envoy/listener.js";
 import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "./envoy/route.js";
 import { buildSecret } from "./envoy/secret.js";
 import type { Model, ModelCluster, ModelGateway, ModelRateLimitDomain, ModelRoute, ProxySelection } from "./model.js";
-import { normalize } from "./normalize.js";
+import { normalize, RouteMemo } from "./normalize.js";
 import { type EnvoyResource, encode, sortResources } from "./output.js";
 import { State, type Status } from "./status.js";
 import { type Violation, validateMessage } from "./validate.js";
@@ -56,8 +57,11 @@ interface Built<T> {
 }
 
 /** Caches keyed by content; each translation keeps only what it used, so memory stays bounded. */
+type KeyedRoute = Built<Route> & { key: string };
+
 class Generation {
-  routes = new Map<string, Built<Route>>();
+  routes = new Map<string, KeyedRoute>();
+  checks = new Map<string, Violation[]>();
   encoded = new Map<string, Built<EnvoyResource>>();
 }
 
@@ -89,12 +93,14 @@ export class Translator {
   #current = new Generation();
   #nextId = 1;
   readonly #lastGood = new Map<string, EnvoyResource[]>();
+  readonly #routeMemo = new RouteMemo();
+  readonly #byRoute = new WeakMap<ModelRoute, Map<string, KeyedRoute>>();
 
   constructor(private readonly options: TranslateOptions = {}) {}
 
   translate(resources: readonly Resource[], rejected: readonly RejectedDocument[] = []): Translation {
     this.#current = new Generation();
-    const { model, statuses } = normalize(resources, rejected);
+    const { model, statuses } = normalize(resources, rejected, this.#routeMemo);
     const groups: ProxyGroup[] = [];
     for (const gateway of model.gateways) {
       const blame = new Map<string, Set<string>>();
@@ -155,10 +161,11 @@ export class Translator {
           return b;
         });
         // Routes are validated one by one (and cached); the host itself without them.
-        const shell = buildVirtualHost(vhost, [], listener.httpsRedirect);
-        const shellViolations = validateMessage(VirtualHostSchema, shell);
-        if (shellViolations.length > 0)
-          report([`RouteTable/${vhost.name}`], shellViolations, `virtual host ${vhost.name}`);
+        const shellKey = `vhost|${vhost.name}|${vhost.domains.join(",")}|${listener.httpsRedirect}`;
+        const shell = this.#checked(shellKey, () =>
+          validateMessage(VirtualHostSchema, buildVirtualHost(vhost, [], listener.httpsRedirect)),
+        );
+        if (shell.length > 0) report([`RouteTable/${vhost.name}`], shell, `virtual host ${vhost.name}`);
         vhostKeys.push(
           `${vhost.name}|${vhost.domains.join(",")}|${listener.httpsRedirect}|${built.map((b) => b.id).join(",")}`,
         );
@@ -181,20 +188,28 @@ export class Translator {
           .filter((h) => !h.includes("*"))
           .sort();
         for (const host of hosts) {
-          const listenerMessage = buildApiListener(host, routeConfigName, needs);
-          this.#push(out, ListenerSchema, host, listenerMessage, [gatewayKey], report);
+          const key = `${routeConfigName}|${JSON.stringify(needs)}`;
+          this.#push(
+            out,
+            ListenerSchema,
+            host,
+            key,
+            () => buildApiListener(host, routeConfigName, needs),
+            [gatewayKey],
+            report,
+          );
         }
       } else {
         const name = `${gateway.name}/${listener.name}`;
-        const listenerMessage = buildListener({
-          name,
+        const inputs = {
           address: listener.bindAddress,
           port: listener.port,
           routeConfigName,
           tls: listener.tls,
           needs,
-        });
-        this.#push(out, ListenerSchema, name, listenerMessage, [gatewayKey], report);
+        };
+        const key = JSON.stringify(inputs);
+        this.#push(out, ListenerSchema, name, key, () => buildListener({ name, ...inputs }), [gatewayKey], report);
       }
     }
     for (const name of [...clusters].sort()) {
@@ -226,8 +241,10 @@ export class Translator {
       [needsRateLimit, serviceClusters.rateLimit, this.options.rateLimit],
     ];
     for (const [needed, name, address] of services) {
-      if (needed && address)
-        this.#push(out, ClusterSchema, name, buildServiceCluster(name, address), [gatewayKey], report);
+      if (needed && address) {
+        const build = () => buildServiceCluster(name, address);
+        this.#push(out, ClusterSchema, name, JSON.stringify(address), build, [gatewayKey], report);
+      }
     }
     const secrets = new Set<string>();
     for (const listener of gateway.listeners) {
@@ -241,38 +258,66 @@ export class Translator {
     }
     for (const name of [...secrets].sort()) {
       const secret = model.secrets.get(name);
-      if (secret) this.#push(out, SecretSchema, name, buildSecret(secret), [`Secret/${name}`], report);
+      if (secret) {
+        this.#push(
+          out,
+          SecretSchema,
+          name,
+          JSON.stringify(secret),
+          () => buildSecret(secret),
+          [`Secret/${name}`],
+          report,
+        );
+      }
     }
     return sortResources(out);
   }
 
+  /** Builds, validates and encodes a resource unless the same inputs (`key`) were seen before. */
   #push<S extends typeof ListenerSchema | typeof ClusterSchema | typeof SecretSchema>(
     out: EnvoyResource[],
     schema: S,
     name: string,
-    message: Parameters<typeof encode<S>>[2],
+    key: string,
+    build: () => MessageShape<S>,
     origins: string[],
     report: (keys: Iterable<string>, violations: Violation[], what: string) => void,
   ): void {
-    const resource = encode(schema, name, message);
-    const built = this.#encoded(`${schema.typeName}|${name}|${resource.version}`, () => ({
-      resource,
-      violations: validateMessage(schema, message),
-    }));
+    const built = this.#encoded(`${schema.typeName}|${name}|${key}`, () => {
+      const message = build();
+      return { resource: encode(schema, name, message), violations: validateMessage(schema, message) };
+    });
     if (built.violations.length > 0) report(origins, built.violations, `${schema.name} ${name}`);
     out.push(built.value);
   }
 
   #route(route: ModelRoute, client: ClientKind, extAuth: boolean): Built<Route> {
-    const key = `${client}|${extAuth}|${routeKey(route)}`;
-    const cached = this.#current.routes.get(key) ?? this.#previous.routes.get(key);
-    if (cached) {
-      this.#current.routes.set(key, cached);
-      return cached;
+    const variant = `${client}|${extAuth}`;
+    // Unchanged route tables give the very same model routes (see RouteMemo): no key to compute.
+    const byObject = this.#byRoute.get(route)?.get(variant);
+    if (byObject) return this.#keep(byObject);
+    const key = `${variant}|${routeKey(route)}`;
+    let built = this.#current.routes.get(key) ?? this.#previous.routes.get(key);
+    if (!built) {
+      const value = buildRoute(route, client, extAuth);
+      built = { id: this.#nextId++, value, violations: validateMessage(RouteSchema, value), key };
     }
-    const value = buildRoute(route, client, extAuth);
-    const built = { id: this.#nextId++, value, violations: validateMessage(RouteSchema, value) };
-    this.#current.routes.set(key, built);
+    const variants = this.#byRoute.get(route) ?? new Map<string, KeyedRoute>();
+    variants.set(variant, built);
+    this.#byRoute.set(route, variants);
+    return this.#keep(built);
+  }
+
+  /** Violations of a check that depends only on `key`. */
+  #checked(key: string, check: () => Violation[]): Violation[] {
+    let violations = this.#current.checks.get(key) ?? this.#previous.checks.get(key);
+    violations ??= check();
+    this.#current.checks.set(key, violations);
+    return violations;
+  }
+
+  #keep(built: KeyedRoute): Built<Route> {
+    this.#current.routes.set(built.key, built);
     return built;
   }
 

@@ -108,3 +108,84 @@ spec:
     ]);
   });
 });
+
+describe("Translator reuse", () => {
+  const tree = `${gateway("gw")}${destination("d")}${destination("e", "10.0.0.9")}apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: root }
+spec:
+  hosts: [root.example.com]
+  gateways: [{ name: gw }]
+  http:
+    - { name: api, labels: { zone: api }, matchers: [{ prefix: /api }], delegate: { routeTables: [{ labels: { team: x } }] } }
+    - { name: rest, forwardTo: { destinations: [{ destination: { name: d } }] } }
+---
+apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: child-1, labels: { team: x } }
+spec:
+  http:
+    - { name: one, matchers: [{ prefix: /api/one }], forwardTo: { destinations: [{ destination: { name: e } }] } }
+---
+apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: untouched }
+spec:
+  hosts: [other.example.com]
+  gateways: [{ name: gw }]
+  http:
+    - { name: all, labels: { zone: api }, forwardTo: { destinations: [{ destination: { name: d } }] } }
+---
+apiVersion: gantry/v1
+kind: HeaderPolicy
+metadata: { name: h }
+spec:
+  applyToRoutes: [{ route: { labels: { zone: api } } }]
+  requestHeadersToRemove: [x-a]
+---
+`;
+  const child2 = `apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: child-2, labels: { team: x } }
+spec:
+  http:
+    - { name: two, matchers: [{ prefix: /api/two }], forwardTo: { destinations: [{ destination: { name: d } }] } }
+---
+`;
+
+  /** Replaces resources by key in `base`, keeping every other object as it was (as a store does). */
+  function edit(base: Resource[], text: string, remove: string[] = []): Resource[] {
+    const replacements = resources(text);
+    const key = (r: Resource) => `${r.kind}/${r.metadata.name}`;
+    const byKey = new Map(replacements.map((r) => [key(r), r]));
+    const kept = base.filter((r) => !remove.includes(key(r))).map((r) => byKey.get(key(r)) ?? r);
+    const added = replacements.filter((r) => !base.some((b) => key(b) === key(r)));
+    return [...kept, ...added];
+  }
+
+  const cases: [string, (base: Resource[]) => Resource[]][] = [
+    ["a delegated child changes", (b) => edit(b, tree.replace("/api/one", "/api/uno"))],
+    ["a destination a child uses changes", (b) => edit(b, destination("e", "10.0.0.10"))],
+    ["a new child is selected by label", (b) => edit(b, child2)],
+    ["a policy changes", (b) => edit(b, tree.replace("[x-a]", "[x-b]"))],
+    ["a destination disappears", (b) => edit(b, "", ["Destination/e"])],
+    ["a child disappears", (b) => edit(b, "", ["RouteTable/child-1"])],
+  ];
+
+  for (const [what, change] of cases) {
+    it(`gives what a fresh translation gives when ${what}`, () => {
+      const base = resources(tree);
+      const translator = new Translator();
+      translator.translate(base);
+      const next = change(base);
+      expect(
+        next.filter((r) => !base.includes(r)).length + base.filter((r) => !next.includes(r)).length,
+      ).toBeGreaterThan(0);
+      const reused = translator.translate(next);
+      const fresh = translate(next);
+      expect(reused.groups).toEqual(fresh.groups);
+      expect(reused.statuses).toEqual(fresh.statuses);
+      expect(changed(translate(base), reused).length).toBeGreaterThan(0);
+    });
+  }
+});
