@@ -3,7 +3,11 @@ import { LRUCache } from "lru-cache";
 import { file_envoy_config_cluster_v3_cluster } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { file_envoy_config_endpoint_v3_endpoint } from "../gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { file_envoy_config_listener_v3_listener } from "../gen/envoy/config/listener/v3/listener_pb.js";
-import { file_envoy_config_route_v3_route } from "../gen/envoy/config/route/v3/route_pb.js";
+import {
+  file_envoy_config_route_v3_route,
+  type RouteConfiguration,
+  RouteConfigurationSchema,
+} from "../gen/envoy/config/route/v3/route_pb.js";
 import { file_envoy_extensions_filters_http_cors_v3_cors } from "../gen/envoy/extensions/filters/http/cors/v3/cors_pb.js";
 import { file_envoy_extensions_filters_http_ext_authz_v3_ext_authz } from "../gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js";
 import { file_envoy_extensions_filters_http_fault_v3_fault } from "../gen/envoy/extensions/filters/http/fault/v3/fault_pb.js";
@@ -83,9 +87,29 @@ export class ResourceValidator {
 
   #check(schema: DescMessage, resource: XdsResource): string[] {
     try {
-      return validationProblems(schema, fromBinary(schema, resource.value), this.#registry);
+      const message = fromBinary(schema, resource.value);
+      const problems = validationProblems(schema, message, this.#registry);
+      if (schema.typeName === RouteConfigurationSchema.typeName) {
+        problems.push(...duplicateDomains(message as RouteConfiguration));
+      }
+      return problems;
     } catch (err) {
       return [`cannot be decoded: ${err instanceof Error ? err.message : String(err)}`];
     }
   }
+}
+
+/** Envoy rejects a route configuration in which two virtual hosts claim the same domain. */
+function duplicateDomains(routes: RouteConfiguration): string[] {
+  const owners = new Map<string, string>();
+  const problems: string[] = [];
+  routes.virtualHosts.forEach((host, i) => {
+    host.domains.forEach((domain, j) => {
+      const owner = owners.get(domain.toLowerCase());
+      if (owner !== undefined) {
+        problems.push(`virtual_hosts[${i}].domains[${j}]: "${domain}" is already a domain of virtual host "${owner}"`);
+      } else owners.set(domain.toLowerCase(), host.name);
+    });
+  });
+  return problems;
 }

@@ -118,6 +118,25 @@ describe("validation rules from the protos", () => {
     ]);
   });
 
+  it("refuses a domain claimed by two virtual hosts of one route configuration", () => {
+    const twice = encodeResource(RouteConfigurationSchema, {
+      name: "r",
+      virtualHosts: ["a", "b"].map((name) => ({
+        name,
+        domains: [name === "a" ? "api.example.com" : "API.example.com"],
+        routes: [
+          {
+            match: { pathSpecifier: { case: "prefix" as const, value: "/" } },
+            action: { case: "route" as const, value: { clusterSpecifier: { case: "cluster" as const, value: "c" } } },
+          },
+        ],
+      })),
+    });
+    expect(new ResourceValidator().problems([twice])).toEqual([
+      'route configuration "r": virtual_hosts[1].domains[0]: "API.example.com" is already a domain of virtual host "a"',
+    ]);
+  });
+
   it("makes the cache refuse a snapshot a client would NACK, naming resource and field", () => {
     const cache = new SnapshotCache();
     const bad = rawResource(
