@@ -1,9 +1,9 @@
-import { fromJson } from "@bufbuild/protobuf";
-import { specSchemas } from "../../dist/resources/index.js";
-import { normalize, validateMessage } from "../../dist/translate/index.js";
-import { buildRoute } from "../../dist/translate/envoy/route.js";
+import { fromJson, toBinary } from "@bufbuild/protobuf";
 import { RouteSchema } from "../../dist/gen/envoy/config/route/v3/route_components_pb.js";
-import { toBinary } from "@bufbuild/protobuf";
+import { specSchemas } from "../../dist/resources/index.js";
+import { buildRoute } from "../../dist/translate/envoy/route.js";
+import { normalize, validateMessage } from "../../dist/translate/index.js";
+
 function resource(kind, name, spec, labels = {}) {
   return { kind, metadata: { name, namespace: "bench", labels }, spec: fromJson(specSchemas[kind], spec) };
 }
@@ -22,7 +22,9 @@ function world(routes, { changedRoute } = {}) {
   const perTable = routes / (gateways * routeTablesPerGateway);
   let n = 0;
   for (let g = 0; g < gateways; g++) {
-    out.push(resource("Gateway", `gw-${g}`, { proxies: { labels: { gateway: `gw-${g}` } }, listeners: [{ port: 8080 }] }));
+    out.push(
+      resource("Gateway", `gw-${g}`, { proxies: { labels: { gateway: `gw-${g}` } }, listeners: [{ port: 8080 }] }),
+    );
     for (let t = 0; t < routeTablesPerGateway; t++) {
       const http = [];
       for (let r = 0; r < perTable; r++, n++) {
@@ -41,7 +43,11 @@ function world(routes, { changedRoute } = {}) {
         });
       }
       out.push(
-        resource("RouteTable", `rt-${g}-${t}`, { hosts: [`h${t}.gw${g}.example.com`], gateways: [{ name: `gw-${g}` }], http }),
+        resource("RouteTable", `rt-${g}-${t}`, {
+          hosts: [`h${t}.gw${g}.example.com`],
+          gateways: [{ name: `gw-${g}` }],
+          http,
+        }),
       );
     }
   }
@@ -62,7 +68,9 @@ function world(routes, { changedRoute } = {}) {
   return out;
 }
 
-const gateways = 100, routeTablesPerGateway = 5, destinations = 500;
+const gateways = 100,
+  routeTablesPerGateway = 5,
+  destinations = 500;
 const base = world(1000);
 for (let i = 0; i < 5; i++) {
   let t = performance.now();
@@ -81,5 +89,12 @@ for (let i = 0; i < 5; i++) {
   t = performance.now();
   for (const r of routes) JSON.stringify(r);
   const tk = performance.now() - t;
-  console.log({ routes: routes.length, normalize: tn.toFixed(1), build: tb.toFixed(1), validate: tv.toFixed(1), encode: te.toFixed(1), key: tk.toFixed(1) });
+  console.log({
+    routes: routes.length,
+    normalize: tn.toFixed(1),
+    build: tb.toFixed(1),
+    validate: tv.toFixed(1),
+    encode: te.toFixed(1),
+    key: tk.toFixed(1),
+  });
 }

@@ -89,6 +89,8 @@ interface MessagePlan {
   requiredOneofs: DescOneof[];
   /** False when neither this type nor anything it can hold has a rule: nothing to visit. */
   checked: boolean;
+  /** The fields with a rule or holding something checked; the others are skipped. */
+  fields: DescField[];
 }
 
 const planCache = new Map<DescMessage, MessagePlan>();
@@ -102,12 +104,13 @@ function planOf(desc: DescMessage): MessagePlan {
     requiredOneofs: desc.oneofs.filter((o) => hasOption(o, oneofRequired) && getOption(o, oneofRequired)),
     // Assumed while the type's own fields are looked at, so recursive types end.
     checked: true,
+    fields: desc.fields,
   };
   planCache.set(desc, plan);
-  plan.checked =
-    desc.typeName === "google.protobuf.Any" ||
-    plan.requiredOneofs.length > 0 ||
-    desc.fields.some((f) => rulesOf(f) !== undefined || (f.message !== undefined && planOf(f.message).checked));
+  plan.fields = desc.fields.filter(
+    (f) => rulesOf(f) !== undefined || (f.message !== undefined && planOf(f.message).checked),
+  );
+  plan.checked = desc.typeName === "google.protobuf.Any" || plan.requiredOneofs.length > 0 || plan.fields.length > 0;
   return plan;
 }
 
@@ -266,7 +269,7 @@ export function validateMessage(
         add(join(path, oneof.name), `one of ${oneof.fields.map((f) => f.name).join(", ")} is required`);
       }
     }
-    for (const field of desc.fields) {
+    for (const field of plan.fields) {
       if (field.oneof && r.oneofCase(field.oneof) !== field) continue;
       visitField(r, field, join(path, field.name));
     }
