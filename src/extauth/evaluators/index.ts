@@ -3,6 +3,7 @@ import type { EvaluatorFactory } from "../evaluator.js";
 import { createApiKeyEvaluator } from "./apikey.js";
 import { createBasicAuthEvaluator } from "./basic.js";
 import { createHmacEvaluator } from "./hmac.js";
+import { createJwtAuthnEvaluator } from "./jwt-authn.js";
 import { ldapAuthFactory } from "./ldap/index.js";
 import { createOAuth2Evaluator } from "./oauth2.js";
 import { createOpaAuthFactory } from "./opa/index.js";
@@ -23,4 +24,5 @@ export const evaluatorFactories: {
   apiKeyAuth: createApiKeyEvaluator,
   oauth2: createOAuth2Evaluator,
   hmacAuth: createHmacEvaluator,
+  jwtAuthn: createJwtAuthnEvaluator,
 };
