@@ -19,7 +19,7 @@ import type { Logger } from "../lib/logger.js";
 import type { Registry } from "../lib/metrics.js";
 import type { SnapshotCache } from "./cache.js";
 import { DeltaStream } from "./delta.js";
-import { combineHooks, type XdsHooks } from "./hooks.js";
+import { combineHooks, type StreamInfo, type XdsHooks } from "./hooks.js";
 import { XdsMetrics } from "./metrics.js";
 import { SotwStream } from "./sotw.js";
 import { type ProxyStatus, ProxyStatusBoard } from "./status.js";
@@ -61,6 +61,7 @@ export function addXdsServices(
 ): ProxyStatusBoard {
   const board = new ProxyStatusBoard();
   const hooks: XdsHooks[] = [board];
+  if (options.logger) hooks.push(loggingHooks(options.logger));
   if (options.registry) hooks.push(new XdsMetrics(options.registry));
   if (options.hooks) hooks.push(options.hooks);
   const context: StreamContext = {
@@ -106,6 +107,25 @@ export function addXdsServices(
     fetchSecrets: fetch(TypeUrl.secret),
   });
   return board;
+}
+
+/** Streams coming and going at debug level; NACKs as warnings, since a proxy is running old config. */
+function loggingHooks(logger: Logger): XdsHooks {
+  const who = (stream: StreamInfo) => ({
+    node: stream.node.id,
+    stream: stream.id,
+    kind: stream.kind,
+    peer: stream.peer,
+  });
+  return {
+    onStreamOpen: (stream) => logger.debug(who(stream), "xDS stream opened"),
+    onStreamClose: (stream) => logger.debug(who(stream), "xDS stream closed"),
+    onNack: (stream, nack) =>
+      logger.warn(
+        { ...who(stream), typeUrl: nack.push.typeUrl, version: nack.push.version, error: nack.error },
+        "proxy rejected config",
+      ),
+  };
 }
 
 function serve<I extends DiscoveryRequest | DeltaDiscoveryRequest, O>(

@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SecretSchema } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import { ClusterDiscoveryService } from "../../src/gen/envoy/service/cluster/v3/cds_pb.js";
+import type {
+  DeltaDiscoveryResponse,
+  DiscoveryResponse,
+} from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
+import { EndpointDiscoveryService } from "../../src/gen/envoy/service/endpoint/v3/eds_pb.js";
+import { ListenerDiscoveryService } from "../../src/gen/envoy/service/listener/v3/lds_pb.js";
+import { RouteDiscoveryService } from "../../src/gen/envoy/service/route/v3/rds_pb.js";
+import { SecretDiscoveryService } from "../../src/gen/envoy/service/secret/v3/sds_pb.js";
 import { createClient, GrpcStatus } from "../../src/lib/grpc.js";
-import { TypeUrl, type XdsResource } from "../../src/xds/index.js";
+import { encodeResource, TypeUrl, type XdsResource } from "../../src/xds/index.js";
 import { waitFor } from "../support/wait.js";
 import { apiListener, edsCluster, endpoints, routes } from "./fixtures.js";
 import { clusterIn, namesIn, probe, ResponseQueue, SotwClient, startTestServer, type TestServer } from "./harness.js";
@@ -259,6 +268,69 @@ describe("SotW ADS", () => {
     } finally {
       cds.close();
     }
+  });
+
+  it("serves each type on its own service, SotW and delta", async () => {
+    server.cache.setSnapshot("per-type", [...view(["a"], "a"), encodeResource(SecretSchema, { name: "s" })]);
+    const cases = [
+      {
+        service: EndpointDiscoveryService,
+        sotw: "streamEndpoints",
+        delta: "deltaEndpoints",
+        typeUrl: TypeUrl.endpoint,
+        names: ["a"],
+      },
+      {
+        service: ListenerDiscoveryService,
+        sotw: "streamListeners",
+        delta: "deltaListeners",
+        typeUrl: TypeUrl.listener,
+        names: [],
+      },
+      {
+        service: RouteDiscoveryService,
+        sotw: "streamRoutes",
+        delta: "deltaRoutes",
+        typeUrl: TypeUrl.route,
+        names: ["r"],
+      },
+      {
+        service: SecretDiscoveryService,
+        sotw: "streamSecrets",
+        delta: "deltaSecrets",
+        typeUrl: TypeUrl.secret,
+        names: ["s"],
+      },
+    ] as const;
+    for (const { service, sotw, delta, typeUrl, names } of cases) {
+      const client = createClient(service as typeof EndpointDiscoveryService, server.address);
+      const methods = client as unknown as Record<
+        string,
+        () => NodeJS.EventEmitter & { write(m: unknown): void; end(): void }
+      >;
+      try {
+        const sotwCall = methods[sotw]?.();
+        const deltaCall = methods[delta]?.();
+        if (!sotwCall || !deltaCall) throw new Error(`${sotw}/${delta} missing`);
+        const sotwResponses = new ResponseQueue<DiscoveryResponse>(sotwCall);
+        const deltaResponses = new ResponseQueue<DeltaDiscoveryResponse>(deltaCall);
+        sotwCall.write({ node: { id: "per-type" }, resourceNames: [...names] });
+        deltaCall.write({ node: { id: "per-type" }, resourceNamesSubscribe: [...names] });
+        const sotwResponse = await sotwResponses.next();
+        const deltaResponse = await deltaResponses.next();
+        expect(sotwResponse.typeUrl).toBe(typeUrl);
+        expect(sotwResponse.resources).toHaveLength(1);
+        expect(deltaResponse.typeUrl).toBe(typeUrl);
+        expect(deltaResponse.resources.map((r) => r.name)).toHaveLength(1);
+        sotwCall.end();
+        deltaCall.end();
+      } finally {
+        client.close();
+      }
+    }
+    await waitFor(() => !server.server.proxyStatus().some((p) => p.nodeId === "per-type"), {
+      what: "streams to close",
+    });
   });
 
   it("rejects a stream whose first request has no node", async () => {
