@@ -108,6 +108,50 @@ describe("OPA-Envoy input shape", () => {
   });
 });
 
+describe("OPA-Envoy multipart bodies", () => {
+  const contentType = { "content-type": 'multipart/form-data; boundary="XyZ"' };
+  const multipart = [
+    "preamble",
+    "--XyZ",
+    'Content-Disposition: form-data; name="tag"',
+    "",
+    "red",
+    "--XyZ",
+    'Content-Disposition: form-data; name="tag"',
+    "",
+    "blue",
+    "--XyZ",
+    'Content-Disposition: form-data; name="meta"',
+    "Content-Type: application/json",
+    "",
+    '{"size":2}',
+    "--XyZ",
+    'Content-Disposition: form-data; name="upload"; filename="a.txt"',
+    "Content-Type: text/plain",
+    "",
+    "line one\r\nline two",
+    "--XyZ",
+    "Content-Disposition: attachment",
+    "",
+    "ignored",
+    "--XyZ--",
+    "",
+  ].join("\r\n");
+
+  it("parses form fields into arrays of values, JSON parts parsed", () => {
+    expect(parseBody(contentType, multipart, undefined)).toEqual({
+      parsed: { tag: ["red", "blue"], meta: [{ size: 2 }], upload: ["line one\r\nline two"] },
+      truncated: false,
+    });
+  });
+
+  it("gives null for a body without a boundary, without its closing delimiter, or with a bad JSON part", () => {
+    expect(parseBody({ "content-type": "multipart/form-data" }, multipart, undefined).parsed).toBeNull();
+    expect(parseBody(contentType, multipart.replace("--XyZ--", ""), undefined).parsed).toBeNull();
+    expect(parseBody(contentType, multipart.replace('{"size":2}', "{size"), undefined).parsed).toBeNull();
+  });
+});
+
 describe("OPA-Envoy decision shape", () => {
   it("reads a boolean", () => {
     expect(decisionToVerdict(true)).toEqual({ kind: "allow" });

@@ -71,8 +71,10 @@ function unescapeQueryPart(part: string): string | undefined {
 }
 
 /**
- * The body as OPA-Envoy parses it: JSON or form-urlencoded by content type (others give null); a
- * body shorter than its content-length is truncated and not parsed. A malformed body gives null.
+ * The body as OPA-Envoy parses it, by content type: JSON; form-urlencoded as a map of value arrays;
+ * multipart/form-data as a map of field names to arrays of values (a part of type JSON parsed);
+ * others give null. A body shorter than its content-length is truncated and not parsed. A
+ * malformed body gives null.
  */
 export function parseBody(
   headers: Readonly<Record<string, string>>,
@@ -80,17 +82,73 @@ export function parseBody(
   rawBody: Uint8Array | undefined,
 ): { parsed: JsonValue; truncated: boolean } {
   const contentType = headers["content-type"] ?? "";
-  const isJson = contentType.includes("application/json");
-  const isForm = !isJson && contentType.includes("application/x-www-form-urlencoded");
-  if (!isJson && !isForm) return { parsed: null, truncated: false };
+  const kind = bodyKind(contentType);
+  if (!kind) return { parsed: null, truncated: false };
   const text = body !== "" ? body : rawBody && rawBody.length > 0 ? Buffer.from(rawBody).toString("utf8") : "";
   if (text === "") return { parsed: null, truncated: false };
   const declared = Number.parseInt(headers["content-length"] ?? "", 10);
   if (Number.isFinite(declared) && declared > Buffer.byteLength(text, "utf8")) return { parsed: null, truncated: true };
-  if (isForm) return { parsed: parseQuery(text), truncated: false };
   try {
-    return { parsed: JSON.parse(text) as JsonValue, truncated: false };
+    switch (kind) {
+      case "form":
+        return { parsed: parseQuery(text), truncated: false };
+      case "multipart":
+        return { parsed: parseMultipart(text, contentType), truncated: false };
+      default:
+        return { parsed: JSON.parse(text) as JsonValue, truncated: false };
+    }
   } catch {
     return { parsed: null, truncated: false };
   }
+}
+
+function bodyKind(contentType: string): "json" | "form" | "multipart" | undefined {
+  if (contentType.includes("application/json")) return "json";
+  if (contentType.includes("application/x-www-form-urlencoded")) return "form";
+  if (contentType.includes("multipart/form-data")) return "multipart";
+  return undefined;
+}
+
+/** Form fields of a multipart body; throws when the body is malformed. Null without a boundary. */
+function parseMultipart(text: string, contentType: string): JsonValue {
+  const boundary = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const delimiter = `--${boundary?.[1] ?? boundary?.[2] ?? ""}`;
+  if (delimiter === "--") return null;
+  const segments = text.split(delimiter);
+  const fields: Record<string, JsonValue[]> = {};
+  // segments[0] is the preamble; the last delimiter is followed by "--".
+  for (const segment of segments.slice(1)) {
+    if (segment.startsWith("--")) return fields;
+    const part = segment.replace(/^\r?\n/, "").replace(/\r?\n$/, "");
+    const split = /\r?\n\r?\n/.exec(part);
+    if (!split) throw new Error("a multipart part without a blank line after its headers");
+    const partHeaders = parsePartHeaders(part.slice(0, split.index));
+    const content = part.slice(split.index + split[0].length);
+    const name = formName(partHeaders["content-disposition"] ?? "");
+    if (name === undefined) continue;
+    const value = (partHeaders["content-type"] ?? "").includes("application/json")
+      ? (JSON.parse(content) as JsonValue)
+      : content;
+    const values = Object.hasOwn(fields, name) ? fields[name] : undefined;
+    if (values) values.push(value);
+    else fields[name] = [value];
+  }
+  throw new Error("a multipart body without its closing delimiter");
+}
+
+function parsePartHeaders(block: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of block.split(/\r?\n/)) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
+/** The `name` of a `form-data` disposition (as Go's `Part.FormName`), or undefined. */
+function formName(disposition: string): string | undefined {
+  if (!/^form-data\s*(;|$)/i.test(disposition)) return undefined;
+  const name = /;\s*name=(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(disposition);
+  const value = name?.[1]?.replace(/\\(.)/g, "$1") ?? name?.[2];
+  return value === "" ? undefined : value;
 }
