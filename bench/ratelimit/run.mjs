@@ -13,6 +13,9 @@ import { createConnection, createServer } from "node:net";
 import { cpus, homedir, tmpdir, totalmem } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { file_envoy_service_ratelimit_v3_rls } from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -140,16 +143,28 @@ const scenarios = [
   },
 ];
 
-function ghz(ghzPath, port, data, duration) {
-  const protos = join(root, ".cache", "protos");
+/** ghz reads the service from a protoset made of the descriptors compiled into dist/gen (no .proto files needed). */
+function writeProtoset(path) {
+  const files = new Map();
+  const visit = (file) => {
+    if (files.has(file.name)) return;
+    for (const dependency of file.dependencies) visit(dependency);
+    files.set(file.name, file.proto);
+  };
+  visit(file_envoy_service_ratelimit_v3_rls);
+  writeFileSync(
+    path,
+    toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: [...files.values()] })),
+  );
+}
+
+function ghz(ghzPath, protoset, port, data, duration) {
   const out = execFileSync(
     ghzPath,
     [
       "--insecure",
-      "--proto",
-      join(protos, "envoy-api", "envoy", "service", "ratelimit", "v3", "rls.proto"),
-      "--import-paths",
-      ["envoy-api", "xds", "googleapis", "protoc-gen-validate"].map((d) => join(protos, d)).join(","),
+      "--protoset",
+      protoset,
       "--call",
       "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
       "--data",
@@ -194,6 +209,8 @@ async function main() {
   const configDir = join(work, "ratelimit", "config");
   mkdirSync(configDir, { recursive: true });
   writeFileSync(join(configDir, "bench.yaml"), config);
+  const protoset = join(work, "rls.protoset");
+  writeProtoset(protoset);
 
   const redisPort = await freePort();
   const redis = await start(
@@ -297,8 +314,8 @@ async function main() {
           execFileSync(redisCli, ["-p", String(redisPort), "FLUSHALL"]);
           const running = await server.start();
           try {
-            ghz(ghzPath, server.port, scenario.data, load.warmup);
-            rows.push(ghz(ghzPath, server.port, scenario.data, load.duration));
+            ghz(ghzPath, protoset, server.port, scenario.data, load.warmup);
+            rows.push(ghz(ghzPath, protoset, server.port, scenario.data, load.duration));
           } finally {
             await running.stop();
           }
