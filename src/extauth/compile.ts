@@ -46,6 +46,26 @@ async function closeAll(evaluators: readonly Evaluator[], logger: Logger): Promi
   );
 }
 
+/** How often one step logs the same backend failure: an outage must not write a line per request. */
+const failureLogIntervalMs = 10_000;
+
+function failureLog(deps: EvaluatorDeps, configId: string, step: string): (reason: string) => void {
+  let lastReason = "";
+  let lastLoggedAt = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  return (reason) => {
+    const now = deps.clock.now();
+    if (reason === lastReason && now - lastLoggedAt < failureLogIntervalMs) {
+      suppressed++;
+      return;
+    }
+    deps.logger.warn({ configId, step, reason, suppressed }, "auth step backend failure");
+    lastReason = reason;
+    lastLoggedAt = now;
+    suppressed = 0;
+  };
+}
+
 function parseBooleanExpr(config: AuthConfig, names: readonly string[]): Expression {
   if (config.booleanExpr.trim() === "") return allOf(names);
   let expression: Expression;
@@ -120,6 +140,7 @@ export async function compileAuthConfig(
       built.push(evaluator);
       const name = names[index] as string;
       const record = metrics.step(name, kind);
+      const logFailure = failureLog(deps, config.id, name);
       steps.set(name, {
         name,
         kind,
@@ -127,9 +148,7 @@ export async function compileAuthConfig(
         failureModeAllow: stepConfig.failureModeAllow,
         record: (result, verdict) => {
           record(result);
-          if (verdict.kind === "error") {
-            deps.logger.warn({ configId: config.id, step: name, reason: verdict.reason }, "auth step backend failure");
-          }
+          if (verdict.kind === "error") logFailure(verdict.reason);
         },
       });
     }

@@ -1,3 +1,4 @@
+import { PassThrough } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Evaluator, EvaluatorFactory, Verdict } from "../../src/extauth/evaluator.js";
@@ -5,14 +6,14 @@ import { evaluatorFactories } from "../../src/extauth/evaluators/index.js";
 import { ExtAuthMetrics } from "../../src/extauth/metrics.js";
 import { ExtAuthService } from "../../src/extauth/service.js";
 import { AuthConfigSchema } from "../../src/gen/gantry/extauth/v1/auth_config_pb.js";
-import { createRegistry, ManualClock } from "../../src/lib/index.js";
+import { createLogger, createRegistry, ManualClock } from "../../src/lib/index.js";
 import { checkRequest, quietLogger } from "./helpers.js";
 
 /**
  * The service with a stand-in for one evaluator kind, whose evaluators can be held mid-check and
  * report when they are closed: what the lifecycle of a replaced config is about.
  */
-function harness() {
+function harness(options: { clock?: ManualClock; log?: PassThrough } = {}) {
   const original = evaluatorFactories.hmacAuth;
   const built: Array<{ secret: string; closed: boolean; release: (() => void) | undefined }> = [];
   const factory: EvaluatorFactory<"hmacAuth"> = (settings) => {
@@ -24,11 +25,13 @@ function harness() {
     built.push(entry);
     const evaluator: Evaluator = {
       evaluate: (context) =>
-        context.headers["hold"]
-          ? new Promise<Verdict>((resolve) => {
-              entry.release = () => resolve({ kind: "allow" });
-            })
-          : { kind: "allow", dynamicMetadata: { generation: entry.secret } },
+        context.headers["fail"]
+          ? { kind: "error", reason: context.headers["fail"] }
+          : context.headers["hold"]
+            ? new Promise<Verdict>((resolve) => {
+                entry.release = () => resolve({ kind: "allow" });
+              })
+            : { kind: "allow", dynamicMetadata: { generation: entry.secret } },
       close: async () => {
         entry.closed = true;
       },
@@ -37,7 +40,12 @@ function harness() {
   };
   evaluatorFactories.hmacAuth = factory;
   const service = new ExtAuthService({
-    deps: { clock: new ManualClock(), logger: quietLogger, redis: undefined, baseDir: "." },
+    deps: {
+      clock: options.clock ?? new ManualClock(),
+      logger: options.log ? createLogger({ service: "extauth-test", destination: options.log }) : quietLogger,
+      redis: undefined,
+      baseDir: ".",
+    },
     metrics: new ExtAuthMetrics(createRegistry("extauth-test", { processMetrics: false })),
     checkTimeoutMs: 1_000,
   });
@@ -123,5 +131,31 @@ describe("the Check service's config lifecycle", () => {
     await expect(h.service.replace([twice])).rejects.toThrow(
       'auth config "t": configs[1].name: step name "x" is used twice',
     );
+  });
+
+  it("logs a step's backend failure once per interval, counting the ones it left out", async () => {
+    const clock = new ManualClock();
+    const log = new PassThrough();
+    const lines: Array<Record<string, unknown>> = [];
+    log.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n"))
+        if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+    });
+    const h = harness({ clock, log });
+    restore = h.restore;
+    await h.service.replace([h.config("a", "g1")]);
+    const fail = (reason: string) => h.service.check(checkRequest({ configId: "a", headers: { fail: reason } }));
+    for (let i = 0; i < 5; i++) await fail("redis down");
+    await fail("timeout");
+    clock.advance(10_000);
+    await fail("timeout");
+    await fail("timeout");
+    await new Promise((resolve) => setImmediate(resolve));
+    const failures = lines.filter((l) => l["msg"] === "auth step backend failure");
+    expect(failures.map((l) => [l["reason"], l["suppressed"]])).toEqual([
+      ["redis down", 0],
+      ["timeout", 4],
+      ["timeout", 0],
+    ]);
   });
 });
