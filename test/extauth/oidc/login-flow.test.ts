@@ -184,7 +184,7 @@ describe.skipIf(!haveRedis())("OIDC login through the ext-auth server against a 
     expect(location.searchParams.get("state")).toMatch(/^[\w-]{43}$/);
     expect(location.searchParams.get("nonce")).toMatch(/^[\w-]{43}$/);
     const loginCookie = page.setCookies.find((c) => /^__session-login-[\w-]{16}=/.test(c));
-    expect(loginCookie).toMatch(/; Max-Age=600; Path=\/; Secure; HttpOnly; SameSite=Lax$/);
+    expect(loginCookie).toMatch(/; Max-Age=600; Path=\/oidc\/callback; Secure; HttpOnly; SameSite=Lax$/);
     expect(await redis.keys("oidc:login:*")).toHaveLength(1);
   });
 

@@ -78,7 +78,8 @@ export class OidcEvaluator implements Evaluator {
   ) {
     // The callback is a top-level navigation from the provider's site: a Strict cookie would not come back with it.
     const sameSite = settings.cookie.sameSite === "Strict" ? "Lax" : settings.cookie.sameSite;
-    this.#loginCookie = { ...settings.cookie, sameSite };
+    // Scoped to the callback: it is needed nowhere else, and must reach it whatever the session cookie's path.
+    this.#loginCookie = { ...settings.cookie, sameSite, path: settings.callbackPath };
   }
 
   /**
