@@ -10,7 +10,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
-import { cpus, homedir, tmpdir, totalmem } from "node:os";
+import { cpus, homedir, loadavg, tmpdir, totalmem } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -198,6 +198,9 @@ function ghz(ghzPath, protoset, port, data, duration) {
   };
 }
 
+/** The machine is shared; its load before and after the run says how much to trust the numbers. */
+const loadBefore = loadavg()[0];
+
 async function main() {
   const redisServer = findTool("redis-server");
   const redisCli = findTool("redis-cli");
@@ -350,6 +353,7 @@ function writeResults(results) {
     "# Rate-limit server: Gantry vs envoyproxy/ratelimit vs the raw node:http2 ceiling",
     "",
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${nproc} CPUs (${cpu}), ${memory} memory.`,
+    `Load average (1 min) before the run ${loadBefore.toFixed(1)}, after ${loadavg()[0].toFixed(1)}.`,
     "",
     `Load: ghz, ${load.concurrency} concurrent calls over ${load.connections} connections, ${load.duration} measured after ${load.warmup} of warm-up,`,
     `${rounds} round(s) per row (a fresh server process each, Redis flushed), means shown. Servers, Redis and ghz share the machine,`,
