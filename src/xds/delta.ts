@@ -26,6 +26,8 @@ interface TypeState {
   nonce: string | undefined;
   /** The response sent and not yet ACKed or NACKed; nothing more is sent for this type meanwhile. */
   awaiting: Push | undefined;
+  /** When the last response of this type was written. */
+  lastPushAt: number | undefined;
   /** The snapshot version of this type the last decision was made against. */
   basis: string | undefined;
   /** Cluster removals were held back from the last response. */
@@ -49,6 +51,7 @@ function newState(): TypeState {
     dirty: true,
     nonce: undefined,
     awaiting: undefined,
+    lastPushAt: undefined,
     basis: undefined,
     keptStale: false,
   };
@@ -180,10 +183,11 @@ export class DeltaStream extends XdsStream {
       resources: updates.length,
       removed: removed.length,
       at: this.context.clock.now(),
-      publishedAt: this.publishedAt(published, typeUrl, info),
+      publishedAt: this.publishedAt(published, typeUrl, state.lastPushAt ?? info.openedAt),
     };
     state.nonce = nonce;
     state.awaiting = push;
+    state.lastPushAt = push.at;
     state.answerDue = false;
     for (const resource of updates) state.held.set(resource.name, resource.version);
     for (const name of removed) state.held.delete(name);

@@ -24,6 +24,8 @@ interface TypeState {
   nonce: string | undefined;
   /** The response sent and not yet ACKed or NACKed; nothing more is sent for this type meanwhile. */
   awaiting: Push | undefined;
+  /** When the last response of this type was written. */
+  lastPushAt: number | undefined;
   sentVersion: string | undefined;
   sent: ReadonlyMap<string, XdsResource>;
   /** The version last NACKed: it is not sent again until the input changes. */
@@ -49,6 +51,7 @@ function newState(): TypeState {
     fresh: false,
     nonce: undefined,
     awaiting: undefined,
+    lastPushAt: undefined,
     sentVersion: undefined,
     sent: new Map(),
     rejectedVersion: undefined,
@@ -194,10 +197,11 @@ export class SotwStream extends XdsStream {
       resources: resources.length,
       removed: 0,
       at: this.context.clock.now(),
-      publishedAt: this.publishedAt(published, typeUrl, info),
+      publishedAt: this.publishedAt(published, typeUrl, state.lastPushAt ?? info.openedAt),
     };
     state.nonce = nonce;
     state.awaiting = push;
+    state.lastPushAt = push.at;
     state.sentVersion = version;
     state.sent = new Map(resources.map((resource) => [resource.name, resource]));
     state.answerDue = false;

@@ -77,10 +77,14 @@ export abstract class XdsStream {
     });
   }
 
-  /** The time a push's contents were published, if that was while this stream was open. */
-  protected publishedAt(published: PublishedSnapshot, typeUrl: string, info: StreamInfo): number | undefined {
+  /**
+   * When the contents a push carries were published, if that was after `since` (the type's last
+   * push on this stream, or the stream's opening): only then does the push deliver a change this
+   * proxy was waiting for, and its ACK measure convergence.
+   */
+  protected publishedAt(published: PublishedSnapshot, typeUrl: string, since: number): number | undefined {
     const at = published.changedAt.get(typeUrl);
-    return at !== undefined && at >= info.openedAt ? at : undefined;
+    return at !== undefined && at >= since ? at : undefined;
   }
 
   protected reportPush(info: StreamInfo, push: Push): void {
