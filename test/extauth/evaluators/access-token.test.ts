@@ -323,12 +323,19 @@ describe("remote JWKS", () => {
       expect((await verdict(e, bearer(await sign(k1, {}, start + 301)))).kind).toBe("allow");
       await expect.poll(() => jwks.requests()).toBe(before + 1);
       expect((await verdict(e, bearer(await sign(k1, {}, start + 301)))).kind).toBe("allow");
+      // While the IdP fails, stale keys are retried at most once per minimum refetch interval.
+      expect(jwks.requests()).toBe(before + 1);
+      clock.advance(10_000);
+      await verdict(e, bearer(await sign(k1, {}, start + 311)));
+      await expect.poll(() => jwks.requests()).toBe(before + 2);
 
       const cold = await remoteEvaluator(clock);
       expect(await verdict(cold, bearer(await sign(k1, {}, start + 301)))).toEqual({
         kind: "error",
         reason: `no keys from ${jwks.url}/jwks.json`,
       });
+      // The cold evaluator's one fetch, and no refetch beyond the ones counted above.
+      expect(jwks.requests()).toBe(before + 3);
     } finally {
       jwks.handle((_req, _body, res) => json(res, 200, { keys: published }));
     }

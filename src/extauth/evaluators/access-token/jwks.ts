@@ -63,7 +63,11 @@ export class RemoteKeySource implements KeySource {
         return this.#keys;
       });
     }
-    if (this.#options.clock.now() - this.#fetchedAt >= this.#options.refreshIntervalMs) void this.#fetch();
+    const now = this.#options.clock.now();
+    const { refreshIntervalMs, minRefetchIntervalMs } = this.#options;
+    // Stale keys are refreshed in the background; while the IdP fails, at most once per minimum interval.
+    if (now - this.#fetchedAt >= refreshIntervalMs && now - this.#attemptedAt >= minRefetchIntervalMs)
+      void this.#fetch();
     return keys;
   }
 
