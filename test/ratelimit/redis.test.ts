@@ -54,6 +54,25 @@ describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
     });
   }
 
+  it("coalesces concurrent hits on one key into few Redis calls and fans the counts back out exactly", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 0));
+    const h = await startHarness({ clock, configs: configs(), redisUrl: redis.url, redisKeyPrefix: "coalesce:" });
+    try {
+      await h.call("load", [[["fixed", "warm"]]]);
+      await redis.cli("CONFIG", "RESETSTAT");
+      const responses = await Promise.all(Array.from({ length: 50 }, () => h.call("load", [[["fixed", "one"]]])));
+      const remaining = responses.map((r) => r.statuses[0]?.limitRemaining ?? -1).sort((a, b) => a - b);
+      expect(remaining).toEqual(Array.from({ length: 50 }, (_, i) => 50 + i));
+      const stats = await redis.cli("INFO", "commandstats");
+      const calls = [...stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+      // One call when all 50 arrive in one turn (as here, usually); a few turns at most on a busy machine.
+      expect(calls).toBeGreaterThan(0);
+      expect(calls).toBeLessThan(25);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("answers within the timeout bound while Redis is down, by the failure mode, and heals", async () => {
     const base = { configs: configs(), redisUrl: redis.url, redisTimeoutMs: 50 };
     const modes = {
