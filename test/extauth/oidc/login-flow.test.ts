@@ -463,6 +463,24 @@ describe.skipIf(!haveRedis())("OIDC login through the ext-auth server against a 
     expect(tampered.reason).toContain("session unknown or expired");
   });
 
+  it("logs out a cookie session: an old copy of the cookie dies at its next refresh", async () => {
+    const b = browser("cookie");
+    await b.logIn(`${app}/`, "grace");
+    const copy = b.cookie("app.test", "__session") ?? "";
+    const page = await b.request(`${app}/logout`);
+    expect(page.status).toBe(302);
+    expect(page.location).toContain(`${provider.issuer}/session/end?`);
+    expect(b.cookie("app.test", "__session")).toBeUndefined();
+    // Someone kept the cookie: it works until the tokens need refreshing, which the revoked grant refuses.
+    const thief = browser("cookie");
+    thief.setCookie("app.test", "__session", copy);
+    expect((await thief.request(`${app}/x`)).upstream).toBeDefined();
+    clock.advance(accessTokenTtlS * 1_000 - refreshBufferMs + 1_000);
+    const refused = await thief.request(`${app}/x`);
+    expect(refused.status).toBe(302);
+    expect(refused.reason).toContain("refresh refused: invalid_grant");
+  });
+
   it("authenticates the client with private_key_jwt", async () => {
     const b = browser("keyjwt");
     const page = await b.logIn(`${app}/`, "margaret");
