@@ -1,8 +1,23 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateLimitResponse_Code as Code } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { ManualClock } from "../../src/lib/index.js";
-import { haveRedis, type RedisServer, startRedis, waitFor } from "../support/index.js";
+import {
+  findTool,
+  freePort,
+  haveRedis,
+  type RedisServer,
+  startProcess,
+  startRedis,
+  waitFor,
+} from "../support/index.js";
 import { type Harness, startHarness, yamlConfigs } from "./harness.js";
+
+const run = promisify(execFile);
 
 const configs = () =>
   yamlConfigs(`
@@ -53,6 +68,46 @@ describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
       }
     });
   }
+
+  it("counts through Redis Sentinel", async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "gantry-sentinel-"));
+    const conf = join(dir, "sentinel.conf");
+    writeFileSync(conf, `port ${port}\nbind 127.0.0.1\nsentinel monitor rl 127.0.0.1 ${redis.port} 1\n`);
+    const sentinel = await startProcess({
+      name: `redis sentinel :${port}`,
+      command: findTool("redis-server") ?? "redis-server",
+      args: [conf, "--sentinel"],
+      ready: async () => {
+        const { stdout } = await run(findTool("redis-cli") ?? "redis-cli", [
+          "-p",
+          String(port),
+          "SENTINEL",
+          "get-master-addr-by-name",
+          "rl",
+        ]);
+        return stdout.includes(String(redis.port));
+      },
+    });
+    const h = await startHarness({
+      clock: new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 0)),
+      configs: configs(),
+      redisUrl: `redis+sentinel://127.0.0.1:${port}/rl`,
+      redisKeyPrefix: "sentinel:",
+      redisTimeoutMs: 2_000,
+    });
+    try {
+      const remaining: number[] = [];
+      for (let i = 0; i < 3; i++)
+        remaining.push((await h.call("load", [[["fixed", "s"]]])).statuses[0]?.limitRemaining ?? -1);
+      expect(remaining).toEqual([99, 98, 97]);
+      expect(await redis.cli("KEYS", "sentinel:*")).toContain("fw60_");
+    } finally {
+      await h.close();
+      await sentinel.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("coalesces concurrent hits on one key into few Redis calls and fans the counts back out exactly", async () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 0));
