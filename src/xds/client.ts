@@ -164,13 +164,13 @@ export class XdsClient {
     this.#nodeSent = true;
   }
 
-  /** The initial request of a type on a stream; the version says what the client already has. */
+  /**
+   * The initial request of a type on a stream. It carries no version, so the server answers with
+   * the current config even when it is what the client already has: `connected` then means the
+   * server answered, and handlers see the config again after every reconnect.
+   */
   #request(subscription: Subscription): void {
-    this.#send({
-      typeUrl: subscription.typeUrl,
-      resourceNames: subscription.names,
-      versionInfo: subscription.accepted?.version ?? "",
-    });
+    this.#send({ typeUrl: subscription.typeUrl, resourceNames: subscription.names, versionInfo: "" });
   }
 
   #lost(stream: Stream, reason: string): void {

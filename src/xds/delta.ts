@@ -114,11 +114,14 @@ export class DeltaStream extends XdsStream {
         state.toAnswer.delete(name);
       }
     }
-    // The client drops what it unsubscribed from; forget it so a later subscribe sends it again.
-    for (const name of [...state.held.keys()]) {
-      if (!state.wildcard && !state.names.has(name)) state.held.delete(name);
+    const changed = first || request.resourceNamesSubscribe.length > 0 || request.resourceNamesUnsubscribe.length > 0;
+    if (changed) {
+      // The client drops what it unsubscribed from; forget it so a later subscribe sends it again.
+      for (const name of [...state.held.keys()]) {
+        if (!state.wildcard && !state.names.has(name)) state.held.delete(name);
+      }
+      state.dirty = true;
     }
-    state.dirty = true;
     this.schedulePush();
   }
 

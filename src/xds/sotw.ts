@@ -106,11 +106,18 @@ export class SotwStream extends XdsStream {
         }
       }
     }
+    const first = state === undefined;
     if (!state) {
       state = newState();
       this.#types.set(typeUrl, state);
     }
     this.#subscribe(state, request.resourceNames);
+    if (first && request.versionInfo !== "") {
+      // A reconnecting client says which version it runs; versions are content hashes, stable across
+      // server restarts, so it is answered only if its version is not the current one.
+      state.sentVersion = request.versionInfo;
+      state.answerDue = false;
+    }
     this.schedulePush();
   }
 

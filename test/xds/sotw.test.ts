@@ -218,6 +218,26 @@ describe("SotW ADS", () => {
     client.close();
   });
 
+  it("does not re-send to a reconnecting client the version it already runs", async () => {
+    server.cache.setSnapshot("resume", view(["a"], "a"));
+    const before = SotwClient.open(server, "resume");
+    before.send({ typeUrl: TypeUrl.cluster });
+    const held = await before.next();
+    before.ack(held);
+    before.close();
+
+    const current = SotwClient.open(server, "resume");
+    current.send({ typeUrl: TypeUrl.cluster, versionInfo: held.versionInfo });
+    await current.expectQuiet();
+    const outdated = SotwClient.open(server, "resume");
+    outdated.send({ typeUrl: TypeUrl.cluster, versionInfo: "0000000000000000" });
+    expect((await outdated.next()).versionInfo).toBe(held.versionInfo);
+    server.cache.setSnapshot("resume", view(["a", "b"], "a"));
+    expect(namesIn(await current.next())).toEqual(["a", "b"]);
+    current.close();
+    outdated.close();
+  });
+
   it("keeps at most one push unanswered per type, merging later updates into the next", async () => {
     server.cache.setSnapshot("merge", view(["a"], "a"));
     const client = SotwClient.open(server, "merge");
