@@ -151,7 +151,9 @@ export class XdsClient {
     stream.on("data", (response: DiscoveryResponse) => {
       this.#connected = true;
       this.#attempt = 0;
-      this.#queue = this.#queue.then(() => this.#handle(response, stream));
+      this.#queue = this.#queue
+        .then(() => this.#handle(response, stream))
+        .catch((err: unknown) => this.#options.logger?.error({ err }, "xDS response handling failed"));
     });
     stream.on("error", (err: Error) => this.#lost(stream, err.message));
     stream.on("end", () => this.#lost(stream, "the server ended the stream"));
