@@ -2,6 +2,7 @@
 // redis-server and the same config file:
 //   - envoyproxy/ratelimit (its src/service_cmd, file config, local over-limit cache on),
 //   - Gantry (`gantry ratelimit`, built dist/),
+//   - grpc-js + protobuf-es answering OK with no logic (Gantry's transport alone),
 //   - the raw node:http2 + protobuf-es ceiling (decode, answer OK, no counting).
 // Load comes from ghz at a fixed concurrency, to loopback only, bounded in time.
 //   npm run build && node bench/ratelimit/run.mjs [--quick] [--rounds N]
@@ -22,8 +23,8 @@ const root = join(here, "..", "..");
 const localBin = join(root, ".cache", "bin");
 const quick = process.argv.includes("--quick");
 const roundsArg = process.argv.indexOf("--rounds");
-const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : quick ? 1 : 2;
-const load = { concurrency: 64, connections: 4, warmup: quick ? "1s" : "2s", duration: quick ? "2s" : "8s" };
+const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : quick ? 1 : 3;
+const load = { concurrency: 64, connections: 4, warmup: quick ? "1s" : "2s", duration: quick ? "2s" : "6s" };
 
 /** Pinned: the versions this benchmark was written against. */
 const goTools = {
@@ -306,20 +307,51 @@ async function main() {
         tcpOpen(rawPort),
       ),
   };
-  const servers = [envoyproxy, gantry, raw];
+  const grpcPort = await freePort();
+  const grpcOnly = {
+    name: "grpc-js transport only",
+    port: grpcPort,
+    start: () =>
+      start("grpc-js transport only", process.execPath, [join(here, "grpc-js-floor.mjs"), String(grpcPort)], {}, () =>
+        tcpOpen(grpcPort),
+      ),
+  };
+  const servers = [envoyproxy, gantry, grpcOnly, raw];
 
   const results = [];
   try {
     for (const scenario of scenarios) {
-      for (const server of servers) {
-        const rows = [];
-        for (let round = 0; round < rounds; round++) {
+      // Rounds go round-robin over the servers, so a busy spell of the shared machine hits them alike.
+      const runs = new Map(servers.map((server) => [server, []]));
+      for (let round = 0; round < rounds; round++) {
+        for (const server of servers) {
           execFileSync(redisCli, ["-p", String(redisPort), "FLUSHALL"]);
           const running = await server.start();
           try {
             ghz(ghzPath, protoset, server.port, scenario.data, load.warmup);
-            rows.push(ghz(ghzPath, protoset, server.port, scenario.data, load.duration));
+            runs.get(server).push(ghz(ghzPath, protoset, server.port, scenario.data, load.duration));
           } finally {
+            await running.stop();
+          }
+        }
+      }
+      for (const [server, rows] of runs) {
+        const mean = (f) => rows.reduce((a, r) => a + r[f], 0) / rows.length;
+        const row = {
+          scenario: scenario.name,
+          server: server.name,
+          rps: mean("rps"),
+          p50: mean("p50"),
+          p99: mean("p99"),
+          errors: rows.reduce((a, r) => a + r.errors, 0),
+        };
+        console.log(
+          `${row.scenario} | ${row.server}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, errors ${row.errors}`,
+        );
+        results.push(row);
+      }
+    }
+  } finally {
             await running.stop();
           }
         }
@@ -350,13 +382,14 @@ function writeResults(results) {
   const nproc = execFileSync("nproc").toString().trim();
   const memory = `${(totalmem() / 2 ** 30).toFixed(1)} GiB`;
   const lines = [
-    "# Rate-limit server: Gantry vs envoyproxy/ratelimit vs the raw node:http2 ceiling",
+    "# Rate-limit server: Gantry vs envoyproxy/ratelimit vs the grpc-js and raw node:http2 ceilings",
     "",
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${nproc} CPUs (${cpu}), ${memory} memory.`,
     `Load average (1 min) before the run ${loadBefore.toFixed(1)}, after ${loadavg()[0].toFixed(1)}.`,
     "",
     `Load: ghz, ${load.concurrency} concurrent calls over ${load.connections} connections, ${load.duration} measured after ${load.warmup} of warm-up,`,
-    `${rounds} round(s) per row (a fresh server process each, Redis flushed), means shown. Servers, Redis and ghz share the machine,`,
+    `${rounds} round(s) per row, taken in turn across the servers (a fresh server process each, Redis flushed), means shown.`,
+    "Servers, Redis and ghz share the machine (and other work on it),",
     "so read the ratios, not the absolute numbers. Same redis-server and the same config file for both servers;",
     "envoyproxy/ratelimit runs with its local over-limit cache on (16 MiB), Gantry with its defaults",
     "(local cache on, coalescing on) and a 1 s Redis timeout so that overload shows as latency, not errors.",
