@@ -64,9 +64,13 @@ describe("SnapshotCache", () => {
     cache.setSnapshot("g", service("svc", 1));
     expect(seen).toHaveLength(1);
     expect([...(seen[0]?.snapshot.resources(TypeUrl.listener).keys() ?? [])]).toEqual(["svc"]);
+    cache.clearSnapshot("g");
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toBeUndefined();
+    expect(cache.snapshot("g")).toBeUndefined();
     stop();
     cache.setSnapshot("g", service("svc", 2));
-    expect(seen).toHaveLength(1);
+    expect(seen).toHaveLength(2);
     expect(cache.groups).toEqual(["g"]);
   });
 
