@@ -5,9 +5,11 @@ import { registerBootstrap } from "./commands/bootstrap.js";
 import { registerExtAuth } from "./commands/extauth.js";
 import { registerRateLimit } from "./commands/ratelimit.js";
 import { registerResourceCommands } from "./commands/resources.js";
+import { registerServer } from "./commands/server.js";
 
 /** Subcommands register themselves here; each module adds one command to the program. */
 const subcommands: Array<(program: Command) => void> = [
+  registerServer,
   registerBootstrap,
   registerResourceCommands,
   registerExtAuth,

@@ -1,0 +1,127 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
+import type { Logger } from "../lib/logger.js";
+import type { ProxyGroup } from "../translate/index.js";
+import type { ProxySelection } from "../translate/model.js";
+import { Snapshot, type SnapshotCache, SnapshotError, type XdsResource } from "../xds/index.js";
+
+export const authConfigTypeUrl = "type.googleapis.com/gantry.extauth.v1.AuthConfig";
+export const rateLimitConfigTypeUrl = "type.googleapis.com/ratelimit.config.ratelimit.v3.RateLimitConfig";
+
+/** What one translation publishes: per-gateway Envoy resources, and the configs of Gantry's own services. */
+export interface Publication {
+  groups: readonly ProxyGroup[];
+  authConfigs: readonly XdsResource[];
+  rateLimitConfigs: readonly XdsResource[];
+}
+
+/** A node's role, from its metadata `role` (Gantry's bootstraps and services set it). */
+export type NodeRole = "extauth" | "ratelimit" | "proxy";
+
+export function roleOf(node: Node): NodeRole {
+  const role = node.metadata?.["role"];
+  return role === "extauth" || role === "ratelimit" ? role : "proxy";
+}
+
+function nodeLabels(node: Node): Record<string, unknown> {
+  const metadata: JsonObject = node.metadata ?? {};
+  const labels = metadata["labels"];
+  return labels && typeof labels === "object" && !Array.isArray(labels) ? labels : metadata;
+}
+
+/**
+ * Whether a gateway's proxy selection takes this node: its id is listed, or every selector label
+ * is among the node's labels (metadata `labels`, or top-level metadata for clients that cannot
+ * nest, such as grpc-js-xds bootstraps). An empty selection takes no node.
+ */
+export function selects(selection: ProxySelection, node: Node): boolean {
+  if (selection.nodeIds.includes(node.id)) return true;
+  const wanted = Object.entries(selection.labels);
+  if (wanted.length === 0) return false;
+  const labels = nodeLabels(node);
+  return wanted.every(([k, v]) => labels[k] === v);
+}
+
+/**
+ * Keeps every connected node's snapshot equal to what it should see: a proxy gets the union of
+ * the gateways that select it, an ext-auth server the AuthConfigs, a rate-limit server the
+ * RateLimitConfigs. Nodes with the same selection share one snapshot object, so publishing to
+ * thousands of proxies costs one merge per distinct selection; the cache sends only what changed.
+ */
+export class Publisher {
+  readonly #cache: SnapshotCache;
+  readonly #logger: Logger;
+  readonly #nodes = new Map<string, { node: Node; streams: number }>();
+  #publication: Publication = { groups: [], authConfigs: [], rateLimitConfigs: [] };
+  #merged = new Map<string, Snapshot>();
+
+  constructor(cache: SnapshotCache, logger: Logger) {
+    this.#cache = cache;
+    this.#logger = logger;
+  }
+
+  update(publication: Publication): void {
+    this.#publication = publication;
+    this.#merged = new Map();
+    for (const { node } of this.#nodes.values()) this.#publish(node);
+  }
+
+  nodeConnected(node: Node): void {
+    const entry = this.#nodes.get(node.id);
+    if (entry) entry.streams += 1;
+    else this.#nodes.set(node.id, { node, streams: 1 });
+    this.#publish(node);
+  }
+
+  nodeDisconnected(node: Node): void {
+    const entry = this.#nodes.get(node.id);
+    if (!entry) return;
+    entry.streams -= 1;
+    if (entry.streams > 0) return;
+    this.#nodes.delete(node.id);
+    this.#cache.clearSnapshot(node.id);
+  }
+
+  /** The gateways a node gets, by name (for `describe` and the API). */
+  gatewaysOf(node: Node): string[] {
+    return this.#publication.groups.filter((g) => selects(g.proxies, node)).map((g) => g.name);
+  }
+
+  #publish(node: Node): void {
+    const role = roleOf(node);
+    const key = role === "proxy" ? `gateways:${this.gatewaysOf(node).join("\n")}` : `role:${role}`;
+    let snapshot = this.#merged.get(key);
+    if (!snapshot) {
+      snapshot = Snapshot.of(this.#resourcesFor(node, role));
+      this.#merged.set(key, snapshot);
+    }
+    try {
+      this.#cache.setSnapshot(node.id, snapshot);
+    } catch (err) {
+      // The node keeps what it has; the problem is already a resource status where translation found it.
+      const problems = err instanceof SnapshotError ? err.problems : [String(err)];
+      this.#logger.error({ node: node.id, problems }, "snapshot refused; the proxy keeps its last configuration");
+    }
+  }
+
+  #resourcesFor(node: Node, role: NodeRole): XdsResource[] {
+    if (role === "extauth") return [...this.#publication.authConfigs];
+    if (role === "ratelimit") return [...this.#publication.rateLimitConfigs];
+    const byName = new Map<string, XdsResource>();
+    for (const group of this.#publication.groups) {
+      if (!selects(group.proxies, node)) continue;
+      for (const resource of group.resources) {
+        const id = `${resource.typeUrl}|${resource.name}`;
+        const existing = byName.get(id);
+        if (!existing) byName.set(id, resource);
+        else if (existing.version !== resource.version) {
+          this.#logger.warn(
+            { node: node.id, resource: resource.name, typeUrl: resource.typeUrl, gateway: group.name },
+            "two gateways selecting this proxy define one resource differently; the first gateway's wins",
+          );
+        }
+      }
+    }
+    return [...byName.values()];
+  }
+}

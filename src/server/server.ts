@@ -1,0 +1,314 @@
+import { hostname } from "node:os";
+import { create } from "@bufbuild/protobuf";
+import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
+import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
+import { RateLimitConfigSchema } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import { type Clock, systemClock } from "../lib/clock.js";
+import type { Logger } from "../lib/logger.js";
+import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
+import { configProblems } from "../ratelimit/index.js";
+import { parseResources, type RejectedDocument, type Resource } from "../resources/index.js";
+import { keyString, type ResourceKey, type ResourceStore, type StoreSnapshot } from "../store/index.js";
+import { State, type Status, type TranslateOptions, Translator } from "../translate/index.js";
+import { encodeResource, SnapshotCache, startXdsServer, type XdsResource, type XdsServer } from "../xds/index.js";
+import { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
+import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
+import { Debouncer, type Timers } from "./debounce.js";
+import { type Publication, Publisher } from "./publish.js";
+import { validateDocuments } from "./validate.js";
+
+export interface ManagementServerOptions {
+  store: ResourceStore;
+  host: string;
+  xdsPort: number;
+  apiPort: number;
+  /** The API bearer token; undefined only with `insecureApi`. */
+  apiToken: string | undefined;
+  insecureApi?: boolean;
+  configDir?: string;
+  /** Where Envoy reaches the ext-auth and rate-limit services (served to proxies as clusters). */
+  translate?: TranslateOptions;
+  logger: Logger;
+  registry: Registry;
+  clock?: Clock;
+  /** Translation debounce: ≈100 ms quiet, ≤ 1 s (as the design says). */
+  debounce?: { quietMs: number; maxDelayMs: number; timers?: Timers };
+  /** This replica's name in proxy status; defaults to the host name. */
+  serverName?: string;
+}
+
+export interface ManagementServer {
+  readonly xdsPort: number;
+  readonly apiPort: number;
+  /** Translates now if a change is pending, and waits until published. */
+  settle(): Promise<void>;
+  /** The revision of the store last translated and published. */
+  readonly publishedRevision: number;
+  status(key: ResourceKey): Status | undefined;
+  proxies(): ProxyStatusView[];
+  /** True once a first translation has been published. */
+  readonly ready: boolean;
+  stop(): Promise<void>;
+}
+
+interface Parsed {
+  revision: number;
+  resource?: Resource;
+  rejected?: RejectedDocument;
+}
+
+/**
+ * The management server: resources from the store (fed by the API and a config folder) are
+ * translated after a debounce and published by xDS to proxies, ext-auth servers and rate-limit
+ * servers. When translation or the store fails, proxies keep their last good configuration.
+ */
+export async function startManagementServer(options: ManagementServerOptions): Promise<ManagementServer> {
+  const { store, logger, registry } = options;
+  const clock = options.clock ?? systemClock;
+  const serverName = options.serverName ?? hostname();
+  const metrics = {
+    translations: new Counter({
+      name: "gantry_translations_total",
+      help: "Translation runs by result",
+      labelNames: ["result"],
+      registers: [registry],
+    }),
+    translationSeconds: new Histogram({
+      name: "gantry_translation_seconds",
+      help: "Time to translate the whole store and publish it",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    statuses: new Gauge({
+      name: "gantry_resources",
+      help: "Resources by kind and status state",
+      labelNames: ["kind", "state"],
+      registers: [registry],
+    }),
+    revision: new Gauge({
+      name: "gantry_published_revision",
+      help: "Store revision last published",
+      registers: [registry],
+    }),
+  };
+
+  const cache = new SnapshotCache();
+  const publisher = new Publisher(cache, logger);
+  const xds: XdsServer = await startXdsServer({
+    cache,
+    host: options.host,
+    port: options.xdsPort,
+    logger,
+    registry,
+    clock,
+    hooks: {
+      onStreamOpen: (stream) => publisher.nodeConnected(stream.node),
+      onStreamClose: (stream) => publisher.nodeDisconnected(stream.node),
+    },
+  });
+
+  const translator = new Translator(options.translate ?? {});
+  const parsed = new Map<string, Parsed>();
+  let statuses = new Map<string, Status>();
+  let configDirRejected: RejectedDocument[] = [];
+  let publishedRevision = -1;
+  let ready = false;
+
+  /** Parses stored documents, reusing the result for those unchanged since the last run. */
+  const parseSnapshot = (snapshot: StoreSnapshot) => {
+    const seen = new Set<string>();
+    const resources: Resource[] = [];
+    const rejected: RejectedDocument[] = [...configDirRejected];
+    for (const stored of snapshot.resources) {
+      const key = keyString(stored.key);
+      seen.add(key);
+      let entry = parsed.get(key);
+      if (!entry || entry.revision !== stored.revision) {
+        const result = parseResources(JSON.stringify(stored.document), `store:${key}`);
+        entry = { revision: stored.revision };
+        if (result.resources[0]) entry.resource = result.resources[0];
+        if (result.rejected[0]) entry.rejected = result.rejected[0];
+        parsed.set(key, entry);
+      }
+      if (entry.resource) resources.push(entry.resource);
+      if (entry.rejected) rejected.push(entry.rejected);
+    }
+    for (const key of parsed.keys()) if (!seen.has(key)) parsed.delete(key);
+    return { resources, rejected };
+  };
+
+  const translateAndPublish = async () => {
+    const started = performance.now();
+    let snapshot: StoreSnapshot;
+    try {
+      snapshot = await store.snapshot();
+    } catch (err) {
+      metrics.translations.inc({ result: "store_error" });
+      logger.error({ err }, "cannot read the store; proxies keep their configuration");
+      throw err;
+    }
+    try {
+      const { resources, rejected } = parseSnapshot(snapshot);
+      const translation = translator.translate(resources, rejected);
+      const collected = new Map(translation.statuses);
+      const publication: Publication = {
+        groups: translation.groups,
+        authConfigs: authConfigsFor(resources, translation.authConfigIds),
+        rateLimitConfigs: rateLimitConfigsFor(translation.rateLimits, collected, logger),
+      };
+      publisher.update(publication);
+      statuses = collected;
+      publishedRevision = snapshot.revision;
+      ready = true;
+      metrics.revision.set(snapshot.revision);
+      metrics.statuses.reset();
+      for (const [key, status] of statuses) {
+        metrics.statuses.inc({ kind: key.split("/", 1)[0] ?? "", state: State[status.state] ?? "UNKNOWN" });
+      }
+      metrics.translations.inc({ result: "ok" });
+      logger.info(
+        {
+          revision: snapshot.revision,
+          gateways: translation.groups.length,
+          ms: Math.round(performance.now() - started),
+        },
+        "published",
+      );
+    } catch (err) {
+      metrics.translations.inc({ result: "error" });
+      logger.error({ err }, "translation failed; proxies keep their configuration");
+      throw err;
+    } finally {
+      metrics.translationSeconds.observe((performance.now() - started) / 1000);
+    }
+  };
+
+  const debounce = new Debouncer(translateAndPublish, {
+    quietMs: options.debounce?.quietMs ?? 100,
+    maxDelayMs: options.debounce?.maxDelayMs ?? 1_000,
+    ...(options.debounce?.timers ? { timers: options.debounce.timers } : {}),
+  });
+  const unwatch = store.watch(() => debounce.trigger());
+
+  let configDir: ConfigDirSource | undefined;
+  if (options.configDir) {
+    configDir = new ConfigDirSource({
+      dir: options.configDir,
+      store,
+      logger,
+      onLoad: (result: ConfigDirResult) => {
+        configDirRejected = result.rejected;
+        debounce.trigger();
+      },
+    });
+    await configDir.start();
+  }
+  debounce.trigger();
+  await debounce.flush();
+
+  const proxies = (): ProxyStatusView[] =>
+    xds.proxyStatus().map((p) => ({
+      nodeId: p.nodeId,
+      metadata: p.metadata,
+      stream: p.kind,
+      connectedAtMs: p.connectedAt,
+      server: serverName,
+      types: p.types.map((t) => ({
+        typeUrl: t.typeUrl,
+        ackedVersion: t.acked?.version ?? "",
+        ackedNonce: t.acked?.nonce ?? "",
+        ...(t.lastNack ? { lastNackError: t.lastNack.error, lastNackAtMs: t.lastNack.at } : {}),
+      })),
+    }));
+
+  const statusOf = (key: ResourceKey) => statuses.get(keyString(key));
+  const deps: ManagementDeps = {
+    store,
+    validate: validateDocuments,
+    status: (key) => {
+      const status = statusOf(key);
+      return status && create(ResourceStatusSchema, { state: status.state, messages: status.messages });
+    },
+    proxies,
+  };
+  const api = await startManagementApi({
+    host: options.host,
+    port: options.apiPort,
+    token: options.apiToken,
+    ...(options.insecureApi ? { insecure: true } : {}),
+    deps,
+    logger,
+  });
+
+  return {
+    xdsPort: xds.port,
+    apiPort: api.port,
+    settle: () => debounce.flush(),
+    get publishedRevision() {
+      return publishedRevision;
+    },
+    get ready() {
+      return ready;
+    },
+    status: statusOf,
+    proxies,
+    stop: async () => {
+      unwatch();
+      configDir?.stop();
+      debounce.stop();
+      await api.close();
+      await xds.stop(1_000);
+    },
+  };
+}
+
+/** The AuthConfigs routes name, each with its config id (`namespace/name`). */
+function authConfigsFor(resources: readonly Resource[], ids: readonly string[]): XdsResource[] {
+  const wanted = new Set(ids);
+  const out: XdsResource[] = [];
+  for (const resource of resources) {
+    if (resource.kind !== "AuthConfig") continue;
+    const id = `${resource.metadata.namespace}/${resource.metadata.name}`;
+    if (!wanted.has(id)) continue;
+    out.push(encodeResource(AuthConfigSchema, create(AuthConfigSchema, { ...resource.spec, id }), id));
+  }
+  return out;
+}
+
+/**
+ * One RateLimitConfig per domain (what rate-limit servers expect), merging the descriptors of
+ * every RateLimitPolicy of that domain. A domain whose merged config a rate-limit server would
+ * refuse is not published: its policies get FAILED, and the servers keep what they have.
+ */
+function rateLimitConfigsFor(
+  domains: ReadonlyArray<{ policy: string; domain: string; descriptors: RateLimitConfigDescriptors }>,
+  statuses: Map<string, Status>,
+  logger: Logger,
+): XdsResource[] {
+  const byDomain = new Map<string, { policies: string[]; descriptors: RateLimitConfigDescriptors }>();
+  for (const d of [...domains].sort((a, b) => (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : 0))) {
+    const entry = byDomain.get(d.domain) ?? { policies: [], descriptors: [] };
+    entry.policies.push(d.policy);
+    entry.descriptors.push(...d.descriptors);
+    byDomain.set(d.domain, entry);
+  }
+  const out: XdsResource[] = [];
+  for (const [domain, entry] of [...byDomain].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const config = create(RateLimitConfigSchema, { name: domain, domain, descriptors: entry.descriptors });
+    const problems = configProblems(config);
+    if (problems.length > 0) {
+      const message = `rate-limit domain "${domain}" cannot be served: ${problems.map((p) => `${p.path}: ${p.problem}`).join("; ")}`;
+      for (const policy of entry.policies) {
+        const key = `RateLimitPolicy/${policy}`;
+        const status = statuses.get(key) ?? { state: State.ACCEPTED, messages: [] };
+        statuses.set(key, { state: State.FAILED, messages: [...status.messages, message] });
+      }
+      logger.warn({ domain, problems }, "rate-limit domain not published");
+      continue;
+    }
+    out.push(encodeResource(RateLimitConfigSchema, config, domain));
+  }
+  return out;
+}
+
+type RateLimitConfigDescriptors = ReturnType<typeof create<typeof RateLimitConfigSchema>>["descriptors"];
