@@ -14,7 +14,7 @@ import { buildApiListener, buildListener } from "./envoy/listener.js";
 import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "./envoy/route.js";
 import { buildSecret } from "./envoy/secret.js";
 import type { Model, ModelCluster, ModelGateway, ModelRateLimitDomain, ModelRoute, ProxySelection } from "./model.js";
-import { normalize, RouteMemo } from "./normalize.js";
+import { normalize, RouteMemo } from "./normalize/index.js";
 import { type EnvoyResource, encode, sortResources } from "./output.js";
 import { State, type Status } from "./status.js";
 import { type Violation, validateMessage } from "./validate.js";

@@ -1,0 +1,161 @@
+// Destinations: their problems, and one model cluster per port and subset.
+import { isIP } from "node:net";
+import type { DestinationSpec } from "../../gen/gantry/v1/destination_pb.js";
+import { UpstreamProtocol } from "../../gen/gantry/v1/destination_pb.js";
+import { matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { durationMs } from "../durations.js";
+import type { ModelCluster, ModelSecret } from "../model.js";
+import type { StatusCollector } from "../status.js";
+import { defaultConnectTimeoutMs, type Index } from "./common.js";
+
+export interface ResolvedDestinations {
+  /** Valid destinations by `namespace/name`. */
+  byName: Map<string, { resource: ResourceOf<"Destination">; ports: number[]; subsets: Set<string> }>;
+  clusters: Map<string, ModelCluster>;
+}
+
+/** The cluster name of a destination port, and subset. */
+export function clusterName(destination: string, port: number, subset: string): string {
+  return subset === "" ? `${destination}:${port}` : `${destination}:${port}/${subset}`;
+}
+
+interface DestinationModel {
+  invalid: string[];
+  warnings: string[];
+  clusters: ModelCluster[];
+  ports: number[];
+  subsets: Set<string>;
+}
+
+/** Destination models by resource object, valid while the secrets they name are the same. */
+const destinationModels = new WeakMap<ResourceOf<"Destination">, { secrets: string; model: DestinationModel }>();
+
+export function normalizeDestinations(
+  index: Index,
+  secrets: Map<string, ModelSecret>,
+  statuses: StatusCollector,
+): ResolvedDestinations {
+  const result: ResolvedDestinations = { byName: new Map(), clusters: new Map() };
+  for (const [name, destination] of index.of("Destination")) {
+    const key = resourceKey(destination);
+    const tls = destination.spec.tls;
+    const secretsSeen = [tls?.ca, tls?.clientCertificate]
+      .map((ref) => (ref ? secrets.get(refName(ref, destination.metadata.namespace))?.type : "-"))
+      .join(",");
+    let cached = destinationModels.get(destination);
+    if (cached?.secrets !== secretsSeen) {
+      cached = { secrets: secretsSeen, model: destinationModel(name, destination, secrets) };
+      destinationModels.set(destination, cached);
+    }
+    const model = cached.model;
+    for (const problem of model.invalid) statuses.invalid(key, problem);
+    for (const problem of model.warnings) statuses.warn(key, problem);
+    if (model.invalid.length > 0) continue;
+    for (const cluster of model.clusters) result.clusters.set(cluster.name, cluster);
+    result.byName.set(name, { resource: destination, ports: model.ports, subsets: model.subsets });
+  }
+  return result;
+}
+
+function destinationModel(
+  name: string,
+  destination: ResourceOf<"Destination">,
+  secrets: Map<string, ModelSecret>,
+): DestinationModel {
+  const spec = destination.spec;
+  const { invalid, warnings } = destinationProblems(spec, destination.metadata.namespace, secrets);
+  const model: DestinationModel = {
+    invalid,
+    warnings,
+    clusters: [],
+    ports: spec.ports.map((p) => p.number),
+    subsets: new Set(spec.subsets.map((s) => s.name)),
+  };
+  if (invalid.length > 0) return model;
+  const tls = spec.tls
+    ? {
+        sni: spec.tls.sni,
+        ...(spec.tls.ca ? { caSecret: refName(spec.tls.ca, destination.metadata.namespace) } : {}),
+        ...(spec.tls.clientCertificate
+          ? { clientSecret: refName(spec.tls.clientCertificate, destination.metadata.namespace) }
+          : {}),
+      }
+    : undefined;
+  const connectTimeoutMs = durationMs(spec.connectTimeout) ?? defaultConnectTimeoutMs;
+  const subsets = [{ name: "", labels: {} as Record<string, string> }, ...spec.subsets];
+  for (const port of spec.ports) {
+    const targetPort = port.targetPort || port.number;
+    for (const subset of subsets) {
+      model.clusters.push({
+        name: clusterName(name, port.number, subset.name),
+        destination: name,
+        protocol: UpstreamProtocol[port.protocol] as ModelCluster["protocol"],
+        connectTimeoutMs,
+        ...(tls ? { tls } : {}),
+        discovery:
+          spec.dns !== ""
+            ? { type: "dns", host: spec.dns, port: targetPort }
+            : {
+                type: "static",
+                endpoints: spec.endpoints
+                  .filter((e) => matchesLabels(subset.labels, e.labels))
+                  .map((e) => ({
+                    address: e.address,
+                    port: e.port || targetPort,
+                    weight: e.weight || 1,
+                    locality: {
+                      region: e.locality?.region ?? "",
+                      zone: e.locality?.zone ?? "",
+                      subZone: e.locality?.subZone ?? "",
+                    },
+                  })),
+              },
+      });
+    }
+  }
+  return model;
+}
+
+function destinationProblems(
+  spec: DestinationSpec,
+  namespace: string,
+  secrets: Map<string, ModelSecret>,
+): { invalid: string[]; warnings: string[] } {
+  const invalid: string[] = [];
+  const warnings: string[] = [];
+  if (spec.ports.length === 0) invalid.push("spec.ports: at least one port is required");
+  const seenPorts = new Set<number>();
+  spec.ports.forEach((port, i) => {
+    if (port.number < 1 || port.number > 65535) invalid.push(`spec.ports[${i}].number: must be 1..65535`);
+    if (port.targetPort > 65535) invalid.push(`spec.ports[${i}].targetPort: must be 1..65535`);
+    if (seenPorts.has(port.number)) invalid.push(`spec.ports[${i}].number: port ${port.number} is listed twice`);
+    seenPorts.add(port.number);
+  });
+  if (spec.dns !== "" && spec.endpoints.length > 0) invalid.push("spec: set endpoints or dns, not both");
+  if (spec.dns === "" && spec.endpoints.length === 0)
+    warnings.push("spec: no endpoints and no dns; requests will fail");
+  if (spec.dns !== "" && spec.subsets.length > 0) invalid.push("spec.subsets: subsets need static endpoints");
+  spec.endpoints.forEach((endpoint, i) => {
+    if (isIP(endpoint.address) === 0)
+      invalid.push(`spec.endpoints[${i}].address: "${endpoint.address}" is not an IP address`);
+    if (endpoint.port > 65535) invalid.push(`spec.endpoints[${i}].port: must be 1..65535`);
+  });
+  const subsetNames = new Set<string>();
+  spec.subsets.forEach((subset, i) => {
+    if (subset.name === "") invalid.push(`spec.subsets[${i}].name: required`);
+    if (subsetNames.has(subset.name)) invalid.push(`spec.subsets[${i}].name: "${subset.name}" is listed twice`);
+    subsetNames.add(subset.name);
+    if (!spec.endpoints.some((e) => matchesLabels(subset.labels, e.labels))) {
+      warnings.push(`spec.subsets[${i}]: "${subset.name}" selects no endpoints`);
+    }
+  });
+  const checkSecret = (field: string, ref: { name: string; namespace: string } | undefined, type: "tls" | "ca") => {
+    if (!ref) return;
+    const secret = secrets.get(refName(ref, namespace));
+    if (!secret) invalid.push(`${field}: Secret ${refName(ref, namespace)} not found or invalid`);
+    else if (secret.type !== type) invalid.push(`${field}: Secret ${refName(ref, namespace)} is not a ${type} secret`);
+  };
+  checkSecret("spec.tls.ca", spec.tls?.ca, "ca");
+  checkSecret("spec.tls.clientCertificate", spec.tls?.clientCertificate, "tls");
+  return { invalid, warnings };
+}

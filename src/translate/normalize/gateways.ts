@@ -1,0 +1,193 @@
+// Gateways: listeners, the route tables each admits, and their virtual hosts.
+import { isIP } from "node:net";
+import {
+  type GatewayListener,
+  Protocol,
+  ProxyKind,
+  type RouteTableSelector,
+  TlsMode,
+} from "../../gen/gantry/v1/gateway_pb.js";
+import { matchesSelector, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import type { ModelGateway, ModelListener, ModelSecret, ModelVirtualHost } from "../model.js";
+import type { StatusCollector } from "../status.js";
+import { type Index, nsName } from "./common.js";
+import { type RouteFlattener, sortBySpecificity } from "./routes.js";
+
+export function normalizeGateways(
+  index: Index,
+  secrets: Map<string, ModelSecret>,
+  routes: RouteFlattener,
+  statuses: StatusCollector,
+): ModelGateway[] {
+  const gateways: ModelGateway[] = [];
+  const routeTables = [...index.of("RouteTable").values()];
+  const byGateway = new Map<string, ResourceOf<"RouteTable">[]>();
+  for (const rt of routeTables) {
+    for (const name of new Set(rt.spec.gateways.map((g) => refName(g, rt.metadata.namespace)))) {
+      byGateway.set(name, [...(byGateway.get(name) ?? []), rt]);
+    }
+  }
+  for (const [name, gateway] of index.of("Gateway")) {
+    const key = resourceKey(gateway);
+    const spec = gateway.spec;
+    const proxies = { labels: { ...(spec.proxies?.labels ?? {}) }, nodeIds: [...(spec.proxies?.nodeIds ?? [])].sort() };
+    if (Object.keys(proxies.labels).length === 0 && proxies.nodeIds.length === 0) {
+      statuses.invalid(key, "spec.proxies: labels or nodeIds are required");
+      continue;
+    }
+    const namingThis = byGateway.get(name) ?? [];
+    const origins = new Set<string>([key]);
+    const listeners: ModelListener[] = [];
+    if (spec.kind === ProxyKind.GRPC_PROXYLESS) {
+      if (spec.listeners.length > 0) statuses.warn(key, "spec.listeners: ignored for GRPC_PROXYLESS gateways");
+      const admitted = namingThis.filter((rt) => admits(spec.allowedRouteTables, rt));
+      const virtualHosts = buildVirtualHosts(admitted, `${key} (grpc)`, routes, statuses, origins).map((vhost) => ({
+        ...vhost,
+        routes: vhost.routes.filter((route) => {
+          if (route.action.type === "forward") return true;
+          statuses.warn(
+            `RouteTable/${vhost.name}`,
+            `route ${route.name}: gRPC clients only forward (no redirect or direct response); left out for Gateway ${name}`,
+          );
+          return false;
+        }),
+      }));
+      listeners.push({ name: "grpc", port: 0, bindAddress: "", httpsRedirect: false, virtualHosts });
+    } else {
+      if (spec.listeners.length === 0) statuses.warn(key, "spec.listeners: empty; the gateway serves nothing");
+      const ports = new Set<number>();
+      let ok = true;
+      spec.listeners.forEach((listener, i) => {
+        const problems = listenerProblems(listener, `spec.listeners[${i}]`, gateway.metadata.namespace, secrets, ports);
+        for (const p of problems) statuses.invalid(key, p);
+        if (problems.length > 0) {
+          ok = false;
+          return;
+        }
+        ports.add(listener.port);
+        const admitted = namingThis.filter((rt) => admits(listener.allowedRouteTables, rt));
+        const listenerName = listener.name || `${listener.port}`;
+        const virtualHosts = buildVirtualHosts(admitted, `${key} listener ${listenerName}`, routes, statuses, origins);
+        const tls = listener.tls;
+        const namespace = gateway.metadata.namespace;
+        listeners.push({
+          name: listenerName,
+          port: listener.port,
+          bindAddress: listener.bindAddress || "0.0.0.0",
+          httpsRedirect: listener.httpsRedirect,
+          virtualHosts,
+          ...(listener.protocol === Protocol.HTTPS && tls?.secret
+            ? {
+                tls: {
+                  secret: refName(tls.secret, namespace),
+                  mode: tls.mode === TlsMode.MUTUAL ? ("MUTUAL" as const) : ("SIMPLE" as const),
+                  ...(tls.clientCa ? { clientCa: refName(tls.clientCa, namespace) } : {}),
+                },
+              }
+            : {}),
+        });
+        if (listener.protocol === Protocol.HTTPS && tls?.secret)
+          origins.add(`Secret/${refName(tls.secret, namespace)}`);
+      });
+      if (!ok) continue;
+    }
+    for (const rt of namingThis) {
+      if (!listeners.some((l) => l.virtualHosts.some((v) => v.name === nsName(rt)))) {
+        statuses.warn(resourceKey(rt), `not admitted by any listener of Gateway ${name}`);
+      }
+    }
+    gateways.push({
+      name,
+      proxies,
+      kind: spec.kind === ProxyKind.GRPC_PROXYLESS ? "grpc" : "envoy",
+      listeners,
+      origins,
+    });
+  }
+  for (const rt of routeTables) {
+    for (const [g, ref] of rt.spec.gateways.entries()) {
+      const name = refName(ref, rt.metadata.namespace);
+      if (!index.of("Gateway").has(name))
+        statuses.warn(resourceKey(rt), `spec.gateways[${g}]: Gateway ${name} not found`);
+    }
+  }
+  return gateways;
+}
+
+function admits(selectors: RouteTableSelector[], rt: ResourceOf<"RouteTable">): boolean {
+  if (selectors.length === 0) return true;
+  return selectors.some(
+    (s) =>
+      (s.host === "" || rt.spec.hosts.includes(s.host)) &&
+      matchesSelector({ labels: s.labels, namespace: s.namespace }, rt.metadata),
+  );
+}
+
+function listenerProblems(
+  listener: GatewayListener,
+  field: string,
+  namespace: string,
+  secrets: Map<string, ModelSecret>,
+  ports: Set<number>,
+): string[] {
+  const problems: string[] = [];
+  if (listener.port < 1 || listener.port > 65535) problems.push(`${field}.port: must be 1..65535`);
+  if (ports.has(listener.port)) problems.push(`${field}.port: ${listener.port} is used by another listener`);
+  if (listener.bindAddress !== "" && isIP(listener.bindAddress) === 0) {
+    problems.push(`${field}.bindAddress: "${listener.bindAddress}" is not an IP address`);
+  }
+  const tls = listener.tls;
+  if (listener.protocol === Protocol.HTTPS) {
+    if (!tls?.secret) problems.push(`${field}.tls.secret: required for HTTPS`);
+    else {
+      const secret = secrets.get(refName(tls.secret, namespace));
+      if (!secret) problems.push(`${field}.tls.secret: Secret ${refName(tls.secret, namespace)} not found or invalid`);
+      else if (secret.type !== "tls") problems.push(`${field}.tls.secret: Secret ${secret.name} is not a tls secret`);
+    }
+    if (tls?.mode === TlsMode.MUTUAL) {
+      const ca = tls.clientCa ? secrets.get(refName(tls.clientCa, namespace)) : undefined;
+      if (!tls.clientCa) problems.push(`${field}.tls.clientCa: required for MUTUAL`);
+      else if (!ca)
+        problems.push(`${field}.tls.clientCa: Secret ${refName(tls.clientCa, namespace)} not found or invalid`);
+      else if (ca.type !== "ca") problems.push(`${field}.tls.clientCa: Secret ${ca.name} is not a ca secret`);
+    }
+    if (listener.httpsRedirect) problems.push(`${field}.httpsRedirect: only for HTTP listeners`);
+  } else if (tls) {
+    problems.push(`${field}.tls: only for HTTPS listeners`);
+  }
+  return problems;
+}
+
+function buildVirtualHosts(
+  routeTables: ResourceOf<"RouteTable">[],
+  where: string,
+  routes: RouteFlattener,
+  statuses: StatusCollector,
+  origins: Set<string>,
+): ModelVirtualHost[] {
+  const claimed = new Map<string, string>();
+  const out: ModelVirtualHost[] = [];
+  for (const rt of routeTables) {
+    const key = resourceKey(rt);
+    if (rt.spec.hosts.length === 0) {
+      statuses.invalid(key, "spec.hosts: required on a route table that names gateways");
+      continue;
+    }
+    const domains: string[] = [];
+    for (const host of rt.spec.hosts) {
+      const owner = claimed.get(host);
+      if (owner !== undefined) {
+        statuses.warn(key, `spec.hosts: "${host}" is already served by RouteTable ${owner} on ${where}; not here`);
+        continue;
+      }
+      claimed.set(host, nsName(rt));
+      domains.push(host);
+    }
+    if (domains.length === 0) continue;
+    const modelRoutes = sortBySpecificity(routes.routesOf(rt));
+    for (const route of modelRoutes) for (const origin of route.origins) origins.add(origin);
+    origins.add(key);
+    out.push({ name: nsName(rt), domains, routes: modelRoutes });
+  }
+  return out;
+}

@@ -1,0 +1,87 @@
+// normalize: Gantry resources → the neutral Model, with every resource's status.
+import { type RejectedDocument, type Resource, resourceKey } from "../../resources/index.js";
+import type { Model, ModelCluster, ModelSecret } from "../model.js";
+import { StatusCollector } from "../status.js";
+import { Index } from "./common.js";
+import { normalizeDestinations } from "./destinations.js";
+import { normalizeGateways } from "./gateways.js";
+import { normalizePolicies } from "./policies.js";
+import { flattenContext, RouteFlattener, RouteMemo } from "./routes.js";
+import { normalizeSecrets } from "./secrets.js";
+
+export interface Normalized {
+  model: Model;
+  statuses: StatusCollector;
+}
+
+/**
+ * Resolves references, flattens delegation, attaches policies by selector and collects every
+ * resource's status. Pure: the same resources give the same model.
+ */
+export function normalize(
+  resources: readonly Resource[],
+  rejected: readonly RejectedDocument[] = [],
+  memo: RouteMemo = new RouteMemo(),
+): Normalized {
+  const statuses = new StatusCollector();
+  for (const doc of rejected) {
+    if (doc.kind && doc.name !== undefined && doc.namespace !== undefined) {
+      for (const error of doc.errors) statuses.invalid(`${doc.kind}/${doc.namespace}/${doc.name}`, error);
+    }
+  }
+  const index = new Index(resources);
+  for (const resource of resources) statuses.accept(resourceKey(resource));
+
+  const secrets = normalizeSecrets(index, statuses);
+  const destinations = normalizeDestinations(index, secrets, statuses);
+  const policies = normalizePolicies(index, statuses);
+  const routes = new RouteFlattener(index, destinations, policies, statuses, memo.reuse(flattenContext(index)));
+  const gateways = normalizeGateways(index, secrets, routes, statuses);
+  routes.reportUnused();
+  for (const policy of policies.all) {
+    if (!policies.used.has(policy.key)) statuses.warn(policy.key, "selects no routes");
+  }
+
+  const usedClusters = new Map<string, ModelCluster>();
+  const usedSecrets = new Map<string, ModelSecret>();
+  for (const gateway of gateways) {
+    for (const listener of gateway.listeners) {
+      if (listener.tls) {
+        addSecret(usedSecrets, secrets, listener.tls.secret);
+        if (listener.tls.clientCa) addSecret(usedSecrets, secrets, listener.tls.clientCa);
+      }
+      for (const vhost of listener.virtualHosts) {
+        for (const route of vhost.routes) {
+          if (route.action.type !== "forward") continue;
+          for (const { cluster } of route.action.destinations) {
+            const model = destinations.clusters.get(cluster);
+            if (!model) continue;
+            usedClusters.set(cluster, model);
+            if (model.tls?.caSecret) addSecret(usedSecrets, secrets, model.tls.caSecret);
+            if (model.tls?.clientSecret) addSecret(usedSecrets, secrets, model.tls.clientSecret);
+          }
+        }
+      }
+    }
+  }
+  const model: Model = {
+    gateways,
+    clusters: sortedMap(usedClusters),
+    secrets: sortedMap(usedSecrets),
+    rateLimits: policies.rateLimits,
+    authConfigIds: [...new Set(policies.authConfigIds)].sort(),
+  };
+  return { model, statuses };
+}
+
+function sortedMap<V>(map: Map<string, V>): Map<string, V> {
+  return new Map([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function addSecret(used: Map<string, ModelSecret>, all: Map<string, ModelSecret>, name: string): void {
+  const secret = all.get(name);
+  if (secret) used.set(name, secret);
+}
+
+export { clusterName } from "./destinations.js";
+export { RouteMemo, sortBySpecificity } from "./routes.js";

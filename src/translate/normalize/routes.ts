@@ -1,0 +1,479 @@
+// Route tables flattened into model routes: delegation, matches, actions, policy attachment,
+// specificity order, and the memo that keeps unchanged route tables between translations.
+import type { HttpRoute, RequestMatcher } from "../../gen/gantry/v1/route_table_pb.js";
+import { matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { durationMs } from "../durations.js";
+import type { ModelAction, ModelMatch, ModelRoute } from "../model.js";
+import { State, type StatusCollector } from "../status.js";
+import { headerName, type Index, nsName, validRegex } from "./common.js";
+import { clusterName, type ResolvedDestinations } from "./destinations.js";
+import type { Policies } from "./policies.js";
+
+interface FlatRoute {
+  route: ModelRoute;
+  /** The route table that defines the route (for status). */
+  owner: string;
+  /** The route's labels merged over its delegating parents'; policies select by these. */
+  labels: Record<string, string>;
+}
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+
+/** A number per resource object: equal for the same object, so unchanged inputs are recognised. */
+function objectId(resource: object | undefined): number {
+  if (resource === undefined) return 0;
+  let id = objectIds.get(resource);
+  if (id === undefined) {
+    id = nextObjectId++;
+    objectIds.set(resource, id);
+  }
+  return id;
+}
+
+/**
+ * What every route table's flattening may read besides the route tables and destinations it
+ * names: policies, auth configs and secrets (by object), and which route tables exist with which
+ * labels (delegation selects by label).
+ */
+export function flattenContext(index: Index): string {
+  const parts: string[] = [];
+  for (const kind of [
+    "ExtAuthPolicy",
+    "RateLimitPolicy",
+    "RetryTimeoutPolicy",
+    "FaultInjectionPolicy",
+    "CORSPolicy",
+    "HeaderPolicy",
+    "AuthConfig",
+    "Secret",
+  ] as const) {
+    for (const [name, resource] of index.of(kind)) parts.push(`${kind}/${name}=${objectId(resource)}`);
+  }
+  for (const [name, rt] of index.of("RouteTable")) {
+    parts.push(`RouteTable/${name}:${JSON.stringify(rt.metadata.labels)}:${rt.spec.gateways.length > 0}`);
+  }
+  return parts.join("\n");
+}
+
+interface MemoEntry {
+  routes: FlatRoute[];
+  /** The route tables and destinations read, with the object each was. */
+  deps: { kind: "RouteTable" | "Destination"; name: string; id: number }[];
+  /** Status reports and policy uses made while flattening, replayed on reuse. */
+  reports: { key: string; state: State; message: string }[];
+  used: string[];
+}
+
+/**
+ * Flattened, policy-attached routes of each root route table, kept between translations: a
+ * route table whose inputs are the same objects as last time is not flattened again.
+ */
+export class RouteMemo {
+  #context = "";
+  #entries = new Map<string, MemoEntry>();
+
+  /** Starts a translation: entries made under another context are dropped. */
+  reuse(context: string): RouteMemo {
+    if (context !== this.#context) {
+      this.#context = context;
+      this.#entries = new Map();
+    }
+    return this;
+  }
+
+  get(name: string): MemoEntry | undefined {
+    return this.#entries.get(name);
+  }
+
+  set(name: string, entry: MemoEntry): void {
+    this.#entries.set(name, entry);
+  }
+
+  /** Drops the entries of route tables that no longer exist. */
+  keepOnly(names: Set<string>): void {
+    for (const name of this.#entries.keys()) if (!names.has(name)) this.#entries.delete(name);
+  }
+}
+
+/** What a delegated child inherits from the routes that delegate to it. */
+interface Inherited {
+  labels: Record<string, string>;
+  matches: ModelMatch[];
+  /** `routeTable/route` of each delegating route, outermost first. */
+  names: string[];
+}
+
+function everything(): ModelMatch {
+  return { path: { kind: "prefix", value: "/" }, headers: [], queryParams: [], methods: [], ignoreCase: false };
+}
+
+/** Flattens route tables (following delegation) into model routes, memoized per route table. */
+export class RouteFlattener {
+  readonly #attached = new Set<string>();
+  readonly #done = new Map<string, FlatRoute[]>();
+  #recording: MemoEntry | undefined;
+
+  constructor(
+    private readonly index: Index,
+    private readonly destinations: ResolvedDestinations,
+    private readonly policies: Policies,
+    private readonly statuses: StatusCollector,
+    private readonly memo: RouteMemo,
+  ) {}
+
+  #warn(key: string, message: string, state: State = State.WARNING): void {
+    this.statuses.report(key, state, message);
+    this.#recording?.reports.push({ key, state, message });
+  }
+
+  #routeTable(name: string): ResourceOf<"RouteTable"> | undefined {
+    const rt = this.index.of("RouteTable").get(name);
+    this.#recording?.deps.push({ kind: "RouteTable", name, id: objectId(rt) });
+    return rt;
+  }
+
+  #destination(name: string) {
+    const destination = this.destinations.byName.get(name);
+    this.#recording?.deps.push({ kind: "Destination", name, id: objectId(this.index.of("Destination").get(name)) });
+    return destination;
+  }
+
+  #unchanged(entry: MemoEntry): boolean {
+    return entry.deps.every((d) => objectId(this.index.of(d.kind).get(d.name)) === d.id);
+  }
+
+  /** The routes of a root route table, policies attached. */
+  routesOf(rt: ResourceOf<"RouteTable">): ModelRoute[] {
+    const name = nsName(rt);
+    this.#attached.add(name);
+    const done = this.#done.get(name);
+    if (done) return done.map((f) => f.route);
+    const kept = this.memo.get(name);
+    if (kept && this.#unchanged(kept)) {
+      for (const r of kept.reports) this.statuses.report(r.key, r.state, r.message);
+      for (const key of kept.used) this.policies.used.add(key);
+      this.#done.set(name, kept.routes);
+      return kept.routes.map((f) => f.route);
+    }
+    const entry: MemoEntry = { routes: [], deps: [], reports: [], used: [] };
+    this.#recording = entry;
+    this.#routeTable(name);
+    entry.routes = this.#flatten(rt, [], { labels: {}, matches: [everything()], names: [] });
+    for (const route of entry.routes) this.#attachPolicies(route, rt);
+    this.#recording = undefined;
+    this.memo.set(name, entry);
+    this.#done.set(name, entry.routes);
+    return entry.routes.map((f) => f.route);
+  }
+
+  reportUnused(): void {
+    this.memo.keepOnly(new Set(this.#done.keys()));
+    for (const [name, rt] of this.index.of("RouteTable")) {
+      if (!this.#attached.has(name) && rt.spec.gateways.length > 0) {
+        this.statuses.warn(resourceKey(rt), "not attached to any gateway listener");
+      }
+    }
+  }
+
+  #flatten(rt: ResourceOf<"RouteTable">, stack: string[], parent: Inherited): FlatRoute[] {
+    const rtName = nsName(rt);
+    const rtKey = resourceKey(rt);
+    const out: FlatRoute[] = [];
+    const seen = new Set<string>();
+    rt.spec.http.forEach((http, i) => {
+      const routeName = http.name || `route-${i}`;
+      const field = `spec.http[${i}]`;
+      if (seen.has(routeName)) this.#warn(rtKey, `${field}.name: "${routeName}" is used twice in this route table`);
+      seen.add(routeName);
+      const fail = (message: string) => this.#warn(rtKey, `${field} (${routeName}): ${message}`);
+      const own = this.#matches(http, fail);
+      if (!own) return;
+      const matches = combineMatches(parent.matches, own);
+      if (typeof matches === "string") {
+        fail(matches);
+        return;
+      }
+      const labels = { ...parent.labels, ...http.labels };
+      const name = [...parent.names, `${rtName}/${routeName}`].join(" > ");
+      const action = http.action;
+      if (action.case === "delegate") {
+        out.push(
+          ...this.#delegate(
+            rt,
+            http,
+            [...stack, rtName],
+            { labels, matches, names: [...parent.names, `${rtName}/${routeName}`] },
+            fail,
+          ),
+        );
+        return;
+      }
+      const resolved = this.#action(http, rt.metadata.namespace, field);
+      if (typeof resolved === "string") fail(`${resolved}; the route answers 500`);
+      const modelAction: ModelAction =
+        typeof resolved === "string"
+          ? { type: "direct", status: 500, body: `route ${name} is invalid\n` }
+          : resolved.action;
+      const origins = typeof resolved === "string" ? [rtKey] : [rtKey, ...resolved.origins];
+      matches.forEach((match, m) => {
+        out.push({
+          owner: rtKey,
+          labels,
+          route: {
+            name: matches.length === 1 ? name : `${name}#${m}`,
+            match,
+            action: modelAction,
+            policies: {},
+            origins: [...origins],
+          },
+        });
+      });
+    });
+    return out;
+  }
+
+  #matches(http: HttpRoute, fail: (message: string) => void): ModelMatch[] | undefined {
+    const matchers: RequestMatcher[] = http.matchers;
+    if (matchers.length === 0) return [everything()];
+    const out: ModelMatch[] = [];
+    let ok = true;
+    matchers.forEach((m, j) => {
+      const at = `matchers[${j}]`;
+      const path =
+        m.path.case === undefined
+          ? { kind: "prefix" as const, value: "/" }
+          : { kind: m.path.case, value: m.path.value };
+      if (path.kind !== "regex" && !path.value.startsWith("/")) {
+        fail(`${at}.${path.kind}: must start with "/"`);
+        ok = false;
+      }
+      if (path.kind === "regex") {
+        const problem = validRegex(path.value);
+        if (problem) {
+          fail(`${at}.regex: invalid regex: ${problem}`);
+          ok = false;
+        }
+      }
+      m.headers.forEach((h, k) => {
+        if (!headerName.test(h.name)) {
+          fail(`${at}.headers[${k}].name: "${h.name}" is not a valid lowercase header name`);
+          ok = false;
+        }
+        const problem = h.regex ? validRegex(h.value) : undefined;
+        if (problem) {
+          fail(`${at}.headers[${k}].value: invalid regex: ${problem}`);
+          ok = false;
+        }
+      });
+      m.queryParams.forEach((q, k) => {
+        if (q.name === "") {
+          fail(`${at}.queryParams[${k}].name: required`);
+          ok = false;
+        }
+      });
+      out.push({
+        path,
+        headers: m.headers.map((h) => ({ name: h.name, value: h.value, regex: h.regex, invert: h.invertMatch })),
+        queryParams: m.queryParams.map((q) => ({ name: q.name, value: q.value, regex: q.regex })),
+        methods: m.methods.map((x) => x.toUpperCase()),
+        ignoreCase: m.ignoreCase,
+      });
+    });
+    if (!ok) {
+      fail("the route is skipped");
+      return undefined;
+    }
+    return out;
+  }
+
+  #action(http: HttpRoute, namespace: string, field: string): { action: ModelAction; origins: string[] } | string {
+    const action = http.action;
+    switch (action.case) {
+      case "forwardTo": {
+        const forward = action.value;
+        if (forward.destinations.length === 0) return `${field}.forwardTo.destinations: at least one is required`;
+        const destinations: { cluster: string; weight: number }[] = [];
+        const origins: string[] = [];
+        for (const [d, target] of forward.destinations.entries()) {
+          const at = `${field}.forwardTo.destinations[${d}]`;
+          if (!target.destination) return `${at}.destination: required`;
+          const name = refName(target.destination, namespace);
+          origins.push(`Destination/${name}`);
+          const destination = this.#destination(name);
+          if (!destination) return `${at}.destination: Destination ${name} not found or invalid`;
+          let port = target.port;
+          if (port === 0) {
+            if (destination.ports.length !== 1) return `${at}.port: required, ${name} has several ports`;
+            port = destination.ports[0] ?? 0;
+          } else if (!destination.ports.includes(port)) {
+            return `${at}.port: ${name} has no port ${port} (it has ${destination.ports.join(", ")})`;
+          }
+          if (target.subset !== "" && !destination.subsets.has(target.subset)) {
+            return `${at}.subset: ${name} has no subset "${target.subset}"`;
+          }
+          destinations.push({ cluster: clusterName(name, port, target.subset), weight: target.weight || 1 });
+        }
+        const timeoutMs = durationMs(forward.timeout);
+        return {
+          action: {
+            type: "forward",
+            destinations,
+            ...(forward.pathRewrite !== "" ? { pathRewrite: forward.pathRewrite } : {}),
+            ...(forward.hostRewrite !== "" ? { hostRewrite: forward.hostRewrite } : {}),
+            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+          },
+          origins,
+        };
+      }
+      case "redirect": {
+        const r = action.value;
+        const responseCode = r.responseCode || 301;
+        if (![301, 302, 303, 307, 308].includes(responseCode)) {
+          return `${field}.redirect.responseCode: must be 301, 302, 303, 307 or 308`;
+        }
+        if (r.path !== "" && !r.path.startsWith("/")) return `${field}.redirect.path: must start with "/"`;
+        return { action: { type: "redirect", host: r.host, path: r.path, https: r.https, responseCode }, origins: [] };
+      }
+      case "directResponse": {
+        const d = action.value;
+        if (d.status < 200 || d.status > 599) return `${field}.directResponse.status: must be 200..599`;
+        return { action: { type: "direct", status: d.status, body: d.body }, origins: [] };
+      }
+      default:
+        return `${field}: one of forwardTo, delegate, redirect or directResponse is required`;
+    }
+  }
+
+  #delegate(
+    parent: ResourceOf<"RouteTable">,
+    http: HttpRoute,
+    stack: string[],
+    inherited: Inherited,
+    fail: (message: string) => void,
+  ): FlatRoute[] {
+    if (http.action.case !== "delegate") return [];
+    const selectors = http.action.value.routeTables;
+    if (selectors.length === 0) {
+      fail("delegate.routeTables: at least one selector is required");
+      return [];
+    }
+    const children = new Map<string, ResourceOf<"RouteTable">>();
+    selectors.forEach((selector, s) => {
+      const at = `delegate.routeTables[${s}]`;
+      const hasLabels = Object.keys(selector.labels).length > 0;
+      if (selector.ref && hasLabels) {
+        fail(`${at}: set ref or labels, not both`);
+        return;
+      }
+      if (selector.ref) {
+        const name = refName(selector.ref, parent.metadata.namespace);
+        const child = this.#routeTable(name);
+        if (!child) fail(`${at}.ref: RouteTable ${name} not found`);
+        else children.set(name, child);
+        return;
+      }
+      const namespace = selector.namespace || parent.metadata.namespace;
+      for (const [name, rt] of this.index.of("RouteTable")) {
+        if (rt.metadata.namespace === namespace && matchesLabels(selector.labels, rt.metadata.labels)) {
+          this.#routeTable(name);
+          children.set(name, rt);
+        }
+      }
+    });
+    const ordered = [...children.values()].sort(
+      (a, b) => b.spec.weight - a.spec.weight || (nsName(a) < nsName(b) ? -1 : nsName(a) > nsName(b) ? 1 : 0),
+    );
+    if (ordered.length === 0) fail("delegate: selects no route tables");
+    const out: FlatRoute[] = [];
+    for (const child of ordered) {
+      const childName = nsName(child);
+      if (childName === nsName(parent) || stack.includes(childName)) {
+        const cycle = [...stack.slice(stack.indexOf(childName)), childName].join(" → ");
+        fail(`delegation cycle: ${cycle || `${childName} → ${childName}`}; RouteTable ${childName} is skipped here`);
+        this.#warn(resourceKey(child), `part of a delegation cycle: ${cycle}`);
+        continue;
+      }
+      if (child.spec.gateways.length > 0) {
+        fail(`RouteTable ${childName} names gateways; a delegation child may not, so it is skipped`);
+        this.#warn(resourceKey(child), `delegated to by ${nsName(parent)} but names gateways; not used as a child`);
+        continue;
+      }
+      out.push(...this.#flatten(child, stack, inherited));
+    }
+    return out;
+  }
+
+  #attachPolicies({ route, labels }: FlatRoute, root: ResourceOf<"RouteTable">): void {
+    for (const policy of this.policies.all) {
+      const applies = policy.targets.some(
+        (t) =>
+          t.route !== undefined &&
+          (t.route.namespace === ""
+            ? policy.namespace === root.metadata.namespace
+            : t.route.namespace === root.metadata.namespace) &&
+          matchesLabels(t.route.labels, labels),
+      );
+      if (!applies) continue;
+      this.policies.used.add(policy.key);
+      this.#recording?.used.push(policy.key);
+      if (policy.conflictsWith(route.policies)) {
+        this.#warn(
+          policy.key,
+          `route ${route.name} already has a ${policy.kind} applied; this one is not applied there`,
+          policy.conflictState,
+        );
+        continue;
+      }
+      policy.apply(route.policies);
+      route.origins.push(policy.key);
+    }
+  }
+}
+
+/**
+ * A delegated child's matchers narrowed by its parent's: the child path must lie under the
+ * parent prefix, and header, query and method conditions add up.
+ */
+function combineMatches(parents: ModelMatch[], children: ModelMatch[]): ModelMatch[] | string {
+  const out: ModelMatch[] = [];
+  for (const parent of parents) {
+    if (parent.path.kind !== "prefix") return `a delegating route must match by prefix, not ${parent.path.kind}`;
+    for (const child of children) {
+      if (
+        parent.path.value !== "/" &&
+        (child.path.kind === "regex" || !child.path.value.startsWith(parent.path.value))
+      ) {
+        return `path ${child.path.kind} "${child.path.value}" is not under the parent's prefix "${parent.path.value}"`;
+      }
+      out.push({
+        path: child.path,
+        headers: [...parent.headers, ...child.headers],
+        queryParams: [...parent.queryParams, ...child.queryParams],
+        methods: child.methods.length > 0 ? child.methods : parent.methods,
+        ignoreCase: child.ignoreCase || parent.ignoreCase,
+      });
+    }
+  }
+  return out;
+}
+
+const pathRank = { exact: 0, regex: 1, prefix: 2 } as const;
+
+/**
+ * Envoy takes the first matching route, so more specific routes go first: exact paths, then
+ * regexes, then prefixes, longer first; then routes with more header, query and method
+ * conditions. Ties keep the order the user wrote (the sort is stable).
+ */
+export function sortBySpecificity(routes: ModelRoute[]): ModelRoute[] {
+  const conditions = (m: ModelMatch) => m.headers.length + m.queryParams.length + (m.methods.length > 0 ? 1 : 0);
+  return [...routes].sort((a, b) => {
+    const pa = a.match.path;
+    const pb = b.match.path;
+    return (
+      pathRank[pa.kind] - pathRank[pb.kind] ||
+      pb.value.length - pa.value.length ||
+      conditions(b.match) - conditions(a.match)
+    );
+  });
+}
