@@ -352,25 +352,6 @@ async function main() {
       }
     }
   } finally {
-            await running.stop();
-          }
-        }
-        const mean = (f) => rows.reduce((a, r) => a + r[f], 0) / rows.length;
-        const row = {
-          scenario: scenario.name,
-          server: server.name,
-          rps: mean("rps"),
-          p50: mean("p50"),
-          p99: mean("p99"),
-          errors: rows.reduce((a, r) => a + r.errors, 0),
-        };
-        console.log(
-          `${row.scenario} | ${row.server}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, errors ${row.errors}`,
-        );
-        results.push(row);
-      }
-    }
-  } finally {
     await redis.stop();
     rmSync(work, { recursive: true, force: true });
   }
