@@ -159,14 +159,14 @@ export class RateLimiter {
 
   #record(limit: AppliedLimit, hits: number, outcome: HitOutcome, fromCache: boolean): void {
     const stats = this.#options.metrics.rule(limit.statsName);
-    stats.totalHits.inc(hits);
+    stats.totalHits += hits;
     if (outcome.overLimit) {
-      stats.overLimit.inc(hits);
-      if (fromCache) stats.overLimitWithLocalCache.inc(hits);
-      if (limit.rule.shadowMode) stats.shadowMode.inc(hits);
+      stats.overLimit += hits;
+      if (fromCache) stats.overLimitWithLocalCache += hits;
+      if (limit.rule.shadowMode) stats.shadowMode += hits;
     } else {
-      stats.withinLimit.inc(hits);
-      if (outcome.used > Math.floor(limit.rule.requestsPerUnit * 0.8)) stats.nearLimit.inc(hits);
+      stats.withinLimit += hits;
+      if (outcome.used > Math.floor(limit.rule.requestsPerUnit * 0.8)) stats.nearLimit += hits;
     }
   }
 
