@@ -86,8 +86,16 @@ export class DeltaStream extends XdsStream {
       if (request.resourceNamesSubscribe.length === 0) state.wildcard = true;
       state.answerDue = isFullStateType(typeUrl) || state.wildcard;
     }
+    const stale = request.responseNonce !== "" && request.responseNonce !== state.nonce;
+    this.context.hooks.onRequest(info, {
+      typeUrl,
+      nonce: request.responseNonce,
+      stale,
+      names: request.resourceNamesSubscribe,
+      unsubscribed: request.resourceNamesUnsubscribe,
+    });
     // A stale nonce still carries subscription changes; it only does not answer the latest response.
-    if (request.responseNonce !== "" && request.responseNonce === state.nonce && state.awaiting) {
+    if (request.responseNonce !== "" && !stale && state.awaiting) {
       const push = state.awaiting;
       state.awaiting = undefined;
       const at = this.context.clock.now();

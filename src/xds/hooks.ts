@@ -14,6 +14,18 @@ export interface StreamInfo {
   readonly openedAt: number;
 }
 
+/** One request read from a stream. */
+export interface Request {
+  readonly typeUrl: string;
+  readonly nonce: string;
+  /** The nonce is not the latest sent for its type: SotW ignores the request, delta only its ACK/NACK. */
+  readonly stale: boolean;
+  /** SotW: the names asked for; delta: the names subscribed. */
+  readonly names: readonly string[];
+  /** Delta: the names unsubscribed. */
+  readonly unsubscribed: readonly string[];
+}
+
 /** One response written to a stream. */
 export interface Push {
   readonly typeUrl: string;
@@ -46,6 +58,7 @@ export interface Nack extends Ack {
 export interface XdsHooks {
   onStreamOpen?(stream: StreamInfo): void;
   onStreamClose?(stream: StreamInfo): void;
+  onRequest?(stream: StreamInfo, request: Request): void;
   onPush?(stream: StreamInfo, push: Push): void;
   onAck?(stream: StreamInfo, ack: Ack): void;
   onNack?(stream: StreamInfo, nack: Nack): void;
@@ -59,6 +72,9 @@ export function combineHooks(...all: XdsHooks[]): Required<XdsHooks> {
     },
     onStreamClose: (stream) => {
       for (const hooks of all) hooks.onStreamClose?.(stream);
+    },
+    onRequest: (stream, request) => {
+      for (const hooks of all) hooks.onRequest?.(stream, request);
     },
     onPush: (stream, push) => {
       for (const hooks of all) hooks.onPush?.(stream, push);

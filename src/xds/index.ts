@@ -9,7 +9,7 @@ export {
 } from "./cache.js";
 export { type AcceptedConfig, type SubscribeOptions, XdsClient, type XdsClientOptions } from "./client.js";
 export { consistencyProblems } from "./consistency.js";
-export type { Ack, Nack, Push, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
+export type { Ack, Nack, Push, Request, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
 export { encodeResource, ResourceError, rawResource, resourceNameOf, versionOf, type XdsResource } from "./resource.js";
 export { addXdsServices, defaultXdsPort, startXdsServer, type XdsServer, type XdsServerOptions } from "./server.js";
 export { Snapshot, SnapshotError, versionOfSet } from "./snapshot.js";

@@ -85,9 +85,17 @@ export class SotwStream extends XdsStream {
     const info = this.open(request.node);
     const typeUrl = this.typeUrlOf(request.typeUrl);
     let state = this.#types.get(typeUrl);
-    if (request.responseNonce !== "") {
-      // Only the latest nonce of a type counts; anything older was overtaken by a later response.
-      if (!state || request.responseNonce !== state.nonce) return;
+    // Only the latest nonce of a type counts; anything older was overtaken by a later response.
+    const stale = request.responseNonce !== "" && request.responseNonce !== state?.nonce;
+    this.context.hooks.onRequest(info, {
+      typeUrl,
+      nonce: request.responseNonce,
+      stale,
+      names: request.resourceNames,
+      unsubscribed: [],
+    });
+    if (stale) return;
+    if (state && request.responseNonce !== "") {
       const push = state.awaiting;
       if (push) {
         state.awaiting = undefined;

@@ -16,9 +16,11 @@ import { createClient, type ServiceClient } from "../../src/lib/grpc.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry, type Registry } from "../../src/lib/metrics.js";
 import {
+  type Request,
   rawResource,
   resourceNameOf,
   SnapshotCache,
+  type StreamInfo,
   startXdsServer,
   typeUrlOf,
   type XdsResource,
@@ -82,6 +84,8 @@ export interface TestServer {
   readonly registry: Registry;
   readonly server: XdsServer;
   readonly address: string;
+  /** Every request the server read, as its `onRequest` hook saw it, with the node id. */
+  readonly requests: Array<Request & { node: string }>;
   readonly client: ServiceClient<(typeof AggregatedDiscoveryService)["method"]>;
   stop(): Promise<void>;
 }
@@ -90,7 +94,11 @@ export async function startTestServer(): Promise<TestServer> {
   const clock = new ManualClock();
   const cache = new SnapshotCache({ clock });
   const registry = createRegistry("xds-test", { processMetrics: false });
-  const server = await startXdsServer({ cache, host: "127.0.0.1", port: 0, logger, registry, clock });
+  const requests: Array<Request & { node: string }> = [];
+  const hooks = {
+    onRequest: (stream: StreamInfo, request: Request) => void requests.push({ ...request, node: stream.node.id }),
+  };
+  const server = await startXdsServer({ cache, host: "127.0.0.1", port: 0, logger, registry, clock, hooks });
   const address = `127.0.0.1:${server.port}`;
   const client = createClient(AggregatedDiscoveryService, address);
   return {
@@ -99,6 +107,7 @@ export async function startTestServer(): Promise<TestServer> {
     registry,
     server,
     address,
+    requests,
     client,
     async stop() {
       client.close();

@@ -125,6 +125,8 @@ describe("SotW ADS", () => {
     client.send({ typeUrl: TypeUrl.endpoint, responseNonce: "stale-nonce", resourceNames: ["a", "b"] });
     client.send({ typeUrl: TypeUrl.route, responseNonce: cds.nonce, resourceNames: ["r", "r2"] });
     await client.expectQuiet();
+    const seenStale = server.requests.filter((r) => r.node === "stale" && r.stale).map((r) => r.nonce);
+    expect(seenStale).toEqual(["stale-nonce", cds.nonce]);
     const status = server.server.proxyStatus().find((p) => p.nodeId === "stale");
     expect(status?.types.find((t) => t.typeUrl === TypeUrl.route)?.acked?.nonce).not.toBe(rds.nonce);
     client.ack(rds, ["r", "r2"]);
