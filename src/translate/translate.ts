@@ -57,19 +57,9 @@ interface Built<T> {
 }
 
 /** Caches keyed by content; each translation keeps only what it used, so memory stays bounded. */
-type KeyedRoute = Built<Route> & { key: string };
-
 class Generation {
-  routes = new Map<string, KeyedRoute>();
   checks = new Map<string, Violation[]>();
   encoded = new Map<string, Built<EnvoyResource>>();
-}
-
-const bigints = (_: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
-
-/** A content key. Only rate-limit actions (Envoy messages) may hold bigints, which JSON cannot. */
-function routeKey(route: ModelRoute): string {
-  return route.policies.rateLimit ? JSON.stringify(route, bigints) : JSON.stringify(route);
 }
 
 const clusterKeys = new WeakMap<ModelCluster, string>();
@@ -94,7 +84,7 @@ export class Translator {
   #nextId = 1;
   readonly #lastGood = new Map<string, EnvoyResource[]>();
   readonly #routeMemo = new RouteMemo();
-  readonly #byRoute = new WeakMap<ModelRoute, Map<string, KeyedRoute>>();
+  readonly #byRoute = new WeakMap<ModelRoute, Map<string, Built<Route>>>();
 
   constructor(private readonly options: TranslateOptions = {}) {}
 
@@ -291,21 +281,21 @@ export class Translator {
     out.push(built.value);
   }
 
+  /**
+   * A built and checked Envoy route. Unchanged route tables give the very same model routes (see
+   * RouteMemo), so routes are kept by model object: a changed route table's routes are rebuilt.
+   */
   #route(route: ModelRoute, client: ClientKind, extAuth: boolean): Built<Route> {
     const variant = `${client}|${extAuth}`;
-    // Unchanged route tables give the very same model routes (see RouteMemo): no key to compute.
-    const byObject = this.#byRoute.get(route)?.get(variant);
-    if (byObject) return this.#keep(byObject);
-    const key = `${variant}|${routeKey(route)}`;
-    let built = this.#current.routes.get(key) ?? this.#previous.routes.get(key);
+    const variants = this.#byRoute.get(route) ?? new Map<string, Built<Route>>();
+    let built = variants.get(variant);
     if (!built) {
       const value = buildRoute(route, client, extAuth);
-      built = { id: this.#nextId++, value, violations: validateMessage(RouteSchema, value), key };
+      built = { id: this.#nextId++, value, violations: validateMessage(RouteSchema, value) };
+      variants.set(variant, built);
+      this.#byRoute.set(route, variants);
     }
-    const variants = this.#byRoute.get(route) ?? new Map<string, KeyedRoute>();
-    variants.set(variant, built);
-    this.#byRoute.set(route, variants);
-    return this.#keep(built);
+    return built;
   }
 
   /** Violations of a check that depends only on `key`. */
@@ -314,11 +304,6 @@ export class Translator {
     violations ??= check();
     this.#current.checks.set(key, violations);
     return violations;
-  }
-
-  #keep(built: KeyedRoute): Built<Route> {
-    this.#current.routes.set(built.key, built);
-    return built;
   }
 
   #encoded(key: string, build: () => { resource: EnvoyResource; violations: Violation[] }): Built<EnvoyResource> {

@@ -17,7 +17,7 @@ import { ExtAuthzPerRouteSchema } from "../../gen/envoy/extensions/filters/http/
 import { HTTPFaultSchema } from "../../gen/envoy/extensions/filters/http/fault/v3/fault_pb.js";
 import { RateLimitPerRouteSchema } from "../../gen/envoy/extensions/filters/http/ratelimit/v3/rate_limit_pb.js";
 import { FractionalPercent_DenominatorType } from "../../gen/envoy/type/v3/percent_pb.js";
-import type { ModelFault, ModelHeaders, ModelMatch, ModelRoute, ModelVirtualHost } from "../model.js";
+import type { ModelCors, ModelFault, ModelHeaders, ModelMatch, ModelRoute, ModelVirtualHost } from "../model.js";
 import { duration, filterNames, pack, sortedRecord } from "./common.js";
 
 /** What the client can do: Envoy has every filter; proxyless gRPC has fault injection only. */
@@ -121,45 +121,74 @@ function headerOptions(headers: ModelHeaders["requestAdd"]) {
   }));
 }
 
+// Per-route overrides repeat across routes (the same auth config, the same fault): each distinct
+// one is packed once and shared, which is safe because messages are never changed once built.
+const packed = new Map<string, Any>();
+const packedLimit = 10_000;
+
+function packOnce(key: string, make: () => Any): Any {
+  let any = packed.get(key);
+  if (!any) {
+    any = make();
+    if (packed.size >= packedLimit) packed.clear();
+    packed.set(key, any);
+  }
+  return any;
+}
+
 /** Per-filter overrides of one route, for the filters this client kind has. */
 function perFilterConfig(route: ModelRoute, client: ClientKind, listenerHasExtAuth: boolean): Record<string, Any> {
   const p = route.policies;
   const entries: [string, Any][] = [];
-  if (p.fault) entries.push([filterNames.fault, buildFault(p.fault)]);
+  const fault = p.fault;
+  if (fault) entries.push([filterNames.fault, packOnce(`fault|${JSON.stringify(fault)}`, () => buildFault(fault))]);
   if (client === "envoy") {
-    if (p.cors) {
-      entries.push([
-        filterNames.cors,
-        pack(CorsPolicySchema, {
-          allowOriginStringMatch: [
-            ...p.cors.allowOrigins.map((o) => stringMatch(o, false)),
-            ...p.cors.allowOriginRegexes.map((o) => stringMatch(o, true)),
-          ],
-          allowMethods: p.cors.allowMethods.join(","),
-          allowHeaders: p.cors.allowHeaders.join(","),
-          exposeHeaders: p.cors.exposeHeaders.join(","),
-          ...(p.cors.maxAgeSeconds !== undefined ? { maxAge: String(p.cors.maxAgeSeconds) } : {}),
-          allowCredentials: p.cors.allowCredentials,
-        }),
-      ]);
+    const cors = p.cors;
+    if (cors) {
+      entries.push([filterNames.cors, packOnce(`cors|${JSON.stringify(cors)}`, () => buildCors(cors))]);
     }
     // The ext_authz filter checks every route it sees; routes without a policy turn it off.
     if (listenerHasExtAuth) {
       const ext = p.extAuth;
+      const configId = ext && "configId" in ext ? ext.configId : undefined;
       entries.push([
         filterNames.extAuthz,
-        pack(ExtAuthzPerRouteSchema, {
-          override:
-            ext && "configId" in ext
-              ? { case: "checkSettings", value: { contextExtensions: { config_id: ext.configId } } }
-              : { case: "disabled", value: true },
-        }),
+        packOnce(`ext_authz|${configId ?? ""}`, () => buildExtAuthzPerRoute(configId)),
       ]);
     }
-    if (p.rateLimit)
-      entries.push([filterNames.rateLimit, pack(RateLimitPerRouteSchema, { domain: p.rateLimit.domain })]);
+    const rateLimit = p.rateLimit;
+    if (rateLimit) {
+      entries.push([
+        filterNames.rateLimit,
+        packOnce(`ratelimit|${rateLimit.domain}`, () => pack(RateLimitPerRouteSchema, { domain: rateLimit.domain })),
+      ]);
+    }
   }
   return sortedRecord(entries);
+}
+
+function buildCors(cors: ModelCors): Any {
+  return pack(CorsPolicySchema, {
+    allowOriginStringMatch: [
+      ...cors.allowOrigins.map((o) => stringMatch(o, false)),
+      ...cors.allowOriginRegexes.map((o) => stringMatch(o, true)),
+    ],
+    allowMethods: cors.allowMethods.join(","),
+    allowHeaders: cors.allowHeaders.join(","),
+    exposeHeaders: cors.exposeHeaders.join(","),
+    ...(cors.maxAgeSeconds !== undefined ? { maxAge: String(cors.maxAgeSeconds) } : {}),
+    allowCredentials: cors.allowCredentials,
+  });
+}
+
+/** ext_authz for one route: check with this auth config id, or (no id) do not check. */
+function buildExtAuthzPerRoute(configId: string | undefined): Any {
+  return pack(ExtAuthzPerRouteSchema, {
+    override:
+      configId !== undefined
+        ? { case: "checkSettings", value: { contextExtensions: { config_id: configId } } }
+        : { case: "disabled", value: true },
+  });
 }
 
 /** One Envoy route from a model route, with the features the client kind supports. */
