@@ -37,8 +37,4 @@ export class OverLimitCache {
   clear(): void {
     this.#until.clear();
   }
-
-  get size(): number {
-    return this.#until.size;
-  }
 }
