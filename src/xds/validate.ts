@@ -381,8 +381,8 @@ function freeOfLineBreaks(value: string): boolean {
 
 /** PGV's header checks: strict follows RFC 7230, loose only forbids NUL, CR and LF. */
 function validHeader(regex: KnownRegex, value: string, strict: boolean): boolean {
-  if (regex === KnownRegex.HTTP_HEADER_NAME)
-    return strict ? headerNameToken.test(value) : value !== "" && freeOfLineBreaks(value);
+  // Loose rules accept the empty string: optional header fields (a weighted cluster's cluster_header) default to it.
+  if (regex === KnownRegex.HTTP_HEADER_NAME) return strict ? headerNameToken.test(value) : freeOfLineBreaks(value);
   if (regex === KnownRegex.HTTP_HEADER_VALUE) {
     if (!strict) return freeOfLineBreaks(value);
     return ![...value].some((c) => {

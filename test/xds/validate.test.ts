@@ -28,6 +28,37 @@ const check = <S extends Parameters<typeof create>[0]>(schema: S, init: Paramete
 describe("validation rules from the protos", () => {
   it("accepts the resources a real client accepts", () => {
     expect(new ResourceValidator().problems(service("svc", 8080))).toEqual([]);
+    // Optional header fields with loose rules (cluster_header) default to "" and are fine so.
+    expect(
+      check(RouteConfigurationSchema, {
+        name: "split",
+        virtualHosts: [
+          {
+            name: "vh",
+            domains: ["*"],
+            routes: [
+              {
+                match: { pathSpecifier: { case: "prefix", value: "/" } },
+                action: {
+                  case: "route",
+                  value: {
+                    clusterSpecifier: {
+                      case: "weightedClusters",
+                      value: {
+                        clusters: [
+                          { name: "a", weight: 80 },
+                          { name: "b", weight: 20 },
+                        ],
+                      },
+                    },
+                  },
+                },
+              },
+            ],
+          },
+        ],
+      }),
+    ).toEqual([]);
   });
 
   it("checks clusters: connect_timeout > 0 and defined enum values", () => {
