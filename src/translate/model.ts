@@ -52,7 +52,7 @@ export interface ModelVirtualHost {
   /** The route table's `namespace/name`. */
   name: string;
   domains: string[];
-  routes: ModelRoute[];
+  routes: readonly ModelRoute[];
 }
 
 export interface ModelRoute {

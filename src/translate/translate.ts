@@ -9,7 +9,7 @@ import type { RejectedDocument, Resource } from "../resources/index.js";
 import { buildCluster, buildServiceCluster } from "./envoy/cluster.js";
 import { serviceClusters } from "./envoy/common.js";
 import { buildLoadAssignment } from "./envoy/endpoint.js";
-import { filterNeeds } from "./envoy/filters.js";
+import { type FilterNeeds, filterNeeds } from "./envoy/filters.js";
 import { buildApiListener, buildListener } from "./envoy/listener.js";
 import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "./envoy/route.js";
 import { buildSecret } from "./envoy/secret.js";
@@ -57,6 +57,15 @@ interface Built<T> {
 }
 
 /** Caches keyed by content; each translation keeps only what it used, so memory stays bounded. */
+/** The routes of one virtual host, built and checked. */
+interface BuiltHost {
+  routes: Route[];
+  /** The built routes' ids: equal ids, equal routes. */
+  ids: string;
+  clusters: string[];
+  problems: { origins: string[]; violations: Violation[]; what: string }[];
+}
+
 class Generation {
   checks = new Map<string, Violation[]>();
   encoded = new Map<string, Built<EnvoyResource>>();
@@ -85,6 +94,8 @@ export class Translator {
   readonly #lastGood = new Map<string, EnvoyResource[]>();
   readonly #routeMemo = new RouteMemo();
   readonly #byRoute = new WeakMap<ModelRoute, Map<string, Built<Route>>>();
+  readonly #hosts = new WeakMap<readonly ModelRoute[], Map<string, BuiltHost>>();
+  readonly #hostNeeds = new WeakMap<readonly ModelRoute[], Map<ClientKind, FilterNeeds>>();
 
   constructor(private readonly options: TranslateOptions = {}) {}
 
@@ -137,29 +148,33 @@ export class Translator {
     let needsExtAuth = false;
     let needsRateLimit = false;
     for (const listener of gateway.listeners) {
-      const routes = listener.virtualHosts.flatMap((v) => v.routes);
-      const needs = filterNeeds(routes, client);
+      const needs = listener.virtualHosts
+        .map((v) => this.#needs(v.routes, client))
+        .reduce<FilterNeeds>(
+          (a, b) => ({
+            cors: a.cors || b.cors,
+            fault: a.fault || b.fault,
+            extAuth: a.extAuth || b.extAuth,
+            rateLimit: a.rateLimit || b.rateLimit,
+          }),
+          { cors: false, fault: false, extAuth: false, rateLimit: false },
+        );
       needsExtAuth ||= needs.extAuth;
       needsRateLimit ||= needs.rateLimit;
       const routeConfigName = `${gateway.name}/${listener.name}`;
       const vhostKeys: string[] = [];
       const builtVhosts = listener.virtualHosts.map((vhost) => {
-        const built = vhost.routes.map((route) => {
-          const b = this.#route(route, client, needs.extAuth);
-          if (b.violations.length > 0) report(route.origins, b.violations, `route ${route.name}`);
-          if (route.action.type === "forward") for (const d of route.action.destinations) clusters.add(d.cluster);
-          return b;
-        });
+        const built = this.#host(vhost.routes, client, needs.extAuth);
+        for (const problem of built.problems) report(problem.origins, problem.violations, problem.what);
+        for (const cluster of built.clusters) clusters.add(cluster);
         // Routes are validated one by one (and cached); the host itself without them.
         const shellKey = `vhost|${vhost.name}|${vhost.domains.join(",")}|${listener.httpsRedirect}`;
         const shell = this.#checked(shellKey, () =>
           validateMessage(VirtualHostSchema, buildVirtualHost(vhost, [], listener.httpsRedirect)),
         );
         if (shell.length > 0) report([`RouteTable/${vhost.name}`], shell, `virtual host ${vhost.name}`);
-        vhostKeys.push(
-          `${vhost.name}|${vhost.domains.join(",")}|${listener.httpsRedirect}|${built.map((b) => b.id).join(",")}`,
-        );
-        return { vhost, routes: built.map((b) => b.value) };
+        vhostKeys.push(`${vhost.name}|${vhost.domains.join(",")}|${listener.httpsRedirect}|${built.ids}`);
+        return { vhost, routes: built.routes };
       });
       const duplicates = duplicateDomains(listener.virtualHosts.map((v) => ({ name: v.name, domains: v.domains })));
       for (const d of duplicates)
@@ -279,6 +294,46 @@ export class Translator {
     });
     if (built.violations.length > 0) report(origins, built.violations, `${schema.name} ${name}`);
     out.push(built.value);
+  }
+
+  /** Which filters a route table's routes need; kept per routes array (see RouteMemo). */
+  #needs(routes: readonly ModelRoute[], client: ClientKind): FilterNeeds {
+    const byClient = this.#hostNeeds.get(routes) ?? new Map<ClientKind, FilterNeeds>();
+    let needs = byClient.get(client);
+    if (!needs) {
+      needs = filterNeeds(routes, client);
+      byClient.set(client, needs);
+      this.#hostNeeds.set(routes, byClient);
+    }
+    return needs;
+  }
+
+  /** A route table's routes built and checked, with the clusters they use; kept per routes array. */
+  #host(routes: readonly ModelRoute[], client: ClientKind, extAuth: boolean): BuiltHost {
+    const variant = `${client}|${extAuth}`;
+    const variants = this.#hosts.get(routes) ?? new Map<string, BuiltHost>();
+    let host = variants.get(variant);
+    if (!host) {
+      const built = routes.map((route) => this.#route(route, client, extAuth));
+      host = {
+        routes: built.map((b) => b.value),
+        ids: built.map((b) => b.id).join(","),
+        clusters: [
+          ...new Set(
+            routes.flatMap((r) => (r.action.type === "forward" ? r.action.destinations.map((d) => d.cluster) : [])),
+          ),
+        ],
+        problems: built.flatMap((b, i) => {
+          const route = routes[i];
+          return b.violations.length > 0 && route
+            ? [{ origins: route.origins, violations: b.violations, what: `route ${route.name}` }]
+            : [];
+        }),
+      };
+      variants.set(variant, host);
+      this.#hosts.set(routes, variants);
+    }
+    return host;
   }
 
   /**

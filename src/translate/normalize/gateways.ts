@@ -11,7 +11,7 @@ import { matchesSelector, type ResourceOf, refName, resourceKey } from "../../re
 import type { ModelGateway, ModelListener, ModelSecret, ModelVirtualHost } from "../model.js";
 import type { StatusCollector } from "../status.js";
 import { type Index, nsName } from "./common.js";
-import { type RouteFlattener, sortBySpecificity } from "./routes.js";
+import type { RouteFlattener } from "./routes.js";
 
 export function normalizeGateways(
   index: Index,
@@ -184,10 +184,9 @@ function buildVirtualHosts(
       domains.push(host);
     }
     if (domains.length === 0) continue;
-    const modelRoutes = sortBySpecificity(routes.routesOf(rt));
-    for (const route of modelRoutes) for (const origin of route.origins) origins.add(origin);
-    origins.add(key);
-    out.push({ name: nsName(rt), domains, routes: modelRoutes });
+    const flattened = routes.routesOf(rt);
+    for (const origin of flattened.origins) origins.add(origin);
+    out.push({ name: nsName(rt), domains, routes: flattened.routes });
   }
   return out;
 }

@@ -57,7 +57,10 @@ export function flattenContext(index: Index): string {
 }
 
 interface MemoEntry {
-  routes: FlatRoute[];
+  /** In specificity order. */
+  routes: ModelRoute[];
+  /** Every resource the routes came from. */
+  origins: string[];
   /** The route tables and destinations read, with the object each was. */
   deps: { kind: "RouteTable" | "Destination"; name: string; id: number }[];
   /** Status reports and policy uses made while flattening, replayed on reuse. */
@@ -111,7 +114,7 @@ function everything(): ModelMatch {
 /** Flattens route tables (following delegation) into model routes, memoized per route table. */
 export class RouteFlattener {
   readonly #attached = new Set<string>();
-  readonly #done = new Map<string, FlatRoute[]>();
+  readonly #done = new Map<string, MemoEntry>();
   #recording: MemoEntry | undefined;
 
   constructor(
@@ -144,27 +147,33 @@ export class RouteFlattener {
   }
 
   /** The routes of a root route table, policies attached. */
-  routesOf(rt: ResourceOf<"RouteTable">): ModelRoute[] {
+  /**
+   * The routes of a root route table, policies attached, in specificity order, and the resources
+   * they came from. The same array is returned while the route table's inputs are unchanged.
+   */
+  routesOf(rt: ResourceOf<"RouteTable">): { routes: readonly ModelRoute[]; origins: readonly string[] } {
     const name = nsName(rt);
     this.#attached.add(name);
     const done = this.#done.get(name);
-    if (done) return done.map((f) => f.route);
+    if (done) return done;
     const kept = this.memo.get(name);
     if (kept && this.#unchanged(kept)) {
       for (const r of kept.reports) this.statuses.report(r.key, r.state, r.message);
       for (const key of kept.used) this.policies.used.add(key);
-      this.#done.set(name, kept.routes);
-      return kept.routes.map((f) => f.route);
+      this.#done.set(name, kept);
+      return kept;
     }
-    const entry: MemoEntry = { routes: [], deps: [], reports: [], used: [] };
+    const entry: MemoEntry = { routes: [], origins: [], deps: [], reports: [], used: [] };
     this.#recording = entry;
     this.#routeTable(name);
-    entry.routes = this.#flatten(rt, [], { labels: {}, matches: [everything()], names: [] });
-    for (const route of entry.routes) this.#attachPolicies(route, rt);
+    const flat = this.#flatten(rt, [], { labels: {}, matches: [everything()], names: [] });
+    for (const route of flat) this.#attachPolicies(route, rt);
     this.#recording = undefined;
+    entry.routes = sortBySpecificity(flat.map((f) => f.route));
+    entry.origins = [...new Set([resourceKey(rt), ...entry.routes.flatMap((r) => r.origins)])];
     this.memo.set(name, entry);
-    this.#done.set(name, entry.routes);
-    return entry.routes.map((f) => f.route);
+    this.#done.set(name, entry);
+    return entry;
   }
 
   reportUnused(): void {
