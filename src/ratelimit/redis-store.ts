@@ -14,17 +14,12 @@ import {
 } from "./algorithms.js";
 
 /**
- * Each script takes every coalesced hit of one counter at once and returns the state it found, so
- * the outcomes are replayed in TypeScript by the same functions the memory store uses.
+ * The fixed window is envoyproxy/ratelimit's INCRBY + EXPIRE (native commands, cheapest for Redis).
+ * The other algorithms are one Lua script each, atomic; a script takes every coalesced hit of one
+ * counter at once and returns the state it found, so the outcomes are replayed in TypeScript by the
+ * same functions the memory store uses.
  */
 const scripts = {
-  /** KEYS[1] the window's counter; ARGV total hits, window seconds. Returns the count after. */
-  gantryRlFixed: {
-    numberOfKeys: 1,
-    lua: `local c = redis.call('INCRBY', KEYS[1], ARGV[1])
-if c == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return c`,
-  },
   /** KEYS current, previous window; ARGV limit, window ms, ms elapsed in the window, hits… Returns {previous, current}. */
   gantryRlSliding: {
     numberOfKeys: 2,
@@ -76,14 +71,18 @@ return before`,
   },
 } as const;
 
-type ScriptName = keyof typeof scripts;
-type ScriptCall = (...args: Array<string | number>) => Promise<unknown>;
-type Invoker = { [K in ScriptName]: ScriptCall };
+type CommandName = keyof typeof scripts | "incrby" | "expire";
+type Invoker = { [K in CommandName]: (...args: Array<string | number>) => unknown };
 
-interface PreparedCall {
-  script: ScriptName;
+interface Command {
+  name: CommandName;
   args: Array<string | number>;
-  outcomes(result: unknown): HitOutcome[];
+}
+
+/** The Redis commands for one counter group, and how to read the outcomes from their replies. */
+interface PreparedCall {
+  commands: Command[];
+  outcomes(replies: readonly unknown[]): HitOutcome[];
 }
 
 function asNumber(value: unknown): number {
@@ -99,9 +98,8 @@ function prepare(group: CounterGroup, nowMs: number): PreparedCall {
     case RateLimitAlgorithm.SLIDING_WINDOW: {
       const [current, previous] = slidingWindowKeys(group, nowMs);
       return {
-        script: "gantryRlSliding",
-        args: [current, previous, limit, windowMs, nowMs % windowMs, ...hits],
-        outcomes: (result) => {
+        commands: [{ name: "gantryRlSliding", args: [current, previous, limit, windowMs, nowMs % windowMs, ...hits] }],
+        outcomes: ([result]) => {
           const [prev, curr] = result as [unknown, unknown];
           return slidingWindowHits(asNumber(prev), asNumber(curr), hits, limit, windowSeconds, nowMs).outcomes;
         },
@@ -109,16 +107,18 @@ function prepare(group: CounterGroup, nowMs: number): PreparedCall {
     }
     case RateLimitAlgorithm.TOKEN_BUCKET:
       return {
-        script: "gantryRlToken",
-        args: [tokenBucketKey(group), limit, windowMs, nowMs, ...hits],
-        outcomes: (result) => tokenBucketHits(asNumber(result), hits, limit, windowSeconds).outcomes,
+        commands: [{ name: "gantryRlToken", args: [tokenBucketKey(group), limit, windowMs, nowMs, ...hits] }],
+        outcomes: ([result]) => tokenBucketHits(asNumber(result), hits, limit, windowSeconds).outcomes,
       };
     default: {
       const total = hits.reduce((sum, h) => sum + h, 0);
+      const key = fixedWindowKey(group, nowMs);
       return {
-        script: "gantryRlFixed",
-        args: [fixedWindowKey(group, nowMs), total, windowSeconds],
-        outcomes: (result) => fixedWindowHits(asNumber(result) - total, hits, limit, windowSeconds, nowMs),
+        commands: [
+          { name: "incrby", args: [key, total] },
+          { name: "expire", args: [key, windowSeconds] },
+        ],
+        outcomes: ([count]) => fixedWindowHits(asNumber(count) - total, hits, limit, windowSeconds, nowMs),
       };
     }
   }
@@ -140,19 +140,25 @@ export class RedisCounterStore implements CounterStore {
 
   async apply(groups: readonly CounterGroup[], nowMs: number): Promise<HitOutcome[][]> {
     const calls = groups.map((group) => prepare(group, nowMs));
-    if (this.#cluster || calls.length === 1) {
+    if (this.#cluster) {
       const invoker = this.#client as unknown as Invoker;
-      const results = await Promise.all(calls.map((call) => invoker[call.script](...call.args)));
-      return calls.map((call, i) => call.outcomes(results[i]));
+      const replies = await Promise.all(
+        calls.map((call) => Promise.all(call.commands.map((c) => invoker[c.name](...c.args)))),
+      );
+      return calls.map((call, i) => call.outcomes(replies[i] ?? []));
     }
     const pipeline = this.#client.pipeline();
     const invoker = pipeline as unknown as Invoker;
-    for (const call of calls) void invoker[call.script](...call.args);
+    for (const call of calls) for (const c of call.commands) invoker[c.name](...c.args);
     const replies = (await pipeline.exec()) ?? [];
-    return calls.map((call, i) => {
-      const [err, result] = replies[i] ?? [new Error("no reply from Redis"), null];
-      if (err) throw err;
-      return call.outcomes(result);
+    let next = 0;
+    return calls.map((call) => {
+      const results = call.commands.map(() => {
+        const [err, result] = replies[next++] ?? [new Error("no reply from Redis"), null];
+        if (err) throw err;
+        return result;
+      });
+      return call.outcomes(results);
     });
   }
 
