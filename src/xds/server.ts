@@ -39,6 +39,12 @@ export interface XdsServerOptions {
   clock?: Clock;
   /** Extra hooks, called after proxy status and metrics. */
   hooks?: XdsHooks;
+  /**
+   * SotW responses of types that may be partial (EDS, RDS and any type but LDS and CDS) carry only
+   * the resources that changed for the client, as Envoy and gRPC accept; `false` always sends the
+   * whole subscribed set. Default true.
+   */
+  partialSotwUpdates?: boolean;
   /** grpc-js channel options for the server. */
   channelOptions?: GrpcServerOptions["channelOptions"];
 }
@@ -57,7 +63,7 @@ type Call<I, O> = ServerDuplexStream<I, O>;
 /** Serves what `context.cache` holds over ADS and the per-type services; returns the proxy status board. */
 export function addXdsServices(
   server: GrpcServer,
-  options: Pick<XdsServerOptions, "cache" | "logger" | "registry" | "clock" | "hooks">,
+  options: Pick<XdsServerOptions, "cache" | "logger" | "registry" | "clock" | "hooks" | "partialSotwUpdates">,
 ): ProxyStatusBoard {
   const board = new ProxyStatusBoard();
   const hooks: XdsHooks[] = [board];
@@ -69,6 +75,7 @@ export function addXdsServices(
     hooks: combineHooks(...hooks),
     clock: options.clock ?? systemClock,
     logger: options.logger,
+    partialSotwUpdates: options.partialSotwUpdates ?? true,
   };
   const sotw = (typeUrl: string | undefined) => (call: Call<DiscoveryRequest, DiscoveryResponse>) => {
     serve(call, new SotwStream(context, call.getPeer(), typeUrl, (response) => call.write(response)), context);

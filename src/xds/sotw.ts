@@ -27,7 +27,10 @@ interface TypeState {
   /** When the last response of this type was written. */
   lastPushAt: number | undefined;
   sentVersion: string | undefined;
+  /** What the client holds once it ACKs the last response. */
   sent: ReadonlyMap<string, XdsResource>;
+  /** What the client held at its last ACK: a NACK sends it back to this. */
+  acked: ReadonlyMap<string, XdsResource>;
   /** The version last NACKed: it is not sent again until the input changes. */
   rejectedVersion: string | undefined;
   /** The snapshot version of this type the last decision was made against. */
@@ -54,6 +57,7 @@ function newState(): TypeState {
     lastPushAt: undefined,
     sentVersion: undefined,
     sent: new Map(),
+    acked: new Map(),
     rejectedVersion: undefined,
     basis: undefined,
     keptStale: false,
@@ -102,6 +106,7 @@ export class SotwStream extends XdsStream {
         const at = this.context.clock.now();
         if (request.errorDetail) {
           state.rejectedVersion = push.version;
+          state.sent = state.acked;
           this.context.hooks.onNack(info, {
             push,
             version: request.versionInfo,
@@ -110,6 +115,7 @@ export class SotwStream extends XdsStream {
           });
         } else {
           state.rejectedVersion = undefined;
+          state.acked = state.sent;
           this.context.hooks.onAck(info, { push, version: request.versionInfo, at });
         }
       }
@@ -201,15 +207,41 @@ export class SotwStream extends XdsStream {
     return true;
   }
 
+  /**
+   * What goes into a response. LDS and CDS carry the full set (absence is deletion). EDS, RDS and
+   * other types may be partial: once the client holds a set, a change sends only the resources that
+   * differ from it, unless the subscription changed or a fresh response is due. Undefined when there
+   * is nothing to send: only names left the set, which a partial response cannot say anyway.
+   */
+  #body(typeUrl: string, plan: Plan): XdsResource[] | undefined {
+    const { state, resources } = plan;
+    const partial =
+      this.context.partialSotwUpdates &&
+      !isFullStateType(typeUrl) &&
+      state.sentVersion !== undefined &&
+      !state.answerDue &&
+      !state.fresh;
+    if (!partial) return resources;
+    const changed = resources.filter((resource) => state.sent.get(resource.name)?.version !== resource.version);
+    return changed.length > 0 ? changed : undefined;
+  }
+
   #send(info: StreamInfo, published: PublishedSnapshot, typeUrl: string, plan: Plan): void {
     const { state, resources, version } = plan;
+    const body = this.#body(typeUrl, plan);
+    if (!body) {
+      state.sentVersion = version;
+      state.sent = new Map(resources.map((resource) => [resource.name, resource]));
+      state.acked = state.sent;
+      return;
+    }
     const clustersChanged = typeUrl === TypeUrl.cluster && version !== state.sentVersion;
     const nonce = this.nextNonce();
     const push: Push = {
       typeUrl,
       version,
       nonce,
-      resources: resources.length,
+      resources: body.length,
       removed: 0,
       at: this.context.clock.now(),
       publishedAt: this.publishedAt(published, typeUrl, state.lastPushAt ?? info.openedAt),
@@ -231,7 +263,7 @@ export class SotwStream extends XdsStream {
         versionInfo: version,
         typeUrl,
         nonce,
-        resources: resources.map((resource) => ({ typeUrl: resource.typeUrl, value: resource.value })),
+        resources: body.map((resource) => ({ typeUrl: resource.typeUrl, value: resource.value })),
       }),
     );
   }

@@ -11,6 +11,8 @@ export interface StreamContext {
   readonly hooks: Required<XdsHooks>;
   readonly clock: Clock;
   readonly logger: Logger | undefined;
+  /** SotW responses of partial types (EDS, RDS, …) carry only what changed for the client. */
+  readonly partialSotwUpdates: boolean;
 }
 
 let lastStreamId = 0;

@@ -240,6 +240,38 @@ describe("SotW ADS", () => {
     outdated.close();
   });
 
+  it("sends only the changed endpoints and routes once the client holds its set, all again after a NACK", async () => {
+    server.cache.setSnapshot("partial", view(["a", "b", "c"], "a"));
+    const client = SotwClient.open(server, "partial");
+    client.send({ typeUrl: TypeUrl.endpoint, resourceNames: ["a", "b", "c"] });
+    const all = await client.next();
+    expect(namesIn(all)).toEqual(["a", "b", "c"]);
+    client.ack(all, ["a", "b", "c"]);
+    const moved = (ports: Record<string, number>) =>
+      view(["a", "b", "c"], "a").map((r) =>
+        r.typeUrl === TypeUrl.endpoint ? endpoints(r.name, ports[r.name] ?? 9000) : r,
+      );
+    server.cache.setSnapshot("partial", moved({ b: 9001 }));
+    const one = await client.next();
+    expect(namesIn(one)).toEqual(["b"]);
+    expect(one.versionInfo).not.toBe(all.versionInfo);
+    // Rejected: the client still holds the old "b", so the next change carries "b" again with "c".
+    client.nack(one, all.versionInfo, "endpoints b: rejected", ["a", "b", "c"]);
+    server.cache.setSnapshot("partial", moved({ b: 9001, c: 9002 }));
+    const again = await client.next();
+    expect(namesIn(again)).toEqual(["b", "c"]);
+    client.ack(again, ["a", "b", "c"]);
+    // A subscription change is answered with the whole set.
+    client.send({
+      typeUrl: TypeUrl.endpoint,
+      responseNonce: again.nonce,
+      versionInfo: again.versionInfo,
+      resourceNames: ["a", "b"],
+    });
+    expect(namesIn(await client.next())).toEqual(["a", "b"]);
+    client.close();
+  });
+
   it("keeps at most one push unanswered per type, merging later updates into the next", async () => {
     server.cache.setSnapshot("merge", view(["a"], "a"));
     const client = SotwClient.open(server, "merge");
@@ -259,16 +291,19 @@ describe("SotW ADS", () => {
     server.cache.setSnapshot("stale-clusters", view(["a", "b"], "b"));
     const client = await connectEnvoyLike("stale-clusters", ["a", "b"]);
     server.cache.setSnapshot("stale-clusters", view(["a"], "a"));
-    const eds = await client.next();
-    expect(eds.typeUrl).toBe(TypeUrl.endpoint);
-    expect(namesIn(eds)).toEqual(["a"]);
+    // Endpoints "a" did not change and a partial EDS response cannot remove "b": routes go first.
     const rds = await client.next();
     expect(rds.typeUrl).toBe(TypeUrl.route);
-    client.ack(eds, ["a", "b"]);
+    await client.expectQuiet();
     client.ack(rds, ["r"]);
     const cds = await client.next();
     expect(cds.typeUrl).toBe(TypeUrl.cluster);
     expect(namesIn(cds)).toEqual(["a"]);
+    client.ack(cds);
+    // The cluster update is followed by a fresh, full EDS response.
+    const eds = await client.next();
+    expect(eds.typeUrl).toBe(TypeUrl.endpoint);
+    expect(namesIn(eds)).toEqual(["a"]);
     client.close();
   });
 
