@@ -223,7 +223,7 @@ async function main() {
     ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work],
     {},
     () =>
-      execFileSync(redisCli, ["-p", String(redisPort), "PING"])
+      execFileSync(redisCli, ["-p", String(redisPort), "PING"], { stdio: ["ignore", "pipe", "ignore"] })
         .toString()
         .trim() === "PONG",
   );
