@@ -137,4 +137,25 @@ describe.skipIf(!haveRedis())("replicas and restarts of gantry server on one Red
     // Any update the proxy accepted after reconnecting carried the same version and content.
     for (const update of proxy.updates.slice(updatesBefore)) expect(update.version).toBe(version);
   });
+
+  it("with the management Redis down, xDS keeps serving the last snapshot and apply fails clearly", async () => {
+    const server = await start();
+    const proxy = gatewayProxy("gw-redis-down", server.xdsPort);
+    proxies.push(proxy.client);
+    await waitFor(() => proxy.latest()?.names.length, { what: "the proxy configured" });
+    const version = proxy.latest()?.version;
+    await redis.stop();
+    try {
+      const failure = await apply(server, shopResources(7)).catch((err: unknown) => err);
+      expect(String(failure)).toMatch(/unavailable.*management Redis at redis:\/\/127\.0\.0\.1:\d+/i);
+      // A proxy connecting now is still served the last published configuration.
+      const late = gatewayProxy("gw-late", server.xdsPort);
+      proxies.push(late.client);
+      await waitFor(() => late.latest()?.names.length, { what: "the late proxy configured from the last snapshot" });
+      expect(late.latest()?.version).toBe(version);
+      expect(proxy.client.connected).toBe(true);
+    } finally {
+      await redis.start();
+    }
+  });
 });
