@@ -1,5 +1,6 @@
 // The xDS server under test, in its own process, driven over IPC by scale.mjs.
 // Groups: node.cluster picks the view ("envoy" for the fleet, "bytes" for the wire-size check).
+//   node server.mjs [--whole-sotw]
 import { create } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Cluster_DiscoveryType, ClusterSchema } from "../../dist/gen/envoy/config/cluster/v3/cluster_pb.js";
@@ -119,7 +120,9 @@ const hooks = {
   },
 };
 const logger = createLogger({ service: "xds-bench", level: "warn" });
-const server = await startXdsServer({ cache, host: "127.0.0.1", port: 0, logger, hooks });
+// --whole-sotw: SotW responses always carry the whole subscribed set (the comparison row).
+const partialSotwUpdates = !process.argv.includes("--whole-sotw");
+const server = await startXdsServer({ cache, host: "127.0.0.1", port: 0, logger, hooks, partialSotwUpdates });
 
 const fleet = names(10, "svc");
 let revision = 0;
