@@ -9,7 +9,7 @@ import { createPrivateKey, sign } from "node:crypto";
 import { once } from "node:events";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -25,6 +25,8 @@ import { OAuth2Schema } from "../../dist/gen/gantry/extauth/v1/oauth2_pb.js";
 import { createClient, createLogger, createRedis, systemClock, waitForRedis } from "../../dist/lib/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** The 1-minute load average when the run began: on a shared machine it says how far to trust the numbers. */
+const loadAtStart = loadavg()[0];
 const root = join(here, "..", "..");
 // `--quick` checks that the harness works (short runs); its numbers are not results.
 const quick = process.argv.includes("--quick");
@@ -392,6 +394,7 @@ try {
     "# ext-auth: API key and JWT throughput",
     "",
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB memory, Node ${m.node}.`,
+    `1-minute load average: ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the machine makes runs noisy).`,
     "",
     `Load: unary Check over node:http2 from a separate process, ${load.connections} connections × ${load.streamsPerConnection} streams in flight,`,
     `${load.warmupMs / 1000} s warm-up then ${load.durationMs / 1000} s measured, ${rounds} rounds alternating the servers (each server in its own process).`,
