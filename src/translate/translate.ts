@@ -71,15 +71,20 @@ class Generation {
   encoded = new Map<string, Built<EnvoyResource>>();
 }
 
-const clusterKeys = new WeakMap<ModelCluster, string>();
+const clusterKeys = new WeakMap<ModelCluster, { cluster: string; eds: string }>();
 
-function clusterKey(cluster: ModelCluster): string {
-  let key = clusterKeys.get(cluster);
-  if (key === undefined) {
-    key = JSON.stringify(cluster);
-    clusterKeys.set(cluster, key);
+/**
+ * Content keys of a cluster and its endpoints, made once per model cluster: the same string
+ * object each time, so map lookups need not hash it again.
+ */
+function clusterKey(cluster: ModelCluster): { cluster: string; eds: string } {
+  let keys = clusterKeys.get(cluster);
+  if (keys === undefined) {
+    const json = JSON.stringify(cluster);
+    keys = { cluster: `cluster|${json}`, eds: `eds|${json}` };
+    clusterKeys.set(cluster, keys);
   }
-  return key;
+  return keys;
 }
 
 /**
@@ -94,6 +99,7 @@ export class Translator {
   readonly #lastGood = new Map<string, EnvoyResource[]>();
   readonly #routeMemo = new RouteMemo();
   readonly #byRoute = new WeakMap<ModelRoute, Map<string, Built<Route>>>();
+  readonly #groupOutputs = new Map<string, { ids: string; resources: EnvoyResource[] }>();
   readonly #hosts = new WeakMap<readonly ModelRoute[], Map<string, BuiltHost>>();
   readonly #hostNeeds = new WeakMap<readonly ModelRoute[], Map<ClientKind, FilterNeeds>>();
 
@@ -129,12 +135,14 @@ export class Translator {
     }
     const live = new Set(model.gateways.map((g) => g.name));
     for (const name of this.#lastGood.keys()) if (!live.has(name)) this.#lastGood.delete(name);
+    for (const name of this.#groupOutputs.keys()) if (!live.has(name)) this.#groupOutputs.delete(name);
     this.#previous = this.#current;
     return { groups, statuses: statuses.all(), rateLimits: model.rateLimits, authConfigIds: model.authConfigIds };
   }
 
   #buildGroup(gateway: ModelGateway, model: Model, blame: Map<string, Set<string>>): EnvoyResource[] {
-    const out: EnvoyResource[] = [];
+    const out: Built<EnvoyResource>[] = [];
+    const emit = (built: Built<EnvoyResource>) => out.push(built);
     const client: ClientKind = gateway.kind;
     const gatewayKey = `Gateway/${gateway.name}`;
     const report = (keys: Iterable<string>, violations: Violation[], what: string) => {
@@ -179,14 +187,14 @@ export class Translator {
       const duplicates = duplicateDomains(listener.virtualHosts.map((v) => ({ name: v.name, domains: v.domains })));
       for (const d of duplicates)
         report([`RouteTable/${d.vhost}`], [{ path: "domains", message: d.message }], routeConfigName);
-      out.push(
+      emit(
         this.#encoded(`route|${routeConfigName}|${vhostKeys.join("\n")}`, () => {
           const message = buildRouteConfiguration(
             routeConfigName,
             builtVhosts.map((b) => buildVirtualHost(b.vhost, b.routes, listener.httpsRedirect)),
           );
           return { resource: encode(RouteConfigurationSchema, routeConfigName, message), violations: [] };
-        }).value,
+        }),
       );
       if (client === "grpc") {
         const hosts = [...new Set(listener.virtualHosts.flatMap((v) => v.domains))]
@@ -222,15 +230,15 @@ export class Translator {
       if (!cluster) continue;
       const origin = [`Destination/${cluster.destination}`];
       const key = clusterKey(cluster);
-      const built = this.#encoded(`cluster|${key}`, () => {
+      const built = this.#encoded(key.cluster, () => {
         const message = buildCluster(cluster);
         return { resource: encode(ClusterSchema, name, message), violations: validateMessage(ClusterSchema, message) };
       });
       if (built.violations.length > 0) report(origin, built.violations, `cluster ${name}`);
-      out.push(built.value);
+      emit(built);
       if (cluster.discovery.type === "static") {
         const endpoints = cluster.discovery.endpoints;
-        const eds = this.#encoded(`eds|${key}`, () => {
+        const eds = this.#encoded(key.eds, () => {
           const message = buildLoadAssignment(name, endpoints);
           return {
             resource: encode(ClusterLoadAssignmentSchema, name, message),
@@ -238,7 +246,7 @@ export class Translator {
           };
         });
         if (eds.violations.length > 0) report(origin, eds.violations, `endpoints of ${name}`);
-        out.push(eds.value);
+        emit(eds);
       }
     }
     const services: [boolean, string, { host: string; port: number } | undefined][] = [
@@ -275,12 +283,18 @@ export class Translator {
         );
       }
     }
-    return sortResources(out);
+    // Unchanged pieces give the same sorted list as last time, without sorting again.
+    const ids = out.map((b) => b.id).join(",");
+    const previous = this.#groupOutputs.get(gateway.name);
+    if (previous?.ids === ids) return previous.resources;
+    const resources = sortResources(out.map((b) => b.value));
+    this.#groupOutputs.set(gateway.name, { ids, resources });
+    return resources;
   }
 
   /** Builds, validates and encodes a resource unless the same inputs (`key`) were seen before. */
   #push<S extends typeof ListenerSchema | typeof ClusterSchema | typeof SecretSchema>(
-    out: EnvoyResource[],
+    out: Built<EnvoyResource>[],
     schema: S,
     name: string,
     key: string,
@@ -293,7 +307,7 @@ export class Translator {
       return { resource: encode(schema, name, message), violations: validateMessage(schema, message) };
     });
     if (built.violations.length > 0) report(origins, built.violations, `${schema.name} ${name}`);
-    out.push(built.value);
+    out.push(built);
   }
 
   /** Which filters a route table's routes need; kept per routes array (see RouteMemo). */
