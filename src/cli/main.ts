@@ -6,9 +6,11 @@ import { registerExtAuth } from "./commands/extauth.js";
 import { registerRateLimit } from "./commands/ratelimit.js";
 import { registerResourceCommands } from "./commands/resources.js";
 import { registerServer } from "./commands/server.js";
+import { registerUp } from "./commands/up.js";
 
 /** Subcommands register themselves here; each module adds one command to the program. */
 const subcommands: Array<(program: Command) => void> = [
+  registerUp,
   registerServer,
   registerBootstrap,
   registerResourceCommands,
