@@ -35,7 +35,7 @@ export function normalize(
   const secrets = normalizeSecrets(index, statuses);
   const destinations = normalizeDestinations(index, secrets, statuses);
   const policies = normalizePolicies(index, statuses);
-  const routes = new RouteFlattener(index, destinations, policies, statuses, memo.reuse(flattenContext(index)));
+  const routes = new RouteFlattener(index, destinations, policies, statuses, memo.reuse(flattenContext(index), index));
   const gateways = normalizeGateways(index, secrets, routes, statuses);
   routes.reportUnused();
   for (const policy of policies.all) {

@@ -61,8 +61,8 @@ interface MemoEntry {
   routes: ModelRoute[];
   /** Every resource the routes came from. */
   origins: string[];
-  /** The route tables and destinations read, with the object each was. */
-  deps: { kind: "RouteTable" | "Destination"; name: string; id: number }[];
+  /** The route tables and destinations read (`Kind/namespace/name`), present or not. */
+  deps: Set<string>;
   /** Status reports and policy uses made while flattening, replayed on reuse. */
   reports: { key: string; state: State; message: string }[];
   used: string[];
@@ -75,14 +75,35 @@ interface MemoEntry {
 export class RouteMemo {
   #context = "";
   #entries = new Map<string, MemoEntry>();
+  /** The object each route table and destination was in the previous translation. */
+  #objects = new Map<string, number>();
+  /** Route tables and destinations whose object differs from the previous translation's. */
+  #changed = new Set<string>();
 
-  /** Starts a translation: entries made under another context are dropped. */
-  reuse(context: string): RouteMemo {
+  /**
+   * Starts a translation: entries made under another context are dropped, and the route tables
+   * and destinations that are new, gone or different objects are noted.
+   */
+  reuse(context: string, index: Index): RouteMemo {
     if (context !== this.#context) {
       this.#context = context;
       this.#entries = new Map();
     }
+    const objects = new Map<string, number>();
+    for (const kind of ["RouteTable", "Destination"] as const) {
+      for (const [name, resource] of index.of(kind)) objects.set(`${kind}/${name}`, objectId(resource));
+    }
+    this.#changed = new Set();
+    for (const [key, id] of objects) if (this.#objects.get(key) !== id) this.#changed.add(key);
+    for (const key of this.#objects.keys()) if (!objects.has(key)) this.#changed.add(key);
+    this.#objects = objects;
     return this;
+  }
+
+  /** Whether an entry still holds: none of what it read has changed. */
+  holds(entry: MemoEntry): boolean {
+    for (const key of this.#changed) if (entry.deps.has(key)) return false;
+    return true;
   }
 
   get(name: string): MemoEntry | undefined {
@@ -132,18 +153,14 @@ export class RouteFlattener {
 
   #routeTable(name: string): ResourceOf<"RouteTable"> | undefined {
     const rt = this.index.of("RouteTable").get(name);
-    this.#recording?.deps.push({ kind: "RouteTable", name, id: objectId(rt) });
+    this.#recording?.deps.add(`RouteTable/${name}`);
     return rt;
   }
 
   #destination(name: string) {
     const destination = this.destinations.byName.get(name);
-    this.#recording?.deps.push({ kind: "Destination", name, id: objectId(this.index.of("Destination").get(name)) });
+    this.#recording?.deps.add(`Destination/${name}`);
     return destination;
-  }
-
-  #unchanged(entry: MemoEntry): boolean {
-    return entry.deps.every((d) => objectId(this.index.of(d.kind).get(d.name)) === d.id);
   }
 
   /** The routes of a root route table, policies attached. */
@@ -157,13 +174,13 @@ export class RouteFlattener {
     const done = this.#done.get(name);
     if (done) return done;
     const kept = this.memo.get(name);
-    if (kept && this.#unchanged(kept)) {
+    if (kept && this.memo.holds(kept)) {
       for (const r of kept.reports) this.statuses.report(r.key, r.state, r.message);
       for (const key of kept.used) this.policies.used.add(key);
       this.#done.set(name, kept);
       return kept;
     }
-    const entry: MemoEntry = { routes: [], origins: [], deps: [], reports: [], used: [] };
+    const entry: MemoEntry = { routes: [], origins: [], deps: new Set(), reports: [], used: [] };
     this.#recording = entry;
     this.#routeTable(name);
     const flat = this.#flatten(rt, [], { labels: {}, matches: [everything()], names: [] });
