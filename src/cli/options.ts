@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { InvalidArgumentError, Option } from "commander";
 import { type LogLevel, logLevels } from "../lib/logger.js";
 
@@ -39,4 +40,19 @@ export function logLevelOption(): Option {
     .env("GANTRY_LOG_LEVEL")
     .choices(logLevels)
     .default("info" satisfies LogLevel);
+}
+
+/** `--xds-server` and `--node-id`, for services that take their config from the management server. */
+export function xdsFeedOptions(role: string): Option[] {
+  return [
+    new Option(
+      "--xds-server <host:port>",
+      "take config from gantry server over xDS (instead of files); the last good config stays while it is away",
+    ).env("GANTRY_XDS_SERVER"),
+    new Option("--node-id <id>", `this replica's xDS node id (default: ${role}-<host name>)`).env("GANTRY_NODE_ID"),
+  ];
+}
+
+export function defaultNodeId(role: string): string {
+  return `${role}-${hostname()}`;
 }

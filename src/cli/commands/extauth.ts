@@ -1,7 +1,16 @@
 import { type Command, Option } from "commander";
 import { startExtAuthServer } from "../../extauth/index.js";
+import { followAuthConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
-import { hostOption, logLevelOption, parsePositiveInt, portOption, redisUrlOption } from "../options.js";
+import {
+  defaultNodeId,
+  hostOption,
+  logLevelOption,
+  parsePositiveInt,
+  portOption,
+  redisUrlOption,
+  xdsFeedOptions,
+} from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface ExtAuthFlags {
@@ -12,11 +21,13 @@ interface ExtAuthFlags {
   defaultConfig?: string;
   redisUrl?: string;
   checkTimeoutMs: number;
+  xdsServer?: string;
+  nodeId?: string;
   logLevel: LogLevel;
 }
 
 export function registerExtAuth(program: Command): void {
-  program
+  const command = program
     .command("extauth")
     .description("run the ext_authz server (envoy.service.auth.v3.Authorization/Check)")
     .addOption(hostOption())
@@ -39,19 +50,33 @@ export function registerExtAuth(program: Command): void {
         .default(1_000)
         .argParser(parsePositiveInt),
     )
-    .addOption(logLevelOption())
-    .action(async (flags: ExtAuthFlags) => {
-      const logger = createLogger({ service: "extauth", level: flags.logLevel });
-      const server = await startExtAuthServer({
-        host: flags.host,
-        grpcPort: flags.grpcPort,
-        metricsPort: flags.metricsPort,
-        checkTimeoutMs: flags.checkTimeoutMs,
-        logger,
-        ...(flags.config === undefined ? {} : { configFile: flags.config }),
-        ...(flags.defaultConfig === undefined ? {} : { defaultConfigId: flags.defaultConfig }),
-        ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
-      });
-      await stopOnSignal(() => server.stop());
+    .addOption(logLevelOption());
+  for (const option of xdsFeedOptions("extauth")) command.addOption(option);
+  command.action(async (flags: ExtAuthFlags) => {
+    if (flags.xdsServer && flags.config)
+      throw new Error("--config and --xds-server are two config sources: choose one");
+    const logger = createLogger({ service: "extauth", level: flags.logLevel });
+    const server = await startExtAuthServer({
+      host: flags.host,
+      grpcPort: flags.grpcPort,
+      metricsPort: flags.metricsPort,
+      checkTimeoutMs: flags.checkTimeoutMs,
+      logger,
+      ...(flags.config === undefined ? {} : { configFile: flags.config }),
+      ...(flags.defaultConfig === undefined ? {} : { defaultConfigId: flags.defaultConfig }),
+      ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
     });
+    const feed =
+      flags.xdsServer === undefined
+        ? undefined
+        : followAuthConfigs(server, {
+            server: flags.xdsServer,
+            nodeId: flags.nodeId ?? defaultNodeId("extauth"),
+            logger,
+          });
+    await stopOnSignal(async () => {
+      await feed?.stop();
+      await server.stop();
+    });
+  });
 }

@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { followRateLimitConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
   defaultResponseHeaderNames,
@@ -6,7 +7,15 @@ import {
   type ResponseHeaderNames,
   startRateLimitServer,
 } from "../../ratelimit/index.js";
-import { hostOption, logLevelOption, parsePositiveInt, portOption, redisUrlOption } from "../options.js";
+import {
+  defaultNodeId,
+  hostOption,
+  logLevelOption,
+  parsePositiveInt,
+  portOption,
+  redisUrlOption,
+  xdsFeedOptions,
+} from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface RateLimitFlags {
@@ -22,6 +31,8 @@ interface RateLimitFlags {
   responseHeaderNames: ResponseHeaderNames;
   globalShadowMode: boolean;
   localCache: boolean;
+  xdsServer?: string;
+  nodeId?: string;
   logLevel: LogLevel;
 }
 
@@ -45,7 +56,7 @@ function switchOption(flag: string, env: string, description: string): Option {
 }
 
 export function registerRateLimit(program: Command): void {
-  program
+  const command = program
     .command("ratelimit")
     .description("run the rate-limit server (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit)")
     .addOption(hostOption())
@@ -101,23 +112,38 @@ export function registerRateLimit(program: Command): void {
         "GANTRY_RATELIMIT_NO_LOCAL_CACHE",
       ),
     )
-    .addOption(logLevelOption())
-    .action(async (flags: RateLimitFlags) => {
-      const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
-      const server = await startRateLimitServer({
-        host: flags.host,
-        grpcPort: flags.grpcPort,
-        metricsPort: flags.metricsPort,
-        redisTimeoutMs: flags.redisTimeoutMs,
-        redisFailureMode: flags.redisFailureMode,
-        responseHeaders: flags.responseHeaders ? flags.responseHeaderNames : false,
-        globalShadowMode: flags.globalShadowMode,
-        localCache: flags.localCache,
-        logger,
-        ...(flags.configDir === undefined ? {} : { configDir: flags.configDir }),
-        ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
-        ...(flags.redisKeyPrefix === undefined ? {} : { redisKeyPrefix: flags.redisKeyPrefix }),
-      });
-      await stopOnSignal(() => server.stop());
+    .addOption(logLevelOption());
+  for (const option of xdsFeedOptions("ratelimit")) command.addOption(option);
+  command.action(async (flags: RateLimitFlags) => {
+    if (flags.xdsServer && flags.configDir) {
+      throw new Error("--config-dir and --xds-server are two config sources: choose one");
+    }
+    const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
+    const server = await startRateLimitServer({
+      host: flags.host,
+      grpcPort: flags.grpcPort,
+      metricsPort: flags.metricsPort,
+      redisTimeoutMs: flags.redisTimeoutMs,
+      redisFailureMode: flags.redisFailureMode,
+      responseHeaders: flags.responseHeaders ? flags.responseHeaderNames : false,
+      globalShadowMode: flags.globalShadowMode,
+      localCache: flags.localCache,
+      logger,
+      ...(flags.configDir === undefined ? {} : { configDir: flags.configDir }),
+      ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
+      ...(flags.redisKeyPrefix === undefined ? {} : { redisKeyPrefix: flags.redisKeyPrefix }),
     });
+    const feed =
+      flags.xdsServer === undefined
+        ? undefined
+        : followRateLimitConfigs(server, {
+            server: flags.xdsServer,
+            nodeId: flags.nodeId ?? defaultNodeId("ratelimit"),
+            logger,
+          });
+    await stopOnSignal(async () => {
+      await feed?.stop();
+      await server.stop();
+    });
+  });
 }
