@@ -1,6 +1,6 @@
 export { serviceClusters } from "./envoy/common.js";
 export type * from "./model.js";
-export { type Normalized, normalize, sortBySpecificity } from "./normalize/index.js";
+export { type Normalized, normalize } from "./normalize/index.js";
 export { type EnvoyResource, typeUrls } from "./output.js";
 export { State, type Status } from "./status.js";
 export {

@@ -83,5 +83,4 @@ function addSecret(used: Map<string, ModelSecret>, all: Map<string, ModelSecret>
   if (secret) used.set(name, secret);
 }
 
-export { clusterName } from "./destinations.js";
-export { RouteMemo, sortBySpecificity } from "./routes.js";
+export { RouteMemo } from "./routes.js";
