@@ -1,0 +1,151 @@
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { loadResources } from "../../src/resources/index.js";
+import { State, Translator } from "../../src/translate/index.js";
+
+/*
+ * No container engine runs where Gantry is built, so the local stack cannot be started here.
+ * These tests check what can be checked without one: the compose file's structure and every file,
+ * command and flag it names; the resources it loads; the Envoy bootstraps (test/server/bootstrap);
+ * and that the Prometheus and Grafana files name real services and metrics.
+ */
+
+const run = promisify(execFile);
+const root = new URL("../../", import.meta.url);
+const bin = new URL("bin/gantry.js", root).pathname;
+const read = (path: string) => readFileSync(new URL(path, root), "utf8");
+
+interface Service {
+  image?: string;
+  build?: string;
+  command?: string[];
+  volumes?: string[];
+  ports?: string[];
+  depends_on?: string[];
+  environment?: Record<string, string>;
+}
+
+const compose = parse(read("docker-compose.yml"), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+
+describe("docker-compose.yml (checked without a container engine)", () => {
+  const services = compose.services;
+
+  it("has the whole stack: Envoy gateway and sidecar, app, server, extauth, ratelimit, three Redis, Prometheus, Grafana", () => {
+    expect(Object.keys(services).sort()).toEqual(
+      [
+        "envoy-gateway",
+        "envoy-sidecar",
+        "gantry-extauth",
+        "gantry-ratelimit",
+        "gantry-server",
+        "grafana",
+        "prometheus",
+        "redis-extauth",
+        "redis-management",
+        "redis-ratelimit",
+        "sample-app",
+      ].sort(),
+    );
+    for (const [name, service] of Object.entries(services)) {
+      expect(service.image ?? service.build, `${name} needs an image or a build`).toBeTruthy();
+      for (const dependency of service.depends_on ?? [])
+        expect(services, `${name} depends on ${dependency}`).toHaveProperty(dependency);
+    }
+  });
+
+  it("mounts only files that exist, and named volumes that are declared", () => {
+    for (const [name, service] of Object.entries(services)) {
+      for (const volume of service.volumes ?? []) {
+        const source = volume.split(":")[0] as string;
+        if (source.startsWith("./")) expect(existsSync(new URL(source, root)), `${name}: ${source}`).toBe(true);
+        else expect(compose.volumes, `${name}: volume ${source}`).toHaveProperty(source);
+      }
+    }
+  });
+
+  it("publishes each host port once", () => {
+    const hostPorts = Object.values(services).flatMap((s) => (s.ports ?? []).map((p) => p.split(":")[0]));
+    expect(new Set(hostPorts).size).toBe(hostPorts.length);
+  });
+
+  it("runs gantry subcommands with flags they have", async () => {
+    for (const [name, service] of Object.entries(services)) {
+      if (service.image !== "gantry:local") continue;
+      const [subcommand, ...args] = service.command ?? [];
+      const { stdout: help } = await run(process.execPath, [bin, subcommand as string, "--help"]);
+      for (const arg of args) {
+        const flag = arg.split("=")[0] as string;
+        expect(help, `${name}: gantry ${subcommand} ${flag}`).toContain(`${flag} `);
+      }
+    }
+  });
+
+  it("Prometheus scrapes each Gantry service on its metrics port", () => {
+    const prometheus = parse(read("deploy/prometheus/prometheus.yml")) as {
+      scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }>;
+    };
+    const targets = prometheus.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+    expect(targets.sort()).toEqual(["gantry-extauth:9092", "gantry-ratelimit:9093", "gantry-server:9091"]);
+    for (const target of targets) expect(services).toHaveProperty(target.split(":")[0] as string);
+  });
+
+  it("the Grafana dashboard and the alerts only query metrics Gantry exports", () => {
+    const exported = new Set<string>();
+    const code = [
+      read("src/xds/metrics.ts"),
+      read("src/server/server.ts"),
+      read("src/extauth/metrics.ts"),
+      read("src/ratelimit/metrics.ts"),
+    ].join("\n");
+    for (const match of code.matchAll(/name: [`"](gantry_[a-z_]+)(\$\{name\})?[`"]/g)) exported.add(match[1] as string);
+    for (const match of code.matchAll(/\["\w+", "([a-z_]+)", /g)) exported.add(`gantry_ratelimit_rule_${match[1]}`);
+    const dashboard = JSON.parse(read("deploy/grafana/dashboards/gantry.json")) as {
+      panels: Array<{ targets: Array<{ expr: string }> }>;
+    };
+    const queries = [
+      ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)),
+      ...read("deploy/prometheus/alerts.yml").matchAll(/expr: (.*)/g),
+    ].map((q) => (typeof q === "string" ? q : (q[1] as string)));
+    for (const query of queries) {
+      for (const [metric] of query.matchAll(/gantry_[a-z_]+/g)) {
+        const base = metric.replace(/_(bucket|sum|count)$/, "");
+        expect(exported, `${metric} in "${query}"`).toContain(base);
+      }
+    }
+  });
+});
+
+describe("deploy/config (the stack's resources)", () => {
+  it("loads and translates with every resource ACCEPTED", async () => {
+    const { resources, rejected } = await loadResources([new URL("deploy/config", root).pathname]);
+    expect(rejected).toEqual([]);
+    const translation = new Translator({
+      extAuth: { host: "gantry-extauth", port: 8083 },
+      rateLimit: { host: "gantry-ratelimit", port: 8081 },
+    }).translate(resources);
+    const problems = [...translation.statuses].filter(([, s]) => s.state !== State.ACCEPTED);
+    expect(problems).toEqual([]);
+    expect(translation.groups.map((g) => `${g.name} ${JSON.stringify(g.proxies.labels)}`).sort()).toEqual([
+      'stack/edge {"gateway":"edge"}',
+      'stack/sample-sidecar {"app":"sample"}',
+    ]);
+    expect(translation.authConfigIds).toEqual(["stack/admins"]);
+  });
+
+  it("selects the proxies the committed Envoy bootstraps describe", () => {
+    const gateway = parse(read("envoy-configs/gateway.yaml")) as {
+      node: { metadata: { labels: Record<string, string> } };
+    };
+    const sidecar = parse(read("envoy-configs/sidecar.yaml")) as {
+      node: { metadata: { labels: Record<string, string> } };
+    };
+    expect(gateway.node.metadata.labels).toEqual({ gateway: "edge" });
+    expect(sidecar.node.metadata.labels).toEqual({ app: "sample" });
+  });
+});
