@@ -267,4 +267,36 @@ spec:
     );
     expect(statuses.get("RouteTable/ns/x")).toEqual({ state: State.INVALID, messages: ["f.yaml:4: bad"] });
   });
+  it("applies a policy to the routes that forward to the destinations it selects", () => {
+    const text = `${gateway()}${destination("plain")}apiVersion: gantry/v1
+kind: Destination
+metadata: { name: payments, labels: { pci: "yes" } }
+spec:
+  ports: [{ number: 80 }]
+  endpoints: [{ address: 10.0.0.2 }]
+---
+apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: rt }
+spec:
+  hosts: [a.example.com]
+  gateways: [{ name: gw }]
+  http:
+    - { name: pay, matchers: [{ prefix: /pay }], forwardTo: { destinations: [{ destination: { name: payments } }] } }
+    - { name: rest, forwardTo: { destinations: [{ destination: { name: plain } }] } }
+---
+apiVersion: gantry/v1
+kind: RetryTimeoutPolicy
+metadata: { name: pci-timeout }
+spec:
+  applyToDestinations: [{ destination: { labels: { pci: "yes" } } }]
+  timeout: 2s
+`;
+    const routes = routesOf(text);
+    expect(routes.map((r) => [r.name, r.policies.timeoutMs])).toEqual([
+      ["default/rt/pay", 2000],
+      ["default/rt/rest", undefined],
+    ]);
+    expect(status(text, "RetryTimeoutPolicy/default/pci-timeout")?.state).toBe("ACCEPTED");
+  });
 });

@@ -1,5 +1,5 @@
 // Policies: each kind reduced to its targets and what it adds to a route.
-import type { RouteTarget } from "../../gen/gantry/v1/common_pb.js";
+import type { DestinationTarget, RouteTarget } from "../../gen/gantry/v1/common_pb.js";
 import { type Kind, type Resource, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";
 import type { Model, ModelRoutePolicies } from "../model.js";
@@ -7,11 +7,12 @@ import { State, type StatusCollector } from "../status.js";
 import { headerName, type Index, nsName, validRegex } from "./common.js";
 
 /** A policy of any kind, reduced to where it applies and what it adds to a route. */
-interface AttachablePolicy {
+export interface AttachablePolicy {
   key: string;
   kind: Kind;
   namespace: string;
   targets: RouteTarget[];
+  destinationTargets: DestinationTarget[];
   apply(route: ModelRoutePolicies): void;
   /** True when the route already has what this policy would set. */
   conflictsWith(route: ModelRoutePolicies): boolean;
@@ -28,11 +29,21 @@ export interface Policies {
 export function normalizePolicies(index: Index, statuses: StatusCollector): Policies {
   const all: AttachablePolicy[] = [];
   const result: Policies = { all, used: new Set(), rateLimits: [], authConfigIds: [] };
-  const base = (resource: Resource & { spec: { applyToRoutes: RouteTarget[] } }) => {
+  const base = (
+    resource: Resource & { spec: { applyToRoutes: RouteTarget[]; applyToDestinations: DestinationTarget[] } },
+  ) => {
     const key = resourceKey(resource);
-    if (resource.spec.applyToRoutes.length === 0)
-      statuses.warn(key, "spec.applyToRoutes: empty; the policy applies nowhere");
-    return { key, kind: resource.kind, namespace: resource.metadata.namespace, targets: resource.spec.applyToRoutes };
+    const { applyToRoutes, applyToDestinations } = resource.spec;
+    if (applyToRoutes.length === 0 && applyToDestinations.length === 0) {
+      statuses.warn(key, "spec: applyToRoutes and applyToDestinations are empty; the policy applies nowhere");
+    }
+    return {
+      key,
+      kind: resource.kind,
+      namespace: resource.metadata.namespace,
+      targets: applyToRoutes,
+      destinationTargets: applyToDestinations,
+    };
   };
   for (const [, policy] of index.of("ExtAuthPolicy")) {
     const config = policy.spec.config;

@@ -1,13 +1,13 @@
 // Route tables flattened into model routes: delegation, matches, actions, policy attachment,
 // specificity order, and the memo that keeps unchanged route tables between translations.
 import type { HttpRoute, RequestMatcher } from "../../gen/gantry/v1/route_table_pb.js";
-import { matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { type Metadata, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";
 import type { ModelAction, ModelMatch, ModelRoute } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
 import { headerName, type Index, nsName, validRegex } from "./common.js";
 import { clusterName, type ResolvedDestinations } from "./destinations.js";
-import type { Policies } from "./policies.js";
+import type { AttachablePolicy, Policies } from "./policies.js";
 
 interface FlatRoute {
   route: ModelRoute;
@@ -15,6 +15,8 @@ interface FlatRoute {
   owner: string;
   /** The route's labels merged over its delegating parents'; policies select by these. */
   labels: Record<string, string>;
+  /** The namespace of the route table that defines the route. */
+  namespace: string;
 }
 
 const objectIds = new WeakMap<object, number>();
@@ -120,6 +122,33 @@ export class RouteMemo {
   }
 }
 
+/**
+ * Whether a policy selects a route: by the route's labels (in the policy's namespace unless the
+ * selector names one), or by a destination the route forwards to.
+ */
+function appliesTo(
+  policy: AttachablePolicy,
+  namespace: string,
+  labels: Record<string, string>,
+  destinations: Metadata[],
+): boolean {
+  const inNamespace = (selector: { namespace: string }, of: string) =>
+    (selector.namespace === "" ? policy.namespace : selector.namespace) === of;
+  return (
+    policy.targets.some(
+      (t) => t.route !== undefined && inNamespace(t.route, namespace) && matchesLabels(t.route.labels, labels),
+    ) ||
+    policy.destinationTargets.some((t) =>
+      destinations.some(
+        (d) =>
+          t.destination !== undefined &&
+          inNamespace(t.destination, d.namespace) &&
+          matchesLabels(t.destination.labels, d.labels),
+      ),
+    )
+  );
+}
+
 /** What a delegated child inherits from the routes that delegate to it. */
 interface Inherited {
   labels: Record<string, string>;
@@ -184,7 +213,7 @@ export class RouteFlattener {
     this.#recording = entry;
     this.#routeTable(name);
     const flat = this.#flatten(rt, [], { labels: {}, matches: [everything()], names: [] });
-    for (const route of flat) this.#attachPolicies(route, rt);
+    for (const route of flat) this.#attachPolicies(route);
     this.#recording = undefined;
     entry.routes = sortBySpecificity(flat.map((f) => f.route));
     entry.origins = [...new Set([resourceKey(rt), ...entry.routes.flatMap((r) => r.origins)])];
@@ -246,6 +275,7 @@ export class RouteFlattener {
         out.push({
           owner: rtKey,
           labels,
+          namespace: rt.metadata.namespace,
           route: {
             name: matches.length === 1 ? name : `${name}#${m}`,
             match,
@@ -430,17 +460,13 @@ export class RouteFlattener {
     return out;
   }
 
-  #attachPolicies({ route, labels }: FlatRoute, root: ResourceOf<"RouteTable">): void {
+  #attachPolicies({ route, labels, namespace }: FlatRoute): void {
+    const destinations = route.origins
+      .filter((o) => o.startsWith("Destination/"))
+      .map((o) => this.#destination(o.slice("Destination/".length))?.resource.metadata)
+      .filter((m) => m !== undefined);
     for (const policy of this.policies.all) {
-      const applies = policy.targets.some(
-        (t) =>
-          t.route !== undefined &&
-          (t.route.namespace === ""
-            ? policy.namespace === root.metadata.namespace
-            : t.route.namespace === root.metadata.namespace) &&
-          matchesLabels(t.route.labels, labels),
-      );
-      if (!applies) continue;
+      if (!appliesTo(policy, namespace, labels, destinations)) continue;
       this.policies.used.add(policy.key);
       this.#recording?.used.push(policy.key);
       if (policy.conflictsWith(route.policies)) {
