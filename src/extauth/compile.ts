@@ -87,11 +87,20 @@ function parseBooleanExpr(config: AuthConfig, names: readonly string[]): Express
   return expression;
 }
 
+const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
 function denialShape(config: AuthConfig): DenialShape {
   const deny = config.denyResponse;
   if (!deny) return { status: undefined, headers: [], body: "" };
   if (deny.status !== 0 && (deny.status < 200 || deny.status > 599)) {
     throw new AuthConfigInvalid(config.id, "denyResponse.status", `${deny.status} is not an HTTP status (200-599)`);
+  }
+  for (const [name, value] of Object.entries(deny.headers)) {
+    if (!headerName.test(name))
+      throw new AuthConfigInvalid(config.id, `denyResponse.headers.${name}`, "is not an HTTP header name");
+    if (/[\r\n\0]/.test(value)) {
+      throw new AuthConfigInvalid(config.id, `denyResponse.headers.${name}`, "a header value cannot hold line breaks");
+    }
   }
   return {
     status: deny.status === 0 ? undefined : deny.status,

@@ -58,6 +58,9 @@ export interface ExtAuthServer {
 
 /** Starts the ext_authz server: Check and health over gRPC, metrics over HTTP, config from a file or a caller. */
 export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Promise<ExtAuthServer> {
+  if (options.configFile !== undefined && options.configs !== undefined) {
+    throw new Error("ext-auth server: give a config file or configs, not both");
+  }
   const logger = options.logger ?? createLogger({ service: "extauth" });
   const clock = options.clock ?? systemClock;
   const registry = createRegistry("extauth");

@@ -1,11 +1,11 @@
 import { PassThrough } from "node:stream";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Evaluator, EvaluatorFactory, Verdict } from "../../src/extauth/evaluator.js";
 import { evaluatorFactories } from "../../src/extauth/evaluators/index.js";
 import { ExtAuthMetrics } from "../../src/extauth/metrics.js";
 import { ExtAuthService } from "../../src/extauth/service.js";
-import { AuthConfigSchema } from "../../src/gen/gantry/extauth/v1/auth_config_pb.js";
+import { AuthConfigSchema, DenyResponseSchema } from "../../src/gen/gantry/extauth/v1/auth_config_pb.js";
 import { createLogger, createRegistry, ManualClock } from "../../src/lib/index.js";
 import { checkRequest, quietLogger } from "./helpers.js";
 
@@ -131,6 +131,18 @@ describe("the Check service's config lifecycle", () => {
     await expect(h.service.replace([twice])).rejects.toThrow(
       'auth config "t": configs[1].name: step name "x" is used twice',
     );
+    const badDeny = (denyResponse: MessageInitShape<typeof DenyResponseSchema>) => {
+      const config = h.config("d", "g");
+      config.denyResponse = create(DenyResponseSchema, denyResponse);
+      return h.service.replace([config]);
+    };
+    await expect(badDeny({ status: 42 })).rejects.toThrow(
+      'auth config "d": denyResponse.status: 42 is not an HTTP status',
+    );
+    await expect(badDeny({ headers: { "bad header": "x" } })).rejects.toThrow(
+      'auth config "d": denyResponse.headers.bad header: is not an HTTP header name',
+    );
+    await expect(badDeny({ headers: { "x-ok": "a\r\nset-cookie: x" } })).rejects.toThrow("cannot hold line breaks");
   });
 
   it("logs a step's backend failure once per interval, counting the ones it left out", async () => {
