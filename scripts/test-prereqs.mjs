@@ -25,7 +25,10 @@ const aptTools = [
 const goTools = [
   { command: "opa", module: "github.com/open-policy-agent/opa@v1.22.2" },
   // envoyproxy/ratelimit, the peer that must read the RateLimitConfigs Gantry serves over xDS.
-  { command: "service_cmd", module: "github.com/envoyproxy/ratelimit/src/service_cmd@v1.4.1-0.20260122083618-3fb702589d36" },
+  {
+    command: "service_cmd",
+    module: "github.com/envoyproxy/ratelimit/src/service_cmd@v1.4.1-0.20260122083618-3fb702589d36",
+  },
 ];
 
 function find(command) {

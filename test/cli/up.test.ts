@@ -77,7 +77,11 @@ describe("gantry up (npm start): everything in one process on embedded defaults"
       logger,
     });
     let listeners: string[] = [];
-    proxy.subscribe(ListenerSchema, { onUpdate: (resources) => void (listeners = [...resources.keys()]) });
+    proxy.subscribe(ListenerSchema, {
+      onUpdate: (resources) => {
+        listeners = [...resources.keys()];
+      },
+    });
     proxy.start();
     try {
       await waitFor(() => listeners.length > 0, { what: "listeners" });

@@ -65,7 +65,11 @@ describe("gantry server: resources in, xDS out to proxies, ext-auth and rate-lim
   it("serves a proxy the listeners of the gateways that select it by label", async () => {
     const proxy = client("gw-basic-1", { role: "gateway", labels: { gateway: "basic" } });
     let listeners: string[] = [];
-    proxy.subscribe(ListenerSchema, { onUpdate: (resources) => void (listeners = [...resources.keys()]) });
+    proxy.subscribe(ListenerSchema, {
+      onUpdate: (resources) => {
+        listeners = [...resources.keys()];
+      },
+    });
     proxy.start();
     await waitFor(() => listeners.length > 0, { what: "listeners for the basic gateway" });
     expect(listeners.every((name) => name.startsWith("basic/public"))).toBe(true);
@@ -80,7 +84,12 @@ describe("gantry server: resources in, xDS out to proxies, ext-auth and rate-lim
   it("serves ext-auth servers the AuthConfigs routes name, keyed by config id", async () => {
     const extauth = client("extauth-1", { role: "extauth" });
     let configs: Configs<typeof AuthConfigSchema> = new Map();
-    extauth.subscribe(AuthConfigSchema, { nameOf: (c) => c.id, onUpdate: (resources) => void (configs = resources) });
+    extauth.subscribe(AuthConfigSchema, {
+      nameOf: (c) => c.id,
+      onUpdate: (resources) => {
+        configs = resources;
+      },
+    });
     extauth.start();
     await waitFor(() => configs.size > 0, { what: "auth configs" });
     expect([...configs.keys()]).toEqual(["policies/users"]);
@@ -90,7 +99,11 @@ describe("gantry server: resources in, xDS out to proxies, ext-auth and rate-lim
   it("serves rate-limit servers one RateLimitConfig per domain, and follows changes", async () => {
     const ratelimit = client("ratelimit-1", { role: "ratelimit" });
     let configs: Configs<typeof RateLimitConfigSchema> = new Map();
-    ratelimit.subscribe(RateLimitConfigSchema, { onUpdate: (resources) => void (configs = resources) });
+    ratelimit.subscribe(RateLimitConfigSchema, {
+      onUpdate: (resources) => {
+        configs = resources;
+      },
+    });
     ratelimit.start();
     await waitFor(() => configs.size > 0, { what: "rate-limit configs" });
     expect([...configs.keys()]).toEqual(["store"]);

@@ -102,7 +102,8 @@ function contract(name: string, open: () => Promise<ResourceStore>, dispose: () 
 
     it("returns copies: changing what it returned does not change the store", async () => {
       const got = await store.get({ kind: "RouteTable", namespace: "default", name: "shop" });
-      (got?.document.spec as { hosts: string[] }).hosts.push("evil.example");
+      expect(got).toBeDefined();
+      (got as { document: { spec: { hosts: string[] } } }).document.spec.hosts.push("evil.example");
       const again = await store.get({ kind: "RouteTable", namespace: "default", name: "shop" });
       expect(again?.document.spec).toEqual({ hosts: ["shop.example"] });
     });

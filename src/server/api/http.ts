@@ -28,8 +28,9 @@ export async function listenHttp(handler: Handler, host: string, port: number): 
     // Read until the bytes either diverge from the HTTP/2 preface or complete it ("P" alone could be "POST").
     let head = Buffer.alloc(0);
     const sniff = () => {
-      let chunk: Buffer | null;
-      while ((chunk = socket.read() as Buffer | null) !== null) head = Buffer.concat([head, chunk]);
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+        head = Buffer.concat([head, chunk]);
+      }
       const compared = Math.min(head.length, http2Preface.length);
       const matches = head.subarray(0, compared).equals(http2Preface.subarray(0, compared));
       if (matches && head.length < http2Preface.length) return; // undecided: wait for more
