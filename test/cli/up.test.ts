@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
+import { Authorization } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { createClient } from "../../src/lib/grpc.js";
 import { createLogger } from "../../src/lib/logger.js";
@@ -39,6 +40,7 @@ describe("gantry up (npm start): everything in one process on embedded defaults"
     ports["api"] = port("management API");
     ports["xds"] = port("xDS \\(ADS\\)");
     ports["ratelimit"] = port("rate limit");
+    ports["extauth"] = port("ext-auth");
     ports["metrics"] = port("metrics");
     token = /export GANTRY_API_TOKEN=(\S+)/.exec(output)?.[1] ?? "";
   });
@@ -104,6 +106,29 @@ describe("gantry up (npm start): everything in one process on embedded defaults"
           ).statuses[0]?.currentLimit?.requestsPerUnit === 10,
         { what: "the example's 10/s api_key limit" },
       );
+    } finally {
+      client.close();
+    }
+  });
+
+  it("feeds the ext-auth server the example auth config over xDS", async () => {
+    const client = createClient(Authorization, `127.0.0.1:${ports["extauth"]}`);
+    const check = (password: string) =>
+      client.check({
+        attributes: {
+          contextExtensions: { config_id: "policies/users" },
+          request: {
+            http: {
+              method: "GET",
+              path: "/account",
+              headers: { authorization: `Basic ${Buffer.from(`member:${password}`).toString("base64")}` },
+            },
+          },
+        },
+      });
+    try {
+      await waitFor(async () => (await check("change-me")).status?.code === 0, { what: "the example auth config" });
+      expect((await check("wrong")).status?.code).not.toBe(0);
     } finally {
       client.close();
     }
