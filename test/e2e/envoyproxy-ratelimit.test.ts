@@ -1,14 +1,8 @@
-import type { JsonObject } from "@bufbuild/protobuf";
-import { createClient as createConnectClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateLimitResponse_Code, RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
-import { ManagementService } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { createClient } from "../../src/lib/grpc.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry } from "../../src/lib/metrics.js";
-import { parseResources } from "../../src/resources/index.js";
-import { resourceToDocument } from "../../src/server/documents.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { freePort } from "../support/ports.js";
@@ -16,6 +10,7 @@ import { type ManagedProcess, startProcess } from "../support/process.js";
 import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
 import { needTool } from "../support/tools.js";
 import { waitFor } from "../support/wait.js";
+import { applyYaml } from "./api.js";
 import { shopResources } from "./fixture.js";
 
 const logger = createLogger({ service: "e2e", level: "silent" });
@@ -34,21 +29,7 @@ describe.skipIf(!envoyRateLimit || !haveRedis())(
     let grpcPort = 0;
 
     const apply = async (yaml: string) => {
-      const { resources } = parseResources(yaml, "fixture.yaml");
-      const api = createConnectClient(
-        ManagementService,
-        createConnectTransport({
-          baseUrl: `http://127.0.0.1:${server.apiPort}`,
-          httpVersion: "1.1",
-          interceptors: [
-            (next) => async (req) => {
-              req.header.set("authorization", `Bearer ${token}`);
-              return next(req);
-            },
-          ],
-        }),
-      );
-      await api.apply({ documents: resources.map((r) => resourceToDocument(r) as unknown as JsonObject) });
+      await applyYaml(server.apiPort, token, yaml);
     };
 
     const call = async (user: string) => {

@@ -1,7 +1,4 @@
-import type { JsonObject } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { createClient as createConnectClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ExtAuthServer, startExtAuthServer } from "../../src/extauth/index.js";
 import { followAuthConfigs, followRateLimitConfigs } from "../../src/feeds/index.js";
@@ -9,18 +6,16 @@ import { type RouteConfiguration, RouteConfigurationSchema } from "../../src/gen
 import { ExtAuthzPerRouteSchema } from "../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js";
 import { Authorization } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { RateLimitResponse_Code, RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
-import { ManagementService } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { createClient } from "../../src/lib/grpc.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry } from "../../src/lib/metrics.js";
 import { type RateLimitServer, startRateLimitServer } from "../../src/ratelimit/index.js";
-import { parseResources } from "../../src/resources/index.js";
-import { resourceToDocument } from "../../src/server/documents.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { RedisStore } from "../../src/store/index.js";
 import { XdsClient } from "../../src/xds/index.js";
 import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
 import { waitFor } from "../support/wait.js";
+import { applyYaml } from "./api.js";
 import { descriptorsFor, routeFor, type SampleRequest } from "./envoy.js";
 import { shopResources } from "./fixture.js";
 
@@ -41,24 +36,7 @@ describe.skipIf(!haveRedis())("end to end: gantry server feeds ext-auth and rate
   const xdsClients: XdsClient[] = [];
   let routes: RouteConfiguration | undefined;
 
-  const apply = async (yaml: string) => {
-    const { resources, rejected } = parseResources(yaml, "fixture.yaml");
-    expect(rejected).toEqual([]);
-    const api = createConnectClient(
-      ManagementService,
-      createConnectTransport({
-        baseUrl: `http://127.0.0.1:${server.apiPort}`,
-        httpVersion: "1.1",
-        interceptors: [
-          (next) => async (req) => {
-            req.header.set("authorization", `Bearer ${token}`);
-            return next(req);
-          },
-        ],
-      }),
-    );
-    return api.apply({ documents: resources.map((r) => resourceToDocument(r) as unknown as JsonObject) });
-  };
+  const apply = (yaml: string) => applyYaml(server.apiPort, token, yaml);
 
   beforeAll(async () => {
     redis.management = await startRedis();

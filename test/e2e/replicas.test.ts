@@ -1,18 +1,13 @@
-import type { JsonObject } from "@bufbuild/protobuf";
-import { createClient as createConnectClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterSchema } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
-import { ManagementService } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry } from "../../src/lib/metrics.js";
-import { parseResources } from "../../src/resources/index.js";
-import { resourceToDocument } from "../../src/server/documents.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { RedisStore } from "../../src/store/index.js";
 import { XdsClient } from "../../src/xds/index.js";
 import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
 import { waitFor } from "../support/wait.js";
+import { applyYaml } from "./api.js";
 import { shopResources } from "./fixture.js";
 
 const logger = createLogger({ service: "e2e", level: "silent" });
@@ -58,21 +53,7 @@ describe.skipIf(!haveRedis())("replicas and restarts of gantry server on one Red
   };
 
   const apply = async (server: ManagementServer, yaml: string) => {
-    const { resources } = parseResources(yaml, "fixture.yaml");
-    const api = createConnectClient(
-      ManagementService,
-      createConnectTransport({
-        baseUrl: `http://127.0.0.1:${server.apiPort}`,
-        httpVersion: "1.1",
-        interceptors: [
-          (next) => async (req) => {
-            req.header.set("authorization", `Bearer ${token}`);
-            return next(req);
-          },
-        ],
-      }),
-    );
-    await api.apply({ documents: resources.map((r) => resourceToDocument(r) as unknown as JsonObject) });
+    await applyYaml(server.apiPort, token, yaml);
   };
 
   beforeAll(async () => {
