@@ -21,3 +21,10 @@ export function stopOnSignal(stop: () => Promise<void>): Promise<void> {
     process.on("SIGTERM", onSignal);
   });
 }
+
+/** Runs until SIGINT or SIGTERM, then stops each of `parts` in order (undefined ones are skipped). */
+export function stopAllOnSignal(...parts: Array<{ stop(): Promise<void> } | undefined>): Promise<void> {
+  return stopOnSignal(async () => {
+    for (const part of parts) await part?.stop();
+  });
+}

@@ -11,7 +11,7 @@ import {
   redisUrlOption,
   xdsFeedOptions,
 } from "../options.js";
-import { stopOnSignal } from "../signals.js";
+import { stopAllOnSignal } from "../signals.js";
 
 interface ExtAuthFlags {
   host: string;
@@ -74,9 +74,6 @@ export function registerExtAuth(program: Command): void {
             nodeId: flags.nodeId ?? defaultNodeId("extauth"),
             logger,
           });
-    await stopOnSignal(async () => {
-      await feed?.stop();
-      await server.stop();
-    });
+    await stopAllOnSignal(feed, server);
   });
 }

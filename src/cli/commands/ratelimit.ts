@@ -16,7 +16,7 @@ import {
   redisUrlOption,
   xdsFeedOptions,
 } from "../options.js";
-import { stopOnSignal } from "../signals.js";
+import { stopAllOnSignal } from "../signals.js";
 
 interface RateLimitFlags {
   host: string;
@@ -141,9 +141,6 @@ export function registerRateLimit(program: Command): void {
             nodeId: flags.nodeId ?? defaultNodeId("ratelimit"),
             logger,
           });
-    await stopOnSignal(async () => {
-      await feed?.stop();
-      await server.stop();
-    });
+    await stopAllOnSignal(feed, server);
   });
 }
