@@ -1,16 +1,15 @@
 // Benchmark: the Gantry ext-auth server answering API-key (cached) and JWT RS256 checks, side by
 // side in one run with the raw node:http2 + protobuf-es ceiling. Each server runs in its own
-// process and the load generator (opa-load.mjs, shared with the OPA rows) in another; load goes to
+// process and the load generator (load.mjs, shared with the OPA rows) in another; load goes to
 // loopback only, bounded in time. Needs redis-server (for the API keys).
 //   npm run build && node bench/extauth/core.mjs [--quick]
 // Writes bench/results/extauth-core.md.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createPrivateKey, sign } from "node:crypto";
 import { once } from "node:events";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
-import { delimiter, dirname, join } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT } from "jose";
@@ -23,6 +22,7 @@ import { Authorization, CheckRequestSchema } from "../../dist/gen/envoy/service/
 import { ApiKeyAuthSchema } from "../../dist/gen/gantry/extauth/v1/api_key_pb.js";
 import { OAuth2Schema } from "../../dist/gen/gantry/extauth/v1/oauth2_pb.js";
 import { createClient, createLogger, createRedis, systemClock, waitForRedis } from "../../dist/lib/index.js";
+import { findTool, freePort, machine, readyLine, runLoad, startProcess } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The 1-minute load average when the run began: on a shared machine it says how far to trust the numbers. */
@@ -39,33 +39,6 @@ const load = {
 // Short rounds, many of them, alternating the servers: on a shared machine the load from elsewhere
 // changes by the minute, and each round's ratio compares runs that were seconds apart.
 const rounds = quick ? 1 : 5;
-
-function findTool(name) {
-  for (const dir of [
-    join(root, ".cache", "bin"),
-    ...(process.env.PATH ?? "").split(delimiter),
-    "/usr/sbin",
-    "/usr/bin",
-  ]) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A CheckRequest as Envoy sends it, with the credential header of the scenario. */
 function checkRequest(configId, credential, index) {
@@ -98,45 +71,6 @@ function checkRequest(configId, credential, index) {
   });
 }
 
-function machine() {
-  return {
-    nproc: availableParallelism(),
-    cpu: cpus()[0]?.model ?? "unknown",
-    memoryGiB: (totalmem() / 2 ** 30).toFixed(1),
-    node: process.version,
-  };
-}
-
-async function startProcess(name, command, args, ready) {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
-  let output = "";
-  child.stdout.on("data", (chunk) => {
-    output += chunk;
-  });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const port = await ready(output);
-    if (port) {
-      return {
-        name,
-        port,
-        stop: async () => {
-          child.kill("SIGTERM");
-          await once(child, "exit");
-        },
-      };
-    }
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${output}`);
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`${name} did not start: ${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-const readyLine = (output) => Number(/ready (\d+)/.exec(output)?.[1]) || undefined;
-
 async function verifyAllowed(port, requests) {
   const client = createClient(Authorization, `127.0.0.1:${port}`);
   try {
@@ -147,23 +81,6 @@ async function verifyAllowed(port, requests) {
   } finally {
     client.close();
   }
-}
-
-function runLoad(port, requestsFile) {
-  const out = execFileSync(
-    process.execPath,
-    [
-      join(here, "opa-load.mjs"),
-      String(port),
-      requestsFile,
-      String(load.connections),
-      String(load.streamsPerConnection),
-      String(load.warmupMs),
-      String(load.durationMs),
-    ],
-    { encoding: "utf8", timeout: load.warmupMs + load.durationMs + 30_000 },
-  );
-  return JSON.parse(out.trim().split("\n").at(-1));
 }
 
 /** Mean in-process cost of one evaluation, in µs (no gRPC, no encoding). */
@@ -360,7 +277,7 @@ try {
       const running = await target.start();
       try {
         await verifyAllowed(running.port, scenarios[target.scenario]);
-        const result = runLoad(running.port, requestFiles[target.scenario]);
+        const result = runLoad(running.port, requestFiles[target.scenario], load);
         results.get(target.name).push(result);
         console.log(
           `round ${round + 1} ${target.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99.toFixed(2)} ms`,

@@ -4,18 +4,17 @@
 // process and the load generator in another; load goes to loopback only, bounded in time.
 //   npm run build && node bench/extauth/opa.mjs
 // Writes bench/results/extauth-opa.md.
-import { execFileSync, spawn } from "node:child_process";
-import { once } from "node:events";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
-import { delimiter, dirname, join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createOpaAuthFactory } from "../../dist/extauth/evaluators/opa/index.js";
 import { Authorization, CheckRequestSchema } from "../../dist/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { OpaAuthSchema } from "../../dist/gen/gantry/extauth/v1/opa_pb.js";
 import { createClient, createLogger, systemClock } from "../../dist/lib/index.js";
+import { findTool, freePort, machine, readyLine, runLoad, startProcess } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -24,28 +23,6 @@ const rounds = 5;
 const gantryName = "Gantry ext-auth, opaAuth RBAC policy (wasm)";
 const pluginName = "OPA-Envoy plugin, same policy";
 const trivialName = "Gantry ext-auth, opaAuth `allow := true` (server cost)";
-
-function findTool(name) {
-  for (const dir of [join(root, ".cache", "bin"), ...(process.env.PATH ?? "").split(delimiter)]) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Requests as Envoy sends them: realistic headers; two users allowed, two denied. */
 const cases = [
@@ -101,44 +78,6 @@ function checkRequest({ user, method, path }, index) {
   });
 }
 
-function machine() {
-  return {
-    nproc: availableParallelism(),
-    cpu: cpus()[0]?.model ?? "unknown",
-    memoryGiB: (totalmem() / 2 ** 30).toFixed(1),
-    node: process.version,
-  };
-}
-
-async function startTarget(name, command, args, ready) {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
-  let output = "";
-  child.stdout.on("data", (chunk) => {
-    output += chunk;
-  });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const port = await ready(output);
-    if (port)
-      return {
-        name,
-        port,
-        stop: async () => {
-          child.kill("SIGTERM");
-          await once(child, "exit");
-        },
-      };
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${output}`);
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`${name} did not start: ${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-const startedLine = (output) => Number(/ready (\d+)/.exec(output)?.[1]) || undefined;
-
 async function verify(port, expectDecisions) {
   const client = createClient(Authorization, `127.0.0.1:${port}`);
   try {
@@ -152,23 +91,6 @@ async function verify(port, expectDecisions) {
   } finally {
     client.close();
   }
-}
-
-function runLoad(port, requestsFile) {
-  const out = execFileSync(
-    process.execPath,
-    [
-      join(here, "opa-load.mjs"),
-      String(port),
-      requestsFile,
-      String(load.connections),
-      String(load.streamsPerConnection),
-      String(load.warmupMs),
-      String(load.durationMs),
-    ],
-    { encoding: "utf8", timeout: load.warmupMs + load.durationMs + 30_000 },
-  );
-  return JSON.parse(out.trim().split("\n").at(-1));
 }
 
 /** Per-evaluation cost in process: input building, WebAssembly evaluation and decision reading. */
@@ -217,19 +139,19 @@ try {
   const targets = [
     {
       name: "raw node:http2 + protobuf-es (ceiling, allows all)",
-      start: () => startTarget("ceiling", process.execPath, [join(here, "opa-target.mjs"), "ceiling"], startedLine),
+      start: () => startProcess("ceiling", process.execPath, [join(here, "opa-target.mjs"), "ceiling"], readyLine),
       decides: false,
     },
     {
       name: gantryName,
       start: () =>
-        startTarget("gantry", process.execPath, [join(here, "opa-target.mjs"), "gantry", bundle], startedLine),
+        startProcess("gantry", process.execPath, [join(here, "opa-target.mjs"), "gantry", bundle], readyLine),
       decides: true,
     },
     {
       name: trivialName,
       start: () =>
-        startTarget("gantry", process.execPath, [join(here, "opa-target.mjs"), "gantry", trivialBundle], startedLine),
+        startProcess("gantry", process.execPath, [join(here, "opa-target.mjs"), "gantry", trivialBundle], readyLine),
       decides: false,
     },
   ];
@@ -241,7 +163,7 @@ try {
       start: async () => {
         const grpcPort = await freePort();
         const httpPort = await freePort();
-        const target = await startTarget(
+        const target = await startProcess(
           "opa-envoy-plugin",
           plugin,
           [
@@ -273,7 +195,7 @@ try {
       const running = await target.start();
       try {
         await verify(running.port, target.decides);
-        const result = runLoad(running.port, requestsFile);
+        const result = runLoad(running.port, requestsFile, load);
         results.get(target.name).push(result);
         console.log(
           `round ${round + 1} ${target.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99.toFixed(2)} ms`,

@@ -1,6 +1,6 @@
 // A lean gRPC load generator on node:http2 for bench/extauth/opa.mjs: pre-encoded Check requests,
 // a fixed number of streams in flight over a few connections, for a bounded time, to loopback only.
-//   node opa-load.mjs <port> <requests.bin> <connections> <streamsPerConnection> <warmupMs> <durationMs>
+//   node load.mjs <port> <requests.bin> <connections> <streamsPerConnection> <warmupMs> <durationMs>
 // Prints one JSON line: completed calls, failures, req/s and latency percentiles (ms).
 import { readFileSync } from "node:fs";
 import { connect } from "node:http2";

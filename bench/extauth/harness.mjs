@@ -1,0 +1,102 @@
+// What the ext-auth benchmarks share: finding tools, free ports, the machine's description,
+// starting a target server in its own process, and driving load at it from another (load.mjs).
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { accessSync, constants } from "node:fs";
+import { createServer } from "node:net";
+import { availableParallelism, cpus, totalmem } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+
+/** An executable in .cache/bin (the project's Go tools) or on PATH, or undefined. */
+export function findTool(name) {
+  for (const dir of [
+    join(root, ".cache", "bin"),
+    ...(process.env.PATH ?? "").split(delimiter),
+    "/usr/sbin",
+    "/usr/bin",
+  ]) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function machine() {
+  return {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model ?? "unknown",
+    memoryGiB: (totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+  };
+}
+
+/** The port a target prints on its "ready PORT" line, once it has. */
+export const readyLine = (output) => Number(/ready (\d+)/.exec(output)?.[1]) || undefined;
+
+/** Starts a target server and waits (at most 30 s) until `ready(output)` gives its port. */
+export async function startProcess(name, command, args, ready) {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  child.stdout.on("data", (chunk) => {
+    output += chunk;
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const port = await ready(output);
+    if (port) {
+      return {
+        name,
+        port,
+        stop: async () => {
+          child.kill("SIGTERM");
+          await once(child, "exit");
+        },
+      };
+    }
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${output}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${name} did not start: ${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Drives Check load at `port` from a separate process (load.mjs), with the requests in
+ * `requestsFile`; `load` = { connections, streamsPerConnection, warmupMs, durationMs }.
+ */
+export function runLoad(port, requestsFile, load) {
+  const out = execFileSync(
+    process.execPath,
+    [
+      join(here, "load.mjs"),
+      String(port),
+      requestsFile,
+      String(load.connections),
+      String(load.streamsPerConnection),
+      String(load.warmupMs),
+      String(load.durationMs),
+    ],
+    { encoding: "utf8", timeout: load.warmupMs + load.durationMs + 30_000 },
+  );
+  return JSON.parse(out.trim().split("\n").at(-1));
+}
