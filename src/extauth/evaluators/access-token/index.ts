@@ -13,12 +13,11 @@ import {
   type Verdict,
 } from "../../evaluator.js";
 import { durationMs } from "../duration.js";
+import { supportedAlgorithms } from "./algorithms.js";
 import { bearerToken, type ClaimRules, invalidToken, judgeClaims, missingToken } from "./claims.js";
 import { TokenIntrospector } from "./introspection.js";
-import { type KeySource, keySetFrom, localKeySource, RemoteKeySource } from "./jwks.js";
+import { type KeySet, type KeySource, keySetFrom, localKeySource, RemoteKeySource } from "./jwks.js";
 import { JwtVerifier, type TokenCheck } from "./jwt.js";
-
-const defaultAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
 
 function httpUrl(text: string, field: string): string {
   let url: URL;
@@ -67,21 +66,25 @@ async function jwtValidator(settings: JwtValidation, deps: EvaluatorDeps, field:
       } else {
         throw new AuthConfigError(`${field}.localJwks`, "set inline or file");
       }
+      let keySet: KeySet;
       try {
-        keys = localKeySource(keySetFrom(JSON.parse(text)));
+        keySet = keySetFrom(JSON.parse(text));
       } catch (err) {
         throw new AuthConfigError(where, (err as Error).message);
       }
+      // A key the user wrote that cannot be used is a mistake to show now, not a denial later.
+      if (keySet.problems.length > 0) throw new AuthConfigError(where, keySet.problems.join("; "));
+      keys = localKeySource(keySet);
       break;
     }
     default:
       throw new AuthConfigError(field, "set remoteJwks or localJwks");
   }
   for (const [index, algorithm] of settings.algorithms.entries()) {
-    if (!defaultAlgorithms.includes(algorithm)) {
+    if (!supportedAlgorithms.includes(algorithm)) {
       throw new AuthConfigError(
         `${field}.algorithms[${index}]`,
-        `"${algorithm}" is not one of ${defaultAlgorithms.join(", ")}`,
+        `"${algorithm}" is not one of ${supportedAlgorithms.join(", ")}`,
       );
     }
   }
@@ -91,7 +94,8 @@ async function jwtValidator(settings: JwtValidation, deps: EvaluatorDeps, field:
       issuer: settings.issuer === "" ? undefined : settings.issuer,
       audiences: settings.audiences,
       clockSkewSeconds: durationMs(settings.clockSkew, 60_000, `${field}.clockSkew`) / 1000,
-      algorithms: settings.algorithms.length > 0 ? settings.algorithms : defaultAlgorithms,
+      // By default every supported algorithm; a key still verifies only the ones that fit its type and alg.
+      algorithms: settings.algorithms.length > 0 ? settings.algorithms : supportedAlgorithms,
     },
     deps.clock,
   );

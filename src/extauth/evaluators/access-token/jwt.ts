@@ -1,66 +1,61 @@
 import { createHash } from "node:crypto";
-import { errors, type JWTPayload, type JWTVerifyOptions, jwtVerify } from "jose";
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../../../lib/index.js";
+import { signatureScheme } from "./algorithms.js";
+import { type CompactJws, parseCompactJws, readClaims } from "./compact-jws.js";
 import { JwksUnavailable, type KeySet, type KeySource } from "./jwks.js";
+import { badSignature, malformedToken, type Refusal, unexpectedFailure, unknownKey } from "./refusals.js";
+import { checkRegisteredClaims, type RegisteredClaimRules } from "./registered-claims.js";
+import { verifySignature } from "./signature.js";
 
 export type TokenCheck =
   | { kind: "valid"; claims: Readonly<Record<string, unknown>> }
-  | { kind: "invalid"; reason: string }
+  | Refusal
   | { kind: "unavailable"; reason: string };
 
 export interface JwtRules {
   issuer: string | undefined;
   audiences: string[];
   clockSkewSeconds: number;
-  algorithms: string[];
-}
-
-/** Why a token was refused, for logs and metadata: jose's code, never the token. */
-function invalidReason(err: errors.JOSEError): string {
-  if (err instanceof errors.JWTExpired) return "token expired";
-  if (err instanceof errors.JWTClaimValidationFailed) return `token claim "${err.claim}" invalid: ${err.reason}`;
-  if (err instanceof errors.JWKSNoMatchingKey) return "token signed with an unknown key";
-  if (err instanceof errors.JWSSignatureVerificationFailed) return "token signature invalid";
-  return `token invalid (${err.code})`;
+  /** Accepted `alg` values; a subset of `supportedAlgorithms`. */
+  algorithms: readonly string[];
 }
 
 /** How long a verified token is trusted without checking its signature again (never past its exp). */
 const verifiedTokenTtlMs = 5 * 60_000;
 
 /**
- * Verifies JWT access tokens: signature against the key source, then iss, aud, exp, nbf, iat.
- * Clients send the same token many times, and the signature check is most of the cost, so a
- * verified token's claims are kept (by the token's digest) until it expires, for five minutes
- * at most; such a check answers synchronously.
+ * A token without a kid is tried against every key that fits its algorithm, at most this many
+ * (an IdP rotating keys publishes two or three); beyond that it is refused, so that one request
+ * can never cost more than a few signature checks.
+ */
+const maxCandidateKeys = 4;
+
+/**
+ * Verifies JWT access tokens: the compact JWS and its header, the signature (node:crypto, against
+ * the key source), then iss, aud, exp, nbf, iat. Clients send the same token many times, and the
+ * signature check is most of the cost, so a verified token's claims are kept (by the token's digest)
+ * until it expires, for five minutes at most; such a check answers synchronously, as does a token
+ * refused before any signature work.
  */
 export class JwtVerifier {
   readonly #keys: KeySource;
   readonly #clock: Clock;
-  readonly #options: JWTVerifyOptions;
-  readonly #skewMs: number;
-  readonly #verified = new LRUCache<string, { claims: JWTPayload; until: number }>({ max: 10_000 });
+  readonly #algorithms: ReadonlySet<string>;
+  readonly #claimRules: RegisteredClaimRules;
+  readonly #verified = new LRUCache<string, { claims: Readonly<Record<string, unknown>>; until: number }>({
+    max: 10_000,
+  });
 
   constructor(keys: KeySource, rules: JwtRules, clock: Clock) {
     this.#keys = keys;
     this.#clock = clock;
-    this.#skewMs = rules.clockSkewSeconds * 1000;
-    this.#options = {
-      algorithms: rules.algorithms,
-      clockTolerance: rules.clockSkewSeconds,
-      ...(rules.issuer === undefined ? {} : { issuer: rules.issuer }),
-      ...(rules.audiences.length === 0 ? {} : { audience: rules.audiences }),
+    this.#algorithms = new Set(rules.algorithms);
+    this.#claimRules = {
+      issuer: rules.issuer,
+      audiences: rules.audiences,
+      clockSkewMs: rules.clockSkewSeconds * 1000,
     };
-  }
-
-  async #verify(token: string, keys: KeySet): Promise<JWTPayload> {
-    const now = this.#clock.now();
-    const { payload } = await jwtVerify(token, keys, { ...this.#options, currentDate: new Date(now) });
-    // jose checks iat only against a maximum age; a token issued in the future is refused here.
-    if (typeof payload.iat === "number" && payload.iat * 1000 > now + this.#skewMs) {
-      throw new errors.JWTClaimValidationFailed("issued in the future", payload, "iat", "check_failed");
-    }
-    return payload;
   }
 
   check(token: string): TokenCheck | Promise<TokenCheck> {
@@ -70,31 +65,54 @@ export class JwtVerifier {
       if (this.#clock.now() < known.until) return { kind: "valid", claims: known.claims };
       this.#verified.delete(digest);
     }
-    return this.#check(token).then((result) => {
+    const jws = parseCompactJws(token, this.#algorithms);
+    if (jws.kind === "invalid") return jws;
+    let keys: KeySet | Promise<KeySet>;
+    try {
+      keys = this.#keys.current();
+    } catch (err) {
+      return failure(err);
+    }
+    const checked =
+      keys instanceof Promise ? keys.then((k) => this.#verify(jws, k, true)) : this.#verify(jws, keys, true);
+    return checked.then((result) => {
       if (result.kind === "valid") this.#remember(digest, result.claims);
       return result;
-    });
+    }, failure);
   }
 
-  #remember(digest: string, claims: JWTPayload): void {
+  async #verify(jws: CompactJws, keys: KeySet, mayRefetch: boolean): Promise<TokenCheck> {
+    const candidates = keys.candidates(jws.alg, jws.kid);
+    if (candidates.length === 0) {
+      // A key we do not have: perhaps the IdP rotated; the key source rate-limits refetches.
+      if (!mayRefetch || !(await this.#keys.refetch())) return unknownKey;
+      return this.#verify(jws, await this.#keys.current(), false);
+    }
+    if (candidates.length > maxCandidateKeys) return malformedToken("ERR_JWKS_MULTIPLE_MATCHING_KEYS");
+    const scheme = signatureScheme(jws.alg);
+    if (!scheme) return malformedToken("ERR_JOSE_ALG_NOT_ALLOWED");
+    for (const key of candidates) {
+      if (await verifySignature(scheme, key, jws.signingInput, jws.signature)) return this.#claims(jws);
+    }
+    return badSignature;
+  }
+
+  #claims(jws: CompactJws): TokenCheck {
+    const read = readClaims(jws);
+    if (read.kind === "invalid") return read;
+    return (
+      checkRegisteredClaims(read.claims, this.#claimRules, this.#clock.now()) ?? { kind: "valid", claims: read.claims }
+    );
+  }
+
+  #remember(digest: string, claims: Readonly<Record<string, unknown>>): void {
     const now = this.#clock.now();
-    const until = typeof claims.exp === "number" ? claims.exp * 1000 + this.#skewMs : Number.POSITIVE_INFINITY;
+    const exp = claims["exp"];
+    const until = typeof exp === "number" ? exp * 1000 + this.#claimRules.clockSkewMs : Number.POSITIVE_INFINITY;
     this.#verified.set(digest, { claims, until: Math.min(until, now + verifiedTokenTtlMs) });
   }
+}
 
-  async #check(token: string): Promise<TokenCheck> {
-    try {
-      const keys = await this.#keys.current();
-      try {
-        return { kind: "valid", claims: await this.#verify(token, keys) };
-      } catch (err) {
-        if (!(err instanceof errors.JWKSNoMatchingKey) || !(await this.#keys.refetch())) throw err;
-        return { kind: "valid", claims: await this.#verify(token, await this.#keys.current()) };
-      }
-    } catch (err) {
-      if (err instanceof JwksUnavailable) return { kind: "unavailable", reason: err.message };
-      if (err instanceof errors.JOSEError) return { kind: "invalid", reason: invalidReason(err) };
-      return { kind: "invalid", reason: "token malformed" };
-    }
-  }
+function failure(err: unknown): TokenCheck {
+  return err instanceof JwksUnavailable ? { kind: "unavailable", reason: err.message } : unexpectedFailure;
 }
