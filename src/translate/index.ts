@@ -1,3 +1,4 @@
+export { appliedPolicies, policyKinds, routeDestinations, routeTablesOf } from "./attachments.js";
 export { serviceClusters } from "./envoy/common.js";
 export type * from "./model.js";
 export { type Normalized, normalize } from "./normalize/index.js";

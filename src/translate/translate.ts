@@ -13,7 +13,15 @@ import { type FilterNeeds, filterNeeds } from "./envoy/filters.js";
 import { buildApiListener, buildListener } from "./envoy/listener.js";
 import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "./envoy/route.js";
 import { buildSecret } from "./envoy/secret.js";
-import type { Model, ModelCluster, ModelGateway, ModelRateLimitDomain, ModelRoute, ProxySelection } from "./model.js";
+import type {
+  Model,
+  ModelCluster,
+  ModelGateway,
+  ModelListener,
+  ModelRateLimitDomain,
+  ModelRoute,
+  ProxySelection,
+} from "./model.js";
 import { normalize, RouteMemo } from "./normalize/index.js";
 import { type EnvoyResource, encode, sortResources } from "./output.js";
 import { State, type Status } from "./status.js";
@@ -33,6 +41,14 @@ export interface ProxyGroup {
   proxies: ProxySelection;
   /** Sorted by type URL, then name. */
   resources: EnvoyResource[];
+  /** The resources (`Kind/namespace/name`) the group's configuration was made from. */
+  origins: ReadonlySet<string>;
+  /**
+   * What the group serves, as this translation modelled it: listeners, their route tables
+   * (virtual hosts) and routes, each route with the resources it came from and the policies
+   * applied to it. Shared with the translator's memo: read only.
+   */
+  listeners: readonly ModelListener[];
   /**
    * Set when this translation failed validation for the group: `resources` are then the last
    * good ones (or empty if there never were any), so proxies keep what they have.
@@ -114,7 +130,7 @@ export class Translator {
       const resourcesOut = this.#buildGroup(gateway, model, blame);
       if (blame.size === 0) {
         this.#lastGood.set(gateway.name, resourcesOut);
-        groups.push({ name: gateway.name, kind: gateway.kind, proxies: gateway.proxies, resources: resourcesOut });
+        groups.push({ ...groupOf(gateway), resources: resourcesOut });
         continue;
       }
       const problems: string[] = [];
@@ -126,9 +142,7 @@ export class Translator {
       }
       statuses.report(`Gateway/${gateway.name}`, State.INVALID, "the proxies keep their last good configuration");
       groups.push({
-        name: gateway.name,
-        kind: gateway.kind,
-        proxies: gateway.proxies,
+        ...groupOf(gateway),
         resources: this.#lastGood.get(gateway.name) ?? [],
         rejected: problems,
       });
@@ -386,6 +400,17 @@ export class Translator {
     this.#current.encoded.set(key, built);
     return built;
   }
+}
+
+/** A group's description of itself, taken from its model gateway. */
+function groupOf(gateway: ModelGateway): Omit<ProxyGroup, "resources" | "rejected"> {
+  return {
+    name: gateway.name,
+    kind: gateway.kind,
+    proxies: gateway.proxies,
+    origins: gateway.origins,
+    listeners: gateway.listeners,
+  };
 }
 
 /** Envoy rejects a route configuration in which two virtual hosts claim one domain. */
