@@ -18,12 +18,15 @@ export interface Publication {
 /** A node's role, from its metadata `role` (Gantry's bootstraps and services set it). */
 export type NodeRole = "extauth" | "ratelimit" | "proxy";
 
-export function roleOf(node: Node): NodeRole {
+/** What selection and roles read of a node. */
+export type NodeIdentity = Pick<Node, "id" | "metadata">;
+
+export function roleOf(node: NodeIdentity): NodeRole {
   const role = node.metadata?.["role"];
   return role === "extauth" || role === "ratelimit" ? role : "proxy";
 }
 
-function nodeLabels(node: Node): Record<string, unknown> {
+function nodeLabels(node: NodeIdentity): Record<string, unknown> {
   const metadata: JsonObject = node.metadata ?? {};
   const labels = metadata["labels"];
   return labels && typeof labels === "object" && !Array.isArray(labels) ? labels : metadata;
@@ -34,7 +37,7 @@ function nodeLabels(node: Node): Record<string, unknown> {
  * is among the node's labels (metadata `labels`, or top-level metadata for clients that cannot
  * nest, such as grpc-js-xds bootstraps). An empty selection takes no node.
  */
-export function selects(selection: ProxySelection, node: Node): boolean {
+export function selects(selection: ProxySelection, node: NodeIdentity): boolean {
   if (selection.nodeIds.includes(node.id)) return true;
   const wanted = Object.entries(selection.labels);
   if (wanted.length === 0) return false;
@@ -80,6 +83,11 @@ export class Publisher {
     if (entry.streams > 0) return;
     this.#nodes.delete(node.id);
     this.#cache.clearSnapshot(node.id);
+  }
+
+  /** What was last published. */
+  get publication(): Publication {
+    return this.#publication;
   }
 
   /** The gateways a node gets, by name (for `describe` and the API). */

@@ -9,11 +9,12 @@ import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { configProblems } from "../ratelimit/index.js";
 import { parseResources, type RejectedDocument, type Resource } from "../resources/index.js";
 import { keyString, type ResourceKey, type ResourceStore, type StoreSnapshot } from "../store/index.js";
-import { State, type Status, type TranslateOptions, Translator } from "../translate/index.js";
+import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
 import { encodeResource, SnapshotCache, startXdsServer, type XdsResource, type XdsServer } from "../xds/index.js";
 import { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
 import { Debouncer, type Timers } from "./debounce.js";
+import { type ConnectedProxy, describeResource } from "./describe.js";
 import { type Publication, Publisher } from "./publish.js";
 import { validateDocuments } from "./validate.js";
 
@@ -92,7 +93,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
     }),
   };
 
-  const cache = new SnapshotCache();
+  // The cache and the xDS server share the clock: `describe` compares change and push times.
+  const cache = new SnapshotCache({ clock });
   const publisher = new Publisher(cache, logger);
   const xds: XdsServer = await startXdsServer({
     cache,
@@ -110,6 +112,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const translator = new Translator(options.translate ?? {});
   const parsed = new Map<string, Parsed>();
   let statuses = new Map<string, Status>();
+  let rateLimits: Translation["rateLimits"] = [];
   let configDirRejected: RejectedDocument[] = [];
   let publishedRevision = -1;
   let ready = false;
@@ -158,6 +161,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       };
       publisher.update(publication);
       statuses = collected;
+      rateLimits = translation.rateLimits;
       publishedRevision = snapshot.revision;
       ready = true;
       metrics.revision.set(snapshot.revision);
@@ -221,6 +225,28 @@ export async function startManagementServer(options: ManagementServerOptions): P
       })),
     }));
 
+  /** The connected proxies with, per type, what was sent and ACKed and when their snapshot last changed. */
+  const connectedProxies = (): ConnectedProxy[] =>
+    xds.proxyStatus().map((p) => {
+      const published = cache.snapshot(p.group);
+      return {
+        nodeId: p.nodeId,
+        metadata: p.metadata,
+        stream: p.kind,
+        types: p.types.map((t) => {
+          const changedAt = published?.changedAt.get(t.typeUrl);
+          return {
+            typeUrl: t.typeUrl,
+            held: published?.snapshot.resources(t.typeUrl).size ?? 0,
+            ...(changedAt === undefined ? {} : { changedAt }),
+            ...(t.sent ? { sent: { nonce: t.sent.nonce, at: t.sent.at } } : {}),
+            ...(t.acked ? { acked: { nonce: t.acked.nonce, at: t.acked.at } } : {}),
+            ...(t.lastNack ? { lastNack: { error: t.lastNack.error, nonce: t.lastNack.nonce } } : {}),
+          };
+        }),
+      };
+    });
+
   const statusOf = (key: ResourceKey) => statuses.get(keyString(key));
   const deps: ManagementDeps = {
     store,
@@ -230,6 +256,19 @@ export async function startManagementServer(options: ManagementServerOptions): P
       return status && create(ResourceStatusSchema, { state: status.state, messages: status.messages });
     },
     proxies,
+    describe: (kind, namespace, name) => {
+      const { groups, authConfigs, rateLimitConfigs } = publisher.publication;
+      return {
+        publishedRevision,
+        description: describeResource(kind, namespace, name, {
+          groups,
+          rateLimits,
+          publishedAuthConfigs: new Set(authConfigs.map((r) => r.name)),
+          publishedDomains: new Set(rateLimitConfigs.map((r) => r.name)),
+          proxies: connectedProxies(),
+        }),
+      };
+    },
   };
   const api = await startManagementApi({
     host: options.host,

@@ -76,7 +76,15 @@ describe("gantry apply / get / delete against a running management API", () => {
       host: "127.0.0.1",
       port: 0,
       token,
-      deps: { store, validate: validateDocuments, status: () => undefined, proxies: () => [] },
+      deps: {
+        store,
+        validate: validateDocuments,
+        status: () => undefined,
+        proxies: () => [],
+        describe: () => {
+          throw new Error("describe is tested in describe.test.ts");
+        },
+      },
     });
     server = `http://127.0.0.1:${api.port}`;
   });

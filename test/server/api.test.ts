@@ -5,11 +5,41 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManagementService, type WatchEvent } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { ResourceStatus_State, ResourceStatusSchema } from "../../src/gen/gantry/v1/status_pb.js";
 import { startManagementApi } from "../../src/server/api/index.js";
+import type { Description } from "../../src/server/describe.js";
 import { validateDocuments } from "../../src/server/validate.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { waitFor } from "../support/wait.js";
 
 const token = "test-token-0123456789abcdef";
+
+const noDescription: Description = {
+  servedBy: [],
+  gateways: [],
+  routeTables: [],
+  policies: [],
+  routes: [],
+  clusters: [],
+  rateLimitDomain: "",
+  authConfigId: "",
+};
+const describedAs = (kind: string, namespace: string, name: string) => ({
+  publishedRevision: 7,
+  description: {
+    ...noDescription,
+    gateways: [{ kind: "Gateway", namespace, name: `gw-of-${kind}-${name}` }],
+    servedBy: [
+      {
+        nodeId: "gw-1",
+        role: "proxy" as const,
+        stream: "ads-delta",
+        gateways: [`${namespace}/gw`],
+        acked: true,
+        pendingTypes: [],
+        lastNackError: "",
+      },
+    ],
+  },
+});
 
 const cart: JsonObject = {
   apiVersion: "gantry/v1",
@@ -51,6 +81,7 @@ describe("management API", () => {
             ],
           },
         ],
+        describe: describedAs,
       },
     });
     baseUrl = `http://127.0.0.1:${api.port}`;
@@ -171,6 +202,40 @@ describe("management API", () => {
     expect(proxies[0]?.types[0]).toMatchObject({ ackedVersion: "abc", lastNackError: "bad cluster" });
   });
 
+  it("describes a stored resource: the document with its status, and what the server computed for it", async () => {
+    const orders: JsonObject = { ...cart, metadata: { name: "orders", namespace: "shop" } };
+    await client().apply({ documents: [orders] });
+    const described = await client().describe({ ref: { kind: "Destination", namespace: "shop", name: "orders" } });
+    expect(described.resource?.document).toEqual(orders);
+    expect(described.publishedRevision).toBe(7n);
+    expect(described.gateways.map((g) => g.name)).toEqual(["gw-of-Destination-orders"]);
+    expect(described.servedBy.map((p) => [p.nodeId, p.role, p.acked])).toEqual([["gw-1", "proxy", true]]);
+  });
+
+  it("answers NOT_FOUND for an unknown kind or name, naming them, and INVALID_ARGUMENT without a name", async () => {
+    const missing = ConnectError.from(
+      await client()
+        .describe({ ref: { kind: "Destination", namespace: "shop", name: "nope" } })
+        .catch((e: unknown) => e),
+    );
+    expect(missing.code).toBe(Code.NotFound);
+    expect(missing.rawMessage).toBe("Destination shop/nope not found");
+    const kind = ConnectError.from(
+      await client()
+        .describe({ ref: { kind: "Widget", name: "w" } })
+        .catch((e: unknown) => e),
+    );
+    expect(kind.code).toBe(Code.NotFound);
+    expect(kind.rawMessage).toMatch(/^unknown kind "Widget" \(known: Gateway, RouteTable/);
+    const noName = ConnectError.from(
+      await client()
+        .describe({ ref: { kind: "Gateway" } })
+        .catch((e: unknown) => e),
+    );
+    expect(noName.code).toBe(Code.InvalidArgument);
+    expect(noName.rawMessage).toBe("ref.name is required");
+  });
+
   it("answers plain Connect JSON over HTTP/1.1 (curl-friendly)", async () => {
     const response = await fetch(`${baseUrl}/gantry.api.v1.ManagementService/List`, {
       method: "POST",
@@ -182,7 +247,7 @@ describe("management API", () => {
   });
 
   it("will not start without a token unless told it is insecure", async () => {
-    const deps = { store, validate: () => [], status: () => undefined, proxies: () => [] };
+    const deps = { store, validate: () => [], status: () => undefined, proxies: () => [], describe: describedAs };
     await expect(startManagementApi({ host: "127.0.0.1", port: 0, token: undefined, deps })).rejects.toThrow(
       /needs a token/,
     );

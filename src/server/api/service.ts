@@ -2,6 +2,7 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
+  DescribeResponseSchema,
   type ManagementService,
   type ProxyStatus,
   type Resource,
@@ -12,6 +13,7 @@ import {
   WatchEventSchema,
 } from "../../gen/gantry/api/v1/management_pb.js";
 import type { ResourceStatus } from "../../gen/gantry/v1/status_pb.js";
+import { isKind, type Kind, kinds } from "../../resources/index.js";
 import {
   defaultNamespace,
   type ResourceDocument,
@@ -21,6 +23,7 @@ import {
   type StoredResource,
   StoreError,
 } from "../../store/index.js";
+import type { Description } from "../describe.js";
 
 /** What the management API needs from the rest of the server. */
 export interface ManagementDeps {
@@ -31,6 +34,8 @@ export interface ManagementDeps {
   status(key: ResourceKey): ResourceStatus | undefined;
   /** The proxies connected to this replica. */
   proxies(): ProxyStatusView[];
+  /** Where a resource stands in the last published translation, and the proxies here it reaches. */
+  describe(kind: Kind, namespace: string, name: string): { publishedRevision: number; description: Description };
 }
 
 /** A proxy as the xDS server reports it, in plain values. */
@@ -174,6 +179,21 @@ export function managementService(deps: ManagementDeps): ServiceImpl<typeof Mana
       } finally {
         unwatch();
       }
+    },
+
+    async describe(request) {
+      const key = toKey(request.ref, "ref");
+      if (!isKind(key.kind)) {
+        throw new ConnectError(`unknown kind "${key.kind}" (known: ${kinds.join(", ")})`, Code.NotFound);
+      }
+      const stored = await deps.store.get(key).catch(storeFailure);
+      if (!stored) throw new ConnectError(`${key.kind} ${key.namespace}/${key.name} not found`, Code.NotFound);
+      const { publishedRevision, description } = deps.describe(key.kind, key.namespace, key.name);
+      return create(DescribeResponseSchema, {
+        resource: toResource(stored),
+        publishedRevision: BigInt(publishedRevision),
+        ...description,
+      });
     },
 
     async listProxies() {
