@@ -7,8 +7,8 @@ import {
   createLogger,
   createRedis,
   createRegistry,
-  GrpcServer,
   HealthService,
+  Http2GrpcServer,
   type Logger,
   type RedisClient,
   redactUrl,
@@ -142,7 +142,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     throw err;
   }
 
-  const grpc = new GrpcServer({ logger });
+  const grpc = new Http2GrpcServer({ logger });
   const health = new HealthService();
   health.register(grpc);
   grpc.add(Authorization, { check: (request) => service.check(request) });

@@ -5,7 +5,8 @@ import {
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health_pb.js";
-import { GrpcError, type GrpcServer, GrpcStatus } from "./grpc.js";
+import { GrpcError, GrpcServer, GrpcStatus, type ServiceImpl } from "./grpc.js";
+import type { Http2GrpcServer, Http2ServiceImpl } from "./grpc-http2.js";
 
 export { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 
@@ -33,8 +34,8 @@ export class HealthService {
     return this.#statuses.get(service);
   }
 
-  register(server: GrpcServer): void {
-    server.add(Health, {
+  register(server: GrpcServer | Http2GrpcServer): void {
+    const impl: Http2ServiceImpl<typeof Health.method> = {
       check: (request) => {
         const status = this.#statuses.get(request.service);
         if (status === undefined) throw new GrpcError(GrpcStatus.NOT_FOUND, `unknown service "${request.service}"`);
@@ -55,7 +56,10 @@ export class HealthService {
             resolve();
           });
         }),
-    });
+    };
+    // Watch uses only write() and the "cancelled" event, which grpc-js's server stream has too.
+    if (server instanceof GrpcServer) server.add(Health, impl as unknown as ServiceImpl<typeof Health.method>);
+    else server.add(Health, impl);
   }
 }
 

@@ -13,6 +13,13 @@ export {
   type ServiceImpl,
   type UnaryCall,
 } from "./grpc.js";
+export {
+  type CallContext,
+  Http2GrpcServer,
+  type Http2GrpcServerOptions,
+  type Http2ServiceImpl,
+  type StreamContext,
+} from "./grpc-http2.js";
 export { HealthService, ServingStatus } from "./health.js";
 export { createLogger, type Logger, type LoggerConfig, type LogLevel, logLevels } from "./logger.js";
 export { Counter, createRegistry, Gauge, Histogram, Registry, requestLatencyBuckets } from "./metrics.js";

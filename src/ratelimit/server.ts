@@ -5,9 +5,9 @@ import {
   createLogger,
   createRedis,
   GrpcError,
-  GrpcServer,
   GrpcStatus,
   HealthService,
+  Http2GrpcServer,
   type Logger,
   type Readiness,
   type Registry,
@@ -146,21 +146,32 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
 
   // The common outcome's series is looked up once, not per request.
   const answeredOk = metrics.requestDuration.labels("OK");
-  const grpc = new GrpcServer({ logger });
+  const grpc = new Http2GrpcServer({ logger });
   const health = new HealthService();
   health.register(grpc);
+  const failed = (started: number, err: unknown): never => {
+    const code = err instanceof GrpcError ? GrpcStatus[err.code] : "INTERNAL";
+    metrics.requestDuration.observe({ code }, (performance.now() - started) / 1000);
+    throw err;
+  };
+  const answered = <T>(started: number, response: T): T => {
+    answeredOk.observe((performance.now() - started) / 1000);
+    return response;
+  };
   grpc.add(RateLimitService, {
-    shouldRateLimit: async (request) => {
+    shouldRateLimit: (request) => {
       const started = performance.now();
+      let result: ReturnType<typeof limiter.shouldRateLimit>;
       try {
-        const response = await limiter.shouldRateLimit(request);
-        answeredOk.observe((performance.now() - started) / 1000);
-        return response;
+        result = limiter.shouldRateLimit(request);
       } catch (err) {
-        const code = err instanceof GrpcError ? GrpcStatus[err.code] : "INTERNAL";
-        metrics.requestDuration.observe({ code }, (performance.now() - started) / 1000);
-        throw err;
+        return failed(started, err);
       }
+      if (!(result instanceof Promise)) return answered(started, result);
+      return result.then(
+        (response) => answered(started, response),
+        (err: unknown) => failed(started, err),
+      );
     },
   });
   let telemetry: TelemetryServer | undefined;

@@ -56,6 +56,9 @@ interface Evaluated {
   readonly result: LimitResult;
 }
 
+/** One descriptor's evaluated limits: none (unlimited or unmatched), known now, or waiting for the store. */
+type Evaluations = readonly Evaluated[] | Promise<Evaluated[]> | undefined;
+
 /** Names replaced by any limit matched in this request; limits with those names are dropped. */
 function replacedNames(matches: readonly DescriptorMatch[]): Set<string> {
   const names = new Set<string>();
@@ -88,18 +91,30 @@ export class RateLimiter {
     return this.#rules;
   }
 
-  async shouldRateLimit(request: RateLimitRequest): Promise<Response> {
+  /**
+   * Answers at once (no promise) when no counter store is needed: every limit was answered by the
+   * over-limit cache, or nothing matched. That is the common case for traffic over its limit.
+   */
+  shouldRateLimit(request: RateLimitRequest): Response | Promise<Response> {
     const checked = checkRequest(request);
     const rules = this.#rules.domains.get(checked.domain);
     const matches = checked.descriptors.map((d) => matchDescriptor(rules, checked.domain, d.entries, d.override));
     const replaced = replacedNames(matches);
-    const evaluations = matches.map((match, i) => {
+    let waiting = false;
+    const evaluations = matches.map((match, i): Evaluations => {
       if (match.kind !== "limited") return undefined;
       const hits = checked.descriptors[i]?.hits ?? 1;
       const limits = replaced.size === 0 ? match.limits : match.limits.filter((l) => !replaced.has(l.rule.name));
-      return Promise.all(limits.map((limit) => this.#evaluate(limit, hits)));
+      const results = limits.map((limit) => this.#evaluate(limit, hits));
+      if (!results.some((r) => r instanceof Promise)) return results as Evaluated[];
+      waiting = true;
+      return Promise.all(results);
     });
-    const evaluated = await Promise.all(evaluations);
+    if (!waiting) return this.#respond(matches, evaluations as (readonly Evaluated[] | undefined)[]);
+    return Promise.all(evaluations).then((evaluated) => this.#respond(matches, evaluated));
+  }
+
+  #respond(matches: readonly DescriptorMatch[], evaluated: readonly (readonly Evaluated[] | undefined)[]): Response {
     const failed = evaluated.some((list) => list?.some((e) => e.result.kind === "failed"));
     if (failed && this.#options.failureMode === "error")
       throw new GrpcError(GrpcStatus.UNAVAILABLE, "rate-limit counter store unavailable");
@@ -123,7 +138,7 @@ export class RateLimiter {
     return response;
   }
 
-  async #evaluate(limit: AppliedLimit, hits: number): Promise<Evaluated> {
+  #evaluate(limit: AppliedLimit, hits: number): Evaluated | Promise<Evaluated> {
     const { rule } = limit;
     const cache = this.#options.overLimitCache;
     let cacheKey: string | undefined;
@@ -137,24 +152,26 @@ export class RateLimiter {
         return { limit, result: { kind: "counted", outcome, fromCache: true } };
       }
     }
-    let outcome: HitOutcome;
-    try {
-      outcome = await this.#options.coalescer.hit({
+    return this.#options.coalescer
+      .hit({
         counterKey: limit.counterKey,
         algorithm: rule.algorithm,
         limit: rule.requestsPerUnit,
         windowSeconds: rule.windowSeconds,
         hits,
-      });
-    } catch {
-      return { limit, result: { kind: "failed" } };
-    }
-    if (outcome.overLimit && cache && cacheKey !== undefined) {
-      const windowEnd = (fixedWindowStart(this.#options.clock.now(), rule.windowSeconds) + rule.windowSeconds) * 1000;
-      cache.add(cacheKey, windowEnd);
-    }
-    this.#record(limit, hits, outcome, false);
-    return { limit, result: { kind: "counted", outcome, fromCache: false } };
+      })
+      .then(
+        (outcome): Evaluated => {
+          if (outcome.overLimit && cache && cacheKey !== undefined) {
+            const windowEnd =
+              (fixedWindowStart(this.#options.clock.now(), rule.windowSeconds) + rule.windowSeconds) * 1000;
+            cache.add(cacheKey, windowEnd);
+          }
+          this.#record(limit, hits, outcome, false);
+          return { limit, result: { kind: "counted", outcome, fromCache: false } };
+        },
+        (): Evaluated => ({ limit, result: { kind: "failed" } }),
+      );
   }
 
   #record(limit: AppliedLimit, hits: number, outcome: HitOutcome, fromCache: boolean): void {
