@@ -132,12 +132,16 @@ describe("JWT access tokens", () => {
     const clock = new ManualClock(start * 1000);
     const e = await localEvaluator(clock);
     const token = await sign(key, { sub: "u9", scope: "orders:read" });
-    expect(e.evaluate(context({ headers: bearer(token) }))).toBeInstanceOf(Promise);
-    await verdict(e, bearer(token));
-    expect(e.evaluate(context({ headers: bearer(token) }))).toMatchObject({
-      kind: "allow",
-      headers: [{ value: "u9" }],
-    });
+    const first = context({ headers: bearer(token) });
+    expect(await e.evaluate(first)).toMatchObject({ kind: "allow" });
+    // The next use answers from the remembered claims (the same object), not from a new check of the token.
+    const again = context({ headers: bearer(token) });
+    expect(e.evaluate(again)).toMatchObject({ kind: "allow", headers: [{ value: "u9" }] });
+    expect(again.state.get("claims")).toBe(first.state.get("claims"));
+    const elsewhere = context({ headers: bearer(token) });
+    await (await localEvaluator(clock)).evaluate(elsewhere);
+    expect(elsewhere.state.get("claims")).toEqual(first.state.get("claims"));
+    expect(elsewhere.state.get("claims")).not.toBe(first.state.get("claims"));
     // Scopes are still checked on every request, against the remembered claims.
     const narrow = await localEvaluator(clock, { requiredScopes: ["admin"] });
     await verdict(narrow, bearer(token));

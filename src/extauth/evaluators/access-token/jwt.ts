@@ -35,8 +35,8 @@ const maxCandidateKeys = 4;
  * Verifies JWT access tokens: the compact JWS and its header, the signature (node:crypto, against
  * the key source), then iss, aud, exp, nbf, iat. Clients send the same token many times, and the
  * signature check is most of the cost, so a verified token's claims are kept (by the token's digest)
- * until it expires, for five minutes at most; such a check answers synchronously, as does a token
- * refused before any signature work.
+ * until it expires, for five minutes at most. A check answers synchronously unless it has to wait
+ * for keys (the first fetch of a remote JWKS, or a refetch for an unknown kid).
  */
 export class JwtVerifier {
   readonly #keys: KeySource;
@@ -67,34 +67,35 @@ export class JwtVerifier {
     }
     const jws = parseCompactJws(token, this.#algorithms);
     if (jws.kind === "invalid") return jws;
-    let keys: KeySet | Promise<KeySet>;
     try {
-      keys = this.#keys.current();
+      const keys = this.#keys.current();
+      const result =
+        keys instanceof Promise ? keys.then((k) => this.#verify(jws, k, true)) : this.#verify(jws, keys, true);
+      return result instanceof Promise
+        ? result.then((r) => this.#remember(digest, r), failure)
+        : this.#remember(digest, result);
     } catch (err) {
       return failure(err);
     }
-    const checked =
-      keys instanceof Promise ? keys.then((k) => this.#verify(jws, k, true)) : this.#verify(jws, keys, true);
-    return checked.then((result) => {
-      if (result.kind === "valid") this.#remember(digest, result.claims);
-      return result;
-    }, failure);
   }
 
-  async #verify(jws: CompactJws, keys: KeySet, mayRefetch: boolean): Promise<TokenCheck> {
+  /** Signature and claims; a promise only when the token names a key we do not have (refetch). */
+  #verify(jws: CompactJws, keys: KeySet, mayRefetch: boolean): TokenCheck | Promise<TokenCheck> {
     const candidates = keys.candidates(jws.alg, jws.kid);
-    if (candidates.length === 0) {
-      // A key we do not have: perhaps the IdP rotated; the key source rate-limits refetches.
-      if (!mayRefetch || !(await this.#keys.refetch())) return unknownKey;
-      return this.#verify(jws, await this.#keys.current(), false);
-    }
+    if (candidates.length === 0) return mayRefetch ? this.#refetchAndVerify(jws) : unknownKey;
     if (candidates.length > maxCandidateKeys) return malformedToken("ERR_JWKS_MULTIPLE_MATCHING_KEYS");
     const scheme = signatureScheme(jws.alg);
     if (!scheme) return malformedToken("ERR_JOSE_ALG_NOT_ALLOWED");
     for (const key of candidates) {
-      if (await verifySignature(scheme, key, jws.signingInput, jws.signature)) return this.#claims(jws);
+      if (verifySignature(scheme, key, jws.signingInput, jws.signature)) return this.#claims(jws);
     }
     return badSignature;
+  }
+
+  /** A key we do not have: perhaps the IdP rotated; the key source rate-limits refetches. */
+  async #refetchAndVerify(jws: CompactJws): Promise<TokenCheck> {
+    if (!(await this.#keys.refetch())) return unknownKey;
+    return this.#verify(jws, await this.#keys.current(), false);
   }
 
   #claims(jws: CompactJws): TokenCheck {
@@ -105,11 +106,14 @@ export class JwtVerifier {
     );
   }
 
-  #remember(digest: string, claims: Readonly<Record<string, unknown>>): void {
+  /** Keeps a valid token's claims for its next uses; passes any result through. */
+  #remember(digest: string, result: TokenCheck): TokenCheck {
+    if (result.kind !== "valid") return result;
     const now = this.#clock.now();
-    const exp = claims["exp"];
+    const exp = result.claims["exp"];
     const until = typeof exp === "number" ? exp * 1000 + this.#claimRules.clockSkewMs : Number.POSITIVE_INFINITY;
-    this.#verified.set(digest, { claims, until: Math.min(until, now + verifiedTokenTtlMs) });
+    this.#verified.set(digest, { claims: result.claims, until: Math.min(until, now + verifiedTokenTtlMs) });
+    return result;
   }
 }
 

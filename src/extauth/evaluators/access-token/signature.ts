@@ -24,30 +24,31 @@ function signatureBytes(scheme: SignatureScheme, key: VerificationKey): number |
  * Whether `signature` is this key's signature of `signingInput` under the scheme. The caller has
  * checked that the key fits the scheme (key type, curve, the key's own alg).
  *
- * Runs on libuv's threadpool (node:crypto's verify with a callback), not on the event loop. Measured
- * on the 2-core build machine, RS256 with a 2048-bit key: synchronous verify costs ≈ 18.5 µs of
- * event-loop time each; with a callback and many checks in flight the event loop spends ≈ 3–5 µs per
- * check (the rest runs on the pool, ≈ 25 µs of CPU in all) and the wall time per check drops to
- * ≈ 13 µs. Under load the event loop is what saturates first (it also serves gRPC), so handing it
- * the cheaper share gives more checks per second even though the total CPU is higher; a single
- * check's latency is a few µs worse. See bench/extauth/core.mjs for the in-process figures.
+ * Synchronous, on the event loop, on purpose. node:crypto can also verify on libuv's threadpool
+ * (with a callback). Measured on the 2-core build machine, RS256 with a 2048-bit key: synchronous
+ * ≈ 18.5 µs of CPU per check; on the pool, with many checks in flight, the event loop spends only
+ * ≈ 3–5 µs per check but the process ≈ 25 µs of CPU in all (handing over, waking the loop, thread
+ * switches). A loaded ext-auth server is CPU-bound: it is scaled one process per core, and on the
+ * bench machine the load generator takes the other core, so the pool only moves work onto a core
+ * that is already busy while adding a third to it. In process, with 64 checks in flight, a
+ * first-seen token cost ≈ 36 µs of CPU synchronously against ≈ 39–47 µs on the pool. Synchronous
+ * also lets a first-seen token be answered without a promise, a deadline timer or an abort
+ * controller in the Check service. (bench/extauth/core.mjs prints the in-process figure.)
  */
 export function verifySignature(
   scheme: SignatureScheme,
   key: VerificationKey,
   signingInput: Buffer,
   signature: Buffer,
-): Promise<boolean> {
-  // A signature of the wrong size is refused here, without a trip to the pool (and ECDSA's
-  // fixed-size encoding needs it exactly).
-  if (signature.length !== signatureBytes(scheme, key)) return Promise.resolve(false);
+): boolean {
+  // A signature of the wrong size is refused before node:crypto sees it (ECDSA's fixed-size
+  // encoding needs it exact; RSA signatures are as long as the modulus).
+  if (signature.length !== signatureBytes(scheme, key)) return false;
   const digest = scheme.family === "eddsa" ? null : scheme.digest;
-  return new Promise((resolve) => {
-    try {
-      verify(digest, signingInput, keyInput(scheme, key.key), signature, (err, valid) => resolve(!err && valid));
-    } catch {
-      // node:crypto refuses a key it cannot use for this scheme before queueing the check.
-      resolve(false);
-    }
-  });
+  try {
+    return verify(digest, signingInput, keyInput(scheme, key.key), signature);
+  } catch {
+    // node:crypto throws for a signature it cannot even decode: not a valid signature.
+    return false;
+  }
 }
