@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerApiKey } from "./commands/apikey.js";
 import { registerBootstrap } from "./commands/bootstrap.js";
+import { registerDescribe } from "./commands/describe.js";
 import { registerExtAuth } from "./commands/extauth.js";
 import { registerRateLimit } from "./commands/ratelimit.js";
 import { registerResourceCommands } from "./commands/resources.js";
@@ -14,6 +15,7 @@ const subcommands: Array<(program: Command) => void> = [
   registerServer,
   registerBootstrap,
   registerResourceCommands,
+  registerDescribe,
   registerExtAuth,
   registerApiKey,
   registerRateLimit,

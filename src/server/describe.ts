@@ -24,7 +24,8 @@ export interface ProxyTypeState {
   sent?: { nonce: string; at: number };
   /** The last response it ACKed. */
   acked?: { nonce: string; at: number };
-  lastNack?: { error: string; nonce: string };
+  /** The last NACK, kept after later ACKs. */
+  lastNack?: { error: string; nonce: string; at: number };
   /** When this type's contents last changed in the proxy's published snapshot (clock ms). */
   changedAt?: number;
   /** How many resources of this type its published snapshot holds. */
@@ -245,9 +246,17 @@ function servedRoute(site: RouteSite): ServedRoute {
   };
 }
 
+/** `type.googleapis.com/envoy.config.cluster.v3.Cluster` → `Cluster`. */
+function shortType(typeUrl: string): string {
+  return typeUrl.slice(typeUrl.lastIndexOf(".") + 1);
+}
+
 function servingProxy(proxy: ConnectedProxy, role: NodeRole, gateways: string[]): ServingProxy {
   const pending = proxy.types.filter((t) => !typeIsCurrent(t)).map((t) => t.typeUrl);
-  const nack = proxy.types.filter((t) => t.lastNack).at(-1);
+  const nack = proxy.types
+    .filter((t) => t.lastNack)
+    .sort((a, b) => (a.lastNack?.at ?? 0) - (b.lastNack?.at ?? 0))
+    .at(-1);
   return {
     nodeId: proxy.nodeId,
     role,
@@ -255,7 +264,7 @@ function servingProxy(proxy: ConnectedProxy, role: NodeRole, gateways: string[])
     gateways,
     acked: pending.length === 0,
     pendingTypes: pending.sort(byText),
-    lastNackError: nack?.lastNack ? `${nack.typeUrl}: ${nack.lastNack.error}` : "",
+    lastNackError: nack?.lastNack ? `${shortType(nack.typeUrl)}: ${nack.lastNack.error}` : "",
   };
 }
 

@@ -241,7 +241,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
             ...(changedAt === undefined ? {} : { changedAt }),
             ...(t.sent ? { sent: { nonce: t.sent.nonce, at: t.sent.at } } : {}),
             ...(t.acked ? { acked: { nonce: t.acked.nonce, at: t.acked.at } } : {}),
-            ...(t.lastNack ? { lastNack: { error: t.lastNack.error, nonce: t.lastNack.nonce } } : {}),
+            ...(t.lastNack
+              ? { lastNack: { error: t.lastNack.error, nonce: t.lastNack.nonce, at: t.lastNack.at } }
+              : {}),
           };
         }),
       };

@@ -40,11 +40,15 @@ function input(overrides: Partial<DescribeInput> = {}): DescribeInput {
       proxy("gw-policies", { role: "gateway", labels: { gateway: "policies" } }),
       proxy("gw-tls", { labels: { gateway: "tls" } }, [
         current(typeUrls.listener),
-        { ...current(typeUrls.route), acked: { nonce: "1", at: 100 } },
+        {
+          ...current(typeUrls.route),
+          acked: { nonce: "1", at: 100 },
+          lastNack: { error: "an older refusal", nonce: "0", at: 90 },
+        },
         {
           ...current(typeUrls.cluster),
           acked: { nonce: "1", at: 100 },
-          lastNack: { error: "bad cluster", nonce: "2" },
+          lastNack: { error: "bad cluster", nonce: "2", at: 205 },
         },
       ]),
       proxy("elsewhere", { labels: { gateway: "nowhere" } }),
@@ -143,7 +147,7 @@ describe("describe: a resource's place in the published translation", () => {
     expect(d.servedBy.map((p) => p.nodeId)).toEqual(["gw-policies"]);
   });
 
-  it("a secret: the gateways serving it; a proxy behind on some types is not ACKed and says which", () => {
+  it("a secret: the gateways serving it; a proxy behind on some types is not ACKed, says which, and its latest NACK", () => {
     const d = describeResource("Secret", "tls", "example-com", input());
     expect(refs(d.gateways)).toEqual(["Gateway/tls/secure"]);
     expect(d.routes).toEqual([]);
@@ -155,7 +159,7 @@ describe("describe: a resource's place in the published translation", () => {
         gateways: ["tls/secure"],
         acked: false,
         pendingTypes: [typeUrls.cluster, typeUrls.route],
-        lastNackError: `${typeUrls.cluster}: bad cluster`,
+        lastNackError: "Cluster: bad cluster",
       },
     ]);
     const ca = describeResource("Secret", "tls", "clients-ca", input());
@@ -187,7 +191,7 @@ describe("typeIsCurrent: whether a proxy runs a type's current contents", () => 
   it("is not while the last response awaits its ACK, or was NACKed", () => {
     expect(typeIsCurrent({ ...base, acked: { nonce: "1", at: 100 } })).toBe(false);
     const { acked: _acked, ...unacked } = base;
-    expect(typeIsCurrent({ ...unacked, lastNack: { error: "no", nonce: "2" } })).toBe(false);
+    expect(typeIsCurrent({ ...unacked, lastNack: { error: "no", nonce: "2", at: 205 } })).toBe(false);
   });
   it("is not when the type changed after the last response (its update is not sent yet)", () => {
     expect(typeIsCurrent({ ...base, changedAt: 201 })).toBe(false);

@@ -1,0 +1,139 @@
+import { toJson } from "@bufbuild/protobuf";
+import { type Command, Option } from "commander";
+import { stringify } from "yaml";
+import {
+  type DescribeResponse,
+  DescribeResponseSchema,
+  type ResourceRef,
+  type ServedRoute,
+} from "../../gen/gantry/api/v1/management_pb.js";
+import { ResourceStatus_State } from "../../gen/gantry/v1/status_pb.js";
+import { kinds } from "../../resources/index.js";
+import { policyKinds } from "../../translate/index.js";
+import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
+import { formatTable } from "../table.js";
+import { resolveKind } from "./resources.js";
+
+type Output = "text" | "yaml" | "json";
+
+const policyKindSet: ReadonlySet<string> = new Set(policyKinds);
+
+function nsName(ref: ResourceRef | undefined): string {
+  return ref ? `${ref.namespace}/${ref.name}` : "";
+}
+
+function keyOf(ref: ResourceRef): string {
+  return `${ref.kind}/${ref.namespace}/${ref.name}`;
+}
+
+/** A table indented under its section heading; "<none>" when empty. */
+function section(title: string, headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  if (rows.length === 0) return `${title}:\n  <none>\n`;
+  const table = formatTable(headers, rows)
+    .trimEnd()
+    .split("\n")
+    .map((line) => `  ${line}`);
+  return `${title}:\n${table.join("\n")}\n`;
+}
+
+function list(title: string, items: readonly string[]): string {
+  return `${`${title}:`.padEnd(19)}${items.length > 0 ? items.join(", ") : "<none>"}\n`;
+}
+
+function field(title: string, value: string): string {
+  return `${`${title}:`.padEnd(19)}${value}\n`;
+}
+
+/** What a described policy sets on a route; for other kinds, every policy on the route. */
+function policiesCell(route: ServedRoute, described: ResourceRef): string {
+  if (policyKindSet.has(described.kind)) {
+    return route.policies.find((p) => p.policy && keyOf(p.policy) === keyOf(described))?.effect ?? "";
+  }
+  return route.policies.map((p) => `${p.policy?.kind}/${nsName(p.policy)}`).join(", ");
+}
+
+/** kubectl-describe style: name, kind, status, then one section per relation. */
+export function formatDescription(response: DescribeResponse): string {
+  const resource = response.resource;
+  const ref = resource?.ref;
+  if (!resource || !ref) return "No resource.\n";
+  const status = resource.status;
+  let out = "";
+  out += field("Name", nsName(ref));
+  out += field("Kind", ref.kind);
+  out += field("Status", status ? (ResourceStatus_State[status.state] ?? "UNKNOWN") : "PENDING (not translated yet)");
+  for (const message of status?.messages ?? []) out += `${"".padEnd(19)}- ${message}\n`;
+  out += field("Revision", `${resource.revision} (published: ${response.publishedRevision})`);
+  if (response.authConfigId) out += field("Auth config id", response.authConfigId);
+  if (response.rateLimitDomain) out += field("Rate-limit domain", response.rateLimitDomain);
+  out += "\n";
+  out += section(
+    "Served by",
+    ["NODE", "ROLE", "STREAM", "GATEWAYS", "ACKED", "PENDING TYPES", "LAST NACK"],
+    response.servedBy.map((p) => [
+      p.nodeId,
+      p.role,
+      p.stream,
+      p.gateways.join(",") || "-",
+      p.acked ? "yes" : "no",
+      p.pendingTypes.map((t) => t.slice(t.lastIndexOf(".") + 1)).join(",") || "-",
+      p.lastNackError || "-",
+    ]),
+  );
+  if (ref.kind !== "Gateway") out += list("Gateways", response.gateways.map(nsName));
+  if (response.routeTables.length > 0 || ref.kind === "Gateway" || ref.kind === "RouteTable") {
+    out += list("Route tables", response.routeTables.map(nsName));
+  }
+  if (ref.kind === "Destination") out += list("Clusters", response.clusters);
+  if (!policyKindSet.has(ref.kind) && ref.kind !== "Secret") {
+    out += list(
+      "Attached policies",
+      response.policies.map((p) => `${p.kind}/${nsName(p)}`),
+    );
+  }
+  if (ref.kind === "Secret") return out;
+  out += "\n";
+  const attachedTo = policyKindSet.has(ref.kind) || ref.kind === "AuthConfig";
+  out += section(
+    attachedTo ? "Attached to" : "Routes",
+    ["ROUTE", "GATEWAY", "LISTENER", "HOSTS", "MATCH", "ACTION", policyKindSet.has(ref.kind) ? "EFFECT" : "POLICIES"],
+    response.routes.map((r) => [
+      r.name,
+      nsName(r.gateway),
+      r.listener,
+      r.hosts.join(","),
+      r.match,
+      r.action,
+      policiesCell(r, ref) || "-",
+    ]),
+  );
+  return out;
+}
+
+export function registerDescribe(program: Command): void {
+  const command = program
+    .command("describe")
+    .description("show a resource: its status, the proxies serving it, and what attaches to it or what it attaches to")
+    .argument("<kind>", `one of ${kinds.join(", ")} (any case, singular or plural)`)
+    .argument("<name>", "the resource name")
+    .option("-n, --namespace <namespace>", "its namespace", "default")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["text", "yaml", "json"]).default("text"));
+  for (const option of serverOptions()) command.addOption(option);
+  command.action(async (kindText: string, name: string, flags: ServerFlags & { namespace: string; output: Output }) => {
+    if (/^prox(y|ies)$/i.test(kindText)) {
+      throw new Error("describe takes a resource kind; for a proxy, use `gantry get proxies NODE-ID`");
+    }
+    const kind = resolveKind(kindText);
+    const response = await connect(flags)
+      .describe({ ref: { kind, namespace: flags.namespace, name } })
+      .catch((err: unknown) => {
+        throw explain(err, flags.server);
+      });
+    if (flags.output === "text") {
+      process.stdout.write(formatDescription(response));
+      return;
+    }
+    const json = toJson(DescribeResponseSchema, response);
+    process.stdout.write(flags.output === "json" ? `${JSON.stringify(json, null, 2)}\n` : stringify(json));
+  });
+}
