@@ -2,8 +2,14 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type MessageShape, toJson } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClusterSchema } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
+import { ClusterLoadAssignmentSchema } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
+import { RouteConfigurationSchema } from "../../src/gen/envoy/config/route/v3/route_pb.js";
+import { ManagementService } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { AuthConfigSchema } from "../../src/gen/gantry/extauth/v1/auth_config_pb.js";
 import { RateLimitConfigSchema } from "../../src/gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import { createLogger } from "../../src/lib/logger.js";
@@ -15,6 +21,7 @@ import { XdsClient } from "../../src/xds/index.js";
 import { waitFor } from "../support/wait.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
+const token = "server-test-token-0123456789";
 
 type Configs<S extends Parameters<typeof toJson>[0]> = ReadonlyMap<string, MessageShape<S>>;
 
@@ -42,7 +49,7 @@ describe("gantry server: resources in, xDS out to proxies, ext-auth and rate-lim
       host: "127.0.0.1",
       xdsPort: 0,
       apiPort: 0,
-      apiToken: "server-test-token-0123456789",
+      apiToken: token,
       configDir: dir,
       translate: { extAuth: { host: "127.0.0.1", port: 8083 }, rateLimit: { host: "127.0.0.1", port: 8081 } },
       logger,
@@ -118,5 +125,44 @@ describe("gantry server: resources in, xDS out to proxies, ext-auth and rate-lim
     await waitFor(() => JSON.stringify(toJson(RateLimitConfigSchema, configs.get("store") as never)) !== before, {
       what: "the changed rate limit",
     });
+  });
+
+  it("describes through the API which connected proxy serves a delegated route table, once it ACKs", async () => {
+    const proxy = client("gw-delegation-1", { role: "gateway", labels: { gateway: "delegation" } });
+    for (const schema of [ListenerSchema, RouteConfigurationSchema, ClusterSchema, ClusterLoadAssignmentSchema]) {
+      proxy.subscribe(schema, { onUpdate: () => {} });
+    }
+    proxy.start();
+    const api = createClient(
+      ManagementService,
+      createConnectTransport({
+        baseUrl: `http://127.0.0.1:${server.apiPort}`,
+        httpVersion: "1.1",
+        interceptors: [
+          (next) => async (req) => {
+            req.header.set("authorization", `Bearer ${token}`);
+            return next(req);
+          },
+        ],
+      }),
+    );
+    const ref = { kind: "RouteTable", namespace: "delegation", name: "orders" };
+    const described = await waitFor(
+      async () => {
+        const response = await api.describe({ ref });
+        return response.servedBy.some((p) => p.nodeId === "gw-delegation-1" && p.acked) ? response : undefined;
+      },
+      { what: "the delegation gateway's proxy ACKing its configuration" },
+    );
+    expect(described.resource?.ref).toMatchObject(ref);
+    expect(described.publishedRevision).toBe(BigInt(server.publishedRevision));
+    expect(described.gateways.map((g) => `${g.namespace}/${g.name}`)).toEqual(["delegation/public"]);
+    expect(described.routeTables.map((r) => r.name)).toEqual(["orders", "root"]);
+    expect(described.routes.map((r) => [r.name, r.routeTable?.name])).toEqual([
+      ["delegation/root/api > delegation/orders/orders", "root"],
+    ]);
+    expect(described.servedBy.map((p) => [p.nodeId, p.role, p.gateways, p.pendingTypes])).toEqual([
+      ["gw-delegation-1", "proxy", ["delegation/public"], []],
+    ]);
   });
 });
