@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -311,6 +312,31 @@ describe("remote JWKS", () => {
     expect(jwks.requests() - before).toBe(2);
     clock.advance(10_000);
     expect((await verdict(e, bearer(await sign(k3, {})))).kind).toBe("allow");
+    expect(jwks.requests() - before).toBe(3);
+  });
+
+  it("refetches for a token without kid that no held key fits, and verifies it with the new keys", async () => {
+    const clock = new ManualClock(start * 1000);
+    published = [k1.jwk];
+    const e = await remoteEvaluator(clock);
+    const before = jwks.requests();
+    expect((await verdict(e, bearer(await sign(k1, {})))).kind).toBe("allow");
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-384" });
+    const es384 = await new SignJWT({})
+      .setProtectedHeader({ alg: "ES384" })
+      .setIssuedAt(start)
+      .setExpirationTime(start + 300)
+      .sign(ec.privateKey);
+    // No EC key yet: one refetch, still none, refused; the IdP then publishes it.
+    clock.advance(10_000);
+    expect(await verdict(e, bearer(es384))).toMatchObject({ reason: "token signed with an unknown key" });
+    expect(jwks.requests() - before).toBe(2);
+    published = [k1.jwk, { ...(ec.publicKey.export({ format: "jwk" }) as JWK), kid: "ec", use: "sig" }];
+    clock.advance(10_000);
+    expect(await verdict(e, bearer(es384))).toMatchObject({ kind: "allow" });
+    expect(jwks.requests() - before).toBe(3);
+    // Keys of the earlier version still verify, from the new version.
+    expect((await verdict(e, bearer(await sign(k1, { sub: "again" })))).kind).toBe("allow");
     expect(jwks.requests() - before).toBe(3);
   });
 
