@@ -172,7 +172,7 @@ function effectOf(kind: string, route: ModelRoute): string {
       return "configId" in p.extAuth ? `auth config ${p.extAuth.configId}` : "ext-auth disabled";
     case "RateLimitPolicy":
       return p.rateLimit
-        ? `rate limit domain ${p.rateLimit.domain}, ${p.rateLimit.rateLimits.length} descriptor action set(s)`
+        ? `rate limit domain ${p.rateLimit.domain}, ${p.rateLimit.rateLimits.length} descriptor(s)`
         : "rate limit";
     case "RetryTimeoutPolicy": {
       const parts: string[] = [];

@@ -95,7 +95,7 @@ describe("describe: a resource's place in the published translation", () => {
     expect(account?.policies.map((p) => `${p.policy.kind}/${p.policy.name}: ${p.effect}`)).toEqual([
       "ExtAuthPolicy/require-login: auth config policies/users",
       "HeaderPolicy/security-headers: headers",
-      "RateLimitPolicy/per-client: rate limit domain store, 2 descriptor action set(s)",
+      "RateLimitPolicy/per-client: rate limit domain store, 2 descriptor(s)",
     ]);
     const checkout = d.routes.find((r) => r.name === "policies/store/checkout");
     expect(checkout?.policies.map((p) => p.effect)).toContain("retry 3× on 5xx,connect-failure; timeout 5s");

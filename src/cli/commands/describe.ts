@@ -80,6 +80,7 @@ export function formatDescription(response: DescribeResponse): string {
       p.lastNackError || "-",
     ]),
   );
+  out += "\n";
   if (ref.kind !== "Gateway") out += list("Gateways", response.gateways.map(nsName));
   if (response.routeTables.length > 0 || ref.kind === "Gateway" || ref.kind === "RouteTable") {
     out += list("Route tables", response.routeTables.map(nsName));
