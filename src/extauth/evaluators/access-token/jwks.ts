@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from "node:crypto";
+import { createPublicKey, type JsonWebKeyInput, type KeyObject } from "node:crypto";
 import type { Clock, Logger } from "../../../lib/index.js";
 import { minRsaModulusBits, type SignatureScheme, signatureScheme, supportedAlgorithms } from "./algorithms.js";
 
@@ -102,7 +102,7 @@ function verificationKey(jwk: Record<string, unknown>): VerificationKey | undefi
   if (jwk["d"] !== undefined) throw new Error("is a private key; a JWKS must hold public keys only");
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: jwk as never, format: "jwk" });
+    key = createPublicKey({ key: jwk as JsonWebKeyInput["key"], format: "jwk" });
   } catch (err) {
     throw new Error(`is not a valid ${kty} key (${(err as Error).message})`);
   }

@@ -28,12 +28,13 @@ function signatureBytes(scheme: SignatureScheme, key: VerificationKey): number |
  * (with a callback). Measured on the 2-core build machine, RS256 with a 2048-bit key: synchronous
  * ≈ 18.5 µs of CPU per check; on the pool, with many checks in flight, the event loop spends only
  * ≈ 3–5 µs per check but the process ≈ 25 µs of CPU in all (handing over, waking the loop, thread
- * switches). A loaded ext-auth server is CPU-bound: it is scaled one process per core, and on the
- * bench machine the load generator takes the other core, so the pool only moves work onto a core
- * that is already busy while adding a third to it. In process, with 64 checks in flight, a
- * first-seen token cost ≈ 36 µs of CPU synchronously against ≈ 39–47 µs on the pool. Synchronous
- * also lets a first-seen token be answered without a promise, a deadline timer or an abort
- * controller in the Check service. (bench/extauth/core.mjs prints the in-process figure.)
+ * switches). A loaded ext-auth server is CPU-bound — it is scaled one process per core, and on the
+ * bench machine the load generator takes the other core — so the pool would move the work onto a
+ * core that is already busy and add ≈ 6 µs of CPU per check on top; it only pays with idle cores.
+ * In process, with 64 checks in flight, a first-seen token cost ≈ 36 µs of CPU synchronously against
+ * ≈ 39–47 µs on the pool. Synchronous also lets a first-seen token be answered without a promise, a
+ * deadline timer or an abort controller in the Check service. (bench/extauth/core.mjs prints the
+ * in-process first-use figure.)
  */
 export function verifySignature(
   scheme: SignatureScheme,

@@ -1,4 +1,10 @@
-import { createPublicKey, generateKeyPairSync, type KeyObject, sign as nodeSign } from "node:crypto";
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  type JsonWebKeyInput,
+  type KeyObject,
+  sign as nodeSign,
+} from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { type JWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
@@ -145,7 +151,7 @@ describe("JWS verification on node:crypto", () => {
   it("refuses HS256 keyed with the RSA public key (algorithm confusion)", async () => {
     const rsa = keyPair("RS256");
     const e = await evaluator([{ ...rsa.publicJwk, kid: "k1" }]);
-    const publicKey = createPublicKey({ key: rsa.publicJwk as JsonWebKey, format: "jwk" });
+    const publicKey = createPublicKey({ key: rsa.publicJwk as JsonWebKeyInput["key"], format: "jwk" });
     const secrets = [
       publicKey.export({ format: "pem", type: "spki" }).toString(),
       publicKey.export({ format: "pem", type: "pkcs1" }).toString(),
