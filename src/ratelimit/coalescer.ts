@@ -14,6 +14,14 @@ interface PendingGroup {
   readonly waiters: Array<{ resolve(outcome: HitOutcome): void; reject(err: unknown): void }>;
 }
 
+/** The hits collected for one store call, and the one timer that bounds how long their callers wait. */
+interface Batch {
+  readonly groups: Map<string, PendingGroup>;
+  timer: NodeJS.Timeout | undefined;
+  settled: boolean;
+  sent: boolean;
+}
+
 export interface HitRequest {
   readonly counterKey: string;
   readonly algorithm: CounterGroup["algorithm"];
@@ -22,29 +30,47 @@ export interface HitRequest {
   readonly hits: number;
 }
 
+export interface HitCoalescerOptions {
+  readonly store: CounterStore;
+  readonly clock: Clock;
+  /** A hit is answered (or failed) within this long of its arrival, however long it waited to be sent. */
+  readonly timeoutMs: number;
+  /**
+   * How many store calls may be out at once. While they are, new hits gather into the next batch,
+   * so batches grow with load (fewer, larger Redis pipelines and writes) and stay single at low load.
+   */
+  readonly maxBatchesInFlight?: number;
+  readonly onError?: (err: unknown) => void;
+}
+
 /**
- * Collects the hits of one event-loop turn and sends them to the store as one batch: hits on the
- * same counter become one group (one Redis call), whose outcomes are handed back in arrival order,
- * exactly as if the hits had been sent one by one. Every batch is bounded by `timeoutMs`.
+ * Collects hits and sends them to the store in batches: hits on the same counter become one group
+ * (one Redis call), whose outcomes are handed back in arrival order, exactly as if the hits had been
+ * sent one by one. A batch goes out at the end of the event-loop turn, or, when `maxBatchesInFlight`
+ * calls are already out, as soon as one of them comes back.
  */
 export class HitCoalescer {
   readonly #store: CounterStore;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
+  readonly #maxInFlight: number;
   readonly #onError: (err: unknown) => void;
-  #pending = new Map<string, PendingGroup>();
+  #next: Batch | undefined;
+  #inFlight = 0;
   #scheduled = false;
 
-  constructor(options: { store: CounterStore; clock: Clock; timeoutMs: number; onError?: (err: unknown) => void }) {
+  constructor(options: HitCoalescerOptions) {
     this.#store = options.store;
     this.#clock = options.clock;
     this.#timeoutMs = options.timeoutMs;
+    this.#maxInFlight = Math.max(1, options.maxBatchesInFlight ?? 2);
     this.#onError = options.onError ?? (() => {});
   }
 
   hit(request: HitRequest): Promise<HitOutcome> {
+    const batch = this.#next ?? this.#open();
     const id = `${request.algorithm}|${request.windowSeconds}|${request.limit}|${request.counterKey}`;
-    let pending = this.#pending.get(id);
+    let pending = batch.groups.get(id);
     if (!pending) {
       pending = {
         group: {
@@ -56,12 +82,15 @@ export class HitCoalescer {
         },
         waiters: [],
       };
-      this.#pending.set(id, pending);
+      batch.groups.set(id, pending);
     }
     pending.group.hits.push(request.hits);
-    if (!this.#scheduled) {
+    if (!this.#scheduled && this.#inFlight < this.#maxInFlight) {
       this.#scheduled = true;
-      setImmediate(() => this.#flush());
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#send();
+      });
     }
     const waiters = pending.waiters;
     return new Promise((resolve, reject) => {
@@ -69,42 +98,67 @@ export class HitCoalescer {
     });
   }
 
-  #flush(): void {
-    const batch = [...this.#pending.values()];
-    this.#pending = new Map();
-    this.#scheduled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new CounterStoreError(`counter store did not answer within ${this.#timeoutMs} ms`)),
-        this.#timeoutMs,
-      );
-    });
-    const work = this.#store.apply(
-      batch.map((p) => p.group),
-      this.#clock.now(),
+  #open(): Batch {
+    const batch: Batch = { groups: new Map(), timer: undefined, settled: false, sent: false };
+    batch.timer = setTimeout(
+      () => this.#fail(batch, new CounterStoreError(`counter store did not answer within ${this.#timeoutMs} ms`)),
+      this.#timeoutMs,
     );
-    // A late failure after the timeout has already answered must not surface as unhandled.
-    work.catch(() => {});
-    Promise.race([work, timeout]).then(
+    this.#next = batch;
+    return batch;
+  }
+
+  #send(): void {
+    const batch = this.#next;
+    if (!batch || this.#inFlight >= this.#maxInFlight) return;
+    this.#next = undefined;
+    batch.sent = true;
+    this.#inFlight++;
+    const pending = [...batch.groups.values()];
+    let work: Promise<HitOutcome[][]>;
+    try {
+      work = this.#store.apply(
+        pending.map((p) => p.group),
+        this.#clock.now(),
+      );
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    work.then(
       (results) => {
-        clearTimeout(timer);
-        batch.forEach((pending, i) => {
+        if (batch.settled) return;
+        this.#settle(batch);
+        pending.forEach((group, i) => {
           const outcomes = results[i] ?? [];
-          pending.waiters.forEach((waiter, j) => {
+          group.waiters.forEach((waiter, j) => {
             const outcome = outcomes[j];
             if (outcome) waiter.resolve(outcome);
             else waiter.reject(new CounterStoreError("counter store returned too few outcomes"));
           });
         });
       },
-      (err: unknown) => {
-        clearTimeout(timer);
-        this.#onError(err);
-        const failure =
-          err instanceof CounterStoreError ? err : new CounterStoreError("counter store failed", { cause: err });
-        for (const pending of batch) for (const waiter of pending.waiters) waiter.reject(failure);
-      },
+      (err: unknown) => this.#fail(batch, err),
     );
+  }
+
+  /** Marks a batch answered: stops its timer, frees its slot and sends whatever gathered meanwhile. */
+  #settle(batch: Batch): void {
+    batch.settled = true;
+    clearTimeout(batch.timer);
+    if (batch.sent) {
+      this.#inFlight--;
+      this.#send();
+    } else if (this.#next === batch) {
+      this.#next = undefined;
+    }
+  }
+
+  #fail(batch: Batch, err: unknown): void {
+    if (batch.settled) return;
+    this.#settle(batch);
+    this.#onError(err);
+    const failure =
+      err instanceof CounterStoreError ? err : new CounterStoreError("counter store failed", { cause: err });
+    for (const pending of batch.groups.values()) for (const waiter of pending.waiters) waiter.reject(failure);
   }
 }

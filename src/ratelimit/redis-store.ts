@@ -14,12 +14,22 @@ import {
 } from "./algorithms.js";
 
 /**
- * The fixed window is envoyproxy/ratelimit's INCRBY + EXPIRE (native commands, cheapest for Redis).
+ * The fixed window is envoyproxy/ratelimit's INCRBY + EXPIRE on the same keys. On a Cluster each
+ * counter sends them as native commands; on one node a batch's counters share one script call.
  * The other algorithms are one Lua script each, atomic; a script takes every coalesced hit of one
  * counter at once and returns the state it found, so the outcomes are replayed in TypeScript by the
  * same functions the memory store uses.
  */
 const scripts = {
+  /** KEYS the fixed-window counters; ARGV hits and window seconds for each key in turn. Returns the counts after. */
+  gantryRlFixed: {
+    lua: `local counts = {}
+for i = 1, #KEYS do
+  counts[i] = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  redis.call('EXPIRE', KEYS[i], ARGV[2 * i])
+end
+return counts`,
+  },
   /** KEYS current, previous window; ARGV limit, window ms, ms elapsed in the window, hits… Returns {previous, current}. */
   gantryRlSliding: {
     numberOfKeys: 2,
@@ -72,6 +82,7 @@ return before`,
 } as const;
 
 type CommandName = keyof typeof scripts | "incrby" | "expire";
+type ScriptDefinition = { lua: string; numberOfKeys?: number };
 type Invoker = { [K in CommandName]: (...args: Array<string | number>) => unknown };
 
 interface Command {
@@ -135,31 +146,70 @@ export class RedisCounterStore implements CounterStore {
   constructor(client: RedisClient) {
     this.#client = client;
     this.#cluster = client instanceof Cluster;
-    for (const [name, definition] of Object.entries(scripts)) client.defineCommand(name, definition);
+    for (const [name, definition] of Object.entries(scripts) as [string, ScriptDefinition][]) {
+      client.defineCommand(name, definition);
+    }
   }
 
   async apply(groups: readonly CounterGroup[], nowMs: number): Promise<HitOutcome[][]> {
-    const calls = groups.map((group) => prepare(group, nowMs));
     if (this.#cluster) {
+      const prepared = groups.map((group) => prepare(group, nowMs));
       const invoker = this.#client as unknown as Invoker;
       const replies = await Promise.all(
-        calls.map((call) => Promise.all(call.commands.map((c) => invoker[c.name](...c.args)))),
+        prepared.map((call) => Promise.all(call.commands.map((c) => invoker[c.name](...c.args)))),
       );
-      return calls.map((call, i) => call.outcomes(replies[i] ?? []));
+      return prepared.map((call, i) => call.outcomes(replies[i] ?? []));
     }
+    // On one node, every fixed-window counter of the batch goes in one script call: one command to
+    // build, send and parse instead of two per counter. The other algorithms follow in the same pipeline.
+    const fixed: { index: number; total: number; group: CounterGroup }[] = [];
+    const fixedArgs: Array<string | number> = [];
+    const calls = groups.map((group, index) => {
+      if (
+        group.algorithm === RateLimitAlgorithm.SLIDING_WINDOW ||
+        group.algorithm === RateLimitAlgorithm.TOKEN_BUCKET
+      ) {
+        return prepare(group, nowMs);
+      }
+      const total = group.hits.reduce((sum, h) => sum + h, 0);
+      fixed.push({ index, total, group });
+      fixedArgs.push(fixedWindowKey(group, nowMs));
+      return undefined;
+    });
     const pipeline = this.#client.pipeline();
     const invoker = pipeline as unknown as Invoker;
-    for (const call of calls) for (const c of call.commands) invoker[c.name](...c.args);
+    if (fixed.length > 0) {
+      for (const { total, group } of fixed) fixedArgs.push(total, group.windowSeconds);
+      invoker.gantryRlFixed(fixed.length, ...fixedArgs);
+    }
+    for (const call of calls) if (call) for (const c of call.commands) invoker[c.name](...c.args);
     const replies = (await pipeline.exec()) ?? [];
+    const reply = (i: number): unknown => {
+      const [err, result] = replies[i] ?? [new Error("no reply from Redis"), null];
+      if (err) throw err;
+      return result;
+    };
+    const outcomes: HitOutcome[][] = new Array(groups.length);
     let next = 0;
-    return calls.map((call) => {
-      const results = call.commands.map(() => {
-        const [err, result] = replies[next++] ?? [new Error("no reply from Redis"), null];
-        if (err) throw err;
-        return result;
+    if (fixed.length > 0) {
+      const counts = reply(next++);
+      if (!Array.isArray(counts) || counts.length !== fixed.length) {
+        throw new Error("unexpected reply from Redis to the fixed-window script");
+      }
+      fixed.forEach(({ index, total, group }, i) => {
+        outcomes[index] = fixedWindowHits(
+          asNumber(counts[i]) - total,
+          group.hits,
+          group.limit,
+          group.windowSeconds,
+          nowMs,
+        );
       });
-      return call.outcomes(results);
+    }
+    calls.forEach((call, index) => {
+      if (call) outcomes[index] = call.outcomes(call.commands.map(() => reply(next++)));
     });
+    return outcomes;
   }
 
   async close(): Promise<void> {

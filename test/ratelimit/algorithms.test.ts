@@ -4,6 +4,7 @@ import { ManualClock } from "../../src/lib/index.js";
 import { fixedWindowHits, refilledTokens, slidingWindowHits, tokenBucketHits } from "../../src/ratelimit/algorithms.js";
 import { HitCoalescer } from "../../src/ratelimit/coalescer.js";
 import { MemoryCounterStore } from "../../src/ratelimit/memory-store.js";
+import { waitFor } from "../support/wait.js";
 
 describe("counting algorithms", () => {
   it("fixed window: every hit counts; over once the count passes the limit", () => {
@@ -82,5 +83,85 @@ describe("hit coalescing", () => {
         hits: 1,
       });
     await expect(Promise.all([hit(), hit()])).rejects.toThrow("did not answer within 20 ms");
+  });
+
+  it("gathers hits into the next batch while the in-flight limit is reached, and sends it when one returns", async () => {
+    const store = new MemoryCounterStore();
+    const calls: { sizes: number[]; release: () => void }[] = [];
+    const gated = {
+      apply: (batch: Parameters<MemoryCounterStore["apply"]>[0], nowMs: number) =>
+        new Promise<Awaited<ReturnType<MemoryCounterStore["apply"]>>>((resolve, reject) => {
+          calls.push({
+            sizes: batch.map((g) => g.hits.length),
+            release: () => store.apply(batch, nowMs).then(resolve, reject),
+          });
+        }),
+      close: () => store.close(),
+    };
+    const coalescer = new HitCoalescer({
+      store: gated,
+      clock: new ManualClock(),
+      timeoutMs: 10_000,
+      maxBatchesInFlight: 1,
+    });
+    const hit = () =>
+      coalescer.hit({
+        counterKey: "k",
+        algorithm: RateLimitAlgorithm.FIXED_WINDOW,
+        limit: 100,
+        windowSeconds: 60,
+        hits: 1,
+      });
+    const first = hit();
+    await waitFor(() => calls.length === 1, { what: "the first batch to go out" });
+    // Three more hits over several turns: none may go out while the first batch is in flight.
+    const second = hit();
+    await new Promise((resolve) => setImmediate(resolve));
+    const third = Promise.all([hit(), hit()]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.length).toBe(1);
+    calls[0]?.release();
+    expect((await first).used).toBe(1);
+    await waitFor(() => calls.length === 2, { what: "the gathered batch to go out" });
+    expect(calls[1]?.sizes).toEqual([3]);
+    calls[1]?.release();
+    expect((await second).used).toBe(2);
+    expect((await third).map((o) => o.used)).toEqual([3, 4]);
+  });
+
+  it("fails a hit within the bound of its arrival even when it waited behind a batch that hung", async () => {
+    let applied = 0;
+    const hung = {
+      apply: () => {
+        applied++;
+        return new Promise<never>(() => {});
+      },
+      close: async () => {},
+    };
+    const coalescer = new HitCoalescer({
+      store: hung,
+      clock: new ManualClock(),
+      timeoutMs: 300,
+      maxBatchesInFlight: 1,
+    });
+    const hit = () =>
+      coalescer.hit({
+        counterKey: "k",
+        algorithm: RateLimitAlgorithm.FIXED_WINDOW,
+        limit: 1,
+        windowSeconds: 1,
+        hits: 1,
+      });
+    const first = hit().catch((err: Error) => err);
+    await waitFor(() => applied === 1, { what: "the first batch to go out" });
+    const started = performance.now();
+    const waiting = await hit().catch((err: Error) => err);
+    const waited = performance.now() - started;
+    expect(waiting).toBeInstanceOf(Error);
+    expect((waiting as Error).message).toBe("counter store did not answer within 300 ms");
+    // The bound runs from the hit's arrival. Timed from when its batch could be sent (after the first
+    // batch's 300 ms), it would take 600 ms; the margin absorbs a busy machine's late timers.
+    expect(waited).toBeLessThan(550);
+    expect(await first).toBeInstanceOf(Error);
   });
 });

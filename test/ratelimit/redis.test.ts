@@ -109,6 +109,34 @@ describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
     }
   });
 
+  it("sends the fixed-window counters of one batch as one script call, each key counted and expiring", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 30));
+    const h = await startHarness({ clock, configs: configs(), redisUrl: redis.url, redisKeyPrefix: "batch:" });
+    try {
+      await h.call("load", [[["fixed", "warm"]]]);
+      await redis.cli("CONFIG", "RESETSTAT");
+      const responses = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => h.call("load", [[["fixed", `client-${i % 20}`]]])),
+      );
+      // 20 counters, two hits each: every counter reports 99 and 98 remaining, in some order.
+      const remaining = responses.map((r) => r.statuses[0]?.limitRemaining ?? -1).sort((a, b) => a - b);
+      expect(remaining).toEqual([...Array(20).fill(98), ...Array(20).fill(99)]);
+      const stats = await redis.cli("INFO", "commandstats");
+      const scriptCalls = Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      const counted = Number(/cmdstat_incrby:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      expect(counted).toBeGreaterThanOrEqual(20);
+      // One script call per batch (a turn, usually one here), not two commands per counter.
+      expect(scriptCalls).toBeGreaterThan(0);
+      expect(scriptCalls).toBeLessThan(counted);
+      const windowStart = Math.floor(clock.now() / 60_000) * 60;
+      const key = `batch:{load_fixed_client-3_}fw60_${windowStart}`;
+      expect(await redis.cli("GET", key)).toBe("2");
+      expect(Number(await redis.cli("TTL", key))).toBeGreaterThan(0);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("coalesces concurrent hits on one key into few Redis calls and fans the counts back out exactly", async () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 0));
     const h = await startHarness({ clock, configs: configs(), redisUrl: redis.url, redisKeyPrefix: "coalesce:" });
