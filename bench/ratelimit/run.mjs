@@ -2,14 +2,15 @@
 // redis-server and the same config file:
 //   - envoyproxy/ratelimit (its src/service_cmd, file config, local over-limit cache on),
 //   - Gantry (`gantry ratelimit`, built dist/),
-//   - grpc-js + protobuf-es answering OK with no logic (Gantry's transport alone),
+//   - grpc-js + protobuf-es answering OK with no logic (the transport Gantry served RLS on before
+//     its own node:http2 gRPC server; kept to show the difference),
 //   - the raw node:http2 + protobuf-es ceiling (decode, answer OK, no counting).
 // Load comes from ghz at a fixed concurrency, to loopback only, bounded in time.
 //   npm run build && node bench/ratelimit/run.mjs [--quick] [--rounds N]
 // Builds missing tools into .cache/bin (pinned). Writes bench/results/ratelimit.md.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { cpus, homedir, loadavg, tmpdir, totalmem } from "node:os";
 import { delimiter, dirname, join } from "node:path";
@@ -101,6 +102,7 @@ function start(name, command, args, env, ready) {
   }).then(
     () => ({
       name,
+      pid: child.pid,
       async stop() {
         if (child.exitCode !== null) return;
         child.kill("SIGTERM");
@@ -192,11 +194,21 @@ function ghz(ghzPath, protoset, port, data, duration) {
   );
   if (errors.length > 0) console.log(`  errors: ${JSON.stringify(Object.fromEntries(errors))}`);
   return {
+    calls: report.count ?? 0,
     rps: (report.statusCodeDistribution?.OK ?? 0) / (report.total / 1e9),
     p50: percentile(50) / 1e6,
     p99: percentile(99) / 1e6,
     errors: errors.reduce((a, [, n]) => a + n, 0),
   };
+}
+
+const clockTicks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }
 
 /** The machine is shared; its load before and after the run says how much to trust the numbers. */
@@ -329,7 +341,11 @@ async function main() {
           const running = await server.start();
           try {
             ghz(ghzPath, protoset, server.port, scenario.data, load.warmup);
-            runs.get(server).push(ghz(ghzPath, protoset, server.port, scenario.data, load.duration));
+            const cpuBefore = cpuSeconds(running.pid);
+            const measured = ghz(ghzPath, protoset, server.port, scenario.data, load.duration);
+            const cpu = cpuSeconds(running.pid) - cpuBefore;
+            measured.cpuPerCall = (cpu * 1e6) / Math.max(1, measured.calls);
+            runs.get(server).push(measured);
           } finally {
             await running.stop();
           }
@@ -343,10 +359,11 @@ async function main() {
           rps: mean("rps"),
           p50: mean("p50"),
           p99: mean("p99"),
+          cpuPerCall: mean("cpuPerCall"),
           errors: rows.reduce((a, r) => a + r.errors, 0),
         };
         console.log(
-          `${row.scenario} | ${row.server}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, errors ${row.errors}`,
+          `${row.scenario} | ${row.server}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${row.cpuPerCall.toFixed(1)} µs CPU/call, errors ${row.errors}`,
         );
         results.push(row);
       }
@@ -375,15 +392,18 @@ function writeResults(results) {
     "envoyproxy/ratelimit runs with its local over-limit cache on (16 MiB), Gantry with its defaults",
     "(local cache on, coalescing on) and a 1 s Redis timeout so that overload shows as latency, not errors.",
     `${quick ? "\n**--quick run: checks the harness; these numbers are not results.**\n" : ""}`,
-    "| scenario | server | req/s | p50 ms | p99 ms | errors | vs envoyproxy/ratelimit | vs raw ceiling |",
-    "|---|---|---:|---:|---:|---:|---:|---:|",
+    "The CPU column is the server process's own CPU time (user + system, from /proc) over the measured calls:",
+    "what one call costs the server, whatever ghz and Redis took. It moves less with the machine's load than req/s does.",
+    "",
+    "| scenario | server | req/s | p50 ms | p99 ms | server CPU µs/call | errors | vs envoyproxy/ratelimit | vs raw ceiling |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const row of results) {
     const peer = results.find((r) => r.scenario === row.scenario && r.server === "envoyproxy/ratelimit");
     const ceiling = results.find((r) => r.scenario === row.scenario && r.server === "raw node:http2 ceiling");
     const ratio = (other) => (other && other !== row ? `${(row.rps / other.rps).toFixed(2)}×` : "—");
     lines.push(
-      `| ${row.scenario} | ${row.server} | ${row.rps.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.errors} | ${ratio(peer)} | ${ratio(ceiling)} |`,
+      `| ${row.scenario} | ${row.server} | ${row.rps.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.cpuPerCall.toFixed(1)} | ${row.errors} | ${ratio(peer)} | ${ratio(ceiling)} |`,
     );
   }
   lines.push("", "Reproduce: `npm run build && node bench/ratelimit/run.mjs`.", "");
