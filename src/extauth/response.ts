@@ -1,9 +1,8 @@
-import { create, type JsonObject, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { WireType } from "@bufbuild/protobuf/wire";
+import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
 import type { HeaderValueOptionSchema } from "../gen/envoy/config/core/v3/base_pb.js";
 import { type CheckResponse, CheckResponseSchema } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { StatusCode } from "../gen/envoy/type/v3/http_status_pb.js";
-import { GrpcStatus } from "../lib/index.js";
+import { encodeOnce, GrpcStatus } from "../lib/index.js";
 import type { Decision } from "./decide.js";
 import type { AllowEffects, HeaderToAdd } from "./evaluator.js";
 
@@ -21,11 +20,14 @@ export interface DenialShape {
 
 export const plainDenials: DenialShape = { status: undefined, headers: [], body: "" };
 
-/** The answer to an allowed check with nothing to add: built once, sent as is. */
-const plainAllow: CheckResponse = create(CheckResponseSchema, {
-  status: { code: GrpcStatus.OK },
-  httpResponse: { case: "okResponse", value: {} },
-});
+/** The answer to an allowed check with nothing to add: built and encoded once, sent as is. */
+const plainAllow: CheckResponse = encodeOnce(
+  CheckResponseSchema,
+  create(CheckResponseSchema, {
+    status: { code: GrpcStatus.OK },
+    httpResponse: { case: "okResponse", value: {} },
+  }),
+);
 
 function headerOption(header: HeaderToAdd): HeaderInit {
   return { header: { key: header.name, value: header.value }, append: header.append ?? false };
@@ -37,22 +39,12 @@ function mergeInto(target: JsonObject, source: JsonObject | undefined): void {
 
 /**
  * Responses to frozen allow verdicts, which an evaluator hands out again and again (a cached API
- * key's): built once per verdict. Their dynamic metadata, a Struct that costs more to encode than
- * the rest of the response together, is kept as its encoded field.
+ * key's): built and encoded once per verdict; the gRPC server then sends the same bytes each time.
  */
 const responsesToFrozenVerdicts = new WeakMap<AllowEffects, CheckResponse>();
 
-const metadataField = CheckResponseSchema.field.dynamicMetadata.number;
-
 function preEncoded(init: CheckResponseInit): CheckResponse {
-  const { dynamicMetadata, ...rest } = init;
-  const response = create(CheckResponseSchema, rest);
-  if (dynamicMetadata) {
-    const field = toBinary(CheckResponseSchema, create(CheckResponseSchema, { dynamicMetadata }));
-    // The bytes are the field's tag (one byte, as the field number is below 16), then its length and value.
-    response.$unknown = [{ no: metadataField, wireType: WireType.LengthDelimited, data: field.subarray(1) }];
-  }
-  return response;
+  return encodeOnce(CheckResponseSchema, create(CheckResponseSchema, init));
 }
 
 /** OK, with the headers and metadata of every step that allowed, later steps winning. */

@@ -138,7 +138,23 @@ function frame(bytes: Uint8Array): Buffer {
   return out;
 }
 
+/** Responses encoded once and answered many times (see `encodeOnce`), by message object. */
+const encodedOnce = new WeakMap<object, Buffer>();
+
+/**
+ * Encodes `message` now and marks it so the HTTP/2 server sends those bytes whenever a handler returns
+ * this very object: for answers that repeat (a cached verdict), encoding is then paid once. The message
+ * is frozen; it must not be changed afterwards (nested values are the caller's to leave alone).
+ */
+export function encodeOnce<O extends DescMessage>(schema: O, message: MessageShape<O>): MessageShape<O> {
+  if (!encodedOnce.has(message)) encodedOnce.set(message, frame(toBinary(schema, message)));
+  Object.freeze(message);
+  return message;
+}
+
 function encode(schema: DescMessage, value: unknown): Buffer {
+  const known = typeof value === "object" && value !== null ? encodedOnce.get(value) : undefined;
+  if (known) return known;
   const message = isMessage(value, schema) ? value : create(schema, value as MessageInitShape<DescMessage>);
   return frame(toBinary(schema, message));
 }
@@ -489,18 +505,25 @@ export class Http2GrpcServer {
     stream.on("end", () => {
       if (call.answered) return;
       const bytes = chunks ? Buffer.concat(chunks, received) : (body ?? Buffer.alloc(0));
-      this.#decode(bytes, typeof encoding === "string" ? encoding : "identity", method).then(
-        (request) => this.#dispatch(call, method, request),
-        (err: unknown) => {
-          if (err instanceof CallFailure) call.fail(err.code, err.message);
-          else call.fail(GrpcStatus.INTERNAL, "cannot read the request");
-        },
-      );
+      const failed = (err: unknown) => {
+        if (err instanceof CallFailure) call.fail(err.code, err.message);
+        else call.fail(GrpcStatus.INTERNAL, "cannot read the request");
+      };
+      let request: unknown;
+      try {
+        request = this.#decode(bytes, typeof encoding === "string" ? encoding : "identity", method);
+      } catch (err) {
+        failed(err);
+        return;
+      }
+      // Only a compressed request is decoded asynchronously; the usual one goes on in this turn.
+      if (request instanceof Promise) request.then((decoded) => this.#dispatch(call, method, decoded), failed);
+      else this.#dispatch(call, method, request);
     });
   }
 
-  /** The one request message of a unary or server-streaming call. */
-  async #decode(bytes: Buffer, encoding: string, method: RegisteredMethod): Promise<unknown> {
+  /** The one request message of a unary or server-streaming call; a promise only when it must be decompressed. */
+  #decode(bytes: Buffer, encoding: string, method: RegisteredMethod): unknown {
     if (bytes.length < 5) throw new CallFailure(GrpcStatus.INTERNAL, "the request has no complete message");
     const compressed = bytes[0];
     const length = bytes.readUInt32BE(1);
@@ -512,27 +535,22 @@ export class Http2GrpcServer {
     if (bytes.length > 5 + length) {
       throw new CallFailure(GrpcStatus.INTERNAL, `${method.path} takes one request message, more were sent`);
     }
-    let payload: Uint8Array = bytes.subarray(5);
-    if (compressed === 1) {
-      if (encoding === "identity") {
-        throw new CallFailure(GrpcStatus.INTERNAL, "a compressed message arrived without a grpc-encoding");
-      }
-      try {
-        const options = { maxOutputLength: this.#maxReceive };
-        payload = encoding === "gzip" ? await gunzipAsync(payload, options) : await inflateAsync(payload, options);
-      } catch (err) {
+    const payload = bytes.subarray(5);
+    if (compressed === 0) return parseMessage(method, payload);
+    if (encoding === "identity") {
+      throw new CallFailure(GrpcStatus.INTERNAL, "a compressed message arrived without a grpc-encoding");
+    }
+    const options = { maxOutputLength: this.#maxReceive };
+    return (encoding === "gzip" ? gunzipAsync(payload, options) : inflateAsync(payload, options)).then(
+      (inflated) => parseMessage(method, inflated),
+      (err: unknown) => {
         const tooBig = (err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE";
         throw new CallFailure(
           tooBig ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL,
           tooBig ? `request larger than ${this.#maxReceive} bytes` : `cannot decompress the ${encoding} request`,
         );
-      }
-    }
-    try {
-      return fromBinary(method.input, payload);
-    } catch {
-      throw new CallFailure(GrpcStatus.INVALID_ARGUMENT, `the request is not a valid ${method.input.typeName}`);
-    }
+      },
+    );
   }
 
   #dispatch(call: Call, method: RegisteredMethod, request: unknown): void {
@@ -621,6 +639,14 @@ export class Http2GrpcServer {
     }
     this.#logger?.error({ err, method: method.path }, "handler failed");
     call.fail(GrpcStatus.INTERNAL, "internal error");
+  }
+}
+
+function parseMessage(method: RegisteredMethod, payload: Uint8Array): unknown {
+  try {
+    return fromBinary(method.input, payload);
+  } catch {
+    throw new CallFailure(GrpcStatus.INVALID_ARGUMENT, `the request is not a valid ${method.input.typeName}`);
   }
 }
 

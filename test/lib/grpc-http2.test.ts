@@ -3,10 +3,15 @@ import { connect as connectTcp } from "node:net";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Authorization, CheckRequestSchema } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { HeaderValueOptionSchema } from "../../src/gen/envoy/config/core/v3/base_pb.js";
+import {
+  Authorization,
+  CheckRequestSchema,
+  CheckResponseSchema,
+} from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { createClient, GrpcError, GrpcStatus } from "../../src/lib/grpc.js";
-import { encodeGrpcMessage, Http2GrpcServer, parseGrpcTimeout } from "../../src/lib/grpc-http2.js";
+import { encodeGrpcMessage, encodeOnce, Http2GrpcServer, parseGrpcTimeout } from "../../src/lib/grpc-http2.js";
 import { HealthService, ServingStatus } from "../../src/lib/health.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { waitFor } from "../support/wait.js";
@@ -109,6 +114,14 @@ describe("Http2GrpcServer", () => {
   const parked: { release: () => void; signal: AbortSignal }[] = [];
   let lastHeaders: IncomingHttpHeaders = {};
   let lastPeer = "";
+  /** An answer encoded once; its nested header list is changed afterwards to show the bytes are reused. */
+  const repeated = encodeOnce(
+    CheckResponseSchema,
+    create(CheckResponseSchema, {
+      status: { code: 0 },
+      httpResponse: { case: "okResponse", value: { headers: [{ header: { key: "x-way", value: "once" } }] } },
+    }),
+  );
 
   beforeAll(async () => {
     server.add(Authorization, {
@@ -116,6 +129,7 @@ describe("Http2GrpcServer", () => {
         lastHeaders = call.headers;
         lastPeer = call.peer;
         const path = request.attributes?.request?.http?.path ?? "";
+        if (path === "/once") return repeated;
         if (path === "/throw") throw new Error("a bug in a handler, with a secret");
         if (path === "/bad") throw new GrpcError(GrpcStatus.INVALID_ARGUMENT, "path is bad: ünïcode");
         if (path === "/reject") return Promise.reject(new GrpcError(GrpcStatus.PERMISSION_DENIED, "later no"));
@@ -160,6 +174,25 @@ describe("Http2GrpcServer", () => {
       expect(lastHeaders["content-type"]).toBe("application/grpc");
       expect(lastHeaders["user-agent"]).toMatch(/grpc-node-js/);
       expect(lastPeer).toMatch(/^127\.0\.0\.1:\d+$/);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("sends a response encoded once as the same bytes every time", async () => {
+    expect(Object.isFrozen(repeated)).toBe(true);
+    if (repeated.httpResponse.case === "okResponse") {
+      repeated.httpResponse.value.headers.push(
+        create(HeaderValueOptionSchema, { header: { key: "x-late", value: "ignored" } }),
+      );
+    }
+    const client = createClient(Authorization, address);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const response = await client.check({ attributes: { request: { http: { path: "/once" } } } });
+        expect(response.httpResponse.case === "okResponse" && response.httpResponse.value.headers.length).toBe(1);
+        expect(okHeader(response)).toBe("once");
+      }
     } finally {
       client.close();
     }
