@@ -56,9 +56,6 @@ interface Evaluated {
   readonly result: LimitResult;
 }
 
-/** One descriptor's evaluated limits: none (unlimited or unmatched), known now, or waiting for the store. */
-type Evaluations = readonly Evaluated[] | Promise<Evaluated[]> | undefined;
-
 /** Names replaced by any limit matched in this request; limits with those names are dropped. */
 function replacedNames(matches: readonly DescriptorMatch[]): Set<string> {
   const names = new Set<string>();
@@ -100,18 +97,29 @@ export class RateLimiter {
     const rules = this.#rules.domains.get(checked.domain);
     const matches = checked.descriptors.map((d) => matchDescriptor(rules, checked.domain, d.entries, d.override));
     const replaced = replacedNames(matches);
-    let waiting = false;
-    const evaluations = matches.map((match, i): Evaluations => {
+    const waiting: Promise<void>[] = [];
+    const evaluated = matches.map((match, i): Evaluated[] | undefined => {
       if (match.kind !== "limited") return undefined;
       const hits = checked.descriptors[i]?.hits ?? 1;
       const limits = replaced.size === 0 ? match.limits : match.limits.filter((l) => !replaced.has(l.rule.name));
-      const results = limits.map((limit) => this.#evaluate(limit, hits));
-      if (!results.some((r) => r instanceof Promise)) return results as Evaluated[];
-      waiting = true;
-      return Promise.all(results);
+      const results: Evaluated[] = new Array(limits.length);
+      limits.forEach((limit, j) => {
+        const result = this.#evaluate(limit, hits);
+        if (result instanceof Promise) {
+          waiting.push(
+            result.then((settled) => {
+              results[j] = settled;
+            }),
+          );
+        } else {
+          results[j] = result;
+        }
+      });
+      return results;
     });
-    if (!waiting) return this.#respond(matches, evaluations as (readonly Evaluated[] | undefined)[]);
-    return Promise.all(evaluations).then((evaluated) => this.#respond(matches, evaluated));
+    if (waiting.length === 0) return this.#respond(matches, evaluated);
+    const all = waiting.length === 1 ? (waiting[0] as Promise<void>) : Promise.all(waiting);
+    return all.then(() => this.#respond(matches, evaluated));
   }
 
   #respond(matches: readonly DescriptorMatch[], evaluated: readonly (readonly Evaluated[] | undefined)[]): Response {
