@@ -50,12 +50,15 @@ export interface StreamContext<O extends DescMessage> extends CallContext {
 
 type Method = GenServiceMethods[string];
 
+/** What a unary handler answers: a message, its init shape, or bytes it encoded itself. */
+export type UnaryAnswer<O extends DescMessage> = MessageInitShape<O> | EncodedMessage<O>;
+
 export type Http2MethodHandler<M extends Method> = M extends {
   methodKind: "unary";
   input: infer I extends DescMessage;
   output: infer O extends DescMessage;
 }
-  ? (request: MessageShape<I>, call: CallContext) => MessageInitShape<O> | Promise<MessageInitShape<O>>
+  ? (request: MessageShape<I>, call: CallContext) => UnaryAnswer<O> | Promise<UnaryAnswer<O>>
   : M extends {
         methodKind: "server_streaming";
         input: infer I extends DescMessage;
@@ -138,6 +141,17 @@ function frame(bytes: Uint8Array): Buffer {
   return out;
 }
 
+/**
+ * A response a handler encoded itself (a hand-written encoder on a hot path); the server frames and
+ * sends the bytes as they are. The schema only types it: `O` is the method's output.
+ */
+export class EncodedMessage<O extends DescMessage> {
+  constructor(
+    readonly schema: O,
+    readonly bytes: Uint8Array,
+  ) {}
+}
+
 /** Responses encoded once and answered many times (see `encodeOnce`), by message object. */
 const encodedOnce = new WeakMap<object, Buffer>();
 
@@ -153,6 +167,7 @@ export function encodeOnce<O extends DescMessage>(schema: O, message: MessageSha
 }
 
 function encode(schema: DescMessage, value: unknown): Buffer {
+  if (value instanceof EncodedMessage) return frame(value.bytes);
   const known = typeof value === "object" && value !== null ? encodedOnce.get(value) : undefined;
   if (known) return known;
   const message = isMessage(value, schema) ? value : create(schema, value as MessageInitShape<DescMessage>);

@@ -15,6 +15,7 @@ export {
 } from "./grpc.js";
 export {
   type CallContext,
+  EncodedMessage,
   encodeOnce,
   Http2GrpcServer,
   type Http2GrpcServerOptions,

@@ -1,9 +1,10 @@
-import { RateLimitService } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
+import { RateLimitResponseSchema, RateLimitService } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
 import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import {
   type Clock,
   createLogger,
   createRedis,
+  EncodedMessage,
   GrpcError,
   GrpcStatus,
   HealthService,
@@ -23,6 +24,7 @@ import { MemoryCounterStore } from "./memory-store.js";
 import { createRateLimitMetrics } from "./metrics.js";
 import { OverLimitCache } from "./over-limit-cache.js";
 import { RedisCounterStore } from "./redis-store.js";
+import { encodeRateLimitAnswer, type RateLimitAnswer } from "./response-encoding.js";
 import { compileRules } from "./rules.js";
 import { defaultResponseHeaderNames, RateLimiter, type RedisFailureMode, type ResponseHeaderNames } from "./service.js";
 
@@ -154,9 +156,10 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     metrics.requestDuration.observe({ code }, (performance.now() - started) / 1000);
     throw err;
   };
-  const answered = <T>(started: number, response: T): T => {
+  const answered = (started: number, answer: RateLimitAnswer) => {
+    const encoded = new EncodedMessage(RateLimitResponseSchema, encodeRateLimitAnswer(answer));
     answeredOk.observe((performance.now() - started) / 1000);
-    return response;
+    return encoded;
   };
   grpc.add(RateLimitService, {
     shouldRateLimit: (request) => {

@@ -1,10 +1,4 @@
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import {
-  RateLimitResponse_Code as Code,
-  type RateLimitRequest,
-  type RateLimitResponse_DescriptorStatusSchema,
-  type RateLimitResponseSchema,
-} from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
+import { RateLimitResponse_Code as Code, type RateLimitRequest } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { RateLimitAlgorithm } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import { type Clock, GrpcError, GrpcStatus } from "../lib/index.js";
 import { fixedWindowKey, fixedWindowStart, type HitOutcome } from "./algorithms.js";
@@ -12,6 +6,7 @@ import type { HitCoalescer } from "./coalescer.js";
 import type { RateLimitMetrics } from "./metrics.js";
 import type { OverLimitCache } from "./over-limit-cache.js";
 import { checkRequest } from "./request.js";
+import type { DescriptorStatusAnswer, RateLimitAnswer } from "./response-encoding.js";
 import { type AppliedLimit, compileRules, type DescriptorMatch, matchDescriptor, type RuleBook } from "./rules.js";
 import { toResponseUnit } from "./units.js";
 
@@ -41,8 +36,8 @@ export interface RateLimitServiceOptions {
   readonly overLimitCache: OverLimitCache | undefined;
 }
 
-type Response = MessageInitShape<typeof RateLimitResponseSchema>;
-type DescriptorStatus = MessageInitShape<typeof RateLimitResponse_DescriptorStatusSchema>;
+type Response = RateLimitAnswer;
+type DescriptorStatus = DescriptorStatusAnswer;
 
 /** Unlimited descriptors report the largest uint32 as remaining, as envoyproxy/ratelimit does. */
 const unlimitedRemaining = 0xffff_ffff;
