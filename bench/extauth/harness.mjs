@@ -51,9 +51,16 @@ export function machine() {
 /** The port a target prints on its "ready PORT" line, once it has. */
 export const readyLine = (output) => Number(/ready (\d+)/.exec(output)?.[1]) || undefined;
 
-/** Starts a target server and waits (at most 30 s) until `ready(output)` gives its port. */
+/**
+ * Starts a target server and waits (at most 30 s) until `ready(output)` gives its port.
+ * With BENCH_PROFILE_DIR set, Node targets write a CPU profile there when they stop.
+ */
 export async function startProcess(name, command, args, ready) {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const profile =
+    process.env.BENCH_PROFILE_DIR && command === process.execPath
+      ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROFILE_DIR]
+      : [];
+  const child = spawn(command, [...profile, ...args], { stdio: ["ignore", "pipe", "inherit"] });
   let output = "";
   child.stdout.on("data", (chunk) => {
     output += chunk;

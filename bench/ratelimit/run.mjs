@@ -184,7 +184,8 @@ function ghz(ghzPath, protoset, port, data, duration) {
       "json",
       `127.0.0.1:${port}`,
     ],
-    { maxBuffer: 64 * 1024 * 1024 },
+    // ghz lists every call in its JSON report; fast rows run to hundreds of thousands of calls.
+    { maxBuffer: 1024 * 1024 * 1024 },
   );
   const report = JSON.parse(out.toString());
   const percentile = (p) => (report.latencyDistribution ?? []).find((d) => d.percentage === p)?.latency ?? 0;
