@@ -49,14 +49,15 @@ export function judgeClaims(claims: Readonly<Record<string, unknown>>, rules: Cl
   }
   const headers: HeaderToAdd[] = [];
   for (const [claim, header] of rules.claimsToHeaders) {
-    const value = claims[claim];
+    // Own properties only: a claim named like an Object.prototype member ("constructor") is absent unless the token has it.
+    const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
     if (value !== undefined && value !== null) headers.push({ name: header, value: headerValue(value) });
   }
   const effects: AllowEffects = { headers };
   if (rules.claimsToMetadata.length > 0) {
     const metadata: JsonObject = {};
     for (const [claim, key] of rules.claimsToMetadata) {
-      const value = claims[claim];
+      const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
       if (value !== undefined) metadata[key] = value as JsonValue;
     }
     effects.dynamicMetadata = metadata;
