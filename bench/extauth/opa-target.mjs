@@ -23,6 +23,8 @@ async function startCeiling() {
   const server = createServer();
   server.on("stream", (stream) => {
     const chunks = [];
+    // A call the load generator cancels resets its stream; without a listener that error would end the process.
+    stream.on("error", () => {});
     stream.on("data", (chunk) => chunks.push(chunk));
     stream.on("end", () => {
       const body = Buffer.concat(chunks);

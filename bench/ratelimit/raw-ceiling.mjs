@@ -28,6 +28,8 @@ server.on("stream", (stream, headers) => {
     return;
   }
   const chunks = [];
+  // A call the load generator cancels resets its stream; without a listener that error would end the process.
+  stream.on("error", () => {});
   stream.on("data", (chunk) => chunks.push(chunk));
   stream.on("end", () => {
     const body = Buffer.concat(chunks);

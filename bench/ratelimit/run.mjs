@@ -409,8 +409,9 @@ function writeResults(results) {
   }
   lines.push("", "Reproduce: `npm run build && node bench/ratelimit/run.mjs`.", "");
   mkdirSync(join(root, "bench", "results"), { recursive: true });
-  writeFileSync(join(root, "bench", "results", "ratelimit.md"), lines.join("\n"));
-  console.log("wrote bench/results/ratelimit.md");
+  const file = quick ? "ratelimit.quick.md" : "ratelimit.md";
+  writeFileSync(join(root, "bench", "results", file), lines.join("\n"));
+  console.log(`wrote bench/results/${file}`);
 }
 
 await main();
