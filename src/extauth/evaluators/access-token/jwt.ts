@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../../../lib/index.js";
-import { signatureScheme } from "./algorithms.js";
+import { type SignatureScheme, signatureScheme } from "./algorithms.js";
 import { type CompactJws, parseCompactJws, readClaims } from "./compact-jws.js";
-import { JwksUnavailable, type KeySet, type KeySource } from "./jwks.js";
+import { JwksUnavailable, type KeySet, type KeySource, type VerificationKey } from "./jwks.js";
 import { badSignature, malformedToken, type Refusal, unexpectedFailure, unknownKey } from "./refusals.js";
 import { checkRegisteredClaims, type RegisteredClaimRules } from "./registered-claims.js";
 import { verifySignature } from "./signature.js";
@@ -35,8 +35,8 @@ const maxCandidateKeys = 4;
  * Verifies JWT access tokens: the compact JWS and its header, the signature (node:crypto, against
  * the key source), then iss, aud, exp, nbf, iat. Clients send the same token many times, and the
  * signature check is most of the cost, so a verified token's claims are kept (by the token's digest)
- * until it expires, for five minutes at most. A check answers synchronously unless it has to wait
- * for keys (the first fetch of a remote JWKS, or a refetch for an unknown kid).
+ * until it expires, for five minutes at most. A remembered token is answered synchronously; a new
+ * one waits for its signature check on the threadpool (and, the first time, for a remote JWKS).
  */
 export class JwtVerifier {
   readonly #keys: KeySource;
@@ -79,15 +79,23 @@ export class JwtVerifier {
     }
   }
 
-  /** Signature and claims; a promise only when the token names a key we do not have (refetch). */
+  /** Signature and claims: a promise, as signatures are checked on the threadpool (see signature.ts). */
   #verify(jws: CompactJws, keys: KeySet, mayRefetch: boolean): TokenCheck | Promise<TokenCheck> {
     const candidates = keys.candidates(jws.alg, jws.kid);
     if (candidates.length === 0) return mayRefetch ? this.#refetchAndVerify(jws) : unknownKey;
     if (candidates.length > maxCandidateKeys) return malformedToken("ERR_JWKS_MULTIPLE_MATCHING_KEYS");
     const scheme = signatureScheme(jws.alg);
     if (!scheme) return malformedToken("ERR_JOSE_ALG_NOT_ALLOWED");
+    return this.#verifyWith(jws, scheme, candidates);
+  }
+
+  async #verifyWith(
+    jws: CompactJws,
+    scheme: SignatureScheme,
+    candidates: readonly VerificationKey[],
+  ): Promise<TokenCheck> {
     for (const key of candidates) {
-      if (verifySignature(scheme, key, jws.signingInput, jws.signature)) return this.#claims(jws);
+      if (await verifySignature(scheme, key, jws.signingInput, jws.signature)) return this.#claims(jws);
     }
     return badSignature;
   }

@@ -24,32 +24,30 @@ function signatureBytes(scheme: SignatureScheme, key: VerificationKey): number |
  * Whether `signature` is this key's signature of `signingInput` under the scheme. The caller has
  * checked that the key fits the scheme (key type, curve, the key's own alg).
  *
- * Synchronous, on the event loop, on purpose. node:crypto can also verify on libuv's threadpool
- * (with a callback). Measured on the 2-core build machine, RS256 with a 2048-bit key: synchronous
- * ≈ 18.5 µs of CPU per check; on the pool, with many checks in flight, the event loop spends only
- * ≈ 3–5 µs per check but the process ≈ 25 µs of CPU in all (handing over, waking the loop, thread
- * switches). A loaded ext-auth server is CPU-bound — it is scaled one process per core, and on the
- * bench machine the load generator takes the other core — so the pool would move the work onto a
- * core that is already busy and add ≈ 6 µs of CPU per check on top; it only pays with idle cores.
- * In process, with 64 checks in flight, a first-seen token cost ≈ 36 µs of CPU synchronously against
- * ≈ 39–47 µs on the pool. Synchronous also lets a first-seen token be answered without a promise, a
- * deadline timer or an abort controller in the Check service. (bench/extauth/core.mjs prints the
- * in-process first-use figure.)
+ * On libuv's threadpool (node:crypto with a callback), not on the event loop. RS256 with a 2048-bit
+ * key costs ≈ 18.5 µs of CPU synchronously; on the pool the event loop spends ≈ 3–5 µs per check and
+ * the process ≈ 25 µs in all (handing over, waking the loop). In process, with nothing else to do,
+ * synchronous is cheaper. Under load it is not: in bench/extauth/core.mjs (every call a new token,
+ * the load generator on the same 2 cores) the server's event loop still idles ≈ 20% of the time
+ * waiting for the network, and the pool uses those gaps: 0.51× of the raw ceiling against 0.48× with
+ * synchronous checks, at the same p99. Tokens seen before never get here (their claims are kept).
  */
 export function verifySignature(
   scheme: SignatureScheme,
   key: VerificationKey,
   signingInput: Buffer,
   signature: Buffer,
-): boolean {
+): Promise<boolean> {
   // A signature of the wrong size is refused before node:crypto sees it (ECDSA's fixed-size
   // encoding needs it exact; RSA signatures are as long as the modulus).
-  if (signature.length !== signatureBytes(scheme, key)) return false;
+  if (signature.length !== signatureBytes(scheme, key)) return Promise.resolve(false);
   const digest = scheme.family === "eddsa" ? null : scheme.digest;
-  try {
-    return verify(digest, signingInput, keyInput(scheme, key.key), signature);
-  } catch {
-    // node:crypto throws for a signature it cannot even decode: not a valid signature.
-    return false;
-  }
+  return new Promise((resolve) => {
+    try {
+      // An error means node:crypto cannot even decode the signature: not a valid signature.
+      verify(digest, signingInput, keyInput(scheme, key.key), signature, (err, valid) => resolve(!err && valid));
+    } catch {
+      resolve(false);
+    }
+  });
 }
