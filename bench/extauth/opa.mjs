@@ -254,7 +254,7 @@ try {
     ...rows,
     "",
     `Gantry / ceiling: **${gantry.vsCeiling.toFixed(2)}×** (goal ≥ 0.5×). The same server with a policy that decides nothing`,
-    `runs at ${trivial.vsCeiling.toFixed(2)}× the ceiling: that part of the gap is the server (grpc-js, the Check service), not the policy;`,
+    `runs at ${trivial.vsCeiling.toFixed(2)}× the ceiling: that part of the gap is the server (gRPC transport, the Check service, building the OPA input), not the policy;`,
     `within a round, RBAC / nothing-deciding = ${ratio(gantry, trivial).toFixed(2)}× (a figure above 1 is the machine's noise).`,
     pluginRow
       ? `Gantry / OPA-Envoy plugin: **${ratio(gantry, pluginRow).toFixed(2)}×** throughput (goal ≥ 1.0×), p99 ${gantry.p99.toFixed(2)} ms vs ${pluginRow.p99.toFixed(2)} ms.`
