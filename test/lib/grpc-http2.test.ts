@@ -12,9 +12,10 @@ import {
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { createClient, GrpcError, GrpcStatus } from "../../src/lib/grpc.js";
 import { encodeGrpcMessage, encodeOnce, Http2GrpcServer, parseGrpcTimeout } from "../../src/lib/grpc-http2.js";
-import { HealthService, ServingStatus } from "../../src/lib/health.js";
+import { HealthService } from "../../src/lib/health.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { waitFor } from "../support/wait.js";
+import { expectHealthServed } from "./health-checks.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 const checkPath = "/envoy.service.auth.v3.Authorization/Check";
@@ -324,23 +325,7 @@ describe("Http2GrpcServer", () => {
   });
 
   it("serves the gRPC health service with watch", async () => {
-    const client = createClient(Health, address);
-    try {
-      expect((await client.check({ service: "" })).status).toBe(ServingStatus.SERVING);
-      await expect(client.check({ service: "nope" })).rejects.toMatchObject({ code: GrpcStatus.NOT_FOUND });
-      health.set("gantry.h2", ServingStatus.SERVING);
-      const seen: ServingStatus[] = [];
-      const watch = client.watch({ service: "gantry.h2" });
-      watch.on("data", (response) => seen.push(response.status));
-      watch.on("error", () => {});
-      await waitFor(() => seen.length === 1, { what: "the first health status" });
-      health.set("gantry.h2", ServingStatus.NOT_SERVING);
-      await waitFor(() => seen.length === 2, { what: "the health change" });
-      expect(seen).toEqual([ServingStatus.SERVING, ServingStatus.NOT_SERVING]);
-      watch.cancel();
-    } finally {
-      client.close();
-    }
+    await expectHealthServed(address, health, "gantry.h2");
   });
 });
 

@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Authorization } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { AggregatedDiscoveryService } from "../../src/gen/envoy/service/discovery/v3/ads_pb.js";
 import { DiscoveryResponseSchema } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
-import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { createClient, GrpcError, GrpcServer, GrpcStatus } from "../../src/lib/grpc.js";
-import { HealthService, ServingStatus } from "../../src/lib/health.js";
+import { HealthService } from "../../src/lib/health.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { waitFor } from "../support/wait.js";
+import { expectHealthServed } from "./health-checks.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 
@@ -108,24 +108,7 @@ describe("GrpcServer with protobuf-es services", () => {
   });
 
   it("serves the gRPC health service, with watch (server streaming)", async () => {
-    const client = createClient(Health, address);
-    try {
-      expect((await client.check({ service: "" })).status).toBe(ServingStatus.SERVING);
-      await expect(client.check({ service: "nope" })).rejects.toMatchObject({ code: GrpcStatus.NOT_FOUND });
-
-      health.set("gantry.test", ServingStatus.SERVING);
-      const seen: ServingStatus[] = [];
-      const watch = client.watch({ service: "gantry.test" });
-      watch.on("data", (response) => seen.push(response.status));
-      watch.on("error", () => {});
-      await waitFor(() => seen.length === 1, { what: "the first health status" });
-      health.set("gantry.test", ServingStatus.NOT_SERVING);
-      await waitFor(() => seen.length === 2, { what: "the health change" });
-      expect(seen).toEqual([ServingStatus.SERVING, ServingStatus.NOT_SERVING]);
-      watch.cancel();
-    } finally {
-      client.close();
-    }
+    await expectHealthServed(address, health, "gantry.test");
   });
 
   it("enforces deadlines on the client side", async () => {
