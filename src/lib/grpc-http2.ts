@@ -263,7 +263,7 @@ class Call implements CallContext {
     return stream.write(body);
   }
 
-  /** Ends a server stream with OK, or a unary call that produced no message with an error. */
+  /** Ends a server stream with OK (trailers only when it wrote nothing). */
   end(): void {
     if (this.#answered) return;
     if (!this.#headersSent) {
