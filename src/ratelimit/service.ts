@@ -36,9 +36,6 @@ export interface RateLimitServiceOptions {
   readonly overLimitCache: OverLimitCache | undefined;
 }
 
-type Response = RateLimitAnswer;
-type DescriptorStatus = DescriptorStatusAnswer;
-
 /** Unlimited descriptors report the largest uint32 as remaining, as envoyproxy/ratelimit does. */
 const unlimitedRemaining = 0xffff_ffff;
 
@@ -87,7 +84,7 @@ export class RateLimiter {
    * Answers at once (no promise) when no counter store is needed: every limit was answered by the
    * over-limit cache, or nothing matched. That is the common case for traffic over its limit.
    */
-  shouldRateLimit(request: RateLimitRequest): Response | Promise<Response> {
+  shouldRateLimit(request: RateLimitRequest): RateLimitAnswer | Promise<RateLimitAnswer> {
     const checked = checkRequest(request);
     const rules = this.#rules.domains.get(checked.domain);
     const matches = checked.descriptors.map((d) => matchDescriptor(rules, checked.domain, d.entries, d.override));
@@ -117,13 +114,16 @@ export class RateLimiter {
     return all.then(() => this.#respond(matches, evaluated));
   }
 
-  #respond(matches: readonly DescriptorMatch[], evaluated: readonly (readonly Evaluated[] | undefined)[]): Response {
+  #respond(
+    matches: readonly DescriptorMatch[],
+    evaluated: readonly (readonly Evaluated[] | undefined)[],
+  ): RateLimitAnswer {
     const failed = evaluated.some((list) => list?.some((e) => e.result.kind === "failed"));
     if (failed && this.#options.failureMode === "error")
       throw new GrpcError(GrpcStatus.UNAVAILABLE, "rate-limit counter store unavailable");
     const statuses = matches.map((match, i) => this.#status(match, evaluated[i]));
     const overLimit = statuses.some((s) => s.code === Code.OVER_LIMIT);
-    const response: Response = {
+    const response: RateLimitAnswer = {
       overallCode: overLimit && !this.#options.globalShadowMode ? Code.OVER_LIMIT : Code.OK,
       statuses,
     };
@@ -190,7 +190,7 @@ export class RateLimiter {
     }
   }
 
-  #status(match: DescriptorMatch, evaluated: readonly Evaluated[] | undefined): DescriptorStatus {
+  #status(match: DescriptorMatch, evaluated: readonly Evaluated[] | undefined): DescriptorStatusAnswer {
     if (match.kind === "unlimited") return { code: Code.OK, limitRemaining: unlimitedRemaining };
     if (!evaluated || evaluated.length === 0) return { code: Code.OK, limitRemaining: 0 };
     let reported: { limit: AppliedLimit; outcome: HitOutcome } | undefined;
@@ -224,8 +224,8 @@ export class RateLimiter {
 }
 
 /** The status with the least remaining (the first on a tie), among those that carry a limit. */
-function closestToLimit(statuses: readonly DescriptorStatus[]): DescriptorStatus | undefined {
-  let closest: DescriptorStatus | undefined;
+function closestToLimit(statuses: readonly DescriptorStatusAnswer[]): DescriptorStatusAnswer | undefined {
+  let closest: DescriptorStatusAnswer | undefined;
   for (const status of statuses) {
     if (!status.currentLimit) continue;
     if (!closest || (status.limitRemaining ?? 0) < (closest.limitRemaining ?? 0)) closest = status;
