@@ -29,6 +29,8 @@ const goTools = [
     command: "service_cmd",
     module: "github.com/envoyproxy/ratelimit/src/service_cmd@v1.4.1-0.20260122083618-3fb702589d36",
   },
+  // h2spec, an HTTP/2 conformance suite run against the data-plane gRPC server's own HTTP/2 layer.
+  { command: "h2spec", module: "github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible" },
 ];
 
 function find(command) {

@@ -1,0 +1,258 @@
+import { connect } from "node:net";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  Authorization,
+  CheckRequestSchema,
+  CheckResponseSchema,
+} from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { createClient } from "../../../src/lib/grpc.js";
+import { Http2GrpcServer, type Http2GrpcServerOptions } from "../../../src/lib/grpc-http2.js";
+import { ErrorCode, Flag, FrameType, Setting } from "../../../src/lib/h2/frames.js";
+import { encodeHeaders } from "../../../src/lib/h2/hpack.js";
+import { createLogger } from "../../../src/lib/logger.js";
+import { waitFor } from "../../support/wait.js";
+import { RawH2Client, type ReceivedFrame } from "./raw-client.js";
+
+// The HTTP/2 layer under the data-plane gRPC server, frame by frame: what h2spec (h2spec.test.ts) does
+// not reach because it needs a gRPC application behind the connection.
+
+const logger = createLogger({ service: "test", level: "silent" });
+const checkPath = "/envoy.service.auth.v3.Authorization/Check";
+
+let server: Http2GrpcServer | undefined;
+const clients: RawH2Client[] = [];
+/** Calls the "/park" path holds until the test lets them go. */
+let parked: (() => void)[] = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  for (const release of parked) release();
+  parked = [];
+  await server?.shutdown(200);
+  server = undefined;
+});
+
+/** A Check server that echoes the request path back as the denial message, or parks on "/park". */
+async function start(options: Http2GrpcServerOptions = {}): Promise<number> {
+  server = new Http2GrpcServer({ logger, ...options });
+  server.add(Authorization, {
+    check: (request) => {
+      const path = request.attributes?.request?.http?.path ?? "";
+      if (path === "/park") {
+        return new Promise((resolve) => parked.push(() => resolve({ status: { code: 0, message: "parked" } })));
+      }
+      return { status: { code: 0, message: `${path} (${request.attributes?.request?.http?.body.length ?? 0})` } };
+    },
+  });
+  return server.listen("127.0.0.1", 0);
+}
+
+async function open(port: number, settings: ReadonlyArray<readonly [number, number]> = []): Promise<RawH2Client> {
+  const client = await RawH2Client.open(port, settings);
+  clients.push(client);
+  return client;
+}
+
+function callHeaders(extra: [string, string][] = []): Buffer {
+  return encodeHeaders([
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", checkPath],
+    [":authority", "localhost"],
+    ["content-type", "application/grpc"],
+    ["te", "trailers"],
+    ...extra,
+  ]);
+}
+
+function grpcMessage(path: string): Buffer {
+  const bytes = toBinary(
+    CheckRequestSchema,
+    create(CheckRequestSchema, { attributes: { request: { http: { path } } } }),
+  );
+  const out = Buffer.alloc(5 + bytes.length);
+  out.writeUInt32BE(bytes.length, 1);
+  out.set(bytes, 5);
+  return out;
+}
+
+/** Sends a whole Check call on stream `id`. */
+function call(client: RawH2Client, id: number, path: string, extra: [string, string][] = []): void {
+  client.sendFrame(FrameType.HEADERS, Flag.END_HEADERS, id, callHeaders(extra));
+  client.sendFrame(FrameType.DATA, Flag.END_STREAM, id, grpcMessage(path));
+}
+
+/** Everything the server sent before it answered a PING sent now: it handles frames in order. */
+async function settle(client: RawH2Client): Promise<void> {
+  const opaque = Buffer.from(String(Math.random()).slice(2, 10).padEnd(8, "0"));
+  client.sendFrame(FrameType.PING, 0, 0, opaque);
+  await client.waitFor(
+    "the PING ack",
+    (f) => f.type === FrameType.PING && f.flags === Flag.ACK && f.payload.equals(opaque),
+  );
+}
+
+const on = (id: number) => (f: ReceivedFrame) => f.id === id;
+const isTrailers = (id: number) => (f: ReceivedFrame) =>
+  f.id === id && f.type === FrameType.HEADERS && (f.flags & Flag.END_STREAM) !== 0;
+
+describe("HTTP/2 connection", () => {
+  it("answers a call as HEADERS, DATA and trailers, and announces its settings", async () => {
+    const client = await open(await start({ maxConcurrentStreams: 50 }));
+    call(client, 1, "/one");
+    const trailers = await client.waitFor("trailers", isTrailers(1));
+    expect(trailers.headers).toEqual({ "grpc-status": "0" });
+    const frames = client.frames.filter(on(1));
+    expect(frames.map((f) => f.type)).toEqual([FrameType.HEADERS, FrameType.DATA, FrameType.HEADERS]);
+    expect(frames[0]?.headers).toEqual({ ":status": "200", "content-type": "application/grpc" });
+    const answer = fromBinary(CheckResponseSchema, frames[1]?.payload.subarray(5) ?? Buffer.alloc(0));
+    expect(answer.status?.message).toBe("/one (0)");
+
+    const settings = client.frames.find((f) => f.type === FrameType.SETTINGS && f.flags === 0);
+    const announced = new Map<number, number>();
+    for (let at = 0; at < (settings?.payload.length ?? 0); at += 6) {
+      announced.set(settings?.payload.readUInt16BE(at) ?? 0, settings?.payload.readUInt32BE(at + 2) ?? 0);
+    }
+    expect(announced.get(Setting.MAX_CONCURRENT_STREAMS)).toBe(50);
+    expect(announced.get(Setting.MAX_HEADER_LIST_SIZE)).toBe(64 * 1024);
+  });
+
+  it("holds the response body until the client's window opens, then sends body and trailers", async () => {
+    const client = await open(await start(), [[Setting.INITIAL_WINDOW_SIZE, 0]]);
+    call(client, 1, "/windowed");
+    await client.waitFor("response headers", (f) => f.id === 1 && f.type === FrameType.HEADERS);
+    await settle(client);
+    expect(client.frames.filter(on(1)).map((f) => f.type)).toEqual([FrameType.HEADERS]);
+
+    // Three bytes at a time: the body comes in window-sized DATA frames, the trailers after the last.
+    const increment = Buffer.alloc(4);
+    increment.writeUInt32BE(3);
+    for (let i = 0; i < 100 && !client.frames.some(isTrailers(1)); i++) {
+      client.sendFrame(FrameType.WINDOW_UPDATE, 0, 1, increment);
+      await settle(client);
+    }
+    const data = client.frames.filter((f) => f.id === 1 && f.type === FrameType.DATA);
+    expect(data.length).toBeGreaterThan(3);
+    expect(data.every((f) => f.payload.length <= 3)).toBe(true);
+    const body = Buffer.concat(data.map((f) => f.payload));
+    expect(fromBinary(CheckResponseSchema, body.subarray(5)).status?.message).toBe("/windowed (0)");
+    expect(client.frames.filter(on(1)).at(-1)?.headers).toEqual({ "grpc-status": "0" });
+  });
+
+  it("takes a request larger than its stream window, giving the window back as it reads", async () => {
+    const port = await start({ maxReceiveMessageBytes: 8 * 1024 * 1024 });
+    // grpc-js sends messages of any size; only receiving is limited by default.
+    const client = createClient(Authorization, `127.0.0.1:${port}`);
+    try {
+      const body = "x".repeat(5 * 1024 * 1024);
+      const answer = await client.check({ attributes: { request: { http: { path: "/big", body } } } });
+      expect(answer.status?.message).toBe(`/big (${body.length})`);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("refuses streams beyond its concurrent stream limit and serves the ones within it", async () => {
+    const client = await open(await start({ maxConcurrentStreams: 2 }));
+    call(client, 1, "/park");
+    call(client, 3, "/park");
+    call(client, 5, "/park");
+    const refused = await client.waitFor(
+      "RST_STREAM on stream 5",
+      (f) => f.id === 5 && f.type === FrameType.RST_STREAM,
+    );
+    expect(refused.payload.readUInt32BE(0)).toBe(ErrorCode.REFUSED_STREAM);
+    for (const release of parked) release();
+    await client.waitFor("stream 1 answered", isTrailers(1));
+    await client.waitFor("stream 3 answered", isTrailers(3));
+    // With the first two answered there is room again.
+    call(client, 7, "/after");
+    expect((await client.waitFor("stream 7 answered", isTrailers(7))).headers).toEqual({ "grpc-status": "0" });
+  });
+
+  it("answers 431 to a header list over the limit and keeps the connection in step", async () => {
+    const client = await open(await start({ maxHeaderListBytes: 1024 }));
+    // Indexed into the client's dynamic table by the encoder: the next block must still decode.
+    call(client, 1, "/too-big", [["x-big", "y".repeat(2048)]]);
+    const answer = await client.waitFor("the 431", (f) => f.id === 1 && f.type === FrameType.HEADERS);
+    expect(answer.headers?.[":status"]).toBe("431");
+    call(client, 3, "/fine");
+    expect((await client.waitFor("stream 3 answered", isTrailers(3))).headers).toEqual({ "grpc-status": "0" });
+  });
+
+  it("ends the connection with ENHANCE_YOUR_CALM on an endless CONTINUATION flood", async () => {
+    const client = await open(await start({ maxHeaderListBytes: 4096 }));
+    client.sendFrame(FrameType.HEADERS, 0, 1, callHeaders());
+    const filler = Buffer.alloc(16_384, 0x40);
+    for (let i = 0; i < 4 && !client.closed; i++) client.sendFrame(FrameType.CONTINUATION, 0, 1, filler);
+    expect((await client.goaway()).code).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    await client.waitForClose();
+  });
+
+  it("ends the connection with PROTOCOL_ERROR on a frame that breaks the protocol", async () => {
+    const client = await open(await start());
+    call(client, 3, "/first");
+    await client.waitFor("stream 3 answered", isTrailers(3));
+    // A new stream must have a higher id than every stream before it.
+    call(client, 1, "/lower");
+    const goaway = await client.goaway();
+    expect(goaway).toMatchObject({ code: ErrorCode.PROTOCOL_ERROR, lastStreamId: 3 });
+    await client.waitForClose();
+  });
+
+  it("closes a connection that does not open with the HTTP/2 preface", async () => {
+    const port = await start();
+    const client = await open(port);
+    const other = await RawH2Client.open(port);
+    clients.push(other);
+    expect(client.closed).toBe(false);
+    const garbage = connect(port, "127.0.0.1");
+    const closed = new Promise<void>((resolve) => garbage.on("close", () => resolve()));
+    garbage.on("error", () => {});
+    garbage.resume();
+    garbage.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    await closed;
+    // The others are not affected.
+    call(client, 1, "/still");
+    await client.waitFor("stream 1 answered", isTrailers(1));
+  });
+
+  it("on shutdown sends GOAWAY, refuses new streams and finishes the running call before closing", async () => {
+    const client = await open(await start());
+    call(client, 1, "/park");
+    await waitForParked(1);
+    const stopped = server?.shutdown(5_000);
+    const goaway = await client.goaway();
+    expect(goaway).toMatchObject({ code: ErrorCode.NO_ERROR, lastStreamId: 1 });
+    call(client, 3, "/late");
+    const refused = await client.waitFor(
+      "RST_STREAM on stream 3",
+      (f) => f.id === 3 && f.type === FrameType.RST_STREAM,
+    );
+    expect(refused.payload.readUInt32BE(0)).toBe(ErrorCode.REFUSED_STREAM);
+    for (const release of parked) release();
+    expect((await client.waitFor("stream 1 answered", isTrailers(1))).headers).toEqual({ "grpc-status": "0" });
+    await client.waitForClose();
+    await stopped;
+  });
+
+  it("answers what is not a gRPC request once the request has ended, with a text body", async () => {
+    const client = await open(await start());
+    const get = encodeHeaders([
+      [":method", "GET"],
+      [":scheme", "http"],
+      [":path", "/"],
+      [":authority", "localhost"],
+    ]);
+    client.sendFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, get);
+    const body = await client.waitFor("the body", (f) => f.id === 1 && f.type === FrameType.DATA);
+    expect(client.frames.find((f) => f.id === 1 && f.type === FrameType.HEADERS)?.headers?.[":status"]).toBe("405");
+    expect(body.payload.toString()).toContain("gRPC");
+    expect(body.flags & Flag.END_STREAM).toBe(Flag.END_STREAM);
+  });
+});
+
+async function waitForParked(count: number): Promise<void> {
+  await waitFor(() => parked.length >= count, { what: `${count} parked call(s)` });
+}
