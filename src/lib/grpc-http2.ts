@@ -1,12 +1,4 @@
-import {
-  createServer,
-  type Http2Server,
-  constants as h2,
-  type IncomingHttpHeaders,
-  type ServerHttp2Session,
-  type ServerHttp2Stream,
-} from "node:http2";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { promisify } from "node:util";
 import { gunzip, inflate } from "node:zlib";
 import {
@@ -21,19 +13,20 @@ import {
 } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { GrpcError, GrpcStatus } from "./grpc.js";
+import { encodeHeaders, H2Connection, type H2Stream, type RequestHeaders } from "./h2/index.js";
 import type { Logger } from "./logger.js";
 
 // The data-plane services (ext_authz Check, RLS ShouldRateLimit) sit on the request path of every call
-// through Envoy. grpc-js spends most of each call on its own machinery: measured in bench/ratelimit and
-// bench/extauth, a grpc-js server that answers without looking reaches 0.62–0.75× of node:http2 with the
-// same protobuf-es codecs. This server speaks the gRPC-over-HTTP/2 protocol directly on node:http2, for
-// the unary and server-streaming calls those services need. xDS (long-lived bidirectional streams with
-// flow control) stays on grpc-js.
+// through Envoy. grpc-js spends most of each call on its own machinery (a grpc-js server that answers
+// without looking reached 0.62–0.75× of node:http2 in bench/), and node:http2 in turn spends more per
+// call than Go's HTTP/2 does. This server speaks gRPC over its own HTTP/2 connection (./h2/), for the
+// unary and server-streaming calls those services need. xDS (long-lived bidirectional streams) stays on
+// grpc-js.
 
 /** What a unary or server-streaming handler gets besides the request. */
 export interface CallContext {
   /** The request headers (gRPC metadata), lowercase names; binary `-bin` values are base64 as sent. */
-  readonly headers: IncomingHttpHeaders;
+  readonly headers: RequestHeaders;
   /** When the caller gives up (from `grpc-timeout`), in `Date.now()` milliseconds; undefined when unbounded. */
   readonly deadline: number | undefined;
   /** Aborted when the caller cancels, the deadline passes or the server stops. */
@@ -77,8 +70,10 @@ export interface Http2GrpcServerOptions {
   keepaliveTimeMs?: number;
   /** How long a keepalive ping may take. Default 10 s. */
   keepaliveTimeoutMs?: number;
-  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS announced to each client. Default: unlimited, as grpc-js. */
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS announced to each client and enforced. Default: unlimited, as grpc-js. */
   maxConcurrentStreams?: number;
+  /** Largest request header list; a larger one gets HTTP 431. Default 64 KiB. */
+  maxHeaderListBytes?: number;
 }
 
 interface RegisteredMethod {
@@ -93,9 +88,12 @@ const gunzipAsync = promisify(gunzip);
 const inflateAsync = promisify(inflate);
 const acceptEncoding = "identity,gzip,deflate";
 const grpcContentType = "application/grpc";
-// node:http2 copies headers and options; sharing these saves two objects per call.
-const okHeaders = Object.freeze({ ":status": 200, "content-type": grpcContentType });
-const waitForTrailers = Object.freeze({ waitForTrailers: true });
+// Every answer's headers and OK trailers are the same bytes; they are encoded once.
+const okHeaders = encodeHeaders([
+  [":status", "200"],
+  ["content-type", grpcContentType],
+]);
+const okTrailers = encodeHeaders([["grpc-status", "0"]]);
 /** How often waiting calls are checked against their deadlines. Callers enforce their own deadline exactly. */
 const deadlineSweepMs = 10;
 
@@ -189,7 +187,7 @@ class CallFailure extends Error {
  * Everything after the stream is gone (the caller cancelled, the connection dropped) is dropped quietly.
  */
 class Call implements CallContext {
-  readonly #stream: ServerHttp2Stream;
+  readonly #stream: H2Stream;
   readonly deadline: number | undefined;
   #controller: AbortController | undefined;
   #release: ((call: Call) => void) | undefined;
@@ -198,8 +196,8 @@ class Call implements CallContext {
   #cancelListeners: (() => void)[] | undefined;
 
   constructor(
-    stream: ServerHttp2Stream,
-    readonly headers: IncomingHttpHeaders,
+    stream: H2Stream,
+    readonly headers: RequestHeaders,
     timeoutMs: number | undefined,
     readonly streaming = false,
   ) {
@@ -213,8 +211,7 @@ class Call implements CallContext {
   }
 
   get peer(): string {
-    const socket = this.#stream.session?.socket;
-    return socket ? `${socket.remoteAddress}:${socket.remotePort}` : "unknown";
+    return this.#stream.peer;
   }
 
   get answered(): boolean {
@@ -227,7 +224,7 @@ class Call implements CallContext {
    */
   track(release: (call: Call) => void): void {
     this.#release = release;
-    this.#stream.once("close", () => this.cancel());
+    this.#stream.onClose = () => this.cancel();
   }
 
   on(_event: "cancelled", listener: () => void): this {
@@ -244,21 +241,17 @@ class Call implements CallContext {
 
   reply(body: Buffer): void {
     if (this.#answered) return;
-    const stream = this.#stream;
     this.#finish();
-    if (stream.destroyed || stream.closed) return;
-    stream.respond(okHeaders, waitForTrailers);
-    stream.once("wantTrailers", sendOkTrailers);
-    stream.end(body);
+    this.#stream.answer(okHeaders, body, okTrailers);
   }
 
   /** Sends one message of a server stream, with the response headers first. */
   write(body: Buffer): boolean {
     const stream = this.#stream;
-    if (this.#answered || stream.destroyed || stream.closed) return false;
+    if (this.#answered || stream.done) return false;
     if (!this.#headersSent) {
       this.#headersSent = true;
-      stream.respond(okHeaders, waitForTrailers);
+      stream.respond(okHeaders, false);
     }
     return stream.write(body);
   }
@@ -270,29 +263,25 @@ class Call implements CallContext {
       this.fail(GrpcStatus.OK, "");
       return;
     }
-    const stream = this.#stream;
     this.#finish();
-    if (stream.destroyed || stream.closed) return;
-    stream.once("wantTrailers", sendOkTrailers);
-    stream.end();
+    this.#stream.trailers(okTrailers);
   }
 
-  fail(code: GrpcStatus, message: string): void {
+  fail(code: GrpcStatus, message: string, extra: ReadonlyArray<readonly [string, string]> = []): void {
     if (this.#answered) return;
     const stream = this.#stream;
     this.#finish();
-    if (stream.destroyed || stream.closed) return;
-    const status: Record<string, string> = { "grpc-status": String(code) };
-    if (message) status["grpc-message"] = encodeGrpcMessage(message);
+    if (stream.done) return;
+    const status: [string, string][] = [["grpc-status", String(code)]];
+    if (message) status.push(["grpc-message", encodeGrpcMessage(message)]);
     if (this.#headersSent) {
-      stream.once("wantTrailers", () => sendTrailers(stream, status));
-      stream.end();
+      stream.trailers(encodeHeaders(status));
     } else {
       // A trailers-only response: the status travels in the only HEADERS frame.
-      stream.respond({ ":status": 200, "content-type": grpcContentType, ...status }, { endStream: true });
+      stream.respond(encodeHeaders([[":status", "200"], ["content-type", grpcContentType], ...status, ...extra]), true);
     }
     // The caller may still be sending (an oversized or unwanted request body); stop it.
-    if (!stream.readableEnded) stream.close(h2.NGHTTP2_NO_ERROR);
+    stream.abandonRequest();
   }
 
   #finish(): void {
@@ -310,31 +299,18 @@ class Call implements CallContext {
   }
 }
 
-function sendOkTrailers(this: ServerHttp2Stream): void {
-  sendTrailers(this, { "grpc-status": "0" });
-}
-
-function sendTrailers(stream: ServerHttp2Stream, trailers: Record<string, string>): void {
-  if (stream.destroyed || stream.closed) return;
-  try {
-    stream.sendTrailers(trailers);
-  } catch {
-    // The stream closed between the check and the call; there is no one left to tell.
-  }
-}
-
 function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
 /**
- * A gRPC server on node:http2 for unary and server-streaming protobuf-es services (h2c, prior knowledge,
- * as Envoy's gRPC clients connect). Handlers get decoded messages and return plain objects or messages;
+ * A gRPC server for unary and server-streaming protobuf-es services (h2c, prior knowledge, as Envoy's
+ * gRPC clients connect). Handlers get decoded messages and return plain objects or messages;
  * a handler that throws answers its call with a status, never crashes the process.
  */
 export class Http2GrpcServer {
   readonly #methods = new Map<string, RegisteredMethod>();
-  readonly #sessions = new Set<ServerHttp2Session>();
+  readonly #connections = new Set<H2Connection>();
   /** Calls waiting for their handler (the only ones a deadline, a cancel or shutdown can still affect). */
   readonly #waiting = new Set<Call>();
   #sweeper: NodeJS.Timeout | undefined;
@@ -347,27 +323,22 @@ export class Http2GrpcServer {
   };
   readonly #logger: Logger | undefined;
   readonly #maxReceive: number;
-  readonly #keepaliveTimeMs: number;
-  readonly #keepaliveTimeoutMs: number;
-  readonly #server: Http2Server;
+  readonly #server: Server;
+  readonly #onStream = (stream: H2Stream, headers: RequestHeaders) => this.#onRequest(stream, headers);
   #stopping = false;
 
   constructor(options: Http2GrpcServerOptions = {}) {
     this.#logger = options.logger;
     this.#maxReceive = options.maxReceiveMessageBytes ?? 4 * 1024 * 1024;
-    this.#keepaliveTimeMs = options.keepaliveTimeMs ?? 30_000;
-    this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 10_000;
-    this.#server = createServer({
-      ...(options.maxConcurrentStreams === undefined
-        ? {}
-        : { settings: { maxConcurrentStreams: options.maxConcurrentStreams } }),
-      // Many concurrent calls on one connection are normal for a sidecar's data-plane client.
-      maxSessionMemory: 64,
-    });
-    this.#server.on("session", (session) => this.#onSession(session));
-    this.#server.on("stream", (stream, headers) => this.#onStream(stream, headers));
-    // No 'request' listener: it would switch on node's compatibility layer, an object pair per call.
-    this.#server.on("sessionError", (err) => this.#logger?.debug({ err: err.message }, "HTTP/2 session error"));
+    const connectionOptions = {
+      keepaliveTimeMs: options.keepaliveTimeMs ?? 30_000,
+      keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 10_000,
+      maxHeaderListSize: options.maxHeaderListBytes ?? 64 * 1024,
+      // A request message may be up to the receive limit; one stream window holds a quarter of it.
+      streamWindow: Math.max(65_535, Math.min(2 ** 31 - 1, Math.ceil((this.#maxReceive + 5) / 4))),
+      ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
+    };
+    this.#server = createServer((socket) => this.#onConnection(socket, connectionOptions));
   }
 
   /** Adds a service. Every method must have a handler; client-streaming and bidi methods are not served here. */
@@ -415,57 +386,40 @@ export class Http2GrpcServer {
     for (const call of [...this.#waiting]) {
       if (call.streaming) call.fail(GrpcStatus.UNAVAILABLE, "server is stopping");
     }
-    for (const session of this.#sessions) session.close();
+    for (const connection of this.#connections) connection.close();
     const timer = setTimeout(() => {
       for (const call of [...this.#waiting]) call.cancel();
-      for (const session of this.#sessions) session.destroy();
+      for (const connection of this.#connections) connection.destroy();
     }, graceMs);
     timer.unref();
     await closed;
     clearTimeout(timer);
   }
 
-  #onSession(session: ServerHttp2Session): void {
-    this.#sessions.add(session);
-    session.on("error", (err) => this.#logger?.debug({ err: err.message }, "HTTP/2 connection error"));
-    let keepalive: NodeJS.Timeout | undefined;
-    if (this.#keepaliveTimeMs > 0) {
-      keepalive = setInterval(() => {
-        if (session.closed || session.destroyed) return;
-        const timeout = setTimeout(() => session.destroy(), this.#keepaliveTimeoutMs);
-        timeout.unref();
-        const sent = session.ping((err) => {
-          clearTimeout(timeout);
-          if (err && !session.destroyed) session.destroy();
-        });
-        if (!sent) clearTimeout(timeout);
-      }, this.#keepaliveTimeMs);
-      keepalive.unref();
-    }
-    session.once("close", () => {
-      if (keepalive) clearInterval(keepalive);
-      this.#sessions.delete(session);
-    });
-    if (this.#stopping) session.close();
+  #onConnection(socket: Socket, options: ConstructorParameters<typeof H2Connection>[2]): void {
+    const connection = new H2Connection(socket, this.#onStream, options);
+    this.#connections.add(connection);
+    connection.onClose = () => this.#connections.delete(connection);
+    connection.onProtocolError = (message) =>
+      this.#logger?.debug({ peer: connection.peer, err: message }, "HTTP/2 connection error");
+    if (this.#stopping) connection.close();
   }
 
-  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    // An 'error' event without a listener would crash the process; a reset stream is routine.
-    stream.on("error", ignoreStreamError);
-    if (headers[":method"] !== "POST") {
-      stream.respond({ ":status": 405, allow: "POST" }, { endStream: true });
-      return;
-    }
+  #onRequest(stream: H2Stream, headers: RequestHeaders): void {
     const contentType = headers["content-type"];
-    if (typeof contentType !== "string" || !contentType.startsWith(grpcContentType)) {
-      stream.respond({ ":status": 415, "content-type": "text/plain" }, { endStream: false });
-      stream.end("gRPC requires content-type application/grpc\n");
+    if (headers[":method"] !== "POST" || contentType === undefined || !contentType.startsWith(grpcContentType)) {
+      // Not gRPC: read the request to its end (so HTTP/2's checks on it apply), then say what this is.
+      const answer = headers[":method"] !== "POST" ? methodNotAllowed : unsupportedMediaType;
+      stream.onEnd = () => {
+        stream.respond(answer, false);
+        stream.write(notGrpcBody, true);
+      };
       return;
     }
     const timeoutHeader = headers["grpc-timeout"];
     let timeoutMs: number | undefined;
     if (timeoutHeader !== undefined) {
-      timeoutMs = parseGrpcTimeout(String(timeoutHeader));
+      timeoutMs = parseGrpcTimeout(timeoutHeader);
       if (timeoutMs === undefined) {
         new Call(stream, headers, undefined).fail(
           GrpcStatus.INVALID_ARGUMENT,
@@ -487,23 +441,16 @@ export class Http2GrpcServer {
     }
     const encoding = headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity" && encoding !== "gzip" && encoding !== "deflate") {
-      stream.respond(
-        {
-          ":status": 200,
-          "content-type": grpcContentType,
-          "grpc-status": String(GrpcStatus.UNIMPLEMENTED),
-          "grpc-message": encodeGrpcMessage(`unsupported grpc-encoding "${encoding}"`),
-          "grpc-accept-encoding": acceptEncoding,
-        },
-        { endStream: true },
-      );
+      call.fail(GrpcStatus.UNIMPLEMENTED, `unsupported grpc-encoding "${encoding}"`, [
+        ["grpc-accept-encoding", acceptEncoding],
+      ]);
       return;
     }
 
     let body: Buffer | undefined;
     let chunks: Buffer[] | undefined;
     let received = 0;
-    stream.on("data", (chunk: Buffer) => {
+    stream.onData = (chunk: Buffer) => {
       if (call.answered) return;
       received += chunk.length;
       if (received > this.#maxReceive + 5) {
@@ -516,8 +463,8 @@ export class Http2GrpcServer {
         chunks ??= [body];
         chunks.push(chunk);
       }
-    });
-    stream.on("end", () => {
+    };
+    stream.onEnd = () => {
       if (call.answered) return;
       const bytes = chunks ? Buffer.concat(chunks, received) : (body ?? Buffer.alloc(0));
       const failed = (err: unknown) => {
@@ -526,7 +473,7 @@ export class Http2GrpcServer {
       };
       let request: unknown;
       try {
-        request = this.#decode(bytes, typeof encoding === "string" ? encoding : "identity", method);
+        request = this.#decode(bytes, encoding ?? "identity", method);
       } catch (err) {
         failed(err);
         return;
@@ -534,7 +481,7 @@ export class Http2GrpcServer {
       // Only a compressed request is decoded asynchronously; the usual one goes on in this turn.
       if (request instanceof Promise) request.then((decoded) => this.#dispatch(call, method, decoded), failed);
       else this.#dispatch(call, method, request);
-    });
+    };
   }
 
   /** The one request message of a unary or server-streaming call; a promise only when it must be decompressed. */
@@ -665,6 +612,13 @@ function parseMessage(method: RegisteredMethod, payload: Uint8Array): unknown {
   }
 }
 
-function ignoreStreamError(): void {
-  // Resets and broken connections end the call; the 'close' handler does the bookkeeping.
-}
+const methodNotAllowed = encodeHeaders([
+  [":status", "405"],
+  ["allow", "POST"],
+  ["content-type", "text/plain"],
+]);
+const unsupportedMediaType = encodeHeaders([
+  [":status", "415"],
+  ["content-type", "text/plain"],
+]);
+const notGrpcBody = Buffer.from("this is a gRPC server: use POST with content-type application/grpc\n");
