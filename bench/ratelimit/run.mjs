@@ -2,10 +2,10 @@
 // redis-server and the same config file:
 //   - envoyproxy/ratelimit (its src/service_cmd, file config, local over-limit cache on),
 //   - Gantry (`gantry ratelimit`, built dist/),
-//   - grpc-js + protobuf-es answering OK with no logic (the transport Gantry served RLS on before
-//     its own node:http2 gRPC server; kept to show the difference),
+//   - Gantry's gRPC transport alone (its own HTTP/2 layer + protobuf-es, answering OK, no counting),
 //   - the raw node:http2 + protobuf-es ceiling (decode, answer OK, no counting).
-// Load comes from ghz at a fixed concurrency, to loopback only, bounded in time.
+// Load comes from two generators in turn, at a fixed concurrency, to loopback only, bounded in time:
+// bench/loadgen (lean: pre-encoded requests on raw HTTP/2 frames) and ghz.
 //   npm run build && node bench/ratelimit/run.mjs [--quick] [--rounds N]
 // Builds missing tools into .cache/bin (pinned). Writes bench/results/ratelimit.md.
 import { execFileSync, spawn } from "node:child_process";
@@ -17,7 +17,10 @@ import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { file_envoy_service_ratelimit_v3_rls } from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
+import {
+  file_envoy_service_ratelimit_v3_rls,
+  RateLimitRequestSchema,
+} from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -54,6 +57,14 @@ function goTool(name) {
   mkdirSync(localBin, { recursive: true });
   execFileSync("go", ["install", goTools[name]], { stdio: "inherit", env: { ...process.env, GOBIN: localBin } });
   return join(localBin, name);
+}
+
+/** bench/loadgen, built from its source here each run (Go caches the build). */
+function buildLoadgen() {
+  mkdirSync(localBin, { recursive: true });
+  const output = join(localBin, "loadgen");
+  execFileSync("go", ["build", "-o", output, "."], { cwd: join(here, "..", "loadgen"), stdio: "inherit" });
+  return output;
 }
 
 function freePort() {
@@ -128,23 +139,70 @@ descriptors:
       requests_per_unit: 100
 `;
 
+const descriptor = (key, value) => ({ domain: "bench", descriptors: [{ entries: [{ key, value }] }] });
+/** 0..999 in a shuffled order (a fixed one, so every run sends the same sequence). */
+const addresses = Array.from({ length: 1000 }, (_, i) => (i * 617) % 1000);
+
+// Each scenario as a ghz data template and as the request list bench/loadgen sends in turn.
 const scenarios = [
   {
     name: "1,000 client addresses, within limit (every call counts in Redis)",
-    data: {
-      domain: "bench",
-      descriptors: [{ entries: [{ key: "remote_address", value: "10.0.{{randomInt 0 1000}}" }] }],
-    },
+    data: descriptor("remote_address", "10.0.{{randomInt 0 1000}}"),
+    requests: addresses.map((i) => descriptor("remote_address", `10.0.${i}`)),
   },
   {
     name: "one shared key, within limit (concurrent hits on one counter)",
-    data: { domain: "bench", descriptors: [{ entries: [{ key: "remote_address", value: "10.9.9.9" }] }] },
+    data: descriptor("remote_address", "10.9.9.9"),
+    requests: [descriptor("remote_address", "10.9.9.9")],
   },
   {
     name: "one key over its limit (100/min; the local over-limit cache answers)",
-    data: { domain: "bench", descriptors: [{ entries: [{ key: "hot", value: "x" }] }] },
+    data: descriptor("hot", "x"),
+    requests: [descriptor("hot", "x")],
   },
 ];
+
+/** The scenario's requests as gRPC length-prefixed messages, back to back, for bench/loadgen. */
+function writeBodies(path, requests) {
+  const frames = requests.map((request) => {
+    const bytes = toBinary(RateLimitRequestSchema, create(RateLimitRequestSchema, request));
+    const out = Buffer.alloc(5 + bytes.length);
+    out.writeUInt32BE(bytes.length, 1);
+    out.set(bytes, 5);
+    return out;
+  });
+  writeFileSync(path, Buffer.concat(frames));
+}
+
+function loadgen(loadgenPath, bodies, port, warmup, duration) {
+  const out = execFileSync(loadgenPath, [
+    "-addr",
+    `127.0.0.1:${port}`,
+    "-path",
+    "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
+    "-bodies",
+    bodies,
+    "-concurrency",
+    String(load.concurrency),
+    "-connections",
+    String(load.connections),
+    "-warmup",
+    warmup,
+    "-duration",
+    duration,
+  ]);
+  const report = JSON.parse(out.toString());
+  const failed = Object.entries(report.statuses).filter(([status]) => status !== "0");
+  if (failed.length > 0) console.log(`  non-OK statuses: ${JSON.stringify(Object.fromEntries(failed))}`);
+  return {
+    calls: report.calls,
+    rps: report.rps,
+    p50: report.p50_ms,
+    p99: report.p99_ms,
+    errors: report.errors + failed.reduce((a, [, n]) => a + n, 0),
+    codes: report.codes,
+  };
+}
 
 /** ghz reads the service from a protoset made of the descriptors compiled into dist/gen (no .proto files needed). */
 function writeProtoset(path) {
@@ -221,6 +279,7 @@ async function main() {
   if (!redisServer || !redisCli)
     throw new Error("redis-server and redis-cli are needed (apt-get install redis-server)");
   const ghzPath = goTool("ghz");
+  const loadgenPath = buildLoadgen();
   const serviceCmd = goTool("service_cmd");
   const work = mkdtempSync(join(tmpdir(), "gantry-rl-bench-"));
   const configDir = join(work, "ratelimit", "config");
@@ -320,43 +379,67 @@ async function main() {
         tcpOpen(rawPort),
       ),
   };
-  const grpcPort = await freePort();
-  const grpcOnly = {
-    name: "grpc-js transport only",
-    port: grpcPort,
+  const transportPort = await freePort();
+  const transportOnly = {
+    name: "Gantry transport only",
+    port: transportPort,
     start: () =>
-      start("grpc-js transport only", process.execPath, [join(here, "grpc-js-floor.mjs"), String(grpcPort)], {}, () =>
-        tcpOpen(grpcPort),
+      start(
+        "Gantry transport only",
+        process.execPath,
+        [join(here, "transport-only.mjs"), String(transportPort)],
+        {},
+        () => tcpOpen(transportPort),
       ),
   };
-  const servers = [envoyproxy, gantry, grpcOnly, raw];
+  const servers = [envoyproxy, gantry, transportOnly, raw];
 
   const results = [];
   try {
     for (const scenario of scenarios) {
+      const bodies = join(work, "requests.bin");
+      writeBodies(bodies, scenario.requests);
+      // CPU time is read around the measured part only: loadgen warms up and measures in one run, so
+      // its warm-up is a separate short run first.
+      const generators = [
+        {
+          name: "loadgen",
+          warm: (port) => loadgen(loadgenPath, bodies, port, "0s", load.warmup),
+          measure: (port) => loadgen(loadgenPath, bodies, port, "0s", load.duration),
+        },
+        {
+          name: "ghz",
+          warm: (port) => ghz(ghzPath, protoset, port, scenario.data, load.warmup),
+          measure: (port) => ghz(ghzPath, protoset, port, scenario.data, load.duration),
+        },
+      ];
       // Rounds go round-robin over the servers, so a busy spell of the shared machine hits them alike.
-      const runs = new Map(servers.map((server) => [server, []]));
+      const runs = new Map(generators.flatMap((g) => servers.map((server) => [`${g.name}|${server.name}`, []])));
       for (let round = 0; round < rounds; round++) {
         for (const server of servers) {
-          execFileSync(redisCli, ["-p", String(redisPort), "FLUSHALL"]);
-          const running = await server.start();
-          try {
-            ghz(ghzPath, protoset, server.port, scenario.data, load.warmup);
-            const cpuBefore = cpuSeconds(running.pid);
-            const measured = ghz(ghzPath, protoset, server.port, scenario.data, load.duration);
-            const cpu = cpuSeconds(running.pid) - cpuBefore;
-            measured.cpuPerCall = (cpu * 1e6) / Math.max(1, measured.calls);
-            runs.get(server).push(measured);
-          } finally {
-            await running.stop();
+          for (const generator of generators) {
+            execFileSync(redisCli, ["-p", String(redisPort), "FLUSHALL"]);
+            const running = await server.start();
+            try {
+              generator.warm(server.port);
+              const cpuBefore = cpuSeconds(running.pid);
+              const measured = generator.measure(server.port);
+              const cpu = cpuSeconds(running.pid) - cpuBefore;
+              measured.cpuPerCall = (cpu * 1e6) / Math.max(1, measured.calls);
+              runs.get(`${generator.name}|${server.name}`).push(measured);
+            } finally {
+              await running.stop();
+            }
           }
         }
       }
-      for (const [server, rows] of runs) {
+      for (const [key, rows] of runs) {
+        const [generator, server] = key.split("|");
         const mean = (f) => rows.reduce((a, r) => a + r[f], 0) / rows.length;
         const row = {
+          generator,
           scenario: scenario.name,
-          server: server.name,
+          server,
           rps: mean("rps"),
           p50: mean("p50"),
           p99: mean("p99"),
@@ -364,7 +447,7 @@ async function main() {
           errors: rows.reduce((a, r) => a + r.errors, 0),
         };
         console.log(
-          `${row.scenario} | ${row.server}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${row.cpuPerCall.toFixed(1)} µs CPU/call, errors ${row.errors}`,
+          `${row.generator} | ${row.scenario} | ${row.server}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${row.cpuPerCall.toFixed(1)} µs CPU/call, errors ${row.errors}`,
         );
         results.push(row);
       }
@@ -381,33 +464,55 @@ function writeResults(results) {
   const nproc = execFileSync("nproc").toString().trim();
   const memory = `${(totalmem() / 2 ** 30).toFixed(1)} GiB`;
   const lines = [
-    "# Rate-limit server: Gantry vs envoyproxy/ratelimit vs the grpc-js and raw node:http2 ceilings",
+    "# Rate-limit server: Gantry vs envoyproxy/ratelimit, its own transport and the raw node:http2 ceiling",
     "",
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${nproc} CPUs (${cpu}), ${memory} memory.`,
     `Load average (1 min) before the run ${loadBefore.toFixed(1)}, after ${loadavg()[0].toFixed(1)}.`,
     "",
-    `Load: ghz, ${load.concurrency} concurrent calls over ${load.connections} connections, ${load.duration} measured after ${load.warmup} of warm-up,`,
+    `${load.concurrency} concurrent calls over ${load.connections} connections, ${load.duration} measured after ${load.warmup} of warm-up,`,
     `${rounds} round(s) per row, taken in turn across the servers (a fresh server process each, Redis flushed), means shown.`,
-    "Servers, Redis and ghz share the machine (and other work on it),",
+    "Servers, Redis and the load generator share the machine (and other work on it),",
     "so read the ratios, not the absolute numbers. Same redis-server and the same config file for both servers;",
     "envoyproxy/ratelimit runs with its local over-limit cache on (16 MiB), Gantry with its defaults",
     "(local cache on, coalescing on) and a 1 s Redis timeout so that overload shows as latency, not errors.",
     `${quick ? "\n**--quick run: checks the harness; these numbers are not results.**\n" : ""}`,
     "The CPU column is the server process's own CPU time (user + system, from /proc) over the measured calls:",
-    "what one call costs the server, whatever ghz and Redis took. It moves less with the machine's load than req/s does.",
+    "what one call costs the server, whatever the generator and Redis took. It moves less with the machine's load than req/s does.",
     "",
-    "| scenario | server | req/s | p50 ms | p99 ms | server CPU µs/call | errors | vs envoyproxy/ratelimit | vs raw ceiling |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
-  for (const row of results) {
-    const peer = results.find((r) => r.scenario === row.scenario && r.server === "envoyproxy/ratelimit");
-    const ceiling = results.find((r) => r.scenario === row.scenario && r.server === "raw node:http2 ceiling");
-    const ratio = (other) => (other && other !== row ? `${(row.rps / other.rps).toFixed(2)}×` : "—");
+  const sections = [
+    [
+      "loadgen",
+      "Load from bench/loadgen: pre-encoded requests on raw HTTP/2 frames (Go, golang.org/x/net/http2), the lean generator. " +
+        "Every answer's gRPC status is checked; the errors column counts any that is not OK.",
+    ],
+    [
+      "ghz",
+      "Load from ghz: it encodes every request through protobuf reflection and records every call, and on 2 cores it takes " +
+        "more CPU than the servers; its rows show how the servers compare when the generator is the bottleneck.",
+    ],
+  ];
+  for (const [generator, text] of sections) {
     lines.push(
-      `| ${row.scenario} | ${row.server} | ${row.rps.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.cpuPerCall.toFixed(1)} | ${row.errors} | ${ratio(peer)} | ${ratio(ceiling)} |`,
+      `## ${generator}`,
+      "",
+      text,
+      "",
+      "| scenario | server | req/s | p50 ms | p99 ms | server CPU µs/call | errors | vs envoyproxy/ratelimit | vs raw node:http2 ceiling |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     );
+    const rows = results.filter((r) => r.generator === generator);
+    for (const row of rows) {
+      const peer = rows.find((r) => r.scenario === row.scenario && r.server === "envoyproxy/ratelimit");
+      const ceiling = rows.find((r) => r.scenario === row.scenario && r.server === "raw node:http2 ceiling");
+      const ratio = (other) => (other && other !== row ? `${(row.rps / other.rps).toFixed(2)}×` : "—");
+      lines.push(
+        `| ${row.scenario} | ${row.server} | ${row.rps.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.cpuPerCall.toFixed(1)} | ${row.errors} | ${ratio(peer)} | ${ratio(ceiling)} |`,
+      );
+    }
+    lines.push("");
   }
-  lines.push("", "Reproduce: `npm run build && node bench/ratelimit/run.mjs`.", "");
+  lines.push("Reproduce: `npm run build && node bench/ratelimit/run.mjs`.", "");
   mkdirSync(join(root, "bench", "results"), { recursive: true });
   const file = quick ? "ratelimit.quick.md" : "ratelimit.md";
   writeFileSync(join(root, "bench", "results", file), lines.join("\n"));

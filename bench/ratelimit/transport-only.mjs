@@ -1,10 +1,11 @@
-// grpc-js + protobuf-es (the project's GrpcServer) answering OK per descriptor with no rate-limit logic:
-// what Gantry's transport alone allows, between the raw node:http2 ceiling and the Gantry row.
-//   node bench/ratelimit/grpc-js-floor.mjs <port>
+// Gantry's data-plane gRPC transport (Http2GrpcServer on its own HTTP/2 layer) + protobuf-es, answering
+// OK per descriptor with no rate-limit logic: what the transport alone allows. The Gantry row's
+// distance to it is what deciding, counting and Redis cost.
+//   node bench/ratelimit/transport-only.mjs <port>
 import { RateLimitResponse_Code, RateLimitService } from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
-import { GrpcServer } from "../../dist/lib/index.js";
+import { Http2GrpcServer } from "../../dist/lib/index.js";
 
-const server = new GrpcServer();
+const server = new Http2GrpcServer();
 server.add(RateLimitService, {
   shouldRateLimit: (request) => ({
     overallCode: RateLimitResponse_Code.OK,
@@ -12,6 +13,6 @@ server.add(RateLimitService, {
   }),
 });
 await server.listen("127.0.0.1", Number(process.argv[2]));
-console.log("grpc-js floor listening");
+console.log("transport only listening");
 for (const signal of ["SIGINT", "SIGTERM"])
   process.on(signal, () => server.shutdown(1_000).then(() => process.exit(0)));
