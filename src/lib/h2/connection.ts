@@ -66,6 +66,8 @@ interface Pending {
  * and a HEADERS frame on a stream that has closed is told apart from one on an id never used.
  */
 const rememberedClosed = 256;
+/** How many more calls a connection may cancel than it lets the server answer (see #onRstStream). */
+const maxCancelBudget = 1_000;
 /** Output the peer has not read yet beyond which the connection stops reading its requests. */
 const writeHighWater = 1024 * 1024;
 /** A server stream's write() reports back-pressure beyond this much queued data. */
@@ -201,6 +203,7 @@ export class H2Connection {
   #readingPaused = false;
   #goawaySent = false;
   #peerGoaway = false;
+  #cancelBudget = maxCancelBudget;
   #ended = false;
   #keepalive: NodeJS.Timeout | undefined;
   #pingTimeout: NodeJS.Timeout | undefined;
@@ -543,7 +546,16 @@ export class H2Connection {
     if (payload.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM must be 4 bytes");
     if (id > this.#lastStreamId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream");
     const stream = this.#streams.get(id);
-    if (stream) this.#closeStream(stream);
+    if (!stream) return;
+    if (!stream.localEnded) {
+      // Opening streams and resetting them at once makes the server start work it never gets to answer
+      // (the "rapid reset" attack): a connection may cancel only so many more calls than it lets finish.
+      this.#cancelBudget -= 1;
+      if (this.#cancelBudget < 0) {
+        throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many calls cancelled by the client");
+      }
+    }
+    this.#closeStream(stream);
   }
 
   #onSettings(flags: number, id: number, payload: Buffer): void {
@@ -797,6 +809,7 @@ export class H2Connection {
 
   #localEnd(stream: H2Stream): void {
     stream.localEnded = true;
+    if (this.#cancelBudget < maxCancelBudget) this.#cancelBudget += 1;
     this.#closeIfDone(stream);
   }
 

@@ -8,7 +8,7 @@ import {
 } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { createClient } from "../../../src/lib/grpc.js";
 import { Http2GrpcServer, type Http2GrpcServerOptions } from "../../../src/lib/grpc-http2.js";
-import { ErrorCode, Flag, FrameType, Setting } from "../../../src/lib/h2/frames.js";
+import { ErrorCode, Flag, FrameType, frame, Setting } from "../../../src/lib/h2/frames.js";
 import { encodeHeaders } from "../../../src/lib/h2/hpack.js";
 import { createLogger } from "../../../src/lib/logger.js";
 import { waitFor } from "../../support/wait.js";
@@ -186,6 +186,31 @@ describe("HTTP/2 connection", () => {
     client.sendFrame(FrameType.HEADERS, 0, 1, callHeaders());
     const filler = Buffer.alloc(16_384, 0x40);
     for (let i = 0; i < 4 && !client.closed; i++) client.sendFrame(FrameType.CONTINUATION, 0, 1, filler);
+    expect((await client.goaway()).code).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    await client.waitForClose();
+  });
+
+  it("ends a connection that cancels far more calls than it lets finish (rapid reset)", async () => {
+    const client = await open(await start());
+    const cancel = Buffer.alloc(4);
+    cancel.writeUInt32BE(ErrorCode.CANCEL);
+    const openAndCancel = (from: number, count: number) => {
+      const frames: Buffer[] = [];
+      for (let id = from; id < from + 2 * count; id += 2) {
+        frames.push(
+          frame(FrameType.HEADERS, Flag.END_HEADERS, id, callHeaders()),
+          frame(FrameType.RST_STREAM, 0, id, cancel),
+        );
+      }
+      client.send(Buffer.concat(frames));
+    };
+    // A thousand cancelled calls are within what a connection may do; it still serves.
+    openAndCancel(1, 1_000);
+    call(client, 2_001, "/still-served");
+    await client.waitFor("stream 2001 answered", isTrailers(2_001));
+    expect(client.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+    // The answered call bought one more cancel; the second one after it is too many.
+    openAndCancel(2_003, 2);
     expect((await client.goaway()).code).toBe(ErrorCode.ENHANCE_YOUR_CALM);
     await client.waitForClose();
   });
