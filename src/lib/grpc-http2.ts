@@ -70,10 +70,12 @@ export interface Http2GrpcServerOptions {
   keepaliveTimeMs?: number;
   /** How long a keepalive ping may take. Default 10 s. */
   keepaliveTimeoutMs?: number;
-  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS announced to each client and enforced. Default: unlimited, as grpc-js. */
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS announced to each client and enforced. Default 1000. */
   maxConcurrentStreams?: number;
   /** Largest request header list; a larger one gets HTTP 431. Default 64 KiB. */
   maxHeaderListBytes?: number;
+  /** A request whose message has not arrived in full this long after its headers is reset. Default 10 s. */
+  requestTimeoutMs?: number;
 }
 
 interface RegisteredMethod {
@@ -334,6 +336,7 @@ export class Http2GrpcServer {
       keepaliveTimeMs: options.keepaliveTimeMs ?? 30_000,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 10_000,
       maxHeaderListSize: options.maxHeaderListBytes ?? 64 * 1024,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
       // A request message may be up to the receive limit; one stream window holds a quarter of it.
       streamWindow: Math.max(65_535, Math.min(2 ** 31 - 1, Math.ceil((this.#maxReceive + 5) / 4))),
       ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
@@ -447,26 +450,33 @@ export class Http2GrpcServer {
       return;
     }
 
+    // A request in one chunk is read where it lies; one in several is copied into a buffer of its own,
+    // which holds its bytes and not the socket's chunks around them.
     let body: Buffer | undefined;
-    let chunks: Buffer[] | undefined;
-    let received = 0;
-    stream.onData = (chunk: Buffer) => {
+    let length = 0;
+    stream.onData = (chunk: Buffer, last: boolean) => {
       if (call.answered) return;
-      received += chunk.length;
-      if (received > this.#maxReceive + 5) {
+      const needed = length + chunk.length;
+      if (needed > this.#maxReceive + 5) {
         call.fail(GrpcStatus.RESOURCE_EXHAUSTED, `request larger than ${this.#maxReceive} bytes`);
         return;
       }
-      if (body === undefined) {
+      if (body === undefined && last) {
         body = chunk;
-      } else {
-        chunks ??= [body];
-        chunks.push(chunk);
+        length = chunk.length;
+        return;
       }
+      if (body === undefined || needed > body.length) {
+        const grown = Buffer.allocUnsafe(Math.min(this.#maxReceive + 5, Math.max(2 * needed, 4096)));
+        body?.copy(grown, 0, 0, length);
+        body = grown;
+      }
+      chunk.copy(body, length);
+      length = needed;
     };
     stream.onEnd = () => {
       if (call.answered) return;
-      const bytes = chunks ? Buffer.concat(chunks, received) : (body ?? Buffer.alloc(0));
+      const bytes = body === undefined ? Buffer.alloc(0) : body.subarray(0, length);
       const failed = (err: unknown) => {
         if (err instanceof CallFailure) call.fail(err.code, err.message);
         else call.fail(GrpcStatus.INTERNAL, "cannot read the request");

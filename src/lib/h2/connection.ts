@@ -30,13 +30,18 @@ import { HpackDecoder, HpackError } from "./hpack.js";
 export type RequestHeaders = Readonly<Record<string, string>>;
 
 export interface H2ConnectionOptions {
-  /** Announced as SETTINGS_MAX_CONCURRENT_STREAMS and enforced (REFUSED_STREAM beyond it). Default: not limited. */
+  /** Announced as SETTINGS_MAX_CONCURRENT_STREAMS and enforced (REFUSED_STREAM beyond it). Default 1000. */
   maxConcurrentStreams?: number;
+  /** A request whose body has not ended this long after its headers is reset (CANCEL). Default 10 s. */
+  requestTimeoutMs?: number;
   /** Largest decoded request header list (RFC 9113 §6.5.2); larger requests get HTTP 431. Default 64 KiB. */
   maxHeaderListSize?: number;
   /** Receive window per stream, announced as SETTINGS_INITIAL_WINDOW_SIZE. Default 1 MiB. */
   streamWindow?: number;
-  /** Receive window of the whole connection. Default 16 MiB. */
+  /**
+   * Receive window of the whole connection. It is given back only as requests complete, so it also bounds
+   * the request bytes one connection can make the server hold. Default 16 MiB.
+   */
   connectionWindow?: number;
   /** Ping after this long; a peer that does not answer within `keepaliveTimeoutMs` is dropped. 0 turns it off. */
   keepaliveTimeMs?: number;
@@ -66,8 +71,12 @@ interface Pending {
  * and a HEADERS frame on a stream that has closed is told apart from one on an id never used.
  */
 const rememberedClosed = 256;
-/** How many more calls a connection may cancel than it lets the server answer (see #onRstStream). */
+/** How many more calls a connection may have cut short than it lets the server answer (see #closeStream). */
 const maxCancelBudget = 1_000;
+/** More CONTINUATION frames than this for one header block is a flood, whatever their size. */
+const maxContinuations = 64;
+/** How often incomplete requests are checked against the request timeout. */
+const requestSweepMs = 1_000;
 /** Output the peer has not read yet beyond which the connection stops reading its requests. */
 const writeHighWater = 1024 * 1024;
 /** A server stream's write() reports back-pressure beyond this much queued data. */
@@ -85,7 +94,11 @@ const connectionSpecificHeaders = new Set([
  * answers with `respond`/`write`/`trailers`, or `answer` for a whole unary response at once.
  */
 export class H2Stream {
-  onData: ((chunk: Buffer) => void) | undefined;
+  /**
+   * Request body bytes. `last` marks the chunk that ends the request; a chunk is a view into the socket's
+   * buffer, so what is kept past `last` should be copied.
+   */
+  onData: ((chunk: Buffer, last: boolean) => void) | undefined;
   /** The request is complete (END_STREAM). */
   onEnd: (() => void) | undefined;
   /** The stream is gone: answered in full, reset by either side, or the connection closed. Called once. */
@@ -96,7 +109,13 @@ export class H2Stream {
   /** @internal */ recvWindow: number;
   /** @internal */ recvUnacked = 0;
   /** @internal */ received = 0;
+  /** @internal Request bytes received and not yet given back to the connection window. */
+  held = 0;
   /** @internal */ pending: Pending | undefined;
+  /** @internal The end of the response is queued behind flow control. */
+  endQueued = false;
+  /** @internal When the headers arrived, for the request timeout (only for requests with a body to come). */
+  openedAt = 0;
   #closed = false;
 
   constructor(
@@ -116,7 +135,7 @@ export class H2Stream {
 
   /** Nothing more can be sent: the response ended or the stream was reset. */
   get done(): boolean {
-    return this.#closed || this.localEnded;
+    return this.#closed || this.localEnded || this.endQueued;
   }
 
   get peer(): string {
@@ -183,7 +202,10 @@ export class H2Connection {
   readonly #blocked = new Set<H2Stream>();
   /** Recently closed stream ids, and whether we reset them. */
   readonly #recentlyClosed = new Map<number, boolean>();
+  /** Streams whose request body is still coming, oldest first. */
+  readonly #incomplete = new Set<H2Stream>();
   readonly #maxConcurrent: number;
+  readonly #requestTimeoutMs: number;
   readonly #maxHeaderList: number;
   readonly #streamWindow: number;
   readonly #connectionWindow: number;
@@ -191,7 +213,17 @@ export class H2Connection {
   #prefaceSeen = false;
   #settingsSeen = false;
   #lastStreamId = 0;
-  #headerBlock: { id: number; flags: number; fragments: Buffer[]; bytes: number; selfDependent: boolean } | undefined;
+  #headerBlock:
+    | {
+        id: number;
+        flags: number;
+        fragments: Buffer[];
+        bytes: number;
+        selfDependent: boolean;
+        /** HEADERS on a stream we reset: decoded to keep HPACK in step, then dropped. */
+        discard: boolean;
+      }
+    | undefined;
   #sendWindow = DEFAULT_WINDOW;
   #peerInitialWindow = DEFAULT_WINDOW;
   #peerMaxFrame = DEFAULT_MAX_FRAME_SIZE;
@@ -207,12 +239,14 @@ export class H2Connection {
   #ended = false;
   #keepalive: NodeJS.Timeout | undefined;
   #pingTimeout: NodeJS.Timeout | undefined;
+  #requestSweep: NodeJS.Timeout | undefined;
 
   constructor(socket: Socket, onStream: StreamListener, options: H2ConnectionOptions = {}) {
     this.#socket = socket;
     this.#onStream = onStream;
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.#maxConcurrent = options.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
+    this.#maxConcurrent = options.maxConcurrentStreams ?? 1_000;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.#maxHeaderList = options.maxHeaderListSize ?? 64 * 1024;
     this.#streamWindow = options.streamWindow ?? 1024 * 1024;
     this.#connectionWindow = options.connectionWindow ?? 16 * 1024 * 1024;
@@ -228,7 +262,7 @@ export class H2Connection {
       [Setting.INITIAL_WINDOW_SIZE, this.#streamWindow],
       [Setting.MAX_HEADER_LIST_SIZE, this.#maxHeaderList],
     ];
-    if (Number.isFinite(this.#maxConcurrent)) settings.unshift([Setting.MAX_CONCURRENT_STREAMS, this.#maxConcurrent]);
+    settings.unshift([Setting.MAX_CONCURRENT_STREAMS, this.#maxConcurrent]);
     this.#out.push(settingsFrame(settings));
     if (this.#connectionWindow > DEFAULT_WINDOW) {
       this.#out.push(windowUpdateFrame(0, this.#connectionWindow - DEFAULT_WINDOW));
@@ -240,6 +274,10 @@ export class H2Connection {
     if (keepaliveTimeMs > 0) {
       this.#keepalive = setInterval(() => this.#ping(keepaliveTimeoutMs), keepaliveTimeMs);
       this.#keepalive.unref();
+    }
+    if (this.#requestTimeoutMs > 0) {
+      this.#requestSweep = setInterval(() => this.#sweepIncomplete(), Math.min(requestSweepMs, this.#requestTimeoutMs));
+      this.#requestSweep.unref();
     }
   }
 
@@ -380,36 +418,60 @@ export class H2Connection {
       throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the connection window");
     }
     this.#recvWindow -= payload.length;
-    this.#recvUnacked += payload.length;
     const data = this.#unpad(flags, payload, 0);
+    // Padding (and frames for streams that are gone) is given back at once; request bytes only when
+    // their request completes, so the connection window bounds what a client can make the server hold.
+    this.#recvUnacked += payload.length - data.length;
     const stream = this.#streams.get(id);
     if (!stream) {
+      this.#recvUnacked += data.length;
       if (id > this.#lastStreamId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream");
       if (this.#recentlyClosed.get(id) !== true) this.#push(rstStreamFrame(id, ErrorCode.STREAM_CLOSED));
       return;
     }
-    if (stream.remoteEnded) {
-      this.#reset(stream, ErrorCode.STREAM_CLOSED);
-      return;
-    }
-    if (payload.length > stream.recvWindow) {
-      this.#reset(stream, ErrorCode.FLOW_CONTROL_ERROR);
+    if (stream.remoteEnded || payload.length > stream.recvWindow) {
+      this.#recvUnacked += data.length;
+      this.#reset(stream, stream.remoteEnded ? ErrorCode.STREAM_CLOSED : ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
     stream.recvWindow -= payload.length;
     stream.recvUnacked += payload.length;
     stream.received += data.length;
+    stream.held += data.length;
     if (stream.contentLength !== undefined && stream.received > stream.contentLength) {
       this.#reset(stream, ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    if (data.length > 0) stream.onData?.(data);
-    if ((flags & Flag.END_STREAM) !== 0) {
+    const last = (flags & Flag.END_STREAM) !== 0;
+    if (data.length > 0) stream.onData?.(data, last);
+    if (stream.closed) return;
+    if (last) {
       this.#endOfRequest(stream);
     } else if (stream.recvUnacked >= this.#streamWindow / 2 && !stream.closed) {
       this.#push(windowUpdateFrame(id, stream.recvUnacked));
       stream.recvWindow += stream.recvUnacked;
       stream.recvUnacked = 0;
+    }
+  }
+
+  /** The stream's request bytes are done with: the connection window gets them back. */
+  #release(stream: H2Stream): void {
+    this.#recvUnacked += stream.held;
+    stream.held = 0;
+    this.#incomplete.delete(stream);
+  }
+
+  /** Resets requests whose body has not ended within the request timeout (slow or stalled uploads). */
+  #sweepIncomplete(): void {
+    const cutoff = Date.now() - this.#requestTimeoutMs;
+    try {
+      for (const stream of this.#incomplete) {
+        if (stream.openedAt > cutoff) break;
+        this.#reset(stream, ErrorCode.CANCEL);
+      }
+      this.#acknowledgeReceived();
+    } catch (err) {
+      this.#fail(err);
     }
   }
 
@@ -420,6 +482,7 @@ export class H2Connection {
       return;
     }
     stream.remoteEnded = true;
+    this.#release(stream);
     stream.onEnd?.();
     this.#closeIfDone(stream);
   }
@@ -434,12 +497,24 @@ export class H2Connection {
       const at = (flags & Flag.PADDED) !== 0 ? 1 : 0;
       selfDependent = (payload.readUInt32BE(at) & 0x7fffffff) === id;
     }
+    let discard = false;
     if (!this.#streams.has(id) && id <= this.#lastStreamId) {
-      if (this.#recentlyClosed.has(id))
-        throw new ConnectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
-      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `stream ${id} is below a stream id already used`);
+      const reset = this.#recentlyClosed.get(id);
+      // Trailers that crossed our RST_STREAM are ignored (RFC 9113 §5.1), once HPACK has seen them.
+      if (reset === true) discard = true;
+      else if (reset === false) throw new ConnectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
+      else throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `stream ${id} is below a stream id already used`);
     }
-    this.#headerBlock = { id, flags, fragments: [fragment], bytes: fragment.length, selfDependent };
+    const ends = (flags & Flag.END_HEADERS) !== 0;
+    // A block that spans frames is kept until its end: copied, so it does not hold whole socket chunks.
+    this.#headerBlock = {
+      id,
+      flags,
+      fragments: [ends ? fragment : Buffer.from(fragment)],
+      bytes: fragment.length,
+      selfDependent,
+      discard,
+    };
     if ((flags & Flag.END_HEADERS) !== 0) this.#endHeaderBlock();
   }
 
@@ -448,10 +523,11 @@ export class H2Connection {
     if (!block || block.id !== id) {
       throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without a header block to continue");
     }
-    block.fragments.push(payload);
+    block.fragments.push(Buffer.from(payload));
     block.bytes += payload.length;
-    // An encoded block far beyond the decoded limit is a flood, not a request (RFC 9113 §10.5.1).
-    if (block.bytes > this.#maxHeaderList * 2 + DEFAULT_MAX_FRAME_SIZE) {
+    // An encoded block far beyond the decoded limit, or in very many pieces, is a flood, not a request
+    // (RFC 9113 §10.5.1).
+    if (block.bytes > this.#maxHeaderList * 2 + DEFAULT_MAX_FRAME_SIZE || block.fragments.length > maxContinuations) {
       throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block too large");
     }
     if ((flags & Flag.END_HEADERS) !== 0) this.#endHeaderBlock();
@@ -470,6 +546,7 @@ export class H2Connection {
       if (err instanceof HpackError) throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, err.message);
       throw err;
     }
+    if (block.discard) return;
     const endStream = (block.flags & Flag.END_STREAM) !== 0;
     const existing = this.#streams.get(block.id);
     if (existing) {
@@ -515,6 +592,10 @@ export class H2Connection {
     this.#streams.set(id, stream);
     // A request without a body is complete before the application sees it.
     stream.remoteEnded = endStream;
+    if (!endStream) {
+      stream.openedAt = Date.now();
+      this.#incomplete.add(stream);
+    }
     if (decoded.tooLarge) {
       this.sendHeaders(stream, headersTooLarge, true);
       stream.abandonRequest();
@@ -546,16 +627,7 @@ export class H2Connection {
     if (payload.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM must be 4 bytes");
     if (id > this.#lastStreamId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream");
     const stream = this.#streams.get(id);
-    if (!stream) return;
-    if (!stream.localEnded) {
-      // Opening streams and resetting them at once makes the server start work it never gets to answer
-      // (the "rapid reset" attack): a connection may cancel only so many more calls than it lets finish.
-      this.#cancelBudget -= 1;
-      if (this.#cancelBudget < 0) {
-        throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many calls cancelled by the client");
-      }
-    }
-    this.#closeStream(stream);
+    if (stream) this.#closeStream(stream);
   }
 
   #onSettings(flags: number, id: number, payload: Buffer): void {
@@ -662,6 +734,7 @@ export class H2Connection {
     if (endStream && stream.pending) {
       // Headers that end the stream are trailers: they wait for the body queued before them.
       stream.pending.trailers = block;
+      stream.endQueued = true;
       return;
     }
     this.#pushHeaderBlock(stream.id, block, endStream);
@@ -680,11 +753,13 @@ export class H2Connection {
       stream.pending.data.push(data);
       stream.pending.bytes += data.length;
       stream.pending.end ||= endStream;
+      stream.endQueued ||= endStream;
       return stream.pending.bytes < streamHighWater;
     }
     const sent = this.#sendDataNow(stream, data, 0, endStream);
     if (sent < data.length) {
       stream.pending = { data: [data.subarray(sent)], bytes: data.length - sent, end: endStream, trailers: undefined };
+      stream.endQueued = endStream;
       this.#blocked.add(stream);
       return stream.pending.bytes < streamHighWater;
     }
@@ -724,6 +799,7 @@ export class H2Connection {
     stream.sendWindow -= body.length;
     this.#sendWindow -= body.length;
     this.#push(out);
+    if (this.#cancelBudget < maxCancelBudget) this.#cancelBudget += 1;
     this.#localEnd(stream);
   }
 
@@ -737,8 +813,9 @@ export class H2Connection {
   #sendDataNow(stream: H2Stream, data: Buffer, from: number, endStream: boolean): number {
     let at = from;
     do {
-      const size = Math.min(data.length - at, stream.sendWindow, this.#sendWindow, this.#peerMaxFrame);
-      if (size <= 0 && at < data.length) break;
+      const size = Math.max(0, Math.min(data.length - at, stream.sendWindow, this.#sendWindow, this.#peerMaxFrame));
+      // An empty frame goes out only as the empty body it is (to carry END_STREAM).
+      if (size === 0 && (at < data.length || !endStream)) break;
       const last = at + size === data.length;
       const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + size);
       writeFrameHeader(out, 0, size, FrameType.DATA, last && endStream ? Flag.END_STREAM : 0, stream.id);
@@ -809,7 +886,6 @@ export class H2Connection {
 
   #localEnd(stream: H2Stream): void {
     stream.localEnded = true;
-    if (this.#cancelBudget < maxCancelBudget) this.#cancelBudget += 1;
     this.#closeIfDone(stream);
   }
 
@@ -840,6 +916,16 @@ export class H2Connection {
     if (!stream.markClosed()) return;
     this.#streams.delete(stream.id);
     this.#remember(stream.id, false);
+    this.#release(stream);
+    if (!stream.localEnded && !stream.endQueued && !this.#ended) {
+      // A call cut short before its answer (reset by the client, or by us over something the client sent)
+      // may have started work for nothing: the "rapid reset" attacks. A connection may cut short only so
+      // many more calls than it lets the server answer.
+      this.#cancelBudget -= 1;
+      if (this.#cancelBudget < 0) {
+        this.#fail(new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many calls cut short"));
+      }
+    }
     if (stream.pending) {
       stream.pending = undefined;
       this.#blocked.delete(stream);
@@ -895,6 +981,8 @@ export class H2Connection {
     this.#ended = true;
     this.#flush();
     this.#socket.end();
+    // A peer that never closes its side must not hold the socket.
+    setTimeout(() => this.#socket.destroy(), 1_000).unref();
   }
 
   #fail(err: unknown): void {
@@ -921,6 +1009,7 @@ export class H2Connection {
     this.#ended = true;
     if (this.#keepalive) clearInterval(this.#keepalive);
     if (this.#pingTimeout) clearTimeout(this.#pingTimeout);
+    if (this.#requestSweep) clearInterval(this.#requestSweep);
     for (const stream of [...this.#streams.values()]) this.#closeStream(stream);
     this.onClose?.();
   }

@@ -1,4 +1,4 @@
-import { connect } from "node:net";
+import { type AddressInfo, connect, createServer } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -8,6 +8,7 @@ import {
 } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { createClient } from "../../../src/lib/grpc.js";
 import { Http2GrpcServer, type Http2GrpcServerOptions } from "../../../src/lib/grpc-http2.js";
+import { H2Connection } from "../../../src/lib/h2/connection.js";
 import { ErrorCode, Flag, FrameType, frame, Setting } from "../../../src/lib/h2/frames.js";
 import { encodeHeaders } from "../../../src/lib/h2/hpack.js";
 import { createLogger } from "../../../src/lib/logger.js";
@@ -215,6 +216,72 @@ describe("HTTP/2 connection", () => {
     await client.waitForClose();
   });
 
+  it("counts calls the server resets over what the client sent as cut short too", async () => {
+    const client = await open(await start());
+    const zero = Buffer.alloc(4);
+    const frames: Buffer[] = [];
+    // A WINDOW_UPDATE of 0 makes the server reset the stream: a reset the client provoked, not sent.
+    for (let id = 1; id <= 2 * 1_001; id += 2) {
+      frames.push(
+        frame(FrameType.HEADERS, Flag.END_HEADERS, id, callHeaders()),
+        frame(FrameType.WINDOW_UPDATE, 0, id, zero),
+      );
+    }
+    client.send(Buffer.concat(frames));
+    expect((await client.goaway()).code).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+  });
+
+  it("ends the connection on a flood of empty CONTINUATION frames", async () => {
+    const client = await open(await start());
+    const frames = [frame(FrameType.HEADERS, 0, 1, callHeaders())];
+    for (let i = 0; i < 100; i++) frames.push(frame(FrameType.CONTINUATION, 0, 1));
+    client.send(Buffer.concat(frames));
+    expect((await client.goaway()).code).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+  });
+
+  it("resets a request whose message does not arrive in time, and announces 1000 streams by default", async () => {
+    const client = await open(await start({ requestTimeoutMs: 200 }));
+    client.sendFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders());
+    client.sendFrame(FrameType.DATA, 0, 1, grpcMessage("/slow").subarray(0, 3));
+    const reset = await client.waitFor("RST_STREAM on stream 1", (f) => f.id === 1 && f.type === FrameType.RST_STREAM);
+    expect(reset.payload.readUInt32BE(0)).toBe(ErrorCode.CANCEL);
+    const settings = client.frames.find((f) => f.type === FrameType.SETTINGS && f.flags === 0);
+    expect(settings?.payload.readUInt16BE(0)).toBe(Setting.MAX_CONCURRENT_STREAMS);
+    expect(settings?.payload.readUInt32BE(2)).toBe(1_000);
+    // The connection itself is fine.
+    call(client, 3, "/fast");
+    await client.waitFor("stream 3 answered", isTrailers(3));
+  });
+
+  it("ignores trailers that cross its reset of a stream, keeping HPACK in step", async () => {
+    const client = await open(await start());
+    // An unknown method is answered at once, and the rest of the request is refused (RST_STREAM NO_ERROR).
+    client.sendFrame(
+      FrameType.HEADERS,
+      Flag.END_HEADERS,
+      1,
+      encodeHeaders([
+        [":method", "POST"],
+        [":scheme", "http"],
+        [":path", "/no.Such/Method"],
+        ["content-type", "application/grpc"],
+      ]),
+    );
+    await client.waitFor("RST_STREAM on stream 1", (f) => f.id === 1 && f.type === FrameType.RST_STREAM);
+    client.sendFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([["x-trailer", "late"]]));
+    call(client, 3, "/after");
+    await client.waitFor("stream 3 answered", isTrailers(3));
+    expect(client.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+  });
+
+  it("closes a connection whose client sent GOAWAY and then stays silent", async () => {
+    const client = await open(await start());
+    call(client, 1, "/one");
+    await client.waitFor("stream 1 answered", isTrailers(1));
+    client.sendFrame(FrameType.GOAWAY, 0, 0, Buffer.alloc(8));
+    await client.waitForClose();
+  });
+
   it("ends the connection with PROTOCOL_ERROR on a frame that breaks the protocol", async () => {
     const client = await open(await start());
     call(client, 3, "/first");
@@ -281,3 +348,33 @@ describe("HTTP/2 connection", () => {
 async function waitForParked(count: number): Promise<void> {
   await waitFor(() => parked.length >= count, { what: `${count} parked call(s)` });
 }
+
+describe("HTTP/2 connection window", () => {
+  it("gives request bytes back to the connection window only when their request completes", async () => {
+    const server = createServer((socket) => {
+      new H2Connection(socket, () => {}, { connectionWindow: 100_000, streamWindow: 80_000, keepaliveTimeMs: 0 });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    const client = await open(port);
+    try {
+      const windowUpdates = () => client.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && f.id === 0);
+      await settle(client);
+      const initial = windowUpdates().length;
+      client.sendFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders());
+      for (let i = 0; i < 4; i++) client.sendFrame(FrameType.DATA, 0, 1, Buffer.alloc(15_000));
+      await settle(client);
+      // 60,000 bytes held by an open request: more than half the window, and nothing given back.
+      expect(windowUpdates().length).toBe(initial);
+      client.sendFrame(FrameType.DATA, Flag.END_STREAM, 1);
+      const update = await client.waitFor(
+        "the connection window given back",
+        (f) => f.type === FrameType.WINDOW_UPDATE && f.id === 0 && windowUpdates().indexOf(f) >= initial,
+      );
+      expect(update.payload.readUInt32BE(0)).toBe(60_000);
+    } finally {
+      client.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
