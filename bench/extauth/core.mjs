@@ -1,6 +1,6 @@
 // Benchmark: the Gantry ext-auth server answering API-key (cached) and JWT RS256 checks, side by
 // side in one run with the raw node:http2 + protobuf-es ceiling. Each server runs in its own
-// process and the load generator (load.mjs, shared with the OPA rows) in another; load goes to
+// process and the load generator (bench/loadgen, shared with the OPA rows) in another; load goes to
 // loopback only, bounded in time. Needs redis-server (for the API keys).
 //   npm run build && node bench/extauth/core.mjs [--quick]
 // Writes bench/results/extauth-core.md.
@@ -336,7 +336,7 @@ try {
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB memory, Node ${m.node}.`,
     `1-minute load average: ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the machine makes runs noisy).`,
     "",
-    `Load: unary Check over node:http2 from a separate process, ${load.connections} connections × ${load.streamsPerConnection} streams in flight,`,
+    `Load: unary Check from bench/loadgen (pre-encoded requests on raw HTTP/2 frames, Go) in a separate process, ${load.connections} connections × ${load.streamsPerConnection} streams in flight,`,
     `${load.warmupMs / 1000} s warm-up then ${load.durationMs / 1000} s measured, ${rounds} rounds alternating the servers (each server in its own process).`,
     "Each round starts with a different server. Figures are medians over the rounds; the ratio is the median of each",
     "round's ratio to that round's ceiling run.",

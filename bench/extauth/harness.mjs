@@ -1,8 +1,8 @@
 // What the ext-auth benchmarks share: finding tools, free ports, the machine's description,
-// starting a target server in its own process, and driving load at it from another (load.mjs).
+// starting a target server in its own process, and driving load at it from another (bench/loadgen).
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { delimiter, dirname, join } from "node:path";
@@ -87,23 +87,65 @@ export async function startProcess(name, command, args, ready) {
   }
 }
 
+let loadgenPath;
+
+/** bench/loadgen, built from its source into .cache/bin once per run (Go caches the build). */
+function loadgen() {
+  if (!loadgenPath) {
+    const bin = join(root, ".cache", "bin");
+    mkdirSync(bin, { recursive: true });
+    loadgenPath = join(bin, "loadgen");
+    execFileSync("go", ["build", "-o", loadgenPath, "."], { cwd: join(root, "bench", "loadgen"), stdio: "inherit" });
+  }
+  return loadgenPath;
+}
+
 /**
- * Drives Check load at `port` from a separate process (load.mjs), with the requests in
- * `requestsFile`; `load` = { connections, streamsPerConnection, warmupMs, durationMs }.
+ * Drives Check load at `port` from a separate process (bench/loadgen), with the requests in
+ * `requestsFile` (a JSON list of base64 CheckRequests); `load` = { connections, streamsPerConnection,
+ * warmupMs, durationMs }. Every answer's gRPC status is checked: `failures` counts those not OK.
  */
 export function runLoad(port, requestsFile, load) {
+  const bodies = `${requestsFile}.bin`;
+  if (!existsSync(bodies)) {
+    const framed = JSON.parse(readFileSync(requestsFile, "utf8")).map((b64) => {
+      const bytes = Buffer.from(b64, "base64");
+      const out = Buffer.alloc(5 + bytes.length);
+      out.writeUInt32BE(bytes.length, 1);
+      out.set(bytes, 5);
+      return out;
+    });
+    writeFileSync(bodies, Buffer.concat(framed));
+  }
   const out = execFileSync(
-    process.execPath,
+    loadgen(),
     [
-      join(here, "load.mjs"),
-      String(port),
-      requestsFile,
+      "-addr",
+      `127.0.0.1:${port}`,
+      "-path",
+      "/envoy.service.auth.v3.Authorization/Check",
+      "-bodies",
+      bodies,
+      "-concurrency",
+      String(load.connections * load.streamsPerConnection),
+      "-connections",
       String(load.connections),
-      String(load.streamsPerConnection),
-      String(load.warmupMs),
-      String(load.durationMs),
+      "-warmup",
+      `${load.warmupMs}ms`,
+      "-duration",
+      `${load.durationMs}ms`,
     ],
     { encoding: "utf8", timeout: load.warmupMs + load.durationMs + 30_000 },
   );
-  return JSON.parse(out.trim().split("\n").at(-1));
+  const report = JSON.parse(out);
+  const notOk = Object.entries(report.statuses)
+    .filter(([status]) => status !== "0")
+    .reduce((sum, [, count]) => sum + count, 0);
+  return {
+    completed: report.calls,
+    failures: report.errors + notOk,
+    rps: report.rps,
+    p50: report.p50_ms,
+    p99: report.p99_ms,
+  };
 }

@@ -242,7 +242,7 @@ try {
     `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB memory, Node ${m.node}.`,
     `Load average (1 min) ${loadBefore.toFixed(1)} before the run and ${loadavg()[0].toFixed(1)} after: other work shared the machine, so read the ratios within a round.`,
     "",
-    `Load: unary Check over node:http2 from a separate process, ${load.connections} connections × ${load.streamsPerConnection} streams in flight,`,
+    `Load: unary Check from bench/loadgen (pre-encoded requests on raw HTTP/2 frames, Go) in a separate process, ${load.connections} connections × ${load.streamsPerConnection} streams in flight,`,
     `${load.warmupMs / 1000} s warm-up then ${load.durationMs / 1000} s measured, ${rounds} rounds alternating the servers (each server in its own process).`,
     "Requests: four Envoy-like CheckRequests (9 headers, socket addresses, time), two allowed and two denied by the policy",
     "(`bench/extauth/opa-rbac.rego`: users → roles → method/resource grants, using `parsed_path`). Decisions are checked before each run.",
