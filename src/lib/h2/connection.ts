@@ -515,7 +515,7 @@ export class H2Connection {
       selfDependent,
       discard,
     };
-    if ((flags & Flag.END_HEADERS) !== 0) this.#endHeaderBlock();
+    if (ends) this.#endHeaderBlock();
   }
 
   #onContinuation(flags: number, id: number, payload: Buffer): void {
