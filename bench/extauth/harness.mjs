@@ -1,43 +1,12 @@
 // What the ext-auth benchmarks share: finding tools, free ports, the machine's description,
 // starting a target server in its own process, and driving load at it from another (bench/loadgen).
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, totalmem } from "node:os";
-import { delimiter, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { grpcFrames, runLoadgen } from "../common.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..");
-
-/** An executable in .cache/bin (the project's Go tools) or on PATH, or undefined. */
-export function findTool(name) {
-  for (const dir of [
-    join(root, ".cache", "bin"),
-    ...(process.env.PATH ?? "").split(delimiter),
-    "/usr/sbin",
-    "/usr/bin",
-  ]) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-export function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { findTool, freePort } from "../common.mjs";
 
 export function machine() {
   return {
@@ -87,19 +56,6 @@ export async function startProcess(name, command, args, ready) {
   }
 }
 
-let loadgenPath;
-
-/** bench/loadgen, built from its source into .cache/bin once per run (Go caches the build). */
-function loadgen() {
-  if (!loadgenPath) {
-    const bin = join(root, ".cache", "bin");
-    mkdirSync(bin, { recursive: true });
-    loadgenPath = join(bin, "loadgen");
-    execFileSync("go", ["build", "-o", loadgenPath, "."], { cwd: join(root, "bench", "loadgen"), stdio: "inherit" });
-  }
-  return loadgenPath;
-}
-
 /**
  * Drives Check load at `port` from a separate process (bench/loadgen), with the requests in
  * `requestsFile` (a JSON list of base64 CheckRequests); `load` = { connections, streamsPerConnection,
@@ -108,42 +64,21 @@ function loadgen() {
 export function runLoad(port, requestsFile, load) {
   const bodies = `${requestsFile}.bin`;
   if (!existsSync(bodies)) {
-    const framed = JSON.parse(readFileSync(requestsFile, "utf8")).map((b64) => {
-      const bytes = Buffer.from(b64, "base64");
-      const out = Buffer.alloc(5 + bytes.length);
-      out.writeUInt32BE(bytes.length, 1);
-      out.set(bytes, 5);
-      return out;
-    });
-    writeFileSync(bodies, Buffer.concat(framed));
+    const requests = JSON.parse(readFileSync(requestsFile, "utf8")).map((b64) => Buffer.from(b64, "base64"));
+    writeFileSync(bodies, grpcFrames(requests));
   }
-  const out = execFileSync(
-    loadgen(),
-    [
-      "-addr",
-      `127.0.0.1:${port}`,
-      "-path",
-      "/envoy.service.auth.v3.Authorization/Check",
-      "-bodies",
-      bodies,
-      "-concurrency",
-      String(load.connections * load.streamsPerConnection),
-      "-connections",
-      String(load.connections),
-      "-warmup",
-      `${load.warmupMs}ms`,
-      "-duration",
-      `${load.durationMs}ms`,
-    ],
-    { encoding: "utf8", timeout: load.warmupMs + load.durationMs + 30_000 },
-  );
-  const report = JSON.parse(out);
-  const notOk = Object.entries(report.statuses)
-    .filter(([status]) => status !== "0")
-    .reduce((sum, [, count]) => sum + count, 0);
+  const report = runLoadgen({
+    port,
+    path: "/envoy.service.auth.v3.Authorization/Check",
+    bodies,
+    concurrency: load.connections * load.streamsPerConnection,
+    connections: load.connections,
+    warmup: `${load.warmupMs}ms`,
+    duration: `${load.durationMs}ms`,
+  });
   return {
     completed: report.calls,
-    failures: report.errors + notOk,
+    failures: report.failures,
     rps: report.rps,
     p50: report.p50_ms,
     p99: report.p99_ms,

@@ -10,10 +10,10 @@
 // Builds missing tools into .cache/bin (pinned). Writes bench/results/ratelimit.md.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
-import { cpus, homedir, loadavg, tmpdir, totalmem } from "node:os";
-import { delimiter, dirname, join } from "node:path";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
@@ -21,10 +21,10 @@ import {
   file_envoy_service_ratelimit_v3_rls,
   RateLimitRequestSchema,
 } from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
+import { buildLoadgen, findTool, freePort, grpcFrames, localBin, runLoadgen } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
-const localBin = join(root, ".cache", "bin");
 const quick = process.argv.includes("--quick");
 const roundsArg = process.argv.indexOf("--rounds");
 const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : quick ? 1 : 3;
@@ -36,20 +36,6 @@ const goTools = {
   service_cmd: "github.com/envoyproxy/ratelimit/src/service_cmd@v1.4.1-0.20260122083618-3fb702589d36",
 };
 
-function findTool(name) {
-  const dirs = [localBin, ...(process.env.PATH ?? "").split(delimiter), join(homedir(), "go", "bin"), "/usr/sbin"];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 function goTool(name) {
   const found = findTool(name);
   if (found) return found;
@@ -57,23 +43,6 @@ function goTool(name) {
   mkdirSync(localBin, { recursive: true });
   execFileSync("go", ["install", goTools[name]], { stdio: "inherit", env: { ...process.env, GOBIN: localBin } });
   return join(localBin, name);
-}
-
-/** bench/loadgen, built from its source here each run (Go caches the build). */
-function buildLoadgen() {
-  mkdirSync(localBin, { recursive: true });
-  const output = join(localBin, "loadgen");
-  execFileSync("go", ["build", "-o", output, "."], { cwd: join(here, "..", "loadgen"), stdio: "inherit" });
-  return output;
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function until(what, check, timeoutMs = 20_000) {
@@ -164,42 +133,29 @@ const scenarios = [
 
 /** The scenario's requests as gRPC length-prefixed messages, back to back, for bench/loadgen. */
 function writeBodies(path, requests) {
-  const frames = requests.map((request) => {
-    const bytes = toBinary(RateLimitRequestSchema, create(RateLimitRequestSchema, request));
-    const out = Buffer.alloc(5 + bytes.length);
-    out.writeUInt32BE(bytes.length, 1);
-    out.set(bytes, 5);
-    return out;
-  });
-  writeFileSync(path, Buffer.concat(frames));
+  writeFileSync(
+    path,
+    grpcFrames(requests.map((request) => toBinary(RateLimitRequestSchema, create(RateLimitRequestSchema, request)))),
+  );
 }
 
-function loadgen(loadgenPath, bodies, port, warmup, duration) {
-  const out = execFileSync(loadgenPath, [
-    "-addr",
-    `127.0.0.1:${port}`,
-    "-path",
-    "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
-    "-bodies",
+function loadgen(bodies, port, warmup, duration) {
+  const report = runLoadgen({
+    port,
+    path: "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
     bodies,
-    "-concurrency",
-    String(load.concurrency),
-    "-connections",
-    String(load.connections),
-    "-warmup",
+    concurrency: load.concurrency,
+    connections: load.connections,
     warmup,
-    "-duration",
     duration,
-  ]);
-  const report = JSON.parse(out.toString());
-  const failed = Object.entries(report.statuses).filter(([status]) => status !== "0");
-  if (failed.length > 0) console.log(`  non-OK statuses: ${JSON.stringify(Object.fromEntries(failed))}`);
+  });
+  if (Object.keys(report.notOk).length > 0) console.log(`  non-OK statuses: ${JSON.stringify(report.notOk)}`);
   return {
     calls: report.calls,
     rps: report.rps,
     p50: report.p50_ms,
     p99: report.p99_ms,
-    errors: report.errors + failed.reduce((a, [, n]) => a + n, 0),
+    errors: report.failures,
     codes: report.codes,
   };
 }
@@ -279,7 +235,7 @@ async function main() {
   if (!redisServer || !redisCli)
     throw new Error("redis-server and redis-cli are needed (apt-get install redis-server)");
   const ghzPath = goTool("ghz");
-  const loadgenPath = buildLoadgen();
+  buildLoadgen();
   const serviceCmd = goTool("service_cmd");
   const work = mkdtempSync(join(tmpdir(), "gantry-rl-bench-"));
   const configDir = join(work, "ratelimit", "config");
@@ -404,8 +360,8 @@ async function main() {
       const generators = [
         {
           name: "loadgen",
-          warm: (port) => loadgen(loadgenPath, bodies, port, "0s", load.warmup),
-          measure: (port) => loadgen(loadgenPath, bodies, port, "0s", load.duration),
+          warm: (port) => loadgen(bodies, port, "0s", load.warmup),
+          measure: (port) => loadgen(bodies, port, "0s", load.duration),
         },
         {
           name: "ghz",

@@ -1,0 +1,101 @@
+// What the benchmarks share: finding tools, free loopback ports, gRPC message framing, and driving load
+// with bench/loadgen.
+import { execFileSync } from "node:child_process";
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { homedir } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** The project's own tools (Go binaries) live here. */
+export const localBin = join(root, ".cache", "bin");
+
+/** An executable in .cache/bin, on PATH, in ~/go/bin or the sbin folders, or undefined. */
+export function findTool(name) {
+  const dirs = [
+    localBin,
+    ...(process.env.PATH ?? "").split(delimiter),
+    join(homedir(), "go", "bin"),
+    "/usr/sbin",
+    "/usr/bin",
+  ];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Messages as gRPC length-prefixed frames, back to back: the request file bench/loadgen reads. */
+export function grpcFrames(messages) {
+  return Buffer.concat(
+    messages.map((bytes) => {
+      const out = Buffer.alloc(5 + bytes.length);
+      out.writeUInt32BE(bytes.length, 1);
+      out.set(bytes, 5);
+      return out;
+    }),
+  );
+}
+
+let loadgenPath;
+
+/** bench/loadgen, built from its source into .cache/bin once per run (Go caches the build). */
+export function buildLoadgen() {
+  if (!loadgenPath) {
+    mkdirSync(localBin, { recursive: true });
+    loadgenPath = join(localBin, "loadgen");
+    execFileSync("go", ["build", "-o", loadgenPath, "."], { cwd: join(root, "bench", "loadgen"), stdio: "inherit" });
+  }
+  return loadgenPath;
+}
+
+/**
+ * One bench/loadgen run: `bodies` is a file of framed requests sent in turn to `path` at `port`, with
+ * `concurrency` calls in flight over `connections`, for `warmup` then `duration` (Go durations: "2s",
+ * "500ms"). Returns its report with `failures`: calls that failed or answered with a status other than OK.
+ */
+export function runLoadgen({ port, path, bodies, concurrency, connections, warmup, duration }) {
+  const out = execFileSync(
+    buildLoadgen(),
+    [
+      "-addr",
+      `127.0.0.1:${port}`,
+      "-path",
+      path,
+      "-bodies",
+      bodies,
+      "-concurrency",
+      String(concurrency),
+      "-connections",
+      String(connections),
+      "-warmup",
+      warmup,
+      "-duration",
+      duration,
+    ],
+    { encoding: "utf8", timeout: 120_000 },
+  );
+  const report = JSON.parse(out);
+  const notOk = Object.entries(report.statuses).filter(([status]) => status !== "0");
+  return {
+    ...report,
+    notOk: Object.fromEntries(notOk),
+    failures: report.errors + notOk.reduce((a, [, n]) => a + n, 0),
+  };
+}
