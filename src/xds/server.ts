@@ -15,6 +15,7 @@ import { RouteDiscoveryService } from "../gen/envoy/service/route/v3/rds_pb.js";
 import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { GrpcError, GrpcServer, type GrpcServerOptions, GrpcStatus, toServiceError } from "../lib/grpc.js";
+import { HealthService, ServingStatus } from "../lib/health.js";
 import type { Logger } from "../lib/logger.js";
 import type { Registry } from "../lib/metrics.js";
 import type { SnapshotCache } from "./cache.js";
@@ -51,6 +52,11 @@ export interface XdsServerOptions {
 
 export interface XdsServer {
   readonly port: number;
+  /**
+   * The gRPC health service on the xDS port (grpc.health.v1), for Envoy's gRPC health checks of its
+   * xDS cluster and for probes: the whole server and ADS are SERVING until stop() drains them.
+   */
+  readonly health: HealthService;
   /** Every connected proxy: node, stream kind, versions and nonces sent and ACKed, last NACK. */
   proxyStatus(): ProxyStatus[];
   /** Closes every stream and stops listening. */
@@ -182,11 +188,18 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
   if (options.channelOptions) grpcOptions.channelOptions = options.channelOptions;
   const server = new GrpcServer(grpcOptions);
   const board = addXdsServices(server, options);
+  const health = new HealthService();
+  health.set(AggregatedDiscoveryService.typeName, ServingStatus.SERVING);
+  health.register(server);
   const port = await server.listen(options.host ?? "0.0.0.0", options.port ?? defaultXdsPort);
   options.logger?.info({ port }, "xDS server listening");
   return {
     port,
+    health,
     proxyStatus: () => board.list(),
-    stop: (graceMs = 1_000) => server.shutdown(graceMs),
+    stop: (graceMs = 1_000) => {
+      health.drain();
+      return server.shutdown(graceMs);
+    },
   };
 }
