@@ -28,6 +28,14 @@ export function hostOption(): Option {
   return new Option("--host <address>", "address to listen on").env("GANTRY_HOST").default("0.0.0.0");
 }
 
+/** The HTTP/2 concurrent stream limit of a data-plane gRPC port (announced to clients and enforced). */
+export function grpcMaxStreamsOption(): Option {
+  return new Option("--grpc-max-concurrent-streams <n>", "calls in flight on one client connection, at most")
+    .env("GANTRY_GRPC_MAX_CONCURRENT_STREAMS")
+    .default(1_000)
+    .argParser(parsePositiveInt);
+}
+
 export function redisUrlOption(description: string): Option {
   return new Option(
     "--redis-url <url>",

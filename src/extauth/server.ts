@@ -30,6 +30,8 @@ export interface ExtAuthServerOptions {
   grpcPort?: number;
   /** Port for /metrics, /healthz, /readyz (0 picks a free one). Default 9092. */
   metricsPort?: number;
+  /** Calls in flight on one client connection, at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 1000. */
+  maxConcurrentStreams?: number;
   /** A YAML file of auth configs, watched and reloaded on change. */
   configFile?: string;
   /** Auth configs to start with when there is no file (e.g. `gantry up`, tests). */
@@ -142,7 +144,10 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     throw err;
   }
 
-  const grpc = new Http2GrpcServer({ logger });
+  const grpc = new Http2GrpcServer({
+    logger,
+    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
+  });
   const health = new HealthService();
   health.register(grpc);
   grpc.add(Authorization, { check: (request) => service.check(request) });

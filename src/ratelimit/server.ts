@@ -35,6 +35,8 @@ export interface RateLimitServerOptions {
   grpcPort?: number;
   /** Default 9093; 0 picks a free port. */
   metricsPort?: number;
+  /** Calls in flight on one client connection, at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 1000. */
+  maxConcurrentStreams?: number;
   /** envoyproxy/ratelimit YAML files, one domain each; watched and reloaded on change. */
   configDir?: string;
   /** Configs from another source (xDS, `gantry up`); replaced later with `setConfigs`. */
@@ -148,7 +150,10 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
 
   // The common outcome's series is looked up once, not per request.
   const answeredOk = metrics.requestDuration.labels("OK");
-  const grpc = new Http2GrpcServer({ logger });
+  const grpc = new Http2GrpcServer({
+    logger,
+    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
+  });
   const health = new HealthService();
   health.register(grpc);
   const failed = (started: number, err: unknown): never => {

@@ -1,7 +1,9 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { RateLimitResponse_Code as Code, RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
+import { FrameType, Setting } from "../../src/lib/h2/frames.js";
 import { createClient } from "../../src/lib/index.js";
+import { RawH2Client } from "../lib/h2/raw-client.js";
 import { freePort, startProcess } from "../support/index.js";
 
 const bin = fileURLToPath(new URL("../../bin/gantry.js", import.meta.url));
@@ -19,6 +21,7 @@ describe("gantry ratelimit (built by npm install)", () => {
         ...process.env,
         GANTRY_METRICS_PORT: String(metricsPort),
         GANTRY_RATELIMIT_RESPONSE_HEADERS: "true",
+        GANTRY_GRPC_MAX_CONCURRENT_STREAMS: "7",
         GANTRY_LOG_LEVEL: "warn",
       },
       ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok,
@@ -37,6 +40,16 @@ describe("gantry ratelimit (built by npm install)", () => {
       expect(response.responseHeadersToAdd.map((h) => `${h.key}: ${h.value}`)).toContain("RateLimit-Limit: 20");
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(metrics).toContain('gantry_ratelimit_config_loads_total{result="success",service="ratelimit"} 1');
+
+      // The stream limit from the environment is what the gRPC port announces.
+      const raw = await RawH2Client.open(grpcPort);
+      try {
+        const settings = await raw.waitFor("SETTINGS", (f) => f.type === FrameType.SETTINGS && f.flags === 0);
+        expect(settings.payload.readUInt16BE(0)).toBe(Setting.MAX_CONCURRENT_STREAMS);
+        expect(settings.payload.readUInt32BE(2)).toBe(7);
+      } finally {
+        raw.close();
+      }
     } finally {
       client.close();
       await proc.stop();

@@ -4,6 +4,7 @@ import { followAuthConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
   defaultNodeId,
+  grpcMaxStreamsOption,
   hostOption,
   logLevelOption,
   parsePositiveInt,
@@ -16,6 +17,7 @@ import { stopAllOnSignal } from "../signals.js";
 interface ExtAuthFlags {
   host: string;
   grpcPort: number;
+  grpcMaxConcurrentStreams: number;
   metricsPort: number;
   config?: string;
   defaultConfig?: string;
@@ -32,6 +34,7 @@ export function registerExtAuth(program: Command): void {
     .description("run the ext_authz server (envoy.service.auth.v3.Authorization/Check)")
     .addOption(hostOption())
     .addOption(portOption("--grpc-port", "GANTRY_GRPC_PORT", "gRPC port for Check and health", 8083))
+    .addOption(grpcMaxStreamsOption())
     .addOption(portOption("--metrics-port", "GANTRY_METRICS_PORT", "port for /metrics, /healthz and /readyz", 9092))
     .addOption(
       new Option("--config <file>", "YAML auth configs keyed by id; reloaded when it changes").env(
@@ -59,6 +62,7 @@ export function registerExtAuth(program: Command): void {
     const server = await startExtAuthServer({
       host: flags.host,
       grpcPort: flags.grpcPort,
+      maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
       metricsPort: flags.metricsPort,
       checkTimeoutMs: flags.checkTimeoutMs,
       logger,

@@ -9,6 +9,7 @@ import {
 } from "../../ratelimit/index.js";
 import {
   defaultNodeId,
+  grpcMaxStreamsOption,
   hostOption,
   logLevelOption,
   parsePositiveInt,
@@ -21,6 +22,7 @@ import { stopAllOnSignal } from "../signals.js";
 interface RateLimitFlags {
   host: string;
   grpcPort: number;
+  grpcMaxConcurrentStreams: number;
   metricsPort: number;
   configDir?: string;
   redisUrl?: string;
@@ -61,6 +63,7 @@ export function registerRateLimit(program: Command): void {
     .description("run the rate-limit server (envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit)")
     .addOption(hostOption())
     .addOption(portOption("--grpc-port", "GANTRY_GRPC_PORT", "gRPC port for ShouldRateLimit and health", 8081))
+    .addOption(grpcMaxStreamsOption())
     .addOption(portOption("--metrics-port", "GANTRY_METRICS_PORT", "port for /metrics, /healthz and /readyz", 9093))
     .addOption(
       new Option(
@@ -122,6 +125,7 @@ export function registerRateLimit(program: Command): void {
     const server = await startRateLimitServer({
       host: flags.host,
       grpcPort: flags.grpcPort,
+      maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
       metricsPort: flags.metricsPort,
       redisTimeoutMs: flags.redisTimeoutMs,
       redisFailureMode: flags.redisFailureMode,
