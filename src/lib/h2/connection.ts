@@ -154,7 +154,7 @@ export class H2Stream {
 
   /** Ends the response with trailers, after any queued body bytes. */
   trailers(block: Buffer): void {
-    this.connection.sendTrailers(this, block);
+    this.connection.sendHeaders(this, block, true);
   }
 
   /** A complete response: headers, one body chunk and trailers, in one write when the windows allow. */
@@ -742,11 +742,6 @@ export class H2Connection {
   }
 
   /** @internal */
-  sendTrailers(stream: H2Stream, block: Buffer): void {
-    this.sendHeaders(stream, block, true);
-  }
-
-  /** @internal */
   sendData(stream: H2Stream, data: Buffer, endStream: boolean): boolean {
     if (stream.done) return false;
     if (stream.pending) {
@@ -780,7 +775,7 @@ export class H2Connection {
     if (!fits) {
       this.sendHeaders(stream, headers, false);
       this.sendData(stream, body, false);
-      this.sendTrailers(stream, trailers);
+      this.sendHeaders(stream, trailers, true);
       return;
     }
     // The usual gRPC answer: three frames in one buffer.

@@ -80,6 +80,16 @@ export class RawH2Client {
     };
   }
 
+  /** The settings the server announced in its first SETTINGS frame, by id. */
+  async settings(): Promise<Map<number, number>> {
+    const frame = await this.waitFor("the server's SETTINGS", (f) => f.type === FrameType.SETTINGS && f.flags === 0);
+    const announced = new Map<number, number>();
+    for (let at = 0; at + 6 <= frame.payload.length; at += 6) {
+      announced.set(frame.payload.readUInt16BE(at), frame.payload.readUInt32BE(at + 2));
+    }
+    return announced;
+  }
+
   close(): void {
     this.#socket.destroy();
   }
