@@ -1,4 +1,4 @@
-export { type Clock, ManualClock, systemClock } from "./clock.js";
+export { type Clock, ManualClock, systemClock, type Timer, type Timers } from "./clock.js";
 export {
   type BidiCall,
   type CallOptions,

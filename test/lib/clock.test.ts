@@ -19,3 +19,73 @@ describe("clocks", () => {
     expect(now).toBeLessThanOrEqual(Date.now());
   });
 });
+
+describe("timers on a manual clock", () => {
+  it("fires one-shot timers in due order, each at its due time", () => {
+    const clock = new ManualClock(0);
+    const fired: Array<[string, number]> = [];
+    clock.setTimeout(() => fired.push(["b", clock.now()]), 20);
+    clock.setTimeout(() => fired.push(["a", clock.now()]), 10);
+    clock.setTimeout(() => fired.push(["c", clock.now()]), 30);
+    clock.advance(25);
+    expect(fired).toEqual([
+      ["a", 10],
+      ["b", 20],
+    ]);
+    expect(clock.now()).toBe(25);
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(5);
+    expect(fired.at(-1)).toEqual(["c", 30]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("repeats intervals until cancelled, and cancelled timers never fire", () => {
+    const clock = new ManualClock(0);
+    const ticks: number[] = [];
+    const interval = clock.setInterval(() => ticks.push(clock.now()), 10);
+    const never = clock.setTimeout(() => ticks.push(-1), 15);
+    never.cancel();
+    clock.advance(35);
+    expect(ticks).toEqual([10, 20, 30]);
+    interval.cancel();
+    interval.cancel();
+    clock.advance(100);
+    expect(ticks).toEqual([10, 20, 30]);
+  });
+
+  it("fires timers scheduled by a timer within the same step", () => {
+    const clock = new ManualClock(0);
+    const fired: number[] = [];
+    clock.setTimeout(() => {
+      fired.push(clock.now());
+      clock.setTimeout(() => fired.push(clock.now()), 5);
+    }, 10);
+    clock.advance(20);
+    expect(fired).toEqual([10, 15]);
+    expect(clock.now()).toBe(20);
+  });
+
+  it("a zero-delay timer fires on the next advance, even of zero", () => {
+    const clock = new ManualClock(0);
+    let fired = false;
+    clock.setTimeout(() => {
+      fired = true;
+    }, 0);
+    expect(fired).toBe(false);
+    clock.advance(0);
+    expect(fired).toBe(true);
+  });
+});
+
+describe("timers on the system clock", () => {
+  it("call back later and can be cancelled", async () => {
+    let cancelledFired = false;
+    systemClock
+      .setTimeout(() => {
+        cancelledFired = true;
+      }, 1)
+      .cancel();
+    await new Promise<void>((resolve) => systemClock.setTimeout(resolve, 5).unref());
+    expect(cancelledFired).toBe(false);
+  });
+});
