@@ -8,4 +8,6 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 const { main } = await import(entry.href);
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+// A command that failed exits now, even if it had opened a port before failing: never a half-started server.
+if (code !== 0) process.exit(code);

@@ -11,6 +11,7 @@ import { parseResources, type RejectedDocument, type Resource } from "../resourc
 import { keyString, type ResourceKey, type ResourceStore, type StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
 import { encodeResource, SnapshotCache, startXdsServer, type XdsResource, type XdsServer } from "../xds/index.js";
+import { checkApiToken } from "./api/auth.js";
 import { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
 import { Debouncer, type Timers } from "./debounce.js";
@@ -65,6 +66,11 @@ interface Parsed {
  */
 export async function startManagementServer(options: ManagementServerOptions): Promise<ManagementServer> {
   const { store, logger, registry } = options;
+  // Every option is checked before a port opens: a server never runs half-started.
+  if (options.apiToken !== undefined) checkApiToken(options.apiToken);
+  else if (!options.insecureApi) {
+    throw new Error("the management API needs a token (--api-token-file or GANTRY_API_TOKEN), or --insecure-api");
+  }
   const clock = options.clock ?? systemClock;
   const serverName = options.serverName ?? hostname();
   const metrics = {
@@ -195,6 +201,14 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const unwatch = store.watch(() => debounce.trigger());
 
   let configDir: ConfigDirSource | undefined;
+  /** Undoes what started so far when a later step fails (a port in use, a store that cannot be read). */
+  const abandon = async (err: unknown): Promise<never> => {
+    unwatch();
+    configDir?.stop();
+    debounce.stop();
+    await xds.stop(0);
+    throw err;
+  };
   if (options.configDir) {
     configDir = new ConfigDirSource({
       dir: options.configDir,
@@ -205,10 +219,10 @@ export async function startManagementServer(options: ManagementServerOptions): P
         debounce.trigger();
       },
     });
-    await configDir.start();
+    await configDir.start().catch(abandon);
   }
   debounce.trigger();
-  await debounce.flush();
+  await debounce.flush().catch(abandon);
 
   const proxies = (): ProxyStatusView[] =>
     xds.proxyStatus().map((p) => ({
@@ -279,7 +293,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     ...(options.insecureApi ? { insecure: true } : {}),
     deps,
     logger,
-  });
+  }).catch(abandon);
 
   return {
     xdsPort: xds.port,

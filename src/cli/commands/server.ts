@@ -1,6 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { createLogger, createRegistry, type LogLevel, startTelemetryServer } from "../../lib/index.js";
+import { parseRedisUrl } from "../../lib/redis.js";
+import { checkApiToken } from "../../server/api/auth.js";
 import { startManagementServer } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
 import { hostOption, logLevelOption, parsePort, portOption, redisUrlOption } from "../options.js";
@@ -39,6 +41,50 @@ export function readApiToken(file: string | undefined): string | undefined {
     }
   }
   return process.env["GANTRY_API_TOKEN"]?.trim() || undefined;
+}
+
+/**
+ * Checks every flag and the values they point at before any port opens, so that a bad one stops
+ * the server at once, with a message naming it, instead of leaving some ports served.
+ */
+export function checkServerFlags(flags: ServerFlags, token: string | undefined): void {
+  if (token !== undefined) {
+    try {
+      checkApiToken(token);
+    } catch (err) {
+      const source = flags.apiTokenFile ? `--api-token-file ${flags.apiTokenFile}` : "GANTRY_API_TOKEN";
+      throw new Error(`${source}: ${(err as Error).message}`);
+    }
+  } else if (!flags.insecureApi) {
+    throw new Error("the management API needs a token: --api-token-file FILE or GANTRY_API_TOKEN (or --insecure-api)");
+  }
+  if (flags.configDir !== undefined) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(flags.configDir).isDirectory();
+    } catch (err) {
+      throw new Error(
+        `--config-dir ${flags.configDir}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such folder" : (err as Error).message}`,
+      );
+    }
+    if (!isDir) throw new Error(`--config-dir ${flags.configDir}: not a folder`);
+  }
+  if (flags.redisUrl !== undefined) {
+    try {
+      parseRedisUrl(flags.redisUrl);
+    } catch (err) {
+      throw new Error(`--redis-url: ${(err as Error).message}`);
+    }
+  }
+  const ports: Array<[string, number]> = [
+    ["--xds-port", flags.xdsPort],
+    ["--api-port", flags.apiPort],
+    ["--metrics-port", flags.metricsPort],
+  ];
+  for (const [i, [flag, port]] of ports.entries()) {
+    const other = ports.slice(i + 1).find(([, p]) => p === port && p !== 0);
+    if (other) throw new Error(`${flag} and ${other[0]} are both ${port}: each needs its own port`);
+  }
 }
 
 export function registerServer(program: Command): void {
@@ -85,13 +131,9 @@ export function registerServer(program: Command): void {
     )
     .addOption(logLevelOption())
     .action(async (flags: ServerFlags) => {
-      const logger = createLogger({ service: "server", level: flags.logLevel });
       const token = readApiToken(flags.apiTokenFile);
-      if (!token && !flags.insecureApi) {
-        throw new Error(
-          "the management API needs a token: --api-token-file FILE or GANTRY_API_TOKEN (or --insecure-api)",
-        );
-      }
+      checkServerFlags(flags, token);
+      const logger = createLogger({ service: "server", level: flags.logLevel });
       let store: ResourceStore;
       if (flags.redisUrl) {
         const redisStore = new RedisStore({ url: flags.redisUrl, logger });

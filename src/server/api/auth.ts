@@ -1,12 +1,24 @@
 import { timingSafeEqual } from "node:crypto";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 
+/** The shortest API token accepted: a shorter one is too easy to guess. */
+export const minApiTokenLength = 16;
+
+/** Throws when a token is too weak to guard the API; the message never shows the token. */
+export function checkApiToken(token: string): void {
+  if (token.length < minApiTokenLength) {
+    throw new Error(
+      `the API token must be at least ${minApiTokenLength} characters (it has ${token.length}); make one with: openssl rand -hex 24`,
+    );
+  }
+}
+
 /**
  * Requires `authorization: Bearer <token>` on every call. The comparison takes the same time
  * whatever the guess, and the token is never logged or echoed.
  */
 export function bearerAuth(token: string): Interceptor {
-  if (token.length < 16) throw new Error("the API token must be at least 16 characters");
+  checkApiToken(token);
   const expected = Buffer.from(token, "utf8");
   return (next) => async (request) => {
     const header = request.header.get("authorization") ?? "";
