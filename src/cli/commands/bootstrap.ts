@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "yaml";
 import { bootstrapToJson, buildBootstrap, type ProxyRole, proxyRoles } from "../../server/bootstrap.js";
+import { buildGrpcBootstrap, parseLocality } from "../../server/bootstrap-grpc.js";
 import { parsePort } from "../options.js";
 
 function parseLabels(value: string, previous: Record<string, string> = {}): Record<string, string> {
@@ -20,34 +21,86 @@ function parseAddress(value: string): { host: string; port: number } {
 }
 
 interface BootstrapFlags {
+  format: "envoy" | "grpc";
   nodeId: string;
-  role: ProxyRole;
+  role?: ProxyRole;
   labels?: Record<string, string>;
   xdsAddress: { host: string; port: number };
   cluster?: string;
   adminPort?: number;
   sotw?: boolean;
-  output: "yaml" | "json";
+  locality?: string;
+  serverListenerTemplate?: string;
+  output?: "yaml" | "json";
 }
 
 export function registerBootstrap(program: Command): void {
   program
     .command("bootstrap")
-    .description("print an Envoy bootstrap that takes all its config from the Gantry server over ADS (delta)")
-    .requiredOption("--node-id <id>", "the Envoy node id (unique per proxy)")
-    .addOption(new Option("--role <role>", "what the proxy is").choices(proxyRoles).makeOptionMandatory())
+    .description(
+      "print a bootstrap that takes all its config from the Gantry server: for Envoy (ADS, delta by default) or, with --format grpc, for proxyless gRPC clients and xDS-enabled gRPC servers",
+    )
+    .addOption(
+      new Option("--format <format>", "envoy: an Envoy bootstrap; grpc: a gRPC xDS bootstrap (JSON)")
+        .choices(["envoy", "grpc"])
+        .default("envoy"),
+    )
+    .requiredOption("--node-id <id>", "the node id (unique per proxy or gRPC process)")
+    .addOption(
+      new Option("--role <role>", "what the Envoy proxy is (required with --format envoy)").choices(proxyRoles),
+    )
     .option("--labels <k=v,...>", "node labels that Gateway selectors match (repeatable)", parseLabels)
     .addOption(
-      new Option("--xds-address <host:port>", "the management server's xDS address as Envoy resolves it")
+      new Option("--xds-address <host:port>", "the management server's xDS address as the proxy or client resolves it")
         .env("GANTRY_XDS_ADDRESS")
         .default({ host: "127.0.0.1", port: 18000 }, "127.0.0.1:18000")
         .argParser(parseAddress),
     )
-    .option("--cluster <name>", "the Envoy node cluster (default gantry-<role>)")
+    .option("--cluster <name>", "the node cluster (default gantry-<role>, or gantry-grpc)")
     .option("--admin-port <port>", "Envoy admin port (default 9901 for gateways, 15000 for sidecars)", parsePort)
-    .option("--sotw", "use state-of-the-world ADS instead of delta")
-    .addOption(new Option("-o, --output <format>", "output format").choices(["yaml", "json"]).default("yaml"))
+    .option("--sotw", "Envoy: use state-of-the-world ADS instead of delta (gRPC always does)")
+    .option("--locality <region[/zone[/sub-zone]]>", "gRPC: where the client runs, for locality-aware balancing")
+    .option(
+      "--server-listener-template <name>",
+      "gRPC: the Listener name xDS-enabled gRPC servers ask for, %s being their address",
+    )
+    .addOption(
+      new Option("-o, --output <format>", "output format (default yaml; json for --format grpc)").choices([
+        "yaml",
+        "json",
+      ]),
+    )
     .action((flags: BootstrapFlags) => {
+      if (flags.format === "grpc") {
+        if (flags.output === "yaml") throw new Error("-o yaml: gRPC reads JSON bootstraps only");
+        for (const [flag, set] of [
+          ["--role", flags.role],
+          ["--admin-port", flags.adminPort],
+          ["--sotw", flags.sotw],
+        ] as const) {
+          if (set !== undefined) throw new Error(`${flag} is for Envoy bootstraps, not --format grpc`);
+        }
+        const bootstrap = buildGrpcBootstrap({
+          nodeId: flags.nodeId,
+          labels: flags.labels ?? {},
+          xdsHost: flags.xdsAddress.host,
+          xdsPort: flags.xdsAddress.port,
+          ...(flags.cluster === undefined ? {} : { cluster: flags.cluster }),
+          ...(flags.locality === undefined ? {} : { locality: parseLocality(flags.locality) }),
+          ...(flags.serverListenerTemplate === undefined
+            ? {}
+            : { serverListenerTemplate: flags.serverListenerTemplate }),
+        });
+        process.stdout.write(`${JSON.stringify(bootstrap, null, 2)}\n`);
+        return;
+      }
+      if (flags.role === undefined) throw new Error("--role is required for an Envoy bootstrap");
+      for (const [flag, set] of [
+        ["--locality", flags.locality],
+        ["--server-listener-template", flags.serverListenerTemplate],
+      ] as const) {
+        if (set !== undefined) throw new Error(`${flag} is for gRPC bootstraps (--format grpc)`);
+      }
       const bootstrap = buildBootstrap({
         nodeId: flags.nodeId,
         role: flags.role,

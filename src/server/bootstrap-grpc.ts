@@ -1,0 +1,99 @@
+import { BootstrapOptionsError } from "./bootstrap.js";
+
+/**
+ * The name xDS-enabled gRPC servers ask for their Listener by: `%s` is replaced by the address the
+ * server listens on (`0.0.0.0:50051`, `[::]:50051`). The `grpc/server` prefix is gRPC's own
+ * convention (gRFC A36); Gantry serves server listeners under this name.
+ */
+export const defaultServerListenerTemplate = "grpc/server?xds.resource.listening_address=%s";
+
+export interface GrpcBootstrapOptions {
+  nodeId: string;
+  /** Labels that Gateway selectors match; sent as node metadata `labels`. */
+  labels: Readonly<Record<string, string>>;
+  /** Where the management server's xDS port is, as the client will resolve it. */
+  xdsHost: string;
+  xdsPort: number;
+  /** The node's cluster; defaults to `gantry-grpc`. */
+  cluster?: string;
+  /** Where the client runs, for locality-aware load balancing. */
+  locality?: { region?: string; zone?: string; subZone?: string };
+  serverListenerTemplate?: string;
+}
+
+/** gRPC's xDS bootstrap (gRFC A27) as the JSON every gRPC language reads. */
+export interface GrpcBootstrap {
+  xds_servers: Array<{
+    server_uri: string;
+    channel_creds: Array<{ type: string }>;
+    server_features: string[];
+  }>;
+  node: {
+    id: string;
+    cluster: string;
+    metadata: { role: string; labels: Record<string, string> };
+    locality: { region?: string; zone?: string; sub_zone?: string };
+  };
+  server_listener_resource_name_template: string;
+}
+
+const labelKey = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+function check(options: GrpcBootstrapOptions): void {
+  if (options.nodeId.trim() === "") throw new BootstrapOptionsError("--node-id", "must not be empty");
+  if (options.xdsHost === "") throw new BootstrapOptionsError("--xds-address", "the host must not be empty");
+  if (!Number.isInteger(options.xdsPort) || options.xdsPort < 1 || options.xdsPort > 65535) {
+    throw new BootstrapOptionsError("--xds-address", `${options.xdsPort} is not a port number (1-65535)`);
+  }
+  for (const key of Object.keys(options.labels)) {
+    if (!labelKey.test(key)) throw new BootstrapOptionsError("--labels", `"${key}" is not a valid label key`);
+  }
+  const template = options.serverListenerTemplate;
+  if (template !== undefined && !template.includes("%s")) {
+    throw new BootstrapOptionsError("--server-listener-template", `"${template}" has no %s for the listening address`);
+  }
+}
+
+/**
+ * A bootstrap for proxyless gRPC clients and xDS-enabled gRPC servers (Go, Java, C-core and its
+ * wrappers, grpc-js-xds): one xDS server, Gantry's, over plaintext (Gantry's xDS port has no TLS
+ * yet). gRPC speaks state-of-the-world ADS only, so there is no delta switch. The node carries the
+ * same `role` and `labels` metadata as Envoy bootstraps, so Gateway selectors treat both alike, and
+ * always a `locality` (grpc-js-xds refuses a node without one).
+ */
+export function buildGrpcBootstrap(options: GrpcBootstrapOptions): GrpcBootstrap {
+  check(options);
+  const host = options.xdsHost.includes(":") ? `[${options.xdsHost}]` : options.xdsHost;
+  const locality = options.locality ?? {};
+  return {
+    xds_servers: [
+      {
+        server_uri: `${host}:${options.xdsPort}`,
+        channel_creds: [{ type: "insecure" }],
+        // v3 is the only transport version Gantry serves; older clients need to be told.
+        server_features: ["xds_v3"],
+      },
+    ],
+    node: {
+      id: options.nodeId,
+      cluster: options.cluster ?? "gantry-grpc",
+      metadata: { role: "grpc", labels: { ...options.labels } },
+      locality: {
+        ...(locality.region ? { region: locality.region } : {}),
+        ...(locality.zone ? { zone: locality.zone } : {}),
+        ...(locality.subZone ? { sub_zone: locality.subZone } : {}),
+      },
+    },
+    server_listener_resource_name_template: options.serverListenerTemplate ?? defaultServerListenerTemplate,
+  };
+}
+
+/** Parses `region[/zone[/sub-zone]]`. */
+export function parseLocality(value: string): { region?: string; zone?: string; subZone?: string } {
+  const parts = value.split("/");
+  if (parts.length > 3 || parts.some((p) => p === "")) {
+    throw new BootstrapOptionsError("--locality", `"${value}" is not region[/zone[/sub-zone]]`);
+  }
+  const [region, zone, subZone] = parts;
+  return { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(subZone ? { subZone } : {}) };
+}
