@@ -4,7 +4,8 @@
 // proxy into .cache/bin. Otherwise it says what to install, and those suites skip locally
 // (under CI=true they fail instead: nothing may be skipped in CI).
 import { execFileSync } from "node:child_process";
-import { accessSync, constants, mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -74,6 +75,65 @@ for (const tool of goTools) {
     stdio: "inherit",
     env: { ...process.env, GOBIN: localBin, GOFLAGS: "-mod=mod" },
   });
+}
+
+/** A hash of the files a build reads, so a build is redone exactly when one of them changed. */
+function stampOf(files) {
+  const hash = createHash("sha256");
+  for (const file of files) hash.update(file).update(readFileSync(join(root, file)));
+  return hash.digest("hex");
+}
+
+function upToDate(stampFile, stamp) {
+  return existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp;
+}
+
+// The Go gRPC xDS client of the interop matrix (test/interop/go), pinned by its go.mod and go.sum.
+{
+  const sources = ["test/interop/go/go.mod", "test/interop/go/go.sum", "test/interop/go/main.go"];
+  const binary = join(localBin, "gantry-interop-go");
+  const stampFile = `${binary}.stamp`;
+  const stamp = stampOf(sources);
+  if (!existsSync(binary) || !upToDate(stampFile, stamp)) {
+    if (!find("go")) {
+      problems.push(`gantry-interop-go: install Go, then run this script again`);
+    } else {
+      console.log("test-prereqs: building gantry-interop-go (Go gRPC xDS client, test/interop/go)");
+      mkdirSync(localBin, { recursive: true });
+      execFileSync("go", ["build", "-o", binary, "."], {
+        cwd: join(root, "test/interop/go"),
+        stdio: "inherit",
+        env: { ...process.env, GOFLAGS: "-mod=readonly" },
+      });
+      writeFileSync(stampFile, stamp);
+    }
+  }
+}
+
+// grpcio (gRPC C-core) for the interop matrix's Python client, in .venv, pinned by its requirements file.
+{
+  const requirements = "test/interop/python/requirements.txt";
+  const venv = join(root, ".venv");
+  const python = join(venv, "bin", "python");
+  const stampFile = join(venv, ".gantry-requirements");
+  const stamp = stampOf([requirements]);
+  if (!existsSync(python) || !upToDate(stampFile, stamp)) {
+    const system = find("python3");
+    if (!system) {
+      problems.push("python3: install Python 3 (the grpcio interop client runs in .venv)");
+    } else {
+      console.log(`test-prereqs: installing ${requirements} into .venv`);
+      if (!existsSync(python)) execFileSync(system, ["-m", "venv", venv], { stdio: "inherit" });
+      execFileSync(
+        python,
+        ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", join(root, requirements)],
+        {
+          stdio: "inherit",
+        },
+      );
+      writeFileSync(stampFile, stamp);
+    }
+  }
 }
 
 if (problems.length > 0) {

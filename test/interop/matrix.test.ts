@@ -1,0 +1,184 @@
+// The xDS conformance matrix: one table of scenarios, run against every real gRPC xDS client
+// (grpc-js-xds, Go gRPC, grpcio/C-core), each its own process, routed by a real `gantry server`
+// to real grpc-js backends. The README's client compatibility table is this file's result.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { createLogger } from "../../src/lib/logger.js";
+import { createRegistry } from "../../src/lib/metrics.js";
+import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
+import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
+import { MemoryStore, type ResourceDocument } from "../../src/store/index.js";
+import { waitFor } from "../support/wait.js";
+import { type Backend, startBackend, unavailable } from "./backends.js";
+import {
+  type CallResults,
+  type ClientKind,
+  clientCommand,
+  clientKinds,
+  type InteropClient,
+  startClient,
+} from "./clients.js";
+import { gatewayLabels, type Ports, world } from "./world.js";
+
+const logger = createLogger({ service: "test", level: "silent" });
+const OK = "0";
+const DEADLINE_EXCEEDED = "4";
+const PERMISSION_DENIED = "7";
+const UNAVAILABLE = "14";
+
+const store = new MemoryStore();
+let server: ManagementServer;
+const backends: Record<string, Backend> = {};
+let ports: Ports;
+
+function documents(yaml: string): ResourceDocument[] {
+  return parseAllDocuments(yaml).map((d) => d.toJSON() as ResourceDocument);
+}
+
+async function applyWorld(options: Parameters<typeof world>[1] = {}): Promise<void> {
+  await store.apply(documents(world(ports, options)));
+  await server.settle();
+}
+
+beforeAll(async () => {
+  let flakyCalls = 0;
+  const started = await Promise.all([
+    startBackend("a"),
+    startBackend("b"),
+    // Every other call fails: a retry on UNAVAILABLE always recovers it.
+    startBackend("flaky", () => (++flakyCalls % 2 === 1 ? unavailable("flaky") : undefined)),
+    startBackend("slow", () => new Promise((resolve) => setTimeout(() => resolve(undefined), 2_000))),
+    startBackend("p1"),
+    startBackend("p2"),
+  ]);
+  for (const backend of started) backends[backend.name] = backend;
+  const port = (name: string) => backends[name]?.port ?? 0;
+  ports = { a: port("a"), b: port("b"), flaky: port("flaky"), slow: port("slow"), p1: port("p1"), p2: port("p2") };
+  server = await startManagementServer({
+    store,
+    host: "127.0.0.1",
+    xdsPort: 0,
+    apiPort: 0,
+    apiToken: undefined,
+    insecureApi: true,
+    logger,
+    registry: createRegistry("server", { processMetrics: false }),
+    debounce: { quietMs: 10, maxDelayMs: 100 },
+  });
+  await applyWorld();
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await Promise.all(Object.values(backends).map((b) => b.stop()));
+});
+
+const share = (results: CallResults, backend: string) =>
+  (results.backends[backend] ?? 0) / Object.values(results.backends).reduce((a, b) => a + b, 0);
+
+describe.each(clientKinds.filter((kind) => clientCommand(kind) !== undefined))("%s xDS client", (kind: ClientKind) => {
+  let client: InteropClient;
+  const run = (target: string, calls: Omit<Parameters<InteropClient["run"]>[0], "target"> = { calls: 1 }) =>
+    client.run({ target: `xds:///${target}.test`, ...calls });
+
+  beforeAll(async () => {
+    const bootstrap = buildGrpcBootstrap({
+      nodeId: `interop-${kind}`,
+      labels: gatewayLabels,
+      xdsHost: "127.0.0.1",
+      xdsPort: server.xdsPort,
+    });
+    const started = await startClient(kind, bootstrap);
+    if (!started) throw new Error(`the ${kind} client is not built`);
+    client = started;
+    // The first call waits for LDS, RDS, CDS and EDS.
+    await waitFor(async () => (await run("routes", { calls: 1, method: "/interop.Echo/Exact" })).codes[OK] === 1, {
+      timeoutMs: 30_000,
+      what: `the ${kind} client's first routed call`,
+    });
+  });
+
+  afterAll(async () => {
+    await applyWorld();
+    await client?.stop();
+  });
+
+  it("routes by exact path, RE2 regex and prefix, in route order; no route is UNAVAILABLE", async () => {
+    const expectations: Array<[string, string]> = [
+      ["/interop.Echo/Exact", "a"],
+      ["/interop.Other/R7", "b"],
+      ["/interop.Echo/Else", "b"],
+    ];
+    for (const [method, backend] of expectations) {
+      const results = await run("routes", { calls: 10, method });
+      expect({ method, backends: results.backends }).toEqual({ method, backends: { [backend]: 10 } });
+    }
+    const unrouted = await run("routes", { calls: 3, method: "/interop.Other/x" });
+    expect(unrouted.codes).toEqual({ [UNAVAILABLE]: 3 });
+  });
+
+  it("routes by header, exact and RE2 regex", async () => {
+    expect((await run("headers", { calls: 10, metadata: { "x-variant": "b" } })).backends).toEqual({ b: 10 });
+    expect((await run("headers", { calls: 10, metadata: { "x-variant": "b42" } })).backends).toEqual({ b: 10 });
+    expect((await run("headers", { calls: 10, metadata: { "x-variant": "c" } })).backends).toEqual({ a: 10 });
+    expect((await run("headers", { calls: 10 })).backends).toEqual({ a: 10 });
+  });
+
+  it("splits 80/20 by weight within ±5% over 2,000 calls", async () => {
+    const results = await run("split", { calls: 2_000, concurrency: 32 });
+    expect(results.codes).toEqual({ [OK]: 2_000 });
+    expect(Math.abs(share(results, "a") - 0.8)).toBeLessThanOrEqual(0.05);
+  });
+
+  it("ends a call at the route timeout with DEADLINE_EXCEEDED", async () => {
+    const results = await run("timeout", { calls: 3, concurrency: 3, timeoutMs: 10_000 });
+    expect(results.codes).toEqual({ [DEADLINE_EXCEEDED]: 3 });
+  });
+
+  it("retries UNAVAILABLE where a retry policy applies, and not elsewhere", async () => {
+    expect((await run("retry", { calls: 20 })).codes).toEqual({ [OK]: 20 });
+    const noRetry = await run("noretry", { calls: 20 });
+    expect(noRetry.codes[UNAVAILABLE]).toBe(10);
+  });
+
+  it("aborts with the fault's gRPC status", async () => {
+    expect((await run("abort", { calls: 10 })).codes).toEqual({ [PERMISSION_DENIED]: 10 });
+  });
+
+  it("delays by the fault's fixed delay", async () => {
+    // A 2 s fault delay against a 0.5 s deadline: every call runs out of time; without it they answer at once.
+    expect((await run("delay", { calls: 3, concurrency: 3, timeoutMs: 500 })).codes).toEqual({
+      [DEADLINE_EXCEEDED]: 3,
+    });
+  });
+
+  it("applies a route change", async () => {
+    expect((await run("change", { calls: 5 })).backends).toEqual({ a: 5 });
+    const changedAt = performance.now();
+    await applyWorld({ changeTo: "b" });
+    await waitFor(async () => (await run("change", { calls: 1 })).backends["b"] === 1, {
+      timeoutMs: 10_000,
+      what: `the ${kind} client to follow the change`,
+    });
+    console.info(`${kind}: route change applied in ${Math.round(performance.now() - changedAt)} ms`);
+    expect((await run("change", { calls: 10 })).backends).toEqual({ b: 10 });
+  });
+
+  it("stops sending to a removed endpoint", async () => {
+    await applyWorld({ changeTo: "b" });
+    await waitFor(
+      async () => Object.keys((await run("endpoints", { calls: 20, concurrency: 4 })).backends).length === 2,
+      {
+        timeoutMs: 10_000,
+        what: "calls to reach both endpoints",
+      },
+    );
+    await applyWorld({ changeTo: "b", pairPorts: [ports.p1] });
+    await waitFor(async () => (await run("endpoints", { calls: 20, concurrency: 4 })).backends["p2"] === undefined, {
+      timeoutMs: 10_000,
+      what: `the ${kind} client to drop the removed endpoint`,
+    });
+    expect((await run("endpoints", { calls: 20, concurrency: 4 })).backends).toEqual({ p1: 20 });
+  });
+});

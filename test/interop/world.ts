@@ -1,0 +1,100 @@
+// The resources every client of the conformance matrix is routed by: one proxyless Gateway and a
+// route table per scenario, each on its own host.
+export interface Ports {
+  a: number;
+  b: number;
+  flaky: number;
+  slow: number;
+  p1: number;
+  p2: number;
+}
+
+export const gatewayLabels = { app: "interop" };
+
+function destination(name: string, ports: number[]): string {
+  return `---
+apiVersion: gantry/v1
+kind: Destination
+metadata: { name: ${name}, namespace: interop }
+spec:
+  ports: [{ number: 50051, protocol: GRPC }]
+  endpoints: [${ports.map((p) => `{ address: 127.0.0.1, port: ${p} }`).join(", ")}]
+`;
+}
+
+function table(host: string, routes: string): string {
+  return `---
+apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: ${host}, namespace: interop }
+spec:
+  hosts: [${host}.test]
+  gateways: [{ name: interop }]
+  http:
+${routes}`;
+}
+
+const to = (name: string) => `forwardTo: { destinations: [{ destination: { name: ${name} } }] }`;
+
+/** The whole world; `changeTo` is where the `change` host sends its calls, `pairPorts` the endpoints of `pair`. */
+export function world(ports: Ports, options: { changeTo?: string; pairPorts?: number[] } = {}): string {
+  return `apiVersion: gantry/v1
+kind: Gateway
+metadata: { name: interop, namespace: interop }
+spec:
+  kind: GRPC_PROXYLESS
+  proxies: { labels: { app: interop } }
+${destination("a", [ports.a])}${destination("b", [ports.b])}${destination("flaky", [ports.flaky])}${destination(
+  "slow",
+  [ports.slow],
+)}${destination("pair", options.pairPorts ?? [ports.p1, ports.p2])}${table(
+  "routes",
+  `    - { name: exact, matchers: [{ exact: /interop.Echo/Exact }], ${to("a")} }
+    - { name: regex, matchers: [{ regex: '/interop\\.Other/R[0-9]+' }], ${to("b")} }
+    - { name: prefix, matchers: [{ prefix: /interop.Echo/ }], ${to("b")} }
+`,
+)}${table(
+  "headers",
+  `    - { name: to-b, matchers: [{ headers: [{ name: x-variant, value: b }] }], ${to("b")} }
+    - { name: to-b-by-regex, matchers: [{ headers: [{ name: x-variant, value: 'b[0-9]+', regex: true }] }], ${to("b")} }
+    - { name: default, ${to("a")} }
+`,
+)}${table(
+  "split",
+  `    - forwardTo:
+        destinations:
+          - { destination: { name: a }, weight: 80 }
+          - { destination: { name: b }, weight: 20 }
+`,
+)}${table("timeout", `    - { name: slow, forwardTo: { destinations: [{ destination: { name: slow } }], timeout: 0.3s } }\n`)}${table(
+  "retry",
+  `    - { name: flaky, labels: { retry: "yes" }, ${to("flaky")} }\n`,
+)}${table("noretry", `    - { name: flaky, ${to("flaky")} }\n`)}${table(
+  "abort",
+  `    - { name: broken, labels: { chaos: abort }, ${to("a")} }\n`,
+)}${table("delay", `    - { name: late, labels: { chaos: delay }, ${to("a")} }\n`)}${table(
+  "change",
+  `    - { name: moving, ${to(options.changeTo ?? "a")} }\n`,
+)}${table("endpoints", `    - { name: pair, ${to("pair")} }\n`)}---
+apiVersion: gantry/v1
+kind: RetryTimeoutPolicy
+metadata: { name: retry-unavailable, namespace: interop }
+spec:
+  applyToRoutes: [{ route: { labels: { retry: "yes" } } }]
+  retry: { retryOn: [unavailable], attempts: 3 }
+---
+apiVersion: gantry/v1
+kind: FaultInjectionPolicy
+metadata: { name: abort-all, namespace: interop }
+spec:
+  applyToRoutes: [{ route: { labels: { chaos: abort } } }]
+  abort: { grpcStatus: 7, percentage: 100 }
+---
+apiVersion: gantry/v1
+kind: FaultInjectionPolicy
+metadata: { name: delay-all, namespace: interop }
+spec:
+  applyToRoutes: [{ route: { labels: { chaos: delay } } }]
+  delay: { fixedDelay: 2s, percentage: 100 }
+`;
+}
