@@ -56,6 +56,12 @@ export class Publisher {
   readonly #logger: Logger;
   readonly #nodes = new Map<string, { node: Node; streams: number }>();
   #publication: Publication = { groups: [], authConfigs: [], rateLimitConfigs: [] };
+  /**
+   * False until the first translation is published. Until then a node gets no snapshot at all, so
+   * its streams wait instead of being told, from an empty publication, that its listeners, clusters
+   * or configs are gone (the restart gap: a restarted server must not answer before it knows).
+   */
+  #published = false;
   #merged = new Map<string, Snapshot>();
 
   constructor(cache: SnapshotCache, logger: Logger) {
@@ -65,6 +71,7 @@ export class Publisher {
 
   update(publication: Publication): void {
     this.#publication = publication;
+    this.#published = true;
     this.#merged = new Map();
     for (const { node } of this.#nodes.values()) this.#publish(node);
   }
@@ -96,6 +103,7 @@ export class Publisher {
   }
 
   #publish(node: Node): void {
+    if (!this.#published) return;
     const role = roleOf(node);
     const key = role === "proxy" ? `gateways:${this.gatewaysOf(node).join("\n")}` : `role:${role}`;
     let snapshot = this.#merged.get(key);

@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { createLogger } from "../../src/lib/logger.js";
-import { createRegistry } from "../../src/lib/metrics.js";
+import { createRegistry, type Registry } from "../../src/lib/metrics.js";
 import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
-import { MemoryStore, type ResourceDocument } from "../../src/store/index.js";
+import { MemoryStore, type ResourceDocument, type ResourceStore } from "../../src/store/index.js";
 import { waitFor } from "../support/wait.js";
 import { type Backend, startBackend, unavailable } from "./backends.js";
 import {
@@ -41,6 +41,46 @@ async function applyWorld(options: Parameters<typeof world>[1] = {}): Promise<vo
   await server.settle();
 }
 
+function startServer(options: { store: ResourceStore; xdsPort: number; registry?: Registry }) {
+  return startManagementServer({
+    store: options.store,
+    host: "127.0.0.1",
+    xdsPort: options.xdsPort,
+    apiPort: 0,
+    apiToken: undefined,
+    insecureApi: true,
+    logger,
+    registry: options.registry ?? createRegistry("server", { processMetrics: false }),
+    debounce: { quietMs: 10, maxDelayMs: 100 },
+  });
+}
+
+/** The store, except that reading a snapshot waits until `release` is called: a slow first translation. */
+function gatedStore(): { store: ResourceStore; release: () => void } {
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const gated: ResourceStore = {
+    apply: (documents) => store.apply(documents),
+    delete: (keys) => store.delete(keys),
+    get: (key) => store.get(key),
+    list: (filter) => store.list(filter),
+    snapshot: async () => {
+      await gate;
+      return store.snapshot();
+    },
+    watch: (listener) => store.watch(listener),
+    close: async () => {},
+  };
+  return { store: gated, release };
+}
+
+async function connectedProxies(registry: Registry): Promise<number> {
+  const metric = await registry.getSingleMetric("gantry_xds_connected_proxies")?.get();
+  return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
+}
+
 beforeAll(async () => {
   let flakyCalls = 0;
   const started = await Promise.all([
@@ -55,17 +95,7 @@ beforeAll(async () => {
   for (const backend of started) backends[backend.name] = backend;
   const port = (name: string) => backends[name]?.port ?? 0;
   ports = { a: port("a"), b: port("b"), flaky: port("flaky"), slow: port("slow"), p1: port("p1"), p2: port("p2") };
-  server = await startManagementServer({
-    store,
-    host: "127.0.0.1",
-    xdsPort: 0,
-    apiPort: 0,
-    apiToken: undefined,
-    insecureApi: true,
-    logger,
-    registry: createRegistry("server", { processMetrics: false }),
-    debounce: { quietMs: 10, maxDelayMs: 100 },
-  });
+  server = await startServer({ store, xdsPort: 0 });
   await applyWorld();
 });
 
@@ -163,6 +193,35 @@ describe.each(clientKinds.filter((kind) => clientCommand(kind) !== undefined))("
     });
     console.info(`${kind}: route change applied in ${Math.round(performance.now() - changedAt)} ms`);
     expect((await run("change", { calls: 10 })).backends).toEqual({ b: 10 });
+  });
+
+  it("keeps every call working across a server restart whose first translation is slow", async () => {
+    const results: CallResults[] = [];
+    let loading = true;
+    const load = (async () => {
+      while (loading) results.push(await run("split", { calls: 20, concurrency: 4 }));
+    })();
+    await waitFor(() => results.length >= 2, { what: "load before the restart" });
+    const xdsPort = server.xdsPort;
+    await server.stop();
+    const { store: slow, release } = gatedStore();
+    const registry = createRegistry("server", { processMetrics: false });
+    const restarting = startServer({ store: slow, xdsPort, registry });
+    // The client is back on the restarted server, which has not translated anything yet.
+    await waitFor(async () => (await connectedProxies(registry)) >= 1, {
+      timeoutMs: 15_000,
+      what: `the ${kind} client to reconnect to the restarted server`,
+    });
+    const duringGap = results.length;
+    await waitFor(() => results.length >= duringGap + 3, { what: "calls while the restarted server translates" });
+    release();
+    server = await restarting;
+    const afterRestart = results.length;
+    await waitFor(() => results.length >= afterRestart + 3, { what: "calls after the restart" });
+    loading = false;
+    await load;
+    const failed = results.flatMap((r) => Object.entries(r.codes).filter(([code]) => code !== OK));
+    expect({ failed, errors: results.flatMap((r) => r.errors).slice(0, 3) }).toEqual({ failed: [], errors: [] });
   });
 
   it("stops sending to a removed endpoint", async () => {
