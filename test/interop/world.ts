@@ -51,6 +51,7 @@ ${destination("a", [ports.a])}${destination("b", [ports.b])}${destination("flaky
   "routes",
   `    - { name: exact, matchers: [{ exact: /interop.Echo/Exact }], ${to("a")} }
     - { name: regex, matchers: [{ regex: '/interop\\.Other/R[0-9]+' }], ${to("b")} }
+    - { name: case-insensitive, matchers: [{ regex: '(?i)/interop\\.other/casematch' }], ${to("a")} }
     - { name: prefix, matchers: [{ prefix: /interop.Echo/ }], ${to("b")} }
 `,
 )}${table(

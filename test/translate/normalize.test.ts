@@ -187,6 +187,33 @@ spec:
     );
   });
 
+  it("checks regexes as RE2 does: (?i) is accepted; lookahead, and too large a program, are refused naming the field", () => {
+    const table = (http: string) => `${gateway()}${destination("d")}apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: rt }
+spec:
+  hosts: [a.example.com]
+  gateways: [{ name: gw }]
+  http:
+${http}`;
+    const to = "forwardTo: { destinations: [{ destination: { name: d } }] }";
+    const ok = table(`    - { name: ci, matchers: [{ regex: "(?i)/api/.*" }], ${to} }\n`);
+    expect(status(ok, "RouteTable/default/rt")?.state).toBe("ACCEPTED");
+    expect(routesOf(ok).map((r) => r.name)).toEqual(["default/rt/ci"]);
+    const bad = table(`    - { name: look, matchers: [{ regex: "^/a(?=b)" }], ${to} }
+    - { name: hdr, matchers: [{ headers: [{ name: x-v, value: "(a)\\\\1", regex: true }] }], ${to} }
+    - { name: query, matchers: [{ queryParams: [{ name: q, value: "(a|b|c|d){50}", regex: true }] }], ${to} }
+`);
+    const messages = status(bad, "RouteTable/default/rt")?.messages.join("\n") ?? "";
+    expect(messages).toContain(
+      "matchers[0].regex: invalid regex: error parsing regexp: invalid or unsupported Perl syntax: `(?=`",
+    );
+    expect(messages).toContain(
+      "matchers[0].headers[0].value: invalid regex: error parsing regexp: invalid escape sequence",
+    );
+    expect(messages).toContain("matchers[0].queryParams[0].value: invalid regex: the compiled regex is too large");
+  });
+
   it("orders routes by specificity: exact, regex, longer prefix, more conditions; ties keep the written order", () => {
     const text = `${gateway()}${destination("d")}apiVersion: gantry/v1
 kind: RouteTable

@@ -1,4 +1,5 @@
 // What every normalization step shares: resources indexed by kind and name, name rules.
+import { re2Problem } from "../../lib/re2.js";
 import { type Kind, type Resource, type ResourceOf, resourceKey } from "../../resources/index.js";
 
 type Named<K extends Kind> = Map<string, ResourceOf<K>>;
@@ -18,13 +19,9 @@ export function nsName(resource: Resource): string {
   return `${resource.metadata.namespace}/${resource.metadata.name}`;
 }
 
+/** Why Envoy or a gRPC client would refuse the regex (RE2 syntax and Envoy's program-size limit), or undefined. */
 export function validRegex(pattern: string): string | undefined {
-  try {
-    new RegExp(pattern);
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
+  return re2Problem(pattern);
 }
 
 /** Resources grouped by kind, keyed by `namespace/name`, in key order. */

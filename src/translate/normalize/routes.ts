@@ -327,6 +327,11 @@ export class RouteFlattener {
           fail(`${at}.queryParams[${k}].name: required`);
           ok = false;
         }
+        const problem = q.regex ? validRegex(q.value) : undefined;
+        if (problem) {
+          fail(`${at}.queryParams[${k}].value: invalid regex: ${problem}`);
+          ok = false;
+        }
       });
       out.push({
         path,
