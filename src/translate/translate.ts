@@ -1,4 +1,12 @@
 import type { MessageShape } from "@bufbuild/protobuf";
+import {
+  duplicateDomains,
+  encodeResource,
+  sortResources,
+  type Violation,
+  validateMessage,
+  type XdsResource,
+} from "../envoy/index.js";
 import { ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ClusterLoadAssignmentSchema } from "../gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { ListenerSchema } from "../gen/envoy/config/listener/v3/listener_pb.js";
@@ -23,9 +31,7 @@ import type {
   ProxySelection,
 } from "./model.js";
 import { normalize, RouteMemo } from "./normalize/index.js";
-import { type EnvoyResource, encode, sortResources } from "./output.js";
 import { State, type Status } from "./status.js";
-import { type Violation, validateMessage } from "./validate.js";
 
 /** Where Envoy reaches Gantry's own services. Without them, the bootstrap must define the clusters. */
 export interface TranslateOptions {
@@ -40,7 +46,7 @@ export interface ProxyGroup {
   kind: "envoy" | "grpc";
   proxies: ProxySelection;
   /** Sorted by type URL, then name. */
-  resources: EnvoyResource[];
+  resources: XdsResource[];
   /** The resources (`Kind/namespace/name`) the group's configuration was made from. */
   origins: ReadonlySet<string>;
   /**
@@ -84,7 +90,7 @@ interface BuiltHost {
 
 class Generation {
   checks = new Map<string, Violation[]>();
-  encoded = new Map<string, Built<EnvoyResource>>();
+  encoded = new Map<string, Built<XdsResource>>();
 }
 
 const clusterKeys = new WeakMap<ModelCluster, { cluster: string; eds: string }>();
@@ -112,10 +118,10 @@ export class Translator {
   #previous = new Generation();
   #current = new Generation();
   #nextId = 1;
-  readonly #lastGood = new Map<string, EnvoyResource[]>();
+  readonly #lastGood = new Map<string, XdsResource[]>();
   readonly #routeMemo = new RouteMemo();
   readonly #byRoute = new WeakMap<ModelRoute, Map<string, Built<Route>>>();
-  readonly #groupOutputs = new Map<string, { ids: string; resources: EnvoyResource[] }>();
+  readonly #groupOutputs = new Map<string, { ids: string; resources: XdsResource[] }>();
   readonly #hosts = new WeakMap<readonly ModelRoute[], Map<string, BuiltHost>>();
   readonly #hostNeeds = new WeakMap<readonly ModelRoute[], Map<ClientKind, FilterNeeds>>();
 
@@ -154,9 +160,9 @@ export class Translator {
     return { groups, statuses: statuses.all(), rateLimits: model.rateLimits, authConfigIds: model.authConfigIds };
   }
 
-  #buildGroup(gateway: ModelGateway, model: Model, blame: Map<string, Set<string>>): EnvoyResource[] {
-    const out: Built<EnvoyResource>[] = [];
-    const emit = (built: Built<EnvoyResource>) => out.push(built);
+  #buildGroup(gateway: ModelGateway, model: Model, blame: Map<string, Set<string>>): XdsResource[] {
+    const out: Built<XdsResource>[] = [];
+    const emit = (built: Built<XdsResource>) => out.push(built);
     const client: ClientKind = gateway.kind;
     const gatewayKey = `Gateway/${gateway.name}`;
     const report = (keys: Iterable<string>, violations: Violation[], what: string) => {
@@ -207,7 +213,7 @@ export class Translator {
             routeConfigName,
             builtVhosts.map((b) => buildVirtualHost(b.vhost, b.routes, listener.httpsRedirect)),
           );
-          return { resource: encode(RouteConfigurationSchema, routeConfigName, message), violations: [] };
+          return { resource: encodeResource(RouteConfigurationSchema, message, routeConfigName), violations: [] };
         }),
       );
       if (client === "grpc") {
@@ -246,7 +252,10 @@ export class Translator {
       const key = clusterKey(cluster);
       const built = this.#encoded(key.cluster, () => {
         const message = buildCluster(cluster);
-        return { resource: encode(ClusterSchema, name, message), violations: validateMessage(ClusterSchema, message) };
+        return {
+          resource: encodeResource(ClusterSchema, message, name),
+          violations: validateMessage(ClusterSchema, message),
+        };
       });
       if (built.violations.length > 0) report(origin, built.violations, `cluster ${name}`);
       emit(built);
@@ -255,7 +264,7 @@ export class Translator {
         const eds = this.#encoded(key.eds, () => {
           const message = buildLoadAssignment(name, endpoints);
           return {
-            resource: encode(ClusterLoadAssignmentSchema, name, message),
+            resource: encodeResource(ClusterLoadAssignmentSchema, message, name),
             violations: validateMessage(ClusterLoadAssignmentSchema, message),
           };
         });
@@ -308,7 +317,7 @@ export class Translator {
 
   /** Builds, validates and encodes a resource unless the same inputs (`key`) were seen before. */
   #push<S extends typeof ListenerSchema | typeof ClusterSchema | typeof SecretSchema>(
-    out: Built<EnvoyResource>[],
+    out: Built<XdsResource>[],
     schema: S,
     name: string,
     key: string,
@@ -318,7 +327,7 @@ export class Translator {
   ): void {
     const built = this.#encoded(`${schema.typeName}|${name}|${key}`, () => {
       const message = build();
-      return { resource: encode(schema, name, message), violations: validateMessage(schema, message) };
+      return { resource: encodeResource(schema, message, name), violations: validateMessage(schema, message) };
     });
     if (built.violations.length > 0) report(origins, built.violations, `${schema.name} ${name}`);
     out.push(built);
@@ -389,7 +398,7 @@ export class Translator {
     return violations;
   }
 
-  #encoded(key: string, build: () => { resource: EnvoyResource; violations: Violation[] }): Built<EnvoyResource> {
+  #encoded(key: string, build: () => { resource: XdsResource; violations: Violation[] }): Built<XdsResource> {
     const cached = this.#current.encoded.get(key) ?? this.#previous.encoded.get(key);
     if (cached) {
       this.#current.encoded.set(key, cached);
@@ -411,21 +420,6 @@ function groupOf(gateway: ModelGateway): Omit<ProxyGroup, "resources" | "rejecte
     origins: gateway.origins,
     listeners: gateway.listeners,
   };
-}
-
-/** Envoy rejects a route configuration in which two virtual hosts claim one domain. */
-export function duplicateDomains(vhosts: { name: string; domains: string[] }[]): { vhost: string; message: string }[] {
-  const owner = new Map<string, string>();
-  const out: { vhost: string; message: string }[] = [];
-  for (const vhost of vhosts) {
-    for (const domain of vhost.domains) {
-      const first = owner.get(domain.toLowerCase());
-      if (first !== undefined)
-        out.push({ vhost: vhost.name, message: `domain "${domain}" is also in virtual host ${first}` });
-      else owner.set(domain.toLowerCase(), vhost.name);
-    }
-  }
-  return out;
 }
 
 /** A one-off translation (no previous state). */

@@ -3,8 +3,9 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary, toJson } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { envoyRegistry } from "../../src/envoy/index.js";
 import { loadResources } from "../../src/resources/index.js";
-import { envoyRegistry, State, type Translation, translate } from "../../src/translate/index.js";
+import { State, type Translation, translate } from "../../src/translate/index.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const featuresDir = join(root, "examples", "features");
