@@ -34,25 +34,58 @@ export function num(value: unknown): number {
   return typeof value === "bigint" ? Number(value) : (value as number);
 }
 
+/** One check of a value against one rule: what is wrong, or undefined. */
+type Check<T> = (value: T) => string | undefined;
+
+/**
+ * The checks a rule set makes, built once per rule message: only the rules that are set cost
+ * anything per value, on a path that runs for every string and number of every resource.
+ */
+function compiled<T>(cache: WeakMap<object, Check<T>[]>, rules: Map<string, unknown>, build: () => Check<T>[]) {
+  let checks = cache.get(rules);
+  if (!checks) {
+    checks = build();
+    cache.set(rules, checks);
+  }
+  return checks;
+}
+
+function firstProblem<T>(checks: Check<T>[], value: T): string | undefined {
+  for (const check of checks) {
+    const problem = check(value);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+const numberChecks = new WeakMap<object, Check<number>[]>();
+
 /** const, bounds and in/not_in, as every number rule (and enum rules) share them. */
 export function checkNumber(value: number, rules: Map<string, unknown>): string | undefined {
-  const c = rules.get("const");
-  if (c !== undefined && value !== num(c)) return `must equal ${num(c)}, got ${value}`;
-  const lt = rules.get("lt");
-  if (lt !== undefined && !(value < num(lt))) return `must be < ${num(lt)}, got ${value}`;
-  const lte = rules.get("lte");
-  if (lte !== undefined && !(value <= num(lte))) return `must be <= ${num(lte)}, got ${value}`;
-  const gt = rules.get("gt");
-  if (gt !== undefined && !(value > num(gt))) return `must be > ${num(gt)}, got ${value}`;
-  const gte = rules.get("gte");
-  if (gte !== undefined && !(value >= num(gte))) return `must be >= ${num(gte)}, got ${value}`;
-  const inList = rules.get("in") as unknown[] | undefined;
-  if (inList && inList.length > 0 && !inList.some((v) => num(v) === value)) {
-    return `must be one of ${inList.map(num).join(", ")}, got ${value}`;
-  }
-  const notIn = rules.get("notIn") as unknown[] | undefined;
-  if (notIn?.some((v) => num(v) === value)) return `must not be ${value}`;
-  return undefined;
+  return firstProblem(
+    compiled(numberChecks, rules, () => {
+      const checks: Check<number>[] = [];
+      const bound = (name: string) => (rules.has(name) ? num(rules.get(name)) : undefined);
+      const c = bound("const");
+      if (c !== undefined) checks.push((v) => (v !== c ? `must equal ${c}, got ${v}` : undefined));
+      const lt = bound("lt");
+      if (lt !== undefined) checks.push((v) => (!(v < lt) ? `must be < ${lt}, got ${v}` : undefined));
+      const lte = bound("lte");
+      if (lte !== undefined) checks.push((v) => (!(v <= lte) ? `must be <= ${lte}, got ${v}` : undefined));
+      const gt = bound("gt");
+      if (gt !== undefined) checks.push((v) => (!(v > gt) ? `must be > ${gt}, got ${v}` : undefined));
+      const gte = bound("gte");
+      if (gte !== undefined) checks.push((v) => (!(v >= gte) ? `must be >= ${gte}, got ${v}` : undefined));
+      const inList = ((rules.get("in") as unknown[] | undefined) ?? []).map(num);
+      if (inList.length > 0) {
+        checks.push((v) => (!inList.includes(v) ? `must be one of ${inList.join(", ")}, got ${v}` : undefined));
+      }
+      const notIn = ((rules.get("notIn") as unknown[] | undefined) ?? []).map(num);
+      if (notIn.length > 0) checks.push((v) => (notIn.includes(v) ? `must not be ${v}` : undefined));
+      return checks;
+    }),
+    value,
+  );
 }
 
 // PGV's well-known header regexes (strict and lax forms).
@@ -85,66 +118,121 @@ function pattern(source: string): RegExp | undefined {
   return patternCache.get(source);
 }
 
+const stringChecks = new WeakMap<object, Check<string>[]>();
+
+/** A string as a problem shows it: quoted, cut after 60 characters. */
+function shown(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+}
+
+function characters(value: string): number {
+  return [...value].length;
+}
+
 export function checkString(value: string, rules: Map<string, unknown>): string | undefined {
-  const length = [...value].length;
-  const shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
-  const c = rules.get("const");
-  if (c !== undefined && value !== c) return `must equal ${JSON.stringify(c)}, got ${shown}`;
-  const len = rules.get("len");
-  if (len !== undefined && length !== num(len)) return `must be exactly ${num(len)} characters, got ${length}`;
-  const minLen = rules.get("minLen");
-  if (minLen !== undefined && length < num(minLen)) {
-    return num(minLen) === 1 ? "must not be empty" : `must be at least ${num(minLen)} characters, got ${length}`;
+  return firstProblem(
+    compiled(stringChecks, rules, () => compileString(rules)),
+    value,
+  );
+}
+
+function compileString(rules: Map<string, unknown>): Check<string>[] {
+  const checks: Check<string>[] = [];
+  const bound = (name: string) => (rules.has(name) ? num(rules.get(name)) : undefined);
+  const text = (name: string) => rules.get(name) as string | undefined;
+  const c = text("const");
+  if (c !== undefined) checks.push((v) => (v !== c ? `must equal ${JSON.stringify(c)}, got ${shown(v)}` : undefined));
+  const len = bound("len");
+  if (len !== undefined) {
+    checks.push((v) => {
+      const n = characters(v);
+      return n !== len ? `must be exactly ${len} characters, got ${n}` : undefined;
+    });
   }
-  const maxLen = rules.get("maxLen");
-  if (maxLen !== undefined && length > num(maxLen)) return `must be at most ${num(maxLen)} characters, got ${length}`;
-  const maxBytes = rules.get("maxBytes");
-  if (maxBytes !== undefined && Buffer.byteLength(value) > num(maxBytes))
-    return `must be at most ${num(maxBytes)} bytes`;
-  const minBytes = rules.get("minBytes");
-  if (minBytes !== undefined && Buffer.byteLength(value) < num(minBytes)) {
-    return num(minBytes) === 1 ? "must not be empty" : `must be at least ${num(minBytes)} bytes`;
+  const minLen = bound("minLen");
+  if (minLen !== undefined) {
+    checks.push((v) => {
+      // Characters are at most as many as UTF-16 units: the common "not empty" rule needs no count.
+      if (v.length >= minLen && (minLen <= 1 || characters(v) >= minLen)) return undefined;
+      return minLen === 1 ? "must not be empty" : `must be at least ${minLen} characters, got ${characters(v)}`;
+    });
   }
-  const p = rules.get("pattern") as string | undefined;
-  if (p !== undefined && pattern(p)?.test(value) === false) return `must match /${p}/, got ${shown}`;
-  const prefix = rules.get("prefix") as string | undefined;
-  if (prefix !== undefined && !value.startsWith(prefix))
-    return `must start with ${JSON.stringify(prefix)}, got ${shown}`;
-  const suffix = rules.get("suffix") as string | undefined;
-  if (suffix !== undefined && !value.endsWith(suffix)) return `must end with ${JSON.stringify(suffix)}, got ${shown}`;
-  const contains = rules.get("contains") as string | undefined;
-  if (contains !== undefined && !value.includes(contains)) return `must contain ${JSON.stringify(contains)}`;
-  const notContains = rules.get("notContains") as string | undefined;
-  if (notContains !== undefined && value.includes(notContains))
-    return `must not contain ${JSON.stringify(notContains)}`;
-  const inList = rules.get("in") as string[] | undefined;
-  if (inList && inList.length > 0 && !inList.includes(value))
-    return `must be one of ${inList.join(", ")}, got ${shown}`;
-  const notIn = rules.get("notIn") as string[] | undefined;
-  if (notIn?.includes(value)) return `must not be ${shown}`;
-  return checkWellKnown(value, shown, rules);
+  const maxLen = bound("maxLen");
+  if (maxLen !== undefined) {
+    checks.push((v) => {
+      const n = characters(v);
+      return n > maxLen ? `must be at most ${maxLen} characters, got ${n}` : undefined;
+    });
+  }
+  const maxBytes = bound("maxBytes");
+  if (maxBytes !== undefined) {
+    checks.push((v) => (Buffer.byteLength(v) > maxBytes ? `must be at most ${maxBytes} bytes` : undefined));
+  }
+  const minBytes = bound("minBytes");
+  if (minBytes !== undefined) {
+    checks.push((v) =>
+      Buffer.byteLength(v) < minBytes
+        ? minBytes === 1
+          ? "must not be empty"
+          : `must be at least ${minBytes} bytes`
+        : undefined,
+    );
+  }
+  const p = text("pattern");
+  const re = p === undefined ? undefined : pattern(p);
+  if (re !== undefined) checks.push((v) => (!re.test(v) ? `must match /${p}/, got ${shown(v)}` : undefined));
+  const prefix = text("prefix");
+  if (prefix !== undefined) {
+    checks.push((v) =>
+      !v.startsWith(prefix) ? `must start with ${JSON.stringify(prefix)}, got ${shown(v)}` : undefined,
+    );
+  }
+  const suffix = text("suffix");
+  if (suffix !== undefined) {
+    checks.push((v) => (!v.endsWith(suffix) ? `must end with ${JSON.stringify(suffix)}, got ${shown(v)}` : undefined));
+  }
+  const contains = text("contains");
+  if (contains !== undefined) {
+    checks.push((v) => (!v.includes(contains) ? `must contain ${JSON.stringify(contains)}` : undefined));
+  }
+  const notContains = text("notContains");
+  if (notContains !== undefined) {
+    checks.push((v) => (v.includes(notContains) ? `must not contain ${JSON.stringify(notContains)}` : undefined));
+  }
+  const inList = (rules.get("in") as string[] | undefined) ?? [];
+  if (inList.length > 0) {
+    checks.push((v) => (!inList.includes(v) ? `must be one of ${inList.join(", ")}, got ${shown(v)}` : undefined));
+  }
+  const notIn = (rules.get("notIn") as string[] | undefined) ?? [];
+  if (notIn.length > 0) checks.push((v) => (notIn.includes(v) ? `must not be ${shown(v)}` : undefined));
+  checks.push(...wellKnownChecks(rules));
+  return checks;
 }
 
 /** The `well_known` oneof of string rules: header names and values, IPs, host names. */
-function checkWellKnown(value: string, shown: string, rules: Map<string, unknown>): string | undefined {
-  const known = rules.get("wellKnownRegex");
-  if (known !== undefined) {
-    const strict = rules.get("strict") !== false;
-    if (known === KnownRegex.HTTP_HEADER_NAME && !(strict ? headerNameStrict : headerLax).test(value)) {
-      return `must be a valid HTTP header name, got ${shown}`;
+function wellKnownChecks(rules: Map<string, unknown>): Check<string>[] {
+  const strict = rules.get("strict") !== false;
+  const failing = (ok: (v: string) => boolean, what: string): Check<string> => {
+    return (v) => (ok(v) ? undefined : `must be ${what}, got ${shown(v)}`);
+  };
+  switch (rules.get("wellKnownRegex")) {
+    case KnownRegex.HTTP_HEADER_NAME: {
+      const re = strict ? headerNameStrict : headerLax;
+      return [failing((v) => re.test(v), "a valid HTTP header name")];
     }
-    if (known === KnownRegex.HTTP_HEADER_VALUE && !(strict ? headerValueStrict : headerLax).test(value)) {
-      return `must be a valid HTTP header value, got ${shown}`;
+    case KnownRegex.HTTP_HEADER_VALUE: {
+      const re = strict ? headerValueStrict : headerLax;
+      return [failing((v) => re.test(v), "a valid HTTP header value")];
     }
   }
-  if (rules.get("ip") === true && isIP(value) === 0) return `must be an IP address, got ${shown}`;
-  if (rules.get("ipv4") === true && isIP(value) !== 4) return `must be an IPv4 address, got ${shown}`;
-  if (rules.get("ipv6") === true && isIP(value) !== 6) return `must be an IPv6 address, got ${shown}`;
-  if (rules.get("hostname") === true && !hostname.test(value)) return `must be a host name, got ${shown}`;
-  if (rules.get("address") === true && isIP(value) === 0 && !hostname.test(value)) {
-    return `must be an IP address or a host name, got ${shown}`;
+  if (rules.get("ip") === true) return [failing((v) => isIP(v) !== 0, "an IP address")];
+  if (rules.get("ipv4") === true) return [failing((v) => isIP(v) === 4, "an IPv4 address")];
+  if (rules.get("ipv6") === true) return [failing((v) => isIP(v) === 6, "an IPv6 address")];
+  if (rules.get("hostname") === true) return [failing((v) => hostname.test(v), "a host name")];
+  if (rules.get("address") === true) {
+    return [failing((v) => isIP(v) !== 0 || hostname.test(v), "an IP address or a host name")];
   }
-  return undefined;
+  return [];
 }
 
 export function checkBytes(value: Uint8Array, rules: Map<string, unknown>): string | undefined {
