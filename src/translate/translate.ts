@@ -1,11 +1,12 @@
 import type { MessageShape } from "@bufbuild/protobuf";
 import {
   duplicateDomains,
+  // One type with what the xDS cache holds, under the name translate has always used.
+  type XdsResource as EnvoyResource,
   encodeResource,
   sortResources,
   type Violation,
   validateMessage,
-  type XdsResource,
 } from "../envoy/index.js";
 import { ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ClusterLoadAssignmentSchema } from "../gen/envoy/config/endpoint/v3/endpoint_pb.js";
@@ -46,7 +47,7 @@ export interface ProxyGroup {
   kind: "envoy" | "grpc";
   proxies: ProxySelection;
   /** Sorted by type URL, then name. */
-  resources: XdsResource[];
+  resources: EnvoyResource[];
   /** The resources (`Kind/namespace/name`) the group's configuration was made from. */
   origins: ReadonlySet<string>;
   /**
@@ -90,7 +91,7 @@ interface BuiltHost {
 
 class Generation {
   checks = new Map<string, Violation[]>();
-  encoded = new Map<string, Built<XdsResource>>();
+  encoded = new Map<string, Built<EnvoyResource>>();
 }
 
 const clusterKeys = new WeakMap<ModelCluster, { cluster: string; eds: string }>();
@@ -118,10 +119,10 @@ export class Translator {
   #previous = new Generation();
   #current = new Generation();
   #nextId = 1;
-  readonly #lastGood = new Map<string, XdsResource[]>();
+  readonly #lastGood = new Map<string, EnvoyResource[]>();
   readonly #routeMemo = new RouteMemo();
   readonly #byRoute = new WeakMap<ModelRoute, Map<string, Built<Route>>>();
-  readonly #groupOutputs = new Map<string, { ids: string; resources: XdsResource[] }>();
+  readonly #groupOutputs = new Map<string, { ids: string; resources: EnvoyResource[] }>();
   readonly #hosts = new WeakMap<readonly ModelRoute[], Map<string, BuiltHost>>();
   readonly #hostNeeds = new WeakMap<readonly ModelRoute[], Map<ClientKind, FilterNeeds>>();
 
@@ -160,9 +161,9 @@ export class Translator {
     return { groups, statuses: statuses.all(), rateLimits: model.rateLimits, authConfigIds: model.authConfigIds };
   }
 
-  #buildGroup(gateway: ModelGateway, model: Model, blame: Map<string, Set<string>>): XdsResource[] {
-    const out: Built<XdsResource>[] = [];
-    const emit = (built: Built<XdsResource>) => out.push(built);
+  #buildGroup(gateway: ModelGateway, model: Model, blame: Map<string, Set<string>>): EnvoyResource[] {
+    const out: Built<EnvoyResource>[] = [];
+    const emit = (built: Built<EnvoyResource>) => out.push(built);
     const client: ClientKind = gateway.kind;
     const gatewayKey = `Gateway/${gateway.name}`;
     const report = (keys: Iterable<string>, violations: Violation[], what: string) => {
@@ -317,7 +318,7 @@ export class Translator {
 
   /** Builds, validates and encodes a resource unless the same inputs (`key`) were seen before. */
   #push<S extends typeof ListenerSchema | typeof ClusterSchema | typeof SecretSchema>(
-    out: Built<XdsResource>[],
+    out: Built<EnvoyResource>[],
     schema: S,
     name: string,
     key: string,
@@ -398,7 +399,7 @@ export class Translator {
     return violations;
   }
 
-  #encoded(key: string, build: () => { resource: XdsResource; violations: Violation[] }): Built<XdsResource> {
+  #encoded(key: string, build: () => { resource: EnvoyResource; violations: Violation[] }): Built<EnvoyResource> {
     const cached = this.#current.encoded.get(key) ?? this.#previous.encoded.get(key);
     if (cached) {
       this.#current.encoded.set(key, cached);
