@@ -3,13 +3,13 @@
 // Driven over IPC by scale.mjs.
 import { connect } from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { TypeUrl } from "../../dist/envoy/index.js";
 import {
   DeltaDiscoveryRequestSchema,
   DeltaDiscoveryResponseSchema,
   DiscoveryRequestSchema,
   DiscoveryResponseSchema,
 } from "../../dist/gen/envoy/service/discovery/v3/discovery_pb.js";
-import { TypeUrl } from "../../dist/xds/index.js";
 
 const service = "/envoy.service.discovery.v3.AggregatedDiscoveryService";
 

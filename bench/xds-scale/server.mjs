@@ -3,6 +3,7 @@
 //   node server.mjs [--whole-sotw]
 import { create } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
+import { encodeResource, TypeUrl } from "../../dist/envoy/index.js";
 import { Cluster_DiscoveryType, ClusterSchema } from "../../dist/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ClusterLoadAssignmentSchema } from "../../dist/gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { ListenerSchema } from "../../dist/gen/envoy/config/listener/v3/listener_pb.js";
@@ -10,7 +11,7 @@ import { RouteConfigurationSchema } from "../../dist/gen/envoy/config/route/v3/r
 import { RouterSchema } from "../../dist/gen/envoy/extensions/filters/http/router/v3/router_pb.js";
 import { HttpConnectionManagerSchema } from "../../dist/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import { createLogger } from "../../dist/lib/index.js";
-import { encodeResource, SnapshotCache, startXdsServer, TypeUrl } from "../../dist/xds/index.js";
+import { SnapshotCache, startXdsServer } from "../../dist/xds/index.js";
 
 const ads = { configSourceSpecifier: { case: "ads", value: {} } };
 

@@ -1,6 +1,7 @@
 // `describe`: one resource's place in the last published translation, and the proxies it reaches.
 // Pure: the server gathers the inputs (publication, proxy status, snapshot change times).
 import type { JsonObject } from "@bufbuild/protobuf";
+import { TypeUrl } from "../envoy/index.js";
 import type { Kind } from "../resources/index.js";
 import {
   appliedPolicies,
@@ -13,7 +14,6 @@ import {
   policyKinds,
   routeDestinations,
   routeTablesOf,
-  typeUrls,
 } from "../translate/index.js";
 import { type NodeRole, roleOf, selects } from "./publish.js";
 
@@ -155,7 +155,7 @@ function concerns(kind: Kind, key: string, nsName: string, site: RouteSite): boo
 /** Whether a group's configuration holds the resource, whether or not a route shows it. */
 function groupHolds(kind: Kind, key: string, nsName: string, group: ProxyGroup): boolean {
   if (kind === "Gateway") return group.name === nsName;
-  if (kind === "Secret") return group.resources.some((r) => r.typeUrl === typeUrls.secret && r.name === nsName);
+  if (kind === "Secret") return group.resources.some((r) => r.typeUrl === TypeUrl.secret && r.name === nsName);
   return group.origins.has(key);
 }
 

@@ -1,9 +1,10 @@
 import type { JsonObject } from "@bufbuild/protobuf";
+import type { XdsResource } from "../envoy/index.js";
 import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { Logger } from "../lib/logger.js";
 import type { ProxyGroup } from "../translate/index.js";
 import type { ProxySelection } from "../translate/model.js";
-import { Snapshot, type SnapshotCache, SnapshotError, type XdsResource } from "../xds/index.js";
+import { consistencyProblems, Snapshot, type SnapshotCache } from "../xds/index.js";
 
 export const authConfigTypeUrl = "type.googleapis.com/gantry.extauth.v1.AuthConfig";
 export const rateLimitConfigTypeUrl = "type.googleapis.com/ratelimit.config.ratelimit.v3.RateLimitConfig";
@@ -62,7 +63,8 @@ export class Publisher {
    * or configs are gone (the restart gap: a restarted server must not answer before it knows).
    */
   #published = false;
-  #merged = new Map<string, Snapshot>();
+  /** Merged snapshots by selection, with what makes each inconsistent (checked once per merge). */
+  #merged = new Map<string, { snapshot: Snapshot; problems: string[] }>();
 
   constructor(cache: SnapshotCache, logger: Logger) {
     this.#cache = cache;
@@ -106,18 +108,23 @@ export class Publisher {
     if (!this.#published) return;
     const role = roleOf(node);
     const key = role === "proxy" ? `gateways:${this.gatewaysOf(node).join("\n")}` : `role:${role}`;
-    let snapshot = this.#merged.get(key);
-    if (!snapshot) {
-      snapshot = Snapshot.of(this.#resourcesFor(node, role));
-      this.#merged.set(key, snapshot);
+    let merged = this.#merged.get(key);
+    if (!merged) {
+      const snapshot = Snapshot.of(this.#resourcesFor(node, role));
+      // Consistency is the publisher's job: the cache serves whatever it is given.
+      merged = { snapshot, problems: consistencyProblems(snapshot) };
+      this.#merged.set(key, merged);
     }
-    try {
-      this.#cache.setSnapshot(node.id, snapshot);
-    } catch (err) {
-      // The node keeps what it has; the problem is already a resource status where translation found it.
-      const problems = err instanceof SnapshotError ? err.problems : [String(err)];
-      this.#logger.error({ node: node.id, problems }, "snapshot refused; the proxy keeps its last configuration");
+    if (merged.problems.length > 0) {
+      // The node keeps what it has. Translation validated every resource (statuses say why one was
+      // refused), so only an inconsistent merge of gateways can land here.
+      this.#logger.error(
+        { node: node.id, problems: merged.problems },
+        "snapshot refused; the proxy keeps its last configuration",
+      );
+      return;
     }
+    this.#cache.setSnapshot(node.id, merged.snapshot);
   }
 
   #resourcesFor(node: Node, role: NodeRole): XdsResource[] {

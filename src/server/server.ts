@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
+import { encodeResource, type XdsResource } from "../envoy/index.js";
 import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { RateLimitConfigSchema } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
@@ -10,7 +11,7 @@ import { configProblems } from "../ratelimit/index.js";
 import { parseResources, type RejectedDocument, type Resource } from "../resources/index.js";
 import { keyString, type ResourceKey, type ResourceStore, type StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
-import { encodeResource, SnapshotCache, startXdsServer, type XdsResource, type XdsServer } from "../xds/index.js";
+import { SnapshotCache, startXdsServer, type XdsServer } from "../xds/index.js";
 import { checkApiToken } from "./api/auth.js";
 import { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";

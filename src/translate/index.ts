@@ -2,7 +2,6 @@ export { appliedPolicies, policyKinds, routeDestinations, routeTablesOf } from "
 export { serviceClusters } from "./envoy/common.js";
 export type * from "./model.js";
 export { type Normalized, normalize } from "./normalize/index.js";
-export { type EnvoyResource, typeUrls } from "./output.js";
 export { State, type Status } from "./status.js";
 export {
   type ProxyGroup,
@@ -11,4 +10,3 @@ export {
   Translator,
   translate,
 } from "./translate.js";
-export { envoyRegistry, type Violation, validateMessage } from "./validate.js";

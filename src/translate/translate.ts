@@ -1,4 +1,13 @@
 import type { MessageShape } from "@bufbuild/protobuf";
+import {
+  duplicateDomains,
+  // One type with what the xDS cache holds, under the name translate has always used.
+  type XdsResource as EnvoyResource,
+  encodeResource,
+  sortResources,
+  type Violation,
+  validateMessage,
+} from "../envoy/index.js";
 import { ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ClusterLoadAssignmentSchema } from "../gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { ListenerSchema } from "../gen/envoy/config/listener/v3/listener_pb.js";
@@ -23,9 +32,7 @@ import type {
   ProxySelection,
 } from "./model.js";
 import { normalize, RouteMemo } from "./normalize/index.js";
-import { type EnvoyResource, encode, sortResources } from "./output.js";
 import { State, type Status } from "./status.js";
-import { type Violation, validateMessage } from "./validate.js";
 
 /** Where Envoy reaches Gantry's own services. Without them, the bootstrap must define the clusters. */
 export interface TranslateOptions {
@@ -207,7 +214,7 @@ export class Translator {
             routeConfigName,
             builtVhosts.map((b) => buildVirtualHost(b.vhost, b.routes, listener.httpsRedirect)),
           );
-          return { resource: encode(RouteConfigurationSchema, routeConfigName, message), violations: [] };
+          return { resource: encodeResource(RouteConfigurationSchema, message, routeConfigName), violations: [] };
         }),
       );
       if (client === "grpc") {
@@ -246,7 +253,10 @@ export class Translator {
       const key = clusterKey(cluster);
       const built = this.#encoded(key.cluster, () => {
         const message = buildCluster(cluster);
-        return { resource: encode(ClusterSchema, name, message), violations: validateMessage(ClusterSchema, message) };
+        return {
+          resource: encodeResource(ClusterSchema, message, name),
+          violations: validateMessage(ClusterSchema, message),
+        };
       });
       if (built.violations.length > 0) report(origin, built.violations, `cluster ${name}`);
       emit(built);
@@ -255,7 +265,7 @@ export class Translator {
         const eds = this.#encoded(key.eds, () => {
           const message = buildLoadAssignment(name, endpoints);
           return {
-            resource: encode(ClusterLoadAssignmentSchema, name, message),
+            resource: encodeResource(ClusterLoadAssignmentSchema, message, name),
             violations: validateMessage(ClusterLoadAssignmentSchema, message),
           };
         });
@@ -318,7 +328,7 @@ export class Translator {
   ): void {
     const built = this.#encoded(`${schema.typeName}|${name}|${key}`, () => {
       const message = build();
-      return { resource: encode(schema, name, message), violations: validateMessage(schema, message) };
+      return { resource: encodeResource(schema, message, name), violations: validateMessage(schema, message) };
     });
     if (built.violations.length > 0) report(origins, built.violations, `${schema.name} ${name}`);
     out.push(built);
@@ -411,21 +421,6 @@ function groupOf(gateway: ModelGateway): Omit<ProxyGroup, "resources" | "rejecte
     origins: gateway.origins,
     listeners: gateway.listeners,
   };
-}
-
-/** Envoy rejects a route configuration in which two virtual hosts claim one domain. */
-export function duplicateDomains(vhosts: { name: string; domains: string[] }[]): { vhost: string; message: string }[] {
-  const owner = new Map<string, string>();
-  const out: { vhost: string; message: string }[] = [];
-  for (const vhost of vhosts) {
-    for (const domain of vhost.domains) {
-      const first = owner.get(domain.toLowerCase());
-      if (first !== undefined)
-        out.push({ vhost: vhost.name, message: `domain "${domain}" is also in virtual host ${first}` });
-      else owner.set(domain.toLowerCase(), vhost.name);
-    }
-  }
-  return out;
 }
 
 /** A one-off translation (no previous state). */

@@ -1,10 +1,8 @@
+import type { XdsResource } from "../envoy/index.js";
 import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { Clock } from "../lib/clock.js";
 import { systemClock } from "../lib/clock.js";
-import { consistencyProblems } from "./consistency.js";
-import type { XdsResource } from "./resource.js";
-import { Snapshot, SnapshotError } from "./snapshot.js";
-import { ResourceValidator } from "./validation.js";
+import { Snapshot } from "./snapshot.js";
 
 /** Which view a node gets: nodes that map to the same group share one snapshot. */
 export type NodeGroupOf = (node: Node) => string;
@@ -24,40 +22,30 @@ export type SnapshotListener = (published: PublishedSnapshot | undefined) => voi
 export interface SnapshotCacheOptions {
   nodeGroupOf?: NodeGroupOf;
   clock?: Clock;
-  /**
-   * Checks resources against their protos' validation rules before accepting a snapshot (by
-   * default Envoy's types; `false` turns it off).
-   */
-  validator?: ResourceValidator | false;
 }
 
 /**
- * The resources each node or group of nodes should have. Publishing checks consistency first and
- * applies all or nothing; the protocol servers watch groups and push what changed.
+ * The resources each node or group of nodes should have; the protocol servers watch groups and
+ * push what changed. The cache serves what it is given: validating resources and checking a
+ * snapshot's consistency (`consistencyProblems`) are the caller's job, done before publishing.
  */
 export class SnapshotCache {
   readonly groupOf: NodeGroupOf;
   readonly #clock: Clock;
-  readonly #validator: ResourceValidator | undefined;
   readonly #published = new Map<string, PublishedSnapshot>();
   readonly #listeners = new Map<string, Set<SnapshotListener>>();
 
   constructor(options: SnapshotCacheOptions = {}) {
     this.groupOf = options.nodeGroupOf ?? groupByNodeId;
     this.#clock = options.clock ?? systemClock;
-    this.#validator = options.validator === false ? undefined : (options.validator ?? new ResourceValidator());
   }
 
   /**
-   * Publishes a group's resources. Throws SnapshotError (and changes nothing) when a resource
-   * breaks its proto's validation rules (what a client would NACK), or else when the snapshot is
-   * inconsistent: a listener or cluster names a route configuration or endpoints it lacks.
+   * Publishes a group's resources as given. Resources given as a list become a snapshot first,
+   * which throws SnapshotError (and changes nothing) when a name is given twice within a type.
    */
   setSnapshot(group: string, snapshot: Snapshot | Iterable<XdsResource>): void {
     const next = snapshot instanceof Snapshot ? snapshot : Snapshot.of(snapshot);
-    const problems = this.#validator?.problems(next.all()) ?? [];
-    if (problems.length === 0) problems.push(...consistencyProblems(next));
-    if (problems.length > 0) throw new SnapshotError(problems, group);
     const previous = this.#published.get(group);
     const now = this.#clock.now();
     const changedAt = new Map<string, number>();

@@ -1,5 +1,6 @@
 import { create, type DescMessage, fromBinary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
+import { resourceNameOf, typeUrlOf } from "../envoy/index.js";
 import type { NodeSchema } from "../gen/envoy/config/core/v3/base_pb.js";
 import { AggregatedDiscoveryService } from "../gen/envoy/service/discovery/v3/ads_pb.js";
 import {
@@ -10,8 +11,6 @@ import {
 import { createClient, GrpcStatus, type ServiceClient } from "../lib/grpc.js";
 import type { Logger } from "../lib/logger.js";
 import { type Backoff, defaultBackoff, retryDelay } from "./backoff.js";
-import { resourceNameOf } from "./resource.js";
-import { typeUrlOf } from "./type-urls.js";
 
 /** The last configuration of one type that its handler accepted. */
 export interface AcceptedConfig<T> {

@@ -1,10 +1,10 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
+import { TypeUrl, typeUrlOf } from "../envoy/index.js";
 import { type Cluster, Cluster_DiscoveryType, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ListenerSchema } from "../gen/envoy/config/listener/v3/listener_pb.js";
 import { HttpConnectionManagerSchema } from "../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import type { Snapshot } from "./snapshot.js";
-import { TypeUrl, typeUrlOf } from "./type-urls.js";
 
 const hcmTypeUrl = typeUrlOf(HttpConnectionManagerSchema.typeName);
 
@@ -49,6 +49,8 @@ function decoded<T>(problems: string[], what: string, decode: () => T): T | unde
 /**
  * Problems that make a snapshot inconsistent: a listener naming a route configuration, or an EDS
  * cluster naming endpoints, that the snapshot does not hold. Clients would wait on them forever.
+ * The cache does not run this: a publisher checks its snapshot before `setSnapshot`, as
+ * go-control-plane's callers check `Snapshot.Consistent()`.
  */
 export function consistencyProblems(snapshot: Snapshot): string[] {
   const problems: string[] = [];

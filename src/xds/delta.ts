@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { inPushOrder, isFullStateType, TypeUrl, type XdsResource } from "../envoy/index.js";
 import {
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
@@ -6,10 +7,8 @@ import {
 } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import type { PublishedSnapshot } from "./cache.js";
 import type { Push, StreamInfo } from "./hooks.js";
-import type { XdsResource } from "./resource.js";
 import type { Snapshot } from "./snapshot.js";
 import { type StreamContext, XdsStream } from "./stream.js";
-import { inPushOrder, isFullStateType, TypeUrl } from "./type-urls.js";
 
 /** What one delta stream knows about one type URL. */
 interface TypeState {

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServerDuplexStream } from "@grpc/grpc-js";
+import { TypeUrl } from "../envoy/index.js";
 import { ClusterDiscoveryService } from "../gen/envoy/service/cluster/v3/cds_pb.js";
 import { AggregatedDiscoveryService } from "../gen/envoy/service/discovery/v3/ads_pb.js";
 import {
@@ -25,7 +26,6 @@ import { XdsMetrics } from "./metrics.js";
 import { SotwStream } from "./sotw.js";
 import { type ProxyStatus, ProxyStatusBoard } from "./status.js";
 import type { StreamContext } from "./stream.js";
-import { TypeUrl } from "./type-urls.js";
 
 export const defaultXdsPort = 18000;
 

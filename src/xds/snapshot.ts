@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { XdsResource } from "./resource.js";
+import type { XdsResource } from "../envoy/index.js";
 
 export class SnapshotError extends Error {
   constructor(

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { TypeUrl } from "../../src/envoy/index.js";
 import { loadResources } from "../../src/resources/index.js";
 import {
   type ConnectedProxy,
@@ -7,7 +8,7 @@ import {
   type ProxyTypeState,
   typeIsCurrent,
 } from "../../src/server/describe.js";
-import { translate, typeUrls } from "../../src/translate/index.js";
+import { translate } from "../../src/translate/index.js";
 
 const examples = new URL("../../examples/features/", import.meta.url).pathname;
 const loaded = await loadResources([`${examples}policies.yaml`, `${examples}tls.yaml`]);
@@ -23,7 +24,7 @@ const current = (typeUrl: string): ProxyTypeState => ({
   held: 1,
 });
 
-const proxy = (nodeId: string, metadata: ConnectedProxy["metadata"], types = [current(typeUrls.listener)]) => ({
+const proxy = (nodeId: string, metadata: ConnectedProxy["metadata"], types = [current(TypeUrl.listener)]) => ({
   nodeId,
   metadata,
   stream: "ads-delta",
@@ -39,14 +40,14 @@ function input(overrides: Partial<DescribeInput> = {}): DescribeInput {
     proxies: [
       proxy("gw-policies", { role: "gateway", labels: { gateway: "policies" } }),
       proxy("gw-tls", { labels: { gateway: "tls" } }, [
-        current(typeUrls.listener),
+        current(TypeUrl.listener),
         {
-          ...current(typeUrls.route),
+          ...current(TypeUrl.route),
           acked: { nonce: "1", at: 100 },
           lastNack: { error: "an older refusal", nonce: "0", at: 90 },
         },
         {
-          ...current(typeUrls.cluster),
+          ...current(TypeUrl.cluster),
           acked: { nonce: "1", at: 100 },
           lastNack: { error: "bad cluster", nonce: "2", at: 205 },
         },
@@ -158,7 +159,7 @@ describe("describe: a resource's place in the published translation", () => {
         stream: "ads-delta",
         gateways: ["tls/secure"],
         acked: false,
-        pendingTypes: [typeUrls.cluster, typeUrls.route],
+        pendingTypes: [TypeUrl.cluster, TypeUrl.route],
         lastNackError: "Cluster: bad cluster",
       },
     ]);
@@ -184,7 +185,7 @@ describe("describe: a resource's place in the published translation", () => {
 });
 
 describe("typeIsCurrent: whether a proxy runs a type's current contents", () => {
-  const base = current(typeUrls.route);
+  const base = current(TypeUrl.route);
   it("is when the last response, sent after the last change, was ACKed", () => {
     expect(typeIsCurrent(base)).toBe(true);
   });

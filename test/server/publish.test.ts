@@ -1,16 +1,58 @@
+import { PassThrough } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { TypeUrl } from "../../src/envoy/index.js";
 import { NodeSchema } from "../../src/gen/envoy/config/core/v3/base_pb.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { Publisher } from "../../src/server/publish.js";
+import type { ProxyGroup } from "../../src/translate/index.js";
 import { SnapshotCache } from "../../src/xds/index.js";
+import { edsCluster, portListener, service } from "../xds/fixtures.js";
 
-const logger = createLogger({ service: "test", level: "silent" });
+function group(name: string, resources: ProxyGroup["resources"]): ProxyGroup {
+  return {
+    name,
+    kind: "envoy",
+    proxies: { labels: { gateway: "edge" }, nodeIds: [] },
+    resources,
+    origins: new Set(),
+    listeners: [],
+  };
+}
 
 describe("Publisher", () => {
+  it("checks each merged snapshot's consistency before the cache sees it; the node keeps what it has", () => {
+    const lines: string[] = [];
+    const destination = new PassThrough();
+    destination.on("data", (chunk: Buffer) => lines.push(...chunk.toString().trim().split("\n")));
+    const cache = new SnapshotCache();
+    const publisher = new Publisher(cache, createLogger({ service: "test", level: "error", destination }));
+    const node = create(NodeSchema, { id: "envoy-1", metadata: { labels: { gateway: "edge" } } });
+
+    publisher.update({ groups: [group("default/edge", service("svc", 8080))], authConfigs: [], rateLimitConfigs: [] });
+    publisher.nodeConnected(node);
+    const good = cache.snapshot("envoy-1");
+    expect([...(good?.snapshot.resources(TypeUrl.listener).keys() ?? [])]).toEqual(["svc"]);
+
+    const inconsistent = [portListener("web", 8080, "missing-routes"), edsCluster("lonely")];
+    publisher.update({ groups: [group("default/edge", inconsistent)], authConfigs: [], rateLimitConfigs: [] });
+    expect(cache.snapshot("envoy-1")).toBe(good);
+    const logged = lines.map((line) => JSON.parse(line) as { msg: string; node: string; problems: string[] });
+    expect(logged).toEqual([
+      expect.objectContaining({
+        msg: "snapshot refused; the proxy keeps its last configuration",
+        node: "envoy-1",
+        problems: [
+          'listener "web" names route configuration "missing-routes", which is missing',
+          'cluster "lonely" loads endpoints "lonely" by EDS, which are missing',
+        ],
+      }),
+    ]);
+  });
+
   it("gives a node no snapshot before the first publication, so its streams wait instead of seeing nothing", () => {
     const cache = new SnapshotCache();
-    const publisher = new Publisher(cache, logger);
+    const publisher = new Publisher(cache, createLogger({ service: "test", level: "silent" }));
     const proxy = create(NodeSchema, { id: "gw-1", metadata: { labels: { app: "web" } } });
     const rateLimiter = create(NodeSchema, { id: "rl-1", metadata: { role: "ratelimit" } });
     publisher.nodeConnected(proxy);

@@ -1,3 +1,4 @@
+export { expectGolden, updatingGoldens } from "./golden.js";
 export { freePort, freePortPair } from "./ports.js";
 export { type ManagedProcess, type StartOptions, startProcess } from "./process.js";
 export { haveRedis, type RedisCluster, type RedisServer, startRedis, startRedisCluster } from "./redis.js";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { TypeUrl } from "../../src/envoy/index.js";
 import type { Resource } from "../../src/resources/index.js";
-import { State, type Translation, Translator, translate, typeUrls } from "../../src/translate/index.js";
+import { State, type Translation, Translator, translate } from "../../src/translate/index.js";
 import { destination, gateway, resources } from "./fixtures.js";
 
 const routeTable = (name: string, gw: string, host: string, prefix = "/") => `apiVersion: gantry/v1
@@ -56,15 +57,15 @@ describe("translate", () => {
       routeTable("rt-b", "gw-b", "b.example.com", "/v2"),
     );
     const after = translator.translate(resources(edited));
-    expect(changed(before, after)).toEqual([`default/gw-b ${typeUrls.route} default/gw-b/8080`]);
+    expect(changed(before, after)).toEqual([`default/gw-b ${TypeUrl.route} default/gw-b/8080`]);
   });
 
   it("an endpoint change touches only the endpoints", () => {
     const before = translate(resources(base));
     const after = translate(resources(base.replace("address: 10.0.0.1", "address: 10.0.0.2")));
     expect(changed(before, after)).toEqual([
-      `default/gw-a ${typeUrls.endpoint} default/d:80`,
-      `default/gw-b ${typeUrls.endpoint} default/d:80`,
+      `default/gw-a ${TypeUrl.endpoint} default/d:80`,
+      `default/gw-b ${TypeUrl.endpoint} default/d:80`,
     ]);
   });
 

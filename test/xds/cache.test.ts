@@ -1,18 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { encodeResource, inPushOrder, ResourceError, rawResource, TypeUrl } from "../../src/envoy/index.js";
 import { NodeSchema } from "../../src/gen/envoy/config/core/v3/base_pb.js";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import {
-  encodeResource,
-  inPushOrder,
+  consistencyProblems,
   type PublishedSnapshot,
-  ResourceError,
-  rawResource,
   Snapshot,
   SnapshotCache,
   SnapshotError,
-  TypeUrl,
 } from "../../src/xds/index.js";
 import { apiListener, edsCluster, endpoints, portListener, routes, service } from "./fixtures.js";
 
@@ -74,32 +71,30 @@ describe("SnapshotCache", () => {
     expect(cache.groups).toEqual(["g"]);
   });
 
-  it("rejects, changing nothing, a snapshot whose listener names missing routes or whose cluster lacks endpoints", () => {
-    const cache = new SnapshotCache();
-    cache.setSnapshot("g", service("svc", 1));
-    const before = cache.snapshot("g");
-    const bad = [portListener("web", 8080, "missing-routes"), apiListener("api", "also-missing"), edsCluster("lonely")];
-    let error: unknown;
-    try {
-      cache.setSnapshot("g", bad);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(SnapshotError);
-    expect((error as SnapshotError).problems).toEqual([
+  it("names what makes a snapshot inconsistent: a listener's missing routes, a cluster's missing endpoints", () => {
+    const bad = Snapshot.of([
+      portListener("web", 8080, "missing-routes"),
+      apiListener("api", "also-missing"),
+      edsCluster("lonely"),
+    ]);
+    expect(consistencyProblems(bad)).toEqual([
       'listener "web" names route configuration "missing-routes", which is missing',
       'listener "api" names route configuration "also-missing", which is missing',
       'cluster "lonely" loads endpoints "lonely" by EDS, which are missing',
     ]);
-    expect((error as Error).message).toContain('snapshot for "g" rejected');
-    expect(cache.snapshot("g")).toBe(before);
+    expect(consistencyProblems(Snapshot.of(service("svc", 1)))).toEqual([]);
+    const junk = Snapshot.of([rawResource(TypeUrl.cluster, "junk", new Uint8Array([0xff, 0xff]))]);
+    expect(consistencyProblems(junk)).toEqual([expect.stringMatching(/^cluster "junk" cannot be decoded/)]);
   });
 
-  it("reports a resource it cannot decode as a problem", () => {
+  it("serves what it is given: validation and consistency are the publisher's job", () => {
     const cache = new SnapshotCache();
-    expect(() => cache.setSnapshot("g", [rawResource(TypeUrl.cluster, "junk", new Uint8Array([0xff, 0xff]))])).toThrow(
-      /cluster "junk": cannot be decoded/,
-    );
+    // Inconsistent, and a cluster a client would NACK (connect_timeout 0).
+    const unchecked = [portListener("web", 8080, "missing-routes"), edsCluster("lonely", 0)];
+    cache.setSnapshot("g", unchecked);
+    expect([...(cache.snapshot("g")?.snapshot.resources(TypeUrl.cluster).keys() ?? [])]).toEqual(["lonely"]);
+    // A name twice within a type is still no snapshot at all.
+    expect(() => cache.setSnapshot("g", [edsCluster("a"), edsCluster("a", 2)])).toThrow(SnapshotError);
   });
 
   it("replaces one type and keeps when each type last changed", () => {

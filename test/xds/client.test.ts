@@ -1,16 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { encodeResource, TypeUrl, typeUrlOf } from "../../src/envoy/index.js";
 import { type Cluster, ClusterSchema } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { RateLimitConfigSchema } from "../../src/gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
-import {
-  encodeResource,
-  retryDelay,
-  SnapshotCache,
-  startXdsServer,
-  TypeUrl,
-  typeUrlOf,
-  XdsClient,
-  type XdsServer,
-} from "../../src/xds/index.js";
+import { retryDelay, SnapshotCache, startXdsServer, XdsClient, type XdsServer } from "../../src/xds/index.js";
 import { waitFor } from "../support/wait.js";
 import { edsCluster, endpoints } from "./fixtures.js";
 import { logger } from "./harness.js";

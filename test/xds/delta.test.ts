@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TypeUrl, type XdsResource } from "../../src/envoy/index.js";
 import type { DeltaDiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
-import { TypeUrl, type XdsResource } from "../../src/xds/index.js";
 import { apiListener, edsCluster, endpoints, routes } from "./fixtures.js";
 import { DeltaClient, probe, startTestServer, type TestServer } from "./harness.js";
 

@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
+import { encodeResource, type XdsResource } from "../../src/envoy/index.js";
 import { Cluster_DiscoveryType, ClusterSchema } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ClusterLoadAssignmentSchema } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
 import { RouteConfigurationSchema } from "../../src/gen/envoy/config/route/v3/route_pb.js";
 import { RouterSchema } from "../../src/gen/envoy/extensions/filters/http/router/v3/router_pb.js";
 import { HttpConnectionManagerSchema } from "../../src/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
-import { encodeResource, type XdsResource } from "../../src/xds/index.js";
 
 /** An EDS cluster whose endpoints come over ADS. */
 export function edsCluster(name: string, connectTimeoutSeconds = 1): XdsResource {

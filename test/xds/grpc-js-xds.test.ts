@@ -1,9 +1,10 @@
 // A real proxyless gRPC client (grpc-js-xds) against our server. Its registration and bootstrap are
 // process-wide, so it has this file (one vitest fork) to itself.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TypeUrl } from "../../src/envoy/index.js";
 import { Authorization } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { createClient, GrpcServer, GrpcStatus, type ServiceClient } from "../../src/lib/grpc.js";
-import { SnapshotCache, startXdsServer, TypeUrl, type XdsServer } from "../../src/xds/index.js";
+import { SnapshotCache, startXdsServer, type XdsServer } from "../../src/xds/index.js";
 import { waitFor } from "../support/wait.js";
 import { service } from "./fixtures.js";
 import { logger } from "./harness.js";

@@ -1,5 +1,6 @@
 import { type DescMessage, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
+import { rawResource, resourceNameOf, typeUrlOf, type XdsResource } from "../../src/envoy/index.js";
 import { type Cluster, ClusterSchema } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ClusterLoadAssignmentSchema } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
@@ -15,17 +16,7 @@ import { ManualClock } from "../../src/lib/clock.js";
 import { createClient, type ServiceClient } from "../../src/lib/grpc.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry, type Registry } from "../../src/lib/metrics.js";
-import {
-  type Request,
-  rawResource,
-  resourceNameOf,
-  SnapshotCache,
-  type StreamInfo,
-  startXdsServer,
-  typeUrlOf,
-  type XdsResource,
-  type XdsServer,
-} from "../../src/xds/index.js";
+import { type Request, SnapshotCache, type StreamInfo, startXdsServer, type XdsServer } from "../../src/xds/index.js";
 
 export const logger = createLogger({ service: "xds-test", level: "silent" });
 

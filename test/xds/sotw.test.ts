@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeResource, TypeUrl, type XdsResource } from "../../src/envoy/index.js";
 import { SecretSchema } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import { ClusterDiscoveryService } from "../../src/gen/envoy/service/cluster/v3/cds_pb.js";
 import type {
@@ -10,7 +11,6 @@ import { ListenerDiscoveryService } from "../../src/gen/envoy/service/listener/v
 import { RouteDiscoveryService } from "../../src/gen/envoy/service/route/v3/rds_pb.js";
 import { SecretDiscoveryService } from "../../src/gen/envoy/service/secret/v3/sds_pb.js";
 import { createClient, GrpcStatus } from "../../src/lib/grpc.js";
-import { encodeResource, TypeUrl, type XdsResource } from "../../src/xds/index.js";
 import { waitFor } from "../support/wait.js";
 import { apiListener, edsCluster, endpoints, routes } from "./fixtures.js";
 import { clusterIn, namesIn, probe, ResponseQueue, SotwClient, startTestServer, type TestServer } from "./harness.js";

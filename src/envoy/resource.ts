@@ -10,8 +10,8 @@ import {
 import { typeUrlOf } from "./type-urls.js";
 
 /**
- * One resource as the cache holds it: encoded once, versioned by a hash of its bytes, so an
- * unchanged resource is never re-encoded and never re-sent.
+ * One resource as xDS serves it: encoded once, versioned by a hash of its bytes, so an unchanged
+ * resource is never re-encoded and never re-sent. Any type URL, not only Envoy's.
  */
 export interface XdsResource {
   readonly typeUrl: string;
@@ -70,4 +70,11 @@ export function encodeResource<S extends DescMessage>(
     throw new ResourceError(`${schema.typeName}: resource has no name (field "name" or "cluster_name" is empty)`);
   }
   return rawResource(typeUrlOf(schema.typeName), resourceName, toBinary(schema, full));
+}
+
+/** Resources in a stable order: by type URL, then name (sorts in place). */
+export function sortResources(resources: XdsResource[]): XdsResource[] {
+  return resources.sort((a, b) =>
+    a.typeUrl !== b.typeUrl ? (a.typeUrl < b.typeUrl ? -1 : 1) : a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
 }
