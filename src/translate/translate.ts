@@ -24,6 +24,8 @@ import type {
 } from "./model.js";
 import { normalize, RouteMemo } from "./normalize/index.js";
 import { type EnvoyResource, encode, sortResources } from "./output.js";
+import { processAuthConfigs } from "./process/auth-configs.js";
+import { processRateLimitConfigs, type RefusedDomain } from "./process/rate-limit-configs.js";
 import { State, type Status } from "./status.js";
 import { type Violation, validateMessage } from "./validate.js";
 
@@ -60,10 +62,16 @@ export interface Translation {
   groups: ProxyGroup[];
   /** Every resource's status, by `Kind/namespace/name`, in key order. */
   statuses: Map<string, Status>;
-  /** For the rate-limit servers: each RateLimitPolicy's domain and descriptors. */
+  /** Each RateLimitPolicy's domain and descriptors. */
   rateLimits: ModelRateLimitDomain[];
-  /** For the ext-auth servers: the AuthConfig ids routes name. */
+  /** The AuthConfig ids routes name. */
   authConfigIds: string[];
+  /** For the ext-auth servers: the AuthConfigs routes name, each by its config id. */
+  authConfigs: EnvoyResource[];
+  /** For the rate-limit servers: one RateLimitConfig per domain, sorted by domain. */
+  rateLimitConfigs: EnvoyResource[];
+  /** Domains left out of `rateLimitConfigs`; their policies' statuses say why. */
+  refusedDomains: RefusedDomain[];
 }
 
 interface Built<T> {
@@ -151,7 +159,16 @@ export class Translator {
     for (const name of this.#lastGood.keys()) if (!live.has(name)) this.#lastGood.delete(name);
     for (const name of this.#groupOutputs.keys()) if (!live.has(name)) this.#groupOutputs.delete(name);
     this.#previous = this.#current;
-    return { groups, statuses: statuses.all(), rateLimits: model.rateLimits, authConfigIds: model.authConfigIds };
+    const rateLimitConfigs = processRateLimitConfigs(model, statuses);
+    return {
+      groups,
+      statuses: statuses.all(),
+      rateLimits: model.rateLimits,
+      authConfigIds: model.authConfigIds,
+      authConfigs: processAuthConfigs(resources, model),
+      rateLimitConfigs: rateLimitConfigs.configs,
+      refusedDomains: rateLimitConfigs.refused,
+    };
   }
 
   #buildGroup(gateway: ModelGateway, model: Model, blame: Map<string, Set<string>>): EnvoyResource[] {
