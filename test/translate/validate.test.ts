@@ -6,7 +6,7 @@ import { ClusterLoadAssignmentSchema } from "../../src/gen/envoy/config/endpoint
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
 import { RouteSchema, VirtualHostSchema } from "../../src/gen/envoy/config/route/v3/route_components_pb.js";
 import { HttpConnectionManagerSchema } from "../../src/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
-import { duplicateDomains } from "../../src/translate/translate.js";
+import { duplicateDomains } from "../../src/translate/process/routes.js";
 import { validateMessage } from "../../src/translate/validate.js";
 
 const goodRoute = {
