@@ -37,24 +37,24 @@ export class KeyedMemo<T> {
 }
 
 /**
- * Values by an input object (and a variant of the other inputs), kept while the object lives: for
- * inputs handed out again unchanged, such as the model routes of an unchanged route table.
+ * Values by an input object (and a variant naming the other inputs), kept while the object lives:
+ * for inputs handed out again unchanged, such as the model routes of an unchanged route table.
  */
 export class ObjectMemo<O extends object, T> {
-  readonly #byObject = new WeakMap<O, Map<string, Kept<T>>>();
+  readonly #byVariant = new Map<string, WeakMap<O, Kept<T>>>();
 
   constructor(private readonly nextId: () => number) {}
 
-  get(object: O, variant: string, compute: () => T): Kept<T> {
-    let variants = this.#byObject.get(object);
-    if (variants === undefined) {
-      variants = new Map();
-      this.#byObject.set(object, variants);
+  get(object: O, variant: string, compute: (object: O) => T): Kept<T> {
+    let byObject = this.#byVariant.get(variant);
+    if (byObject === undefined) {
+      byObject = new WeakMap();
+      this.#byVariant.set(variant, byObject);
     }
-    let kept = variants.get(variant);
+    let kept = byObject.get(object);
     if (kept === undefined) {
-      kept = { id: this.nextId(), value: compute() };
-      variants.set(variant, kept);
+      kept = { id: this.nextId(), value: compute(object) };
+      byObject.set(object, kept);
     }
     return kept;
   }

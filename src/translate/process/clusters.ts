@@ -8,11 +8,10 @@ export function processClusters(group: GroupContext): void {
   for (const name of [...group.clusters].sort()) {
     const cluster = model.clusters.get(name);
     if (!cluster) continue;
-    const origins = [`Destination/${cluster.destination}`];
-    group.add(compute.cluster(cluster), origins, `cluster ${name}`);
-    if (cluster.discovery.type === "static") {
-      group.add(compute.endpoints(cluster, cluster.discovery.endpoints), origins, `endpoints of ${name}`);
-    }
+    const origin = `Destination/${cluster.destination}`;
+    const built = compute.cluster(cluster);
+    group.add(built.cluster, origin, "cluster", name);
+    if (built.endpoints) group.add(built.endpoints, origin, "endpoints of", name);
   }
 }
 
@@ -34,7 +33,6 @@ export function processServiceClusters(group: GroupContext): void {
     [rateLimit, serviceClusters.rateLimit, services.rateLimit],
   ];
   for (const [needed, name, address] of wanted) {
-    if (needed && address)
-      group.add(compute.serviceCluster(name, address), [`Gateway/${gateway.name}`], `Cluster ${name}`);
+    if (needed && address) group.add(compute.serviceCluster(name, address), `Gateway/${gateway.name}`, "Cluster", name);
   }
 }

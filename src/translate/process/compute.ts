@@ -16,7 +16,6 @@ import { buildSecret } from "../envoy/secret.js";
 import type { Kept, Memo } from "../memo.js";
 import type {
   ModelCluster,
-  ModelEndpoint,
   ModelListener,
   ModelListenerTls,
   ModelRoute,
@@ -38,6 +37,11 @@ export interface BuiltHost {
   ids: string;
   clusters: string[];
   problems: { origins: string[]; violations: Violation[]; what: string }[];
+}
+
+export interface ClusterResources {
+  cluster: Kept<CheckedResource>;
+  endpoints: Kept<CheckedResource> | undefined;
 }
 
 export interface ListenerInputs {
@@ -63,8 +67,8 @@ export interface Compute {
   ): Kept<CheckedResource>;
   listener(name: string, inputs: ListenerInputs): Kept<CheckedResource>;
   apiListener(host: string, routeConfigName: string, needs: FilterNeeds): Kept<CheckedResource>;
-  cluster(cluster: ModelCluster): Kept<CheckedResource>;
-  endpoints(cluster: ModelCluster, endpoints: readonly ModelEndpoint[]): Kept<CheckedResource>;
+  /** A destination cluster, with its endpoints when they are static (served by EDS). */
+  cluster(cluster: ModelCluster): ClusterResources;
   serviceCluster(name: string, address: { host: string; port: number }): Kept<CheckedResource>;
   secret(secret: ModelSecret): Kept<CheckedResource>;
   /** A group's resources sorted; the same built resources give the very same array, unsorted again. */
@@ -76,7 +80,7 @@ export function memoizedCompute(memo: Memo): Compute {
   const routes = memo.byObject<ModelRoute, CheckedRoute>();
   const hosts = memo.byObject<readonly ModelRoute[], BuiltHost>();
   const hostNeeds = memo.byObject<readonly ModelRoute[], FilterNeeds>();
-  const clusterKeys = memo.byObject<ModelCluster, { cluster: string; eds: string }>();
+  const clusters = memo.byObject<ModelCluster, ClusterResources>();
   const checks = memo.keyed<Violation[]>();
   const resources = memo.keyed<CheckedResource>();
   const groups = memo.keyed<EnvoyResource[]>();
@@ -89,15 +93,27 @@ export function memoizedCompute(memo: Memo): Compute {
       return { route: built, violations: check(RouteSchema, built) };
     });
 
-  /**
-   * Content keys of a cluster and its endpoints, made once per model cluster: the same string
-   * object each time, so map lookups need not hash it again.
-   */
-  const clusterKey = (cluster: ModelCluster) =>
-    clusterKeys.get(cluster, "", () => {
-      const json = JSON.stringify(cluster);
-      return { cluster: `cluster|${json}`, eds: `eds|${json}` };
-    }).value;
+  // Model clusters of an unchanged destination are the same objects; equal content from another
+  // object (a destination edited elsewhere) still finds the resources it built, by content.
+  const clusterResources = (cluster: ModelCluster): ClusterResources => {
+    const json = JSON.stringify(cluster);
+    const { discovery } = cluster;
+    return {
+      cluster: resources.get(`cluster|${json}`, () =>
+        encodeChecked(ClusterSchema, cluster.name, buildCluster(cluster)),
+      ),
+      endpoints:
+        discovery.type === "static"
+          ? resources.get(`eds|${json}`, () =>
+              encodeChecked(
+                ClusterLoadAssignmentSchema,
+                cluster.name,
+                buildLoadAssignment(cluster.name, discovery.endpoints),
+              ),
+            )
+          : undefined,
+    };
+  };
 
   return {
     needs: (listener, client) => {
@@ -160,15 +176,7 @@ export function memoizedCompute(memo: Memo): Compute {
         encodeChecked(ListenerSchema, host, buildApiListener(host, routeConfigName, filters)),
       ),
 
-    cluster: (cluster) =>
-      resources.get(clusterKey(cluster).cluster, () =>
-        encodeChecked(ClusterSchema, cluster.name, buildCluster(cluster)),
-      ),
-
-    endpoints: (cluster, endpoints) =>
-      resources.get(clusterKey(cluster).eds, () =>
-        encodeChecked(ClusterLoadAssignmentSchema, cluster.name, buildLoadAssignment(cluster.name, endpoints)),
-      ),
+    cluster: (cluster) => clusters.get(cluster, "", clusterResources).value,
 
     serviceCluster: (name, address) =>
       resources.get(`${ClusterSchema.typeName}|${name}|${JSON.stringify(address)}`, () =>

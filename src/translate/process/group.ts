@@ -25,8 +25,11 @@ export interface GroupContext {
   readonly compute: Compute;
   /** The clusters the group's routes forward to, added by the route processor. */
   readonly clusters: Set<string>;
-  /** Adds a resource to the group, blaming its violations on `origins` (`Kind/namespace/name`). */
-  add(built: Kept<CheckedResource>, origins: readonly string[], what: string): void;
+  /**
+   * Adds a resource to the group, blaming its violations on `origin` (`Kind/namespace/name`) as
+   * "`what` `name`" (put together only then: most resources have none).
+   */
+  add(built: Kept<CheckedResource>, origin: string, what: string, name: string): void;
   /** Blames violations on the resources that produced them. */
   blame(origins: Iterable<string>, violations: readonly Violation[], what: string): void;
 }
@@ -52,8 +55,8 @@ export function buildGroup(
     services,
     compute,
     clusters: new Set(),
-    add(built, origins, what) {
-      if (built.value.violations.length > 0) this.blame(origins, built.value.violations, what);
+    add(built, origin, what, name) {
+      if (built.value.violations.length > 0) this.blame([origin], built.value.violations, `${what} ${name}`);
       out.push(built);
     },
     blame(origins, violations, what) {

@@ -7,14 +7,14 @@ export function processListener(group: GroupContext, listener: ModelListener): v
   const { gateway, compute } = group;
   const routeConfigName = `${gateway.name}/${listener.name}`;
   const needs = compute.needs(listener, gateway.kind);
-  const origins = [`Gateway/${gateway.name}`];
+  const origin = `Gateway/${gateway.name}`;
   if (gateway.kind === "grpc") {
     // A gRPC client asks for the listener of the host it dials, and cannot dial a wildcard.
     const hosts = [...new Set(listener.virtualHosts.flatMap((v) => v.domains))].filter((h) => !h.includes("*")).sort();
-    for (const host of hosts) group.add(compute.apiListener(host, routeConfigName, needs), origins, `Listener ${host}`);
+    for (const host of hosts) group.add(compute.apiListener(host, routeConfigName, needs), origin, "Listener", host);
     return;
   }
   const name = `${gateway.name}/${listener.name}`;
   const inputs = { address: listener.bindAddress, port: listener.port, routeConfigName, tls: listener.tls, needs };
-  group.add(compute.listener(name, inputs), origins, `Listener ${name}`);
+  group.add(compute.listener(name, inputs), origin, "Listener", name);
 }

@@ -22,7 +22,12 @@ export function processRouteConfiguration(group: GroupContext, listener: ModelLi
   for (const d of duplicateDomains(listener.virtualHosts)) {
     group.blame([`RouteTable/${d.vhost}`], [{ path: "domains", message: d.message }], name);
   }
-  group.add(compute.routeConfiguration(name, hosts, listener.httpsRedirect), [], name);
+  group.add(
+    compute.routeConfiguration(name, hosts, listener.httpsRedirect),
+    `Gateway/${gateway.name}`,
+    "RouteConfiguration",
+    name,
+  );
 }
 
 /** Envoy rejects a route configuration in which two virtual hosts claim one domain. */

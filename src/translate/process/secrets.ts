@@ -16,6 +16,6 @@ export function processSecrets(group: GroupContext): void {
   }
   for (const name of [...names].sort()) {
     const secret = model.secrets.get(name);
-    if (secret) group.add(compute.secret(secret), [`Secret/${name}`], `Secret ${name}`);
+    if (secret) group.add(compute.secret(secret), `Secret/${name}`, "Secret", name);
   }
 }
