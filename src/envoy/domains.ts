@@ -2,7 +2,9 @@
  * A rule Envoy enforces beyond `(validate.rules)`: it rejects a route configuration in which two
  * virtual hosts claim one domain (compared without case). Reported on the later virtual host.
  */
-export function duplicateDomains(vhosts: { name: string; domains: string[] }[]): { vhost: string; message: string }[] {
+export function duplicateDomains(
+  vhosts: readonly { name: string; domains: readonly string[] }[],
+): { vhost: string; message: string }[] {
   const owner = new Map<string, string>();
   const out: { vhost: string; message: string }[] = [];
   for (const vhost of vhosts) {

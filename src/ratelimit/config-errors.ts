@@ -1,9 +1,3 @@
-/** One problem in one config: where (a field path such as `descriptors[0].rate_limit.unit`) and what. */
-export interface ConfigProblem {
-  path: string;
-  problem: string;
-}
-
 /**
  * A config that cannot be used. `source` names the file (or the xDS resource); `line` is known for
  * YAML files. The message reads `file:line: field: problem`.

@@ -1,8 +1,8 @@
 import { type FSWatcher, readdirSync, readFileSync, watch } from "node:fs";
 import { join } from "node:path";
 import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import { configProblems } from "../ratelimit-config/index.js";
 import { RateLimitConfigError } from "./config-errors.js";
-import { configProblems } from "./config-validate.js";
 import { parseRateLimitYaml } from "./config-yaml.js";
 
 /**

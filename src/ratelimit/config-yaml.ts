@@ -13,8 +13,8 @@ import {
   SetDescriptorEntrySchema,
   SetDescriptorSchema,
 } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import { configProblems } from "../ratelimit-config/index.js";
 import { RateLimitConfigError } from "./config-errors.js";
-import { configProblems } from "./config-validate.js";
 import { unitsByName } from "./units.js";
 
 const algorithmsByName = new Map([

@@ -1,7 +1,7 @@
+export { type ConfigProblem, configProblems } from "../ratelimit-config/index.js";
 export type { CounterGroup, CounterStore, HitOutcome } from "./algorithms.js";
-export { type ConfigProblem, RateLimitConfigError } from "./config-errors.js";
+export { RateLimitConfigError } from "./config-errors.js";
 export { checkConfigs, loadConfigDir } from "./config-files.js";
-export { configProblems } from "./config-validate.js";
 export { parseRateLimitYaml } from "./config-yaml.js";
 export { MemoryCounterStore } from "./memory-store.js";
 export { RedisCounterStore } from "./redis-store.js";

@@ -5,7 +5,7 @@ import {
   type RateLimitPolicy,
   type RateLimitUnit,
 } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
-import { unitSeconds } from "./units.js";
+import { unitSeconds } from "../ratelimit-config/index.js";
 
 /** One limit as configured: how many hits per window, counted how, and what it replaces. */
 export interface LimitRule {

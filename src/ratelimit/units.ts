@@ -2,19 +2,6 @@ import { RateLimitResponse_RateLimit_Unit as ResponseUnit } from "../gen/envoy/s
 import { RateLimitUnit as OverrideUnit } from "../gen/envoy/type/v3/ratelimit_unit_pb.js";
 import { RateLimitUnit } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 
-const day = 86_400;
-
-/** The length of each unit's window in seconds (week 7 d, month 30 d, year 365 d, as envoyproxy/ratelimit counts). */
-const seconds = new Map<RateLimitUnit, number>([
-  [RateLimitUnit.SECOND, 1],
-  [RateLimitUnit.MINUTE, 60],
-  [RateLimitUnit.HOUR, 3_600],
-  [RateLimitUnit.DAY, day],
-  [RateLimitUnit.WEEK, 7 * day],
-  [RateLimitUnit.MONTH, 30 * day],
-  [RateLimitUnit.YEAR, 365 * day],
-]);
-
 /** Unit names as the YAML files spell them (any case). */
 export const unitsByName: ReadonlyMap<string, RateLimitUnit> = new Map([
   ["second", RateLimitUnit.SECOND],
@@ -25,16 +12,6 @@ export const unitsByName: ReadonlyMap<string, RateLimitUnit> = new Map([
   ["month", RateLimitUnit.MONTH],
   ["year", RateLimitUnit.YEAR],
 ]);
-
-export function isKnownUnit(unit: RateLimitUnit): boolean {
-  return seconds.has(unit);
-}
-
-export function unitSeconds(unit: RateLimitUnit): number {
-  const value = seconds.get(unit);
-  if (value === undefined) throw new RangeError(`unknown rate-limit unit ${unit}`);
-  return value;
-}
 
 /** Envoy's RLS response numbers the units differently past DAY (MONTH 5, YEAR 6, WEEK 7). */
 const responseUnits = new Map<RateLimitUnit, number>([

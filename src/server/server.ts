@@ -1,13 +1,9 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
-import { encodeResource, type XdsResource } from "../envoy/index.js";
-import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
-import { RateLimitConfigSchema } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
-import { configProblems } from "../ratelimit/index.js";
 import { parseResources, type RejectedDocument, type Resource } from "../resources/index.js";
 import { keyString, type ResourceKey, type ResourceStore, type StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
@@ -160,14 +156,16 @@ export async function startManagementServer(options: ManagementServerOptions): P
     try {
       const { resources, rejected } = parseSnapshot(snapshot);
       const translation = translator.translate(resources, rejected);
-      const collected = new Map(translation.statuses);
+      for (const { domain, problems } of translation.refusedDomains) {
+        logger.warn({ domain, problems }, "rate-limit domain not published");
+      }
       const publication: Publication = {
         groups: translation.groups,
-        authConfigs: authConfigsFor(resources, translation.authConfigIds),
-        rateLimitConfigs: rateLimitConfigsFor(translation.rateLimits, collected, logger),
+        authConfigs: translation.authConfigs,
+        rateLimitConfigs: translation.rateLimitConfigs,
       };
       publisher.update(publication);
-      statuses = collected;
+      statuses = translation.statuses;
       rateLimits = translation.rateLimits;
       publishedRevision = snapshot.revision;
       ready = true;
@@ -317,54 +315,3 @@ export async function startManagementServer(options: ManagementServerOptions): P
     },
   };
 }
-
-/** The AuthConfigs routes name, each with its config id (`namespace/name`). */
-function authConfigsFor(resources: readonly Resource[], ids: readonly string[]): XdsResource[] {
-  const wanted = new Set(ids);
-  const out: XdsResource[] = [];
-  for (const resource of resources) {
-    if (resource.kind !== "AuthConfig") continue;
-    const id = `${resource.metadata.namespace}/${resource.metadata.name}`;
-    if (!wanted.has(id)) continue;
-    out.push(encodeResource(AuthConfigSchema, create(AuthConfigSchema, { ...resource.spec, id }), id));
-  }
-  return out;
-}
-
-/**
- * One RateLimitConfig per domain (what rate-limit servers expect), merging the descriptors of
- * every RateLimitPolicy of that domain. A domain whose merged config a rate-limit server would
- * refuse is not published: its policies get FAILED, and the servers keep what they have.
- */
-function rateLimitConfigsFor(
-  domains: ReadonlyArray<{ policy: string; domain: string; descriptors: RateLimitConfigDescriptors }>,
-  statuses: Map<string, Status>,
-  logger: Logger,
-): XdsResource[] {
-  const byDomain = new Map<string, { policies: string[]; descriptors: RateLimitConfigDescriptors }>();
-  for (const d of [...domains].sort((a, b) => (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : 0))) {
-    const entry = byDomain.get(d.domain) ?? { policies: [], descriptors: [] };
-    entry.policies.push(d.policy);
-    entry.descriptors.push(...d.descriptors);
-    byDomain.set(d.domain, entry);
-  }
-  const out: XdsResource[] = [];
-  for (const [domain, entry] of [...byDomain].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const config = create(RateLimitConfigSchema, { name: domain, domain, descriptors: entry.descriptors });
-    const problems = configProblems(config);
-    if (problems.length > 0) {
-      const message = `rate-limit domain "${domain}" cannot be served: ${problems.map((p) => `${p.path}: ${p.problem}`).join("; ")}`;
-      for (const policy of entry.policies) {
-        const key = `RateLimitPolicy/${policy}`;
-        const status = statuses.get(key) ?? { state: State.ACCEPTED, messages: [] };
-        statuses.set(key, { state: State.FAILED, messages: [...status.messages, message] });
-      }
-      logger.warn({ domain, problems }, "rate-limit domain not published");
-      continue;
-    }
-    out.push(encodeResource(RateLimitConfigSchema, config, domain));
-  }
-  return out;
-}
-
-type RateLimitConfigDescriptors = ReturnType<typeof create<typeof RateLimitConfigSchema>>["descriptors"];

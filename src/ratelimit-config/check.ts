@@ -5,8 +5,13 @@ import {
   type RateLimitPolicy,
   RateLimitUnit,
 } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
-import type { ConfigProblem } from "./config-errors.js";
 import { isKnownUnit, unitSeconds } from "./units.js";
+
+/** One problem in one config: where (a field path such as `descriptors[0].rate_limit.unit`) and what. */
+export interface ConfigProblem {
+  path: string;
+  problem: string;
+}
 
 /** Token-bucket state is kept in integer token-milliseconds; beyond this Lua's doubles lose exactness. */
 const maxExactInteger = 2 ** 53;

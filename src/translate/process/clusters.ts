@@ -1,0 +1,38 @@
+// Clusters: those the group's routes forward to, with their endpoints, and Gantry's own services.
+import { serviceClusters } from "../envoy/common.js";
+import type { GroupContext } from "./group.js";
+
+/** The clusters the group's routes use, in name order, with static endpoints over EDS; blamed on the destination. */
+export function processClusters(group: GroupContext): void {
+  const { model, compute } = group;
+  for (const name of [...group.clusters].sort()) {
+    const cluster = model.clusters.get(name);
+    if (!cluster) continue;
+    const origin = `Destination/${cluster.destination}`;
+    const built = compute.cluster(cluster);
+    group.add(built.cluster, origin, "cluster", name);
+    if (built.endpoints) group.add(built.endpoints, origin, "endpoints of", name);
+  }
+}
+
+/**
+ * The ext-auth and rate-limit services' clusters, when a route of the group calls them and their
+ * address is known (otherwise the proxy's bootstrap defines them); blamed on the gateway.
+ */
+export function processServiceClusters(group: GroupContext): void {
+  const { gateway, compute, services } = group;
+  let extAuth = false;
+  let rateLimit = false;
+  for (const listener of gateway.listeners) {
+    const needs = compute.needs(listener, gateway.kind);
+    extAuth ||= needs.extAuth;
+    rateLimit ||= needs.rateLimit;
+  }
+  const wanted: [boolean, string, { host: string; port: number } | undefined][] = [
+    [extAuth, serviceClusters.extAuth, services.extAuth],
+    [rateLimit, serviceClusters.rateLimit, services.rateLimit],
+  ];
+  for (const [needed, name, address] of wanted) {
+    if (needed && address) group.add(compute.serviceCluster(name, address), `Gateway/${gateway.name}`, "Cluster", name);
+  }
+}

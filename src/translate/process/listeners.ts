@@ -1,0 +1,20 @@
+// Listeners: one per gateway port for Envoy; for proxyless gRPC, an API listener per host.
+import type { ModelListener } from "../model.js";
+import type { GroupContext } from "./group.js";
+
+/** A listener's Envoy listener, or its gRPC API listeners, with the filters its routes need. */
+export function processListener(group: GroupContext, listener: ModelListener): void {
+  const { gateway, compute } = group;
+  const routeConfigName = `${gateway.name}/${listener.name}`;
+  const needs = compute.needs(listener, gateway.kind);
+  const origin = `Gateway/${gateway.name}`;
+  if (gateway.kind === "grpc") {
+    // A gRPC client asks for the listener of the host it dials, and cannot dial a wildcard.
+    const hosts = [...new Set(listener.virtualHosts.flatMap((v) => v.domains))].filter((h) => !h.includes("*")).sort();
+    for (const host of hosts) group.add(compute.apiListener(host, routeConfigName, needs), origin, "Listener", host);
+    return;
+  }
+  const name = `${gateway.name}/${listener.name}`;
+  const inputs = { address: listener.bindAddress, port: listener.port, routeConfigName, tls: listener.tls, needs };
+  group.add(compute.listener(name, inputs), origin, "Listener", name);
+}
