@@ -90,6 +90,10 @@ export interface NodeInfo {
   metadata?: JsonObject;
 }
 
+function nodeMessage(node: NodeInfo) {
+  return { id: node.id, cluster: "featuretests", ...(node.metadata ? { metadata: node.metadata } : {}) };
+}
+
 const adsPath = "/envoy.service.discovery.v3.AggregatedDiscoveryService/";
 
 function openStream<Req extends DescMessage, Res extends DescMessage>(
@@ -184,7 +188,7 @@ export class SotwAds {
     const names = [...state.names, ...state.probes];
     const resourceNames = state.wildcard && names.length > 0 ? ["*", ...names] : names;
     this.call.write({
-      ...(this.#nodeSent ? {} : { node: { id: this.node.id, cluster: "featuretests", metadata: this.node.metadata } }),
+      ...(this.#nodeSent ? {} : { node: nodeMessage(this.node) }),
       typeUrl,
       versionInfo: extra.version ?? state.version,
       responseNonce: state.nonce,
@@ -308,9 +312,15 @@ export class DeltaAds {
     return state;
   }
 
-  #send(request: MessageInitShape<typeof DeltaDiscoveryRequestSchema>): void {
+  #send(request: {
+    typeUrl: string;
+    resourceNamesSubscribe?: string[];
+    resourceNamesUnsubscribe?: string[];
+    responseNonce?: string;
+    errorDetail?: { code: number; message: string };
+  }): void {
     this.call.write({
-      ...(this.#nodeSent ? {} : { node: { id: this.node.id, cluster: "featuretests", metadata: this.node.metadata } }),
+      ...(this.#nodeSent ? {} : { node: nodeMessage(this.node) }),
       ...request,
     });
     this.#nodeSent = true;
