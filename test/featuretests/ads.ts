@@ -286,6 +286,8 @@ export class SotwAds {
 /** What one delta client holds of one type: name → version and contents. */
 interface DeltaType {
   nonce: string;
+  /** The `system_version_info` of the response last ACKed. */
+  systemVersion: string;
   held: Map<string, { version: string; resource: JsonObject }>;
 }
 
@@ -306,7 +308,7 @@ export class DeltaAds {
   #type(typeUrl: string): DeltaType {
     let state = this.#types.get(typeUrl);
     if (!state) {
-      state = { nonce: "", held: new Map() };
+      state = { nonce: "", systemVersion: "", held: new Map() };
       this.#types.set(typeUrl, state);
     }
     return state;
@@ -364,6 +366,7 @@ export class DeltaAds {
       if (r.resource) state.held.set(r.name, { version: r.version, resource: decode(r.resource) });
     }
     for (const name of response.removedResources) state.held.delete(name);
+    state.systemVersion = response.systemVersionInfo;
     this.#send({ typeUrl, responseNonce: response.nonce });
   }
 
@@ -371,6 +374,11 @@ export class DeltaAds {
   async nack(typeUrl: string, resources: JsonObject[], message: string, removed: string[] = []): Promise<void> {
     const response = await this.#read(typeUrl, resources, removed);
     this.#send({ typeUrl, responseNonce: response.nonce, errorDetail: { code: invalidArgument, message } });
+  }
+
+  /** The `system_version_info` of the type's response last ACKed. */
+  systemVersion(typeUrl: string): string {
+    return this.#type(typeUrl).systemVersion;
   }
 
   /** The version of each resource of a type this client holds. */
