@@ -29,6 +29,10 @@ export interface FeatureServer {
   apply(...documents: Document[]): Promise<void>;
   /** Deletes resources (`Kind/namespace/name`) through the API and waits for the publication. */
   delete(...keys: string[]): Promise<void>;
+  /** Deletes every resource of a namespace (for tests whose outputs other tests' nodes would see). */
+  clear(namespace: string): Promise<void>;
+  /** The xDS address, host:port, for clients other than the harness's own. */
+  readonly xdsAddress: string;
   /** Every resource's status in a namespace, by `Kind/namespace/name`. */
   statuses(namespace: string): Promise<Record<string, StatusView>>;
   /** Opens a SotW ADS stream as the node; it is closed after the test. */
@@ -98,6 +102,17 @@ export function featureServer(): FeatureServer {
       const { server, api } = started();
       await api.delete({ refs: keys.map(refOf) });
       await server.settle();
+    },
+    async clear(namespace) {
+      const { server, api } = started();
+      const { resources } = await api.list({ namespace });
+      const refs = resources.flatMap((r) => (r.ref ? [r.ref] : []));
+      if (refs.length === 0) return;
+      await api.delete({ refs });
+      await server.settle();
+    },
+    get xdsAddress() {
+      return `127.0.0.1:${started().server.xdsPort}`;
     },
     async statuses(namespace) {
       const { resources } = await started().api.list({ namespace });
