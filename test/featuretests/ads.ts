@@ -198,11 +198,15 @@ export class SotwAds {
     this.#nodeSent = true;
   }
 
-  /** Asks for a type: every resource of it without names (wildcard), or just the names given. */
-  subscribe(typeUrl: string, names?: string[]): void {
+  /**
+   * Asks for a type: every resource of it without names (wildcard), or just the names given.
+   * `runningVersion` is what a reconnecting client says it runs (its first request's version).
+   */
+  subscribe(typeUrl: string, names?: string[], runningVersion?: string): void {
     const state = this.#type(typeUrl);
     state.wildcard = names === undefined;
     state.names = names ?? [];
+    if (runningVersion !== undefined) state.version = runningVersion;
     this.#send(typeUrl);
   }
 
@@ -318,6 +322,7 @@ export class DeltaAds {
     typeUrl: string;
     resourceNamesSubscribe?: string[];
     resourceNamesUnsubscribe?: string[];
+    initialResourceVersions?: Record<string, string>;
     responseNonce?: string;
     errorDetail?: { code: number; message: string };
   }): void {
@@ -328,10 +333,13 @@ export class DeltaAds {
     this.#nodeSent = true;
   }
 
-  /** Subscribes to names of a type; none means every resource of it (wildcard). */
-  subscribe(typeUrl: string, names: string[] = []): void {
+  /**
+   * Subscribes to names of a type; none means every resource of it (wildcard). A reconnecting
+   * client says what it holds in `held` (name → version), so only what differs comes again.
+   */
+  subscribe(typeUrl: string, names: string[] = [], held?: Record<string, string>): void {
     this.#type(typeUrl);
-    this.#send({ typeUrl, resourceNamesSubscribe: names });
+    this.#send({ typeUrl, resourceNamesSubscribe: names, ...(held ? { initialResourceVersions: held } : {}) });
   }
 
   unsubscribe(typeUrl: string, names: string[]): void {
