@@ -349,4 +349,43 @@ describe("routing", () => {
       ]),
     ]);
   });
+
+  it("rewrites the matched prefix, or the whole path of exact and regex matches", async () => {
+    const ns = "rewrite";
+    await ft.apply(
+      gateway(`${ns}/public`, { gateway: ns }, [{ port: 8080 }]),
+      routeTable(
+        `${ns}/site`,
+        ["site.example.com"],
+        ["public"],
+        [
+          httpRoute("prefix", [prefixMatch("/old")], forward(["web"], { pathRewrite: "/new" })),
+          httpRoute("exact", [exactMatch("/login")], forward(["web"], { pathRewrite: "/auth/login" })),
+          httpRoute("regex", [{ regex: "/v[0-9]+/items" }], forward(["web"], { pathRewrite: "/items" })),
+        ],
+      ),
+      destination(`${ns}/web`, 80, ["10.0.10.1"]),
+    );
+    const envoy = ft.delta(envoyNode(`${ns}-1`, { gateway: ns }));
+    envoy.subscribe(RDS, [`${ns}/public/8080`]);
+    await envoy.expect(RDS, [
+      routeConfig(`${ns}/public/8080`, [
+        virtualHost(
+          `${ns}/site`,
+          ["site.example.com"],
+          [
+            route(`${ns}/site/exact`, path("/login"), toCluster(`${ns}/web:80`, { prefixRewrite: "/auth/login" })),
+            route(
+              `${ns}/site/regex`,
+              { safeRegex: { regex: "/v[0-9]+/items" } },
+              toCluster(`${ns}/web:80`, {
+                regexRewrite: { pattern: { regex: "/v[0-9]+/items" }, substitution: "/items" },
+              }),
+            ),
+            route(`${ns}/site/prefix`, prefix("/old"), toCluster(`${ns}/web:80`, { prefixRewrite: "/new" })),
+          ],
+        ),
+      ]),
+    ]);
+  });
 });
