@@ -183,14 +183,15 @@ export class SotwAds {
     return state;
   }
 
-  #send(typeUrl: string, extra: { errorDetail?: { code: number; message: string }; version?: string } = {}): void {
+  #send(typeUrl: string, extra: { errorDetail?: { code: number; message: string } } = {}): void {
     const state = this.#type(typeUrl);
     const names = [...state.names, ...state.probes];
     const resourceNames = state.wildcard && names.length > 0 ? ["*", ...names] : names;
     this.call.write({
       ...(this.#nodeSent ? {} : { node: nodeMessage(this.node) }),
       typeUrl,
-      versionInfo: extra.version ?? state.version,
+      // An ACK repeats the version it applies; a NACK the version it still runs.
+      versionInfo: state.version,
       responseNonce: state.nonce,
       resourceNames,
       ...(extra.errorDetail ? { errorDetail: extra.errorDetail } : {}),
@@ -274,11 +275,6 @@ export class SotwAds {
       this.#send(LDS);
       await this.expect(LDS, [...state.held.values()]);
     }
-  }
-
-  /** How many responses arrived and were not read yet. */
-  get unread(): number {
-    return this.#responses.buffered;
   }
 
   close(): void {

@@ -82,6 +82,23 @@ describe("AuthConfigs for ext-auth servers", () => {
     await extauth.expect(AUTH, [authConfigOut(`${ns}/second`, "deux")]);
     expect(extauth.versions(AUTH)[`${ns}/first`]).toBe(before[`${ns}/first`]);
 
+    // `describe` names the config id and the ext-auth node serving it, once it has ACKed.
+    await expect
+      .poll(
+        async () => {
+          const d = await ft.api.describe({ ref: { kind: "AuthConfig", namespace: ns, name: "second" } });
+          return {
+            authConfigId: d.authConfigId,
+            servedBy: d.servedBy.map(({ nodeId, role, stream, acked }) => ({ nodeId, role, stream, acked })),
+          };
+        },
+        { timeout: 5_000, interval: 20 },
+      )
+      .toEqual({
+        authConfigId: `${ns}/second`,
+        servedBy: [{ nodeId: `${ns}-extauth`, role: "extauth", stream: "ads-delta", acked: true }],
+      });
+
     // No route names it any more: the ext-auth servers drop it.
     await ft.delete(`ExtAuthPolicy/${ns}/b`);
     await extauth.expect(AUTH, [], [`${ns}/second`]);

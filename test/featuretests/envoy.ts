@@ -10,7 +10,7 @@ const typePrefix = "type.googleapis.com/";
 const typed = (typeName: string, fields: Json = {}): Json => ({ ...fields, "@type": `${typePrefix}${typeName}` });
 
 /** A config source: over the ADS stream the proxy already has. */
-export const overAds: Json = { ads: {}, resourceApiVersion: "V3" };
+const overAds: Json = { ads: {}, resourceApiVersion: "V3" };
 
 // HTTP filters, in the order Gantry puts them.
 
@@ -43,7 +43,7 @@ export const rateLimitFilter: Json = {
 };
 
 /** The HttpConnectionManager of a listener whose routes come by RDS under `routeConfigName`. */
-export function connectionManager(statPrefix: string, routeConfigName: string, filters: Json[]): Json {
+function connectionManager(statPrefix: string, routeConfigName: string, filters: Json[]): Json {
   return typed("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", {
     statPrefix,
     rds: { configSource: overAds, routeConfigName },
