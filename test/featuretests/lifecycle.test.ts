@@ -18,7 +18,7 @@ import { destination, forward, gateway, httpRoute, prefixMatch, routeTable } fro
 
 const ft = featureServer();
 
-/** A gateway on 8080 and a route table for `host` in namespace `ns`, routing each prefix to its destination. */
+/** A gateway on 8080 and a route table in namespace `ns`, routing each path prefix to the destination named. */
 function site(ns: string, routes: Record<string, string>) {
   return [
     gateway(`${ns}/public`, { gateway: ns }, [{ port: 8080 }]),

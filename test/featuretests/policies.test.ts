@@ -38,7 +38,7 @@ import {
 const ft = featureServer();
 
 /** A gateway and a route table in `ns` with one route per entry: path prefix → route labels. */
-function store(ns: string, routes: Record<string, Record<string, string>>, extra: { destination?: string } = {}) {
+function store(ns: string, routes: Record<string, Record<string, string>>) {
   return [
     gateway(`${ns}/public`, { gateway: ns }, [{ port: 8080 }]),
     routeTable(
@@ -46,7 +46,7 @@ function store(ns: string, routes: Record<string, Record<string, string>>, extra
       ["store.example.com"],
       ["public"],
       Object.entries(routes).map(([path, labels]) =>
-        httpRoute(path.slice(1), [prefixMatch(path)], forward([extra.destination ?? "store"]), labels),
+        httpRoute(path.slice(1), [prefixMatch(path)], forward(["store"]), labels),
       ),
     ),
     destination(`${ns}/store`, 8080, ["10.0.6.1"]),
