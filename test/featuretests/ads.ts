@@ -1,6 +1,7 @@
 // ADS clients that speak the protocol on the wire, as a proxy would, and decode what they receive
-// into protobuf JSON. They use grpc-js and the generated Envoy types only (no Gantry transport or
-// xDS code), so they keep telling the truth while Gantry's internals are rebuilt underneath.
+// into protobuf JSON. They use grpc-js and the generated Envoy types (no Gantry transport or xDS
+// server code; only the generic response queue of test/xds/harness.ts), so they keep telling the
+// truth while Gantry's internals are rebuilt underneath.
 import {
   create,
   createRegistry,
