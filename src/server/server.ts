@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { RateLimitConfigSchema } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
-import { type Clock, systemClock } from "../lib/clock.js";
+import { systemClock, type Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { configProblems } from "../ratelimit/index.js";
@@ -13,7 +13,7 @@ import { State, type Status, type TranslateOptions, type Translation, Translator
 import { encodeResource, SnapshotCache, startXdsServer, type XdsResource, type XdsServer } from "../xds/index.js";
 import { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
-import { Debouncer, type Timers } from "./debounce.js";
+import { Debouncer } from "./debounce.js";
 import { type ConnectedProxy, describeResource } from "./describe.js";
 import { type Publication, Publisher } from "./publish.js";
 import { validateDocuments } from "./validate.js";
@@ -31,9 +31,10 @@ export interface ManagementServerOptions {
   translate?: TranslateOptions;
   logger: Logger;
   registry: Registry;
-  clock?: Clock;
+  /** Time for the snapshot cache, proxy status and the debouncers. Default the system clock. */
+  clock?: Timers;
   /** Translation debounce: ≈100 ms quiet, ≤ 1 s (as the design says). */
-  debounce?: { quietMs: number; maxDelayMs: number; timers?: Timers };
+  debounce?: { quietMs: number; maxDelayMs: number };
   /** This replica's name in proxy status; defaults to the host name. */
   serverName?: string;
 }
@@ -190,7 +191,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const debounce = new Debouncer(translateAndPublish, {
     quietMs: options.debounce?.quietMs ?? 100,
     maxDelayMs: options.debounce?.maxDelayMs ?? 1_000,
-    ...(options.debounce?.timers ? { timers: options.debounce.timers } : {}),
+    timers: clock,
   });
   const unwatch = store.watch(() => debounce.trigger());
 
@@ -200,6 +201,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       dir: options.configDir,
       store,
       logger,
+      timers: clock,
       onLoad: (result: ConfigDirResult) => {
         configDirRejected = result.rejected;
         debounce.trigger();
