@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type Cluster, ClusterSchema } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { RateLimitConfigSchema } from "../../src/gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import { ManualClock, systemClock, type Timers } from "../../src/lib/clock.js";
 import {
   encodeResource,
   retryDelay,
@@ -40,13 +41,14 @@ describe("XdsClient against our xDS server", () => {
     return server;
   }
 
-  function client(port: number, nodeId: string): XdsClient {
+  function client(port: number, nodeId: string, clock: Timers = systemClock): XdsClient {
     const xds = new XdsClient({
       server: `127.0.0.1:${port}`,
       node: { id: nodeId },
       logger,
       backoff: { initialMs: 20, maxMs: 200 },
       random: () => 0.5,
+      clock,
     });
     stops.push(() => xds.stop());
     return xds;
@@ -111,12 +113,13 @@ describe("XdsClient against our xDS server", () => {
     );
   });
 
-  it("reconnects after the server goes away, keeping its config meanwhile", async () => {
+  it("reconnects after the server goes away, after the backoff, keeping its config meanwhile", async () => {
     const cache = new SnapshotCache();
     cache.setSnapshot("mover", [edsCluster("a"), endpoints("a", 1)]);
     const first = await serve(cache);
     const port = first.port;
-    const xds = client(port, "mover");
+    const clock = new ManualClock(0);
+    const xds = client(port, "mover", clock);
     const versions: string[] = [];
     xds.subscribe(ClusterSchema, { onUpdate: (_resources, version) => void versions.push(version) });
     xds.start();
@@ -127,10 +130,20 @@ describe("XdsClient against our xDS server", () => {
 
     cache.setSnapshot("mover", [edsCluster("a"), endpoints("a", 1), edsCluster("b"), endpoints("b", 2)]);
     await serve(cache, port);
-    await waitFor(() => xds.accepted(TypeUrl.cluster)?.resources.has("b"), {
-      timeoutMs: 10_000,
-      what: "the new config",
-    });
+    // The first retry waits half (the jitter) of the initial 20 ms, and not a millisecond less.
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(9);
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(1);
+    expect(clock.pendingTimers).toBe(0);
+    // The channel may still be backing off on its own and refuse that stream: later retries follow the clock.
+    await waitFor(
+      () => {
+        clock.advance(200);
+        return xds.accepted(TypeUrl.cluster)?.resources.has("b");
+      },
+      { timeoutMs: 10_000, what: "the new config" },
+    );
     expect(versions).toHaveLength(2);
     expect(xds.connected).toBe(true);
   });
