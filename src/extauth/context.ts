@@ -1,4 +1,5 @@
 import type { CheckRequest } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import type { Timer, Timers } from "../lib/clock.js";
 import type { CheckContext, Verdict } from "./evaluator.js";
 
 const noHeaders: Readonly<Record<string, string>> = Object.freeze({});
@@ -10,18 +11,20 @@ const noHeaders: Readonly<Record<string, string>> = Object.freeze({});
 export class RequestContext implements CheckContext {
   readonly request: CheckRequest;
   readonly headers: Readonly<Record<string, string>>;
+  readonly #clock: Timers;
   readonly #timeoutMs: number;
   readonly #startedAt: number;
   #state: Map<string, unknown> | undefined;
   #controller: AbortController | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
   #expired: Promise<Verdict> | undefined;
 
-  constructor(request: CheckRequest, timeoutMs: number) {
+  constructor(request: CheckRequest, timeoutMs: number, clock: Timers) {
     this.request = request;
     this.headers = request.attributes?.request?.http?.headers ?? noHeaders;
+    this.#clock = clock;
     this.#timeoutMs = timeoutMs;
-    this.#startedAt = performance.now();
+    this.#startedAt = clock.now();
   }
 
   get state(): Map<string, unknown> {
@@ -40,9 +43,11 @@ export class RequestContext implements CheckContext {
    */
   bound(pending: Promise<Verdict>): Promise<Verdict> {
     if (!this.#expired) {
-      const remaining = Math.max(0, this.#timeoutMs - (performance.now() - this.#startedAt));
+      // Clamped both ways: a wall clock set back must not stretch the deadline.
+      const elapsed = this.#clock.now() - this.#startedAt;
+      const remaining = Math.min(this.#timeoutMs, Math.max(0, this.#timeoutMs - elapsed));
       this.#expired = new Promise<Verdict>((resolve) => {
-        this.#timer = setTimeout(() => {
+        this.#timer = this.#clock.setTimeout(() => {
           this.#controller?.abort(new Error(`check deadline of ${this.#timeoutMs} ms passed`));
           resolve({ kind: "error", reason: `timed out after ${this.#timeoutMs} ms` });
         }, remaining);
@@ -53,6 +58,6 @@ export class RequestContext implements CheckContext {
 
   /** Stops the deadline timer once the check is answered. */
   finish(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
   }
 }

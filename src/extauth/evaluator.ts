@@ -1,7 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { CheckRequest } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { Config } from "../gen/gantry/extauth/v1/auth_config_pb.js";
-import type { Clock } from "../lib/clock.js";
+import type { Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import type { RedisClient } from "../lib/redis.js";
 import type { ApiKeyDirectory } from "./apikeys/index.js";
@@ -73,7 +73,8 @@ export interface Evaluator {
 
 /** What evaluators may use, handed in by the service. */
 export interface EvaluatorDeps {
-  clock: Clock;
+  /** Time for caches and expiry, and for deadlines and timeouts of backend calls. */
+  clock: Timers;
   logger: Logger;
   /** The ext-auth Redis (API keys, OIDC sessions); undefined when the server runs without one. */
   redis: RedisClient | undefined;

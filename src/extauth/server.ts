@@ -3,7 +3,6 @@ import { dirname, resolve } from "node:path";
 import { Authorization } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { AuthConfig } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import {
-  type Clock,
   createLogger,
   createRedis,
   createRegistry,
@@ -15,6 +14,7 @@ import {
   startTelemetryServer,
   systemClock,
   type TelemetryServer,
+  type Timers,
 } from "../lib/index.js";
 import { ApiKeyDirectory } from "./apikeys/index.js";
 import { AuthConfigInvalid } from "./compile.js";
@@ -45,7 +45,8 @@ export interface ExtAuthServerOptions {
   /** Bound on one check, backend calls included. Default 1,000 ms. */
   checkTimeoutMs?: number;
   logger?: Logger;
-  clock?: Clock;
+  /** Default the system clock. */
+  clock?: Timers;
 }
 
 export interface ExtAuthServer {

@@ -127,7 +127,7 @@ export class ExtAuthService {
     }
     served.inflight++;
     const compiled = served.compiled;
-    const context = new RequestContext(request, this.#options.checkTimeoutMs);
+    const context = new RequestContext(request, this.#options.checkTimeoutMs, this.#options.deps.clock);
     let decision: Decision | Promise<Decision>;
     try {
       decision = decide(compiled.expression, compiled.steps, context);

@@ -10,6 +10,7 @@ import {
 } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import * as grpc from "@grpc/grpc-js";
+import { systemClock, type Timers } from "./clock.js";
 import type { Logger } from "./logger.js";
 
 export { status as GrpcStatus } from "@grpc/grpc-js";
@@ -194,6 +195,8 @@ export interface GrpcServerOptions {
   logger?: Logger;
   /** grpc-js channel options, merged over `defaultServerOptions`. */
   channelOptions?: grpc.ServerOptions;
+  /** Runs the shutdown grace period. Default the system clock. */
+  clock?: Timers;
 }
 
 /**
@@ -203,10 +206,12 @@ export interface GrpcServerOptions {
 export class GrpcServer {
   readonly #server: grpc.Server;
   readonly #logger: Logger | undefined;
+  readonly #clock: Timers;
   #port: number | undefined;
 
   constructor(options: GrpcServerOptions = {}) {
     this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
     this.#server = new grpc.Server({ ...defaultServerOptions, ...options.channelOptions });
   }
 
@@ -238,13 +243,14 @@ export class GrpcServer {
    */
   async shutdown(graceMs = 5_000): Promise<void> {
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#server.forceShutdown();
-        resolve();
-      }, graceMs);
-      timer.unref();
+      const timer = this.#clock
+        .setTimeout(() => {
+          this.#server.forceShutdown();
+          resolve();
+        }, graceMs)
+        .unref();
       this.#server.tryShutdown(() => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       });
     });
@@ -288,6 +294,7 @@ export interface ClientOptions {
   channelOptions?: grpc.ChannelOptions;
 }
 
+/** grpc-js runs the deadline itself, against the wall clock, and sends it to the server: it is not ours to fake. */
 function callOptions(options: CallOptions | undefined): grpc.CallOptions {
   return options?.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
 }

@@ -36,3 +36,4 @@ export {
   waitForRedis,
 } from "./redis.js";
 export { type Readiness, startTelemetryServer, type TelemetryServer } from "./telemetry.js";
+export { timeoutSignal } from "./timeout-signal.js";

@@ -1,4 +1,5 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import { systemClock, type Timers } from "./clock.js";
 import type { Logger } from "./logger.js";
 
 export type RedisClient = Redis | Cluster;
@@ -171,16 +172,16 @@ export function createRedis(options: RedisConnectionOptions): RedisClient {
   return client;
 }
 
-/** Resolves when the client is ready, or rejects after `timeoutMs`. */
-export async function waitForRedis(client: RedisClient, timeoutMs = 5_000): Promise<void> {
+/** Resolves when the client is ready, or rejects after `timeoutMs` on `clock`. */
+export async function waitForRedis(client: RedisClient, timeoutMs = 5_000, clock: Timers = systemClock): Promise<void> {
   if (client.status === "ready") return;
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       client.off("ready", onReady);
       reject(new Error(`redis not ready after ${timeoutMs} ms`));
     }, timeoutMs);
     const onReady = () => {
-      clearTimeout(timer);
+      timer.cancel();
       resolve();
     };
     client.once("ready", onReady);

@@ -1,4 +1,4 @@
-import type { Clock } from "../lib/index.js";
+import type { Timer, Timers } from "../lib/index.js";
 import type { CounterGroup, CounterStore, HitOutcome } from "./algorithms.js";
 
 /** The backend did not answer in time, or failed. */
@@ -17,7 +17,7 @@ interface PendingGroup {
 /** The hits collected for one store call, and the one timer that bounds how long their callers wait. */
 interface Batch {
   readonly groups: Map<string, PendingGroup>;
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
   settled: boolean;
   sent: boolean;
 }
@@ -32,7 +32,8 @@ export interface HitRequest {
 
 export interface HitCoalescerOptions {
   readonly store: CounterStore;
-  readonly clock: Clock;
+  /** Stamps each batch's hits and runs the timeout. */
+  readonly clock: Timers;
   /** A hit is answered (or failed) within this long of its arrival, however long it waited to be sent. */
   readonly timeoutMs: number;
   /**
@@ -51,7 +52,7 @@ export interface HitCoalescerOptions {
  */
 export class HitCoalescer {
   readonly #store: CounterStore;
-  readonly #clock: Clock;
+  readonly #clock: Timers;
   readonly #timeoutMs: number;
   readonly #maxInFlight: number;
   readonly #onError: (err: unknown) => void;
@@ -100,7 +101,7 @@ export class HitCoalescer {
 
   #open(): Batch {
     const batch: Batch = { groups: new Map(), timer: undefined, settled: false, sent: false };
-    batch.timer = setTimeout(
+    batch.timer = this.#clock.setTimeout(
       () => this.#fail(batch, new CounterStoreError(`counter store did not answer within ${this.#timeoutMs} ms`)),
       this.#timeoutMs,
     );
@@ -144,7 +145,7 @@ export class HitCoalescer {
   /** Marks a batch answered: stops its timer, frees its slot and sends whatever gathered meanwhile. */
   #settle(batch: Batch): void {
     batch.settled = true;
-    clearTimeout(batch.timer);
+    batch.timer?.cancel();
     if (batch.sent) {
       this.#inFlight--;
       this.#send();

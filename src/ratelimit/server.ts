@@ -1,7 +1,6 @@
 import { RateLimitResponseSchema, RateLimitService } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
 import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import {
-  type Clock,
   createLogger,
   createRedis,
   EncodedMessage,
@@ -15,6 +14,7 @@ import {
   startTelemetryServer,
   systemClock,
   type TelemetryServer,
+  type Timers,
 } from "../lib/index.js";
 import type { CounterStore } from "./algorithms.js";
 import { HitCoalescer } from "./coalescer.js";
@@ -54,7 +54,8 @@ export interface RateLimitServerOptions {
   globalShadowMode?: boolean;
   /** Answer keys known to be over limit from memory until their window ends. Default true. */
   localCache?: boolean;
-  clock?: Clock;
+  /** Time for windows, the over-limit cache and the counter-store timeout. Default the system clock. */
+  clock?: Timers;
   logger?: Logger;
   registry?: Registry;
   /** Quiet time before re-reading changed config files. Default 100 ms. */

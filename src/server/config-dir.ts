@@ -1,8 +1,9 @@
 import { type FSWatcher, watch } from "node:fs";
+import type { Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { loadResources, type RejectedDocument } from "../resources/index.js";
 import { keyOf, keyString, type ResourceKey, type ResourceStore } from "../store/index.js";
-import { Debouncer, type Timers } from "./debounce.js";
+import { Debouncer } from "./debounce.js";
 import { resourceToDocument } from "./documents.js";
 
 export interface ConfigDirResult {

@@ -1,21 +1,11 @@
-/** Timers, injected so tests drive time exactly. */
-export interface Timers {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimers: Timers = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+import { systemClock, type Timer, type Timers } from "../lib/clock.js";
 
 export interface DebounceOptions {
   /** Run once no change has come for this long. */
   quietMs: number;
   /** ...but never later than this after the first change of a burst. */
   maxDelayMs: number;
+  /** Default the system clock. */
   timers?: Timers;
 }
 
@@ -29,7 +19,7 @@ export class Debouncer {
   readonly #quietMs: number;
   readonly #maxDelayMs: number;
   readonly #timers: Timers;
-  #timer: unknown;
+  #timer: Timer | undefined;
   #burstStart: number | undefined;
   #running: Promise<void> | undefined;
   #pendingAfterRun = false;
@@ -39,7 +29,7 @@ export class Debouncer {
     this.#run = run;
     this.#quietMs = options.quietMs;
     this.#maxDelayMs = options.maxDelayMs;
-    this.#timers = options.timers ?? systemTimers;
+    this.#timers = options.timers ?? systemClock;
   }
 
   /** Notes a change. */
@@ -52,14 +42,14 @@ export class Debouncer {
     const now = this.#timers.now();
     this.#burstStart ??= now;
     const delay = Math.max(0, Math.min(this.#quietMs, this.#burstStart + this.#maxDelayMs - now));
-    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = this.#timers.setTimeout(() => this.#fire(), delay);
   }
 
   /** Runs now if anything is pending, and resolves when no run is in progress. */
   async flush(): Promise<void> {
     if (this.#timer !== undefined) {
-      this.#timers.clearTimeout(this.#timer);
+      this.#timer.cancel();
       this.#fire();
     }
     while (this.#running) await this.#running;
@@ -67,7 +57,7 @@ export class Debouncer {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
   }
 

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
-import { type Clock, systemClock } from "../lib/clock.js";
+import { systemClock, type Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { parseResources, type RejectedDocument, type Resource } from "../resources/index.js";
@@ -11,7 +11,7 @@ import { SnapshotCache, startXdsServer, type XdsServer } from "../xds/index.js";
 import { checkApiToken } from "./api/auth.js";
 import { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
-import { Debouncer, type Timers } from "./debounce.js";
+import { Debouncer } from "./debounce.js";
 import { type ConnectedProxy, describeResource } from "./describe.js";
 import { type Publication, Publisher } from "./publish.js";
 import { validateDocuments } from "./validate.js";
@@ -29,9 +29,10 @@ export interface ManagementServerOptions {
   translate?: TranslateOptions;
   logger: Logger;
   registry: Registry;
-  clock?: Clock;
+  /** Time for the snapshot cache, proxy status and the debouncers. Default the system clock. */
+  clock?: Timers;
   /** Translation debounce: ≈100 ms quiet, ≤ 1 s (as the design says). */
-  debounce?: { quietMs: number; maxDelayMs: number; timers?: Timers };
+  debounce?: { quietMs: number; maxDelayMs: number };
   /** This replica's name in proxy status; defaults to the host name. */
   serverName?: string;
 }
@@ -195,7 +196,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const debounce = new Debouncer(translateAndPublish, {
     quietMs: options.debounce?.quietMs ?? 100,
     maxDelayMs: options.debounce?.maxDelayMs ?? 1_000,
-    ...(options.debounce?.timers ? { timers: options.debounce.timers } : {}),
+    timers: clock,
   });
   const unwatch = store.watch(() => debounce.trigger());
 
@@ -213,6 +214,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       dir: options.configDir,
       store,
       logger,
+      timers: clock,
       onLoad: (result: ConfigDirResult) => {
         configDirRejected = result.rejected;
         debounce.trigger();

@@ -1,3 +1,4 @@
+import { systemClock, type Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { createRedis, type RedisClient, redactUrl } from "../lib/redis.js";
 import {
@@ -70,7 +71,12 @@ export interface RedisStoreOptions {
   prefix?: string;
   commandTimeoutMs?: number;
   logger?: Logger;
+  /** Times `ready`'s wait. Default the system clock. */
+  clock?: Timers;
 }
+
+/** How often `ready` looks again. */
+const readyPollMs = 20;
 
 /** The management store in Redis (single node, Sentinel or Cluster), shared by server replicas. */
 export class RedisStore implements ResourceStore {
@@ -80,12 +86,14 @@ export class RedisStore implements ResourceStore {
   readonly #channel: string;
   readonly #listeners = new Set<(change: StoreChange) => void>();
   readonly #where: string;
+  readonly #clock: Timers;
   #subscribedOnce = false;
 
   constructor(options: RedisStoreOptions) {
     const prefix = options.prefix ?? "{gantry}:";
     if (!/\{[^}]+\}/.test(prefix)) throw new StoreError(`store prefix "${prefix}" needs a {hash tag}`);
     this.#where = redactUrl(options.url);
+    this.#clock = options.clock ?? systemClock;
     const connection = {
       url: options.url,
       commandTimeoutMs: options.commandTimeoutMs ?? 2_000,
@@ -184,11 +192,11 @@ export class RedisStore implements ResourceStore {
 
   /** Resolves once the store can serve (connected and subscribed), or rejects after `timeoutMs`. */
   async ready(timeoutMs = 5_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.#clock.now() + timeoutMs;
     while (!(this.#subscribedOnce && this.#client.status === "ready")) {
-      if (Date.now() > deadline)
+      if (this.#clock.now() > deadline)
         throw new StoreError(`management Redis at ${this.#where} not ready after ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, readyPollMs));
     }
   }
 

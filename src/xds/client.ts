@@ -8,6 +8,7 @@ import {
   type DiscoveryResponse,
   DiscoveryRequestSchema as RequestSchema,
 } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import { systemClock, type Timer, type Timers } from "../lib/clock.js";
 import { createClient, GrpcStatus, type ServiceClient } from "../lib/grpc.js";
 import type { Logger } from "../lib/logger.js";
 import { type Backoff, defaultBackoff, retryDelay } from "./backoff.js";
@@ -40,6 +41,8 @@ export interface XdsClientOptions {
   backoff?: Backoff;
   /** The jitter source, [0, 1); tests pass their own. */
   random?: () => number;
+  /** Runs the retry backoff. Default the system clock. */
+  clock?: Timers;
 }
 
 interface Subscription {
@@ -73,11 +76,12 @@ export class XdsClient {
   readonly #options: XdsClientOptions;
   readonly #backoff: Backoff;
   readonly #random: () => number;
+  readonly #clock: Timers;
   readonly #subscriptions = new Map<string, Subscription>();
   #client: ServiceClient<(typeof AggregatedDiscoveryService)["method"]> | undefined;
   #stream: Stream | undefined;
   #attempt = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
+  #retryTimer: Timer | undefined;
   #connected = false;
   #stopped = false;
   /** Only the first request of a stream needs the node. */
@@ -89,6 +93,7 @@ export class XdsClient {
     this.#options = options;
     this.#backoff = options.backoff ?? defaultBackoff;
     this.#random = options.random ?? Math.random;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Adds a subscription; call before `start()` or at any time after. */
@@ -134,7 +139,7 @@ export class XdsClient {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#retryTimer);
+    this.#retryTimer?.cancel();
     this.#stream?.cancel();
     this.#stream = undefined;
     this.#connected = false;
@@ -181,7 +186,7 @@ export class XdsClient {
     const delay = retryDelay(this.#attempt, this.#backoff, this.#random);
     this.#attempt += 1;
     this.#options.logger?.warn({ server: this.#options.server, reason, retryInMs: delay }, "xDS stream lost; retrying");
-    this.#retryTimer = setTimeout(() => this.#open(), delay);
+    this.#retryTimer = this.#clock.setTimeout(() => this.#open(), delay);
   }
 
   async #handle(response: DiscoveryResponse, stream: Stream): Promise<void> {

@@ -68,6 +68,8 @@ describe.skipIf(!haveRedis())("end to end: gantry server feeds ext-auth and rate
       grpcPort: 0,
       metricsPort: 0,
       redisUrl: redis.ratelimit.url,
+      // Not under test here: a generous bound, so a loaded machine's slow Redis round trip is not an outage.
+      redisTimeoutMs: 2_000,
       logger,
       registry: createRegistry("ratelimit", { processMetrics: false }),
     });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type Decision, decide, type Step, type StepResult } from "../../src/extauth/decide.js";
 import type { Verdict } from "../../src/extauth/evaluator.js";
 import { parseExpression } from "../../src/extauth/expression.js";
+import { ManualClock } from "../../src/lib/index.js";
 import { context } from "./helpers.js";
 
 interface Probe {
@@ -115,7 +116,7 @@ describe("deciding a check", () => {
     expect(await run(p, "boom")).toEqual({ kind: "error", step: "boom", reason: "evaluator failed: bug" });
   });
 
-  it("bounds a slow step by the check's deadline", async () => {
+  it("bounds a slow step by the check's deadline, to the millisecond", async () => {
     const steps = new Map<string, Step>([
       [
         "slow",
@@ -133,9 +134,20 @@ describe("deciding a check", () => {
         },
       ],
     ]);
-    const ctx = context({}, 20);
-    const decision = await decide(parseExpression("slow"), steps, ctx);
-    expect(decision).toEqual({ kind: "error", step: "slow", reason: "timed out after 20 ms" });
+    const clock = new ManualClock(0);
+    const ctx = context({}, 20, clock);
+    clock.advance(5);
+    let settled = false;
+    const decision = Promise.resolve(decide(parseExpression("slow"), steps, ctx)).finally(() => {
+      settled = true;
+    });
+    // The deadline runs from the check's start, not from when the step began.
+    clock.advance(14);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    expect(ctx.signal.aborted).toBe(false);
+    clock.advance(1);
+    expect(await decision).toEqual({ kind: "error", step: "slow", reason: "timed out after 20 ms" });
     expect(ctx.signal.aborted).toBe(true);
   });
 

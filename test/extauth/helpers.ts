@@ -6,7 +6,7 @@ import {
   CheckRequestSchema,
   type CheckResponse,
 } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
-import { createClient, createLogger, type ServiceClient } from "../../src/lib/index.js";
+import { createClient, createLogger, type ServiceClient, systemClock, type Timers } from "../../src/lib/index.js";
 
 export const quietLogger = createLogger({ service: "extauth-test", level: "silent" });
 
@@ -33,8 +33,8 @@ export function checkRequest(shape: RequestShape = {}): CheckRequest {
   });
 }
 
-export function context(shape: RequestShape = {}, timeoutMs = 1_000): RequestContext {
-  return new RequestContext(checkRequest(shape), timeoutMs);
+export function context(shape: RequestShape = {}, timeoutMs = 1_000, clock: Timers = systemClock): RequestContext {
+  return new RequestContext(checkRequest(shape), timeoutMs, clock);
 }
 
 export type CheckClient = ServiceClient<(typeof Authorization)["method"]>;

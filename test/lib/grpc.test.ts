@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Authorization } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { AggregatedDiscoveryService } from "../../src/gen/envoy/service/discovery/v3/ads_pb.js";
 import { DiscoveryResponseSchema } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
+import { ManualClock } from "../../src/lib/clock.js";
 import { createClient, GrpcError, GrpcServer, GrpcStatus } from "../../src/lib/grpc.js";
 import { HealthService } from "../../src/lib/health.js";
 import { createLogger } from "../../src/lib/logger.js";
@@ -121,6 +122,38 @@ describe("GrpcServer with protobuf-es services", () => {
     } finally {
       client.close();
       await slow.shutdown(100);
+    }
+  });
+
+  it("cancels a stream still open when the shutdown grace period ends on its clock, and not before", async () => {
+    const clock = new ManualClock(0);
+    const lingering = new GrpcServer({ logger, clock });
+    let opened = false;
+    lingering.add(AggregatedDiscoveryService, {
+      streamAggregatedResources: () => {
+        opened = true;
+      },
+      deltaAggregatedResources: () => {},
+    });
+    const port = await lingering.listen("127.0.0.1", 0);
+    const client = createClient(AggregatedDiscoveryService, `127.0.0.1:${port}`);
+    try {
+      const stream = client.streamAggregatedResources();
+      const ended = new Promise<number>((resolve) => stream.on("error", (err: { code: number }) => resolve(err.code)));
+      stream.write({ typeUrl: "t" });
+      await waitFor(() => opened, { what: "the stream to open" });
+      let stopped = false;
+      const stopping = lingering.shutdown(1_000).then(() => {
+        stopped = true;
+      });
+      clock.advance(999);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(stopped).toBe(false);
+      clock.advance(1);
+      await stopping;
+      expect(await ended).toBe(GrpcStatus.CANCELLED);
+    } finally {
+      client.close();
     }
   });
 });

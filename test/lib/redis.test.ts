@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/lib/clock.js";
 import { createRedis, parseRedisUrl, type RedisClient, waitForRedis } from "../../src/lib/redis.js";
+import { freePort } from "../support/ports.js";
 import { haveRedis, type RedisCluster, type RedisServer, startRedis, startRedisCluster } from "../support/redis.js";
 
 describe("parseRedisUrl", () => {
@@ -50,6 +52,30 @@ describe("parseRedisUrl", () => {
     expect(() => parseRedisUrl("redis+cluster://a:1/0")).toThrow(/no path/);
     expect(() => parseRedisUrl("redis://a/x")).toThrow(/database "x" is not a number/);
     expect(() => parseRedisUrl("redis://a,b")).toThrow(/one host/);
+  });
+});
+
+describe("waitForRedis", () => {
+  it("gives up exactly when the timeout passes on its clock", async () => {
+    const client = createRedis({ url: `redis://127.0.0.1:${await freePort()}`, connectTimeoutMs: 50 });
+    const clock = new ManualClock(0);
+    try {
+      let outcome = "waiting";
+      const waited = waitForRedis(client, 500, clock).then(
+        () => "ready",
+        (err: Error) => err.message,
+      );
+      void waited.then((o) => {
+        outcome = o;
+      });
+      clock.advance(499);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(outcome).toBe("waiting");
+      clock.advance(1);
+      expect(await waited).toBe("redis not ready after 500 ms");
+    } finally {
+      client.disconnect();
+    }
   });
 });
 

@@ -6,6 +6,9 @@ import { HitCoalescer } from "../../src/ratelimit/coalescer.js";
 import { MemoryCounterStore } from "../../src/ratelimit/memory-store.js";
 import { waitFor } from "../support/wait.js";
 
+/** Lets pending promise callbacks and the coalescer's end-of-turn send run. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
 describe("counting algorithms", () => {
   it("fixed window: every hit counts; over once the count passes the limit", () => {
     const nowMs = Date.UTC(2026, 0, 1, 0, 0, 42);
@@ -71,9 +74,10 @@ describe("hit coalescing", () => {
     ]);
   });
 
-  it("fails every waiter of a batch when the store does not answer within the bound", async () => {
+  it("fails every waiter of a batch exactly when the bound passes without an answer", async () => {
+    const clock = new ManualClock();
     const never = { apply: () => new Promise<never>(() => {}), close: async () => {} };
-    const coalescer = new HitCoalescer({ store: never, clock: new ManualClock(), timeoutMs: 20 });
+    const coalescer = new HitCoalescer({ store: never, clock, timeoutMs: 20 });
     const hit = () =>
       coalescer.hit({
         counterKey: "k",
@@ -82,7 +86,22 @@ describe("hit coalescing", () => {
         windowSeconds: 1,
         hits: 1,
       });
-    await expect(Promise.all([hit(), hit()])).rejects.toThrow("did not answer within 20 ms");
+    const outcomes = [hit(), hit()].map((p) =>
+      p.then(
+        () => "answered",
+        (err: Error) => err.message,
+      ),
+    );
+    const settled: string[] = [];
+    for (const o of outcomes) void o.then((m) => settled.push(m));
+    clock.advance(19);
+    await turn();
+    expect(settled).toEqual([]);
+    clock.advance(1);
+    expect(await Promise.all(outcomes)).toEqual([
+      "counter store did not answer within 20 ms",
+      "counter store did not answer within 20 ms",
+    ]);
   });
 
   it("gathers hits into the next batch while the in-flight limit is reached, and sends it when one returns", async () => {
@@ -129,7 +148,8 @@ describe("hit coalescing", () => {
     expect((await third).map((o) => o.used)).toEqual([3, 4]);
   });
 
-  it("fails a hit within the bound of its arrival even when it waited behind a batch that hung", async () => {
+  it("fails a hit at the bound from its arrival even when it waited behind a batch that hung", async () => {
+    const clock = new ManualClock(0);
     let applied = 0;
     const hung = {
       apply: () => {
@@ -138,30 +158,37 @@ describe("hit coalescing", () => {
       },
       close: async () => {},
     };
-    const coalescer = new HitCoalescer({
-      store: hung,
-      clock: new ManualClock(),
-      timeoutMs: 300,
-      maxBatchesInFlight: 1,
-    });
+    const coalescer = new HitCoalescer({ store: hung, clock, timeoutMs: 300, maxBatchesInFlight: 1 });
     const hit = () =>
-      coalescer.hit({
-        counterKey: "k",
-        algorithm: RateLimitAlgorithm.FIXED_WINDOW,
-        limit: 1,
-        windowSeconds: 1,
-        hits: 1,
-      });
-    const first = hit().catch((err: Error) => err);
+      coalescer
+        .hit({
+          counterKey: "k",
+          algorithm: RateLimitAlgorithm.FIXED_WINDOW,
+          limit: 1,
+          windowSeconds: 1,
+          hits: 1,
+        })
+        .then(
+          () => "answered",
+          (err: Error) => `${err.message} (at ${clock.now()})`,
+        );
+    const settled: string[] = [];
+    void hit().then((m) => settled.push(`first: ${m}`));
     await waitFor(() => applied === 1, { what: "the first batch to go out" });
-    const started = performance.now();
-    const waiting = await hit().catch((err: Error) => err);
-    const waited = performance.now() - started;
-    expect(waiting).toBeInstanceOf(Error);
-    expect((waiting as Error).message).toBe("counter store did not answer within 300 ms");
-    // The bound runs from the hit's arrival. Timed from when its batch could be sent (after the first
-    // batch's 300 ms), it would take 600 ms; the margin absorbs a busy machine's late timers.
-    expect(waited).toBeLessThan(550);
-    expect(await first).toBeInstanceOf(Error);
+    clock.advance(200);
+    void hit().then((m) => settled.push(`second: ${m}`));
+    await turn();
+    // The first batch fails at 300 ms, which frees the slot: the second hit's batch goes out then.
+    clock.advance(100);
+    await waitFor(() => settled.length === 1, { what: "the first hit to fail" });
+    expect(applied).toBe(2);
+    expect(settled).toEqual(["first: counter store did not answer within 300 ms (at 300)"]);
+    // Its bound runs from its arrival (200 ms), not from when its batch was sent (300 ms).
+    clock.advance(199);
+    await turn();
+    expect(settled).toHaveLength(1);
+    clock.advance(1);
+    await waitFor(() => settled.length === 2, { what: "the second hit to fail" });
+    expect(settled[1]).toBe("second: counter store did not answer within 300 ms (at 500)");
   });
 });

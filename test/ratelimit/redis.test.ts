@@ -111,7 +111,14 @@ describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
 
   it("sends the fixed-window counters of one batch as one script call, each key counted and expiring", async () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 30));
-    const h = await startHarness({ clock, configs: configs(), redisUrl: redis.url, redisKeyPrefix: "batch:" });
+    const h = await startHarness({
+      clock,
+      configs: configs(),
+      redisUrl: redis.url,
+      redisKeyPrefix: "batch:",
+      // Not under test here: a generous bound, so a loaded machine's slow Redis round trip is not an outage.
+      redisTimeoutMs: 2_000,
+    });
     try {
       await h.call("load", [[["fixed", "warm"]]]);
       await redis.cli("CONFIG", "RESETSTAT");
@@ -139,7 +146,13 @@ describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
 
   it("coalesces concurrent hits on one key into few Redis calls and fans the counts back out exactly", async () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 0));
-    const h = await startHarness({ clock, configs: configs(), redisUrl: redis.url, redisKeyPrefix: "coalesce:" });
+    const h = await startHarness({
+      clock,
+      configs: configs(),
+      redisUrl: redis.url,
+      redisKeyPrefix: "coalesce:",
+      redisTimeoutMs: 2_000,
+    });
     try {
       await h.call("load", [[["fixed", "warm"]]]);
       await redis.cli("CONFIG", "RESETSTAT");

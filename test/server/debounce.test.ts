@@ -1,40 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { Debouncer, type Timers } from "../../src/server/debounce.js";
-
-/** Timers that move only when the test says so. */
-class FakeTimers implements Timers {
-  time = 0;
-  #next = 1;
-  readonly #pending = new Map<number, { at: number; fn: () => void }>();
-  now() {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number) {
-    const id = this.#next++;
-    this.#pending.set(id, { at: this.time + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown) {
-    this.#pending.delete(handle as number);
-  }
-  advance(ms: number) {
-    const until = this.time + ms;
-    for (;;) {
-      const due = [...this.#pending.entries()].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.#pending.delete(due[0]);
-      this.time = due[1].at;
-      due[1].fn();
-    }
-    this.time = until;
-  }
-}
+import { ManualClock } from "../../src/lib/clock.js";
+import { Debouncer } from "../../src/server/debounce.js";
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("Debouncer", () => {
   it("runs once after the quiet period", async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualClock(0);
     const runs: number[] = [];
     const debounce = new Debouncer(async () => void runs.push(timers.now()), {
       quietMs: 100,
@@ -52,7 +24,7 @@ describe("Debouncer", () => {
   });
 
   it("runs no later than the max delay under a steady stream of changes", async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualClock(0);
     const runs: number[] = [];
     const debounce = new Debouncer(async () => void runs.push(timers.now()), {
       quietMs: 100,
@@ -68,7 +40,7 @@ describe("Debouncer", () => {
   });
 
   it("never overlaps runs: a change during a run schedules exactly one more", async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualClock(0);
     let release: () => void = () => {};
     let runs = 0;
     const debounce = new Debouncer(
@@ -96,7 +68,7 @@ describe("Debouncer", () => {
   });
 
   it("keeps running after a failed run, and flush runs what is pending", async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualClock(0);
     let runs = 0;
     const debounce = new Debouncer(
       async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/lib/clock.js";
 import {
   MemoryStore,
   RedisStore,
@@ -7,6 +8,7 @@ import {
   type StoreChange,
   StoreError,
 } from "../../src/store/index.js";
+import { freePort } from "../support/ports.js";
 import { haveRedis, type RedisCluster, type RedisServer, startRedis, startRedisCluster } from "../support/redis.js";
 import { waitFor } from "../support/wait.js";
 
@@ -111,6 +113,35 @@ function contract(name: string, open: () => Promise<ResourceStore>, dispose: () 
 }
 
 contract("MemoryStore", async () => new MemoryStore());
+
+describe("RedisStore.ready", () => {
+  it("gives up once its clock passes the timeout, at the first look after it", async () => {
+    const clock = new ManualClock(0);
+    const store = new RedisStore({ url: `redis://127.0.0.1:${await freePort()}`, clock });
+    try {
+      let outcome = "waiting";
+      const ready = store.ready(100).then(
+        () => "ready",
+        (err: Error) => err.message,
+      );
+      void ready.then((o) => {
+        outcome = o;
+      });
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      // It looks every 20 ms: at 100 ms it is not yet past the deadline...
+      for (let t = 0; t < 5; t++) {
+        clock.advance(20);
+        await turn();
+      }
+      expect(outcome).toBe("waiting");
+      // ...at 120 ms it is.
+      clock.advance(20);
+      expect(await ready).toMatch(/^management Redis at redis:\/\/127\.0\.0\.1:\d+ not ready after 100 ms$/);
+    } finally {
+      await store.close();
+    }
+  });
+});
 
 describe.skipIf(!haveRedis())("RedisStore", () => {
   let redis: RedisServer;

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { encodeResource, TypeUrl, typeUrlOf } from "../../src/envoy/index.js";
 import { type Cluster, ClusterSchema } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { RateLimitConfigSchema } from "../../src/gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import { ManualClock, systemClock, type Timers } from "../../src/lib/clock.js";
 import { retryDelay, SnapshotCache, startXdsServer, XdsClient, type XdsServer } from "../../src/xds/index.js";
 import { waitFor } from "../support/wait.js";
 import { edsCluster, endpoints } from "./fixtures.js";
@@ -32,13 +33,14 @@ describe("XdsClient against our xDS server", () => {
     return server;
   }
 
-  function client(port: number, nodeId: string): XdsClient {
+  function client(port: number, nodeId: string, clock: Timers = systemClock): XdsClient {
     const xds = new XdsClient({
       server: `127.0.0.1:${port}`,
       node: { id: nodeId },
       logger,
       backoff: { initialMs: 20, maxMs: 200 },
       random: () => 0.5,
+      clock,
     });
     stops.push(() => xds.stop());
     return xds;
@@ -103,12 +105,13 @@ describe("XdsClient against our xDS server", () => {
     );
   });
 
-  it("reconnects after the server goes away, keeping its config meanwhile", async () => {
+  it("reconnects after the server goes away, after the backoff, keeping its config meanwhile", async () => {
     const cache = new SnapshotCache();
     cache.setSnapshot("mover", [edsCluster("a"), endpoints("a", 1)]);
     const first = await serve(cache);
     const port = first.port;
-    const xds = client(port, "mover");
+    const clock = new ManualClock(0);
+    const xds = client(port, "mover", clock);
     const versions: string[] = [];
     xds.subscribe(ClusterSchema, { onUpdate: (_resources, version) => void versions.push(version) });
     xds.start();
@@ -119,10 +122,20 @@ describe("XdsClient against our xDS server", () => {
 
     cache.setSnapshot("mover", [edsCluster("a"), endpoints("a", 1), edsCluster("b"), endpoints("b", 2)]);
     await serve(cache, port);
-    await waitFor(() => xds.accepted(TypeUrl.cluster)?.resources.has("b"), {
-      timeoutMs: 10_000,
-      what: "the new config",
-    });
+    // The first retry waits half (the jitter) of the initial 20 ms, and not a millisecond less.
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(9);
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(1);
+    expect(clock.pendingTimers).toBe(0);
+    // The channel may still be backing off on its own and refuse that stream: later retries follow the clock.
+    await waitFor(
+      () => {
+        clock.advance(200);
+        return xds.accepted(TypeUrl.cluster)?.resources.has("b");
+      },
+      { timeoutMs: 10_000, what: "the new config" },
+    );
     expect(versions).toHaveLength(2);
     expect(xds.connected).toBe(true);
   });

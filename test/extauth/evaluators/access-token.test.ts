@@ -9,6 +9,7 @@ import type { Evaluator, Verdict } from "../../../src/extauth/evaluator.js";
 import { createOAuth2Evaluator } from "../../../src/extauth/evaluators/oauth2.js";
 import { OAuth2Schema } from "../../../src/gen/gantry/extauth/v1/oauth2_pb.js";
 import { ManualClock } from "../../../src/lib/index.js";
+import { waitFor } from "../../support/index.js";
 import { context, quietLogger } from "../helpers.js";
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
@@ -435,6 +436,25 @@ describe("token introspection (RFC 7662)", () => {
     expect(after).toBeInstanceOf(Promise);
     expect(await after).toMatchObject({ kind: "deny", reason: "token expired" });
     expect(idp.requests() - before).toBe(2);
+  });
+
+  it("is a backend failure when the IdP does not answer within the timeout, on the injected clock", async () => {
+    const clock = new ManualClock(start * 1000);
+    const e = await introspecting(clock);
+    const held: ServerResponse[] = [];
+    idp.handle((_req, _body, res) => held.push(res));
+    try {
+      const pending = verdict(e, bearer("slow"));
+      await waitFor(() => held.length === 1, { what: "the introspection call to arrive" });
+      clock.advance(2_000);
+      expect(await pending).toEqual({
+        kind: "error",
+        reason: "introspection failed: The operation was aborted due to timeout",
+      });
+    } finally {
+      for (const res of held) res.destroy();
+      idp.handle((_req, _body, res) => json(res, 200, { active: false }));
+    }
   });
 
   it("is a backend failure when the IdP fails or is gone", async () => {

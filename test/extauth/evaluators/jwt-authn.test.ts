@@ -19,6 +19,7 @@ function withPayload(payload: JsonObject | undefined): RequestContext {
       },
     }),
     1_000,
+    deps.clock,
   );
 }
 

@@ -18,8 +18,16 @@ import {
 import { StatusCode } from "../../../src/gen/envoy/type/v3/http_status_pb.js";
 import { AuthConfigSchema } from "../../../src/gen/gantry/extauth/v1/auth_config_pb.js";
 import { type PassThroughAuth, PassThroughAuthSchema } from "../../../src/gen/gantry/extauth/v1/pass_through_pb.js";
-import { createLogger, GrpcError, GrpcServer, GrpcStatus, systemClock } from "../../../src/lib/index.js";
-import { freePort } from "../../support/index.js";
+import {
+  createLogger,
+  GrpcError,
+  GrpcServer,
+  GrpcStatus,
+  ManualClock,
+  systemClock,
+  type Timers,
+} from "../../../src/lib/index.js";
+import { freePort, waitFor } from "../../support/index.js";
 import { checkClient, checkRequest, quietLogger, summary } from "../helpers.js";
 
 function checkContext(headers: Record<string, string>, body = "", signal = new AbortController().signal): CheckContext {
@@ -261,7 +269,7 @@ describe("HTTP pass-through to a real HTTP service", () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  const httpEvaluator = (timeoutMs = 2_000) =>
+  const httpEvaluator = (timeoutMs = 2_000, clock: Timers = systemClock) =>
     passThroughAuthFactory(
       settings({
         service: {
@@ -284,7 +292,7 @@ describe("HTTP pass-through to a real HTTP service", () => {
         config: { plan: "premium" },
         timeoutMs,
       }),
-      deps,
+      { ...deps, clock },
       field,
     );
 
@@ -328,10 +336,12 @@ describe("HTTP pass-through to a real HTTP service", () => {
       kind: "error",
       reason: `pass-through to ${url} answered 503`,
     });
-    expect(await (await httpEvaluator(200)).evaluate(checkContext({ "x-case": "hold" }))).toEqual({
-      kind: "error",
-      reason: `pass-through to ${url} failed: timed out`,
-    });
+    const clock = new ManualClock(0);
+    const holding = held.length;
+    const timedOut = (await httpEvaluator(200, clock)).evaluate(checkContext({ "x-case": "hold" }));
+    await waitFor(() => held.length > holding, { what: "the call to reach the service" });
+    clock.advance(200);
+    expect(await timedOut).toEqual({ kind: "error", reason: `pass-through to ${url} failed: timed out` });
     const nowhere = await passThroughAuthFactory(
       settings({ service: { case: "http", value: { url: `http://127.0.0.1:${await freePort()}/` } } }),
       deps,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import type { Clock } from "../../../lib/index.js";
+import { type Timers, timeoutSignal } from "../../../lib/index.js";
 import type { TokenCheck } from "./jwt.js";
 
 export interface IntrospectionOptions {
@@ -9,7 +9,7 @@ export interface IntrospectionOptions {
   clientSecret: string;
   timeoutMs: number;
   cacheTimeoutMs: number;
-  clock: Clock;
+  clock: Timers;
 }
 
 interface Cached {
@@ -70,7 +70,7 @@ export class TokenIntrospector {
           accept: "application/json",
         },
         body: new URLSearchParams({ token, token_type_hint: "access_token" }).toString(),
-        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+        signal: AbortSignal.any([signal, timeoutSignal(clock, timeoutMs)]),
       });
       if (!response.ok) return { kind: "unavailable", reason: `introspection answered HTTP ${response.status}` };
       body = await response.json();

@@ -1,5 +1,5 @@
 import { createPublicKey, type JsonWebKeyInput, type KeyObject } from "node:crypto";
-import type { Clock, Logger } from "../../../lib/index.js";
+import { type Logger, type Timers, timeoutSignal } from "../../../lib/index.js";
 import { minRsaModulusBits, type SignatureScheme, signatureScheme, supportedAlgorithms } from "./algorithms.js";
 
 /** One JWK turned into a node:crypto key, with what decides which tokens it may verify. */
@@ -181,7 +181,7 @@ export interface RemoteJwksOptions {
   refreshIntervalMs: number;
   timeoutMs: number;
   minRefetchIntervalMs: number;
-  clock: Clock;
+  clock: Timers;
   logger: Logger;
 }
 
@@ -232,7 +232,7 @@ export class RemoteKeySource implements KeySource {
     this.#fetching = (async () => {
       try {
         const response = await fetch(url, {
-          signal: AbortSignal.timeout(timeoutMs),
+          signal: timeoutSignal(clock, timeoutMs),
           headers: { accept: "application/json" },
         });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { type Client, FilterParser, InvalidCredentialsError } from "ldapts";
 import { LRUCache } from "lru-cache";
 import type { LdapAuth } from "../../../gen/gantry/extauth/v1/ldap_pb.js";
-import type { Clock } from "../../../lib/clock.js";
+import type { Timers } from "../../../lib/clock.js";
 import type { Logger } from "../../../lib/logger.js";
 import {
   AuthConfigError,
@@ -56,6 +56,7 @@ export const ldapAuthFactory: EvaluatorFactory<"ldap"> = async (settings, deps, 
     maxSize: settings.pool?.maxSize || defaults.poolMaxSize,
     initialSize: settings.pool?.initialSize || defaults.poolInitialSize,
     timeoutMs: parsed.timeoutMs,
+    clock: deps.clock,
   });
   return new LdapEvaluator(parsed, pool, deps.clock, deps.logger);
 };
@@ -124,7 +125,7 @@ class LdapEvaluator implements Evaluator {
   constructor(
     private readonly settings: Settings,
     private readonly pool: ConnectionPool,
-    private readonly clock: Clock,
+    private readonly clock: Timers,
     private readonly logger: Logger,
   ) {}
 
@@ -234,8 +235,8 @@ class LdapEvaluator implements Evaluator {
   #bounded<T>(pending: Promise<T>): Promise<T> {
     return new Promise<T>((resolvePromise, reject) => {
       const ms = this.settings.timeoutMs;
-      const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      pending.then(resolvePromise, reject).finally(() => clearTimeout(timer));
+      const timer = this.clock.setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      pending.then(resolvePromise, reject).finally(() => timer.cancel());
     });
   }
 

@@ -1,4 +1,5 @@
 import { Client } from "ldapts";
+import type { Timers } from "../../../lib/clock.js";
 
 export interface PoolOptions {
   url: string;
@@ -6,6 +7,8 @@ export interface PoolOptions {
   initialSize: number;
   /** Bound on connecting and on each operation of a connection. */
   timeoutMs: number;
+  /** Runs the wait for a free connection (the LDAP client times its own operations). */
+  clock: Timers;
 }
 
 /** Thrown when no connection frees up in time, or the pool is closed. */
@@ -39,9 +42,9 @@ export class ConnectionPool {
     if (idle) return Promise.resolve(idle);
     if (this.#open < this.#options.maxSize) return Promise.resolve(this.#newClient());
     return new Promise<Client>((resolve, reject) => {
-      const timer = setTimeout(() => give(undefined), this.#options.timeoutMs);
+      const timer = this.#options.clock.setTimeout(() => give(undefined), this.#options.timeoutMs);
       const give = (client: Client | undefined) => {
-        clearTimeout(timer);
+        timer.cancel();
         const at = this.#waiters.indexOf(give);
         if (at >= 0) this.#waiters.splice(at, 1);
         if (client) resolve(client);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { Clock } from "../../../lib/clock.js";
+import type { Timers } from "../../../lib/clock.js";
 import type { Logger } from "../../../lib/logger.js";
 import type { CheckContext, Evaluator, HeaderToAdd, Verdict } from "../../evaluator.js";
 import type { SessionStore } from "../../sessions/index.js";
@@ -73,7 +73,7 @@ export class OidcEvaluator implements Evaluator {
     private readonly settings: OidcSettings,
     private readonly provider: OidcProviderClient,
     private readonly stores: OidcStores,
-    private readonly clock: Clock,
+    private readonly clock: Timers,
     private readonly logger: Logger,
   ) {
     // The callback is a top-level navigation from the provider's site: a Strict cookie would not come back with it.
@@ -190,9 +190,9 @@ export class OidcEvaluator implements Evaluator {
 
   /** Waits (bounded) for another holder's refresh of this session to land in the store. */
   async #awaitRefresh(handle: string, session: Session, signal: AbortSignal): Promise<RefreshOutcome> {
-    const deadline = performance.now() + this.settings.providerTimeoutMs + claimMarginMs;
-    while (performance.now() < deadline && !signal.aborted) {
-      await new Promise((resolve) => setTimeout(resolve, claimPollMs));
+    const deadline = this.clock.now() + this.settings.providerTimeoutMs + claimMarginMs;
+    while (this.clock.now() < deadline && !signal.aborted) {
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, claimPollMs));
       const stored = await this.stores.sessions.get(handle);
       if (stored === undefined) return { kind: "ended", reason: "session ended by a refresh elsewhere" };
       const current = decodeSession(stored);

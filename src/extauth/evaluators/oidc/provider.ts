@@ -9,8 +9,9 @@ import {
   jwtVerify,
   SignJWT,
 } from "jose";
-import type { Clock } from "../../../lib/clock.js";
+import type { Timers } from "../../../lib/clock.js";
 import type { Logger } from "../../../lib/logger.js";
+import { timeoutSignal } from "../../../lib/timeout-signal.js";
 import type { OidcSettings } from "./settings.js";
 
 /** The parts of the provider's discovery document the login uses, with its keys. */
@@ -80,7 +81,7 @@ export class OidcProviderClient {
 
   constructor(
     private readonly settings: OidcSettings,
-    private readonly clock: Clock,
+    private readonly clock: Timers,
     private readonly logger: Logger,
   ) {}
 
@@ -145,7 +146,7 @@ export class OidcProviderClient {
     try {
       response = await fetch(url, {
         headers: { accept: "application/json" },
-        signal: AbortSignal.timeout(this.settings.providerTimeoutMs),
+        signal: timeoutSignal(this.clock, this.settings.providerTimeoutMs),
       });
     } catch (err) {
       throw new ProviderUnavailableError(`cannot fetch the ${what} from ${url}: ${errorText(err)}`);
@@ -234,7 +235,7 @@ export class OidcProviderClient {
         method: "POST",
         headers,
         body,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.settings.providerTimeoutMs)]),
+        signal: AbortSignal.any([signal, timeoutSignal(this.clock, this.settings.providerTimeoutMs)]),
       });
     } catch (err) {
       throw new ProviderUnavailableError(`${endpoint} unreachable: ${errorText(err)}`);

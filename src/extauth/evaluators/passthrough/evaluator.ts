@@ -53,7 +53,7 @@ export const passThroughAuthFactory: EvaluatorFactory<"passThroughAuth"> = (sett
           throw new AuthConfigError(`${where}.request.headersToAdd.${name}`, `${name} cannot be sent on a call`);
         }
       }
-      return new HttpPassThrough(http, deps.logger);
+      return new HttpPassThrough(http, deps.clock, deps.logger);
     }
     default:
       throw new AuthConfigError(field, "give grpc or http");

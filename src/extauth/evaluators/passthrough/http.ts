@@ -1,6 +1,8 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { PassThroughHttp } from "../../../gen/gantry/extauth/v1/pass_through_pb.js";
+import type { Timers } from "../../../lib/clock.js";
 import type { Logger } from "../../../lib/logger.js";
+import { timeoutSignal } from "../../../lib/timeout-signal.js";
 import type { CheckContext, Evaluator, HeaderToAdd, Verdict } from "../../evaluator.js";
 
 export interface HttpPassThroughSettings {
@@ -41,6 +43,7 @@ export function httpSettings(http: PassThroughHttp, config: JsonObject | undefin
 export class HttpPassThrough implements Evaluator {
   constructor(
     private readonly settings: HttpPassThroughSettings,
+    private readonly clock: Timers,
     private readonly logger: Logger,
   ) {}
 
@@ -53,7 +56,7 @@ export class HttpPassThrough implements Evaluator {
         headers: this.#requestHeaders(context),
         body: JSON.stringify(this.#requestBody(context)),
         redirect: "manual",
-        signal: AbortSignal.any([AbortSignal.timeout(settings.timeoutMs), context.signal]),
+        signal: AbortSignal.any([timeoutSignal(this.clock, settings.timeoutMs), context.signal]),
       });
     } catch (err) {
       return { kind: "error", reason: `pass-through to ${settings.url} failed: ${describeFetchError(err)}` };
