@@ -10,10 +10,4 @@ export { type FileProviderOptions, type FileText, fileProvider } from "./file.js
 export { LiveConfig, type LiveConfigOptions } from "./live.js";
 export type { ConfigProvider, ConfigSnapshot, ConfigSubscriber } from "./provider.js";
 export { SnapshotPublisher } from "./publisher.js";
-export {
-  contentVersion,
-  type Reading,
-  type WatchedProvider,
-  type WatchedSource,
-  type WatchOptions,
-} from "./watched.js";
+export type { WatchedProvider, WatchOptions } from "./watched.js";
