@@ -94,6 +94,9 @@ export class WatchedProvider<I, T> implements ConfigProvider<T> {
     });
     // A watcher error (the folder removed, say) is reported, never thrown: the last config stays served.
     this.#watcher.on("error", (err) => this.#publisher.fail(err));
+    // A change between the first read and the watch would otherwise wait for the next one; a
+    // failure here was reported to the subscribers, and the first snapshot stands.
+    await this.#reload(false).catch(() => undefined);
   }
 
   /**

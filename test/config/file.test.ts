@@ -115,6 +115,24 @@ describe("file provider", () => {
     expect(seen.errors).toHaveLength(1);
   });
 
+  it("does not miss a change made while the first snapshot was being taken", async () => {
+    write("a: 1\n");
+    let edited = false;
+    provider = fileProvider({
+      file,
+      timers: clock,
+      parse: (input) => {
+        // An edit lands after the first read, before the folder is watched.
+        if (!edited) write("a: 2\n");
+        edited = true;
+        return parseNumbers(input);
+      },
+    });
+    const seen = record(provider);
+    await provider.start();
+    expect(seen.snapshots.map((s) => s.config)).toEqual([{ a: 1 }, { a: 2 }]);
+  });
+
   it("refuses to start on a missing or bad file", async () => {
     await expect(start()).rejects.toThrow(/ENOENT/);
     write("a: x\n");
