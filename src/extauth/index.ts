@@ -11,4 +11,5 @@ export {
 } from "./apikeys/index.js";
 export { AuthConfigInvalid } from "./compile.js";
 export { AuthConfigFileError, parseAuthConfigFile } from "./config-file.js";
+export type { AuthConfigSet } from "./config-set.js";
 export { type ExtAuthServer, type ExtAuthServerOptions, startExtAuthServer } from "./server.js";

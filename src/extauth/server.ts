@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import { type ConfigProvider, fileProvider } from "../config/index.js";
 import { Authorization } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { AuthConfig } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import {
@@ -17,9 +17,7 @@ import {
   type Timers,
 } from "../lib/index.js";
 import { ApiKeyDirectory } from "./apikeys/index.js";
-import { AuthConfigInvalid } from "./compile.js";
-import { lineOfField, parseAuthConfigFile } from "./config-file.js";
-import { type ConfigFileWatch, watchConfigFile } from "./config-watch.js";
+import { type AuthConfigSet, readAuthConfigFile } from "./config-set.js";
 import { ExtAuthMetrics } from "./metrics.js";
 import { ExtAuthService } from "./service.js";
 
@@ -52,8 +50,10 @@ export interface ExtAuthServerOptions {
 export interface ExtAuthServer {
   readonly grpcPort: number;
   readonly metricsPort: number;
-  /** Replaces every auth config at once (another source than a file: xDS, `gantry up`). */
+  /** Replaces every auth config at once (another source than a file: `gantry up`, tests). */
   setConfigs(configs: readonly AuthConfig[]): Promise<void>;
+  /** Serves the configs a provider yields (xDS) from now on; stopped with the server. */
+  follow(provider: ConfigProvider<AuthConfigSet>): Promise<void>;
   /** The configs being served, by id. */
   readonly configIds: string[];
   stop(): Promise<void>;
@@ -99,44 +99,9 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     await apiKeys?.close();
     redis?.disconnect();
   };
-  /** Loads a config file's text; an error found while building names the file and line too. */
-  const loadFile = async (file: string, text: string) => {
-    try {
-      await service.replace(parseAuthConfigFile(text, file));
-    } catch (err) {
-      if (err instanceof AuthConfigInvalid) {
-        const line = lineOfField(text, err.configId, err.field);
-        throw new AuthConfigInvalid(
-          err.configId,
-          err.field,
-          err.problem,
-          `${file}${line === undefined ? "" : `:${line}`}`,
-        );
-      }
-      throw err;
-    }
-  };
-  let watcher: ConfigFileWatch | undefined;
   try {
     if (configFile) {
-      const text = await readFile(configFile, "utf8");
-      await loadFile(configFile, text);
-      watcher = watchConfigFile(
-        configFile,
-        text,
-        async (changed) => {
-          try {
-            await loadFile(configFile, changed);
-            logger.info({ file: configFile, configs: service.configIds }, "auth configs reloaded");
-          } catch (err) {
-            logger.error(
-              { file: configFile, error: err instanceof Error ? err.message : String(err) },
-              "auth config reload failed; keeping the last good configs",
-            );
-          }
-        },
-        (err) => logger.error({ err, file: configFile }, "reading the auth config file failed"),
-      );
+      await service.follow(fileProvider({ file: configFile, parse: readAuthConfigFile }));
     } else {
       await service.replace(options.configs ?? []);
     }
@@ -168,7 +133,6 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
       },
     });
   } catch (err) {
-    watcher?.close();
     await grpc.shutdown(0);
     await cleanup();
     throw err;
@@ -179,12 +143,12 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     grpcPort,
     metricsPort: telemetry.port,
     setConfigs: (configs) => service.replace(configs),
+    follow: (provider) => service.follow(provider),
     get configIds() {
       return service.configIds;
     },
     stop: async () => {
       health.drain();
-      watcher?.close();
       await grpc.shutdown(2_000);
       await telemetry.close();
       await cleanup();

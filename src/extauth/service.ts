@@ -1,4 +1,5 @@
 import { equals, type MessageInitShape } from "@bufbuild/protobuf";
+import { ApiProvider, type ConfigProvider, LiveConfig } from "../config/index.js";
 import type {
   CheckRequest,
   CheckResponse,
@@ -7,6 +8,7 @@ import type {
 import { type AuthConfig, AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import type { Logger } from "../lib/index.js";
 import { AuthConfigInvalid, type CompiledAuthConfig, compileAuthConfig } from "./compile.js";
+import type { AuthConfigSet } from "./config-set.js";
 import { RequestContext } from "./context.js";
 import { type Decision, decide } from "./decide.js";
 import type { EvaluatorDeps } from "./evaluator.js";
@@ -52,25 +54,55 @@ export interface ExtAuthServiceOptions {
   checkTimeoutMs: number;
 }
 
-/** The Check service: picks the auth config a request names, runs it, answers Envoy. */
+/** Compiled auth configs by id: what one snapshot serves. */
+type ServedConfigs = ReadonlyMap<string, Served>;
+
+/**
+ * The Check service: picks the auth config a request names, runs it, answers Envoy. Its configs
+ * come from the providers it follows, through one `LiveConfig`: built whole off the request path,
+ * swapped in at once, reported (log and `gantry_extauth_config_reloads_total`) per load.
+ */
 export class ExtAuthService {
   readonly #options: ExtAuthServiceOptions;
-  #served = new Map<string, Served>();
-  #loaded = false;
-  /** Serializes replacements, so two reloads never interleave their swaps. */
-  #replacing: Promise<unknown> = Promise.resolve();
+  readonly #live: LiveConfig<AuthConfigSet, ServedConfigs>;
+  /** Configs handed over in-process: `replace`. */
+  readonly #pushed = new ApiProvider<AuthConfigSet>({ source: "setConfigs" });
+  #served: ServedConfigs = new Map();
 
   constructor(options: ExtAuthServiceOptions) {
     this.#options = options;
+    const { metrics, deps } = options;
+    this.#live = new LiveConfig({
+      compile: (set, serving) => this.#compile(set, serving),
+      install: (next, previous) => this.#install(next, previous),
+      onLoaded: (snapshot, served, source) => {
+        metrics.reload("success", served.size);
+        deps.logger.info(
+          { source, version: snapshot.version, configs: [...served.keys()].sort() },
+          "auth configs loaded",
+        );
+      },
+      onFailed: (error, source) => {
+        metrics.reload("failure");
+        deps.logger.error({ source, error: error.message }, "auth config load failed; keeping the last good configs");
+      },
+    });
+    // An API provider starts at once and cannot fail.
+    void this.#live.follow(this.#pushed);
   }
 
   /** Whether a config set has been loaded (readiness). */
   get loaded(): boolean {
-    return this.#loaded;
+    return this.#live.version !== undefined;
   }
 
   get configIds(): string[] {
     return [...this.#served.keys()].sort();
+  }
+
+  /** Serves the configs `provider` yields from now on; rejects if its first snapshot cannot be served. */
+  follow(provider: ConfigProvider<AuthConfigSet>): Promise<void> {
+    return this.#live.follow(provider);
   }
 
   /**
@@ -79,12 +111,21 @@ export class ExtAuthService {
    * served are kept as they are, with their caches.
    */
   replace(configs: readonly AuthConfig[]): Promise<void> {
-    const run = this.#replacing.then(() => this.#replace(configs));
-    this.#replacing = run.catch(() => undefined);
-    return run;
+    return this.#pushed.push({ configs });
   }
 
-  async #replace(configs: readonly AuthConfig[]): Promise<void> {
+  async #compile(set: AuthConfigSet, serving: ServedConfigs | undefined): Promise<ServedConfigs> {
+    try {
+      return await this.#build(set.configs, serving);
+    } catch (err) {
+      if (err instanceof AuthConfigInvalid && err.source === undefined && set.locate) {
+        throw new AuthConfigInvalid(err.configId, err.field, err.problem, set.locate(err.configId, err.field));
+      }
+      throw err;
+    }
+  }
+
+  async #build(configs: readonly AuthConfig[], serving: ServedConfigs | undefined): Promise<ServedConfigs> {
     const { deps, metrics } = this.#options;
     const seen = new Set<string>();
     for (const config of configs) {
@@ -95,7 +136,7 @@ export class ExtAuthService {
     const fresh: CompiledAuthConfig[] = [];
     try {
       for (const config of configs) {
-        const current = this.#served.get(config.id);
+        const current = serving?.get(config.id);
         if (current && equals(AuthConfigSchema, current.compiled.source, config)) {
           next.set(config.id, current);
           continue;
@@ -106,14 +147,14 @@ export class ExtAuthService {
       }
     } catch (err) {
       await Promise.all(fresh.map((compiled) => compiled.close()));
-      metrics.reload("failure");
       throw err;
     }
-    const previous = this.#served;
+    return next;
+  }
+
+  #install(next: ServedConfigs, previous: ServedConfigs | undefined): void {
     this.#served = next;
-    this.#loaded = true;
-    metrics.reload("success", next.size);
-    for (const [id, served] of previous) if (next.get(id) !== served) served.retire();
+    for (const [id, served] of previous ?? []) if (next.get(id) !== served) served.retire();
   }
 
   /** Answers one check. Never throws: every failure is a denial with its reason in metadata. */
@@ -160,7 +201,7 @@ export class ExtAuthService {
 
   /** Closes every served config (server stop). */
   async close(): Promise<void> {
-    await this.#replacing;
+    await this.#live.stop();
     const served = [...this.#served.values()];
     this.#served = new Map();
     await Promise.all(served.map((s) => s.compiled.close()));

@@ -1,7 +1,12 @@
-import { type AuthConfig, AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
+import type { ConfigProvider } from "../config/index.js";
+import type { AuthConfigSet } from "../extauth/index.js";
+import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import { type RateLimitConfig, RateLimitConfigSchema } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import type { Logger } from "../lib/logger.js";
-import { XdsClient } from "../xds/index.js";
+import { checkConfigs } from "../ratelimit/index.js";
+import { XdsProvider } from "./xds-provider.js";
+
+export { XdsProvider, type XdsProviderOptions } from "./xds-provider.js";
 
 /**
  * Config by xDS for Gantry's own services: the ext-auth server follows the management server's
@@ -17,41 +22,62 @@ export interface ConfigFeedOptions {
   logger?: Logger;
 }
 
-export function followAuthConfigs(
-  target: { setConfigs(configs: readonly AuthConfig[]): Promise<void> },
-  options: ConfigFeedOptions,
-): XdsClient {
-  const client = new XdsClient({
-    server: options.server,
-    node: { id: options.nodeId, cluster: "gantry-extauth", metadata: { role: "extauth" } },
-    ...(options.logger ? { logger: options.logger } : {}),
-  });
-  client.subscribe(AuthConfigSchema, {
+/** The management server's AuthConfigs, by config id. */
+export function authConfigsByXds(options: ConfigFeedOptions): XdsProvider<typeof AuthConfigSchema, AuthConfigSet> {
+  return new XdsProvider({
+    client: {
+      server: options.server,
+      node: { id: options.nodeId, cluster: "gantry-extauth", metadata: { role: "extauth" } },
+      ...(options.logger ? { logger: options.logger } : {}),
+    },
+    schema: AuthConfigSchema,
     nameOf: (config) => config.id,
-    onUpdate: async (configs) => {
-      await target.setConfigs([...configs.values()]);
-      options.logger?.info({ configs: configs.size }, "auth configs updated by xDS");
+    // Auth configs are checked while they are built, where the error names the config and field.
+    parse: (configs) => ({ configs: [...configs.values()] }),
+  });
+}
+
+/** The management server's RateLimitConfigs, one per domain, checked together. */
+export function rateLimitConfigsByXds(
+  options: ConfigFeedOptions,
+): XdsProvider<typeof RateLimitConfigSchema, readonly RateLimitConfig[]> {
+  return new XdsProvider({
+    client: {
+      server: options.server,
+      node: { id: options.nodeId, cluster: "gantry-ratelimit", metadata: { role: "ratelimit" } },
+      ...(options.logger ? { logger: options.logger } : {}),
+    },
+    schema: RateLimitConfigSchema,
+    parse: (configs) => {
+      const checked = [...configs.values()];
+      checkConfigs(checked);
+      return checked;
     },
   });
-  client.start();
-  return client;
+}
+
+/** Makes `target` follow `provider`; an xDS provider starts at once, so this never waits. */
+function follow<T, P extends ConfigProvider<T>>(
+  target: { follow(provider: ConfigProvider<T>): Promise<void> },
+  provider: P,
+  logger: Logger | undefined,
+): P {
+  target
+    .follow(provider)
+    .catch((err: unknown) => logger?.error({ err, source: provider.source }, "following xDS failed"));
+  return provider;
+}
+
+export function followAuthConfigs(
+  target: { follow(provider: ConfigProvider<AuthConfigSet>): Promise<void> },
+  options: ConfigFeedOptions,
+): XdsProvider<typeof AuthConfigSchema, AuthConfigSet> {
+  return follow(target, authConfigsByXds(options), options.logger);
 }
 
 export function followRateLimitConfigs(
-  target: { setConfigs(configs: readonly RateLimitConfig[]): void },
+  target: { follow(provider: ConfigProvider<readonly RateLimitConfig[]>): Promise<void> },
   options: ConfigFeedOptions,
-): XdsClient {
-  const client = new XdsClient({
-    server: options.server,
-    node: { id: options.nodeId, cluster: "gantry-ratelimit", metadata: { role: "ratelimit" } },
-    ...(options.logger ? { logger: options.logger } : {}),
-  });
-  client.subscribe(RateLimitConfigSchema, {
-    onUpdate: (configs) => {
-      target.setConfigs([...configs.values()]);
-      options.logger?.info({ domains: configs.size }, "rate-limit configs updated by xDS");
-    },
-  });
-  client.start();
-  return client;
+): XdsProvider<typeof RateLimitConfigSchema, readonly RateLimitConfig[]> {
+  return follow(target, rateLimitConfigsByXds(options), options.logger);
 }

@@ -1,6 +1,8 @@
-import { type FSWatcher, readdirSync, readFileSync, watch } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { type ConfigProvider, directoryProvider, type FileText } from "../config/index.js";
 import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import type { Timers } from "../lib/clock.js";
 import { configProblems } from "../ratelimit-config/index.js";
 import { RateLimitConfigError } from "./config-errors.js";
 import { parseRateLimitYaml } from "./config-yaml.js";
@@ -26,6 +28,13 @@ function isConfigFile(name: string): boolean {
   return (name.endsWith(".yaml") || name.endsWith(".yml")) && !name.startsWith(".");
 }
 
+/** Parses a set of files (one domain each) and checks them together. All good, or a RateLimitConfigError. */
+export function parseConfigFiles(files: readonly FileText[]): RateLimitConfig[] {
+  const configs = files.map(({ path, text }) => parseRateLimitYaml(text, path));
+  checkConfigs(configs);
+  return configs;
+}
+
 /** Reads every `*.yaml` / `*.yml` in `dir` (one domain per file). All good, or a RateLimitConfigError. */
 export function loadConfigDir(dir: string): RateLimitConfig[] {
   let names: string[];
@@ -34,45 +43,32 @@ export function loadConfigDir(dir: string): RateLimitConfig[] {
   } catch (err) {
     throw new RateLimitConfigError(dir, "", `cannot read the config directory: ${(err as Error).message}`);
   }
-  const configs = names.map((name) => {
+  const files = names.map((name) => {
     const path = join(dir, name);
-    let text: string;
     try {
-      text = readFileSync(path, "utf8");
+      return { path, text: readFileSync(path, "utf8") };
     } catch (err) {
       throw new RateLimitConfigError(path, "", `cannot read: ${(err as Error).message}`);
     }
-    return parseRateLimitYaml(text, path);
   });
-  checkConfigs(configs);
-  return configs;
-}
-
-/** A source of config updates; the file watcher now, the xDS client later. */
-export interface ConfigWatcher {
-  close(): void;
+  return parseConfigFiles(files);
 }
 
 /**
- * Calls `onChange` after files in `dir` change, once things are quiet for `debounceMs` (editors and
- * `kubectl` ConfigMap updates write in several steps).
+ * The provider of a config directory (envoyproxy/ratelimit's layout: one domain per file, no
+ * sub-folders), read again once writes are quiet for `quietMs` (editors and `kubectl` ConfigMap
+ * updates write in several steps).
  */
-export function watchConfigDir(
+export function configDirProvider(
   dir: string,
-  onChange: () => void,
-  onError: (err: Error) => void,
-  debounceMs = 100,
-): ConfigWatcher {
-  let timer: NodeJS.Timeout | undefined;
-  const watcher: FSWatcher = watch(dir, { persistent: false }, () => {
-    clearTimeout(timer);
-    timer = setTimeout(onChange, debounceMs);
+  options: { quietMs?: number | undefined; timers?: Timers | undefined } = {},
+): ConfigProvider<readonly RateLimitConfig[]> {
+  return directoryProvider({
+    dir,
+    recursive: false,
+    accept: isConfigFile,
+    parse: parseConfigFiles,
+    ...(options.quietMs === undefined ? {} : { quietMs: options.quietMs }),
+    ...(options.timers === undefined ? {} : { timers: options.timers }),
   });
-  watcher.on("error", onError);
-  return {
-    close: () => {
-      clearTimeout(timer);
-      watcher.close();
-    },
-  };
 }

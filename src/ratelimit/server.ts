@@ -1,3 +1,4 @@
+import { ApiProvider, type ConfigProvider, LiveConfig } from "../config/index.js";
 import { RateLimitResponseSchema, RateLimitService } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
 import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import {
@@ -19,13 +20,13 @@ import {
 import type { CounterStore } from "./algorithms.js";
 import { HitCoalescer } from "./coalescer.js";
 import { RateLimitConfigError } from "./config-errors.js";
-import { type ConfigWatcher, checkConfigs, loadConfigDir, watchConfigDir } from "./config-files.js";
+import { checkConfigs, configDirProvider } from "./config-files.js";
 import { MemoryCounterStore } from "./memory-store.js";
 import { createRateLimitMetrics } from "./metrics.js";
 import { OverLimitCache } from "./over-limit-cache.js";
 import { RedisCounterStore } from "./redis-store.js";
 import { encodeRateLimitAnswer, type RateLimitAnswer } from "./response-encoding.js";
-import { compileRules } from "./rules.js";
+import { compileRules, type RuleBook } from "./rules.js";
 import { defaultResponseHeaderNames, RateLimiter, type RedisFailureMode, type ResponseHeaderNames } from "./service.js";
 
 export interface RateLimitServerOptions {
@@ -68,10 +69,12 @@ export interface RateLimitServer {
   readonly grpcPort: number;
   readonly metricsPort: number;
   /**
-   * Replaces the whole config at once. Throws a RateLimitConfigError (and keeps the current config)
-   * if any of them is bad.
+   * Replaces the whole config at once, before any call that arrives after it. Throws a
+   * RateLimitConfigError (and keeps the current config) if any of them is bad.
    */
   setConfigs(configs: readonly RateLimitConfig[]): void;
+  /** Serves the configs a provider yields (xDS) from now on; stopped with the server. */
+  follow(provider: ConfigProvider<readonly RateLimitConfig[]>): Promise<void>;
   /** The domains currently loaded. */
   domains(): string[];
   stop(): Promise<void>;
@@ -115,38 +118,43 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     overLimitCache: options.localCache === false ? undefined : new OverLimitCache(clock),
   });
 
-  const setConfigs = (configs: readonly RateLimitConfig[]) => {
-    checkConfigs(configs);
-    limiter.setRules(compileRules(configs));
-  };
-  let watcher: ConfigWatcher | undefined;
-  const configDir = options.configDir;
-  if (configDir !== undefined) {
-    setConfigs(loadConfigDir(configDir));
-    metrics.configLoads.inc({ result: "success" });
-    logger.info({ configDir, domains: [...limiter.rules.domains.keys()] }, "rate-limit config loaded");
-    watcher = watchConfigDir(
-      configDir,
-      () => {
-        try {
-          setConfigs(loadConfigDir(configDir));
-          metrics.configLoads.inc({ result: "success" });
-          logger.info({ configDir, domains: [...limiter.rules.domains.keys()] }, "rate-limit config reloaded");
-        } catch (err) {
-          metrics.configLoads.inc({ result: "error" });
-          if (!(err instanceof RateLimitConfigError)) throw err;
-          logger.error(
-            { file: err.source, line: err.line, field: err.path, problem: err.problem },
-            "rate-limit config rejected; keeping the last good one",
-          );
-        }
-      },
-      (err) => logger.error({ configDir, err: err.message }, "watching the config directory failed"),
-      options.reloadDebounceMs,
-    );
-  } else if (options.configs) {
-    setConfigs(options.configs);
-    metrics.configLoads.inc({ result: "success" });
+  const live = new LiveConfig<readonly RateLimitConfig[], RuleBook>({
+    compile: (configs) => compileRules(configs),
+    install: (rules) => limiter.setRules(rules),
+    onLoaded: (snapshot, rules, source) => {
+      metrics.configLoads.inc({ result: "success" });
+      logger.info(
+        { source, version: snapshot.version, domains: [...rules.domains.keys()] },
+        "rate-limit config loaded",
+      );
+    },
+    // Every failure counts: unreadable files, YAML syntax, unknown fields, bad values, clashing domains.
+    onFailed: (err, source) => {
+      metrics.configLoads.inc({ result: "error" });
+      if (err instanceof RateLimitConfigError) {
+        logger.error(
+          { file: err.source, line: err.line, field: err.path, problem: err.problem },
+          "rate-limit config rejected; keeping the last good one",
+        );
+      } else {
+        logger.error({ source, problem: err.message }, "rate-limit config rejected; keeping the last good one");
+      }
+    },
+  });
+  /** Configs handed over in-process: `setConfigs`. */
+  const pushed = new ApiProvider<readonly RateLimitConfig[]>({ source: "setConfigs", check: checkConfigs });
+  // An API provider starts at once and cannot fail.
+  void live.follow(pushed);
+  try {
+    if (options.configDir !== undefined) {
+      await live.follow(configDirProvider(options.configDir, { quietMs: options.reloadDebounceMs }));
+    } else if (options.configs) {
+      await pushed.push(options.configs);
+    }
+  } catch (err) {
+    await live.stop();
+    await store.close();
+    throw err;
   }
 
   // The common outcome's series is looked up once, not per request.
@@ -196,7 +204,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
         !redis || redis.status === "ready" ? { ready: true } : { ready: false, reason: `redis is ${redis.status}` },
     });
   } catch (err) {
-    watcher?.close();
+    await live.stop();
     await grpc.shutdown(0);
     await store.close();
     throw err;
@@ -210,18 +218,14 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     grpcPort,
     metricsPort: metricsServer.port,
     setConfigs(configs) {
-      try {
-        setConfigs(configs);
-      } catch (err) {
-        metrics.configLoads.inc({ result: "error" });
-        throw err;
-      }
-      metrics.configLoads.inc({ result: "success" });
+      // A refusal after the check was reported by the live config; a bad config throws here.
+      pushed.push(configs).catch(() => undefined);
     },
+    follow: (provider) => live.follow(provider),
     domains: () => [...limiter.rules.domains.keys()],
     async stop() {
       health.drain();
-      watcher?.close();
+      await live.stop();
       await grpc.shutdown(2_000);
       await metricsServer.close();
       await store.close();

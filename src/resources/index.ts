@@ -12,6 +12,14 @@ export {
   type SpecOf,
   specSchemas,
 } from "./kinds.js";
-export { type LoadResult, loadResources, parseResources, type RejectedDocument, rejectDuplicates } from "./load.js";
+export {
+  isResourceFile,
+  type LoadResult,
+  loadResources,
+  parseResourceFiles,
+  parseResources,
+  type RejectedDocument,
+  rejectDuplicates,
+} from "./load.js";
 export { matchesLabels, matchesSelector, refName } from "./selectors.js";
 export { checkShape, type ShapeError } from "./shape.js";

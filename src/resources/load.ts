@@ -168,6 +168,11 @@ function parseMetadata(
 
 const resourceExtensions = new Set([".yaml", ".yml", ".json"]);
 
+/** Whether a file holds resources, by its name: `.yaml`, `.yml` or `.json`. */
+export function isResourceFile(name: string): boolean {
+  return resourceExtensions.has(extname(name));
+}
+
 async function listFiles(path: string): Promise<string[]> {
   const info = await stat(path);
   if (!info.isDirectory()) return [path];
@@ -176,9 +181,20 @@ async function listFiles(path: string): Promise<string[]> {
   for (const entry of entries) {
     const child = join(path, entry.name);
     if (entry.isDirectory()) files.push(...(await listFiles(child)));
-    else if (resourceExtensions.has(extname(entry.name))) files.push(child);
+    else if (isResourceFile(entry.name)) files.push(child);
   }
   return files;
+}
+
+/** Parses files already read, in the order given. A resource defined twice is rejected the second time, naming both places. */
+export function parseResourceFiles(files: ReadonlyArray<{ path: string; text: string }>): LoadResult {
+  const result: LoadResult = { resources: [], rejected: [] };
+  for (const { path, text } of files) {
+    const parsed = parseResources(text, path);
+    result.resources.push(...parsed.resources);
+    result.rejected.push(...parsed.rejected);
+  }
+  return rejectDuplicates(result);
 }
 
 /**
@@ -186,15 +202,11 @@ async function listFiles(path: string): Promise<string[]> {
  * A resource defined twice is rejected the second time, naming both places.
  */
 export async function loadResources(paths: readonly string[]): Promise<LoadResult> {
-  const result: LoadResult = { resources: [], rejected: [] };
+  const files: Array<{ path: string; text: string }> = [];
   for (const path of paths) {
-    for (const file of await listFiles(path)) {
-      const parsed = parseResources(await readFile(file, "utf8"), file);
-      result.resources.push(...parsed.resources);
-      result.rejected.push(...parsed.rejected);
-    }
+    for (const file of await listFiles(path)) files.push({ path: file, text: await readFile(file, "utf8") });
   }
-  return rejectDuplicates(result);
+  return parseResourceFiles(files);
 }
 
 /** Keeps the first definition of each resource; later ones are rejected. */

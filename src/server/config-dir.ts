@@ -1,9 +1,8 @@
-import { type FSWatcher, watch } from "node:fs";
+import { type ConfigSnapshot, directoryProvider, type FileText, type WatchedProvider } from "../config/index.js";
 import type { Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
-import { loadResources, type RejectedDocument } from "../resources/index.js";
+import { isResourceFile, type LoadResult, parseResourceFiles, type RejectedDocument } from "../resources/index.js";
 import { keyOf, keyString, type ResourceKey, type ResourceStore } from "../store/index.js";
-import { Debouncer } from "./debounce.js";
 import { resourceToDocument } from "./documents.js";
 
 export interface ConfigDirResult {
@@ -23,33 +22,69 @@ export interface ConfigDirOptions {
 }
 
 /**
- * Keeps the store in step with a folder of YAML documents (GitOps style). On each load the valid
- * documents are applied in one batch; resources this folder defined before and no longer defines
- * are deleted; a document that fails to load is reported and, if it names a resource, that
- * resource keeps its last good version instead of disappearing. Watches the folder and reloads
- * after a quiet period, so an editor's burst of writes is one load.
+ * Keeps the store in step with a folder of YAML documents (GitOps style), fed by a directory
+ * provider: the folder tree is read and parsed as one snapshot, again after a quiet period once
+ * it changes (so an editor's burst of writes is one load). On each snapshot the valid documents
+ * are applied in one batch; resources this folder defined before and no longer defines are
+ * deleted; a document that fails to load is reported and, if it names a resource, that resource
+ * keeps its last good version instead of disappearing.
  */
 export class ConfigDirSource {
   readonly #options: ConfigDirOptions;
   readonly #owned = new Map<string, ResourceKey>();
-  readonly #reload: Debouncer;
-  #watcher: FSWatcher | undefined;
+  readonly #provider: WatchedProvider<readonly FileText[], LoadResult>;
+  #last: ConfigDirResult = { applied: [], deleted: [], rejected: [] };
 
   constructor(options: ConfigDirOptions) {
     this.#options = options;
-    this.#reload = new Debouncer(
-      async () => {
-        await this.load().catch((err: unknown) =>
-          options.logger.error({ err, dir: options.dir }, "config-dir: reload failed; keeping what was loaded"),
-        );
+    this.#provider = directoryProvider({
+      dir: options.dir,
+      recursive: true,
+      accept: isResourceFile,
+      parse: parseResourceFiles,
+      quietMs: 100,
+      maxDelayMs: 1_000,
+      ...(options.timers ? { timers: options.timers } : {}),
+    });
+    const reloadFailed = (err: unknown) =>
+      options.logger.error({ err, dir: options.dir }, "config-dir: reload failed; keeping what was loaded");
+    this.#provider.subscribe({
+      update: async (snapshot) => {
+        try {
+          this.#last = await this.#apply(snapshot);
+        } catch (err) {
+          reloadFailed(err);
+          throw err;
+        }
       },
-      { quietMs: 100, maxDelayMs: 1_000, ...(options.timers ? { timers: options.timers } : {}) },
-    );
+      error: reloadFailed,
+    });
   }
 
+  /** Reads and applies the folder now, even if it did not change. */
   async load(): Promise<ConfigDirResult> {
+    await this.#provider.refresh();
+    return this.#last;
+  }
+
+  /** Loads now, then reloads whenever the folder changes. */
+  async start(): Promise<ConfigDirResult> {
+    await this.#provider.start();
+    return this.#last;
+  }
+
+  /** Forces a reload now (also what a SIGHUP does) and waits for it; a failure is logged. */
+  async reload(): Promise<void> {
+    await this.#provider.refresh().catch(() => undefined);
+  }
+
+  stop(): void {
+    void this.#provider.stop();
+  }
+
+  async #apply(snapshot: ConfigSnapshot<LoadResult>): Promise<ConfigDirResult> {
     const { dir, store, logger } = this.#options;
-    const loaded = await loadResources([dir]);
+    const loaded = snapshot.config;
     const documents = loaded.resources.map(resourceToDocument);
     const present = new Map(documents.map((d) => [keyString(keyOf(d)), keyOf(d)]));
     // A rejected document that names itself still "exists": keep its last good version.
@@ -68,31 +103,13 @@ export class ConfigDirSource {
       logger.warn({ file: bad.file, line: bad.line, errors: bad.errors }, "config-dir: document rejected");
     }
     if (applied.length + deleted.length > 0) {
-      logger.info({ dir, applied: applied.length, deleted: deleted.length }, "config-dir: loaded");
+      logger.info(
+        { dir, version: snapshot.version, applied: applied.length, deleted: deleted.length },
+        "config-dir: loaded",
+      );
     }
     const result = { applied, deleted, rejected: loaded.rejected };
     this.#options.onLoad?.(result);
     return result;
-  }
-
-  /** Loads now, then reloads whenever the folder changes. */
-  async start(): Promise<ConfigDirResult> {
-    const first = await this.load();
-    this.#watcher = watch(this.#options.dir, { recursive: true }, () => this.#reload.trigger());
-    this.#watcher.on("error", (err) =>
-      this.#options.logger.error({ err, dir: this.#options.dir }, "config-dir: watching failed"),
-    );
-    return first;
-  }
-
-  /** Forces a reload now (also what a SIGHUP does) and waits for it. */
-  async reload(): Promise<void> {
-    this.#reload.trigger();
-    await this.#reload.flush();
-  }
-
-  stop(): void {
-    this.#watcher?.close();
-    this.#reload.stop();
   }
 }

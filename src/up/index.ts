@@ -12,7 +12,6 @@ import {
 import { type RateLimitServer, startRateLimitServer } from "../ratelimit/index.js";
 import { type ManagementServer, startManagementServer } from "../server/index.js";
 import { MemoryStore } from "../store/index.js";
-import type { XdsClient } from "../xds/index.js";
 
 /** The resources `gantry up` loads when no folder is given: every feature example, side by side. */
 export const defaultExamples = fileURLToPath(new URL("../../examples/features", import.meta.url));
@@ -100,7 +99,7 @@ export async function startStack(options: UpOptions): Promise<Stack> {
     });
     started.push(() => telemetry.close());
     const xds = `127.0.0.1:${server.xdsPort}`;
-    const feeds: XdsClient[] = [
+    const feeds = [
       followAuthConfigs(extauth, {
         server: xds,
         nodeId: "gantry-up-extauth",

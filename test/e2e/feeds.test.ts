@@ -33,7 +33,7 @@ describe.skipIf(!haveRedis())("end to end: gantry server feeds ext-auth and rate
   let server: ManagementServer;
   let extauth: ExtAuthServer;
   let ratelimit: RateLimitServer;
-  const xdsClients: XdsClient[] = [];
+  const xdsClients: Array<{ stop(): Promise<void> }> = [];
   let routes: RouteConfiguration | undefined;
 
   const apply = (yaml: string) => applyYaml(server.apiPort, token, yaml);

@@ -2,7 +2,7 @@
 // AuthConfigs routes name, a rate-limit node (role=ratelimit) one RateLimitConfig per domain.
 // Every node of a role sees every namespace, so each test here clears its namespace when done.
 import { describe, expect, it, onTestFinished } from "vitest";
-import { followAuthConfigs, followRateLimitConfigs } from "../../src/feeds/index.js";
+import { authConfigsByXds, rateLimitConfigsByXds } from "../../src/feeds/index.js";
 import { waitFor } from "../support/wait.js";
 import { AUTH, accepted, featureServer, LDS, RLS, serviceNode } from "./harness.js";
 import { authConfig, destination, forward, gateway, httpRoute, policy, prefixMatch, routeTable } from "./resources.js";
@@ -237,21 +237,21 @@ describe("the services' own xDS feeds", () => {
       policy("ExtAuthPolicy", `${ns}/b`, { app: "b" }, { authConfig: { name: "second" } }),
     );
     const updates: string[][] = [];
-    const feed = followAuthConfigs(
-      {
-        setConfigs: async (configs) => {
-          updates.push(
-            configs
-              .map((c) => {
-                const evaluator = c.configs[0]?.evaluator;
-                return `${c.id} ${evaluator?.case === "basicAuth" ? evaluator.value.realm : "?"}`;
-              })
-              .sort(),
-          );
-        },
+    const feed = authConfigsByXds({ server: ft.xdsAddress, nodeId: `${ns}-extauth` });
+    feed.subscribe({
+      update: async ({ config }) => {
+        updates.push(
+          config.configs
+            .map((c) => {
+              const evaluator = c.configs[0]?.evaluator;
+              return `${c.id} ${evaluator?.case === "basicAuth" ? evaluator.value.realm : "?"}`;
+            })
+            .sort(),
+        );
       },
-      { server: ft.xdsAddress, nodeId: `${ns}-extauth` },
-    );
+      error: () => {},
+    });
+    await feed.start();
     onTestFinished(() => feed.stop());
     await waitFor(() => updates.length === 1, { what: "the first AuthConfigs" });
     expect(updates[0]).toEqual([`${ns}/first one`, `${ns}/second two`]);
@@ -270,10 +270,12 @@ describe("the services' own xDS feeds", () => {
       policy("RateLimitPolicy", `${ns}/b`, { app: "b" }, { domain: `${ns}-b`, descriptors: [limit("k", 1)] }),
     );
     const updates: string[][] = [];
-    const feed = followRateLimitConfigs(
-      { setConfigs: (configs) => void updates.push(configs.map((c) => c.domain).sort()) },
-      { server: ft.xdsAddress, nodeId: `${ns}-ratelimit` },
-    );
+    const feed = rateLimitConfigsByXds({ server: ft.xdsAddress, nodeId: `${ns}-ratelimit` });
+    feed.subscribe({
+      update: async ({ config }) => void updates.push(config.map((c) => c.domain).sort()),
+      error: () => {},
+    });
+    await feed.start();
     onTestFinished(() => feed.stop());
     await waitFor(() => updates.length === 1, { what: "the first RateLimitConfigs" });
     expect(updates[0]).toEqual([`${ns}-a`, `${ns}-b`]);
