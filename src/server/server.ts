@@ -158,7 +158,10 @@ export async function startManagementServer(options: ManagementServerOptions): P
       const { resources, rejected } = parseSnapshot(snapshot);
       const translation = translator.translate(resources, rejected);
       for (const { domain, problems } of translation.refusedDomains) {
-        logger.warn({ domain, problems }, "rate-limit domain not published");
+        logger.warn(
+          { domain, problems },
+          "rate-limit domain refused; the rate-limit servers keep its last good config",
+        );
       }
       const publication: Publication = {
         groups: translation.groups,

@@ -48,7 +48,7 @@ export interface Translation {
   authConfigs: EnvoyResource[];
   /** For the rate-limit servers: one RateLimitConfig per domain, sorted by domain. */
   rateLimitConfigs: EnvoyResource[];
-  /** Domains left out of `rateLimitConfigs`; their policies' statuses say why. */
+  /** Domains a rate-limit server would refuse; `rateLimitConfigs` has their last good config, if any; their policies' statuses say why. */
   refusedDomains: RefusedDomain[];
 }
 
@@ -62,6 +62,8 @@ export class Translator {
   readonly #compute: Compute = memoizedCompute(this.#memo);
   readonly #routeMemo = new RouteMemo();
   readonly #lastGood = new Map<string, EnvoyResource[]>();
+  /** Each rate-limit domain's last config a rate-limit server would take. */
+  readonly #lastGoodDomains = new Map<string, EnvoyResource>();
 
   constructor(private readonly options: TranslateOptions = {}) {}
 
@@ -88,7 +90,7 @@ export class Translator {
     }
     const live = new Set(model.gateways.map((g) => g.name));
     for (const name of this.#lastGood.keys()) if (!live.has(name)) this.#lastGood.delete(name);
-    const rateLimitConfigs = processRateLimitConfigs(model, statuses);
+    const rateLimitConfigs = this.#keepLastGoodDomains(processRateLimitConfigs(model, statuses));
     const authConfigs = processAuthConfigs(resources, model);
     this.#memo.commit();
     return {
@@ -100,6 +102,23 @@ export class Translator {
       rateLimitConfigs: rateLimitConfigs.configs,
       refusedDomains: rateLimitConfigs.refused,
     };
+  }
+
+  /**
+   * A refused domain keeps its last good config in the output: rate-limit servers take each answer
+   * as the whole set, so leaving it out would drop its limits instead of keeping them.
+   */
+  #keepLastGoodDomains(result: ReturnType<typeof processRateLimitConfigs>): ReturnType<typeof processRateLimitConfigs> {
+    const configs = [...result.configs];
+    for (const config of result.configs) this.#lastGoodDomains.set(config.name, config);
+    for (const { domain } of result.refused) {
+      const lastGood = this.#lastGoodDomains.get(domain);
+      if (lastGood) configs.push(lastGood);
+    }
+    const live = new Set([...result.configs.map((c) => c.name), ...result.refused.map((r) => r.domain)]);
+    for (const domain of this.#lastGoodDomains.keys()) if (!live.has(domain)) this.#lastGoodDomains.delete(domain);
+    configs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { configs, refused: result.refused };
   }
 }
 

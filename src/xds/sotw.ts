@@ -208,15 +208,19 @@ export class SotwStream extends XdsStream {
 
   /**
    * What goes into a response. LDS and CDS carry the full set (absence is deletion). EDS, RDS and
-   * other types may be partial: once the client holds a set, a change sends only the resources that
-   * differ from it, unless the subscription changed or a fresh response is due. Undefined when there
-   * is nothing to send: only names left the set, which a partial response cannot say anyway.
+   * other types subscribed by name may be partial: once the client holds a set, a change sends only
+   * the resources that differ from it, unless the subscription changed or a fresh response is due.
+   * A wildcard subscription always gets the full set: its client takes each response as everything
+   * there is (envoyproxy/ratelimit and Gantry's services read AuthConfigs and RateLimitConfigs so),
+   * and only the full set can tell it that one was removed. Undefined when there is nothing to
+   * send: only names left the set, which a partial response cannot say anyway.
    */
   #body(typeUrl: string, plan: Plan): XdsResource[] | undefined {
     const { state, resources } = plan;
     const partial =
       this.context.partialSotwUpdates &&
       !isFullStateType(typeUrl) &&
+      !state.wildcard &&
       state.sentVersion !== undefined &&
       !state.answerDue &&
       !state.fresh;

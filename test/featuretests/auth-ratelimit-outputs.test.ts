@@ -36,7 +36,7 @@ const limit = (key: string, requestsPerUnit: number, unit = "SECOND") => ({
 });
 
 describe("AuthConfigs for ext-auth servers", () => {
-  it("SotW: the AuthConfigs some route names, by config id; then only the one that changed", async () => {
+  it("SotW: the AuthConfigs some route names, by config id; every answer is the whole set", async () => {
     const ns = "auth-sotw";
     onTestFinished(() => ft.clear(ns));
     await ft.apply(
@@ -53,8 +53,12 @@ describe("AuthConfigs for ext-auth servers", () => {
       authConfig(`${ns}/second`, users("two")),
       policy("ExtAuthPolicy", `${ns}/b`, { app: "b" }, { authConfig: { name: "second" } }),
     );
-    await extauth.expect(AUTH, [authConfigOut(`${ns}/second`, "two")]);
+    // A wildcard subscription gets the whole set each time: its client takes an answer as all there is.
+    await extauth.expect(AUTH, [authConfigOut(`${ns}/first`, "one"), authConfigOut(`${ns}/second`, "two")]);
     await ft.apply(authConfig(`${ns}/first`, users("uno")));
+    await extauth.expect(AUTH, [authConfigOut(`${ns}/first`, "uno"), authConfigOut(`${ns}/second`, "two")]);
+    // No route names it any more: the next whole set leaves it out.
+    await ft.delete(`ExtAuthPolicy/${ns}/b`);
     await extauth.expect(AUTH, [authConfigOut(`${ns}/first`, "uno")]);
     // Proxies' resources never reach a service node.
     await extauth.expectQuiet();
@@ -181,7 +185,7 @@ describe("RateLimitConfigs for rate-limit servers", () => {
       c: accepted,
     });
 
-    // Fixed: published again.
+    // Fixed: published again, in a whole set.
     await ft.apply(
       policy(
         "RateLimitPolicy",
@@ -191,6 +195,11 @@ describe("RateLimitConfigs for rate-limit servers", () => {
       ),
     );
     await ratelimit.expect(RLS, [
+      {
+        name: "gantry",
+        domain: "gantry",
+        descriptors: [{ key: "generic_key", value: "c", rateLimit: { unit: "HOUR", requestsPerUnit: 1000 } }],
+      },
       {
         name: `${ns}-shop`,
         domain: `${ns}-shop`,
@@ -219,14 +228,10 @@ describe("RateLimitConfigs for rate-limit servers", () => {
 });
 
 describe("the services' own xDS feeds", () => {
-  // BUG (found by these tests): the server answers SotW requests for AuthConfig and RateLimitConfig
-  // as it does for RDS and EDS: after the first answer it sends only the resources that changed, and
-  // nothing for a removal (see the SotW tests above). The services' feed (src/feeds over
-  // src/xds/client.ts, what `gantry extauth|ratelimit --xds-server` run) takes every SotW response as
-  // the complete set. So changing one AuthConfig makes ext-auth servers drop all the others, and a
-  // deleted one is never dropped. The same holds for rate-limit domains. Fix on either side: send
-  // these types whole (full-state, like LDS/CDS), or have the feed merge partial responses.
-  it.fails("an ext-auth server following the management server keeps the AuthConfigs that did not change", async () => {
+  // These failed while the server answered wildcard SotW subscriptions with only what changed: the
+  // services' feed (like envoyproxy/ratelimit's) takes every SotW answer as the whole set, so one
+  // changed AuthConfig or domain made the service drop all the others.
+  it("an ext-auth server following the management server keeps the AuthConfigs that did not change", async () => {
     const ns = "feed-auth";
     onTestFinished(() => ft.clear(ns));
     await ft.apply(
@@ -261,7 +266,7 @@ describe("the services' own xDS feeds", () => {
     expect(updates[1]).toEqual([`${ns}/first one`, `${ns}/second deux`]);
   });
 
-  it.fails("a rate-limit server following the management server keeps the domains that did not change", async () => {
+  it("a rate-limit server following the management server keeps the domains that did not change", async () => {
     const ns = "feed-rl";
     onTestFinished(() => ft.clear(ns));
     await ft.apply(

@@ -18,7 +18,7 @@ export interface RefusedDomain {
 /**
  * One RateLimitConfig per domain (what rate-limit servers expect), merging the descriptors of every
  * RateLimitPolicy of that domain in policy-name order. A domain whose merged config a rate-limit
- * server would refuse is not published: its policies get FAILED, and the servers keep what they have.
+ * server would refuse is left out: its policies get FAILED (the Translator publishes its last good config).
  */
 export function processRateLimitConfigs(
   model: Model,
