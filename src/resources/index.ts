@@ -7,11 +7,18 @@ export {
   type Metadata,
   type Resource,
   type ResourceOf,
-  resourceKey,
   type Source,
   type SpecOf,
   specSchemas,
 } from "./kinds.js";
-export { type LoadResult, loadResources, parseResources, type RejectedDocument, rejectDuplicates } from "./load.js";
+export {
+  type LoadResult,
+  loadResources,
+  parseDocument,
+  parseResources,
+  type RejectedDocument,
+  rejectDuplicates,
+} from "./load.js";
+export { kindKey, namespacedName, parseRefKey, type ResourceRef, refKey, refOf, resourceKey } from "./ref.js";
 export { matchesLabels, matchesSelector, refName } from "./selectors.js";
 export { checkShape, type ShapeError } from "./shape.js";

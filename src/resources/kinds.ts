@@ -39,10 +39,10 @@ export function isKind(value: unknown): value is Kind {
   return typeof value === "string" && Object.hasOwn(specSchemas, value);
 }
 
-/** Where a document came from, for error messages. */
+/** Where a document came from, for error messages; `line` only when it came from text. */
 export interface Source {
   file: string;
-  line: number;
+  line?: number;
 }
 
 export interface Metadata {
@@ -62,8 +62,3 @@ export type ResourceOf<K extends Kind> = {
 export type Resource = { [K in Kind]: ResourceOf<K> }[Kind];
 
 export const defaultNamespace = "default";
-
-/** `Kind/namespace/name`: unique across a store. */
-export function resourceKey(resource: { kind: Kind; metadata: { namespace: string; name: string } }): string {
-  return `${resource.kind}/${resource.metadata.namespace}/${resource.metadata.name}`;
-}

@@ -10,19 +10,18 @@ import {
   kinds,
   type Metadata,
   type Resource,
-  resourceKey,
   specSchemas,
 } from "./kinds.js";
+import { namespacedName, type ResourceRef, refOf, resourceKey } from "./ref.js";
 import { checkShape } from "./shape.js";
 
 /** A document that could not be loaded, with every problem found in it. */
 export interface RejectedDocument {
   file: string;
-  line: number;
+  /** Where the document starts, when it came from text. */
+  line?: number;
   /** Known when the document got as far as naming itself; its status is then INVALID. */
-  kind?: Kind;
-  namespace?: string;
-  name?: string;
+  ref?: ResourceRef<Kind>;
   errors: string[];
 }
 
@@ -66,7 +65,7 @@ export function parseResources(text: string, file: string): LoadResult {
   const result: LoadResult = { resources: [], rejected: [] };
   if (!Array.isArray(docs)) return result;
   for (const doc of docs) {
-    const outcome = parseDocument(doc, file, lineCounter);
+    const outcome = parseYamlDocument(doc, file, lineCounter);
     if (outcome === undefined) continue;
     if ("errors" in outcome) result.rejected.push(outcome);
     else result.resources.push(outcome);
@@ -74,13 +73,16 @@ export function parseResources(text: string, file: string): LoadResult {
   return result;
 }
 
-function parseDocument(doc: Document, file: string, lineCounter: LineCounter): Resource | RejectedDocument | undefined {
+function parseYamlDocument(
+  doc: Document,
+  file: string,
+  lineCounter: LineCounter,
+): Resource | RejectedDocument | undefined {
   const lineOf = (path: (string | number)[]): number => {
     const node = path.length === 0 ? doc.contents : doc.getIn(path, true);
     const offset = (node as { range?: [number, number, number] } | undefined)?.range?.[0] ?? doc.range?.[0] ?? 0;
     return lineCounter.linePos(offset).line;
   };
-  const startLine = lineOf([]);
   if (doc.errors.length > 0) {
     return {
       file,
@@ -90,16 +92,31 @@ function parseDocument(doc: Document, file: string, lineCounter: LineCounter): R
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 });
   if (value === null || value === undefined) return undefined;
+  return parseValue(value, file, lineOf);
+}
+
+/**
+ * Parses one document given as a JSON value (from the management API, or as the store keeps it):
+ * the same envelope, names and spec schemas as a file's documents. `where` names it in messages
+ * ("document 2"); there are no lines to name.
+ */
+export function parseDocument(value: unknown, where: string): Resource | RejectedDocument {
+  return parseValue(value, where, undefined);
+}
+
+function parseValue(
+  value: unknown,
+  file: string,
+  lineOf: ((path: (string | number)[]) => number) | undefined,
+): Resource | RejectedDocument {
+  const at = (path: (string | number)[]) => (lineOf ? `${file}:${lineOf(path)}` : file);
+  const position = lineOf ? { line: lineOf([]) } : {};
   const errors: { path: (string | number)[]; message: string }[] = [];
   const fail = (path: (string | number)[], message: string) => {
     errors.push({ path, message });
   };
   if (!isObject(value)) {
-    return {
-      file,
-      line: startLine,
-      errors: [`${file}:${startLine}: expected a mapping with apiVersion, kind, metadata and spec`],
-    };
+    return { file, ...position, errors: [`${at([])}: expected a mapping with apiVersion, kind, metadata and spec`] };
   }
   for (const key of Object.keys(value)) {
     if (!envelopeFields.has(key)) fail([key], `unknown field "${key}" (known: apiVersion, kind, metadata, spec)`);
@@ -109,13 +126,12 @@ function parseDocument(doc: Document, file: string, lineCounter: LineCounter): R
   const kind = value["kind"];
   if (!isKind(kind)) fail(["kind"], `expected one of ${kinds.join(", ")}, got ${JSON.stringify(kind)}`);
   const metadata = parseMetadata(value["metadata"], fail);
-  const who = `${isKind(kind) ? kind : "resource"} ${metadata ? `${metadata.namespace}/${metadata.name}` : "(unnamed)"}`;
+  const who = `${isKind(kind) ? kind : "resource"} ${metadata ? namespacedName(metadata) : "(unnamed)"}`;
   const rejected = (): RejectedDocument => ({
     file,
-    line: startLine,
-    ...(isKind(kind) ? { kind } : {}),
-    ...(metadata ? { namespace: metadata.namespace, name: metadata.name } : {}),
-    errors: errors.map((e) => `${file}:${lineOf(e.path)}: ${who}: ${formatPath(e.path)}: ${e.message}`),
+    ...position,
+    ...(isKind(kind) && metadata ? { ref: { kind, namespace: metadata.namespace, name: metadata.name } } : {}),
+    errors: errors.map((e) => `${at(e.path)}: ${who}: ${formatPath(e.path)}: ${e.message}`),
   });
   if (!isKind(kind) || !metadata || errors.length > 0) return rejected();
   const schema = specSchemas[kind];
@@ -124,7 +140,7 @@ function parseDocument(doc: Document, file: string, lineCounter: LineCounter): R
   if (errors.length > 0) return rejected();
   try {
     const spec = fromJson(schema, specJson as JsonValue);
-    return { kind, metadata, spec, source: { file, line: startLine } } as Resource;
+    return { kind, metadata, spec, source: { file, ...position } } as Resource;
   } catch (error) {
     fail(["spec"], (error as Error).message);
     return rejected();
@@ -210,13 +226,12 @@ export function rejectDuplicates(result: LoadResult): LoadResult {
       resources.push(resource);
       continue;
     }
-    const at = (r: Resource) => (r.source ? `${r.source.file}:${r.source.line}` : "(no file)");
+    const at = (r: Resource) =>
+      r.source ? (r.source.line === undefined ? r.source.file : `${r.source.file}:${r.source.line}`) : "(no file)";
     rejected.push({
       file: resource.source?.file ?? "",
-      line: resource.source?.line ?? 0,
-      kind: resource.kind,
-      namespace: resource.metadata.namespace,
-      name: resource.metadata.name,
+      ...(resource.source?.line === undefined ? {} : { line: resource.source.line }),
+      ref: refOf(resource),
       errors: [`${at(resource)}: ${key}: defined again (first at ${at(first)}); this definition is ignored`],
     });
   }

@@ -5,7 +5,7 @@ import { ListenerSchema } from "../gen/envoy/config/listener/v3/listener_pb.js";
 import { type Route, RouteSchema, VirtualHostSchema } from "../gen/envoy/config/route/v3/route_components_pb.js";
 import { RouteConfigurationSchema } from "../gen/envoy/config/route/v3/route_pb.js";
 import { SecretSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
-import type { RejectedDocument, Resource } from "../resources/index.js";
+import { kindKey, type RejectedDocument, type Resource } from "../resources/index.js";
 import { buildCluster, buildServiceCluster } from "./envoy/cluster.js";
 import { serviceClusters } from "./envoy/common.js";
 import { buildLoadAssignment } from "./envoy/endpoint.js";
@@ -158,7 +158,7 @@ export class Translator {
     const out: Built<EnvoyResource>[] = [];
     const emit = (built: Built<EnvoyResource>) => out.push(built);
     const client: ClientKind = gateway.kind;
-    const gatewayKey = `Gateway/${gateway.name}`;
+    const gatewayKey = kindKey("Gateway", gateway.name);
     const report = (keys: Iterable<string>, violations: Violation[], what: string) => {
       for (const key of keys) {
         const set = blame.get(key) ?? new Set<string>();

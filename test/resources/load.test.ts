@@ -53,7 +53,7 @@ spec:
     const { resources, rejected } = parseResources(text, "routes.yaml");
     expect(resources.map((r) => r.metadata.name)).toEqual(["ok"]);
     expect(rejected).toHaveLength(1);
-    expect(rejected[0]).toMatchObject({ kind: "RouteTable", namespace: "default", name: "broken" });
+    expect(rejected[0]).toMatchObject({ ref: { kind: "RouteTable", namespace: "default", name: "broken" } });
     expect(rejected[0]?.errors).toEqual([
       expect.stringMatching(
         /^routes\.yaml:20: RouteTable default\/broken: spec\.http\[0\]\.forwardTo\.destinations\[0\]\.wieght: unknown field "wieght" in WeightedDestination/,
@@ -107,7 +107,7 @@ spec: {}
 extra: 1
 `;
     const doc = parseResources(text, "env.yaml").rejected[0];
-    expect(doc?.kind).toBeUndefined();
+    expect(doc?.ref).toBeUndefined();
     const errors = doc?.errors.join("\n") ?? "";
     expect(errors).toMatch(/env\.yaml:5: .*extra: unknown field "extra"/);
     expect(errors).toMatch(/env\.yaml:1: .*apiVersion: expected "gantry\/v1", got "gantry\/v2"/);

@@ -1,5 +1,5 @@
 // What every normalization step shares: resources indexed by kind and name, name rules.
-import { type Kind, type Resource, type ResourceOf, resourceKey } from "../../resources/index.js";
+import { type Kind, namespacedName, type Resource, type ResourceOf, resourceKey } from "../../resources/index.js";
 
 type Named<K extends Kind> = Map<string, ResourceOf<K>>;
 
@@ -15,7 +15,7 @@ function byKey<T extends Resource>(resources: T[]): T[] {
 }
 
 export function nsName(resource: Resource): string {
-  return `${resource.metadata.namespace}/${resource.metadata.name}`;
+  return namespacedName(resource.metadata);
 }
 
 export function validRegex(pattern: string): string | undefined {
