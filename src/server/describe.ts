@@ -275,7 +275,7 @@ export function describeResource(kind: Kind, namespace: string, name: string, in
     for (const rt of routeTablesOf(site.route)) routeTables.add(rt);
     for (const policy of appliedPolicies(site.route)) {
       if (isPolicy) continue;
-      if (kind === "AuthConfig" && !policy.startsWith("ExtAuthPolicy/")) continue;
+      if (kind === "AuthConfig" && parseRefKey(policy).kind !== "ExtAuthPolicy") continue;
       policies.add(policy);
     }
     if (kind === "Destination" && site.route.action.type === "forward") {

@@ -140,7 +140,11 @@ export class Translator {
           problems.push(`${key}: ${message}`);
         }
       }
-      statuses.report(`Gateway/${gateway.name}`, State.INVALID, "the proxies keep their last good configuration");
+      statuses.report(
+        kindKey("Gateway", gateway.name),
+        State.INVALID,
+        "the proxies keep their last good configuration",
+      );
       groups.push({
         ...groupOf(gateway),
         resources: this.#lastGood.get(gateway.name) ?? [],
@@ -194,13 +198,13 @@ export class Translator {
         const shell = this.#checked(shellKey, () =>
           validateMessage(VirtualHostSchema, buildVirtualHost(vhost, [], listener.httpsRedirect)),
         );
-        if (shell.length > 0) report([`RouteTable/${vhost.name}`], shell, `virtual host ${vhost.name}`);
+        if (shell.length > 0) report([kindKey("RouteTable", vhost.name)], shell, `virtual host ${vhost.name}`);
         vhostKeys.push(`${vhost.name}|${vhost.domains.join(",")}|${listener.httpsRedirect}|${built.ids}`);
         return { vhost, routes: built.routes };
       });
       const duplicates = duplicateDomains(listener.virtualHosts.map((v) => ({ name: v.name, domains: v.domains })));
       for (const d of duplicates)
-        report([`RouteTable/${d.vhost}`], [{ path: "domains", message: d.message }], routeConfigName);
+        report([kindKey("RouteTable", d.vhost)], [{ path: "domains", message: d.message }], routeConfigName);
       emit(
         this.#encoded(`route|${routeConfigName}|${vhostKeys.join("\n")}`, () => {
           const message = buildRouteConfiguration(
@@ -242,7 +246,7 @@ export class Translator {
     for (const name of [...clusters].sort()) {
       const cluster = model.clusters.get(name);
       if (!cluster) continue;
-      const origin = [`Destination/${cluster.destination}`];
+      const origin = [kindKey("Destination", cluster.destination)];
       const key = clusterKey(cluster);
       const built = this.#encoded(key.cluster, () => {
         const message = buildCluster(cluster);
@@ -292,7 +296,7 @@ export class Translator {
           name,
           JSON.stringify(secret),
           () => buildSecret(secret),
-          [`Secret/${name}`],
+          [kindKey("Secret", name)],
           report,
         );
       }
