@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadResources, parseResources } from "../../src/resources/index.js";
+import { loadResources, parseDocument, parseResources } from "../../src/resources/index.js";
 
 const destination = (name: string, extra = "") => `apiVersion: gantry/v1
 kind: Destination
@@ -152,5 +152,40 @@ describe("loadResources", () => {
     expect(rejected[0]?.errors[0]).toMatch(
       /nested\/b\.yml:9: Destination\/default\/one: defined again \(first at .*a\.yaml:1\); this definition is ignored/,
     );
+  });
+});
+
+describe("parseDocument", () => {
+  const cart = {
+    apiVersion: "gantry/v1",
+    kind: "Destination",
+    metadata: { name: "cart", namespace: "shop" },
+    spec: { ports: [{ number: 8080 }] },
+  };
+
+  it("reads a JSON value as the file loader reads a document", () => {
+    const parsed = parseDocument(cart, "document 1");
+    expect("errors" in parsed).toBe(false);
+    const fromYaml = parseResources(JSON.stringify(cart), "document 1").resources[0];
+    expect(parsed).toEqual({ ...fromYaml, source: { file: "document 1" } });
+  });
+
+  it("rejects with the same checks, naming the document, resource and field (there are no lines)", () => {
+    const parsed = parseDocument(
+      { ...cart, metadata: { name: "cart" }, spec: { ports: [{ number: "eighty" }], colour: "blue" } },
+      "document 2",
+    );
+    expect(parsed).toMatchObject({
+      file: "document 2",
+      ref: { kind: "Destination", namespace: "default", name: "cart" },
+    });
+    expect("errors" in parsed && parsed.errors).toEqual([
+      expect.stringMatching(/^document 2: Destination default\/cart: spec\.ports\[0\]\.number: expected an integer/),
+      expect.stringMatching(/^document 2: Destination default\/cart: spec\.colour: unknown field "colour"/),
+    ]);
+    expect(parseDocument([1, 2], "document 3")).toEqual({
+      file: "document 3",
+      errors: ["document 3: expected a mapping with apiVersion, kind, metadata and spec"],
+    });
   });
 });
