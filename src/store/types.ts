@@ -85,6 +85,8 @@ export function checkDocuments(documents: readonly ResourceDocument[]): Resource
   return documents.map((document, index) => {
     const where = `document ${index + 1}`;
     if (typeof document.kind !== "string" || document.kind === "") throw new StoreError(`${where}: kind is required`);
+    // A '/' would make the key read back as another resource (the key is Kind/namespace/name).
+    if (document.kind.includes("/")) throw new StoreError(`${where}: kind "${document.kind}" must not contain '/'`);
     const name = document.metadata?.name;
     if (typeof name !== "string" || !namePattern.test(name)) {
       throw new StoreError(

@@ -74,6 +74,9 @@ function contract(name: string, open: () => Promise<ResourceStore>, dispose: () 
       await expect(store.apply([doc("RouteTable", "fine", {}), doc("RouteTable", "Not_Valid", {})])).rejects.toThrow(
         /document 2 \(RouteTable\): metadata.name "Not_Valid"/,
       );
+      await expect(store.apply([doc("Route/Table", "slash", {})])).rejects.toThrow(
+        /document 1: kind "Route\/Table" must not contain '\/'/,
+      );
       await expect(store.apply([doc("RouteTable", "twice", {}), doc("RouteTable", "twice", {})])).rejects.toThrow(
         /RouteTable\/default\/twice appears twice/,
       );
