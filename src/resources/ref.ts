@@ -48,10 +48,10 @@ export function refOf<K extends string>(resource: {
   return { kind: resource.kind, namespace: resource.metadata.namespace, name: resource.metadata.name };
 }
 
-/** `Kind/namespace/name` of a loaded resource. */
+/** `Kind/namespace/name` of a loaded resource (without making its ref: normalize calls this in sorts). */
 export function resourceKey(resource: {
   readonly kind: string;
   readonly metadata: { readonly namespace: string; readonly name: string };
 }): string {
-  return refKey(refOf(resource));
+  return kindKey(resource.kind, namespacedName(resource.metadata));
 }
