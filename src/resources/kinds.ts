@@ -39,10 +39,10 @@ export function isKind(value: unknown): value is Kind {
   return typeof value === "string" && Object.hasOwn(specSchemas, value);
 }
 
-/** Where a document came from, for error messages; `line` only when it came from text. */
+/** Where a document came from, for error messages. */
 export interface Source {
   file: string;
-  line?: number;
+  line: number;
 }
 
 export interface Metadata {

@@ -18,8 +18,7 @@ import { checkShape } from "./shape.js";
 /** A document that could not be loaded, with every problem found in it. */
 export interface RejectedDocument {
   file: string;
-  /** Where the document starts, when it came from text. */
-  line?: number;
+  line: number;
   /** Known when the document got as far as naming itself; its status is then INVALID. */
   ref?: ResourceRef<Kind>;
   errors: string[];
@@ -98,25 +97,29 @@ function parseYamlDocument(
 /**
  * Parses one document given as a JSON value (from the management API, or as the store keeps it):
  * the same envelope, names and spec schemas as a file's documents. `where` names it in messages
- * ("document 2"); there are no lines to name.
+ * ("document 2"). A JSON value has no lines of its own: every message says line 1, the form API
+ * clients have always been given.
  */
 export function parseDocument(value: unknown, where: string): Resource | RejectedDocument {
-  return parseValue(value, where, undefined);
+  return parseValue(value, where, () => 1);
 }
 
 function parseValue(
   value: unknown,
   file: string,
-  lineOf: ((path: (string | number)[]) => number) | undefined,
+  lineOf: (path: (string | number)[]) => number,
 ): Resource | RejectedDocument {
-  const at = (path: (string | number)[]) => (lineOf ? `${file}:${lineOf(path)}` : file);
-  const position = lineOf ? { line: lineOf([]) } : {};
+  const startLine = lineOf([]);
   const errors: { path: (string | number)[]; message: string }[] = [];
   const fail = (path: (string | number)[], message: string) => {
     errors.push({ path, message });
   };
   if (!isObject(value)) {
-    return { file, ...position, errors: [`${at([])}: expected a mapping with apiVersion, kind, metadata and spec`] };
+    return {
+      file,
+      line: startLine,
+      errors: [`${file}:${startLine}: expected a mapping with apiVersion, kind, metadata and spec`],
+    };
   }
   for (const key of Object.keys(value)) {
     if (!envelopeFields.has(key)) fail([key], `unknown field "${key}" (known: apiVersion, kind, metadata, spec)`);
@@ -129,9 +132,9 @@ function parseValue(
   const who = `${isKind(kind) ? kind : "resource"} ${metadata ? namespacedName(metadata) : "(unnamed)"}`;
   const rejected = (): RejectedDocument => ({
     file,
-    ...position,
+    line: startLine,
     ...(isKind(kind) && metadata ? { ref: { kind, namespace: metadata.namespace, name: metadata.name } } : {}),
-    errors: errors.map((e) => `${at(e.path)}: ${who}: ${formatPath(e.path)}: ${e.message}`),
+    errors: errors.map((e) => `${file}:${lineOf(e.path)}: ${who}: ${formatPath(e.path)}: ${e.message}`),
   });
   if (!isKind(kind) || !metadata || errors.length > 0) return rejected();
   const schema = specSchemas[kind];
@@ -140,7 +143,7 @@ function parseValue(
   if (errors.length > 0) return rejected();
   try {
     const spec = fromJson(schema, specJson as JsonValue);
-    return { kind, metadata, spec, source: { file, ...position } } as Resource;
+    return { kind, metadata, spec, source: { file, line: startLine } } as Resource;
   } catch (error) {
     fail(["spec"], (error as Error).message);
     return rejected();
@@ -226,11 +229,10 @@ export function rejectDuplicates(result: LoadResult): LoadResult {
       resources.push(resource);
       continue;
     }
-    const at = (r: Resource) =>
-      r.source ? (r.source.line === undefined ? r.source.file : `${r.source.file}:${r.source.line}`) : "(no file)";
+    const at = (r: Resource) => (r.source ? `${r.source.file}:${r.source.line}` : "(no file)");
     rejected.push({
       file: resource.source?.file ?? "",
-      ...(resource.source?.line === undefined ? {} : { line: resource.source.line }),
+      line: resource.source?.line ?? 0,
       ref: refOf(resource),
       errors: [`${at(resource)}: ${key}: defined again (first at ${at(first)}); this definition is ignored`],
     });

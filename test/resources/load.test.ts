@@ -167,10 +167,10 @@ describe("parseDocument", () => {
     const parsed = parseDocument(cart, "document 1");
     expect("errors" in parsed).toBe(false);
     const fromYaml = parseResources(JSON.stringify(cart), "document 1").resources[0];
-    expect(parsed).toEqual({ ...fromYaml, source: { file: "document 1" } });
+    expect(parsed).toEqual(fromYaml);
   });
 
-  it("rejects with the same checks, naming the document, resource and field (there are no lines)", () => {
+  it("rejects with the same checks, naming the document (at line 1: a JSON value has no lines), resource and field", () => {
     const parsed = parseDocument(
       { ...cart, metadata: { name: "cart" }, spec: { ports: [{ number: "eighty" }], colour: "blue" } },
       "document 2",
@@ -180,12 +180,13 @@ describe("parseDocument", () => {
       ref: { kind: "Destination", namespace: "default", name: "cart" },
     });
     expect("errors" in parsed && parsed.errors).toEqual([
-      expect.stringMatching(/^document 2: Destination default\/cart: spec\.ports\[0\]\.number: expected an integer/),
-      expect.stringMatching(/^document 2: Destination default\/cart: spec\.colour: unknown field "colour"/),
+      expect.stringMatching(/^document 2:1: Destination default\/cart: spec\.ports\[0\]\.number: expected an integer/),
+      expect.stringMatching(/^document 2:1: Destination default\/cart: spec\.colour: unknown field "colour"/),
     ]);
     expect(parseDocument([1, 2], "document 3")).toEqual({
       file: "document 3",
-      errors: ["document 3: expected a mapping with apiVersion, kind, metadata and spec"],
+      line: 1,
+      errors: ["document 3:1: expected a mapping with apiVersion, kind, metadata and spec"],
     });
   });
 });

@@ -93,10 +93,11 @@ describe("DesiredState: each document parsed once on the apply path", () => {
     expect(rejected).toEqual([
       {
         file: "store:Destination/shop/legacy",
+        line: 1,
         ref: { kind: "Destination", namespace: "shop", name: "legacy" },
         errors: [
           expect.stringMatching(
-            /^store:Destination\/shop\/legacy: Destination shop\/legacy: spec\.portz: unknown field/,
+            /^store:Destination\/shop\/legacy:1: Destination shop\/legacy: spec\.portz: unknown field/,
           ),
         ],
       },
@@ -108,7 +109,7 @@ describe("DesiredState: each document parsed once on the apply path", () => {
     const failure = await client
       .apply({ documents: [destination("fine"), { ...destination("bad"), spec: { colour: "blue" } }] })
       .catch((err: unknown) => err as Error);
-    expect(String(failure)).toMatch(/document 2: Destination shop\/bad: spec\.colour: unknown field/);
+    expect(String(failure)).toMatch(/document 2:1: Destination shop\/bad: spec\.colour: unknown field/);
     expect((await store.snapshot()).revision).toBe(before);
   });
 });
