@@ -7,7 +7,6 @@ export {
   type Metadata,
   type Resource,
   type ResourceOf,
-  resourceKey,
   type Source,
   type SpecOf,
   specSchemas,
@@ -16,10 +15,12 @@ export {
   isResourceFile,
   type LoadResult,
   loadResources,
+  parseDocument,
   parseResourceFiles,
   parseResources,
   type RejectedDocument,
   rejectDuplicates,
 } from "./load.js";
+export { kindKey, namespacedName, parseRefKey, type ResourceRef, refKey, refOf, resourceKey } from "./ref.js";
 export { matchesLabels, matchesSelector, refName } from "./selectors.js";
 export { checkShape, type ShapeError } from "./shape.js";

@@ -62,8 +62,3 @@ export type ResourceOf<K extends Kind> = {
 export type Resource = { [K in Kind]: ResourceOf<K> }[Kind];
 
 export const defaultNamespace = "default";
-
-/** `Kind/namespace/name`: unique across a store. */
-export function resourceKey(resource: { kind: Kind; metadata: { namespace: string; name: string } }): string {
-  return `${resource.kind}/${resource.metadata.namespace}/${resource.metadata.name}`;
-}

@@ -10,9 +10,9 @@ import {
   kinds,
   type Metadata,
   type Resource,
-  resourceKey,
   specSchemas,
 } from "./kinds.js";
+import { namespacedName, type ResourceRef, refOf, resourceKey } from "./ref.js";
 import { checkShape } from "./shape.js";
 
 /** A document that could not be loaded, with every problem found in it. */
@@ -20,9 +20,7 @@ export interface RejectedDocument {
   file: string;
   line: number;
   /** Known when the document got as far as naming itself; its status is then INVALID. */
-  kind?: Kind;
-  namespace?: string;
-  name?: string;
+  ref?: ResourceRef<Kind>;
   errors: string[];
 }
 
@@ -66,7 +64,7 @@ export function parseResources(text: string, file: string): LoadResult {
   const result: LoadResult = { resources: [], rejected: [] };
   if (!Array.isArray(docs)) return result;
   for (const doc of docs) {
-    const outcome = parseDocument(doc, file, lineCounter);
+    const outcome = parseYamlDocument(doc, file, lineCounter);
     if (outcome === undefined) continue;
     if ("errors" in outcome) result.rejected.push(outcome);
     else result.resources.push(outcome);
@@ -74,13 +72,16 @@ export function parseResources(text: string, file: string): LoadResult {
   return result;
 }
 
-function parseDocument(doc: Document, file: string, lineCounter: LineCounter): Resource | RejectedDocument | undefined {
+function parseYamlDocument(
+  doc: Document,
+  file: string,
+  lineCounter: LineCounter,
+): Resource | RejectedDocument | undefined {
   const lineOf = (path: (string | number)[]): number => {
     const node = path.length === 0 ? doc.contents : doc.getIn(path, true);
     const offset = (node as { range?: [number, number, number] } | undefined)?.range?.[0] ?? doc.range?.[0] ?? 0;
     return lineCounter.linePos(offset).line;
   };
-  const startLine = lineOf([]);
   if (doc.errors.length > 0) {
     return {
       file,
@@ -90,6 +91,25 @@ function parseDocument(doc: Document, file: string, lineCounter: LineCounter): R
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 });
   if (value === null || value === undefined) return undefined;
+  return parseValue(value, file, lineOf);
+}
+
+/**
+ * Parses one document given as a JSON value (from the management API, or as the store keeps it):
+ * the same envelope, names and spec schemas as a file's documents. `where` names it in messages
+ * ("document 2"). A JSON value has no lines of its own: every message says line 1, the form API
+ * clients have always been given.
+ */
+export function parseDocument(value: unknown, where: string): Resource | RejectedDocument {
+  return parseValue(value, where, () => 1);
+}
+
+function parseValue(
+  value: unknown,
+  file: string,
+  lineOf: (path: (string | number)[]) => number,
+): Resource | RejectedDocument {
+  const startLine = lineOf([]);
   const errors: { path: (string | number)[]; message: string }[] = [];
   const fail = (path: (string | number)[], message: string) => {
     errors.push({ path, message });
@@ -109,12 +129,11 @@ function parseDocument(doc: Document, file: string, lineCounter: LineCounter): R
   const kind = value["kind"];
   if (!isKind(kind)) fail(["kind"], `expected one of ${kinds.join(", ")}, got ${JSON.stringify(kind)}`);
   const metadata = parseMetadata(value["metadata"], fail);
-  const who = `${isKind(kind) ? kind : "resource"} ${metadata ? `${metadata.namespace}/${metadata.name}` : "(unnamed)"}`;
+  const who = `${isKind(kind) ? kind : "resource"} ${metadata ? namespacedName(metadata) : "(unnamed)"}`;
   const rejected = (): RejectedDocument => ({
     file,
     line: startLine,
-    ...(isKind(kind) ? { kind } : {}),
-    ...(metadata ? { namespace: metadata.namespace, name: metadata.name } : {}),
+    ...(isKind(kind) && metadata ? { ref: { kind, namespace: metadata.namespace, name: metadata.name } } : {}),
     errors: errors.map((e) => `${file}:${lineOf(e.path)}: ${who}: ${formatPath(e.path)}: ${e.message}`),
   });
   if (!isKind(kind) || !metadata || errors.length > 0) return rejected();
@@ -226,9 +245,7 @@ export function rejectDuplicates(result: LoadResult): LoadResult {
     rejected.push({
       file: resource.source?.file ?? "",
       line: resource.source?.line ?? 0,
-      kind: resource.kind,
-      namespace: resource.metadata.namespace,
-      name: resource.metadata.name,
+      ref: refOf(resource),
       errors: [`${at(resource)}: ${key}: defined again (first at ${at(first)}); this definition is ignored`],
     });
   }

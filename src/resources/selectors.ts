@@ -1,4 +1,5 @@
 import type { Metadata } from "./kinds.js";
+import { namespacedName } from "./ref.js";
 
 /** True when every label in `selector` is present in `labels` with the same value. Empty selects all. */
 export function matchesLabels(
@@ -22,5 +23,5 @@ export function matchesSelector(
 
 /** `namespace/name` of a reference; an empty namespace means the referrer's. */
 export function refName(ref: { name: string; namespace: string }, referrerNamespace: string): string {
-  return `${ref.namespace === "" ? referrerNamespace : ref.namespace}/${ref.name}`;
+  return namespacedName({ namespace: ref.namespace === "" ? referrerNamespace : ref.namespace, name: ref.name });
 }

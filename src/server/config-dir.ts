@@ -1,8 +1,14 @@
 import { type ConfigSnapshot, directoryProvider, type FileText, type WatchedProvider } from "../config/index.js";
 import type { Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
-import { isResourceFile, type LoadResult, parseResourceFiles, type RejectedDocument } from "../resources/index.js";
-import { keyOf, keyString, type ResourceKey, type ResourceStore } from "../store/index.js";
+import {
+  isResourceFile,
+  type LoadResult,
+  parseResourceFiles,
+  type RejectedDocument,
+  refKey,
+} from "../resources/index.js";
+import { keyOf, type ResourceKey, type ResourceStore } from "../store/index.js";
 import { resourceToDocument } from "./documents.js";
 
 export interface ConfigDirResult {
@@ -86,14 +92,9 @@ export class ConfigDirSource {
     const { dir, store, logger } = this.#options;
     const loaded = snapshot.config;
     const documents = loaded.resources.map(resourceToDocument);
-    const present = new Map(documents.map((d) => [keyString(keyOf(d)), keyOf(d)]));
+    const present = new Map(documents.map((d) => [refKey(keyOf(d)), keyOf(d)]));
     // A rejected document that names itself still "exists": keep its last good version.
-    for (const bad of loaded.rejected) {
-      if (bad.kind && bad.name) {
-        const key = { kind: bad.kind, namespace: bad.namespace ?? "default", name: bad.name };
-        present.set(keyString(key), key);
-      }
-    }
+    for (const bad of loaded.rejected) if (bad.ref) present.set(refKey(bad.ref), bad.ref);
     const gone = [...this.#owned.entries()].filter(([k]) => !present.has(k)).map(([, key]) => key);
     const applied = documents.length > 0 ? (await store.apply(documents)).changed : [];
     const deleted = gone.length > 0 ? (await store.delete(gone)).changed : [];

@@ -2,7 +2,7 @@
 // Pure: the server gathers the inputs (publication, proxy status, snapshot change times).
 import type { JsonObject } from "@bufbuild/protobuf";
 import { TypeUrl } from "../envoy/index.js";
-import type { Kind } from "../resources/index.js";
+import { type Kind, kindKey, namespacedName, parseRefKey, type ResourceRef, refKey } from "../resources/index.js";
 import {
   appliedPolicies,
   type ModelListener,
@@ -53,12 +53,6 @@ export interface DescribeInput {
   proxies: readonly ConnectedProxy[];
 }
 
-export interface Ref {
-  kind: string;
-  namespace: string;
-  name: string;
-}
-
 export interface ServingProxy {
   nodeId: string;
   role: NodeRole;
@@ -72,39 +66,33 @@ export interface ServingProxy {
 
 export interface ServedRoute {
   name: string;
-  gateway: Ref;
+  gateway: ResourceRef;
   listener: string;
-  routeTable: Ref;
+  routeTable: ResourceRef;
   hosts: string[];
   match: string;
   action: string;
-  destinations: Ref[];
-  policies: { policy: Ref; effect: string }[];
+  destinations: ResourceRef[];
+  policies: { policy: ResourceRef; effect: string }[];
 }
 
 export interface Description {
   servedBy: ServingProxy[];
-  gateways: Ref[];
-  routeTables: Ref[];
-  policies: Ref[];
+  gateways: ResourceRef[];
+  routeTables: ResourceRef[];
+  policies: ResourceRef[];
   routes: ServedRoute[];
   clusters: string[];
   rateLimitDomain: string;
   authConfigId: string;
 }
 
-/** `Kind/namespace/name` → its parts. */
-export function refOf(key: string): Ref {
-  const [kind = "", namespace = "", ...rest] = key.split("/");
-  return { kind, namespace, name: rest.join("/") };
-}
-
 function byText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function sortedRefs(keys: Iterable<string>): Ref[] {
-  return [...new Set(keys)].sort(byText).map(refOf);
+function sortedRefs(keys: Iterable<string>): ResourceRef[] {
+  return [...new Set(keys)].sort(byText).map(parseRefKey);
 }
 
 /**
@@ -232,15 +220,15 @@ function servedRoute(site: RouteSite): ServedRoute {
   const { group, listener, vhost, route } = site;
   return {
     name: route.name,
-    gateway: refOf(`Gateway/${group.name}`),
+    gateway: parseRefKey(kindKey("Gateway", group.name)),
     listener: listener.name,
-    routeTable: refOf(`RouteTable/${vhost.name}`),
+    routeTable: parseRefKey(kindKey("RouteTable", vhost.name)),
     hosts: [...vhost.domains],
     match: formatMatch(route.match),
     action: formatAction(route),
-    destinations: routeDestinations(route).map(refOf),
+    destinations: routeDestinations(route).map(parseRefKey),
     policies: appliedPolicies(route).map((key) => {
-      const policy = refOf(key);
+      const policy = parseRefKey(key);
       return { policy, effect: effectOf(policy.kind, route) };
     }),
   };
@@ -270,8 +258,8 @@ function servingProxy(proxy: ConnectedProxy, role: NodeRole, gateways: string[])
 
 /** Describes the resource `kind` `namespace/name` as the last publication and this replica's proxies have it. */
 export function describeResource(kind: Kind, namespace: string, name: string, input: DescribeInput): Description {
-  const nsName = `${namespace}/${name}`;
-  const key = `${kind}/${nsName}`;
+  const nsName = namespacedName({ namespace, name });
+  const key = refKey({ kind, namespace, name });
   const routes: ServedRoute[] = [];
   const gateways = new Set<string>();
   const routeTables = new Set<string>();
@@ -287,7 +275,7 @@ export function describeResource(kind: Kind, namespace: string, name: string, in
     for (const rt of routeTablesOf(site.route)) routeTables.add(rt);
     for (const policy of appliedPolicies(site.route)) {
       if (isPolicy) continue;
-      if (kind === "AuthConfig" && !policy.startsWith("ExtAuthPolicy/")) continue;
+      if (kind === "AuthConfig" && parseRefKey(policy).kind !== "ExtAuthPolicy") continue;
       policies.add(policy);
     }
     if (kind === "Destination" && site.route.action.type === "forward") {
@@ -297,7 +285,7 @@ export function describeResource(kind: Kind, namespace: string, name: string, in
   }
   routes.sort(
     (a, b) =>
-      byText(`${a.gateway.namespace}/${a.gateway.name}`, `${b.gateway.namespace}/${b.gateway.name}`) ||
+      byText(namespacedName(a.gateway), namespacedName(b.gateway)) ||
       byText(a.listener, b.listener) ||
       byText(a.name, b.name),
   );
@@ -327,7 +315,7 @@ export function describeResource(kind: Kind, namespace: string, name: string, in
 
   return {
     servedBy,
-    gateways: sortedRefs([...gateways].map((g) => `Gateway/${g}`)),
+    gateways: sortedRefs([...gateways].map((g) => kindKey("Gateway", g))),
     routeTables: sortedRefs(routeTables),
     policies: sortedRefs(policies),
     routes,

@@ -1,7 +1,7 @@
 export { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
 export { type BootstrapOptions, bootstrapToJson, buildBootstrap, type ProxyRole, proxyRoles } from "./bootstrap.js";
 export { ConfigDirSource } from "./config-dir.js";
+export { DesiredState, type DocumentParser } from "./desired-state.js";
 export { resourceToDocument } from "./documents.js";
 export { authConfigTypeUrl, type Publication, Publisher, rateLimitConfigTypeUrl, roleOf, selects } from "./publish.js";
 export { type ManagementServer, type ManagementServerOptions, startManagementServer } from "./server.js";
-export { validateDocuments } from "./validate.js";

@@ -4,8 +4,8 @@ import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { systemClock, type Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
-import { parseResources, type RejectedDocument, type Resource } from "../resources/index.js";
-import { keyString, type ResourceKey, type ResourceStore, type StoreSnapshot } from "../store/index.js";
+import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.js";
+import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
 import { SnapshotCache, startXdsServer, type XdsServer } from "../xds/index.js";
 import { checkApiToken } from "./api/auth.js";
@@ -13,8 +13,8 @@ import { type ManagementDeps, type ProxyStatusView, startManagementApi } from ".
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
 import { Debouncer } from "./debounce.js";
 import { type ConnectedProxy, describeResource } from "./describe.js";
+import { DesiredState } from "./desired-state.js";
 import { type Publication, Publisher } from "./publish.js";
-import { validateDocuments } from "./validate.js";
 
 export interface ManagementServerOptions {
   store: ResourceStore;
@@ -49,12 +49,6 @@ export interface ManagementServer {
   /** True once a first translation has been published. */
   readonly ready: boolean;
   stop(): Promise<void>;
-}
-
-interface Parsed {
-  revision: number;
-  resource?: Resource;
-  rejected?: RejectedDocument;
 }
 
 /**
@@ -114,34 +108,17 @@ export async function startManagementServer(options: ManagementServerOptions): P
   });
 
   const translator = new Translator(options.translate ?? {});
-  const parsed = new Map<string, Parsed>();
+  const desired = new DesiredState(store);
   let statuses = new Map<string, Status>();
   let rateLimits: Translation["rateLimits"] = [];
   let configDirRejected: RejectedDocument[] = [];
   let publishedRevision = -1;
   let ready = false;
 
-  /** Parses stored documents, reusing the result for those unchanged since the last run. */
+  /** Stored documents as resources; the config folder's rejected documents report too. */
   const parseSnapshot = (snapshot: StoreSnapshot) => {
-    const seen = new Set<string>();
-    const resources: Resource[] = [];
-    const rejected: RejectedDocument[] = [...configDirRejected];
-    for (const stored of snapshot.resources) {
-      const key = keyString(stored.key);
-      seen.add(key);
-      let entry = parsed.get(key);
-      if (!entry || entry.revision !== stored.revision) {
-        const result = parseResources(JSON.stringify(stored.document), `store:${key}`);
-        entry = { revision: stored.revision };
-        if (result.resources[0]) entry.resource = result.resources[0];
-        if (result.rejected[0]) entry.rejected = result.rejected[0];
-        parsed.set(key, entry);
-      }
-      if (entry.resource) resources.push(entry.resource);
-      if (entry.rejected) rejected.push(entry.rejected);
-    }
-    for (const key of parsed.keys()) if (!seen.has(key)) parsed.delete(key);
-    return { resources, rejected };
+    const { resources, rejected } = desired.read(snapshot);
+    return { resources, rejected: [...configDirRejected, ...rejected] };
   };
 
   const translateAndPublish = async () => {
@@ -176,7 +153,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       metrics.revision.set(snapshot.revision);
       metrics.statuses.reset();
       for (const [key, status] of statuses) {
-        metrics.statuses.inc({ kind: key.split("/", 1)[0] ?? "", state: State[status.state] ?? "UNKNOWN" });
+        metrics.statuses.inc({ kind: parseRefKey(key).kind, state: State[status.state] ?? "UNKNOWN" });
       }
       metrics.translations.inc({ result: "ok" });
       logger.info(
@@ -267,10 +244,10 @@ export async function startManagementServer(options: ManagementServerOptions): P
       };
     });
 
-  const statusOf = (key: ResourceKey) => statuses.get(keyString(key));
+  const statusOf = (key: ResourceKey) => statuses.get(refKey(key));
   const deps: ManagementDeps = {
     store,
-    validate: validateDocuments,
+    desired,
     status: (key) => {
       const status = statusOf(key);
       return status && create(ResourceStatusSchema, { state: status.state, messages: status.messages });

@@ -1,9 +1,7 @@
 export { MemoryStore } from "./memory.js";
 export { RedisStore, type RedisStoreOptions } from "./redis.js";
 export {
-  defaultNamespace,
   keyOf,
-  keyString,
   type ResourceDocument,
   type ResourceKey,
   type ResourceStore,

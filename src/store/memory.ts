@@ -1,8 +1,8 @@
+import { refKey } from "../resources/index.js";
 import {
   canonicalJson,
   checkDocuments,
   compareKeys,
-  keyString,
   type ResourceDocument,
   type ResourceKey,
   type ResourceStore,
@@ -30,12 +30,12 @@ export class MemoryStore implements ResourceStore {
       const key = keys[i] as ResourceKey;
       const copy = structuredClone(document);
       const canonical = canonicalJson(copy);
-      if (this.#entries.get(keyString(key))?.canonical !== canonical) writes.push({ key, document: copy, canonical });
+      if (this.#entries.get(refKey(key))?.canonical !== canonical) writes.push({ key, document: copy, canonical });
     });
     if (writes.length === 0) return { revision: this.#revision, changed: [] };
     const revision = ++this.#revision;
     for (const { key, document, canonical } of writes) {
-      this.#entries.set(keyString(key), { resource: { key, document, revision }, canonical });
+      this.#entries.set(refKey(key), { resource: { key, document, revision }, canonical });
     }
     const upserted = writes.map((w) => w.key);
     this.#notify({ kind: "changed", revision, upserted, deleted: [] });
@@ -43,16 +43,16 @@ export class MemoryStore implements ResourceStore {
   }
 
   async delete(keys: readonly ResourceKey[]): Promise<WriteResult> {
-    const present = keys.filter((key) => this.#entries.has(keyString(key)));
+    const present = keys.filter((key) => this.#entries.has(refKey(key)));
     if (present.length === 0) return { revision: this.#revision, changed: [] };
     const revision = ++this.#revision;
-    for (const key of present) this.#entries.delete(keyString(key));
+    for (const key of present) this.#entries.delete(refKey(key));
     this.#notify({ kind: "changed", revision, upserted: [], deleted: present });
     return { revision, changed: present };
   }
 
   async get(key: ResourceKey): Promise<StoredResource | undefined> {
-    const entry = this.#entries.get(keyString(key));
+    const entry = this.#entries.get(refKey(key));
     return entry && { ...entry.resource, document: structuredClone(entry.resource.document) };
   }
 

@@ -1,12 +1,11 @@
 import { systemClock, type Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { createRedis, type RedisClient, redactUrl } from "../lib/redis.js";
+import { parseRefKey, refKey } from "../resources/index.js";
 import {
   canonicalJson,
   checkDocuments,
   compareKeys,
-  keyString,
-  parseKeyString,
   type ResourceDocument,
   type ResourceKey,
   type ResourceStore,
@@ -122,23 +121,25 @@ export class RedisStore implements ResourceStore {
   async apply(documents: readonly ResourceDocument[]): Promise<WriteResult> {
     const keys = checkDocuments(documents);
     if (keys.length === 0) return { revision: await this.#revision(), changed: [] };
-    const args = documents.flatMap((document, i) => [keyString(keys[i] as ResourceKey), canonicalJson(document)]);
+    const byField = new Map(keys.map((key) => [refKey(key), key]));
+    const args = documents.flatMap((document, i) => [refKey(keys[i] as ResourceKey), canonicalJson(document)]);
     const [revision, fields] = await this.#run<ScriptResult>("apply", () =>
       this.#client.eval(applyScript, 3, ...this.#keys, this.#channel, ...args),
     );
-    return { revision: Number(revision), changed: fields.map(parseKeyString) };
+    return { revision: Number(revision), changed: fields.map((field) => byField.get(field) ?? parseRefKey(field)) };
   }
 
   async delete(keys: readonly ResourceKey[]): Promise<WriteResult> {
     if (keys.length === 0) return { revision: await this.#revision(), changed: [] };
+    const byField = new Map(keys.map((key) => [refKey(key), key]));
     const [revision, fields] = await this.#run<ScriptResult>("delete", () =>
-      this.#client.eval(deleteScript, 3, ...this.#keys, this.#channel, ...keys.map(keyString)),
+      this.#client.eval(deleteScript, 3, ...this.#keys, this.#channel, ...byField.keys()),
     );
-    return { revision: Number(revision), changed: fields.map(parseKeyString) };
+    return { revision: Number(revision), changed: fields.map((field) => byField.get(field) ?? parseRefKey(field)) };
   }
 
   async get(key: ResourceKey): Promise<StoredResource | undefined> {
-    const field = keyString(key);
+    const field = refKey(key);
     // One MULTI, so the document and its revision are read at the same point in time.
     const replies = await this.#run<Array<[Error | null, unknown]> | null>("get", () =>
       this.#client.multi().hget(this.#keys[0], field).hget(this.#keys[1], field).exec(),
@@ -170,7 +171,7 @@ export class RedisStore implements ResourceStore {
     for (let i = 0; i < docs.length; i += 2) {
       const field = docs[i] as string;
       resources.push({
-        key: parseKeyString(field),
+        key: this.#keyOf(field),
         document: JSON.parse(docs[i + 1] as string) as ResourceDocument,
         revision: revisions.get(field) ?? 0,
       });
@@ -225,13 +226,30 @@ export class RedisStore implements ResourceStore {
       return;
     }
     // cjson encodes an empty Lua table as {}.
-    const list = (v: string[] | Record<string, never>) => (Array.isArray(v) ? v.map(parseKeyString) : []);
-    this.#notify({
-      kind: "changed",
-      revision: event.revision,
-      upserted: list(event.upserted),
-      deleted: list(event.deleted),
-    });
+    const list = (v: string[] | Record<string, never>) => (Array.isArray(v) ? v.map(parseRefKey) : []);
+    let change: StoreChange;
+    try {
+      change = {
+        kind: "changed",
+        revision: event.revision,
+        upserted: list(event.upserted),
+        deleted: list(event.deleted),
+      };
+    } catch {
+      // Not an event this store published (a key it cannot read): watchers re-read everything instead.
+      void this.#resync();
+      return;
+    }
+    this.#notify(change);
+  }
+
+  /** A stored field's key; a field that is not `Kind/namespace/name` was not written by a Gantry store. */
+  #keyOf(field: string): ResourceKey {
+    try {
+      return parseRefKey(field);
+    } catch (err) {
+      throw new StoreError(`management Redis at ${this.#where}: ${(err as Error).message} in ${this.#keys[0]}`);
+    }
   }
 
   async #resync(): Promise<void> {

@@ -5,11 +5,10 @@
  * batch all-or-nothing, numbers every change with a store-wide revision, and tells watchers.
  */
 
-export interface ResourceKey {
-  kind: string;
-  namespace: string;
-  name: string;
-}
+import { defaultNamespace, type ResourceRef, refKey } from "../resources/index.js";
+
+/** A stored resource's identity; its string form (`refKey`) is the key in memory and in Redis. */
+export type ResourceKey = ResourceRef;
 
 /** A resource document as JSON. `metadata.name` and `kind` are required; `namespace` defaults to "default". */
 export interface ResourceDocument {
@@ -66,23 +65,12 @@ export class StoreError extends Error {
   }
 }
 
-export const defaultNamespace = "default";
-
 export function keyOf(document: ResourceDocument): ResourceKey {
   return {
     kind: document.kind,
     namespace: document.metadata.namespace ?? defaultNamespace,
     name: document.metadata.name,
   };
-}
-
-export function keyString(key: ResourceKey): string {
-  return `${key.kind}/${key.namespace}/${key.name}`;
-}
-
-export function parseKeyString(text: string): ResourceKey {
-  const [kind = "", namespace = "", ...rest] = text.split("/");
-  return { kind, namespace, name: rest.join("/") };
 }
 
 export function compareKeys(a: ResourceKey, b: ResourceKey): number {
@@ -97,6 +85,8 @@ export function checkDocuments(documents: readonly ResourceDocument[]): Resource
   return documents.map((document, index) => {
     const where = `document ${index + 1}`;
     if (typeof document.kind !== "string" || document.kind === "") throw new StoreError(`${where}: kind is required`);
+    // A '/' would make the key read back as another resource (the key is Kind/namespace/name).
+    if (document.kind.includes("/")) throw new StoreError(`${where}: kind "${document.kind}" must not contain '/'`);
     const name = document.metadata?.name;
     if (typeof name !== "string" || !namePattern.test(name)) {
       throw new StoreError(
@@ -110,7 +100,7 @@ export function checkDocuments(documents: readonly ResourceDocument[]): Resource
       );
     }
     const key = keyOf(document);
-    const text = keyString(key);
+    const text = refKey(key);
     if (seen.has(text)) throw new StoreError(`${where}: ${text} appears twice in one apply`);
     seen.add(text);
     return key;

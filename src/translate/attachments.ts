@@ -1,5 +1,5 @@
 // Which resources a served route came from, read off the model (for `describe` and the API).
-import type { Kind } from "../resources/index.js";
+import { type Kind, parseRefKey, refKey } from "../resources/index.js";
 import type { ModelRoute } from "./model.js";
 
 /** The kinds that attach to routes by selector. */
@@ -13,7 +13,7 @@ export const policyKinds: readonly Kind[] = [
 ];
 
 function kindOf(key: string): string {
-  return key.slice(0, key.indexOf("/"));
+  return parseRefKey(key).kind;
 }
 
 /**
@@ -38,8 +38,9 @@ export function routeTablesOf(route: ModelRoute): string[] {
   const out: string[] = [];
   for (const step of route.name.split(" > ")) {
     const [namespace, name] = step.split("/", 2);
-    const key = `RouteTable/${namespace}/${name}`;
-    if (namespace && name && !out.includes(key)) out.push(key);
+    if (!namespace || !name) continue;
+    const key = refKey({ kind: "RouteTable", namespace, name });
+    if (!out.includes(key)) out.push(key);
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import type { XdsResource as EnvoyResource } from "../envoy/index.js";
-import type { RejectedDocument, Resource } from "../resources/index.js";
+import { kindKey, type RejectedDocument, type Resource } from "../resources/index.js";
 import { Memo } from "./memo.js";
 import type { ModelGateway, ModelListener, ModelRateLimitDomain, ProxySelection } from "./model.js";
 import { normalize, RouteMemo } from "./normalize/index.js";
@@ -85,7 +85,11 @@ export class Translator {
           problems.push(`${key}: ${message}`);
         }
       }
-      statuses.report(`Gateway/${gateway.name}`, State.INVALID, "the proxies keep their last good configuration");
+      statuses.report(
+        kindKey("Gateway", gateway.name),
+        State.INVALID,
+        "the proxies keep their last good configuration",
+      );
       groups.push({ ...groupOf(gateway), resources: this.#lastGood.get(gateway.name) ?? [], rejected: problems });
     }
     const live = new Set(model.gateways.map((g) => g.name));

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startManagementApi } from "../../src/server/api/index.js";
-import { validateDocuments } from "../../src/server/validate.js";
+import { DesiredState } from "../../src/server/desired-state.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { freePort } from "../support/ports.js";
 
@@ -78,7 +78,7 @@ describe("gantry apply / get / delete against a running management API", () => {
       token,
       deps: {
         store,
-        validate: validateDocuments,
+        desired: new DesiredState(store),
         status: () => undefined,
         proxies: () => [],
         describe: () => {

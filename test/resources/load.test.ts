@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadResources, parseResources } from "../../src/resources/index.js";
+import { loadResources, parseDocument, parseResources } from "../../src/resources/index.js";
 
 const destination = (name: string, extra = "") => `apiVersion: gantry/v1
 kind: Destination
@@ -53,7 +53,7 @@ spec:
     const { resources, rejected } = parseResources(text, "routes.yaml");
     expect(resources.map((r) => r.metadata.name)).toEqual(["ok"]);
     expect(rejected).toHaveLength(1);
-    expect(rejected[0]).toMatchObject({ kind: "RouteTable", namespace: "default", name: "broken" });
+    expect(rejected[0]).toMatchObject({ ref: { kind: "RouteTable", namespace: "default", name: "broken" } });
     expect(rejected[0]?.errors).toEqual([
       expect.stringMatching(
         /^routes\.yaml:20: RouteTable default\/broken: spec\.http\[0\]\.forwardTo\.destinations\[0\]\.wieght: unknown field "wieght" in WeightedDestination/,
@@ -107,7 +107,7 @@ spec: {}
 extra: 1
 `;
     const doc = parseResources(text, "env.yaml").rejected[0];
-    expect(doc?.kind).toBeUndefined();
+    expect(doc?.ref).toBeUndefined();
     const errors = doc?.errors.join("\n") ?? "";
     expect(errors).toMatch(/env\.yaml:5: .*extra: unknown field "extra"/);
     expect(errors).toMatch(/env\.yaml:1: .*apiVersion: expected "gantry\/v1", got "gantry\/v2"/);
@@ -152,5 +152,41 @@ describe("loadResources", () => {
     expect(rejected[0]?.errors[0]).toMatch(
       /nested\/b\.yml:9: Destination\/default\/one: defined again \(first at .*a\.yaml:1\); this definition is ignored/,
     );
+  });
+});
+
+describe("parseDocument", () => {
+  const cart = {
+    apiVersion: "gantry/v1",
+    kind: "Destination",
+    metadata: { name: "cart", namespace: "shop" },
+    spec: { ports: [{ number: 8080 }] },
+  };
+
+  it("reads a JSON value as the file loader reads a document", () => {
+    const parsed = parseDocument(cart, "document 1");
+    expect("errors" in parsed).toBe(false);
+    const fromYaml = parseResources(JSON.stringify(cart), "document 1").resources[0];
+    expect(parsed).toEqual(fromYaml);
+  });
+
+  it("rejects with the same checks, naming the document (at line 1: a JSON value has no lines), resource and field", () => {
+    const parsed = parseDocument(
+      { ...cart, metadata: { name: "cart" }, spec: { ports: [{ number: "eighty" }], colour: "blue" } },
+      "document 2",
+    );
+    expect(parsed).toMatchObject({
+      file: "document 2",
+      ref: { kind: "Destination", namespace: "default", name: "cart" },
+    });
+    expect("errors" in parsed && parsed.errors).toEqual([
+      expect.stringMatching(/^document 2:1: Destination default\/cart: spec\.ports\[0\]\.number: expected an integer/),
+      expect.stringMatching(/^document 2:1: Destination default\/cart: spec\.colour: unknown field "colour"/),
+    ]);
+    expect(parseDocument([1, 2], "document 3")).toEqual({
+      file: "document 3",
+      line: 1,
+      errors: ["document 3:1: expected a mapping with apiVersion, kind, metadata and spec"],
+    });
   });
 });

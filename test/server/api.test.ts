@@ -6,7 +6,7 @@ import { ManagementService, type WatchEvent } from "../../src/gen/gantry/api/v1/
 import { ResourceStatus_State, ResourceStatusSchema } from "../../src/gen/gantry/v1/status_pb.js";
 import { startManagementApi } from "../../src/server/api/index.js";
 import type { Description } from "../../src/server/describe.js";
-import { validateDocuments } from "../../src/server/validate.js";
+import { DesiredState } from "../../src/server/desired-state.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { waitFor } from "../support/wait.js";
 
@@ -60,7 +60,7 @@ describe("management API", () => {
       token,
       deps: {
         store,
-        validate: validateDocuments,
+        desired: new DesiredState(store),
         status: (key) =>
           key.name === "cart" ? create(ResourceStatusSchema, { state: ResourceStatus_State.ACCEPTED }) : undefined,
         proxies: () => [
@@ -247,7 +247,13 @@ describe("management API", () => {
   });
 
   it("will not start without a token unless told it is insecure", async () => {
-    const deps = { store, validate: () => [], status: () => undefined, proxies: () => [], describe: describedAs };
+    const deps = {
+      store,
+      desired: new DesiredState(store),
+      status: () => undefined,
+      proxies: () => [],
+      describe: describedAs,
+    };
     await expect(startManagementApi({ host: "127.0.0.1", port: 0, token: undefined, deps })).rejects.toThrow(
       /needs a token/,
     );

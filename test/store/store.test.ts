@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/lib/clock.js";
+import { createRedis } from "../../src/lib/redis.js";
 import {
   MemoryStore,
   RedisStore,
@@ -75,6 +76,9 @@ function contract(name: string, open: () => Promise<ResourceStore>, dispose: () 
       await expect(store.apply([doc("RouteTable", "fine", {}), doc("RouteTable", "Not_Valid", {})])).rejects.toThrow(
         /document 2 \(RouteTable\): metadata.name "Not_Valid"/,
       );
+      await expect(store.apply([doc("Route/Table", "slash", {})])).rejects.toThrow(
+        /document 1: kind "Route\/Table" must not contain '\/'/,
+      );
       await expect(store.apply([doc("RouteTable", "twice", {}), doc("RouteTable", "twice", {})])).rejects.toThrow(
         /RouteTable\/default\/twice appears twice/,
       );
@@ -100,6 +104,21 @@ function contract(name: string, open: () => Promise<ResourceStore>, dispose: () 
       );
       const nothing = await store.delete([{ kind: "RouteTable", namespace: "default", name: "never-existed" }]);
       expect(nothing).toEqual({ revision: result.revision, changed: [] });
+    });
+
+    it("keys a resource by kind, namespace and name, whatever characters the name rule allows", async () => {
+      const odd = { kind: "Destination", namespace: "team-1.eu", name: "0.api-v2.example" };
+      const result = await store.apply([doc(odd.kind, odd.name, {}, odd.namespace)]);
+      expect(result.changed).toEqual([odd]);
+      expect((await store.get(odd))?.key).toEqual(odd);
+      expect((await store.snapshot()).resources.map((r) => r.key)).toContainEqual(odd);
+      await waitFor(
+        () => changes.some((c) => c.kind === "changed" && c.revision === result.revision && c.upserted.length === 1),
+        { what: "the write's event" },
+      );
+      const event = changes.find((c) => c.revision === result.revision);
+      expect(event?.kind === "changed" && event.upserted).toEqual([odd]);
+      expect((await store.delete([odd])).changed).toEqual([odd]);
     });
 
     it("returns copies: changing what it returned does not change the store", async () => {
@@ -175,6 +194,29 @@ describe.skipIf(!haveRedis())("RedisStore", () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it("refuses to read a field that is not a key, and resyncs watchers on an event it cannot read", async () => {
+    const prefix = "{foreign}:";
+    const store = new RedisStore({ url: redis.url, prefix, commandTimeoutMs: 300 });
+    await store.ready();
+    const raw = createRedis({ url: redis.url, connectionName: "test-foreign-writer" });
+    const seen: StoreChange[] = [];
+    store.watch((change) => seen.push(change));
+    try {
+      await raw.publish(`${prefix}events`, JSON.stringify({ revision: 9, upserted: ["Gateway/edge"], deleted: [] }));
+      await waitFor(() => seen.some((c) => c.kind === "resync"), { what: "a resync" });
+      expect(seen.filter((c) => c.kind === "changed")).toEqual([]);
+      await raw.hset(`${prefix}docs`, "Gateway/edge", JSON.stringify(doc("Gateway", "edge", {})));
+      await expect(store.snapshot()).rejects.toThrow(
+        new StoreError(
+          `management Redis at ${redis.url}: malformed resource key "Gateway/edge": expected Kind/namespace/name in ${prefix}docs`,
+        ),
+      );
+    } finally {
+      raw.disconnect();
+      await store.close();
     }
   });
 

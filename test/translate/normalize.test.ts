@@ -290,7 +290,7 @@ spec:
   it("reports rejected documents as INVALID with their load errors", () => {
     const { statuses } = normalize(
       [],
-      [{ file: "f.yaml", line: 3, kind: "RouteTable", namespace: "ns", name: "x", errors: ["f.yaml:4: bad"] }],
+      [{ file: "f.yaml", line: 3, ref: { kind: "RouteTable", namespace: "ns", name: "x" }, errors: ["f.yaml:4: bad"] }],
     );
     expect(statuses.get("RouteTable/ns/x")).toEqual({ state: State.INVALID, messages: ["f.yaml:4: bad"] });
   });

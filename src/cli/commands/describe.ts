@@ -8,7 +8,7 @@ import {
   type ServedRoute,
 } from "../../gen/gantry/api/v1/management_pb.js";
 import { ResourceStatus_State } from "../../gen/gantry/v1/status_pb.js";
-import { kinds } from "../../resources/index.js";
+import { kinds, namespacedName, refKey } from "../../resources/index.js";
 import { policyKinds } from "../../translate/index.js";
 import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
 import { formatTable } from "../table.js";
@@ -19,11 +19,7 @@ type Output = "text" | "yaml" | "json";
 const policyKindSet: ReadonlySet<string> = new Set(policyKinds);
 
 function nsName(ref: ResourceRef | undefined): string {
-  return ref ? `${ref.namespace}/${ref.name}` : "";
-}
-
-function keyOf(ref: ResourceRef): string {
-  return `${ref.kind}/${ref.namespace}/${ref.name}`;
+  return ref ? namespacedName(ref) : "";
 }
 
 /** A table indented under its section heading; "<none>" when empty. */
@@ -47,9 +43,9 @@ function field(title: string, value: string): string {
 /** What a described policy sets on a route; for other kinds, every policy on the route. */
 function policiesCell(route: ServedRoute, described: ResourceRef): string {
   if (policyKindSet.has(described.kind)) {
-    return route.policies.find((p) => p.policy && keyOf(p.policy) === keyOf(described))?.effect ?? "";
+    return route.policies.find((p) => p.policy && refKey(p.policy) === refKey(described))?.effect ?? "";
   }
-  return route.policies.map((p) => `${p.policy?.kind}/${nsName(p.policy)}`).join(", ");
+  return route.policies.map((p) => (p.policy ? refKey(p.policy) : "")).join(", ");
 }
 
 /** kubectl-describe style: name, kind, status, then one section per relation. */
@@ -87,10 +83,7 @@ export function formatDescription(response: DescribeResponse): string {
   }
   if (ref.kind === "Destination") out += list("Clusters", response.clusters);
   if (!policyKindSet.has(ref.kind) && ref.kind !== "Secret") {
-    out += list(
-      "Attached policies",
-      response.policies.map((p) => `${p.kind}/${nsName(p)}`),
-    );
+    out += list("Attached policies", response.policies.map(refKey));
   }
   if (ref.kind === "Secret") return out;
   out += "\n";

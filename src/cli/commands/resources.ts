@@ -3,7 +3,7 @@ import { type Command, Option } from "commander";
 import { stringify } from "yaml";
 import type { Resource as ApiResource, ProxyStatus } from "../../gen/gantry/api/v1/management_pb.js";
 import { ResourceStatus_State } from "../../gen/gantry/v1/status_pb.js";
-import { type Kind, kinds, loadResources } from "../../resources/index.js";
+import { type Kind, kinds, loadResources, type ResourceRef, refKey, refOf } from "../../resources/index.js";
 import { resourceToDocument } from "../../server/documents.js";
 import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
 import { formatTable } from "../table.js";
@@ -82,9 +82,8 @@ export function registerResourceCommands(program: Command): void {
       .catch((err: unknown) => {
         throw explain(err, flags.server);
       });
-    for (const ref of result.changed)
-      process.stdout.write(`${ref.kind}/${ref.namespace}/${ref.name} ${flags.dryRun ? "valid" : "applied"}\n`);
-    for (const ref of result.unchanged) process.stdout.write(`${ref.kind}/${ref.namespace}/${ref.name} unchanged\n`);
+    for (const ref of result.changed) process.stdout.write(`${refKey(ref)} ${flags.dryRun ? "valid" : "applied"}\n`);
+    for (const ref of result.unchanged) process.stdout.write(`${refKey(ref)} unchanged\n`);
     if (!flags.dryRun) process.stderr.write(`revision ${result.revision}\n`);
   });
 
@@ -152,13 +151,13 @@ export function registerResourceCommands(program: Command): void {
       names: string[],
       flags: ServerFlags & { namespace: string; filename?: string[] },
     ) => {
-      let refs: Array<{ kind: string; namespace: string; name: string }>;
+      let refs: ResourceRef[];
       if (flags.filename) {
         const loaded = await loadResources(flags.filename);
         if (loaded.rejected.length > 0) {
           throw new Error(`cannot read the files:\n  ${loaded.rejected.flatMap((r) => r.errors).join("\n  ")}`);
         }
-        refs = loaded.resources.map((r) => ({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name }));
+        refs = loaded.resources.map(refOf);
       } else {
         if (!kindText || names.length === 0) throw new Error("name a kind and at least one resource, or use -f FILE");
         const kind = resolveKind(kindText);
@@ -169,9 +168,9 @@ export function registerResourceCommands(program: Command): void {
         .catch((err: unknown) => {
           throw explain(err, flags.server);
         });
-      const deleted = new Set(result.deleted.map((r) => `${r.kind}/${r.namespace}/${r.name}`));
+      const deleted = new Set(result.deleted.map(refKey));
       for (const ref of refs) {
-        const key = `${ref.kind}/${ref.namespace}/${ref.name}`;
+        const key = refKey(ref);
         process.stdout.write(`${key} ${deleted.has(key) ? "deleted" : "not found"}\n`);
       }
     },

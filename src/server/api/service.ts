@@ -13,9 +13,8 @@ import {
   WatchEventSchema,
 } from "../../gen/gantry/api/v1/management_pb.js";
 import type { ResourceStatus } from "../../gen/gantry/v1/status_pb.js";
-import { isKind, type Kind, kinds } from "../../resources/index.js";
+import { defaultNamespace, isKind, type Kind, kinds, refKey, refOf } from "../../resources/index.js";
 import {
-  defaultNamespace,
   type ResourceDocument,
   type ResourceKey,
   type ResourceStore,
@@ -24,12 +23,14 @@ import {
   StoreError,
 } from "../../store/index.js";
 import type { Description } from "../describe.js";
+import type { DesiredState } from "../desired-state.js";
 
 /** What the management API needs from the rest of the server. */
 export interface ManagementDeps {
+  /** Reads and deletes go to the store directly. */
   store: ResourceStore;
-  /** Every problem in the documents (empty when all are valid); messages name document, resource and field. */
-  validate(documents: readonly ResourceDocument[]): string[];
+  /** Applies go through here: each document is parsed once, and that result is stored and translated. */
+  desired: Pick<DesiredState, "check" | "apply">;
   /** The last computed status of a resource, if it was translated. */
   status(key: ResourceKey): ResourceStatus | undefined;
   /** The proxies connected to this replica. */
@@ -97,7 +98,7 @@ export function managementService(deps: ManagementDeps): ServiceImpl<typeof Mana
     async apply(request) {
       const documents = request.documents.map((d, i) => asDocument(d, i));
       if (documents.length === 0) throw new ConnectError("no documents to apply", Code.InvalidArgument);
-      const problems = deps.validate(documents);
+      const { resources, problems } = deps.desired.check(documents);
       if (problems.length > 0) {
         throw new ConnectError(`rejected, nothing was applied:\n${problems.join("\n")}`, Code.InvalidArgument);
       }
@@ -105,17 +106,13 @@ export function managementService(deps: ManagementDeps): ServiceImpl<typeof Mana
         const { revision } = await deps.store.snapshot().catch(storeFailure);
         return { revision: BigInt(revision), changed: [], unchanged: [] };
       }
-      const result = await deps.store.apply(documents).catch(storeFailure);
-      const changed = new Set(result.changed.map((k) => `${k.kind}/${k.namespace}/${k.name}`));
-      const all = documents.map((d) => ({
-        kind: d.kind,
-        namespace: d.metadata.namespace ?? defaultNamespace,
-        name: d.metadata.name,
-      }));
+      const result = await deps.desired.apply(resources).catch(storeFailure);
+      const changed = new Set(result.changed.map(refKey));
+      const all = resources.map(refOf);
       return {
         revision: BigInt(result.revision),
-        changed: all.filter((k) => changed.has(`${k.kind}/${k.namespace}/${k.name}`)).map(toRef),
-        unchanged: all.filter((k) => !changed.has(`${k.kind}/${k.namespace}/${k.name}`)).map(toRef),
+        changed: all.filter((ref) => changed.has(refKey(ref))).map(toRef),
+        unchanged: all.filter((ref) => !changed.has(refKey(ref))).map(toRef),
       };
     },
 

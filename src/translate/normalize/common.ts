@@ -1,6 +1,6 @@
 // What every normalization step shares: resources indexed by kind and name, name rules.
 import { re2Problem } from "../../lib/re2.js";
-import { type Kind, type Resource, type ResourceOf, resourceKey } from "../../resources/index.js";
+import { type Kind, namespacedName, type Resource, type ResourceOf, resourceKey } from "../../resources/index.js";
 
 type Named<K extends Kind> = Map<string, ResourceOf<K>>;
 
@@ -16,7 +16,7 @@ function byKey<T extends Resource>(resources: T[]): T[] {
 }
 
 export function nsName(resource: Resource): string {
-  return `${resource.metadata.namespace}/${resource.metadata.name}`;
+  return namespacedName(resource.metadata);
 }
 
 /** Why Envoy or a gRPC client would refuse the regex (RE2 syntax and Envoy's program-size limit), or undefined. */

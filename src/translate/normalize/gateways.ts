@@ -7,7 +7,7 @@ import {
   type RouteTableSelector,
   TlsMode,
 } from "../../gen/gantry/v1/gateway_pb.js";
-import { matchesSelector, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { kindKey, matchesSelector, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import type { ModelGateway, ModelListener, ModelSecret, ModelVirtualHost } from "../model.js";
 import type { StatusCollector } from "../status.js";
 import { type Index, nsName } from "./common.js";
@@ -46,7 +46,7 @@ export function normalizeGateways(
         routes: vhost.routes.filter((route) => {
           if (route.action.type === "forward") return true;
           statuses.warn(
-            `RouteTable/${vhost.name}`,
+            kindKey("RouteTable", vhost.name),
             `route ${route.name}: gRPC clients only forward (no redirect or direct response); left out for Gateway ${name}`,
           );
           return false;
@@ -87,7 +87,7 @@ export function normalizeGateways(
             : {}),
         });
         if (listener.protocol === Protocol.HTTPS && tls?.secret)
-          origins.add(`Secret/${refName(tls.secret, namespace)}`);
+          origins.add(kindKey("Secret", refName(tls.secret, namespace)));
       });
       if (!ok) continue;
     }

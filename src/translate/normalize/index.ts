@@ -1,5 +1,5 @@
 // normalize: Gantry resources → the neutral Model, with every resource's status.
-import { type RejectedDocument, type Resource, resourceKey } from "../../resources/index.js";
+import { type RejectedDocument, type Resource, refKey, resourceKey } from "../../resources/index.js";
 import type { Model, ModelCluster, ModelSecret } from "../model.js";
 import { StatusCollector } from "../status.js";
 import { Index } from "./common.js";
@@ -25,9 +25,7 @@ export function normalize(
 ): Normalized {
   const statuses = new StatusCollector();
   for (const doc of rejected) {
-    if (doc.kind && doc.name !== undefined && doc.namespace !== undefined) {
-      for (const error of doc.errors) statuses.invalid(`${doc.kind}/${doc.namespace}/${doc.name}`, error);
-    }
+    if (doc.ref) for (const error of doc.errors) statuses.invalid(refKey(doc.ref), error);
   }
   const index = new Index(resources);
   for (const resource of resources) statuses.accept(resourceKey(resource));

@@ -1,13 +1,16 @@
 // Route tables flattened into model routes: delegation, matches, actions, policy attachment,
 // specificity order, and the memo that keeps unchanged route tables between translations.
 import type { HttpRoute, RequestMatcher } from "../../gen/gantry/v1/route_table_pb.js";
-import { type Metadata, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { kindKey, type Metadata, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";
 import type { ModelAction, ModelMatch, ModelRoute } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
 import { headerName, type Index, nsName, validRegex } from "./common.js";
 import { clusterName, type ResolvedDestinations } from "./destinations.js";
 import type { AttachablePolicy, Policies } from "./policies.js";
+
+/** `Destination/`: what the key of every Destination starts with, before its `namespace/name`. */
+const destinationKeyPrefix = kindKey("Destination", "");
 
 interface FlatRoute {
   route: ModelRoute;
@@ -50,10 +53,10 @@ export function flattenContext(index: Index): string {
     "AuthConfig",
     "Secret",
   ] as const) {
-    for (const [name, resource] of index.of(kind)) parts.push(`${kind}/${name}=${objectId(resource)}`);
+    for (const [name, resource] of index.of(kind)) parts.push(`${kindKey(kind, name)}=${objectId(resource)}`);
   }
   for (const [name, rt] of index.of("RouteTable")) {
-    parts.push(`RouteTable/${name}:${JSON.stringify(rt.metadata.labels)}:${rt.spec.gateways.length > 0}`);
+    parts.push(`${kindKey("RouteTable", name)}:${JSON.stringify(rt.metadata.labels)}:${rt.spec.gateways.length > 0}`);
   }
   return parts.join("\n");
 }
@@ -93,7 +96,7 @@ export class RouteMemo {
     }
     const objects = new Map<string, number>();
     for (const kind of ["RouteTable", "Destination"] as const) {
-      for (const [name, resource] of index.of(kind)) objects.set(`${kind}/${name}`, objectId(resource));
+      for (const [name, resource] of index.of(kind)) objects.set(kindKey(kind, name), objectId(resource));
     }
     this.#changed = new Set();
     for (const [key, id] of objects) if (this.#objects.get(key) !== id) this.#changed.add(key);
@@ -182,13 +185,13 @@ export class RouteFlattener {
 
   #routeTable(name: string): ResourceOf<"RouteTable"> | undefined {
     const rt = this.index.of("RouteTable").get(name);
-    this.#recording?.deps.add(`RouteTable/${name}`);
+    this.#recording?.deps.add(kindKey("RouteTable", name));
     return rt;
   }
 
   #destination(name: string) {
     const destination = this.destinations.byName.get(name);
-    this.#recording?.deps.add(`Destination/${name}`);
+    this.#recording?.deps.add(kindKey("Destination", name));
     return destination;
   }
 
@@ -360,7 +363,7 @@ export class RouteFlattener {
           const at = `${field}.forwardTo.destinations[${d}]`;
           if (!target.destination) return `${at}.destination: required`;
           const name = refName(target.destination, namespace);
-          origins.push(`Destination/${name}`);
+          origins.push(kindKey("Destination", name));
           const destination = this.#destination(name);
           if (!destination) return `${at}.destination: Destination ${name} not found or invalid`;
           let port = target.port;
@@ -466,9 +469,10 @@ export class RouteFlattener {
   }
 
   #attachPolicies({ route, labels, namespace }: FlatRoute): void {
+    // Every route's origins are read here, so by prefix: parsing each key would cost an object per origin.
     const destinations = route.origins
-      .filter((o) => o.startsWith("Destination/"))
-      .map((o) => this.#destination(o.slice("Destination/".length))?.resource.metadata)
+      .filter((o) => o.startsWith(destinationKeyPrefix))
+      .map((o) => this.#destination(o.slice(destinationKeyPrefix.length))?.resource.metadata)
       .filter((m) => m !== undefined);
     for (const policy of this.policies.all) {
       if (!appliesTo(policy, namespace, labels, destinations)) continue;

@@ -2,7 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import { type XdsResource as EnvoyResource, encodeResource } from "../../envoy/index.js";
 import { AuthConfigSchema } from "../../gen/gantry/extauth/v1/auth_config_pb.js";
-import type { Resource } from "../../resources/index.js";
+import { namespacedName, type Resource } from "../../resources/index.js";
 import type { Model } from "../model.js";
 
 /**
@@ -15,7 +15,7 @@ export function processAuthConfigs(resources: readonly Resource[], model: Model)
   const out: EnvoyResource[] = [];
   for (const resource of resources) {
     if (resource.kind !== "AuthConfig") continue;
-    const id = `${resource.metadata.namespace}/${resource.metadata.name}`;
+    const id = namespacedName(resource.metadata);
     if (!wanted.has(id)) continue;
     out.push(encodeResource(AuthConfigSchema, create(AuthConfigSchema, { ...resource.spec, id }), id));
   }

@@ -1,4 +1,6 @@
 // Clusters: those the group's routes forward to, with their endpoints, and Gantry's own services.
+
+import { kindKey } from "../../resources/index.js";
 import { serviceClusters } from "../envoy/common.js";
 import type { GroupContext } from "./group.js";
 
@@ -8,7 +10,7 @@ export function processClusters(group: GroupContext): void {
   for (const name of [...group.clusters].sort()) {
     const cluster = model.clusters.get(name);
     if (!cluster) continue;
-    const origin = `Destination/${cluster.destination}`;
+    const origin = kindKey("Destination", cluster.destination);
     const built = compute.cluster(cluster);
     group.add(built.cluster, origin, "cluster", name);
     if (built.endpoints) group.add(built.endpoints, origin, "endpoints of", name);
@@ -33,6 +35,7 @@ export function processServiceClusters(group: GroupContext): void {
     [rateLimit, serviceClusters.rateLimit, services.rateLimit],
   ];
   for (const [needed, name, address] of wanted) {
-    if (needed && address) group.add(compute.serviceCluster(name, address), `Gateway/${gateway.name}`, "Cluster", name);
+    if (needed && address)
+      group.add(compute.serviceCluster(name, address), kindKey("Gateway", gateway.name), "Cluster", name);
   }
 }

@@ -1,4 +1,6 @@
 // Listeners: one per gateway port for Envoy; for proxyless gRPC, an API listener per host.
+
+import { kindKey } from "../../resources/index.js";
 import type { ModelListener } from "../model.js";
 import type { GroupContext } from "./group.js";
 
@@ -7,7 +9,7 @@ export function processListener(group: GroupContext, listener: ModelListener): v
   const { gateway, compute } = group;
   const routeConfigName = `${gateway.name}/${listener.name}`;
   const needs = compute.needs(listener, gateway.kind);
-  const origin = `Gateway/${gateway.name}`;
+  const origin = kindKey("Gateway", gateway.name);
   if (gateway.kind === "grpc") {
     // A gRPC client asks for the listener of the host it dials, and cannot dial a wildcard.
     const hosts = [...new Set(listener.virtualHosts.flatMap((v) => v.domains))].filter((h) => !h.includes("*")).sort();

@@ -6,6 +6,7 @@ import {
   type RateLimitDescriptor,
 } from "../../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import { type ConfigProblem, configProblems } from "../../ratelimit-config/index.js";
+import { kindKey } from "../../resources/index.js";
 import type { Model } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
 
@@ -38,7 +39,7 @@ export function processRateLimitConfigs(
     const problems = configProblems(config);
     if (problems.length > 0) {
       const message = `rate-limit domain "${domain}" cannot be served: ${problems.map((p) => `${p.path}: ${p.problem}`).join("; ")}`;
-      for (const policy of entry.policies) statuses.report(`RateLimitPolicy/${policy}`, State.FAILED, message);
+      for (const policy of entry.policies) statuses.report(kindKey("RateLimitPolicy", policy), State.FAILED, message);
       refused.push({ domain, problems });
       continue;
     }

@@ -1,4 +1,5 @@
 import { duplicateDomains } from "../../envoy/index.js";
+import { kindKey } from "../../resources/index.js";
 // Route configurations: one per listener, a virtual host per route table.
 import type { ModelListener } from "../model.js";
 import type { GroupContext } from "./group.js";
@@ -17,15 +18,15 @@ export function processRouteConfiguration(group: GroupContext, listener: ModelLi
     for (const problem of built.problems) group.blame(problem.origins, problem.violations, problem.what);
     for (const cluster of built.clusters) group.clusters.add(cluster);
     const shell = compute.virtualHostProblems(vhost, listener.httpsRedirect);
-    if (shell.length > 0) group.blame([`RouteTable/${vhost.name}`], shell, `virtual host ${vhost.name}`);
+    if (shell.length > 0) group.blame([kindKey("RouteTable", vhost.name)], shell, `virtual host ${vhost.name}`);
     return { vhost, built };
   });
   for (const d of duplicateDomains(listener.virtualHosts)) {
-    group.blame([`RouteTable/${d.vhost}`], [{ path: "domains", message: d.message }], name);
+    group.blame([kindKey("RouteTable", d.vhost)], [{ path: "domains", message: d.message }], name);
   }
   group.add(
     compute.routeConfiguration(name, hosts, listener.httpsRedirect),
-    `Gateway/${gateway.name}`,
+    kindKey("Gateway", gateway.name),
     "RouteConfiguration",
     name,
   );

@@ -1,4 +1,6 @@
 // Secrets: the certificates the group's listeners serve and its clusters present or trust.
+
+import { kindKey } from "../../resources/index.js";
 import type { GroupContext } from "./group.js";
 
 /** The secrets the group's listeners and clusters name, in name order; blamed on the secret. */
@@ -16,6 +18,6 @@ export function processSecrets(group: GroupContext): void {
   }
   for (const name of [...names].sort()) {
     const secret = model.secrets.get(name);
-    if (secret) group.add(compute.secret(secret), `Secret/${name}`, "Secret", name);
+    if (secret) group.add(compute.secret(secret), kindKey("Secret", name), "Secret", name);
   }
 }
