@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { systemClock, type Timers } from "../clock.js";
+import { systemClock, type Timer, type Timers } from "../clock.js";
 import { ReceiveFlow, type ResponseEnds, SendFlow } from "./flow-control.js";
 import { FrameReader, type FrameSink } from "./frame-reader.js";
 import { ConnectionError, ErrorCode, Flag, FrameType, frame, goawayFrame, rstStreamFrame, unpad } from "./frames.js";
@@ -56,6 +56,8 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
   readonly #incomplete = new Set<H2Stream>();
   readonly #requestTimeouts: RequestTimeouts | undefined;
   readonly #keepalive: Keepalive | undefined;
+  /** Drops the socket if the peer does not close its side after ours ended. */
+  #dropTimer: Timer | undefined;
   #settingsSeen = false;
   #lastStreamId = 0;
   #goawaySent = false;
@@ -475,7 +477,7 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
 
   /** A peer that never closes its side must not hold the socket. */
   #dropUnlessClosed(): void {
-    this.#timers.setTimeout(() => this.#socket.destroy(), closeGraceMs).unref();
+    this.#dropTimer = this.#timers.setTimeout(() => this.#socket.destroy(), closeGraceMs).unref();
   }
 
   #fail(err: unknown): void {
@@ -500,6 +502,7 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
   #onSocketClose(): void {
     this.#ended = true;
     this.#keepalive?.stop();
+    this.#dropTimer?.cancel();
     this.#requestTimeouts?.unwatch(this);
     for (const stream of [...this.#streams.values()]) this.#closeStream(stream);
     this.onClose?.();
