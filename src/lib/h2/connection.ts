@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { systemClock, type Timer, type Timers } from "../clock.js";
-import { ReceiveFlow, type ResponseEnds, SendFlow } from "./flow-control.js";
+import { ReceiveFlow } from "./flow-control.js";
 import { FrameReader, type FrameSink } from "./frame-reader.js";
 import { ConnectionError, ErrorCode, Flag, FrameType, frame, goawayFrame, rstStreamFrame, unpad } from "./frames.js";
 import { HeaderBlocks } from "./header-blocks.js";
@@ -14,26 +14,26 @@ import {
   PeerSettings,
   serverPreface,
 } from "./settings.js";
-import { ClosedStreams, declaredLength, H2Stream, type RequestHeaders, requestProblem } from "./streams.js";
+import { type StreamOwner, StreamTable } from "./stream-table.js";
+import { declaredLength, type H2Stream, type RequestHeaders, requestProblem } from "./streams.js";
 
 // The server side of one HTTP/2 connection (RFC 9113), written for gRPC's request/response pattern: it
 // parses frames straight off the socket and turns them into request streams for the application; the
-// jobs it ties together live beside it (frames, settings, flow control, streams, header blocks, output).
+// jobs it ties together live beside it (frame reader, frames, settings, flow control, stream table,
+// header blocks, output, keepalive, request timeouts).
 // node:http2 spends more per call in its C++/JS crossings and per-stream objects than the data-plane
 // services spend deciding the answer (measured in bench/ratelimit); this keeps a call to a few small
 // objects and one write.
 
 export type StreamListener = (stream: H2Stream, headers: RequestHeaders) => void;
 
-/** How many more calls a connection may have cut short than it lets the server answer (see #closeStream). */
-const maxCancelBudget = 1_000;
 /** How long a connection that has ended its side waits for the peer to close before dropping the socket. */
 const closeGraceMs = 1_000;
 /** HTTP 431, for a request whose headers are over the limit. */
 const headersTooLarge = Buffer.from([0x08, 0x03, 0x34, 0x33, 0x31]);
 
 /** The server side of one connection; it owns the socket. */
-export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
+export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
   readonly peer: string;
   /** Called once when the socket is gone. */
   onClose: (() => void) | undefined;
@@ -48,21 +48,15 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
   readonly #out: Output;
   readonly #peerSettings = new PeerSettings();
   readonly #receive: ReceiveFlow;
-  readonly #send: SendFlow;
+  readonly #streams: StreamTable;
   readonly #headerBlocks: HeaderBlocks;
-  readonly #streams = new Map<number, H2Stream>();
-  readonly #recentlyClosed = new ClosedStreams();
-  /** Streams whose request body is still coming, oldest first. */
-  readonly #incomplete = new Set<H2Stream>();
   readonly #requestTimeouts: RequestTimeouts | undefined;
   readonly #keepalive: Keepalive | undefined;
   /** Drops the socket if the peer does not close its side after ours ended. */
   #dropTimer: Timer | undefined;
   #settingsSeen = false;
-  #lastStreamId = 0;
   #goawaySent = false;
   #peerGoaway = false;
-  #cancelBudget = maxCancelBudget;
   #ended = false;
 
   constructor(socket: Socket, onStream: StreamListener, options: H2ConnectionOptions = {}) {
@@ -74,7 +68,7 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     this.#timers = options.timers ?? systemClock;
     this.#out = new Output(socket);
     this.#receive = new ReceiveFlow(limits.connectionWindow, limits.streamWindow);
-    this.#send = new SendFlow(this.#out, this.#peerSettings, this);
+    this.#streams = new StreamTable(this.#out, this.#receive, this.#peerSettings, this);
     this.#headerBlocks = new HeaderBlocks(limits.maxHeaderListSize);
 
     socket.setNoDelay(true);
@@ -103,6 +97,11 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     return this.#ended;
   }
 
+  /** @internal A GOAWAY went either way. */
+  get goingAway(): boolean {
+    return this.#goawaySent || this.#peerGoaway;
+  }
+
   /** Streams open now. */
   get activeStreams(): number {
     return this.#streams.size;
@@ -113,9 +112,9 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     if (this.#ended) return;
     if (!this.#goawaySent) {
       this.#goawaySent = true;
-      this.#out.push(goawayFrame(this.#lastStreamId, ErrorCode.NO_ERROR));
+      this.#out.push(goawayFrame(this.#streams.lastId, ErrorCode.NO_ERROR));
     }
-    this.#endIfIdle();
+    this.endIfIdle();
   }
 
   /** Drops the connection now. */
@@ -132,7 +131,7 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
       this.#reader.read(chunk, this);
       this.#giveBackConnectionWindow();
     } catch (err) {
-      this.#fail(err);
+      this.fail(err);
     } finally {
       this.#out.holding = false;
     }
@@ -172,7 +171,7 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
         if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream");
         if (payload.length < 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY shorter than 8 bytes");
         this.#peerGoaway = true;
-        this.#endIfIdle();
+        this.endIfIdle();
         return;
       case FrameType.WINDOW_UPDATE:
         this.#onWindowUpdate(id, payload);
@@ -202,68 +201,46 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     const stream = this.#streams.get(id);
     if (!stream) {
       receive.giveBack(data.length);
-      if (id > this.#lastStreamId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream");
-      if (this.#recentlyClosed.wasReset(id) !== true) this.#out.push(rstStreamFrame(id, ErrorCode.STREAM_CLOSED));
+      if (id > this.#streams.lastId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream");
+      if (this.#streams.wasReset(id) !== true) this.#out.push(rstStreamFrame(id, ErrorCode.STREAM_CLOSED));
       return;
     }
     if (stream.remoteEnded || !receive.takeStream(stream, payload.length)) {
       receive.giveBack(data.length);
-      this.#reset(stream, stream.remoteEnded ? ErrorCode.STREAM_CLOSED : ErrorCode.FLOW_CONTROL_ERROR);
+      this.#streams.reset(stream, stream.remoteEnded ? ErrorCode.STREAM_CLOSED : ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
     stream.received += data.length;
     stream.held += data.length;
     if (stream.contentLength !== undefined && stream.received > stream.contentLength) {
-      this.#reset(stream, ErrorCode.PROTOCOL_ERROR);
+      this.#streams.reset(stream, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     const last = (flags & Flag.END_STREAM) !== 0;
     if (data.length > 0) stream.onData?.(data, last);
     if (stream.closed) return;
     if (last) {
-      this.#endOfRequest(stream);
+      this.#streams.endOfRequest(stream);
     } else {
       const update = receive.streamUpdate(stream);
       if (update) this.#out.push(update);
     }
   }
 
-  /** The stream's request bytes are done with: the connection window gets them back. */
-  #release(stream: H2Stream): void {
-    this.#receive.giveBack(stream.held);
-    stream.held = 0;
-    this.#incomplete.delete(stream);
-  }
-
   /** @internal Resets requests whose body has not ended since `openedBy` (slow or stalled uploads). */
   resetIncomplete(openedBy: number): void {
-    if (this.#incomplete.size === 0) return;
+    if (!this.#streams.hasIncomplete) return;
     try {
-      for (const stream of this.#incomplete) {
-        if (stream.openedAt > openedBy) break;
-        this.#reset(stream, ErrorCode.CANCEL);
-      }
+      this.#streams.resetIncomplete(openedBy);
       this.#giveBackConnectionWindow();
     } catch (err) {
-      this.#fail(err);
+      this.fail(err);
     }
   }
 
   #giveBackConnectionWindow(): void {
     const update = this.#receive.connectionUpdate();
     if (update) this.#out.push(update);
-  }
-
-  #endOfRequest(stream: H2Stream): void {
-    if (stream.closed) return;
-    if (stream.contentLength !== undefined && stream.received !== stream.contentLength) {
-      this.#reset(stream, ErrorCode.PROTOCOL_ERROR);
-      return;
-    }
-    stream.remoteEnded = true;
-    this.#release(stream);
-    stream.onEnd?.();
-    this.#closeIfDone(stream);
   }
 
   #onHeaders(flags: number, id: number, payload: Buffer): void {
@@ -277,8 +254,8 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
       selfDependent = (payload.readUInt32BE(at) & 0x7fffffff) === id;
     }
     let discard = false;
-    if (!this.#streams.has(id) && id <= this.#lastStreamId) {
-      const reset = this.#recentlyClosed.wasReset(id);
+    if (id <= this.#streams.lastId && !this.#streams.get(id)) {
+      const reset = this.#streams.wasReset(id);
       // Trailers that crossed our RST_STREAM are ignored (RFC 9113 §5.1), once HPACK has seen them.
       if (reset === true) discard = true;
       else if (reset === false) throw new ConnectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
@@ -297,80 +274,73 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     if (existing) {
       // Trailers: they must end the request and carry no pseudo-headers.
       if (existing.remoteEnded) {
-        this.#reset(existing, ErrorCode.STREAM_CLOSED);
+        this.#streams.reset(existing, ErrorCode.STREAM_CLOSED);
         return;
       }
       if (!endStream || decoded.malformed || Object.keys(decoded.fields).some((name) => name.startsWith(":"))) {
-        this.#reset(existing, ErrorCode.PROTOCOL_ERROR);
+        this.#streams.reset(existing, ErrorCode.PROTOCOL_ERROR);
         return;
       }
-      this.#endOfRequest(existing);
+      this.#streams.endOfRequest(existing);
       return;
     }
 
-    this.#lastStreamId = id;
+    this.#streams.claim(id);
     if (selfDependent) {
-      this.#resetId(id, ErrorCode.PROTOCOL_ERROR);
+      this.#streams.resetId(id, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (this.#goawaySent || this.#peerGoaway || this.#streams.size >= this.#limits.maxConcurrentStreams) {
-      this.#resetId(id, ErrorCode.REFUSED_STREAM);
+      this.#streams.resetId(id, ErrorCode.REFUSED_STREAM);
       return;
     }
     const fields = decoded.fields;
     const problem = decoded.malformed ?? requestProblem(fields);
     const contentLength = problem === undefined ? declaredLength(fields, endStream) : undefined;
     if (problem !== undefined || Number.isNaN(contentLength)) {
-      this.#resetId(id, ErrorCode.PROTOCOL_ERROR);
+      this.#streams.resetId(id, ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    const stream = new H2Stream(
-      this,
-      this.#send,
+    const stream = this.#streams.open(
       id,
       this.#peerSettings.initialWindow,
       this.#limits.streamWindow,
       contentLength,
+      endStream,
+      endStream ? undefined : this.#requestTimeouts?.now(),
     );
-    this.#streams.set(id, stream);
-    // A request without a body is complete before the application sees it.
-    stream.remoteEnded = endStream;
-    if (!endStream && this.#requestTimeouts) {
-      stream.openedAt = this.#requestTimeouts.now();
-      this.#incomplete.add(stream);
-    }
     if (decoded.tooLarge) {
-      this.#send.headers(stream, headersTooLarge, true);
+      this.#streams.send.headers(stream, headersTooLarge, true);
       stream.abandonRequest();
       return;
     }
     this.#onStream(stream, fields);
     if (endStream && !stream.closed) {
       stream.onEnd?.();
-      this.#closeIfDone(stream);
+      this.#streams.closeIfDone(stream);
     }
   }
 
   #onPriority(id: number, payload: Buffer): void {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0");
     if (payload.length !== 5) {
-      this.#resetId(id, ErrorCode.FRAME_SIZE_ERROR);
+      this.#streams.resetId(id, ErrorCode.FRAME_SIZE_ERROR);
       return;
     }
     // Priorities are advisory and a gRPC answer is one small write; only a self-dependency is an error.
     if ((payload.readUInt32BE(0) & 0x7fffffff) === id) {
       const stream = this.#streams.get(id);
-      if (stream) this.#reset(stream, ErrorCode.PROTOCOL_ERROR);
-      else this.#resetId(id, ErrorCode.PROTOCOL_ERROR);
+      if (stream) this.#streams.reset(stream, ErrorCode.PROTOCOL_ERROR);
+      else this.#streams.resetId(id, ErrorCode.PROTOCOL_ERROR);
     }
   }
 
   #onRstStream(id: number, payload: Buffer): void {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0");
     if (payload.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM must be 4 bytes");
-    if (id > this.#lastStreamId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream");
+    if (id > this.#streams.lastId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream");
     const stream = this.#streams.get(id);
-    if (stream) this.#closeStream(stream);
+    if (stream) this.#streams.close(stream);
   }
 
   #onSettings(flags: number, id: number, payload: Buffer): void {
@@ -382,7 +352,7 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     const windowDelta = this.#peerSettings.apply(payload);
     this.#settingsSeen = true;
     this.#out.push(frame(FrameType.SETTINGS, Flag.ACK, 0));
-    if (windowDelta !== 0) this.#send.moveStreamWindows(this.#streams.values(), windowDelta);
+    if (windowDelta !== 0) this.#streams.send.moveStreamWindows(this.#streams.values(), windowDelta);
   }
 
   #onPing(flags: number, id: number, payload: Buffer): void {
@@ -399,75 +369,23 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     if (payload.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE must be 4 bytes");
     const increment = payload.readUInt32BE(0) & 0x7fffffff;
     if (id === 0) {
-      this.#send.openConnection(increment);
+      this.#streams.send.openConnection(increment);
       return;
     }
     const stream = this.#streams.get(id);
     if (!stream) {
-      if (id > this.#lastStreamId)
+      if (id > this.#streams.lastId)
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream");
       return;
     }
-    const error = this.#send.openStream(stream, increment);
-    if (error !== undefined) this.#reset(stream, error);
-  }
-
-  // ---- stream ends ----
-
-  /** @internal The response has left in full. */
-  responseEnded(stream: H2Stream): void {
-    stream.localEnded = true;
-    this.#closeIfDone(stream);
-  }
-
-  /** @internal A whole answer left in one write: the connection may cut one more call short. */
-  answered(stream: H2Stream): void {
-    if (this.#cancelBudget < maxCancelBudget) this.#cancelBudget += 1;
-    this.responseEnded(stream);
-  }
-
-  /** @internal */
-  resetStream(stream: H2Stream, code: ErrorCode): void {
-    if (stream.closed) return;
-    this.#reset(stream, code);
-  }
-
-  #closeIfDone(stream: H2Stream): void {
-    if (stream.localEnded && stream.remoteEnded) this.#closeStream(stream);
-  }
-
-  #reset(stream: H2Stream, code: ErrorCode): void {
-    this.#resetId(stream.id, code);
-    this.#closeStream(stream);
-  }
-
-  #resetId(id: number, code: ErrorCode): void {
-    this.#out.push(rstStreamFrame(id, code));
-    this.#recentlyClosed.remember(id, true);
-  }
-
-  #closeStream(stream: H2Stream): void {
-    if (!stream.markClosed()) return;
-    this.#streams.delete(stream.id);
-    this.#recentlyClosed.remember(stream.id, false);
-    this.#release(stream);
-    if (!stream.localEnded && !stream.endQueued && !this.#ended) {
-      // A call cut short before its answer (reset by the client, or by us over something the client sent)
-      // may have started work for nothing: the "rapid reset" attacks. A connection may cut short only so
-      // many more calls than it lets the server answer.
-      this.#cancelBudget -= 1;
-      if (this.#cancelBudget < 0) {
-        this.#fail(new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many calls cut short"));
-      }
-    }
-    this.#send.drop(stream);
-    stream.onClose?.();
-    if (this.#goawaySent || this.#peerGoaway) this.#endIfIdle();
+    const error = this.#streams.send.openStream(stream, increment);
+    if (error !== undefined) this.#streams.reset(stream, error);
   }
 
   // ---- the connection's life ----
 
-  #endIfIdle(): void {
+  /** @internal Ends the connection once no stream is open. */
+  endIfIdle(): void {
     if (this.#streams.size > 0 || this.#ended) return;
     this.#ended = true;
     this.#out.flush();
@@ -480,7 +398,8 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     this.#dropTimer = this.#timers.setTimeout(() => this.#socket.destroy(), closeGraceMs).unref();
   }
 
-  #fail(err: unknown): void {
+  /** @internal Ends the connection on an error: GOAWAY with its code, then the socket. */
+  fail(err: unknown): void {
     const failure =
       err instanceof ConnectionError
         ? err
@@ -492,11 +411,11 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     if (this.#ended) return;
     this.#ended = true;
     this.#reader.clear();
-    if (this.#reader.prefaceSeen) this.#out.push(goawayFrame(this.#lastStreamId, failure.code, failure.message));
+    if (this.#reader.prefaceSeen) this.#out.push(goawayFrame(this.#streams.lastId, failure.code, failure.message));
     this.#out.flush();
     this.#socket.end();
     this.#dropUnlessClosed();
-    for (const stream of [...this.#streams.values()]) this.#closeStream(stream);
+    this.#streams.closeAll();
   }
 
   #onSocketClose(): void {
@@ -504,7 +423,7 @@ export class H2Connection implements FrameSink, ResponseEnds, SweptConnection {
     this.#keepalive?.stop();
     this.#dropTimer?.cancel();
     this.#requestTimeouts?.unwatch(this);
-    for (const stream of [...this.#streams.values()]) this.#closeStream(stream);
+    this.#streams.closeAll();
     this.onClose?.();
   }
 }

@@ -1,6 +1,6 @@
-import type { H2Connection } from "./connection.js";
 import type { SendFlow } from "./flow-control.js";
 import { ErrorCode } from "./frames.js";
+import type { StreamTable } from "./stream-table.js";
 
 // Stream state (RFC 9113 §5.1): one request stream and what the application does with it, what makes a
 // request's header list well-formed (§8.2–8.3), and the memory of recently closed streams.
@@ -43,18 +43,21 @@ export class H2Stream {
   endQueued = false;
   /** @internal When the headers arrived, for the request timeout (only for requests with a body to come). */
   openedAt = 0;
+  readonly #table: StreamTable;
   readonly #send: SendFlow;
   #closed = false;
 
   constructor(
-    readonly connection: H2Connection,
-    send: SendFlow,
+    table: StreamTable,
+    /** The client's address as `host:port`. */
+    readonly peer: string,
     readonly id: number,
     sendWindow: number,
     recvWindow: number,
     /** @internal */ readonly contentLength: number | undefined,
   ) {
-    this.#send = send;
+    this.#table = table;
+    this.#send = table.send;
     this.sendWindow = sendWindow;
     this.recvWindow = recvWindow;
   }
@@ -66,10 +69,6 @@ export class H2Stream {
   /** Nothing more can be sent: the response ended or the stream was reset. */
   get done(): boolean {
     return this.#closed || this.localEnded || this.endQueued;
-  }
-
-  get peer(): string {
-    return this.connection.peer;
   }
 
   /** Sends the response headers; `endStream` makes it the whole (trailers-only) response. */
@@ -94,7 +93,7 @@ export class H2Stream {
 
   /** RST_STREAM with `code`: the stream ends now, whatever was queued. */
   reset(code: ErrorCode): void {
-    this.connection.resetStream(this, code);
+    if (!this.#closed) this.#table.reset(this, code);
   }
 
   /**
@@ -103,7 +102,7 @@ export class H2Stream {
    */
   abandonRequest(): void {
     if (!this.#closed && !this.remoteEnded && this.localEnded && !this.pending) {
-      this.connection.resetStream(this, ErrorCode.NO_ERROR);
+      this.#table.reset(this, ErrorCode.NO_ERROR);
     }
   }
 
