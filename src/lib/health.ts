@@ -6,7 +6,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health_pb.js";
 import { GrpcError, GrpcServer, GrpcStatus, type ServiceImpl } from "./grpc.js";
-import type { Http2GrpcServer, Http2ServiceImpl } from "./grpc-http2.js";
+import type { GrpcRouter, Http2ServiceImpl } from "./grpc-server/index.js";
 
 export { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 
@@ -34,7 +34,8 @@ export class HealthService {
     return this.#statuses.get(service);
   }
 
-  register(server: GrpcServer | Http2GrpcServer): void {
+  /** Adds the service to a data-plane router, or to a grpc-js server (ADS's port). */
+  register(server: GrpcRouter | GrpcServer): void {
     const impl: Http2ServiceImpl<typeof Health.method> = {
       check: (request) => {
         const status = this.#statuses.get(request.service);

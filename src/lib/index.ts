@@ -17,11 +17,12 @@ export {
   type CallContext,
   EncodedMessage,
   encodeOnce,
+  type GrpcRouter,
   Http2GrpcServer,
   type Http2GrpcServerOptions,
   type Http2ServiceImpl,
   type StreamContext,
-} from "./grpc-http2.js";
+} from "./grpc-server/index.js";
 export { HealthService, ServingStatus } from "./health.js";
 export { createLogger, type Logger, type LoggerConfig, type LogLevel, logLevels } from "./logger.js";
 export { Counter, createRegistry, Gauge, Histogram, Registry, requestLatencyBuckets } from "./metrics.js";

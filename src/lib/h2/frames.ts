@@ -1,5 +1,6 @@
-// HTTP/2 framing facts (RFC 9113 §4, §6, §7): frame types, flags, settings and error codes, and the
-// 9-byte frame header. Only what a server answering gRPC needs.
+// HTTP/2 framing (RFC 9113 §4, §6, §7): frame types, flags, settings and error codes, the 9-byte frame
+// header, and the frames a server answering gRPC writes, each built straight into one buffer. Only what
+// such a server needs.
 
 export const FrameType = {
   DATA: 0x0,
@@ -49,6 +50,16 @@ export const ErrorCode = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** A protocol error that ends the connection (RFC 9113 §5.4.1). */
+export class ConnectionError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** The client connection preface (RFC 9113 §3.4). */
 export const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -116,5 +127,67 @@ export function goawayFrame(lastStreamId: number, code: ErrorCode, debug = ""): 
   out.writeUInt32BE(lastStreamId, FRAME_HEADER_BYTES);
   out.writeUInt32BE(code, FRAME_HEADER_BYTES + 4);
   out.set(text, FRAME_HEADER_BYTES + 8);
+  return out;
+}
+
+/** A frame's content without its padding (RFC 9113 §6.1), after `skip` bytes of fixed fields. */
+export function unpad(flags: number, payload: Buffer, skip: number): Buffer {
+  if ((flags & Flag.PADDED) === 0) {
+    if (payload.length < skip) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "frame too short for its fields");
+    return skip === 0 ? payload : payload.subarray(skip);
+  }
+  if (payload.length < 1 + skip) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "padded frame too short");
+  const padding = payload.readUInt8(0);
+  if (padding > payload.length - 1 - skip) {
+    throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "padding longer than the frame");
+  }
+  return payload.subarray(1 + skip, payload.length - padding);
+}
+
+/** `size` bytes of `data` from `from` as one DATA frame. */
+export function dataFrame(streamId: number, data: Buffer, from: number, size: number, endStream: boolean): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + size);
+  writeFrameHeader(out, 0, size, FrameType.DATA, endStream ? Flag.END_STREAM : 0, streamId);
+  out.set(data.subarray(from, from + size), FRAME_HEADER_BYTES);
+  return out;
+}
+
+/** A header block as HEADERS, and CONTINUATION frames when it is larger than `maxFrame`, in one buffer. */
+export function headerBlockFrames(streamId: number, block: Buffer, endStream: boolean, maxFrame: number): Buffer {
+  const end = endStream ? Flag.END_STREAM : 0;
+  if (block.length <= maxFrame) {
+    const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + block.length);
+    writeFrameHeader(out, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS | end, streamId);
+    out.set(block, FRAME_HEADER_BYTES);
+    return out;
+  }
+  const count = Math.ceil(block.length / maxFrame);
+  const out = Buffer.allocUnsafe(count * FRAME_HEADER_BYTES + block.length);
+  let at = 0;
+  for (let from = 0; from < block.length; from += maxFrame) {
+    const piece = block.subarray(from, from + maxFrame);
+    const last = from + maxFrame >= block.length;
+    const type = from === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+    writeFrameHeader(out, at, piece.length, type, (last ? Flag.END_HEADERS : 0) | (from === 0 ? end : 0), streamId);
+    out.set(piece, at + FRAME_HEADER_BYTES);
+    at += FRAME_HEADER_BYTES + piece.length;
+  }
+  return out;
+}
+
+/** A whole response, the usual gRPC answer: HEADERS, one DATA and trailing HEADERS, in one buffer. */
+export function answerFrames(streamId: number, headers: Buffer, body: Buffer, trailers: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(3 * FRAME_HEADER_BYTES + headers.length + body.length + trailers.length);
+  let at = 0;
+  writeFrameHeader(out, at, headers.length, FrameType.HEADERS, Flag.END_HEADERS, streamId);
+  at += FRAME_HEADER_BYTES;
+  out.set(headers, at);
+  at += headers.length;
+  writeFrameHeader(out, at, body.length, FrameType.DATA, 0, streamId);
+  at += FRAME_HEADER_BYTES;
+  out.set(body, at);
+  at += body.length;
+  writeFrameHeader(out, at, trailers.length, FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, streamId);
+  out.set(trailers, at + FRAME_HEADER_BYTES);
   return out;
 }

@@ -1,4 +1,4 @@
-import { type AddressInfo, connect, createServer } from "node:net";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -6,10 +6,11 @@ import {
   CheckRequestSchema,
   CheckResponseSchema,
 } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { ManualClock } from "../../../src/lib/clock.js";
 import { createClient } from "../../../src/lib/grpc.js";
-import { Http2GrpcServer, type Http2GrpcServerOptions } from "../../../src/lib/grpc-http2.js";
+import { Http2GrpcServer, type Http2GrpcServerOptions } from "../../../src/lib/grpc-server/index.js";
 import { H2Connection } from "../../../src/lib/h2/connection.js";
-import { ErrorCode, Flag, FrameType, frame, Setting } from "../../../src/lib/h2/frames.js";
+import { ErrorCode, Flag, FrameType, frame, PREFACE, Setting } from "../../../src/lib/h2/frames.js";
 import { encodeHeaders } from "../../../src/lib/h2/hpack.js";
 import { createLogger } from "../../../src/lib/logger.js";
 import { waitFor } from "../../support/wait.js";
@@ -235,16 +236,93 @@ describe("HTTP/2 connection", () => {
     expect((await client.goaway()).code).toBe(ErrorCode.ENHANCE_YOUR_CALM);
   });
 
-  it("resets a request whose message does not arrive in time, and announces 1000 streams by default", async () => {
-    const client = await open(await start({ requestTimeoutMs: 200 }));
+  it("resets a request whose message has not arrived 10 s after its headers, and announces 1000 streams by default", async () => {
+    const clock = new ManualClock();
+    const client = await open(await start({ timers: clock }));
     client.sendFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, callHeaders());
     client.sendFrame(FrameType.DATA, 0, 1, grpcMessage("/slow").subarray(0, 3));
-    const reset = await client.waitFor("RST_STREAM on stream 1", (f) => f.id === 1 && f.type === FrameType.RST_STREAM);
+    await settle(client);
+    const isReset = (f: ReceivedFrame) => f.id === 1 && f.type === FrameType.RST_STREAM;
+    clock.advance(9_999);
+    await settle(client);
+    expect(client.frames.some(isReset)).toBe(false);
+    clock.advance(1);
+    const reset = await client.waitFor("RST_STREAM on stream 1", isReset);
     expect(reset.payload.readUInt32BE(0)).toBe(ErrorCode.CANCEL);
     expect((await client.settings()).get(Setting.MAX_CONCURRENT_STREAMS)).toBe(1_000);
     // The connection itself is fine.
     call(client, 3, "/fast");
     await client.waitFor("stream 3 answered", isTrailers(3));
+  });
+
+  it("sweeps every connection's incomplete requests with one timer per server", async () => {
+    const clock = new ManualClock();
+    const port = await start({ timers: clock, keepaliveTimeMs: 0 });
+    expect(clock.pendingTimers).toBe(0);
+    const opened = [await open(port), await open(port), await open(port)];
+    for (const client of opened) await settle(client);
+    expect(clock.pendingTimers).toBe(1);
+    for (const client of opened) client.close();
+    await waitFor(() => clock.pendingTimers === 0, { what: "the sweep to stop with the last connection" });
+  });
+
+  it("pings an idle connection and drops it exactly when the ping goes unanswered for the timeout", async () => {
+    const clock = new ManualClock();
+    const port = await start({ timers: clock, keepaliveTimeMs: 30_000, keepaliveTimeoutMs: 10_000 });
+    const answering = await open(port);
+    const silent = await RawH2Client.open(port, [], { answerPings: false });
+    clients.push(silent);
+    await settle(answering);
+    await settle(silent);
+    const serverPing = (f: ReceivedFrame) =>
+      f.type === FrameType.PING && f.flags === 0 && f.payload.equals(Buffer.alloc(8));
+    clock.advance(30_000);
+    await answering.waitFor("the server's PING", serverPing);
+    await silent.waitFor("the server's PING", serverPing);
+    // The ack is in before this PING's: the answering connection's ping is settled.
+    await settle(answering);
+    clock.advance(9_999);
+    await settle(silent);
+    expect(silent.closed).toBe(false);
+    clock.advance(1);
+    await silent.waitForClose();
+    // A connection that answers lives on: its next ping is due 30 s after the last, and answered.
+    clock.advance(19_999);
+    await settle(answering);
+    expect(answering.frames.filter(serverPing)).toHaveLength(1);
+    clock.advance(1);
+    await waitFor(() => answering.frames.filter(serverPing).length === 2, { what: "the second PING" });
+    await settle(answering);
+    clock.advance(10_000);
+    await settle(answering);
+    expect(answering.closed).toBe(false);
+  });
+
+  it("drops a connection that has ended its side 1 s later when the peer keeps its own open", async () => {
+    const clock = new ManualClock();
+    let accepted: Socket | undefined;
+    const plain = createServer((socket) => {
+      accepted = socket;
+      new H2Connection(socket, () => {}, { timers: clock });
+    });
+    await new Promise<void>((resolve) => plain.listen(0, "127.0.0.1", resolve));
+    const socket = connect({ port: (plain.address() as AddressInfo).port, host: "127.0.0.1", allowHalfOpen: true });
+    try {
+      socket.on("error", () => {});
+      socket.on("data", () => {});
+      const ended = new Promise<void>((resolve) => socket.on("end", () => resolve()));
+      socket.write(
+        Buffer.concat([PREFACE, frame(FrameType.SETTINGS, 0, 0), frame(FrameType.GOAWAY, 0, 0, Buffer.alloc(8))]),
+      );
+      await ended;
+      clock.advance(999);
+      expect(accepted?.destroyed).toBe(false);
+      clock.advance(1);
+      expect(accepted?.destroyed).toBe(true);
+    } finally {
+      socket.destroy();
+      await new Promise<void>((resolve) => plain.close(() => resolve()));
+    }
   });
 
   it("ignores trailers that cross its reset of a stream, keeping HPACK in step", async () => {

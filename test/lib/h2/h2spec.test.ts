@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { Authorization } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
-import { Http2GrpcServer } from "../../../src/lib/grpc-http2.js";
+import { Http2GrpcServer } from "../../../src/lib/grpc-server/index.js";
 import { createLogger } from "../../../src/lib/logger.js";
 import { needTool } from "../../support/tools.js";
 

@@ -22,10 +22,12 @@ export class RawH2Client {
   closed = false;
   readonly #socket: Socket;
   readonly #decoder = new HpackDecoder();
+  readonly #answerPings: boolean;
   #input = Buffer.alloc(0);
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket, answerPings: boolean) {
     this.#socket = socket;
+    this.#answerPings = answerPings;
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("error", () => {});
     socket.on("close", () => {
@@ -33,14 +35,18 @@ export class RawH2Client {
     });
   }
 
-  /** Connects and sends the preface with `settings`. */
-  static async open(port: number, settings: ReadonlyArray<readonly [number, number]> = []): Promise<RawH2Client> {
+  /** Connects and sends the preface with `settings`; `answerPings: false` makes a peer that never acks a PING. */
+  static async open(
+    port: number,
+    settings: ReadonlyArray<readonly [number, number]> = [],
+    { answerPings = true }: { answerPings?: boolean } = {},
+  ): Promise<RawH2Client> {
     const socket = connect(port, "127.0.0.1");
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", resolve);
       socket.once("error", reject);
     });
-    const client = new RawH2Client(socket);
+    const client = new RawH2Client(socket, answerPings);
     client.send(Buffer.concat([PREFACE, settingsFrame(settings)]));
     return client;
   }
@@ -111,7 +117,8 @@ export class RawH2Client {
       }
       // Answer the server's SETTINGS and PINGs, as every client must.
       if (type === FrameType.SETTINGS && (flags & Flag.ACK) === 0) this.sendFrame(FrameType.SETTINGS, Flag.ACK, 0);
-      if (type === FrameType.PING && (flags & Flag.ACK) === 0) this.sendFrame(FrameType.PING, Flag.ACK, 0, payload);
+      if (type === FrameType.PING && (flags & Flag.ACK) === 0 && this.#answerPings)
+        this.sendFrame(FrameType.PING, Flag.ACK, 0, payload);
       this.frames.push(received);
     }
   }

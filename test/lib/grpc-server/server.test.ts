@@ -1,21 +1,26 @@
 import { connect, type IncomingHttpHeaders } from "node:http2";
-import { connect as connectTcp } from "node:net";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HeaderValueOptionSchema } from "../../src/gen/envoy/config/core/v3/base_pb.js";
+import { HeaderValueOptionSchema } from "../../../src/gen/envoy/config/core/v3/base_pb.js";
 import {
   Authorization,
   CheckRequestSchema,
   CheckResponseSchema,
-} from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
-import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
-import { createClient, GrpcError, GrpcStatus } from "../../src/lib/grpc.js";
-import { encodeGrpcMessage, encodeOnce, Http2GrpcServer, parseGrpcTimeout } from "../../src/lib/grpc-http2.js";
-import { HealthService } from "../../src/lib/health.js";
-import { createLogger } from "../../src/lib/logger.js";
-import { waitFor } from "../support/wait.js";
-import { expectHealthServed } from "./health-checks.js";
+} from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { Health } from "../../../src/gen/grpc/health/v1/health_pb.js";
+import { ManualClock } from "../../../src/lib/clock.js";
+import { createClient, GrpcError, GrpcStatus } from "../../../src/lib/grpc.js";
+import {
+  encodeGrpcMessage,
+  encodeOnce,
+  Http2GrpcServer,
+  parseGrpcTimeout,
+} from "../../../src/lib/grpc-server/index.js";
+import { HealthService } from "../../../src/lib/health.js";
+import { createLogger } from "../../../src/lib/logger.js";
+import { waitFor } from "../../support/wait.js";
+import { expectHealthServed } from "../health-checks.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 const checkPath = "/envoy.service.auth.v3.Authorization/Check";
@@ -297,16 +302,6 @@ describe("Http2GrpcServer", () => {
     expect(bomb.grpcStatus).toBe(String(GrpcStatus.RESOURCE_EXHAUSTED));
   });
 
-  it("answers DEADLINE_EXCEEDED when grpc-timeout passes first, and aborts the handler's signal", async () => {
-    const before = parked.length;
-    const answer = rawCall(port, { headers: { "grpc-timeout": "50m" }, body: frame(checkRequestBytes("/park")) });
-    const raw = await answer;
-    expect(raw.grpcStatus).toBe(String(GrpcStatus.DEADLINE_EXCEEDED));
-    const call = parked[before];
-    expect(call?.signal.aborted).toBe(true);
-    call?.release();
-  });
-
   it("aborts the handler's signal when the caller cancels", async () => {
     const before = parked.length;
     const session = connect(`http://127.0.0.1:${port}`);
@@ -330,29 +325,32 @@ describe("Http2GrpcServer", () => {
 });
 
 describe("Http2GrpcServer lifecycle", () => {
-  it("drops a connection that does not answer keepalive pings", async () => {
-    const server = new Http2GrpcServer({ logger, keepaliveTimeMs: 100, keepaliveTimeoutMs: 100 });
-    server.add(Authorization, { check: () => ({}) });
+  it("answers DEADLINE_EXCEEDED exactly when grpc-timeout passes, and aborts the handler's signal", async () => {
+    const clock = new ManualClock();
+    const server = new Http2GrpcServer({ logger, timers: clock });
+    const waiting: { signal: AbortSignal; deadline: number | undefined }[] = [];
+    server.add(Authorization, {
+      check: (_request, call) => {
+        waiting.push(call);
+        return new Promise(() => {});
+      },
+    });
     const port = await server.listen("127.0.0.1", 0);
     try {
-      // A peer that speaks the HTTP/2 preface and then nothing: it never acknowledges a PING.
-      const socket = connectTcp(port, "127.0.0.1");
-      socket.on("data", () => {});
-      socket.on("error", () => {});
-      const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
-      socket.write(
-        Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]),
-      );
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        socket.destroy();
-      }, 5_000);
-      await closed;
-      clearTimeout(timer);
-      expect(timedOut).toBe(false);
+      const answer = rawCall(port, { headers: { "grpc-timeout": "50m" }, body: frame(checkRequestBytes("/park")) });
+      const call = await waitFor(() => waiting[0], { what: "the call to reach its handler" });
+      expect(call.deadline).toBe(clock.now() + 50);
+      clock.advance(49);
+      expect(call.signal.aborted).toBe(false);
+      clock.advance(1);
+      expect(call.signal.aborted).toBe(true);
+      expect((await answer).grpcStatus).toBe(String(GrpcStatus.DEADLINE_EXCEEDED));
+      // The deadline sweep stopped with the last waiting call; the connection's timers with the connection.
+      await waitFor(() => clock.pendingTimers === 0, { what: "every timer to stop" });
     } finally {
-      await server.shutdown(100);
+      const stopped = server.shutdown(0);
+      clock.advance(0);
+      await stopped;
     }
   });
 
