@@ -4,7 +4,7 @@
 // proxy into .cache/bin. Otherwise it says what to install, and those suites skip locally
 // (under CI=true they fail instead: nothing may be skipped in CI).
 import { execFileSync } from "node:child_process";
-import { accessSync, constants, mkdirSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -12,6 +12,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const localBin = join(root, ".cache", "bin");
 const searchPath = [localBin, ...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
 const inCI = process.env.CI === "true";
+/** Pinned peer modules, shared with the tests that read their sources (test/support/peers.ts). */
+const peers = JSON.parse(readFileSync(join(root, "scripts", "peer-modules.json"), "utf8"));
+const anchor = `${peers.envoyproxyRatelimit.module}@${peers.envoyproxyRatelimit.version}`;
 
 /** Debian packages the tests need, by the command each provides. */
 const aptTools = [
@@ -27,7 +30,7 @@ const goTools = [
   // envoyproxy/ratelimit, the peer that must read the RateLimitConfigs Gantry serves over xDS.
   {
     command: "service_cmd",
-    module: "github.com/envoyproxy/ratelimit/src/service_cmd@v1.4.1-0.20260122083618-3fb702589d36",
+    module: `${peers.envoyproxyRatelimit.module}/src/service_cmd@${peers.envoyproxyRatelimit.version}`,
   },
   // h2spec, an HTTP/2 conformance suite run against the data-plane gRPC server's own HTTP/2 layer.
   { command: "h2spec", module: "github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible" },
@@ -74,6 +77,14 @@ for (const tool of goTools) {
     stdio: "inherit",
     env: { ...process.env, GOBIN: localBin, GOFLAGS: "-mod=mod" },
   });
+}
+
+// envoyproxy/ratelimit's own protos, which test/ratelimit/rls-conf-proto.test.ts compares ours with, are
+// read from its module in the Go module cache (a no-op when it is there already).
+if (find("go")) {
+  execFileSync("go", ["mod", "download", anchor], { stdio: "inherit", env: { ...process.env, GOFLAGS: "-mod=mod" } });
+} else {
+  problems.push(`go: install Go, then: go mod download ${anchor}`);
 }
 
 if (problems.length > 0) {
