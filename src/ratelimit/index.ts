@@ -1,4 +1,4 @@
-export type { CounterGroup, CounterStore, HitOutcome } from "./algorithms.js";
+export type { CounterGroup, CounterStore, FixedWindowKeyFormat, HitOutcome } from "./algorithms.js";
 export { type ConfigProblem, RateLimitConfigError } from "./config-errors.js";
 export { checkConfigs, loadConfigDir } from "./config-files.js";
 export { configProblems } from "./config-validate.js";

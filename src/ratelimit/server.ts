@@ -12,11 +12,12 @@ import {
   type Logger,
   type Readiness,
   type Registry,
+  ServingStatus,
   startTelemetryServer,
   systemClock,
   type TelemetryServer,
 } from "../lib/index.js";
-import type { CounterStore } from "./algorithms.js";
+import type { CounterStore, FixedWindowKeyFormat } from "./algorithms.js";
 import { HitCoalescer } from "./coalescer.js";
 import { RateLimitConfigError } from "./config-errors.js";
 import { type ConfigWatcher, checkConfigs, loadConfigDir, watchConfigDir } from "./config-files.js";
@@ -47,6 +48,11 @@ export interface RateLimitServerOptions {
   redisTimeoutMs?: number;
   /** Prepended to every Redis key. Default none. */
   redisKeyPrefix?: string;
+  /**
+   * How fixed-window keys are spelled. Default `envoyproxy` (its own keys, so a fleet running both
+   * shares counters); `gantry` for the hash-tagged keys of Gantry before this option.
+   */
+  redisKeyFormat?: FixedWindowKeyFormat;
   /** Default `error`: answer UNAVAILABLE, so Envoy's `failure_mode_deny` decides. */
   redisFailureMode?: RedisFailureMode;
   /** Add RateLimit-* response headers (true for the default names). */
@@ -114,38 +120,58 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     overLimitCache: options.localCache === false ? undefined : new OverLimitCache(clock),
   });
 
+  const keyFormat = options.redisKeyFormat ?? "envoyproxy";
   const setConfigs = (configs: readonly RateLimitConfig[]) => {
     checkConfigs(configs);
-    limiter.setRules(compileRules(configs));
+    limiter.setRules(compileRules(configs, keyFormat));
+  };
+  const domains = () => [...(limiter.rules?.domains.keys() ?? [])];
+  /**
+   * Reads the directory; a bad config is logged and counted, never thrown. At start that leaves the server
+   * serving without a config (calls answered UNKNOWN) until the files are fixed, as envoyproxy/ratelimit does.
+   */
+  const loadDir = (dir: string, at: "start" | "change") => {
+    try {
+      setConfigs(loadConfigDir(dir));
+      metrics.configLoads.inc({ result: "success" });
+      logger.info(
+        { configDir: dir, domains: domains() },
+        `rate-limit config ${at === "start" ? "loaded" : "reloaded"}`,
+      );
+    } catch (err) {
+      metrics.configLoads.inc({ result: "error" });
+      if (!(err instanceof RateLimitConfigError)) throw err;
+      logger.error(
+        { file: err.source, line: err.line, field: err.path, problem: err.problem },
+        limiter.rules
+          ? "rate-limit config rejected; keeping the last good one"
+          : "rate-limit config rejected; serving without a config until it is fixed",
+      );
+    }
   };
   let watcher: ConfigWatcher | undefined;
   const configDir = options.configDir;
-  if (configDir !== undefined) {
-    setConfigs(loadConfigDir(configDir));
-    metrics.configLoads.inc({ result: "success" });
-    logger.info({ configDir, domains: [...limiter.rules.domains.keys()] }, "rate-limit config loaded");
-    watcher = watchConfigDir(
-      configDir,
-      () => {
-        try {
-          setConfigs(loadConfigDir(configDir));
-          metrics.configLoads.inc({ result: "success" });
-          logger.info({ configDir, domains: [...limiter.rules.domains.keys()] }, "rate-limit config reloaded");
-        } catch (err) {
-          metrics.configLoads.inc({ result: "error" });
-          if (!(err instanceof RateLimitConfigError)) throw err;
-          logger.error(
-            { file: err.source, line: err.line, field: err.path, problem: err.problem },
-            "rate-limit config rejected; keeping the last good one",
-          );
-        }
-      },
-      (err) => logger.error({ configDir, err: err.message }, "watching the config directory failed"),
-      options.reloadDebounceMs,
-    );
-  } else if (options.configs) {
-    setConfigs(options.configs);
-    metrics.configLoads.inc({ result: "success" });
+  try {
+    if (configDir !== undefined) {
+      loadDir(configDir, "start");
+      watcher = watchConfigDir(
+        configDir,
+        () => loadDir(configDir, "change"),
+        (err) => logger.error({ configDir, err: err.message }, "watching the config directory failed"),
+        options.reloadDebounceMs,
+      );
+    } else if (options.configs) {
+      setConfigs(options.configs);
+      metrics.configLoads.inc({ result: "success" });
+    } else {
+      // Fed later (xDS, `gantry up`): until then every domain is unknown, and answered OK.
+      limiter.setRules(compileRules([], keyFormat));
+    }
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (an open Redis connection would).
+    watcher?.close();
+    await store.close();
+    throw err;
   }
 
   // The common outcome's series is looked up once, not per request.
@@ -155,6 +181,8 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
   });
   const health = new HealthService();
+  // envoyproxy/ratelimit answers for its service name too; load balancers and probes may ask for it.
+  health.set("ratelimit", ServingStatus.SERVING);
   health.register(grpc);
   const failed = (started: number, err: unknown): never => {
     const code = err instanceof GrpcError ? GrpcStatus[err.code] : "INTERNAL";
@@ -217,7 +245,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       }
       metrics.configLoads.inc({ result: "success" });
     },
-    domains: () => [...limiter.rules.domains.keys()],
+    domains,
     async stop() {
       health.drain();
       watcher?.close();
