@@ -208,6 +208,7 @@ export async function startGantry(options: PeerOptions): Promise<RlsPeer> {
     ],
     env: { PATH: process.env["PATH"] ?? "" },
     ready: async () => (await listening(grpcPort)) && (options.ready ?? isUp)(peer),
+    readyTimeoutMs: 30_000,
   });
   return peer;
 }

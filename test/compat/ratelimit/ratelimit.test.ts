@@ -9,6 +9,7 @@ import { RateLimitDescriptorSchema } from "../../../src/gen/envoy/extensions/com
 import { type RateLimitRequest, RateLimitRequestSchema } from "../../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { haveRedis, type RedisServer, startRedis } from "../../support/redis.js";
 import { needTool } from "../../support/tools.js";
+import { waitFor } from "../../support/wait.js";
 import { type CompatCase, cases, type DescriptorInput, type Entries, type Step } from "./cases.js";
 import { type Observed, type RlsPeer, startAnchor, startGantry, writeConfigs } from "./peers.js";
 
@@ -140,5 +141,63 @@ describe.skipIf(!anchorCommand || !haveRedis())("envoyproxy/ratelimit and gantry
     }
     expect(codes).toEqual([...Array(10).fill("OK"), ...Array(4).fill("OVER_LIMIT")]);
     expect(remaining).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0, 0, 0]);
+  });
+});
+
+describe.skipIf(!anchorCommand || !haveRedis())("config files: bad at start, bad and good reloads", () => {
+  let redis: RedisServer;
+  let root: string;
+  const peers: RlsPeer[] = [];
+  const limitFile = (n: number) =>
+    `domain: files\ndescriptors:\n  - key: k\n    rate_limit: { unit: hour, requests_per_unit: ${n} }\n`;
+  const call = (peer: RlsPeer) => peer.call(requestOf({ descriptors: [[["k", "v"]]] }, "files"));
+  const limitOf = async (peer: RlsPeer) => {
+    const answer = await call(peer);
+    return "statuses" in answer ? answer.statuses[0]?.currentLimit?.requestsPerUnit : answer.grpcError;
+  };
+  /** Started without a config, a server is up once it answers at all (even with an error). */
+  const answers = async (peer: RlsPeer) => (await call(peer)) !== undefined;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), "gantry-compat-rl-files-"));
+    writeConfigs(root, { "files.yaml": "domain: files\ndescriptors:\n  - key: k\n    bogus: 1\n" });
+    redis = await startRedis();
+    peers.push(
+      await startAnchor(anchorCommand as string, { root, redisPort: redis.port, keyPrefix: "a:", ready: answers }),
+    );
+    peers.push(await startGantry({ root, redisPort: redis.port, keyPrefix: "g:", ready: answers }));
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(peers.map((p) => p.stop()));
+    await redis?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it("a bad file at start: both serve without a config, answering the same error, and stay healthy", async () => {
+    const [anchor, gantry] = peers as [RlsPeer, RlsPeer];
+    expect(await call(gantry)).toEqual(await call(anchor));
+    expect(await call(anchor)).toEqual({ grpcError: "UNKNOWN" });
+    expect(await gantry.health("")).toBe(await anchor.health(""));
+  });
+
+  it("a good file later is loaded by both; a bad one after it keeps the last good config in both", async () => {
+    const [anchor, gantry] = peers as [RlsPeer, RlsPeer];
+    writeConfigs(root, { "files.yaml": limitFile(3) });
+    for (const peer of peers)
+      await waitFor(async () => (await limitOf(peer)) === 3, { what: `${peer.name} to load the good file` });
+    writeConfigs(root, {
+      "files.yaml": "domain: files\ndescriptors:\n  - key: k\n    rate_limit: { unit: fortnight }\n",
+    });
+    // Each logs every rejected load (the first was the bad file at start).
+    const rejections = (peer: RlsPeer) =>
+      peer.process
+        .output()
+        .split("\n")
+        .filter((l) => /Error loading new configuration|config rejected/.test(l)).length;
+    for (const peer of peers)
+      await waitFor(() => rejections(peer) >= 2, { what: `${peer.name} to reject the bad file` });
+    expect(await limitOf(gantry)).toBe(await limitOf(anchor));
+    expect(await limitOf(anchor)).toBe(3);
   });
 });
