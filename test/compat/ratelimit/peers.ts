@@ -106,6 +106,8 @@ const probe = create(RateLimitRequestSchema, {
 export interface PeerOptions {
   /** Where envoyproxy/ratelimit finds its files: `<root>/ratelimit/config/*.yaml` (Gantry reads that folder). */
   readonly root: string;
+  /** Instead of the files: the management server's xDS address (`host:port`). */
+  readonly xdsServer?: string;
   readonly redisPort: number;
   /** Keeps counters of different servers apart on one Redis (or together, for a mixed fleet). */
   readonly keyPrefix: string;
@@ -154,6 +156,15 @@ export async function startAnchor(command: string, options: PeerOptions): Promis
     args: [],
     env: {
       PATH: process.env["PATH"] ?? "",
+      ...(options.xdsServer === undefined
+        ? {}
+        : {
+            CONFIG_TYPE: "GRPC_XDS_SOTW",
+            CONFIG_GRPC_XDS_SERVER_URL: options.xdsServer,
+            CONFIG_GRPC_XDS_NODE_ID: `anchor-${grpcPort}`,
+            CONFIG_GRPC_XDS_NODE_METADATA: "role=ratelimit",
+            CONFIG_GRPC_XDS_SERVER_CONNECT_RETRY_INTERVAL: "200ms",
+          }),
       RUNTIME_ROOT: options.root,
       RUNTIME_SUBDIRECTORY: "ratelimit",
       RUNTIME_APPDIRECTORY: "config",
@@ -195,8 +206,9 @@ export async function startGantry(options: PeerOptions): Promise<RlsPeer> {
       String(grpcPort),
       "--metrics-port",
       String(metricsPort),
-      "--config-dir",
-      configFolder(options.root),
+      ...(options.xdsServer === undefined
+        ? ["--config-dir", configFolder(options.root)]
+        : ["--xds-server", options.xdsServer, "--node-id", `gantry-${grpcPort}`]),
       "--redis-url",
       `redis://127.0.0.1:${options.redisPort}`,
       "--redis-key-prefix",
