@@ -69,6 +69,29 @@ describe("OPA-Envoy input shape", () => {
     expect(input["truncated_body"]).toBe(false);
   });
 
+  it("maps the CheckRequest as the plugin's reflection does: time {seconds, nanos}, numbers, source_principal", () => {
+    const request = create(CheckRequestSchema, {
+      attributes: {
+        source: { principal: "spiffe://x/y" },
+        request: {
+          time: { seconds: 1_767_614_400n, nanos: 5 },
+          http: {
+            size: 7n,
+            headers: { "x-envoy-auth-partial-body": "true", "content-type": "application/json" },
+            body: '{"a":',
+          },
+        },
+      },
+    });
+    const input = buildPolicyInput(request, { skipRequestBodyParse: false });
+    expect(input["attributes"]).toMatchObject({
+      request: { time: { seconds: 1_767_614_400, nanos: 5 }, http: { size: 7 } },
+    });
+    expect(input["source_principal"]).toBe("spiffe://x/y");
+    expect(input["truncated_body"]).toBe(true);
+    expect(input["parsed_body"]).toBeNull();
+  });
+
   it("leaves the body fields out when body parsing is skipped", () => {
     const input = buildPolicyInput(checkContext({ body: "{}" }).request, { skipRequestBodyParse: true });
     expect(Object.keys(input)).not.toContain("parsed_body");

@@ -1,14 +1,16 @@
-import { type JsonObject, type JsonValue, toJson } from "@bufbuild/protobuf";
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { type CheckRequest, CheckRequestSchema } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { protomap } from "./protomap.js";
 
 /**
  * The policy input, shaped exactly as the OPA-Envoy plugin shapes it so that policies written for
- * it run unchanged: the v3 CheckRequest as proto JSON, plus `parsed_path`, `parsed_query`,
- * `parsed_body`, `truncated_body` and `version`. Building it never fails: a path or body that
- * cannot be parsed leaves the parsed field empty instead of failing the check.
+ * it run unchanged: the v3 CheckRequest as the plugin's reflection maps it (see protomap), plus
+ * `parsed_path`, `parsed_query`, `parsed_body`, `truncated_body`, `version` and `source_principal`.
+ * Building it never fails: a path or body that cannot be parsed leaves the parsed field empty instead
+ * of failing the check.
  */
 export function buildPolicyInput(request: CheckRequest, options: { skipRequestBodyParse: boolean }): JsonObject {
-  const input = toJson(CheckRequestSchema, request) as JsonObject;
+  const input = protomap(CheckRequestSchema, request);
   const http = request.attributes?.request?.http;
   const { path, query } = splitTarget(http?.path ?? "");
   input["version"] = { ext_authz: "v3", encoding: "protojson" };
@@ -19,6 +21,8 @@ export function buildPolicyInput(request: CheckRequest, options: { skipRequestBo
     input["parsed_body"] = parsed;
     input["truncated_body"] = truncated;
   }
+  const principal = request.attributes?.source?.principal ?? "";
+  if (principal !== "") input["source_principal"] = principal;
   return input;
 }
 
@@ -81,6 +85,8 @@ export function parseBody(
   body: string,
   rawBody: Uint8Array | undefined,
 ): { parsed: JsonValue; truncated: boolean } {
+  // Envoy says so when it cut the body to its max_request_bytes, with or without a content-length.
+  if (headers["x-envoy-auth-partial-body"] === "true") return { parsed: null, truncated: true };
   const contentType = headers["content-type"] ?? "";
   const kind = bodyKind(contentType);
   if (!kind) return { parsed: null, truncated: false };
