@@ -101,7 +101,16 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   /** Loads a config file's text; an error found while building names the file and line too. */
   const loadFile = async (file: string, text: string) => {
     try {
-      await service.replace(parseAuthConfigFile(text, file));
+      let configs: ReturnType<typeof parseAuthConfigFile>;
+      try {
+        configs = parseAuthConfigFile(text, file);
+      } catch (err) {
+        // A file that does not parse (YAML syntax, unknown fields) is a failed load too; the service
+        // counts the ones that parse but do not compile.
+        metrics.reload("failure");
+        throw err;
+      }
+      await service.replace(configs);
     } catch (err) {
       if (err instanceof AuthConfigInvalid) {
         const line = lineOfField(text, err.configId, err.field);
@@ -134,7 +143,10 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
             );
           }
         },
-        (err) => logger.error({ err, file: configFile }, "reading the auth config file failed"),
+        (err) => {
+          metrics.reload("failure");
+          logger.error({ err, file: configFile }, "reading the auth config file failed");
+        },
       );
     } else {
       await service.replace(options.configs ?? []);
