@@ -33,6 +33,15 @@ allow := {
 allow := {"allowed": false, "http_status": 401, "body": "no", "headers": {"www-authenticate": "Basic"}} if case == "object-deny"
 
 allow := {"allowed": false} if case == "object-deny-default"
+
+allow := {
+  "allowed": true,
+  "headers": [{"x-l": "1"}, {"x-m": "2"}],
+  "response_headers_to_add": [{"x-n": "3"}],
+  "dynamic_metadata": {"user": "ada", "n": 3},
+} if case == "headers-list"
+
+allow := {"allowed": false, "http_status": 429, "headers": [{"retry-after": "5"}], "body": "slow down"} if case == "deny-list"
 `;
 
 interface OpaCase {
@@ -136,6 +145,11 @@ const cases: readonly OpaCase[] = [
     },
   },
   { name: "object decision: deny with nothing but allowed: false", request: httpCheck("object-deny-default") },
+  {
+    name: "object decision: headers and response_headers_to_add as lists of objects, with dynamic_metadata",
+    request: httpCheck("headers-list"),
+  },
+  { name: "object decision: deny 429 with headers as a list and a body", request: httpCheck("deny-list") },
 ];
 
 /** Dynamic metadata only Gantry adds (which config and step decided, and why), a deliberate extra. */

@@ -178,6 +178,15 @@ describe("OPA-Envoy multipart bodies", () => {
 describe("OPA-Envoy decision shape", () => {
   it("reads a boolean", () => {
     expect(decisionToVerdict(true)).toEqual({ kind: "allow" });
+    // Headers as a list of objects, as the OPA-Envoy plugin takes them too.
+    expect(decisionToVerdict({ allowed: true, headers: [{ a: "1" }, { a: "2", b: "3" }] })).toEqual({
+      kind: "allow",
+      headers: [
+        { name: "a", value: "1" },
+        { name: "a", value: "2", append: true },
+        { name: "b", value: "3" },
+      ],
+    });
     expect(decisionToVerdict(false)).toEqual({ kind: "deny", status: 403, reason: "denied by policy" });
   });
 
@@ -229,6 +238,7 @@ describe("OPA-Envoy decision shape", () => {
     expect(reasonOf("yes")).toMatch(/a string, not a boolean or an object/);
     expect(reasonOf({ allowed: "true" })).toMatch(/`allowed` must be a boolean/);
     expect(reasonOf({ allowed: true, headers: { a: 1 } })).toMatch(/`headers.a` must be a string or an array/);
+    expect(reasonOf({ allowed: true, headers: [{ a: "1" }, 2] })).toMatch(/`headers\[1\]` must be an object/);
     expect(reasonOf({ allowed: false, http_status: 42 })).toMatch(/http_status/);
   });
 
