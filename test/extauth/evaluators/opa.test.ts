@@ -11,6 +11,7 @@ import {
   createOpaAuthFactory,
   decisionToVerdict,
   normalizeEntrypoint,
+  policyInputJson,
 } from "../../../src/extauth/evaluators/opa/index.js";
 import { parseBody, parsePath, parseQuery } from "../../../src/extauth/evaluators/opa/input.js";
 import { type ExtAuthServer, startExtAuthServer } from "../../../src/extauth/index.js";
@@ -90,6 +91,17 @@ describe("OPA-Envoy input shape", () => {
     expect(input["source_principal"]).toBe("spiffe://x/y");
     expect(input["truncated_body"]).toBe(true);
     expect(input["parsed_body"]).toBeNull();
+  });
+
+  it("hands OPA a JSON body's numbers as written, beyond 2^53 too", () => {
+    const request = create(CheckRequestSchema, {
+      attributes: {
+        request: { http: { headers: { "content-type": "application/json" }, body: '{"id": 12345678901234567890}' } },
+      },
+    });
+    const text = policyInputJson(request, { skipRequestBodyParse: false });
+    expect(text).toContain('"parsed_body":{"id": 12345678901234567890}');
+    expect(JSON.parse(text)).toMatchObject({ truncated_body: false, parsed_path: [""] });
   });
 
   it("leaves the body fields out when body parsing is skipped", () => {

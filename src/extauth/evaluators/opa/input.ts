@@ -26,6 +26,29 @@ export function buildPolicyInput(request: CheckRequest, options: { skipRequestBo
   return input;
 }
 
+/**
+ * The policy input as the JSON text OPA reads. A JSON body goes in as the client wrote it, so numbers
+ * beyond 2^53 (ids, amounts) reach the policy exact, as they do in the OPA-Envoy plugin; JavaScript's
+ * own numbers would round them.
+ */
+export function policyInputJson(request: CheckRequest, options: { skipRequestBodyParse: boolean }): string {
+  const input = buildPolicyInput(request, options);
+  const parsed = input["parsed_body"];
+  if (parsed === undefined || parsed === null || input["truncated_body"] === true) return JSON.stringify(input);
+  const http = request.attributes?.request?.http;
+  const headers = http?.headers ?? {};
+  if (bodyKind(headers["content-type"] ?? "") !== "json") return JSON.stringify(input);
+  // parseBody parsed exactly this text, so it is valid JSON.
+  const raw = bodyText(http?.body ?? "", http?.rawBody);
+  delete input["parsed_body"];
+  const rest = JSON.stringify(input);
+  return `${rest.slice(0, -1)}${rest === "{}" ? "" : ","}"parsed_body":${raw}}`;
+}
+
+function bodyText(body: string, rawBody: Uint8Array | undefined): string {
+  return body !== "" ? body : rawBody && rawBody.length > 0 ? Buffer.from(rawBody).toString("utf8") : "";
+}
+
 function splitTarget(target: string): { path: string; query: string } {
   const hash = target.indexOf("#");
   const withoutFragment = hash < 0 ? target : target.slice(0, hash);
@@ -90,7 +113,7 @@ export function parseBody(
   const contentType = headers["content-type"] ?? "";
   const kind = bodyKind(contentType);
   if (!kind) return { parsed: null, truncated: false };
-  const text = body !== "" ? body : rawBody && rawBody.length > 0 ? Buffer.from(rawBody).toString("utf8") : "";
+  const text = bodyText(body, rawBody);
   if (text === "") return { parsed: null, truncated: false };
   const declared = Number.parseInt(headers["content-length"] ?? "", 10);
   if (Number.isFinite(declared) && declared > Buffer.byteLength(text, "utf8")) return { parsed: null, truncated: true };
