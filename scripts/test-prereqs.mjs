@@ -13,6 +13,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const localBin = join(root, ".cache", "bin");
 const searchPath = [localBin, ...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
 const inCI = process.env.CI === "true";
+/** Pinned peer modules, shared with the tests that read their sources (test/support/peers.ts). */
+const peers = JSON.parse(readFileSync(join(root, "scripts", "peer-modules.json"), "utf8"));
+const anchor = `${peers.envoyproxyRatelimit.module}@${peers.envoyproxyRatelimit.version}`;
 
 /** Debian packages the tests need, by the command each provides. */
 const aptTools = [
@@ -28,7 +31,7 @@ const goTools = [
   // envoyproxy/ratelimit, the peer that must read the RateLimitConfigs Gantry serves over xDS.
   {
     command: "service_cmd",
-    module: "github.com/envoyproxy/ratelimit/src/service_cmd@v1.4.1-0.20260122083618-3fb702589d36",
+    module: `${peers.envoyproxyRatelimit.module}/src/service_cmd@${peers.envoyproxyRatelimit.version}`,
   },
   // h2spec, an HTTP/2 conformance suite run against the data-plane gRPC server's own HTTP/2 layer.
   { command: "h2spec", module: "github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible" },

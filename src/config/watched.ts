@@ -30,6 +30,13 @@ export interface WatchOptions<I, T> {
    * function that posts `input` to one.
    */
   parse(input: I): T | Promise<T>;
+  /**
+   * A first reading that does not parse, or that the subscribers refuse, is reported to them and
+   * the provider starts and watches anyway, so the fixed source is taken when it changes (as
+   * envoyproxy/ratelimit starts). By default such a start rejects. A source that cannot be read at
+   * all still rejects.
+   */
+  startWithoutConfig?: boolean;
   /** Quiet time before reading after a change. Default 100 ms. */
   quietMs?: number;
   /** Longest wait after the first change of a burst. Default: none. */
@@ -58,6 +65,9 @@ export class WatchedProvider<I, T> implements ConfigProvider<T> {
   readonly source: string;
   readonly #spec: WatchedSource<I>;
   readonly #parse: (input: I) => T | Promise<T>;
+  readonly #startWithoutConfig: boolean;
+  /** The version of the last reading that failed, so an unchanged bad source is not reported twice. */
+  #failedVersion: string | undefined;
   readonly #publisher = new SnapshotPublisher<T>();
   readonly #quiet: QuietPeriod;
   #watcher: FSWatcher | undefined;
@@ -69,6 +79,7 @@ export class WatchedProvider<I, T> implements ConfigProvider<T> {
     this.source = spec.source;
     this.#spec = spec;
     this.#parse = options.parse;
+    this.#startWithoutConfig = options.startWithoutConfig ?? false;
     this.#quiet = new QuietPeriod(() => void this.#reload(false).catch(() => undefined), {
       quietMs: options.quietMs ?? 100,
       maxDelayMs: options.maxDelayMs,
@@ -87,7 +98,23 @@ export class WatchedProvider<I, T> implements ConfigProvider<T> {
   async start(): Promise<void> {
     if (this.#watcher) return;
     const { input, version } = await this.#spec.read();
-    await this.#publisher.offer({ version, config: await this.#parse(input) });
+    let parsed: { config: T } | undefined;
+    try {
+      parsed = { config: await this.#parse(input) };
+    } catch (err) {
+      if (!this.#startWithoutConfig) throw err;
+      this.#failedVersion = version;
+      this.#publisher.fail(err);
+    }
+    if (parsed) {
+      try {
+        await this.#publisher.offer({ version, config: parsed.config });
+      } catch (err) {
+        // The subscriber that refused has reported why.
+        if (!this.#startWithoutConfig) throw err;
+        this.#failedVersion = version;
+      }
+    }
     // Not persistent: watching alone never keeps a process alive; the server's sockets do.
     this.#watcher = watch(this.#spec.folder, { persistent: false, recursive: this.#spec.recursive }, (_event, name) => {
       if (this.#spec.relevant(name)) this.#quiet.trigger();
@@ -121,7 +148,8 @@ export class WatchedProvider<I, T> implements ConfigProvider<T> {
       let snapshot: ConfigSnapshot<T>;
       try {
         const { input, version } = await this.#spec.read();
-        if (!force && version === this.#publisher.current()?.version) return;
+        if (!force && (version === this.#publisher.current()?.version || version === this.#failedVersion)) return;
+        this.#failedVersion = version;
         snapshot = { version, config: await this.#parse(input) };
       } catch (err) {
         if (!force && isMissing(err)) return;
@@ -130,6 +158,7 @@ export class WatchedProvider<I, T> implements ConfigProvider<T> {
       }
       // A refusal was reported by the subscriber that refused.
       await this.#publisher.offer(snapshot, force);
+      this.#failedVersion = undefined;
     });
     this.#loading = run.catch(() => undefined);
     return run;

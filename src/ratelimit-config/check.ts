@@ -82,6 +82,11 @@ function checkDescriptors(descriptors: readonly RateLimitDescriptor[], path: str
         path: here,
         problem: `duplicate descriptor key "${descriptor.key}"${descriptor.value === "" ? "" : ` value "${descriptor.value}"`} (first at ${path}descriptors[${first}])`,
       });
+    if (descriptor.shareThreshold && !descriptor.value.endsWith("*"))
+      problems.push({
+        path: `${here}.share_threshold`,
+        problem: "needs a wildcard value (one ending in `*`)",
+      });
     checkLimits(descriptor.rateLimit, descriptor.additionalLimits, `${here}.`, problems);
     checkDescriptors(descriptor.descriptors, `${here}.`, problems);
   });

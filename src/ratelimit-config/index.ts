@@ -3,4 +3,4 @@
 // config servable lives here, beside neither, so that both check it the same way and the pure
 // translator need not depend on a server.
 export { type ConfigProblem, configProblems } from "./check.js";
-export { unitSeconds } from "./units.js";
+export { isKnownUnit, unitSeconds } from "./units.js";

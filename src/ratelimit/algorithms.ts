@@ -14,18 +14,37 @@ export interface HitOutcome {
   readonly resetSeconds: number;
 }
 
+/**
+ * How a fixed-window counter's Redis key is spelled. `envoyproxy`: envoyproxy/ratelimit's own
+ * `domain_key_value_…_<window start>`, so a fleet running both counts on the same keys. `gantry`:
+ * `{domain_key_value_…}fw<seconds>_<window start>`, with the unit in the key (a descriptor's additional
+ * limits and set rules count apart) and a hash tag.
+ */
+export type FixedWindowKeyFormat = "envoyproxy" | "gantry";
+
 /** Hits that share one counter, coalesced: one backend call, outcomes fanned back out in order. */
 export interface CounterGroup {
   readonly counterKey: string;
+  readonly keyFormat: FixedWindowKeyFormat;
   readonly algorithm: RateLimitAlgorithm;
   readonly limit: number;
   readonly windowSeconds: number;
   readonly hits: readonly number[];
 }
 
-/** Counters' storage keys. The `{…}` hash tag keeps every key of one descriptor in one Redis Cluster slot. */
-export function fixedWindowKey(counter: Pick<CounterGroup, "counterKey" | "windowSeconds">, nowMs: number): string {
-  return `{${counter.counterKey}}fw${counter.windowSeconds}_${fixedWindowStart(nowMs, counter.windowSeconds)}`;
+/**
+ * Counters' storage keys. The `{…}` hash tag keeps every key of one descriptor in one Redis Cluster slot
+ * (the sliding window's script touches two keys); a fixed window's commands touch one key each, so its
+ * envoyproxy-format keys need no tag.
+ */
+export function fixedWindowKey(
+  counter: Pick<CounterGroup, "counterKey" | "windowSeconds" | "keyFormat">,
+  nowMs: number,
+): string {
+  const start = fixedWindowStart(nowMs, counter.windowSeconds);
+  return counter.keyFormat === "envoyproxy"
+    ? `${counter.counterKey}${start}`
+    : `{${counter.counterKey}}fw${counter.windowSeconds}_${start}`;
 }
 
 export function slidingWindowKeys(group: CounterGroup, nowMs: number): [current: string, previous: string] {

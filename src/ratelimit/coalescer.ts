@@ -24,6 +24,7 @@ interface Batch {
 
 export interface HitRequest {
   readonly counterKey: string;
+  readonly keyFormat: CounterGroup["keyFormat"];
   readonly algorithm: CounterGroup["algorithm"];
   readonly limit: number;
   readonly windowSeconds: number;
@@ -70,12 +71,13 @@ export class HitCoalescer {
 
   hit(request: HitRequest): Promise<HitOutcome> {
     const batch = this.#next ?? this.#open();
-    const id = `${request.algorithm}|${request.windowSeconds}|${request.limit}|${request.counterKey}`;
+    const id = `${request.keyFormat}|${request.algorithm}|${request.windowSeconds}|${request.limit}|${request.counterKey}`;
     let pending = batch.groups.get(id);
     if (!pending) {
       pending = {
         group: {
           counterKey: request.counterKey,
+          keyFormat: request.keyFormat,
           algorithm: request.algorithm,
           limit: request.limit,
           windowSeconds: request.windowSeconds,

@@ -61,13 +61,14 @@ export function loadConfigDir(dir: string): RateLimitConfig[] {
  */
 export function configDirProvider(
   dir: string,
-  options: { quietMs?: number | undefined; timers?: Timers | undefined } = {},
+  options: { quietMs?: number | undefined; timers?: Timers | undefined; startWithoutConfig?: boolean } = {},
 ): ConfigProvider<readonly RateLimitConfig[]> {
   return directoryProvider({
     dir,
     recursive: false,
     accept: isConfigFile,
     parse: parseConfigFiles,
+    ...(options.startWithoutConfig ? { startWithoutConfig: true } : {}),
     ...(options.quietMs === undefined ? {} : { quietMs: options.quietMs }),
     ...(options.timers === undefined ? {} : { timers: options.timers }),
   });

@@ -135,6 +135,9 @@ function readDescriptor(r: Reader, node: Node, path: string): RateLimitDescripto
     "descriptors",
     "shadow_mode",
     "detailed_metric",
+    "quota_mode",
+    "share_threshold",
+    "value_to_metric",
     "additional_limits",
   ]);
   const descriptor = create(RateLimitDescriptorSchema);
@@ -145,6 +148,9 @@ function readDescriptor(r: Reader, node: Node, path: string): RateLimitDescripto
   descriptor.additionalLimits = readAdditional(r, f.get("additional_limits"), `${path}.additional_limits`);
   if (f.has("shadow_mode")) descriptor.shadowMode = r.bool(f.get("shadow_mode"), `${path}.shadow_mode`);
   if (f.has("detailed_metric")) descriptor.detailedMetric = r.bool(f.get("detailed_metric"), `${path}.detailed_metric`);
+  if (f.has("quota_mode")) descriptor.quotaMode = r.bool(f.get("quota_mode"), `${path}.quota_mode`);
+  if (f.has("share_threshold")) descriptor.shareThreshold = r.bool(f.get("share_threshold"), `${path}.share_threshold`);
+  if (f.has("value_to_metric")) descriptor.valueToMetric = r.bool(f.get("value_to_metric"), `${path}.value_to_metric`);
   descriptor.descriptors = readDescriptors(r, f.get("descriptors"), `${path}.descriptors`);
   return descriptor;
 }

@@ -1,5 +1,5 @@
 export { type ConfigProblem, configProblems } from "../ratelimit-config/index.js";
-export type { CounterGroup, CounterStore, HitOutcome } from "./algorithms.js";
+export type { CounterGroup, CounterStore, FixedWindowKeyFormat, HitOutcome } from "./algorithms.js";
 export { RateLimitConfigError } from "./config-errors.js";
 export { checkConfigs, loadConfigDir } from "./config-files.js";
 export { parseRateLimitYaml } from "./config-yaml.js";

@@ -43,17 +43,19 @@ function invalid(message: string): never {
   throw new GrpcError(GrpcStatus.INVALID_ARGUMENT, message);
 }
 
-/** Checks a ShouldRateLimit request; anything malformed is INVALID_ARGUMENT naming the field. */
+/**
+ * Checks a ShouldRateLimit request. An empty domain or descriptor list is answered UNKNOWN with
+ * envoyproxy/ratelimit's words (its service returns a plain error there, which gRPC-Go sends as UNKNOWN);
+ * a descriptor without entries or with an empty key simply matches nothing, as there. A bad `hits_addend`
+ * or override unit is INVALID_ARGUMENT naming the field.
+ */
 export function checkRequest(request: RateLimitRequest): CheckedRequest {
-  if (request.domain === "") invalid("domain: empty");
-  if (request.descriptors.length === 0) invalid("descriptors: empty");
+  if (request.domain === "") throw new GrpcError(GrpcStatus.UNKNOWN, "rate limit domain must not be empty");
+  if (request.descriptors.length === 0)
+    throw new GrpcError(GrpcStatus.UNKNOWN, "rate limit descriptor list must not be empty");
   const requestHits = request.hitsAddend === 0 ? 1 : request.hitsAddend;
   const descriptors = request.descriptors.map((descriptor, i): RequestDescriptor => {
     const where = `descriptors[${i}]`;
-    if (descriptor.entries.length === 0) invalid(`${where}.entries: empty`);
-    descriptor.entries.forEach((entry, j) => {
-      if (entry.key === "") invalid(`${where}.entries[${j}].key: empty`);
-    });
     let override: LimitOverride | undefined;
     if (descriptor.limit) {
       const unit = fromOverrideUnit(descriptor.limit.unit);

@@ -6,6 +6,7 @@ import {
   type RateLimitUnit,
 } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import { unitSeconds } from "../ratelimit-config/index.js";
+import type { FixedWindowKeyFormat } from "./algorithms.js";
 
 /** One limit as configured: how many hits per window, counted how, and what it replaces. */
 export interface LimitRule {
@@ -19,20 +20,27 @@ export interface LimitRule {
   readonly requestsPerUnit: number;
   readonly algorithm: RateLimitAlgorithm;
   readonly shadowMode: boolean;
+  /** Over the limit is reported in the status, but the descriptor's code stays OK (envoyproxy's quota_mode). */
+  readonly quotaMode: boolean;
 }
 
 /** A limit that applies to one request descriptor, with the counter it counts on. */
 export interface AppliedLimit {
   readonly rule: LimitRule;
-  /** The counter's identity built from the request's own entries (so `foo*` counts foo1 and foo2 apart). */
+  /**
+   * The counter's identity built from the request's own entries (so `foo*` counts foo1 and foo2 apart,
+   * unless the wildcard has `share_threshold`), spelled `domain_key_value_…_` as envoyproxy/ratelimit does.
+   */
   readonly counterKey: string;
+  readonly keyFormat: FixedWindowKeyFormat;
   readonly statsName: string;
 }
 
 /** What the config says about one request descriptor. */
 export type DescriptorMatch =
   | { readonly kind: "none" }
-  | { readonly kind: "unlimited" }
+  /** `replaces` of an unlimited limit still drop the limits it names, as in envoyproxy/ratelimit. */
+  | { readonly kind: "unlimited"; readonly replaces: readonly string[] }
   | { readonly kind: "limited"; readonly limits: readonly AppliedLimit[] };
 
 export interface DescriptorEntry {
@@ -43,15 +51,19 @@ export interface DescriptorEntry {
 interface TreeNode {
   readonly statsName: string;
   readonly detailedMetric: boolean;
-  readonly unlimited: boolean;
+  readonly valueToMetric: boolean;
+  /** The wildcard value (`files*`) every matching value counts as, with `share_threshold`. */
+  readonly sharedValue: string | undefined;
+  /** Set when the descriptor's limit is `unlimited`: what that limit replaces. */
+  readonly unlimitedReplaces: readonly string[] | undefined;
   readonly limits: readonly LimitRule[];
   readonly children: Level;
 }
 
 interface KeyChoices {
   readonly exact: Map<string, TreeNode>;
-  /** In config order: the first that matches wins. */
-  readonly wildcards: Array<{ readonly pattern: RegExp; readonly node: TreeNode }>;
+  /** Values ending in `*`, in config order: the first whose prefix the request's value starts with wins. */
+  readonly wildcards: Array<{ readonly prefix: string; readonly value: string; readonly node: TreeNode }>;
   keyOnly?: TreeNode;
 }
 
@@ -74,11 +86,13 @@ export interface DomainRules {
 /** A compiled set of configs, one per domain. Immutable: a reload builds a new one and swaps it in. */
 export interface RuleBook {
   readonly domains: ReadonlyMap<string, DomainRules>;
+  /** How the keys of the limits envoyproxy/ratelimit also has (a descriptor's `rate_limit`, overrides) are spelled. */
+  readonly keyFormat: FixedWindowKeyFormat;
 }
 
-function wildcardPattern(value: string): RegExp {
-  const parts = value.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  return new RegExp(`^${parts.join(".*")}$`, "s");
+/** Only a trailing `*` is a wildcard (envoyproxy/ratelimit's rule); a `*` anywhere else is a literal character. */
+function isWildcard(value: string): boolean {
+  return value.endsWith("*");
 }
 
 function limitRules(
@@ -86,6 +100,7 @@ function limitRules(
   additional: readonly RateLimitPolicy[],
   statsName: string,
   shadowMode: boolean,
+  quotaMode: boolean,
 ): LimitRule[] {
   if (!first || first.unlimited) return [];
   return [first, ...additional].map((policy, i) => ({
@@ -97,6 +112,7 @@ function limitRules(
     requestsPerUnit: policy.requestsPerUnit,
     algorithm: policy.algorithm,
     shadowMode,
+    quotaMode,
   }));
 }
 
@@ -107,8 +123,10 @@ function compileLevel(descriptors: readonly RateLimitDescriptor[], parentName: s
     const node: TreeNode = {
       statsName,
       detailedMetric: d.detailedMetric,
-      unlimited: d.rateLimit?.unlimited ?? false,
-      limits: limitRules(d.rateLimit, d.additionalLimits, statsName, d.shadowMode),
+      valueToMetric: d.valueToMetric,
+      sharedValue: d.shareThreshold && isWildcard(d.value) ? d.value : undefined,
+      unlimitedReplaces: d.rateLimit?.unlimited ? d.rateLimit.replaces.map((r) => r.name) : undefined,
+      limits: limitRules(d.rateLimit, d.additionalLimits, statsName, d.shadowMode, d.quotaMode),
       children: compileLevel(d.descriptors, statsName),
     };
     let choices = level.get(d.key);
@@ -117,14 +135,21 @@ function compileLevel(descriptors: readonly RateLimitDescriptor[], parentName: s
       level.set(d.key, choices);
     }
     if (d.value === "") choices.keyOnly = node;
-    else if (d.value.includes("*")) choices.wildcards.push({ pattern: wildcardPattern(d.value), node });
+    else if (isWildcard(d.value)) choices.wildcards.push({ prefix: d.value.slice(0, -1), value: d.value, node });
     else choices.exact.set(d.value, node);
   }
   return level;
 }
 
-/** Compiles validated configs (see configProblems) into a RuleBook. */
-export function compileRules(configs: readonly RateLimitConfig[]): RuleBook {
+/**
+ * Compiles validated configs (see configProblems) into a RuleBook. `keyFormat` spells the keys of the
+ * fixed-window limits envoyproxy/ratelimit also has; Gantry's additional limits and set rules always use
+ * Gantry's format, since two of them may share a window start.
+ */
+export function compileRules(
+  configs: readonly RateLimitConfig[],
+  keyFormat: FixedWindowKeyFormat = "envoyproxy",
+): RuleBook {
   const domains = new Map<string, DomainRules>();
   for (const config of configs) {
     domains.set(config.domain, {
@@ -134,11 +159,17 @@ export function compileRules(configs: readonly RateLimitConfig[]): RuleBook {
         index,
         entries: rule.entries.map((e) => ({ key: e.key, value: e.value })),
         alwaysApply: rule.alwaysApply,
-        limits: limitRules(rule.rateLimit, rule.additionalLimits, `${config.domain}.set_${index}`, rule.shadowMode),
+        limits: limitRules(
+          rule.rateLimit,
+          rule.additionalLimits,
+          `${config.domain}.set_${index}`,
+          rule.shadowMode,
+          false,
+        ),
       })),
     });
   }
-  return { domains };
+  return { domains, keyFormat };
 }
 
 function pairs(entries: readonly DescriptorEntry[]): string {
@@ -149,27 +180,49 @@ function pairs(entries: readonly DescriptorEntry[]): string {
 
 /** The statistics name that spells out the request's own values (detailed_metric, overrides). */
 function detailedName(domain: string, entries: readonly DescriptorEntry[]): string {
-  return `${domain}.${entries.map((e) => `${e.key}_${e.value}`).join(".")}`;
+  return `${domain}.${entries.map((e) => (e.value === "" ? e.key : `${e.key}_${e.value}`)).join(".")}`;
+}
+
+/** The node a request descriptor reaches, with the values it counts and is reported by. */
+interface TreeMatch {
+  readonly node: TreeNode;
+  /** Per entry: the request's value, or the wildcard value when the wildcard has `share_threshold`. */
+  readonly countedValues: readonly string[];
+  /** The statistics name with `value_to_metric` and `share_threshold` applied, as envoyproxy names it. */
+  readonly statsName: string;
 }
 
 /**
  * Walks the tree: at each level exact key+value, then the first wildcard in config order, then the
  * key alone. The node found at the request's last entry is the match (depth must match).
  */
-function matchTree(rules: DomainRules, entries: readonly DescriptorEntry[]): TreeNode | undefined {
+function matchTree(rules: DomainRules, entries: readonly DescriptorEntry[]): TreeMatch | undefined {
   let level = rules.root;
   let node: TreeNode | undefined;
+  const countedValues: string[] = [];
+  let statsName = rules.domain;
   for (const entry of entries) {
     const choices = level.get(entry.key);
     if (!choices) return undefined;
-    node =
-      choices.exact.get(entry.value) ??
-      choices.wildcards.find((w) => w.pattern.test(entry.value))?.node ??
-      choices.keyOnly;
-    if (!node) return undefined;
+    let shown: string;
+    const exact = choices.exact.get(entry.value);
+    const wildcard = exact ? undefined : choices.wildcards.find((w) => entry.value.startsWith(w.prefix));
+    if (exact) {
+      node = exact;
+      shown = entry.value;
+    } else if (wildcard) {
+      node = wildcard.node;
+      shown = node.sharedValue ?? (node.valueToMetric ? entry.value : wildcard.value);
+    } else {
+      node = choices.keyOnly;
+      if (!node) return undefined;
+      shown = node.valueToMetric ? entry.value : "";
+    }
+    countedValues.push(wildcard && node.sharedValue !== undefined ? node.sharedValue : entry.value);
+    statsName += `.${shown === "" ? entry.key : `${entry.key}_${shown}`}`;
     level = node.children;
   }
-  return node;
+  return node ? { node, countedValues, statsName } : undefined;
 }
 
 /** The request's entries a set rule needs, in the rule's order; undefined when one is missing. */
@@ -189,18 +242,19 @@ export interface LimitOverride {
   readonly unit: RateLimitUnit;
 }
 
-/** Finds the limits that apply to one request descriptor. */
+/** Finds the limits that apply to one request descriptor. An unknown domain has none, override or not. */
 export function matchDescriptor(
-  rules: DomainRules | undefined,
+  book: RuleBook,
   domain: string,
   entries: readonly DescriptorEntry[],
   override?: LimitOverride,
 ): DescriptorMatch {
-  const node = rules ? matchTree(rules, entries) : undefined;
-  const treeKey = `${domain}_${pairs(entries)}`;
+  const rules = book.domains.get(domain);
+  if (!rules) return { kind: "none" };
+  const match = matchTree(rules, entries);
   if (override) {
     const rule: LimitRule = {
-      statsName: node?.statsName ?? detailedName(domain, entries),
+      statsName: match?.statsName ?? detailedName(domain, entries),
       name: "",
       replaces: [],
       unit: override.unit,
@@ -208,18 +262,28 @@ export function matchDescriptor(
       requestsPerUnit: override.requestsPerUnit,
       algorithm: RateLimitAlgorithm.FIXED_WINDOW,
       shadowMode: false,
+      quotaMode: false,
     };
-    return { kind: "limited", limits: [{ rule, counterKey: treeKey, statsName: rule.statsName }] };
+    const counterKey = `${domain}_${pairs(entries)}`;
+    return {
+      kind: "limited",
+      limits: [{ rule, counterKey, keyFormat: book.keyFormat, statsName: rule.statsName }],
+    };
   }
   const limits: AppliedLimit[] = [];
-  if (node)
-    for (const rule of node.limits) {
-      const statsName = node.detailedMetric
-        ? rule.statsName.replace(node.statsName, detailedName(domain, entries))
-        : rule.statsName;
-      limits.push({ rule, counterKey: treeKey, statsName });
-    }
-  if (rules && rules.sets.length > 0) {
+  if (match) {
+    const { node } = match;
+    const counted = entries.map((e, i) => ({ key: e.key, value: match.countedValues[i] ?? e.value }));
+    const counterKey = `${domain}_${pairs(counted)}`;
+    const shown = node.detailedMetric ? detailedName(domain, counted) : match.statsName;
+    node.limits.forEach((rule, i) => {
+      const statsName = rule.statsName.replace(node.statsName, shown);
+      // Only a descriptor's first limit is one envoyproxy/ratelimit also counts.
+      const keyFormat = i === 0 && rule.algorithm === RateLimitAlgorithm.FIXED_WINDOW ? book.keyFormat : "gantry";
+      limits.push({ rule, counterKey, keyFormat, statsName });
+    });
+  }
+  if (rules.sets.length > 0) {
     let firstTaken = false;
     for (const set of rules.sets) {
       if (firstTaken && !set.alwaysApply) continue;
@@ -227,9 +291,10 @@ export function matchDescriptor(
       if (!found) continue;
       if (!set.alwaysApply) firstTaken = true;
       const counterKey = `${domain}_set${set.index}_${pairs(found)}`;
-      for (const rule of set.limits) limits.push({ rule, counterKey, statsName: rule.statsName });
+      for (const rule of set.limits) limits.push({ rule, counterKey, keyFormat: "gantry", statsName: rule.statsName });
     }
   }
   if (limits.length > 0) return { kind: "limited", limits };
-  return node?.unlimited ? { kind: "unlimited" } : { kind: "none" };
+  const replaces = match?.node.unlimitedReplaces;
+  return replaces ? { kind: "unlimited", replaces } : { kind: "none" };
 }

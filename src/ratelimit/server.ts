@@ -12,12 +12,13 @@ import {
   type Logger,
   type Readiness,
   type Registry,
+  ServingStatus,
   startTelemetryServer,
   systemClock,
   type TelemetryServer,
   type Timers,
 } from "../lib/index.js";
-import type { CounterStore } from "./algorithms.js";
+import type { CounterStore, FixedWindowKeyFormat } from "./algorithms.js";
 import { HitCoalescer } from "./coalescer.js";
 import { RateLimitConfigError } from "./config-errors.js";
 import { checkConfigs, configDirProvider } from "./config-files.js";
@@ -48,6 +49,11 @@ export interface RateLimitServerOptions {
   redisTimeoutMs?: number;
   /** Prepended to every Redis key. Default none. */
   redisKeyPrefix?: string;
+  /**
+   * How fixed-window keys are spelled. Default `envoyproxy` (its own keys, so a fleet running both
+   * shares counters); `gantry` for the hash-tagged keys of Gantry before this option.
+   */
+  redisKeyFormat?: FixedWindowKeyFormat;
   /** Default `error`: answer UNAVAILABLE, so Envoy's `failure_mode_deny` decides. */
   redisFailureMode?: RedisFailureMode;
   /** Add RateLimit-* response headers (true for the default names). */
@@ -118,8 +124,9 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     overLimitCache: options.localCache === false ? undefined : new OverLimitCache(clock),
   });
 
+  const keyFormat = options.redisKeyFormat ?? "envoyproxy";
   const live = new LiveConfig<readonly RateLimitConfig[], RuleBook>({
-    compile: (configs) => compileRules(configs),
+    compile: (configs) => compileRules(configs, keyFormat),
     install: (rules) => limiter.setRules(rules),
     onLoaded: (snapshot, rules, source) => {
       metrics.configLoads.inc({ result: "success" });
@@ -131,13 +138,13 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     // Every failure counts: unreadable files, YAML syntax, unknown fields, bad values, clashing domains.
     onFailed: (err, source) => {
       metrics.configLoads.inc({ result: "error" });
+      const outcome = limiter.rules
+        ? "rate-limit config rejected; keeping the last good one"
+        : "rate-limit config rejected; serving without a config until it is fixed";
       if (err instanceof RateLimitConfigError) {
-        logger.error(
-          { file: err.source, line: err.line, field: err.path, problem: err.problem },
-          "rate-limit config rejected; keeping the last good one",
-        );
+        logger.error({ file: err.source, line: err.line, field: err.path, problem: err.problem }, outcome);
       } else {
-        logger.error({ source, problem: err.message }, "rate-limit config rejected; keeping the last good one");
+        logger.error({ source, problem: err.message }, outcome);
       }
     },
   });
@@ -147,9 +154,16 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
   void live.follow(pushed);
   try {
     if (options.configDir !== undefined) {
-      await live.follow(configDirProvider(options.configDir, { quietMs: options.reloadDebounceMs }));
+      // A bad config at start is logged and counted, and the server serves without one (calls are
+      // answered UNKNOWN) until the files are fixed, as envoyproxy/ratelimit does.
+      await live.follow(
+        configDirProvider(options.configDir, { quietMs: options.reloadDebounceMs, startWithoutConfig: true }),
+      );
     } else if (options.configs) {
       await pushed.push(options.configs);
+    } else {
+      // Fed later (xDS, `gantry up`): until then every domain is unknown, and answered OK.
+      limiter.setRules(compileRules([], keyFormat));
     }
   } catch (err) {
     await live.stop();
@@ -164,6 +178,8 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
   });
   const health = new HealthService();
+  // envoyproxy/ratelimit answers for its service name too; load balancers and probes may ask for it.
+  health.set("ratelimit", ServingStatus.SERVING);
   health.register(grpc);
   const failed = (started: number, err: unknown): never => {
     const code = err instanceof GrpcError ? GrpcStatus[err.code] : "INTERNAL";
@@ -222,7 +238,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       pushed.push(configs).catch(() => undefined);
     },
     follow: (provider) => live.follow(provider),
-    domains: () => [...limiter.rules.domains.keys()],
+    domains: () => [...(limiter.rules?.domains.keys() ?? [])],
     async stop() {
       health.drain();
       await live.stop();

@@ -1,13 +1,14 @@
 import { RateLimitResponse_Code as Code, type RateLimitRequest } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { RateLimitAlgorithm } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import { type Clock, GrpcError, GrpcStatus } from "../lib/index.js";
+import { unitSeconds } from "../ratelimit-config/index.js";
 import { fixedWindowKey, fixedWindowStart, type HitOutcome } from "./algorithms.js";
 import type { HitCoalescer } from "./coalescer.js";
 import type { RateLimitMetrics } from "./metrics.js";
 import type { OverLimitCache } from "./over-limit-cache.js";
 import { checkRequest } from "./request.js";
 import type { DescriptorStatusAnswer, RateLimitAnswer } from "./response-encoding.js";
-import { type AppliedLimit, compileRules, type DescriptorMatch, matchDescriptor, type RuleBook } from "./rules.js";
+import { type AppliedLimit, type DescriptorMatch, matchDescriptor, type RuleBook } from "./rules.js";
 import { toResponseUnit } from "./units.js";
 
 /** What to answer when the counter store fails: let traffic through, stop it, or tell Envoy (UNAVAILABLE). */
@@ -48,13 +49,25 @@ interface Evaluated {
   readonly result: LimitResult;
 }
 
-/** Names replaced by any limit matched in this request; limits with those names are dropped. */
+/** Names replaced by any limit matched in this request (unlimited ones too); limits with those names are dropped. */
 function replacedNames(matches: readonly DescriptorMatch[]): Set<string> {
   const names = new Set<string>();
-  for (const match of matches)
+  for (const match of matches) {
     if (match.kind === "limited")
       for (const applied of match.limits) for (const n of applied.rule.replaces) names.add(n);
+    else if (match.kind === "unlimited") for (const n of match.replaces) names.add(n);
+  }
   return names;
+}
+
+/** One descriptor's answer, and the status its response headers would be taken from. */
+interface Answered {
+  readonly status: DescriptorStatusAnswer;
+  /** Before quota mode turned an over status to OK: what envoyproxy/ratelimit picks headers from. */
+  readonly counted: DescriptorStatusAnswer;
+  readonly unit: number | undefined;
+  /** Over its limit and enforced: decides the overall code and, first of all, the headers. */
+  readonly enforcedOver: boolean;
 }
 
 /**
@@ -64,7 +77,8 @@ function replacedNames(matches: readonly DescriptorMatch[]): Set<string> {
  */
 export class RateLimiter {
   readonly #options: RateLimitServiceOptions;
-  #rules: RuleBook = compileRules([]);
+  /** None until a config loads: calls are then refused, as envoyproxy/ratelimit refuses them. */
+  #rules: RuleBook | undefined;
 
   constructor(options: RateLimitServiceOptions) {
     this.#options = options;
@@ -76,7 +90,7 @@ export class RateLimiter {
     this.#options.overLimitCache?.clear();
   }
 
-  get rules(): RuleBook {
+  get rules(): RuleBook | undefined {
     return this.#rules;
   }
 
@@ -86,7 +100,8 @@ export class RateLimiter {
    */
   shouldRateLimit(request: RateLimitRequest): RateLimitAnswer | Promise<RateLimitAnswer> {
     const checked = checkRequest(request);
-    const rules = this.#rules.domains.get(checked.domain);
+    const rules = this.#rules;
+    if (!rules) throw new GrpcError(GrpcStatus.UNKNOWN, "no rate limit configuration loaded");
     const matches = checked.descriptors.map((d) => matchDescriptor(rules, checked.domain, d.entries, d.override));
     const replaced = replacedNames(matches);
     const waiting: Promise<void>[] = [];
@@ -121,22 +136,23 @@ export class RateLimiter {
     const failed = evaluated.some((list) => list?.some((e) => e.result.kind === "failed"));
     if (failed && this.#options.failureMode === "error")
       throw new GrpcError(GrpcStatus.UNAVAILABLE, "rate-limit counter store unavailable");
-    const statuses = matches.map((match, i) => this.#status(match, evaluated[i]));
-    const overLimit = statuses.some((s) => s.code === Code.OVER_LIMIT);
+    const answers = matches.map((match, i) => this.#status(match, evaluated[i]));
+    const overLimit = answers.some((a) => a.enforcedOver);
     const response: RateLimitAnswer = {
       overallCode: overLimit && !this.#options.globalShadowMode ? Code.OVER_LIMIT : Code.OK,
-      statuses,
+      statuses: answers.map((a) => a.status),
     };
     const names = this.#options.responseHeaders;
-    if (names) {
-      const closest = closestToLimit(statuses);
-      if (closest?.currentLimit) {
-        response.responseHeadersToAdd = [
-          { key: names.limit, value: String(closest.currentLimit.requestsPerUnit ?? 0) },
-          { key: names.remaining, value: String(closest.limitRemaining ?? 0) },
-          { key: names.reset, value: String(closest.durationUntilReset?.seconds ?? 0n) },
-        ];
-      }
+    const closest = names ? closestToLimit(answers) : undefined;
+    if (names && closest?.counted.currentLimit && closest.unit !== undefined) {
+      // The reset is the unit's window, as envoyproxy computes it for the header, whatever the status says.
+      const nowSeconds = Math.floor(this.#options.clock.now() / 1000);
+      const window = unitSeconds(closest.unit);
+      response.responseHeadersToAdd = [
+        { key: names.limit, value: String(closest.counted.currentLimit.requestsPerUnit ?? 0) },
+        { key: names.remaining, value: String(closest.counted.limitRemaining ?? 0) },
+        { key: names.reset, value: String(window - (nowSeconds % window)) },
+      ];
     }
     return response;
   }
@@ -147,7 +163,10 @@ export class RateLimiter {
     let cacheKey: string | undefined;
     if (cache && rule.algorithm === RateLimitAlgorithm.FIXED_WINDOW) {
       const now = this.#options.clock.now();
-      cacheKey = fixedWindowKey({ counterKey: limit.counterKey, windowSeconds: rule.windowSeconds }, now);
+      cacheKey = fixedWindowKey(
+        { counterKey: limit.counterKey, keyFormat: limit.keyFormat, windowSeconds: rule.windowSeconds },
+        now,
+      );
       if (cache.has(cacheKey)) {
         const resetSeconds = rule.windowSeconds - (Math.floor(now / 1000) % rule.windowSeconds);
         const outcome = { overLimit: true, remaining: 0, used: rule.requestsPerUnit, resetSeconds };
@@ -158,6 +177,7 @@ export class RateLimiter {
     return this.#options.coalescer
       .hit({
         counterKey: limit.counterKey,
+        keyFormat: limit.keyFormat,
         algorithm: rule.algorithm,
         limit: rule.requestsPerUnit,
         windowSeconds: rule.windowSeconds,
@@ -190,9 +210,14 @@ export class RateLimiter {
     }
   }
 
-  #status(match: DescriptorMatch, evaluated: readonly Evaluated[] | undefined): DescriptorStatusAnswer {
-    if (match.kind === "unlimited") return { code: Code.OK, limitRemaining: unlimitedRemaining };
-    if (!evaluated || evaluated.length === 0) return { code: Code.OK, limitRemaining: 0 };
+  #status(match: DescriptorMatch, evaluated: readonly Evaluated[] | undefined): Answered {
+    if (match.kind === "unlimited") {
+      const status = { code: Code.OK, limitRemaining: unlimitedRemaining };
+      return { status, counted: status, unit: undefined, enforcedOver: false };
+    }
+    const none = { code: Code.OK, limitRemaining: 0 };
+    if (!evaluated || evaluated.length === 0)
+      return { status: none, counted: none, unit: undefined, enforcedOver: false };
     let reported: { limit: AppliedLimit; outcome: HitOutcome } | undefined;
     let code = Code.OK;
     for (const { limit, result } of evaluated) {
@@ -212,23 +237,44 @@ export class RateLimiter {
         reported = { limit, outcome };
       }
     }
-    if (!reported) return { code, limitRemaining: 0 };
+    if (!reported) {
+      const status = { code, limitRemaining: 0 };
+      return { status, counted: status, unit: undefined, enforcedOver: code === Code.OVER_LIMIT };
+    }
     const { rule } = reported.limit;
-    return {
+    const currentLimit = { requestsPerUnit: rule.requestsPerUnit, unit: toResponseUnit(rule.unit), name: rule.name };
+    const counted: DescriptorStatusAnswer = {
       code,
-      currentLimit: { requestsPerUnit: rule.requestsPerUnit, unit: toResponseUnit(rule.unit), name: rule.name },
+      currentLimit,
       limitRemaining: reported.outcome.remaining,
       durationUntilReset: { seconds: BigInt(reported.outcome.resetSeconds) },
     };
+    // Quota mode: over is reported by the remaining count, but answered OK and without a reset time.
+    if (code === Code.OVER_LIMIT && rule.quotaMode) {
+      const status = { code: Code.OK, currentLimit, limitRemaining: reported.outcome.remaining };
+      return { status, counted, unit: rule.unit, enforcedOver: false };
+    }
+    return { status: counted, counted, unit: rule.unit, enforcedOver: code === Code.OVER_LIMIT };
   }
 }
 
-/** The status with the least remaining (the first on a tie), among those that carry a limit. */
-function closestToLimit(statuses: readonly DescriptorStatusAnswer[]): DescriptorStatusAnswer | undefined {
-  let closest: DescriptorStatusAnswer | undefined;
-  for (const status of statuses) {
-    if (!status.currentLimit) continue;
-    if (!closest || (status.limitRemaining ?? 0) < (closest.limitRemaining ?? 0)) closest = status;
+/**
+ * The answer response headers come from, as envoyproxy/ratelimit picks it: the last enforced over-limit
+ * descriptor, else the first with the least remaining among those that carry a limit.
+ */
+function closestToLimit(answers: readonly Answered[]): Answered | undefined {
+  let closest: Answered | undefined;
+  let least = unlimitedRemaining;
+  for (const answer of answers) {
+    const remaining = answer.counted.limitRemaining ?? 0;
+    if (answer.counted.currentLimit && remaining < least) {
+      closest = answer;
+      least = remaining;
+    }
+    if (answer.enforcedOver) {
+      closest = answer;
+      least = 0;
+    }
   }
   return closest;
 }

@@ -128,7 +128,15 @@ describe("ext-auth server", () => {
         what: "the failed reload to be counted",
       },
     );
-    // Nothing of the bad file was applied: the previous configs answer as before.
+    // A file that is not even valid YAML, and one with an unknown field, are counted as failures too.
+    const failures = async () =>
+      Number(/gantry_extauth_config_reloads_total\{result="failure"[^\n]* (\d+)/.exec(await metrics())?.[1] ?? 0);
+    const before = await failures();
+    writeConfig(`${firstConfig}\nbad: [unclosed\n`);
+    await waitFor(async () => (await failures()) === before + 1, { what: "the YAML syntax error to be counted" });
+    writeConfig(`${firstConfig}\nother:\n  bogusField: 1\n`);
+    await waitFor(async () => (await failures()) === before + 2, { what: "the unknown field to be counted" });
+    // Nothing of the bad files was applied: the previous configs answer as before.
     expect((await check({ configId: "shop", headers: basic("carol", "password") })).allowed).toBe(true);
     expect((await check({ configId: "broken" })).metadata["reason"]).toBe('unknown auth config "broken"');
     expect(server.configIds).toEqual(["admin", "shop"]);

@@ -62,7 +62,14 @@ describe("hit coalescing", () => {
     };
     const coalescer = new HitCoalescer({ store: counting, clock, timeoutMs: 1_000 });
     const hit = (counterKey: string, hits = 1) =>
-      coalescer.hit({ counterKey, algorithm: RateLimitAlgorithm.FIXED_WINDOW, limit: 3, windowSeconds: 60, hits });
+      coalescer.hit({
+        counterKey,
+        keyFormat: "gantry",
+        algorithm: RateLimitAlgorithm.FIXED_WINDOW,
+        limit: 3,
+        windowSeconds: 60,
+        hits,
+      });
     const outcomes = await Promise.all([hit("a"), hit("a"), hit("b"), hit("a", 2), hit("a", 0)]);
     expect(groups).toEqual([2]);
     expect(outcomes.map((o) => [o.overLimit, o.used])).toEqual([
@@ -81,6 +88,7 @@ describe("hit coalescing", () => {
     const hit = () =>
       coalescer.hit({
         counterKey: "k",
+        keyFormat: "gantry",
         algorithm: RateLimitAlgorithm.FIXED_WINDOW,
         limit: 1,
         windowSeconds: 1,
@@ -126,6 +134,7 @@ describe("hit coalescing", () => {
     const hit = () =>
       coalescer.hit({
         counterKey: "k",
+        keyFormat: "gantry",
         algorithm: RateLimitAlgorithm.FIXED_WINDOW,
         limit: 100,
         windowSeconds: 60,
@@ -163,6 +172,7 @@ describe("hit coalescing", () => {
       coalescer
         .hit({
           counterKey: "k",
+          keyFormat: "gantry",
           algorithm: RateLimitAlgorithm.FIXED_WINDOW,
           limit: 1,
           windowSeconds: 1,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/lib/index.js";
-import { parseRateLimitYaml, RateLimitConfigError } from "../../src/ratelimit/index.js";
+import { parseRateLimitYaml } from "../../src/ratelimit/index.js";
 import { waitFor } from "../support/index.js";
 import { type Harness, startHarness } from "./harness.js";
 
@@ -83,10 +83,20 @@ describe("config from a directory", () => {
     expect(await h.metric("gantry_ratelimit_config_loads_total", { result: "success" })).toBeGreaterThanOrEqual(3);
   });
 
-  it("refuses to start on a bad config, naming the file", async () => {
+  it("starts without a bad config (calls answered UNKNOWN, as envoyproxy/ratelimit), naming the file, until it is fixed", async () => {
     write("bad.yaml", "domain: x\ndescriptors:\n  - key: k\n    rate_limit: { unit: fortnight }\n");
-    await expect(start()).rejects.toThrow(RateLimitConfigError);
-    await expect(start()).rejects.toThrow(`${join(dir, "bad.yaml")}:4: descriptors[0].rate_limit.unit: bad unit`);
+    const h = await start();
+    expect(h.server.domains()).toEqual([]);
+    await expect(h.call("x", [[["k", "v"]]])).rejects.toMatchObject({
+      code: 2,
+      details: "no rate limit configuration loaded",
+    });
+    expect(await h.metric("gantry_ratelimit_config_loads_total", { result: "error" })).toBe(1);
+    expect(
+      logLines.map((l) => JSON.parse(l)).find((l) => l.msg?.startsWith("rate-limit config rejected")),
+    ).toMatchObject({ file: join(dir, "bad.yaml"), line: 4, field: "descriptors[0].rate_limit.unit" });
+    write("bad.yaml", limitYaml(4));
+    await waitFor(async () => (await currentLimit(h).catch(() => undefined)) === 4, { what: "the fixed config" });
   });
 
   it("takes configs from another source and swaps them whole", async () => {

@@ -101,7 +101,7 @@ describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
       for (let i = 0; i < 3; i++)
         remaining.push((await h.call("load", [[["fixed", "s"]]])).statuses[0]?.limitRemaining ?? -1);
       expect(remaining).toEqual([99, 98, 97]);
-      expect(await redis.cli("KEYS", "sentinel:*")).toContain("fw60_");
+      expect(await redis.cli("KEYS", "sentinel:*")).toBe("sentinel:load_fixed_s_1767614400");
     } finally {
       await h.close();
       await sentinel.stop();
@@ -136,9 +136,27 @@ describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
       expect(scriptCalls).toBeGreaterThan(0);
       expect(scriptCalls).toBeLessThan(counted);
       const windowStart = Math.floor(clock.now() / 60_000) * 60;
-      const key = `batch:{load_fixed_client-3_}fw60_${windowStart}`;
+      // envoyproxy/ratelimit's own key format, so both can share counters.
+      const key = `batch:load_fixed_client-3_${windowStart}`;
       expect(await redis.cli("GET", key)).toBe("2");
       expect(Number(await redis.cli("TTL", key))).toBeGreaterThan(0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("spells fixed-window keys Gantry's hash-tagged way with redisKeyFormat gantry", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 0));
+    const h = await startHarness({
+      clock,
+      configs: configs(),
+      redisUrl: redis.url,
+      redisKeyPrefix: "format:",
+      redisKeyFormat: "gantry",
+    });
+    try {
+      await h.call("load", [[["fixed", "f"]]]);
+      expect(await redis.cli("KEYS", "format:*")).toBe("format:{load_fixed_f_}fw60_1767614400");
     } finally {
       await h.close();
     }

@@ -33,7 +33,6 @@ set_descriptors:
     rate_limit: { unit: hour, requests_per_unit: 8 }
 `),
 );
-const rules = book.domains.get("d");
 
 function limits(match: DescriptorMatch): number[] {
   return match.kind === "limited" ? match.limits.map((l) => l.rule.requestsPerUnit) : [];
@@ -41,7 +40,7 @@ function limits(match: DescriptorMatch): number[] {
 
 function match(...entries: Array<[string, string]>): DescriptorMatch {
   return matchDescriptor(
-    rules,
+    book,
     "d",
     entries.map(([key, value]) => ({ key, value })),
   );
@@ -80,14 +79,48 @@ describe("descriptor matching", () => {
   });
 
   it("uses a request's limit override even where the config has none", () => {
-    const overridden = matchDescriptor(rules, "d", [{ key: "nowhere", value: "v" }], {
+    const overridden = matchDescriptor(book, "d", [{ key: "nowhere", value: "v" }], {
       requestsPerUnit: 9,
       unit: RateLimitUnit.MINUTE,
     });
     expect(limits(overridden)).toEqual([9]);
   });
 
-  it("an unknown domain matches nothing", () => {
-    expect(matchDescriptor(undefined, "other", [{ key: "k", value: "exact" }]).kind).toBe("none");
+  it("an unknown domain matches nothing, even with a limit override (as envoyproxy/ratelimit)", () => {
+    expect(matchDescriptor(book, "other", [{ key: "k", value: "exact" }]).kind).toBe("none");
+    const override = { requestsPerUnit: 9, unit: RateLimitUnit.MINUTE };
+    expect(matchDescriptor(book, "other", [{ key: "k", value: "v" }], override).kind).toBe("none");
+  });
+
+  it("only a trailing * is a wildcard; elsewhere it is a literal character", () => {
+    const literal = compileRules(
+      yamlConfigs(
+        "domain: l\ndescriptors:\n  - key: k\n    value: a*b\n    rate_limit: { unit: second, requests_per_unit: 1 }\n",
+      ),
+    );
+    expect(matchDescriptor(literal, "l", [{ key: "k", value: "axxb" }]).kind).toBe("none");
+    expect(matchDescriptor(literal, "l", [{ key: "k", value: "a*b" }]).kind).toBe("limited");
+  });
+
+  it("share_threshold: every value under the wildcard counts on the wildcard's counter", () => {
+    const shared = compileRules(
+      yamlConfigs(
+        "domain: s\ndescriptors:\n  - key: f\n    value: files*\n    share_threshold: true\n    rate_limit: { unit: second, requests_per_unit: 1 }\n",
+      ),
+    );
+    const found = matchDescriptor(shared, "s", [{ key: "f", value: "files7" }]);
+    expect(found.kind === "limited" && found.limits[0]).toMatchObject({
+      counterKey: "s_f_files*_",
+      statsName: "s.f_files*",
+    });
+  });
+
+  it("an unlimited limit keeps what it replaces", () => {
+    const unlimited = compileRules(
+      yamlConfigs(
+        "domain: u\ndescriptors:\n  - key: k\n    rate_limit: { unlimited: true, replaces: [{ name: x }] }\n",
+      ),
+    );
+    expect(matchDescriptor(unlimited, "u", [{ key: "k", value: "v" }])).toEqual({ kind: "unlimited", replaces: ["x"] });
   });
 });

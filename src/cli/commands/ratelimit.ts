@@ -3,6 +3,7 @@ import { followRateLimitConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
   defaultResponseHeaderNames,
+  type FixedWindowKeyFormat,
   type RedisFailureMode,
   type ResponseHeaderNames,
   startRateLimitServer,
@@ -28,6 +29,7 @@ interface RateLimitFlags {
   redisUrl?: string;
   redisTimeoutMs: number;
   redisKeyPrefix?: string;
+  redisKeyFormat: FixedWindowKeyFormat;
   redisFailureMode: RedisFailureMode;
   responseHeaders: boolean;
   responseHeaderNames: ResponseHeaderNames;
@@ -39,6 +41,7 @@ interface RateLimitFlags {
 }
 
 const failureModes: RedisFailureMode[] = ["error", "allow", "deny"];
+const keyFormats: FixedWindowKeyFormat[] = ["envoyproxy", "gantry"];
 
 function parseHeaderNames(value: string): ResponseHeaderNames {
   const [limit, remaining, reset, ...rest] = value.split(",").map((name) => name.trim());
@@ -54,7 +57,7 @@ function parseBoolean(value: string): boolean {
 }
 
 function switchOption(flag: string, env: string, description: string): Option {
-  return new Option(`${flag} [bool]`, description).env(env).default(false).argParser(parseBoolean).preset(true);
+  return new Option(`${flag} [bool]`, description).env(env).default(false).argParser(parseBoolean).preset("true");
 }
 
 export function registerRateLimit(program: Command): void {
@@ -80,6 +83,15 @@ export function registerRateLimit(program: Command): void {
     )
     .addOption(
       new Option("--redis-key-prefix <prefix>", "prefix for every Redis key").env("GANTRY_RATELIMIT_REDIS_KEY_PREFIX"),
+    )
+    .addOption(
+      new Option(
+        "--redis-key-format <format>",
+        "fixed-window keys: envoyproxy (envoyproxy/ratelimit's own, shared with it) or gantry (hash-tagged, as before)",
+      )
+        .env("GANTRY_RATELIMIT_REDIS_KEY_FORMAT")
+        .choices(keyFormats)
+        .default("envoyproxy"),
     )
     .addOption(
       new Option(
@@ -129,6 +141,7 @@ export function registerRateLimit(program: Command): void {
       metricsPort: flags.metricsPort,
       redisTimeoutMs: flags.redisTimeoutMs,
       redisFailureMode: flags.redisFailureMode,
+      redisKeyFormat: flags.redisKeyFormat,
       responseHeaders: flags.responseHeaders ? flags.responseHeaderNames : false,
       globalShadowMode: flags.globalShadowMode,
       localCache: flags.localCache,

@@ -11,6 +11,7 @@ import {
   createOpaAuthFactory,
   decisionToVerdict,
   normalizeEntrypoint,
+  policyInputJson,
 } from "../../../src/extauth/evaluators/opa/index.js";
 import { parseBody, parsePath, parseQuery } from "../../../src/extauth/evaluators/opa/input.js";
 import { type ExtAuthServer, startExtAuthServer } from "../../../src/extauth/index.js";
@@ -67,6 +68,40 @@ describe("OPA-Envoy input shape", () => {
     expect(input["parsed_query"]).toEqual({ id: ["1", "2"], q: ["a b"] });
     expect(input["parsed_body"]).toEqual({ name: "ab" });
     expect(input["truncated_body"]).toBe(false);
+  });
+
+  it("maps the CheckRequest as the plugin's reflection does: time {seconds, nanos}, numbers, source_principal", () => {
+    const request = create(CheckRequestSchema, {
+      attributes: {
+        source: { principal: "spiffe://x/y" },
+        request: {
+          time: { seconds: 1_767_614_400n, nanos: 5 },
+          http: {
+            size: 7n,
+            headers: { "x-envoy-auth-partial-body": "true", "content-type": "application/json" },
+            body: '{"a":',
+          },
+        },
+      },
+    });
+    const input = buildPolicyInput(request, { skipRequestBodyParse: false });
+    expect(input["attributes"]).toMatchObject({
+      request: { time: { seconds: 1_767_614_400, nanos: 5 }, http: { size: 7 } },
+    });
+    expect(input["source_principal"]).toBe("spiffe://x/y");
+    expect(input["truncated_body"]).toBe(true);
+    expect(input["parsed_body"]).toBeNull();
+  });
+
+  it("hands OPA a JSON body's numbers as written, beyond 2^53 too", () => {
+    const request = create(CheckRequestSchema, {
+      attributes: {
+        request: { http: { headers: { "content-type": "application/json" }, body: '{"id": 12345678901234567890}' } },
+      },
+    });
+    const text = policyInputJson(request, { skipRequestBodyParse: false });
+    expect(text).toContain('"parsed_body":{"id": 12345678901234567890}');
+    expect(JSON.parse(text)).toMatchObject({ truncated_body: false, parsed_path: [""] });
   });
 
   it("leaves the body fields out when body parsing is skipped", () => {
@@ -155,6 +190,15 @@ describe("OPA-Envoy multipart bodies", () => {
 describe("OPA-Envoy decision shape", () => {
   it("reads a boolean", () => {
     expect(decisionToVerdict(true)).toEqual({ kind: "allow" });
+    // Headers as a list of objects, as the OPA-Envoy plugin takes them too.
+    expect(decisionToVerdict({ allowed: true, headers: [{ a: "1" }, { a: "2", b: "3" }] })).toEqual({
+      kind: "allow",
+      headers: [
+        { name: "a", value: "1" },
+        { name: "a", value: "2", append: true },
+        { name: "b", value: "3" },
+      ],
+    });
     expect(decisionToVerdict(false)).toEqual({ kind: "deny", status: 403, reason: "denied by policy" });
   });
 
@@ -206,6 +250,7 @@ describe("OPA-Envoy decision shape", () => {
     expect(reasonOf("yes")).toMatch(/a string, not a boolean or an object/);
     expect(reasonOf({ allowed: "true" })).toMatch(/`allowed` must be a boolean/);
     expect(reasonOf({ allowed: true, headers: { a: 1 } })).toMatch(/`headers.a` must be a string or an array/);
+    expect(reasonOf({ allowed: true, headers: [{ a: "1" }, 2] })).toMatch(/`headers\[1\]` must be an object/);
     expect(reasonOf({ allowed: false, http_status: 42 })).toMatch(/http_status/);
   });
 

@@ -34,7 +34,7 @@ function objectDecision(decision: JsonObject): Verdict {
   const dynamicMetadata = optionalObject(decision, "dynamic_metadata");
   if (!allowed) {
     const status = optionalStatus(decision);
-    const headers = optionalHeaders(decision, "headers");
+    const headers = optionalHeaders(decision, "headers", true);
     const body = optionalString(decision, "body");
     return {
       kind: "deny",
@@ -45,9 +45,9 @@ function objectDecision(decision: JsonObject): Verdict {
       ...(dynamicMetadata && { dynamicMetadata }),
     };
   }
-  const headers = optionalHeaders(decision, "headers");
+  const headers = optionalHeaders(decision, "headers", true);
   const headersToRemove = optionalStrings(decision, "request_headers_to_remove");
-  const responseHeaders = optionalHeaders(decision, "response_headers_to_add");
+  const responseHeaders = optionalHeaders(decision, "response_headers_to_add", true);
   const queryParametersToSet = optionalHeaders(decision, "query_parameters_to_set")?.map(({ name, value }) => ({
     key: name,
     value,
@@ -102,20 +102,29 @@ function optionalStrings(decision: JsonObject, key: string): string[] | undefine
 }
 
 /**
- * A map of names to a string or an array of strings. The first value of a name replaces what is
- * there; further values of the same name are appended, so every value arrives.
+ * A map of names to a string or an array of strings — or, for headers (`lists`), also an array of such
+ * maps, as the OPA-Envoy plugin takes them. The first value of a name replaces what is there; further
+ * values of the same name are appended, so every value arrives.
  */
-function optionalHeaders(decision: JsonObject, key: string): HeaderToAdd[] | undefined {
-  const value = optionalObject(decision, key);
-  if (!value) return undefined;
+function optionalHeaders(decision: JsonObject, key: string, lists = false): HeaderToAdd[] | undefined {
+  const value = decision[key];
+  if (value === undefined) return undefined;
+  const maps = lists && Array.isArray(value) ? value : [value];
   const headers: HeaderToAdd[] = [];
-  for (const [name, entry] of Object.entries(value)) {
-    const values = typeof entry === "string" ? [entry] : entry;
-    if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) {
-      throw new DecisionError(`\`${key}.${name}\` must be a string or an array of strings`);
-    }
-    for (const [i, v] of values.entries()) {
-      headers.push(i === 0 ? { name, value: v as string } : { name, value: v as string, append: true });
+  const seen = new Set<string>();
+  for (const [m, map] of maps.entries()) {
+    const at = maps.length > 1 || Array.isArray(value) ? `${key}[${m}]` : key;
+    if (!isObject(map))
+      throw new DecisionError(`\`${at}\` must be an object${lists ? " (or an array of objects)" : ""}`);
+    for (const [name, entry] of Object.entries(map)) {
+      const values = typeof entry === "string" ? [entry] : entry;
+      if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) {
+        throw new DecisionError(`\`${at}.${name}\` must be a string or an array of strings`);
+      }
+      for (const v of values) {
+        headers.push(seen.has(name) ? { name, value: v as string, append: true } : { name, value: v as string });
+        seen.add(name);
+      }
     }
   }
   return headers;

@@ -13,7 +13,7 @@ import {
 } from "../../evaluator.js";
 import { BundleError, compileRego, type PolicyBundle, type RegoSource, readBundle } from "./bundle.js";
 import { decisionToVerdict } from "./decision.js";
-import { buildPolicyInput } from "./input.js";
+import { policyInputJson } from "./input.js";
 
 /** The rule OPA-Envoy asks for when its `path` is not set. */
 export const defaultEntrypoint = "envoy/authz/allow";
@@ -126,6 +126,8 @@ async function readSource(path: string, field: string): Promise<Buffer> {
   }
 }
 
+const utf8 = new TextEncoder();
+
 class OpaEvaluator implements Evaluator {
   constructor(
     private readonly policy: LoadedPolicy,
@@ -134,10 +136,11 @@ class OpaEvaluator implements Evaluator {
   ) {}
 
   evaluate(context: CheckContext): Verdict {
-    const input = buildPolicyInput(context.request, { skipRequestBodyParse: this.skipRequestBodyParse });
+    // As JSON text (opa-wasm takes it as bytes), so a JSON body's large numbers stay exact.
+    const input = utf8.encode(policyInputJson(context.request, { skipRequestBodyParse: this.skipRequestBodyParse }));
     let resultSet: Array<{ result: JsonValue }>;
     try {
-      resultSet = this.policy.evaluate(input, this.entrypoint) as Array<{ result: JsonValue }>;
+      resultSet = this.policy.evaluate(input.buffer, this.entrypoint) as Array<{ result: JsonValue }>;
     } catch (err) {
       // A runtime failure (memory exhausted, a builtin failing): the policy could not decide.
       return { kind: "error", reason: `policy evaluation failed: ${String(err)}` };

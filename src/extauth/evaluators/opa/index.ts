@@ -1,3 +1,3 @@
 export { decisionToVerdict } from "./decision.js";
 export { createOpaAuthFactory, defaultEntrypoint, normalizeEntrypoint, type OpaAuthOptions } from "./evaluator.js";
-export { buildPolicyInput } from "./input.js";
+export { buildPolicyInput, policyInputJson } from "./input.js";

@@ -1,14 +1,16 @@
-import { type JsonObject, type JsonValue, toJson } from "@bufbuild/protobuf";
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { type CheckRequest, CheckRequestSchema } from "../../../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { protomap } from "./protomap.js";
 
 /**
  * The policy input, shaped exactly as the OPA-Envoy plugin shapes it so that policies written for
- * it run unchanged: the v3 CheckRequest as proto JSON, plus `parsed_path`, `parsed_query`,
- * `parsed_body`, `truncated_body` and `version`. Building it never fails: a path or body that
- * cannot be parsed leaves the parsed field empty instead of failing the check.
+ * it run unchanged: the v3 CheckRequest as the plugin's reflection maps it (see protomap), plus
+ * `parsed_path`, `parsed_query`, `parsed_body`, `truncated_body`, `version` and `source_principal`.
+ * Building it never fails: a path or body that cannot be parsed leaves the parsed field empty instead
+ * of failing the check.
  */
 export function buildPolicyInput(request: CheckRequest, options: { skipRequestBodyParse: boolean }): JsonObject {
-  const input = toJson(CheckRequestSchema, request) as JsonObject;
+  const input = protomap(CheckRequestSchema, request);
   const http = request.attributes?.request?.http;
   const { path, query } = splitTarget(http?.path ?? "");
   input["version"] = { ext_authz: "v3", encoding: "protojson" };
@@ -19,7 +21,32 @@ export function buildPolicyInput(request: CheckRequest, options: { skipRequestBo
     input["parsed_body"] = parsed;
     input["truncated_body"] = truncated;
   }
+  const principal = request.attributes?.source?.principal ?? "";
+  if (principal !== "") input["source_principal"] = principal;
   return input;
+}
+
+/**
+ * The policy input as the JSON text OPA reads. A JSON body goes in as the client wrote it, so numbers
+ * beyond 2^53 (ids, amounts) reach the policy exact, as they do in the OPA-Envoy plugin; JavaScript's
+ * own numbers would round them.
+ */
+export function policyInputJson(request: CheckRequest, options: { skipRequestBodyParse: boolean }): string {
+  const input = buildPolicyInput(request, options);
+  const parsed = input["parsed_body"];
+  if (parsed === undefined || parsed === null || input["truncated_body"] === true) return JSON.stringify(input);
+  const http = request.attributes?.request?.http;
+  const headers = http?.headers ?? {};
+  if (bodyKind(headers["content-type"] ?? "") !== "json") return JSON.stringify(input);
+  // parseBody parsed exactly this text, so it is valid JSON.
+  const raw = bodyText(http?.body ?? "", http?.rawBody);
+  delete input["parsed_body"];
+  const rest = JSON.stringify(input);
+  return `${rest.slice(0, -1)}${rest === "{}" ? "" : ","}"parsed_body":${raw}}`;
+}
+
+function bodyText(body: string, rawBody: Uint8Array | undefined): string {
+  return body !== "" ? body : rawBody && rawBody.length > 0 ? Buffer.from(rawBody).toString("utf8") : "";
 }
 
 function splitTarget(target: string): { path: string; query: string } {
@@ -81,10 +108,12 @@ export function parseBody(
   body: string,
   rawBody: Uint8Array | undefined,
 ): { parsed: JsonValue; truncated: boolean } {
+  // Envoy says so when it cut the body to its max_request_bytes, with or without a content-length.
+  if (headers["x-envoy-auth-partial-body"] === "true") return { parsed: null, truncated: true };
   const contentType = headers["content-type"] ?? "";
   const kind = bodyKind(contentType);
   if (!kind) return { parsed: null, truncated: false };
-  const text = body !== "" ? body : rawBody && rawBody.length > 0 ? Buffer.from(rawBody).toString("utf8") : "";
+  const text = bodyText(body, rawBody);
   if (text === "") return { parsed: null, truncated: false };
   const declared = Number.parseInt(headers["content-length"] ?? "", 10);
   if (Number.isFinite(declared) && declared > Buffer.byteLength(text, "utf8")) return { parsed: null, truncated: true };

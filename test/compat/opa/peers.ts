@@ -1,0 +1,119 @@
+import { writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type JsonValue, toJson } from "@bufbuild/protobuf";
+import {
+  Authorization,
+  type CheckRequest,
+  CheckResponseSchema,
+} from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { createClient, GrpcStatus } from "../../../src/lib/index.js";
+import { freePort } from "../../support/ports.js";
+import { type ManagedProcess, startProcess } from "../../support/process.js";
+
+const gantryBin = fileURLToPath(new URL("../../../bin/gantry.js", import.meta.url));
+
+/** A CheckResponse as proto JSON, or the gRPC error a call got. */
+export type Observed = { readonly response: JsonValue } | { readonly grpcError: string };
+
+export interface AuthzPeer {
+  readonly name: string;
+  check(request: CheckRequest): Promise<Observed>;
+  stop(): Promise<void>;
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+function clientFor(name: string, port: number, proc: () => ManagedProcess): AuthzPeer {
+  const client = createClient(Authorization, `127.0.0.1:${port}`);
+  return {
+    name,
+    async check(request) {
+      try {
+        return { response: toJson(CheckResponseSchema, await client.check(request, { timeoutMs: 10_000 })) };
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (typeof code !== "number") throw err;
+        return { grpcError: GrpcStatus[code] ?? String(code) };
+      }
+    },
+    async stop() {
+      client.close();
+      await proc().stop();
+    },
+  };
+}
+
+/** The OPA-Envoy plugin serving ext_authz with `policy` at the decision path `envoy/authz/allow`. */
+export async function startPlugin(command: string, dir: string, policy: string): Promise<AuthzPeer> {
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  writeFileSync(join(dir, "policy.rego"), policy);
+  writeFileSync(
+    join(dir, "config.yaml"),
+    `plugins:\n  envoy_ext_authz_grpc:\n    addr: 127.0.0.1:${grpcPort}\n    path: envoy/authz/allow\ndecision_logs:\n  console: false\n`,
+  );
+  let proc: ManagedProcess | undefined;
+  const peer = clientFor("opa-envoy-plugin", grpcPort, () => proc as ManagedProcess);
+  proc = await startProcess({
+    name: "opa-envoy-plugin",
+    command,
+    args: [
+      "run",
+      "--server",
+      "--addr",
+      `127.0.0.1:${httpPort}`,
+      "--config-file",
+      join(dir, "config.yaml"),
+      join(dir, "policy.rego"),
+    ],
+    ready: () => listening(grpcPort),
+    readyTimeoutMs: 30_000,
+  });
+  return peer;
+}
+
+/** `gantry extauth` with one auth config, `compat`, whose one step is the OPA evaluator on `policy`. */
+export async function startGantryExtauth(opa: string, dir: string, policy: string): Promise<AuthzPeer> {
+  const [grpcPort, metricsPort] = [await freePort(), await freePort()];
+  writeFileSync(join(dir, "gantry.rego"), policy);
+  writeFileSync(
+    join(dir, "auth-configs.yaml"),
+    "compat:\n  configs:\n    - name: opa\n      opaAuth:\n        regoFiles: [gantry.rego]\n",
+  );
+  let proc: ManagedProcess | undefined;
+  const peer = clientFor("gantry extauth", grpcPort, () => proc as ManagedProcess);
+  proc = await startProcess({
+    name: "gantry extauth",
+    command: process.execPath,
+    args: [
+      gantryBin,
+      "extauth",
+      "--host",
+      "127.0.0.1",
+      "--grpc-port",
+      String(grpcPort),
+      "--metrics-port",
+      String(metricsPort),
+      "--config",
+      join(dir, "auth-configs.yaml"),
+      "--default-config",
+      "compat",
+      "--log-level",
+      "warn",
+    ],
+    env: { PATH: process.env["PATH"] ?? "", GANTRY_OPA_COMMAND: opa, GANTRY_OPA_CACHE_DIR: join(dir, "opa-cache") },
+    ready: () => listening(grpcPort),
+    readyTimeoutMs: 60_000,
+  });
+  return peer;
+}
