@@ -80,6 +80,42 @@ for (const tool of goTools) {
   });
 }
 
+// The OPA-Envoy plugin, the peer of `gantry extauth`'s OPA evaluator: built from the source kept in
+// ../shared/peers (the Go module proxy does not serve it as a command), once; its dependencies come from the proxy.
+// The source is in `shared/peers/` beside the checkout (or beside a folder of worktrees).
+function peerSource(name) {
+  for (let dir = dirname(root); dir !== dirname(dir); dir = dirname(dir)) {
+    try {
+      accessSync(join(dir, "shared", "peers", name, "go.mod"));
+      return join(dir, "shared", "peers", name);
+    } catch {
+      // not beside this folder
+    }
+  }
+  return undefined;
+}
+if (!find("opa-envoy-plugin")) {
+  const source = peerSource("opa-envoy-plugin");
+  if (!find("go") || !source) {
+    problems.push("opa-envoy-plugin: install Go and keep ../shared/peers/opa-envoy-plugin (see its README)");
+  } else {
+    console.log(`test-prereqs: building opa-envoy-plugin from ${source}`);
+    mkdirSync(localBin, { recursive: true });
+    execFileSync("go", ["build", "-o", join(localBin, "opa-envoy-plugin"), "./cmd/opa-envoy-plugin"], {
+      cwd: source,
+      stdio: "inherit",
+    });
+  }
+}
+
+// envoyproxy/ratelimit's own protos, which test/ratelimit/rls-conf-proto.test.ts compares ours with, are
+// read from its module in the Go module cache (a no-op when it is there already).
+if (find("go")) {
+  execFileSync("go", ["mod", "download", anchor], { stdio: "inherit", env: { ...process.env, GOFLAGS: "-mod=mod" } });
+} else {
+  problems.push(`go: install Go, then: go mod download ${anchor}`);
+}
+
 /** A hash of the files a build reads, so a build is redone exactly when one of them changed. */
 function stampOf(files) {
   const hash = createHash("sha256");

@@ -14,6 +14,7 @@ import { createRegistry } from "../../src/lib/metrics.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { XdsClient } from "../../src/xds/index.js";
+import { runGantry } from "../support/cli.js";
 import { freePort } from "../support/ports.js";
 import { waitFor } from "../support/wait.js";
 
@@ -35,18 +36,7 @@ describe("gantry describe against a running management server with connected pro
   let server: ManagementServer;
   let url = "";
 
-  async function gantry(args: string[]) {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [bin, ...args, "--server", url], {
-        timeout: 20_000,
-        env: { ...process.env, GANTRY_API_TOKEN: token },
-      });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const gantry = (args: string[]) => runGantry([...args, "--server", url], { env: { GANTRY_API_TOKEN: token } });
 
   /** An xDS client that subscribes to every type and accepts (or, for clusters, refuses) what it gets. */
   function proxy(id: string, labels: Record<string, string>, refuseClusters = false): XdsClient {

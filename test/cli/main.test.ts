@@ -1,21 +1,10 @@
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { runGantry } from "../support/cli.js";
 
-const run = promisify(execFile);
-const bin = new URL("../../bin/gantry.js", import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
-async function gantry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 15_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const gantry = (...args: string[]) => runGantry(args, { timeoutMs: 15_000 });
 
 describe("gantry CLI (built by npm install)", () => {
   it("prints its version", async () => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startManagementApi } from "../../src/server/api/index.js";
 import { DesiredState } from "../../src/server/desired-state.js";
 import { MemoryStore } from "../../src/store/index.js";
+import { runGantry } from "../support/cli.js";
 import { freePort } from "../support/ports.js";
 
 const run = promisify(execFile);
@@ -55,18 +56,8 @@ describe("gantry apply / get / delete against a running management API", () => {
   let dir = "";
   let server = "";
 
-  async function gantry(args: string[], env: NodeJS.ProcessEnv = { GANTRY_API_TOKEN: token }) {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [bin, ...args, "--server", server], {
-        timeout: 20_000,
-        env: { ...process.env, GANTRY_API_TOKEN: undefined, ...env },
-      });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const gantry = (args: string[], env: NodeJS.ProcessEnv = { GANTRY_API_TOKEN: token }) =>
+    runGantry([...args, "--server", server], { env: { GANTRY_API_TOKEN: undefined, ...env } });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "gantry-cli-"));

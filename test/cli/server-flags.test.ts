@@ -1,29 +1,18 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort } from "../support/index.js";
+import { freePort, runGantry } from "../support/index.js";
 
-const run = promisify(execFile);
-const bin = new URL("../../bin/gantry.js", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "gantry-server-flags-"));
 
 /** Runs `gantry server` expecting it to stop by itself; the timeout catches a server that keeps running. */
-async function server(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, "server", "--host", "127.0.0.1", ...args], {
-      timeout: 10_000,
-      env: { ...process.env, GANTRY_API_TOKEN: "", ...env },
-    });
-    return { code: 0, killed: false, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number | null; killed: boolean; stdout: string; stderr: string };
-    return { code: e.code, killed: e.killed, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const server = (args: string[], env: Record<string, string> = {}) =>
+  runGantry(["server", "--host", "127.0.0.1", ...args], {
+    timeoutMs: 10_000,
+    env: { GANTRY_API_TOKEN: "", ...env },
+  });
 
 async function ports(): Promise<string[]> {
   return [

@@ -1,11 +1,10 @@
 // `gantry bootstrap --format grpc` → a real grpc-js-xds client reads it from GRPC_XDS_BOOTSTRAP and
 // routes through a real management server to a real backend. grpc-js-xds's registration and
 // bootstrap are process-wide, so this file has its own vitest fork.
-import { execFile } from "node:child_process";
+
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Authorization } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { createClient, GrpcServer } from "../../src/lib/grpc.js";
@@ -14,21 +13,12 @@ import { createRegistry } from "../../src/lib/metrics.js";
 import { buildGrpcBootstrap, parseLocality } from "../../src/server/bootstrap-grpc.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
+import { runGantry } from "../support/cli.js";
 import { waitFor } from "../support/wait.js";
 
-const run = promisify(execFile);
-const bin = new URL("../../bin/gantry.js", import.meta.url).pathname;
 const logger = createLogger({ service: "test", level: "silent" });
 
-async function gantry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 15_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const gantry = (...args: string[]) => runGantry(args, { timeoutMs: 15_000 });
 
 describe("gRPC xDS bootstrap", () => {
   it("names Gantry's xDS server, the node with role, labels and locality, and the server listener template", () => {

@@ -1,25 +1,13 @@
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { promisify } from "node:util";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { BootstrapSchema } from "../../src/gen/envoy/config/bootstrap/v3/bootstrap_pb.js";
 import { ApiConfigSource_ApiType } from "../../src/gen/envoy/config/core/v3/config_source_pb.js";
 import { bootstrapToJson, bootstrapTypes, buildBootstrap } from "../../src/server/bootstrap.js";
+import { runGantry } from "../support/cli.js";
 
-const run = promisify(execFile);
-const bin = new URL("../../bin/gantry.js", import.meta.url).pathname;
-
-async function gantry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 15_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const gantry = (...args: string[]) => runGantry(args, { timeoutMs: 15_000 });
 
 /** Parses Envoy bootstrap YAML strictly against the Envoy protos: unknown fields and wrong types throw. */
 function parseBootstrap(yaml: string) {

@@ -1,3 +1,4 @@
+export { type CliResult, runGantry } from "./cli.js";
 export { expectGolden, updatingGoldens } from "./golden.js";
 export { freePort, freePortPair } from "./ports.js";
 export { type ManagedProcess, type StartOptions, startProcess } from "./process.js";

@@ -1,6 +1,6 @@
 // HPACK (RFC 7541) for the hand-written HTTP/2 server: a decoder for request header blocks, which come from
 // untrusted peers on every call, and an encoder for the few response header sets the server sends, which
-// never touches the dynamic table.
+// never touches the dynamic table. Over 400 lines on purpose: the static table (61 entries) is most of it.
 import { HpackError, huffmanDecode } from "./huffman.js";
 
 export { HpackError };

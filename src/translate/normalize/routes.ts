@@ -1,5 +1,7 @@
 // Route tables flattened into model routes: delegation, matches, actions, policy attachment,
 // specificity order, and the memo that keeps unchanged route tables between translations.
+// Over 400 lines on purpose: these steps walk one delegation tree together and share its private
+// helpers; split, each would have to export them.
 import type { HttpRoute, RequestMatcher } from "../../gen/gantry/v1/route_table_pb.js";
 import { kindKey, type Metadata, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";

@@ -1,0 +1,61 @@
+// The folders of src/ and what each may import, as docs/architecture.md states them. A new import
+// across folders either fits this table or changes it, on purpose and in review.
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, normalize, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const src = fileURLToPath(new URL("../../src", import.meta.url));
+
+const allowed: Record<string, readonly string[]> = {
+  lib: ["gen"],
+  envoy: ["gen"],
+  resources: ["gen"],
+  "ratelimit-config": ["gen"],
+  config: ["lib"],
+  store: ["lib", "resources"],
+  xds: ["envoy", "gen", "lib"],
+  translate: ["envoy", "gen", "lib", "ratelimit-config", "resources"],
+  extauth: ["config", "gen", "lib"],
+  ratelimit: ["config", "gen", "lib", "ratelimit-config"],
+  feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
+  server: ["config", "envoy", "gen", "lib", "resources", "store", "translate", "xds"],
+  up: ["extauth", "feeds", "lib", "ratelimit", "server", "store"],
+  cli: ["extauth", "feeds", "gen", "lib", "ratelimit", "resources", "server", "store", "translate", "up"],
+};
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : path.endsWith(".ts") ? [path] : [];
+  });
+}
+
+function importsAcrossFolders(): Map<string, Set<string>> {
+  const found = new Map<string, Set<string>>();
+  for (const folder of readdirSync(src)) {
+    if (folder === "gen" || !statSync(join(src, folder)).isDirectory()) continue;
+    const targets = new Set<string>();
+    for (const file of files(join(src, folder))) {
+      for (const match of readFileSync(file, "utf8").matchAll(/from "((?:\.\.\/)+[^"]+)"/g)) {
+        const target = relative(src, normalize(join(dirname(file), match[1] ?? ""))).split("/")[0] ?? "";
+        if (target !== folder) targets.add(target);
+      }
+    }
+    found.set(folder, targets);
+  }
+  return found;
+}
+
+describe("src/ layering", () => {
+  const found = importsAcrossFolders();
+
+  it("names every folder of src/", () => {
+    expect([...found.keys()].sort()).toEqual(Object.keys(allowed).sort());
+  });
+
+  it.each(Object.entries(allowed))("%s imports only what it may", (folder, may) => {
+    const extra = [...(found.get(folder) ?? [])].filter((target) => !may.includes(target)).sort();
+    expect(extra).toEqual([]);
+  });
+});
