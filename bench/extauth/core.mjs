@@ -88,7 +88,7 @@ async function verifyAllowed(port, requests) {
  * evaluator (so none is remembered), after a warm-up pass on another one. Every verdict must allow.
  */
 async function firstUseCost(makeEvaluator, requests) {
-  const contexts = requests.map((r) => new RequestContext(r, 1_000));
+  const contexts = requests.map((r) => new RequestContext(r, 1_000, systemClock));
   const warm = await makeEvaluator();
   for (const context of contexts.slice(0, 2_000)) await warm.evaluate(context);
   const evaluator = await makeEvaluator();
@@ -107,7 +107,7 @@ async function firstUseCost(makeEvaluator, requests) {
 
 /** Mean in-process cost of one evaluation, in µs (no gRPC, no encoding). */
 async function evaluationCost(evaluator, requests) {
-  const contexts = requests.map((r) => new RequestContext(r, 1_000));
+  const contexts = requests.map((r) => new RequestContext(r, 1_000, systemClock));
   const iterations = 20_000;
   for (let i = 0; i < 2_000; i++) await evaluator.evaluate(contexts[i % contexts.length]);
   const started = performance.now();
