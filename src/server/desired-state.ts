@@ -43,10 +43,25 @@ export class DesiredState {
   check(documents: readonly unknown[]): { resources: Resource[]; problems: string[] } {
     const resources: Resource[] = [];
     const problems: string[] = [];
+    /** Where each resource was first seen: one apply names a resource once. */
+    const seen = new Map<string, number>();
     documents.forEach((document, index) => {
       const parsed = this.#parse(document, `document ${index + 1}`);
-      if ("errors" in parsed) problems.push(...parsed.errors);
-      else resources.push(parsed);
+      if ("errors" in parsed) {
+        problems.push(...parsed.errors);
+        return;
+      }
+      const key = resourceKey(parsed);
+      const first = seen.get(key);
+      if (first !== undefined) {
+        const { namespace, name } = parsed.metadata;
+        problems.push(
+          `document ${index + 1}: ${parsed.kind} ${namespace}/${name}: also in document ${first + 1}; an apply names each resource once`,
+        );
+        return;
+      }
+      seen.set(key, index);
+      resources.push(parsed);
     });
     return { resources, problems };
   }

@@ -1,5 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManagementService } from "../../src/gen/gantry/api/v1/management_pb.js";
@@ -110,6 +110,21 @@ describe("DesiredState: each document parsed once on the apply path", () => {
       .apply({ documents: [destination("fine"), { ...destination("bad"), spec: { colour: "blue" } }] })
       .catch((err: unknown) => err as Error);
     expect(String(failure)).toMatch(/document 2:1: Destination shop\/bad: spec\.colour: unknown field/);
+    expect((await store.snapshot()).revision).toBe(before);
+  });
+
+  it("refuses a batch that names one resource twice, naming both documents, and applies nothing", async () => {
+    const before = (await store.snapshot()).revision;
+    const failure = await client
+      .apply({ documents: [destination("twice"), destination("other"), destination("twice", 9090)] })
+      .then(
+        () => undefined,
+        (err: unknown) => err as { code: number; message: string },
+      );
+    expect(failure).toMatchObject({ code: Code.InvalidArgument });
+    expect(failure?.message).toContain(
+      "document 3: Destination shop/twice: also in document 1; an apply names each resource once",
+    );
     expect((await store.snapshot()).revision).toBe(before);
   });
 });
