@@ -1,8 +1,8 @@
 import type { XdsResource as EnvoyResource } from "../envoy/index.js";
-import { kindKey, type RejectedDocument, type Resource } from "../resources/index.js";
+import { kindKey, type RejectedDocument, type Resource, resourceKey } from "../resources/index.js";
 import { Memo } from "./memo.js";
 import type { ModelGateway, ModelListener, ModelRateLimitDomain, ProxySelection } from "./model.js";
-import { normalize, RouteMemo } from "./normalize/index.js";
+import { type Normalized, normalize, RouteMemo, routeTableRejected } from "./normalize/index.js";
 import { processAuthConfigs } from "./process/auth-configs.js";
 import { type Compute, memoizedCompute } from "./process/compute.js";
 import { buildGroup, type ServiceAddresses } from "./process/group.js";
@@ -62,6 +62,8 @@ export class Translator {
   readonly #compute: Compute = memoizedCompute(this.#memo);
   readonly #routeMemo = new RouteMemo();
   readonly #lastGood = new Map<string, EnvoyResource[]>();
+  /** Each route table's last version served whole (a table is never applied in part). */
+  readonly #lastGoodRouteTables = new Map<string, Resource>();
   /** Each rate-limit domain's last config a rate-limit server would take. */
   readonly #lastGoodDomains = new Map<string, EnvoyResource>();
 
@@ -69,7 +71,7 @@ export class Translator {
 
   translate(resources: readonly Resource[], rejected: readonly RejectedDocument[] = []): Translation {
     this.#memo.begin();
-    const { model, statuses } = normalize(resources, rejected, this.#routeMemo);
+    const { model, statuses } = this.#normalizeWhole(resources, rejected);
     const groups: ProxyGroup[] = [];
     for (const gateway of model.gateways) {
       const { resources: built, blame } = buildGroup(gateway, model, this.#compute, this.options);
@@ -106,6 +108,51 @@ export class Translator {
       rateLimitConfigs: rateLimitConfigs.configs,
       refusedDomains: rateLimitConfigs.refused,
     };
+  }
+
+  /**
+   * Normalizes, then serves each route table that cannot be served whole (a route whose matchers
+   * Envoy or a gRPC client would refuse) at its last accepted version, or not at all: a table
+   * applied in part could send a dropped route's traffic to a broader route below it.
+   */
+  #normalizeWhole(resources: readonly Resource[], rejected: readonly RejectedDocument[]): Normalized {
+    const first = normalize(resources, rejected, this.#routeMemo);
+    const refused = new Map<string, string[]>();
+    for (const [key, status] of first.statuses.all()) {
+      if (key.startsWith("RouteTable/") && status.messages.includes(routeTableRejected)) {
+        refused.set(key, status.messages);
+      }
+    }
+    let result = first;
+    let served = resources;
+    if (refused.size > 0) {
+      served = resources.flatMap((resource) => {
+        const key = resourceKey(resource);
+        if (!refused.has(key)) return [resource];
+        const lastGood = this.#lastGoodRouteTables.get(key);
+        return lastGood ? [lastGood] : [];
+      });
+      result = normalize(served, rejected, this.#routeMemo);
+      for (const [key, messages] of refused) {
+        for (const message of messages) result.statuses.report(key, State.INVALID, message);
+        result.statuses.report(
+          key,
+          State.INVALID,
+          this.#lastGoodRouteTables.has(key)
+            ? "its last accepted version keeps serving"
+            : "not served until it is fixed (no version of it was accepted before)",
+        );
+      }
+    }
+    const live = new Set<string>();
+    for (const resource of served) {
+      if (resource.kind !== "RouteTable") continue;
+      const key = resourceKey(resource);
+      live.add(key);
+      if (!refused.has(key)) this.#lastGoodRouteTables.set(key, resource);
+    }
+    for (const key of this.#lastGoodRouteTables.keys()) if (!live.has(key)) this.#lastGoodRouteTables.delete(key);
+    return result;
   }
 
   /**

@@ -81,4 +81,4 @@ function addSecret(used: Map<string, ModelSecret>, all: Map<string, ModelSecret>
   if (secret) used.set(name, secret);
 }
 
-export { RouteMemo } from "./routes.js";
+export { RouteMemo, routeTableRejected } from "./routes.js";

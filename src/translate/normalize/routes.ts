@@ -154,6 +154,12 @@ function appliesTo(
   );
 }
 
+/**
+ * The status message of a route table with a route that cannot be served: the translator then
+ * serves the table's last accepted version instead, never the rest of its routes.
+ */
+export const routeTableRejected = "rejected whole: a route table is never applied in part";
+
 /** What a delegated child inherits from the routes that delegate to it. */
 interface Inherited {
   labels: Record<string, string>;
@@ -247,7 +253,7 @@ export class RouteFlattener {
       if (seen.has(routeName)) this.#warn(rtKey, `${field}.name: "${routeName}" is used twice in this route table`);
       seen.add(routeName);
       const fail = (message: string) => this.#warn(rtKey, `${field} (${routeName}): ${message}`);
-      const own = this.#matches(http, fail);
+      const own = this.#matches(http, fail, rtKey);
       if (!own) return;
       const matches = combineMatches(parent.matches, own);
       if (typeof matches === "string") {
@@ -294,7 +300,7 @@ export class RouteFlattener {
     return out;
   }
 
-  #matches(http: HttpRoute, fail: (message: string) => void): ModelMatch[] | undefined {
+  #matches(http: HttpRoute, fail: (message: string) => void, rtKey: string): ModelMatch[] | undefined {
     const matchers: RequestMatcher[] = http.matchers;
     if (matchers.length === 0) return [everything()];
     const out: ModelMatch[] = [];
@@ -347,7 +353,8 @@ export class RouteFlattener {
       });
     });
     if (!ok) {
-      fail("the route is skipped");
+      // Never applied in part: without this route its traffic could fall to a broader one below.
+      this.#warn(rtKey, routeTableRejected, State.INVALID);
       return undefined;
     }
     return out;
