@@ -102,10 +102,10 @@ describe("attachment", () => {
     );
     const client = ft.delta({ id: `${ns}-1`, metadata: { app: ns } });
     client.subscribe(LDS, ["in.grpc.example", "out.grpc.example"]);
-    await client.expect(LDS, [apiListener("in.grpc.example", `${ns}/mesh/grpc`)], ["out.grpc.example"]);
-    client.subscribe(RDS, [`${ns}/mesh/grpc`]);
+    await client.expect(LDS, [apiListener("in.grpc.example", `${ns}/mesh/grpc/in.grpc.example`)], ["out.grpc.example"]);
+    client.subscribe(RDS, [`${ns}/mesh/grpc/in.grpc.example`]);
     await client.expect(RDS, [
-      routeConfig(`${ns}/mesh/grpc`, [
+      routeConfig(`${ns}/mesh/grpc/in.grpc.example`, [
         virtualHost(`${ns}/in`, ["in.grpc.example"], [route(`${ns}/in/r`, prefix("/"), toCluster(`${ns}/svc:9000`))]),
       ]),
     ]);

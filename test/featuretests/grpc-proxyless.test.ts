@@ -74,44 +74,41 @@ describe("proxyless gRPC", () => {
 
     const client = ft.sotw(grpcClient("grpc-1", "frontend"));
     client.subscribe(LDS, ["echo.grpc.example"]);
-    await client.expect(LDS, [apiListener("echo.grpc.example", `${ns}/mesh/grpc`, [faultFilter, routerFilter])]);
-    client.subscribe(RDS, [`${ns}/mesh/grpc`]);
-    await client.expect(RDS, [
-      routeConfig(`${ns}/mesh/grpc`, [
-        virtualHost(
-          `${ns}/echo`,
-          ["echo.grpc.example"],
-          [
-            route(
-              `${ns}/echo/slow`,
-              path("/echo.Echo/Slow"),
-              toCluster(`${ns}/echo:50051`, { maxStreamDuration: { maxStreamDuration: "2s" } }),
-              {
-                typedPerFilterConfig: {
-                  "envoy.filters.http.fault": faultPerRoute({ abort: { percentage: perMillion(5), grpcStatus: 14 } }),
-                },
+    // Each host has its own route configuration: a NACK of one target's routes holds up no other.
+    const echoRoutes = `${ns}/mesh/grpc/echo.grpc.example`;
+    const greeterRoutes = `${ns}/mesh/grpc/greeter.grpc.example`;
+    await client.expect(LDS, [apiListener("echo.grpc.example", echoRoutes, [faultFilter, routerFilter])]);
+    client.subscribe(RDS, [echoRoutes]);
+    const echoConfig = routeConfig(echoRoutes, [
+      virtualHost(
+        `${ns}/echo`,
+        ["echo.grpc.example"],
+        [
+          route(
+            `${ns}/echo/slow`,
+            path("/echo.Echo/Slow"),
+            toCluster(`${ns}/echo:50051`, { maxStreamDuration: { maxStreamDuration: "2s" } }),
+            {
+              typedPerFilterConfig: {
+                "envoy.filters.http.fault": faultPerRoute({ abort: { percentage: perMillion(5), grpcStatus: 14 } }),
               },
+            },
+          ),
+          route(
+            `${ns}/echo/rest`,
+            prefix("/"),
+            toWeighted(
+              [
+                [`${ns}/echo:50051`, 9],
+                [`${ns}/echo-canary:50051`, 1],
+              ],
+              { retryPolicy: { retryOn: "unavailable", numRetries: 2 } },
             ),
-            route(
-              `${ns}/echo/rest`,
-              prefix("/"),
-              toWeighted(
-                [
-                  [`${ns}/echo:50051`, 9],
-                  [`${ns}/echo-canary:50051`, 1],
-                ],
-                { retryPolicy: { retryOn: "unavailable", numRetries: 2 } },
-              ),
-            ),
-          ],
-        ),
-        virtualHost(
-          `${ns}/greeter`,
-          ["greeter.grpc.example"],
-          [route(`${ns}/greeter/all`, prefix("/"), toCluster(`${ns}/echo:50051`))],
-        ),
-      ]),
+          ),
+        ],
+      ),
     ]);
+    await client.expect(RDS, [echoConfig]);
     client.subscribe(CDS, [`${ns}/echo:50051`, `${ns}/echo-canary:50051`]);
     await client.expect(CDS, [
       edsCluster(`${ns}/echo:50051`, { http2: true }),
@@ -126,8 +123,19 @@ describe("proxyless gRPC", () => {
     // The second host's listener, when the client dials it too.
     client.subscribe(LDS, ["echo.grpc.example", "greeter.grpc.example"]);
     await client.expect(LDS, [
-      apiListener("echo.grpc.example", `${ns}/mesh/grpc`, [faultFilter, routerFilter]),
-      apiListener("greeter.grpc.example", `${ns}/mesh/grpc`, [faultFilter, routerFilter]),
+      apiListener("echo.grpc.example", echoRoutes, [faultFilter, routerFilter]),
+      apiListener("greeter.grpc.example", greeterRoutes, [faultFilter, routerFilter]),
+    ]);
+    client.subscribe(RDS, [echoRoutes, greeterRoutes]);
+    await client.expect(RDS, [
+      echoConfig,
+      routeConfig(greeterRoutes, [
+        virtualHost(
+          `${ns}/greeter`,
+          ["greeter.grpc.example"],
+          [route(`${ns}/greeter/all`, prefix("/"), toCluster(`${ns}/echo:50051`))],
+        ),
+      ]),
     ]);
     await client.expectQuiet();
   });
@@ -143,10 +151,11 @@ describe("proxyless gRPC", () => {
     );
     const client = ft.delta(grpcClient(`${ns}-1`, ns));
     client.subscribe(LDS, ["svc.grpc.example"]);
-    await client.expect(LDS, [apiListener("svc.grpc.example", `${ns}/mesh/grpc`)]);
-    client.subscribe(RDS, [`${ns}/mesh/grpc`]);
+    const svcRoutes = `${ns}/mesh/grpc/svc.grpc.example`;
+    await client.expect(LDS, [apiListener("svc.grpc.example", svcRoutes)]);
+    client.subscribe(RDS, [svcRoutes]);
     await client.expect(RDS, [
-      routeConfig(`${ns}/mesh/grpc`, [
+      routeConfig(svcRoutes, [
         virtualHost(
           `${ns}/svc`,
           ["svc.grpc.example"],
@@ -176,7 +185,7 @@ describe("proxyless gRPC", () => {
       ),
     );
     await client.expect(RDS, [
-      routeConfig(`${ns}/mesh/grpc`, [
+      routeConfig(svcRoutes, [
         virtualHost(
           `${ns}/svc`,
           ["svc.grpc.example"],

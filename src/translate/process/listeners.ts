@@ -3,6 +3,7 @@
 import { kindKey } from "../../resources/index.js";
 import type { ModelListener } from "../model.js";
 import type { GroupContext } from "./group.js";
+import { grpcHosts, grpcRouteConfigName } from "./routes.js";
 
 /** A listener's Envoy listener, or its gRPC API listeners, with the filters its routes need. */
 export function processListener(group: GroupContext, listener: ModelListener): void {
@@ -11,9 +12,11 @@ export function processListener(group: GroupContext, listener: ModelListener): v
   const needs = compute.needs(listener, gateway.kind);
   const origin = kindKey("Gateway", gateway.name);
   if (gateway.kind === "grpc") {
-    // A gRPC client asks for the listener of the host it dials, and cannot dial a wildcard.
-    const hosts = [...new Set(listener.virtualHosts.flatMap((v) => v.domains))].filter((h) => !h.includes("*")).sort();
-    for (const host of hosts) group.add(compute.apiListener(host, routeConfigName, needs), origin, "Listener", host);
+    // A gRPC client asks for the listener of the host it dials, and each host has its own route
+    // configuration: a client that NACKs one target's routes holds up no other target.
+    for (const host of grpcHosts(listener)) {
+      group.add(compute.apiListener(host, grpcRouteConfigName(routeConfigName, host), needs), origin, "Listener", host);
+    }
     return;
   }
   const name = `${gateway.name}/${listener.name}`;

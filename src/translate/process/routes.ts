@@ -10,8 +10,42 @@ import type { GroupContext } from "./group.js";
  * blamed on the route table.
  */
 export function processRouteConfiguration(group: GroupContext, listener: ModelListener): void {
-  const { gateway, compute } = group;
+  const { gateway } = group;
   const name = `${gateway.name}/${listener.name}`;
+  if (gateway.kind === "grpc") {
+    // One route configuration per host a gRPC client can dial, each with only the virtual hosts
+    // that can answer for it: a NACK of one target's routes then affects that target alone.
+    for (const host of grpcHosts(listener)) {
+      const serving = listener.virtualHosts.filter((vhost) => vhost.domains.some((d) => domainMatches(d, host)));
+      routeConfiguration(group, { ...listener, virtualHosts: serving }, grpcRouteConfigName(name, host));
+    }
+    return;
+  }
+  routeConfiguration(group, listener, name);
+}
+
+/** The hosts of a proxyless gRPC listener: its exact domains (a client cannot dial a wildcard). */
+export function grpcHosts(listener: ModelListener): string[] {
+  return [...new Set(listener.virtualHosts.flatMap((v) => v.domains))].filter((h) => !h.includes("*")).sort();
+}
+
+/** The route configuration a proxyless gRPC client gets for one host. */
+export function grpcRouteConfigName(listenerRouteConfig: string, host: string): string {
+  return `${listenerRouteConfig}/${host}`;
+}
+
+/** Envoy's domain match: exact, `*`, a `*` prefix (suffix match) or a `*` suffix (prefix match), without case. */
+function domainMatches(domain: string, host: string): boolean {
+  const d = domain.toLowerCase();
+  const h = host.toLowerCase();
+  if (d === h || d === "*") return true;
+  if (d.startsWith("*")) return h.endsWith(d.slice(1)) && h.length > d.length - 1;
+  if (d.endsWith("*")) return h.startsWith(d.slice(0, -1)) && h.length > d.length - 1;
+  return false;
+}
+
+function routeConfiguration(group: GroupContext, listener: ModelListener, name: string): void {
+  const { gateway, compute } = group;
   const { extAuth } = compute.needs(listener, gateway.kind);
   const hosts = listener.virtualHosts.map((vhost) => {
     const built = compute.host(vhost.routes, gateway.kind, extAuth);
