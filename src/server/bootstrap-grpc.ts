@@ -1,4 +1,4 @@
-import { BootstrapOptionsError } from "./bootstrap.js";
+import { BootstrapOptionsError, checkLabels } from "./bootstrap.js";
 
 /**
  * The name xDS-enabled gRPC servers ask for their Listener by: `%s` is replaced by the address the
@@ -37,17 +37,13 @@ export interface GrpcBootstrap {
   server_listener_resource_name_template: string;
 }
 
-const labelKey = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-
 function check(options: GrpcBootstrapOptions): void {
   if (options.nodeId.trim() === "") throw new BootstrapOptionsError("--node-id", "must not be empty");
   if (options.xdsHost === "") throw new BootstrapOptionsError("--xds-address", "the host must not be empty");
   if (!Number.isInteger(options.xdsPort) || options.xdsPort < 1 || options.xdsPort > 65535) {
     throw new BootstrapOptionsError("--xds-address", `${options.xdsPort} is not a port number (1-65535)`);
   }
-  for (const key of Object.keys(options.labels)) {
-    if (!labelKey.test(key)) throw new BootstrapOptionsError("--labels", `"${key}" is not a valid label key`);
-  }
+  checkLabels(options.labels);
   const template = options.serverListenerTemplate;
   if (template !== undefined && !template.includes("%s")) {
     throw new BootstrapOptionsError("--server-listener-template", `"${template}" has no %s for the listening address`);

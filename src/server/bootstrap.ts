@@ -48,7 +48,12 @@ function check(options: BootstrapOptions): void {
       throw new BootstrapOptionsError("port", `${port} is not a port number (1-65535)`);
     }
   }
-  for (const key of Object.keys(options.labels)) {
+  checkLabels(options.labels);
+}
+
+/** Node labels as Kubernetes spells label keys; Envoy and gRPC bootstraps check them alike. */
+export function checkLabels(labels: Readonly<Record<string, string>>): void {
+  for (const key of Object.keys(labels)) {
     if (!labelKey.test(key)) throw new BootstrapOptionsError("--labels", `"${key}" is not a valid label key`);
   }
 }
