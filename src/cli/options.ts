@@ -14,6 +14,13 @@ export function parsePort(value: string): number {
   return port;
 }
 
+/** `host:port`, the host possibly an IPv6 address in brackets. */
+export function parseHostPort(value: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
+  if (!match?.[1] || !match[2]) throw new InvalidArgumentError(`"${value}" is not host:port`);
+  return { host: match[1].replace(/^\[|\]$/g, ""), port: parsePort(match[2]) };
+}
+
 export function parsePositiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) === 0)
     throw new InvalidArgumentError(`"${value}" is not a positive integer`);

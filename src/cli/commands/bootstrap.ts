@@ -2,7 +2,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "yaml";
 import { bootstrapToJson, buildBootstrap, type ProxyRole, proxyRoles } from "../../server/bootstrap.js";
 import { buildGrpcBootstrap, parseLocality } from "../../server/bootstrap-grpc.js";
-import { parsePort } from "../options.js";
+import { parseHostPort, parsePort } from "../options.js";
 
 function parseLabels(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const labels = { ...previous };
@@ -12,12 +12,6 @@ function parseLabels(value: string, previous: Record<string, string> = {}): Reco
     labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
   }
   return labels;
-}
-
-function parseAddress(value: string): { host: string; port: number } {
-  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
-  if (!match?.[1] || !match[2]) throw new InvalidArgumentError(`"${value}" is not host:port`);
-  return { host: match[1].replace(/^\[|\]$/g, ""), port: parsePort(match[2]) };
 }
 
 interface BootstrapFlags {
@@ -54,7 +48,7 @@ export function registerBootstrap(program: Command): void {
       new Option("--xds-address <host:port>", "the management server's xDS address as the proxy or client resolves it")
         .env("GANTRY_XDS_ADDRESS")
         .default({ host: "127.0.0.1", port: 18000 }, "127.0.0.1:18000")
-        .argParser(parseAddress),
+        .argParser(parseHostPort),
     )
     .option("--cluster <name>", "the node cluster (default gantry-<role>, or gantry-grpc)")
     .option("--admin-port <port>", "Envoy admin port (default 9901 for gateways, 15000 for sidecars)", parsePort)

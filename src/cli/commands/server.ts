@@ -1,11 +1,11 @@
 import { readFileSync, statSync } from "node:fs";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import { createLogger, createRegistry, type LogLevel, startTelemetryServer } from "../../lib/index.js";
 import { parseRedisUrl } from "../../lib/redis.js";
 import { checkApiToken } from "../../server/api/auth.js";
 import { startManagementServer } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
-import { hostOption, logLevelOption, parsePort, portOption, redisUrlOption } from "../options.js";
+import { hostOption, logLevelOption, parseHostPort, portOption, redisUrlOption } from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface ServerFlags {
@@ -21,12 +21,6 @@ interface ServerFlags {
   ratelimitAddress?: { host: string; port: number };
   serverName?: string;
   logLevel: LogLevel;
-}
-
-export function parseHostPort(value: string): { host: string; port: number } {
-  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
-  if (!match?.[1] || !match[2]) throw new InvalidArgumentError(`"${value}" is not host:port`);
-  return { host: match[1].replace(/^\[|\]$/g, ""), port: parsePort(match[2]) };
 }
 
 /** The API token from a file, or GANTRY_API_TOKEN; never a flag value (flags show in process lists). */
