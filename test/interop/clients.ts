@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { findTool, inCI } from "../support/tools.js";
+import { inCI, needTool } from "../support/tools.js";
 import { waitFor } from "../support/wait.js";
 
 export const clientKinds = ["grpc-js", "go", "grpcio"] as const;
@@ -53,8 +53,8 @@ export function clientCommand(kind: ClientKind): { command: string; args: string
     case "grpc-js":
       return { command: process.execPath, args: [`${root}test/interop/node/client.mjs`] };
     case "go": {
-      const path = findTool(goClientName);
-      return path ? { command: path, args: [] } : missing(goClientName);
+      const path = needTool(goClientName, "run: node scripts/test-prereqs.mjs");
+      return path ? { command: path, args: [] } : undefined;
     }
     case "grpcio":
       return existsSync(venvPython)

@@ -1,10 +1,10 @@
-import { createServer, Socket } from "node:net";
+import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry } from "../../src/lib/metrics.js";
 import { type ManagementServerOptions, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
-import { freePort } from "../support/index.js";
+import { freePort, isListening } from "../support/index.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 
@@ -21,26 +21,13 @@ function options(overrides: Partial<ManagementServerOptions>): ManagementServerO
   };
 }
 
-/** Whether something accepts connections on the port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-    socket.connect(port, "127.0.0.1");
-  });
-}
-
 describe("management server start: all or nothing", () => {
   it("refuses a short API token before opening the xDS port", async () => {
     const xdsPort = await freePort();
     await expect(startManagementServer(options({ xdsPort, apiToken: "too-short" }))).rejects.toThrow(
       "the API token must be at least 16 characters",
     );
-    expect(await listening(xdsPort)).toBe(false);
+    expect(await isListening(xdsPort)).toBe(false);
   });
 
   it("refuses to start without a token unless the API is explicitly insecure", async () => {
@@ -48,7 +35,7 @@ describe("management server start: all or nothing", () => {
     await expect(startManagementServer(options({ xdsPort, apiToken: undefined }))).rejects.toThrow(
       "the management API needs a token",
     );
-    expect(await listening(xdsPort)).toBe(false);
+    expect(await isListening(xdsPort)).toBe(false);
   });
 
   it("closes the xDS port again when the API port cannot be opened", async () => {
@@ -58,7 +45,7 @@ describe("management server start: all or nothing", () => {
     const xdsPort = await freePort();
     try {
       await expect(startManagementServer(options({ xdsPort, apiPort }))).rejects.toThrow(/EADDRINUSE/);
-      expect(await listening(xdsPort)).toBe(false);
+      expect(await isListening(xdsPort)).toBe(false);
     } finally {
       taken.close();
     }

@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 
 function tryListen(port: number, host = "127.0.0.1"): Promise<number | undefined> {
   return new Promise((resolve) => {
@@ -29,4 +29,16 @@ export async function freePortPair(offset: number): Promise<number> {
     if ((await tryListen(port)) !== undefined && (await tryListen(port + offset)) !== undefined) return port;
   }
   throw new Error(`no free port pair (P, P+${offset}) on 127.0.0.1`);
+}
+
+/** Whether something accepts TCP connections on the port of 127.0.0.1. */
+export function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }

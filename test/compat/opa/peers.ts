@@ -1,5 +1,4 @@
 import { writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type JsonValue, toJson } from "@bufbuild/protobuf";
@@ -9,7 +8,7 @@ import {
   CheckResponseSchema,
 } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { createClient, GrpcStatus } from "../../../src/lib/index.js";
-import { freePort } from "../../support/ports.js";
+import { freePort, isListening } from "../../support/ports.js";
 import { type ManagedProcess, startProcess } from "../../support/process.js";
 
 const gantryBin = fileURLToPath(new URL("../../../bin/gantry.js", import.meta.url));
@@ -21,17 +20,6 @@ export interface AuthzPeer {
   readonly name: string;
   check(request: CheckRequest): Promise<Observed>;
   stop(): Promise<void>;
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
 
 function clientFor(name: string, port: number, proc: () => ManagedProcess): AuthzPeer {
@@ -76,7 +64,7 @@ export async function startPlugin(command: string, dir: string, policy: string):
       join(dir, "config.yaml"),
       join(dir, "policy.rego"),
     ],
-    ready: () => listening(grpcPort),
+    ready: () => isListening(grpcPort),
     readyTimeoutMs: 30_000,
   });
   return peer;
@@ -112,7 +100,7 @@ export async function startGantryExtauth(opa: string, dir: string, policy: strin
       "warn",
     ],
     env: { PATH: process.env["PATH"] ?? "", GANTRY_OPA_COMMAND: opa, GANTRY_OPA_CACHE_DIR: join(dir, "opa-cache") },
-    ready: () => listening(grpcPort),
+    ready: () => isListening(grpcPort),
     readyTimeoutMs: 60_000,
   });
   return peer;

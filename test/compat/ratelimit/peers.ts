@@ -1,5 +1,4 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
@@ -12,7 +11,7 @@ import {
 } from "../../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { Health } from "../../../src/gen/grpc/health/v1/health_pb.js";
 import { createClient, GrpcStatus } from "../../../src/lib/index.js";
-import { freePort } from "../../support/ports.js";
+import { freePort, isListening } from "../../support/ports.js";
 import { type ManagedProcess, startProcess } from "../../support/process.js";
 
 const gantryBin = fileURLToPath(new URL("../../../bin/gantry.js", import.meta.url));
@@ -127,18 +126,6 @@ export function writeConfigs(root: string, files: Record<string, string>): void 
   for (const [name, text] of Object.entries(files)) writeFileSync(join(configFolder(root), name), text);
 }
 
-/** Whether the port takes connections: asked before a gRPC client first connects, which would back off. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
 async function isUp(peer: RlsPeer): Promise<boolean> {
   const answer = await peer.call(probe);
   // An error names itself as the wait's last error, should the server never come up.
@@ -184,7 +171,7 @@ export async function startAnchor(command: string, options: PeerOptions): Promis
       DEBUG_PORT: String(debugPort),
       ...options.env,
     },
-    ready: async () => (await listening(grpcPort)) && (options.ready ?? isUp)(peer),
+    ready: async () => (await isListening(grpcPort)) && (options.ready ?? isUp)(peer),
     readyTimeoutMs: 30_000,
   });
   return peer;
@@ -219,7 +206,7 @@ export async function startGantry(options: PeerOptions): Promise<RlsPeer> {
       ...(options.args ?? []),
     ],
     env: { PATH: process.env["PATH"] ?? "" },
-    ready: async () => (await listening(grpcPort)) && (options.ready ?? isUp)(peer),
+    ready: async () => (await isListening(grpcPort)) && (options.ready ?? isUp)(peer),
     readyTimeoutMs: 30_000,
   });
   return peer;
