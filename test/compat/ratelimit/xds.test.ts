@@ -72,11 +72,17 @@ describe.skipIf(!anchorCommand || !haveRedis())("config by xDS from gantry serve
       debounce: { quietMs: 20, maxDelayMs: 200 },
     });
     await applyYaml(server.apiPort, token, policies());
-    // Up once a limit from xDS is loaded: the week-unit case's (the anchor NACKed WEEK as 100 before).
-    const week = xdsCases.find(({ c }) => c.name.startsWith("unit week"));
+    // Up once limits from xDS are loaded: a descriptor with no limit gets OK with no current limit, so the probe asks
+    // for a limited one, in the first case's domain and in the week-unit case's (the anchor NACKed WEEK as 100 before).
+    // Its value differs from the cases' own, so it uses none of their counters.
+    const probed = xdsCases.filter(({ c }) => c.name.startsWith("unit second") || c.name.startsWith("unit week"));
+    if (probed.length !== 2) throw new Error("the xDS compat probe needs the second- and week-unit cases");
     const loaded = async (peer: RlsPeer) => {
-      const answer = await peer.call(requestOf({ descriptors: [[["probe", "x"]]] }, domainOf(week?.index ?? 0)));
-      return "statuses" in answer;
+      for (const { index } of probed) {
+        const answer = await peer.call(requestOf({ descriptors: [[["k", "readiness-probe"]]] }, domainOf(index)));
+        if (!("statuses" in answer) || answer.statuses[0]?.currentLimit === undefined) return false;
+      }
+      return true;
     };
     const xdsServer = `127.0.0.1:${server.xdsPort}`;
     anchor = await startAnchor(anchorCommand as string, {
