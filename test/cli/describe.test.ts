@@ -133,7 +133,7 @@ describe("gantry describe against a running management server with connected pro
     expect(stdout).toMatch(/Route tables: +policies\/store\n/);
     expect(stdout).toContain("ExtAuthPolicy/policies/require-login");
     expect(stdout).toMatch(
-      /policies\/store\/account +policies\/public +8080 +store\.example\.com +prefix \/account +forward policies\/store:8080 +ExtAuthPolicy\/policies\/require-login, HeaderPolicy\/policies\/security-headers, RateLimitPolicy\/policies\/per-client\n/,
+      /policies\/store\/account +policies\/public +10080 +store\.example\.com +prefix \/account +forward policies\/store:8080 +ExtAuthPolicy\/policies\/require-login, HeaderPolicy\/policies\/security-headers, RateLimitPolicy\/policies\/per-client\n/,
     );
   });
 

@@ -81,9 +81,9 @@ describe("describe: a resource's place in the published translation", () => {
       "RetryTimeoutPolicy/policies/retry-flaky",
     ]);
     expect(d.routes.map((r) => [r.name, r.listener, r.hosts, r.match])).toEqual([
-      ["policies/store/account", "8080", ["store.example.com"], "prefix /account"],
-      ["policies/store/checkout", "8080", ["store.example.com"], "prefix /checkout"],
-      ["policies/store/public-assets", "8080", ["store.example.com"], "prefix /assets"],
+      ["policies/store/account", "10080", ["store.example.com"], "prefix /account"],
+      ["policies/store/checkout", "10080", ["store.example.com"], "prefix /checkout"],
+      ["policies/store/public-assets", "10080", ["store.example.com"], "prefix /assets"],
     ]);
   });
 
