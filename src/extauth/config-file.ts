@@ -65,7 +65,13 @@ export function parseAuthConfigFile(text: string, file: string): AuthConfig[] {
     const line = lines.linePos(firstError.pos[0]).line;
     throw new AuthConfigFileError(`${file}:${line}: not valid YAML: ${firstError.message.split("\n")[0]}`);
   }
-  const root: unknown = document.toJS();
+  let root: unknown;
+  try {
+    root = document.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias to no anchor ("*x"), or aliases that expand too far, parse and then fail here.
+    throw new AuthConfigFileError(`${file}: not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
   if (root === null || root === undefined) return [];
   const where = (prefix: Array<string | number>) => (path: Array<string | number>) => {
     const full = [...prefix, ...path];
@@ -103,7 +109,12 @@ export function parseAuthConfigFile(text: string, file: string): AuthConfig[] {
 export function lineOfField(text: string, configId: string, field: string): number | undefined {
   const lines = new LineCounter();
   const document = parseDocument(text, { lineCounter: lines });
-  const root: unknown = document.toJS();
+  let root: unknown;
+  try {
+    root = document.toJS({ maxAliasCount: 100 });
+  } catch {
+    return undefined;
+  }
   let prefix: Array<string | number>;
   if (Array.isArray(root)) {
     const index = root.findIndex((entry: unknown) => isObject(entry) && entry["id"] === configId);

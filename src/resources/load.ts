@@ -89,7 +89,14 @@ function parseYamlDocument(
       errors: doc.errors.map((e) => `${file}:${lineCounter.linePos(e.pos[0]).line}: YAML: ${e.message.split("\n")[0]}`),
     };
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // An alias to no anchor ("*x") or one that expands too far parses, then fails here.
+    const line = lineCounter.linePos(doc.contents?.range?.[0] ?? doc.range?.[0] ?? 0).line;
+    return { file, line, errors: [`${file}:${line}: YAML: ${(err as Error).message.split("\n")[0]}`] };
+  }
   if (value === null || value === undefined) return undefined;
   return parseValue(value, file, lineOf);
 }

@@ -90,6 +90,8 @@ shop:
     expect(failure("shop:\n  configs: [\n")).toMatch(/^auth\.yaml:\d+: not valid YAML/);
     expect(failure("- configs: []\n")).toMatch(/^auth\.yaml:1: entry 0: expected an auth config with an "id"/);
     expect(failure("just text\n")).toMatch(/^auth\.yaml: expected a map from config id to auth config, found a string/);
+    // An alias to no anchor parses, then fails on reading: still an error naming the file (it threw a ReferenceError).
+    expect(failure("shop: *nowhere\n")).toMatch(/^auth\.yaml: not valid YAML: Unresolved alias/);
   });
 
   it("finds the line of a field named by a later error, or of its nearest parent", () => {

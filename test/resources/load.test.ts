@@ -14,6 +14,14 @@ spec:
 `;
 
 describe("parseResources", () => {
+  it("rejects an alias to no anchor, naming the file and line, instead of throwing", () => {
+    const { resources, rejected } = parseResources("kind: Gateway\n---\nspec: *nowhere\n", "aliases.yaml");
+    expect(resources).toEqual([]);
+    expect(rejected.map((r) => r.errors)).toContainEqual([
+      expect.stringMatching(/^aliases\.yaml:3: YAML: Unresolved alias/),
+    ]);
+  });
+
   it("reads several documents, defaulting the namespace and keeping labels", () => {
     const text = `${destination("a")}---
 apiVersion: gantry/v1
