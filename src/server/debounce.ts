@@ -5,6 +5,12 @@ export interface DebounceOptions {
   quietMs: number;
   /** ...but never later than this after the first change of a burst. */
   maxDelayMs: number;
+  /**
+   * Run a change that comes after a quiet period at once (on the next timer turn, so that changes made in the
+   * same turn join it), and debounce only the changes that follow it: a lone change is not delayed by `quietMs`,
+   * a burst still runs about once per `quietMs`. Default false.
+   */
+  leading?: boolean;
   /** Default the system clock. */
   timers?: Timers;
 }
@@ -12,14 +18,18 @@ export interface DebounceOptions {
 /**
  * Collapses bursts of changes into one run: the run starts after `quietMs` without a change, or
  * `maxDelayMs` after the burst began, whichever is first. A change that arrives while a run is in
- * progress schedules exactly one more run after it; runs never overlap.
+ * progress schedules exactly one more run after it; runs never overlap. With `leading`, a change after
+ * `quietMs` of calm runs at once (Contour's event handler does the same with its hold-off delay).
  */
 export class Debouncer {
   readonly #run: () => Promise<void>;
   readonly #quietMs: number;
   readonly #maxDelayMs: number;
   readonly #timers: Timers;
+  readonly #leading: boolean;
   #timer: Timer | undefined;
+  #lastRunAt: number | undefined;
+  #leadingDue = false;
   #burstStart: number | undefined;
   #running: Promise<void> | undefined;
   #pendingAfterRun = false;
@@ -30,6 +40,7 @@ export class Debouncer {
     this.#quietMs = options.quietMs;
     this.#maxDelayMs = options.maxDelayMs;
     this.#timers = options.timers ?? systemClock;
+    this.#leading = options.leading ?? false;
   }
 
   /** Notes a change. */
@@ -40,6 +51,13 @@ export class Debouncer {
       return;
     }
     const now = this.#timers.now();
+    const calm = this.#lastRunAt === undefined || now - this.#lastRunAt >= this.#quietMs;
+    if (this.#leadingDue) return; // joins the run about to start
+    if (this.#leading && this.#timer === undefined && calm) {
+      this.#leadingDue = true;
+      this.#timer = this.#timers.setTimeout(() => this.#fire(), 0);
+      return;
+    }
     this.#burstStart ??= now;
     const delay = Math.max(0, Math.min(this.#quietMs, this.#burstStart + this.#maxDelayMs - now));
     this.#timer?.cancel();
@@ -57,11 +75,14 @@ export class Debouncer {
 
   stop(): void {
     this.#stopped = true;
+    this.#leadingDue = false;
     this.#timer?.cancel();
     this.#timer = undefined;
   }
 
   #fire(): void {
+    this.#lastRunAt = this.#timers.now();
+    this.#leadingDue = false;
     this.#timer = undefined;
     this.#burstStart = undefined;
     this.#running = this.#run()

@@ -31,7 +31,10 @@ export interface ManagementServerOptions {
   registry: Registry;
   /** Time for the snapshot cache, proxy status and the debouncers. Default the system clock. */
   clock?: Timers;
-  /** Translation debounce: ≈100 ms quiet, ≤ 1 s (as the design says). */
+  /**
+   * Translation debounce: a change after 100 ms of calm is translated at once; the changes that follow it are
+   * collapsed until ≈100 ms quiet, ≤ 1 s after the first (as the design says).
+   */
   debounce?: { quietMs: number; maxDelayMs: number };
   /** This replica's name in proxy status; defaults to the host name. */
   serverName?: string;
@@ -176,6 +179,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const debounce = new Debouncer(translateAndPublish, {
     quietMs: options.debounce?.quietMs ?? 100,
     maxDelayMs: options.debounce?.maxDelayMs ?? 1_000,
+    // A lone change (one apply after a calm spell) is translated at once; bursts are still collapsed.
+    leading: true,
     timers: clock,
   });
   const unwatch = store.watch(() => debounce.trigger());

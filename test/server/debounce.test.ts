@@ -88,4 +88,37 @@ describe("Debouncer", () => {
     timers.advance(1_000);
     expect(runs).toBe(2);
   });
+
+  it("with leading, runs a change after a calm spell at once and collapses the burst that follows", async () => {
+    const timers = new ManualClock(0);
+    const runs: number[] = [];
+    const debounce = new Debouncer(async () => void runs.push(timers.now()), {
+      quietMs: 100,
+      maxDelayMs: 1_000,
+      leading: true,
+      timers,
+    });
+    debounce.trigger();
+    debounce.trigger(); // the same turn: joins the run about to start
+    timers.advance(0);
+    await settle();
+    expect(runs).toEqual([0]);
+    // A burst right after: collapsed into one run after the quiet period, as without leading.
+    for (let t = 0; t < 3; t++) {
+      timers.advance(10);
+      debounce.trigger();
+    }
+    timers.advance(99);
+    await settle();
+    expect(runs).toEqual([0]);
+    timers.advance(1);
+    await settle();
+    expect(runs).toEqual([0, 130]);
+    // Calm for longer than the quiet period: the next change runs at once again.
+    timers.advance(500);
+    debounce.trigger();
+    timers.advance(0);
+    await settle();
+    expect(runs).toEqual([0, 130, 630]);
+  });
 });
