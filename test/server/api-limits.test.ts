@@ -95,7 +95,6 @@ describe("management API: the body is never read before the caller is known", ()
     if (sentWhenAnswered < 0) sentWhenAnswered = sent;
     expect(client.received).toMatch(/^HTTP\/1\.1 401 /);
     expect(client.received).toContain('"code":"unauthenticated"');
-    expect(client.received.toLowerCase()).toContain("connection: close");
     // Answered long before the client could finish: the server did not wait for (or keep) the body.
     expect(sentWhenAnswered).toBeLessThan(16 * 1024 * 1024);
     await waitFor(() => client.closed, { timeoutMs: 5_000, what: "the server to close the connection" });

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Http2ServerRequest, type Http2ServerResponse, constants as http2Constants } from "node:http2";
+import type { Timers } from "../../lib/clock.js";
 import type { ApiAuth } from "./auth.js";
 import type { FailedAuthLimiter } from "./failed-auth.js";
 
@@ -21,7 +22,15 @@ export interface GateOptions {
   auth: ApiAuth;
   failures: FailedAuthLimiter;
   maxBodyBytes: number;
+  timers: Timers;
 }
+
+/**
+ * How long an HTTP/1.1 connection stays half-open after a refusal. Closing at once while the
+ * client is still sending makes the kernel answer with a reset, which can destroy the refusal
+ * before the client reads it; meanwhile what it sends is discarded, never kept.
+ */
+const refusedLingerMs = 1_000;
 
 const grpcContentType = /^application\/grpc(-web(-text)?)?([+;]|$)/i;
 
@@ -31,14 +40,15 @@ const grpcContentType = /^application\/grpc(-web(-text)?)?([+;]|$)/i;
  * RESOURCE_EXHAUSTED, with Retry-After); a missing or wrong token is refused (401 /
  * UNAUTHENTICATED); a declared body over the limit is refused (413 / RESOURCE_EXHAUSTED). A body
  * sent without a length is counted as it is read, by the Connect handler's `readMaxBytes`.
- * A refused request's body is never read: HTTP/1.1 connections are closed after the answer (and
- * `Expect: 100-continue` clients are not invited to send it), HTTP/2 streams are reset.
+ * A refused request's body is never kept: an HTTP/1.1 connection is half-closed after the answer
+ * and closed a moment later (`Expect: 100-continue` clients are not invited to send the body);
+ * an HTTP/2 stream is reset.
  */
 export function gateRequests(handler: ApiHandler, options: GateOptions): ApiHandler {
   return (request, response) => {
     const refusal = check(request, options);
     if (refusal) {
-      refuse(request, response, refusal);
+      refuse(request, response, refusal, options.timers);
       return;
     }
     // The listener routes `Expect: 100-continue` here instead of letting Node invite the body at once.
@@ -86,15 +96,18 @@ function check(request: ApiRequest, options: GateOptions): Refusal | undefined {
   return undefined;
 }
 
-function refuse(request: ApiRequest, response: ApiResponse, refusal: Refusal): void {
+function refuse(request: ApiRequest, response: ApiResponse, refusal: Refusal, timers: Timers): void {
   const http1 = request.httpVersionMajor === 1;
   const headers: Record<string, string> = {};
   if (refusal.retryAfterSeconds !== undefined) headers["retry-after"] = String(refusal.retryAfterSeconds);
-  // HTTP/1.1 cannot skip a body it does not read: the connection ends with the answer.
-  if (http1) headers["connection"] = "close";
   response.once("finish", () => {
-    if (http1) request.socket?.destroySoon();
-    else {
+    if (http1) {
+      // HTTP/1.1 cannot skip a body: the connection ends. Node discards what arrives meanwhile.
+      const socket = request.socket;
+      socket.end();
+      const linger = timers.setTimeout(() => socket.destroy(), refusedLingerMs);
+      socket.once("close", () => linger.cancel());
+    } else {
       const stream = (request as Http2ServerRequest).stream;
       // RST_STREAM(NO_ERROR): the answer is complete, the client should stop sending (RFC 9113 §8.1).
       if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_NO_ERROR);

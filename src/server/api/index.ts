@@ -56,7 +56,7 @@ export async function startManagementApi(options: ManagementApiOptions): Promise
   });
   const failures = new FailedAuthLimiter({ perMinute: limits.authFailuresPerMinute, clock: timers });
   return listenHttp(
-    gateRequests(handler, { auth, failures, maxBodyBytes: limits.maxBodyBytes }),
+    gateRequests(handler, { auth, failures, maxBodyBytes: limits.maxBodyBytes, timers }),
     options.host,
     options.port,
     limits,
