@@ -14,7 +14,7 @@ import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.j
 import { hostOption, logLevelOption, parseHostPort, parsePositiveInt, portOption, redisUrlOption } from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
-interface ServerFlags extends ApiLimits {
+interface ServerFlags {
   host: string;
   xdsPort: number;
   apiPort: number;
@@ -28,6 +28,8 @@ interface ServerFlags extends ApiLimits {
   ratelimitAddress?: { host: string; port: number };
   serverName?: string;
   logLevel: LogLevel;
+  /** The API limits, under commander's names for their flags (`--api-max-body-bytes` → apiMaxBodyBytes). */
+  [limitFlag: `api${string}`]: unknown;
 }
 
 /**
@@ -108,8 +110,13 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined, 
   }
 }
 
-function apiLimitsOf(flags: ApiLimits): ApiLimits {
-  return Object.fromEntries(limitKeys.map((key) => [key, flags[key]])) as unknown as ApiLimits;
+/** Commander's attribute name for a flag: `--api-max-body-bytes` → `apiMaxBodyBytes`. */
+const attributeOf = (flag: string) => flag.slice(2).replace(/-([a-z])/g, (_all, c: string) => c.toUpperCase());
+
+function apiLimitsOf(flags: ServerFlags): ApiLimits {
+  return Object.fromEntries(
+    limitKeys.map((key) => [key, flags[attributeOf(apiLimitFlags[key]) as `api${string}`]]),
+  ) as unknown as ApiLimits;
 }
 
 const limitHelp: Record<keyof ApiLimits, string> = {
