@@ -1,7 +1,10 @@
 import { once } from "node:events";
 import { connect as connectHttp2, constants } from "node:http2";
 import { connect } from "node:net";
+import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { ManagementService } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { type ApiLimits, startManagementApi } from "../../src/server/api/index.js";
 import { DesiredState } from "../../src/server/desired-state.js";
@@ -10,6 +13,13 @@ import { waitFor } from "../support/wait.js";
 
 const token = "test-token-0123456789abcdef";
 const listPath = "/gantry.api.v1.ManagementService/List";
+
+const destination = {
+  apiVersion: "gantry/v1",
+  kind: "Destination",
+  metadata: { name: "a", namespace: "default" },
+  spec: { ports: [{ number: 8080 }], endpoints: [{ address: "10.0.0.1" }] },
+};
 
 const deps = () => {
   const store = new MemoryStore();
@@ -253,6 +263,51 @@ describe("management API: connections are bounded in time and number", () => {
     );
     later.socket.write("{}");
     await waitFor(() => later.received.startsWith("HTTP/1.1 200 "), { timeoutMs: 5_000, what: "a served answer" });
+  });
+});
+
+describe("management API: a Watch is a request in flight", () => {
+  it("outlives the request and idle timeouts once its request is received (h2c, gRPC)", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 3));
+    const d = deps();
+    const api = await startManagementApi({
+      host: "127.0.0.1",
+      port: 0,
+      token,
+      limits: { headersTimeoutMs: 1_000, requestTimeoutMs: 1_000, idleTimeoutMs: 1_000 },
+      deps: d,
+      timers: clock,
+    });
+    stops.push(() => api.close());
+    const auth: Interceptor = (next) => async (req) => {
+      req.header.set("authorization", `Bearer ${token}`);
+      return next(req);
+    };
+    const client = createClient(
+      ManagementService,
+      createGrpcTransport({ baseUrl: `http://127.0.0.1:${api.port}`, interceptors: [auth] }),
+    );
+    const abort = new AbortController();
+    stops.push(async () => abort.abort());
+    const events = client.watch({}, { signal: abort.signal })[Symbol.asyncIterator]();
+    // Writes until the watcher sees one: then the stream is open; then time passes beyond every timeout.
+    let opened = false;
+    void events.next().then(() => {
+      opened = true;
+    });
+    let n = 0;
+    await waitFor(async () => {
+      if (!opened) await d.store.apply([{ ...destination, metadata: { name: `a${n++}`, namespace: "default" } }]);
+      return opened;
+    });
+    clock.advance(60_000);
+    await d.store.apply([{ ...destination, metadata: { name: "b", namespace: "default" } }]);
+    let names: string[] = [];
+    while (!names.includes("b")) {
+      const event = await events.next();
+      expect(event.done).toBe(false);
+      names = event.value?.upserted.map((r: { name: string }) => r.name) ?? [];
+    }
   });
 });
 
