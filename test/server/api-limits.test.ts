@@ -233,6 +233,8 @@ describe("management API: connections are bounded in time and number", () => {
     stops.push(async () => {
       session.destroy();
     });
+    await once(session, "remoteSettings");
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
     const stream = session.request({
       ":method": "POST",
       ":path": listPath,

@@ -26,6 +26,9 @@ export type ConnectionLimits = Pick<
 
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n");
 
+/** Calls in flight on one HTTP/2 connection (each Watch is one). */
+export const maxStreamsPerConnection = 100;
+
 /**
  * Serves one handler on one plaintext port to both HTTP/1.1 (Connect JSON from curl, browsers and
  * the CLI) and HTTP/2 with prior knowledge (gRPC and Connect over h2c). The first bytes of each
@@ -59,7 +62,11 @@ export async function listenHttp(
   // This server never listens itself (it is handed sockets), but Node starts the sweep that
   // enforces the headers and request timeouts on "listening"; without it they never fire.
   http1.emit("listening");
-  const http2 = createHttp2Server(handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  const http2 = createHttp2Server(
+    // Node's default is no limit: one connection could open streams without end.
+    { settings: { maxConcurrentStreams: maxStreamsPerConnection } },
+    handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void,
+  );
   http2.on("session", (session: Http2Session) => boundSession(session, limits, timers));
   const sockets = new Set<Socket>();
   const tcp = createTcpServer((socket) => {
