@@ -19,6 +19,26 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** What a JSON literal in a decoder message is, without the literal. */
+function kindOf(literal: string): string {
+  if (literal.startsWith('"')) return "a string";
+  if (literal === "true" || literal === "false") return "a boolean";
+  if (/^-?\d/.test(literal)) return "a number";
+  return literal;
+}
+
+/**
+ * protobuf-es quotes the value it could not decode ("expected string, got 42", "from JSON:
+ * \"-----BEGIN…\""), and that value may be a private key or a shared secret: messages keep the
+ * field and the expected type, and say only what kind of value was found.
+ */
+function decoderMessage(err: unknown): string {
+  const literal = String.raw`("(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*|true|false)`;
+  return (err as Error).message
+    .replace(new RegExp(`got ${literal}`, "g"), (_all, value: string) => `got ${kindOf(value)}`)
+    .replace(new RegExp(`from JSON: ${literal}$`), (_all, value: string) => `from JSON: ${kindOf(value)}`);
+}
+
 /**
  * Decodes one auth config. Each step is decoded on its own so that an error names the step
  * (`configs[2]`) as well as the message the decoder names.
@@ -34,7 +54,7 @@ function decodeAuthConfig(id: string, body: Record<string, unknown>, where: (pat
   try {
     config = fromJson(AuthConfigSchema, { ...rest, id } as JsonValue);
   } catch (err) {
-    throw new AuthConfigFileError(`${where([])}: auth config "${id}": ${(err as Error).message}`);
+    throw new AuthConfigFileError(`${where([])}: auth config "${id}": ${decoderMessage(err)}`);
   }
   if (configs === undefined || configs === null) return config;
   if (!Array.isArray(configs)) {
@@ -45,7 +65,7 @@ function decodeAuthConfig(id: string, body: Record<string, unknown>, where: (pat
       config.configs.push(fromJson(ConfigSchema, step as JsonValue));
     } catch (err) {
       throw new AuthConfigFileError(
-        `${where(["configs", index])}: auth config "${id}": configs[${index}]: ${(err as Error).message}`,
+        `${where(["configs", index])}: auth config "${id}": configs[${index}]: ${decoderMessage(err)}`,
       );
     }
   });

@@ -36,5 +36,11 @@ export {
   redactUrl,
   waitForRedis,
 } from "./redis.js";
-export { type Readiness, startTelemetryServer, type TelemetryServer } from "./telemetry.js";
+export {
+  defaultTelemetryLimits,
+  type Readiness,
+  startTelemetryServer,
+  type TelemetryLimits,
+  type TelemetryServer,
+} from "./telemetry.js";
 export { timeoutSignal } from "./timeout-signal.js";

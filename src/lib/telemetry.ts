@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerOptions } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import type { Logger } from "./logger.js";
@@ -14,7 +14,31 @@ export interface TelemetryServerOptions {
   port: number;
   readiness?: () => Readiness | Promise<Readiness>;
   logger?: Logger;
+  /** Defaults in `defaultTelemetryLimits`. */
+  limits?: Partial<TelemetryLimits>;
 }
+
+/**
+ * The bounds of a metrics port, which has no token: it reads no request body at all, and each
+ * connection is bounded in time and number, so that it cannot be held open or filled.
+ */
+export interface TelemetryLimits {
+  /** A connection must send a request's headers within this. */
+  headersTimeoutMs: number;
+  /** A request must be received whole within this. */
+  requestTimeoutMs: number;
+  /** A kept-alive connection with no request is closed after this. */
+  idleTimeoutMs: number;
+  /** Connections open at once; further ones are closed on accept. */
+  maxConnections: number;
+}
+
+export const defaultTelemetryLimits: TelemetryLimits = {
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  idleTimeoutMs: 5_000,
+  maxConnections: 100,
+};
 
 export interface TelemetryServer {
   readonly port: number;
@@ -27,8 +51,25 @@ export interface TelemetryServer {
  */
 export async function startTelemetryServer(options: TelemetryServerOptions): Promise<TelemetryServer> {
   const { registry, readiness } = options;
-  const server: Server = createServer((req, res) => {
+  const limits = { ...defaultTelemetryLimits, ...options.limits };
+  const serverOptions: ServerOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.idleTimeoutMs,
+    // Node checks the two timeouts above on this period (30 s by default, too coarse for them).
+    connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(limits.headersTimeoutMs / 4))),
+  };
+  const server: Server = createServer(serverOptions, (req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0];
+    // Nothing here takes a body: one is refused unread, and the connection ends with the answer.
+    if (req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined) {
+      const empty = req.headers["content-length"] === "0";
+      if (!empty) {
+        res.writeHead(413, { connection: "close", "content-type": "text/plain" }).end("no request body expected\n");
+        res.once("finish", () => req.socket.destroySoon());
+        return;
+      }
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
@@ -62,6 +103,7 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
         res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
     }
   });
+  server.maxConnections = limits.maxConnections;
   server.listen(options.port, options.host ?? "0.0.0.0");
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;

@@ -22,5 +22,14 @@ export {
   rejectDuplicates,
 } from "./load.js";
 export { kindKey, namespacedName, parseRefKey, type ResourceRef, refKey, refOf, resourceKey } from "./ref.js";
+export {
+  isRedactedValue,
+  redactDocument,
+  redactedValue,
+  redactMessage,
+  type SecretField,
+  secretFieldOf,
+  secretFields,
+} from "./secrets.js";
 export { matchesLabels, matchesSelector, refName } from "./selectors.js";
 export { checkShape, type ShapeError } from "./shape.js";

@@ -1,4 +1,13 @@
-export { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
+export {
+  type ApiLimits,
+  apiLimitFlags,
+  checkApiTokens,
+  defaultApiLimits,
+  type ManagementDeps,
+  type ProxyStatusView,
+  resolveApiLimits,
+  startManagementApi,
+} from "./api/index.js";
 export { type BootstrapOptions, bootstrapToJson, buildBootstrap, type ProxyRole, proxyRoles } from "./bootstrap.js";
 export { ConfigDirSource } from "./config-dir.js";
 export { DesiredState, type DocumentParser } from "./desired-state.js";

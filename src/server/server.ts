@@ -8,8 +8,14 @@ import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.j
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
 import { SnapshotCache, startXdsServer, type XdsServer } from "../xds/index.js";
-import { checkApiToken } from "./api/auth.js";
-import { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
+import {
+  type ApiLimits,
+  checkApiTokens,
+  type ManagementDeps,
+  type ProxyStatusView,
+  resolveApiLimits,
+  startManagementApi,
+} from "./api/index.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
 import { Debouncer } from "./debounce.js";
 import { type ConnectedProxy, describeResource } from "./describe.js";
@@ -24,6 +30,10 @@ export interface ManagementServerOptions {
   /** The API bearer token; undefined only with `insecureApi`. */
   apiToken: string | undefined;
   insecureApi?: boolean;
+  /** The second token, which may ask the API to show secret material; without it, nobody may. */
+  apiSecretsToken?: string;
+  /** Body size, timeouts, connections and failed-authentication budget of the API port. */
+  apiLimits?: Partial<ApiLimits>;
   configDir?: string;
   /** Where Envoy reaches the ext-auth and rate-limit services (served to proxies as clusters). */
   translate?: TranslateOptions;
@@ -62,10 +72,12 @@ export interface ManagementServer {
 export async function startManagementServer(options: ManagementServerOptions): Promise<ManagementServer> {
   const { store, logger, registry } = options;
   // Every option is checked before a port opens: a server never runs half-started.
-  if (options.apiToken !== undefined) checkApiToken(options.apiToken);
-  else if (!options.insecureApi) {
-    throw new Error("the management API needs a token (--api-token-file or GANTRY_API_TOKEN), or --insecure-api");
-  }
+  checkApiTokens({
+    token: options.apiToken,
+    secretsToken: options.apiSecretsToken,
+    ...(options.insecureApi ? { insecure: true } : {}),
+  });
+  resolveApiLimits(options.apiLimits);
   const clock = options.clock ?? systemClock;
   const serverName = options.serverName ?? hostname();
   const metrics = {
@@ -276,7 +288,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
     host: options.host,
     port: options.apiPort,
     token: options.apiToken,
+    ...(options.apiSecretsToken === undefined ? {} : { secretsToken: options.apiSecretsToken }),
     ...(options.insecureApi ? { insecure: true } : {}),
+    ...(options.apiLimits ? { limits: options.apiLimits } : {}),
     deps,
     logger,
   }).catch(abandon);

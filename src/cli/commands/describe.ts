@@ -12,7 +12,7 @@ import { kinds, namespacedName, refKey } from "../../resources/index.js";
 import { policyKinds } from "../../translate/index.js";
 import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
 import { formatTable } from "../table.js";
-import { resolveKind } from "./resources.js";
+import { resolveKind, showSecretsOption } from "./resources.js";
 
 type Output = "text" | "yaml" | "json";
 
@@ -111,23 +111,30 @@ export function registerDescribe(program: Command): void {
     .argument("<kind>", `one of ${kinds.join(", ")} (any case, singular or plural)`)
     .argument("<name>", "the resource name")
     .option("-n, --namespace <namespace>", "its namespace", "default")
-    .addOption(new Option("-o, --output <format>", "output format").choices(["text", "yaml", "json"]).default("text"));
+    .addOption(new Option("-o, --output <format>", "output format").choices(["text", "yaml", "json"]).default("text"))
+    .addOption(showSecretsOption());
   for (const option of serverOptions()) command.addOption(option);
-  command.action(async (kindText: string, name: string, flags: ServerFlags & { namespace: string; output: Output }) => {
-    if (/^prox(y|ies)$/i.test(kindText)) {
-      throw new Error("describe takes a resource kind; for a proxy, use `gantry get proxies NODE-ID`");
-    }
-    const kind = resolveKind(kindText);
-    const response = await connect(flags)
-      .describe({ ref: { kind, namespace: flags.namespace, name } })
-      .catch((err: unknown) => {
-        throw explain(err, flags.server);
-      });
-    if (flags.output === "text") {
-      process.stdout.write(formatDescription(response));
-      return;
-    }
-    const json = toJson(DescribeResponseSchema, response);
-    process.stdout.write(flags.output === "json" ? `${JSON.stringify(json, null, 2)}\n` : stringify(json));
-  });
+  command.action(
+    async (
+      kindText: string,
+      name: string,
+      flags: ServerFlags & { namespace: string; output: Output; showSecrets?: boolean },
+    ) => {
+      if (/^prox(y|ies)$/i.test(kindText)) {
+        throw new Error("describe takes a resource kind; for a proxy, use `gantry get proxies NODE-ID`");
+      }
+      const kind = resolveKind(kindText);
+      const response = await connect(flags)
+        .describe({ ref: { kind, namespace: flags.namespace, name }, showSecrets: flags.showSecrets === true })
+        .catch((err: unknown) => {
+          throw explain(err, flags.server);
+        });
+      if (flags.output === "text") {
+        process.stdout.write(formatDescription(response));
+        return;
+      }
+      const json = toJson(DescribeResponseSchema, response);
+      process.stdout.write(flags.output === "json" ? `${JSON.stringify(json, null, 2)}\n` : stringify(json));
+    },
+  );
 }

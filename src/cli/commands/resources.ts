@@ -10,6 +10,14 @@ import { formatTable } from "../table.js";
 
 type Output = "table" | "yaml" | "json";
 
+/** `--show-secrets`: the server shows secret material only to a caller holding its secrets token. */
+export function showSecretsOption(): Option {
+  return new Option(
+    "--show-secrets",
+    "show secret material instead of <redacted, sha256:…> (the token given must be the server's secrets token)",
+  );
+}
+
 function outputOption(): Option {
   return new Option("-o, --output <format>", "output format").choices(["table", "yaml", "json"]).default("table");
 }
@@ -93,10 +101,16 @@ export function registerResourceCommands(program: Command): void {
     .argument("<kind>", `one of ${kinds.join(", ")} (any case, singular or plural), or proxies`)
     .argument("[name]", "a resource name")
     .option("-n, --namespace <namespace>", "only this namespace (default: all)")
-    .addOption(outputOption());
+    .addOption(outputOption())
+    .addOption(showSecretsOption());
   for (const option of serverOptions()) get.addOption(option);
   get.action(
-    async (kindText: string, name: string | undefined, flags: ServerFlags & { namespace?: string; output: Output }) => {
+    async (
+      kindText: string,
+      name: string | undefined,
+      flags: ServerFlags & { namespace?: string; output: Output; showSecrets?: boolean },
+    ) => {
+      const showSecrets = flags.showSecrets === true;
       const client = connect(flags);
       const fail = (err: unknown) => {
         throw explain(err, flags.server);
@@ -122,7 +136,7 @@ export function registerResourceCommands(program: Command): void {
       const kind = resolveKind(kindText);
       if (name) {
         const { resource } = await client
-          .get({ ref: { kind, namespace: flags.namespace ?? "default", name } })
+          .get({ ref: { kind, namespace: flags.namespace ?? "default", name }, showSecrets })
           .catch(fail);
         if (!resource) throw new Error(`${kind} ${name} not found`);
         print(flags.output, resourceJson(resource), () =>
@@ -130,7 +144,7 @@ export function registerResourceCommands(program: Command): void {
         );
         return;
       }
-      const { resources } = await client.list({ kind, namespace: flags.namespace ?? "" }).catch(fail);
+      const { resources } = await client.list({ kind, namespace: flags.namespace ?? "", showSecrets }).catch(fail);
       print(flags.output, resources.map(resourceJson), () =>
         formatTable(["KIND", "NAMESPACE", "NAME", "STATUS", "REVISION"], resources.map(row)),
       );

@@ -2,10 +2,16 @@ import { readFileSync, statSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { createLogger, createRegistry, type LogLevel, startTelemetryServer } from "../../lib/index.js";
 import { parseRedisUrl } from "../../lib/redis.js";
-import { checkApiToken } from "../../server/api/auth.js";
-import { startManagementServer } from "../../server/index.js";
+import {
+  type ApiLimits,
+  apiLimitFlags,
+  checkApiTokens,
+  defaultApiLimits,
+  resolveApiLimits,
+  startManagementServer,
+} from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
-import { hostOption, logLevelOption, parseHostPort, portOption, redisUrlOption } from "../options.js";
+import { hostOption, logLevelOption, parseHostPort, parsePositiveInt, portOption, redisUrlOption } from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface ServerFlags {
@@ -16,35 +22,47 @@ interface ServerFlags {
   configDir?: string;
   redisUrl?: string;
   apiTokenFile?: string;
+  apiSecretsTokenFile?: string;
   insecureApi?: boolean;
   extauthAddress?: { host: string; port: number };
   ratelimitAddress?: { host: string; port: number };
   serverName?: string;
   logLevel: LogLevel;
+  /** The API limits, under commander's names for their flags (`--api-max-body-bytes` → apiMaxBodyBytes). */
+  [limitFlag: `api${string}`]: unknown;
 }
 
-/** The API token from a file, or GANTRY_API_TOKEN; never a flag value (flags show in process lists). */
-export function readApiToken(file: string | undefined): string | undefined {
+/**
+ * A token from a file, or from an environment variable; never a flag value (flags show in process
+ * lists). `flag` names the file's flag in messages.
+ */
+export function readApiToken(
+  file: string | undefined,
+  flag = "--api-token-file",
+  env = "GANTRY_API_TOKEN",
+): string | undefined {
   if (file) {
     try {
       const token = readFileSync(file, "utf8").trim();
       if (token === "") throw new Error("the file is empty");
       return token;
     } catch (err) {
-      throw new Error(`--api-token-file ${file}: ${(err as Error).message}`);
+      throw new Error(`${flag} ${file}: ${(err as Error).message}`);
     }
   }
-  return process.env["GANTRY_API_TOKEN"]?.trim() || undefined;
+  return process.env[env]?.trim() || undefined;
 }
+
+const limitKeys = Object.keys(defaultApiLimits) as Array<keyof ApiLimits>;
 
 /**
  * Checks every flag and the values they point at before any port opens, so that a bad one stops
  * the server at once, with a message naming it, instead of leaving some ports served.
  */
-export function checkServerFlags(flags: ServerFlags, token: string | undefined): void {
+export function checkServerFlags(flags: ServerFlags, token: string | undefined, secretsToken?: string): void {
   if (token !== undefined) {
     try {
-      checkApiToken(token);
+      checkApiTokens({ token });
     } catch (err) {
       const source = flags.apiTokenFile ? `--api-token-file ${flags.apiTokenFile}` : "GANTRY_API_TOKEN";
       throw new Error(`${source}: ${(err as Error).message}`);
@@ -52,6 +70,17 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined):
   } else if (!flags.insecureApi) {
     throw new Error("the management API needs a token: --api-token-file FILE or GANTRY_API_TOKEN (or --insecure-api)");
   }
+  if (secretsToken !== undefined) {
+    try {
+      checkApiTokens({ token, secretsToken, insecure: true });
+    } catch (err) {
+      const source = flags.apiSecretsTokenFile
+        ? `--api-secrets-token-file ${flags.apiSecretsTokenFile}`
+        : "GANTRY_API_SECRETS_TOKEN";
+      throw new Error(`${source}: ${(err as Error).message}`);
+    }
+  }
+  resolveApiLimits(apiLimitsOf(flags));
   if (flags.configDir !== undefined) {
     let isDir: boolean;
     try {
@@ -81,8 +110,38 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined):
   }
 }
 
+/** Commander's attribute name for a flag: `--api-max-body-bytes` → `apiMaxBodyBytes`. */
+const attributeOf = (flag: string) => flag.slice(2).replace(/-([a-z])/g, (_all, c: string) => c.toUpperCase());
+
+function apiLimitsOf(flags: ServerFlags): ApiLimits {
+  return Object.fromEntries(
+    limitKeys.map((key) => [key, flags[attributeOf(apiLimitFlags[key]) as `api${string}`]]),
+  ) as unknown as ApiLimits;
+}
+
+const limitHelp: Record<keyof ApiLimits, string> = {
+  maxBodyBytes: "largest API request body; larger ones are refused (413) before they are read",
+  headersTimeoutMs: "an API connection must send a request's headers within this",
+  requestTimeoutMs: "an API request must be received whole within this",
+  idleTimeoutMs: "an API connection with no request in flight is closed after this",
+  maxConnections: "API connections open at once, at most",
+  authFailuresPerMinute: "failed API authentications allowed per client address (burst and per minute)",
+};
+
+/** One flag per API limit, with its default; env GANTRY_API_… spelled after the flag. */
+function apiLimitOptions(): Option[] {
+  return limitKeys.map((key) => {
+    const flag = apiLimitFlags[key];
+    const env = `GANTRY_${flag.slice(2).replace(/-/g, "_").toUpperCase()}`;
+    return new Option(`${flag} <n>`, limitHelp[key])
+      .env(env)
+      .default(defaultApiLimits[key])
+      .argParser(parsePositiveInt);
+  });
+}
+
 export function registerServer(program: Command): void {
-  program
+  const command = program
     .command("server")
     .description(
       "run the management server: resource store, translation, xDS (ADS SotW + delta) and the management API",
@@ -106,6 +165,12 @@ export function registerServer(program: Command): void {
     )
     .addOption(new Option("--insecure-api", "serve the management API without a token (local development only)"))
     .addOption(
+      new Option(
+        "--api-secrets-token-file <path>",
+        "file holding a second token that may ask to see secrets (get/describe --show-secrets); or set GANTRY_API_SECRETS_TOKEN; without it, nobody may",
+      ).env("GANTRY_API_SECRETS_TOKEN_FILE"),
+    )
+    .addOption(
       new Option("--extauth-address <host:port>", "where proxies reach gantry extauth (served to them as a cluster)")
         .env("GANTRY_EXTAUTH_ADDRESS")
         .argParser(parseHostPort),
@@ -123,57 +188,65 @@ export function registerServer(program: Command): void {
         "GANTRY_SERVER_NAME",
       ),
     )
-    .addOption(logLevelOption())
-    .action(async (flags: ServerFlags) => {
-      const token = readApiToken(flags.apiTokenFile);
-      checkServerFlags(flags, token);
-      const logger = createLogger({ service: "server", level: flags.logLevel });
-      let store: ResourceStore;
-      if (flags.redisUrl) {
-        const redisStore = new RedisStore({ url: flags.redisUrl, logger });
-        await redisStore.ready(10_000);
-        store = redisStore;
-      } else {
-        store = new MemoryStore();
-      }
-      const registry = createRegistry("server");
-      const server = await startManagementServer({
-        store,
-        host: flags.host,
-        xdsPort: flags.xdsPort,
-        apiPort: flags.apiPort,
-        apiToken: token,
-        ...(flags.insecureApi ? { insecureApi: true } : {}),
-        ...(flags.configDir ? { configDir: flags.configDir } : {}),
-        translate: {
-          ...(flags.extauthAddress ? { extAuth: flags.extauthAddress } : {}),
-          ...(flags.ratelimitAddress ? { rateLimit: flags.ratelimitAddress } : {}),
-        },
-        ...(flags.serverName ? { serverName: flags.serverName } : {}),
-        logger,
-        registry,
-      });
-      const telemetry = await startTelemetryServer({
-        registry,
-        host: flags.host,
-        port: flags.metricsPort,
-        logger,
-        readiness: () => (server.ready ? { ready: true } : { ready: false, reason: "no translation published yet" }),
-      });
-      logger.info(
-        {
-          xds: server.xdsPort,
-          api: server.apiPort,
-          metrics: telemetry.port,
-          store: flags.redisUrl ? "redis" : "memory",
-        },
-        "gantry server started",
-      );
-      await stopOnSignal(async () => {
-        logger.info("stopping");
-        await server.stop();
-        await telemetry.close();
-        await store.close();
-      });
+    .addOption(logLevelOption());
+  for (const option of apiLimitOptions()) command.addOption(option);
+  command.action(async (flags: ServerFlags) => {
+    const token = readApiToken(flags.apiTokenFile);
+    const secretsToken = readApiToken(
+      flags.apiSecretsTokenFile,
+      "--api-secrets-token-file",
+      "GANTRY_API_SECRETS_TOKEN",
+    );
+    checkServerFlags(flags, token, secretsToken);
+    const logger = createLogger({ service: "server", level: flags.logLevel });
+    let store: ResourceStore;
+    if (flags.redisUrl) {
+      const redisStore = new RedisStore({ url: flags.redisUrl, logger });
+      await redisStore.ready(10_000);
+      store = redisStore;
+    } else {
+      store = new MemoryStore();
+    }
+    const registry = createRegistry("server");
+    const server = await startManagementServer({
+      store,
+      host: flags.host,
+      xdsPort: flags.xdsPort,
+      apiPort: flags.apiPort,
+      apiToken: token,
+      ...(secretsToken === undefined ? {} : { apiSecretsToken: secretsToken }),
+      apiLimits: apiLimitsOf(flags),
+      ...(flags.insecureApi ? { insecureApi: true } : {}),
+      ...(flags.configDir ? { configDir: flags.configDir } : {}),
+      translate: {
+        ...(flags.extauthAddress ? { extAuth: flags.extauthAddress } : {}),
+        ...(flags.ratelimitAddress ? { rateLimit: flags.ratelimitAddress } : {}),
+      },
+      ...(flags.serverName ? { serverName: flags.serverName } : {}),
+      logger,
+      registry,
     });
+    const telemetry = await startTelemetryServer({
+      registry,
+      host: flags.host,
+      port: flags.metricsPort,
+      logger,
+      readiness: () => (server.ready ? { ready: true } : { ready: false, reason: "no translation published yet" }),
+    });
+    logger.info(
+      {
+        xds: server.xdsPort,
+        api: server.apiPort,
+        metrics: telemetry.port,
+        store: flags.redisUrl ? "redis" : "memory",
+      },
+      "gantry server started",
+    );
+    await stopOnSignal(async () => {
+      logger.info("stopping");
+      await server.stop();
+      await telemetry.close();
+      await store.close();
+    });
+  });
 }

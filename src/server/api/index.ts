@@ -1,12 +1,17 @@
-import type { Interceptor } from "@connectrpc/connect";
+import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ManagementService } from "../../gen/gantry/api/v1/management_pb.js";
+import { systemClock, type Timers } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
-import { bearerAuth } from "./auth.js";
+import { ApiAuth, principalKey } from "./auth.js";
+import { FailedAuthLimiter } from "./failed-auth.js";
+import { gateRequests } from "./gate.js";
 import { type ApiListener, listenHttp } from "./http.js";
+import { type ApiLimits, resolveApiLimits } from "./limits.js";
 import { type ManagementDeps, managementService } from "./service.js";
 
-export { bearerAuth } from "./auth.js";
+export { ApiAuth, type ApiPrincipal, checkApiTokens } from "./auth.js";
+export { type ApiLimits, apiLimitFlags, defaultApiLimits, resolveApiLimits } from "./limits.js";
 export type { ManagementDeps, ProxyStatusView } from "./service.js";
 
 export interface ManagementApiOptions {
@@ -14,24 +19,47 @@ export interface ManagementApiOptions {
   port: number;
   /** The bearer token every call must present; `undefined` only with `insecure` (local development). */
   token: string | undefined;
+  /** The token that may also ask to see secret material; without it, nobody may. */
+  secretsToken?: string | undefined;
   insecure?: boolean;
+  /** Defaults in `defaultApiLimits`. */
+  limits?: Partial<ApiLimits>;
   deps: ManagementDeps;
   logger?: Logger;
+  /** For the failed-authentication budget and the HTTP/2 timeouts. Default the system clock. */
+  timers?: Timers;
 }
 
-/** Serves the management API (Connect JSON, gRPC and gRPC-Web) on one port, HTTP/1.1 and h2c. */
+/**
+ * Serves the management API (Connect JSON, gRPC and gRPC-Web) on one port, HTTP/1.1 and h2c. Every
+ * request passes the gate (token, failed-authentication budget, declared body size) before its
+ * body is read.
+ */
 export async function startManagementApi(options: ManagementApiOptions): Promise<ApiListener> {
-  const interceptors: Interceptor[] = [];
-  if (options.token !== undefined) interceptors.push(bearerAuth(options.token));
-  else if (!options.insecure)
-    throw new Error("the management API needs a token (--api-token-file or GANTRY_API_TOKEN), or --insecure-api");
+  const auth = new ApiAuth({
+    token: options.token,
+    secretsToken: options.secretsToken,
+    ...(options.insecure ? { insecure: true } : {}),
+  });
+  const limits = resolveApiLimits(options.limits);
+  const timers = options.timers ?? systemClock;
   const handler = connectNodeAdapter({
-    routes: (router) => router.service(ManagementService, managementService(options.deps)),
-    interceptors,
+    routes: (router) => router.service(ManagementService, managementService(options.deps, auth)),
+    // Bounds bodies sent without a length, and what a compressed body may inflate to.
+    readMaxBytes: limits.maxBodyBytes,
+    contextValues: (request) =>
+      createContextValues().set(principalKey, auth.identify(request.headers.authorization) ?? "api"),
     fallback: (_req, res) => {
       res.writeHead(404, { "content-type": "text/plain" });
       res.end("not found: the management API lives under /gantry.api.v1.ManagementService/\n");
     },
   });
-  return listenHttp(handler, options.host, options.port);
+  const failures = new FailedAuthLimiter({ perMinute: limits.authFailuresPerMinute, clock: timers });
+  return listenHttp(
+    gateRequests(handler, { auth, failures, maxBodyBytes: limits.maxBodyBytes, timers }),
+    options.host,
+    options.port,
+    limits,
+    timers,
+  );
 }

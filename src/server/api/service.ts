@@ -1,6 +1,6 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   DescribeResponseSchema,
   type ManagementService,
@@ -13,7 +13,7 @@ import {
   WatchEventSchema,
 } from "../../gen/gantry/api/v1/management_pb.js";
 import type { ResourceStatus } from "../../gen/gantry/v1/status_pb.js";
-import { defaultNamespace, isKind, type Kind, kinds, refKey, refOf } from "../../resources/index.js";
+import { defaultNamespace, isKind, type Kind, kinds, redactDocument, refKey, refOf } from "../../resources/index.js";
 import {
   type ResourceDocument,
   type ResourceKey,
@@ -24,6 +24,7 @@ import {
 } from "../../store/index.js";
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
+import { type ApiAuth, principalKey } from "./auth.js";
 
 /** What the management API needs from the rest of the server. */
 export interface ManagementDeps {
@@ -83,12 +84,32 @@ function asDocument(value: JsonObject, index: number): ResourceDocument {
   return value as unknown as ResourceDocument;
 }
 
-export function managementService(deps: ManagementDeps): ServiceImpl<typeof ManagementService> {
-  const toResource = (stored: StoredResource): Resource => {
+/**
+ * Whether a call that asked to see secrets (`show_secrets`) may: only with the secrets token.
+ * Asking without it is an error rather than a quiet redaction, so a script learns it got no secret.
+ */
+function mayShowSecrets(asked: boolean, context: HandlerContext, auth: Pick<ApiAuth, "revealsSecrets">): boolean {
+  if (!asked) return false;
+  if (context.values.get(principalKey) === "secrets") return true;
+  throw new ConnectError(
+    auth.revealsSecrets
+      ? "show_secrets needs the secrets token (the server's --api-secrets-token-file); this token may not see secrets"
+      : "this server shows no secrets: start it with --api-secrets-token-file to allow callers with that token",
+    Code.PermissionDenied,
+  );
+}
+
+export function managementService(
+  deps: ManagementDeps,
+  auth: Pick<ApiAuth, "revealsSecrets">,
+): ServiceImpl<typeof ManagementService> {
+  /** A stored resource as the API shows it: secret material redacted unless `reveal`. */
+  const toResource = (stored: StoredResource, reveal: boolean): Resource => {
     const status = deps.status(stored.key);
+    const document = stored.document as unknown as JsonObject;
     return create(ResourceSchema, {
       ref: toRef(stored.key),
-      document: stored.document as unknown as JsonObject,
+      document: reveal ? document : redactDocument(document),
       revision: BigInt(stored.revision),
       ...(status ? { status } : {}),
     });
@@ -116,21 +137,23 @@ export function managementService(deps: ManagementDeps): ServiceImpl<typeof Mana
       };
     },
 
-    async get(request) {
+    async get(request, context) {
       const key = toKey(request.ref, "ref");
+      const reveal = mayShowSecrets(request.showSecrets, context, auth);
       const stored = await deps.store.get(key).catch(storeFailure);
       if (!stored) throw new ConnectError(`${key.kind} ${key.namespace}/${key.name} not found`, Code.NotFound);
-      return { resource: toResource(stored) };
+      return { resource: toResource(stored, reveal) };
     },
 
-    async list(request) {
+    async list(request, context) {
+      const reveal = mayShowSecrets(request.showSecrets, context, auth);
       const snapshot = await deps.store.snapshot().catch(storeFailure);
       const resources = snapshot.resources.filter(
         (r) =>
           (!request.kind || r.key.kind === request.kind) &&
           (!request.namespace || r.key.namespace === request.namespace),
       );
-      return { revision: BigInt(snapshot.revision), resources: resources.map(toResource) };
+      return { revision: BigInt(snapshot.revision), resources: resources.map((r) => toResource(r, reveal)) };
     },
 
     async delete(request) {
@@ -178,8 +201,9 @@ export function managementService(deps: ManagementDeps): ServiceImpl<typeof Mana
       }
     },
 
-    async describe(request) {
+    async describe(request, context) {
       const key = toKey(request.ref, "ref");
+      const reveal = mayShowSecrets(request.showSecrets, context, auth);
       if (!isKind(key.kind)) {
         throw new ConnectError(`unknown kind "${key.kind}" (known: ${kinds.join(", ")})`, Code.NotFound);
       }
@@ -187,7 +211,7 @@ export function managementService(deps: ManagementDeps): ServiceImpl<typeof Mana
       if (!stored) throw new ConnectError(`${key.kind} ${key.namespace}/${key.name} not found`, Code.NotFound);
       const { publishedRevision, description } = deps.describe(key.kind, key.namespace, key.name);
       return create(DescribeResponseSchema, {
-        resource: toResource(stored),
+        resource: toResource(stored, reveal),
         publishedRevision: BigInt(publishedRevision),
         ...description,
       });
