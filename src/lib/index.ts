@@ -1,4 +1,5 @@
 export { type Clock, ManualClock, systemClock, type Timer, type Timers } from "./clock.js";
+export { DeadlineError, withDeadline } from "./deadline.js";
 export {
   type BidiCall,
   type CallOptions,
@@ -36,5 +37,7 @@ export {
   redactUrl,
   waitForRedis,
 } from "./redis.js";
+export { pingRedis, redisProblem } from "./redis-probe.js";
+export { RedisSubscription, type RedisSubscriptionOptions } from "./redis-subscription.js";
 export { type Readiness, startTelemetryServer, type TelemetryServer } from "./telemetry.js";
 export { timeoutSignal } from "./timeout-signal.js";
