@@ -1,11 +1,11 @@
 import { readFileSync, statSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { createLogger, createRegistry, type LogLevel, startTelemetryServer } from "../../lib/index.js";
+import { createLogger, createRegistry, type LogLevel, type Readiness, startTelemetryServer } from "../../lib/index.js";
 import { parseRedisUrl } from "../../lib/redis.js";
 import { checkApiToken } from "../../server/api/auth.js";
 import { startManagementServer } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
-import { hostOption, logLevelOption, parseHostPort, portOption, redisUrlOption } from "../options.js";
+import { hostOption, logLevelOption, parseHostPort, parsePositiveInt, portOption, redisUrlOption } from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface ServerFlags {
@@ -15,6 +15,7 @@ interface ServerFlags {
   metricsPort: number;
   configDir?: string;
   redisUrl?: string;
+  redisTimeoutMs: number;
   apiTokenFile?: string;
   insecureApi?: boolean;
   extauthAddress?: { host: string; port: number };
@@ -100,6 +101,15 @@ export function registerServer(program: Command): void {
       redisUrlOption("the management Redis (resources, shared by replicas); without it, resources live in memory"),
     )
     .addOption(
+      new Option(
+        "--redis-timeout-ms <ms>",
+        "deadline of each management Redis call and of the /readyz PING; an apply answers within about twice this",
+      )
+        .env("GANTRY_REDIS_TIMEOUT_MS")
+        .default(2_000)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
       new Option("--api-token-file <path>", "file holding the API bearer token (or set GANTRY_API_TOKEN)").env(
         "GANTRY_API_TOKEN_FILE",
       ),
@@ -130,7 +140,7 @@ export function registerServer(program: Command): void {
       const logger = createLogger({ service: "server", level: flags.logLevel });
       let store: ResourceStore;
       if (flags.redisUrl) {
-        const redisStore = new RedisStore({ url: flags.redisUrl, logger });
+        const redisStore = new RedisStore({ url: flags.redisUrl, commandTimeoutMs: flags.redisTimeoutMs, logger });
         await redisStore.ready(10_000);
         store = redisStore;
       } else {
@@ -158,7 +168,18 @@ export function registerServer(program: Command): void {
         host: flags.host,
         port: flags.metricsPort,
         logger,
-        readiness: () => (server.ready ? { ready: true } : { ready: false, reason: "no translation published yet" }),
+        readiness: async (): Promise<Readiness> => {
+          if (!server.ready) return { ready: false, reason: "no translation published yet" };
+          if (!store.ping) return { ready: true };
+          // A PING within the Redis deadline: a hung Redis (socket open, no answer) is not ready either.
+          const problem = await store.ping().then(
+            () => undefined,
+            (err: unknown) => (err instanceof Error ? err.message : String(err)),
+          );
+          const detail = [`management redis: ${problem ?? "ok"}`];
+          return problem === undefined ? { ready: true, detail } : { ready: false, reason: problem, detail };
+        },
+        readinessTimeoutMs: flags.redisTimeoutMs + 1_000,
       });
       logger.info(
         {
