@@ -13,24 +13,23 @@ export async function pingRedis(client: RedisClient, timeoutMs: number, timers: 
   if (reply !== "PONG") throw new Error(`redis answered PING with ${String(reply)}`);
 }
 
-/** A readiness probe's PING waits at least this long, so a busy host does not flap `/readyz`. */
-const minProbeMs = 100;
-
 /**
- * Why Redis cannot serve now (connection closed, or no PONG within the deadline), or undefined
- * when it answers. For `/readyz`: the PING waits for `max(timeoutMs, 100 ms)`.
+ * Why Redis cannot serve now (connection closed, or no PONG within `timeoutMs`, the deadline its
+ * callers have too), or undefined when it answers. For `/readyz`.
  */
 export async function redisProblem(
   client: RedisClient,
   timeoutMs: number,
   timers: Timers = systemClock,
 ): Promise<string | undefined> {
-  const bound = Math.max(timeoutMs, minProbeMs);
   try {
-    await pingRedis(client, bound, timers);
+    await pingRedis(client, timeoutMs, timers);
     return undefined;
   } catch (err) {
-    if (err instanceof DeadlineError) return `redis did not answer PING within ${bound} ms`;
+    // ioredis' own commandTimeout (the same deadline) may fire first.
+    if (err instanceof DeadlineError || (err instanceof Error && err.message === "Command timed out")) {
+      return `redis did not answer PING within ${timeoutMs} ms`;
+    }
     return err instanceof Error ? err.message : String(err);
   }
 }

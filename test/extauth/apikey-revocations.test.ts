@@ -75,6 +75,18 @@ describe.skipIf(!haveRedis())("API key revocations", () => {
     // Announced on the channel: well under the 60 s cache TTL.
     expect(Date.now() - revokedAt).toBeLessThan(2_000);
 
+    // A hung Redis (SIGSTOP) is not ready either: /readyz PINGs within the 100 ms Redis deadline.
+    redisServer.pause();
+    let hung: { status: number; text: string };
+    try {
+      hung = await readyz(server);
+    } finally {
+      redisServer.resume();
+    }
+    expect(hung.status).toBe(503);
+    expect(hung.text).toMatch(/^not ready: redis did not answer PING within 100 ms\n/);
+    await waitFor(async () => (await readyz(server)).status === 200, { what: "/readyz to recover" });
+
     // A Redis restart drops the subscription; it is re-established and revocations reach the cache again.
     await redisServer.stop();
     await waitFor(async () => (await subscribedGauge(server)) === "0", {
