@@ -4,6 +4,7 @@ import { withDeadline } from "../lib/deadline.js";
 import type { Logger } from "../lib/logger.js";
 import { createRedis, type RedisClient, redactUrl } from "../lib/redis.js";
 import { pingRedis } from "../lib/redis-probe.js";
+import { RedisSubscription } from "../lib/redis-subscription.js";
 import { parseRefKey, refKey } from "../resources/index.js";
 import {
   applyScript,
@@ -66,7 +67,7 @@ const resolvePollMs = 50;
 /** The management store in Redis (single node, Sentinel or Cluster), shared by server replicas. */
 export class RedisStore implements ResourceStore {
   readonly #client: RedisClient;
-  readonly #subscriber: RedisClient;
+  readonly #subscription: RedisSubscription;
   readonly #keys: [string, string, string];
   readonly #channel: string;
   readonly #listeners = new Set<(change: StoreChange) => void>();
@@ -91,22 +92,21 @@ export class RedisStore implements ResourceStore {
       ...(options.logger ? { logger: options.logger } : {}),
     };
     this.#client = createRedis({ ...connection, connectionName: "gantry-store" });
-    // Pub/sub must not time out while idle: no command timeout on the subscriber.
-    this.#subscriber = createRedis({ ...connection, commandTimeoutMs: 0, connectionName: "gantry-store-watch" });
     this.#keys = [`${prefix}docs`, `${prefix}revs`, `${prefix}revision`];
     this.#channel = `${prefix}events`;
-    this.#subscriber.on("message", (channel: string, message: string) => {
-      if (channel === this.#channel) this.#onEvent(message);
-    });
-    this.#subscriber.on("ready", () => {
-      this.#subscriber.subscribe(this.#channel).then(
-        () => {
-          // After a reconnect, events published meanwhile are lost: tell watchers to re-read.
-          if (this.#subscribedOnce) void this.#resync();
-          this.#subscribedOnce = true;
-        },
-        (err: unknown) => options.logger?.warn({ err }, "store: subscribe failed"),
-      );
+    // Retried with back-off until established, after a failed SUBSCRIBE as after a reconnect.
+    this.#subscription = new RedisSubscription({
+      client: createRedis({ ...connection, connectionName: "gantry-store-watch" }),
+      channel: this.#channel,
+      timers: this.#clock,
+      subscribeTimeoutMs: this.#timeoutMs,
+      ...(options.logger ? { logger: options.logger } : {}),
+      onMessage: (message) => this.#onEvent(message),
+      onState: (subscribed) => {
+        // Events published while not subscribed are lost: once subscribed again, watchers re-read.
+        if (subscribed && this.#subscribedOnce) void this.#resync();
+        if (subscribed) this.#subscribedOnce = true;
+      },
     });
   }
 
@@ -175,14 +175,14 @@ export class RedisStore implements ResourceStore {
 
   async close(): Promise<void> {
     this.#listeners.clear();
-    this.#subscriber.disconnect();
+    this.#subscription.close();
     this.#client.disconnect();
   }
 
   /** Resolves once the store can serve (connected and subscribed), or rejects after `timeoutMs`. */
   async ready(timeoutMs = 5_000): Promise<void> {
     const deadline = this.#clock.now() + timeoutMs;
-    while (!(this.#subscribedOnce && this.#client.status === "ready")) {
+    while (!(this.#subscription.subscribed && this.#client.status === "ready")) {
       if (this.#clock.now() > deadline)
         throw new StoreError(`management Redis at ${this.#where} not ready after ${timeoutMs} ms`);
       await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, readyPollMs));
