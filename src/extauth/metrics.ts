@@ -20,6 +20,7 @@ export class ExtAuthMetrics {
   readonly #backendErrors: Counter<"config_id" | "evaluator">;
   readonly #reloads: Counter<"result">;
   readonly #configs: Gauge;
+  readonly #revocationSubscribed: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -59,6 +60,16 @@ export class ExtAuthMetrics {
       help: "Auth configs being served",
       registers,
     });
+    this.#revocationSubscribed = new Gauge({
+      name: "gantry_extauth_apikey_revocation_subscribed",
+      help: "1 while API key revocations are received from Redis, 0 while the subscription is being retried",
+      registers,
+    });
+  }
+
+  /** Only a server with an ext-auth Redis reports the subscription (0 until it is established). */
+  apiKeyRevocations(subscribed: boolean): void {
+    this.#revocationSubscribed.set(subscribed ? 1 : 0);
   }
 
   forConfig(configId: string): ConfigMetrics {

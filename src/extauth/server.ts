@@ -9,8 +9,10 @@ import {
   HealthService,
   Http2GrpcServer,
   type Logger,
+  type Readiness,
   type RedisClient,
   redactUrl,
+  redisProblem,
   startTelemetryServer,
   systemClock,
   type TelemetryServer,
@@ -38,8 +40,13 @@ export interface ExtAuthServerOptions {
   defaultConfigId?: string;
   /** The ext-auth Redis (API keys, HMAC replay protection, sessions). */
   redisUrl?: string;
-  /** Bound on each Redis command on the request path. Default 100 ms. */
+  /** Bound on each Redis command on the request path, and on the readiness PING. Default 100 ms. */
   redisCommandTimeoutMs?: number;
+  /**
+   * While API key revocations are not being received from Redis, no key verdict is answered from
+   * memory for longer than this. Default 1,000 ms.
+   */
+  apiKeyUnsubscribedTtlMs?: number;
   /** Bound on one check, backend calls included. Default 1,000 ms. */
   checkTimeoutMs?: number;
   logger?: Logger;
@@ -71,14 +78,30 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   const configFile = options.configFile === undefined ? undefined : resolve(options.configFile);
   let redis: RedisClient | undefined;
   let apiKeys: ApiKeyDirectory | undefined;
+  const redisTimeoutMs = options.redisCommandTimeoutMs ?? 100;
+  const unsubscribedTtlMs = options.apiKeyUnsubscribedTtlMs ?? 1_000;
   if (options.redisUrl) {
     redis = createRedis({
       url: options.redisUrl,
-      commandTimeoutMs: options.redisCommandTimeoutMs ?? 100,
+      commandTimeoutMs: redisTimeoutMs,
       connectionName: "gantry-extauth",
       logger,
     });
-    apiKeys = new ApiKeyDirectory({ redis, clock, logger });
+    metrics.apiKeyRevocations(false);
+    apiKeys = new ApiKeyDirectory({
+      redis,
+      // Its SUBSCRIBE gets a longer bound than the request path: it is off the request path.
+      subscriber: createRedis({
+        url: options.redisUrl,
+        commandTimeoutMs: Math.max(redisTimeoutMs, 1_000),
+        connectionName: "gantry-extauth-revocations",
+        logger,
+      }),
+      clock,
+      logger,
+      unsubscribedTtlMs,
+      onSubscription: (subscribed) => metrics.apiKeyRevocations(subscribed),
+    });
     logger.info({ redis: redactUrl(options.redisUrl) }, "using the ext-auth Redis");
   }
   const service = new ExtAuthService({
@@ -126,10 +149,19 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
       port: options.metricsPort ?? 9092,
       ...(options.host === undefined ? {} : { host: options.host }),
       logger,
-      readiness: () => {
+      readiness: async (): Promise<Readiness> => {
         if (!service.loaded) return { ready: false, reason: "no auth config loaded" };
-        if (redis && redis.status !== "ready") return { ready: false, reason: `redis is ${redis.status}` };
-        return { ready: true };
+        if (!redis) return { ready: true };
+        // A PING within the Redis deadline, so a hung Redis (socket open, no answer) is seen too.
+        const problem = await redisProblem(redis, redisTimeoutMs, clock);
+        const subscribed = apiKeys?.revocationsSubscribed === true;
+        const detail = [
+          `redis: ${problem ?? "ok"}`,
+          `apikey revocations: ${subscribed ? "subscribed" : `not subscribed (retrying; key verdicts cached ≤ ${unsubscribedTtlMs} ms)`}`,
+        ];
+        if (problem !== undefined) return { ready: false, reason: problem, detail };
+        if (!subscribed) return { ready: false, reason: "API key revocations are not subscribed yet", detail };
+        return { ready: true, detail };
       },
     });
   } catch (err) {

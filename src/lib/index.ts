@@ -1,4 +1,5 @@
 export { type Clock, ManualClock, systemClock, type Timer, type Timers } from "./clock.js";
+export { DeadlineError, withDeadline } from "./deadline.js";
 export {
   type BidiCall,
   type CallOptions,
@@ -36,6 +37,8 @@ export {
   redactUrl,
   waitForRedis,
 } from "./redis.js";
+export { pingRedis, redisProblem } from "./redis-probe.js";
+export { RedisSubscription, type RedisSubscriptionOptions } from "./redis-subscription.js";
 export {
   defaultTelemetryLimits,
   type Readiness,

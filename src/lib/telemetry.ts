@@ -2,10 +2,14 @@ import { once } from "node:events";
 import { createServer, type Server, type ServerOptions } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { DeadlineError, withDeadline } from "./deadline.js";
 import type { Logger } from "./logger.js";
 
-/** What `/readyz` reports. A service is ready when it has config and its backends answer. */
-export type Readiness = { ready: true } | { ready: false; reason: string };
+/**
+ * What `/readyz` reports. A service is ready when it has config and its backends answer. `detail`
+ * lines (the state of each dependency) follow the first line of the body either way.
+ */
+export type Readiness = { ready: true; detail?: string[] } | { ready: false; reason: string; detail?: string[] };
 
 export interface TelemetryServerOptions {
   registry: Registry;
@@ -13,6 +17,8 @@ export interface TelemetryServerOptions {
   /** 0 picks a free port. */
   port: number;
   readiness?: () => Readiness | Promise<Readiness>;
+  /** A readiness check that has not answered by then reports not-ready. Default 2,000 ms. */
+  readinessTimeoutMs?: number;
   logger?: Logger;
   /** Defaults in `defaultTelemetryLimits`. */
   limits?: Partial<TelemetryLimits>;
@@ -52,6 +58,7 @@ export interface TelemetryServer {
 export async function startTelemetryServer(options: TelemetryServerOptions): Promise<TelemetryServer> {
   const { registry, readiness } = options;
   const limits = { ...defaultTelemetryLimits, ...options.limits };
+  const readinessTimeoutMs = options.readinessTimeoutMs ?? 2_000;
   const serverOptions: ServerOptions = {
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
@@ -88,14 +95,20 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
         res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
         return;
       case "/readyz":
-        Promise.resolve(readiness ? readiness() : ({ ready: true } as const)).then(
+        withDeadline(
+          Promise.resolve<Readiness>(readiness ? readiness() : { ready: true }),
+          readinessTimeoutMs,
+          "readiness check",
+        ).then(
           (state) => {
-            if (state.ready) res.writeHead(200, { "content-type": "text/plain" }).end("ready\n");
-            else res.writeHead(503, { "content-type": "text/plain" }).end(`not ready: ${state.reason}\n`);
+            const detail = (state.detail ?? []).map((line) => `${line}\n`).join("");
+            if (state.ready) res.writeHead(200, { "content-type": "text/plain" }).end(`ready\n${detail}`);
+            else res.writeHead(503, { "content-type": "text/plain" }).end(`not ready: ${state.reason}\n${detail}`);
           },
           (err: unknown) => {
             options.logger?.error({ err }, "readiness check failed");
-            res.writeHead(503, { "content-type": "text/plain" }).end("not ready: readiness check failed\n");
+            const why = err instanceof DeadlineError ? `did not answer within ${readinessTimeoutMs} ms` : "failed";
+            res.writeHead(503, { "content-type": "text/plain" }).end(`not ready: readiness check ${why}\n`);
           },
         );
         return;

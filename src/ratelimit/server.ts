@@ -12,6 +12,7 @@ import {
   type Logger,
   type Readiness,
   type Registry,
+  redisProblem,
   ServingStatus,
   startTelemetryServer,
   systemClock,
@@ -216,8 +217,14 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       host,
       port: options.metricsPort ?? 9093,
       logger,
-      readiness: (): Readiness =>
-        !redis || redis.status === "ready" ? { ready: true } : { ready: false, reason: `redis is ${redis.status}` },
+      // A PING within the Redis deadline, so a hung Redis (socket open, no answer) is seen too.
+      readiness: async (): Promise<Readiness> => {
+        if (!redis) return { ready: true };
+        const problem = await redisProblem(redis, redisTimeoutMs, clock);
+        return problem === undefined
+          ? { ready: true, detail: ["redis: ok"] }
+          : { ready: false, reason: problem, detail: [`redis: ${problem}`] };
+      },
     });
   } catch (err) {
     await live.stop();

@@ -264,7 +264,15 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const statusOf = (key: ResourceKey) => statuses.get(refKey(key));
   const deps: ManagementDeps = {
     store,
-    desired,
+    desired: {
+      check: (documents) => desired.check(documents),
+      // A write reported stored is translated even if its event is lost (the watch resubscribing).
+      apply: async (resources) => {
+        const result = await desired.apply(resources);
+        if (result.changed.length > 0) debounce.trigger();
+        return result;
+      },
+    },
     status: (key) => {
       const status = statusOf(key);
       return status && create(ResourceStatusSchema, { state: status.state, messages: status.messages });

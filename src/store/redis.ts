@@ -1,7 +1,20 @@
+import { randomUUID } from "node:crypto";
 import { systemClock, type Timers } from "../lib/clock.js";
+import { withDeadline } from "../lib/deadline.js";
 import type { Logger } from "../lib/logger.js";
 import { createRedis, type RedisClient, redactUrl } from "../lib/redis.js";
+import { pingRedis } from "../lib/redis-probe.js";
+import { RedisSubscription } from "../lib/redis-subscription.js";
 import { parseRefKey, refKey } from "../resources/index.js";
+import {
+  applyScript,
+  deleteScript,
+  parseOutcome,
+  RedisClockEstimate,
+  resolveScript,
+  type WriteOutcome,
+  writeRecordTtlMs,
+} from "./redis-writes.js";
 import {
   canonicalJson,
   checkDocuments,
@@ -22,52 +35,24 @@ import {
  *   <prefix>docs       hash  kind/namespace/name -> canonical JSON document
  *   <prefix>revs       hash  kind/namespace/name -> revision of its last change
  *   <prefix>revision   string, the store-wide revision
+ *   <prefix>write:<id> string, the outcome of one write, kept ten minutes (see redis-writes.ts)
  * Each write publishes {revision, upserted, deleted} on <prefix>events, which is how every replica
  * (the writer included) learns of it.
  */
-
-const applyScript = `
-local changed = {}
-for i = 2, #ARGV, 2 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then changed[#changed + 1] = i end
-end
-if #changed == 0 then return {tonumber(redis.call('GET', KEYS[3]) or '0'), {}} end
-local revision = redis.call('INCR', KEYS[3])
-local fields = {}
-for _, i in ipairs(changed) do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('HSET', KEYS[2], ARGV[i], revision)
-  fields[#fields + 1] = ARGV[i]
-end
-redis.call('PUBLISH', ARGV[1], cjson.encode({revision = revision, upserted = fields, deleted = {}}))
-return {revision, fields}
-`;
-
-const deleteScript = `
-local deleted = {}
-for i = 2, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then deleted[#deleted + 1] = ARGV[i] end
-end
-if #deleted == 0 then return {tonumber(redis.call('GET', KEYS[3]) or '0'), {}} end
-local revision = redis.call('INCR', KEYS[3])
-for _, field in ipairs(deleted) do
-  redis.call('HDEL', KEYS[1], field)
-  redis.call('HDEL', KEYS[2], field)
-end
-redis.call('PUBLISH', ARGV[1], cjson.encode({revision = revision, upserted = {}, deleted = deleted}))
-return {revision, deleted}
-`;
 
 const snapshotScript = `
 return {tonumber(redis.call('GET', KEYS[3]) or '0'), redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 `;
 
-type ScriptResult = [number, string[]];
-
 export interface RedisStoreOptions {
   url: string;
   /** Key prefix; must contain one `{hash tag}` so that all keys share a Cluster slot. Default `{gantry}:`. */
   prefix?: string;
+  /**
+   * Deadline of each Redis call. A write whose reply does not come within it is resolved by reading
+   * its outcome back, for up to about as long again; an apply or delete therefore answers within
+   * about twice this, truthfully. Default 2,000 ms.
+   */
   commandTimeoutMs?: number;
   logger?: Logger;
   /** Times `ready`'s wait. Default the system clock. */
@@ -76,16 +61,22 @@ export interface RedisStoreOptions {
 
 /** How often `ready` looks again. */
 const readyPollMs = 20;
+/** Pause between attempts to resolve a write whose reply did not come. */
+const resolvePollMs = 50;
 
 /** The management store in Redis (single node, Sentinel or Cluster), shared by server replicas. */
 export class RedisStore implements ResourceStore {
   readonly #client: RedisClient;
-  readonly #subscriber: RedisClient;
+  readonly #subscription: RedisSubscription;
   readonly #keys: [string, string, string];
   readonly #channel: string;
   readonly #listeners = new Set<(change: StoreChange) => void>();
   readonly #where: string;
   readonly #clock: Timers;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  /** Learned from replies stamped with Redis' time; fences are set on Redis' clock. */
+  #redisClock: RedisClockEstimate | undefined;
   #subscribedOnce = false;
 
   constructor(options: RedisStoreOptions) {
@@ -93,28 +84,29 @@ export class RedisStore implements ResourceStore {
     if (!/\{[^}]+\}/.test(prefix)) throw new StoreError(`store prefix "${prefix}" needs a {hash tag}`);
     this.#where = redactUrl(options.url);
     this.#clock = options.clock ?? systemClock;
+    this.#prefix = prefix;
+    this.#timeoutMs = options.commandTimeoutMs ?? 2_000;
     const connection = {
       url: options.url,
-      commandTimeoutMs: options.commandTimeoutMs ?? 2_000,
+      commandTimeoutMs: this.#timeoutMs,
       ...(options.logger ? { logger: options.logger } : {}),
     };
     this.#client = createRedis({ ...connection, connectionName: "gantry-store" });
-    // Pub/sub must not time out while idle: no command timeout on the subscriber.
-    this.#subscriber = createRedis({ ...connection, commandTimeoutMs: 0, connectionName: "gantry-store-watch" });
     this.#keys = [`${prefix}docs`, `${prefix}revs`, `${prefix}revision`];
     this.#channel = `${prefix}events`;
-    this.#subscriber.on("message", (channel: string, message: string) => {
-      if (channel === this.#channel) this.#onEvent(message);
-    });
-    this.#subscriber.on("ready", () => {
-      this.#subscriber.subscribe(this.#channel).then(
-        () => {
-          // After a reconnect, events published meanwhile are lost: tell watchers to re-read.
-          if (this.#subscribedOnce) void this.#resync();
-          this.#subscribedOnce = true;
-        },
-        (err: unknown) => options.logger?.warn({ err }, "store: subscribe failed"),
-      );
+    // Retried with back-off until established, after a failed SUBSCRIBE as after a reconnect.
+    this.#subscription = new RedisSubscription({
+      client: createRedis({ ...connection, connectionName: "gantry-store-watch" }),
+      channel: this.#channel,
+      timers: this.#clock,
+      subscribeTimeoutMs: this.#timeoutMs,
+      ...(options.logger ? { logger: options.logger } : {}),
+      onMessage: (message) => this.#onEvent(message),
+      onState: (subscribed) => {
+        // Events published while not subscribed are lost: once subscribed again, watchers re-read.
+        if (subscribed && this.#subscribedOnce) void this.#resync();
+        if (subscribed) this.#subscribedOnce = true;
+      },
     });
   }
 
@@ -123,19 +115,15 @@ export class RedisStore implements ResourceStore {
     if (keys.length === 0) return { revision: await this.#revision(), changed: [] };
     const byField = new Map(keys.map((key) => [refKey(key), key]));
     const args = documents.flatMap((document, i) => [refKey(keys[i] as ResourceKey), canonicalJson(document)]);
-    const [revision, fields] = await this.#run<ScriptResult>("apply", () =>
-      this.#client.eval(applyScript, 3, ...this.#keys, this.#channel, ...args),
-    );
-    return { revision: Number(revision), changed: fields.map((field) => byField.get(field) ?? parseRefKey(field)) };
+    const { revision, fields } = await this.#write("apply", applyScript, args);
+    return { revision, changed: fields.map((field) => byField.get(field) ?? parseRefKey(field)) };
   }
 
   async delete(keys: readonly ResourceKey[]): Promise<WriteResult> {
     if (keys.length === 0) return { revision: await this.#revision(), changed: [] };
     const byField = new Map(keys.map((key) => [refKey(key), key]));
-    const [revision, fields] = await this.#run<ScriptResult>("delete", () =>
-      this.#client.eval(deleteScript, 3, ...this.#keys, this.#channel, ...byField.keys()),
-    );
-    return { revision: Number(revision), changed: fields.map((field) => byField.get(field) ?? parseRefKey(field)) };
+    const { revision, fields } = await this.#write("delete", deleteScript, [...byField.keys()]);
+    return { revision, changed: fields.map((field) => byField.get(field) ?? parseRefKey(field)) };
   }
 
   async get(key: ResourceKey): Promise<StoredResource | undefined> {
@@ -187,18 +175,117 @@ export class RedisStore implements ResourceStore {
 
   async close(): Promise<void> {
     this.#listeners.clear();
-    this.#subscriber.disconnect();
+    this.#subscription.close();
     this.#client.disconnect();
   }
 
   /** Resolves once the store can serve (connected and subscribed), or rejects after `timeoutMs`. */
   async ready(timeoutMs = 5_000): Promise<void> {
     const deadline = this.#clock.now() + timeoutMs;
-    while (!(this.#subscribedOnce && this.#client.status === "ready")) {
+    while (!(this.#subscription.subscribed && this.#client.status === "ready")) {
       if (this.#clock.now() > deadline)
         throw new StoreError(`management Redis at ${this.#where} not ready after ${timeoutMs} ms`);
       await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, readyPollMs));
     }
+    await this.#learnRedisClock("ready");
+  }
+
+  /** Rejects (StoreError) unless Redis answers PING within the command deadline: for `/readyz`. */
+  async ping(): Promise<void> {
+    await this.#run("ping", () => pingRedis(this.#client, this.#timeoutMs));
+  }
+
+  /**
+   * Runs a write script so that its answer is the truth: the change was made (and announced), or
+   * it was not and never will be. See redis-writes.ts.
+   */
+  async #write(what: string, script: string, args: string[]): Promise<{ revision: number; fields: string[] }> {
+    const estimate = this.#redisClock ?? (await this.#learnRedisClock(what));
+    const record = `${this.#prefix}write:${randomUUID()}`;
+    const sentAt = Date.now();
+    const fence = estimate.fence(sentAt, this.#timeoutMs);
+    let outcome: WriteOutcome;
+    try {
+      const [text, redisNow] = (await this.#client.eval(
+        script,
+        4,
+        ...this.#keys,
+        record,
+        this.#channel,
+        fence,
+        writeRecordTtlMs,
+        ...args,
+      )) as [string, number];
+      this.#redisClock = new RedisClockEstimate(sentAt, Date.now(), Number(redisNow));
+      outcome = parseOutcome(text);
+    } catch (err) {
+      // Redis answered with an error: the script did not run (or stopped before writing).
+      if (err instanceof Error && err.name === "ReplyError") throw this.#failure(what, err);
+      outcome = await this.#resolve(
+        what,
+        record,
+        Math.max(estimate.surelyPast(fence), sentAt + 2 * this.#timeoutMs),
+        err,
+      );
+    }
+    if (outcome.kind === "refused") {
+      throw new StoreError(
+        `store ${what} failed: management Redis at ${this.#where} took longer than ${this.#timeoutMs} ms; nothing was changed`,
+      );
+    }
+    return outcome;
+  }
+
+  /**
+   * The outcome of a write whose reply did not come, read back from Redis (which also makes a
+   * write that has not run yet refuse to). Tries until `giveUpAt`, by when the write's fence has
+   * surely passed on Redis' clock, so that a write still on its way refuses when it arrives.
+   */
+  async #resolve(what: string, record: string, giveUpAt: number, cause: unknown): Promise<WriteOutcome> {
+    for (;;) {
+      const left = giveUpAt - Date.now();
+      if (left <= 0) break;
+      try {
+        const text = await withDeadline(
+          this.#client.eval(resolveScript, 1, record, writeRecordTtlMs) as Promise<string>,
+          Math.min(this.#timeoutMs, left),
+          "resolve write",
+        );
+        return parseOutcome(text);
+      } catch {
+        const pause = Math.min(resolvePollMs, giveUpAt - Date.now());
+        if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+    const reason = this.#reason(cause);
+    throw new StoreError(
+      `store ${what} failed: management Redis at ${this.#where} did not answer (${reason}); nothing was changed: ` +
+        "Redis refuses the write if it arrives later",
+      { cause },
+    );
+  }
+
+  /**
+   * Learns Redis' clock from one TIME; a failure here means nothing was sent. Asked by a script on
+   * the revision key, so that in a Cluster it is the clock of the node that runs the writes.
+   */
+  async #learnRedisClock(what: string): Promise<RedisClockEstimate> {
+    const sentAt = Date.now();
+    const [seconds, micros] = await this.#run<[string, string]>(what, () =>
+      this.#client.eval("return redis.call('TIME')", 1, this.#keys[2]),
+    );
+    const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    this.#redisClock = new RedisClockEstimate(sentAt, Date.now(), redisNow);
+    return this.#redisClock;
+  }
+
+  #failure(what: string, err: Error): StoreError {
+    return new StoreError(
+      `store ${what} failed: management Redis at ${this.#where}: ${err.message}; nothing was changed`,
+      {
+        cause: err,
+      },
+    );
   }
 
   async #revision(): Promise<number> {
@@ -209,9 +296,16 @@ export class RedisStore implements ResourceStore {
     try {
       return (await command()) as T;
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      throw new StoreError(`store ${what} failed: management Redis at ${this.#where}: ${reason}`, { cause: err });
+      throw new StoreError(`store ${what} failed: management Redis at ${this.#where}: ${this.#reason(err)}`, {
+        cause: err,
+      });
     }
+  }
+
+  /** Why a call failed, with ioredis' "Command timed out" spelled with its deadline. */
+  #reason(err: unknown): string {
+    const message = err instanceof Error ? err.message : String(err);
+    return message === "Command timed out" ? `no answer within ${this.#timeoutMs} ms` : message;
   }
 
   #onEvent(message: string): void {

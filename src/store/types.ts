@@ -44,7 +44,11 @@ export interface WriteResult {
 }
 
 export interface ResourceStore {
-  /** Writes all documents, or none of them. Identical documents are left as they are. */
+  /**
+   * Writes all documents, or none of them. Identical documents are left as they are. The answer is
+   * the truth: resolved means stored (and watchers told); rejected means nothing changed, even when
+   * the backend did not answer in time.
+   */
   apply(documents: readonly ResourceDocument[]): Promise<WriteResult>;
   /** Deletes all named resources that exist, or none of them. */
   delete(keys: readonly ResourceKey[]): Promise<WriteResult>;
@@ -55,6 +59,8 @@ export interface ResourceStore {
   snapshot(): Promise<StoreSnapshot>;
   /** Calls `listener` after each change, from any writer (other replicas too); returns the unsubscribe. */
   watch(listener: (change: StoreChange) => void): () => void;
+  /** Rejects (StoreError) when the store cannot answer now, e.g. its Redis is gone or hung. For `/readyz`. */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }
 

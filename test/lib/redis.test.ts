@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/lib/clock.js";
+import { DeadlineError } from "../../src/lib/deadline.js";
 import { createRedis, parseRedisUrl, type RedisClient, waitForRedis } from "../../src/lib/redis.js";
+import { pingRedis } from "../../src/lib/redis-probe.js";
 import { freePort } from "../support/ports.js";
 import { haveRedis, type RedisCluster, type RedisServer, startRedis, startRedisCluster } from "../support/redis.js";
 
@@ -110,6 +112,22 @@ describe.skipIf(!haveRedis())("createRedis against a real redis-server", () => {
     await waitForRedis(client, 10_000);
     await client.set("back", "yes");
     expect(await client.get("back")).toBe("yes");
+  });
+
+  it("bounds commands and PING while Redis hangs (SIGSTOP), and answers again once it resumes", async () => {
+    await waitForRedis(client, 10_000);
+    await pingRedis(client, 200);
+    server.pause();
+    try {
+      const started = Date.now();
+      await expect(client.get("greeting")).rejects.toThrow(/timed out/i);
+      await expect(pingRedis(client, 100)).rejects.toThrow(DeadlineError);
+      // Both bounds are ≤ 200 ms; the slack is for a busy machine, far below "hangs".
+      expect(Date.now() - started).toBeLessThan(1_500);
+    } finally {
+      server.resume();
+    }
+    await pingRedis(client, 1_000);
   });
 });
 

@@ -33,4 +33,24 @@ describe("telemetry server", () => {
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     expect((await fetch(`${base}/metrics`, { method: "POST" })).status).toBe(405);
   });
+
+  it("reports not-ready, with detail, when the readiness check does not answer within its deadline", async () => {
+    const registry = createRegistry("test-service");
+    let readiness: () => Promise<Readiness> = () => new Promise<Readiness>(() => {});
+    server = await startTelemetryServer({
+      registry,
+      port: 0,
+      host: "127.0.0.1",
+      readiness: () => readiness(),
+      readinessTimeoutMs: 50,
+    });
+    const base = `http://127.0.0.1:${server.port}`;
+    const hung = await fetch(`${base}/readyz`);
+    expect(hung.status).toBe(503);
+    expect(await hung.text()).toBe("not ready: readiness check did not answer within 50 ms\n");
+    readiness = async () => ({ ready: true, detail: ["redis: ok"] });
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.text()).toBe("ready\nredis: ok\n");
+  });
 });

@@ -243,4 +243,41 @@ describe.skipIf(!haveRedis())("rate limiting on a real redis-server", () => {
       await Promise.all(Object.values(modes).map((h) => h.close()));
     }
   });
+
+  it("with Redis hung (SIGSTOP), answers UNAVAILABLE within its bound and /readyz says not ready; both recover", async () => {
+    const h = await startHarness({
+      configs: configs(),
+      redisUrl: redis.url,
+      redisTimeoutMs: 50,
+      redisKeyPrefix: "hung:",
+    });
+    const readyz = async () => {
+      const response = await fetch(`http://127.0.0.1:${h.server.metricsPort}/readyz`);
+      return { status: response.status, text: await response.text() };
+    };
+    try {
+      const call = () => h.call("load", [[["fixed", "hung"]]]);
+      await waitFor(async () => (await call()).overallCode === Code.OK, { what: "Redis to answer" });
+      await waitFor(async () => (await readyz()).status === 200, { what: "/readyz to report ready" });
+      redis.pause();
+      let answer: Awaited<ReturnType<typeof call>> | unknown;
+      let hung: { status: number; text: string };
+      const started = Date.now();
+      try {
+        answer = await call().catch((err: unknown) => err);
+        hung = await readyz();
+      } finally {
+        redis.resume();
+      }
+      // Two 50 ms bounds (the call, the PING); the rest is a busy machine, far below "hangs".
+      expect(Date.now() - started).toBeLessThan(1_500);
+      expect(String((answer as Error).message)).toMatch(/UNAVAILABLE|redis/i);
+      expect(hung.status).toBe(503);
+      expect(hung.text).toMatch(/^not ready: redis did not answer PING within 50 ms\nredis: /);
+      await waitFor(async () => (await readyz()).status === 200, { what: "/readyz to recover" });
+      await waitFor(async () => (await call()).overallCode === Code.OK, { what: "calls to work again" });
+    } finally {
+      await h.close();
+    }
+  });
 });

@@ -32,6 +32,10 @@ export interface RedisServer {
   /** Stops the server (for failure tests); `start()` brings it back on the same port. */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open, nothing answers. A hung Redis. */
+  pause(): void;
+  /** Thaws it (SIGCONT): it answers what was sent meanwhile. */
+  resume(): void;
   /** Stops it for good and removes its files. */
   close(): Promise<void>;
 }
@@ -40,8 +44,11 @@ function serverArgs(port: number, dir: string, extra: string[] = []): string[] {
   return ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", ...extra];
 }
 
-/** Starts a throw-away redis-server on a free loopback port and waits until it answers PING. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts a throw-away redis-server on a free loopback port and waits until it answers PING. With
+ * `running: false` it only reserves the port: `start()` starts it later (a Redis that comes up late).
+ */
+export async function startRedis(options: { running?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "gantry-redis-"));
   const command = findTool("redis-server") ?? "redis-server";
@@ -54,7 +61,11 @@ export async function startRedis(): Promise<RedisServer> {
       ready: async () => (await cli(port, "PING")) === "PONG",
     });
   };
-  await start();
+  if (options.running !== false) await start();
+  const signal = (name: NodeJS.Signals) => {
+    if (!proc || proc.exited) throw new Error(`redis-server :${port} is not running`);
+    proc.child.kill(name);
+  };
   return {
     host: "127.0.0.1",
     port,
@@ -62,9 +73,13 @@ export async function startRedis(): Promise<RedisServer> {
     cli: (...args) => cli(port, ...args),
     start,
     stop: async () => {
+      if (proc && !proc.exited) proc.child.kill("SIGCONT");
       await proc?.stop();
     },
+    pause: () => signal("SIGSTOP"),
+    resume: () => signal("SIGCONT"),
     close: async () => {
+      if (proc && !proc.exited) proc.child.kill("SIGCONT");
       await proc?.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -22,6 +22,8 @@ interface ExtAuthFlags {
   config?: string;
   defaultConfig?: string;
   redisUrl?: string;
+  redisTimeoutMs: number;
+  apikeyUnsubscribedTtlMs: number;
   checkTimeoutMs: number;
   xdsServer?: string;
   nodeId?: string;
@@ -48,6 +50,21 @@ export function registerExtAuth(program: Command): void {
     )
     .addOption(redisUrlOption("the ext-auth Redis (API keys, HMAC replay protection, sessions)"))
     .addOption(
+      new Option("--redis-timeout-ms <ms>", "deadline of each Redis call on the request path and of the /readyz PING")
+        .env("GANTRY_EXTAUTH_REDIS_TIMEOUT_MS")
+        .default(100)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option(
+        "--apikey-unsubscribed-ttl-ms <ms>",
+        "while API key revocations are not received from Redis, keep key verdicts in memory at most this long",
+      )
+        .env("GANTRY_EXTAUTH_APIKEY_UNSUBSCRIBED_TTL_MS")
+        .default(1_000)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
       new Option("--check-timeout-ms <ms>", "bound on one check, backend calls included")
         .env("GANTRY_EXTAUTH_CHECK_TIMEOUT_MS")
         .default(1_000)
@@ -65,6 +82,8 @@ export function registerExtAuth(program: Command): void {
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
       metricsPort: flags.metricsPort,
       checkTimeoutMs: flags.checkTimeoutMs,
+      redisCommandTimeoutMs: flags.redisTimeoutMs,
+      apiKeyUnsubscribedTtlMs: flags.apikeyUnsubscribedTtlMs,
       logger,
       ...(flags.config === undefined ? {} : { configFile: flags.config }),
       ...(flags.defaultConfig === undefined ? {} : { defaultConfigId: flags.defaultConfig }),

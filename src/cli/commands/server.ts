@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { createLogger, createRegistry, type LogLevel, startTelemetryServer } from "../../lib/index.js";
+import { createLogger, createRegistry, type LogLevel, type Readiness, startTelemetryServer } from "../../lib/index.js";
 import { parseRedisUrl } from "../../lib/redis.js";
 import {
   type ApiLimits,
@@ -21,6 +21,7 @@ interface ServerFlags {
   metricsPort: number;
   configDir?: string;
   redisUrl?: string;
+  redisTimeoutMs: number;
   apiTokenFile?: string;
   apiSecretsTokenFile?: string;
   insecureApi?: boolean;
@@ -159,6 +160,15 @@ export function registerServer(program: Command): void {
       redisUrlOption("the management Redis (resources, shared by replicas); without it, resources live in memory"),
     )
     .addOption(
+      new Option(
+        "--redis-timeout-ms <ms>",
+        "deadline of each management Redis call and of the /readyz PING; an apply answers within about twice this",
+      )
+        .env("GANTRY_REDIS_TIMEOUT_MS")
+        .default(2_000)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
       new Option("--api-token-file <path>", "file holding the API bearer token (or set GANTRY_API_TOKEN)").env(
         "GANTRY_API_TOKEN_FILE",
       ),
@@ -201,7 +211,7 @@ export function registerServer(program: Command): void {
     const logger = createLogger({ service: "server", level: flags.logLevel });
     let store: ResourceStore;
     if (flags.redisUrl) {
-      const redisStore = new RedisStore({ url: flags.redisUrl, logger });
+      const redisStore = new RedisStore({ url: flags.redisUrl, commandTimeoutMs: flags.redisTimeoutMs, logger });
       await redisStore.ready(10_000);
       store = redisStore;
     } else {
@@ -231,7 +241,18 @@ export function registerServer(program: Command): void {
       host: flags.host,
       port: flags.metricsPort,
       logger,
-      readiness: () => (server.ready ? { ready: true } : { ready: false, reason: "no translation published yet" }),
+      readiness: async (): Promise<Readiness> => {
+        if (!server.ready) return { ready: false, reason: "no translation published yet" };
+        if (!store.ping) return { ready: true };
+        // A PING within the Redis deadline: a hung Redis (socket open, no answer) is not ready either.
+        const problem = await store.ping().then(
+          () => undefined,
+          (err: unknown) => (err instanceof Error ? err.message : String(err)),
+        );
+        const detail = [`management redis: ${problem ?? "ok"}`];
+        return problem === undefined ? { ready: true, detail } : { ready: false, reason: problem, detail };
+      },
+      readinessTimeoutMs: flags.redisTimeoutMs + 1_000,
     });
     logger.info(
       {

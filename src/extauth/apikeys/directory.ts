@@ -1,17 +1,39 @@
 import { LRUCache } from "lru-cache";
-import type { Clock, Logger, RedisClient } from "../../lib/index.js";
+import { type Logger, type RedisClient, RedisSubscription, type Timers } from "../../lib/index.js";
 import { type ApiKeyRecord, apiKeyChangesChannel, findApiKey, hashApiKey } from "./store.js";
 
 export interface ApiKeyDirectoryOptions {
   redis: RedisClient;
-  clock: Clock;
+  /**
+   * The connection that receives revocations; its own, since a subscribed connection sends nothing
+   * else. Default `redis.duplicate()`. Closed with the directory.
+   */
+  subscriber?: RedisClient;
+  /** Times the cache and the subscription's back-off. */
+  clock: Timers;
   logger: Logger;
   /** How long a found key is answered from memory. Default 60 s. */
   ttlMs?: number;
+  /**
+   * While revocations are not being received (Redis starting late, the subscription dropped), no
+   * answer is kept in memory longer than this, so a revoked key stops working within it. Default 1 s.
+   */
+  unsubscribedTtlMs?: number;
+  /** Bound on one SUBSCRIBE attempt. Default 1,000 ms. */
+  subscribeTimeoutMs?: number;
+  /** Told each change of the revocation subscription (a metric). */
+  onSubscription?: (subscribed: boolean) => void;
   /** How long "no such key" is answered from memory. Default 5 s. */
   negativeTtlMs?: number;
   /** Keys held in memory at most. Default 100,000. */
   maxEntries?: number;
+}
+
+/** A second connection like `redis`; its errors are retried by the subscription, not thrown. */
+function quietDuplicate(redis: RedisClient): RedisClient {
+  const client = redis.duplicate();
+  client.on("error", () => {});
+  return client;
 }
 
 interface Entry {
@@ -21,18 +43,21 @@ interface Entry {
 
 /**
  * Looks API keys up in Redis through a short-lived local cache. Revocations announced on the
- * changes channel drop the key from every replica's cache at once; the TTL bounds staleness if
- * an announcement is lost, and after a reconnect of the subscription the whole cache is dropped.
+ * changes channel drop the key from every replica's cache at once. The subscription is retried
+ * with back-off until established (Redis may start after ext-auth); while it is not, revocations
+ * may be missed, so the cache is emptied and answers are kept only `unsubscribedTtlMs`: the
+ * trade-off is more Redis lookups, never a revoked key honoured for long.
  * One directory serves every apiKeyAuth step of the server.
  */
 export class ApiKeyDirectory {
   readonly #redis: RedisClient;
-  readonly #clock: Clock;
+  readonly #clock: Timers;
   readonly #ttlMs: number;
   readonly #negativeTtlMs: number;
+  readonly #unsubscribedTtlMs: number;
   readonly #cache: LRUCache<string, Entry>;
   readonly #pending = new Map<string, Promise<ApiKeyRecord | undefined>>();
-  readonly #subscriber: RedisClient;
+  readonly #subscription: RedisSubscription;
   /** Counts announced changes, so a lookup that raced a revocation is not cached. */
   #changes = 0;
 
@@ -42,29 +67,34 @@ export class ApiKeyDirectory {
     this.#ttlMs = options.ttlMs ?? 60_000;
     this.#negativeTtlMs = options.negativeTtlMs ?? 5_000;
     this.#cache = new LRUCache({ max: options.maxEntries ?? 100_000 });
-    this.#subscriber = options.redis.duplicate();
-    this.#subscriber.on("error", () => {});
-    this.#subscriber.on("message", (channel: string, keyHash: string) => {
-      if (channel !== apiKeyChangesChannel) return;
-      this.#changes++;
-      this.#cache.delete(keyHash);
-    });
-    let subscribedOnce = false;
-    this.#subscriber.on("ready", () => {
-      if (subscribedOnce) {
+    this.#unsubscribedTtlMs = options.unsubscribedTtlMs ?? 1_000;
+    this.#subscription = new RedisSubscription({
+      client: options.subscriber ?? quietDuplicate(options.redis),
+      channel: apiKeyChangesChannel,
+      timers: options.clock,
+      logger: options.logger,
+      ...(options.subscribeTimeoutMs === undefined ? {} : { subscribeTimeoutMs: options.subscribeTimeoutMs }),
+      onMessage: (keyHash) => {
+        this.#changes++;
+        this.#cache.delete(keyHash);
+      },
+      // Either way, what the cache holds may predate a revocation that was not heard: drop it all.
+      onState: (subscribed) => {
         this.#changes++;
         this.#cache.clear();
-      }
-      subscribedOnce = true;
-    });
-    this.#subscriber.subscribe(apiKeyChangesChannel).catch((err: unknown) => {
-      options.logger.warn({ err }, "subscribing to API key changes failed; cached keys expire by TTL only");
+        options.onSubscription?.(subscribed);
+      },
     });
   }
 
-  /** Resolves once revocations are being received (tests and readiness). */
-  async subscribed(): Promise<void> {
-    await this.#subscriber.subscribe(apiKeyChangesChannel);
+  /** Whether revocations are being received now. */
+  get revocationsSubscribed(): boolean {
+    return this.#subscription.subscribed;
+  }
+
+  /** Resolves once revocations are being received (tests). */
+  subscribed(): Promise<void> {
+    return this.#subscription.whenSubscribed();
   }
 
   /**
@@ -83,7 +113,8 @@ export class ApiKeyDirectory {
         (record) => {
           this.#pending.delete(keyHash);
           if (changes === this.#changes) {
-            const ttl = record ? this.#ttlMs : this.#negativeTtlMs;
+            const full = record ? this.#ttlMs : this.#negativeTtlMs;
+            const ttl = this.#subscription.subscribed ? full : Math.min(full, this.#unsubscribedTtlMs);
             this.#cache.set(keyHash, { record, expiresAt: this.#clock.now() + ttl });
           }
           return record;
@@ -100,6 +131,6 @@ export class ApiKeyDirectory {
 
   async close(): Promise<void> {
     this.#cache.clear();
-    this.#subscriber.disconnect();
+    this.#subscription.close();
   }
 }
