@@ -54,6 +54,8 @@ export interface WorldOptions {
    * fall to the broader second route (`b`); served whole, /interop.Other/x would reach `a`.
    */
   lastGoodRejected?: boolean;
+  /** Adds the `late` host (to `a`): a target no client can have cached before it is added. */
+  late?: boolean;
 }
 
 /** Weights whose sum (6e9) does not fit the uint32 every xDS client sums them in; each one does. */
@@ -121,7 +123,7 @@ ${destination("a", [ports.a])}${destination("b", [ports.b])}${destination("flaky
     : `    - { name: exact, matchers: [{ regex: '/interop\\.Echo/Exa.t' }], ${to("a")} }
     - { name: rest, matchers: [{ prefix: /interop.Echo/ }], ${to("b")} }
 `,
-)}---
+)}${options.late ? table("late", `    - { name: late, ${to("a")} }\n`) : ""}---
 apiVersion: gantry/v1
 kind: RetryTimeoutPolicy
 metadata: { name: retry-unavailable, namespace: interop }
