@@ -106,10 +106,7 @@ describe.skipIf(!haveRedis())("reconnecting to a second gantry server replica", 
 
   /** Two fresh replicas on the store, stopped after the test. */
   const twoReplicas = async (): Promise<[Replica, Replica]> => {
-    const replicas: [Replica, Replica] = [
-      await startReplica("first", redis.url),
-      await startReplica("second", redis.url),
-    ];
+    const replicas = await Promise.all([startReplica("first", redis.url), startReplica("second", redis.url)]);
     for (const r of replicas) stops.push(() => r.process.stop());
     return replicas;
   };
