@@ -176,7 +176,7 @@ describe.skipIf(!haveRedis())("reconnecting to a second gantry server replica", 
 
   describe.each(clientKinds.filter((kind) => clientCommand(kind) !== undefined))("%s xDS client", (kind) => {
     it("the first of two replicas dies under load: no failed call; one address keeps changes coming; a second xds_servers entry answers new targets", {
-      timeout: 60_000,
+      timeout: 90_000,
     }, async () => {
       await applyWorld();
       const [first, second] = await twoReplicas();
