@@ -277,7 +277,8 @@ describe.each(clientKinds.filter((kind) => clientCommand(kind) !== undefined))("
     expect((await run("nack", { calls: 5 })).backends).toEqual({ a: 5 });
     const nacksBefore = nackErrors(nodeId).length;
     await applyWorld({ nackBroken: true });
-    // Gantry publishes it: the refusal is the client's.
+    // Gantry publishes it: the refusal is the client's. Should Gantry come to refuse this sum itself,
+    // this scenario needs another resource that only clients refuse.
     expect(server.status(routeTable("nack"))?.state).not.toBe(State.INVALID);
     await waitFor(() => nackErrors(nodeId).length > nacksBefore, {
       timeoutMs: 10_000,

@@ -44,8 +44,8 @@ export interface WorldOptions {
   /** Where the `removal` host sends its calls (the Destination `extra` is always in the world). */
   removalTo?: string;
   /**
-   * The `nack` host split over weights whose sum exceeds 2^32-1: Gantry publishes it, and gRPC
-   * clients (and Envoy) refuse that RouteConfiguration.
+   * The `nack` host split over weights whose sum exceeds 2^32-1: Gantry publishes it (it checks each
+   * weight, not their sum), and every gRPC client refuses that RouteConfiguration.
    */
   nackBroken?: boolean;
   /**
