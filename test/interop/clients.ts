@@ -96,7 +96,7 @@ export async function startClient(kind: ClientKind, bootstrap: object): Promise<
     waiting.get(result.id)?.resolve(result);
     waiting.delete(result.id);
   });
-  await waitFor(() => ready || exited, { timeoutMs: 20_000, what: `the ${kind} client to start` });
+  await waitFor(() => ready || exited, { timeoutMs: 60_000, what: `the ${kind} client to start` });
   if (exited) throw new Error(`the ${kind} client exited at start:\n${logs.join("\n")}`);
   let nextId = 0;
   return {
