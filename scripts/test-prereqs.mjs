@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // Runs before `npm test`: makes sure the real servers and tools the integration tests start are here.
 // Debian packages are installed with apt-get when run as root; Go tools are built from the Go module
-// proxy into .cache/bin. Otherwise it says what to install, and those suites skip locally
+// proxy into .cache/bin, the Java interop client with Maven from Maven Central. Otherwise it says what to install, and those suites skip locally
 // (under CI=true they fail instead: nothing may be skipped in CI).
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -145,6 +145,50 @@ function upToDate(stampFile, stamp) {
         env: { ...process.env, GOFLAGS: "-mod=readonly" },
       });
       writeFileSync(stampFile, stamp);
+    }
+  }
+}
+
+// The Java gRPC xDS client of the interop matrix (test/interop/java, io.grpc:grpc-xds pinned in its pom.xml),
+// built with Maven into .cache/interop-java with its jars beside it; the Maven repository is .cache/m2, so a
+// rebuild needs no network. .cache/bin/gantry-interop-java starts it.
+{
+  const project = "test/interop/java";
+  const sources = [`${project}/pom.xml`, `${project}/src/main/java/dev/gantry/interop/Client.java`];
+  const out = join(root, ".cache", "interop-java");
+  const launcher = join(localBin, "gantry-interop-java");
+  const stampFile = `${launcher}.stamp`;
+  const stamp = stampOf(sources);
+  if (!existsSync(launcher) || !upToDate(stampFile, stamp)) {
+    if (!find("mvn") || !find("java")) {
+      problems.push("gantry-interop-java: install a JDK (17+) and Maven 3, then run this script again");
+    } else {
+      console.log("test-prereqs: building gantry-interop-java (Java gRPC xDS client, test/interop/java)");
+      const started = performance.now();
+      mkdirSync(localBin, { recursive: true });
+      rmSync(out, { recursive: true, force: true });
+      execFileSync(
+        "mvn",
+        [
+          "-B",
+          "-q",
+          "-Dstyle.color=never",
+          `-Dmaven.repo.local=${join(root, ".cache", "m2")}`,
+          `-Dgantry.out=${out}`,
+          "package",
+          "dependency:copy-dependencies",
+        ],
+        { cwd: join(root, project), stdio: "inherit" },
+      );
+      // Found from the launcher's own place, so the build stays valid wherever the checkout is.
+      const classPath = '"$here/../interop-java/classes:$here/../interop-java/dependency/*"';
+      writeFileSync(
+        launcher,
+        `#!/bin/sh\nhere=$(dirname "$0")\nexec java -cp ${classPath} dev.gantry.interop.Client "$@"\n`,
+        { mode: 0o755 },
+      );
+      writeFileSync(stampFile, stamp);
+      console.log(`test-prereqs: built gantry-interop-java in ${Math.round((performance.now() - started) / 1000)} s`);
     }
   }
 }

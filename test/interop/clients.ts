@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { inCI, needTool } from "../support/tools.js";
 import { waitFor } from "../support/wait.js";
 
-export const clientKinds = ["grpc-js", "go", "grpcio"] as const;
+export const clientKinds = ["grpc-js", "go", "grpcio", "java"] as const;
 export type ClientKind = (typeof clientKinds)[number];
 
 export interface Calls {
@@ -38,6 +38,8 @@ export interface InteropClient {
 const root = fileURLToPath(new URL("../..", import.meta.url));
 /** Built from test/interop/go by scripts/test-prereqs.mjs. */
 export const goClientName = "gantry-interop-go";
+/** Built from test/interop/java by scripts/test-prereqs.mjs (Maven, io.grpc:grpc-xds); starts the JVM. */
+export const javaClientName = "gantry-interop-java";
 /** Made by scripts/test-prereqs.mjs with grpcio from PyPI. */
 export const venvPython = `${root}.venv/bin/python`;
 
@@ -54,6 +56,10 @@ export function clientCommand(kind: ClientKind): { command: string; args: string
       return { command: process.execPath, args: [`${root}test/interop/node/client.mjs`] };
     case "go": {
       const path = needTool(goClientName, "run: node scripts/test-prereqs.mjs");
+      return path ? { command: path, args: [] } : undefined;
+    }
+    case "java": {
+      const path = needTool(javaClientName, "run: node scripts/test-prereqs.mjs (needs a JDK 17+ and Maven 3)");
       return path ? { command: path, args: [] } : undefined;
     }
     case "grpcio":
@@ -75,6 +81,8 @@ export async function startClient(kind: ClientKind, bootstrap: object): Promise<
   let exited = false;
   child.on("exit", () => {
     exited = true;
+    for (const { reject } of waiting.values()) reject(new Error(`the ${kind} client exited:\n${logs.join("\n")}`));
+    waiting.clear();
   });
   child.stderr?.on("data", (chunk: Buffer) => {
     const text = chunk.toString("utf8");
@@ -82,13 +90,13 @@ export async function startClient(kind: ClientKind, bootstrap: object): Promise<
     logs.push(...text.split("\n").filter(Boolean));
     if (logs.length > 200) logs.splice(0, logs.length - 200);
   });
-  const waiting = new Map<number, (result: CallResults) => void>();
+  const waiting = new Map<number, { resolve: (result: CallResults) => void; reject: (error: Error) => void }>();
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
     const result = JSON.parse(line) as CallResults & { id: number };
-    waiting.get(result.id)?.(result);
+    waiting.get(result.id)?.resolve(result);
     waiting.delete(result.id);
   });
-  await waitFor(() => ready || exited, { timeoutMs: 20_000, what: `the ${kind} client to start` });
+  await waitFor(() => ready || exited, { timeoutMs: 60_000, what: `the ${kind} client to start` });
   if (exited) throw new Error(`the ${kind} client exited at start:\n${logs.join("\n")}`);
   let nextId = 0;
   return {
@@ -96,10 +104,8 @@ export async function startClient(kind: ClientKind, bootstrap: object): Promise<
     output: () => logs.join("\n"),
     run(calls) {
       const id = nextId++;
-      const done = new Promise<CallResults>((resolve, reject) => {
-        waiting.set(id, resolve);
-        child.once("exit", () => reject(new Error(`the ${kind} client exited:\n${logs.join("\n")}`)));
-      });
+      if (exited) return Promise.reject(new Error(`the ${kind} client exited:\n${logs.join("\n")}`));
+      const done = new Promise<CallResults>((resolve, reject) => waiting.set(id, { resolve, reject }));
       child.stdin?.write(
         `${JSON.stringify({ id, concurrency: 1, timeoutMs: 5_000, metadata: {}, method: "", ...calls })}\n`,
       );

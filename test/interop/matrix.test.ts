@@ -9,6 +9,7 @@ import { createRegistry, type Registry } from "../../src/lib/metrics.js";
 import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore, type ResourceDocument, type ResourceStore } from "../../src/store/index.js";
+import { State } from "../../src/translate/index.js";
 import { waitFor } from "../support/wait.js";
 import { type Backend, startBackend, unavailable } from "./backends.js";
 import {
@@ -74,6 +75,16 @@ function gatedStore(): { store: ResourceStore; release: () => void } {
     close: async () => {},
   };
   return { store: gated, release };
+}
+
+const routeTable = (name: string) => ({ kind: "RouteTable", namespace: "interop", name });
+
+/** The NACK errors a client's streams last sent, as the server's proxy status shows them. */
+function nackErrors(nodeId: string): string[] {
+  return server
+    .proxies()
+    .filter((p) => p.nodeId === nodeId)
+    .flatMap((p) => p.types.flatMap((t) => (t.lastNackError ? [t.lastNackError] : [])));
 }
 
 async function connectedProxies(registry: Registry): Promise<number> {
@@ -241,5 +252,71 @@ describe.each(clientKinds.filter((kind) => clientCommand(kind) !== undefined))("
       what: `the ${kind} client to drop the removed endpoint`,
     });
     expect((await run("endpoints", { calls: 20, concurrency: 4 })).backends).toEqual({ p1: 20 });
+  });
+  it("moves calls off a removed Destination", async () => {
+    await applyWorld();
+    expect((await run("removal", { calls: 5 })).backends).toEqual({ b: 5 });
+    // The route moves to `a` and `extra` is deleted, in two steps as a user would.
+    await applyWorld({ removalTo: "a" });
+    await store.delete([{ kind: "Destination", namespace: "interop", name: "extra" }]);
+    await server.settle();
+    await waitFor(async () => (await run("removal", { calls: 1 })).backends["a"] === 1, {
+      timeoutMs: 10_000,
+      what: `the ${kind} client to leave the removed Destination`,
+    });
+    expect((await run("removal", { calls: 10 })).backends).toEqual({ a: 10 });
+  });
+
+  it("isolates a route configuration the client NACKs: it keeps its last accepted one, other targets keep changing", async () => {
+    const nodeId = `interop-${kind}`;
+    await applyWorld();
+    await waitFor(async () => (await run("change", { calls: 1 })).backends["a"] === 1, {
+      timeoutMs: 10_000,
+      what: "the change target back on a",
+    });
+    expect((await run("nack", { calls: 5 })).backends).toEqual({ a: 5 });
+    const nacksBefore = nackErrors(nodeId).length;
+    await applyWorld({ nackBroken: true });
+    // Gantry publishes it: the refusal is the client's. Should Gantry come to refuse this sum itself,
+    // this scenario needs another resource that only clients refuse.
+    expect(server.status(routeTable("nack"))?.state).not.toBe(State.INVALID);
+    await waitFor(() => nackErrors(nodeId).length > nacksBefore, {
+      timeoutMs: 10_000,
+      what: `the ${kind} client to NACK the overflowing weights`,
+    });
+    console.info(`${kind}: NACK detail: ${nackErrors(nodeId).at(-1)}`);
+    const changedAt = performance.now();
+    await applyWorld({ nackBroken: true, changeTo: "b" });
+    await waitFor(async () => (await run("change", { calls: 1 })).backends["b"] === 1, {
+      timeoutMs: 10_000,
+      what: `the ${kind} client to follow a change to another target while one is NACKed`,
+    });
+    console.info(
+      `${kind}: with one target NACKed, a change to another applied in ${Math.round(performance.now() - changedAt)} ms`,
+    );
+    expect((await run("change", { calls: 10 })).backends).toEqual({ b: 10 });
+    expect((await run("nack", { calls: 10 })).backends).toEqual({ a: 10 });
+    expect((await run("routes", { calls: 5, method: "/interop.Echo/Exact" })).backends).toEqual({ a: 5 });
+  });
+
+  it("keeps routing by the last accepted route table after an update validation rejects", async () => {
+    await applyWorld();
+    const lastGoodRouting = async () => {
+      expect((await run("lastgood", { calls: 5, method: "/interop.Echo/Exact" })).backends).toEqual({ a: 5 });
+      expect((await run("lastgood", { calls: 5, method: "/interop.Echo/Else" })).backends).toEqual({ b: 5 });
+      expect((await run("lastgood", { calls: 3, method: "/interop.Other/x" })).codes).toEqual({ [UNAVAILABLE]: 3 });
+    };
+    await lastGoodRouting();
+    await applyWorld({ lastGoodRejected: true, changeTo: "b" });
+    const status = server.status(routeTable("lastgood"));
+    expect(status?.state).toBe(State.INVALID);
+    expect(status?.messages.join("\n")).toMatch(/http\[0\].*regex/);
+    expect(status?.messages).toContain("its last accepted version keeps serving");
+    // The same update's other change went out, so the client has seen a version after the rejection.
+    await waitFor(async () => (await run("change", { calls: 1 })).backends["b"] === 1, {
+      timeoutMs: 10_000,
+      what: `the ${kind} client to follow the change applied with the rejected update`,
+    });
+    await lastGoodRouting();
   });
 });

@@ -36,8 +36,33 @@ ${routes}`;
 
 const to = (name: string) => `forwardTo: { destinations: [{ destination: { name: ${name} } }] }`;
 
-/** The whole world; `changeTo` is where the `change` host sends its calls, `pairPorts` the endpoints of `pair`. */
-export function world(ports: Ports, options: { changeTo?: string; pairPorts?: number[] } = {}): string {
+export interface WorldOptions {
+  /** Where the `change` host sends its calls. */
+  changeTo?: string;
+  /** The endpoints of `pair`. */
+  pairPorts?: number[];
+  /** Where the `removal` host sends its calls (the Destination `extra` is always in the world). */
+  removalTo?: string;
+  /**
+   * The `nack` host split over weights whose sum exceeds 2^32-1: Gantry publishes it (it checks each
+   * weight, not their sum), and every gRPC client refuses that RouteConfiguration.
+   */
+  nackBroken?: boolean;
+  /**
+   * The `lastgood` host's update that validation rejects: its first route gets a lookahead, which RE2
+   * refuses, and a third route for /interop.Other/ is added. Served in part, /interop.Echo/Exact would
+   * fall to the broader second route (`b`); served whole, /interop.Other/x would reach `a`.
+   */
+  lastGoodRejected?: boolean;
+  /** Adds the `late` host (to `a`): a target no client can have cached before it is added. */
+  late?: boolean;
+}
+
+/** Weights whose sum (6e9) does not fit the uint32 every xDS client sums them in; each one does. */
+const overflowingWeights = 3_000_000_000;
+
+/** The whole world, shaped by `options`. */
+export function world(ports: Ports, options: WorldOptions = {}): string {
   return `apiVersion: gantry/v1
 kind: Gateway
 metadata: { name: interop, namespace: interop }
@@ -47,7 +72,7 @@ spec:
 ${destination("a", [ports.a])}${destination("b", [ports.b])}${destination("flaky", [ports.flaky])}${destination(
   "slow",
   [ports.slow],
-)}${destination("pair", options.pairPorts ?? [ports.p1, ports.p2])}${table(
+)}${destination("pair", options.pairPorts ?? [ports.p1, ports.p2])}${destination("extra", [ports.b])}${table(
   "routes",
   `    - { name: exact, matchers: [{ exact: /interop.Echo/Exact }], ${to("a")} }
     - { name: regex, matchers: [{ regex: '/interop\\.Other/R[0-9]+' }], ${to("b")} }
@@ -76,7 +101,29 @@ ${destination("a", [ports.a])}${destination("b", [ports.b])}${destination("flaky
 )}${table("delay", `    - { name: late, labels: { chaos: delay }, ${to("a")} }\n`)}${table(
   "change",
   `    - { name: moving, ${to(options.changeTo ?? "a")} }\n`,
-)}${table("endpoints", `    - { name: pair, ${to("pair")} }\n`)}---
+)}${table("endpoints", `    - { name: pair, ${to("pair")} }\n`)}${table(
+  "removal",
+  `    - { name: moving, ${to(options.removalTo ?? "extra")} }\n`,
+)}${table(
+  "nack",
+  options.nackBroken
+    ? `    - forwardTo:
+        destinations:
+          - { destination: { name: a }, weight: ${overflowingWeights} }
+          - { destination: { name: b }, weight: ${overflowingWeights} }
+`
+    : `    - { name: steady, ${to("a")} }\n`,
+)}${table(
+  "lastgood",
+  options.lastGoodRejected
+    ? `    - { name: exact, matchers: [{ regex: '/interop\\.Echo/Ex(?=act)' }], ${to("a")} }
+    - { name: rest, matchers: [{ prefix: /interop.Echo/ }], ${to("b")} }
+    - { name: other, matchers: [{ prefix: /interop.Other/ }], ${to("a")} }
+`
+    : `    - { name: exact, matchers: [{ regex: '/interop\\.Echo/Exa.t' }], ${to("a")} }
+    - { name: rest, matchers: [{ prefix: /interop.Echo/ }], ${to("b")} }
+`,
+)}${options.late ? table("late", `    - { name: late, ${to("a")} }\n`) : ""}---
 apiVersion: gantry/v1
 kind: RetryTimeoutPolicy
 metadata: { name: retry-unavailable, namespace: interop }
