@@ -7,7 +7,7 @@ import { type ApiListener, listenHttp } from "./http.js";
 import { type ManagementDeps, managementService } from "./service.js";
 
 export { bearerAuth } from "./auth.js";
-export type { ManagementDeps, ProxyStatusView } from "./service.js";
+export type { ManagementDeps, ProxyClientView, ProxyStatusView } from "./service.js";
 
 export interface ManagementApiOptions {
   host: string;
