@@ -24,7 +24,7 @@ function push(typeUrl: string, holds: Record<string, string>, at: number, nonce 
 const L = TypeUrl.listener;
 const R = TypeUrl.route;
 /** What the snapshot serves now: listeners a, b, c at v1; route r at v1. */
-const served = new Map([
+const served = new Map<string, ReadonlyMap<string, { version: string }>>([
   [L, new Map(["a", "b", "c"].map((name) => [name, { version: "v1" }]))],
   [R, new Map([["r", { version: "v1" }]])],
 ]);
