@@ -111,6 +111,8 @@ export class AckLedger implements XdsHooks {
     if (!type) return;
     type.wildcard = subscription.wildcard;
     type.names = new Set(subscription.names);
+    // A refusal of a name no longer asked for says nothing any more; forget it.
+    if (!type.wildcard) for (const name of type.rejected.keys()) if (!type.names.has(name)) type.rejected.delete(name);
   }
 
   onHeld(stream: StreamInfo, held: Held): void {

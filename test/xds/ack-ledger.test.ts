@@ -107,6 +107,13 @@ describe("AckLedger: per client and resource, over all the node's streams", () =
       error: 'listener "a": bad regex',
       at: 6,
     });
+    // Unsubscribing forgets the refusal; asking again, the client has not refused what it gets next.
+    subscribe(ledger, s, L, ["b"]);
+    subscribe(ledger, s, L, ["a", "b"]);
+    expect(ledger.table(current).resources.map((r) => [r.name, r.state])).toEqual([
+      ["a", "pending"],
+      ["b", "in-sync"],
+    ]);
     const fixed = push(L, { a: "v1", b: "v1" }, 12);
     ledger.onPush(s, fixed);
     ledger.onAck(s, { push: fixed, version: "v", at: 13 });
