@@ -28,6 +28,8 @@ export interface ConnectedClient {
   nodeId: string;
   metadata: JsonObject;
   streams: readonly string[];
+  /** Its most recent NACK on any stream and type, as "Type: error", kept after later ACKs; "" if none. */
+  lastNackError: string;
 }
 
 /** A client that gets configuration made from the described resource, over all its streams. */
@@ -143,10 +145,6 @@ export function servingClients(
     const node = { id: client.nodeId, metadata: client.metadata };
     const role = roleOf(node);
     const behind = rows.filter((r) => r.state !== "in-sync");
-    const nack = rows
-      .filter((r) => r.state === "nacked")
-      .sort((a, b) => (a.since ?? 0) - (b.since ?? 0))
-      .at(-1);
     served.push({
       nodeId: client.nodeId,
       role,
@@ -160,7 +158,7 @@ export function servingClients(
           : [],
       acked: behind.length === 0,
       pendingTypes: [...new Set(behind.map((r) => r.typeUrl))].sort(byText),
-      lastNackError: nack ? `${shortType(nack.typeUrl)}: ${nack.error}` : "",
+      lastNackError: client.lastNackError,
     });
   }
   return served.sort((a, b) => byText(a.nodeId, b.nodeId));

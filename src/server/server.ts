@@ -237,12 +237,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       pending: c.pending,
       nacked: c.nacked,
       ...(c.lastNack
-        ? {
-            lastNack: {
-              error: `${c.lastNack.name} (${shortType(c.lastNack.typeUrl)}): ${c.lastNack.error}`,
-              atMs: c.lastNack.at,
-            },
-          }
+        ? { lastNack: { error: `${shortType(c.lastNack.typeUrl)}: ${c.lastNack.error}`, atMs: c.lastNack.at } }
         : {}),
     }));
   };
@@ -276,7 +271,12 @@ export async function startManagementServer(options: ManagementServerOptions): P
           authConfigs,
           rateLimitConfigs,
           clients: clientViews(table).map(
-            (c): ConnectedClient => ({ nodeId: c.nodeId, metadata: c.metadata, streams: c.streams }),
+            (c): ConnectedClient => ({
+              nodeId: c.nodeId,
+              metadata: c.metadata,
+              streams: c.streams,
+              lastNackError: c.lastNack?.error ?? "",
+            }),
           ),
           acks: table.resources,
         }),

@@ -36,10 +36,8 @@ export interface ClientSummary {
   readonly inSync: number;
   readonly pending: number;
   readonly nacked: number;
-  /** Its most recent NACK among the resources NACKed now, if any. */
-  readonly lastNack:
-    | { readonly typeUrl: string; readonly name: string; readonly error: string; readonly at: number }
-    | undefined;
+  /** Its most recent NACK on any stream and type, kept after later ACKs so the error stays visible. */
+  readonly lastNack: LastNack | undefined;
 }
 
 export interface AckTable {
@@ -54,6 +52,12 @@ export type CurrentResources = (
   stream: StreamInfo,
   typeUrl: string,
 ) => ReadonlyMap<string, { readonly version: string }> | undefined;
+
+export interface LastNack {
+  readonly typeUrl: string;
+  readonly error: string;
+  readonly at: number;
+}
 
 interface Rejection {
   readonly version: string;
@@ -75,6 +79,7 @@ interface TypeLedger {
 interface StreamLedger {
   readonly info: StreamInfo;
   readonly types: Map<string, TypeLedger>;
+  lastNack: LastNack | undefined;
 }
 
 const severity: Record<ClientResourceState, number> = { "in-sync": 0, pending: 1, nacked: 2 };
@@ -99,7 +104,7 @@ export class AckLedger implements XdsHooks {
   readonly #streams = new Map<number, StreamLedger>();
 
   onStreamOpen(stream: StreamInfo): void {
-    this.#streams.set(stream.id, { info: stream, types: new Map() });
+    this.#streams.set(stream.id, { info: stream, types: new Map(), lastNack: undefined });
   }
 
   onStreamClose(stream: StreamInfo): void {
@@ -137,7 +142,9 @@ export class AckLedger implements XdsHooks {
 
   onNack(stream: StreamInfo, nack: Nack): void {
     const type = this.#type(stream, nack.push.typeUrl);
-    if (!type) return;
+    const entry = this.#streams.get(stream.id);
+    if (!type || !entry) return;
+    entry.lastNack = { typeUrl: nack.push.typeUrl, error: nack.error, at: nack.at };
     type.inFlight = undefined;
     const changed = [...nack.push.holds]
       .filter(([name, version]) => type.acked.get(name) !== version)
@@ -169,8 +176,11 @@ export class AckLedger implements XdsHooks {
   table(current: CurrentResources): AckTable {
     const byKey = new Map<string, ClientResourceStatus>();
     const kinds = new Map<string, StreamKind[]>();
-    for (const { info, types } of this.#streams.values()) {
+    const lastNacks = new Map<string, LastNack>();
+    for (const { info, types, lastNack } of this.#streams.values()) {
       appendTo(kinds, info.node.id, info.kind);
+      const latest = lastNacks.get(info.node.id);
+      if (lastNack && (!latest || lastNack.at > latest.at)) lastNacks.set(info.node.id, lastNack);
       for (const [typeUrl, type] of types) {
         const served = current(info, typeUrl);
         if (!served) continue;
@@ -192,7 +202,7 @@ export class AckLedger implements XdsHooks {
     const byNode = new Map<string, ClientResourceStatus[]>();
     for (const row of resources) appendTo(byNode, row.nodeId, row);
     const clients = [...kinds]
-      .map(([nodeId, streams]) => summarize(nodeId, streams, byNode.get(nodeId) ?? []))
+      .map(([nodeId, streams]) => summarize(nodeId, streams, byNode.get(nodeId) ?? [], lastNacks.get(nodeId)))
       .sort((a, b) => byText(a.nodeId, b.nodeId));
     return { resources, clients };
   }
@@ -223,18 +233,18 @@ function streamStatus(
 }
 
 /** One node's counts, from its rows. */
-function summarize(nodeId: string, streams: StreamKind[], mine: readonly ClientResourceStatus[]): ClientSummary {
-  const nacks = mine.filter((r) => r.state === "nacked");
-  const last = nacks.reduce<ClientResourceStatus | undefined>(
-    (latest, r) => (latest === undefined || (r.since ?? 0) > (latest.since ?? 0) ? r : latest),
-    undefined,
-  );
+function summarize(
+  nodeId: string,
+  streams: StreamKind[],
+  mine: readonly ClientResourceStatus[],
+  lastNack: LastNack | undefined,
+): ClientSummary {
   return {
     nodeId,
     streams: [...streams].sort(byText),
     inSync: mine.filter((r) => r.state === "in-sync").length,
     pending: mine.filter((r) => r.state === "pending").length,
-    nacked: nacks.length,
-    lastNack: last && { typeUrl: last.typeUrl, name: last.name, error: last.error, at: last.since ?? 0 },
+    nacked: mine.filter((r) => r.state === "nacked").length,
+    lastNack,
   };
 }

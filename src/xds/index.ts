@@ -5,6 +5,7 @@ export {
   type ClientResourceStatus,
   type ClientSummary,
   type CurrentResources,
+  type LastNack,
   refusedBy,
 } from "./ack-ledger.js";
 export { type Backoff, defaultBackoff, retryDelay } from "./backoff.js";

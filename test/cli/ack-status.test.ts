@@ -188,7 +188,7 @@ describe("per-client ACK status over a node's streams, in the API, describe and 
     expect(nodes.get("frontend-delta")).toMatchObject({ streams: ["ads-delta"], pending: 0, nacked: 0 });
     expect(nodes.get("frontend-nack")).toMatchObject({ streams: ["ads-sotw"], inSync: 1, pending: 0, nacked: 1 });
     expect(nodes.get("frontend-nack")?.lastNackError).toMatch(
-      /^hello\.grpc\.example \(Listener\): .*listener hello\.grpc\.example: unsupported filter/,
+      /^Listener: .*listener hello\.grpc\.example: unsupported filter/,
     );
 
     // describe: the route table's one route configuration, with the clients that asked for it.
@@ -222,7 +222,7 @@ describe("per-client ACK status over a node's streams, in the API, describe and 
     const proxies = await gantry(["get", "proxies"]);
     expect(proxies.stdout.split("\n")[0]).toMatch(/^NODE +STREAMS +SERVER +IN SYNC +PENDING +NACKED +LAST NACK$/);
     expect(proxies.stdout).toMatch(/frontend-1 +2 \(ads-sotw,ads-sotw\) +\S+ +4 +0 +0 +-\n/);
-    expect(proxies.stdout).toMatch(/frontend-nack +1 \(ads-sotw\) +\S+ +1 +0 +1 +hello\.grpc\.example \(Listener\): /);
+    expect(proxies.stdout).toMatch(/frontend-nack +1 \(ads-sotw\) +\S+ +1 +0 +1 +Listener: .*unsupported filter\n/);
     const one = JSON.parse((await gantry(["get", "proxies", "frontend-1", "-o", "json"])).stdout) as {
       streams: unknown[];
       inSync: number;

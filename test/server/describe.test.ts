@@ -48,11 +48,21 @@ function input(overrides: Partial<DescribeInput> = {}): DescribeInput {
     authConfigs: translation.authConfigs,
     rateLimitConfigs: translation.rateLimitConfigs,
     clients: [
-      { nodeId: "elsewhere", metadata: { labels: { gateway: "nowhere" } }, streams: ["ads-delta"] },
-      { nodeId: "extauth-1", metadata: { role: "extauth" }, streams: ["ads-sotw"] },
-      { nodeId: "gw-policies", metadata: { role: "gateway", labels: { gateway: "policies" } }, streams: ["ads-delta"] },
-      { nodeId: "gw-tls", metadata: { labels: { gateway: "tls" } }, streams: ["ads-sotw", "ads-delta"] },
-      { nodeId: "ratelimit-1", metadata: { role: "ratelimit" }, streams: ["ads-sotw"] },
+      { nodeId: "elsewhere", metadata: { labels: { gateway: "nowhere" } }, streams: ["ads-delta"], lastNackError: "" },
+      { nodeId: "extauth-1", metadata: { role: "extauth" }, streams: ["ads-sotw"], lastNackError: "" },
+      {
+        nodeId: "gw-policies",
+        metadata: { role: "gateway", labels: { gateway: "policies" } },
+        streams: ["ads-delta"],
+        lastNackError: "",
+      },
+      {
+        nodeId: "gw-tls",
+        metadata: { labels: { gateway: "tls" } },
+        streams: ["ads-sotw", "ads-delta"],
+        lastNackError: "Secret: bad certificate",
+      },
+      { nodeId: "ratelimit-1", metadata: { role: "ratelimit" }, streams: ["ads-sotw"], lastNackError: "" },
     ],
     acks: [
       ...rows("extauth-1", translation.authConfigs),
@@ -173,7 +183,10 @@ describe("describe: a resource's place in the published translation", () => {
     // The route configuration gw-tls waits for is not made from the CA secret: it is in sync on it.
     const ca = describeResource("Secret", "tls", "clients-ca", input());
     expect(refs(ca.gateways)).toEqual(["Gateway/tls/secure"]);
-    expect(ca.servedBy.map((p) => [p.nodeId, p.acked])).toEqual([["gw-tls", true]]);
+    // Its last NACK stays visible after later ACKs.
+    expect(ca.servedBy.map((p) => [p.nodeId, p.acked, p.lastNackError])).toEqual([
+      ["gw-tls", true, "Secret: bad certificate"],
+    ]);
   });
 
   it("the xDS resources a resource produced, each with the clients subscribing to it", () => {

@@ -101,12 +101,7 @@ describe("AckLedger: per client and resource, over all the node's streams", () =
       ["a", "nacked", "v0", 'listener "a": bad regex', 6],
       ["b", "in-sync", "v1", "", undefined],
     ]);
-    expect(ledger.table(current).clients[0]?.lastNack).toEqual({
-      typeUrl: L,
-      name: "a",
-      error: 'listener "a": bad regex',
-      at: 6,
-    });
+    expect(ledger.table(current).clients[0]?.lastNack).toEqual({ typeUrl: L, error: 'listener "a": bad regex', at: 9 });
     // Unsubscribing forgets the refusal; asking again, the client has not refused what it gets next.
     subscribe(ledger, s, L, ["b"]);
     subscribe(ledger, s, L, ["a", "b"]);
@@ -119,6 +114,8 @@ describe("AckLedger: per client and resource, over all the node's streams", () =
     ledger.onAck(s, { push: fixed, version: "v", at: 13 });
     rows = ledger.table(current).resources;
     expect(rows.map((r) => r.state)).toEqual(["in-sync", "in-sync"]);
+    // The client's last NACK stays visible after the ACK; nothing is NACKed now.
+    expect(ledger.table(current).clients[0]).toMatchObject({ nacked: 0, lastNack: { at: 9 } });
   });
 
   it("what a reconnecting client reports holding counts as ACKed; closed streams leave", () => {

@@ -109,7 +109,7 @@ describe("ACK table over real ADS streams", () => {
     expect(rc("rc-b")?.state).toBe("in-sync");
     expect(server.server.ackTable().clients.find((c) => c.nodeId === "nacker")).toMatchObject({
       nacked: 1,
-      lastNack: { name: "rc-a", at: refusedAt },
+      lastNack: { typeUrl: TypeUrl.route, at: refusedAt },
     });
     client.close();
   });
