@@ -59,7 +59,7 @@ function streamJson(proxy: ProxyStatus): JsonObject {
 }
 
 /** A client over all its streams: its resource counts, then each stream. */
-function clientJson(client: ProxyClient, streams: readonly ProxyStatus[]): JsonObject {
+export function clientJson(client: ProxyClient, streams: readonly ProxyStatus[]): JsonObject {
   return {
     nodeId: client.nodeId,
     server: client.server,
