@@ -9,6 +9,7 @@ const examples = new URL("../../examples/features/", import.meta.url).pathname;
 const loaded = await loadResources([`${examples}policies.yaml`, `${examples}tls.yaml`]);
 if (loaded.rejected.length > 0) throw new Error(loaded.rejected.flatMap((r) => r.errors).join("\n"));
 const translation = translate(loaded.resources);
+const policiesListener = translation.groups.find((g) => g.name === "policies/public")?.listeners[0]?.name;
 const groupResources = (name: string) => translation.groups.find((g) => g.name === name)?.resources ?? [];
 
 /** The ACK ledger's rows for a client subscribing to `resources`, in sync unless `state` says otherwise. */
@@ -198,7 +199,8 @@ describe("describe: a resource's place in the published translation", () => {
     );
     const table = describeResource("RouteTable", "policies", "store", input());
     expect(table.envoyResources.map((r) => [r.typeUrl, r.name, r.clients.map((c) => c.nodeId)])).toEqual([
-      [TypeUrl.route, "policies/public/8080", ["gw-policies"]],
+      // One route configuration per listener, named `gateway/listener`.
+      [TypeUrl.route, `policies/public/${policiesListener}`, ["gw-policies"]],
     ]);
     const destination = describeResource("Destination", "policies", "store", input());
     expect(destination.envoyResources.map((r) => [r.typeUrl, r.name])).toEqual([
