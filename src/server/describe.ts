@@ -1,7 +1,6 @@
 // `describe`: one resource's place in the last published translation, and the proxies it reaches.
-// Pure: the server gathers the inputs (publication, proxy status, snapshot change times).
-import type { JsonObject } from "@bufbuild/protobuf";
-import { TypeUrl } from "../envoy/index.js";
+// Pure: the server gathers the inputs (publication, connected clients, the ACK ledger's rows).
+import { TypeUrl, type XdsResource } from "../envoy/index.js";
 import { type Kind, kindKey, namespacedName, parseRefKey, type ResourceRef, refKey } from "../resources/index.js";
 import {
   appliedPolicies,
@@ -12,33 +11,21 @@ import {
   type ModelVirtualHost,
   type ProxyGroup,
   policyKinds,
+  routeConfigurationsOf,
   routeDestinations,
   routeTablesOf,
 } from "../translate/index.js";
-import { type NodeRole, roleOf, selects } from "./publish.js";
+import type { ClientResourceStatus } from "../xds/index.js";
+import {
+  type ConnectedClient,
+  type EnvoyResourceStatus,
+  envoyResourceStatuses,
+  producedResources,
+  type ServingProxy,
+  servingClients,
+} from "./client-status.js";
 
-/** Where one connected proxy stands on one type URL. */
-export interface ProxyTypeState {
-  typeUrl: string;
-  /** The last response written to it. */
-  sent?: { nonce: string; at: number };
-  /** The last response it ACKed. */
-  acked?: { nonce: string; at: number };
-  /** The last NACK, kept after later ACKs. */
-  lastNack?: { error: string; nonce: string; at: number };
-  /** When this type's contents last changed in the proxy's published snapshot (clock ms). */
-  changedAt?: number;
-  /** How many resources of this type its published snapshot holds. */
-  held: number;
-}
-
-/** A proxy connected to this replica, as `describe` reads it. */
-export interface ConnectedProxy {
-  nodeId: string;
-  metadata: JsonObject;
-  stream: string;
-  types: readonly ProxyTypeState[];
-}
+export type { ConnectedClient, EnvoyResourceStatus, ServingProxy };
 
 /** What `describe` is computed from. */
 export interface DescribeInput {
@@ -46,22 +33,14 @@ export interface DescribeInput {
   groups: readonly ProxyGroup[];
   /** Each translated RateLimitPolicy's domain. */
   rateLimits: readonly ModelRateLimitDomain[];
-  /** The AuthConfig ids published to ext-auth servers. */
-  publishedAuthConfigs: ReadonlySet<string>;
-  /** The rate-limit domains published to rate-limit servers. */
-  publishedDomains: ReadonlySet<string>;
-  proxies: readonly ConnectedProxy[];
-}
-
-export interface ServingProxy {
-  nodeId: string;
-  role: NodeRole;
-  stream: string;
-  /** Proxies: the gateways (`namespace/name`) that bring them the resource. */
-  gateways: string[];
-  acked: boolean;
-  pendingTypes: string[];
-  lastNackError: string;
+  /** The AuthConfigs published to ext-auth servers (named by config id). */
+  authConfigs: readonly XdsResource[];
+  /** The RateLimitConfigs published to rate-limit servers (named by domain). */
+  rateLimitConfigs: readonly XdsResource[];
+  /** The clients connected to this replica, one per node id. */
+  clients: readonly ConnectedClient[];
+  /** The ACK ledger's rows: per client and resource it subscribed to. */
+  acks: readonly ClientResourceStatus[];
 }
 
 export interface ServedRoute {
@@ -85,6 +64,8 @@ export interface Description {
   clusters: string[];
   rateLimitDomain: string;
   authConfigId: string;
+  /** The xDS resources made from it, with the clients subscribing to each. */
+  envoyResources: EnvoyResourceStatus[];
 }
 
 function byText(a: string, b: string): number {
@@ -93,16 +74,6 @@ function byText(a: string, b: string): number {
 
 function sortedRefs(keys: Iterable<string>): ResourceRef[] {
   return [...new Set(keys)].sort(byText).map(parseRefKey);
-}
-
-/**
- * Whether a proxy runs the current contents of one type: it ACKed the last response sent, and that
- * response went out after the type last changed in its snapshot. A type never sent is current
- * only while the snapshot holds nothing of it.
- */
-export function typeIsCurrent(state: ProxyTypeState): boolean {
-  if (!state.sent) return state.held === 0;
-  return state.acked?.nonce === state.sent.nonce && state.sent.at >= (state.changedAt ?? 0);
 }
 
 /** A route as a proxy serves it, in the terms of one listener and virtual host. */
@@ -234,28 +205,6 @@ function servedRoute(site: RouteSite): ServedRoute {
   };
 }
 
-/** `type.googleapis.com/envoy.config.cluster.v3.Cluster` → `Cluster`. */
-function shortType(typeUrl: string): string {
-  return typeUrl.slice(typeUrl.lastIndexOf(".") + 1);
-}
-
-function servingProxy(proxy: ConnectedProxy, role: NodeRole, gateways: string[]): ServingProxy {
-  const pending = proxy.types.filter((t) => !typeIsCurrent(t)).map((t) => t.typeUrl);
-  const nack = proxy.types
-    .filter((t) => t.lastNack)
-    .sort((a, b) => (a.lastNack?.at ?? 0) - (b.lastNack?.at ?? 0))
-    .at(-1);
-  return {
-    nodeId: proxy.nodeId,
-    role,
-    stream: proxy.stream,
-    gateways,
-    acked: pending.length === 0,
-    pendingTypes: pending.sort(byText),
-    lastNackError: nack?.lastNack ? `${shortType(nack.typeUrl)}: ${nack.lastNack.error}` : "",
-  };
-}
-
 /** Describes the resource `kind` `namespace/name` as the last publication and this replica's proxies have it. */
 export function describeResource(kind: Kind, namespace: string, name: string, input: DescribeInput): Description {
   const nsName = namespacedName({ namespace, name });
@@ -265,6 +214,7 @@ export function describeResource(kind: Kind, namespace: string, name: string, in
   const routeTables = new Set<string>();
   const policies = new Set<string>();
   const clusters = new Set<string>();
+  const routeConfigurations = new Set<string>();
   const isPolicy = policyKinds.includes(kind);
   for (const group of input.groups) if (groupHolds(kind, key, nsName, group)) gateways.add(group.name);
   for (const site of sites(input.groups)) {
@@ -272,6 +222,7 @@ export function describeResource(kind: Kind, namespace: string, name: string, in
     gateways.add(site.group.name);
     const served = servedRoute(site);
     routes.push(served);
+    for (const name of routeConfigurationsOf(site.group, site.listener, site.vhost)) routeConfigurations.add(name);
     for (const rt of routeTablesOf(site.route)) routeTables.add(rt);
     for (const policy of appliedPolicies(site.route)) {
       if (isPolicy) continue;
@@ -293,25 +244,19 @@ export function describeResource(kind: Kind, namespace: string, name: string, in
   const rateLimitDomain =
     kind === "RateLimitPolicy" ? (input.rateLimits.find((r) => r.policy === nsName)?.domain ?? "") : "";
   const authConfigId = kind === "AuthConfig" ? nsName : "";
-  const byGateway = new Map(input.groups.map((g) => [g.name, g]));
-  const servedBy: ServingProxy[] = [];
-  for (const proxy of input.proxies) {
-    const node = { id: proxy.nodeId, metadata: proxy.metadata };
-    const role = roleOf(node);
-    if (role === "proxy") {
-      const through = [...gateways].filter((g) => {
-        const group = byGateway.get(g);
-        return group !== undefined && selects(group.proxies, node);
-      });
-      if (through.length > 0) servedBy.push(servingProxy(proxy, role, through.sort(byText)));
-    } else if (
-      (role === "extauth" && authConfigId !== "" && input.publishedAuthConfigs.has(authConfigId)) ||
-      (role === "ratelimit" && rateLimitDomain !== "" && input.publishedDomains.has(rateLimitDomain))
-    ) {
-      servedBy.push(servingProxy(proxy, role, []));
-    }
-  }
-  servedBy.sort((a, b) => byText(a.nodeId, b.nodeId) || byText(a.stream, b.stream));
+  const serviceConfigs = [
+    ...input.authConfigs.filter((c) => c.name === authConfigId),
+    ...input.rateLimitConfigs.filter((c) => rateLimitDomain !== "" && c.name === rateLimitDomain),
+  ];
+  const envoyResources = envoyResourceStatuses(
+    producedResources({ kind, nsName, routeConfigurations, serviceConfigs }, input.groups),
+    input.acks,
+  );
+  const servedBy = servingClients(
+    envoyResources,
+    input.clients,
+    input.groups.filter((g) => gateways.has(g.name)),
+  );
 
   return {
     servedBy,
@@ -322,5 +267,6 @@ export function describeResource(kind: Kind, namespace: string, name: string, in
     clusters: [...clusters].sort(byText),
     rateLimitDomain,
     authConfigId,
+    envoyResources,
   };
 }

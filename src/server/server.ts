@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { systemClock, type Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
@@ -7,20 +8,23 @@ import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.js";
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
-import { SnapshotCache, startXdsServer, type XdsServer } from "../xds/index.js";
+import { type AckTable, SnapshotCache, startXdsServer, type XdsServer } from "../xds/index.js";
 import {
   type ApiLimits,
   checkApiTokens,
   type ManagementDeps,
+  type ProxyClientView,
   type ProxyStatusView,
   resolveApiLimits,
   startManagementApi,
 } from "./api/index.js";
+import { shortType } from "./client-status.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
 import { Debouncer } from "./debounce.js";
-import { type ConnectedProxy, describeResource } from "./describe.js";
+import { type ConnectedClient, describeResource } from "./describe.js";
 import { DesiredState } from "./desired-state.js";
 import { type Publication, Publisher } from "./publish.js";
+import { type RejectionTimes, rejectionTimes } from "./rejections.js";
 
 export interface ManagementServerOptions {
   store: ResourceStore;
@@ -125,6 +129,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const translator = new Translator(options.translate ?? {});
   const desired = new DesiredState(store);
   let statuses = new Map<string, Status>();
+  let rejectedSince: RejectionTimes = new Map();
   let rateLimits: Translation["rateLimits"] = [];
   let configDirRejected: RejectedDocument[] = [];
   let publishedRevision = -1;
@@ -162,6 +167,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       };
       publisher.update(publication);
       statuses = translation.statuses;
+      rejectedSince = rejectionTimes(rejectedSince, statuses, clock.now());
       rateLimits = translation.rateLimits;
       publishedRevision = snapshot.revision;
       ready = true;
@@ -237,29 +243,22 @@ export async function startManagementServer(options: ManagementServerOptions): P
       })),
     }));
 
-  /** The connected proxies with, per type, what was sent and ACKed and when their snapshot last changed. */
-  const connectedProxies = (): ConnectedProxy[] =>
-    xds.proxyStatus().map((p) => {
-      const published = cache.snapshot(p.group);
-      return {
-        nodeId: p.nodeId,
-        metadata: p.metadata,
-        stream: p.kind,
-        types: p.types.map((t) => {
-          const changedAt = published?.changedAt.get(t.typeUrl);
-          return {
-            typeUrl: t.typeUrl,
-            held: published?.snapshot.resources(t.typeUrl).size ?? 0,
-            ...(changedAt === undefined ? {} : { changedAt }),
-            ...(t.sent ? { sent: { nonce: t.sent.nonce, at: t.sent.at } } : {}),
-            ...(t.acked ? { acked: { nonce: t.acked.nonce, at: t.acked.at } } : {}),
-            ...(t.lastNack
-              ? { lastNack: { error: t.lastNack.error, nonce: t.lastNack.nonce, at: t.lastNack.at } }
-              : {}),
-          };
-        }),
-      };
-    });
+  /** The connected clients, one per node id, with what the ACK ledger counts for each. */
+  const clientViews = (table: AckTable = xds.ackTable()): ProxyClientView[] => {
+    const metadata = new Map(xds.proxyStatus().map((p) => [p.nodeId, p.metadata]));
+    return table.clients.map((c) => ({
+      nodeId: c.nodeId,
+      metadata: metadata.get(c.nodeId) ?? {},
+      streams: [...c.streams],
+      server: serverName,
+      inSync: c.inSync,
+      pending: c.pending,
+      nacked: c.nacked,
+      ...(c.lastNack
+        ? { lastNack: { error: `${shortType(c.lastNack.typeUrl)}: ${c.lastNack.error}`, atMs: c.lastNack.at } }
+        : {}),
+    }));
+  };
 
   const statusOf = (key: ResourceKey) => statuses.get(refKey(key));
   const deps: ManagementDeps = {
@@ -275,19 +274,37 @@ export async function startManagementServer(options: ManagementServerOptions): P
     },
     status: (key) => {
       const status = statusOf(key);
-      return status && create(ResourceStatusSchema, { state: status.state, messages: status.messages });
+      const since = rejectedSince.get(refKey(key))?.since;
+      return (
+        status &&
+        create(ResourceStatusSchema, {
+          state: status.state,
+          messages: status.messages,
+          ...(since === undefined ? {} : { since: timestampFromMs(since) }),
+        })
+      );
     },
     proxies,
+    clients: clientViews,
     describe: (kind, namespace, name) => {
       const { groups, authConfigs, rateLimitConfigs } = publisher.publication;
+      const table = xds.ackTable();
       return {
         publishedRevision,
         description: describeResource(kind, namespace, name, {
           groups,
           rateLimits,
-          publishedAuthConfigs: new Set(authConfigs.map((r) => r.name)),
-          publishedDomains: new Set(rateLimitConfigs.map((r) => r.name)),
-          proxies: connectedProxies(),
+          authConfigs,
+          rateLimitConfigs,
+          clients: clientViews(table).map(
+            (c): ConnectedClient => ({
+              nodeId: c.nodeId,
+              metadata: c.metadata,
+              streams: c.streams,
+              lastNackError: c.lastNack?.error ?? "",
+            }),
+          ),
+          acks: table.resources,
         }),
       };
     },

@@ -56,6 +56,18 @@ function newState(): TypeState {
   };
 }
 
+/** What a client holds once it takes a response: `held` with the updates, less the removals. */
+function afterPush(
+  held: ReadonlyMap<string, string>,
+  updates: readonly XdsResource[],
+  removed: readonly string[],
+): Map<string, string> {
+  const next = new Map(held);
+  for (const resource of updates) next.set(resource.name, resource.version);
+  for (const name of removed) next.delete(name);
+  return next;
+}
+
 /**
  * One incremental (delta) stream, ADS or per-type. Sends only resources whose version differs
  * from what the client holds, and names that went away in `removed_resources`.
@@ -84,6 +96,9 @@ export class DeltaStream extends XdsStream {
       for (const [name, version] of Object.entries(request.initialResourceVersions)) state.held.set(name, version);
       if (request.resourceNamesSubscribe.length === 0) state.wildcard = true;
       state.answerDue = isFullStateType(typeUrl) || state.wildcard;
+      if (state.held.size > 0) {
+        this.context.hooks.onHeld(info, { typeUrl, holds: new Map(state.held), at: this.context.clock.now() });
+      }
     }
     const stale = request.responseNonce !== "" && request.responseNonce !== state.nonce;
     this.context.hooks.onRequest(info, {
@@ -128,6 +143,12 @@ export class DeltaStream extends XdsStream {
         if (!state.wildcard && !state.names.has(name)) state.held.delete(name);
       }
       state.dirty = true;
+      this.context.hooks.onSubscribe(info, {
+        typeUrl,
+        wildcard: state.wildcard,
+        names: new Set(state.names),
+        at: this.context.clock.now(),
+      });
     }
     this.schedulePush();
   }
@@ -194,13 +215,13 @@ export class DeltaStream extends XdsStream {
       removed: removed.length,
       at: this.context.clock.now(),
       publishedAt: this.publishedAt(published, typeUrl, state.lastPushAt ?? info.openedAt),
+      holds: afterPush(state.held, updates, removed),
     };
     state.nonce = nonce;
     state.awaiting = push;
     state.lastPushAt = push.at;
     state.answerDue = false;
-    for (const resource of updates) state.held.set(resource.name, resource.version);
-    for (const name of removed) state.held.delete(name);
+    state.held = new Map(push.holds);
     state.toAnswer.clear();
     this.reportPush(info, push);
     this.send(

@@ -38,6 +38,28 @@ export interface Push {
   readonly at: number;
   /** Clock time (ms) the contents it carries were published, when that happened while the stream was open. */
   readonly publishedAt: number | undefined;
+  /**
+   * What the client holds of this type once it ACKs, name → resource version: for SotW the whole
+   * subscribed set, for delta what it held plus the updates, less the removals.
+   */
+  readonly holds: ReadonlyMap<string, string>;
+}
+
+/** Which resources of one type a stream subscribes to, after a request changed it. */
+export interface Subscription {
+  readonly typeUrl: string;
+  /** Every resource of the type (SotW: no names yet, or "*"; delta: no names first, or "*"). */
+  readonly wildcard: boolean;
+  readonly names: ReadonlySet<string>;
+  readonly at: number;
+}
+
+/** What a client holds without a response: a reconnecting client says so on its first request. */
+export interface Held {
+  readonly typeUrl: string;
+  /** Name → resource version. */
+  readonly holds: ReadonlyMap<string, string>;
+  readonly at: number;
 }
 
 export interface Ack {
@@ -59,6 +81,8 @@ export interface XdsHooks {
   onStreamOpen?(stream: StreamInfo): void;
   onStreamClose?(stream: StreamInfo): void;
   onRequest?(stream: StreamInfo, request: Request): void;
+  onSubscribe?(stream: StreamInfo, subscription: Subscription): void;
+  onHeld?(stream: StreamInfo, held: Held): void;
   onPush?(stream: StreamInfo, push: Push): void;
   onAck?(stream: StreamInfo, ack: Ack): void;
   onNack?(stream: StreamInfo, nack: Nack): void;
@@ -75,6 +99,12 @@ export function combineHooks(...all: XdsHooks[]): Required<XdsHooks> {
     },
     onRequest: (stream, request) => {
       for (const hooks of all) hooks.onRequest?.(stream, request);
+    },
+    onSubscribe: (stream, subscription) => {
+      for (const hooks of all) hooks.onSubscribe?.(stream, subscription);
+    },
+    onHeld: (stream, held) => {
+      for (const hooks of all) hooks.onHeld?.(stream, held);
     },
     onPush: (stream, push) => {
       for (const hooks of all) hooks.onPush?.(stream, push);

@@ -1,3 +1,13 @@
+export {
+  AckLedger,
+  type AckTable,
+  type ClientResourceState,
+  type ClientResourceStatus,
+  type ClientSummary,
+  type CurrentResources,
+  type LastNack,
+  refusedBy,
+} from "./ack-ledger.js";
 export { type Backoff, defaultBackoff, retryDelay } from "./backoff.js";
 export {
   groupByNodeId,
@@ -9,7 +19,14 @@ export {
 } from "./cache.js";
 export { type AcceptedConfig, type SubscribeOptions, XdsClient, type XdsClientOptions } from "./client.js";
 export { consistencyProblems } from "./consistency.js";
-export type { Ack, Nack, Push, Request, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
-export { addXdsServices, defaultXdsPort, startXdsServer, type XdsServer, type XdsServerOptions } from "./server.js";
+export type { Ack, Held, Nack, Push, Request, StreamInfo, StreamKind, Subscription, XdsHooks } from "./hooks.js";
+export {
+  addXdsServices,
+  defaultXdsPort,
+  startXdsServer,
+  type XdsServer,
+  type XdsServerOptions,
+  type XdsStatus,
+} from "./server.js";
 export { Snapshot, SnapshotError, versionOfSet } from "./snapshot.js";
 export { type ProxyStatus, ProxyStatusBoard, type TypeStatus } from "./status.js";

@@ -19,6 +19,7 @@ import { GrpcError, GrpcServer, type GrpcServerOptions, GrpcStatus, toServiceErr
 import { HealthService, ServingStatus } from "../lib/health.js";
 import type { Logger } from "../lib/logger.js";
 import type { Registry } from "../lib/metrics.js";
+import { AckLedger, type AckTable } from "./ack-ledger.js";
 import type { SnapshotCache } from "./cache.js";
 import { DeltaStream } from "./delta.js";
 import { combineHooks, type StreamInfo, type XdsHooks } from "./hooks.js";
@@ -59,6 +60,11 @@ export interface XdsServer {
   readonly health: HealthService;
   /** Every connected proxy: node, stream kind, versions and nonces sent and ACKed, last NACK. */
   proxyStatus(): ProxyStatus[];
+  /**
+   * Per client (node id, over all its streams) and resource it subscribed to: in sync, pending or
+   * NACKed, against the snapshot it is served now.
+   */
+  ackTable(): AckTable;
   /** Closes every stream and stops listening. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -66,13 +72,20 @@ export interface XdsServer {
 type Stream = SotwStream | DeltaStream;
 type Call<I, O> = ServerDuplexStream<I, O>;
 
-/** Serves what `context.cache` holds over ADS and the per-type services; returns the proxy status board. */
+/** What the xDS services report about their clients: per stream, and per client and resource. */
+export interface XdsStatus {
+  readonly board: ProxyStatusBoard;
+  readonly acks: AckLedger;
+}
+
+/** Serves what `context.cache` holds over ADS and the per-type services; returns where clients stand. */
 export function addXdsServices(
   server: GrpcServer,
   options: Pick<XdsServerOptions, "cache" | "logger" | "registry" | "clock" | "hooks" | "partialSotwUpdates">,
-): ProxyStatusBoard {
+): XdsStatus {
   const board = new ProxyStatusBoard();
-  const hooks: XdsHooks[] = [board];
+  const acks = new AckLedger();
+  const hooks: XdsHooks[] = [board, acks];
   if (options.logger) hooks.push(loggingHooks(options.logger));
   if (options.registry) hooks.push(new XdsMetrics(options.registry));
   if (options.hooks) hooks.push(options.hooks);
@@ -119,7 +132,7 @@ export function addXdsServices(
     deltaSecrets: delta(TypeUrl.secret),
     fetchSecrets: fetch(TypeUrl.secret),
   });
-  return board;
+  return { board, acks };
 }
 
 /** Streams coming and going at debug level; NACKs as warnings, since a proxy is running old config. */
@@ -187,7 +200,8 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
   if (options.logger) grpcOptions.logger = options.logger;
   if (options.channelOptions) grpcOptions.channelOptions = options.channelOptions;
   const server = new GrpcServer(grpcOptions);
-  const board = addXdsServices(server, options);
+  const { board, acks } = addXdsServices(server, options);
+  const { cache } = options;
   const health = new HealthService();
   health.set(AggregatedDiscoveryService.typeName, ServingStatus.SERVING);
   health.register(server);
@@ -197,6 +211,7 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
     port,
     health,
     proxyStatus: () => board.list(),
+    ackTable: () => acks.table((stream, typeUrl) => cache.snapshot(stream.group)?.snapshot.resources(typeUrl)),
     stop: (graceMs = 1_000) => {
       health.drain();
       return server.shutdown(graceMs);

@@ -36,6 +36,8 @@ interface TypeState {
   basis: string | undefined;
   /** Clusters the client no longer needs were kept in the last CDS response, to be removed later. */
   keptStale: boolean;
+  /** The client reconnected saying which version it runs, and nothing was sent since. */
+  resumed: boolean;
 }
 
 interface Plan {
@@ -60,7 +62,12 @@ function newState(): TypeState {
     rejectedVersion: undefined,
     basis: undefined,
     keptStale: false,
+    resumed: false,
   };
+}
+
+function versionsOf(resources: readonly XdsResource[]): Map<string, string> {
+  return new Map(resources.map((resource) => [resource.name, resource.version]));
 }
 
 function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
@@ -124,25 +131,34 @@ export class SotwStream extends XdsStream {
       state = newState();
       this.#types.set(typeUrl, state);
     }
-    this.#subscribe(state, request.resourceNames);
+    if (this.#subscribe(state, request.resourceNames) || first) {
+      this.context.hooks.onSubscribe(info, {
+        typeUrl,
+        wildcard: state.wildcard,
+        names: state.names,
+        at: this.context.clock.now(),
+      });
+    }
     if (first && request.versionInfo !== "") {
       // A reconnecting client says which version it runs; versions are content hashes, stable across
       // server restarts, so it is answered only if its version is not the current one.
       state.sentVersion = request.versionInfo;
       state.answerDue = false;
+      state.resumed = true;
     }
     this.schedulePush();
   }
 
-  #subscribe(state: TypeState, requested: readonly string[]): void {
+  /** True when the subscription changed. */
+  #subscribe(state: TypeState, requested: readonly string[]): boolean {
     const names = requested.filter((name) => name !== "*");
     const wildcard = requested.includes("*") || (requested.length === 0 && !state.everNamed);
     if (names.length > 0) state.everNamed = true;
-    if (wildcard !== state.wildcard || !sameSet(state.names, names)) {
-      state.wildcard = wildcard;
-      state.names = new Set(names);
-      state.answerDue = true;
-    }
+    if (wildcard === state.wildcard && sameSet(state.names, names)) return false;
+    state.wildcard = wildcard;
+    state.names = new Set(names);
+    state.answerDue = true;
+    return true;
   }
 
   protected push(info: StreamInfo, published: PublishedSnapshot): void {
@@ -159,6 +175,11 @@ export class SotwStream extends XdsStream {
       // A cluster update sent just now makes a fresh EDS response due in this same pass.
       const plan = plans.get(typeUrl) ?? (state?.fresh ? this.#plan(typeUrl, state, published.snapshot) : undefined);
       if (plan && this.#due(typeUrl, plan)) this.#send(info, published, typeUrl, plan);
+      else if (plan && state?.resumed && plan.version === state.sentVersion) {
+        // The reconnected client runs the current version: it holds what would have been sent.
+        state.resumed = false;
+        this.context.hooks.onHeld(info, { typeUrl, holds: versionsOf(plan.resources), at: this.context.clock.now() });
+      }
     }
   }
 
@@ -232,10 +253,12 @@ export class SotwStream extends XdsStream {
   #send(info: StreamInfo, published: PublishedSnapshot, typeUrl: string, plan: Plan): void {
     const { state, resources, version } = plan;
     const body = this.#body(typeUrl, plan);
+    state.resumed = false;
     if (!body) {
       state.sentVersion = version;
       state.sent = new Map(resources.map((resource) => [resource.name, resource]));
       state.acked = state.sent;
+      this.context.hooks.onHeld(info, { typeUrl, holds: versionsOf(resources), at: this.context.clock.now() });
       return;
     }
     const clustersChanged = typeUrl === TypeUrl.cluster && version !== state.sentVersion;
@@ -248,6 +271,7 @@ export class SotwStream extends XdsStream {
       removed: 0,
       at: this.context.clock.now(),
       publishedAt: this.publishedAt(published, typeUrl, state.lastPushAt ?? info.openedAt),
+      holds: versionsOf(resources),
     };
     state.nonce = nonce;
     state.awaiting = push;

@@ -124,7 +124,7 @@ describe("gantry describe against a running management server with connected pro
     const { code, stdout } = await gantry(["describe", "gateway", "public", "-n", "policies"]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Name: +policies\/public\nKind: +Gateway\nStatus: +ACCEPTED\n/);
-    expect(stdout).toMatch(/Served by:\n +NODE +ROLE +STREAM +GATEWAYS +ACKED +PENDING TYPES +LAST NACK\n/);
+    expect(stdout).toMatch(/Served by:\n +NODE +ROLE +STREAMS +GATEWAYS +ACKED +PENDING TYPES +LAST NACK\n/);
     expect(stdout).toMatch(/gw-policies-1 +proxy +ads-sotw +policies\/public +yes +- +-\n/);
     expect(stdout).toMatch(
       /gw-policies-refusing +proxy +ads-sotw +policies\/public +no +Cluster +Cluster: .*: this proxy refuses clusters\n/,

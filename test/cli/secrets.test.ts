@@ -25,6 +25,7 @@ spec:
 
 const noDescription: Description = {
   servedBy: [],
+  envoyResources: [],
   gateways: [],
   routeTables: [],
   policies: [],

@@ -29,6 +29,7 @@ const authConfig: JsonObject = {
 
 const noDescription: Description = {
   servedBy: [],
+  envoyResources: [],
   gateways: [],
   routeTables: [],
   policies: [],

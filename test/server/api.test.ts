@@ -21,6 +21,7 @@ const noDescription: Description = {
   clusters: [],
   rateLimitDomain: "",
   authConfigId: "",
+  envoyResources: [],
 };
 const describedAs = (kind: string, namespace: string, name: string) => ({
   publishedRevision: 7,

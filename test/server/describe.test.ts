@@ -1,60 +1,75 @@
 import { describe, expect, it } from "vitest";
-import { TypeUrl } from "../../src/envoy/index.js";
+import { TypeUrl, type XdsResource } from "../../src/envoy/index.js";
 import { loadResources } from "../../src/resources/index.js";
-import {
-  type ConnectedProxy,
-  type DescribeInput,
-  describeResource,
-  type ProxyTypeState,
-  typeIsCurrent,
-} from "../../src/server/describe.js";
+import { type DescribeInput, describeResource } from "../../src/server/describe.js";
 import { translate } from "../../src/translate/index.js";
+import type { ClientResourceStatus } from "../../src/xds/index.js";
 
 const examples = new URL("../../examples/features/", import.meta.url).pathname;
 const loaded = await loadResources([`${examples}policies.yaml`, `${examples}tls.yaml`]);
 if (loaded.rejected.length > 0) throw new Error(loaded.rejected.flatMap((r) => r.errors).join("\n"));
 const translation = translate(loaded.resources);
+const policiesListener = translation.groups.find((g) => g.name === "policies/public")?.listeners[0]?.name;
+const groupResources = (name: string) => translation.groups.find((g) => g.name === name)?.resources ?? [];
 
-/** A type the proxy runs: the last response, sent after the last change, was ACKed. */
-const current = (typeUrl: string): ProxyTypeState => ({
-  typeUrl,
-  sent: { nonce: "2", at: 200 },
-  acked: { nonce: "2", at: 210 },
-  changedAt: 150,
-  held: 1,
-});
+/** The ACK ledger's rows for a client subscribing to `resources`, in sync unless `state` says otherwise. */
+function rows(
+  nodeId: string,
+  resources: readonly XdsResource[],
+  state: (r: XdsResource) => Partial<ClientResourceStatus> = () => ({}),
+): ClientResourceStatus[] {
+  return resources.map((r) => ({
+    nodeId,
+    typeUrl: r.typeUrl,
+    name: r.name,
+    state: "in-sync",
+    version: r.version,
+    clientVersion: r.version,
+    sent: false,
+    error: "",
+    since: undefined,
+    streams: 1,
+    ...state(r),
+  }));
+}
 
-const proxy = (nodeId: string, metadata: ConnectedProxy["metadata"], types = [current(TypeUrl.listener)]) => ({
-  nodeId,
-  metadata,
-  stream: "ads-delta",
-  types,
-});
+/** gw-tls runs its listeners, waits for a route configuration and refused its server certificate. */
+function tlsState(r: XdsResource): Partial<ClientResourceStatus> {
+  if (r.typeUrl === TypeUrl.route) return { state: "pending", clientVersion: "old", sent: true, since: 200 };
+  if (r.typeUrl === TypeUrl.secret && r.name === "tls/example-com") {
+    return { state: "nacked", clientVersion: "old", sent: true, error: "bad certificate", since: 205 };
+  }
+  return {};
+}
 
 function input(overrides: Partial<DescribeInput> = {}): DescribeInput {
   return {
     groups: translation.groups,
     rateLimits: translation.rateLimits,
-    publishedAuthConfigs: new Set(translation.authConfigIds),
-    publishedDomains: new Set(translation.rateLimits.map((r) => r.domain)),
-    proxies: [
-      proxy("gw-policies", { role: "gateway", labels: { gateway: "policies" } }),
-      proxy("gw-tls", { labels: { gateway: "tls" } }, [
-        current(TypeUrl.listener),
-        {
-          ...current(TypeUrl.route),
-          acked: { nonce: "1", at: 100 },
-          lastNack: { error: "an older refusal", nonce: "0", at: 90 },
-        },
-        {
-          ...current(TypeUrl.cluster),
-          acked: { nonce: "1", at: 100 },
-          lastNack: { error: "bad cluster", nonce: "2", at: 205 },
-        },
-      ]),
-      proxy("elsewhere", { labels: { gateway: "nowhere" } }),
-      proxy("extauth-1", { role: "extauth" }),
-      proxy("ratelimit-1", { role: "ratelimit" }),
+    authConfigs: translation.authConfigs,
+    rateLimitConfigs: translation.rateLimitConfigs,
+    clients: [
+      { nodeId: "elsewhere", metadata: { labels: { gateway: "nowhere" } }, streams: ["ads-delta"], lastNackError: "" },
+      { nodeId: "extauth-1", metadata: { role: "extauth" }, streams: ["ads-sotw"], lastNackError: "" },
+      {
+        nodeId: "gw-policies",
+        metadata: { role: "gateway", labels: { gateway: "policies" } },
+        streams: ["ads-delta"],
+        lastNackError: "",
+      },
+      {
+        nodeId: "gw-tls",
+        metadata: { labels: { gateway: "tls" } },
+        streams: ["ads-sotw", "ads-delta"],
+        lastNackError: "Secret: bad certificate",
+      },
+      { nodeId: "ratelimit-1", metadata: { role: "ratelimit" }, streams: ["ads-sotw"], lastNackError: "" },
+    ],
+    acks: [
+      ...rows("extauth-1", translation.authConfigs),
+      ...rows("gw-policies", groupResources("policies/public")),
+      ...rows("gw-tls", groupResources("tls/secure"), tlsState),
+      ...rows("ratelimit-1", translation.rateLimitConfigs),
     ],
     ...overrides,
   };
@@ -126,7 +141,7 @@ describe("describe: a resource's place in the published translation", () => {
       ["extauth-1", "extauth"],
       ["gw-policies", "proxy"],
     ]);
-    const unpublished = describeResource("AuthConfig", "policies", "users", input({ publishedAuthConfigs: new Set() }));
+    const unpublished = describeResource("AuthConfig", "policies", "users", input({ authConfigs: [] }));
     expect(unpublished.servedBy.map((p) => p.nodeId)).toEqual(["gw-policies"]);
   });
 
@@ -135,7 +150,7 @@ describe("describe: a resource's place in the published translation", () => {
     expect(d.rateLimitDomain).toBe("store");
     expect(d.routes.map((r) => r.name)).toEqual(["policies/store/account"]);
     expect(d.servedBy.map((p) => p.nodeId)).toEqual(["gw-policies", "ratelimit-1"]);
-    const held = describeResource("RateLimitPolicy", "policies", "per-client", input({ publishedDomains: new Set() }));
+    const held = describeResource("RateLimitPolicy", "policies", "per-client", input({ rateLimitConfigs: [] }));
     expect(held.servedBy.map((p) => p.nodeId)).toEqual(["gw-policies"]);
   });
 
@@ -148,7 +163,7 @@ describe("describe: a resource's place in the published translation", () => {
     expect(d.servedBy.map((p) => p.nodeId)).toEqual(["gw-policies"]);
   });
 
-  it("a secret: the gateways serving it; a proxy behind on some types is not ACKed, says which, and its latest NACK", () => {
+  it("a secret: the proxy that NACKed it is not ACKed, with the error; only its own xDS resource counts", () => {
     const d = describeResource("Secret", "tls", "example-com", input());
     expect(refs(d.gateways)).toEqual(["Gateway/tls/secure"]);
     expect(d.routes).toEqual([]);
@@ -156,15 +171,48 @@ describe("describe: a resource's place in the published translation", () => {
       {
         nodeId: "gw-tls",
         role: "proxy",
-        stream: "ads-delta",
+        stream: "ads-delta,ads-sotw",
         gateways: ["tls/secure"],
         acked: false,
-        pendingTypes: [TypeUrl.cluster, TypeUrl.route],
-        lastNackError: "Cluster: bad cluster",
+        pendingTypes: [TypeUrl.secret],
+        lastNackError: "Secret: bad certificate",
       },
     ]);
+    expect(
+      d.envoyResources.map((r) => [r.name, r.gateways, r.clients.map((c) => [c.nodeId, c.state, c.error])]),
+    ).toEqual([["tls/example-com", ["tls/secure"], [["gw-tls", "nacked", "bad certificate"]]]]);
+    // The route configuration gw-tls waits for is not made from the CA secret: it is in sync on it.
     const ca = describeResource("Secret", "tls", "clients-ca", input());
     expect(refs(ca.gateways)).toEqual(["Gateway/tls/secure"]);
+    // Its last NACK stays visible after later ACKs.
+    expect(ca.servedBy.map((p) => [p.nodeId, p.acked, p.lastNackError])).toEqual([
+      ["gw-tls", true, "Secret: bad certificate"],
+    ]);
+  });
+
+  it("the xDS resources a resource produced, each with the clients subscribing to it", () => {
+    const gateway = describeResource("Gateway", "tls", "secure", input());
+    expect(gateway.envoyResources.map((r) => r.typeUrl)).toEqual(
+      groupResources("tls/secure")
+        .map((r) => r.typeUrl)
+        .sort(),
+    );
+    const table = describeResource("RouteTable", "policies", "store", input());
+    expect(table.envoyResources.map((r) => [r.typeUrl, r.name, r.clients.map((c) => c.nodeId)])).toEqual([
+      // One route configuration per listener, named `gateway/listener`.
+      [TypeUrl.route, `policies/public/${policiesListener}`, ["gw-policies"]],
+    ]);
+    const destination = describeResource("Destination", "policies", "store", input());
+    expect(destination.envoyResources.map((r) => [r.typeUrl, r.name])).toEqual([
+      [TypeUrl.cluster, "policies/store:8080"],
+      [TypeUrl.endpoint, "policies/store:8080"],
+    ]);
+    const auth = describeResource("AuthConfig", "policies", "users", input());
+    expect(auth.envoyResources.map((r) => [r.name, r.gateways, r.clients.map((c) => c.nodeId)])).toContainEqual([
+      "policies/users",
+      [],
+      ["extauth-1"],
+    ]);
   });
 
   it("a resource no gateway uses, or none translated yet: nothing attached, nobody served", () => {
@@ -178,28 +226,9 @@ describe("describe: a resource's place in the published translation", () => {
       clusters: [],
       rateLimitDomain: "",
       authConfigId: "",
+      envoyResources: [],
     });
     const before = describeResource("Gateway", "policies", "public", input({ groups: [] }));
     expect(before.servedBy).toEqual([]);
-  });
-});
-
-describe("typeIsCurrent: whether a proxy runs a type's current contents", () => {
-  const base = current(TypeUrl.route);
-  it("is when the last response, sent after the last change, was ACKed", () => {
-    expect(typeIsCurrent(base)).toBe(true);
-  });
-  it("is not while the last response awaits its ACK, or was NACKed", () => {
-    expect(typeIsCurrent({ ...base, acked: { nonce: "1", at: 100 } })).toBe(false);
-    const { acked: _acked, ...unacked } = base;
-    expect(typeIsCurrent({ ...unacked, lastNack: { error: "no", nonce: "2", at: 205 } })).toBe(false);
-  });
-  it("is not when the type changed after the last response (its update is not sent yet)", () => {
-    expect(typeIsCurrent({ ...base, changedAt: 201 })).toBe(false);
-  });
-  it("for a type never sent: only while the snapshot holds nothing of it", () => {
-    const { sent: _sent, acked: _acked, ...unsent } = base;
-    expect(typeIsCurrent({ ...unsent, held: 0 })).toBe(true);
-    expect(typeIsCurrent({ ...unsent, held: 2 })).toBe(false);
   });
 });

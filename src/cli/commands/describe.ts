@@ -1,9 +1,12 @@
 import { toJson } from "@bufbuild/protobuf";
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Command, Option } from "commander";
 import { stringify } from "yaml";
 import {
+  type ClientResourceStatus,
   type DescribeResponse,
   DescribeResponseSchema,
+  type EnvoyResourceStatus,
   type ResourceRef,
   type ServedRoute,
 } from "../../gen/gantry/api/v1/management_pb.js";
@@ -48,6 +51,42 @@ function policiesCell(route: ServedRoute, described: ResourceRef): string {
   return route.policies.map((p) => (p.policy ? refKey(p.policy) : "")).join(", ");
 }
 
+function isoTime(timestamp: Timestamp | undefined): string {
+  return timestamp ? timestampDate(timestamp).toISOString() : "";
+}
+
+/** Versions are 16-hex content hashes: the first 8 tell them apart on a screen. */
+function shortVersion(version: string): string {
+  return version ? version.slice(0, 8) : "-";
+}
+
+/** A client's state on one resource, with what explains it. */
+function clientState(client: ClientResourceStatus): { state: string; detail: string } {
+  switch (client.state) {
+    case "in-sync":
+      return { state: "in sync", detail: "-" };
+    case "nacked":
+      return { state: "NACKED", detail: `since ${isoTime(client.since)}: ${client.error}` };
+    default:
+      return client.sent
+        ? { state: "pending", detail: `sent ${isoTime(client.since)}, not ACKed yet` }
+        : { state: "pending", detail: "not sent yet" };
+  }
+}
+
+/** One row per resource and client subscribing to it; a resource nobody subscribes to gets one row. */
+function envoyResourceRows(resources: readonly EnvoyResourceStatus[]): string[][] {
+  return resources.flatMap((r) => {
+    const head = [r.typeUrl.slice(r.typeUrl.lastIndexOf(".") + 1), r.name, shortVersion(r.version)];
+    if (r.clients.length === 0) return [[...head, "-", "-", "-", "-", "no client subscribes"]];
+    return r.clients.map((c, i) => {
+      const { state, detail } = clientState(c);
+      const resource = i === 0 ? head : ["", "", ""];
+      return [...resource, c.nodeId, state, shortVersion(c.clientVersion), String(c.streams), detail];
+    });
+  });
+}
+
 /** kubectl-describe style: name, kind, status, then one section per relation. */
 export function formatDescription(response: DescribeResponse): string {
   const resource = response.resource;
@@ -57,7 +96,8 @@ export function formatDescription(response: DescribeResponse): string {
   let out = "";
   out += field("Name", nsName(ref));
   out += field("Kind", ref.kind);
-  out += field("Status", status ? (ResourceStatus_State[status.state] ?? "UNKNOWN") : "PENDING (not translated yet)");
+  const state = status ? (ResourceStatus_State[status.state] ?? "UNKNOWN") : "PENDING (not translated yet)";
+  out += field("Status", status?.since ? `${state} (since ${isoTime(status.since)})` : state);
   for (const message of status?.messages ?? []) out += `${"".padEnd(19)}- ${message}\n`;
   out += field("Revision", `${resource.revision} (published: ${response.publishedRevision})`);
   if (response.authConfigId) out += field("Auth config id", response.authConfigId);
@@ -65,7 +105,7 @@ export function formatDescription(response: DescribeResponse): string {
   out += "\n";
   out += section(
     "Served by",
-    ["NODE", "ROLE", "STREAM", "GATEWAYS", "ACKED", "PENDING TYPES", "LAST NACK"],
+    ["NODE", "ROLE", "STREAMS", "GATEWAYS", "ACKED", "PENDING TYPES", "LAST NACK"],
     response.servedBy.map((p) => [
       p.nodeId,
       p.role,
@@ -75,6 +115,12 @@ export function formatDescription(response: DescribeResponse): string {
       p.pendingTypes.map((t) => t.slice(t.lastIndexOf(".") + 1)).join(",") || "-",
       p.lastNackError || "-",
     ]),
+  );
+  out += "\n";
+  out += section(
+    "xDS resources",
+    ["TYPE", "NAME", "VERSION", "NODE", "STATE", "RUNS", "STREAMS", "DETAIL"],
+    envoyResourceRows(response.envoyResources),
   );
   out += "\n";
   if (ref.kind !== "Gateway") out += list("Gateways", response.gateways.map(nsName));

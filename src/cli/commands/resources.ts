@@ -1,7 +1,8 @@
 import type { JsonObject } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Command, Option } from "commander";
 import { stringify } from "yaml";
-import type { Resource as ApiResource, ProxyStatus } from "../../gen/gantry/api/v1/management_pb.js";
+import type { Resource as ApiResource, ProxyClient, ProxyStatus } from "../../gen/gantry/api/v1/management_pb.js";
 import { ResourceStatus_State } from "../../gen/gantry/v1/status_pb.js";
 import { type Kind, kinds, loadResources, type ResourceRef, refKey, refOf } from "../../resources/index.js";
 import { resourceToDocument } from "../../server/documents.js";
@@ -51,9 +52,8 @@ function resourceJson(resource: ApiResource): JsonObject {
   };
 }
 
-function proxyJson(proxy: ProxyStatus): JsonObject {
+function streamJson(proxy: ProxyStatus): JsonObject {
   return {
-    nodeId: proxy.nodeId,
     stream: proxy.stream,
     server: proxy.server,
     connectedAt: proxy.connectedAt ? new Date(Number(proxy.connectedAt.seconds) * 1000).toISOString() : null,
@@ -63,6 +63,25 @@ function proxyJson(proxy: ProxyStatus): JsonObject {
       ackedVersion: t.ackedVersion,
       ...(t.lastNackError ? { lastNackError: t.lastNackError } : {}),
     })),
+  };
+}
+
+/** A client over all its streams: its resource counts, then each stream. */
+export function clientJson(client: ProxyClient, streams: readonly ProxyStatus[]): JsonObject {
+  return {
+    nodeId: client.nodeId,
+    server: client.server,
+    metadata: (client.metadata ?? {}) as JsonObject,
+    inSync: client.inSync,
+    pending: client.pending,
+    nacked: client.nacked,
+    ...(client.lastNackError
+      ? {
+          lastNackError: client.lastNackError,
+          lastNackTime: client.lastNackTime ? timestampDate(client.lastNackTime).toISOString() : null,
+        }
+      : {}),
+    streams: streams.filter((s) => s.nodeId === client.nodeId).map(streamJson),
   };
 }
 
@@ -116,18 +135,21 @@ export function registerResourceCommands(program: Command): void {
         throw explain(err, flags.server);
       };
       if (/^prox(y|ies)$/i.test(kindText)) {
-        const { proxies } = await client.listProxies({}).catch(fail);
-        const shown = name ? proxies.filter((p) => p.nodeId === name) : proxies;
+        const { proxies, clients } = await client.listProxies({}).catch(fail);
+        const shown = name ? clients.filter((c) => c.nodeId === name) : clients;
         if (name && shown.length === 0) throw new Error(`proxy ${name} is not connected to ${flags.server}`);
-        print(flags.output, name ? proxyJson(shown[0] as ProxyStatus) : shown.map(proxyJson), () =>
+        const json = shown.map((c) => clientJson(c, proxies));
+        print(flags.output, name ? json[0] : json, () =>
           formatTable(
-            ["NODE", "STREAM", "SERVER", "TYPES ACKED", "LAST NACK"],
-            shown.map((p) => [
-              p.nodeId,
-              p.stream,
-              p.server,
-              String(p.types.filter((t) => t.ackedVersion).length),
-              p.types.find((t) => t.lastNackError)?.lastNackError ?? "",
+            ["NODE", "STREAMS", "SERVER", "IN SYNC", "PENDING", "NACKED", "LAST NACK"],
+            shown.map((c) => [
+              c.nodeId,
+              `${c.streams.length} (${c.streams.join(",")})`,
+              c.server,
+              String(c.inSync),
+              String(c.pending),
+              String(c.nacked),
+              c.lastNackError || "-",
             ]),
           ),
         );

@@ -12,7 +12,7 @@ import { type ManagementDeps, managementService } from "./service.js";
 
 export { ApiAuth, type ApiPrincipal, checkApiTokens } from "./auth.js";
 export { type ApiLimits, apiLimitFlags, defaultApiLimits, resolveApiLimits } from "./limits.js";
-export type { ManagementDeps, ProxyStatusView } from "./service.js";
+export type { ManagementDeps, ProxyClientView, ProxyStatusView } from "./service.js";
 
 export interface ManagementApiOptions {
   host: string;

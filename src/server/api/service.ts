@@ -34,8 +34,10 @@ export interface ManagementDeps {
   desired: Pick<DesiredState, "check" | "apply">;
   /** The last computed status of a resource, if it was translated. */
   status(key: ResourceKey): ResourceStatus | undefined;
-  /** The proxies connected to this replica. */
+  /** The proxies connected to this replica, one per stream. */
   proxies(): ProxyStatusView[];
+  /** The same, one per client (node id) over all its streams; none when not given. */
+  clients?(): ProxyClientView[];
   /** Where a resource stands in the last published translation, and the proxies here it reaches. */
   describe(kind: Kind, namespace: string, name: string): { publishedRevision: number; description: Description };
 }
@@ -54,6 +56,29 @@ export interface ProxyStatusView {
     lastNackError?: string;
     lastNackAtMs?: number;
   }>;
+}
+
+/** A client over all its streams, as the ACK ledger counts it, in plain values. */
+export interface ProxyClientView {
+  nodeId: string;
+  metadata: JsonObject;
+  streams: string[];
+  server: string;
+  inSync: number;
+  pending: number;
+  nacked: number;
+  lastNack?: { error: string; atMs: number };
+}
+
+/** A describe answer's xDS resource rows, with times as timestamps. */
+function envoyResourcesOf(description: Description) {
+  return description.envoyResources.map((resource) => ({
+    ...resource,
+    clients: resource.clients.map(({ since, typeUrl: _t, name: _n, ...row }) => ({
+      ...row,
+      ...(since === undefined ? {} : { since: timestampFromMs(since) }),
+    })),
+  }));
 }
 
 function toKey(ref: ResourceRef | undefined, field: string): ResourceKey {
@@ -214,6 +239,7 @@ export function managementService(
         resource: toResource(stored, reveal),
         publishedRevision: BigInt(publishedRevision),
         ...description,
+        envoyResources: envoyResourcesOf(description),
       });
     },
 
@@ -234,7 +260,11 @@ export function managementService(
           ...(t.lastNackAtMs === undefined ? {} : { lastNackTime: timestampFromMs(t.lastNackAtMs) }),
         })),
       }));
-      return { proxies };
+      const clients = (deps.clients?.() ?? []).map(({ lastNack, ...client }) => ({
+        ...client,
+        ...(lastNack ? { lastNackError: lastNack.error, lastNackTime: timestampFromMs(lastNack.atMs) } : {}),
+      }));
+      return { proxies, clients };
     },
   };
 }

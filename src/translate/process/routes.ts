@@ -1,7 +1,7 @@
 import { duplicateDomains } from "../../envoy/index.js";
 import { kindKey } from "../../resources/index.js";
 // Route configurations: one per listener, a virtual host per route table.
-import type { ModelListener } from "../model.js";
+import type { ModelListener, ModelVirtualHost } from "../model.js";
 import type { GroupContext } from "./group.js";
 
 /**
@@ -32,6 +32,22 @@ export function grpcHosts(listener: ModelListener): string[] {
 /** The route configuration a proxyless gRPC client gets for one host. */
 export function grpcRouteConfigName(listenerRouteConfig: string, host: string): string {
   return `${listenerRouteConfig}/${host}`;
+}
+
+/**
+ * The route configurations a listener's virtual host goes into: the listener's one, or for a
+ * proxyless gRPC gateway, one per host the virtual host can answer for.
+ */
+export function routeConfigurationsOf(
+  gateway: { readonly name: string; readonly kind: "envoy" | "grpc" },
+  listener: ModelListener,
+  vhost: ModelVirtualHost,
+): string[] {
+  const name = `${gateway.name}/${listener.name}`;
+  if (gateway.kind !== "grpc") return [name];
+  return grpcHosts(listener)
+    .filter((host) => vhost.domains.some((d) => domainMatches(d, host)))
+    .map((host) => grpcRouteConfigName(name, host));
 }
 
 /** Envoy's domain match: exact, `*`, a `*` prefix (suffix match) or a `*` suffix (prefix match), without case. */
