@@ -248,6 +248,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const deps: ManagementDeps = {
     store,
     desired,
+    translate: options.translate ?? {},
     status: (key) => {
       const status = statusOf(key);
       return status && create(ResourceStatusSchema, { state: status.state, messages: status.messages });

@@ -2,6 +2,7 @@ export { appliedPolicies, policyKinds, routeDestinations, routeTablesOf } from "
 export { serviceClusters } from "./envoy/common.js";
 export type * from "./model.js";
 export { type Normalized, normalize } from "./normalize/index.js";
+export { type ShadowedRoute, shadowedRoutes } from "./shadowing.js";
 export { State, type Status } from "./status.js";
 export {
   type ProxyGroup,
