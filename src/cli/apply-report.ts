@@ -46,6 +46,13 @@ function resultView(result: ApplyResult): ApplyResultView {
 }
 
 export function applyReportView(response: ApplyResponse): ApplyReportView {
+  if (response.results.length === 0) {
+    // A server from before per-resource results: say what it did rather than print nothing.
+    throw new Error(
+      `the server ${response.dryRun ? "checked" : `applied (revision ${response.revision}): ${response.changed.length} changed, ${response.unchanged.length} unchanged,`} ` +
+        "but reports no per-resource results: it is older than this gantry",
+    );
+  }
   return { dryRun: response.dryRun, revision: Number(response.revision), resources: response.results.map(resultView) };
 }
 

@@ -77,7 +77,7 @@ export function registerResourceCommands(program: Command): void {
     .addHelpText(
       "after",
       "\nExit status: 0 when every resource is accepted (warnings too); 2 when the translator rejects any\n" +
-        "resource (it is stored all the same unless --dry-run, and its last accepted version keeps serving);\n" +
+        "resource (it is stored all the same unless --dry-run, and proxies keep what it replaced);\n" +
         "1 when nothing was applied (invalid files, server unreachable or refusing).",
     );
   for (const option of serverOptions()) apply.addOption(option);
@@ -102,14 +102,19 @@ export function registerResourceCommands(program: Command): void {
           throw explain(err, flags.server);
         });
       const report = applyReportView(response);
-      if (flags.output === "text") process.stdout.write(formatApplyReport(report));
-      else print(flags.output, report, () => "");
+      process.stdout.write(
+        flags.output === "json"
+          ? `${JSON.stringify(report, null, 2)}\n`
+          : flags.output === "yaml"
+            ? stringify(report)
+            : formatApplyReport(report),
+      );
       if (!flags.dryRun) process.stderr.write(`revision ${report.revision}\n`);
       const rejected = report.resources.filter((r) => r.status === "Rejected");
       if (rejected.length > 0) {
         throw new ExitStatus(
           2,
-          `${rejected.length} resource(s) rejected by the translator${flags.dryRun ? " (dry run: nothing was stored)" : "; they are stored, and their last accepted versions keep serving"}: ` +
+          `${rejected.length} resource(s) rejected by the translator${flags.dryRun ? " (dry run: nothing was stored)" : "; they are stored, and proxies keep what they replaced (see the reasons)"}: ` +
             rejected.map((r) => `${r.kind}/${r.namespace}/${r.name}`).join(", "),
         );
       }
