@@ -6,7 +6,7 @@ import { applyWarnings } from "../../src/server/apply/warnings.js";
 import { DesiredState } from "../../src/server/desired-state.js";
 import { resourceToDocument } from "../../src/server/documents.js";
 import { MemoryStore, type StoredResource } from "../../src/store/index.js";
-import { State, translate } from "../../src/translate/index.js";
+import { State, Translator, translate } from "../../src/translate/index.js";
 import { destination, gateway, resources } from "../translate/fixtures.js";
 
 const key = (kind: string, name: string, namespace = "default") => ({ kind, namespace, name });
@@ -190,7 +190,7 @@ describe("applyResources", () => {
   it("dry run: reports what an apply would do and stores nothing", async () => {
     const store = new MemoryStore();
     const desired = new DesiredState(store);
-    const deps = { store, desired, translate: {} };
+    const deps = { store, desired, translator: new Translator() };
     const report = await applyResources(deps, [...web, ...table("{ prefix: / }")], true);
     expect(report.dryRun).toBe(true);
     expect(report.results.map((r) => [refKey(r.key), r.action, r.rejected])).toEqual([
@@ -205,7 +205,7 @@ describe("applyResources", () => {
   it("stores, then says unchanged, configured, and rejected with the translator's reasons", async () => {
     const store = new MemoryStore();
     const desired = new DesiredState(store);
-    const deps = { store, desired, translate: {} };
+    const deps = { store, desired, translator: new Translator() };
     const first = await applyResources(deps, [...web, ...table("{ prefix: / }")], false);
     expect(first.results.map((r) => r.action)).toEqual(["created", "created", "created"]);
     expect(first.results.every((r) => r.status.state === State.ACCEPTED)).toBe(true);

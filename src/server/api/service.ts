@@ -24,8 +24,8 @@ import {
   type StoredResource,
   StoreError,
 } from "../../store/index.js";
-import type { TranslateOptions } from "../../translate/index.js";
-import { type ApplyAction, applyResources } from "../apply/index.js";
+import { type TranslateOptions, Translator } from "../../translate/index.js";
+import { type ApplyAction, type ApplyDeps, applyResources } from "../apply/index.js";
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
 
@@ -96,6 +96,11 @@ function asDocument(value: JsonObject, index: number): ResourceDocument {
 }
 
 export function managementService(deps: ManagementDeps): ServiceImpl<typeof ManagementService> {
+  const applyDeps: ApplyDeps = {
+    store: deps.store,
+    desired: deps.desired,
+    translator: new Translator(deps.translate ?? {}),
+  };
   const toResource = (stored: StoredResource): Resource => {
     const status = deps.status(stored.key);
     return create(ResourceSchema, {
@@ -114,11 +119,7 @@ export function managementService(deps: ManagementDeps): ServiceImpl<typeof Mana
       if (problems.length > 0) {
         throw new ConnectError(`rejected, nothing was applied:\n${problems.join("\n")}`, Code.InvalidArgument);
       }
-      const report = await applyResources(
-        { store: deps.store, desired: deps.desired, translate: deps.translate ?? {} },
-        resources,
-        request.dryRun,
-      ).catch(storeFailure);
+      const report = await applyResources(applyDeps, resources, request.dryRun).catch(storeFailure);
       const written = report.dryRun ? [] : report.results;
       return {
         revision: BigInt(report.revision),

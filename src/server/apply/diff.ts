@@ -22,12 +22,12 @@ export interface PlannedChange {
  * stored document is the same in canonical JSON, `configured` otherwise.
  */
 export function planApply(stored: readonly StoredResource[], documents: readonly ResourceDocument[]): PlannedChange[] {
-  const byKey = new Map(stored.map((s) => [refKey(s.key), canonicalJson(s.document)]));
+  const byKey = new Map(stored.map((s) => [refKey(s.key), s.document]));
   return documents.map((document) => {
     const key = keyOf(document);
     const before = byKey.get(refKey(key));
     const action: ApplyAction =
-      before === undefined ? "created" : before === canonicalJson(document) ? "unchanged" : "configured";
+      before === undefined ? "created" : canonicalJson(before) === canonicalJson(document) ? "unchanged" : "configured";
     return { key, action };
   });
 }

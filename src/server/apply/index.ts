@@ -3,7 +3,7 @@
 // the same report and stores nothing.
 import { type RejectedDocument, type Resource, refKey, resourceKey } from "../../resources/index.js";
 import type { ResourceKey, ResourceStore } from "../../store/index.js";
-import { State, type Status, type TranslateOptions, type Translation, Translator } from "../../translate/index.js";
+import { State, type Status, type Translation, type Translator } from "../../translate/index.js";
 import type { DesiredState, ReadResult } from "../desired-state.js";
 import { resourceToDocument } from "../documents.js";
 import { type ApplyAction, planApply, settleApply } from "./diff.js";
@@ -14,8 +14,13 @@ export type { ApplyAction } from "./diff.js";
 export interface ApplyDeps {
   store: ResourceStore;
   desired: Pick<DesiredState, "read" | "apply">;
-  /** As the server translates: statuses can depend on where Envoy reaches Gantry's services. */
-  translate: TranslateOptions;
+  /**
+   * The report's own translator (made with the server's TranslateOptions), kept from one apply to
+   * the next so that each translates only what changed: a fresh one costs a whole translation
+   * (1.4 s for 4,000 routes on the 2026-12-03 machine, against 30-90 ms kept). Never the server's:
+   * a report must not move what proxies are served.
+   */
+  translator: Translator;
 }
 
 export interface ApplyResult {
@@ -38,10 +43,11 @@ export interface ApplyReport {
 
 /**
  * Applies checked resources, all or none, and reports on each. The report's translation is made
- * before anything is written, from the store's resources with these in place of theirs, by a
- * translator of its own that first translates the store as it is (so a resource it rejects is
- * said to keep its last accepted version, as the server will say); the server's own translator
- * and what proxies are served are not touched.
+ * before anything is written, from the store's resources with these in place of theirs, by the
+ * report's translator, which first translates the store as it is: so a resource it rejects is said
+ * to keep its last accepted version, as the server will say. (Its last accepted versions can only
+ * differ from the server's for a route table rejected in the store, where a dry run since may have
+ * shown it an accepted version the server never had; only that table's own messages can differ.)
  */
 export async function applyResources(
   deps: ApplyDeps,
@@ -50,7 +56,7 @@ export async function applyResources(
 ): Promise<ApplyReport> {
   const before = await deps.store.snapshot();
   const stored = deps.desired.read(before);
-  const translation = translateWith(stored, resources, deps.translate);
+  const translation = translateWith(deps.translator, stored, resources);
   let plan = planApply(before.resources, resources.map(resourceToDocument));
   let revision = before.revision;
   if (!dryRun) {
@@ -75,8 +81,8 @@ function overlay(stored: readonly Resource[], applied: readonly Resource[]): Res
   return [...stored.filter((r) => !replaced.has(resourceKey(r))), ...applied];
 }
 
-function translateWith(stored: ReadResult, applied: readonly Resource[], options: TranslateOptions): Translation {
-  const translator = new Translator(options);
+/** Synchronous, so two applies never interleave their two translations. */
+function translateWith(translator: Translator, stored: ReadResult, applied: readonly Resource[]): Translation {
   translator.translate(stored.resources, stored.rejected);
   const replaced = new Set(applied.map(resourceKey));
   const rejected: RejectedDocument[] = stored.rejected.filter((d) => !d.ref || !replaced.has(refKey(d.ref)));
