@@ -8,6 +8,7 @@ import { registerRateLimit } from "./commands/ratelimit.js";
 import { registerResourceCommands } from "./commands/resources.js";
 import { registerServer } from "./commands/server.js";
 import { registerUp } from "./commands/up.js";
+import { ExitStatus } from "./exit.js";
 
 /** Subcommands register themselves here; each module adds one command to the program. */
 const subcommands: Array<(program: Command) => void> = [
@@ -45,6 +46,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof ExitStatus) {
+      process.stderr.write(`gantry: ${err.message}\n`);
+      return err.code;
+    }
     process.stderr.write(`gantry: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }

@@ -265,6 +265,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     store,
     desired: {
       check: (documents) => desired.check(documents),
+      read: (snapshot) => desired.read(snapshot),
       // A write reported stored is translated even if its event is lost (the watch resubscribing).
       apply: async (resources) => {
         const result = await desired.apply(resources);
@@ -272,6 +273,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
         return result;
       },
     },
+    translate: options.translate ?? {},
     status: (key) => {
       const status = statusOf(key);
       const since = rejectedSince.get(refKey(key))?.since;

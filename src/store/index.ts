@@ -1,6 +1,7 @@
 export { MemoryStore } from "./memory.js";
 export { RedisStore, type RedisStoreOptions } from "./redis.js";
 export {
+  canonicalJson,
   keyOf,
   type ResourceDocument,
   type ResourceKey,

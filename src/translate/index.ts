@@ -3,6 +3,7 @@ export { serviceClusters } from "./envoy/common.js";
 export type * from "./model.js";
 export { type Normalized, normalize } from "./normalize/index.js";
 export { routeConfigurationsOf } from "./process/routes.js";
+export { type ShadowedRoute, shadowedRoutes } from "./shadowing.js";
 export { State, type Status } from "./status.js";
 export {
   type ProxyGroup,

@@ -88,7 +88,7 @@ describe("gantry describe against a running management server with connected pro
     url = `http://127.0.0.1:${server.apiPort}`;
 
     const applied = await gantry(["apply", "-f", policiesYaml]);
-    expect(applied.stdout).toContain("Gateway/policies/public applied");
+    expect(applied.stdout).toContain("gateway/policies/public created\n  status: Accepted\n");
     proxy("gw-policies-1", { gateway: "policies" });
     proxy("gw-policies-refusing", { gateway: "policies" }, true);
     const extauth = new XdsClient({

@@ -88,9 +88,11 @@ describe("gantry apply / get / delete against a running management API", () => {
   it("applies a file, then reports it unchanged", async () => {
     const first = await gantry(["apply", "-f", join(dir, "destinations.yaml")]);
     expect(first.code).toBe(0);
-    expect(first.stdout).toBe("Destination/shop/cart applied\nDestination/shop/payments applied\n");
+    expect(first.stdout).toBe(
+      "destination/shop/cart created\n  status: Accepted\ndestination/shop/payments created\n  status: Accepted\n",
+    );
     const second = await gantry(["apply", "-f", join(dir, "destinations.yaml")]);
-    expect(second.stdout).toContain("Destination/shop/cart unchanged");
+    expect(second.stdout).toContain("destination/shop/cart unchanged\n");
   });
 
   it("rejects a file with a bad document whole, naming file, line and field", async () => {

@@ -2,7 +2,7 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManagementService, type WatchEvent } from "../../src/gen/gantry/api/v1/management_pb.js";
+import { ApplyResult_Action, ManagementService, type WatchEvent } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { ResourceStatus_State, ResourceStatusSchema } from "../../src/gen/gantry/v1/status_pb.js";
 import { startManagementApi } from "../../src/server/api/index.js";
 import type { Description } from "../../src/server/describe.js";
@@ -164,6 +164,50 @@ describe("management API", () => {
     const draft: JsonObject = { ...cart, metadata: { name: "draft" } };
     await client().apply({ documents: [draft], dryRun: true });
     expect(await store.get({ kind: "Destination", namespace: "default", name: "draft" })).toBeUndefined();
+  });
+
+  it("answers an apply with each resource's action, status after translation and warnings, over gRPC too", async () => {
+    const route: JsonObject = {
+      apiVersion: "gantry/v1",
+      kind: "RouteTable",
+      metadata: { name: "front", namespace: "shop" },
+      spec: { http: [{ name: "all", forwardTo: { destinations: [{ destination: { name: "gone" } }] } }] },
+    };
+    const bad: JsonObject = {
+      apiVersion: "gantry/v1",
+      kind: "RetryTimeoutPolicy",
+      metadata: { name: "retry", namespace: "shop" },
+      spec: { applyToRoutes: [{ route: { labels: { a: "b" } } }], retry: { attempts: 2 } },
+    };
+    for (const [protocol, dryRun] of [
+      ["grpc", true],
+      ["connect", false],
+    ] as const) {
+      const answer = await client(true, protocol).apply({ documents: [cart, route, bad], dryRun });
+      expect(answer.dryRun).toBe(dryRun);
+      expect(
+        answer.results.map((r) => [
+          `${r.ref?.kind}/${r.ref?.namespace}/${r.ref?.name}`,
+          ApplyResult_Action[r.action],
+          ResourceStatus_State[r.status?.state ?? 0],
+          r.rejected,
+        ]),
+      ).toEqual([
+        ["Destination/shop/cart", "UNCHANGED", "ACCEPTED", false],
+        ["RouteTable/shop/front", "CREATED", "ACCEPTED", false],
+        ["RetryTimeoutPolicy/shop/retry", "CREATED", "INVALID", true],
+      ]);
+      expect(answer.results[1]?.warnings).toEqual([
+        "spec.http[0].forwardTo.destinations[0].destination: Destination shop/gone does not exist",
+      ]);
+      expect(answer.results[2]?.status?.messages).toEqual(["spec.retry.retryOn: at least one condition is required"]);
+      expect(answer.results[2]?.warnings).toEqual([]);
+    }
+    expect(await store.get({ kind: "RouteTable", namespace: "shop", name: "front" })).toBeDefined();
+    await store.delete([
+      { kind: "RouteTable", namespace: "shop", name: "front" },
+      { kind: "RetryTimeoutPolicy", namespace: "shop", name: "retry" },
+    ]);
   });
 
   it("streams changes to watchers, over gRPC too", async () => {

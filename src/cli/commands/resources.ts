@@ -7,6 +7,8 @@ import { ResourceStatus_State } from "../../gen/gantry/v1/status_pb.js";
 import { type Kind, kinds, loadResources, type ResourceRef, refKey, refOf } from "../../resources/index.js";
 import { resourceToDocument } from "../../server/documents.js";
 import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
+import { applyReportView, formatApplyReport } from "../apply-report.js";
+import { ExitStatus } from "../exit.js";
 import { formatTable } from "../table.js";
 
 type Output = "table" | "yaml" | "json";
@@ -88,31 +90,63 @@ export function clientJson(client: ProxyClient, streams: readonly ProxyStatus[])
 export function registerResourceCommands(program: Command): void {
   const apply = program
     .command("apply")
-    .description("validate resource files and apply them to the server: all documents, or none")
+    .description(
+      "validate resource files and apply them to the server (all documents, or none); print per resource " +
+        "created/configured/unchanged, its status after translation and warnings",
+    )
     .requiredOption("-f, --filename <path...>", "YAML files or folders (multi-document; .yaml, .yml, .json)")
-    .option("--dry-run", "validate here and on the server; change nothing");
+    .option("--dry-run", "validate and translate here and on the server, print the same report; store nothing")
+    .addOption(
+      new Option("-o, --output <format>", "text: a line per resource; json, yaml: the same as data")
+        .choices(["text", "yaml", "json"])
+        .default("text"),
+    )
+    .addHelpText(
+      "after",
+      "\nExit status: 0 when every resource is accepted (warnings too); 2 when the translator rejects any\n" +
+        "resource (it is stored all the same unless --dry-run, and proxies keep what it replaced);\n" +
+        "1 when nothing was applied (invalid files, server unreachable or refusing).",
+    );
   for (const option of serverOptions()) apply.addOption(option);
-  apply.action(async (flags: ServerFlags & { filename: string[]; dryRun?: boolean }) => {
-    const loaded = await loadResources(flags.filename);
-    if (loaded.rejected.length > 0) {
-      const errors = loaded.rejected.flatMap((r) => r.errors);
-      throw new Error(`${errors.length} problem(s), nothing was applied:\n  ${errors.join("\n  ")}`);
-    }
-    if (loaded.resources.length === 0) throw new Error(`no resources found in ${flags.filename.join(", ")}`);
-    process.stderr.write(`applying ${loaded.resources.length} resource(s) to ${flags.server}...\n`);
-    const client = connect(flags);
-    const result = await client
-      .apply({
-        documents: loaded.resources.map((r) => resourceToDocument(r) as unknown as JsonObject),
-        dryRun: flags.dryRun ?? false,
-      })
-      .catch((err: unknown) => {
-        throw explain(err, flags.server);
-      });
-    for (const ref of result.changed) process.stdout.write(`${refKey(ref)} ${flags.dryRun ? "valid" : "applied"}\n`);
-    for (const ref of result.unchanged) process.stdout.write(`${refKey(ref)} unchanged\n`);
-    if (!flags.dryRun) process.stderr.write(`revision ${result.revision}\n`);
-  });
+  apply.action(
+    async (flags: ServerFlags & { filename: string[]; dryRun?: boolean; output: "text" | "yaml" | "json" }) => {
+      const loaded = await loadResources(flags.filename);
+      if (loaded.rejected.length > 0) {
+        const errors = loaded.rejected.flatMap((r) => r.errors);
+        throw new Error(`${errors.length} problem(s), nothing was applied:\n  ${errors.join("\n  ")}`);
+      }
+      if (loaded.resources.length === 0) throw new Error(`no resources found in ${flags.filename.join(", ")}`);
+      process.stderr.write(
+        `${flags.dryRun ? "checking" : "applying"} ${loaded.resources.length} resource(s) ${flags.dryRun ? "against" : "to"} ${flags.server}...\n`,
+      );
+      const client = connect(flags);
+      const response = await client
+        .apply({
+          documents: loaded.resources.map((r) => resourceToDocument(r) as unknown as JsonObject),
+          dryRun: flags.dryRun ?? false,
+        })
+        .catch((err: unknown) => {
+          throw explain(err, flags.server);
+        });
+      const report = applyReportView(response);
+      process.stdout.write(
+        flags.output === "json"
+          ? `${JSON.stringify(report, null, 2)}\n`
+          : flags.output === "yaml"
+            ? stringify(report)
+            : formatApplyReport(report),
+      );
+      if (!flags.dryRun) process.stderr.write(`revision ${report.revision}\n`);
+      const rejected = report.resources.filter((r) => r.status === "Rejected");
+      if (rejected.length > 0) {
+        throw new ExitStatus(
+          2,
+          `${rejected.length} resource(s) rejected by the translator${flags.dryRun ? " (dry run: nothing was stored)" : "; they are stored, and proxies keep what they replaced (see the reasons)"}: ` +
+            rejected.map((r) => `${r.kind}/${r.namespace}/${r.name}`).join(", "),
+        );
+      }
+    },
+  );
 
   const get = program
     .command("get")

@@ -2,6 +2,8 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
+  ApplyResult_Action,
+  ApplyResultSchema,
   DescribeResponseSchema,
   type ManagementService,
   type ProxyStatus,
@@ -12,8 +14,8 @@ import {
   type WatchEvent,
   WatchEventSchema,
 } from "../../gen/gantry/api/v1/management_pb.js";
-import type { ResourceStatus } from "../../gen/gantry/v1/status_pb.js";
-import { defaultNamespace, isKind, type Kind, kinds, redactDocument, refKey, refOf } from "../../resources/index.js";
+import { type ResourceStatus, ResourceStatusSchema } from "../../gen/gantry/v1/status_pb.js";
+import { defaultNamespace, isKind, type Kind, kinds, redactDocument } from "../../resources/index.js";
 import {
   type ResourceDocument,
   type ResourceKey,
@@ -22,6 +24,8 @@ import {
   type StoredResource,
   StoreError,
 } from "../../store/index.js";
+import { type TranslateOptions, Translator } from "../../translate/index.js";
+import { type ApplyAction, type ApplyDeps, applyResources } from "../apply/index.js";
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
 import { type ApiAuth, principalKey } from "./auth.js";
@@ -31,7 +35,9 @@ export interface ManagementDeps {
   /** Reads and deletes go to the store directly. */
   store: ResourceStore;
   /** Applies go through here: each document is parsed once, and that result is stored and translated. */
-  desired: Pick<DesiredState, "check" | "apply">;
+  desired: Pick<DesiredState, "check" | "apply" | "read">;
+  /** As the server translates, for the statuses an apply reports. Default: none. */
+  translate?: TranslateOptions;
   /** The last computed status of a resource, if it was translated. */
   status(key: ResourceKey): ResourceStatus | undefined;
   /** The proxies connected to this replica, one per stream. */
@@ -81,6 +87,12 @@ function envoyResourcesOf(description: Description) {
   }));
 }
 
+const applyActions: Record<ApplyAction, ApplyResult_Action> = {
+  created: ApplyResult_Action.CREATED,
+  configured: ApplyResult_Action.CONFIGURED,
+  unchanged: ApplyResult_Action.UNCHANGED,
+};
+
 function toKey(ref: ResourceRef | undefined, field: string): ResourceKey {
   if (!ref?.kind) throw new ConnectError(`${field}.kind is required`, Code.InvalidArgument);
   if (!ref.name) throw new ConnectError(`${field}.name is required`, Code.InvalidArgument);
@@ -128,6 +140,11 @@ export function managementService(
   deps: ManagementDeps,
   auth: Pick<ApiAuth, "revealsSecrets">,
 ): ServiceImpl<typeof ManagementService> {
+  const applyDeps: ApplyDeps = {
+    store: deps.store,
+    desired: deps.desired,
+    translator: new Translator(deps.translate ?? {}),
+  };
   /** A stored resource as the API shows it: secret material redacted unless `reveal`. */
   const toResource = (stored: StoredResource, reveal: boolean): Resource => {
     const status = deps.status(stored.key);
@@ -148,17 +165,22 @@ export function managementService(
       if (problems.length > 0) {
         throw new ConnectError(`rejected, nothing was applied:\n${problems.join("\n")}`, Code.InvalidArgument);
       }
-      if (request.dryRun) {
-        const { revision } = await deps.store.snapshot().catch(storeFailure);
-        return { revision: BigInt(revision), changed: [], unchanged: [] };
-      }
-      const result = await deps.desired.apply(resources).catch(storeFailure);
-      const changed = new Set(result.changed.map(refKey));
-      const all = resources.map(refOf);
+      const report = await applyResources(applyDeps, resources, request.dryRun).catch(storeFailure);
+      const written = report.dryRun ? [] : report.results;
       return {
-        revision: BigInt(result.revision),
-        changed: all.filter((ref) => changed.has(refKey(ref))).map(toRef),
-        unchanged: all.filter((ref) => !changed.has(refKey(ref))).map(toRef),
+        revision: BigInt(report.revision),
+        changed: written.filter((r) => r.action !== "unchanged").map((r) => toRef(r.key)),
+        unchanged: written.filter((r) => r.action === "unchanged").map((r) => toRef(r.key)),
+        dryRun: report.dryRun,
+        results: report.results.map((r) =>
+          create(ApplyResultSchema, {
+            ref: toRef(r.key),
+            action: applyActions[r.action],
+            status: create(ResourceStatusSchema, { state: r.status.state, messages: r.status.messages }),
+            rejected: r.rejected,
+            warnings: r.warnings,
+          }),
+        ),
       };
     },
 

@@ -1,0 +1,90 @@
+// An apply through the management API, with its report: per document, what it did to the store
+// (created, configured, unchanged), its status once translated, and warnings. A dry run computes
+// the same report and stores nothing.
+import { type RejectedDocument, type Resource, refKey, resourceKey } from "../../resources/index.js";
+import type { ResourceKey, ResourceStore } from "../../store/index.js";
+import { State, type Status, type Translation, type Translator } from "../../translate/index.js";
+import type { DesiredState, ReadResult } from "../desired-state.js";
+import { resourceToDocument } from "../documents.js";
+import { type ApplyAction, planApply, settleApply } from "./diff.js";
+import { applyWarnings, isRejected } from "./warnings.js";
+
+export type { ApplyAction } from "./diff.js";
+
+export interface ApplyDeps {
+  store: ResourceStore;
+  desired: Pick<DesiredState, "read" | "apply">;
+  /**
+   * The report's own translator (made with the server's TranslateOptions), kept from one apply to
+   * the next so that each translates only what changed: a fresh one costs a whole translation
+   * (1.4 s for 4,000 routes on the 2026-12-03 machine, against 30-90 ms kept). Never the server's:
+   * a report must not move what proxies are served.
+   */
+  translator: Translator;
+}
+
+export interface ApplyResult {
+  key: ResourceKey;
+  action: ApplyAction;
+  /** Its status in the translation of the desired state with this apply in it. */
+  status: Status;
+  /** The translator does not serve it as applied; `status.messages` say why. */
+  rejected: boolean;
+  warnings: string[];
+}
+
+export interface ApplyReport {
+  /** After the write; a dry run: the revision it was computed against. */
+  revision: number;
+  dryRun: boolean;
+  /** One per resource applied, in the order given. */
+  results: ApplyResult[];
+}
+
+/**
+ * Applies checked resources, all or none, and reports on each. The report's translation is made
+ * before anything is written, from the store's resources with these in place of theirs, by the
+ * report's translator, which first translates the store as it is: so a resource it rejects is said
+ * to keep its last accepted version, as the server will say. (Its last accepted versions can only
+ * differ from the server's for a route table rejected in the store, where a dry run since may have
+ * shown it an accepted version the server never had; only that table's own messages can differ.)
+ */
+export async function applyResources(
+  deps: ApplyDeps,
+  resources: readonly Resource[],
+  dryRun: boolean,
+): Promise<ApplyReport> {
+  const before = await deps.store.snapshot();
+  const stored = deps.desired.read(before);
+  const translation = translateWith(deps.translator, stored, resources);
+  let plan = planApply(before.resources, resources.map(resourceToDocument));
+  let revision = before.revision;
+  if (!dryRun) {
+    const written = await deps.desired.apply(resources);
+    plan = settleApply(plan, written.changed);
+    revision = written.revision;
+  }
+  const warnings = applyWarnings(overlay(stored.resources, resources), translation);
+  return {
+    revision,
+    dryRun,
+    results: plan.map(({ key, action }) => {
+      const status = translation.statuses.get(refKey(key)) ?? { state: State.STATE_UNSPECIFIED, messages: [] };
+      return { key, action, status, rejected: isRejected(status), warnings: warnings.get(refKey(key)) ?? [] };
+    }),
+  };
+}
+
+/** The stored resources with the applied ones in place of those of the same key. */
+function overlay(stored: readonly Resource[], applied: readonly Resource[]): Resource[] {
+  const replaced = new Set(applied.map(resourceKey));
+  return [...stored.filter((r) => !replaced.has(resourceKey(r))), ...applied];
+}
+
+/** Synchronous, so two applies never interleave their two translations. */
+function translateWith(translator: Translator, stored: ReadResult, applied: readonly Resource[]): Translation {
+  translator.translate(stored.resources, stored.rejected);
+  const replaced = new Set(applied.map(resourceKey));
+  const rejected: RejectedDocument[] = stored.rejected.filter((d) => !d.ref || !replaced.has(refKey(d.ref)));
+  return translator.translate(overlay(stored.resources, applied), rejected);
+}

@@ -1,0 +1,234 @@
+import { describe, expect, it } from "vitest";
+import { type Resource, refKey } from "../../src/resources/index.js";
+import { planApply, settleApply } from "../../src/server/apply/diff.js";
+import { applyResources } from "../../src/server/apply/index.js";
+import { applyWarnings } from "../../src/server/apply/warnings.js";
+import { DesiredState } from "../../src/server/desired-state.js";
+import { resourceToDocument } from "../../src/server/documents.js";
+import { MemoryStore, type StoredResource } from "../../src/store/index.js";
+import { State, Translator, translate } from "../../src/translate/index.js";
+import { destination, gateway, resources } from "../translate/fixtures.js";
+
+const key = (kind: string, name: string, namespace = "default") => ({ kind, namespace, name });
+
+const shop = (http: string, extra = "") => `apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: shop }
+spec:
+  hosts: [shop.example.com]${extra}
+  http:
+${http}
+---
+`;
+const forward = (name: string, matcher: string, to = "web") =>
+  `    - name: ${name}
+      matchers: [${matcher}]
+      forwardTo: { destinations: [{ destination: { name: ${to} } }] }
+`;
+
+describe("planApply and settleApply: created, configured, unchanged", () => {
+  const stored: StoredResource[] = [
+    {
+      key: key("Destination", "a"),
+      revision: 1,
+      document: {
+        apiVersion: "gantry/v1",
+        kind: "Destination",
+        metadata: { name: "a", namespace: "default" },
+        spec: { ports: [{ number: 1 }], dns: "a" },
+      },
+    },
+    {
+      key: key("Destination", "b"),
+      revision: 1,
+      document: {
+        apiVersion: "gantry/v1",
+        kind: "Destination",
+        metadata: { name: "b", namespace: "default" },
+        spec: { ports: [{ number: 1 }] },
+      },
+    },
+  ];
+
+  it("compares documents as the store does (key order does not matter)", () => {
+    const plan = planApply(stored, [
+      {
+        kind: "Destination",
+        apiVersion: "gantry/v1",
+        metadata: { namespace: "default", name: "a" },
+        spec: { dns: "a", ports: [{ number: 1 }] },
+      },
+      { apiVersion: "gantry/v1", kind: "Destination", metadata: { name: "b" }, spec: { ports: [{ number: 2 }] } },
+      { apiVersion: "gantry/v1", kind: "Destination", metadata: { name: "c" }, spec: {} },
+    ]);
+    expect(plan.map((p) => [p.key.name, p.action])).toEqual([
+      ["a", "unchanged"],
+      ["b", "configured"],
+      ["c", "created"],
+    ]);
+  });
+
+  it("follows what the write reports when another writer got there in between", () => {
+    const plan = [
+      { key: key("Destination", "a"), action: "unchanged" as const },
+      { key: key("Destination", "b"), action: "configured" as const },
+      { key: key("Destination", "c"), action: "created" as const },
+    ];
+    // a was changed by someone else meanwhile (so this write configured it back); b was already
+    // written with this content by someone else; c is created.
+    const settled = settleApply(plan, [key("Destination", "a"), key("Destination", "c")]);
+    expect(settled.map((p) => [p.key.name, p.action])).toEqual([
+      ["a", "configured"],
+      ["b", "unchanged"],
+      ["c", "created"],
+    ]);
+  });
+});
+
+function warningsOf(state: Resource[]): Map<string, string[]> {
+  return applyWarnings(state, translate(state));
+}
+
+describe("applyWarnings", () => {
+  it("names a reference to a missing resource, also in a route table no gateway uses", () => {
+    const state = resources(shop(forward("home", "{ prefix: / }", "missing")));
+    expect(warningsOf(state).get("RouteTable/default/shop")).toEqual([
+      "spec.http[0].forwardTo.destinations[0].destination: Destination default/missing does not exist",
+    ]);
+  });
+
+  it("does not repeat what the translator already says about a missing reference", () => {
+    const state = resources(
+      gateway() + shop(forward("home", "{ prefix: / }", "missing"), "\n  gateways: [{ name: gw }]"),
+    );
+    const warnings = warningsOf(state).get("RouteTable/default/shop") ?? [];
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("Destination default/missing not found or invalid; the route answers 500");
+  });
+
+  it("reports a policy that selects nothing, and a policy naming a missing AuthConfig", () => {
+    const state = resources(`apiVersion: gantry/v1
+kind: ExtAuthPolicy
+metadata: { name: login }
+spec:
+  applyToRoutes: [{ route: { labels: { auth: basic } } }]
+  authConfig: { name: nowhere }
+`);
+    expect(warningsOf(state).get("ExtAuthPolicy/default/login")).toEqual([
+      "spec.authConfig: AuthConfig default/nowhere not found; the ext-auth server will not know it",
+      "selects no routes",
+    ]);
+  });
+
+  it("reports a route an earlier route of the served table shadows", () => {
+    const state = resources(
+      gateway() +
+        destination("web") +
+        shop(
+          forward("api", "{ regex: /api/.* }") +
+            forward("v1", "{ prefix: /api/v1 }") +
+            forward("first", "{ prefix: /x, methods: [GET, POST] }") +
+            forward("second", "{ prefix: /x, methods: [GET] }") +
+            forward("fine", "{ prefix: /api }"),
+          "\n  gateways: [{ name: gw }]",
+        ),
+    );
+    expect(warningsOf(state).get("RouteTable/default/shop")).toEqual([
+      "route default/shop/v1 is never reached: route default/shop/api comes before it and matches every request it matches",
+      "route default/shop/second is never reached: route default/shop/first comes before it and matches every request it matches",
+    ]);
+  });
+
+  it("does not report prefix / written before a longer prefix: Gantry serves the longer one first", () => {
+    const state = resources(
+      gateway() +
+        destination("web") +
+        shop(forward("all", "{ prefix: / }") + forward("a", "{ prefix: /a }"), "\n  gateways: [{ name: gw }]"),
+    );
+    expect(warningsOf(state).get("RouteTable/default/shop")).toBeUndefined();
+  });
+
+  it("reports shadowing across delegation on both route tables", () => {
+    const state = resources(
+      gateway() +
+        destination("web") +
+        shop(
+          `    - name: api
+      matchers: [{ prefix: /api }]
+      delegate: { routeTables: [{ ref: { name: child } }] }
+`,
+          "\n  gateways: [{ name: gw }]",
+        ) +
+        `apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: child }
+spec:
+  http:
+${forward("one", "{ prefix: /api/v1 }")}${forward("two", "{ prefix: /api/v1 }")}`,
+    );
+    const warnings = warningsOf(state);
+    expect(warnings.get("RouteTable/default/child")).toEqual([
+      "route default/shop/api > default/child/two is never reached: route default/shop/api > default/child/one comes before it and matches every request it matches",
+    ]);
+  });
+
+  it("gives a rejected resource no status messages as warnings (they are its reasons)", () => {
+    const state = resources(
+      gateway() + destination("web") + shop(forward("bad", '{ regex: "^/a(?=b)" }'), "\n  gateways: [{ name: gw }]"),
+    );
+    const translation = translate(state);
+    expect(translation.statuses.get("RouteTable/default/shop")?.state).toBe(State.INVALID);
+    expect(applyWarnings(state, translation).get("RouteTable/default/shop")).toBeUndefined();
+  });
+});
+
+describe("applyResources", () => {
+  const web = resources(destination("web"));
+  const table = (matcher: string) =>
+    resources(gateway() + shop(forward("home", matcher), "\n  gateways: [{ name: gw }]"));
+
+  it("dry run: reports what an apply would do and stores nothing", async () => {
+    const store = new MemoryStore();
+    const desired = new DesiredState(store);
+    const deps = { store, desired, translator: new Translator() };
+    const report = await applyResources(deps, [...web, ...table("{ prefix: / }")], true);
+    expect(report.dryRun).toBe(true);
+    expect(report.results.map((r) => [refKey(r.key), r.action, r.rejected])).toEqual([
+      ["Destination/default/web", "created", false],
+      ["Gateway/default/gw", "created", false],
+      ["RouteTable/default/shop", "created", false],
+    ]);
+    expect(await store.list()).toEqual([]);
+    expect((await store.snapshot()).revision).toBe(0);
+  });
+
+  it("stores, then says unchanged, configured, and rejected with the translator's reasons", async () => {
+    const store = new MemoryStore();
+    const desired = new DesiredState(store);
+    const deps = { store, desired, translator: new Translator() };
+    const first = await applyResources(deps, [...web, ...table("{ prefix: / }")], false);
+    expect(first.results.map((r) => r.action)).toEqual(["created", "created", "created"]);
+    expect(first.results.every((r) => r.status.state === State.ACCEPTED)).toBe(true);
+    expect((await store.list()).length).toBe(3);
+
+    const again = await applyResources(deps, web, false);
+    expect(again.results.map((r) => r.action)).toEqual(["unchanged"]);
+    expect(again.revision).toBe(first.revision);
+
+    const bad = await applyResources(
+      deps,
+      table('{ regex: "^/a(?=b)" }').filter((r) => r.kind === "RouteTable"),
+      false,
+    );
+    expect(bad.results).toHaveLength(1);
+    const [result] = bad.results;
+    expect(result?.action).toBe("configured");
+    expect(result?.rejected).toBe(true);
+    expect(result?.status.messages).toContain("rejected whole: a route table is never applied in part");
+    // As the server will say: the version stored before is the one that keeps serving.
+    expect(result?.status.messages).toContain("its last accepted version keeps serving");
+    expect(resourceToDocument(table('{ regex: "^/a(?=b)" }')[1] as Resource)).toEqual(
+      (await store.get(key("RouteTable", "shop")))?.document,
+    );
+  });
+});
