@@ -15,6 +15,8 @@ import {
   systemClock,
   type TelemetryServer,
   type Timers,
+  type TlsFiles,
+  TlsFileWatch,
 } from "../lib/index.js";
 import { ApiKeyDirectory } from "./apikeys/index.js";
 import { type AuthConfigSet, readAuthConfigFile } from "./config-set.js";
@@ -30,6 +32,8 @@ export interface ExtAuthServerOptions {
   metricsPort?: number;
   /** Calls in flight on one client connection, at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 1000. */
   maxConcurrentStreams?: number;
+  /** Serve the gRPC port over TLS (mTLS with a client CA); the files are checked before anything starts. */
+  tls?: TlsFiles;
   /** A YAML file of auth configs, watched and reloaded on change. */
   configFile?: string;
   /** Auth configs to start with when there is no file (e.g. `gantry up`, tests). */
@@ -66,6 +70,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   }
   const logger = options.logger ?? createLogger({ service: "extauth" });
   const clock = options.clock ?? systemClock;
+  const tls = options.tls === undefined ? undefined : new TlsFileWatch(options.tls, { logger, timers: clock });
   const registry = createRegistry("extauth");
   const metrics = new ExtAuthMetrics(registry);
   const configFile = options.configFile === undefined ? undefined : resolve(options.configFile);
@@ -95,6 +100,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   });
 
   const cleanup = async () => {
+    tls?.stop();
     await service.close();
     await apiKeys?.close();
     redis?.disconnect();
@@ -112,6 +118,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
 
   const grpc = new Http2GrpcServer({
     logger,
+    ...(tls ? { tls } : {}),
     ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
   });
   const health = new HealthService();
