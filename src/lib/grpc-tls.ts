@@ -20,10 +20,14 @@ class WatchedCertificates implements grpc.experimental.CertificateProvider {
     watch.onChange((material) => this.#publish(material));
   }
 
+  // grpc-js registers its own watcher only after adding ours: the current material is handed over a
+  // turn later, or it would reach no one and the port would refuse every connection.
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.#identity.add(listener);
-    const { cert, key } = this.#watch.current;
-    listener({ certificate: cert, privateKey: key });
+    queueMicrotask(() => {
+      const { cert, key } = this.#watch.current;
+      if (this.#identity.has(listener)) listener({ certificate: cert, privateKey: key });
+    });
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {
@@ -32,8 +36,10 @@ class WatchedCertificates implements grpc.experimental.CertificateProvider {
 
   addCaCertificateListener(listener: CaListener): void {
     this.#ca.add(listener);
-    const ca = this.#watch.current.clientCa;
-    if (ca) listener({ caCertificate: ca });
+    queueMicrotask(() => {
+      const ca = this.#watch.current.clientCa;
+      if (ca && this.#ca.has(listener)) listener({ caCertificate: ca });
+    });
   }
 
   removeCaCertificateListener(listener: CaListener): void {

@@ -226,7 +226,8 @@ export function createTlsServer(
   onSocket: (socket: Socket) => void,
   logger?: Logger,
 ): Server {
-  const server = createServer(serverTlsOptions(watch.current, alpn), onSocket);
+  // A client that connects and never finishes its handshake holds a socket: 10 s, not Node's 120 s.
+  const server = createServer({ ...serverTlsOptions(watch.current, alpn), handshakeTimeout: 10_000 }, onSocket);
   watch.onChange((material) =>
     server.setSecureContext({ cert: material.cert, key: material.key, ...caOption(material) }),
   );

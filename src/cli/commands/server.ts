@@ -5,7 +5,15 @@ import { parseRedisUrl } from "../../lib/redis.js";
 import { checkApiToken } from "../../server/api/auth.js";
 import { startManagementServer } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
-import { hostOption, logLevelOption, parseHostPort, portOption, redisUrlOption } from "../options.js";
+import {
+  hostOption,
+  logLevelOption,
+  parseHostPort,
+  portOption,
+  redisUrlOption,
+  tlsFilesFromFlags,
+  tlsOptions,
+} from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface ServerFlags {
@@ -21,6 +29,11 @@ interface ServerFlags {
   ratelimitAddress?: { host: string; port: number };
   serverName?: string;
   logLevel: LogLevel;
+  xdsTlsCertFile?: string;
+  xdsTlsKeyFile?: string;
+  xdsTlsClientCaFile?: string;
+  apiTlsCertFile?: string;
+  apiTlsKeyFile?: string;
 }
 
 /** The API token from a file, or GANTRY_API_TOKEN; never a flag value (flags show in process lists). */
@@ -82,7 +95,7 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined):
 }
 
 export function registerServer(program: Command): void {
-  program
+  const command = program
     .command("server")
     .description(
       "run the management server: resource store, translation, xDS (ADS SotW + delta) and the management API",
@@ -127,6 +140,8 @@ export function registerServer(program: Command): void {
     .action(async (flags: ServerFlags) => {
       const token = readApiToken(flags.apiTokenFile);
       checkServerFlags(flags, token);
+      const xdsTls = tlsFilesFromFlags(flags, "xds");
+      const apiTls = tlsFilesFromFlags(flags, "api");
       const logger = createLogger({ service: "server", level: flags.logLevel });
       let store: ResourceStore;
       if (flags.redisUrl) {
@@ -150,6 +165,8 @@ export function registerServer(program: Command): void {
           ...(flags.ratelimitAddress ? { rateLimit: flags.ratelimitAddress } : {}),
         },
         ...(flags.serverName ? { serverName: flags.serverName } : {}),
+        ...(xdsTls ? { xdsTls } : {}),
+        ...(apiTls ? { apiTls } : {}),
         logger,
         registry,
       });
@@ -166,6 +183,7 @@ export function registerServer(program: Command): void {
           api: server.apiPort,
           metrics: telemetry.port,
           store: flags.redisUrl ? "redis" : "memory",
+          tls: { xds: xdsTls !== undefined, api: apiTls !== undefined },
         },
         "gantry server started",
       );
@@ -176,4 +194,7 @@ export function registerServer(program: Command): void {
         await store.close();
       });
     });
+  for (const option of tlsOptions("xds", "xDS")) command.addOption(option);
+  // The API authenticates its callers by token; its TLS gives privacy and the server's identity.
+  for (const option of tlsOptions("api", "management API", false)) command.addOption(option);
 }
