@@ -9,6 +9,7 @@ export type ManagementClient = Client<typeof ManagementService>;
 export interface ServerFlags {
   server: string;
   tokenFile?: string;
+  caFile?: string;
 }
 
 /** `--server` and `--token-file` for every command that talks to the management API. */
@@ -19,6 +20,9 @@ export function serverOptions(): Option[] {
       .default("http://127.0.0.1:8080"),
     new Option("--token-file <path>", "file holding the API bearer token (or set GANTRY_API_TOKEN)").env(
       "GANTRY_API_TOKEN_FILE",
+    ),
+    new Option("--ca-file <path>", "PEM CA bundle to trust for an https:// --server (default: the system's CAs)").env(
+      "GANTRY_CA_FILE",
     ),
   ];
 }
@@ -50,20 +54,41 @@ export function connect(flags: ServerFlags): ManagementClient {
   } catch {
     throw new Error(`--server "${flags.server}" is not a URL (for example http://127.0.0.1:8080)`);
   }
+  let ca: Buffer | undefined;
+  if (flags.caFile) {
+    if (!baseUrl.startsWith("https:")) throw new Error(`--ca-file needs an https:// --server, not ${baseUrl}`);
+    try {
+      ca = readFileSync(flags.caFile);
+    } catch (err) {
+      throw new Error(`--ca-file ${flags.caFile}: ${(err as Error).message}`);
+    }
+  }
   return createClient(
     ManagementService,
-    createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors, defaultTimeoutMs: 15_000 }),
+    createConnectTransport({
+      baseUrl,
+      httpVersion: "1.1",
+      interceptors,
+      defaultTimeoutMs: 15_000,
+      ...(ca ? { nodeOptions: { ca } } : {}),
+    }),
   );
 }
 
 /** Turns an API failure into a message a user can act on. */
 export function explain(err: unknown, server: string): Error {
   const e = ConnectError.from(err);
+  if (/certificate|self.signed|UNABLE_TO_VERIFY|ERR_TLS/i.test(e.rawMessage)) {
+    return new Error(
+      `the Gantry server at ${server} has a certificate this client does not trust: ${e.rawMessage} (see --ca-file or GANTRY_CA_FILE)`,
+    );
+  }
   switch (e.code) {
     case Code.Unavailable:
       if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|fetch failed/i.test(e.rawMessage)) {
         return new Error(`cannot reach the Gantry server at ${server} (is \`gantry server\` running? see --server)`);
       }
+
       return new Error(`the Gantry server at ${server} is unavailable: ${e.rawMessage}`);
     case Code.Unauthenticated:
       return new Error(

@@ -1,6 +1,8 @@
 import { hostname } from "node:os";
 import { InvalidArgumentError, Option } from "commander";
+import type { ClientTlsFiles } from "../lib/grpc-tls.js";
 import { type LogLevel, logLevels } from "../lib/logger.js";
+import { loadTlsFiles, type TlsFiles } from "../lib/tls.js";
 
 /**
  * Options shared by several subcommands. Each one reads a flag or, failing that, a GANTRY_*
@@ -65,9 +67,120 @@ export function xdsFeedOptions(role: string): Option[] {
       "take config from gantry server over xDS (instead of files); the last good config stays while it is away",
     ).env("GANTRY_XDS_SERVER"),
     new Option("--node-id <id>", `this replica's xDS node id (default: ${role}-<host name>)`).env("GANTRY_NODE_ID"),
+    ...xdsClientTlsOptions(),
   ];
 }
 
 export function defaultNodeId(role: string): string {
   return `${role}-${hostname()}`;
+}
+
+/** A port's TLS flags: `--tls-cert-file` and so on, or with a port's prefix (`--xds-tls-cert-file`). */
+interface TlsFlagNames {
+  cert: string;
+  key: string;
+  clientCa: string;
+}
+
+function tlsFlagNames(prefix: string): TlsFlagNames {
+  const dash = prefix === "" ? "--" : `--${prefix}-`;
+  return { cert: `${dash}tls-cert-file`, key: `${dash}tls-key-file`, clientCa: `${dash}tls-client-ca-file` };
+}
+
+/**
+ * `--[prefix-]tls-cert-file`, `--[prefix-]tls-key-file` and (with `clientCa`) `--[prefix-]tls-client-ca-file`
+ * for one port, each also read from GANTRY_[PREFIX_]TLS_*.
+ */
+export function tlsOptions(prefix: string, port: string, clientCa = true): Option[] {
+  const names = tlsFlagNames(prefix);
+  const env = `GANTRY_${prefix === "" ? "" : `${prefix.toUpperCase()}_`}TLS_`;
+  const options = [
+    new Option(`${names.cert} <file>`, `PEM certificate (chain) for the ${port} port: serve TLS`).env(
+      `${env}CERT_FILE`,
+    ),
+    new Option(`${names.key} <file>`, `PEM private key of ${names.cert}`).env(`${env}KEY_FILE`),
+  ];
+  if (clientCa) {
+    options.push(
+      new Option(
+        `${names.clientCa} <file>`,
+        `PEM CA bundle: the ${port} port then requires client certificates it signed (mTLS)`,
+      ).env(`${env}CLIENT_CA_FILE`),
+    );
+  }
+  return options;
+}
+
+function camel(flag: string): string {
+  return flag.replace(/^--/, "").replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * The TLS files a port's flags name, checked now (readable, PEM, the key matches the certificate),
+ * so that a bad file stops the command before any port opens; undefined when the port is plaintext.
+ */
+export function tlsFilesFromFlags(flags: object, prefix = ""): TlsFiles | undefined {
+  const names = tlsFlagNames(prefix);
+  const values = flags as Record<string, unknown>;
+  const value = (flag: string) => {
+    const v = values[camel(flag)];
+    return typeof v === "string" && v !== "" ? v : undefined;
+  };
+  const certFile = value(names.cert);
+  const keyFile = value(names.key);
+  const clientCaFile = value(names.clientCa);
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) throw new Error(`${names.clientCa} needs ${names.cert} and ${names.key}`);
+    return undefined;
+  }
+  if (certFile === undefined) throw new Error(`${names.key} needs ${names.cert}`);
+  if (keyFile === undefined) throw new Error(`${names.cert} needs ${names.key}`);
+  const files: TlsFiles = { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}), flags: names };
+  loadTlsFiles(files);
+  return files;
+}
+
+/** `--xds-ca-file`, `--xds-cert-file`, `--xds-key-file`: reaching a management server whose xDS port serves TLS. */
+export function xdsClientTlsOptions(): Option[] {
+  return [
+    new Option("--xds-ca-file <file>", "PEM CA bundle that signed the xDS server's certificate: connect with TLS").env(
+      "GANTRY_XDS_CA_FILE",
+    ),
+    new Option("--xds-cert-file <file>", "PEM client certificate, for an xDS server that requires one (mTLS)").env(
+      "GANTRY_XDS_CERT_FILE",
+    ),
+    new Option("--xds-key-file <file>", "PEM private key of --xds-cert-file").env("GANTRY_XDS_KEY_FILE"),
+  ];
+}
+
+/** The flags of `xdsFeedOptions`. */
+export interface XdsFeedFlags {
+  xdsServer?: string;
+  nodeId?: string;
+  xdsCaFile?: string;
+  xdsCertFile?: string;
+  xdsKeyFile?: string;
+}
+
+/** The xDS client TLS flags, or undefined for plaintext. */
+export function xdsClientTlsFromFlags(flags: XdsFeedFlags): ClientTlsFiles | undefined {
+  const { xdsCaFile, xdsCertFile, xdsKeyFile } = flags;
+  if (xdsCaFile === undefined && xdsCertFile === undefined && xdsKeyFile === undefined) return undefined;
+  if (flags.xdsServer === undefined)
+    throw new Error("--xds-ca-file, --xds-cert-file and --xds-key-file need --xds-server");
+  if ((xdsCertFile === undefined) !== (xdsKeyFile === undefined)) {
+    throw new Error("--xds-cert-file and --xds-key-file go together: give both or neither");
+  }
+  if (xdsCertFile !== undefined && xdsKeyFile !== undefined) {
+    loadTlsFiles({
+      certFile: xdsCertFile,
+      keyFile: xdsKeyFile,
+      flags: { cert: "--xds-cert-file", key: "--xds-key-file", clientCa: "--xds-ca-file" },
+    });
+  }
+  return {
+    ...(xdsCaFile === undefined ? {} : { caFile: xdsCaFile }),
+    ...(xdsCertFile === undefined ? {} : { certFile: xdsCertFile }),
+    ...(xdsKeyFile === undefined ? {} : { keyFile: xdsKeyFile }),
+  };
 }

@@ -17,6 +17,8 @@ import {
   systemClock,
   type TelemetryServer,
   type Timers,
+  type TlsFiles,
+  TlsFileWatch,
 } from "../lib/index.js";
 import { ApiKeyDirectory } from "./apikeys/index.js";
 import { type AuthConfigSet, readAuthConfigFile } from "./config-set.js";
@@ -32,6 +34,8 @@ export interface ExtAuthServerOptions {
   metricsPort?: number;
   /** Calls in flight on one client connection, at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 1000. */
   maxConcurrentStreams?: number;
+  /** Serve the gRPC port over TLS (mTLS with a client CA); the files are checked before anything starts. */
+  tls?: TlsFiles;
   /** A YAML file of auth configs, watched and reloaded on change. */
   configFile?: string;
   /** Auth configs to start with when there is no file (e.g. `gantry up`, tests). */
@@ -73,6 +77,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   }
   const logger = options.logger ?? createLogger({ service: "extauth" });
   const clock = options.clock ?? systemClock;
+  const tls = options.tls === undefined ? undefined : new TlsFileWatch(options.tls, { logger, timers: clock });
   const registry = createRegistry("extauth");
   const metrics = new ExtAuthMetrics(registry);
   const configFile = options.configFile === undefined ? undefined : resolve(options.configFile);
@@ -118,6 +123,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   });
 
   const cleanup = async () => {
+    tls?.stop();
     await service.close();
     await apiKeys?.close();
     redis?.disconnect();
@@ -135,6 +141,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
 
   const grpc = new Http2GrpcServer({
     logger,
+    ...(tls ? { tls } : {}),
     ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
   });
   const health = new HealthService();

@@ -2,6 +2,7 @@ import type { ConfigProvider } from "../config/index.js";
 import type { AuthConfigSet } from "../extauth/index.js";
 import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import { type RateLimitConfig, RateLimitConfigSchema } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import type { ClientTlsFiles } from "../lib/grpc-tls.js";
 import type { Logger } from "../lib/logger.js";
 import { checkConfigs } from "../ratelimit/index.js";
 import { XdsProvider } from "./xds-provider.js";
@@ -20,6 +21,8 @@ export interface ConfigFeedOptions {
   /** This service's node id; unique per replica (it shows in `gantry get proxies`). */
   nodeId: string;
   logger?: Logger;
+  /** The management server's xDS port serves TLS: the CA to trust and, for mTLS, this service's certificate. */
+  tls?: ClientTlsFiles;
 }
 
 /** The management server's AuthConfigs, by config id. */
@@ -29,6 +32,7 @@ export function authConfigsByXds(options: ConfigFeedOptions): XdsProvider<typeof
       server: options.server,
       node: { id: options.nodeId, cluster: "gantry-extauth", metadata: { role: "extauth" } },
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
     },
     schema: AuthConfigSchema,
     nameOf: (config) => config.id,
@@ -46,6 +50,7 @@ export function rateLimitConfigsByXds(
       server: options.server,
       node: { id: options.nodeId, cluster: "gantry-ratelimit", metadata: { role: "ratelimit" } },
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
     },
     schema: RateLimitConfigSchema,
     parse: (configs) => {

@@ -11,7 +11,9 @@ import {
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Timers } from "./clock.js";
+import { serverCredentials } from "./grpc-tls.js";
 import type { Logger } from "./logger.js";
+import type { TlsFileWatch } from "./tls.js";
 
 export { status as GrpcStatus } from "@grpc/grpc-js";
 
@@ -197,6 +199,8 @@ export interface GrpcServerOptions {
   channelOptions?: grpc.ServerOptions;
   /** Runs the shutdown grace period. Default the system clock. */
   clock?: Timers;
+  /** Serve TLS with the certificates this watch holds (mTLS with a client CA); stopped with the server. */
+  tls?: TlsFileWatch;
 }
 
 /**
@@ -207,10 +211,12 @@ export class GrpcServer {
   readonly #server: grpc.Server;
   readonly #logger: Logger | undefined;
   readonly #clock: Timers;
+  readonly #tls: TlsFileWatch | undefined;
   #port: number | undefined;
 
   constructor(options: GrpcServerOptions = {}) {
     this.#logger = options.logger;
+    this.#tls = options.tls;
     this.#clock = options.clock ?? systemClock;
     this.#server = new grpc.Server({ ...defaultServerOptions, ...options.channelOptions });
   }
@@ -226,7 +232,8 @@ export class GrpcServer {
   async listen(host: string, port: number): Promise<number> {
     const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
     this.#port = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      const credentials = this.#tls ? serverCredentials(this.#tls) : grpc.ServerCredentials.createInsecure();
+      this.#server.bindAsync(address, credentials, (err, bound) =>
         err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound),
       );
     });
@@ -242,6 +249,7 @@ export class GrpcServer {
    * whatever is left (long-lived streams such as xDS would otherwise hold shutdown forever).
    */
   async shutdown(graceMs = 5_000): Promise<void> {
+    this.#tls?.stop();
     await new Promise<void>((resolve) => {
       const timer = this.#clock
         .setTimeout(() => {

@@ -24,6 +24,7 @@ export {
   type Http2ServiceImpl,
   type StreamContext,
 } from "./grpc-server/index.js";
+export { type ClientTlsFiles, channelCredentials, serverCredentials } from "./grpc-tls.js";
 export { HealthService, ServingStatus } from "./health.js";
 export { createLogger, type Logger, type LoggerConfig, type LogLevel, logLevels } from "./logger.js";
 export { Counter, createRegistry, Gauge, Histogram, Registry, requestLatencyBuckets } from "./metrics.js";
@@ -47,3 +48,12 @@ export {
   type TelemetryServer,
 } from "./telemetry.js";
 export { timeoutSignal } from "./timeout-signal.js";
+export {
+  createTlsServer,
+  loadTlsFiles,
+  serverTlsOptions,
+  TlsFileError,
+  type TlsFiles,
+  TlsFileWatch,
+  type TlsMaterial,
+} from "./tls.js";

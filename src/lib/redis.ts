@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import type { ConnectionOptions } from "node:tls";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { systemClock, type Timers } from "./clock.js";
 import type { Logger } from "./logger.js";
@@ -9,10 +11,20 @@ interface HostPort {
   port: number;
 }
 
+/** Files for a `rediss://` connection, from the URL's query (`tls_ca_file`, `tls_cert_file`, `tls_key_file`). */
+export interface RedisTlsFiles {
+  /** CA bundle that signed the Redis server's certificate; default the system's CAs. */
+  caFile?: string;
+  /** A client certificate and key, for a Redis that requires them (`tls-auth-clients yes`). */
+  certFile?: string;
+  keyFile?: string;
+}
+
 interface Credentials {
   username?: string;
   password?: string;
   tls: boolean;
+  tlsFiles?: RedisTlsFiles;
 }
 
 /**
@@ -20,6 +32,7 @@ interface Credentials {
  * - `redis://[user:pass@]host[:port][/db]` (or `rediss://` for TLS): a single node
  * - `redis+sentinel://[user:pass@]host:port[,host:port...]/masterName[/db]`: through Sentinel
  * - `redis+cluster://[user:pass@]host:port[,host:port...]`: a Redis Cluster, from its seed nodes
+ * A TLS URL may end in `?tls_ca_file=PATH&tls_cert_file=PATH&tls_key_file=PATH`.
  */
 export type RedisTarget =
   | ({ kind: "single"; node: HostPort; db: number } & Credentials)
@@ -55,13 +68,39 @@ function parseDb(url: string, text: string | undefined): number {
   return Number(text);
 }
 
+const tlsParameters: Record<string, keyof RedisTlsFiles> = {
+  tls_ca_file: "caFile",
+  tls_cert_file: "certFile",
+  tls_key_file: "keyFile",
+};
+
+function parseTlsFiles(url: string, query: string | undefined, tls: boolean): RedisTlsFiles | undefined {
+  if (query === undefined || query === "") return undefined;
+  const files: RedisTlsFiles = {};
+  for (const [name, value] of new URLSearchParams(query)) {
+    const field = tlsParameters[name];
+    if (field === undefined) {
+      throw new RedisUrlError(url, `unknown parameter "${name}" (known: ${Object.keys(tlsParameters).join(", ")})`);
+    }
+    if (value === "") throw new RedisUrlError(url, `${name} is empty`);
+    files[field] = value;
+  }
+  if (!tls)
+    throw new RedisUrlError(url, "TLS files need a TLS scheme (rediss://, rediss+sentinel://, rediss+cluster://)");
+  if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
+    throw new RedisUrlError(url, "tls_cert_file and tls_key_file go together");
+  }
+  return files;
+}
+
 export function parseRedisUrl(url: string): RedisTarget {
-  const match = /^([a-z+]+):\/\/(?:([^@/]*)@)?([^/]*)(?:\/(.*))?$/.exec(url);
+  // The query starts at the first "?" after the user info: a password may hold one.
+  const match = /^([a-z+]+):\/\/(?:([^@/]*)@)?([^/?]*)(?:\/([^?]*))?(?:\?(.*))?$/.exec(url);
   if (!match) throw new RedisUrlError(url, "expected scheme://[user:password@]host:port[/...]");
-  const [, scheme, userInfo, hostsText = "", pathText] = match;
-  const credentials: Credentials = {
-    tls: scheme === "rediss" || scheme === "rediss+sentinel" || scheme === "rediss+cluster",
-  };
+  const [, scheme, userInfo, hostsText = "", pathText, query] = match;
+  const tls = scheme === "rediss" || scheme === "rediss+sentinel" || scheme === "rediss+cluster";
+  const tlsFiles = parseTlsFiles(url, query, tls);
+  const credentials: Credentials = { tls, ...(tlsFiles ? { tlsFiles } : {}) };
   if (userInfo) {
     const colon = userInfo.indexOf(":");
     const username = decodeURIComponent(colon < 0 ? userInfo : userInfo.slice(0, colon));
@@ -112,6 +151,29 @@ export interface RedisConnectionOptions {
   redisOptions?: RedisOptions;
 }
 
+function readTlsFile(url: string, parameter: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new RedisUrlError(
+      url,
+      `${parameter} ${file}: ${code === "ENOENT" ? "no such file" : (err as Error).message}`,
+    );
+  }
+}
+
+/** The TLS options of a connection to `target` (read now, so that a missing file is an error at once). */
+export function redisTlsOptions(url: string, target: RedisTarget): ConnectionOptions | undefined {
+  if (!target.tls) return undefined;
+  const files = target.tlsFiles ?? {};
+  return {
+    ...(files.caFile ? { ca: readTlsFile(url, "tls_ca_file", files.caFile) } : {}),
+    ...(files.certFile ? { cert: readTlsFile(url, "tls_cert_file", files.certFile) } : {}),
+    ...(files.keyFile ? { key: readTlsFile(url, "tls_key_file", files.keyFile) } : {}),
+  };
+}
+
 /** Reconnects back off from 50 ms to at most 2 s, forever: Redis coming back must heal the service. */
 function retryDelay(attempt: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 6), 2_000);
@@ -120,6 +182,7 @@ function retryDelay(attempt: number): number {
 /** Connects to the Redis the URL names (single node, Sentinel or Cluster) with bounded timeouts. */
 export function createRedis(options: RedisConnectionOptions): RedisClient {
   const target = parseRedisUrl(options.url);
+  const tls = redisTlsOptions(options.url, target);
   const commandTimeout = options.commandTimeoutMs ?? 1_000;
   const common: RedisOptions = {
     connectTimeout: options.connectTimeoutMs ?? 2_000,
@@ -130,7 +193,7 @@ export function createRedis(options: RedisConnectionOptions): RedisClient {
     ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
     ...(target.username === undefined ? {} : { username: target.username }),
     ...(target.password === undefined ? {} : { password: target.password }),
-    ...(target.tls ? { tls: {} } : {}),
+    ...(tls ? { tls } : {}),
     ...options.redisOptions,
   };
   let client: RedisClient;
@@ -139,7 +202,14 @@ export function createRedis(options: RedisConnectionOptions): RedisClient {
       client = new Redis({ ...common, host: target.node.host, port: target.node.port, db: target.db });
       break;
     case "sentinel":
-      client = new Redis({ ...common, sentinels: target.sentinels, name: target.masterName, db: target.db });
+      client = new Redis({
+        ...common,
+        sentinels: target.sentinels,
+        name: target.masterName,
+        db: target.db,
+        // rediss+sentinel: the Sentinels speak TLS too, with the same CA and client certificate.
+        ...(tls ? { sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
+      });
       break;
     case "cluster": {
       const { keyPrefix, ...redisOptions } = common;

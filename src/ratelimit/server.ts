@@ -18,6 +18,8 @@ import {
   systemClock,
   type TelemetryServer,
   type Timers,
+  type TlsFiles,
+  TlsFileWatch,
 } from "../lib/index.js";
 import type { CounterStore, FixedWindowKeyFormat } from "./algorithms.js";
 import { HitCoalescer } from "./coalescer.js";
@@ -40,6 +42,8 @@ export interface RateLimitServerOptions {
   metricsPort?: number;
   /** Calls in flight on one client connection, at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 1000. */
   maxConcurrentStreams?: number;
+  /** Serve the gRPC port over TLS (mTLS with a client CA); the files are checked before anything starts. */
+  tls?: TlsFiles;
   /** envoyproxy/ratelimit YAML files, one domain each; watched and reloaded on change. */
   configDir?: string;
   /** Configs from another source (xDS, `gantry up`); replaced later with `setConfigs`. */
@@ -91,6 +95,7 @@ export interface RateLimitServer {
 export async function startRateLimitServer(options: RateLimitServerOptions = {}): Promise<RateLimitServer> {
   const logger = options.logger ?? createLogger({ service: "ratelimit" });
   const clock = options.clock ?? systemClock;
+  const tls = options.tls === undefined ? undefined : new TlsFileWatch(options.tls, { logger, timers: clock });
   const metrics = createRateLimitMetrics(options.registry);
   const host = options.host ?? "0.0.0.0";
   const redisTimeoutMs = options.redisTimeoutMs ?? 50;
@@ -167,6 +172,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       limiter.setRules(compileRules([], keyFormat));
     }
   } catch (err) {
+    tls?.stop();
     await live.stop();
     await store.close();
     throw err;
@@ -176,6 +182,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
   const answeredOk = metrics.requestDuration.labels("OK");
   const grpc = new Http2GrpcServer({
     logger,
+    ...(tls ? { tls } : {}),
     ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
   });
   const health = new HealthService();

@@ -1,4 +1,4 @@
-import { BootstrapOptionsError, checkLabels } from "./bootstrap.js";
+import { BootstrapOptionsError, checkLabels, checkXdsClientTls, type XdsClientTls } from "./bootstrap.js";
 
 /**
  * The name xDS-enabled gRPC servers ask for their Listener by: `%s` is replaced by the address the
@@ -19,13 +19,25 @@ export interface GrpcBootstrapOptions {
   /** Where the client runs, for locality-aware load balancing. */
   locality?: { region?: string; zone?: string; subZone?: string };
   serverListenerTemplate?: string;
+  /**
+   * The xDS port serves TLS: `tls` channel credentials (gRFC A65) with these files, as the client
+   * sees them. gRPC checks the server's certificate against the host of the xDS address.
+   */
+  xdsTls?: Omit<XdsClientTls, "serverName">;
+}
+
+/** `tls` channel credentials' config (gRFC A65), the file watcher certificate provider's fields. */
+interface TlsChannelCredsConfig {
+  ca_certificate_file: string;
+  certificate_file?: string;
+  private_key_file?: string;
 }
 
 /** gRPC's xDS bootstrap (gRFC A27) as the JSON every gRPC language reads. */
 export interface GrpcBootstrap {
   xds_servers: Array<{
     server_uri: string;
-    channel_creds: Array<{ type: string }>;
+    channel_creds: Array<{ type: "insecure" } | { type: "tls"; config: TlsChannelCredsConfig }>;
     server_features: string[];
   }>;
   node: {
@@ -44,6 +56,7 @@ function check(options: GrpcBootstrapOptions): void {
     throw new BootstrapOptionsError("--xds-address", `${options.xdsPort} is not a port number (1-65535)`);
   }
   checkLabels(options.labels);
+  checkXdsClientTls(options.xdsTls);
   const template = options.serverListenerTemplate;
   if (template !== undefined && !template.includes("%s")) {
     throw new BootstrapOptionsError("--server-listener-template", `"${template}" has no %s for the listening address`);
@@ -52,8 +65,10 @@ function check(options: GrpcBootstrapOptions): void {
 
 /**
  * A bootstrap for proxyless gRPC clients and xDS-enabled gRPC servers (Go, Java, C-core and its
- * wrappers, grpc-js-xds): one xDS server, Gantry's, over plaintext (Gantry's xDS port has no TLS
- * yet). gRPC speaks state-of-the-world ADS only, so there is no delta switch. The node carries the
+ * wrappers, grpc-js-xds): one xDS server, Gantry's, over plaintext or TLS (`tls` channel credentials,
+ * gRFC A65: Go, Java and C-core read them; grpc-js-xds 1.14 knows only `insecure` and
+ * `google_default`). With TLS there is no `insecure` fallback: a client that cannot do TLS fails
+ * rather than fall back to plaintext. gRPC speaks state-of-the-world ADS only, so there is no delta switch. The node carries the
  * same `role` and `labels` metadata as Envoy bootstraps, so Gateway selectors treat both alike, and
  * always a `locality` (grpc-js-xds refuses a node without one).
  */
@@ -61,11 +76,12 @@ export function buildGrpcBootstrap(options: GrpcBootstrapOptions): GrpcBootstrap
   check(options);
   const host = options.xdsHost.includes(":") ? `[${options.xdsHost}]` : options.xdsHost;
   const locality = options.locality ?? {};
+  const tls = options.xdsTls;
   return {
     xds_servers: [
       {
         server_uri: `${host}:${options.xdsPort}`,
-        channel_creds: [{ type: "insecure" }],
+        channel_creds: [tls ? { type: "tls", config: tlsConfig(tls) } : { type: "insecure" }],
         // v3 is the only transport version Gantry serves; older clients need to be told.
         server_features: ["xds_v3"],
       },
@@ -81,6 +97,14 @@ export function buildGrpcBootstrap(options: GrpcBootstrapOptions): GrpcBootstrap
       },
     },
     server_listener_resource_name_template: options.serverListenerTemplate ?? defaultServerListenerTemplate,
+  };
+}
+
+function tlsConfig(tls: Omit<XdsClientTls, "serverName">): TlsChannelCredsConfig {
+  return {
+    ca_certificate_file: tls.caFile,
+    ...(tls.certFile ? { certificate_file: tls.certFile } : {}),
+    ...(tls.keyFile ? { private_key_file: tls.keyFile } : {}),
   };
 }
 

@@ -1,8 +1,11 @@
+import { isIP } from "node:net";
 import { create, createRegistry, type JsonObject, toJson } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { type Bootstrap, BootstrapSchema } from "../gen/envoy/config/bootstrap/v3/bootstrap_pb.js";
 import { Cluster_DiscoveryType, Cluster_DnsLookupFamily } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ApiConfigSource_ApiType, ApiVersion } from "../gen/envoy/config/core/v3/config_source_pb.js";
+import { SubjectAltNameMatcher_SanType } from "../gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js";
+import { UpstreamTlsContextSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
 
 /** The static cluster through which Envoy reaches the management server. */
@@ -26,6 +29,76 @@ export interface BootstrapOptions {
   adminPort?: number;
   /** State-of-the-world ADS instead of delta (for management servers without delta). */
   stateOfTheWorld?: boolean;
+  /** The xDS port serves TLS: files as the proxy sees them (Envoy reads and watches them itself). */
+  xdsTls?: XdsClientTls;
+}
+
+/** How a proxy or gRPC client reaches a TLS xDS port. Paths are on the client's host, not Gantry's. */
+export interface XdsClientTls {
+  /** CA bundle that signed the xDS server's certificate. */
+  caFile: string;
+  /** The client's certificate and key, for an xDS port that requires client certificates (mTLS). */
+  certFile?: string;
+  keyFile?: string;
+  /** The name the server's certificate must carry (and SNI); default the xDS host. */
+  serverName?: string;
+}
+
+/** Checks the TLS options of a bootstrap; `--xds-*` flags name them. */
+export function checkXdsClientTls(tls: XdsClientTls | undefined): void {
+  if (tls === undefined) return;
+  if (tls.caFile === "") throw new BootstrapOptionsError("--xds-ca-file", "must not be empty");
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    throw new BootstrapOptionsError("--xds-cert-file", "goes with --xds-key-file: give both or neither");
+  }
+}
+
+/**
+ * Envoy's TLS transport socket for the xDS cluster: the server's certificate must chain to the CA
+ * and carry the server name (Envoy checks no name unless told), and the client shows its own
+ * certificate when given.
+ */
+function xdsTransportSocket(tls: XdsClientTls, xdsHost: string) {
+  const serverName = tls.serverName ?? xdsHost;
+  const byIp = isIP(serverName) !== 0;
+  return {
+    name: "envoy.transport_sockets.tls",
+    configType: {
+      case: "typedConfig",
+      value: anyPack(
+        UpstreamTlsContextSchema,
+        create(UpstreamTlsContextSchema, {
+          // SNI carries host names only (RFC 6066).
+          ...(byIp ? {} : { sni: serverName }),
+          commonTlsContext: {
+            alpnProtocols: ["h2"],
+            ...(tls.certFile && tls.keyFile
+              ? {
+                  tlsCertificates: [
+                    {
+                      certificateChain: { specifier: { case: "filename", value: tls.certFile } },
+                      privateKey: { specifier: { case: "filename", value: tls.keyFile } },
+                    },
+                  ],
+                }
+              : {}),
+            validationContextType: {
+              case: "validationContext",
+              value: {
+                trustedCa: { specifier: { case: "filename", value: tls.caFile } },
+                matchTypedSubjectAltNames: [
+                  {
+                    sanType: byIp ? SubjectAltNameMatcher_SanType.IP_ADDRESS : SubjectAltNameMatcher_SanType.DNS,
+                    matcher: { matchPattern: { case: "exact", value: serverName } },
+                  },
+                ],
+              },
+            },
+          },
+        }),
+      ),
+    },
+  } as const;
 }
 
 export class BootstrapOptionsError extends Error {
@@ -49,6 +122,7 @@ function check(options: BootstrapOptions): void {
     }
   }
   checkLabels(options.labels);
+  checkXdsClientTls(options.xdsTls);
 }
 
 /** Node labels as Kubernetes spells label keys; Envoy and gRPC bootstraps check them alike. */
@@ -89,6 +163,7 @@ export function buildBootstrap(options: BootstrapOptions): Bootstrap {
           connectTimeout: { seconds: 5n },
           clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STRICT_DNS },
           dnsLookupFamily: Cluster_DnsLookupFamily.V4_PREFERRED,
+          ...(options.xdsTls ? { transportSocket: xdsTransportSocket(options.xdsTls, options.xdsHost) } : {}),
           typedExtensionProtocolOptions: {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": anyPack(
               HttpProtocolOptionsSchema,
@@ -146,7 +221,7 @@ export function buildBootstrap(options: BootstrapOptions): Bootstrap {
 }
 
 /** The types a bootstrap packs into `Any`, so that JSON output and parsing can name them. */
-export const bootstrapTypes = createRegistry(HttpProtocolOptionsSchema);
+export const bootstrapTypes = createRegistry(HttpProtocolOptionsSchema, UpstreamTlsContextSchema);
 
 /** The bootstrap as proto JSON with snake_case field names, as Envoy's docs write it (Envoy reads both). */
 export function bootstrapToJson(bootstrap: Bootstrap): JsonObject {

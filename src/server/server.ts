@@ -5,6 +5,7 @@ import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { systemClock, type Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
+import { type TlsFiles, TlsFileWatch } from "../lib/tls.js";
 import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.js";
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
@@ -52,6 +53,10 @@ export interface ManagementServerOptions {
   debounce?: { quietMs: number; maxDelayMs: number };
   /** This replica's name in proxy status; defaults to the host name. */
   serverName?: string;
+  /** Serve xDS over TLS; with a client CA, proxies must present certificates it signed (mTLS). */
+  xdsTls?: TlsFiles;
+  /** Serve the management API over HTTPS. */
+  apiTls?: TlsFiles;
 }
 
 export interface ManagementServer {
@@ -83,6 +88,15 @@ export async function startManagementServer(options: ManagementServerOptions): P
   });
   resolveApiLimits(options.apiLimits);
   const clock = options.clock ?? systemClock;
+  // TLS files are checked here too, before a port opens; each watch is stopped with its server.
+  const xdsTls = options.xdsTls && new TlsFileWatch(options.xdsTls, { logger, timers: clock });
+  let apiTls: TlsFileWatch | undefined;
+  try {
+    apiTls = options.apiTls && new TlsFileWatch(options.apiTls, { logger, timers: clock });
+  } catch (err) {
+    xdsTls?.stop();
+    throw err;
+  }
   const serverName = options.serverName ?? hostname();
   const metrics = {
     translations: new Counter({
@@ -120,10 +134,15 @@ export async function startManagementServer(options: ManagementServerOptions): P
     logger,
     registry,
     clock,
+    ...(xdsTls ? { tls: xdsTls } : {}),
     hooks: {
       onStreamOpen: (stream) => publisher.nodeConnected(stream.node),
       onStreamClose: (stream) => publisher.nodeDisconnected(stream.node),
     },
+  }).catch((err: unknown) => {
+    xdsTls?.stop();
+    apiTls?.stop();
+    throw err;
   });
 
   const translator = new Translator(options.translate ?? {});
@@ -206,6 +225,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   let configDir: ConfigDirSource | undefined;
   /** Undoes what started so far when a later step fails (a port in use, a store that cannot be read). */
   const abandon = async (err: unknown): Promise<never> => {
+    apiTls?.stop();
     unwatch();
     configDir?.stop();
     debounce.stop();
@@ -318,6 +338,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     ...(options.apiSecretsToken === undefined ? {} : { secretsToken: options.apiSecretsToken }),
     ...(options.insecureApi ? { insecure: true } : {}),
     ...(options.apiLimits ? { limits: options.apiLimits } : {}),
+    ...(apiTls ? { tls: apiTls } : {}),
     deps,
     logger,
   }).catch(abandon);

@@ -1,5 +1,5 @@
 import { create, type DescMessage, fromBinary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import type { ClientDuplexStream } from "@grpc/grpc-js";
+import type { ChannelCredentials, ClientDuplexStream } from "@grpc/grpc-js";
 import { resourceNameOf, typeUrlOf } from "../envoy/index.js";
 import type { NodeSchema } from "../gen/envoy/config/core/v3/base_pb.js";
 import { AggregatedDiscoveryService } from "../gen/envoy/service/discovery/v3/ads_pb.js";
@@ -10,6 +10,7 @@ import {
 } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { systemClock, type Timer, type Timers } from "../lib/clock.js";
 import { createClient, GrpcStatus, type ServiceClient } from "../lib/grpc.js";
+import { type ClientTlsFiles, channelCredentials } from "../lib/grpc-tls.js";
 import type { Logger } from "../lib/logger.js";
 import { type Backoff, defaultBackoff, retryDelay } from "./backoff.js";
 
@@ -43,6 +44,8 @@ export interface XdsClientOptions {
   random?: () => number;
   /** Runs the retry backoff. Default the system clock. */
   clock?: Timers;
+  /** Connect with TLS: the CA that signed the server's certificate, and this client's own for mTLS. */
+  tls?: ClientTlsFiles;
 }
 
 interface Subscription {
@@ -77,6 +80,7 @@ export class XdsClient {
   readonly #backoff: Backoff;
   readonly #random: () => number;
   readonly #clock: Timers;
+  readonly #credentials: ChannelCredentials | undefined;
   readonly #subscriptions = new Map<string, Subscription>();
   #client: ServiceClient<(typeof AggregatedDiscoveryService)["method"]> | undefined;
   #stream: Stream | undefined;
@@ -94,6 +98,8 @@ export class XdsClient {
     this.#backoff = options.backoff ?? defaultBackoff;
     this.#random = options.random ?? Math.random;
     this.#clock = options.clock ?? systemClock;
+    // Read now, so that a missing file is an error of the constructor, not of a later reconnect.
+    this.#credentials = options.tls && channelCredentials(options.tls);
   }
 
   /** Adds a subscription; call before `start()` or at any time after. */
@@ -129,6 +135,7 @@ export class XdsClient {
     if (this.#client) return;
     // The channel's own reconnection follows the same backoff, so a restarted server is found as soon as ours says.
     this.#client = createClient(AggregatedDiscoveryService, this.#options.server, {
+      ...(this.#credentials ? { credentials: this.#credentials } : {}),
       channelOptions: {
         "grpc.initial_reconnect_backoff_ms": this.#backoff.initialMs,
         "grpc.max_reconnect_backoff_ms": this.#backoff.maxMs,

@@ -19,6 +19,7 @@ import { GrpcError, GrpcServer, type GrpcServerOptions, GrpcStatus, toServiceErr
 import { HealthService, ServingStatus } from "../lib/health.js";
 import type { Logger } from "../lib/logger.js";
 import type { Registry } from "../lib/metrics.js";
+import type { TlsFileWatch } from "../lib/tls.js";
 import { AckLedger, type AckTable } from "./ack-ledger.js";
 import type { SnapshotCache } from "./cache.js";
 import { DeltaStream } from "./delta.js";
@@ -49,6 +50,8 @@ export interface XdsServerOptions {
   partialSotwUpdates?: boolean;
   /** grpc-js channel options for the server. */
   channelOptions?: GrpcServerOptions["channelOptions"];
+  /** Serve xDS over TLS (mTLS with a client CA), with the certificates this watch holds; stopped with the server. */
+  tls?: TlsFileWatch;
 }
 
 export interface XdsServer {
@@ -199,6 +202,7 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
   const grpcOptions: GrpcServerOptions = {};
   if (options.logger) grpcOptions.logger = options.logger;
   if (options.channelOptions) grpcOptions.channelOptions = options.channelOptions;
+  if (options.tls) grpcOptions.tls = options.tls;
   const server = new GrpcServer(grpcOptions);
   const { board, acks } = addXdsServices(server, options);
   const { cache } = options;
@@ -206,7 +210,7 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
   health.set(AggregatedDiscoveryService.typeName, ServingStatus.SERVING);
   health.register(server);
   const port = await server.listen(options.host ?? "0.0.0.0", options.port ?? defaultXdsPort);
-  options.logger?.info({ port }, "xDS server listening");
+  options.logger?.info({ port, tls: options.tls !== undefined }, "xDS server listening");
   return {
     port,
     health,

@@ -26,6 +26,31 @@ interface BootstrapFlags {
   locality?: string;
   serverListenerTemplate?: string;
   output?: "yaml" | "json";
+  xdsCaFile?: string;
+  xdsCertFile?: string;
+  xdsKeyFile?: string;
+  xdsServerName?: string;
+}
+
+/** The bootstrap's TLS to the xDS port: on with --xds-ca-file; paths are the proxy's, not read here. */
+function xdsTls(flags: BootstrapFlags) {
+  if (flags.xdsCaFile === undefined) {
+    for (const [flag, set] of [
+      ["--xds-cert-file", flags.xdsCertFile],
+      ["--xds-key-file", flags.xdsKeyFile],
+      ["--xds-server-name", flags.xdsServerName],
+    ] as const) {
+      if (set !== undefined)
+        throw new Error(`${flag} needs --xds-ca-file (the CA that signed the xDS server's certificate)`);
+    }
+    return undefined;
+  }
+  return {
+    caFile: flags.xdsCaFile,
+    ...(flags.xdsCertFile === undefined ? {} : { certFile: flags.xdsCertFile }),
+    ...(flags.xdsKeyFile === undefined ? {} : { keyFile: flags.xdsKeyFile }),
+    ...(flags.xdsServerName === undefined ? {} : { serverName: flags.xdsServerName }),
+  };
 }
 
 export function registerBootstrap(program: Command): void {
@@ -58,6 +83,10 @@ export function registerBootstrap(program: Command): void {
       "--server-listener-template <name>",
       "gRPC: the Listener name xDS-enabled gRPC servers ask for, %s being their address",
     )
+    .option("--xds-ca-file <path>", "connect to a TLS xDS port: the CA file, as a path on the proxy's host")
+    .option("--xds-cert-file <path>", "with --xds-ca-file: the proxy's client certificate (mTLS), a path on its host")
+    .option("--xds-key-file <path>", "with --xds-cert-file: its private key, a path on the proxy's host")
+    .option("--xds-server-name <name>", "Envoy: the name the xDS server's certificate carries (default the xDS host)")
     .addOption(
       new Option("-o, --output <format>", "output format (default yaml; json for --format grpc)").choices([
         "yaml",
@@ -65,12 +94,14 @@ export function registerBootstrap(program: Command): void {
       ]),
     )
     .action((flags: BootstrapFlags) => {
+      const tls = xdsTls(flags);
       if (flags.format === "grpc") {
         if (flags.output === "yaml") throw new Error("-o yaml: gRPC reads JSON bootstraps only");
         for (const [flag, set] of [
           ["--role", flags.role],
           ["--admin-port", flags.adminPort],
           ["--sotw", flags.sotw],
+          ["--xds-server-name", flags.xdsServerName],
         ] as const) {
           if (set !== undefined) throw new Error(`${flag} is for Envoy bootstraps, not --format grpc`);
         }
@@ -81,6 +112,7 @@ export function registerBootstrap(program: Command): void {
           xdsPort: flags.xdsAddress.port,
           ...(flags.cluster === undefined ? {} : { cluster: flags.cluster }),
           ...(flags.locality === undefined ? {} : { locality: parseLocality(flags.locality) }),
+          ...(tls ? { xdsTls: tls } : {}),
           ...(flags.serverListenerTemplate === undefined
             ? {}
             : { serverListenerTemplate: flags.serverListenerTemplate }),
@@ -104,6 +136,7 @@ export function registerBootstrap(program: Command): void {
         ...(flags.cluster === undefined ? {} : { cluster: flags.cluster }),
         ...(flags.adminPort === undefined ? {} : { adminPort: flags.adminPort }),
         ...(flags.sotw ? { stateOfTheWorld: true } : {}),
+        ...(tls ? { xdsTls: tls } : {}),
       });
       const json = bootstrapToJson(bootstrap);
       process.stdout.write(flags.output === "json" ? `${JSON.stringify(json, null, 2)}\n` : stringify(json));

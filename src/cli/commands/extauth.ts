@@ -10,11 +10,15 @@ import {
   parsePositiveInt,
   portOption,
   redisUrlOption,
+  tlsFilesFromFlags,
+  tlsOptions,
+  type XdsFeedFlags,
+  xdsClientTlsFromFlags,
   xdsFeedOptions,
 } from "../options.js";
 import { stopAllOnSignal } from "../signals.js";
 
-interface ExtAuthFlags {
+interface ExtAuthFlags extends XdsFeedFlags {
   host: string;
   grpcPort: number;
   grpcMaxConcurrentStreams: number;
@@ -25,8 +29,6 @@ interface ExtAuthFlags {
   redisTimeoutMs: number;
   apikeyUnsubscribedTtlMs: number;
   checkTimeoutMs: number;
-  xdsServer?: string;
-  nodeId?: string;
   logLevel: LogLevel;
 }
 
@@ -71,15 +73,20 @@ export function registerExtAuth(program: Command): void {
         .argParser(parsePositiveInt),
     )
     .addOption(logLevelOption());
+  for (const option of tlsOptions("", "gRPC")) command.addOption(option);
   for (const option of xdsFeedOptions("extauth")) command.addOption(option);
   command.action(async (flags: ExtAuthFlags) => {
     if (flags.xdsServer && flags.config)
       throw new Error("--config and --xds-server are two config sources: choose one");
+    // Every TLS file is checked before anything starts.
+    const tls = tlsFilesFromFlags(flags);
+    const xdsTls = xdsClientTlsFromFlags(flags);
     const logger = createLogger({ service: "extauth", level: flags.logLevel });
     const server = await startExtAuthServer({
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
+      ...(tls ? { tls } : {}),
       metricsPort: flags.metricsPort,
       checkTimeoutMs: flags.checkTimeoutMs,
       redisCommandTimeoutMs: flags.redisTimeoutMs,
@@ -96,6 +103,7 @@ export function registerExtAuth(program: Command): void {
             server: flags.xdsServer,
             nodeId: flags.nodeId ?? defaultNodeId("extauth"),
             logger,
+            ...(xdsTls ? { tls: xdsTls } : {}),
           });
     await stopAllOnSignal(feed, server);
   });

@@ -16,11 +16,15 @@ import {
   parsePositiveInt,
   portOption,
   redisUrlOption,
+  tlsFilesFromFlags,
+  tlsOptions,
+  type XdsFeedFlags,
+  xdsClientTlsFromFlags,
   xdsFeedOptions,
 } from "../options.js";
 import { stopAllOnSignal } from "../signals.js";
 
-interface RateLimitFlags {
+interface RateLimitFlags extends XdsFeedFlags {
   host: string;
   grpcPort: number;
   grpcMaxConcurrentStreams: number;
@@ -35,8 +39,6 @@ interface RateLimitFlags {
   responseHeaderNames: ResponseHeaderNames;
   globalShadowMode: boolean;
   localCache: boolean;
-  xdsServer?: string;
-  nodeId?: string;
   logLevel: LogLevel;
 }
 
@@ -128,16 +130,21 @@ export function registerRateLimit(program: Command): void {
       ),
     )
     .addOption(logLevelOption());
+  for (const option of tlsOptions("", "gRPC")) command.addOption(option);
   for (const option of xdsFeedOptions("ratelimit")) command.addOption(option);
   command.action(async (flags: RateLimitFlags) => {
     if (flags.xdsServer && flags.configDir) {
       throw new Error("--config-dir and --xds-server are two config sources: choose one");
     }
+    // Every TLS file is checked before anything starts.
+    const tls = tlsFilesFromFlags(flags);
+    const xdsTls = xdsClientTlsFromFlags(flags);
     const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
     const server = await startRateLimitServer({
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
+      ...(tls ? { tls } : {}),
       metricsPort: flags.metricsPort,
       redisTimeoutMs: flags.redisTimeoutMs,
       redisFailureMode: flags.redisFailureMode,
@@ -157,6 +164,7 @@ export function registerRateLimit(program: Command): void {
             server: flags.xdsServer,
             nodeId: flags.nodeId ?? defaultNodeId("ratelimit"),
             logger,
+            ...(xdsTls ? { tls: xdsTls } : {}),
           });
     await stopAllOnSignal(feed, server);
   });

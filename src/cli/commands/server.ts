@@ -11,7 +11,16 @@ import {
   startManagementServer,
 } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
-import { hostOption, logLevelOption, parseHostPort, parsePositiveInt, portOption, redisUrlOption } from "../options.js";
+import {
+  hostOption,
+  logLevelOption,
+  parseHostPort,
+  parsePositiveInt,
+  portOption,
+  redisUrlOption,
+  tlsFilesFromFlags,
+  tlsOptions,
+} from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface ServerFlags {
@@ -31,6 +40,11 @@ interface ServerFlags {
   logLevel: LogLevel;
   /** The API limits, under commander's names for their flags (`--api-max-body-bytes` → apiMaxBodyBytes). */
   [limitFlag: `api${string}`]: unknown;
+  xdsTlsCertFile?: string;
+  xdsTlsKeyFile?: string;
+  xdsTlsClientCaFile?: string;
+  apiTlsCertFile?: string;
+  apiTlsKeyFile?: string;
 }
 
 /**
@@ -208,6 +222,8 @@ export function registerServer(program: Command): void {
       "GANTRY_API_SECRETS_TOKEN",
     );
     checkServerFlags(flags, token, secretsToken);
+    const xdsTls = tlsFilesFromFlags(flags, "xds");
+    const apiTls = tlsFilesFromFlags(flags, "api");
     const logger = createLogger({ service: "server", level: flags.logLevel });
     let store: ResourceStore;
     if (flags.redisUrl) {
@@ -233,6 +249,8 @@ export function registerServer(program: Command): void {
         ...(flags.ratelimitAddress ? { rateLimit: flags.ratelimitAddress } : {}),
       },
       ...(flags.serverName ? { serverName: flags.serverName } : {}),
+      ...(xdsTls ? { xdsTls } : {}),
+      ...(apiTls ? { apiTls } : {}),
       logger,
       registry,
     });
@@ -260,6 +278,7 @@ export function registerServer(program: Command): void {
         api: server.apiPort,
         metrics: telemetry.port,
         store: flags.redisUrl ? "redis" : "memory",
+        tls: { xds: xdsTls !== undefined, api: apiTls !== undefined },
       },
       "gantry server started",
     );
@@ -270,4 +289,7 @@ export function registerServer(program: Command): void {
       await store.close();
     });
   });
+  for (const option of tlsOptions("xds", "xDS")) command.addOption(option);
+  // The API authenticates its callers by token; its TLS gives privacy and the server's identity.
+  for (const option of tlsOptions("api", "management API", false)) command.addOption(option);
 }

@@ -11,6 +11,7 @@ import {
   RequestTimeouts,
 } from "../h2/index.js";
 import type { Logger } from "../logger.js";
+import { createTlsServer, type TlsFileWatch } from "../tls.js";
 import { Call, type StreamContext } from "./call.js";
 import { parseGrpcTimeout, WaitingCalls } from "./deadlines.js";
 import { encodeResponse, readRequest } from "./messages.js";
@@ -40,11 +41,16 @@ export interface Http2GrpcServerOptions {
   requestTimeoutMs?: number;
   /** Time for deadlines, keepalives, the request timeout and the shutdown grace. Default the system clock. */
   timers?: Timers;
+  /**
+   * Serve TLS (ALPN "h2") instead of h2c, with the certificates this watch holds (checked when it was
+   * made, before any port opened; reloaded when the files change). Stopped with the server.
+   */
+  tls?: TlsFileWatch;
 }
 
 /**
  * A gRPC server for unary and server-streaming protobuf-es services (h2c, prior knowledge, as Envoy's
- * gRPC clients connect). Handlers get decoded messages and return plain objects or messages;
+ * gRPC clients connect; or TLS with ALPN h2). Handlers get decoded messages and return plain objects or messages;
  * a handler that throws answers its call with a status, never crashes the process.
  */
 export class Http2GrpcServer implements GrpcRouter {
@@ -55,6 +61,7 @@ export class Http2GrpcServer implements GrpcRouter {
   readonly #logger: Logger | undefined;
   readonly #maxReceive: number;
   readonly #server: Server;
+  readonly #tls: TlsFileWatch | undefined;
   readonly #onStream = (stream: H2Stream, headers: RequestHeaders) => this.#onRequest(stream, headers);
   #stopping = false;
 
@@ -76,7 +83,10 @@ export class Http2GrpcServer implements GrpcRouter {
       streamWindow: Math.max(65_535, Math.min(2 ** 31 - 1, Math.ceil((this.#maxReceive + 5) / 4))),
       ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
     };
-    this.#server = createServer((socket) => this.#onConnection(socket, connectionOptions));
+    const onSocket = (socket: Socket) => this.#onConnection(socket, connectionOptions);
+    // A TLS socket, once its handshake is done, goes to the same connection code as a plaintext one.
+    this.#tls = options.tls;
+    this.#server = this.#tls ? createTlsServer(this.#tls, ["h2"], onSocket, this.#logger) : createServer(onSocket);
   }
 
   /** Adds a service. Every method must have a handler; client-streaming and bidi methods are not served here. */
@@ -110,6 +120,7 @@ export class Http2GrpcServer implements GrpcRouter {
    */
   async shutdown(graceMs = 5_000): Promise<void> {
     this.#stopping = true;
+    this.#tls?.stop();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const call of this.#waiting.list()) {
       if (call.streaming) call.fail(GrpcStatus.UNAVAILABLE, "server is stopping");

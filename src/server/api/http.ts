@@ -9,7 +9,9 @@ import {
 } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createServer as createTcpServer, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { systemClock, type Timer, type Timers } from "../../lib/clock.js";
+import { createTlsServer, type TlsFileWatch } from "../../lib/tls.js";
 import type { ApiHandler } from "./gate.js";
 import type { ApiLimits } from "./limits.js";
 
@@ -30,9 +32,9 @@ const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n");
 export const maxStreamsPerConnection = 100;
 
 /**
- * Serves one handler on one plaintext port to both HTTP/1.1 (Connect JSON from curl, browsers and
- * the CLI) and HTTP/2 with prior knowledge (gRPC and Connect over h2c). The first bytes of each
- * connection tell which: HTTP/2 connections open with a fixed preface.
+ * Serves one handler on one port to both HTTP/1.1 (Connect JSON from curl, browsers and the CLI) and
+ * HTTP/2 (gRPC and Connect). On a plaintext port the first bytes of each connection tell which
+ * (HTTP/2 with prior knowledge opens with a fixed preface); with `tls`, ALPN does (h2, else HTTP/1.1).
  *
  * Every connection is bounded in time: it must finish its headers within `headersTimeoutMs`
  * (the preface sniffing included) and each request's body within `requestTimeoutMs`, and it is
@@ -46,6 +48,7 @@ export async function listenHttp(
   port: number,
   limits: ConnectionLimits,
   timers: Timers = systemClock,
+  tls?: TlsFileWatch,
 ): Promise<ApiListener> {
   const http1 = createHttp1Server(
     {
@@ -69,7 +72,7 @@ export async function listenHttp(
   );
   http2.on("session", (session: Http2Session) => boundSession(session, limits, timers));
   const sockets = new Set<Socket>();
-  const tcp = createTcpServer((socket) => {
+  const sniffed = (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     // A connection that never says which protocol it speaks is one of its headers being late.
@@ -90,13 +93,21 @@ export async function listenHttp(
       (matches ? http2 : http1).emit("connection", socket);
     };
     socket.on("readable", sniff);
-  });
+  };
+  // node:http2 takes a TLS socket whose ALPN said h2 as it takes a plaintext one.
+  const negotiated = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    ((socket as TLSSocket).alpnProtocol === "h2" ? http2 : http1).emit("connection", socket);
+  };
+  const tcp = tls ? createTlsServer(tls, ["h2", "http/1.1"], negotiated) : createTcpServer(sniffed);
   tcp.maxConnections = limits.maxConnections;
   tcp.listen(port, host);
   await once(tcp, "listening");
   return {
     port: (tcp.address() as AddressInfo).port,
     close: async () => {
+      tls?.stop();
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       http1.close(); // stops that sweep
       http1.closeAllConnections();

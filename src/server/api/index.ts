@@ -3,6 +3,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ManagementService } from "../../gen/gantry/api/v1/management_pb.js";
 import { systemClock, type Timers } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
+import type { TlsFileWatch } from "../../lib/tls.js";
 import { ApiAuth, principalKey } from "./auth.js";
 import { FailedAuthLimiter } from "./failed-auth.js";
 import { gateRequests } from "./gate.js";
@@ -28,10 +29,13 @@ export interface ManagementApiOptions {
   logger?: Logger;
   /** For the failed-authentication budget and the HTTP/2 timeouts. Default the system clock. */
   timers?: Timers;
+  /** Serve HTTPS (ALPN h2 and http/1.1) with the certificates this watch holds; stopped with the API. */
+  tls?: TlsFileWatch;
 }
 
 /**
- * Serves the management API (Connect JSON, gRPC and gRPC-Web) on one port, HTTP/1.1 and h2c. Every
+ * Serves the management API (Connect JSON, gRPC and gRPC-Web) on one port, HTTP/1.1 and h2c, or HTTPS (h2,
+ * http/1.1). Every
  * request passes the gate (token, failed-authentication budget, declared body size) before its
  * body is read.
  */
@@ -61,5 +65,6 @@ export async function startManagementApi(options: ManagementApiOptions): Promise
     options.port,
     limits,
     timers,
+    options.tls,
   );
 }
