@@ -9,8 +9,11 @@ import {
   type H2Stream,
   type RequestHeaders,
   RequestTimeouts,
+  ServerLimits,
 } from "../h2/index.js";
 import type { Logger } from "../logger.js";
+import type { Registry } from "../metrics.js";
+import { serverLimitMetrics } from "../server-limit-metrics.js";
 import { Call, type StreamContext } from "./call.js";
 import { parseGrpcTimeout, WaitingCalls } from "./deadlines.js";
 import { encodeResponse, readRequest } from "./messages.js";
@@ -40,6 +43,14 @@ export interface Http2GrpcServerOptions {
   requestTimeoutMs?: number;
   /** Time for deadlines, keepalives, the request timeout and the shutdown grace. Default the system clock. */
   timers?: Timers;
+  /** Open client connections, at most; a newer one gets GOAWAY and is closed. Default 10,000. */
+  maxConnections?: number;
+  /** Calls in flight across all connections, at most; a newer one gets REFUSED_STREAM. Default 10,000. */
+  maxTotalStreams?: number;
+  /** Request bytes held across all connections before the server stops reading. Default 256 MiB. */
+  maxBufferedBytes?: number;
+  /** Where `gantry_grpc_limit_reached_total` and `gantry_grpc_limit_in_use` go. */
+  registry?: Registry;
 }
 
 /**
@@ -55,6 +66,7 @@ export class Http2GrpcServer implements GrpcRouter {
   readonly #logger: Logger | undefined;
   readonly #maxReceive: number;
   readonly #server: Server;
+  readonly #limits: ServerLimits;
   readonly #onStream = (stream: H2Stream, headers: RequestHeaders) => this.#onRequest(stream, headers);
   #stopping = false;
 
@@ -64,7 +76,23 @@ export class Http2GrpcServer implements GrpcRouter {
     this.#waiting = new WaitingCalls(this.#timers);
     this.#maxReceive = options.maxReceiveMessageBytes ?? 4 * 1024 * 1024;
     const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    let onLimit: ReturnType<typeof serverLimitMetrics> | undefined;
+    const limits = new ServerLimits({
+      ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+      ...(options.maxTotalStreams === undefined ? {} : { maxStreams: options.maxTotalStreams }),
+      ...(options.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.maxBufferedBytes }),
+      onLimit: (bound) => onLimit?.(bound),
+    });
+    this.#limits = limits;
+    if (options.registry) {
+      onLimit = serverLimitMetrics(options.registry, () => ({
+        connections: limits.connections,
+        streams: limits.streams,
+        buffered_bytes: limits.bufferedBytes,
+      }));
+    }
     const connectionOptions: H2ConnectionOptions = {
+      serverLimits: limits,
       timers: this.#timers,
       keepaliveTimeMs: options.keepaliveTimeMs ?? 30_000,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 10_000,
@@ -97,6 +125,11 @@ export class Http2GrpcServer implements GrpcRouter {
     });
     this.#server.on("error", (err) => this.#logger?.error({ err }, "gRPC server error"));
     return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** The server-wide bounds and how much of each is in use. */
+  get limits(): ServerLimits {
+    return this.#limits;
   }
 
   get port(): number | undefined {
