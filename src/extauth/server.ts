@@ -6,6 +6,7 @@ import {
   createLogger,
   createRedis,
   createRegistry,
+  type GrpcServerLimits,
   HealthService,
   Http2GrpcServer,
   type Logger,
@@ -30,6 +31,10 @@ export interface ExtAuthServerOptions {
   metricsPort?: number;
   /** Calls in flight on one client connection, at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 1000. */
   maxConcurrentStreams?: number;
+  /** Bounds across all client connections of the gRPC port (see Http2GrpcServerOptions); defaults as there. */
+  serverLimits?: GrpcServerLimits;
+  /** Largest CheckRequest accepted; a larger one is answered RESOURCE_EXHAUSTED. Default 4 MiB. */
+  maxRequestBytes?: number;
   /** A YAML file of auth configs, watched and reloaded on change. */
   configFile?: string;
   /** Auth configs to start with when there is no file (e.g. `gantry up`, tests). */
@@ -69,6 +74,14 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   const registry = createRegistry("extauth");
   const metrics = new ExtAuthMetrics(registry);
   const configFile = options.configFile === undefined ? undefined : resolve(options.configFile);
+  // Built first: bad limits are refused before anything starts.
+  const grpc = new Http2GrpcServer({
+    logger,
+    registry,
+    ...options.serverLimits,
+    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
+    ...(options.maxRequestBytes === undefined ? {} : { maxReceiveMessageBytes: options.maxRequestBytes }),
+  });
   let redis: RedisClient | undefined;
   let apiKeys: ApiKeyDirectory | undefined;
   if (options.redisUrl) {
@@ -110,10 +123,6 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     throw err;
   }
 
-  const grpc = new Http2GrpcServer({
-    logger,
-    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
-  });
   const health = new HealthService();
   health.register(grpc);
   grpc.add(Authorization, { check: (request) => service.check(request) });

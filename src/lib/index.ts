@@ -18,6 +18,7 @@ export {
   EncodedMessage,
   encodeOnce,
   type GrpcRouter,
+  type GrpcServerLimits,
   Http2GrpcServer,
   type Http2GrpcServerOptions,
   type Http2ServiceImpl,

@@ -6,6 +6,7 @@ import {
   createRedis,
   EncodedMessage,
   GrpcError,
+  type GrpcServerLimits,
   GrpcStatus,
   HealthService,
   Http2GrpcServer,
@@ -26,6 +27,7 @@ import { MemoryCounterStore } from "./memory-store.js";
 import { createRateLimitMetrics } from "./metrics.js";
 import { OverLimitCache } from "./over-limit-cache.js";
 import { RedisCounterStore } from "./redis-store.js";
+import { defaultRequestLimits, type RequestLimits } from "./request.js";
 import { encodeRateLimitAnswer, type RateLimitAnswer } from "./response-encoding.js";
 import { compileRules, type RuleBook } from "./rules.js";
 import { defaultResponseHeaderNames, RateLimiter, type RedisFailureMode, type ResponseHeaderNames } from "./service.js";
@@ -39,6 +41,10 @@ export interface RateLimitServerOptions {
   metricsPort?: number;
   /** Calls in flight on one client connection, at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 1000. */
   maxConcurrentStreams?: number;
+  /** Bounds across all client connections of the gRPC port (see Http2GrpcServerOptions); defaults as there. */
+  serverLimits?: GrpcServerLimits;
+  /** Bounds on one ShouldRateLimit request: descriptors, entries per descriptor. */
+  requestLimits?: Partial<RequestLimits>;
   /** envoyproxy/ratelimit YAML files, one domain each; watched and reloaded on change. */
   configDir?: string;
   /** Configs from another source (xDS, `gantry up`); replaced later with `setConfigs`. */
@@ -92,6 +98,13 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
   const clock = options.clock ?? systemClock;
   const metrics = createRateLimitMetrics(options.registry);
   const host = options.host ?? "0.0.0.0";
+  // Built first: bad limits are refused before anything starts.
+  const grpc = new Http2GrpcServer({
+    logger,
+    registry: metrics.registry,
+    ...options.serverLimits,
+    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
+  });
   const redisTimeoutMs = options.redisTimeoutMs ?? 50;
   const redis =
     options.store === undefined && options.redisUrl !== undefined
@@ -122,6 +135,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     globalShadowMode: options.globalShadowMode ?? false,
     responseHeaders: headers === true ? defaultResponseHeaderNames : headers === false ? undefined : headers,
     overLimitCache: options.localCache === false ? undefined : new OverLimitCache(clock),
+    requestLimits: { ...defaultRequestLimits, ...options.requestLimits },
   });
 
   const keyFormat = options.redisKeyFormat ?? "envoyproxy";
@@ -173,10 +187,6 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
 
   // The common outcome's series is looked up once, not per request.
   const answeredOk = metrics.requestDuration.labels("OK");
-  const grpc = new Http2GrpcServer({
-    logger,
-    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
-  });
   const health = new HealthService();
   // envoyproxy/ratelimit answers for its service name too; load balancers and probes may ask for it.
   health.set("ratelimit", ServingStatus.SERVING);

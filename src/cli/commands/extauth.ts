@@ -3,18 +3,22 @@ import { startExtAuthServer } from "../../extauth/index.js";
 import { followAuthConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
+  checkBufferedBytes,
   defaultNodeId,
   grpcMaxStreamsOption,
   hostOption,
   logLevelOption,
+  parseBytes,
   parsePositiveInt,
   portOption,
   redisUrlOption,
+  type ServerLimitFlags,
+  serverLimitOptions,
   xdsFeedOptions,
 } from "../options.js";
 import { stopAllOnSignal } from "../signals.js";
 
-interface ExtAuthFlags {
+interface ExtAuthFlags extends ServerLimitFlags {
   host: string;
   grpcPort: number;
   grpcMaxConcurrentStreams: number;
@@ -23,6 +27,7 @@ interface ExtAuthFlags {
   defaultConfig?: string;
   redisUrl?: string;
   checkTimeoutMs: number;
+  maxRequestBytes: number;
   xdsServer?: string;
   nodeId?: string;
   logLevel: LogLevel;
@@ -35,6 +40,15 @@ export function registerExtAuth(program: Command): void {
     .addOption(hostOption())
     .addOption(portOption("--grpc-port", "GANTRY_GRPC_PORT", "gRPC port for Check and health", 8083))
     .addOption(grpcMaxStreamsOption())
+    .addOption(
+      new Option(
+        "--max-request-bytes <bytes>",
+        "largest CheckRequest accepted (RESOURCE_EXHAUSTED beyond; 4Mi, 16Mi...)",
+      )
+        .env("GANTRY_EXTAUTH_MAX_REQUEST_BYTES")
+        .default(4 * 1024 ** 2, "4Mi")
+        .argParser(parseBytes),
+    )
     .addOption(portOption("--metrics-port", "GANTRY_METRICS_PORT", "port for /metrics, /healthz and /readyz", 9092))
     .addOption(
       new Option("--config <file>", "YAML auth configs keyed by id; reloaded when it changes").env(
@@ -54,15 +68,22 @@ export function registerExtAuth(program: Command): void {
         .argParser(parsePositiveInt),
     )
     .addOption(logLevelOption());
-  for (const option of xdsFeedOptions("extauth")) command.addOption(option);
+  for (const option of [...serverLimitOptions("grpc"), ...xdsFeedOptions("extauth")]) command.addOption(option);
   command.action(async (flags: ExtAuthFlags) => {
     if (flags.xdsServer && flags.config)
       throw new Error("--config and --xds-server are two config sources: choose one");
+    checkBufferedBytes(flags.grpcMaxBufferedBytes, flags.maxRequestBytes, "--max-request-bytes");
     const logger = createLogger({ service: "extauth", level: flags.logLevel });
     const server = await startExtAuthServer({
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
+      maxRequestBytes: flags.maxRequestBytes,
+      serverLimits: {
+        maxConnections: flags.grpcMaxConnections,
+        maxTotalStreams: flags.grpcMaxTotalStreams,
+        maxBufferedBytes: flags.grpcMaxBufferedBytes,
+      },
       metricsPort: flags.metricsPort,
       checkTimeoutMs: flags.checkTimeoutMs,
       logger,

@@ -53,6 +53,9 @@ export interface Http2GrpcServerOptions {
   registry?: Registry;
 }
 
+/** The server-wide bounds, as a service passes them through. */
+export type GrpcServerLimits = Pick<Http2GrpcServerOptions, "maxConnections" | "maxTotalStreams" | "maxBufferedBytes">;
+
 /**
  * A gRPC server for unary and server-streaming protobuf-es services (h2c, prior knowledge, as Envoy's
  * gRPC clients connect). Handlers get decoded messages and return plain objects or messages;
@@ -76,6 +79,7 @@ export class Http2GrpcServer implements GrpcRouter {
     this.#waiting = new WaitingCalls(this.#timers);
     this.#maxReceive = options.maxReceiveMessageBytes ?? 4 * 1024 * 1024;
     const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    checkLimits(options, this.#maxReceive);
     let onLimit: ReturnType<typeof serverLimitMetrics> | undefined;
     const limits = new ServerLimits({
       ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
@@ -329,5 +333,21 @@ export class Http2GrpcServer implements GrpcRouter {
     }
     this.#logger?.error({ err, method: route.path }, "handler failed");
     call.fail(GrpcStatus.INTERNAL, "internal error");
+  }
+}
+
+/** Refuses bounds that cannot work together, before the server exists. */
+function checkLimits(options: Http2GrpcServerOptions, maxReceive: number): void {
+  for (const name of ["maxConnections", "maxTotalStreams", "maxBufferedBytes", "maxConcurrentStreams"] as const) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      throw new RangeError(`${name} must be a positive integer, not ${value}`);
+    }
+  }
+  // A request is held whole until it ends: a budget below the largest one would stall it until its timeout.
+  if (options.maxBufferedBytes !== undefined && options.maxBufferedBytes < maxReceive + 5) {
+    throw new RangeError(
+      `maxBufferedBytes (${options.maxBufferedBytes}) is below the largest request accepted (${maxReceive} bytes)`,
+    );
   }
 }
