@@ -125,7 +125,9 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
 
   const health = new HealthService();
   health.register(grpc);
-  grpc.add(Authorization, { check: (request) => service.check(request) });
+  // Envoy can send header values and a body that are not UTF-8 (when its sanitizer is off); such a
+  // request still gets a decision, never a gRPC error.
+  grpc.add(Authorization, { check: (request) => service.check(request) }, { acceptInvalidUtf8: true });
   let grpcPort: number;
   let telemetry: TelemetryServer;
   try {

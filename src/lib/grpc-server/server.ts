@@ -17,7 +17,7 @@ import { serverLimitMetrics } from "../server-limit-metrics.js";
 import { Call, type StreamContext } from "./call.js";
 import { parseGrpcTimeout, WaitingCalls } from "./deadlines.js";
 import { encodeResponse, readRequest } from "./messages.js";
-import { type GrpcRouter, GrpcRoutes, type Http2ServiceImpl, type Route } from "./router.js";
+import { type GrpcRouter, GrpcRoutes, type Http2ServiceImpl, type Route, type ServiceOptions } from "./router.js";
 import { acceptEncoding, CallFailure, grpcContentType, notGrpc } from "./status.js";
 
 // The data-plane services (ext_authz Check, RLS ShouldRateLimit) sit on the request path of every call
@@ -112,8 +112,8 @@ export class Http2GrpcServer implements GrpcRouter {
   }
 
   /** Adds a service. Every method must have a handler; client-streaming and bidi methods are not served here. */
-  add<S extends GenServiceMethods>(service: GenService<S>, impl: Http2ServiceImpl<S>): this {
-    this.#routes.add(service, impl);
+  add<S extends GenServiceMethods>(service: GenService<S>, impl: Http2ServiceImpl<S>, options?: ServiceOptions): this {
+    this.#routes.add(service, impl, options);
     return this;
   }
 
