@@ -60,12 +60,10 @@ export interface ServerLimitFlags {
   grpcMaxBufferedBytes: number;
 }
 
-/**
- * The server-wide bounds of a data-plane gRPC port (`prefix` "grpc" for ext-auth and rate limit, "xds"
- * for the management server's xDS port): connections, calls in flight across connections, request bytes held.
- */
-export function serverLimitOptions(prefix: "grpc" | "xds"): Option[] {
-  const env = `GANTRY_${prefix.toUpperCase()}`;
+/** The server-wide bounds of a data-plane gRPC port: connections, calls in flight across connections, request bytes held. */
+export function serverLimitOptions(): Option[] {
+  const env = "GANTRY_GRPC";
+  const prefix = "grpc";
   return [
     new Option(`--${prefix}-max-connections <n>`, "open client connections, at most (a newer one gets GOAWAY)")
       .env(`${env}_MAX_CONNECTIONS`)

@@ -11,6 +11,8 @@ import {
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Timers } from "./clock.js";
+import { type CappedListener, listenWithConnectionCap } from "./grpc-connection-cap.js";
+import type { ServerLimits } from "./h2/server-limits.js";
 import type { Logger } from "./logger.js";
 
 export { status as GrpcStatus } from "@grpc/grpc-js";
@@ -197,6 +199,8 @@ export interface GrpcServerOptions {
   channelOptions?: grpc.ServerOptions;
   /** Runs the shutdown grace period. Default the system clock. */
   clock?: Timers;
+  /** Counts connections against `maxConnections` (refused over it with GOAWAY); grpc-js alone has no cap. */
+  connectionLimits?: ServerLimits;
 }
 
 /**
@@ -208,11 +212,14 @@ export class GrpcServer {
   readonly #logger: Logger | undefined;
   readonly #clock: Timers;
   #port: number | undefined;
+  readonly #limits: ServerLimits | undefined;
+  #capped: CappedListener | undefined;
 
   constructor(options: GrpcServerOptions = {}) {
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
     this.#server = new grpc.Server({ ...defaultServerOptions, ...options.channelOptions });
+    this.#limits = options.connectionLimits;
   }
 
   /** Adds a service. Every method must have a handler. */
@@ -224,6 +231,17 @@ export class GrpcServer {
 
   /** Binds and starts serving; resolves to the bound port (useful with port 0). */
   async listen(host: string, port: number): Promise<number> {
+    if (this.#limits) {
+      this.#capped = await listenWithConnectionCap(
+        this.#server,
+        grpc.ServerCredentials.createInsecure(),
+        host,
+        port,
+        this.#limits,
+      );
+      this.#port = this.#capped.port;
+      return this.#port;
+    }
     const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
     this.#port = await new Promise<number>((resolve, reject) => {
       this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
@@ -242,6 +260,7 @@ export class GrpcServer {
    * whatever is left (long-lived streams such as xDS would otherwise hold shutdown forever).
    */
   async shutdown(graceMs = 5_000): Promise<void> {
+    const capped = this.#capped?.close();
     await new Promise<void>((resolve) => {
       const timer = this.#clock
         .setTimeout(() => {
@@ -254,6 +273,7 @@ export class GrpcServer {
         resolve();
       });
     });
+    await capped;
   }
 }
 

@@ -24,6 +24,7 @@ export {
   type Http2ServiceImpl,
   type StreamContext,
 } from "./grpc-server/index.js";
+export { ServerLimits } from "./h2/server-limits.js";
 export { HealthService, ServingStatus } from "./health.js";
 export { createLogger, type Logger, type LoggerConfig, type LogLevel, logLevels } from "./logger.js";
 export { Counter, createRegistry, Gauge, Histogram, Registry, requestLatencyBuckets } from "./metrics.js";
@@ -37,5 +38,6 @@ export {
   redactUrl,
   waitForRedis,
 } from "./redis.js";
+export { serverLimitMetrics } from "./server-limit-metrics.js";
 export { type Readiness, startTelemetryServer, type TelemetryServer } from "./telemetry.js";
 export { timeoutSignal } from "./timeout-signal.js";

@@ -7,7 +7,7 @@ import { Counter, Gauge, type Registry } from "./metrics.js";
 export type LimitedResource = "connections" | "streams" | "buffered_bytes";
 
 /** Reads how much of each bound is in use now (for the gauges, at scrape time). */
-export type LimitUsage = () => Readonly<Record<LimitedResource, number>>;
+export type LimitUsage = () => Readonly<Partial<Record<LimitedResource, number>>>;
 
 /** Registers the series; the returned function counts one push-back by `bound`. */
 export function serverLimitMetrics(registry: Registry, usage: LimitUsage): (bound: LimitedResource) => void {
@@ -24,7 +24,7 @@ export function serverLimitMetrics(registry: Registry, usage: LimitUsage): (boun
     labelNames: ["bound"],
     registers: [registry],
     collect() {
-      for (const [bound, value] of Object.entries(usage())) this.set({ bound }, value);
+      for (const [bound, value] of Object.entries(usage())) if (value !== undefined) this.set({ bound }, value);
     },
   });
   return (bound) => reached.inc({ bound });

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.js";
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
-import { SnapshotCache, startXdsServer, type XdsServer } from "../xds/index.js";
+import { SnapshotCache, startXdsServer, type XdsLimits, type XdsServer } from "../xds/index.js";
 import { checkApiToken } from "./api/auth.js";
 import { type ManagementDeps, type ProxyStatusView, startManagementApi } from "./api/index.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
@@ -35,6 +35,8 @@ export interface ManagementServerOptions {
   debounce?: { quietMs: number; maxDelayMs: number };
   /** This replica's name in proxy status; defaults to the host name. */
   serverName?: string;
+  /** Bounds on the xDS port across all client connections. */
+  xdsLimits?: XdsLimits;
 }
 
 export interface ManagementServer {
@@ -101,6 +103,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     logger,
     registry,
     clock,
+    ...(options.xdsLimits ? { limits: options.xdsLimits } : {}),
     hooks: {
       onStreamOpen: (stream) => publisher.nodeConnected(stream.node),
       onStreamClose: (stream) => publisher.nodeDisconnected(stream.node),

@@ -10,6 +10,13 @@ export {
 export { type AcceptedConfig, type SubscribeOptions, XdsClient, type XdsClientOptions } from "./client.js";
 export { consistencyProblems } from "./consistency.js";
 export type { Ack, Nack, Push, Request, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
-export { addXdsServices, defaultXdsPort, startXdsServer, type XdsServer, type XdsServerOptions } from "./server.js";
+export {
+  addXdsServices,
+  defaultXdsPort,
+  startXdsServer,
+  type XdsLimits,
+  type XdsServer,
+  type XdsServerOptions,
+} from "./server.js";
 export { Snapshot, SnapshotError, versionOfSet } from "./snapshot.js";
 export { type ProxyStatus, ProxyStatusBoard, type TypeStatus } from "./status.js";

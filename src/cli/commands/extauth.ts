@@ -68,7 +68,7 @@ export function registerExtAuth(program: Command): void {
         .argParser(parsePositiveInt),
     )
     .addOption(logLevelOption());
-  for (const option of [...serverLimitOptions("grpc"), ...xdsFeedOptions("extauth")]) command.addOption(option);
+  for (const option of [...serverLimitOptions(), ...xdsFeedOptions("extauth")]) command.addOption(option);
   command.action(async (flags: ExtAuthFlags) => {
     if (flags.xdsServer && flags.config)
       throw new Error("--config and --xds-server are two config sources: choose one");

@@ -149,7 +149,7 @@ export function registerRateLimit(program: Command): void {
       ),
     )
     .addOption(logLevelOption());
-  for (const option of [...serverLimitOptions("grpc"), ...xdsFeedOptions("ratelimit")]) command.addOption(option);
+  for (const option of [...serverLimitOptions(), ...xdsFeedOptions("ratelimit")]) command.addOption(option);
   command.action(async (flags: RateLimitFlags) => {
     if (flags.xdsServer && flags.configDir) {
       throw new Error("--config-dir and --xds-server are two config sources: choose one");

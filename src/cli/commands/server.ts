@@ -5,7 +5,7 @@ import { parseRedisUrl } from "../../lib/redis.js";
 import { checkApiToken } from "../../server/api/auth.js";
 import { startManagementServer } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
-import { hostOption, logLevelOption, parseHostPort, portOption, redisUrlOption } from "../options.js";
+import { hostOption, logLevelOption, parseHostPort, parsePositiveInt, portOption, redisUrlOption } from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface ServerFlags {
@@ -20,6 +20,8 @@ interface ServerFlags {
   extauthAddress?: { host: string; port: number };
   ratelimitAddress?: { host: string; port: number };
   serverName?: string;
+  xdsMaxConnections: number;
+  xdsMaxTotalStreams: number;
   logLevel: LogLevel;
 }
 
@@ -123,6 +125,21 @@ export function registerServer(program: Command): void {
         "GANTRY_SERVER_NAME",
       ),
     )
+    .addOption(
+      new Option("--xds-max-connections <n>", "open xDS client connections, at most (a newer one gets GOAWAY)")
+        .env("GANTRY_XDS_MAX_CONNECTIONS")
+        .default(10_000)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option(
+        "--xds-max-total-streams <n>",
+        "xDS streams open across all connections, at most (a newer one ends UNAVAILABLE and is retried)",
+      )
+        .env("GANTRY_XDS_MAX_TOTAL_STREAMS")
+        .default(10_000)
+        .argParser(parsePositiveInt),
+    )
     .addOption(logLevelOption())
     .action(async (flags: ServerFlags) => {
       const token = readApiToken(flags.apiTokenFile);
@@ -150,6 +167,7 @@ export function registerServer(program: Command): void {
           ...(flags.ratelimitAddress ? { rateLimit: flags.ratelimitAddress } : {}),
         },
         ...(flags.serverName ? { serverName: flags.serverName } : {}),
+        xdsLimits: { maxConnections: flags.xdsMaxConnections, maxTotalStreams: flags.xdsMaxTotalStreams },
         logger,
         registry,
       });
