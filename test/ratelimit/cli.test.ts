@@ -64,17 +64,17 @@ describe("gantry ratelimit's bounds", () => {
   it("refuses bounds that cannot work before it opens a port", async () => {
     const grpcPort = await freePort();
     const base = ["ratelimit", "--host", "127.0.0.1", "--grpc-port", String(grpcPort), "--metrics-port", "0"];
-    const small = await runGantry([...base, "--grpc-max-buffered-bytes", "1Mi"]);
+    const small = await runGantry([...base, "--grpc-max-buffered-bytes", "1Mi"], { timeoutMs: 30_000 });
     expect(small.code).toBe(1);
     expect(small.stderr).toContain(
       "--grpc-max-buffered-bytes (1048576) must be larger than the largest request (4Mi) (4194304 bytes)",
     );
-    const zero = await runGantry([...base, "--grpc-max-connections", "0"]);
+    const zero = await runGantry([...base, "--grpc-max-connections", "0"], { timeoutMs: 30_000 });
     expect(zero.code).not.toBe(0);
     expect(zero.stderr).toContain('"0" is not a positive integer');
-    const words = await runGantry([...base, "--max-descriptors", "many"]);
+    const words = await runGantry([...base, "--max-descriptors", "many"], { timeoutMs: 30_000 });
     expect(words.code).not.toBe(0);
     expect(words.stderr).toContain('"many" is not a positive integer');
     expect(await isListening(grpcPort)).toBe(false);
-  });
+  }, 120_000);
 });
