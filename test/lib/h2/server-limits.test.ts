@@ -125,26 +125,36 @@ describe("server-wide bounds of the data-plane gRPC server", () => {
   it("stops reading while the request bytes held are over the budget, and reads again once they are given back", async () => {
     const registry = createRegistry("test", { processMetrics: false });
     const clock = new ManualClock();
-    const port = await start({ maxBufferedBytes: 32 * 1024, requestTimeoutMs: 1_000, timers: clock, registry });
+    const port = await start({
+      maxBufferedBytes: 32 * 1024,
+      maxReceiveMessageBytes: 24 * 1024,
+      requestTimeoutMs: 1_000,
+      timers: clock,
+      registry,
+    });
     const a = await open(port);
-    // An upload that never ends holds 40 KiB: over the budget.
-    const upload = message("/upload", 40 * 1024);
-    a.sendFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, headers);
-    for (let at = 0; at < upload.length - 1; at += 16 * 1024) {
-      a.sendFrame(FrameType.DATA, 0, 1, upload.subarray(at, Math.min(at + 16 * 1024, upload.length - 1)));
+    // Two uploads that never end hold 40 KiB between them: over the budget.
+    const upload = message("/upload", 20 * 1024);
+    for (const id of [1, 3]) {
+      a.sendFrame(FrameType.HEADERS, Flag.END_HEADERS, id, headers);
+      for (let at = 0; at < upload.length - 1; at += 16 * 1024) {
+        a.sendFrame(FrameType.DATA, 0, id, upload.subarray(at, Math.min(at + 16 * 1024, upload.length - 1)));
+      }
     }
-    await waitFor(() => (server?.limits.bufferedBytes ?? 0) >= 32 * 1024, { what: "the upload to be held" });
-    await waitFor(async () => (await reached(registry, "buffered_bytes")) === 1, { what: "reading to pause" });
+    await waitFor(() => (server?.limits.bufferedBytes ?? 0) >= 32 * 1024, { what: "the uploads to be held" });
+    await waitFor(async () => (await reached(registry, "buffered_bytes")) >= 1, { what: "reading to pause" });
 
-    // A call sent now is not read while the budget is spent: it is answered only after the upload is
-    // reset by the request timeout, which gives its bytes back.
-    call(a, 3, "/after");
+    // A call sent now is not read while the budget is spent: it is answered only after the uploads are
+    // reset by the request timeout, which gives their bytes back.
+    call(a, 5, "/after");
     clock.advance(2_000);
-    const done = await answered(a, 3);
-    const resetAt = a.frames.findIndex((f) => f.type === FrameType.RST_STREAM && f.id === 1);
-    expect(resetAt).toBeGreaterThanOrEqual(0);
-    expect(a.frames[resetAt]?.payload.readUInt32BE(0)).toBe(ErrorCode.CANCEL);
-    expect(a.frames.indexOf(done)).toBeGreaterThan(resetAt);
+    const done = await answered(a, 5);
+    for (const id of [1, 3]) {
+      const resetAt = a.frames.findIndex((f) => f.type === FrameType.RST_STREAM && f.id === id);
+      expect(resetAt).toBeGreaterThanOrEqual(0);
+      expect(a.frames[resetAt]?.payload.readUInt32BE(0)).toBe(ErrorCode.CANCEL);
+      expect(a.frames.indexOf(done)).toBeGreaterThan(resetAt);
+    }
     expect(server?.limits.bufferedBytes).toBe(0);
   });
 });
