@@ -45,6 +45,59 @@ export function grpcMaxStreamsOption(): Option {
     .argParser(parsePositiveInt);
 }
 
+/** A byte count: an integer, or one with a binary suffix (`64Ki`, `256Mi`, `1Gi`). */
+export function parseBytes(value: string): number {
+  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(value);
+  const scale = match?.[2] === "Ki" ? 1024 : match?.[2] === "Mi" ? 1024 ** 2 : match?.[2] === "Gi" ? 1024 ** 3 : 1;
+  const bytes = match ? Number(match[1]) * scale : Number.NaN;
+  if (!(bytes > 0) || !Number.isSafeInteger(bytes))
+    throw new InvalidArgumentError(`"${value}" is not a positive byte count (such as 1048576, 64Ki, 256Mi or 1Gi)`);
+  return bytes;
+}
+
+/** The server-wide bounds of a data-plane gRPC port, as flags. */
+export interface ServerLimitFlags {
+  grpcMaxConnections: number;
+  grpcMaxTotalStreams: number;
+  grpcMaxBufferedBytes: number;
+}
+
+/** The server-wide bounds of a data-plane gRPC port: connections, calls in flight across connections, request bytes held. */
+export function serverLimitOptions(): Option[] {
+  const env = "GANTRY_GRPC";
+  const prefix = "grpc";
+  return [
+    new Option(`--${prefix}-max-connections <n>`, "open client connections, at most (a newer one gets GOAWAY)")
+      .env(`${env}_MAX_CONNECTIONS`)
+      .default(10_000)
+      .argParser(parsePositiveInt),
+    new Option(
+      `--${prefix}-max-total-streams <n>`,
+      "calls in flight across all connections, at most (a newer one is refused, REFUSED_STREAM)",
+    )
+      .env(`${env}_MAX_TOTAL_STREAMS`)
+      .default(10_000)
+      .argParser(parsePositiveInt),
+    new Option(
+      `--${prefix}-max-buffered-bytes <bytes>`,
+      "request bytes held across all connections before the server stops reading (64Ki, 256Mi, 1Gi...)",
+    )
+      .env(`${env}_MAX_BUFFERED_BYTES`)
+      .default(256 * 1024 ** 2, "256Mi")
+      .argParser(parseBytes),
+  ];
+}
+
+/**
+ * A request is held whole until it ends, so the byte budget must hold the largest one (with its 5-byte
+ * gRPC prefix); a smaller budget would stall such a request until its timeout.
+ */
+export function checkBufferedBytes(budget: number, largestRequest: number, what: string): void {
+  if (budget < largestRequest + 5) {
+    throw new Error(`--grpc-max-buffered-bytes (${budget}) must be larger than ${what} (${largestRequest} bytes)`);
+  }
+}
+
 export function redisUrlOption(description: string): Option {
   return new Option(
     "--redis-url <url>",

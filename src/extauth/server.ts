@@ -6,6 +6,7 @@ import {
   createLogger,
   createRedis,
   createRegistry,
+  type GrpcServerLimits,
   HealthService,
   Http2GrpcServer,
   type Logger,
@@ -36,6 +37,10 @@ export interface ExtAuthServerOptions {
   maxConcurrentStreams?: number;
   /** Serve the gRPC port over TLS (mTLS with a client CA); the files are checked before anything starts. */
   tls?: TlsFiles;
+  /** Bounds across all client connections of the gRPC port (see Http2GrpcServerOptions); defaults as there. */
+  serverLimits?: GrpcServerLimits;
+  /** Largest CheckRequest accepted; a larger one is answered RESOURCE_EXHAUSTED. Default 4 MiB. */
+  maxRequestBytes?: number;
   /** A YAML file of auth configs, watched and reloaded on change. */
   configFile?: string;
   /** Auth configs to start with when there is no file (e.g. `gantry up`, tests). */
@@ -81,6 +86,15 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   const registry = createRegistry("extauth");
   const metrics = new ExtAuthMetrics(registry);
   const configFile = options.configFile === undefined ? undefined : resolve(options.configFile);
+  // Built first: bad limits are refused before anything starts.
+  const grpc = new Http2GrpcServer({
+    logger,
+    registry,
+    ...options.serverLimits,
+    ...(tls ? { tls } : {}),
+    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
+    ...(options.maxRequestBytes === undefined ? {} : { maxReceiveMessageBytes: options.maxRequestBytes }),
+  });
   let redis: RedisClient | undefined;
   let apiKeys: ApiKeyDirectory | undefined;
   const redisTimeoutMs = options.redisCommandTimeoutMs ?? 100;
@@ -139,14 +153,11 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     throw err;
   }
 
-  const grpc = new Http2GrpcServer({
-    logger,
-    ...(tls ? { tls } : {}),
-    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
-  });
   const health = new HealthService();
   health.register(grpc);
-  grpc.add(Authorization, { check: (request) => service.check(request) });
+  // Envoy can send header values and a body that are not UTF-8 (when its sanitizer is off); such a
+  // request still gets a decision, never a gRPC error.
+  grpc.add(Authorization, { check: (request) => service.check(request) }, { acceptInvalidUtf8: true });
   let grpcPort: number;
   let telemetry: TelemetryServer;
   try {

@@ -11,7 +11,9 @@ import {
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Timers } from "./clock.js";
+import { type CappedListener, listenWithConnectionCap } from "./grpc-connection-cap.js";
 import { serverCredentials } from "./grpc-tls.js";
+import type { ServerLimits } from "./h2/server-limits.js";
 import type { Logger } from "./logger.js";
 import type { TlsFileWatch } from "./tls.js";
 
@@ -201,6 +203,8 @@ export interface GrpcServerOptions {
   clock?: Timers;
   /** Serve TLS with the certificates this watch holds (mTLS with a client CA); stopped with the server. */
   tls?: TlsFileWatch;
+  /** Counts connections against `maxConnections` (refused over it with GOAWAY); grpc-js alone has no cap. */
+  connectionLimits?: ServerLimits;
 }
 
 /**
@@ -213,12 +217,15 @@ export class GrpcServer {
   readonly #clock: Timers;
   readonly #tls: TlsFileWatch | undefined;
   #port: number | undefined;
+  readonly #limits: ServerLimits | undefined;
+  #capped: CappedListener | undefined;
 
   constructor(options: GrpcServerOptions = {}) {
     this.#logger = options.logger;
     this.#tls = options.tls;
     this.#clock = options.clock ?? systemClock;
     this.#server = new grpc.Server({ ...defaultServerOptions, ...options.channelOptions });
+    this.#limits = options.connectionLimits;
   }
 
   /** Adds a service. Every method must have a handler. */
@@ -230,9 +237,14 @@ export class GrpcServer {
 
   /** Binds and starts serving; resolves to the bound port (useful with port 0). */
   async listen(host: string, port: number): Promise<number> {
+    const credentials = this.#tls ? serverCredentials(this.#tls) : grpc.ServerCredentials.createInsecure();
+    if (this.#limits) {
+      this.#capped = await listenWithConnectionCap(this.#server, credentials, host, port, this.#limits);
+      this.#port = this.#capped.port;
+      return this.#port;
+    }
     const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
     this.#port = await new Promise<number>((resolve, reject) => {
-      const credentials = this.#tls ? serverCredentials(this.#tls) : grpc.ServerCredentials.createInsecure();
       this.#server.bindAsync(address, credentials, (err, bound) =>
         err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(bound),
       );
@@ -249,6 +261,7 @@ export class GrpcServer {
    * whatever is left (long-lived streams such as xDS would otherwise hold shutdown forever).
    */
   async shutdown(graceMs = 5_000): Promise<void> {
+    const capped = this.#capped?.close();
     this.#tls?.stop();
     await new Promise<void>((resolve) => {
       const timer = this.#clock
@@ -262,6 +275,7 @@ export class GrpcServer {
         resolve();
       });
     });
+    await capped;
   }
 }
 

@@ -19,12 +19,14 @@ export {
   EncodedMessage,
   encodeOnce,
   type GrpcRouter,
+  type GrpcServerLimits,
   Http2GrpcServer,
   type Http2GrpcServerOptions,
   type Http2ServiceImpl,
   type StreamContext,
 } from "./grpc-server/index.js";
 export { type ClientTlsFiles, channelCredentials, serverCredentials } from "./grpc-tls.js";
+export { ServerLimits } from "./h2/server-limits.js";
 export { HealthService, ServingStatus } from "./health.js";
 export { createLogger, type Logger, type LoggerConfig, type LogLevel, logLevels } from "./logger.js";
 export { Counter, createRegistry, Gauge, Histogram, Registry, requestLatencyBuckets } from "./metrics.js";
@@ -40,6 +42,7 @@ export {
 } from "./redis.js";
 export { pingRedis, redisProblem } from "./redis-probe.js";
 export { RedisSubscription, type RedisSubscriptionOptions } from "./redis-subscription.js";
+export { serverLimitMetrics } from "./server-limit-metrics.js";
 export {
   defaultTelemetryLimits,
   type Readiness,

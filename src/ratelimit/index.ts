@@ -5,5 +5,6 @@ export { checkConfigs, loadConfigDir } from "./config-files.js";
 export { parseRateLimitYaml } from "./config-yaml.js";
 export { MemoryCounterStore } from "./memory-store.js";
 export { RedisCounterStore } from "./redis-store.js";
+export { defaultRequestLimits, type RequestLimits } from "./request.js";
 export { type RateLimitServer, type RateLimitServerOptions, startRateLimitServer } from "./server.js";
 export { defaultResponseHeaderNames, type RedisFailureMode, type ResponseHeaderNames } from "./service.js";

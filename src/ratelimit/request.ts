@@ -14,6 +14,18 @@ export interface RequestDescriptor {
   readonly hits: number;
 }
 
+/**
+ * Bounds on one request. Envoy builds a descriptor per rate-limit action that applies, with an entry per
+ * action in it, so real requests carry a handful; the bounds keep one request from costing the server
+ * (and every caller waiting behind it) without limit. envoyproxy/ratelimit has none.
+ */
+export interface RequestLimits {
+  readonly maxDescriptors: number;
+  readonly maxEntriesPerDescriptor: number;
+}
+
+export const defaultRequestLimits: RequestLimits = { maxDescriptors: 1_000, maxEntriesPerDescriptor: 100 };
+
 export interface CheckedRequest {
   readonly domain: string;
   readonly descriptors: readonly RequestDescriptor[];
@@ -47,12 +59,23 @@ function invalid(message: string): never {
  * Checks a ShouldRateLimit request. An empty domain or descriptor list is answered UNKNOWN with
  * envoyproxy/ratelimit's words (its service returns a plain error there, which gRPC-Go sends as UNKNOWN);
  * a descriptor without entries or with an empty key simply matches nothing, as there. A bad `hits_addend`
- * or override unit is INVALID_ARGUMENT naming the field.
+ * or override unit is INVALID_ARGUMENT naming the field; so is a request over `limits`, naming the limit.
  */
-export function checkRequest(request: RateLimitRequest): CheckedRequest {
+export function checkRequest(request: RateLimitRequest, limits: RequestLimits = defaultRequestLimits): CheckedRequest {
   if (request.domain === "") throw new GrpcError(GrpcStatus.UNKNOWN, "rate limit domain must not be empty");
   if (request.descriptors.length === 0)
     throw new GrpcError(GrpcStatus.UNKNOWN, "rate limit descriptor list must not be empty");
+  if (request.descriptors.length > limits.maxDescriptors) {
+    invalid(
+      `descriptors: ${request.descriptors.length} descriptors, more than the limit of ${limits.maxDescriptors} (--max-descriptors)`,
+    );
+  }
+  const tooLong = request.descriptors.findIndex((d) => d.entries.length > limits.maxEntriesPerDescriptor);
+  if (tooLong >= 0) {
+    invalid(
+      `descriptors[${tooLong}].entries: ${request.descriptors[tooLong]?.entries.length} entries, more than the limit of ${limits.maxEntriesPerDescriptor} (--max-descriptor-entries)`,
+    );
+  }
   const requestHits = request.hitsAddend === 0 ? 1 : request.hitsAddend;
   const descriptors = request.descriptors.map((descriptor, i): RequestDescriptor => {
     const where = `descriptors[${i}]`;

@@ -6,6 +6,7 @@ import {
   createRedis,
   EncodedMessage,
   GrpcError,
+  type GrpcServerLimits,
   GrpcStatus,
   HealthService,
   Http2GrpcServer,
@@ -29,6 +30,7 @@ import { MemoryCounterStore } from "./memory-store.js";
 import { createRateLimitMetrics } from "./metrics.js";
 import { OverLimitCache } from "./over-limit-cache.js";
 import { RedisCounterStore } from "./redis-store.js";
+import { defaultRequestLimits, type RequestLimits } from "./request.js";
 import { encodeRateLimitAnswer, type RateLimitAnswer } from "./response-encoding.js";
 import { compileRules, type RuleBook } from "./rules.js";
 import { defaultResponseHeaderNames, RateLimiter, type RedisFailureMode, type ResponseHeaderNames } from "./service.js";
@@ -44,6 +46,10 @@ export interface RateLimitServerOptions {
   maxConcurrentStreams?: number;
   /** Serve the gRPC port over TLS (mTLS with a client CA); the files are checked before anything starts. */
   tls?: TlsFiles;
+  /** Bounds across all client connections of the gRPC port (see Http2GrpcServerOptions); defaults as there. */
+  serverLimits?: GrpcServerLimits;
+  /** Bounds on one ShouldRateLimit request: descriptors, entries per descriptor. */
+  requestLimits?: Partial<RequestLimits>;
   /** envoyproxy/ratelimit YAML files, one domain each; watched and reloaded on change. */
   configDir?: string;
   /** Configs from another source (xDS, `gantry up`); replaced later with `setConfigs`. */
@@ -98,6 +104,14 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
   const tls = options.tls === undefined ? undefined : new TlsFileWatch(options.tls, { logger, timers: clock });
   const metrics = createRateLimitMetrics(options.registry);
   const host = options.host ?? "0.0.0.0";
+  // Built first: bad limits are refused before anything starts.
+  const grpc = new Http2GrpcServer({
+    logger,
+    registry: metrics.registry,
+    ...options.serverLimits,
+    ...(tls ? { tls } : {}),
+    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
+  });
   const redisTimeoutMs = options.redisTimeoutMs ?? 50;
   const redis =
     options.store === undefined && options.redisUrl !== undefined
@@ -128,6 +142,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     globalShadowMode: options.globalShadowMode ?? false,
     responseHeaders: headers === true ? defaultResponseHeaderNames : headers === false ? undefined : headers,
     overLimitCache: options.localCache === false ? undefined : new OverLimitCache(clock),
+    requestLimits: { ...defaultRequestLimits, ...options.requestLimits },
   });
 
   const keyFormat = options.redisKeyFormat ?? "envoyproxy";
@@ -180,11 +195,6 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
 
   // The common outcome's series is looked up once, not per request.
   const answeredOk = metrics.requestDuration.labels("OK");
-  const grpc = new Http2GrpcServer({
-    logger,
-    ...(tls ? { tls } : {}),
-    ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
-  });
   const health = new HealthService();
   // envoyproxy/ratelimit answers for its service name too; load balancers and probes may ask for it.
   health.set("ratelimit", ServingStatus.SERVING);

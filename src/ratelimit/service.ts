@@ -6,7 +6,7 @@ import { fixedWindowKey, fixedWindowStart, type HitOutcome } from "./algorithms.
 import type { HitCoalescer } from "./coalescer.js";
 import type { RateLimitMetrics } from "./metrics.js";
 import type { OverLimitCache } from "./over-limit-cache.js";
-import { checkRequest } from "./request.js";
+import { type CheckedRequest, checkRequest, defaultRequestLimits, type RequestLimits } from "./request.js";
 import type { DescriptorStatusAnswer, RateLimitAnswer } from "./response-encoding.js";
 import { type AppliedLimit, type DescriptorMatch, matchDescriptor, type RuleBook } from "./rules.js";
 import { toResponseUnit } from "./units.js";
@@ -35,7 +35,17 @@ export interface RateLimitServiceOptions {
   readonly globalShadowMode: boolean;
   readonly responseHeaders: ResponseHeaderNames | undefined;
   readonly overLimitCache: OverLimitCache | undefined;
+  /** Bounds on one request. Default `defaultRequestLimits`. */
+  readonly requestLimits?: RequestLimits;
 }
+
+/**
+ * Descriptors one request works through in one event-loop turn. A request with more goes on in later
+ * turns (setImmediate), so a huge request never holds up the small ones behind it.
+ */
+export const descriptorsPerTurn = 256;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Unlimited descriptors report the largest uint32 as remaining, as envoyproxy/ratelimit does. */
 const unlimitedRemaining = 0xffff_ffff;
@@ -99,34 +109,71 @@ export class RateLimiter {
    * over-limit cache, or nothing matched. That is the common case for traffic over its limit.
    */
   shouldRateLimit(request: RateLimitRequest): RateLimitAnswer | Promise<RateLimitAnswer> {
-    const checked = checkRequest(request);
+    const checked = checkRequest(request, this.#options.requestLimits ?? defaultRequestLimits);
     const rules = this.#rules;
     if (!rules) throw new GrpcError(GrpcStatus.UNKNOWN, "no rate limit configuration loaded");
+    if (checked.descriptors.length > descriptorsPerTurn) return this.#inSlices(rules, checked);
     const matches = checked.descriptors.map((d) => matchDescriptor(rules, checked.domain, d.entries, d.override));
     const replaced = replacedNames(matches);
     const waiting: Promise<void>[] = [];
-    const evaluated = matches.map((match, i): Evaluated[] | undefined => {
-      if (match.kind !== "limited") return undefined;
-      const hits = checked.descriptors[i]?.hits ?? 1;
-      const limits = replaced.size === 0 ? match.limits : match.limits.filter((l) => !replaced.has(l.rule.name));
-      const results: Evaluated[] = new Array(limits.length);
-      limits.forEach((limit, j) => {
-        const result = this.#evaluate(limit, hits);
-        if (result instanceof Promise) {
-          waiting.push(
-            result.then((settled) => {
-              results[j] = settled;
-            }),
-          );
-        } else {
-          results[j] = result;
-        }
-      });
-      return results;
-    });
+    const evaluated = matches.map((match, i) => this.#evaluateDescriptor(match, checked, i, replaced, waiting));
     if (waiting.length === 0) return this.#respond(matches, evaluated);
     const all = waiting.length === 1 ? (waiting[0] as Promise<void>) : Promise.all(waiting);
     return all.then(() => this.#respond(matches, evaluated));
+  }
+
+  /** The same answer for a request of many descriptors, worked through a slice per event-loop turn. */
+  async #inSlices(rules: RuleBook, checked: CheckedRequest): Promise<RateLimitAnswer> {
+    const { descriptors, domain } = checked;
+    const matches: DescriptorMatch[] = new Array(descriptors.length);
+    for (let start = 0; start < descriptors.length; start += descriptorsPerTurn) {
+      await nextTurn();
+      const end = Math.min(descriptors.length, start + descriptorsPerTurn);
+      for (let i = start; i < end; i++) {
+        const d = descriptors[i] as CheckedRequest["descriptors"][number];
+        matches[i] = matchDescriptor(rules, domain, d.entries, d.override);
+      }
+    }
+    const replaced = replacedNames(matches);
+    const waiting: Promise<void>[] = [];
+    const evaluated: (Evaluated[] | undefined)[] = new Array(descriptors.length);
+    for (let start = 0; start < descriptors.length; start += descriptorsPerTurn) {
+      await nextTurn();
+      const end = Math.min(descriptors.length, start + descriptorsPerTurn);
+      for (let i = start; i < end; i++) {
+        evaluated[i] = this.#evaluateDescriptor(matches[i] as DescriptorMatch, checked, i, replaced, waiting);
+      }
+    }
+    await Promise.all(waiting);
+    await nextTurn();
+    return this.#respond(matches, evaluated);
+  }
+
+  /** Counts descriptor `i`'s limits; results that need the counter store land later, `waiting` on them. */
+  #evaluateDescriptor(
+    match: DescriptorMatch,
+    checked: CheckedRequest,
+    i: number,
+    replaced: ReadonlySet<string>,
+    waiting: Promise<void>[],
+  ): Evaluated[] | undefined {
+    if (match.kind !== "limited") return undefined;
+    const hits = checked.descriptors[i]?.hits ?? 1;
+    const limits = replaced.size === 0 ? match.limits : match.limits.filter((l) => !replaced.has(l.rule.name));
+    const results: Evaluated[] = new Array(limits.length);
+    limits.forEach((limit, j) => {
+      const result = this.#evaluate(limit, hits);
+      if (result instanceof Promise) {
+        waiting.push(
+          result.then((settled) => {
+            results[j] = settled;
+          }),
+        );
+      } else {
+        results[j] = result;
+      }
+    });
+    return results;
   }
 
   #respond(

@@ -9,7 +9,7 @@ import { type TlsFiles, TlsFileWatch } from "../lib/tls.js";
 import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.js";
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
-import { type AckTable, SnapshotCache, startXdsServer, type XdsServer } from "../xds/index.js";
+import { type AckTable, SnapshotCache, startXdsServer, type XdsLimits, type XdsServer } from "../xds/index.js";
 import {
   type ApiLimits,
   checkApiTokens,
@@ -57,6 +57,8 @@ export interface ManagementServerOptions {
   xdsTls?: TlsFiles;
   /** Serve the management API over HTTPS. */
   apiTls?: TlsFiles;
+  /** Bounds on the xDS port across all client connections. */
+  xdsLimits?: XdsLimits;
 }
 
 export interface ManagementServer {
@@ -135,6 +137,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     registry,
     clock,
     ...(xdsTls ? { tls: xdsTls } : {}),
+    ...(options.xdsLimits ? { limits: options.xdsLimits } : {}),
     hooks: {
       onStreamOpen: (stream) => publisher.nodeConnected(stream.node),
       onStreamClose: (stream) => publisher.nodeDisconnected(stream.node),

@@ -24,6 +24,7 @@ export {
   addXdsServices,
   defaultXdsPort,
   startXdsServer,
+  type XdsLimits,
   type XdsServer,
   type XdsServerOptions,
   type XdsStatus,

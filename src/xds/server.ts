@@ -16,9 +16,11 @@ import { RouteDiscoveryService } from "../gen/envoy/service/route/v3/rds_pb.js";
 import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { GrpcError, GrpcServer, type GrpcServerOptions, GrpcStatus, toServiceError } from "../lib/grpc.js";
+import { ServerLimits } from "../lib/h2/server-limits.js";
 import { HealthService, ServingStatus } from "../lib/health.js";
 import type { Logger } from "../lib/logger.js";
 import type { Registry } from "../lib/metrics.js";
+import { type LimitedResource, serverLimitMetrics } from "../lib/server-limit-metrics.js";
 import type { TlsFileWatch } from "../lib/tls.js";
 import { AckLedger, type AckTable } from "./ack-ledger.js";
 import type { SnapshotCache } from "./cache.js";
@@ -52,6 +54,15 @@ export interface XdsServerOptions {
   channelOptions?: GrpcServerOptions["channelOptions"];
   /** Serve xDS over TLS (mTLS with a client CA), with the certificates this watch holds; stopped with the server. */
   tls?: TlsFileWatch;
+  /** Bounds across all client connections: connections (GOAWAY beyond) and xDS streams (UNAVAILABLE beyond). */
+  limits?: XdsLimits;
+}
+
+export interface XdsLimits {
+  /** Open client connections, at most. Default 10,000. */
+  maxConnections?: number;
+  /** xDS streams open across all connections, at most. Default 10,000. */
+  maxTotalStreams?: number;
 }
 
 export interface XdsServer {
@@ -85,6 +96,7 @@ export interface XdsStatus {
 export function addXdsServices(
   server: GrpcServer,
   options: Pick<XdsServerOptions, "cache" | "logger" | "registry" | "clock" | "hooks" | "partialSotwUpdates">,
+  limits: ServerLimits = ServerLimits.unbounded(),
 ): XdsStatus {
   const board = new ProxyStatusBoard();
   const acks = new AckLedger();
@@ -100,9 +112,11 @@ export function addXdsServices(
     partialSotwUpdates: options.partialSotwUpdates ?? true,
   };
   const sotw = (typeUrl: string | undefined) => (call: Call<DiscoveryRequest, DiscoveryResponse>) => {
+    if (!admitted(call, limits, context)) return;
     serve(call, new SotwStream(context, call.getPeer(), typeUrl, (response) => call.write(response)), context);
   };
   const delta = (typeUrl: string | undefined) => (call: Call<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
+    if (!admitted(call, limits, context)) return;
     serve(call, new DeltaStream(context, call.getPeer(), typeUrl, (response) => call.write(response)), context);
   };
   const fetch = (typeUrl: string) => (request: DiscoveryRequest) => fetchResources(options.cache, typeUrl, request);
@@ -157,6 +171,29 @@ function loggingHooks(logger: Logger): XdsHooks {
   };
 }
 
+/**
+ * Counts a new stream against the server's total; over it the stream ends at once with UNAVAILABLE, which
+ * Envoy and gRPC clients retry with back-off (on this server later, or on another).
+ */
+function admitted<I, O>(call: Call<I, O>, limits: ServerLimits, context: StreamContext): boolean {
+  if (!limits.admitStream()) {
+    const limit = new GrpcError(GrpcStatus.UNAVAILABLE, `xDS stream limit reached (${limits.maxStreams} streams)`);
+    call.emit("error", toServiceError(limit, context.logger, call.getPath()));
+    return false;
+  }
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    limits.releaseStream();
+  };
+  call.on("close", release);
+  call.on("cancelled", release);
+  call.on("error", release);
+  call.on("finish", release);
+  return true;
+}
+
 function serve<I extends DiscoveryRequest | DeltaDiscoveryRequest, O>(
   call: Call<I, O>,
   stream: Stream,
@@ -202,9 +239,22 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
   const grpcOptions: GrpcServerOptions = {};
   if (options.logger) grpcOptions.logger = options.logger;
   if (options.channelOptions) grpcOptions.channelOptions = options.channelOptions;
+  const registry = options.registry;
+  let onLimit: ((bound: LimitedResource) => void) | undefined;
+  const limits = new ServerLimits({
+    ...(options.limits?.maxConnections === undefined ? {} : { maxConnections: options.limits.maxConnections }),
+    ...(options.limits?.maxTotalStreams === undefined ? {} : { maxStreams: options.limits.maxTotalStreams }),
+    // grpc-js holds what it reads per connection (its own HTTP/2 session); this server adds no budget.
+    maxBufferedBytes: Infinity,
+    onLimit: (bound) => onLimit?.(bound),
+  });
+  if (registry) {
+    onLimit = serverLimitMetrics(registry, () => ({ connections: limits.connections, streams: limits.streams }));
+  }
+  grpcOptions.connectionLimits = limits;
   if (options.tls) grpcOptions.tls = options.tls;
   const server = new GrpcServer(grpcOptions);
-  const { board, acks } = addXdsServices(server, options);
+  const { board, acks } = addXdsServices(server, options, limits);
   const { cache } = options;
   const health = new HealthService();
   health.set(AggregatedDiscoveryService.typeName, ServingStatus.SERVING);

@@ -4,7 +4,9 @@ import { RateLimitResponse_Code as Code, RateLimitService } from "../../src/gen/
 import { Setting } from "../../src/lib/h2/frames.js";
 import { createClient } from "../../src/lib/index.js";
 import { RawH2Client } from "../lib/h2/raw-client.js";
+import { runGantry } from "../support/cli.js";
 import { freePort, startProcess } from "../support/index.js";
+import { isListening } from "../support/ports.js";
 
 const bin = fileURLToPath(new URL("../../bin/gantry.js", import.meta.url));
 const examples = fileURLToPath(new URL("../../examples/ratelimit", import.meta.url));
@@ -40,6 +42,8 @@ describe("gantry ratelimit (built by npm install)", () => {
       expect(response.responseHeadersToAdd.map((h) => `${h.key}: ${h.value}`)).toContain("RateLimit-Limit: 20");
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(metrics).toContain('gantry_ratelimit_config_loads_total{result="success",service="ratelimit"} 1');
+      expect(metrics).toContain('gantry_grpc_limit_reached_total{bound="connections",service="ratelimit"} 0');
+      expect(metrics).toContain('gantry_grpc_limit_in_use{bound="connections",service="ratelimit"} 1');
 
       // The stream limit from the environment is what the gRPC port announces.
       const raw = await RawH2Client.open(grpcPort);
@@ -54,4 +58,23 @@ describe("gantry ratelimit (built by npm install)", () => {
     }
     expect(proc.child.exitCode).toBe(0);
   });
+});
+
+describe("gantry ratelimit's bounds", () => {
+  it("refuses bounds that cannot work before it opens a port", async () => {
+    const grpcPort = await freePort();
+    const base = ["ratelimit", "--host", "127.0.0.1", "--grpc-port", String(grpcPort), "--metrics-port", "0"];
+    const small = await runGantry([...base, "--grpc-max-buffered-bytes", "1Mi"], { timeoutMs: 30_000 });
+    expect(small.code).toBe(1);
+    expect(small.stderr).toContain(
+      "--grpc-max-buffered-bytes (1048576) must be larger than the largest request (4Mi) (4194304 bytes)",
+    );
+    const zero = await runGantry([...base, "--grpc-max-connections", "0"], { timeoutMs: 30_000 });
+    expect(zero.code).not.toBe(0);
+    expect(zero.stderr).toContain('"0" is not a positive integer');
+    const words = await runGantry([...base, "--max-descriptors", "many"], { timeoutMs: 30_000 });
+    expect(words.code).not.toBe(0);
+    expect(words.stderr).toContain('"many" is not a positive integer');
+    expect(await isListening(grpcPort)).toBe(false);
+  }, 120_000);
 });

@@ -3,13 +3,17 @@ import { startExtAuthServer } from "../../extauth/index.js";
 import { followAuthConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
+  checkBufferedBytes,
   defaultNodeId,
   grpcMaxStreamsOption,
   hostOption,
   logLevelOption,
+  parseBytes,
   parsePositiveInt,
   portOption,
   redisUrlOption,
+  type ServerLimitFlags,
+  serverLimitOptions,
   tlsFilesFromFlags,
   tlsOptions,
   type XdsFeedFlags,
@@ -18,7 +22,7 @@ import {
 } from "../options.js";
 import { stopAllOnSignal } from "../signals.js";
 
-interface ExtAuthFlags extends XdsFeedFlags {
+interface ExtAuthFlags extends XdsFeedFlags, ServerLimitFlags {
   host: string;
   grpcPort: number;
   grpcMaxConcurrentStreams: number;
@@ -29,6 +33,7 @@ interface ExtAuthFlags extends XdsFeedFlags {
   redisTimeoutMs: number;
   apikeyUnsubscribedTtlMs: number;
   checkTimeoutMs: number;
+  maxRequestBytes: number;
   logLevel: LogLevel;
 }
 
@@ -39,6 +44,15 @@ export function registerExtAuth(program: Command): void {
     .addOption(hostOption())
     .addOption(portOption("--grpc-port", "GANTRY_GRPC_PORT", "gRPC port for Check and health", 8083))
     .addOption(grpcMaxStreamsOption())
+    .addOption(
+      new Option(
+        "--max-request-bytes <bytes>",
+        "largest CheckRequest accepted (RESOURCE_EXHAUSTED beyond; 4Mi, 16Mi...)",
+      )
+        .env("GANTRY_EXTAUTH_MAX_REQUEST_BYTES")
+        .default(4 * 1024 ** 2, "4Mi")
+        .argParser(parseBytes),
+    )
     .addOption(portOption("--metrics-port", "GANTRY_METRICS_PORT", "port for /metrics, /healthz and /readyz", 9092))
     .addOption(
       new Option("--config <file>", "YAML auth configs keyed by id; reloaded when it changes").env(
@@ -74,19 +88,26 @@ export function registerExtAuth(program: Command): void {
     )
     .addOption(logLevelOption());
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
-  for (const option of xdsFeedOptions("extauth")) command.addOption(option);
+  for (const option of [...serverLimitOptions(), ...xdsFeedOptions("extauth")]) command.addOption(option);
   command.action(async (flags: ExtAuthFlags) => {
     if (flags.xdsServer && flags.config)
       throw new Error("--config and --xds-server are two config sources: choose one");
     // Every TLS file is checked before anything starts.
     const tls = tlsFilesFromFlags(flags);
     const xdsTls = xdsClientTlsFromFlags(flags);
+    checkBufferedBytes(flags.grpcMaxBufferedBytes, flags.maxRequestBytes, "--max-request-bytes");
     const logger = createLogger({ service: "extauth", level: flags.logLevel });
     const server = await startExtAuthServer({
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
       ...(tls ? { tls } : {}),
+      maxRequestBytes: flags.maxRequestBytes,
+      serverLimits: {
+        maxConnections: flags.grpcMaxConnections,
+        maxTotalStreams: flags.grpcMaxTotalStreams,
+        maxBufferedBytes: flags.grpcMaxBufferedBytes,
+      },
       metricsPort: flags.metricsPort,
       checkTimeoutMs: flags.checkTimeoutMs,
       redisCommandTimeoutMs: flags.redisTimeoutMs,

@@ -2,6 +2,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { followRateLimitConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
+  defaultRequestLimits,
   defaultResponseHeaderNames,
   type FixedWindowKeyFormat,
   type RedisFailureMode,
@@ -9,6 +10,7 @@ import {
   startRateLimitServer,
 } from "../../ratelimit/index.js";
 import {
+  checkBufferedBytes,
   defaultNodeId,
   grpcMaxStreamsOption,
   hostOption,
@@ -16,6 +18,8 @@ import {
   parsePositiveInt,
   portOption,
   redisUrlOption,
+  type ServerLimitFlags,
+  serverLimitOptions,
   tlsFilesFromFlags,
   tlsOptions,
   type XdsFeedFlags,
@@ -24,7 +28,7 @@ import {
 } from "../options.js";
 import { stopAllOnSignal } from "../signals.js";
 
-interface RateLimitFlags extends XdsFeedFlags {
+interface RateLimitFlags extends XdsFeedFlags, ServerLimitFlags {
   host: string;
   grpcPort: number;
   grpcMaxConcurrentStreams: number;
@@ -39,6 +43,8 @@ interface RateLimitFlags extends XdsFeedFlags {
   responseHeaderNames: ResponseHeaderNames;
   globalShadowMode: boolean;
   localCache: boolean;
+  maxDescriptors: number;
+  maxDescriptorEntries: number;
   logLevel: LogLevel;
 }
 
@@ -69,6 +75,21 @@ export function registerRateLimit(program: Command): void {
     .addOption(hostOption())
     .addOption(portOption("--grpc-port", "GANTRY_GRPC_PORT", "gRPC port for ShouldRateLimit and health", 8081))
     .addOption(grpcMaxStreamsOption())
+    .addOption(
+      new Option(
+        "--max-descriptors <n>",
+        "descriptors in one ShouldRateLimit request, at most (INVALID_ARGUMENT beyond)",
+      )
+        .env("GANTRY_RATELIMIT_MAX_DESCRIPTORS")
+        .default(defaultRequestLimits.maxDescriptors)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option("--max-descriptor-entries <n>", "entries in one descriptor, at most (INVALID_ARGUMENT beyond)")
+        .env("GANTRY_RATELIMIT_MAX_DESCRIPTOR_ENTRIES")
+        .default(defaultRequestLimits.maxEntriesPerDescriptor)
+        .argParser(parsePositiveInt),
+    )
     .addOption(portOption("--metrics-port", "GANTRY_METRICS_PORT", "port for /metrics, /healthz and /readyz", 9093))
     .addOption(
       new Option(
@@ -131,7 +152,7 @@ export function registerRateLimit(program: Command): void {
     )
     .addOption(logLevelOption());
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
-  for (const option of xdsFeedOptions("ratelimit")) command.addOption(option);
+  for (const option of [...serverLimitOptions(), ...xdsFeedOptions("ratelimit")]) command.addOption(option);
   command.action(async (flags: RateLimitFlags) => {
     if (flags.xdsServer && flags.configDir) {
       throw new Error("--config-dir and --xds-server are two config sources: choose one");
@@ -139,12 +160,19 @@ export function registerRateLimit(program: Command): void {
     // Every TLS file is checked before anything starts.
     const tls = tlsFilesFromFlags(flags);
     const xdsTls = xdsClientTlsFromFlags(flags);
+    checkBufferedBytes(flags.grpcMaxBufferedBytes, 4 * 1024 ** 2, "the largest request (4Mi)");
     const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
     const server = await startRateLimitServer({
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
       ...(tls ? { tls } : {}),
+      serverLimits: {
+        maxConnections: flags.grpcMaxConnections,
+        maxTotalStreams: flags.grpcMaxTotalStreams,
+        maxBufferedBytes: flags.grpcMaxBufferedBytes,
+      },
+      requestLimits: { maxDescriptors: flags.maxDescriptors, maxEntriesPerDescriptor: flags.maxDescriptorEntries },
       metricsPort: flags.metricsPort,
       redisTimeoutMs: flags.redisTimeoutMs,
       redisFailureMode: flags.redisFailureMode,

@@ -37,6 +37,8 @@ interface ServerFlags {
   extauthAddress?: { host: string; port: number };
   ratelimitAddress?: { host: string; port: number };
   serverName?: string;
+  xdsMaxConnections: number;
+  xdsMaxTotalStreams: number;
   logLevel: LogLevel;
   /** The API limits, under commander's names for their flags (`--api-max-body-bytes` → apiMaxBodyBytes). */
   [limitFlag: `api${string}`]: unknown;
@@ -212,6 +214,21 @@ export function registerServer(program: Command): void {
         "GANTRY_SERVER_NAME",
       ),
     )
+    .addOption(
+      new Option("--xds-max-connections <n>", "open xDS client connections, at most (a newer one gets GOAWAY)")
+        .env("GANTRY_XDS_MAX_CONNECTIONS")
+        .default(10_000)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option(
+        "--xds-max-total-streams <n>",
+        "xDS streams open across all connections, at most (a newer one ends UNAVAILABLE and is retried)",
+      )
+        .env("GANTRY_XDS_MAX_TOTAL_STREAMS")
+        .default(10_000)
+        .argParser(parsePositiveInt),
+    )
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
   command.action(async (flags: ServerFlags) => {
@@ -251,6 +268,7 @@ export function registerServer(program: Command): void {
       ...(flags.serverName ? { serverName: flags.serverName } : {}),
       ...(xdsTls ? { xdsTls } : {}),
       ...(apiTls ? { apiTls } : {}),
+      xdsLimits: { maxConnections: flags.xdsMaxConnections, maxTotalStreams: flags.xdsMaxTotalStreams },
       logger,
       registry,
     });

@@ -3,6 +3,6 @@
 export type { CallContext, StreamContext } from "./call.js";
 export { parseGrpcTimeout } from "./deadlines.js";
 export { EncodedMessage, encodeOnce } from "./messages.js";
-export type { GrpcRouter, Http2MethodHandler, Http2ServiceImpl, UnaryAnswer } from "./router.js";
-export { Http2GrpcServer, type Http2GrpcServerOptions } from "./server.js";
+export type { GrpcRouter, Http2MethodHandler, Http2ServiceImpl, ServiceOptions, UnaryAnswer } from "./router.js";
+export { type GrpcServerLimits, Http2GrpcServer, type Http2GrpcServerOptions } from "./server.js";
 export { encodeGrpcMessage } from "./status.js";

@@ -1,7 +1,10 @@
 import { promisify } from "node:util";
 import { gunzip, inflate } from "node:zlib";
 import {
+  clone,
   create,
+  createFileRegistry,
+  type DescFile,
   type DescMessage,
   fromBinary,
   isMessage,
@@ -9,6 +12,7 @@ import {
   type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { GrpcStatus } from "../grpc.js";
 import { CallFailure } from "./status.js";
 
@@ -105,4 +109,45 @@ function parseMessage(input: DescMessage, payload: Uint8Array): unknown {
   } catch {
     throw new CallFailure(GrpcStatus.INVALID_ARGUMENT, `the request is not a valid ${input.typeName}`);
   }
+}
+
+/** Copies of request schemas that read strings without checking their UTF-8, by original schema. */
+const lenientCopies = new WeakMap<DescMessage, DescMessage>();
+
+/**
+ * A copy of `schema` (and of every message it reaches) whose string fields are read without checking
+ * their UTF-8: a malformed sequence becomes U+FFFD instead of failing the whole message. For requests a
+ * peer may send with bytes that are not UTF-8 in string fields (Envoy's CheckRequest: header values and
+ * the body, when its sanitizer is off), where an answer matters more than the proto3 rule. The copy
+ * decodes into the same message shapes (same type names); only decoding differs.
+ */
+export function withoutUtf8Checks(schema: DescMessage): DescMessage {
+  const known = lenientCopies.get(schema);
+  if (known) return known;
+  // Every file the schema reaches, each after the files it imports.
+  const files = new Map<string, DescFile>();
+  const collect = (file: DescFile): void => {
+    if (files.has(file.proto.name)) return;
+    for (const dependency of file.dependencies) collect(dependency);
+    files.set(file.proto.name, file);
+  };
+  collect(schema.file);
+  // A registry built from the descriptor protos holds fresh descriptors, not the generated ones. Generated
+  // files leave out imports that only bring options (validate, udpa annotations): so do the copies.
+  const protos = [...files.values()].map((file) => {
+    const proto = clone(FileDescriptorProtoSchema, file.proto);
+    proto.dependency = proto.dependency.filter((dependency) => files.has(dependency));
+    proto.publicDependency = [];
+    proto.weakDependency = [];
+    return proto;
+  });
+  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: protos }));
+  for (const type of registry) {
+    if (type.kind !== "message") continue;
+    for (const field of type.fields) (field as { utf8Validation: boolean }).utf8Validation = false;
+  }
+  const copy = registry.getMessage(schema.typeName);
+  if (!copy) throw new Error(`${schema.typeName}: not found in its own file`);
+  lenientCopies.set(schema, copy);
+  return copy;
 }

@@ -1,7 +1,7 @@
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { CallContext, StreamContext } from "./call.js";
-import type { EncodedMessage } from "./messages.js";
+import { type EncodedMessage, withoutUtf8Checks } from "./messages.js";
 
 // Routing: the services a server offers, by gRPC path (`/package.Service/Method`). Services register on
 // a GrpcRouter; the server looks each call's path up in its routes.
@@ -28,10 +28,19 @@ export type Http2MethodHandler<M extends Method> = M extends {
 /** An implementation of a generated service: one handler per method, by its local name. */
 export type Http2ServiceImpl<S extends GenServiceMethods> = { [K in keyof S]: Http2MethodHandler<S[K]> };
 
+/** How a service's requests are read. */
+export interface ServiceOptions {
+  /**
+   * Read string fields whose bytes are not UTF-8 (a malformed sequence becomes U+FFFD) instead of
+   * answering INVALID_ARGUMENT: for peers that send such strings and need an answer all the same.
+   */
+  readonly acceptInvalidUtf8?: boolean;
+}
+
 /** Where services register their handlers (unary and server-streaming methods). */
 export interface GrpcRouter {
   /** Adds a service; every method must have a handler. */
-  add<S extends GenServiceMethods>(service: GenService<S>, impl: Http2ServiceImpl<S>): this;
+  add<S extends GenServiceMethods>(service: GenService<S>, impl: Http2ServiceImpl<S>, options?: ServiceOptions): this;
 }
 
 /** One method a server answers. */
@@ -52,7 +61,11 @@ export class GrpcRoutes implements GrpcRouter {
   readonly #routes = new Map<string, Route>();
 
   /** Client-streaming and bidi methods are refused: the data-plane services need neither. */
-  add<S extends GenServiceMethods>(service: GenService<S>, impl: Http2ServiceImpl<S>): this {
+  add<S extends GenServiceMethods>(
+    service: GenService<S>,
+    impl: Http2ServiceImpl<S>,
+    options: ServiceOptions = {},
+  ): this {
     const handlers = impl as unknown as Record<string, Route["handler"] | undefined>;
     for (const method of (service as unknown as GenService<GenServiceMethods>).methods) {
       const path = methodPath(method);
@@ -62,7 +75,8 @@ export class GrpcRoutes implements GrpcRouter {
       const handler = handlers[method.localName];
       if (typeof handler !== "function") throw new Error(`${path}: no handler given`);
       if (this.#routes.has(path)) throw new Error(`${path}: added twice`);
-      this.#routes.set(path, { path, kind: method.methodKind, input: method.input, output: method.output, handler });
+      const input = options.acceptInvalidUtf8 ? withoutUtf8Checks(method.input) : method.input;
+      this.#routes.set(path, { path, kind: method.methodKind, input, output: method.output, handler });
     }
     return this;
   }

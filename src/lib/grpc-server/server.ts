@@ -9,13 +9,16 @@ import {
   type H2Stream,
   type RequestHeaders,
   RequestTimeouts,
+  ServerLimits,
 } from "../h2/index.js";
 import type { Logger } from "../logger.js";
+import type { Registry } from "../metrics.js";
+import { serverLimitMetrics } from "../server-limit-metrics.js";
 import { createTlsServer, type TlsFileWatch } from "../tls.js";
 import { Call, type StreamContext } from "./call.js";
 import { parseGrpcTimeout, WaitingCalls } from "./deadlines.js";
 import { encodeResponse, readRequest } from "./messages.js";
-import { type GrpcRouter, GrpcRoutes, type Http2ServiceImpl, type Route } from "./router.js";
+import { type GrpcRouter, GrpcRoutes, type Http2ServiceImpl, type Route, type ServiceOptions } from "./router.js";
 import { acceptEncoding, CallFailure, grpcContentType, notGrpc } from "./status.js";
 
 // The data-plane services (ext_authz Check, RLS ShouldRateLimit) sit on the request path of every call
@@ -46,7 +49,18 @@ export interface Http2GrpcServerOptions {
    * made, before any port opened; reloaded when the files change). Stopped with the server.
    */
   tls?: TlsFileWatch;
+  /** Open client connections, at most; a newer one gets GOAWAY and is closed. Default 10,000. */
+  maxConnections?: number;
+  /** Calls in flight across all connections, at most; a newer one gets REFUSED_STREAM. Default 10,000. */
+  maxTotalStreams?: number;
+  /** Request bytes held across all connections before the server stops reading. Default 256 MiB. */
+  maxBufferedBytes?: number;
+  /** Where `gantry_grpc_limit_reached_total` and `gantry_grpc_limit_in_use` go. */
+  registry?: Registry;
 }
+
+/** The server-wide bounds, as a service passes them through. */
+export type GrpcServerLimits = Pick<Http2GrpcServerOptions, "maxConnections" | "maxTotalStreams" | "maxBufferedBytes">;
 
 /**
  * A gRPC server for unary and server-streaming protobuf-es services (h2c, prior knowledge, as Envoy's
@@ -62,6 +76,7 @@ export class Http2GrpcServer implements GrpcRouter {
   readonly #maxReceive: number;
   readonly #server: Server;
   readonly #tls: TlsFileWatch | undefined;
+  readonly #limits: ServerLimits;
   readonly #onStream = (stream: H2Stream, headers: RequestHeaders) => this.#onRequest(stream, headers);
   #stopping = false;
 
@@ -71,7 +86,24 @@ export class Http2GrpcServer implements GrpcRouter {
     this.#waiting = new WaitingCalls(this.#timers);
     this.#maxReceive = options.maxReceiveMessageBytes ?? 4 * 1024 * 1024;
     const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    checkLimits(options, this.#maxReceive);
+    let onLimit: ReturnType<typeof serverLimitMetrics> | undefined;
+    const limits = new ServerLimits({
+      ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+      ...(options.maxTotalStreams === undefined ? {} : { maxStreams: options.maxTotalStreams }),
+      ...(options.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.maxBufferedBytes }),
+      onLimit: (bound) => onLimit?.(bound),
+    });
+    this.#limits = limits;
+    if (options.registry) {
+      onLimit = serverLimitMetrics(options.registry, () => ({
+        connections: limits.connections,
+        streams: limits.streams,
+        buffered_bytes: limits.bufferedBytes,
+      }));
+    }
     const connectionOptions: H2ConnectionOptions = {
+      serverLimits: limits,
       timers: this.#timers,
       keepaliveTimeMs: options.keepaliveTimeMs ?? 30_000,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 10_000,
@@ -90,8 +122,8 @@ export class Http2GrpcServer implements GrpcRouter {
   }
 
   /** Adds a service. Every method must have a handler; client-streaming and bidi methods are not served here. */
-  add<S extends GenServiceMethods>(service: GenService<S>, impl: Http2ServiceImpl<S>): this {
-    this.#routes.add(service, impl);
+  add<S extends GenServiceMethods>(service: GenService<S>, impl: Http2ServiceImpl<S>, options?: ServiceOptions): this {
+    this.#routes.add(service, impl, options);
     return this;
   }
 
@@ -107,6 +139,11 @@ export class Http2GrpcServer implements GrpcRouter {
     });
     this.#server.on("error", (err) => this.#logger?.error({ err }, "gRPC server error"));
     return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** The server-wide bounds and how much of each is in use. */
+  get limits(): ServerLimits {
+    return this.#limits;
   }
 
   get port(): number | undefined {
@@ -307,5 +344,21 @@ export class Http2GrpcServer implements GrpcRouter {
     }
     this.#logger?.error({ err, method: route.path }, "handler failed");
     call.fail(GrpcStatus.INTERNAL, "internal error");
+  }
+}
+
+/** Refuses bounds that cannot work together, before the server exists. */
+function checkLimits(options: Http2GrpcServerOptions, maxReceive: number): void {
+  for (const name of ["maxConnections", "maxTotalStreams", "maxBufferedBytes", "maxConcurrentStreams"] as const) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      throw new RangeError(`${name} must be a positive integer, not ${value}`);
+    }
+  }
+  // A request is held whole until it ends: a budget below the largest one would stall it until its timeout.
+  if (options.maxBufferedBytes !== undefined && options.maxBufferedBytes < maxReceive + 5) {
+    throw new RangeError(
+      `maxBufferedBytes (${options.maxBufferedBytes}) is below the largest request accepted (${maxReceive} bytes)`,
+    );
   }
 }

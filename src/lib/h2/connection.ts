@@ -10,6 +10,7 @@ import { HeaderBlocks } from "./header-blocks.js";
 import { Keepalive } from "./keepalive.js";
 import { Output } from "./output.js";
 import { RequestTimeouts, type SweptConnection } from "./request-timeouts.js";
+import { type BudgetWaiter, ServerLimits } from "./server-limits.js";
 import {
   type ConnectionLimits,
   connectionLimits,
@@ -36,7 +37,7 @@ const closeGraceMs = 1_000;
 const headersTooLarge = Buffer.from([0x08, 0x03, 0x34, 0x33, 0x31]);
 
 /** The server side of one connection; it owns the socket. */
-export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
+export class H2Connection implements FrameSink, StreamOwner, SweptConnection, BudgetWaiter {
   readonly peer: string;
   /** Called once when the socket is gone. */
   onClose: (() => void) | undefined;
@@ -55,6 +56,9 @@ export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
   readonly #headerBlocks: HeaderBlocks;
   readonly #requestTimeouts: RequestTimeouts | undefined;
   readonly #keepalive: Keepalive | undefined;
+  readonly #shared: ServerLimits;
+  /** Counted among the server's connections (false: refused over the cap). */
+  readonly #admitted: boolean;
   /** Drops the socket if the peer does not close its side after ours ended. */
   #dropTimer: Timer | undefined;
   #settingsSeen = false;
@@ -71,7 +75,8 @@ export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
     this.#timers = options.timers ?? systemClock;
     this.#out = new Output(socket);
     this.#receive = new ReceiveFlow(limits.connectionWindow, limits.streamWindow);
-    this.#streams = new StreamTable(this.#out, this.#receive, this.#peerSettings, this);
+    this.#shared = options.serverLimits ?? ServerLimits.unbounded();
+    this.#streams = new StreamTable(this.#out, this.#receive, this.#peerSettings, this, this.#shared);
     this.#headerBlocks = new HeaderBlocks(limits.maxHeaderListSize);
 
     socket.setNoDelay(true);
@@ -79,6 +84,15 @@ export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
     socket.on("error", () => socket.destroy());
     socket.on("close", () => this.#onSocketClose());
     for (const bytes of serverPreface(limits)) this.#out.push(bytes);
+    this.#admitted = this.#shared.admitConnection();
+    if (!this.#admitted) {
+      // Over the server's connection cap: this newest connection, idle by definition, is told to go
+      // away before it can cost anything; a client reconnects (elsewhere, or later).
+      this.#goawaySent = true;
+      this.#out.push(goawayFrame(0, ErrorCode.NO_ERROR, "connection limit reached"));
+      this.endIfIdle();
+      return;
+    }
 
     if (limits.keepaliveTimeMs > 0) {
       const ping = () => {
@@ -139,6 +153,21 @@ export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
       this.#out.holding = false;
     }
     this.#out.flush();
+    if (this.#shared.overBudget && !this.#ended) {
+      // The server holds as many request bytes as it may: read no more until some are given back.
+      this.#out.pauseReading("budget");
+      this.#shared.wait(this);
+    }
+  }
+
+  /** @internal The server's byte budget has room again: read, and send the window updates withheld. */
+  resumeReading(): void {
+    if (this.#ended) return;
+    for (const stream of this.#streams.values()) {
+      const update = this.#receive.streamUpdate(stream);
+      if (update) this.#out.push(update);
+    }
+    this.#out.resumeReading("budget");
   }
 
   /** @internal One frame off the socket. */
@@ -215,6 +244,7 @@ export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
     }
     stream.received += data.length;
     stream.held += data.length;
+    this.#shared.hold(data.length);
     if (stream.contentLength !== undefined && stream.received > stream.contentLength) {
       this.#streams.reset(stream, ErrorCode.PROTOCOL_ERROR);
       return;
@@ -224,7 +254,8 @@ export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
     if (stream.closed) return;
     if (last) {
       this.#streams.endOfRequest(stream);
-    } else {
+    } else if (!this.#shared.overBudget) {
+      // Over the budget the stream's window stays shut; resumeReading() opens it.
       const update = receive.streamUpdate(stream);
       if (update) this.#out.push(update);
     }
@@ -302,6 +333,11 @@ export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
     const contentLength = problem === undefined ? declaredLength(fields, endStream) : undefined;
     if (problem !== undefined || Number.isNaN(contentLength)) {
       this.#streams.resetId(id, ErrorCode.PROTOCOL_ERROR);
+      return;
+    }
+    // Over the server's total the stream is refused unprocessed, which a client may safely retry.
+    if (!this.#shared.admitStream()) {
+      this.#streams.resetId(id, ErrorCode.REFUSED_STREAM);
       return;
     }
     const stream = this.#streams.open(
@@ -427,6 +463,8 @@ export class H2Connection implements FrameSink, StreamOwner, SweptConnection {
     this.#dropTimer?.cancel();
     this.#requestTimeouts?.unwatch(this);
     this.#streams.closeAll();
+    this.#shared.forget(this);
+    if (this.#admitted) this.#shared.releaseConnection();
     this.onClose?.();
   }
 }

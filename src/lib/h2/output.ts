@@ -3,6 +3,9 @@ import type { Socket } from "node:net";
 /** Output the peer has not read yet beyond which the connection stops reading its requests. */
 const writeHighWater = 1024 * 1024;
 
+/** Why a connection is not reading its socket: its peer is not reading answers, or the server's byte budget is spent. */
+export type ReadPause = "output" | "budget";
+
 /**
  * What a connection sends, gathered so that everything sent in one event-loop turn leaves in one socket
  * write. While input is being processed (`holding`) frames only gather: the input handler flushes when it
@@ -14,7 +17,7 @@ export class Output {
   readonly #socket: Socket;
   #chunks: Buffer[] = [];
   #scheduled = false;
-  #readingPaused = false;
+  readonly #paused = new Set<ReadPause>();
   readonly #flushLater = () => {
     this.#scheduled = false;
     this.flush();
@@ -39,16 +42,22 @@ export class Output {
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) return;
     socket.write(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
-    if (socket.writableLength > writeHighWater && !this.#readingPaused) {
-      // The peer is not reading its answers; stop reading its requests until it does.
-      this.#readingPaused = true;
-      socket.pause();
-    }
+    // The peer is not reading its answers; stop reading its requests until it does.
+    if (socket.writableLength > writeHighWater) this.pauseReading("output");
+  }
+
+  /** Stops reading the socket for `reason`; reading resumes once no reason is left. */
+  pauseReading(reason: ReadPause): void {
+    if (this.#paused.size === 0) this.#socket.pause();
+    this.#paused.add(reason);
+  }
+
+  resumeReading(reason: ReadPause): void {
+    if (!this.#paused.delete(reason) || this.#paused.size > 0) return;
+    this.#socket.resume();
   }
 
   #onDrain(): void {
-    if (!this.#readingPaused) return;
-    this.#readingPaused = false;
-    this.#socket.resume();
+    this.resumeReading("output");
   }
 }

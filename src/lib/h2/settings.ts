@@ -11,6 +11,7 @@ import {
   windowUpdateFrame,
 } from "./frames.js";
 import type { RequestTimeouts } from "./request-timeouts.js";
+import type { ServerLimits } from "./server-limits.js";
 
 // SETTINGS (RFC 9113 §6.5) both ways: the limits this server announces and enforces, with their
 // defaults, and the peer's settings that shape what we send.
@@ -39,6 +40,8 @@ export interface H2ConnectionOptions {
   keepaliveTimeoutMs?: number;
   /** Time for keepalives, the request timeout and closing. Default the system clock. */
   timers?: Timers;
+  /** Bounds shared with the server's other connections (connections, streams, bytes held); default none. */
+  serverLimits?: ServerLimits;
 }
 
 /** The limits of one connection, defaults applied. */

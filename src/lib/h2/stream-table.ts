@@ -1,6 +1,7 @@
 import { type ReceiveFlow, type ResponseEnds, SendFlow } from "./flow-control.js";
 import { ConnectionError, ErrorCode, rstStreamFrame } from "./frames.js";
 import type { Output } from "./output.js";
+import type { ServerLimits } from "./server-limits.js";
 import type { PeerSettings } from "./settings.js";
 import { ClosedStreams, H2Stream } from "./streams.js";
 
@@ -32,11 +33,14 @@ export class StreamTable implements ResponseEnds {
   readonly #out: Output;
   readonly #receive: ReceiveFlow;
   readonly #owner: StreamOwner;
+  readonly #shared: ServerLimits;
   #lastId = 0;
   #cancelBudget = maxCancelBudget;
 
-  constructor(out: Output, receive: ReceiveFlow, peerSettings: PeerSettings, owner: StreamOwner) {
+  /** `shared`: the server-wide bounds; every stream opened here was admitted by them. */
+  constructor(out: Output, receive: ReceiveFlow, peerSettings: PeerSettings, owner: StreamOwner, shared: ServerLimits) {
     this.#out = out;
+    this.#shared = shared;
     this.#receive = receive;
     this.#owner = owner;
     this.send = new SendFlow(out, peerSettings, this);
@@ -144,6 +148,7 @@ export class StreamTable implements ResponseEnds {
   close(stream: H2Stream): void {
     if (!stream.markClosed()) return;
     this.#streams.delete(stream.id);
+    this.#shared.releaseStream();
     this.#closed.remember(stream.id, false);
     this.#release(stream);
     const owner = this.#owner;
@@ -173,6 +178,7 @@ export class StreamTable implements ResponseEnds {
   /** The stream's request bytes are done with: the connection window gets them back. */
   #release(stream: H2Stream): void {
     this.#receive.giveBack(stream.held);
+    this.#shared.release(stream.held);
     stream.held = 0;
     this.#incomplete.delete(stream);
   }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { create, type JsonObject, type JsonValue, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CheckRequest, CheckRequestSchema } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { needTool } from "../../support/tools.js";
@@ -47,6 +47,8 @@ allow := {"allowed": false, "http_status": 429, "headers": [{"retry-after": "5"}
 interface OpaCase {
   readonly name: string;
   readonly request: CheckRequest;
+  /** Sent as these bytes instead of the encoded request (for what an encoder would refuse to write). */
+  readonly bytes?: Uint8Array;
   /** For a deliberate difference: checks it, and returns the two answers with it taken out. */
   readonly differs?: (theirs: Observed, ours: Observed) => [Observed, Observed];
 }
@@ -55,6 +57,24 @@ const status = (o: Observed) =>
   "response" in o ? ((o.response as JsonObject)["status"] as JsonObject)?.["code"] : undefined;
 const withStatus = (o: Observed, code: number): Observed =>
   "response" in o ? { response: { ...(o.response as JsonObject), status: { code } } } : o;
+
+/**
+ * `request` encoded, with every "\u00ff" (C3 BF in UTF-8) overwritten by FF FE: two bytes that are not
+ * UTF-8, so no length changes. Envoy sends such strings when its sanitizer
+ * (envoy.reloadable_features.service_sanitize_non_utf8_strings) is off.
+ */
+function withByteFF(request: CheckRequest): Uint8Array {
+  const bytes = Buffer.from(toBinary(CheckRequestSchema, request));
+  let at = bytes.indexOf(markerBytes);
+  while (at >= 0) {
+    bytes[at] = 0xff;
+    bytes[at + 1] = 0xfe;
+    at = bytes.indexOf(markerBytes, at + 2);
+  }
+  return bytes;
+}
+const marker = "\u00ff";
+const markerBytes = Buffer.from(marker, "utf8");
 
 /** A CheckRequest as Envoy sends one for an HTTP request, with the given extras. */
 function httpCheck(xCase: string, http: Record<string, unknown> = {}, attributes: Record<string, unknown> = {}) {
@@ -157,6 +177,21 @@ const cases: readonly OpaCase[] = [
     request: httpCheck("headers-list"),
   },
   { name: "object decision: deny 429 with headers as a list and a body", request: httpCheck("deny-list") },
+  {
+    name: "(gantry differs) header values and a body that are not UTF-8 get a decision (U+FFFD for each bad byte); the plugin answers INTERNAL",
+    request: httpCheck("echo", { headers: { "x-bin": `a${marker}b` }, body: `{"k": "${marker}"}` }),
+    bytes: withByteFF(httpCheck("echo", { headers: { "x-bin": `a${marker}b` }, body: `{"k": "${marker}"}` })),
+    differs: (theirs, ours) => {
+      expect(theirs).toEqual({ grpcError: "INTERNAL" });
+      expect(status(ours)).toBe(7);
+      const input = JSON.parse(
+        String(((ours as { response: JsonObject }).response["deniedResponse"] as JsonObject)["body"]),
+      );
+      expect(input.attributes.request.http.headers["x-bin"]).toBe("a\ufffd\ufffdb");
+      expect(input.attributes.request.http.body).toBe('{"k": "\ufffd\ufffd"}');
+      return [ours, ours];
+    },
+  },
 ];
 
 /** Dynamic metadata only Gantry adds (which config and step decided, and why), a deliberate extra. */
@@ -225,7 +260,8 @@ describe.skipIf(!plugin || !opa)("the OPA-Envoy plugin and gantry extauth (OPA) 
   });
 
   it.each(cases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
-    let [x, y] = [await theirs.check(c.request), await ours.check(c.request)];
+    const ask = (peer: AuthzPeer) => (c.bytes ? peer.checkBytes(c.bytes) : peer.check(c.request));
+    let [x, y] = [await ask(theirs), await ask(ours)];
     if (c.differs) [x, y] = c.differs(x, y);
     const echoes = c.request.attributes?.request?.http?.headers["x-case"] === "echo";
     const [a, b] = [split(x, echoes), split(y, echoes)];

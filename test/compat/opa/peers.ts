@@ -1,7 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type JsonValue, toJson } from "@bufbuild/protobuf";
+import { fromBinary, type JsonValue, toJson } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
 import {
   Authorization,
   type CheckRequest,
@@ -19,11 +20,32 @@ export type Observed = { readonly response: JsonValue } | { readonly grpcError: 
 export interface AuthzPeer {
   readonly name: string;
   check(request: CheckRequest): Promise<Observed>;
+  /** A Check call whose request is these bytes, as they are (what no protobuf encoder would write). */
+  checkBytes(request: Uint8Array): Promise<Observed>;
   stop(): Promise<void>;
 }
 
+/** A Check client that sends bytes as given. */
+const RawCheck = grpc.makeGenericClientConstructor(
+  {
+    check: {
+      path: "/envoy.service.auth.v3.Authorization/Check",
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (bytes: Uint8Array) => Buffer.from(bytes),
+      requestDeserialize: (bytes: Buffer) => bytes,
+      responseSerialize: (bytes: Buffer) => bytes,
+      responseDeserialize: (bytes: Buffer) => bytes,
+    },
+  },
+  "RawCheck",
+);
+
 function clientFor(name: string, port: number, proc: () => ManagedProcess): AuthzPeer {
   const client = createClient(Authorization, `127.0.0.1:${port}`);
+  const raw = new RawCheck(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    check(request: Uint8Array, callback: (err: grpc.ServiceError | null, response?: Buffer) => void): void;
+  };
   return {
     name,
     async check(request) {
@@ -35,8 +57,20 @@ function clientFor(name: string, port: number, proc: () => ManagedProcess): Auth
         return { grpcError: GrpcStatus[code] ?? String(code) };
       }
     },
+    checkBytes(request) {
+      return new Promise((resolve) =>
+        raw.check(request, (err, response) =>
+          resolve(
+            err
+              ? { grpcError: GrpcStatus[err.code] ?? String(err.code) }
+              : { response: toJson(CheckResponseSchema, fromBinary(CheckResponseSchema, response ?? Buffer.alloc(0))) },
+          ),
+        ),
+      );
+    },
     async stop() {
       client.close();
+      raw.close();
       await proc().stop();
     },
   };
