@@ -96,7 +96,8 @@ describe("gantry server with TLS on xDS (mTLS) and the management API", () => {
     const h2 = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const session = connectHttp2(`https://localhost:${server.apiPort}`, { ca });
       session.on("error", reject);
-      const stream = session.request({ ":path": "/" });
+      // With the token: the gate answers 401 before routing otherwise.
+      const stream = session.request({ ":path": "/", authorization: `Bearer ${token}` });
       let body = "";
       let status = 0;
       stream.on("response", (headers) => {
@@ -119,6 +120,7 @@ describe("gantry server with TLS on xDS (mTLS) and the management API", () => {
           path: "/",
           ca,
           servername: "localhost",
+          headers: { authorization: `Bearer ${token}` },
         },
         (res) => {
           res.resume();
