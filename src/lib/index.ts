@@ -38,3 +38,5 @@ export {
 } from "./redis.js";
 export { type Readiness, startTelemetryServer, type TelemetryServer } from "./telemetry.js";
 export { timeoutSignal } from "./timeout-signal.js";
+export { toErrorData, type WorkerErrorData } from "./worker-entry.js";
+export { runnableModule, WorkerPool, type WorkerPoolOptions, type WorkerTask, WorkerTaskError } from "./worker-pool.js";
