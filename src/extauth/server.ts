@@ -1,5 +1,5 @@
 import { dirname, resolve } from "node:path";
-import { type ConfigProvider, fileProvider } from "../config/index.js";
+import { type ConfigProvider, defaultFileLimits, type FileLimits } from "../config/index.js";
 import { Authorization } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { AuthConfig } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import {
@@ -15,9 +15,10 @@ import {
   systemClock,
   type TelemetryServer,
   type Timers,
+  WorkerPool,
 } from "../lib/index.js";
 import { ApiKeyDirectory } from "./apikeys/index.js";
-import { type AuthConfigSet, readAuthConfigFile } from "./config-set.js";
+import { type AuthConfigSet, authConfigFileProvider } from "./config-set.js";
 import { ExtAuthMetrics } from "./metrics.js";
 import { ExtAuthService } from "./service.js";
 
@@ -32,6 +33,8 @@ export interface ExtAuthServerOptions {
   maxConcurrentStreams?: number;
   /** A YAML file of auth configs, watched and reloaded on change. */
   configFile?: string;
+  /** Bounds on `configFile`. Default defaultFileLimits (8 MiB, 10,000 documents). */
+  configLimits?: FileLimits;
   /** Auth configs to start with when there is no file (e.g. `gantry up`, tests). */
   configs?: readonly AuthConfig[];
   /** The config for requests that name none in context_extensions.config_id. */
@@ -94,14 +97,17 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     checkTimeoutMs: options.checkTimeoutMs ?? 1_000,
   });
 
+  // The config file is read and parsed in a worker thread (started on first use).
+  const workers = new WorkerPool();
   const cleanup = async () => {
     await service.close();
+    await workers.close();
     await apiKeys?.close();
     redis?.disconnect();
   };
   try {
     if (configFile) {
-      await service.follow(fileProvider({ file: configFile, parse: readAuthConfigFile }));
+      await service.follow(authConfigFileProvider(configFile, workers, options.configLimits ?? defaultFileLimits));
     } else {
       await service.replace(options.configs ?? []);
     }

@@ -1,7 +1,9 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
+import type { FileLimits } from "../config/index.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { systemClock, type Timers } from "../lib/clock.js";
+import { WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.js";
@@ -25,6 +27,8 @@ export interface ManagementServerOptions {
   apiToken: string | undefined;
   insecureApi?: boolean;
   configDir?: string;
+  /** Bounds on each file of `configDir`. Default defaultFileLimits (8 MiB, 10,000 documents). */
+  configLimits?: FileLimits;
   /** Where Envoy reaches the ext-auth and rate-limit services (served to proxies as clusters). */
   translate?: TranslateOptions;
   logger: Logger;
@@ -108,7 +112,12 @@ export async function startManagementServer(options: ManagementServerOptions): P
   });
 
   const translator = new Translator(options.translate ?? {});
-  const desired = new DesiredState(store);
+  // Config folder files and apply requests are parsed in a worker thread (started on first use),
+  // so a large or hostile input never holds the event loop that serves xDS and the API.
+  const workers = new WorkerPool();
+  const desired = new DesiredState(store, undefined, (documents) =>
+    workers.run({ module: new URL("./parse-tasks.js", import.meta.url), name: "checkDocumentsTask" }, documents),
+  );
   let statuses = new Map<string, Status>();
   let rateLimits: Translation["rateLimits"] = [];
   let configDirRejected: RejectedDocument[] = [];
@@ -186,6 +195,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     unwatch();
     configDir?.stop();
     debounce.stop();
+    await workers.close();
     await xds.stop(0);
     throw err;
   };
@@ -193,6 +203,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
     configDir = new ConfigDirSource({
       dir: options.configDir,
       store,
+      desired,
+      pool: workers,
+      limits: options.configLimits,
       logger,
       timers: clock,
       onLoad: (result: ConfigDirResult) => {
@@ -293,6 +306,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       configDir?.stop();
       debounce.stop();
       await api.close();
+      await workers.close();
       await xds.stop(1_000);
     },
   };

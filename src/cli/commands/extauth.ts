@@ -3,6 +3,8 @@ import { startExtAuthServer } from "../../extauth/index.js";
 import { followAuthConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
+  configLimitOptions,
+  configLimits,
   defaultNodeId,
   grpcMaxStreamsOption,
   hostOption,
@@ -20,6 +22,8 @@ interface ExtAuthFlags {
   grpcMaxConcurrentStreams: number;
   metricsPort: number;
   config?: string;
+  configMaxFileBytes: number;
+  configMaxDocuments: number;
   defaultConfig?: string;
   redisUrl?: string;
   checkTimeoutMs: number;
@@ -54,6 +58,7 @@ export function registerExtAuth(program: Command): void {
         .argParser(parsePositiveInt),
     )
     .addOption(logLevelOption());
+  for (const option of configLimitOptions()) command.addOption(option);
   for (const option of xdsFeedOptions("extauth")) command.addOption(option);
   command.action(async (flags: ExtAuthFlags) => {
     if (flags.xdsServer && flags.config)
@@ -65,6 +70,7 @@ export function registerExtAuth(program: Command): void {
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
       metricsPort: flags.metricsPort,
       checkTimeoutMs: flags.checkTimeoutMs,
+      configLimits: configLimits(flags),
       logger,
       ...(flags.config === undefined ? {} : { configFile: flags.config }),
       ...(flags.defaultConfig === undefined ? {} : { defaultConfigId: flags.defaultConfig }),

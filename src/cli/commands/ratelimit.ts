@@ -9,6 +9,8 @@ import {
   startRateLimitServer,
 } from "../../ratelimit/index.js";
 import {
+  configLimitOptions,
+  configLimits,
   defaultNodeId,
   grpcMaxStreamsOption,
   hostOption,
@@ -26,6 +28,8 @@ interface RateLimitFlags {
   grpcMaxConcurrentStreams: number;
   metricsPort: number;
   configDir?: string;
+  configMaxFileBytes: number;
+  configMaxDocuments: number;
   redisUrl?: string;
   redisTimeoutMs: number;
   redisKeyPrefix?: string;
@@ -128,6 +132,7 @@ export function registerRateLimit(program: Command): void {
       ),
     )
     .addOption(logLevelOption());
+  for (const option of configLimitOptions()) command.addOption(option);
   for (const option of xdsFeedOptions("ratelimit")) command.addOption(option);
   command.action(async (flags: RateLimitFlags) => {
     if (flags.xdsServer && flags.configDir) {
@@ -145,6 +150,7 @@ export function registerRateLimit(program: Command): void {
       responseHeaders: flags.responseHeaders ? flags.responseHeaderNames : false,
       globalShadowMode: flags.globalShadowMode,
       localCache: flags.localCache,
+      configLimits: configLimits(flags),
       logger,
       ...(flags.configDir === undefined ? {} : { configDir: flags.configDir }),
       ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),

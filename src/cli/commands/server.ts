@@ -5,7 +5,15 @@ import { parseRedisUrl } from "../../lib/redis.js";
 import { checkApiToken } from "../../server/api/auth.js";
 import { startManagementServer } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
-import { hostOption, logLevelOption, parseHostPort, portOption, redisUrlOption } from "../options.js";
+import {
+  configLimitOptions,
+  configLimits,
+  hostOption,
+  logLevelOption,
+  parseHostPort,
+  portOption,
+  redisUrlOption,
+} from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface ServerFlags {
@@ -14,6 +22,8 @@ interface ServerFlags {
   apiPort: number;
   metricsPort: number;
   configDir?: string;
+  configMaxFileBytes: number;
+  configMaxDocuments: number;
   redisUrl?: string;
   apiTokenFile?: string;
   insecureApi?: boolean;
@@ -82,7 +92,7 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined):
 }
 
 export function registerServer(program: Command): void {
-  program
+  const command = program
     .command("server")
     .description(
       "run the management server: resource store, translation, xDS (ADS SotW + delta) and the management API",
@@ -123,57 +133,59 @@ export function registerServer(program: Command): void {
         "GANTRY_SERVER_NAME",
       ),
     )
-    .addOption(logLevelOption())
-    .action(async (flags: ServerFlags) => {
-      const token = readApiToken(flags.apiTokenFile);
-      checkServerFlags(flags, token);
-      const logger = createLogger({ service: "server", level: flags.logLevel });
-      let store: ResourceStore;
-      if (flags.redisUrl) {
-        const redisStore = new RedisStore({ url: flags.redisUrl, logger });
-        await redisStore.ready(10_000);
-        store = redisStore;
-      } else {
-        store = new MemoryStore();
-      }
-      const registry = createRegistry("server");
-      const server = await startManagementServer({
-        store,
-        host: flags.host,
-        xdsPort: flags.xdsPort,
-        apiPort: flags.apiPort,
-        apiToken: token,
-        ...(flags.insecureApi ? { insecureApi: true } : {}),
-        ...(flags.configDir ? { configDir: flags.configDir } : {}),
-        translate: {
-          ...(flags.extauthAddress ? { extAuth: flags.extauthAddress } : {}),
-          ...(flags.ratelimitAddress ? { rateLimit: flags.ratelimitAddress } : {}),
-        },
-        ...(flags.serverName ? { serverName: flags.serverName } : {}),
-        logger,
-        registry,
-      });
-      const telemetry = await startTelemetryServer({
-        registry,
-        host: flags.host,
-        port: flags.metricsPort,
-        logger,
-        readiness: () => (server.ready ? { ready: true } : { ready: false, reason: "no translation published yet" }),
-      });
-      logger.info(
-        {
-          xds: server.xdsPort,
-          api: server.apiPort,
-          metrics: telemetry.port,
-          store: flags.redisUrl ? "redis" : "memory",
-        },
-        "gantry server started",
-      );
-      await stopOnSignal(async () => {
-        logger.info("stopping");
-        await server.stop();
-        await telemetry.close();
-        await store.close();
-      });
+    .addOption(logLevelOption());
+  for (const option of configLimitOptions()) command.addOption(option);
+  command.action(async (flags: ServerFlags) => {
+    const token = readApiToken(flags.apiTokenFile);
+    checkServerFlags(flags, token);
+    const logger = createLogger({ service: "server", level: flags.logLevel });
+    let store: ResourceStore;
+    if (flags.redisUrl) {
+      const redisStore = new RedisStore({ url: flags.redisUrl, logger });
+      await redisStore.ready(10_000);
+      store = redisStore;
+    } else {
+      store = new MemoryStore();
+    }
+    const registry = createRegistry("server");
+    const server = await startManagementServer({
+      store,
+      host: flags.host,
+      xdsPort: flags.xdsPort,
+      apiPort: flags.apiPort,
+      apiToken: token,
+      ...(flags.insecureApi ? { insecureApi: true } : {}),
+      ...(flags.configDir ? { configDir: flags.configDir } : {}),
+      configLimits: configLimits(flags),
+      translate: {
+        ...(flags.extauthAddress ? { extAuth: flags.extauthAddress } : {}),
+        ...(flags.ratelimitAddress ? { rateLimit: flags.ratelimitAddress } : {}),
+      },
+      ...(flags.serverName ? { serverName: flags.serverName } : {}),
+      logger,
+      registry,
     });
+    const telemetry = await startTelemetryServer({
+      registry,
+      host: flags.host,
+      port: flags.metricsPort,
+      logger,
+      readiness: () => (server.ready ? { ready: true } : { ready: false, reason: "no translation published yet" }),
+    });
+    logger.info(
+      {
+        xds: server.xdsPort,
+        api: server.apiPort,
+        metrics: telemetry.port,
+        store: flags.redisUrl ? "redis" : "memory",
+      },
+      "gantry server started",
+    );
+    await stopOnSignal(async () => {
+      logger.info("stopping");
+      await server.stop();
+      await telemetry.close();
+      await store.close();
+    });
+  });
 }
