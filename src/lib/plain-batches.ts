@@ -36,7 +36,7 @@ function isPlainObject(value: object): value is Record<string, unknown> {
 }
 
 /** Cuts `value` into batches of at most `batchSize` steps each, in order. */
-export function* toPlainBatches(value: unknown, batchSize = 20_000): Generator<PlainBatch> {
+export function* toPlainBatches(value: unknown, batchSize = 5_000): Generator<PlainBatch> {
   let tags: number[] = [];
   let values: unknown[] = [];
   const stack: unknown[] = [value];
