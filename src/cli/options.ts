@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { InvalidArgumentError, Option } from "commander";
+import { defaultFileLimits, type FileLimits } from "../config/index.js";
 import type { ClientTlsFiles } from "../lib/grpc-tls.js";
 import { type LogLevel, logLevels } from "../lib/logger.js";
 import { loadTlsFiles, type TlsFiles } from "../lib/tls.js";
@@ -236,4 +237,33 @@ export function xdsClientTlsFromFlags(flags: XdsFeedFlags): ClientTlsFiles | und
     ...(xdsCertFile === undefined ? {} : { certFile: xdsCertFile }),
     ...(xdsKeyFile === undefined ? {} : { keyFile: xdsKeyFile }),
   };
+}
+
+/** V8 cannot hold a string longer than about 512 MiB; a config file is read whole. */
+const maxConfigFileBytes = 512 * 1024 * 1024;
+
+function boundedInt(max: number): (value: string) => number {
+  return (value) => {
+    const n = parsePositiveInt(value);
+    if (n > max) throw new InvalidArgumentError(`${n} is over the most allowed, ${max}`);
+    return n;
+  };
+}
+
+/** `--config-max-file-bytes` and `--config-max-documents`: bounds on each config file, checked before parsing. */
+export function configLimitOptions(): Option[] {
+  return [
+    new Option("--config-max-file-bytes <bytes>", "a config file larger than this is refused, naming it, unread")
+      .env("GANTRY_CONFIG_MAX_FILE_BYTES")
+      .default(defaultFileLimits.maxFileBytes)
+      .argParser(boundedInt(maxConfigFileBytes)),
+    new Option("--config-max-documents <n>", "a config file with more YAML documents than this is refused, unparsed")
+      .env("GANTRY_CONFIG_MAX_DOCUMENTS")
+      .default(defaultFileLimits.maxDocuments)
+      .argParser(boundedInt(10_000_000)),
+  ];
+}
+
+export function configLimits(flags: { configMaxFileBytes: number; configMaxDocuments: number }): FileLimits {
+  return { maxFileBytes: flags.configMaxFileBytes, maxDocuments: flags.configMaxDocuments };
 }

@@ -1,18 +1,15 @@
-import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { systemClock, type Timers } from "../lib/clock.js";
+import { runnableModule, type WorkerPool, type WorkerTask, WorkerTaskError } from "../lib/index.js";
+import type { FileText } from "./file.js";
+import { defaultFileLimits, type FileLimits } from "./limits.js";
+import { type Loading, loadFiles, type PlainLoading } from "./load-files.js";
 import type { ConfigProvider, ConfigSnapshot, ConfigSubscriber } from "./provider.js";
 import { SnapshotPublisher } from "./publisher.js";
 import { QuietPeriod } from "./quiet.js";
 
-/** What was read from the source, and a hash of it that is the snapshot's version. */
-export interface Reading<I> {
-  readonly version: string;
-  readonly input: I;
-}
-
-/** A source on disk: where to watch, which events matter, and how to read it. */
-export interface WatchedSource<I> {
+/** A source on disk: where to watch, which events matter, and how to read and parse it. */
+export interface WatchedSource<T> {
   /** The file or folder, for logs. */
   readonly source: string;
   /** The folder to watch. */
@@ -20,16 +17,25 @@ export interface WatchedSource<I> {
   readonly recursive: boolean;
   /** Whether a change event for this name (relative to `folder`; null when unknown) can change the config. */
   relevant(name: string | null): boolean;
-  read(): Promise<Reading<I>>;
+  /**
+   * Reads and parses the source; a reading whose version is in `known` is not parsed again. Throws
+   * only when the source cannot be read (a missing file with its ENOENT code).
+   */
+  load(known: readonly string[]): Promise<Loading<T>>;
 }
 
-export interface WatchOptions<I, T> {
-  /**
-   * Turns what was read into a validated config, or throws an error that names the file, line
-   * and field. Pure and given only what was read, so it can move to a worker thread by passing a
-   * function that posts `input` to one.
-   */
-  parse(input: I): T | Promise<T>;
+/** Parsing in a worker thread: the pool, and the FilesParser it runs (see load-files.ts). */
+export interface OffThreadParsing {
+  readonly pool: WorkerPool;
+  /** A module exporting a FilesParser, and its name. */
+  readonly parser: WorkerTask;
+  /** Passed to the parser (plain data). */
+  readonly options?: unknown;
+  /** Builds the config from what the parser returned, on this thread (to attach what cannot cross, functions). */
+  readonly revive?: (parsed: never) => unknown;
+}
+
+interface WatchSettings {
   /**
    * A first reading that does not parse, or that the subscribers refuse, is reported to them and
    * the provider starts and watches anyway, so the fixed source is taken when it changes (as
@@ -42,13 +48,42 @@ export interface WatchOptions<I, T> {
   /** Longest wait after the first change of a burst. Default: none. */
   maxDelayMs?: number;
   timers?: Timers;
+  /** Bounds on each file, checked before parsing. Default defaultFileLimits. */
+  limits?: FileLimits;
 }
 
-/** A hash of the parts read, in order: the version of a file or folder snapshot. */
-export function contentVersion(parts: readonly string[]): string {
-  const hash = createHash("sha256");
-  for (const part of parts) hash.update(part).update("\0");
-  return hash.digest("hex").slice(0, 16);
+/**
+ * How a provider turns what it read into a validated config: `parse` on this thread (small inputs,
+ * tests), or `worker`: reading, the limits and parsing all run in a worker thread, so a large or
+ * hostile file never holds the event loop. Either way, errors name the file, line and field.
+ */
+export type WatchOptions<I, T> = WatchSettings &
+  ({ parse(input: I): T | Promise<T>; worker?: never } | { worker: OffThreadParsing; parse?: never });
+
+const filesTask: WorkerTask = { module: new URL("./load-files.js", import.meta.url), name: "loadFilesTask" };
+
+/** Reads and parses files as `options` says: on this thread, or in a worker thread. */
+export function filesLoader<I, T>(
+  options: WatchOptions<I, T>,
+  toInput: (files: readonly FileText[]) => I,
+): (paths: readonly string[], known: readonly string[]) => Promise<Loading<T>> {
+  const limits = options.limits ?? defaultFileLimits;
+  const { worker, parse } = options;
+  if (parse) return (paths, known) => loadFiles({ paths, limits, known }, (files) => parse(toInput(files)));
+  const off = worker as OffThreadParsing;
+  const parser = { module: runnableModule(off.parser.module), name: off.parser.name };
+  return async (paths, known) => {
+    const plain = await off.pool.run<PlainLoading<T>>(filesTask, {
+      paths,
+      limits,
+      known,
+      options: off.options,
+      parser,
+    });
+    if ("failure" in plain) return { version: plain.version, error: new WorkerTaskError(plain.failure) };
+    if (!("config" in plain) || !off.revive) return plain;
+    return { version: plain.version, config: off.revive(plain.config as never) as T };
+  };
 }
 
 function isMissing(err: unknown): boolean {
@@ -61,10 +96,9 @@ function isMissing(err: unknown): boolean {
  * gone for a moment; the rename's own event follows); other failures go to the subscribers, and
  * the current snapshot stays.
  */
-export class WatchedProvider<I, T> implements ConfigProvider<T> {
+export class WatchedProvider<T> implements ConfigProvider<T> {
   readonly source: string;
-  readonly #spec: WatchedSource<I>;
-  readonly #parse: (input: I) => T | Promise<T>;
+  readonly #spec: WatchedSource<T>;
   readonly #startWithoutConfig: boolean;
   /** The version of the last reading that failed, so an unchanged bad source is not reported twice. */
   #failedVersion: string | undefined;
@@ -75,10 +109,9 @@ export class WatchedProvider<I, T> implements ConfigProvider<T> {
   #loading: Promise<void> = Promise.resolve();
   #stopped = false;
 
-  constructor(spec: WatchedSource<I>, options: WatchOptions<I, T>) {
+  constructor(spec: WatchedSource<T>, options: WatchSettings) {
     this.source = spec.source;
     this.#spec = spec;
-    this.#parse = options.parse;
     this.#startWithoutConfig = options.startWithoutConfig ?? false;
     this.#quiet = new QuietPeriod(() => void this.#reload(false).catch(() => undefined), {
       quietMs: options.quietMs ?? 100,
@@ -97,22 +130,18 @@ export class WatchedProvider<I, T> implements ConfigProvider<T> {
 
   async start(): Promise<void> {
     if (this.#watcher) return;
-    const { input, version } = await this.#spec.read();
-    let parsed: { config: T } | undefined;
-    try {
-      parsed = { config: await this.#parse(input) };
-    } catch (err) {
-      if (!this.#startWithoutConfig) throw err;
-      this.#failedVersion = version;
-      this.#publisher.fail(err);
-    }
-    if (parsed) {
+    const loading = await this.#spec.load([]);
+    if ("error" in loading) {
+      if (!this.#startWithoutConfig) throw loading.error;
+      this.#failedVersion = loading.version;
+      this.#publisher.fail(loading.error);
+    } else if ("config" in loading) {
       try {
-        await this.#publisher.offer({ version, config: parsed.config });
+        await this.#publisher.offer({ version: loading.version, config: loading.config });
       } catch (err) {
         // The subscriber that refused has reported why.
         if (!this.#startWithoutConfig) throw err;
-        this.#failedVersion = version;
+        this.#failedVersion = loading.version;
       }
     }
     // Not persistent: watching alone never keeps a process alive; the server's sockets do.
@@ -145,17 +174,22 @@ export class WatchedProvider<I, T> implements ConfigProvider<T> {
   #reload(force: boolean): Promise<void> {
     const run = this.#loading.then(async () => {
       if (this.#stopped) return;
-      let snapshot: ConfigSnapshot<T>;
+      let loading: Loading<T>;
       try {
-        const { input, version } = await this.#spec.read();
-        if (!force && (version === this.#publisher.current()?.version || version === this.#failedVersion)) return;
-        this.#failedVersion = version;
-        snapshot = { version, config: await this.#parse(input) };
+        const known = force ? [] : [this.#publisher.current()?.version, this.#failedVersion];
+        loading = await this.#spec.load(known.filter((v): v is string => v !== undefined));
       } catch (err) {
         if (!force && isMissing(err)) return;
         this.#publisher.fail(err);
         throw err;
       }
+      if ("unchanged" in loading) return;
+      this.#failedVersion = loading.version;
+      if ("error" in loading) {
+        this.#publisher.fail(loading.error);
+        throw loading.error;
+      }
+      const snapshot: ConfigSnapshot<T> = { version: loading.version, config: loading.config };
       // A refusal was reported by the subscriber that refused.
       await this.#publisher.offer(snapshot, force);
       this.#failedVersion = undefined;

@@ -1,5 +1,5 @@
 import { dirname, resolve } from "node:path";
-import { type ConfigProvider, fileProvider } from "../config/index.js";
+import { type ConfigProvider, defaultFileLimits, type FileLimits } from "../config/index.js";
 import { Authorization } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { AuthConfig } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import {
@@ -20,9 +20,10 @@ import {
   type Timers,
   type TlsFiles,
   TlsFileWatch,
+  WorkerPool,
 } from "../lib/index.js";
 import { ApiKeyDirectory } from "./apikeys/index.js";
-import { type AuthConfigSet, readAuthConfigFile } from "./config-set.js";
+import { type AuthConfigSet, authConfigFileProvider } from "./config-set.js";
 import { ExtAuthMetrics } from "./metrics.js";
 import { ExtAuthService } from "./service.js";
 
@@ -43,6 +44,8 @@ export interface ExtAuthServerOptions {
   maxRequestBytes?: number;
   /** A YAML file of auth configs, watched and reloaded on change. */
   configFile?: string;
+  /** Bounds on `configFile`. Default defaultFileLimits (8 MiB, 10,000 documents). */
+  configLimits?: FileLimits;
   /** Auth configs to start with when there is no file (e.g. `gantry up`, tests). */
   configs?: readonly AuthConfig[];
   /** The config for requests that name none in context_extensions.config_id. */
@@ -136,15 +139,18 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     checkTimeoutMs: options.checkTimeoutMs ?? 1_000,
   });
 
+  // The config file is read and parsed in a worker thread (started on first use).
+  const workers = new WorkerPool();
   const cleanup = async () => {
     tls?.stop();
     await service.close();
+    await workers.close();
     await apiKeys?.close();
     redis?.disconnect();
   };
   try {
     if (configFile) {
-      await service.follow(fileProvider({ file: configFile, parse: readAuthConfigFile }));
+      await service.follow(authConfigFileProvider(configFile, workers, options.configLimits ?? defaultFileLimits));
     } else {
       await service.replace(options.configs ?? []);
     }

@@ -119,7 +119,7 @@ export class ExtAuthService {
       return await this.#build(set.configs, serving);
     } catch (err) {
       if (err instanceof AuthConfigInvalid && err.source === undefined && set.locate) {
-        throw new AuthConfigInvalid(err.configId, err.field, err.problem, set.locate(err.configId, err.field));
+        throw new AuthConfigInvalid(err.configId, err.field, err.problem, await set.locate(err.configId, err.field));
       }
       throw err;
     }

@@ -60,3 +60,5 @@ export {
   TlsFileWatch,
   type TlsMaterial,
 } from "./tls.js";
+export { toErrorData, type WorkerErrorData } from "./worker-entry.js";
+export { runnableModule, WorkerPool, type WorkerPoolOptions, type WorkerTask, WorkerTaskError } from "./worker-pool.js";

@@ -1,11 +1,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type ConfigProvider, directoryProvider, type FileText } from "../config/index.js";
+import { type ConfigProvider, directoryProvider, type FileLimits, type FileText } from "../config/index.js";
 import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import type { Timers } from "../lib/clock.js";
+import type { WorkerPool } from "../lib/index.js";
 import { configProblems } from "../ratelimit-config/index.js";
+import type { FixedWindowKeyFormat } from "./algorithms.js";
 import { RateLimitConfigError } from "./config-errors.js";
 import { parseRateLimitYaml } from "./config-yaml.js";
+import { compileRules, type RuleBook } from "./rules.js";
 
 /**
  * Checks a whole set of configs (one domain each): every config on its own, and no domain twice.
@@ -55,19 +58,41 @@ export function loadConfigDir(dir: string): RateLimitConfig[] {
 }
 
 /**
+ * Parses, checks and compiles a set of files into the rule book calls are matched against: the
+ * whole of a reload's work, run in a worker thread by configDirProvider. The rule book is plain
+ * data (Maps, arrays, objects), so it crosses back whole.
+ */
+export function compileConfigFiles(files: readonly FileText[], options: { keyFormat: FixedWindowKeyFormat }): RuleBook {
+  return compileRules(parseConfigFiles(files), options.keyFormat);
+}
+
+export interface ConfigDirOptions {
+  /** The worker threads that read, parse and compile the files. */
+  pool: WorkerPool;
+  keyFormat: FixedWindowKeyFormat;
+  limits?: FileLimits | undefined;
+  quietMs?: number | undefined;
+  timers?: Timers | undefined;
+  startWithoutConfig?: boolean;
+}
+
+/**
  * The provider of a config directory (envoyproxy/ratelimit's layout: one domain per file, no
  * sub-folders), read again once writes are quiet for `quietMs` (editors and `kubectl` ConfigMap
- * updates write in several steps).
+ * updates write in several steps). Reading, parsing, checking and compiling run in a worker
+ * thread; what it yields is the compiled rule book.
  */
-export function configDirProvider(
-  dir: string,
-  options: { quietMs?: number | undefined; timers?: Timers | undefined; startWithoutConfig?: boolean } = {},
-): ConfigProvider<readonly RateLimitConfig[]> {
-  return directoryProvider({
+export function configDirProvider(dir: string, options: ConfigDirOptions): ConfigProvider<RuleBook> {
+  return directoryProvider<RuleBook>({
     dir,
     recursive: false,
     accept: isConfigFile,
-    parse: parseConfigFiles,
+    worker: {
+      pool: options.pool,
+      parser: { module: new URL("./config-files.js", import.meta.url), name: "compileConfigFiles" },
+      options: { keyFormat: options.keyFormat },
+    },
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.startWithoutConfig ? { startWithoutConfig: true } : {}),
     ...(options.quietMs === undefined ? {} : { quietMs: options.quietMs }),
     ...(options.timers === undefined ? {} : { timers: options.timers }),

@@ -57,7 +57,8 @@ interface TreeNode {
   /** Set when the descriptor's limit is `unlimited`: what that limit replaces. */
   readonly unlimitedReplaces: readonly string[] | undefined;
   readonly limits: readonly LimitRule[];
-  readonly children: Level;
+  /** None for a leaf: a rule book of 20,000 leaves is 20,000 fewer Maps to build and to send across threads. */
+  readonly children: Level | undefined;
 }
 
 interface KeyChoices {
@@ -127,7 +128,7 @@ function compileLevel(descriptors: readonly RateLimitDescriptor[], parentName: s
       sharedValue: d.shareThreshold && isWildcard(d.value) ? d.value : undefined,
       unlimitedReplaces: d.rateLimit?.unlimited ? d.rateLimit.replaces.map((r) => r.name) : undefined,
       limits: limitRules(d.rateLimit, d.additionalLimits, statsName, d.shadowMode, d.quotaMode),
-      children: compileLevel(d.descriptors, statsName),
+      children: d.descriptors.length > 0 ? compileLevel(d.descriptors, statsName) : undefined,
     };
     let choices = level.get(d.key);
     if (!choices) {
@@ -197,30 +198,32 @@ interface TreeMatch {
  * key alone. The node found at the request's last entry is the match (depth must match).
  */
 function matchTree(rules: DomainRules, entries: readonly DescriptorEntry[]): TreeMatch | undefined {
-  let level = rules.root;
+  let level: Level | undefined = rules.root;
   let node: TreeNode | undefined;
   const countedValues: string[] = [];
   let statsName = rules.domain;
   for (const entry of entries) {
-    const choices = level.get(entry.key);
+    const choices = level?.get(entry.key);
     if (!choices) return undefined;
     let shown: string;
+    let here: TreeNode;
     const exact = choices.exact.get(entry.value);
     const wildcard = exact ? undefined : choices.wildcards.find((w) => entry.value.startsWith(w.prefix));
     if (exact) {
-      node = exact;
+      here = exact;
       shown = entry.value;
     } else if (wildcard) {
-      node = wildcard.node;
-      shown = node.sharedValue ?? (node.valueToMetric ? entry.value : wildcard.value);
+      here = wildcard.node;
+      shown = here.sharedValue ?? (here.valueToMetric ? entry.value : wildcard.value);
     } else {
-      node = choices.keyOnly;
-      if (!node) return undefined;
-      shown = node.valueToMetric ? entry.value : "";
+      if (!choices.keyOnly) return undefined;
+      here = choices.keyOnly;
+      shown = here.valueToMetric ? entry.value : "";
     }
-    countedValues.push(wildcard && node.sharedValue !== undefined ? node.sharedValue : entry.value);
+    countedValues.push(wildcard && here.sharedValue !== undefined ? here.sharedValue : entry.value);
     statsName += `.${shown === "" ? entry.key : `${entry.key}_${shown}`}`;
-    level = node.children;
+    node = here;
+    level = here.children;
   }
   return node ? { node, countedValues, statsName } : undefined;
 }

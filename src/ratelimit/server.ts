@@ -1,4 +1,4 @@
-import { ApiProvider, type ConfigProvider, LiveConfig } from "../config/index.js";
+import { ApiProvider, type ConfigProvider, type FileLimits, LiveConfig } from "../config/index.js";
 import { RateLimitResponseSchema, RateLimitService } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
 import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import {
@@ -21,6 +21,7 @@ import {
   type Timers,
   type TlsFiles,
   TlsFileWatch,
+  WorkerPool,
 } from "../lib/index.js";
 import type { CounterStore, FixedWindowKeyFormat } from "./algorithms.js";
 import { HitCoalescer } from "./coalescer.js";
@@ -52,6 +53,8 @@ export interface RateLimitServerOptions {
   requestLimits?: Partial<RequestLimits>;
   /** envoyproxy/ratelimit YAML files, one domain each; watched and reloaded on change. */
   configDir?: string;
+  /** Bounds on each file of `configDir`. Default defaultFileLimits (8 MiB, 10,000 documents). */
+  configLimits?: FileLimits;
   /** Configs from another source (xDS, `gantry up`); replaced later with `setConfigs`. */
   configs?: readonly RateLimitConfig[];
   /** Counters in Redis; without it they are kept in memory. */
@@ -146,8 +149,11 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
   });
 
   const keyFormat = options.redisKeyFormat ?? "envoyproxy";
-  const live = new LiveConfig<readonly RateLimitConfig[], RuleBook>({
-    compile: (configs) => compileRules(configs, keyFormat),
+  // Config files are read, parsed and compiled in a worker thread (started on first use); configs
+  // handed over in-process (xDS, `setConfigs`) arrive parsed and are compiled here.
+  const workers = new WorkerPool();
+  const live = new LiveConfig<readonly RateLimitConfig[] | RuleBook, RuleBook>({
+    compile: (configs) => ("domains" in configs ? configs : compileRules(configs, keyFormat)),
     install: (rules) => limiter.setRules(rules),
     onLoaded: (snapshot, rules, source) => {
       metrics.configLoads.inc({ result: "success" });
@@ -162,8 +168,10 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       const outcome = limiter.rules
         ? "rate-limit config rejected; keeping the last good one"
         : "rate-limit config rejected; serving without a config until it is fixed";
-      if (err instanceof RateLimitConfigError) {
-        logger.error({ file: err.source, line: err.line, field: err.path, problem: err.problem }, outcome);
+      // One read in a worker thread arrives as a WorkerTaskError carrying the same fields.
+      if (err instanceof RateLimitConfigError || err.name === RateLimitConfigError.name) {
+        const { source: file, line, path: field, problem } = err as RateLimitConfigError;
+        logger.error({ file, line, field, problem }, outcome);
       } else {
         logger.error({ source, problem: err.message }, outcome);
       }
@@ -178,7 +186,13 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       // A bad config at start is logged and counted, and the server serves without one (calls are
       // answered UNKNOWN) until the files are fixed, as envoyproxy/ratelimit does.
       await live.follow(
-        configDirProvider(options.configDir, { quietMs: options.reloadDebounceMs, startWithoutConfig: true }),
+        configDirProvider(options.configDir, {
+          pool: workers,
+          keyFormat,
+          limits: options.configLimits,
+          quietMs: options.reloadDebounceMs,
+          startWithoutConfig: true,
+        }),
       );
     } else if (options.configs) {
       await pushed.push(options.configs);
@@ -189,6 +203,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
   } catch (err) {
     tls?.stop();
     await live.stop();
+    await workers.close();
     await store.close();
     throw err;
   }
@@ -245,6 +260,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     });
   } catch (err) {
     await live.stop();
+    await workers.close();
     await grpc.shutdown(0);
     await store.close();
     throw err;
@@ -266,6 +282,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     async stop() {
       health.drain();
       await live.stop();
+      await workers.close();
       await grpc.shutdown(2_000);
       await metricsServer.close();
       await store.close();

@@ -1,15 +1,11 @@
-import { type ConfigSnapshot, directoryProvider, type FileText, type WatchedProvider } from "../config/index.js";
+import { type ConfigSnapshot, directoryProvider, type FileLimits, type WatchedProvider } from "../config/index.js";
 import type { Timers } from "../lib/clock.js";
+import type { WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
-import {
-  isResourceFile,
-  type LoadResult,
-  parseResourceFiles,
-  type RejectedDocument,
-  refKey,
-} from "../resources/index.js";
+import { isResourceFile, type RejectedDocument, refKey } from "../resources/index.js";
 import { keyOf, type ResourceKey, type ResourceStore } from "../store/index.js";
-import { resourceToDocument } from "./documents.js";
+import type { DesiredState } from "./desired-state.js";
+import type { ParsedFiles } from "./parse-tasks.js";
 
 export interface ConfigDirResult {
   applied: ResourceKey[];
@@ -21,6 +17,12 @@ export interface ConfigDirResult {
 export interface ConfigDirOptions {
   dir: string;
   store: ResourceStore;
+  /** The worker threads that read and parse the folder's files. */
+  pool: WorkerPool;
+  /** Bounds on each file. Default defaultFileLimits (8 MiB, 10,000 documents). */
+  limits?: FileLimits | undefined;
+  /** When given, the folder's resources are stored through it, so they are not parsed again to translate them. */
+  desired?: Pick<DesiredState, "apply">;
   logger: Logger;
   /** Told after every load, so the server can report INVALID resources. */
   onLoad?: (result: ConfigDirResult) => void;
@@ -38,16 +40,20 @@ export interface ConfigDirOptions {
 export class ConfigDirSource {
   readonly #options: ConfigDirOptions;
   readonly #owned = new Map<string, ResourceKey>();
-  readonly #provider: WatchedProvider<readonly FileText[], LoadResult>;
+  readonly #provider: WatchedProvider<ParsedFiles>;
   #last: ConfigDirResult = { applied: [], deleted: [], rejected: [] };
 
   constructor(options: ConfigDirOptions) {
     this.#options = options;
-    this.#provider = directoryProvider({
+    this.#provider = directoryProvider<ParsedFiles>({
       dir: options.dir,
       recursive: true,
       accept: isResourceFile,
-      parse: parseResourceFiles,
+      worker: {
+        pool: options.pool,
+        parser: { module: new URL("./parse-tasks.js", import.meta.url), name: "parseConfigDirFiles" },
+      },
+      ...(options.limits ? { limits: options.limits } : {}),
       quietMs: 100,
       maxDelayMs: 1_000,
       ...(options.timers ? { timers: options.timers } : {}),
@@ -88,15 +94,16 @@ export class ConfigDirSource {
     void this.#provider.stop();
   }
 
-  async #apply(snapshot: ConfigSnapshot<LoadResult>): Promise<ConfigDirResult> {
-    const { dir, store, logger } = this.#options;
+  async #apply(snapshot: ConfigSnapshot<ParsedFiles>): Promise<ConfigDirResult> {
+    const { dir, store, desired, logger } = this.#options;
     const loaded = snapshot.config;
-    const documents = loaded.resources.map(resourceToDocument);
+    const { documents } = loaded;
     const present = new Map(documents.map((d) => [refKey(keyOf(d)), keyOf(d)]));
     // A rejected document that names itself still "exists": keep its last good version.
     for (const bad of loaded.rejected) if (bad.ref) present.set(refKey(bad.ref), bad.ref);
     const gone = [...this.#owned.entries()].filter(([k]) => !present.has(k)).map(([, key]) => key);
-    const applied = documents.length > 0 ? (await store.apply(documents)).changed : [];
+    const write = () => (desired ? desired.apply(loaded.resources, documents) : store.apply(documents));
+    const applied = documents.length > 0 ? (await write()).changed : [];
     const deleted = gone.length > 0 ? (await store.delete(gone)).changed : [];
     this.#owned.clear();
     for (const [k, key] of present) this.#owned.set(k, key);

@@ -1,9 +1,12 @@
 import { parseDocument, type RejectedDocument, type Resource, refKey, resourceKey } from "../resources/index.js";
-import type { ResourceStore, StoreSnapshot, WriteResult } from "../store/index.js";
+import type { ResourceDocument, ResourceStore, StoreSnapshot, WriteResult } from "../store/index.js";
 import { resourceToDocument } from "./documents.js";
+import { type CheckedDocuments, checkDocuments, type DocumentParser } from "./parse-tasks.js";
 
-/** Parses one document given as a JSON value; `where` names it in messages. */
-export type DocumentParser = (value: unknown, where: string) => Resource | RejectedDocument;
+export type { DocumentParser } from "./parse-tasks.js";
+
+/** Checks an apply's documents somewhere else than on this thread (a worker thread). */
+export type DocumentChecker = (documents: readonly unknown[]) => Promise<CheckedDocuments>;
 
 /** The documents of a snapshot as resources, and those that are not valid resources. */
 export interface ReadResult {
@@ -21,18 +24,21 @@ interface Parsed {
  * The store's documents as parsed resources, each document parsed once. A document that arrives
  * through the API is parsed and checked once; what is stored is that result in its canonical form,
  * under that result's key; and the parsed resource is kept for the revision it was written at, so
- * translation reads it without parsing it again. Documents other writers stored (a config folder,
- * other replicas) are parsed when first read at a revision.
+ * translation reads it without parsing it again; the config folder's resources are kept the same
+ * way. Documents other writers stored (other replicas) are parsed when first read at a revision.
  */
 export class DesiredState {
   readonly #store: ResourceStore;
   readonly #parse: DocumentParser;
   /** By `Kind/namespace/name`: the last parse of each stored document, with the revision it was parsed at. */
   readonly #parsed = new Map<string, Parsed>();
+  readonly #checker: DocumentChecker | undefined;
 
-  constructor(store: ResourceStore, parse: DocumentParser = parseDocument) {
+  /** `checker`, when given, checks an apply's documents instead of this thread (see parse-tasks.ts). */
+  constructor(store: ResourceStore, parse: DocumentParser = parseDocument, checker?: DocumentChecker) {
     this.#store = store;
     this.#parse = parse;
+    this.#checker = checker;
   }
 
   /**
@@ -40,35 +46,19 @@ export class DesiredState {
    * Either the resources, or every problem, each naming the document (its position in the
    * request), the resource and the field.
    */
-  check(documents: readonly unknown[]): { resources: Resource[]; problems: string[] } {
-    const resources: Resource[] = [];
-    const problems: string[] = [];
-    /** Where each resource was first seen: one apply names a resource once. */
-    const seen = new Map<string, number>();
-    documents.forEach((document, index) => {
-      const parsed = this.#parse(document, `document ${index + 1}`);
-      if ("errors" in parsed) {
-        problems.push(...parsed.errors);
-        return;
-      }
-      const key = resourceKey(parsed);
-      const first = seen.get(key);
-      if (first !== undefined) {
-        const { namespace, name } = parsed.metadata;
-        problems.push(
-          `document ${index + 1}: ${parsed.kind} ${namespace}/${name}: also in document ${first + 1}; an apply names each resource once`,
-        );
-        return;
-      }
-      seen.set(key, index);
-      resources.push(parsed);
-    });
-    return { resources, problems };
+  async check(documents: readonly unknown[]): Promise<CheckedDocuments> {
+    return this.#checker ? this.#checker(documents) : checkDocuments(documents, this.#parse);
   }
 
-  /** Stores checked resources, all or none, and keeps the parsed form of those that changed. */
-  async apply(resources: readonly Resource[]): Promise<WriteResult> {
-    const result = await this.#store.apply(resources.map(resourceToDocument));
+  /**
+   * Stores checked resources, all or none, and keeps the parsed form of those that changed.
+   * `documents` are their stored forms when already made (in a worker thread).
+   */
+  async apply(
+    resources: readonly Resource[],
+    documents: readonly ResourceDocument[] = resources.map(resourceToDocument),
+  ): Promise<WriteResult> {
+    const result = await this.#store.apply(documents);
     const changed = new Set(result.changed.map(refKey));
     for (const resource of resources) {
       const key = resourceKey(resource);

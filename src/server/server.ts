@@ -1,8 +1,10 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { FileLimits } from "../config/index.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { systemClock, type Timers } from "../lib/clock.js";
+import { WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { type TlsFiles, TlsFileWatch } from "../lib/tls.js";
@@ -40,6 +42,8 @@ export interface ManagementServerOptions {
   /** Body size, timeouts, connections and failed-authentication budget of the API port. */
   apiLimits?: Partial<ApiLimits>;
   configDir?: string;
+  /** Bounds on each file of `configDir`. Default defaultFileLimits (8 MiB, 10,000 documents). */
+  configLimits?: FileLimits;
   /** Where Envoy reaches the ext-auth and rate-limit services (served to proxies as clusters). */
   translate?: TranslateOptions;
   logger: Logger;
@@ -149,7 +153,12 @@ export async function startManagementServer(options: ManagementServerOptions): P
   });
 
   const translator = new Translator(options.translate ?? {});
-  const desired = new DesiredState(store);
+  // Config folder files and apply requests are parsed in a worker thread (started on first use),
+  // so a large or hostile input never holds the event loop that serves xDS and the API.
+  const workers = new WorkerPool();
+  const desired = new DesiredState(store, undefined, (documents) =>
+    workers.run({ module: new URL("./parse-tasks.js", import.meta.url), name: "checkDocumentsTask" }, documents),
+  );
   let statuses = new Map<string, Status>();
   let rejectedSince: RejectionTimes = new Map();
   let rateLimits: Translation["rateLimits"] = [];
@@ -232,6 +241,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     unwatch();
     configDir?.stop();
     debounce.stop();
+    await workers.close();
     await xds.stop(0);
     throw err;
   };
@@ -239,6 +249,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
     configDir = new ConfigDirSource({
       dir: options.configDir,
       store,
+      desired,
+      pool: workers,
+      limits: options.configLimits,
       logger,
       timers: clock,
       onLoad: (result: ConfigDirResult) => {
@@ -363,6 +376,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       configDir?.stop();
       debounce.stop();
       await api.close();
+      await workers.close();
       await xds.stop(1_000);
     },
   };

@@ -21,7 +21,7 @@ const allowed: Record<string, readonly string[]> = {
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
   server: ["config", "envoy", "gen", "lib", "resources", "store", "translate", "xds"],
   up: ["extauth", "feeds", "lib", "ratelimit", "server", "store"],
-  cli: ["extauth", "feeds", "gen", "lib", "ratelimit", "resources", "server", "store", "translate", "up"],
+  cli: ["config", "extauth", "feeds", "gen", "lib", "ratelimit", "resources", "server", "store", "translate", "up"],
 };
 
 function files(dir: string): string[] {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { directoryProvider, type FileText, type WatchedProvider } from "../../src/config/index.js";
+import { directoryProvider, type WatchedProvider } from "../../src/config/index.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { waitFor } from "../support/wait.js";
 import { record } from "./recorder.js";
@@ -10,7 +10,7 @@ import { record } from "./recorder.js";
 describe("directory provider", () => {
   let dir: string;
   let clock: ManualClock;
-  let provider: WatchedProvider<readonly FileText[], string[]> | undefined;
+  let provider: WatchedProvider<string[]> | undefined;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "gantry-config-dir-"));

@@ -26,7 +26,7 @@ describe("file provider", () => {
   let dir: string;
   let file: string;
   let clock: ManualClock;
-  let provider: WatchedProvider<FileText, Record<string, number>> | undefined;
+  let provider: WatchedProvider<Record<string, number>> | undefined;
 
   /** Writes like an editor or a ConfigMap: aside, then renamed over. */
   const write = (text: string) => {

@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { WorkerPool } from "../../src/lib/index.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { ConfigDirSource } from "../../src/server/config-dir.js";
 import { MemoryStore } from "../../src/store/index.js";
@@ -22,6 +23,8 @@ describe("config-dir source", () => {
   let dir = "";
   let store: MemoryStore;
   let source: ConfigDirSource | undefined;
+  const pool = new WorkerPool();
+  afterAll(() => pool.close());
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "gantry-config-"));
@@ -40,7 +43,7 @@ describe("config-dir source", () => {
     writeFileSync(join(dir, "a.yaml"), destination("alpha", 80));
     writeFileSync(join(dir, "team-a", "b.yml"), `${destination("beta", 81)}---\n${destination("gamma", 82)}`);
     writeFileSync(join(dir, "notes.txt"), "not a resource");
-    source = new ConfigDirSource({ dir, store, logger });
+    source = new ConfigDirSource({ dir, store, pool, logger });
     const result = await source.load();
     expect(result.applied.map((k) => k.name).sort()).toEqual(["alpha", "beta", "gamma"]);
     expect(result.rejected).toEqual([]);
@@ -49,7 +52,7 @@ describe("config-dir source", () => {
   it("keeps the last good version of a resource whose document turns bad, and deletes what is removed", async () => {
     writeFileSync(join(dir, "a.yaml"), destination("alpha", 80));
     writeFileSync(join(dir, "b.yaml"), destination("beta", 81));
-    source = new ConfigDirSource({ dir, store, logger });
+    source = new ConfigDirSource({ dir, store, pool, logger });
     await source.load();
 
     writeFileSync(join(dir, "a.yaml"), destination("alpha", 80).replace("ports:", "portz:"));
@@ -64,7 +67,7 @@ describe("config-dir source", () => {
   it("reloads when the folder changes", async () => {
     writeFileSync(join(dir, "a.yaml"), destination("alpha", 80));
     const loads: number[] = [];
-    source = new ConfigDirSource({ dir, store, logger, onLoad: (r) => loads.push(r.applied.length) });
+    source = new ConfigDirSource({ dir, store, pool, logger, onLoad: (r) => loads.push(r.applied.length) });
     await source.start();
     writeFileSync(join(dir, "a.yaml"), destination("alpha", 8080));
     await waitFor(async () => (await names()).some((n) => n.includes("8080")), {

@@ -1,5 +1,6 @@
-// The whole management server: an apply through the API parses each document once, and the
-// translation that follows reads that parse. Every parse entry of the resources module is counted.
+// The whole management server: an apply through the API parses each document once, in a worker
+// thread, and the translation that follows reads that parse. Every parse entry of the resources
+// module on this thread is counted: there is none, since the one parse is the worker's.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -35,7 +36,7 @@ const destination = (name: string): JsonObject => ({
   spec: { ports: [{ number: 8080 }], endpoints: [{ address: "10.0.0.1" }] },
 });
 
-describe("gantry server: apply parses each document once", () => {
+describe("gantry server: apply parses each document once, off the event loop", () => {
   const store = new MemoryStore();
   let server: ManagementServer;
 
@@ -70,6 +71,6 @@ describe("gantry server: apply parses each document once", () => {
     for (const name of names) {
       expect(server.status({ kind: "Destination", namespace: "shop", name })?.state).toBe(State.ACCEPTED);
     }
-    expect(parses.count).toBe(names.length);
+    expect(parses.count).toBe(0);
   });
 });

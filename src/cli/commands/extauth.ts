@@ -4,6 +4,8 @@ import { followAuthConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
   checkBufferedBytes,
+  configLimitOptions,
+  configLimits,
   defaultNodeId,
   grpcMaxStreamsOption,
   hostOption,
@@ -28,6 +30,8 @@ interface ExtAuthFlags extends XdsFeedFlags, ServerLimitFlags {
   grpcMaxConcurrentStreams: number;
   metricsPort: number;
   config?: string;
+  configMaxFileBytes: number;
+  configMaxDocuments: number;
   defaultConfig?: string;
   redisUrl?: string;
   redisTimeoutMs: number;
@@ -89,6 +93,7 @@ export function registerExtAuth(program: Command): void {
     .addOption(logLevelOption());
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
   for (const option of [...serverLimitOptions(), ...xdsFeedOptions("extauth")]) command.addOption(option);
+  for (const option of configLimitOptions()) command.addOption(option);
   command.action(async (flags: ExtAuthFlags) => {
     if (flags.xdsServer && flags.config)
       throw new Error("--config and --xds-server are two config sources: choose one");
@@ -112,6 +117,7 @@ export function registerExtAuth(program: Command): void {
       checkTimeoutMs: flags.checkTimeoutMs,
       redisCommandTimeoutMs: flags.redisTimeoutMs,
       apiKeyUnsubscribedTtlMs: flags.apikeyUnsubscribedTtlMs,
+      configLimits: configLimits(flags),
       logger,
       ...(flags.config === undefined ? {} : { configFile: flags.config }),
       ...(flags.defaultConfig === undefined ? {} : { defaultConfigId: flags.defaultConfig }),

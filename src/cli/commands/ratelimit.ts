@@ -11,6 +11,8 @@ import {
 } from "../../ratelimit/index.js";
 import {
   checkBufferedBytes,
+  configLimitOptions,
+  configLimits,
   defaultNodeId,
   grpcMaxStreamsOption,
   hostOption,
@@ -34,6 +36,8 @@ interface RateLimitFlags extends XdsFeedFlags, ServerLimitFlags {
   grpcMaxConcurrentStreams: number;
   metricsPort: number;
   configDir?: string;
+  configMaxFileBytes: number;
+  configMaxDocuments: number;
   redisUrl?: string;
   redisTimeoutMs: number;
   redisKeyPrefix?: string;
@@ -153,6 +157,7 @@ export function registerRateLimit(program: Command): void {
     .addOption(logLevelOption());
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
   for (const option of [...serverLimitOptions(), ...xdsFeedOptions("ratelimit")]) command.addOption(option);
+  for (const option of configLimitOptions()) command.addOption(option);
   command.action(async (flags: RateLimitFlags) => {
     if (flags.xdsServer && flags.configDir) {
       throw new Error("--config-dir and --xds-server are two config sources: choose one");
@@ -180,6 +185,7 @@ export function registerRateLimit(program: Command): void {
       responseHeaders: flags.responseHeaders ? flags.responseHeaderNames : false,
       globalShadowMode: flags.globalShadowMode,
       localCache: flags.localCache,
+      configLimits: configLimits(flags),
       logger,
       ...(flags.configDir === undefined ? {} : { configDir: flags.configDir }),
       ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),

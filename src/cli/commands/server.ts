@@ -12,6 +12,8 @@ import {
 } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
 import {
+  configLimitOptions,
+  configLimits,
   hostOption,
   logLevelOption,
   parseHostPort,
@@ -29,6 +31,8 @@ interface ServerFlags {
   apiPort: number;
   metricsPort: number;
   configDir?: string;
+  configMaxFileBytes: number;
+  configMaxDocuments: number;
   redisUrl?: string;
   redisTimeoutMs: number;
   apiTokenFile?: string;
@@ -231,6 +235,7 @@ export function registerServer(program: Command): void {
     )
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
+  for (const option of configLimitOptions()) command.addOption(option);
   command.action(async (flags: ServerFlags) => {
     const token = readApiToken(flags.apiTokenFile);
     const secretsToken = readApiToken(
@@ -261,6 +266,7 @@ export function registerServer(program: Command): void {
       apiLimits: apiLimitsOf(flags),
       ...(flags.insecureApi ? { insecureApi: true } : {}),
       ...(flags.configDir ? { configDir: flags.configDir } : {}),
+      configLimits: configLimits(flags),
       translate: {
         ...(flags.extauthAddress ? { extAuth: flags.extauthAddress } : {}),
         ...(flags.ratelimitAddress ? { rateLimit: flags.ratelimitAddress } : {}),

@@ -161,7 +161,7 @@ export function managementService(
     async apply(request) {
       const documents = request.documents.map((d, i) => asDocument(d, i));
       if (documents.length === 0) throw new ConnectError("no documents to apply", Code.InvalidArgument);
-      const { resources, problems } = deps.desired.check(documents);
+      const { resources, problems } = await deps.desired.check(documents);
       if (problems.length > 0) {
         throw new ConnectError(`rejected, nothing was applied:\n${problems.join("\n")}`, Code.InvalidArgument);
       }

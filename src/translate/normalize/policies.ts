@@ -215,10 +215,11 @@ export function normalizePolicies(index: Index, statuses: StatusCollector): Poli
       // Header policies add up: each one's headers are appended in policy order.
       apply: (route) => {
         const headers = route.headers ?? { requestAdd: [], requestRemove: [], responseAdd: [], responseRemove: [] };
-        headers.requestAdd.push(...spec.requestHeadersToAdd.map(copy));
-        headers.requestRemove.push(...spec.requestHeadersToRemove);
-        headers.responseAdd.push(...spec.responseHeadersToAdd.map(copy));
-        headers.responseRemove.push(...spec.responseHeadersToRemove);
+        // Appended one by one: a long list spread into push() overflows the call stack.
+        for (const h of spec.requestHeadersToAdd) headers.requestAdd.push(copy(h));
+        for (const name of spec.requestHeadersToRemove) headers.requestRemove.push(name);
+        for (const h of spec.responseHeadersToAdd) headers.responseAdd.push(copy(h));
+        for (const name of spec.responseHeadersToRemove) headers.responseRemove.push(name);
         route.headers = headers;
       },
       conflictsWith: () => false,

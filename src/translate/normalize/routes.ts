@@ -472,7 +472,8 @@ export class RouteFlattener {
         this.#warn(resourceKey(child), `delegated to by ${nsName(parent)} but names gateways; not used as a child`);
         continue;
       }
-      out.push(...this.#flatten(child, stack, inherited));
+      // One by one: a child's routes spread into push() overflow the call stack when there are many.
+      for (const route of this.#flatten(child, stack, inherited)) out.push(route);
     }
     return out;
   }

@@ -29,7 +29,8 @@ export function processRateLimitConfigs(
   for (const d of [...model.rateLimits].sort((a, b) => (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : 0))) {
     const entry = byDomain.get(d.domain) ?? { policies: [], descriptors: [] };
     entry.policies.push(d.policy);
-    entry.descriptors.push(...d.descriptors);
+    // One by one: spreading a long list into push() overflows the call stack.
+    for (const descriptor of d.descriptors) entry.descriptors.push(descriptor);
     byDomain.set(d.domain, entry);
   }
   const configs: EnvoyResource[] = [];

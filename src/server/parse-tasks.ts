@@ -1,0 +1,73 @@
+import type { FileText } from "../config/index.js";
+import {
+  type LoadResult,
+  parseDocument,
+  parseResourceFiles,
+  type RejectedDocument,
+  type Resource,
+  resourceKey,
+} from "../resources/index.js";
+import type { ResourceDocument } from "../store/index.js";
+import { resourceToDocument } from "./documents.js";
+
+/**
+ * The management server's parsing, as pure functions of plain data: what runs in a worker thread
+ * (config folder files, documents an apply sends) so that a large input never holds the event
+ * loop that serves xDS and the API. Everything returned is plain data: protobuf-es messages are
+ * plain objects, so they cross threads as they are.
+ */
+
+/** A config folder's files parsed, with each resource's canonical stored form. */
+export interface ParsedFiles extends LoadResult {
+  /** `resourceToDocument` of each resource, in the same order. */
+  readonly documents: ResourceDocument[];
+}
+
+export function parseConfigDirFiles(files: readonly FileText[]): ParsedFiles {
+  const loaded = parseResourceFiles(files);
+  return { ...loaded, documents: loaded.resources.map(resourceToDocument) };
+}
+
+/** Parses one document given as a JSON value; `where` names it in messages. */
+export type DocumentParser = (value: unknown, where: string) => Resource | RejectedDocument;
+
+export interface CheckedDocuments {
+  resources: Resource[];
+  problems: string[];
+}
+
+/**
+ * Parses documents as the file loader checks files: the same envelope, names and spec schemas.
+ * Either the resources, or every problem, each naming the document (its position in the
+ * request), the resource and the field.
+ */
+export function checkDocuments(documents: readonly unknown[], parse: DocumentParser = parseDocument): CheckedDocuments {
+  const resources: Resource[] = [];
+  const problems: string[] = [];
+  /** Where each resource was first seen: one apply names a resource once. */
+  const seen = new Map<string, number>();
+  documents.forEach((document, index) => {
+    const parsed = parse(document, `document ${index + 1}`);
+    if ("errors" in parsed) {
+      for (const error of parsed.errors) problems.push(error);
+      return;
+    }
+    const key = resourceKey(parsed);
+    const first = seen.get(key);
+    if (first !== undefined) {
+      const { namespace, name } = parsed.metadata;
+      problems.push(
+        `document ${index + 1}: ${parsed.kind} ${namespace}/${name}: also in document ${first + 1}; an apply names each resource once`,
+      );
+      return;
+    }
+    seen.set(key, index);
+    resources.push(parsed);
+  });
+  return { resources, problems };
+}
+
+/** The worker thread's form of checkDocuments (its parser is the schema's). */
+export function checkDocumentsTask(documents: readonly unknown[]): CheckedDocuments {
+  return checkDocuments(documents);
+}

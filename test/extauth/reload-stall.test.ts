@@ -1,0 +1,91 @@
+// ext-auth config reloads never hold the event loop (issue #17, problem 4): the file is read,
+// limited and parsed in a worker thread. The server runs in this process on a real file.
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ExtAuthServer, startExtAuthServer } from "../../src/extauth/index.js";
+import { createLogger } from "../../src/lib/index.js";
+import { allowedStall, machineNoise, measureStall, type StallReport } from "../support/event-loop.js";
+import { waitFor } from "../support/index.js";
+
+const maxStallMs = 20;
+
+function expectNoStall(stall: StallReport, noiseMs: number): void {
+  const worst = Math.max(stall.histogramMaxMs, stall.driftMaxMs);
+  const allowed = allowedStall(maxStallMs, noiseMs, 250);
+  if (process.env["GANTRY_REPORT_STALLS"])
+    console.info(`${expect.getState().currentTestName}: ${worst.toFixed(1)} ms (${allowed.why})`);
+  expect(worst, `stall ${worst.toFixed(1)} ms (${allowed.why})`).toBeLessThan(allowed.ms);
+}
+
+/** `count` auth configs, each with a basic-auth step. */
+function configs(count: number): string {
+  let text = "";
+  for (let i = 0; i < count; i++)
+    text += `c${i}:\n  configs:\n    - basicAuth: { users: { a: "{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=" } }\n`;
+  return text;
+}
+
+describe("ext-auth config reloads off the event loop", () => {
+  let dir: string;
+  let file: string;
+  let server: ExtAuthServer;
+  const logLines: string[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gantry-extauth-stall-"));
+    file = join(dir, "auth.yaml");
+    writeFileSync(file, configs(1));
+    const out = new PassThrough();
+    out.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n")) if (line) logLines.push(line);
+    });
+    server = await startExtAuthServer({
+      host: "127.0.0.1",
+      grpcPort: 0,
+      metricsPort: 0,
+      configFile: file,
+      logger: createLogger({ service: "extauth-test", destination: out }),
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Writes the new file aside (not measured); renaming it in place is the change. */
+  function prepare(text: string): () => void {
+    writeFileSync(`${file}.tmp`, text);
+    return () => renameSync(`${file}.tmp`, file);
+  }
+
+  it("refuses a 20 MB file unread, naming it, without a stall; the last configs stay", async () => {
+    const noise = await machineNoise();
+    const change = prepare(`${configs(1)}notes: "${"x".repeat(20 << 20)}"\n`);
+    const { stall } = await measureStall(async () => {
+      change();
+      await waitFor(() => logLines.some((l) => l.includes("auth.yaml") && l.includes("--config-max-file-bytes")), {
+        timeoutMs: 60_000,
+        what: "the refusal naming the file",
+      });
+    });
+    expectNoStall(stall, noise);
+    expect(server.configIds).toEqual(["c0"]);
+  }, 90_000);
+
+  it("refuses a file of 350,000 documents unparsed, naming it, without a stall", async () => {
+    const noise = await machineNoise();
+    const change = prepare("a: 1\n---\n".repeat(350_000));
+    const { stall } = await measureStall(async () => {
+      change();
+      await waitFor(() => logLines.some((l) => l.includes("auth.yaml") && l.includes("--config-max-documents")), {
+        timeoutMs: 60_000,
+        what: "the refusal naming the file",
+      });
+    });
+    expectNoStall(stall, noise);
+    expect(server.configIds).toEqual(["c0"]);
+  }, 90_000);
+});
