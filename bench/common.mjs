@@ -1,11 +1,14 @@
 // What the benchmarks share: finding tools, free loopback ports, gRPC message framing, and driving load
 // with bench/loadgen.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The project's own tools (Go binaries) live here. */
@@ -65,32 +68,26 @@ export function buildLoadgen() {
   return loadgenPath;
 }
 
-/**
- * One bench/loadgen run: `bodies` is a file of framed requests sent in turn to `path` at `port`, with
- * `concurrency` calls in flight over `connections`, for `warmup` then `duration` (Go durations: "2s",
- * "500ms"). Returns its report with `failures`: calls that failed or answered with a status other than OK.
- */
-export function runLoadgen({ port, path, bodies, concurrency, connections, warmup, duration }) {
-  const out = execFileSync(
-    buildLoadgen(),
-    [
-      "-addr",
-      `127.0.0.1:${port}`,
-      "-path",
-      path,
-      "-bodies",
-      bodies,
-      "-concurrency",
-      String(concurrency),
-      "-connections",
-      String(connections),
-      "-warmup",
-      warmup,
-      "-duration",
-      duration,
-    ],
-    { encoding: "utf8", timeout: 120_000 },
-  );
+function loadgenArgs({ port, path, bodies, concurrency, connections, warmup, duration }) {
+  return [
+    "-addr",
+    `127.0.0.1:${port}`,
+    "-path",
+    path,
+    "-bodies",
+    bodies,
+    "-concurrency",
+    String(concurrency),
+    "-connections",
+    String(connections),
+    "-warmup",
+    warmup,
+    "-duration",
+    duration,
+  ];
+}
+
+function loadgenReport(out) {
   const report = JSON.parse(out);
   const notOk = Object.entries(report.statuses).filter(([status]) => status !== "0");
   return {
@@ -98,4 +95,22 @@ export function runLoadgen({ port, path, bodies, concurrency, connections, warmu
     notOk: Object.fromEntries(notOk),
     failures: report.errors + notOk.reduce((a, [, n]) => a + n, 0),
   };
+}
+
+/**
+ * One bench/loadgen run: `bodies` is a file of framed requests sent in turn to `path` at `port`, with
+ * `concurrency` calls in flight over `connections`, for `warmup` then `duration` (Go durations: "2s",
+ * "500ms"). Returns its report with `failures`: calls that failed or answered with a status other than OK.
+ */
+export function runLoadgen(options) {
+  return loadgenReport(execFileSync(buildLoadgen(), loadgenArgs(options), { encoding: "utf8", timeout: 120_000 }));
+}
+
+/** `runLoadgen` without blocking, so that several loads (and other work) run at once. */
+export async function runLoadgenAsync(options, timeoutMs = 120_000) {
+  const { stdout } = await execFileAsync(buildLoadgen(), loadgenArgs(options), {
+    encoding: "utf8",
+    timeout: timeoutMs,
+  });
+  return loadgenReport(stdout);
 }

@@ -3,17 +3,16 @@
 // and each load's p99 and failures; the result (table and charts) goes to results/soak.md.
 //
 //   node bench/soak/run.mjs [--minutes 60] [--quick]
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CheckRequestSchema } from "../../dist/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { RateLimitRequestSchema } from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
-import { buildLoadgen, findTool, freePort, grpcFrames } from "../common.mjs";
+import { findTool, freePort, grpcFrames, runLoadgenAsync } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -25,11 +24,9 @@ const minutes = at >= 0 ? Number(args[at + 1]) : quick ? 2 : 60;
 const minuteMs = quick ? 15_000 : 60_000;
 const loadSeconds = quick ? 10 : 50;
 const redisRestartEvery = quick ? 1 : 15;
-const execFileAsync = promisify(execFile);
 
 const redisServer = findTool("redis-server");
 if (!redisServer) throw new Error("soak: needs redis-server (apt-get install redis-server)");
-const loadgen = buildLoadgen();
 const work = mkdtempSync(join(tmpdir(), "gantry-soak-"));
 
 function start(name, command, argv) {
@@ -149,29 +146,9 @@ writeFileSync(
 );
 
 async function load(port, path, bodies) {
-  const { stdout } = await execFileAsync(
-    loadgen,
-    [
-      "-addr",
-      `127.0.0.1:${port}`,
-      "-path",
-      path,
-      "-bodies",
-      bodies,
-      "-concurrency",
-      "8",
-      "-connections",
-      "2",
-      "-warmup",
-      "0s",
-      "-duration",
-      `${loadSeconds}s`,
-    ],
-    { timeout: (loadSeconds + 60) * 1000 },
-  );
-  const report = JSON.parse(stdout);
-  const failures = report.errors + Object.entries(report.statuses).reduce((n, [s, c]) => (s === "0" ? n : n + c), 0);
-  return { calls: report.calls, p99: Number(report.p99_ms.toFixed(1)), failures };
+  const options = { port, path, bodies, concurrency: 8, connections: 2, warmup: "0s", duration: `${loadSeconds}s` };
+  const report = await runLoadgenAsync(options, (loadSeconds + 60) * 1000);
+  return { calls: report.calls, p99: Number(report.p99_ms.toFixed(1)), failures: report.failures };
 }
 
 console.log(`soak: ${minutes} minutes; results in bench/results/${quick ? "soak.quick.md" : "soak.md"}`);
