@@ -13,8 +13,13 @@ const refusedGraceMs = 1_000;
 
 export interface CappedListener {
   readonly port: number;
-  /** Stops accepting; the connections handed over are grpc-js's to close. */
+  /** Stops accepting; resolves once every connection accepted has closed. */
   close(): Promise<void>;
+  /**
+   * Destroys the connections still open. grpc-js's shutdown ends its sessions, but an injected socket
+   * whose session it no longer tracks would otherwise hold `close()` (and the server's stop) forever.
+   */
+  destroyConnections(): void;
 }
 
 export async function listenWithConnectionCap(
@@ -25,12 +30,17 @@ export async function listenWithConnectionCap(
   limits: ServerLimits,
 ): Promise<CappedListener> {
   const injector = server.createConnectionInjector(credentials);
+  const open = new Set<Socket>();
   const tcp = createServer((socket) => {
     if (!limits.admitConnection()) {
       refuse(socket);
       return;
     }
-    socket.once("close", () => limits.releaseConnection());
+    open.add(socket);
+    socket.once("close", () => {
+      open.delete(socket);
+      limits.releaseConnection();
+    });
     injector.injectConnection(socket);
   });
   await new Promise<void>((resolve, reject) => {
@@ -40,6 +50,9 @@ export async function listenWithConnectionCap(
   return {
     port: (tcp.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => tcp.close(() => resolve())),
+    destroyConnections: () => {
+      for (const socket of open) socket.destroy();
+    },
   };
 }
 

@@ -275,6 +275,7 @@ export class GrpcServer {
         resolve();
       });
     });
+    this.#capped?.destroyConnections();
     await capped;
   }
 }

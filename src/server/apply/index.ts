@@ -2,7 +2,7 @@
 // (created, configured, unchanged), its status once translated, and warnings. A dry run computes
 // the same report and stores nothing.
 import { type RejectedDocument, type Resource, refKey, resourceKey } from "../../resources/index.js";
-import type { ResourceKey, ResourceStore } from "../../store/index.js";
+import { type ResourceKey, type ResourceStore, StoreError } from "../../store/index.js";
 import { State, type Status, type Translation, type Translator } from "../../translate/index.js";
 import type { DesiredState, ReadResult } from "../desired-state.js";
 import { resourceToDocument } from "../documents.js";
@@ -54,7 +54,11 @@ export async function applyResources(
   resources: readonly Resource[],
   dryRun: boolean,
 ): Promise<ApplyReport> {
-  const before = await deps.store.snapshot();
+  // The report is planned from what is stored; when that cannot be read, nothing has been written yet.
+  const before = await deps.store.snapshot().catch((err: unknown) => {
+    if (!(err instanceof StoreError) || /nothing was changed/.test(err.message)) throw err;
+    throw new StoreError(`${err.message}; nothing was changed`, { cause: err });
+  });
   const stored = deps.desired.read(before);
   const translation = translateWith(deps.translator, stored, resources);
   let plan = planApply(before.resources, resources.map(resourceToDocument));
