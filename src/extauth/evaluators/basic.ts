@@ -1,10 +1,10 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { LRUCache } from "lru-cache";
 import type { BasicAuth } from "../../gen/gantry/extauth/v1/basic_pb.js";
 import type { Clock } from "../../lib/index.js";
 import { AuthConfigError, type CheckContext, type Evaluator, type EvaluatorDeps, type Verdict } from "../evaluator.js";
+import { LazyLruCache } from "./lazy-cache.js";
 import { type PasswordHash, parsePasswordHash, verifyPassword } from "./password-hash.js";
 
 /** The user and password of `Authorization: Basic …`, or undefined when absent or malformed. */
@@ -27,7 +27,7 @@ class BasicAuthEvaluator implements Evaluator {
   readonly #challenge: Verdict;
   readonly #clock: Clock;
   /** Recently verified credentials, keyed by a keyed digest (the password itself is never kept). */
-  readonly #verified = new LRUCache<string, number>({ max: 10_000 });
+  readonly #verified = new LazyLruCache<string, number>(10_000);
   readonly #digestKey = randomBytes(32);
 
   constructor(users: ReadonlyMap<string, PasswordHash>, realm: string, clock: Clock) {

@@ -1,9 +1,9 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { LRUCache } from "lru-cache";
 import type { HmacAuth } from "../../gen/gantry/extauth/v1/hmac_pb.js";
 import type { Clock, RedisClient } from "../../lib/index.js";
 import { AuthConfigError, type CheckContext, type Evaluator, type EvaluatorDeps, type Verdict } from "../evaluator.js";
 import { durationMs } from "./duration.js";
+import { LazyLruCache } from "./lazy-cache.js";
 
 const algorithms = { "hmac-sha256": "sha256", "hmac-sha512": "sha512" } as const;
 type Algorithm = keyof typeof algorithms;
@@ -75,7 +75,7 @@ function redisReplayGuard(redis: RedisClient): ReplayGuard {
 }
 
 function memoryReplayGuard(clock: Clock): ReplayGuard {
-  const seen = new LRUCache<string, number>({ max: 100_000 });
+  const seen = new LazyLruCache<string, number>(100_000);
   return {
     firstSeen: (signature, windowMs) => {
       const now = clock.now();

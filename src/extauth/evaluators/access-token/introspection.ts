@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { LRUCache } from "lru-cache";
 import { type Timers, timeoutSignal } from "../../../lib/index.js";
+import { LazyLruCache } from "../lazy-cache.js";
 import type { TokenCheck } from "./jwt.js";
 
 export interface IntrospectionOptions {
@@ -29,7 +29,7 @@ function formEncode(value: string): string {
 export class TokenIntrospector {
   readonly #options: IntrospectionOptions;
   readonly #authorization: string;
-  readonly #cache = new LRUCache<string, Cached>({ max: 10_000 });
+  readonly #cache = new LazyLruCache<string, Cached>(10_000);
 
   constructor(options: IntrospectionOptions) {
     this.#options = options;

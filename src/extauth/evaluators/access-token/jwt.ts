@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { LRUCache } from "lru-cache";
 import type { Clock } from "../../../lib/index.js";
+import { LazyLruCache } from "../lazy-cache.js";
 import { type SignatureScheme, signatureScheme } from "./algorithms.js";
 import { type CompactJws, parseCompactJws, readClaims } from "./compact-jws.js";
 import { JwksUnavailable, type KeySet, type KeySource, type VerificationKey } from "./jwks.js";
@@ -43,9 +43,7 @@ export class JwtVerifier {
   readonly #clock: Clock;
   readonly #algorithms: ReadonlySet<string>;
   readonly #claimRules: RegisteredClaimRules;
-  readonly #verified = new LRUCache<string, { claims: Readonly<Record<string, unknown>>; until: number }>({
-    max: 10_000,
-  });
+  readonly #verified = new LazyLruCache<string, { claims: Readonly<Record<string, unknown>>; until: number }>(10_000);
 
   constructor(keys: KeySource, rules: JwtRules, clock: Clock) {
     this.#keys = keys;

@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type Client, FilterParser, InvalidCredentialsError } from "ldapts";
-import { LRUCache } from "lru-cache";
 import type { LdapAuth } from "../../../gen/gantry/extauth/v1/ldap_pb.js";
 import type { Timers } from "../../../lib/clock.js";
 import type { Logger } from "../../../lib/logger.js";
@@ -13,6 +12,7 @@ import {
   type EvaluatorFactory,
   type Verdict,
 } from "../../evaluator.js";
+import { LazyLruCache } from "../lazy-cache.js";
 import { basicCredentials } from "./credentials.js";
 import { normalizeDn, userDn } from "./dn.js";
 import { ConnectionPool } from "./pool.js";
@@ -118,7 +118,7 @@ interface Outcome {
 }
 
 class LdapEvaluator implements Evaluator {
-  readonly #cache = new LRUCache<string, Outcome & { expiresAt: number }>({ max: cacheEntries });
+  readonly #cache = new LazyLruCache<string, Outcome & { expiresAt: number }>(cacheEntries);
   /** Checks under way by credentials: a burst of requests with the same credentials binds once. */
   readonly #inFlight = new Map<string, Promise<Outcome>>();
 
