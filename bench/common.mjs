@@ -44,6 +44,19 @@ export function freePort() {
   });
 }
 
+/** Waits until a Gantry service's metrics port answers /healthz (polling every 50 ms, for at most 20 s). */
+export async function untilHealthy(port) {
+  for (let i = 0; i < 400; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing answered /healthz on port ${port}`);
+}
+
 /** Messages as gRPC length-prefixed frames, back to back: the request file bench/loadgen reads. */
 export function grpcFrames(messages) {
   return Buffer.concat(

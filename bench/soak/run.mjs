@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CheckRequestSchema } from "../../dist/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { RateLimitRequestSchema } from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
-import { findTool, freePort, grpcFrames, runLoadgenAsync } from "../common.mjs";
+import { findTool, freePort, grpcFrames, runLoadgenAsync, untilHealthy } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -39,19 +39,6 @@ function start(name, command, argv) {
     if (!stopping && name !== "redis") console.error(`soak: ${name} exited (${code ?? signal}): ${stderr}`);
   });
   return child;
-}
-
-async function untilListening(port) {
-  for (let i = 0; i < 400; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nothing answered /healthz on ${port}`);
 }
 
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
@@ -108,8 +95,8 @@ const extauth = start("gantry extauth", process.execPath, [
   "--default-config",
   "soak",
 ]);
-await untilListening(rlMetrics);
-await untilListening(eaMetrics);
+await untilHealthy(rlMetrics);
+await untilHealthy(eaMetrics);
 
 // 1,000 clients' rate-limit requests, and Check requests half allowed, half denied.
 const rlBodies = join(work, "rl.bin");

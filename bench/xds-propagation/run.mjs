@@ -10,7 +10,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { freePort, localBin } from "../common.mjs";
+import { freePort, localBin, untilHealthy } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -105,15 +105,7 @@ const server = spawn(
   ],
   { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, GANTRY_API_TOKEN: token } },
 );
-for (let i = 0; ; i++) {
-  try {
-    await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
-    break;
-  } catch {
-    if (i > 200) throw new Error("gantry server did not start");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+await untilHealthy(metricsPort);
 
 const go = jsonChild(binary, [
   "-xds",
