@@ -60,7 +60,8 @@ export function loadConfigDir(dir: string): RateLimitConfig[] {
 /**
  * Parses, checks and compiles a set of files into the rule book calls are matched against: the
  * whole of a reload's work, run in a worker thread by configDirProvider. The rule book is plain
- * data (Maps, arrays, objects), so it crosses back whole.
+ * data, each domain's tree packed into one string and a few typed arrays (rule-tree.ts), so it
+ * crosses back in a few steps however large the config.
  */
 export function compileConfigFiles(files: readonly FileText[], options: { keyFormat: FixedWindowKeyFormat }): RuleBook {
   return compileRules(parseConfigFiles(files), options.keyFormat);

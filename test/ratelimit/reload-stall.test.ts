@@ -13,14 +13,16 @@ import { type Harness, startHarness } from "./harness.js";
 
 /** The bound the issue sets: no reload holds the event loop longer. */
 const maxStallMs = 20;
+/** On an overloaded machine (see allowedStall), scheduling alone holds the loop this long. */
+const overloadedStallMs = 250;
 
 /**
  * The stall, within the bound plus what the machine itself held the loop for just before; on an
  * overloaded machine, within 250 ms (parsing on the event loop took 1.8–2.7 s).
  */
-function expectNoStall(stall: StallReport, noiseMs: number): void {
+function expectNoStall(stall: StallReport, noiseMs: number, overloadedMs = overloadedStallMs): void {
   const worst = Math.max(stall.histogramMaxMs, stall.driftMaxMs);
-  const allowed = allowedStall(maxStallMs, noiseMs, 250);
+  const allowed = allowedStall(maxStallMs, noiseMs, overloadedMs);
   if (process.env["GANTRY_REPORT_STALLS"])
     console.info(`${expect.getState().currentTestName}: ${worst.toFixed(1)} ms (${allowed.why})`);
   expect(worst, `stall ${worst.toFixed(1)} ms (${allowed.why})`).toBeLessThan(allowed.ms);
@@ -82,14 +84,13 @@ describe("rate-limit config reloads off the event loop", () => {
     return answered;
   }
 
-  // Building the 20,000-descriptor rule book on this thread (in 4 ms slices) still allocates a great
-  // deal, and its garbage collection holds the loop for 70–230 ms: the 20 ms goal is not met for this
-  // case yet (docs/reliability.md). This keeps what is won: parsing on the event loop held it 1.8–2.7 s.
-  const bigReloadStallMs = 500;
-  it("reloads a 20,000-descriptor config without a stall over 500 ms (the 20 ms goal: not yet), and serves it", async () => {
+  // The caller's own calls make garbage, and collecting it holds the loop on a busy machine: the
+  // machine's noise here is the same caller, as long, without a reload. Building the rule book from
+  // an object per descriptor held the loop 70–250 ms on top of that; packed, it is one value.
+  it("reloads a 20,000-descriptor config while a caller is answered throughout, no stall over 20 ms, and serves it", async () => {
     const h = harness as Harness;
-    const noise = await machineNoise();
     const change = prepare("big.yaml", descriptors("big", 20_000));
+    const started = performance.now();
     const { result: answered, stall } = await measureStall(async () => {
       change();
       const loaded = waitFor(() => h.server.domains().includes("big"), {
@@ -98,10 +99,11 @@ describe("rate-limit config reloads off the event loop", () => {
       });
       return callWhile(h, loaded);
     });
-    const worst = Math.max(stall.histogramMaxMs, stall.driftMaxMs);
-    expect(worst, `stall ${worst.toFixed(1)} ms, the machine's own ${noise.toFixed(1)} ms`).toBeLessThan(
-      bigReloadStallMs + noise,
-    );
+    const reloadMs = performance.now() - started;
+    const quiet = new Promise((resolve) => setTimeout(resolve, Math.min(reloadMs, 10_000)));
+    const { stall: noise } = await measureStall(() => callWhile(h, quiet));
+    const noiseMs = Math.max(noise.histogramMaxMs, noise.driftMaxMs);
+    expectNoStall(stall, noiseMs, Math.max(overloadedStallMs, noiseMs + maxStallMs));
     expect(answered).toBeGreaterThan(0);
     const response = await h.call("big", [[["k19999", "v19999"]]]);
     expect(response.statuses[0]?.currentLimit?.requestsPerUnit).toBe(10);
