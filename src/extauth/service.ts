@@ -6,7 +6,7 @@ import type {
   CheckResponseSchema,
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { type AuthConfig, AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
-import type { Logger } from "../lib/index.js";
+import { type Logger, TurnSlices } from "../lib/index.js";
 import { AuthConfigInvalid, type CompiledAuthConfig, compileAuthConfig } from "./compile.js";
 import type { AuthConfigSet } from "./config-set.js";
 import { RequestContext } from "./context.js";
@@ -134,8 +134,11 @@ export class ExtAuthService {
     }
     const next = new Map<string, Served>();
     const fresh: CompiledAuthConfig[] = [];
+    // Thousands of configs take a second or more to build: checks are answered between slices.
+    const slices = new TurnSlices();
     try {
       for (const config of configs) {
+        await slices.maybeYield();
         const current = serving?.get(config.id);
         if (current && equals(AuthConfigSchema, current.compiled.source, config)) {
           next.set(config.id, current);

@@ -60,5 +60,6 @@ export {
   TlsFileWatch,
   type TlsMaterial,
 } from "./tls.js";
+export { TurnSlices } from "./turn-slices.js";
 export { toErrorData, type WorkerErrorData } from "./worker-entry.js";
 export { runnableModule, WorkerPool, type WorkerPoolOptions, type WorkerTask, WorkerTaskError } from "./worker-pool.js";

@@ -88,4 +88,16 @@ describe("ext-auth config reloads off the event loop", () => {
     expectNoStall(stall, noise);
     expect(server.configIds).toEqual(["c0"]);
   }, 90_000);
+
+  // Last: the configs it leaves are not the one the refusals above keep.
+  it("builds 2,000 auth configs in slices: no stall over 20 ms, and serves them", async () => {
+    const noise = await machineNoise();
+    const change = prepare(configs(2_000));
+    const { stall } = await measureStall(async () => {
+      change();
+      await waitFor(() => server.configIds.length === 2_000, { timeoutMs: 110_000, what: "the 2,000 configs" });
+    });
+    expectNoStall(stall, noise);
+    expect(server.configIds).toContain("c1999");
+  }, 120_000);
 });
