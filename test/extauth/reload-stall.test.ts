@@ -12,9 +12,9 @@ import { waitFor } from "../support/index.js";
 
 const maxStallMs = 20;
 
-function expectNoStall(stall: StallReport, noiseMs: number): void {
+function expectNoStall(stall: StallReport, noiseMs: number, overloadedMs = 250): void {
   const worst = Math.max(stall.histogramMaxMs, stall.driftMaxMs);
-  const allowed = allowedStall(maxStallMs, noiseMs, 250);
+  const allowed = allowedStall(maxStallMs, noiseMs, overloadedMs);
   if (process.env["GANTRY_REPORT_STALLS"])
     console.info(`${expect.getState().currentTestName}: ${worst.toFixed(1)} ms (${allowed.why})`);
   expect(worst, `stall ${worst.toFixed(1)} ms (${allowed.why})`).toBeLessThan(allowed.ms);
@@ -90,14 +90,16 @@ describe("ext-auth config reloads off the event loop", () => {
   }, 90_000);
 
   // Last: the configs it leaves are not the one the refusals above keep.
+  // The reload takes seconds on a busy machine: the machine's noise is measured over as long.
   it("builds 2,000 auth configs in slices: no stall over 20 ms, and serves them", async () => {
-    const noise = await machineNoise();
     const change = prepare(configs(2_000));
+    const started = performance.now();
     const { stall } = await measureStall(async () => {
       change();
       await waitFor(() => server.configIds.length === 2_000, { timeoutMs: 110_000, what: "the 2,000 configs" });
     });
-    expectNoStall(stall, noise);
+    const noise = await machineNoise(Math.min(performance.now() - started, 10_000));
+    expectNoStall(stall, noise, Math.max(250, noise + maxStallMs));
     expect(server.configIds).toContain("c1999");
   }, 120_000);
 });
