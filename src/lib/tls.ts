@@ -215,25 +215,35 @@ function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
   return sameCa && a.cert.equals(b.cert) && a.key.equals(b.key);
 }
 
+/** How long a TLS port waits for a client's handshake to finish, unless told otherwise. */
+export const defaultHandshakeTimeoutMs = 10_000;
+
 /**
  * A node:tls server for one port that hands each socket, once its handshake is done, to the same
  * code a plaintext port uses (a TLSSocket is a Socket); rotated files reach new handshakes through
  * `setSecureContext`, and established connections keep theirs. Stopping the watch is the caller's.
+ * A client that connects and never finishes its handshake holds a socket: it is closed after
+ * `handshakeTimeoutMs` (default 10 s), not Node's 120 s.
  */
 export function createTlsServer(
   watch: TlsFileWatch,
   alpn: string[],
   onSocket: (socket: Socket) => void,
   logger?: Logger,
+  handshakeTimeoutMs = defaultHandshakeTimeoutMs,
 ): Server {
-  // A client that connects and never finishes its handshake holds a socket: 10 s, not Node's 120 s.
-  const server = createServer({ ...serverTlsOptions(watch.current, alpn), handshakeTimeout: 10_000 }, onSocket);
+  const server = createServer(
+    { ...serverTlsOptions(watch.current, alpn), handshakeTimeout: handshakeTimeoutMs },
+    onSocket,
+  );
   watch.onChange((material) =>
     server.setSecureContext({ cert: material.cert, key: material.key, ...caOption(material) }),
   );
   // A failed handshake (no client certificate, an untrusted one, plaintext on a TLS port) costs only its socket.
-  server.on("tlsClientError", (err, socket) =>
-    logger?.debug({ err: err.message, peer: `${socket.remoteAddress}:${socket.remotePort}` }, "TLS handshake failed"),
-  );
+  // With a listener here, Node leaves the socket open (the handshake timeout included): closed here.
+  server.on("tlsClientError", (err, socket) => {
+    logger?.debug({ err: err.message, peer: `${socket.remoteAddress}:${socket.remotePort}` }, "TLS handshake failed");
+    socket.destroy();
+  });
   return server;
 }

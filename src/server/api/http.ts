@@ -37,7 +37,7 @@ export const maxStreamsPerConnection = 100;
  * (HTTP/2 with prior knowledge opens with a fixed preface); with `tls`, ALPN does (h2, else HTTP/1.1).
  *
  * Every connection is bounded in time: it must finish its headers within `headersTimeoutMs`
- * (the preface sniffing included) and each request's body within `requestTimeoutMs`, and it is
+ * (the preface sniffing included; with TLS, the handshake too, within as long again) and each request's body within `requestTimeoutMs`, and it is
  * closed after `idleTimeoutMs` with no request in flight (a Watch stream is in flight). At most
  * `maxConnections` are open at once; the kernel's accept queue holds the rest briefly and Node
  * closes any accepted beyond the cap.
@@ -100,7 +100,11 @@ export async function listenHttp(
     socket.once("close", () => sockets.delete(socket));
     ((socket as TLSSocket).alpnProtocol === "h2" ? http2 : http1).emit("connection", socket);
   };
-  const tcp = tls ? createTlsServer(tls, ["h2", "http/1.1"], negotiated) : createTcpServer(sniffed);
+  // The TLS handshake comes before the headers and is bounded the same: a client that stops half-way
+  // through it holds a socket as one that stops half-way through its headers does.
+  const tcp = tls
+    ? createTlsServer(tls, ["h2", "http/1.1"], negotiated, undefined, limits.headersTimeoutMs)
+    : createTcpServer(sniffed);
   tcp.maxConnections = limits.maxConnections;
   tcp.listen(port, host);
   await once(tcp, "listening");
