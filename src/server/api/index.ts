@@ -9,6 +9,7 @@ import { FailedAuthLimiter } from "./failed-auth.js";
 import { gateRequests } from "./gate.js";
 import { type ApiListener, listenHttp } from "./http.js";
 import { type ApiLimits, resolveApiLimits } from "./limits.js";
+import { withParseErrorsAsInvalid } from "./parse-errors.js";
 import { type ManagementDeps, managementService } from "./service.js";
 
 export { ApiAuth, type ApiPrincipal, checkApiTokens } from "./auth.js";
@@ -48,7 +49,12 @@ export async function startManagementApi(options: ManagementApiOptions): Promise
   const limits = resolveApiLimits(options.limits);
   const timers = options.timers ?? systemClock;
   const handler = connectNodeAdapter({
-    routes: (router) => router.service(ManagementService, managementService(options.deps, auth)),
+    routes: (router) => {
+      router.service(ManagementService, managementService(options.deps, auth));
+      router.handlers.forEach((handler, i) => {
+        router.handlers[i] = withParseErrorsAsInvalid(handler);
+      });
+    },
     // Bounds bodies sent without a length, and what a compressed body may inflate to.
     readMaxBytes: limits.maxBodyBytes,
     contextValues: (request) =>
