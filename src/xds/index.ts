@@ -23,6 +23,7 @@ export type { Ack, Held, Nack, Push, Request, StreamInfo, StreamKind, Subscripti
 export {
   addXdsServices,
   defaultXdsPort,
+  defaultXdsRequestLimits,
   startXdsServer,
   type XdsLimits,
   type XdsServer,

@@ -63,7 +63,17 @@ export interface XdsLimits {
   maxConnections?: number;
   /** xDS streams open across all connections, at most. Default 10,000. */
   maxTotalStreams?: number;
+  /**
+   * One request message, at most, in bytes: grpc-js holds a message whole until it is complete, so
+   * this is what one stream can make the server hold. Default 4 MiB; beyond it, RESOURCE_EXHAUSTED.
+   */
+  maxRequestBytes?: number;
+  /** Streams open on one connection, at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 100. */
+  maxStreamsPerConnection?: number;
 }
+
+/** The per-request and per-connection bounds when not given (XdsLimits). */
+export const defaultXdsRequestLimits = { maxRequestBytes: 4 * 1024 * 1024, maxStreamsPerConnection: 100 };
 
 export interface XdsServer {
   readonly port: number;
@@ -238,7 +248,13 @@ function fetchResources(cache: SnapshotCache, typeUrl: string, request: Discover
 export async function startXdsServer(options: XdsServerOptions): Promise<XdsServer> {
   const grpcOptions: GrpcServerOptions = {};
   if (options.logger) grpcOptions.logger = options.logger;
-  if (options.channelOptions) grpcOptions.channelOptions = options.channelOptions;
+  // What one connection can make the server hold: its streams times one request each.
+  grpcOptions.channelOptions = {
+    "grpc.max_receive_message_length": options.limits?.maxRequestBytes ?? defaultXdsRequestLimits.maxRequestBytes,
+    "grpc.max_concurrent_streams":
+      options.limits?.maxStreamsPerConnection ?? defaultXdsRequestLimits.maxStreamsPerConnection,
+    ...options.channelOptions,
+  };
   const registry = options.registry;
   let onLimit: ((bound: LimitedResource) => void) | undefined;
   const limits = new ServerLimits({

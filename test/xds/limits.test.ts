@@ -90,3 +90,31 @@ describe("xDS server bounds", () => {
     expect(await reached(registry, "connections")).toBe(1);
   });
 });
+
+describe("xDS request bounds", () => {
+  it("ends a stream whose request is over maxRequestBytes RESOURCE_EXHAUSTED, and serves the next", async () => {
+    const registry = createRegistry("test", { processMetrics: false });
+    server = await startXdsServer({
+      cache: new SnapshotCache(),
+      host: "127.0.0.1",
+      port: 0,
+      logger,
+      registry,
+      limits: { maxRequestBytes: 64 * 1024 },
+    });
+    const client = createClient(AggregatedDiscoveryService, `127.0.0.1:${server.port}`);
+    closers.push(() => client.close());
+    const big = client.streamAggregatedResources();
+    const errors: grpc.ServiceError[] = [];
+    big.on("error", (err: grpc.ServiceError) => errors.push(err));
+    // 2,000 names of 40 bytes: about 86 KB, over the 64 KiB bound.
+    const resourceNames = Array.from({ length: 2_000 }, (_, i) => `cluster-${String(i).padStart(32, "0")}`);
+    big.write({ node: { id: "n" }, typeUrl: "type.googleapis.com/gantry.test.Probe", resourceNames });
+    await waitFor(() => errors.length === 1, { what: "the oversized request to be refused" });
+    expect(errors[0]?.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+
+    const small = adsStream(server.port);
+    await waitFor(async () => (await inUse(registry, "streams")) === 1, { what: "a small request's stream" });
+    expect(small.errors).toEqual([]);
+  });
+});

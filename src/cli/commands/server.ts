@@ -11,11 +11,13 @@ import {
   startManagementServer,
 } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
+import { defaultXdsRequestLimits } from "../../xds/index.js";
 import {
   configLimitOptions,
   configLimits,
   hostOption,
   logLevelOption,
+  parseBytes,
   parseHostPort,
   parsePositiveInt,
   portOption,
@@ -43,6 +45,8 @@ interface ServerFlags {
   serverName?: string;
   xdsMaxConnections: number;
   xdsMaxTotalStreams: number;
+  xdsMaxRequestBytes: number;
+  xdsMaxStreamsPerConnection: number;
   logLevel: LogLevel;
   /** The API limits, under commander's names for their flags (`--api-max-body-bytes` → apiMaxBodyBytes). */
   [limitFlag: `api${string}`]: unknown;
@@ -233,6 +237,21 @@ export function registerServer(program: Command): void {
         .default(10_000)
         .argParser(parsePositiveInt),
     )
+    .addOption(
+      new Option(
+        "--xds-max-request-bytes <bytes>",
+        "one xDS request message, at most (64Ki, 4Mi...); a larger one ends its stream RESOURCE_EXHAUSTED",
+      )
+        .env("GANTRY_XDS_MAX_REQUEST_BYTES")
+        .default(defaultXdsRequestLimits.maxRequestBytes, "4Mi")
+        .argParser(parseBytes),
+    )
+    .addOption(
+      new Option("--xds-max-streams-per-connection <n>", "xDS streams open on one client connection, at most")
+        .env("GANTRY_XDS_MAX_STREAMS_PER_CONNECTION")
+        .default(defaultXdsRequestLimits.maxStreamsPerConnection)
+        .argParser(parsePositiveInt),
+    )
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
@@ -274,7 +293,12 @@ export function registerServer(program: Command): void {
       ...(flags.serverName ? { serverName: flags.serverName } : {}),
       ...(xdsTls ? { xdsTls } : {}),
       ...(apiTls ? { apiTls } : {}),
-      xdsLimits: { maxConnections: flags.xdsMaxConnections, maxTotalStreams: flags.xdsMaxTotalStreams },
+      xdsLimits: {
+        maxConnections: flags.xdsMaxConnections,
+        maxTotalStreams: flags.xdsMaxTotalStreams,
+        maxRequestBytes: flags.xdsMaxRequestBytes,
+        maxStreamsPerConnection: flags.xdsMaxStreamsPerConnection,
+      },
       logger,
       registry,
     });
