@@ -38,6 +38,8 @@ export interface ExtAuthServerOptions {
   maxConcurrentStreams?: number;
   /** Serve the gRPC port over TLS (mTLS with a client CA); the files are checked before anything starts. */
   tls?: TlsFiles;
+  /** Serve the metrics port over HTTPS with these files (mTLS with a client CA). */
+  metricsTls?: TlsFiles;
   /** Bounds across all client connections of the gRPC port (see Http2GrpcServerOptions); defaults as there. */
   serverLimits?: GrpcServerLimits;
   /** Largest CheckRequest accepted; a larger one is answered RESOURCE_EXHAUSTED. Default 4 MiB. */
@@ -171,6 +173,9 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     telemetry = await startTelemetryServer({
       registry,
       port: options.metricsPort ?? 9092,
+      ...(options.metricsTls === undefined
+        ? {}
+        : { tls: new TlsFileWatch(options.metricsTls, { logger, timers: clock }) }),
       ...(options.host === undefined ? {} : { host: options.host }),
       logger,
       readiness: async (): Promise<Readiness> => {

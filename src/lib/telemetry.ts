@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { DeadlineError, withDeadline } from "./deadline.js";
 import type { Logger } from "./logger.js";
+import { createTlsServer, type TlsFileWatch } from "./tls.js";
 
 /**
  * What `/readyz` reports. A service is ready when it has config and its backends answer. `detail`
@@ -22,6 +23,11 @@ export interface TelemetryServerOptions {
   logger?: Logger;
   /** Defaults in `defaultTelemetryLimits`. */
   limits?: Partial<TelemetryLimits>;
+  /**
+   * Serve HTTPS with the certificates this watch holds (with a client CA, scrapers must show a
+   * certificate it signed); the handshake is bounded by `headersTimeoutMs`. Stopped with the server.
+   */
+  tls?: TlsFileWatch;
 }
 
 /**
@@ -116,15 +122,30 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
         res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
     }
   });
-  server.maxConnections = limits.maxConnections;
-  server.listen(options.port, options.host ?? "0.0.0.0");
-  await once(server, "listening");
-  const port = (server.address() as AddressInfo).port;
+  const { tls } = options;
+  // With TLS, the TLS server accepts and hands each socket to the HTTP server once its handshake is done.
+  const listener = tls
+    ? createTlsServer(
+        tls,
+        ["http/1.1"],
+        (socket) => server.emit("connection", socket),
+        options.logger,
+        limits.headersTimeoutMs,
+      )
+    : server;
+  // The HTTP server then never listens itself; Node starts its timeout sweep on "listening".
+  if (tls) server.emit("listening");
+  listener.maxConnections = limits.maxConnections;
+  listener.listen(options.port, options.host ?? "0.0.0.0");
+  await once(listener, "listening");
+  const port = (listener.address() as AddressInfo).port;
   return {
     port,
     close: () =>
       new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
+        tls?.stop();
+        listener.close((err) => (err ? reject(err) : resolve()));
+        if (tls) server.close();
         server.closeAllConnections();
       }),
   };

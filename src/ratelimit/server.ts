@@ -47,6 +47,8 @@ export interface RateLimitServerOptions {
   maxConcurrentStreams?: number;
   /** Serve the gRPC port over TLS (mTLS with a client CA); the files are checked before anything starts. */
   tls?: TlsFiles;
+  /** Serve the metrics port over HTTPS with these files (mTLS with a client CA). */
+  metricsTls?: TlsFiles;
   /** Bounds across all client connections of the gRPC port (see Http2GrpcServerOptions); defaults as there. */
   serverLimits?: GrpcServerLimits;
   /** Bounds on one ShouldRateLimit request: descriptors, entries per descriptor. */
@@ -248,6 +250,9 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       registry: metrics.registry,
       host,
       port: options.metricsPort ?? 9093,
+      ...(options.metricsTls === undefined
+        ? {}
+        : { tls: new TlsFileWatch(options.metricsTls, { logger, timers: clock }) }),
       logger,
       // A PING within the Redis deadline, so a hung Redis (socket open, no answer) is seen too.
       readiness: async (): Promise<Readiness> => {

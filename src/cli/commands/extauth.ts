@@ -92,6 +92,7 @@ export function registerExtAuth(program: Command): void {
     )
     .addOption(logLevelOption());
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
+  for (const option of tlsOptions("metrics", "metrics")) command.addOption(option);
   for (const option of [...serverLimitOptions(), ...xdsFeedOptions("extauth")]) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
   command.action(async (flags: ExtAuthFlags) => {
@@ -99,6 +100,7 @@ export function registerExtAuth(program: Command): void {
       throw new Error("--config and --xds-server are two config sources: choose one");
     // Every TLS file is checked before anything starts.
     const tls = tlsFilesFromFlags(flags);
+    const metricsTls = tlsFilesFromFlags(flags, "metrics");
     const xdsTls = xdsClientTlsFromFlags(flags);
     checkBufferedBytes(flags.grpcMaxBufferedBytes, flags.maxRequestBytes, "--max-request-bytes");
     const logger = createLogger({ service: "extauth", level: flags.logLevel });
@@ -107,6 +109,7 @@ export function registerExtAuth(program: Command): void {
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
       ...(tls ? { tls } : {}),
+      ...(metricsTls ? { metricsTls } : {}),
       maxRequestBytes: flags.maxRequestBytes,
       serverLimits: {
         maxConnections: flags.grpcMaxConnections,

@@ -156,6 +156,7 @@ export function registerRateLimit(program: Command): void {
     )
     .addOption(logLevelOption());
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
+  for (const option of tlsOptions("metrics", "metrics")) command.addOption(option);
   for (const option of [...serverLimitOptions(), ...xdsFeedOptions("ratelimit")]) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
   command.action(async (flags: RateLimitFlags) => {
@@ -164,6 +165,7 @@ export function registerRateLimit(program: Command): void {
     }
     // Every TLS file is checked before anything starts.
     const tls = tlsFilesFromFlags(flags);
+    const metricsTls = tlsFilesFromFlags(flags, "metrics");
     const xdsTls = xdsClientTlsFromFlags(flags);
     checkBufferedBytes(flags.grpcMaxBufferedBytes, 4 * 1024 ** 2, "the largest request (4Mi)");
     const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
@@ -172,6 +174,7 @@ export function registerRateLimit(program: Command): void {
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
       ...(tls ? { tls } : {}),
+      ...(metricsTls ? { metricsTls } : {}),
       serverLimits: {
         maxConnections: flags.grpcMaxConnections,
         maxTotalStreams: flags.grpcMaxTotalStreams,

@@ -1,6 +1,13 @@
 import { readFileSync, statSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { createLogger, createRegistry, type LogLevel, type Readiness, startTelemetryServer } from "../../lib/index.js";
+import {
+  createLogger,
+  createRegistry,
+  type LogLevel,
+  type Readiness,
+  startTelemetryServer,
+  TlsFileWatch,
+} from "../../lib/index.js";
 import { parseRedisUrl } from "../../lib/redis.js";
 import {
   type ApiLimits,
@@ -265,6 +272,7 @@ export function registerServer(program: Command): void {
     checkServerFlags(flags, token, secretsToken);
     const xdsTls = tlsFilesFromFlags(flags, "xds");
     const apiTls = tlsFilesFromFlags(flags, "api");
+    const metricsTls = tlsFilesFromFlags(flags, "metrics");
     const logger = createLogger({ service: "server", level: flags.logLevel });
     let store: ResourceStore;
     if (flags.redisUrl) {
@@ -307,6 +315,7 @@ export function registerServer(program: Command): void {
       host: flags.host,
       port: flags.metricsPort,
       logger,
+      ...(metricsTls ? { tls: new TlsFileWatch(metricsTls, { logger }) } : {}),
       readiness: async (): Promise<Readiness> => {
         if (!server.ready) return { ready: false, reason: "no translation published yet" };
         if (!store.ping) return { ready: true };
@@ -340,4 +349,5 @@ export function registerServer(program: Command): void {
   for (const option of tlsOptions("xds", "xDS")) command.addOption(option);
   // The API authenticates its callers by token; its TLS gives privacy and the server's identity.
   for (const option of tlsOptions("api", "management API", false)) command.addOption(option);
+  for (const option of tlsOptions("metrics", "metrics")) command.addOption(option);
 }
