@@ -34,6 +34,8 @@ interface TypeState {
   rejectedVersion: string | undefined;
   /** The snapshot version of this type the last decision was made against. */
   basis: string | undefined;
+  /** The subscribed resources the last decision was made on (named subscriptions). */
+  planned: readonly XdsResource[];
   /** Clusters the client no longer needs were kept in the last CDS response, to be removed later. */
   keptStale: boolean;
   /** The client reconnected saying which version it runs, and nothing was sent since. */
@@ -61,6 +63,7 @@ function newState(): TypeState {
     acked: new Map(),
     rejectedVersion: undefined,
     basis: undefined,
+    planned: [],
     keptStale: false,
     resumed: false,
   };
@@ -68,6 +71,13 @@ function newState(): TypeState {
 
 function versionsOf(resources: readonly XdsResource[]): Map<string, string> {
   return new Map(resources.map((resource) => [resource.name, resource.version]));
+}
+
+function sameResources(a: readonly XdsResource[], b: readonly XdsResource[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((resource, i) => resource.name === b[i]?.name && resource.version === b[i]?.version)
+  );
 }
 
 function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
@@ -206,7 +216,8 @@ export class SotwStream extends XdsStream {
   #plan(typeUrl: string, state: TypeState, snapshot: Snapshot): Plan | undefined {
     if (state.awaiting) return undefined;
     const typeVersion = snapshot.version(typeUrl);
-    if (!state.answerDue && !state.fresh && !state.keptStale && state.basis === typeVersion) return undefined;
+    const settled = !state.answerDue && !state.fresh && !state.keptStale;
+    if (settled && state.basis === typeVersion) return undefined;
     state.basis = typeVersion;
     const all = snapshot.resources(typeUrl);
     if (state.wildcard) return { state, resources: [...all.values()], version: typeVersion };
@@ -215,6 +226,10 @@ export class SotwStream extends XdsStream {
       const resource = all.get(name);
       if (resource) resources.push(resource);
     }
+    // A change elsewhere in the type (another target's routes) leaves this client as it was: most
+    // streams of a fleet subscribed by name stop here, before hashing their set.
+    if (settled && sameResources(state.planned, resources)) return undefined;
+    state.planned = resources;
     return { state, resources, version: versionOfSet(resources) };
   }
 
