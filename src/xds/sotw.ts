@@ -69,10 +69,6 @@ function newState(): TypeState {
   };
 }
 
-function versionsOf(resources: readonly XdsResource[]): Map<string, string> {
-  return new Map(resources.map((resource) => [resource.name, resource.version]));
-}
-
 function sameResources(a: readonly XdsResource[], b: readonly XdsResource[]): boolean {
   return (
     a.length === b.length &&
@@ -206,9 +202,10 @@ export class SotwStream extends XdsStream {
       else if (plan && state?.resumed && plan.version === state.sentVersion) {
         // The reconnected client runs the current version: it holds what would have been sent.
         state.resumed = false;
-        state.sent = new Map(plan.resources.map((resource) => [resource.name, resource]));
+        const holding = this.context.holdings.of(typeUrl, plan.version, plan.resources);
+        state.sent = holding.byName;
         state.acked = state.sent;
-        this.context.hooks.onHeld(info, { typeUrl, holds: versionsOf(plan.resources), at: this.context.clock.now() });
+        this.context.hooks.onHeld(info, { typeUrl, holds: holding.versions, at: this.context.clock.now() });
       }
     }
   }
@@ -302,11 +299,12 @@ export class SotwStream extends XdsStream {
     const clustersUpdated = typeUrl === TypeUrl.cluster && body !== undefined && this.#updatesHeld(plan);
     state.resumed = false;
     state.answerDue = false;
+    const holding = this.context.holdings.of(typeUrl, version, resources);
     if (!body) {
       state.sentVersion = version;
-      state.sent = new Map(resources.map((resource) => [resource.name, resource]));
+      state.sent = holding.byName;
       state.acked = state.sent;
-      this.context.hooks.onHeld(info, { typeUrl, holds: versionsOf(resources), at: this.context.clock.now() });
+      this.context.hooks.onHeld(info, { typeUrl, holds: holding.versions, at: this.context.clock.now() });
       return;
     }
     const nonce = this.nextNonce();
@@ -318,13 +316,13 @@ export class SotwStream extends XdsStream {
       removed: 0,
       at: this.context.clock.now(),
       publishedAt: this.publishedAt(published, typeUrl, state.lastPushAt ?? info.openedAt),
-      holds: versionsOf(resources),
+      holds: holding.versions,
     };
     state.nonce = nonce;
     state.awaiting = push;
     state.lastPushAt = push.at;
     state.sentVersion = version;
-    state.sent = new Map(resources.map((resource) => [resource.name, resource]));
+    state.sent = holding.byName;
     state.fresh = false;
     if (clustersUpdated) {
       const endpoints = this.#types.get(TypeUrl.endpoint);
