@@ -5,7 +5,7 @@
 //
 // It reads one JSON command per line on stdin and answers each with one line:
 //
-//	{"op":"sync"}     answers {"ms":...} once every stream has a response of each of the 4 types
+//	{"op":"sync"}     answers {"ms":...,"reconnects":N} once every stream has a response of each of the 4 types
 //	{"op":"mark"}     from now, each stream notes when it ACKs its first RDS response; answers {}
 //	{"op":"collect"}  waits up to -deadline for every stream's note; answers {"acks":[unix ms, or -1]}
 package main
@@ -44,6 +44,10 @@ var (
 	deadline   = flag.Duration("deadline", 30*time.Second, "how long collect waits")
 )
 
+// reconnects counts streams that failed and were opened again (a server too busy to answer a
+// connection's preface in time, as Envoy would retry it).
+var reconnects atomic.Int64
+
 type client struct {
 	id     int
 	seen   atomic.Int32 // bit per type with a response
@@ -59,11 +63,23 @@ func names(prefix string, count, width int) []string {
 	return out
 }
 
+// run keeps one ADS stream open, opening it again after a failure.
 func (c *client) run(conn *grpc.ClientConn, subscriptions map[string][]string) {
-	stream, err := discoverygrpc.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
+	for {
+		err := c.stream(conn, subscriptions)
+		reconnects.Add(1)
+		if reconnects.Load() <= 10 {
+			fmt.Fprintf(os.Stderr, "client %d: %v; opening the stream again\n", c.id, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *client) stream(conn *grpc.ClientConn, subscriptions map[string][]string) error {
+	stream, err := discoverygrpc.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(
+		context.Background(), grpc.WaitForReady(true))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "client %d: %v\n", c.id, err)
-		os.Exit(1)
+		return err
 	}
 	node := &corev3.Node{Id: fmt.Sprintf("bench-%d", c.id), Cluster: "bench"}
 	bits := map[string]int32{typeCluster: 1, typeEndpoint: 2, typeListener: 4, typeRoute: 8}
@@ -73,15 +89,13 @@ func (c *client) run(conn *grpc.ClientConn, subscriptions map[string][]string) {
 			request.Node = node
 		}
 		if err := stream.Send(request); err != nil {
-			fmt.Fprintf(os.Stderr, "client %d: %v\n", c.id, err)
-			os.Exit(1)
+			return err
 		}
 	}
 	for {
 		response, err := stream.Recv()
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "client %d: %v\n", c.id, err)
-			os.Exit(1)
+			return err
 		}
 		ack := &discovery.DiscoveryRequest{
 			TypeUrl:       response.TypeUrl,
@@ -90,8 +104,7 @@ func (c *client) run(conn *grpc.ClientConn, subscriptions map[string][]string) {
 			ResourceNames: subscriptions[response.TypeUrl],
 		}
 		if err := stream.Send(ack); err != nil {
-			fmt.Fprintf(os.Stderr, "client %d: %v\n", c.id, err)
-			os.Exit(1)
+			return err
 		}
 		for {
 			seen := c.seen.Load()
@@ -139,7 +152,7 @@ func main() {
 			for !every(all, func(c *client) bool { return c.seen.Load() == 15 }) {
 				time.Sleep(10 * time.Millisecond)
 			}
-			_ = out.Encode(map[string]int64{"ms": time.Since(began).Milliseconds()})
+			_ = out.Encode(map[string]int64{"ms": time.Since(began).Milliseconds(), "reconnects": reconnects.Load()})
 		case "mark":
 			for _, c := range all {
 				c.ackAt.Store(0)
