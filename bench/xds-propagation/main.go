@@ -124,7 +124,7 @@ func main() {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						for start := time.Now(); time.Since(start) < 60*time.Second; time.Sleep(20 * time.Millisecond) {
+						for start := time.Now(); time.Since(start) < 150*time.Second; time.Sleep(20 * time.Millisecond) {
 							if backendOf(conn) != "" {
 								return
 							}

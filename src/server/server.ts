@@ -163,6 +163,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
   let rejectedSince: RejectionTimes = new Map();
   let rateLimits: Translation["rateLimits"] = [];
   let configDirRejected: RejectedDocument[] = [];
+  /** Config folder loads, and those the last publish saw: its rejected documents may change at one revision. */
+  let configDirLoads = 0;
+  let publishedLoads = 0;
   let publishedRevision = -1;
   let ready = false;
 
@@ -181,6 +184,13 @@ export async function startManagementServer(options: ManagementServerOptions): P
       metrics.translations.inc({ result: "store_error" });
       logger.error({ err }, "cannot read the store; proxies keep their configuration");
       throw err;
+    }
+    // An apply triggers a run itself and again by its store event, which Redis delivers once the
+    // first run is under way: the second finds nothing new to translate.
+    const loads = configDirLoads;
+    if (snapshot.revision === publishedRevision && loads === publishedLoads) {
+      metrics.translations.inc({ result: "unchanged" });
+      return;
     }
     try {
       const { resources, rejected } = parseSnapshot(snapshot);
@@ -201,6 +211,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       rejectedSince = rejectionTimes(rejectedSince, statuses, clock.now());
       rateLimits = translation.rateLimits;
       publishedRevision = snapshot.revision;
+      publishedLoads = loads;
       ready = true;
       metrics.revision.set(snapshot.revision);
       metrics.statuses.reset();
@@ -256,6 +267,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       timers: clock,
       onLoad: (result: ConfigDirResult) => {
         configDirRejected = result.rejected;
+        configDirLoads += 1;
         debounce.trigger();
       },
     });

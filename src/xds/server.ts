@@ -25,6 +25,7 @@ import type { TlsFileWatch } from "../lib/tls.js";
 import { AckLedger, type AckTable } from "./ack-ledger.js";
 import type { SnapshotCache } from "./cache.js";
 import { DeltaStream } from "./delta.js";
+import { Holdings } from "./holdings.js";
 import { combineHooks, type StreamInfo, type XdsHooks } from "./hooks.js";
 import { XdsMetrics } from "./metrics.js";
 import { SotwStream } from "./sotw.js";
@@ -120,6 +121,7 @@ export function addXdsServices(
     clock: options.clock ?? systemClock,
     logger: options.logger,
     partialSotwUpdates: options.partialSotwUpdates ?? true,
+    holdings: new Holdings(),
   };
   const sotw = (typeUrl: string | undefined) => (call: Call<DiscoveryRequest, DiscoveryResponse>) => {
     if (!admitted(call, limits, context)) return;

@@ -16,9 +16,9 @@ interface TypeState {
   names: Set<string>;
   /** Once a type was named, an empty list means "nothing", not wildcard. */
   everNamed: boolean;
-  /** The subscription changed: answer even if the contents did not. */
+  /** The subscription gained names (or changed between wildcard and named): answer even if the contents did not. */
   answerDue: boolean;
-  /** A cluster update was pushed: Envoy expects a fresh EDS response. */
+  /** A cluster the client held was updated: Envoy re-warms it and expects a fresh EDS response. */
   fresh: boolean;
   nonce: string | undefined;
   /** The response sent and not yet ACKed or NACKed; nothing more is sent for this type meanwhile. */
@@ -34,6 +34,8 @@ interface TypeState {
   rejectedVersion: string | undefined;
   /** The snapshot version of this type the last decision was made against. */
   basis: string | undefined;
+  /** The subscribed resources the last decision was made on (named subscriptions). */
+  planned: readonly XdsResource[];
   /** Clusters the client no longer needs were kept in the last CDS response, to be removed later. */
   keptStale: boolean;
   /** The client reconnected saying which version it runs, and nothing was sent since. */
@@ -61,13 +63,17 @@ function newState(): TypeState {
     acked: new Map(),
     rejectedVersion: undefined,
     basis: undefined,
+    planned: [],
     keptStale: false,
     resumed: false,
   };
 }
 
-function versionsOf(resources: readonly XdsResource[]): Map<string, string> {
-  return new Map(resources.map((resource) => [resource.name, resource.version]));
+function sameResources(a: readonly XdsResource[], b: readonly XdsResource[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((resource, i) => resource.name === b[i]?.name && resource.version === b[i]?.version)
+  );
 }
 
 function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
@@ -149,16 +155,34 @@ export class SotwStream extends XdsStream {
     this.schedulePush();
   }
 
-  /** True when the subscription changed. */
+  /**
+   * True when the subscription changed. Only a gain needs an answer (new names, or a switch between
+   * wildcard and names): a client drops what it unsubscribes from by itself, so names that only left
+   * are forgotten from what it holds (asked for again later, they are sent again) and nothing is sent.
+   * Go and C-core gRPC open a stream per target and move their cluster watches on every route change:
+   * answering each narrowing with the whole set re-sent unchanged clusters and endpoints to them.
+   */
   #subscribe(state: TypeState, requested: readonly string[]): boolean {
     const names = requested.filter((name) => name !== "*");
     const wildcard = requested.includes("*") || (requested.length === 0 && !state.everNamed);
     if (names.length > 0) state.everNamed = true;
     if (wildcard === state.wildcard && sameSet(state.names, names)) return false;
+    const gained = wildcard !== state.wildcard || names.some((name) => !state.names.has(name));
     state.wildcard = wildcard;
     state.names = new Set(names);
-    state.answerDue = true;
+    if (gained) state.answerDue = true;
+    if (!wildcard) this.#forgetUnsubscribed(state);
     return true;
+  }
+
+  /** The client holds only what it still asks for; the version it holds is that set's. */
+  #forgetUnsubscribed(state: TypeState): void {
+    const keep = (held: ReadonlyMap<string, XdsResource>) =>
+      new Map([...held].filter(([name]) => state.names.has(name)));
+    state.sent = keep(state.sent);
+    state.acked = keep(state.acked);
+    // A resumed client's holdings are unknown (only its version is): it keeps the version it gave.
+    if (state.sentVersion !== undefined && !state.resumed) state.sentVersion = versionOfSet(state.sent.values());
   }
 
   protected push(info: StreamInfo, published: PublishedSnapshot): void {
@@ -178,7 +202,10 @@ export class SotwStream extends XdsStream {
       else if (plan && state?.resumed && plan.version === state.sentVersion) {
         // The reconnected client runs the current version: it holds what would have been sent.
         state.resumed = false;
-        this.context.hooks.onHeld(info, { typeUrl, holds: versionsOf(plan.resources), at: this.context.clock.now() });
+        const holding = this.context.holdings.of(typeUrl, plan.version, plan.resources);
+        state.sent = holding.byName;
+        state.acked = state.sent;
+        this.context.hooks.onHeld(info, { typeUrl, holds: holding.versions, at: this.context.clock.now() });
       }
     }
   }
@@ -186,7 +213,8 @@ export class SotwStream extends XdsStream {
   #plan(typeUrl: string, state: TypeState, snapshot: Snapshot): Plan | undefined {
     if (state.awaiting) return undefined;
     const typeVersion = snapshot.version(typeUrl);
-    if (!state.answerDue && !state.fresh && !state.keptStale && state.basis === typeVersion) return undefined;
+    const settled = !state.answerDue && !state.fresh && !state.keptStale;
+    if (settled && state.basis === typeVersion) return undefined;
     state.basis = typeVersion;
     const all = snapshot.resources(typeUrl);
     if (state.wildcard) return { state, resources: [...all.values()], version: typeVersion };
@@ -195,6 +223,10 @@ export class SotwStream extends XdsStream {
       const resource = all.get(name);
       if (resource) resources.push(resource);
     }
+    // A change elsewhere in the type (another target's routes) leaves this client as it was: most
+    // streams of a fleet subscribed by name stop here, before hashing their set.
+    if (settled && sameResources(state.planned, resources)) return undefined;
+    state.planned = resources;
     return { state, resources, version: versionOfSet(resources) };
   }
 
@@ -229,12 +261,12 @@ export class SotwStream extends XdsStream {
 
   /**
    * What goes into a response. LDS and CDS carry the full set (absence is deletion). EDS, RDS and
-   * other types subscribed by name may be partial: once the client holds a set, a change sends only
-   * the resources that differ from it, unless the subscription changed or a fresh response is due.
-   * A wildcard subscription always gets the full set: its client takes each response as everything
-   * there is (envoyproxy/ratelimit and Gantry's services read AuthConfigs and RateLimitConfigs so),
-   * and only the full set can tell it that one was removed. Undefined when there is nothing to
-   * send: only names left the set, which a partial response cannot say anyway.
+   * other types subscribed by name may be partial: only the resources the client does not hold at
+   * this version go out (on a change, what changed; on new names, the resources they name), unless a
+   * fresh response is due. A wildcard subscription always gets the full set: its client takes each
+   * response as everything there is (envoyproxy/ratelimit and Gantry's services read AuthConfigs and
+   * RateLimitConfigs so), and only the full set can tell it that one was removed. Undefined when
+   * there is nothing to send: the client holds every resource it asked for, as they are.
    */
   #body(typeUrl: string, plan: Plan): XdsResource[] | undefined {
     const { state, resources } = plan;
@@ -243,25 +275,38 @@ export class SotwStream extends XdsStream {
       !isFullStateType(typeUrl) &&
       !state.wildcard &&
       state.sentVersion !== undefined &&
-      !state.answerDue &&
       !state.fresh;
     if (!partial) return resources;
     const changed = resources.filter((resource) => state.sent.get(resource.name)?.version !== resource.version);
     return changed.length > 0 ? changed : undefined;
   }
 
+  /**
+   * Whether a response changes a resource the client holds (not only adds or removes some). A
+   * resumed client's holdings are unknown: any other version counts as a change.
+   */
+  #updatesHeld({ state, resources, version }: Plan): boolean {
+    if (state.resumed) return state.sentVersion !== version;
+    return resources.some((resource) => {
+      const held = state.sent.get(resource.name);
+      return held !== undefined && held.version !== resource.version;
+    });
+  }
+
   #send(info: StreamInfo, published: PublishedSnapshot, typeUrl: string, plan: Plan): void {
     const { state, resources, version } = plan;
     const body = this.#body(typeUrl, plan);
+    const clustersUpdated = typeUrl === TypeUrl.cluster && body !== undefined && this.#updatesHeld(plan);
     state.resumed = false;
+    state.answerDue = false;
+    const holding = this.context.holdings.of(typeUrl, version, resources);
     if (!body) {
       state.sentVersion = version;
-      state.sent = new Map(resources.map((resource) => [resource.name, resource]));
+      state.sent = holding.byName;
       state.acked = state.sent;
-      this.context.hooks.onHeld(info, { typeUrl, holds: versionsOf(resources), at: this.context.clock.now() });
+      this.context.hooks.onHeld(info, { typeUrl, holds: holding.versions, at: this.context.clock.now() });
       return;
     }
-    const clustersChanged = typeUrl === TypeUrl.cluster && version !== state.sentVersion;
     const nonce = this.nextNonce();
     const push: Push = {
       typeUrl,
@@ -271,16 +316,15 @@ export class SotwStream extends XdsStream {
       removed: 0,
       at: this.context.clock.now(),
       publishedAt: this.publishedAt(published, typeUrl, state.lastPushAt ?? info.openedAt),
-      holds: versionsOf(resources),
+      holds: holding.versions,
     };
     state.nonce = nonce;
     state.awaiting = push;
     state.lastPushAt = push.at;
     state.sentVersion = version;
-    state.sent = new Map(resources.map((resource) => [resource.name, resource]));
-    state.answerDue = false;
+    state.sent = holding.byName;
     state.fresh = false;
-    if (clustersChanged) {
+    if (clustersUpdated) {
       const endpoints = this.#types.get(TypeUrl.endpoint);
       if (endpoints) endpoints.fresh = true;
     }

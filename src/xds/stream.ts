@@ -3,6 +3,7 @@ import type { Clock } from "../lib/clock.js";
 import { GrpcError, GrpcStatus } from "../lib/grpc.js";
 import type { Logger } from "../lib/logger.js";
 import type { PublishedSnapshot, SnapshotCache } from "./cache.js";
+import type { Holdings } from "./holdings.js";
 import type { Push, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
 
 /** What every protocol stream needs from the server around it. */
@@ -13,6 +14,8 @@ export interface StreamContext {
   readonly logger: Logger | undefined;
   /** SotW responses of partial types (EDS, RDS, …) carry only what changed for the client. */
   readonly partialSotwUpdates: boolean;
+  /** What SotW clients hold, shared by the streams that hold the same set. */
+  readonly holdings: Holdings;
 }
 
 let lastStreamId = 0;

@@ -130,7 +130,7 @@ interface DeltaRequest {
 /** A raw SotW ADS stream with the probe that proves nothing else was sent. */
 export class SotwClient {
   readonly responses: ResponseQueue<DiscoveryResponse>;
-  #probeNames: string[] = [];
+  #probed = false;
   #probeNonce = "";
 
   constructor(
@@ -178,12 +178,14 @@ export class SotwClient {
   }
 
   /**
-   * Asserts the server has nothing queued for this stream: subscribes the probe type to a new name
-   * (the snapshot must hold probe "p") and expects the probe answer to be the next response.
+   * Asserts the server has nothing queued for this stream: subscribes the probe type to probe "p"
+   * (which the snapshot must hold), first unsubscribing it if it was probed before, so that the
+   * server must send it again, and expects the probe answer to be the next response.
    */
   async expectQuiet(): Promise<void> {
-    this.#probeNames = [...this.#probeNames, `p${this.#probeNames.length === 0 ? "" : this.#probeNames.length}`];
-    this.send({ typeUrl: probeType, resourceNames: this.#probeNames, responseNonce: this.#probeNonce });
+    if (this.#probed) this.send({ typeUrl: probeType, resourceNames: [], responseNonce: this.#probeNonce });
+    this.#probed = true;
+    this.send({ typeUrl: probeType, resourceNames: ["p"], responseNonce: this.#probeNonce });
     const response = await this.next();
     if (response.typeUrl !== probeType) {
       throw new Error(`expected no response before the probe, got ${response.typeUrl} version ${response.versionInfo}`);

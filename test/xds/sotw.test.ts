@@ -101,11 +101,26 @@ describe("SotW ADS", () => {
     expect(cds.typeUrl).toBe(TypeUrl.cluster);
     expect(namesIn(cds)).toEqual(["a", "b"]);
     client.ack(cds);
-    // A cluster update is followed by a fresh EDS response even though endpoint "a" did not change.
+    // A cluster added leaves cluster "a" as the client holds it: its endpoints are not sent again.
+    await client.expectQuiet();
+    client.close();
+  });
+
+  it("follows an update of a cluster the client holds with a fresh EDS response, as Envoy re-warms it", async () => {
+    server.cache.setSnapshot("rewarm", view(["a", "b"], "a"));
+    const client = await connectEnvoyLike("rewarm", ["a", "b"]);
+    server.cache.setSnapshot(
+      "rewarm",
+      view(["a", "b"], "a").map((r) => (r.typeUrl === TypeUrl.cluster && r.name === "a" ? edsCluster("a", 5) : r)),
+    );
+    const cds = await client.next();
+    expect(cds.typeUrl).toBe(TypeUrl.cluster);
+    client.ack(cds);
+    // Endpoints did not change, yet the whole subscribed set comes again for the re-created cluster.
     const eds = await client.next();
     expect(eds.typeUrl).toBe(TypeUrl.endpoint);
-    expect(namesIn(eds)).toEqual(["a"]);
-    client.ack(eds, ["a"]);
+    expect(namesIn(eds)).toEqual(["a", "b"]);
+    client.ack(eds, ["a", "b"]);
     await client.expectQuiet();
     client.close();
   });
@@ -116,9 +131,8 @@ describe("SotW ADS", () => {
     server.cache.setSnapshot("stale", view(["a"], "a", [routes("r2", "a", "other.example")]));
     server.cache.setSnapshot("stale", view(["a", "b"], "b", [routes("r2", "a", "other.example")]));
     const cds = await client.next();
+    expect(cds.typeUrl).toBe(TypeUrl.cluster);
     client.ack(cds);
-    const eds = await client.next();
-    expect(eds.typeUrl).toBe(TypeUrl.endpoint);
     const rds = await client.next();
     expect(rds.typeUrl).toBe(TypeUrl.route);
     // An old nonce: the server must neither treat it as an ACK nor act on its new names.
@@ -130,9 +144,10 @@ describe("SotW ADS", () => {
     const status = server.server.proxyStatus().find((p) => p.nodeId === "stale");
     expect(status?.types.find((t) => t.typeUrl === TypeUrl.route)?.acked?.nonce).not.toBe(rds.nonce);
     client.ack(rds, ["r", "r2"]);
+    // The client holds "r" as it is: only the name it added is sent.
     const more = await client.next();
     expect(more.typeUrl).toBe(TypeUrl.route);
-    expect(namesIn(more)).toEqual(["r", "r2"]);
+    expect(namesIn(more)).toEqual(["r2"]);
     client.close();
   });
 
@@ -208,10 +223,9 @@ describe("SotW ADS", () => {
     client.send({ typeUrl: TypeUrl.endpoint, resourceNames: ["a", "b"] });
     const both = await client.next();
     expect(namesIn(both)).toEqual(["a", "b"]);
+    // The client drops "b" by itself: nothing is sent, since it holds "a" as it is.
     client.ack(both, ["a"]);
-    const one = await client.next();
-    expect(namesIn(one)).toEqual(["a"]);
-    client.ack(one, ["a"]);
+    await client.expectQuiet();
     server.cache.setSnapshot(
       "unsub",
       view(["a", "b"], "a").map((r) => (r.typeUrl === TypeUrl.endpoint && r.name === "b" ? endpoints("b", 9001) : r)),
@@ -261,14 +275,19 @@ describe("SotW ADS", () => {
     const again = await client.next();
     expect(namesIn(again)).toEqual(["b", "c"]);
     client.ack(again, ["a", "b", "c"]);
-    // A subscription change is answered with the whole set.
-    client.send({
-      typeUrl: TypeUrl.endpoint,
-      responseNonce: again.nonce,
-      versionInfo: again.versionInfo,
-      resourceNames: ["a", "b"],
-    });
-    expect(namesIn(await client.next())).toEqual(["a", "b"]);
+    // Names that only leave are not answered; a name asked for again is sent again, alone.
+    const subscribe = (resourceNames: string[]) =>
+      client.send({
+        typeUrl: TypeUrl.endpoint,
+        responseNonce: again.nonce,
+        versionInfo: again.versionInfo,
+        resourceNames,
+      });
+    subscribe(["a", "b"]);
+    await client.expectQuiet();
+    subscribe(["a", "b", "c"]);
+    const back = await client.next();
+    expect(namesIn(back)).toEqual(["c"]);
     client.close();
   });
 
@@ -300,10 +319,60 @@ describe("SotW ADS", () => {
     expect(cds.typeUrl).toBe(TypeUrl.cluster);
     expect(namesIn(cds)).toEqual(["a"]);
     client.ack(cds);
-    // The cluster update is followed by a fresh, full EDS response.
-    const eds = await client.next();
-    expect(eds.typeUrl).toBe(TypeUrl.endpoint);
-    expect(namesIn(eds)).toEqual(["a"]);
+    // Cluster "a" is as the client holds it: no EDS response follows the removal of "b".
+    await client.expectQuiet();
+    client.close();
+  });
+
+  it("sends a client moving its watches by name (as Go gRPC does on a route change) only what it lacks", async () => {
+    // One stream per target, as Go and C-core gRPC open them: LDS, RDS, CDS and EDS all by name.
+    server.cache.setSnapshot("per-target", view(["a", "b"], "a"));
+    const client = SotwClient.open(server, "per-target");
+    const subscribe = (response: DiscoveryResponse, typeUrl: string, names: string[]) =>
+      client.send({ typeUrl, responseNonce: response.nonce, versionInfo: response.versionInfo, resourceNames: names });
+    const acked = new Map<string, DiscoveryResponse>();
+    const take = async (typeUrl: string, names: string[]) => {
+      const response = await client.next();
+      expect(response.typeUrl).toBe(typeUrl);
+      subscribe(response, typeUrl, names);
+      acked.set(typeUrl, response);
+      return response;
+    };
+    client.send({ typeUrl: TypeUrl.listener, resourceNames: ["l"] });
+    await take(TypeUrl.listener, ["l"]);
+    client.send({ typeUrl: TypeUrl.route, resourceNames: ["r"] });
+    await take(TypeUrl.route, ["r"]);
+    client.send({ typeUrl: TypeUrl.cluster, resourceNames: ["a"] });
+    await take(TypeUrl.cluster, ["a"]);
+    client.send({ typeUrl: TypeUrl.endpoint, resourceNames: ["a"] });
+    await take(TypeUrl.endpoint, ["a"]);
+    await client.expectQuiet();
+
+    server.cache.setSnapshot("per-target", view(["a", "b"], "b"));
+    const rds = await client.next();
+    expect(rds.typeUrl).toBe(TypeUrl.route);
+    // The route moved to "b": the client watches "b" beside "a", and drops "a" once "b" is ready. Its
+    // route response stays unanswered meanwhile, so routes are still on their way while clusters move.
+    subscribe(acked.get(TypeUrl.cluster) ?? fail(), TypeUrl.cluster, ["a", "b"]);
+    const cdsAdded = await client.next();
+    expect(cdsAdded.typeUrl).toBe(TypeUrl.cluster);
+    // Clusters carry the whole subscribed set; cluster "a" did not change, so no endpoints follow.
+    expect(namesIn(cdsAdded)).toEqual(["a", "b"]);
+    subscribe(cdsAdded, TypeUrl.cluster, ["a", "b"]);
+    await client.expectQuiet();
+    subscribe(acked.get(TypeUrl.endpoint) ?? fail(), TypeUrl.endpoint, ["a", "b"]);
+    const edsAdded = await client.next();
+    expect(edsAdded.typeUrl).toBe(TypeUrl.endpoint);
+    expect(namesIn(edsAdded)).toEqual(["b"]);
+    subscribe(edsAdded, TypeUrl.endpoint, ["a", "b"]);
+    subscribe(cdsAdded, TypeUrl.cluster, ["b"]);
+    subscribe(edsAdded, TypeUrl.endpoint, ["b"]);
+    await client.expectQuiet();
+    // Asked for again, "a" is sent again: the client forgot it when it let it go.
+    subscribe(cdsAdded, TypeUrl.cluster, ["a", "b"]);
+    const again = await client.next();
+    expect(namesIn(again)).toEqual(["a", "b"]);
+    client.ack(rds, ["r"]);
     client.close();
   });
 
@@ -415,7 +484,6 @@ describe("proxy status and metrics", () => {
     expect(push.typeUrl).toBe(TypeUrl.cluster);
     server.clock.advance(250);
     client.ack(push);
-    client.ack(await client.next(), ["a"]);
     await client.expectQuiet();
     expect(
       await metricValue("gantry_xds_convergence_seconds", "gantry_xds_convergence_seconds_sum", TypeUrl.cluster),
