@@ -1,6 +1,6 @@
 import { Cluster } from "ioredis";
 import { RateLimitAlgorithm } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
-import type { RedisClient } from "../lib/index.js";
+import { type CommandReply, execPerNode, keySlot, type RedisClient, type SlottedCommand } from "../lib/index.js";
 import {
   type CounterGroup,
   type CounterStore,
@@ -14,8 +14,9 @@ import {
 } from "./algorithms.js";
 
 /**
- * The fixed window is envoyproxy/ratelimit's INCRBY + EXPIRE on the same keys. On a Cluster each
- * counter sends them as native commands; on one node a batch's counters share one script call.
+ * The fixed window is envoyproxy/ratelimit's INCRBY + EXPIRE on the same keys, in one script call for
+ * all the counters of a batch that may share one (all of them on a single node; those of one hash slot
+ * on a Cluster).
  * The other algorithms are one Lua script each, atomic; a script takes every coalesced hit of one
  * counter at once and returns the state it found, so the outcomes are replayed in TypeScript by the
  * same functions the memory store uses.
@@ -81,20 +82,12 @@ return before`,
   },
 } as const;
 
-type CommandName = keyof typeof scripts | "incrby" | "expire";
+type CommandName = keyof typeof scripts;
 type ScriptDefinition = { lua: string; numberOfKeys?: number };
-type Invoker = { [K in CommandName]: (...args: Array<string | number>) => unknown };
+type Invoker = { [K in CommandName]: (...args: ReadonlyArray<string | number>) => unknown };
 
-interface Command {
-  name: CommandName;
-  args: Array<string | number>;
-}
-
-/** The Redis commands for one counter group, and how to read the outcomes from their replies. */
-interface PreparedCall {
-  commands: Command[];
-  outcomes(replies: readonly unknown[]): HitOutcome[];
-}
+/** A group's answer from the replies of the commands it was counted by, or why it could not be counted. */
+type GroupReader = (replies: readonly CommandReply[]) => HitOutcome[] | Error;
 
 function asNumber(value: unknown): number {
   const n = typeof value === "number" ? value : Number(value);
@@ -102,114 +95,132 @@ function asNumber(value: unknown): number {
   return n;
 }
 
-function prepare(group: CounterGroup, nowMs: number): PreparedCall {
-  const { limit, windowSeconds, hits } = group;
-  const windowMs = windowSeconds * 1000;
-  switch (group.algorithm) {
-    case RateLimitAlgorithm.SLIDING_WINDOW: {
-      const [current, previous] = slidingWindowKeys(group, nowMs);
-      return {
-        commands: [{ name: "gantryRlSliding", args: [current, previous, limit, windowMs, nowMs % windowMs, ...hits] }],
-        outcomes: ([result]) => {
-          const [prev, curr] = result as [unknown, unknown];
+/** The value of reply `i`, or the error it failed with. */
+function replyValue(replies: readonly CommandReply[], i: number): unknown {
+  const [err, value] = replies[i] ?? [new Error("no reply from Redis"), null];
+  if (err) throw err;
+  return value;
+}
+
+function reading(read: (replies: readonly CommandReply[]) => HitOutcome[]): GroupReader {
+  return (replies) => {
+    try {
+      return read(replies);
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  };
+}
+
+/** The fixed-window counters that share one script call, and where each one's count comes back. */
+interface FixedCall {
+  readonly command: number;
+  readonly keys: string[];
+  readonly argv: Array<string | number>;
+}
+
+/**
+ * One batch as commands: every fixed-window counter that shares a script call's bucket goes in that
+ * call (one bucket on a single node; one per hash slot on a Cluster, since a script's keys must share a
+ * slot there), each other counter in a script call of its own.
+ */
+function plan(
+  groups: readonly CounterGroup[],
+  nowMs: number,
+  bucketOf: ((key: string) => number) | undefined,
+): { commands: SlottedCommand[]; readers: GroupReader[] } {
+  const commands: SlottedCommand[] = [];
+  const calls = new Map<number, FixedCall>();
+  const readers = groups.map((group): GroupReader => {
+    const { limit, windowSeconds, hits } = group;
+    const windowMs = windowSeconds * 1000;
+    switch (group.algorithm) {
+      case RateLimitAlgorithm.SLIDING_WINDOW: {
+        const [current, previous] = slidingWindowKeys(group, nowMs);
+        const at = commands.length;
+        commands.push({
+          name: "gantryRlSliding",
+          key: current,
+          args: [current, previous, limit, windowMs, nowMs % windowMs, ...hits],
+        });
+        return reading((replies) => {
+          const [prev, curr] = replyValue(replies, at) as [unknown, unknown];
           return slidingWindowHits(asNumber(prev), asNumber(curr), hits, limit, windowSeconds, nowMs).outcomes;
-        },
-      };
+        });
+      }
+      case RateLimitAlgorithm.TOKEN_BUCKET: {
+        const key = tokenBucketKey(group);
+        const at = commands.length;
+        commands.push({ name: "gantryRlToken", key, args: [key, limit, windowMs, nowMs, ...hits] });
+        return reading(
+          (replies) => tokenBucketHits(asNumber(replyValue(replies, at)), hits, limit, windowSeconds).outcomes,
+        );
+      }
+      default: {
+        const total = hits.reduce((sum, h) => sum + h, 0);
+        const key = fixedWindowKey(group, nowMs);
+        const bucket = bucketOf ? bucketOf(key) : 0;
+        let call = calls.get(bucket);
+        if (!call) {
+          call = { command: commands.length, keys: [], argv: [] };
+          calls.set(bucket, call);
+          // Its arguments are filled in below, once every key of the bucket is known.
+          commands.push({ name: "gantryRlFixed", key, args: [] });
+        }
+        const { command, keys } = call;
+        const position = keys.length;
+        keys.push(key);
+        call.argv.push(total, windowSeconds);
+        return reading((replies) => {
+          const counts = replyValue(replies, command);
+          if (!Array.isArray(counts) || counts.length !== keys.length) {
+            throw new Error("unexpected reply from Redis to the fixed-window script");
+          }
+          return fixedWindowHits(asNumber(counts[position]) - total, hits, limit, windowSeconds, nowMs);
+        });
+      }
     }
-    case RateLimitAlgorithm.TOKEN_BUCKET:
-      return {
-        commands: [{ name: "gantryRlToken", args: [tokenBucketKey(group), limit, windowMs, nowMs, ...hits] }],
-        outcomes: ([result]) => tokenBucketHits(asNumber(result), hits, limit, windowSeconds).outcomes,
-      };
-    default: {
-      const total = hits.reduce((sum, h) => sum + h, 0);
-      const key = fixedWindowKey(group, nowMs);
-      return {
-        commands: [
-          { name: "incrby", args: [key, total] },
-          { name: "expire", args: [key, windowSeconds] },
-        ],
-        outcomes: ([count]) => fixedWindowHits(asNumber(count) - total, hits, limit, windowSeconds, nowMs),
-      };
-    }
+  });
+  for (const { command, keys, argv } of calls.values()) {
+    const planned = commands[command] as SlottedCommand;
+    commands[command] = { ...planned, args: [keys.length, ...keys, ...argv] };
   }
+  return { commands, readers };
 }
 
 /**
  * Counters in Redis (single node, Sentinel or Cluster). One event-loop turn's counters go out as one
- * pipeline on a single node; on a Cluster each goes to its slot's node (a pipeline may not span nodes).
+ * pipeline on a single node; on a Cluster as one pipeline per node, each counter sent to its slot's node.
+ * A counter whose commands failed gets its error; the others of the batch are answered.
  */
 export class RedisCounterStore implements CounterStore {
   readonly #client: RedisClient;
-  readonly #cluster: boolean;
+  readonly #cluster: Cluster | undefined;
+  readonly #keyPrefix: string;
 
   constructor(client: RedisClient) {
     this.#client = client;
-    this.#cluster = client instanceof Cluster;
+    this.#cluster = client instanceof Cluster ? client : undefined;
+    this.#keyPrefix = client.options.keyPrefix ?? "";
     for (const [name, definition] of Object.entries(scripts) as [string, ScriptDefinition][]) {
       client.defineCommand(name, definition);
     }
   }
 
-  async apply(groups: readonly CounterGroup[], nowMs: number): Promise<HitOutcome[][]> {
-    if (this.#cluster) {
-      const prepared = groups.map((group) => prepare(group, nowMs));
-      const invoker = this.#client as unknown as Invoker;
-      const replies = await Promise.all(
-        prepared.map((call) => Promise.all(call.commands.map((c) => invoker[c.name](...c.args)))),
-      );
-      return prepared.map((call, i) => call.outcomes(replies[i] ?? []));
+  async apply(groups: readonly CounterGroup[], nowMs: number): Promise<Array<HitOutcome[] | Error>> {
+    const cluster = this.#cluster;
+    const prefix = this.#keyPrefix;
+    const { commands, readers } = plan(groups, nowMs, cluster ? (key) => keySlot(prefix + key) : undefined);
+    let replies: readonly CommandReply[];
+    if (cluster) {
+      replies = await execPerNode(cluster, commands);
+    } else {
+      const pipeline = this.#client.pipeline();
+      const invoker = pipeline as unknown as Invoker;
+      for (const c of commands) invoker[c.name as CommandName](...c.args);
+      replies = (await pipeline.exec()) ?? [];
     }
-    // On one node, every fixed-window counter of the batch goes in one script call: one command to
-    // build, send and parse instead of two per counter. The other algorithms follow in the same pipeline.
-    const fixed: { index: number; total: number; group: CounterGroup }[] = [];
-    const fixedArgs: Array<string | number> = [];
-    const calls = groups.map((group, index) => {
-      if (
-        group.algorithm === RateLimitAlgorithm.SLIDING_WINDOW ||
-        group.algorithm === RateLimitAlgorithm.TOKEN_BUCKET
-      ) {
-        return prepare(group, nowMs);
-      }
-      const total = group.hits.reduce((sum, h) => sum + h, 0);
-      fixed.push({ index, total, group });
-      fixedArgs.push(fixedWindowKey(group, nowMs));
-      return undefined;
-    });
-    const pipeline = this.#client.pipeline();
-    const invoker = pipeline as unknown as Invoker;
-    if (fixed.length > 0) {
-      for (const { total, group } of fixed) fixedArgs.push(total, group.windowSeconds);
-      invoker.gantryRlFixed(fixed.length, ...fixedArgs);
-    }
-    for (const call of calls) if (call) for (const c of call.commands) invoker[c.name](...c.args);
-    const replies = (await pipeline.exec()) ?? [];
-    const reply = (i: number): unknown => {
-      const [err, result] = replies[i] ?? [new Error("no reply from Redis"), null];
-      if (err) throw err;
-      return result;
-    };
-    const outcomes: HitOutcome[][] = new Array(groups.length);
-    let next = 0;
-    if (fixed.length > 0) {
-      const counts = reply(next++);
-      if (!Array.isArray(counts) || counts.length !== fixed.length) {
-        throw new Error("unexpected reply from Redis to the fixed-window script");
-      }
-      fixed.forEach(({ index, total, group }, i) => {
-        outcomes[index] = fixedWindowHits(
-          asNumber(counts[i]) - total,
-          group.hits,
-          group.limit,
-          group.windowSeconds,
-          nowMs,
-        );
-      });
-    }
-    calls.forEach((call, index) => {
-      if (call) outcomes[index] = call.outcomes(call.commands.map(() => reply(next++)));
-    });
-    return outcomes;
+    return readers.map((read) => read(replies));
   }
 
   async close(): Promise<void> {
