@@ -6,7 +6,9 @@
 //     cluster mode requires), local over-limit cache on.
 // Same config file for all; load from bench/loadgen at a fixed concurrency, loopback only; rounds go
 // round-robin over the servers (fresh process, Redis flushed), medians with their spread.
-//   npm run build && node bench/ratelimit/cluster.mjs [--quick] [--rounds N]
+//   npm run build && node bench/ratelimit/cluster.mjs [--quick] [--rounds N] [--baseline DIR]
+// --baseline DIR [--baseline-label TEXT] adds a row for another built Gantry checkout (its bin/gantry.js
+// and dist/) on the same Cluster, for a before/after comparison in the same run.
 // BENCH_PROFILE_DIR=/tmp/prof also makes each Gantry process write a V8 CPU profile there when it stops.
 // Writes bench/results/ratelimit-cluster.md (--quick: ratelimit-cluster.quick.md, not a result).
 import { execFileSync, spawn } from "node:child_process";
@@ -25,6 +27,10 @@ const root = join(here, "..", "..");
 const quick = process.argv.includes("--quick");
 const roundsArg = process.argv.indexOf("--rounds");
 const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : quick ? 1 : 5;
+const baselineArg = process.argv.indexOf("--baseline");
+const baseline = baselineArg > 0 ? process.argv[baselineArg + 1] : undefined;
+const labelArg = process.argv.indexOf("--baseline-label");
+const baselineLabel = labelArg > 0 ? process.argv[labelArg + 1] : "baseline";
 const load = { concurrency: 64, connections: 4, warmup: quick ? "1s" : "2s", duration: quick ? "2s" : "6s" };
 /** envoyproxy/ratelimit's settings say 150us–500us; the low end, for the lowest latency. */
 const pipelineWindow = "150us";
@@ -176,7 +182,7 @@ async function main() {
   const singlePid = redisProcs[0].pid;
 
   const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROFILE_DIR] : [];
-  const gantry = (name, redisUrl, redisPids) => ({
+  const gantry = (name, redisUrl, redisPids, checkout = root) => ({
     name,
     redisPids,
     async start() {
@@ -186,7 +192,7 @@ async function main() {
         process.execPath,
         [
           ...profile,
-          join(root, "bin", "gantry.js"),
+          join(checkout, "bin", "gantry.js"),
           "ratelimit",
           "--host",
           "127.0.0.1",
@@ -246,9 +252,11 @@ async function main() {
       return { ...running, port };
     },
   };
+  const clusterUrl = `redis+cluster://${clusterPorts.map((p) => `127.0.0.1:${p}`).join(",")}`;
   const servers = [
     gantry("Gantry, single Redis", `redis://127.0.0.1:${singlePort}`, [singlePid]),
-    gantry("Gantry, Cluster", `redis+cluster://${clusterPorts.map((p) => `127.0.0.1:${p}`).join(",")}`, clusterPids),
+    gantry("Gantry, Cluster", clusterUrl, clusterPids),
+    ...(baseline ? [gantry(`Gantry ${baselineLabel}, Cluster`, clusterUrl, clusterPids, baseline)] : []),
     envoyproxy,
   ];
 
