@@ -35,7 +35,7 @@ const load = { concurrency: 64, connections: 4, warmup: quick ? "1s" : "2s", dur
 /** envoyproxy/ratelimit's settings say 150us–500us; the low end, for the lowest latency. */
 const pipelineWindow = "150us";
 
-async function until(what, check, timeoutMs = 30_000) {
+async function until(what, check, timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
