@@ -40,7 +40,9 @@ export {
   redactUrl,
   waitForRedis,
 } from "./redis.js";
+export { type CommandReply, execPerNode, type SlottedCommand } from "./redis-cluster-pipeline.js";
 export { pingRedis, redisProblem } from "./redis-probe.js";
+export { clusterSlots, keySlot } from "./redis-slot.js";
 export { RedisSubscription, type RedisSubscriptionOptions } from "./redis-subscription.js";
 export { serverLimitMetrics } from "./server-limit-metrics.js";
 export {

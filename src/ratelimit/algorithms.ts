@@ -149,7 +149,10 @@ export function tokenBucketHits(
 
 /** A backend that keeps counters: Redis, or memory for the embedded default and exact tests. */
 export interface CounterStore {
-  /** Applies each group's hits at `nowMs`; one outcome list per group, one outcome per hit, in order. */
-  apply(groups: readonly CounterGroup[], nowMs: number): Promise<HitOutcome[][]>;
+  /**
+   * Applies each group's hits at `nowMs`; one outcome list per group, one outcome per hit, in order,
+   * or the error that group's counter failed with (one Redis Cluster node down fails only its counters).
+   */
+  apply(groups: readonly CounterGroup[], nowMs: number): Promise<Array<HitOutcome[] | Error>>;
   close(): Promise<void>;
 }

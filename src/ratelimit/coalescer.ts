@@ -118,7 +118,7 @@ export class HitCoalescer {
     batch.sent = true;
     this.#inFlight++;
     const pending = [...batch.groups.values()];
-    let work: Promise<HitOutcome[][]>;
+    let work: Promise<Array<HitOutcome[] | Error>>;
     try {
       work = this.#store.apply(
         pending.map((p) => p.group),
@@ -131,14 +131,22 @@ export class HitCoalescer {
       (results) => {
         if (batch.settled) return;
         this.#settle(batch);
+        let failure: CounterStoreError | undefined;
         pending.forEach((group, i) => {
           const outcomes = results[i] ?? [];
+          if (outcomes instanceof Error) {
+            failure ??= new CounterStoreError("counter store failed", { cause: outcomes });
+            for (const waiter of group.waiters) waiter.reject(failure);
+            return;
+          }
           group.waiters.forEach((waiter, j) => {
             const outcome = outcomes[j];
             if (outcome) waiter.resolve(outcome);
             else waiter.reject(new CounterStoreError("counter store returned too few outcomes"));
           });
         });
+        // Counted once per batch, as a failed batch is.
+        if (failure) this.#onError(failure.cause);
       },
       (err: unknown) => this.#fail(batch, err),
     );

@@ -201,4 +201,43 @@ describe("hit coalescing", () => {
     await waitFor(() => settled.length === 2, { what: "the second hit to fail" });
     expect(settled[1]).toBe("second: counter store did not answer within 300 ms (at 500)");
   });
+
+  it("fails only the counters whose group the store failed (a Cluster node down), and counts the error once", async () => {
+    const memory = new MemoryCounterStore();
+    const store = {
+      apply: async (groups: Parameters<MemoryCounterStore["apply"]>[0], nowMs: number) => {
+        const results = await memory.apply(groups, nowMs);
+        return groups.map((g, i) => (g.counterKey === "down" ? new Error("node down") : (results[i] ?? [])));
+      },
+      close: () => memory.close(),
+    };
+    const errors: unknown[] = [];
+    const coalescer = new HitCoalescer({
+      store,
+      clock: new ManualClock(),
+      timeoutMs: 10_000,
+      onError: (err) => errors.push(err),
+    });
+    const hit = (counterKey: string) =>
+      coalescer
+        .hit({
+          counterKey,
+          keyFormat: "gantry",
+          algorithm: RateLimitAlgorithm.FIXED_WINDOW,
+          limit: 10,
+          windowSeconds: 60,
+          hits: 1,
+        })
+        .then(
+          (outcome) => `remaining ${outcome.remaining}`,
+          (err: Error) => `${err.name}: ${(err.cause as Error).message}`,
+        );
+    expect(await Promise.all([hit("up"), hit("down"), hit("up"), hit("down")])).toEqual([
+      "remaining 9",
+      "CounterStoreError: node down",
+      "remaining 8",
+      "CounterStoreError: node down",
+    ]);
+    expect(errors).toEqual([new Error("node down")]);
+  });
 });
