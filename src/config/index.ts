@@ -9,7 +9,7 @@ export { ApiProvider, type ApiProviderOptions } from "./api.js";
 export { type DirectoryProviderOptions, directoryProvider } from "./directory.js";
 export { type FileProviderOptions, type FileText, fileProvider } from "./file.js";
 export { countDocuments, defaultFileLimits, FileLimitError, type FileLimits } from "./limits.js";
-export { LiveConfig, type LiveConfigOptions } from "./live.js";
+export { LiveConfig, type LiveConfigOptions, type StagedConfig } from "./live.js";
 export type { FilesParser, Loading } from "./load-files.js";
 export type { ConfigProvider, ConfigSnapshot, ConfigSubscriber } from "./provider.js";
 export { SnapshotPublisher } from "./publisher.js";

@@ -1,3 +1,15 @@
+export {
+  ChannelClosedError,
+  channelToPrimary,
+  IpcChannel,
+  isSupervisedWorker,
+  RemoteError,
+  reportServing,
+  type WorkerHandle,
+  type WorkerServing,
+  WorkerSupervisor,
+  workerSlot,
+} from "./cluster/index.js";
 export { type Clock, ManualClock, systemClock, type Timer, type Timers } from "./clock.js";
 export { DeadlineError, withDeadline } from "./deadline.js";
 export {
@@ -45,6 +57,7 @@ export { RedisSubscription, type RedisSubscriptionOptions } from "./redis-subscr
 export { serverLimitMetrics } from "./server-limit-metrics.js";
 export {
   defaultTelemetryLimits,
+  type MetricsSource,
   type Readiness,
   startTelemetryServer,
   type TelemetryLimits,
