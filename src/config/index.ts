@@ -14,3 +14,4 @@ export type { FilesParser, Loading } from "./load-files.js";
 export type { ConfigProvider, ConfigSnapshot, ConfigSubscriber } from "./provider.js";
 export { SnapshotPublisher } from "./publisher.js";
 export type { OffThreadParsing, WatchedProvider, WatchOptions } from "./watched.js";
+export { PrimaryConfigProvider, WorkerConfigBroadcast } from "./workers.js";

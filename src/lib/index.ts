@@ -1,3 +1,4 @@
+export { type Clock, ManualClock, systemClock, type Timer, type Timers } from "./clock.js";
 export {
   ChannelClosedError,
   channelToPrimary,
@@ -10,7 +11,6 @@ export {
   WorkerSupervisor,
   workerSlot,
 } from "./cluster/index.js";
-export { type Clock, ManualClock, systemClock, type Timer, type Timers } from "./clock.js";
 export { DeadlineError, withDeadline } from "./deadline.js";
 export {
   type BidiCall,

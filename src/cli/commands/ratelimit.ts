@@ -1,13 +1,16 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { followRateLimitConfigs } from "../../feeds/index.js";
-import { createLogger, type LogLevel } from "../../lib/index.js";
+import { createLogger, isSupervisedWorker, type LogLevel } from "../../lib/index.js";
 import {
   defaultRequestLimits,
   defaultResponseHeaderNames,
   type FixedWindowKeyFormat,
+  type RateLimitServerOptions,
   type RedisFailureMode,
   type ResponseHeaderNames,
   startRateLimitServer,
+  startRateLimitWorker,
+  startRateLimitWorkers,
 } from "../../ratelimit/index.js";
 import {
   checkBufferedBytes,
@@ -24,6 +27,7 @@ import {
   serverLimitOptions,
   tlsFilesFromFlags,
   tlsOptions,
+  workersOption,
   type XdsFeedFlags,
   xdsClientTlsFromFlags,
   xdsFeedOptions,
@@ -50,6 +54,7 @@ interface RateLimitFlags extends XdsFeedFlags, ServerLimitFlags {
   maxDescriptors: number;
   maxDescriptorEntries: number;
   logLevel: LogLevel;
+  workers: number;
 }
 
 const failureModes: RedisFailureMode[] = ["error", "allow", "deny"];
@@ -154,6 +159,7 @@ export function registerRateLimit(program: Command): void {
         "GANTRY_RATELIMIT_NO_LOCAL_CACHE",
       ),
     )
+    .addOption(workersOption())
     .addOption(logLevelOption());
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
   for (const option of [...serverLimitOptions(), ...xdsFeedOptions("ratelimit")]) command.addOption(option);
@@ -167,7 +173,7 @@ export function registerRateLimit(program: Command): void {
     const xdsTls = xdsClientTlsFromFlags(flags);
     checkBufferedBytes(flags.grpcMaxBufferedBytes, 4 * 1024 ** 2, "the largest request (4Mi)");
     const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
-    const server = await startRateLimitServer({
+    const options: RateLimitServerOptions = {
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
@@ -190,7 +196,16 @@ export function registerRateLimit(program: Command): void {
       ...(flags.configDir === undefined ? {} : { configDir: flags.configDir }),
       ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
       ...(flags.redisKeyPrefix === undefined ? {} : { redisKeyPrefix: flags.redisKeyPrefix }),
-    });
+    };
+    // A worker of --workers N takes its config from the primary, which its stop comes from too.
+    if (isSupervisedWorker()) {
+      await startRateLimitWorker(options);
+      return;
+    }
+    const server =
+      flags.workers > 1
+        ? await startRateLimitWorkers({ ...options, workers: flags.workers })
+        : await startRateLimitServer(options);
     const feed =
       flags.xdsServer === undefined
         ? undefined

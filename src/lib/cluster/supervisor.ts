@@ -138,7 +138,8 @@ export class WorkerSupervisor {
         }
       }),
     );
-    const detail = states.map((s, i) => `worker ${i + 1}: ${s.ready ? "ok" : s.reason}`);
+    const name = (i: number) => `worker ${i + 1} (pid ${this.#slots[i]?.handle?.pid ?? "none"})`;
+    const detail = states.map((s, i) => `${name(i)}: ${s.ready ? "ok" : s.reason}`);
     for (const [i, s] of states.entries()) for (const line of s.detail ?? []) detail.push(`worker ${i + 1} ${line}`);
     const down = states.find((s): s is Extract<Readiness, { ready: false }> => !s.ready);
     return down ? { ready: false, reason: down.reason, detail } : { ready: true, detail };

@@ -17,6 +17,8 @@ export function workerSlot(): number {
 export function channelToPrimary(): IpcChannel {
   // The primary going away ends its workers: nobody would replace, reload or stop them.
   process.once("disconnect", () => process.exit(1));
+  // Ctrl-C reaches the whole process group: the primary stops the workers in order.
+  process.on("SIGINT", () => {});
   return new IpcChannel(process as unknown as IpcPort);
 }
 
