@@ -127,6 +127,8 @@ export async function startRateLimitWorkers(
   };
 }
 
+const primaryCountersTimeoutMs = 1_000;
+
 /** One worker of `gantry ratelimit --workers N`: config and (without Redis) counters come from the primary. */
 export async function startRateLimitWorker(options: RateLimitServerOptions): Promise<RateLimitServer> {
   const channel = channelToPrimary();
@@ -137,8 +139,13 @@ export async function startRateLimitWorker(options: RateLimitServerOptions): Pro
     logger,
     telemetry: false,
     configProvider: new PrimaryConfigProvider<RuleBook>(channel),
+    // Counters in the primary are one IPC round trip away, which a busy machine can stretch past
+    // Redis's 50 ms default: they get a second unless the flag asks for longer.
     ...(options.redisUrl === undefined && options.store === undefined
-      ? { store: new PrimaryCounterStore(channel) }
+      ? {
+          store: new PrimaryCounterStore(channel),
+          redisTimeoutMs: Math.max(options.redisTimeoutMs ?? 0, primaryCountersTimeoutMs),
+        }
       : {}),
   });
   channel.handle("ratelimit.port", () => server.grpcPort);
