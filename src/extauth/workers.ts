@@ -9,9 +9,10 @@ import {
 } from "../config/index.js";
 import type { AuthConfig } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import {
-  channelToPrimary,
   createLogger,
   createRegistry,
+  type IpcChannel,
+  type LogLevel,
   RemoteError,
   reportServing,
   startTelemetryServer,
@@ -60,6 +61,11 @@ export async function startExtAuthWorkers(
   options: ExtAuthServerOptions & { workers: number },
 ): Promise<ExtAuthWorkers> {
   const logger = options.logger ?? createLogger({ service: "extauth" });
+  const { logger: _logger, clock: _clock, configs: _configs, configProvider: _provider, ...plain } = options;
+  if (options.clock || options.configProvider) {
+    throw new Error("ext-auth workers: a clock or a config provider cannot be handed to worker processes");
+  }
+  const workerOptions: ExtAuthWorkerOptions = { ...plain, logLevel: logger.level as LogLevel };
   const registry = createRegistry("extauth");
   const metrics = new ExtAuthMetrics(registry);
   const broadcast = new WorkerConfigBroadcast<WorkerAuthConfigs>();
@@ -88,6 +94,8 @@ export async function startExtAuthWorkers(
   const pool = new WorkerPool();
   const supervisor = new WorkerSupervisor({
     workers: options.workers,
+    exec: new URL("./worker-main.js", import.meta.url),
+    workerOptions,
     logger,
     registry,
     onFork: (worker) => broadcast.attach(worker.channel),
@@ -137,11 +145,16 @@ export async function startExtAuthWorkers(
   };
 }
 
+/** What a worker process starts with: the primary's options that are plain data, and the log level. */
+export type ExtAuthWorkerOptions = Omit<
+  ExtAuthServerOptions,
+  "logger" | "clock" | "configs" | "configProvider" | "telemetry"
+> & { logLevel: LogLevel };
+
 /** One worker of `gantry extauth --workers N`: its configs come from the primary. */
-export async function startExtAuthWorker(options: ExtAuthServerOptions): Promise<ExtAuthServer> {
-  const channel = channelToPrimary();
-  const logger = (options.logger ?? createLogger({ service: "extauth" })).child({ worker: workerSlot() });
-  const { configFile, configs: _configs, ...rest } = options;
+export async function startExtAuthWorker(options: ExtAuthWorkerOptions, channel: IpcChannel): Promise<ExtAuthServer> {
+  const { configFile, logLevel, ...rest } = options;
+  const logger = createLogger({ service: "extauth", level: logLevel }).child({ worker: workerSlot() });
   const server = await startExtAuthServer({
     ...rest,
     logger,

@@ -1,11 +1,10 @@
 export { type Clock, ManualClock, systemClock, type Timer, type Timers } from "./clock.js";
 export {
   ChannelClosedError,
-  channelToPrimary,
   IpcChannel,
-  isSupervisedWorker,
   RemoteError,
   reportServing,
+  runWorker,
   type WorkerHandle,
   type WorkerServing,
   WorkerSupervisor,

@@ -1,8 +1,9 @@
 import { type ConfigProvider, LiveConfig, PrimaryConfigProvider, WorkerConfigBroadcast } from "../config/index.js";
 import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import {
-  channelToPrimary,
   createLogger,
+  type IpcChannel,
+  type LogLevel,
   reportServing,
   startTelemetryServer,
   WorkerPool,
@@ -37,6 +38,11 @@ export async function startRateLimitWorkers(
   options: RateLimitServerOptions & { workers: number },
 ): Promise<RateLimitWorkers> {
   const logger = options.logger ?? createLogger({ service: "ratelimit" });
+  const { logger: _logger, registry: _registry, clock: _clock, store: _store, configs: _configs, ...plain } = options;
+  if (options.store || options.configs || options.clock) {
+    throw new Error("rate-limit workers: a store, configs or a clock cannot be handed to worker processes");
+  }
+  const workerOptions: RateLimitWorkerOptions = { ...plain, logLevel: logger.level as LogLevel };
   const metrics = createRateLimitMetrics(options.registry);
   const keyFormat = options.redisKeyFormat ?? "envoyproxy";
   const counters = options.redisUrl === undefined ? new MemoryCounterStore() : undefined;
@@ -71,6 +77,8 @@ export async function startRateLimitWorkers(
   const pool = new WorkerPool();
   const supervisor = new WorkerSupervisor({
     workers: options.workers,
+    exec: new URL("./worker-main.js", import.meta.url),
+    workerOptions,
     logger,
     registry: metrics.registry,
     onFork: (worker) => {
@@ -129,11 +137,19 @@ export async function startRateLimitWorkers(
 
 const primaryCountersTimeoutMs = 1_000;
 
+/** What a worker process starts with: the primary's options that are plain data, and the log level. */
+export type RateLimitWorkerOptions = Omit<
+  RateLimitServerOptions,
+  "logger" | "registry" | "clock" | "store" | "configs" | "configProvider" | "telemetry"
+> & { logLevel: LogLevel };
+
 /** One worker of `gantry ratelimit --workers N`: config and (without Redis) counters come from the primary. */
-export async function startRateLimitWorker(options: RateLimitServerOptions): Promise<RateLimitServer> {
-  const channel = channelToPrimary();
-  const logger = (options.logger ?? createLogger({ service: "ratelimit" })).child({ worker: workerSlot() });
-  const { configDir: _dir, configs: _configs, ...rest } = options;
+export async function startRateLimitWorker(
+  options: RateLimitWorkerOptions,
+  channel: IpcChannel,
+): Promise<RateLimitServer> {
+  const { configDir: _dir, logLevel, ...rest } = options;
+  const logger = createLogger({ service: "ratelimit", level: logLevel }).child({ worker: workerSlot() });
   const server = await startRateLimitServer({
     ...rest,
     logger,
@@ -141,7 +157,7 @@ export async function startRateLimitWorker(options: RateLimitServerOptions): Pro
     configProvider: new PrimaryConfigProvider<RuleBook>(channel),
     // Counters in the primary are one IPC round trip away, which a busy machine can stretch past
     // Redis's 50 ms default: they get a second unless the flag asks for longer.
-    ...(options.redisUrl === undefined && options.store === undefined
+    ...(options.redisUrl === undefined
       ? {
           store: new PrimaryCounterStore(channel),
           redisTimeoutMs: Math.max(options.redisTimeoutMs ?? 0, primaryCountersTimeoutMs),

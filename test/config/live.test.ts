@@ -165,8 +165,9 @@ describe("live config, in two phases (a worker of --workers)", () => {
         return { words: config.split(" ") };
       },
       install: (next) => log.push(`install ${next.words.join(",")}`),
-      discard: (compiled, serving) =>
-        log.push(`discard ${compiled.words.join(",")} keeping ${serving?.words.join(",") ?? "nothing"}`),
+      discard: (compiled, serving) => {
+        log.push(`discard ${compiled.words.join(",")} keeping ${serving?.words.join(",") ?? "nothing"}`);
+      },
       onLoaded: (snapshot) => log.push(`loaded ${snapshot.version}`),
       onFailed: (error) => log.push(`failed: ${error.message}`),
     });

@@ -1,12 +1,7 @@
 import { type Command, Option } from "commander";
-import {
-  type ExtAuthServerOptions,
-  startExtAuthServer,
-  startExtAuthWorker,
-  startExtAuthWorkers,
-} from "../../extauth/index.js";
+import { type ExtAuthServerOptions, startExtAuthServer, startExtAuthWorkers } from "../../extauth/index.js";
 import { followAuthConfigs } from "../../feeds/index.js";
-import { createLogger, isSupervisedWorker, type LogLevel } from "../../lib/index.js";
+import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
   checkBufferedBytes,
   configLimitOptions,
@@ -131,11 +126,6 @@ export function registerExtAuth(program: Command): void {
       ...(flags.defaultConfig === undefined ? {} : { defaultConfigId: flags.defaultConfig }),
       ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
     };
-    // A worker of --workers N takes its config from the primary, which its stop comes from too.
-    if (isSupervisedWorker()) {
-      await startExtAuthWorker(options);
-      return;
-    }
     const server =
       flags.workers > 1
         ? await startExtAuthWorkers({ ...options, workers: flags.workers })

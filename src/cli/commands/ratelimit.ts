@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { followRateLimitConfigs } from "../../feeds/index.js";
-import { createLogger, isSupervisedWorker, type LogLevel } from "../../lib/index.js";
+import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
   defaultRequestLimits,
   defaultResponseHeaderNames,
@@ -9,7 +9,6 @@ import {
   type RedisFailureMode,
   type ResponseHeaderNames,
   startRateLimitServer,
-  startRateLimitWorker,
   startRateLimitWorkers,
 } from "../../ratelimit/index.js";
 import {
@@ -197,11 +196,6 @@ export function registerRateLimit(program: Command): void {
       ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
       ...(flags.redisKeyPrefix === undefined ? {} : { redisKeyPrefix: flags.redisKeyPrefix }),
     };
-    // A worker of --workers N takes its config from the primary, which its stop comes from too.
-    if (isSupervisedWorker()) {
-      await startRateLimitWorker(options);
-      return;
-    }
     const server =
       flags.workers > 1
         ? await startRateLimitWorkers({ ...options, workers: flags.workers })

@@ -4,4 +4,4 @@
  */
 export { ChannelClosedError, IpcChannel, type IpcPort, RemoteError } from "./channel.js";
 export { type WorkerHandle, WorkerSupervisor, type WorkerSupervisorOptions } from "./supervisor.js";
-export { channelToPrimary, isSupervisedWorker, reportServing, type WorkerServing, workerSlot } from "./worker.js";
+export { reportServing, runWorker, type WorkerServing, workerSlot } from "./worker.js";

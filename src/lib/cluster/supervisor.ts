@@ -1,4 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
+import { fileURLToPath } from "node:url";
 import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import { systemClock, type Timers } from "../clock.js";
 import type { Logger } from "../logger.js";
@@ -18,6 +19,10 @@ export interface WorkerHandle {
 export interface WorkerSupervisorOptions {
   /** How many workers serve. */
   workers: number;
+  /** The module a worker runs (it calls `runWorker`). */
+  exec: URL;
+  /** What each worker starts with: plain data (it is copied to the worker). */
+  workerOptions: unknown;
   logger: Logger;
   /** The primary's own registry: `gantry_workers` and `gantry_worker_restarts_total` go here. */
   registry: Registry;
@@ -87,7 +92,8 @@ export class WorkerSupervisor {
 
   /** Forks every worker; resolves once all serve, rejects (and stops them) if one exits or is late first. */
   async start(): Promise<void> {
-    cluster.setupPrimary({ serialization: "advanced" });
+    // A worker loads its service's module only, not the whole CLI: N processes start on a busy machine too.
+    cluster.setupPrimary({ serialization: "advanced", exec: fileURLToPath(this.#options.exec), args: [] });
     try {
       await Promise.all(this.#slots.map((slot) => this.#fork(slot)));
     } catch (err) {
@@ -169,6 +175,7 @@ export class WorkerSupervisor {
     slot.handle = handle;
     slot.serving = false;
     slot.startedAt = this.#timers.now();
+    channel.handle("worker.options", () => this.#options.workerOptions);
     this.#options.onFork?.(handle);
     let exited!: () => void;
     const exit = new Promise<void>((resolve) => {
