@@ -1,4 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import { systemClock, type Timers } from "../clock.js";
@@ -64,6 +65,11 @@ export class WorkerSupervisor {
   readonly #exits = new Set<Promise<void>>();
 
   constructor(options: WorkerSupervisorOptions) {
+    if (!existsSync(options.exec)) {
+      throw new Error(
+        `cannot start workers: ${fileURLToPath(options.exec)} does not exist (running from sources? build with \`npm run build\`, or use --workers 1)`,
+      );
+    }
     this.#options = options;
     this.#timers = options.timers ?? systemClock;
     this.#slots = Array.from({ length: options.workers }, (_, i) => ({
