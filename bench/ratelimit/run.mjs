@@ -84,6 +84,9 @@ const tcpOpen = (port) =>
     socket.once("error", () => resolve(false));
   });
 
+/** A loaded machine starts a primary and N workers slowly. */
+const startTimeoutMs = 90_000;
+
 const httpOk = async (url) => (await fetch(url)).ok;
 
 function start(name, command, args, env, ready) {
@@ -92,11 +95,14 @@ function start(name, command, args, env, ready) {
   child.stderr.on("data", (chunk) => {
     stderr = (stderr + chunk).slice(-4_000);
   });
-  return until(`${name} to be ready`, async () => {
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
-    return ready();
-    // A loaded machine starts N+1 Node processes slowly.
-  }, 90_000).then(
+  return until(
+    `${name} to be ready`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
+      return ready();
+    },
+    startTimeoutMs,
+  ).then(
     () => ({
       name,
       pid: child.pid,
