@@ -31,6 +31,14 @@ export class WorkerConfigBroadcast<T> {
   /** A reload under way: a worker joining waits for it, so it cannot miss its commit. */
   #reloading: Promise<unknown> = Promise.resolve();
 
+  /** The primary's first load: workers start while it runs, and ask for their config once it is done. */
+  #first: Promise<unknown> = Promise.resolve();
+
+  /** Makes workers that ask for the current version wait for `load` (settled either way) first. */
+  holdUntil(load: Promise<unknown>): void {
+    this.#first = load.catch(() => undefined);
+  }
+
   /** The version every worker serves (or is committing to), if any. */
   get version(): string | undefined {
     return this.#committed?.version;
@@ -39,6 +47,7 @@ export class WorkerConfigBroadcast<T> {
   /** Lets a new worker ask for the current version; it takes part in every reload from then on. */
   attach(channel: IpcChannel): void {
     channel.handle("config.current", async () => {
+      await this.#first;
       await this.#reloading;
       this.#members.add(channel);
       return this.#committed ?? null;

@@ -101,7 +101,8 @@ export async function startExtAuthWorkers(
     onFork: (worker) => broadcast.attach(worker.channel),
     onExit: (worker) => broadcast.detach(worker.channel),
   });
-  try {
+  // The workers start (load their modules) while the primary reads the config; they take it when it is read.
+  const initial = (async () => {
     if (options.configFile !== undefined) {
       const file = resolve(options.configFile);
       await live.follow(authConfigFileProvider(file, pool, options.configLimits ?? defaultFileLimits));
@@ -110,11 +111,15 @@ export async function startExtAuthWorkers(
       void live.follow(pushed);
       await pushed.push({ configs: options.configs });
     }
-    await supervisor.start();
-  } catch (err) {
+  })();
+  broadcast.holdUntil(initial);
+  const started = await Promise.allSettled([initial, supervisor.start()]);
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failure) {
+    await supervisor.stop();
     await live.stop();
     await pool.close();
-    throw err;
+    throw failure.reason;
   }
   const [first] = supervisor.serving();
   const grpcPort = first ? await first.channel.request<number>("extauth.port", null, 5_000) : 0;

@@ -87,23 +87,27 @@ export async function startRateLimitWorkers(
     },
     onExit: (worker) => broadcast.detach(worker.channel),
   });
-  try {
-    if (options.configDir !== undefined) {
-      await live.follow(
-        configDirProvider(options.configDir, {
-          pool,
-          keyFormat,
-          limits: options.configLimits,
-          quietMs: options.reloadDebounceMs,
-          startWithoutConfig: true,
-        }),
-      );
-    }
-    await supervisor.start();
-  } catch (err) {
+  // The workers start (load their modules) while the primary reads the config; they take it when it is read.
+  const initial =
+    options.configDir === undefined
+      ? Promise.resolve()
+      : live.follow(
+          configDirProvider(options.configDir, {
+            pool,
+            keyFormat,
+            limits: options.configLimits,
+            quietMs: options.reloadDebounceMs,
+            startWithoutConfig: true,
+          }),
+        );
+  broadcast.holdUntil(initial);
+  const started = await Promise.allSettled([initial, supervisor.start()]);
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failure) {
+    await supervisor.stop();
     await live.stop();
     await pool.close();
-    throw err;
+    throw failure.reason;
   }
   const [first] = supervisor.serving();
   const grpcPort = first ? await first.channel.request<number>("ratelimit.port", null, 5_000) : 0;
