@@ -1,7 +1,7 @@
 // What the benchmarks share: finding tools, free loopback ports, gRPC message framing, and driving load
 // with bench/loadgen.
 import { execFile, execFileSync } from "node:child_process";
-import { accessSync, constants, mkdirSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
@@ -126,4 +126,47 @@ export async function runLoadgenAsync(options, timeoutMs = 120_000) {
     timeout: timeoutMs,
   });
   return loadgenReport(stdout);
+}
+
+const clockTicks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+
+/** CPU seconds (user + system) used so far by `pid` and every process below it (a primary and its workers), from /proc. */
+export function treeCpuSeconds(pid) {
+  const children = new Map();
+  const cpu = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const parent = Number(fields[1]);
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(Number(entry));
+    cpu.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / clockTicks);
+  }
+  let total = 0;
+  const pending = [pid];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    total += cpu.get(next) ?? 0;
+    pending.push(...(children.get(next) ?? []));
+  }
+  return total;
+}
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** `median (min–max)` over rounds, with `digits` decimals. */
+export function spread(values, digits = 0) {
+  const f = (v) => v.toFixed(digits);
+  if (values.length < 2) return f(values[0] ?? 0);
+  return `${f(median(values))} (${f(Math.min(...values))}–${f(Math.max(...values))})`;
 }

@@ -34,13 +34,14 @@ export async function startProcess(name, command, args, ready) {
   child.stdout.on("data", (chunk) => {
     output += chunk;
   });
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 90_000; // a loaded machine starts N+1 Node processes slowly
   for (;;) {
     const port = await ready(output);
     if (port) {
       return {
         name,
         port,
+        pid: child.pid,
         stop: async () => {
           child.kill("SIGTERM");
           await once(child, "exit");

@@ -1,18 +1,20 @@
 // Benchmark: ShouldRateLimit throughput and latency, side by side in one run, against the same
-// redis-server and the same config file:
-//   - envoyproxy/ratelimit (its src/service_cmd, file config, local over-limit cache on),
-//   - Gantry (`gantry ratelimit`, built dist/),
-//   - Gantry's gRPC transport alone (its own HTTP/2 layer + protobuf-es, answering OK, no counting),
-//   - the raw node:http2 + protobuf-es ceiling (decode, answer OK, no counting).
-// Load comes from two generators in turn, at a fixed concurrency, to loopback only, bounded in time:
-// bench/loadgen (lean: pre-encoded requests on raw HTTP/2 frames) and ghz.
-//   npm run build && node bench/ratelimit/run.mjs [--quick] [--rounds N]
+// redis-server (one node, its production defaults) and the same config file, every server on all cores:
+//   - envoyproxy/ratelimit (its src/service_cmd, file config, local over-limit cache on; Go uses every core),
+//   - Gantry (`gantry ratelimit --workers <cores>`, built dist/), and Gantry with one worker,
+//   - with --baselines, two baselines on one core: Gantry's gRPC transport alone (its own HTTP/2 layer +
+//     protobuf-es answering OK, no counting) and node:http2 + protobuf-es answering OK. Gantry runs on
+//     neither, so they are reference points, not ceilings.
+// Load from bench/loadgen (and, with --ghz, ghz too), at a fixed concurrency, to loopback only, bounded in time.
+// Reported per row: throughput in total and per server core, p50/p99, server CPU per call, the cores each
+// process used (server, Redis), medians over rounds with their spread.
+//   npm run build && node bench/ratelimit/run.mjs [--quick] [--rounds N] [--baselines] [--ghz] [--workers N]
 // Builds missing tools into .cache/bin (pinned). Writes bench/results/ratelimit.md.
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
-import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -21,13 +23,27 @@ import {
   file_envoy_service_ratelimit_v3_rls,
   RateLimitRequestSchema,
 } from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
-import { buildLoadgen, findTool, freePort, grpcFrames, localBin, runLoadgen } from "../common.mjs";
+import {
+  buildLoadgen,
+  findTool,
+  freePort,
+  grpcFrames,
+  localBin,
+  median,
+  runLoadgen,
+  spread,
+  treeCpuSeconds,
+} from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
 const quick = process.argv.includes("--quick");
 const roundsArg = process.argv.indexOf("--rounds");
 const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : quick ? 1 : 3;
+const workersArg = process.argv.indexOf("--workers");
+const workers = workersArg > 0 ? Number(process.argv[workersArg + 1]) : availableParallelism();
+const withBaselines = process.argv.includes("--baselines");
+const withGhz = process.argv.includes("--ghz");
 const load = { concurrency: 64, connections: 4, warmup: quick ? "1s" : "2s", duration: quick ? "2s" : "6s" };
 
 /** Pinned: the versions this benchmark was written against. */
@@ -68,6 +84,9 @@ const tcpOpen = (port) =>
     socket.once("error", () => resolve(false));
   });
 
+/** A loaded machine starts a primary and N workers slowly. */
+const startTimeoutMs = 90_000;
+
 const httpOk = async (url) => (await fetch(url)).ok;
 
 function start(name, command, args, env, ready) {
@@ -76,10 +95,14 @@ function start(name, command, args, env, ready) {
   child.stderr.on("data", (chunk) => {
     stderr = (stderr + chunk).slice(-4_000);
   });
-  return until(`${name} to be ready`, async () => {
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
-    return ready();
-  }).then(
+  return until(
+    `${name} to be ready`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
+      return ready();
+    },
+    startTimeoutMs,
+  ).then(
     () => ({
       name,
       pid: child.pid,
@@ -217,15 +240,6 @@ function ghz(ghzPath, protoset, port, data, duration) {
   };
 }
 
-const clockTicks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
-
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
-
 /** The machine is shared; its load before and after the run says how much to trust the numbers. */
 const loadBefore = loadavg()[0];
 
@@ -234,7 +248,7 @@ async function main() {
   const redisCli = findTool("redis-cli");
   if (!redisServer || !redisCli)
     throw new Error("redis-server and redis-cli are needed (apt-get install redis-server)");
-  const ghzPath = goTool("ghz");
+  const ghzPath = withGhz ? goTool("ghz") : undefined;
   buildLoadgen();
   const serviceCmd = goTool("service_cmd");
   const work = mkdtempSync(join(tmpdir(), "gantry-rl-bench-"));
@@ -295,49 +309,54 @@ async function main() {
         () => httpOk(`http://127.0.0.1:${ports.envoyHttp}/healthcheck`),
       ),
   };
-  const gantryPort = await freePort();
-  const gantryMetrics = await freePort();
-  const gantry = {
-    name: "Gantry",
-    port: gantryPort,
-    start: () =>
-      start(
-        "Gantry",
-        process.execPath,
-        [
-          join(root, "bin", "gantry.js"),
-          "ratelimit",
-          "--host",
-          "127.0.0.1",
-          "--grpc-port",
-          String(gantryPort),
-          "--metrics-port",
-          String(gantryMetrics),
-          "--config-dir",
-          configDir,
-          "--redis-url",
-          `redis://127.0.0.1:${redisPort}`,
-          "--redis-timeout-ms",
-          "1000",
-          "--log-level",
-          "warn",
-        ],
-        {},
-        () => httpOk(`http://127.0.0.1:${gantryMetrics}/readyz`),
-      ),
+  const gantryServer = async (count) => {
+    const port = await freePort();
+    const metrics = await freePort();
+    return {
+      name: count === 1 ? "Gantry, 1 worker" : `Gantry, ${count} workers`,
+      port,
+      start: () =>
+        start(
+          "Gantry",
+          process.execPath,
+          [
+            join(root, "bin", "gantry.js"),
+            "ratelimit",
+            "--host",
+            "127.0.0.1",
+            "--grpc-port",
+            String(port),
+            "--metrics-port",
+            String(metrics),
+            "--config-dir",
+            configDir,
+            "--redis-url",
+            `redis://127.0.0.1:${redisPort}`,
+            "--redis-timeout-ms",
+            "1000",
+            "--workers",
+            String(count),
+            "--log-level",
+            "warn",
+          ],
+          {},
+          () => httpOk(`http://127.0.0.1:${metrics}/readyz`),
+        ),
+    };
   };
+  const gantry = await gantryServer(workers);
   const rawPort = await freePort();
   const raw = {
-    name: "raw node:http2 ceiling",
+    name: "baseline: node:http2, answers OK (1 core)",
     port: rawPort,
     start: () =>
-      start("raw ceiling", process.execPath, [join(here, "raw-ceiling.mjs"), String(rawPort)], {}, () =>
+      start("node:http2 baseline", process.execPath, [join(here, "node-http2-baseline.mjs"), String(rawPort)], {}, () =>
         tcpOpen(rawPort),
       ),
   };
   const transportPort = await freePort();
   const transportOnly = {
-    name: "Gantry transport only",
+    name: "baseline: Gantry transport, answers OK (1 core)",
     port: transportPort,
     start: () =>
       start(
@@ -348,7 +367,12 @@ async function main() {
         () => tcpOpen(transportPort),
       ),
   };
-  const servers = [envoyproxy, gantry, transportOnly, raw];
+  const servers = [
+    envoyproxy,
+    gantry,
+    ...(workers > 1 ? [await gantryServer(1)] : []),
+    ...(withBaselines ? [transportOnly, raw] : []),
+  ];
 
   const results = [];
   try {
@@ -363,11 +387,15 @@ async function main() {
           warm: (port) => loadgen(bodies, port, "0s", load.warmup),
           measure: (port) => loadgen(bodies, port, "0s", load.duration),
         },
-        {
-          name: "ghz",
-          warm: (port) => ghz(ghzPath, protoset, port, scenario.data, load.warmup),
-          measure: (port) => ghz(ghzPath, protoset, port, scenario.data, load.duration),
-        },
+        ...(withGhz
+          ? [
+              {
+                name: "ghz",
+                warm: (port) => ghz(ghzPath, protoset, port, scenario.data, load.warmup),
+                measure: (port) => ghz(ghzPath, protoset, port, scenario.data, load.duration),
+              },
+            ]
+          : []),
       ];
       // Rounds go round-robin over the servers, so a busy spell of the shared machine hits them alike.
       const runs = new Map(generators.flatMap((g) => servers.map((server) => [`${g.name}|${server.name}`, []])));
@@ -378,10 +406,17 @@ async function main() {
             const running = await server.start();
             try {
               generator.warm(server.port);
-              const cpuBefore = cpuSeconds(running.pid);
+              const cpuBefore = treeCpuSeconds(running.pid);
+              const redisBefore = treeCpuSeconds(redis.pid);
+              const startedAt = performance.now();
               const measured = generator.measure(server.port);
-              const cpu = cpuSeconds(running.pid) - cpuBefore;
+              const wall = (performance.now() - startedAt) / 1000;
+              const cpu = treeCpuSeconds(running.pid) - cpuBefore;
               measured.cpuPerCall = (cpu * 1e6) / Math.max(1, measured.calls);
+              // The generator's wall time includes its start; the cores are a slight underestimate.
+              measured.serverCores = cpu / wall;
+              measured.redisCores = (treeCpuSeconds(redis.pid) - redisBefore) / wall;
+              measured.rpsPerCore = measured.rps / Math.max(0.01, measured.serverCores);
               runs.get(`${generator.name}|${server.name}`).push(measured);
             } finally {
               await running.stop();
@@ -391,19 +426,21 @@ async function main() {
       }
       for (const [key, rows] of runs) {
         const [generator, server] = key.split("|");
-        const mean = (f) => rows.reduce((a, r) => a + r[f], 0) / rows.length;
         const row = {
           generator,
           scenario: scenario.name,
           server,
-          rps: mean("rps"),
-          p50: mean("p50"),
-          p99: mean("p99"),
-          cpuPerCall: mean("cpuPerCall"),
+          runs: rows,
+          rps: median(rows.map((r) => r.rps)),
           errors: rows.reduce((a, r) => a + r.errors, 0),
         };
+        const pick = (f, digits) =>
+          spread(
+            rows.map((r) => r[f]),
+            digits,
+          );
         console.log(
-          `${row.generator} | ${row.scenario} | ${row.server}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${row.cpuPerCall.toFixed(1)} µs CPU/call, errors ${row.errors}`,
+          `${row.generator} | ${row.scenario} | ${row.server}: ${pick("rps", 0)} req/s, ${pick("rpsPerCore", 0)} per core, p99 ${pick("p99", 2)} ms, ${pick("cpuPerCall", 1)} µs CPU/call, ${pick("serverCores", 2)} cores, errors ${row.errors}`,
         );
         results.push(row);
       }
@@ -420,55 +457,56 @@ function writeResults(results) {
   const nproc = execFileSync("nproc").toString().trim();
   const memory = `${(totalmem() / 2 ** 30).toFixed(1)} GiB`;
   const lines = [
-    "# Rate-limit server: Gantry vs envoyproxy/ratelimit, its own transport and the raw node:http2 ceiling",
+    "# Rate-limit server: Gantry with workers vs envoyproxy/ratelimit, all cores each",
     "",
-    `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${nproc} CPUs (${cpu}), ${memory} memory.`,
-    `Load average (1 min) before the run ${loadBefore.toFixed(1)}, after ${loadavg()[0].toFixed(1)}.`,
+    `Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${nproc} CPUs (${cpu}), ${memory} memory, Node ${process.version}.`,
+    `Load average (1 min) before the run ${loadBefore.toFixed(1)}, after ${loadavg()[0].toFixed(1)}: other work shared the machine;`,
+    "read the ratios within this run, not the absolute numbers.",
     "",
     `${load.concurrency} concurrent calls over ${load.connections} connections, ${load.duration} measured after ${load.warmup} of warm-up,`,
-    `${rounds} round(s) per row, taken in turn across the servers (a fresh server process each, Redis flushed), means shown.`,
-    "Servers, Redis and the load generator share the machine (and other work on it),",
-    "so read the ratios, not the absolute numbers. Same redis-server and the same config file for both servers;",
-    "envoyproxy/ratelimit runs with its local over-limit cache on (16 MiB), Gantry with its defaults",
-    "(local cache on, coalescing on) and a 1 s Redis timeout so that overload shows as latency, not errors.",
+    `${rounds} round(s) per row, taken in turn across the servers (a fresh server process each, Redis flushed).`,
+    "Each figure is the median over the rounds, with the lowest and highest round in brackets.",
+    "",
+    "Settings, all production defaults unless said: one redis-server (no persistence), the same config file for every server.",
+    `envoyproxy/ratelimit ${goTools.service_cmd.split("@")[1]}: local over-limit cache on (16 MiB), REDIS_TYPE single,`,
+    "pipelining at its defaults (REDIS_PIPELINE_WINDOW only takes effect in cluster mode; REDIS_PIPELINE_LIMIT is deprecated),",
+    "Go's GOMAXPROCS = all cores. Gantry: `--workers` as named (the socket shared by node:cluster), local cache and coalescing",
+    "on, a 1 s Redis timeout so that overload shows as latency, not errors.",
     `${quick ? "\n**--quick run: checks the harness; these numbers are not results.**\n" : ""}`,
-    "The CPU column is the server process's own CPU time (user + system, from /proc) over the measured calls:",
-    "what one call costs the server, whatever the generator and Redis took. It moves less with the machine's load than req/s does.",
+    "Columns: `req/s` in total; `per server core` = req/s ÷ the cores the server used; `server CPU µs/call` = the server's",
+    "CPU time (user + system, every process of it: Gantry's primary and workers) over the measured calls; `server cores` and",
+    "`redis cores` = CPU seconds ÷ wall seconds of the measured part. The load generator and Redis share the same cores.",
+    "Ratios to envoyproxy/ratelimit are medians of the ratios within each round.",
     "",
   ];
-  const sections = [
-    [
-      "loadgen",
-      "Load from bench/loadgen: pre-encoded requests on raw HTTP/2 frames (Go, golang.org/x/net/http2), the lean generator. " +
-        "Every answer's gRPC status is checked; the errors column counts any that is not OK.",
-    ],
-    [
-      "ghz",
-      "Load from ghz: it encodes every request through protobuf reflection and records every call, and on 2 cores it takes " +
-        "more CPU than the servers; its rows show how the servers compare when the generator is the bottleneck.",
-    ],
-  ];
-  for (const [generator, text] of sections) {
+  for (const generator of [...new Set(results.map((r) => r.generator))]) {
     lines.push(
       `## ${generator}`,
       "",
-      text,
-      "",
-      "| scenario | server | req/s | p50 ms | p99 ms | server CPU µs/call | errors | vs envoyproxy/ratelimit | vs raw node:http2 ceiling |",
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+      "| scenario | server | req/s | per server core | p50 ms | p99 ms | server CPU µs/call | server cores | redis cores | errors | vs envoyproxy/ratelimit: total | per core |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     );
     const rows = results.filter((r) => r.generator === generator);
     for (const row of rows) {
       const peer = rows.find((r) => r.scenario === row.scenario && r.server === "envoyproxy/ratelimit");
-      const ceiling = rows.find((r) => r.scenario === row.scenario && r.server === "raw node:http2 ceiling");
-      const ratio = (other) => (other && other !== row ? `${(row.rps / other.rps).toFixed(2)}×` : "—");
+      const ratio = (field) =>
+        peer && peer !== row ? `${median(row.runs.map((r, i) => r[field] / peer.runs[i][field])).toFixed(2)}×` : "—";
+      const pick = (f, digits) =>
+        spread(
+          row.runs.map((r) => r[f]),
+          digits,
+        );
       lines.push(
-        `| ${row.scenario} | ${row.server} | ${row.rps.toFixed(0)} | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.cpuPerCall.toFixed(1)} | ${row.errors} | ${ratio(peer)} | ${ratio(ceiling)} |`,
+        `| ${row.scenario} | ${row.server} | ${pick("rps", 0)} | ${pick("rpsPerCore", 0)} | ${pick("p50", 2)} | ${pick("p99", 2)} | ${pick("cpuPerCall", 1)} | ${pick("serverCores", 2)} | ${pick("redisCores", 2)} | ${row.errors} | ${ratio("rps")} | ${ratio("rpsPerCore")} |`,
       );
     }
     lines.push("");
   }
-  lines.push("Reproduce: `npm run build && node bench/ratelimit/run.mjs`.", "");
+  lines.push(
+    "Reproduce: `npm run build && node bench/ratelimit/run.mjs` (`--baselines` adds the two one-core baselines, `--ghz` a second",
+    "load generator, `--workers N` another worker count). Redis Cluster rows are not part of this run.",
+    "",
+  );
   mkdirSync(join(root, "bench", "results"), { recursive: true });
   const file = quick ? "ratelimit.quick.md" : "ratelimit.md";
   writeFileSync(join(root, "bench", "results", file), lines.join("\n"));

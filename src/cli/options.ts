@@ -1,4 +1,4 @@
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { InvalidArgumentError, Option } from "commander";
 import { defaultFileLimits, type FileLimits } from "../config/index.js";
 import type { ClientTlsFiles } from "../lib/grpc-tls.js";
@@ -104,6 +104,17 @@ export function redisUrlOption(description: string): Option {
     "--redis-url <url>",
     `${description}; redis://host:port[/db], rediss:// (TLS), redis+sentinel://h:p,h:p/master, redis+cluster://h:p,h:p`,
   ).env("GANTRY_REDIS_URL");
+}
+
+/**
+ * `--workers N` of the data-plane services: N processes share the gRPC port (see docs/ratelimit.md
+ * and docs/extauth.md). Default: one per core; 1 runs everything in one process, as `gantry up` does.
+ */
+export function workersOption(): Option {
+  return new Option("--workers <n>", "worker processes sharing the gRPC port (1: one process, no workers)")
+    .env("GANTRY_WORKERS")
+    .default(availableParallelism(), "the number of cores")
+    .argParser(parsePositiveInt);
 }
 
 export function logLevelOption(): Option {

@@ -20,6 +20,11 @@ export interface ConfigSubscriber<T> {
    * that refuses reports why itself.
    */
   update(snapshot: ConfigSnapshot<T>): Promise<void>;
+  /**
+   * Optional two-phase take, for a provider that must install a snapshot at the same time as other
+   * processes do (a worker of `--workers`): compile now, install on `commit()`, or release on `abort()`.
+   */
+  stage?(snapshot: ConfigSnapshot<T>): Promise<{ commit(): void; abort(): Promise<void> }>;
   /** The source could not give a snapshot (unreadable, or invalid); the current one stays. */
   error(error: Error): void;
 }

@@ -13,3 +13,4 @@ export { AuthConfigInvalid } from "./compile.js";
 export { AuthConfigFileError, parseAuthConfigFile } from "./config-file.js";
 export type { AuthConfigSet } from "./config-set.js";
 export { type ExtAuthServer, type ExtAuthServerOptions, startExtAuthServer } from "./server.js";
+export { type ExtAuthWorkers, startExtAuthWorkers } from "./workers.js";

@@ -12,6 +12,7 @@ import {
   type Logger,
   type Readiness,
   type RedisClient,
+  type Registry,
   redactUrl,
   redisProblem,
   startTelemetryServer,
@@ -66,11 +67,24 @@ export interface ExtAuthServerOptions {
   logger?: Logger;
   /** Default the system clock. */
   clock?: Timers;
+  /** Where paths in configs are relative to, when there is no `configFile`. Default the working directory. */
+  configBaseDir?: string;
+  /** Configs from a provider followed before the port listens (a worker of `--workers`: its primary's). */
+  configProvider?: ConfigProvider<AuthConfigSet>;
+  /**
+   * Serve `/metrics`, `/healthz` and `/readyz` on `metricsPort`, and log and count config loads. Default
+   * true; a worker of `--workers` leaves both to its primary, which answers for all workers.
+   */
+  telemetry?: boolean;
 }
 
 export interface ExtAuthServer {
   readonly grpcPort: number;
+  /** 0 without `telemetry`. */
   readonly metricsPort: number;
+  readonly registry: Registry;
+  /** What `/readyz` reports: a config is loaded, Redis answers, revocations are subscribed. */
+  readiness(): Promise<Readiness>;
   /** Replaces every auth config at once (another source than a file: `gantry up`, tests). */
   setConfigs(configs: readonly AuthConfig[]): Promise<void>;
   /** Serves the configs a provider yields (xDS) from now on; stopped with the server. */
@@ -133,12 +147,13 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
       clock,
       logger,
       redis,
-      baseDir: configFile ? dirname(configFile) : process.cwd(),
+      baseDir: configFile ? dirname(configFile) : (options.configBaseDir ?? process.cwd()),
       ...(apiKeys ? { apiKeys } : {}),
     },
     metrics,
     defaultConfigId: options.defaultConfigId,
     checkTimeoutMs: options.checkTimeoutMs ?? 1_000,
+    reportLoads: options.telemetry ?? true,
   });
 
   // The config file is read and parsed in a worker thread (started on first use).
@@ -153,6 +168,8 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   try {
     if (configFile) {
       await service.follow(authConfigFileProvider(configFile, workers, options.configLimits ?? defaultFileLimits));
+    } else if (options.configProvider) {
+      await service.follow(options.configProvider);
     } else {
       await service.replace(options.configs ?? []);
     }
@@ -166,43 +183,50 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   // Envoy can send header values and a body that are not UTF-8 (when its sanitizer is off); such a
   // request still gets a decision, never a gRPC error.
   grpc.add(Authorization, { check: (request) => service.check(request) }, { acceptInvalidUtf8: true });
+  const readiness = async (): Promise<Readiness> => {
+    if (!service.loaded) return { ready: false, reason: "no auth config loaded" };
+    const version = `config: ${service.version}`;
+    if (!redis) return { ready: true, detail: [version] };
+    // A PING within the Redis deadline, so a hung Redis (socket open, no answer) is seen too.
+    const problem = await redisProblem(redis, redisTimeoutMs, clock);
+    const subscribed = apiKeys?.revocationsSubscribed === true;
+    const detail = [
+      `redis: ${problem ?? "ok"}`,
+      `apikey revocations: ${subscribed ? "subscribed" : `not subscribed (retrying; key verdicts cached ≤ ${unsubscribedTtlMs} ms)`}`,
+      version,
+    ];
+    if (problem !== undefined) return { ready: false, reason: problem, detail };
+    if (!subscribed) return { ready: false, reason: "API key revocations are not subscribed yet", detail };
+    return { ready: true, detail };
+  };
   let grpcPort: number;
-  let telemetry: TelemetryServer;
+  let telemetry: TelemetryServer | undefined;
   try {
     grpcPort = await grpc.listen(options.host ?? "0.0.0.0", options.grpcPort ?? 8083);
-    telemetry = await startTelemetryServer({
-      registry,
-      port: options.metricsPort ?? 9092,
-      ...(options.metricsTls === undefined
-        ? {}
-        : { tls: new TlsFileWatch(options.metricsTls, { logger, timers: clock }) }),
-      ...(options.host === undefined ? {} : { host: options.host }),
-      logger,
-      readiness: async (): Promise<Readiness> => {
-        if (!service.loaded) return { ready: false, reason: "no auth config loaded" };
-        if (!redis) return { ready: true };
-        // A PING within the Redis deadline, so a hung Redis (socket open, no answer) is seen too.
-        const problem = await redisProblem(redis, redisTimeoutMs, clock);
-        const subscribed = apiKeys?.revocationsSubscribed === true;
-        const detail = [
-          `redis: ${problem ?? "ok"}`,
-          `apikey revocations: ${subscribed ? "subscribed" : `not subscribed (retrying; key verdicts cached ≤ ${unsubscribedTtlMs} ms)`}`,
-        ];
-        if (problem !== undefined) return { ready: false, reason: problem, detail };
-        if (!subscribed) return { ready: false, reason: "API key revocations are not subscribed yet", detail };
-        return { ready: true, detail };
-      },
-    });
+    if (options.telemetry ?? true) {
+      telemetry = await startTelemetryServer({
+        registry,
+        port: options.metricsPort ?? 9092,
+        ...(options.metricsTls === undefined
+          ? {}
+          : { tls: new TlsFileWatch(options.metricsTls, { logger, timers: clock }) }),
+        ...(options.host === undefined ? {} : { host: options.host }),
+        logger,
+        readiness,
+      });
+    }
   } catch (err) {
     await grpc.shutdown(0);
     await cleanup();
     throw err;
   }
-  logger.info({ grpcPort, metricsPort: telemetry.port, configs: service.configIds }, "ext-auth server listening");
+  logger.info({ grpcPort, metricsPort: telemetry?.port, configs: service.configIds }, "ext-auth server listening");
 
   return {
     grpcPort,
-    metricsPort: telemetry.port,
+    metricsPort: telemetry?.port ?? 0,
+    registry,
+    readiness,
     setConfigs: (configs) => service.replace(configs),
     follow: (provider) => service.follow(provider),
     get configIds() {
@@ -211,7 +235,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     stop: async () => {
       health.drain();
       await grpc.shutdown(2_000);
-      await telemetry.close();
+      await telemetry?.close();
       await cleanup();
     },
   };

@@ -52,6 +52,8 @@ export interface ExtAuthServiceOptions {
   defaultConfigId?: string | undefined;
   /** Bound on one check, backend calls included. */
   checkTimeoutMs: number;
+  /** Log and count loads. Default true; a worker of `--workers` leaves it to its primary. */
+  reportLoads?: boolean;
 }
 
 /** Compiled auth configs by id: what one snapshot serves. */
@@ -75,7 +77,15 @@ export class ExtAuthService {
     this.#live = new LiveConfig({
       compile: (set, serving) => this.#compile(set, serving),
       install: (next, previous) => this.#install(next, previous),
+      // A reload another worker refused: the configs built for it are closed, the served ones kept.
+      discard: async (next, serving) => {
+        await Promise.all([...next].filter(([id, s]) => serving?.get(id) !== s).map(([, s]) => s.compiled.close()));
+      },
       onLoaded: (snapshot, served, source) => {
+        if (options.reportLoads === false) {
+          deps.logger.debug({ version: snapshot.version }, "auth configs installed");
+          return;
+        }
         metrics.reload("success", served.size);
         deps.logger.info(
           { source, version: snapshot.version, configs: [...served.keys()].sort() },
@@ -83,6 +93,7 @@ export class ExtAuthService {
         );
       },
       onFailed: (error, source) => {
+        if (options.reportLoads === false) return;
         metrics.reload("failure");
         deps.logger.error({ source, error: error.message }, "auth config load failed; keeping the last good configs");
       },
@@ -94,6 +105,11 @@ export class ExtAuthService {
   /** Whether a config set has been loaded (readiness). */
   get loaded(): boolean {
     return this.#live.version !== undefined;
+  }
+
+  /** The version of the config set served, if any. */
+  get version(): string | undefined {
+    return this.#live.version;
   }
 
   get configIds(): string[] {

@@ -1,4 +1,15 @@
 export { type Clock, ManualClock, systemClock, type Timer, type Timers } from "./clock.js";
+export {
+  ChannelClosedError,
+  IpcChannel,
+  RemoteError,
+  reportServing,
+  runWorker,
+  type WorkerHandle,
+  type WorkerServing,
+  WorkerSupervisor,
+  workerSlot,
+} from "./cluster/index.js";
 export { DeadlineError, withDeadline } from "./deadline.js";
 export {
   type BidiCall,
@@ -47,6 +58,7 @@ export { RedisSubscription, type RedisSubscriptionOptions } from "./redis-subscr
 export { serverLimitMetrics } from "./server-limit-metrics.js";
 export {
   defaultTelemetryLimits,
+  type MetricsSource,
   type Readiness,
   startTelemetryServer,
   type TelemetryLimits,

@@ -12,12 +12,17 @@ import { createTlsServer, type TlsFileWatch } from "./tls.js";
  */
 export type Readiness = { ready: true; detail?: string[] } | { ready: false; reason: string; detail?: string[] };
 
+/** Where `/metrics` comes from: a registry, or the metrics of several workers added up. */
+export type MetricsSource = Pick<Registry, "metrics" | "contentType">;
+
 export interface TelemetryServerOptions {
-  registry: Registry;
+  registry: MetricsSource;
   host?: string;
   /** 0 picks a free port. */
   port: number;
   readiness?: () => Readiness | Promise<Readiness>;
+  /** What `/healthz` checks beyond "the process answers" (every worker of `--workers`). Default none. */
+  liveness?: () => Readiness | Promise<Readiness>;
   /** A readiness check that has not answered by then reports not-ready. Default 2,000 ms. */
   readinessTimeoutMs?: number;
   logger?: Logger;
@@ -98,28 +103,36 @@ export async function startTelemetryServer(options: TelemetryServerOptions): Pro
         );
         return;
       case "/healthz":
-        res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+        if (!options.liveness) {
+          res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+          return;
+        }
+        answerState(options.liveness, "ok", "unhealthy", "health check");
         return;
       case "/readyz":
-        withDeadline(
-          Promise.resolve<Readiness>(readiness ? readiness() : { ready: true }),
-          readinessTimeoutMs,
-          "readiness check",
-        ).then(
-          (state) => {
-            const detail = (state.detail ?? []).map((line) => `${line}\n`).join("");
-            if (state.ready) res.writeHead(200, { "content-type": "text/plain" }).end(`ready\n${detail}`);
-            else res.writeHead(503, { "content-type": "text/plain" }).end(`not ready: ${state.reason}\n${detail}`);
-          },
-          (err: unknown) => {
-            options.logger?.error({ err }, "readiness check failed");
-            const why = err instanceof DeadlineError ? `did not answer within ${readinessTimeoutMs} ms` : "failed";
-            res.writeHead(503, { "content-type": "text/plain" }).end(`not ready: readiness check ${why}\n`);
-          },
-        );
+        answerState(readiness, "ready", "not ready", "readiness check");
         return;
       default:
         res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    }
+    function answerState(
+      check: (() => Readiness | Promise<Readiness>) | undefined,
+      good: string,
+      bad: string,
+      what: string,
+    ): void {
+      withDeadline(Promise.resolve<Readiness>(check ? check() : { ready: true }), readinessTimeoutMs, what).then(
+        (state) => {
+          const detail = (state.detail ?? []).map((line) => `${line}\n`).join("");
+          if (state.ready) res.writeHead(200, { "content-type": "text/plain" }).end(`${good}\n${detail}`);
+          else res.writeHead(503, { "content-type": "text/plain" }).end(`${bad}: ${state.reason}\n${detail}`);
+        },
+        (err: unknown) => {
+          options.logger?.error({ err }, `${what} failed`);
+          const why = err instanceof DeadlineError ? `did not answer within ${readinessTimeoutMs} ms` : "failed";
+          res.writeHead(503, { "content-type": "text/plain" }).end(`${bad}: ${what} ${why}\n`);
+        },
+      );
     }
   });
   const { tls } = options;

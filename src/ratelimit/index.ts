@@ -8,3 +8,4 @@ export { RedisCounterStore } from "./redis-store.js";
 export { defaultRequestLimits, type RequestLimits } from "./request.js";
 export { type RateLimitServer, type RateLimitServerOptions, startRateLimitServer } from "./server.js";
 export { defaultResponseHeaderNames, type RedisFailureMode, type ResponseHeaderNames } from "./service.js";
+export { type RateLimitWorkers, startRateLimitWorkers } from "./workers.js";

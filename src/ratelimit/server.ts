@@ -85,18 +85,29 @@ export interface RateLimitServerOptions {
   reloadDebounceMs?: number;
   /** A counter store to use instead of Redis or memory (for tests and embedding). */
   store?: CounterStore;
+  /** Configs from a provider followed before the port listens (a worker of `--workers`: its primary's). */
+  configProvider?: ConfigProvider<readonly RateLimitConfig[] | RuleBook>;
+  /**
+   * Serve `/metrics`, `/healthz` and `/readyz` on `metricsPort`, and log and count config loads. Default
+   * true; a worker of `--workers` leaves both to its primary, which answers for all workers.
+   */
+  telemetry?: boolean;
 }
 
 export interface RateLimitServer {
   readonly grpcPort: number;
+  /** 0 without `telemetry`. */
   readonly metricsPort: number;
+  readonly registry: Registry;
+  /** What `/readyz` reports: Redis answers; the config version served is in its detail. */
+  readiness(): Promise<Readiness>;
   /**
    * Replaces the whole config at once, before any call that arrives after it. Throws a
    * RateLimitConfigError (and keeps the current config) if any of them is bad.
    */
   setConfigs(configs: readonly RateLimitConfig[]): void;
   /** Serves the configs a provider yields (xDS) from now on; stopped with the server. */
-  follow(provider: ConfigProvider<readonly RateLimitConfig[]>): Promise<void>;
+  follow(provider: ConfigProvider<readonly RateLimitConfig[] | RuleBook>): Promise<void>;
   /** The domains currently loaded. */
   domains(): string[];
   stop(): Promise<void>;
@@ -151,6 +162,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
   });
 
   const keyFormat = options.redisKeyFormat ?? "envoyproxy";
+  const reports = options.telemetry ?? true;
   // Config files are read, parsed and compiled in a worker thread (started on first use); configs
   // handed over in-process (xDS, `setConfigs`) arrive parsed and are compiled here.
   const workers = new WorkerPool();
@@ -158,6 +170,10 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     compile: (configs) => ("domains" in configs ? configs : compileRules(configs, keyFormat)),
     install: (rules) => limiter.setRules(rules),
     onLoaded: (snapshot, rules, source) => {
+      if (!reports) {
+        logger.debug({ version: snapshot.version }, "rate-limit config installed");
+        return;
+      }
       metrics.configLoads.inc({ result: "success" });
       logger.info(
         { source, version: snapshot.version, domains: [...rules.domains.keys()] },
@@ -166,7 +182,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     },
     // Every failure counts: unreadable files, YAML syntax, unknown fields, bad values, clashing domains.
     onFailed: (err, source) => {
-      metrics.configLoads.inc({ result: "error" });
+      if (reports) metrics.configLoads.inc({ result: "error" });
       const outcome = limiter.rules
         ? "rate-limit config rejected; keeping the last good one"
         : "rate-limit config rejected; serving without a config until it is fixed";
@@ -196,6 +212,8 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
           startWithoutConfig: true,
         }),
       );
+    } else if (options.configProvider) {
+      await live.follow(options.configProvider);
     } else if (options.configs) {
       await pushed.push(options.configs);
     } else {
@@ -242,27 +260,31 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       );
     },
   });
+  // A PING within the Redis deadline, so a hung Redis (socket open, no answer) is seen too.
+  const readiness = async (): Promise<Readiness> => {
+    const version = [`config: ${live.version ?? "none"}`];
+    if (!redis) return { ready: true, detail: version };
+    const problem = await redisProblem(redis, redisTimeoutMs, clock);
+    return problem === undefined
+      ? { ready: true, detail: ["redis: ok", ...version] }
+      : { ready: false, reason: problem, detail: [`redis: ${problem}`, ...version] };
+  };
   let telemetry: TelemetryServer | undefined;
   let grpcPort: number;
   try {
     grpcPort = await grpc.listen(host, options.grpcPort ?? 8081);
-    telemetry = await startTelemetryServer({
-      registry: metrics.registry,
-      host,
-      port: options.metricsPort ?? 9093,
-      ...(options.metricsTls === undefined
-        ? {}
-        : { tls: new TlsFileWatch(options.metricsTls, { logger, timers: clock }) }),
-      logger,
-      // A PING within the Redis deadline, so a hung Redis (socket open, no answer) is seen too.
-      readiness: async (): Promise<Readiness> => {
-        if (!redis) return { ready: true };
-        const problem = await redisProblem(redis, redisTimeoutMs, clock);
-        return problem === undefined
-          ? { ready: true, detail: ["redis: ok"] }
-          : { ready: false, reason: problem, detail: [`redis: ${problem}`] };
-      },
-    });
+    if (reports) {
+      telemetry = await startTelemetryServer({
+        registry: metrics.registry,
+        host,
+        port: options.metricsPort ?? 9093,
+        ...(options.metricsTls === undefined
+          ? {}
+          : { tls: new TlsFileWatch(options.metricsTls, { logger, timers: clock }) }),
+        logger,
+        readiness,
+      });
+    }
   } catch (err) {
     await live.stop();
     await workers.close();
@@ -271,13 +293,15 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     throw err;
   }
   logger.info(
-    { grpcPort, metricsPort: telemetry.port, redis: options.redisUrl !== undefined },
+    { grpcPort, metricsPort: telemetry?.port, redis: options.redisUrl !== undefined },
     "rate-limit server listening",
   );
   const metricsServer = telemetry;
   return {
     grpcPort,
-    metricsPort: metricsServer.port,
+    metricsPort: metricsServer?.port ?? 0,
+    registry: metrics.registry,
+    readiness,
     setConfigs(configs) {
       // A refusal after the check was reported by the live config; a bad config throws here.
       pushed.push(configs).catch(() => undefined);
@@ -289,7 +313,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       await live.stop();
       await workers.close();
       await grpc.shutdown(2_000);
-      await metricsServer.close();
+      await metricsServer?.close();
       await store.close();
     },
   };

@@ -60,6 +60,9 @@ describe("gantry extauth / ratelimit --xds-server: config from the management se
           `127.0.0.1:${server.xdsPort}`,
           "--node-id",
           `${command}-feed-test`,
+          // Feeds mode with workers: the primary follows xDS and hands each version to every worker.
+          "--workers",
+          "2",
         ],
         ready: () => ready(grpcPort).catch(() => false),
         readyTimeoutMs: 20_000,

@@ -155,3 +155,67 @@ describe("live config", () => {
     expect(live.serving?.words).toEqual(["last"]);
   });
 });
+
+describe("live config, in two phases (a worker of --workers)", () => {
+  function staged() {
+    const log: string[] = [];
+    const live = new LiveConfig<string, Compiled>({
+      compile: (config) => {
+        if (config.includes("!")) throw new Error(`"${config}": no exclamations`);
+        return { words: config.split(" ") };
+      },
+      install: (next) => log.push(`install ${next.words.join(",")}`),
+      discard: (compiled, serving) => {
+        log.push(`discard ${compiled.words.join(",")} keeping ${serving?.words.join(",") ?? "nothing"}`);
+      },
+      onLoaded: (snapshot) => log.push(`loaded ${snapshot.version}`),
+      onFailed: (error) => log.push(`failed: ${error.message}`),
+    });
+    return { live, log };
+  }
+
+  it("compiles on stage, installs only on commit, and once", async () => {
+    const { live, log } = staged();
+    const first = await live.stage({ version: "v1", config: "a b" }, "primary");
+    expect(live.serving).toBeUndefined();
+    expect(log).toEqual([]);
+    first.commit();
+    first.commit();
+    expect(live.serving?.words).toEqual(["a", "b"]);
+    expect(live.version).toBe("v1");
+    expect(log).toEqual(["install a,b", "loaded v1"]);
+  });
+
+  it("drops an aborted snapshot (its resources released) and keeps serving the last one", async () => {
+    const { live, log } = staged();
+    (await live.stage({ version: "v1", config: "a" }, "primary")).commit();
+    const second = await live.stage({ version: "v2", config: "b" }, "primary");
+    await second.abort();
+    second.commit();
+    expect(live.version).toBe("v1");
+    expect(log).toEqual(["install a", "loaded v1", "discard b keeping a"]);
+  });
+
+  it("holds every later snapshot until the staged one is committed or aborted", async () => {
+    const { live, log } = staged();
+    const first = await live.stage({ version: "v1", config: "a" }, "primary");
+    let secondStaged = false;
+    const second = live.stage({ version: "v2", config: "b" }, "primary").then((s) => {
+      secondStaged = true;
+      return s;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(secondStaged).toBe(false);
+    first.commit();
+    (await second).commit();
+    expect(live.version).toBe("v2");
+    expect(log).toEqual(["install a", "loaded v1", "install b", "loaded v2"]);
+  });
+
+  it("reports a refused snapshot once, stages nothing, and lets the next one through", async () => {
+    const { live, log } = staged();
+    await expect(live.stage({ version: "v1", config: "no!" }, "primary")).rejects.toThrow("no exclamations");
+    (await live.stage({ version: "v2", config: "yes" }, "primary")).commit();
+    expect(log).toEqual(['failed: "no!": no exclamations', "install yes", "loaded v2"]);
+  });
+});

@@ -104,6 +104,9 @@ describe.skipIf(!haveRedis())("gantry apikey and gantry extauth", () => {
       "keys",
       "--redis-url",
       redis.url,
+      // In this test process, from the TypeScript sources: one process (workers run the built dist/).
+      "--workers",
+      "1",
       "--log-level",
       "silent",
     ]);

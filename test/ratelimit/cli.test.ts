@@ -27,6 +27,8 @@ describe("gantry ratelimit (built by npm install)", () => {
         GANTRY_LOG_LEVEL: "warn",
       },
       ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok,
+      // A primary and one worker per core (--workers' default) start slowly on a loaded machine.
+      readyTimeoutMs: 60_000,
     });
     const client = createClient(RateLimitService, `127.0.0.1:${grpcPort}`);
     try {
@@ -57,7 +59,7 @@ describe("gantry ratelimit (built by npm install)", () => {
       await proc.stop();
     }
     expect(proc.child.exitCode).toBe(0);
-  });
+  }, 90_000);
 });
 
 describe("gantry ratelimit's bounds", () => {

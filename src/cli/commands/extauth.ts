@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { startExtAuthServer } from "../../extauth/index.js";
+import { type ExtAuthServerOptions, startExtAuthServer, startExtAuthWorkers } from "../../extauth/index.js";
 import { followAuthConfigs } from "../../feeds/index.js";
 import { createLogger, type LogLevel } from "../../lib/index.js";
 import {
@@ -18,6 +18,7 @@ import {
   serverLimitOptions,
   tlsFilesFromFlags,
   tlsOptions,
+  workersOption,
   type XdsFeedFlags,
   xdsClientTlsFromFlags,
   xdsFeedOptions,
@@ -39,6 +40,7 @@ interface ExtAuthFlags extends XdsFeedFlags, ServerLimitFlags {
   checkTimeoutMs: number;
   maxRequestBytes: number;
   logLevel: LogLevel;
+  workers: number;
 }
 
 export function registerExtAuth(program: Command): void {
@@ -90,6 +92,7 @@ export function registerExtAuth(program: Command): void {
         .default(1_000)
         .argParser(parsePositiveInt),
     )
+    .addOption(workersOption())
     .addOption(logLevelOption());
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
   for (const option of tlsOptions("metrics", "metrics")) command.addOption(option);
@@ -104,7 +107,7 @@ export function registerExtAuth(program: Command): void {
     const xdsTls = xdsClientTlsFromFlags(flags);
     checkBufferedBytes(flags.grpcMaxBufferedBytes, flags.maxRequestBytes, "--max-request-bytes");
     const logger = createLogger({ service: "extauth", level: flags.logLevel });
-    const server = await startExtAuthServer({
+    const options: ExtAuthServerOptions = {
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
@@ -125,7 +128,11 @@ export function registerExtAuth(program: Command): void {
       ...(flags.config === undefined ? {} : { configFile: flags.config }),
       ...(flags.defaultConfig === undefined ? {} : { defaultConfigId: flags.defaultConfig }),
       ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
-    });
+    };
+    const server =
+      flags.workers > 1
+        ? await startExtAuthWorkers({ ...options, workers: flags.workers })
+        : await startExtAuthServer(options);
     const feed =
       flags.xdsServer === undefined
         ? undefined

@@ -5,9 +5,11 @@ import {
   defaultRequestLimits,
   defaultResponseHeaderNames,
   type FixedWindowKeyFormat,
+  type RateLimitServerOptions,
   type RedisFailureMode,
   type ResponseHeaderNames,
   startRateLimitServer,
+  startRateLimitWorkers,
 } from "../../ratelimit/index.js";
 import {
   checkBufferedBytes,
@@ -24,6 +26,7 @@ import {
   serverLimitOptions,
   tlsFilesFromFlags,
   tlsOptions,
+  workersOption,
   type XdsFeedFlags,
   xdsClientTlsFromFlags,
   xdsFeedOptions,
@@ -50,6 +53,7 @@ interface RateLimitFlags extends XdsFeedFlags, ServerLimitFlags {
   maxDescriptors: number;
   maxDescriptorEntries: number;
   logLevel: LogLevel;
+  workers: number;
 }
 
 const failureModes: RedisFailureMode[] = ["error", "allow", "deny"];
@@ -154,6 +158,7 @@ export function registerRateLimit(program: Command): void {
         "GANTRY_RATELIMIT_NO_LOCAL_CACHE",
       ),
     )
+    .addOption(workersOption())
     .addOption(logLevelOption());
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
   for (const option of tlsOptions("metrics", "metrics")) command.addOption(option);
@@ -169,7 +174,7 @@ export function registerRateLimit(program: Command): void {
     const xdsTls = xdsClientTlsFromFlags(flags);
     checkBufferedBytes(flags.grpcMaxBufferedBytes, 4 * 1024 ** 2, "the largest request (4Mi)");
     const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
-    const server = await startRateLimitServer({
+    const options: RateLimitServerOptions = {
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
@@ -193,7 +198,11 @@ export function registerRateLimit(program: Command): void {
       ...(flags.configDir === undefined ? {} : { configDir: flags.configDir }),
       ...(flags.redisUrl === undefined ? {} : { redisUrl: flags.redisUrl }),
       ...(flags.redisKeyPrefix === undefined ? {} : { redisKeyPrefix: flags.redisKeyPrefix }),
-    });
+    };
+    const server =
+      flags.workers > 1
+        ? await startRateLimitWorkers({ ...options, workers: flags.workers })
+        : await startRateLimitServer(options);
     const feed =
       flags.xdsServer === undefined
         ? undefined

@@ -1,7 +1,7 @@
-// The raw ceiling for ShouldRateLimit on this machine: node:http2 + protobuf-es, decoding each request
-// and answering OK per descriptor, with no config, no counting and no Redis. Nothing real can be faster
-// on Node; the Gantry row is compared with it.
-//   node bench/ratelimit/raw-ceiling.mjs <port>
+// A baseline for ShouldRateLimit on this machine: node:http2 + protobuf-es, decoding each request and
+// answering OK per descriptor, with no config, no counting and no Redis, on one core. Gantry does not run
+// on node:http2 (src/lib/h2 is its own HTTP/2 layer), so this is a reference point, not a ceiling.
+//   node bench/ratelimit/node-http2-baseline.mjs <port>
 import { createServer } from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
