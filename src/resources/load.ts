@@ -190,9 +190,9 @@ function parseMetadata(
     fail(["metadata", "labels"], "expected a mapping of strings to strings (quote numbers)");
     ok = false;
   }
-  const clusters = parseClusters(value["clusters"], fail);
-  if (clusters === undefined) ok = false;
-  if (!ok || typeof name !== "string" || typeof namespace !== "string" || !labels || !clusters) return undefined;
+  // Malformed clusters are reported, but the resource still has a name to be rejected by.
+  const clusters = parseClusters(value["clusters"], fail) ?? [];
+  if (!ok || typeof name !== "string" || typeof namespace !== "string" || !labels) return undefined;
   return { name, namespace, labels, ...(clusters.length > 0 ? { clusters } : {}) };
 }
 
