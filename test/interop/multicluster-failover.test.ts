@@ -1,4 +1,5 @@
-// Multi-cluster routing with real gRPC xDS clients (docs/multicluster-routing.md): two workload
+// Multi-cluster routing with real gRPC xDS clients, Go gRPC and grpc-js-xds
+// (docs/multicluster-routing.md): two workload
 // clusters, `east` and `west`, as node metadata in the clients' bootstraps (`gantry bootstrap
 // --cluster`), each with its own grpc-js backends behind a Destination placed in it, and one
 // VirtualDestination over both. Each client uses its own cluster's backends, fails over to the other
@@ -12,7 +13,7 @@ import { type ManagementServer, startManagementServer } from "../../src/server/i
 import { MemoryStore, type ResourceDocument } from "../../src/store/index.js";
 import { waitFor } from "../support/wait.js";
 import { type Backend, startBackend } from "./backends.js";
-import { type CallResults, clientCommand, type InteropClient, startClient } from "./clients.js";
+import { type CallResults, type ClientKind, clientCommand, type InteropClient, startClient } from "./clients.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 const OK = "0";
@@ -77,7 +78,10 @@ function clustersOf(results: CallResults): Record<string, number> {
   return out;
 }
 
-describe.skipIf(clientCommand("go") === undefined)("VirtualDestination failover, Go gRPC xDS clients", () => {
+/** The clients that read EDS priorities and endpoint health (Go gRPC, grpc-js-xds). */
+const kinds = (["go", "grpc-js"] as const).filter((kind) => clientCommand(kind) !== undefined);
+
+describe.each(kinds)("VirtualDestination failover, %s xDS clients", (kind: ClientKind) => {
   const store = new MemoryStore();
   let server: ManagementServer;
   const backends = new Map<string, Backend>();
@@ -121,14 +125,14 @@ describe.skipIf(clientCommand("go") === undefined)("VirtualDestination failover,
     await apply();
     for (const cluster of ["east", "west"] as const) {
       const bootstrap = buildGrpcBootstrap({
-        nodeId: `mc-${cluster}`,
+        nodeId: `mc-${kind}-${cluster}`,
         labels: { app: "mc" },
         cluster,
         xdsHost: "127.0.0.1",
         xdsPort: server.xdsPort,
       });
-      const started = await startClient("go", bootstrap);
-      if (!started) throw new Error("the Go client is not built");
+      const started = await startClient(kind, bootstrap);
+      if (!started) throw new Error(`the ${kind} client is not built`);
       clients[cluster] = started;
     }
   }, 150_000);
