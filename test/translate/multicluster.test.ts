@@ -201,7 +201,7 @@ spec:
 kind: FailoverPolicy
 metadata: { name: bad, namespace: mc }
 spec:
-  clusterOrder: [west, west]
+  clusterOrder: [west, west, West]
   overprovisioningFactor: 50
   outlierDetection: { maxEjectionPercent: 101, interval: 0s, failurePercentage: { threshold: 0 } }
 ---
@@ -211,6 +211,7 @@ spec:
       state: "INVALID",
       messages: [
         'spec.clusterOrder[1]: "west" is listed twice',
+        `spec.clusterOrder[2]: "West" is not a cluster name (lowercase letters, digits, '-' and '.')`,
         "spec.overprovisioningFactor: 50 is under 100 (percent); traffic would leave healthy clusters",
         "spec.outlierDetection.maxEjectionPercent: must be 0..100",
         "spec.outlierDetection.interval: must be over 0s",

@@ -148,12 +148,19 @@ function nameOf(vd: ResourceOf<"VirtualDestination">): string {
   return `${vd.metadata.namespace}/${vd.metadata.name}`;
 }
 
+/** As `metadata.clusters` spells cluster names. */
+const workloadClusterName = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
 function failoverPolicyProblems(policy: ResourceOf<"FailoverPolicy">): string[] {
   const spec = policy.spec;
   const problems: string[] = [];
   const seen = new Set<string>();
   spec.clusterOrder.forEach((cluster, i) => {
-    if (cluster === "") problems.push(`spec.clusterOrder[${i}]: empty cluster name`);
+    if (!workloadClusterName.test(cluster)) {
+      problems.push(
+        `spec.clusterOrder[${i}]: "${cluster}" is not a cluster name (lowercase letters, digits, '-' and '.')`,
+      );
+    }
     if (seen.has(cluster)) problems.push(`spec.clusterOrder[${i}]: "${cluster}" is listed twice`);
     seen.add(cluster);
   });
