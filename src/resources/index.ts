@@ -1,10 +1,12 @@
 export {
   apiVersion,
+  clustersOf,
   defaultNamespace,
   isKind,
   type Kind,
   kinds,
   type Metadata,
+  placedKinds,
   type Resource,
   type ResourceOf,
   type Source,

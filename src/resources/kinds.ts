@@ -2,6 +2,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import { DestinationSpecSchema } from "../gen/gantry/v1/destination_pb.js";
 import { GatewaySpecSchema } from "../gen/gantry/v1/gateway_pb.js";
+import { FailoverPolicySpecSchema, VirtualDestinationSpecSchema } from "../gen/gantry/v1/multicluster_pb.js";
 import {
   CORSPolicySpecSchema,
   ExtAuthPolicySpecSchema,
@@ -28,6 +29,8 @@ export const specSchemas = {
   FaultInjectionPolicy: FaultInjectionPolicySpecSchema,
   CORSPolicy: CORSPolicySpecSchema,
   HeaderPolicy: HeaderPolicySpecSchema,
+  VirtualDestination: VirtualDestinationSpecSchema,
+  FailoverPolicy: FailoverPolicySpecSchema,
 } as const satisfies Record<string, DescMessage>;
 
 export type Kind = keyof typeof specSchemas;
@@ -49,6 +52,23 @@ export interface Metadata {
   name: string;
   namespace: string;
   labels: Readonly<Record<string, string>>;
+  /**
+   * The workload clusters a Gateway or RouteTable is placed in (absent or empty: every cluster), or
+   * the one cluster a Destination's endpoints run in. Other kinds are not placed.
+   */
+  clusters?: readonly string[];
+}
+
+/** The kinds `metadata.clusters` may be set on, and how many clusters each may name. */
+export const placedKinds: Readonly<Partial<Record<Kind, number>>> = {
+  Gateway: Number.POSITIVE_INFINITY,
+  RouteTable: Number.POSITIVE_INFINITY,
+  Destination: 1,
+};
+
+/** The clusters a resource is placed in; empty: every cluster (or, for a Destination, none). */
+export function clustersOf(metadata: Metadata): readonly string[] {
+  return metadata.clusters ?? [];
 }
 
 export type ResourceOf<K extends Kind> = {

@@ -9,6 +9,7 @@ import {
   type Kind,
   kinds,
   type Metadata,
+  placedKinds,
   type Resource,
   specSchemas,
 } from "./kinds.js";
@@ -31,7 +32,7 @@ export interface LoadResult {
 
 const nameRule = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const envelopeFields = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
-const metadataFields = new Set(["name", "namespace", "labels"]);
+const metadataFields = new Set(["name", "namespace", "labels", "clusters"]);
 
 function formatPath(path: (string | number)[]): string {
   let out = "";
@@ -143,6 +144,7 @@ function parseValue(
     ...(isKind(kind) && metadata ? { ref: { kind, namespace: metadata.namespace, name: metadata.name } } : {}),
     errors: errors.map((e) => `${file}:${lineOf(e.path)}: ${who}: ${formatPath(e.path)}: ${e.message}`),
   });
+  if (isKind(kind) && metadata) checkPlacement(kind, metadata, fail);
   if (!isKind(kind) || !metadata || errors.length > 0) return rejected();
   const schema = specSchemas[kind];
   const specJson = value["spec"] ?? {};
@@ -168,7 +170,7 @@ function parseMetadata(
   let ok = true;
   for (const key of Object.keys(value)) {
     if (!metadataFields.has(key)) {
-      fail(["metadata", key], `unknown field "${key}" (known: name, namespace, labels)`);
+      fail(["metadata", key], `unknown field "${key}" (known: name, namespace, labels, clusters)`);
       ok = false;
     }
   }
@@ -188,8 +190,53 @@ function parseMetadata(
     fail(["metadata", "labels"], "expected a mapping of strings to strings (quote numbers)");
     ok = false;
   }
+  // Malformed clusters are reported, but the resource still has a name to be rejected by.
+  const clusters = parseClusters(value["clusters"], fail) ?? [];
   if (!ok || typeof name !== "string" || typeof namespace !== "string" || !labels) return undefined;
-  return { name, namespace, labels };
+  return { name, namespace, labels, ...(clusters.length > 0 ? { clusters } : {}) };
+}
+
+/** `metadata.clusters`: cluster names, each once; undefined (after reporting) when malformed. */
+function parseClusters(
+  value: unknown,
+  fail: (path: (string | number)[], message: string) => void,
+): string[] | undefined {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    fail(["metadata", "clusters"], "expected a list of cluster names");
+    return undefined;
+  }
+  let ok = true;
+  const seen = new Set<string>();
+  value.forEach((cluster, i) => {
+    if (typeof cluster !== "string" || !nameRule.test(cluster) || cluster.length > 253) {
+      fail(
+        ["metadata", "clusters", i],
+        `expected a cluster name (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(cluster)}`,
+      );
+      ok = false;
+    } else if (seen.has(cluster)) {
+      fail(["metadata", "clusters", i], `"${cluster}" is listed twice`);
+      ok = false;
+    } else seen.add(cluster);
+  });
+  return ok ? [...seen].sort() : undefined;
+}
+
+/** Only some kinds are placed in clusters; a Destination's endpoints run in one. */
+function checkPlacement(kind: Kind, metadata: Metadata, fail: (path: (string | number)[], message: string) => void) {
+  const clusters = metadata.clusters ?? [];
+  if (clusters.length === 0) return;
+  const most = placedKinds[kind];
+  if (most === undefined) {
+    const placed = Object.keys(placedKinds).join(", ");
+    fail(["metadata", "clusters"], `a ${kind} is not placed in clusters (only ${placed} are); remove it`);
+  } else if (clusters.length > most) {
+    fail(
+      ["metadata", "clusters"],
+      `a ${kind}'s endpoints run in one cluster; name at most ${most}, got ${clusters.length}`,
+    );
+  }
 }
 
 const resourceExtensions = new Set([".yaml", ".yml", ".json"]);

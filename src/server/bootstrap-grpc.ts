@@ -1,4 +1,4 @@
-import { BootstrapOptionsError, checkLabels, checkXdsClientTls, type XdsClientTls } from "./bootstrap.js";
+import { BootstrapOptionsError, checkCluster, checkLabels, checkXdsClientTls, type XdsClientTls } from "./bootstrap.js";
 
 /**
  * The name xDS-enabled gRPC servers ask for their Listener by: `%s` is replaced by the address the
@@ -14,7 +14,7 @@ export interface GrpcBootstrapOptions {
   /** Where the management server's xDS port is, as the client will resolve it. */
   xdsHost: string;
   xdsPort: number;
-  /** The node's cluster; defaults to `gantry-grpc`. */
+  /** The node's cluster; defaults to `gantry-grpc`. When given, also its workload cluster (metadata `cluster`). */
   cluster?: string;
   /** Where the client runs, for locality-aware load balancing. */
   locality?: { region?: string; zone?: string; subZone?: string };
@@ -43,7 +43,7 @@ export interface GrpcBootstrap {
   node: {
     id: string;
     cluster: string;
-    metadata: { role: string; labels: Record<string, string> };
+    metadata: { role: string; labels: Record<string, string>; cluster?: string };
     locality: { region?: string; zone?: string; sub_zone?: string };
   };
   server_listener_resource_name_template: string;
@@ -56,6 +56,7 @@ function check(options: GrpcBootstrapOptions): void {
     throw new BootstrapOptionsError("--xds-address", `${options.xdsPort} is not a port number (1-65535)`);
   }
   checkLabels(options.labels);
+  checkCluster(options.cluster);
   checkXdsClientTls(options.xdsTls);
   const template = options.serverListenerTemplate;
   if (template !== undefined && !template.includes("%s")) {
@@ -89,7 +90,11 @@ export function buildGrpcBootstrap(options: GrpcBootstrapOptions): GrpcBootstrap
     node: {
       id: options.nodeId,
       cluster: options.cluster ?? "gantry-grpc",
-      metadata: { role: "grpc", labels: { ...options.labels } },
+      metadata: {
+        role: "grpc",
+        labels: { ...options.labels },
+        ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
+      },
       locality: {
         ...(locality.region ? { region: locality.region } : {}),
         ...(locality.zone ? { zone: locality.zone } : {}),

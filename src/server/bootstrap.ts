@@ -22,7 +22,10 @@ export interface BootstrapOptions {
   /** Where the management server's xDS port is, as Envoy will resolve it (DNS name or IP). */
   xdsHost: string;
   xdsPort: number;
-  /** Envoy's node cluster; defaults to `gantry-<role>`. */
+  /**
+   * Envoy's node cluster; defaults to `gantry-<role>`. When given, also the workload cluster the
+   * proxy runs in (node metadata `cluster`): Gateway placement and VirtualDestination priorities read it.
+   */
   cluster?: string;
   /** Envoy admin listener; defaults to 127.0.0.1 and 9901 (gateway) or 15000 (sidecar). */
   adminHost?: string;
@@ -122,7 +125,18 @@ function check(options: BootstrapOptions): void {
     }
   }
   checkLabels(options.labels);
+  checkCluster(options.cluster);
   checkXdsClientTls(options.xdsTls);
+}
+
+/** A workload cluster name, as `metadata.clusters` of resources spells it. */
+export function checkCluster(cluster: string | undefined): void {
+  if (cluster !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(cluster)) {
+    throw new BootstrapOptionsError(
+      "--cluster",
+      `"${cluster}" is not a cluster name (lowercase letters, digits, '-' and '.')`,
+    );
+  }
 }
 
 /** Node labels as Kubernetes spells label keys; Envoy and gRPC bootstraps check them alike. */
@@ -144,7 +158,11 @@ export function buildBootstrap(options: BootstrapOptions): Bootstrap {
     node: {
       id: options.nodeId,
       cluster: options.cluster ?? `gantry-${options.role}`,
-      metadata: { role: options.role, labels: { ...options.labels } },
+      metadata: {
+        role: options.role,
+        labels: { ...options.labels },
+        ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
+      },
     },
     dynamicResources: {
       adsConfig: {

@@ -14,6 +14,7 @@ export function resourceToDocument(resource: Resource): ResourceDocument {
     namespace: resource.metadata.namespace,
   };
   if (Object.keys(resource.metadata.labels).length > 0) metadata.labels = { ...resource.metadata.labels };
+  if (resource.metadata.clusters?.length) metadata["clusters"] = [...resource.metadata.clusters];
   return {
     apiVersion: "gantry/v1",
     kind: resource.kind,

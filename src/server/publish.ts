@@ -33,12 +33,28 @@ function nodeLabels(node: NodeIdentity): Record<string, unknown> {
   return labels && typeof labels === "object" && !Array.isArray(labels) ? labels : metadata;
 }
 
+/** What placement reads of a node. */
+export type NodePlacement = Partial<Pick<Node, "cluster" | "metadata">>;
+
 /**
- * Whether a gateway's proxy selection takes this node: its id is listed, or every selector label
- * is among the node's labels (metadata `labels`, or top-level metadata for clients that cannot
- * nest, such as grpc-js-xds bootstraps). An empty selection takes no node.
+ * The workload cluster a node runs in: its metadata `cluster` (what `gantry bootstrap --cluster`
+ * writes), else the xDS node's own `cluster` field; "" when neither is set.
  */
-export function selects(selection: ProxySelection, node: NodeIdentity): boolean {
+export function clusterOf(node: NodePlacement): string {
+  const fromMetadata = node.metadata?.["cluster"];
+  if (typeof fromMetadata === "string" && fromMetadata !== "") return fromMetadata;
+  return node.cluster ?? "";
+}
+
+/**
+ * Whether a gateway's proxy selection takes this node: the gateway is placed in the node's cluster
+ * (or in every cluster), and the node's id is listed, or every selector label is among the node's
+ * labels (metadata `labels`, or top-level metadata for clients that cannot nest, such as
+ * grpc-js-xds bootstraps). An empty selection takes no node.
+ */
+export function selects(selection: ProxySelection, node: NodeIdentity & NodePlacement): boolean {
+  const placement = selection.clusters ?? [];
+  if (placement.length > 0 && !placement.includes(clusterOf(node))) return false;
   if (selection.nodeIds.includes(node.id)) return true;
   const wanted = Object.entries(selection.labels);
   if (wanted.length === 0) return false;
@@ -107,7 +123,7 @@ export class Publisher {
   #publish(node: Node): void {
     if (!this.#published) return;
     const role = roleOf(node);
-    const key = role === "proxy" ? `gateways:${this.gatewaysOf(node).join("\n")}` : `role:${role}`;
+    const key = role === "proxy" ? this.#proxyKey(node) : `role:${role}`;
     let merged = this.#merged.get(key);
     if (!merged) {
       const snapshot = Snapshot.of(this.#resourcesFor(node, role));
@@ -127,13 +143,30 @@ export class Publisher {
     this.#cache.setSnapshot(node.id, merged.snapshot);
   }
 
+  /**
+   * Proxies share a merged snapshot when the same gateways select them and, if one of those has
+   * resources particular to callers in the node's cluster, when they are in the same cluster.
+   */
+  #proxyKey(node: Node): string {
+    const groups = this.#publication.groups.filter((g) => selects(g.proxies, node));
+    const cluster = clusterOf(node);
+    const particular = groups.some((g) => g.byCallerCluster?.has(cluster));
+    return `gateways:${groups.map((g) => g.name).join("\n")}${particular ? `\ncluster:${cluster}` : ""}`;
+  }
+
   #resourcesFor(node: Node, role: NodeRole): XdsResource[] {
     if (role === "extauth") return [...this.#publication.authConfigs];
     if (role === "ratelimit") return [...this.#publication.rateLimitConfigs];
     const byName = new Map<string, XdsResource>();
+    const cluster = clusterOf(node);
     for (const group of this.#publication.groups) {
       if (!selects(group.proxies, node)) continue;
-      for (const resource of group.resources) {
+      const particular = new Map<string, XdsResource>();
+      for (const resource of group.byCallerCluster?.get(cluster) ?? []) {
+        particular.set(`${resource.typeUrl}|${resource.name}`, resource);
+      }
+      for (const general of group.resources) {
+        const resource = particular.get(`${general.typeUrl}|${general.name}`) ?? general;
         const id = `${resource.typeUrl}|${resource.name}`;
         const existing = byName.get(id);
         if (!existing) byName.set(id, resource);

@@ -20,6 +20,8 @@ export interface Model {
 export interface ProxySelection {
   labels: Readonly<Record<string, string>>;
   nodeIds: readonly string[];
+  /** The gateway's placement: only nodes of these workload clusters. Absent or empty: any. */
+  clusters?: readonly string[];
 }
 
 export interface ModelGateway {
@@ -133,7 +135,12 @@ export interface ModelCluster {
   protocol: "HTTP1" | "HTTP2" | "GRPC";
   connectTimeoutMs: number;
   tls?: { caSecret?: string; sni: string; clientSecret?: string };
-  discovery: { type: "static"; endpoints: ModelEndpoint[] } | { type: "dns"; host: string; port: number };
+  discovery:
+    | { type: "static"; endpoints: ModelEndpoint[] }
+    | { type: "dns"; host: string; port: number }
+    | ModelFailover;
+  /** Set on a VirtualDestination's clusters. */
+  outlierDetection?: ModelOutlierDetection;
 }
 
 export interface ModelEndpoint {
@@ -141,6 +148,30 @@ export interface ModelEndpoint {
   port: number;
   weight: number;
   locality: { region: string; zone: string; subZone: string };
+  /** Absent: unknown, which is served. */
+  health?: "HEALTHY" | "UNHEALTHY" | "DRAINING";
+}
+
+/**
+ * A VirtualDestination port: endpoints by workload cluster, served by EDS with priorities that
+ * depend on the caller's cluster (its own first, then `order`).
+ */
+export interface ModelFailover {
+  type: "failover";
+  /** Member clusters in the order callers outside them try them (FailoverPolicy order, then name order). */
+  order: string[];
+  /** Endpoints of each member cluster, by cluster name, in name order. */
+  endpoints: Record<string, ModelEndpoint[]>;
+  /** Percent; absent: Envoy's default (140). */
+  overprovisioningFactor?: number;
+}
+
+export interface ModelOutlierDetection {
+  consecutiveErrors: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+  failurePercentage?: { threshold: number; minimumHosts: number; requestVolume: number };
 }
 
 export type ModelSecret =

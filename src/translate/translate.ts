@@ -20,6 +20,12 @@ export interface ProxyGroup {
   proxies: ProxySelection;
   /** Sorted by type URL, then name. */
   resources: EnvoyResource[];
+  /**
+   * By workload cluster of the caller: resources that replace those of the same name in `resources`
+   * for proxies of that cluster (a VirtualDestination's endpoints, the caller's own cluster first).
+   * Only clusters whose view differs are here; the rest get `resources` as they are.
+   */
+  byCallerCluster?: ReadonlyMap<string, EnvoyResource[]>;
   /** The resources (`Kind/namespace/name`) the group's configuration was made from. */
   origins: ReadonlySet<string>;
   /**
@@ -61,7 +67,7 @@ export class Translator {
   readonly #memo = new Memo();
   readonly #compute: Compute = memoizedCompute(this.#memo);
   readonly #routeMemo = new RouteMemo();
-  readonly #lastGood = new Map<string, EnvoyResource[]>();
+  readonly #lastGood = new Map<string, Pick<ProxyGroup, "resources" | "byCallerCluster">>();
   /** Each route table's last version served whole (a table is never applied in part). */
   readonly #lastGoodRouteTables = new Map<string, Resource>();
   /** Each rate-limit domain's last config a rate-limit server would take. */
@@ -74,10 +80,10 @@ export class Translator {
     const { model, statuses } = this.#normalizeWhole(resources, rejected);
     const groups: ProxyGroup[] = [];
     for (const gateway of model.gateways) {
-      const { resources: built, blame } = buildGroup(gateway, model, this.#compute, this.options);
+      const { resources: built, byCallerCluster, blame } = buildGroup(gateway, model, this.#compute, this.options);
       if (blame.size === 0) {
-        this.#lastGood.set(gateway.name, built);
-        groups.push({ ...groupOf(gateway), resources: built });
+        this.#lastGood.set(gateway.name, { resources: built, byCallerCluster });
+        groups.push({ ...groupOf(gateway), resources: built, byCallerCluster });
         continue;
       }
       const problems: string[] = [];
@@ -92,7 +98,8 @@ export class Translator {
         State.INVALID,
         "the proxies keep their last good configuration",
       );
-      groups.push({ ...groupOf(gateway), resources: this.#lastGood.get(gateway.name) ?? [], rejected: problems });
+      const lastGood = this.#lastGood.get(gateway.name) ?? { resources: [], byCallerCluster: new Map() };
+      groups.push({ ...groupOf(gateway), ...lastGood, rejected: problems });
     }
     const live = new Set(model.gateways.map((g) => g.name));
     for (const name of this.#lastGood.keys()) if (!live.has(name)) this.#lastGood.delete(name);
@@ -174,7 +181,7 @@ export class Translator {
 }
 
 /** A group's description of itself, taken from its model gateway. */
-function groupOf(gateway: ModelGateway): Omit<ProxyGroup, "resources" | "rejected"> {
+function groupOf(gateway: ModelGateway): Omit<ProxyGroup, "resources" | "byCallerCluster" | "rejected"> {
   return {
     name: gateway.name,
     kind: gateway.kind,

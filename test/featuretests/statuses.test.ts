@@ -35,7 +35,7 @@ describe("statuses", () => {
       code: Code.InvalidArgument,
       message: [
         "rejected, nothing was applied:",
-        `document 2:1: RouteTable ${ns}/broken: spec.http[0].forwardTo.destinations[0].wieght: unknown field "wieght" in WeightedDestination (known: destination, port, weight, subset)`,
+        `document 2:1: RouteTable ${ns}/broken: spec.http[0].forwardTo.destinations[0].wieght: unknown field "wieght" in WeightedDestination (known: destination, port, weight, subset, virtualDestination)`,
       ].join("\n"),
     });
     // Nothing of the batch was stored, not even the valid gateway.

@@ -32,7 +32,8 @@ export function unavailable(message: string): grpc.ServiceError {
   });
 }
 
-export async function startBackend(name: string, behaviour?: Behaviour): Promise<Backend> {
+/** `port` 0 picks a free one; a stopped backend is started again on its own port. */
+export async function startBackend(name: string, behaviour?: Behaviour, port = 0): Promise<Backend> {
   const server = new grpc.Server();
   let calls = 0;
   const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
@@ -60,14 +61,14 @@ export async function startBackend(name: string, behaviour?: Behaviour): Promise
     };
   }
   server.addService(definition, handlers);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, bound) =>
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(err) : resolve(bound),
     ),
   );
   return {
     name,
-    port,
+    port: bound,
     get calls() {
       return calls;
     },

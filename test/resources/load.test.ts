@@ -198,3 +198,32 @@ describe("parseDocument", () => {
     });
   });
 });
+
+describe("metadata.clusters", () => {
+  const doc = (kind: string, clusters: string, spec = "{}") =>
+    `apiVersion: gantry/v1\nkind: ${kind}\nmetadata:\n  name: x\n  clusters: ${clusters}\nspec: ${spec}\n`;
+
+  it("reads a placement, sorted, and leaves it out when empty", () => {
+    const placed = parseResources(doc("Gateway", "[west, east]"), "gw.yaml");
+    expect(placed.rejected).toEqual([]);
+    expect(placed.resources[0]?.metadata.clusters).toEqual(["east", "west"]);
+    expect(parseResources(doc("RouteTable", "[]"), "rt.yaml").resources[0]?.metadata).not.toHaveProperty("clusters");
+  });
+
+  it("rejects a placement on a kind that is not placed, more than one cluster for a Destination, and bad names", () => {
+    const errors = (text: string) => parseResources(text, "c.yaml").rejected.flatMap((r) => r.errors);
+    expect(errors(doc("HeaderPolicy", "[east]"))).toEqual([
+      "c.yaml:5: HeaderPolicy default/x: metadata.clusters: a HeaderPolicy is not placed in clusters (only Gateway, RouteTable, Destination are); remove it",
+    ]);
+    expect(errors(doc("Destination", "[east, west]"))).toEqual([
+      "c.yaml:5: Destination default/x: metadata.clusters: a Destination's endpoints run in one cluster; name at most 1, got 2",
+    ]);
+    expect(errors(doc("Gateway", "[East, east, east]"))).toEqual([
+      `c.yaml:5: Gateway default/x: metadata.clusters[0]: expected a cluster name (lowercase letters, digits, '-' and '.'), got "East"`,
+      'c.yaml:5: Gateway default/x: metadata.clusters[2]: "east" is listed twice',
+    ]);
+    expect(errors(doc("Gateway", "east"))).toEqual([
+      "c.yaml:5: Gateway default/x: metadata.clusters: expected a list of cluster names",
+    ]);
+  });
+});

@@ -48,6 +48,15 @@ describe("gRPC xDS bootstrap", () => {
     });
   });
 
+  it("writes --cluster as the node's cluster and its metadata `cluster` (its workload cluster), and checks it", () => {
+    const base = { nodeId: "n", labels: {}, xdsHost: "h", xdsPort: 1 };
+    const node = buildGrpcBootstrap({ ...base, cluster: "east" }).node;
+    expect([node.cluster, node.metadata]).toEqual(["east", { role: "grpc", labels: {}, cluster: "east" }]);
+    expect(() => buildGrpcBootstrap({ ...base, cluster: "East Coast" })).toThrow(
+      `--cluster: "East Coast" is not a cluster name`,
+    );
+  });
+
   it("brackets an IPv6 xDS host and always sends a locality", () => {
     const bootstrap = buildGrpcBootstrap({ nodeId: "n", labels: {}, xdsHost: "::1", xdsPort: 18000 });
     expect(bootstrap.xds_servers[0]?.server_uri).toBe("[::1]:18000");

@@ -3,7 +3,7 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary, toJson } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { envoyRegistry } from "../../src/envoy/index.js";
+import { envoyRegistry, type XdsResource } from "../../src/envoy/index.js";
 import { loadResources } from "../../src/resources/index.js";
 import { State, type Translation, translate } from "../../src/translate/index.js";
 import { expectGolden } from "../support/golden.js";
@@ -12,6 +12,19 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 const featuresDir = join(root, "examples", "features");
 const goldenDir = join(root, "test", "translate", "golden");
 
+function renderResources(resources: readonly XdsResource[]): unknown {
+  return resources.map((r) => {
+    const typeName = r.typeUrl.slice(r.typeUrl.indexOf("/") + 1);
+    const schema = envoyRegistry.getMessage(typeName);
+    if (!schema) throw new Error(`no schema for ${typeName}`);
+    return {
+      type: typeName,
+      name: r.name,
+      value: toJson(schema, fromBinary(schema, r.value), { registry: envoyRegistry }),
+    };
+  });
+}
+
 /** The translation as readable JSON: per group, per type, per name, plus every status. */
 function render(translation: Translation): unknown {
   return {
@@ -19,16 +32,15 @@ function render(translation: Translation): unknown {
       name: group.name,
       kind: group.kind,
       proxies: group.proxies,
-      resources: group.resources.map((r) => {
-        const typeName = r.typeUrl.slice(r.typeUrl.indexOf("/") + 1);
-        const schema = envoyRegistry.getMessage(typeName);
-        if (!schema) throw new Error(`no schema for ${typeName}`);
-        return {
-          type: typeName,
-          name: r.name,
-          value: toJson(schema, fromBinary(schema, r.value), { registry: envoyRegistry }),
-        };
-      }),
+      resources: renderResources(group.resources),
+      // Only groups with resources particular to callers in some clusters (VirtualDestinations).
+      ...(group.byCallerCluster?.size
+        ? {
+            byCallerCluster: Object.fromEntries(
+              [...group.byCallerCluster].map(([cluster, resources]) => [cluster, renderResources(resources)]),
+            ),
+          }
+        : {}),
     })),
     statuses: Object.fromEntries(
       [...translation.statuses].map(([key, s]) => [key, { state: State[s.state], messages: s.messages }]),

@@ -75,7 +75,10 @@ export function registerBootstrap(program: Command): void {
         .default({ host: "127.0.0.1", port: 18000 }, "127.0.0.1:18000")
         .argParser(parseHostPort),
     )
-    .option("--cluster <name>", "the node cluster (default gantry-<role>, or gantry-grpc)")
+    .option(
+      "--cluster <name>",
+      "the workload cluster the node runs in (node cluster and metadata `cluster`; default node cluster gantry-<role>, or gantry-grpc)",
+    )
     .option("--admin-port <port>", "Envoy admin port (default 9901 for gateways, 15000 for sidecars)", parsePort)
     .option("--sotw", "Envoy: use state-of-the-world ADS instead of delta (gRPC always does)")
     .option("--locality <region[/zone[/sub-zone]]>", "gRPC: where the client runs, for locality-aware balancing")

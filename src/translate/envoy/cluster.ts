@@ -7,7 +7,7 @@ import {
 } from "../../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { UpstreamTlsContextSchema } from "../../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { HttpProtocolOptionsSchema } from "../../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
-import type { ModelCluster } from "../model.js";
+import type { ModelCluster, ModelOutlierDetection } from "../model.js";
 import { adsConfigSource, duration, pack } from "./common.js";
 import { buildLoadAssignment } from "./endpoint.js";
 
@@ -20,7 +20,7 @@ const http2Options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
  */
 export function buildCluster(cluster: ModelCluster): Cluster {
   const discovery =
-    cluster.discovery.type === "static"
+    cluster.discovery.type !== "dns"
       ? {
           clusterDiscoveryType: { case: "type" as const, value: Cluster_DiscoveryType.EDS },
           edsClusterConfig: { edsConfig: adsConfigSource() },
@@ -42,6 +42,7 @@ export function buildCluster(cluster: ModelCluster): Cluster {
     connectTimeout: duration(cluster.connectTimeoutMs),
     lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
     ...discovery,
+    ...(cluster.outlierDetection ? { outlierDetection: outlierDetection(cluster.outlierDetection) } : {}),
     ...(cluster.protocol !== "HTTP1"
       ? {
           typedExtensionProtocolOptions: {
@@ -81,6 +82,28 @@ export function buildCluster(cluster: ModelCluster): Cluster {
         }
       : {}),
   });
+}
+
+/**
+ * Outlier detection as Envoy and gRPC (gRFC A50) read it: Envoy ejects on consecutive 5xx, both
+ * on a failure percentage; success-rate ejection is left at Envoy's defaults (gRPC clients need 5
+ * endpoints for it).
+ */
+function outlierDetection(od: ModelOutlierDetection) {
+  return {
+    consecutive5xx: od.consecutiveErrors,
+    interval: duration(od.intervalMs),
+    baseEjectionTime: duration(od.baseEjectionTimeMs),
+    maxEjectionPercent: od.maxEjectionPercent,
+    ...(od.failurePercentage
+      ? {
+          failurePercentageThreshold: od.failurePercentage.threshold,
+          enforcingFailurePercentage: 100,
+          failurePercentageMinimumHosts: od.failurePercentage.minimumHosts,
+          failurePercentageRequestVolume: od.failurePercentage.requestVolume,
+        }
+      : {}),
+  };
 }
 
 /** A cluster for one of Gantry's own gRPC services (ext-auth, rate limit) at a fixed address. */

@@ -1,21 +1,30 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
+import { HealthStatus } from "../../gen/envoy/config/core/v3/health_check_pb.js";
 import type { LocalityLbEndpointsSchema } from "../../gen/envoy/config/endpoint/v3/endpoint_components_pb.js";
 import {
   type ClusterLoadAssignment,
   ClusterLoadAssignmentSchema,
 } from "../../gen/envoy/config/endpoint/v3/endpoint_pb.js";
-import type { ModelEndpoint } from "../model.js";
+import type { ModelEndpoint, ModelFailover } from "../model.js";
+
+type LocalityInit = MessageInitShape<typeof LocalityLbEndpointsSchema>;
 
 function localityKey(e: ModelEndpoint): string {
   return `${e.locality.region}\0${e.locality.zone}\0${e.locality.subZone}`;
 }
 
+const healthStatus = {
+  HEALTHY: HealthStatus.HEALTHY,
+  UNHEALTHY: HealthStatus.UNHEALTHY,
+  DRAINING: HealthStatus.DRAINING,
+} as const;
+
 /**
  * Endpoints grouped by locality, in a stable order. Each locality carries a weight (the sum of
  * its endpoints'), because gRPC clients ignore localities without one.
  */
-export function buildLoadAssignment(clusterName: string, endpoints: readonly ModelEndpoint[]): ClusterLoadAssignment {
+function localities(endpoints: readonly ModelEndpoint[], priority: number): LocalityInit[] {
   const byLocality = new Map<string, ModelEndpoint[]>();
   const sorted = [...endpoints].sort((a, b) => {
     const ka = `${localityKey(a)}\0${a.address}\0${a.port}`;
@@ -26,9 +35,10 @@ export function buildLoadAssignment(clusterName: string, endpoints: readonly Mod
     const key = localityKey(endpoint);
     byLocality.set(key, [...(byLocality.get(key) ?? []), endpoint]);
   }
-  const localities: MessageInitShape<typeof LocalityLbEndpointsSchema>[] = [...byLocality.values()].map((group) => ({
+  return [...byLocality.values()].map((group) => ({
     locality: group[0]?.locality ?? {},
     loadBalancingWeight: group.reduce((sum, e) => sum + e.weight, 0),
+    ...(priority > 0 ? { priority } : {}),
     lbEndpoints: group.map((e) => ({
       hostIdentifier: {
         case: "endpoint",
@@ -41,8 +51,48 @@ export function buildLoadAssignment(clusterName: string, endpoints: readonly Mod
           },
         },
       },
+      ...(e.health ? { healthStatus: healthStatus[e.health] } : {}),
       loadBalancingWeight: e.weight,
     })),
   }));
-  return create(ClusterLoadAssignmentSchema, { clusterName, endpoints: localities });
+}
+
+export function buildLoadAssignment(clusterName: string, endpoints: readonly ModelEndpoint[]): ClusterLoadAssignment {
+  return create(ClusterLoadAssignmentSchema, { clusterName, endpoints: localities(endpoints, 0) });
+}
+
+/**
+ * The order in which a caller of `callerCluster` ("" when it has none) tries a VirtualDestination's
+ * member clusters: its own first when it is a member, then the failover order.
+ */
+export function priorityOrder(failover: ModelFailover, callerCluster: string): string[] {
+  if (!(callerCluster in failover.endpoints)) return failover.order;
+  return [callerCluster, ...failover.order.filter((c) => c !== callerCluster)];
+}
+
+/**
+ * A VirtualDestination port's endpoints as one caller cluster sees them: each member cluster at its
+ * own priority (0 for the caller's own), in a locality whose region is the cluster's name, so that no
+ * locality appears at two priorities (gRPC refuses that) and each cluster fails over as a whole.
+ * Priorities are contiguous: a cluster without endpoints takes none.
+ */
+export function buildFailoverAssignment(
+  clusterName: string,
+  failover: ModelFailover,
+  callerCluster: string,
+): ClusterLoadAssignment {
+  const endpoints: LocalityInit[] = [];
+  let priority = 0;
+  for (const cluster of priorityOrder(failover, callerCluster)) {
+    const members = failover.endpoints[cluster] ?? [];
+    if (members.length === 0) continue;
+    const inCluster = members.map((e) => ({ ...e, locality: { ...e.locality, region: cluster } }));
+    endpoints.push(...localities(inCluster, priority));
+    priority++;
+  }
+  return create(ClusterLoadAssignmentSchema, {
+    clusterName,
+    endpoints,
+    ...(failover.overprovisioningFactor ? { policy: { overprovisioningFactor: failover.overprovisioningFactor } } : {}),
+  });
 }

@@ -1,10 +1,10 @@
 // Destinations: their problems, and one model cluster per port and subset.
 import { isIP } from "node:net";
-import type { DestinationSpec } from "../../gen/gantry/v1/destination_pb.js";
-import { UpstreamProtocol } from "../../gen/gantry/v1/destination_pb.js";
+import type { DestinationSpec, StaticEndpoint } from "../../gen/gantry/v1/destination_pb.js";
+import { EndpointHealth, UpstreamProtocol } from "../../gen/gantry/v1/destination_pb.js";
 import { matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";
-import type { ModelCluster, ModelSecret } from "../model.js";
+import type { ModelCluster, ModelEndpoint, ModelSecret } from "../model.js";
 import type { StatusCollector } from "../status.js";
 import { defaultConnectTimeoutMs, type Index } from "./common.js";
 
@@ -99,21 +99,33 @@ function destinationModel(
                 type: "static",
                 endpoints: spec.endpoints
                   .filter((e) => matchesLabels(subset.labels, e.labels))
-                  .map((e) => ({
-                    address: e.address,
-                    port: e.port || targetPort,
-                    weight: e.weight || 1,
-                    locality: {
-                      region: e.locality?.region ?? "",
-                      zone: e.locality?.zone ?? "",
-                      subZone: e.locality?.subZone ?? "",
-                    },
-                  })),
+                  .map((e) => modelEndpoint(e, targetPort)),
               },
       });
     }
   }
   return model;
+}
+
+const healthNames = {
+  [EndpointHealth.HEALTHY]: "HEALTHY",
+  [EndpointHealth.UNHEALTHY]: "UNHEALTHY",
+  [EndpointHealth.DRAINING]: "DRAINING",
+} as const;
+
+function modelEndpoint(e: StaticEndpoint, targetPort: number): ModelEndpoint {
+  const health = e.health === EndpointHealth.HEALTH_UNKNOWN ? undefined : healthNames[e.health];
+  return {
+    address: e.address,
+    port: e.port || targetPort,
+    weight: e.weight || 1,
+    locality: {
+      region: e.locality?.region ?? "",
+      zone: e.locality?.zone ?? "",
+      subZone: e.locality?.subZone ?? "",
+    },
+    ...(health ? { health } : {}),
+  };
 }
 
 function destinationProblems(

@@ -7,7 +7,7 @@ import {
   type RouteTableSelector,
   TlsMode,
 } from "../../gen/gantry/v1/gateway_pb.js";
-import { kindKey, matchesSelector, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { clustersOf, kindKey, matchesSelector, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import type { ModelGateway, ModelListener, ModelSecret, ModelVirtualHost } from "../model.js";
 import type { StatusCollector } from "../status.js";
 import { type Index, nsName } from "./common.js";
@@ -30,12 +30,21 @@ export function normalizeGateways(
   for (const [name, gateway] of index.of("Gateway")) {
     const key = resourceKey(gateway);
     const spec = gateway.spec;
-    const proxies = { labels: { ...(spec.proxies?.labels ?? {}) }, nodeIds: [...(spec.proxies?.nodeIds ?? [])].sort() };
+    const placement = clustersOf(gateway.metadata);
+    const proxies = {
+      labels: { ...(spec.proxies?.labels ?? {}) },
+      nodeIds: [...(spec.proxies?.nodeIds ?? [])].sort(),
+      ...(placement.length > 0 ? { clusters: [...placement] } : {}),
+    };
     if (Object.keys(proxies.labels).length === 0 && proxies.nodeIds.length === 0) {
       statuses.invalid(key, "spec.proxies: labels or nodeIds are required");
       continue;
     }
-    const namingThis = byGateway.get(name) ?? [];
+    const namingThis = (byGateway.get(name) ?? []).filter((rt) => {
+      const problem = placementProblem(rt, placement);
+      if (problem) statuses.warn(resourceKey(rt), `not attached to Gateway ${name}: ${problem}`);
+      return problem === undefined;
+    });
     const origins = new Set<string>([key]);
     const listeners: ModelListener[] = [];
     if (spec.kind === ProxyKind.GRPC_PROXYLESS) {
@@ -112,6 +121,21 @@ export function normalizeGateways(
     }
   }
   return gateways;
+}
+
+/**
+ * A route table placed in clusters attaches only to gateways placed within them: a gateway's proxies
+ * share one configuration, so what it serves must hold in every cluster it is placed in.
+ */
+function placementProblem(rt: ResourceOf<"RouteTable">, gatewayClusters: readonly string[]): string | undefined {
+  const placed = clustersOf(rt.metadata);
+  if (placed.length === 0) return undefined;
+  if (gatewayClusters.length === 0) {
+    return `metadata.clusters: the route table is placed in ${placed.join(", ")}, the gateway in every cluster`;
+  }
+  const outside = gatewayClusters.filter((c) => !placed.includes(c));
+  if (outside.length === 0) return undefined;
+  return `metadata.clusters: the gateway is placed in ${outside.join(", ")} too, where the route table is not`;
 }
 
 function admits(selectors: RouteTableSelector[], rt: ResourceOf<"RouteTable">): boolean {

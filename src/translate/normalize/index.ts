@@ -8,6 +8,7 @@ import { normalizeGateways } from "./gateways.js";
 import { normalizePolicies } from "./policies.js";
 import { flattenContext, RouteFlattener, RouteMemo } from "./routes.js";
 import { normalizeSecrets } from "./secrets.js";
+import { normalizeVirtualDestinations } from "./virtual-destinations.js";
 
 export interface Normalized {
   model: Model;
@@ -32,8 +33,16 @@ export function normalize(
 
   const secrets = normalizeSecrets(index, statuses);
   const destinations = normalizeDestinations(index, secrets, statuses);
+  const virtualDestinations = normalizeVirtualDestinations(index, destinations, statuses);
   const policies = normalizePolicies(index, statuses);
-  const routes = new RouteFlattener(index, destinations, policies, statuses, memo.reuse(flattenContext(index), index));
+  const routes = new RouteFlattener(
+    index,
+    destinations,
+    virtualDestinations,
+    policies,
+    statuses,
+    memo.reuse(flattenContext(index), index),
+  );
   const gateways = normalizeGateways(index, secrets, routes, statuses);
   routes.reportUnused();
   for (const policy of policies.all) {
@@ -52,7 +61,7 @@ export function normalize(
         for (const route of vhost.routes) {
           if (route.action.type !== "forward") continue;
           for (const { cluster } of route.action.destinations) {
-            const model = destinations.clusters.get(cluster);
+            const model = destinations.clusters.get(cluster) ?? virtualDestinations.clusters.get(cluster);
             if (!model) continue;
             usedClusters.set(cluster, model);
             if (model.tls?.caSecret) addSecret(usedSecrets, secrets, model.tls.caSecret);

@@ -2,7 +2,7 @@
 // specificity order, and the memo that keeps unchanged route tables between translations.
 // Over 400 lines on purpose: these steps walk one delegation tree together and share its private
 // helpers; split, each would have to export them.
-import type { HttpRoute, RequestMatcher } from "../../gen/gantry/v1/route_table_pb.js";
+import type { HttpRoute, RequestMatcher, WeightedDestination } from "../../gen/gantry/v1/route_table_pb.js";
 import { kindKey, type Metadata, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";
 import type { ModelAction, ModelMatch, ModelRoute } from "../model.js";
@@ -10,6 +10,7 @@ import { State, type StatusCollector } from "../status.js";
 import { headerName, type Index, nsName, validRegex } from "./common.js";
 import { clusterName, type ResolvedDestinations } from "./destinations.js";
 import type { AttachablePolicy, Policies } from "./policies.js";
+import { type ResolvedVirtualDestinations, virtualClusterName } from "./virtual-destinations.js";
 
 /** `Destination/`: what the key of every Destination starts with, before its `namespace/name`. */
 const destinationKeyPrefix = kindKey("Destination", "");
@@ -54,6 +55,8 @@ export function flattenContext(index: Index): string {
     "HeaderPolicy",
     "AuthConfig",
     "Secret",
+    // A VirtualDestination is valid or not by its FailoverPolicy too.
+    "FailoverPolicy",
   ] as const) {
     for (const [name, resource] of index.of(kind)) parts.push(`${kindKey(kind, name)}=${objectId(resource)}`);
   }
@@ -97,7 +100,7 @@ export class RouteMemo {
       this.#entries = new Map();
     }
     const objects = new Map<string, number>();
-    for (const kind of ["RouteTable", "Destination"] as const) {
+    for (const kind of ["RouteTable", "Destination", "VirtualDestination"] as const) {
       for (const [name, resource] of index.of(kind)) objects.set(kindKey(kind, name), objectId(resource));
     }
     this.#changed = new Set();
@@ -181,6 +184,7 @@ export class RouteFlattener {
   constructor(
     private readonly index: Index,
     private readonly destinations: ResolvedDestinations,
+    private readonly virtualDestinations: ResolvedVirtualDestinations,
     private readonly policies: Policies,
     private readonly statuses: StatusCollector,
     private readonly memo: RouteMemo,
@@ -203,7 +207,12 @@ export class RouteFlattener {
     return destination;
   }
 
-  /** The routes of a root route table, policies attached. */
+  #virtualDestination(name: string) {
+    const virtual = this.virtualDestinations.byName.get(name);
+    this.#recording?.deps.add(kindKey("VirtualDestination", name));
+    return virtual;
+  }
+
   /**
    * The routes of a root route table, policies attached, in specificity order, and the resources
    * they came from. The same array is returned while the route table's inputs are unchanged.
@@ -360,6 +369,26 @@ export class RouteFlattener {
     return out;
   }
 
+  /** A forward to a VirtualDestination: its cluster for the port, or what is wrong. */
+  #virtualTarget(
+    target: WeightedDestination,
+    namespace: string,
+    at: string,
+  ): { name: string; cluster: string } | string {
+    const name = refName(target.virtualDestination ?? { name: "", namespace: "" }, namespace);
+    const virtual = this.#virtualDestination(name);
+    if (!virtual) return `${at}.virtualDestination: VirtualDestination ${name} not found or invalid`;
+    if (target.subset !== "") return `${at}.subset: a VirtualDestination has no subsets`;
+    let port = target.port;
+    if (port === 0) {
+      if (virtual.ports.length !== 1) return `${at}.port: required, ${name} has several ports`;
+      port = virtual.ports[0] ?? 0;
+    } else if (!virtual.ports.includes(port)) {
+      return `${at}.port: ${name} has no port ${port} (it has ${virtual.ports.join(", ")})`;
+    }
+    return { name, cluster: virtualClusterName(name, port) };
+  }
+
   #action(http: HttpRoute, namespace: string, field: string): { action: ModelAction; origins: string[] } | string {
     const action = http.action;
     switch (action.case) {
@@ -370,7 +399,15 @@ export class RouteFlattener {
         const origins: string[] = [];
         for (const [d, target] of forward.destinations.entries()) {
           const at = `${field}.forwardTo.destinations[${d}]`;
-          if (!target.destination) return `${at}.destination: required`;
+          if (target.virtualDestination) {
+            if (target.destination) return `${at}: set destination or virtualDestination, not both`;
+            const virtual = this.#virtualTarget(target, namespace, at);
+            if (typeof virtual === "string") return virtual;
+            origins.push(kindKey("VirtualDestination", virtual.name));
+            destinations.push({ cluster: virtual.cluster, weight: target.weight || 1 });
+            continue;
+          }
+          if (!target.destination) return `${at}.destination: required (or virtualDestination)`;
           const name = refName(target.destination, namespace);
           origins.push(kindKey("Destination", name));
           const destination = this.#destination(name);

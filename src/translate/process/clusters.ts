@@ -4,16 +4,23 @@ import { kindKey } from "../../resources/index.js";
 import { serviceClusters } from "../envoy/common.js";
 import type { GroupContext } from "./group.js";
 
-/** The clusters the group's routes use, in name order, with static endpoints over EDS; blamed on the destination. */
+/**
+ * The clusters the group's routes use, in name order, with static endpoints over EDS (a
+ * VirtualDestination's per caller cluster); blamed on the destination or virtual destination.
+ */
 export function processClusters(group: GroupContext): void {
   const { model, compute } = group;
   for (const name of [...group.clusters].sort()) {
     const cluster = model.clusters.get(name);
     if (!cluster) continue;
-    const origin = kindKey("Destination", cluster.destination);
+    const kind = cluster.discovery.type === "failover" ? "VirtualDestination" : "Destination";
+    const origin = kindKey(kind, cluster.destination);
     const built = compute.cluster(cluster);
     group.add(built.cluster, origin, "cluster", name);
     if (built.endpoints) group.add(built.endpoints, origin, "endpoints of", name);
+    for (const [caller, endpoints] of built.endpointsByCaller ?? []) {
+      group.addForCallersIn(caller, endpoints, origin, `endpoints (callers in ${caller}) of`, name);
+    }
   }
 }
 

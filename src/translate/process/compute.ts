@@ -10,7 +10,7 @@ import { RouteConfigurationSchema } from "../../gen/envoy/config/route/v3/route_
 import { SecretSchema } from "../../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import { type CheckedResource, check, encodeChecked, type Violation } from "../check.js";
 import { buildCluster, buildServiceCluster } from "../envoy/cluster.js";
-import { buildLoadAssignment } from "../envoy/endpoint.js";
+import { buildFailoverAssignment, buildLoadAssignment, priorityOrder } from "../envoy/endpoint.js";
 import { type FilterNeeds, filterNeeds } from "../envoy/filters.js";
 import { buildApiListener, buildListener } from "../envoy/listener.js";
 import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "../envoy/route.js";
@@ -42,7 +42,13 @@ export interface BuiltHost {
 
 export interface ClusterResources {
   cluster: Kept<CheckedResource>;
+  /** For a VirtualDestination: as callers in no member cluster see them. */
   endpoints: Kept<CheckedResource> | undefined;
+  /**
+   * A VirtualDestination's endpoints as callers in each member cluster see them (their own cluster
+   * first), for the member clusters where that differs from `endpoints`.
+   */
+  endpointsByCaller?: ReadonlyMap<string, Kept<CheckedResource>>;
 }
 
 export interface ListenerInputs {
@@ -99,10 +105,27 @@ export function memoizedCompute(memo: Memo): Compute {
   const clusterResources = (cluster: ModelCluster): ClusterResources => {
     const json = JSON.stringify(cluster);
     const { discovery } = cluster;
+    const built = resources.get(`cluster|${json}`, () =>
+      encodeChecked(ClusterSchema, cluster.name, buildCluster(cluster)),
+    );
+    if (discovery.type === "failover") {
+      const endpointsFor = (caller: string) =>
+        resources.get(`eds|${caller}|${json}`, () =>
+          encodeChecked(
+            ClusterLoadAssignmentSchema,
+            cluster.name,
+            buildFailoverAssignment(cluster.name, discovery, caller),
+          ),
+        );
+      const endpointsByCaller = new Map<string, Kept<CheckedResource>>();
+      const outside = priorityOrder(discovery, "").join(",");
+      for (const caller of Object.keys(discovery.endpoints)) {
+        if (priorityOrder(discovery, caller).join(",") !== outside) endpointsByCaller.set(caller, endpointsFor(caller));
+      }
+      return { cluster: built, endpoints: endpointsFor(""), endpointsByCaller };
+    }
     return {
-      cluster: resources.get(`cluster|${json}`, () =>
-        encodeChecked(ClusterSchema, cluster.name, buildCluster(cluster)),
-      ),
+      cluster: built,
       endpoints:
         discovery.type === "static"
           ? resources.get(`eds|${json}`, () =>

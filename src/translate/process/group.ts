@@ -31,6 +31,8 @@ export interface GroupContext {
    * "`what` `name`" (put together only then: most resources have none).
    */
   add(built: Kept<CheckedResource>, origin: string, what: string, name: string): void;
+  /** Like `add`, for the callers in one workload cluster only: it replaces the resource of the same name. */
+  addForCallersIn(cluster: string, built: Kept<CheckedResource>, origin: string, what: string, name: string): void;
   /** Blames violations on the resources that produced them. */
   blame(origins: Iterable<string>, violations: readonly Violation[], what: string): void;
 }
@@ -38,6 +40,8 @@ export interface GroupContext {
 /** A group's resources, sorted, and per blamed resource the validation problems found. */
 export interface BuiltGroup {
   resources: EnvoyResource[];
+  /** By caller cluster: resources that replace those of the same name in `resources` for its proxies. */
+  byCallerCluster: Map<string, EnvoyResource[]>;
   /** Empty when every resource passed validation. */
   blame: Map<string, Set<string>>;
 }
@@ -49,6 +53,7 @@ export function buildGroup(
   services: ServiceAddresses,
 ): BuiltGroup {
   const out: Kept<CheckedResource>[] = [];
+  const byCaller = new Map<string, Kept<CheckedResource>[]>();
   const blame = new Map<string, Set<string>>();
   const group: GroupContext = {
     gateway,
@@ -59,6 +64,12 @@ export function buildGroup(
     add(built, origin, what, name) {
       if (built.value.violations.length > 0) this.blame([origin], built.value.violations, `${what} ${name}`);
       out.push(built);
+    },
+    addForCallersIn(cluster, built, origin, what, name) {
+      if (built.value.violations.length > 0) this.blame([origin], built.value.violations, `${what} ${name}`);
+      const list = byCaller.get(cluster) ?? [];
+      list.push(built);
+      byCaller.set(cluster, list);
     },
     blame(origins, violations, what) {
       for (const key of origins) {
@@ -76,5 +87,9 @@ export function buildGroup(
   processClusters(group);
   processServiceClusters(group);
   processSecrets(group);
-  return { resources: compute.sorted(out), blame };
+  const byCallerCluster = new Map<string, EnvoyResource[]>();
+  for (const cluster of [...byCaller.keys()].sort()) {
+    byCallerCluster.set(cluster, compute.sorted(byCaller.get(cluster) ?? []));
+  }
+  return { resources: compute.sorted(out), byCallerCluster, blame };
 }

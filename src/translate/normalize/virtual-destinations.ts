@@ -1,0 +1,205 @@
+// VirtualDestinations: one global service over Destinations in several workload clusters, one model
+// cluster per port whose endpoints are kept by member cluster, so that each caller's EDS can put its
+// own cluster first (envoy/endpoint.ts). FailoverPolicies give the order and the thresholds.
+import { UpstreamProtocol } from "../../gen/gantry/v1/destination_pb.js";
+import type { OutlierDetection } from "../../gen/gantry/v1/multicluster_pb.js";
+import { clustersOf, kindKey, matchesSelector, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { durationMs } from "../durations.js";
+import type { ModelCluster, ModelEndpoint, ModelOutlierDetection } from "../model.js";
+import type { StatusCollector } from "../status.js";
+import { defaultConnectTimeoutMs, type Index } from "./common.js";
+import { clusterName, type ResolvedDestinations } from "./destinations.js";
+
+export interface ResolvedVirtualDestinations {
+  /** Valid VirtualDestinations by `namespace/name`, with their port numbers. */
+  byName: Map<string, { ports: number[] }>;
+  clusters: Map<string, ModelCluster>;
+}
+
+/** The cluster name of a VirtualDestination port; `virtual:` keeps it apart from Destinations'. */
+export function virtualClusterName(virtualDestination: string, port: number): string {
+  return `virtual:${virtualDestination}:${port}`;
+}
+
+/** Envoy's own defaults, except that every endpoint of a cluster may be ejected: that is what fails a cluster over. */
+const defaultOutlierDetection: ModelOutlierDetection = {
+  consecutiveErrors: 5,
+  intervalMs: 10_000,
+  baseEjectionTimeMs: 30_000,
+  maxEjectionPercent: 100,
+};
+
+export function normalizeVirtualDestinations(
+  index: Index,
+  destinations: ResolvedDestinations,
+  statuses: StatusCollector,
+): ResolvedVirtualDestinations {
+  const result: ResolvedVirtualDestinations = { byName: new Map(), clusters: new Map() };
+  const policies = new Map<string, ResourceOf<"FailoverPolicy">>();
+  for (const [name, policy] of index.of("FailoverPolicy")) {
+    const problems = failoverPolicyProblems(policy);
+    for (const problem of problems) statuses.invalid(resourceKey(policy), problem);
+    if (problems.length === 0) policies.set(name, policy);
+  }
+  const usedPolicies = new Set<string>();
+  for (const [name, vd] of index.of("VirtualDestination")) {
+    const key = resourceKey(vd);
+    const namespace = vd.metadata.namespace;
+    const spec = vd.spec;
+    const invalid: string[] = [];
+    if (spec.ports.length === 0) invalid.push("spec.ports: at least one port is required");
+    const seenPorts = new Set<number>();
+    spec.ports.forEach((port, i) => {
+      if (port.number < 1 || port.number > 65535) invalid.push(`spec.ports[${i}].number: must be 1..65535`);
+      if (port.targetPort !== 0)
+        invalid.push(`spec.ports[${i}].targetPort: not used; each member Destination has its own`);
+      if (seenPorts.has(port.number)) invalid.push(`spec.ports[${i}].number: port ${port.number} is listed twice`);
+      seenPorts.add(port.number);
+    });
+    const selector = spec.destinationSelector;
+    if (selector && Object.keys(selector.labels).length === 0) {
+      invalid.push("spec.destinationSelector.labels: required (an empty selector would take every Destination)");
+    }
+    if (spec.destinations.length === 0 && !selector) {
+      invalid.push("spec: name member Destinations in destinations or destinationSelector");
+    }
+    let policy: ResourceOf<"FailoverPolicy"> | undefined;
+    if (spec.failoverPolicy) {
+      const policyName = refName(spec.failoverPolicy, namespace);
+      policy = policies.get(policyName);
+      usedPolicies.add(policyName);
+      if (!policy) invalid.push(`spec.failoverPolicy: FailoverPolicy ${policyName} not found or invalid`);
+    }
+    for (const problem of invalid) statuses.invalid(key, problem);
+    if (invalid.length > 0) continue;
+
+    // Members: by name first (in the order written), then by labels (in name order), each once.
+    const members = new Map<string, string>();
+    spec.destinations.forEach((ref, i) => {
+      const member = refName(ref, namespace);
+      if (!destinations.byName.has(member)) {
+        statuses.warn(key, `spec.destinations[${i}]: Destination ${member} not found or invalid; left out`);
+      } else members.set(member, `spec.destinations[${i}]`);
+    });
+    if (selector) {
+      const scope = { labels: selector.labels, namespace: selector.namespace || namespace };
+      for (const [member, { resource }] of destinations.byName) {
+        if (!members.has(member) && matchesSelector(scope, resource.metadata)) {
+          members.set(member, "spec.destinationSelector");
+        }
+      }
+    }
+    const placed: { name: string; cluster: string; resource: ResourceOf<"Destination"> }[] = [];
+    for (const [member, field] of members) {
+      const resource = destinations.byName.get(member)?.resource;
+      if (!resource) continue;
+      const cluster = clustersOf(resource.metadata)[0];
+      if (cluster === undefined) {
+        statuses.warn(key, `${field}: Destination ${member} is placed in no cluster (metadata.clusters); left out`);
+      } else if (resource.spec.dns !== "") {
+        statuses.warn(
+          key,
+          `${field}: Destination ${member} resolves by DNS; only static endpoints fail over; left out`,
+        );
+      } else placed.push({ name: member, cluster, resource });
+    }
+    if (placed.length === 0) statuses.warn(key, "no member Destination in any cluster; requests will fail");
+
+    const memberClusters = [...new Set(placed.map((p) => p.cluster))].sort();
+    const listed = (policy?.spec.clusterOrder ?? []).filter((c) => memberClusters.includes(c));
+    const order = [...new Set([...listed, ...memberClusters])];
+    const overprovisioningFactor = policy?.spec.overprovisioningFactor || undefined;
+    const outlierDetection = outlierDetectionOf(policy?.spec.outlierDetection);
+    for (const port of spec.ports) {
+      const endpoints: Record<string, ModelEndpoint[]> = {};
+      for (const cluster of memberClusters) endpoints[cluster] = [];
+      for (const member of placed) {
+        const source = destinations.clusters.get(clusterName(member.name, port.number, ""));
+        if (!source) {
+          statuses.warn(key, `spec.ports: Destination ${member.name} has no port ${port.number}; left out of it`);
+          continue;
+        }
+        if (source.discovery.type === "static") endpoints[member.cluster]?.push(...source.discovery.endpoints);
+      }
+      const name = virtualClusterName(nameOf(vd), port.number);
+      result.clusters.set(name, {
+        name,
+        destination: nameOf(vd),
+        protocol: UpstreamProtocol[port.protocol] as ModelCluster["protocol"],
+        connectTimeoutMs: defaultConnectTimeoutMs,
+        discovery: {
+          type: "failover",
+          order,
+          endpoints,
+          ...(overprovisioningFactor ? { overprovisioningFactor } : {}),
+        },
+        outlierDetection,
+      });
+    }
+    result.byName.set(name, { ports: spec.ports.map((p) => p.number) });
+  }
+  for (const name of policies.keys()) {
+    if (!usedPolicies.has(name)) statuses.warn(kindKey("FailoverPolicy", name), "no VirtualDestination names it");
+  }
+  return result;
+}
+
+function nameOf(vd: ResourceOf<"VirtualDestination">): string {
+  return `${vd.metadata.namespace}/${vd.metadata.name}`;
+}
+
+/** As `metadata.clusters` spells cluster names. */
+const workloadClusterName = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+function failoverPolicyProblems(policy: ResourceOf<"FailoverPolicy">): string[] {
+  const spec = policy.spec;
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  spec.clusterOrder.forEach((cluster, i) => {
+    if (!workloadClusterName.test(cluster)) {
+      problems.push(
+        `spec.clusterOrder[${i}]: "${cluster}" is not a cluster name (lowercase letters, digits, '-' and '.')`,
+      );
+    }
+    if (seen.has(cluster)) problems.push(`spec.clusterOrder[${i}]: "${cluster}" is listed twice`);
+    seen.add(cluster);
+  });
+  if (spec.overprovisioningFactor !== 0 && spec.overprovisioningFactor < 100) {
+    problems.push(
+      `spec.overprovisioningFactor: ${spec.overprovisioningFactor} is under 100 (percent); traffic would leave healthy clusters`,
+    );
+  }
+  const od = spec.outlierDetection;
+  if (od) {
+    if (od.maxEjectionPercent > 100) problems.push("spec.outlierDetection.maxEjectionPercent: must be 0..100");
+    for (const field of ["interval", "baseEjectionTime"] as const) {
+      const ms = durationMs(od[field]);
+      if (ms !== undefined && ms <= 0) problems.push(`spec.outlierDetection.${field}: must be over 0s`);
+    }
+    const fp = od.failurePercentage;
+    if (fp && (fp.threshold < 1 || fp.threshold > 100)) {
+      problems.push("spec.outlierDetection.failurePercentage.threshold: must be 1..100");
+    }
+  }
+  return problems;
+}
+
+function outlierDetectionOf(od: OutlierDetection | undefined): ModelOutlierDetection {
+  if (!od) return defaultOutlierDetection;
+  const fp = od.failurePercentage;
+  return {
+    consecutiveErrors: od.consecutiveErrors || defaultOutlierDetection.consecutiveErrors,
+    intervalMs: durationMs(od.interval) ?? defaultOutlierDetection.intervalMs,
+    baseEjectionTimeMs: durationMs(od.baseEjectionTime) ?? defaultOutlierDetection.baseEjectionTimeMs,
+    maxEjectionPercent: od.maxEjectionPercent || defaultOutlierDetection.maxEjectionPercent,
+    ...(fp
+      ? {
+          failurePercentage: {
+            threshold: fp.threshold,
+            minimumHosts: fp.minimumHosts || 5,
+            requestVolume: fp.requestVolume || 50,
+          },
+        }
+      : {}),
+  };
+}
