@@ -17,6 +17,7 @@ import {
   hostOption,
   logLevelOption,
   parseHostPort,
+  parsePort,
   parsePositiveInt,
   portOption,
   redisUrlOption,
@@ -43,6 +44,7 @@ interface ServerFlags {
   serverName?: string;
   xdsMaxConnections: number;
   xdsMaxTotalStreams: number;
+  relayPort?: number;
   logLevel: LogLevel;
   /** The API limits, under commander's names for their flags (`--api-max-body-bytes` → apiMaxBodyBytes). */
   [limitFlag: `api${string}`]: unknown;
@@ -233,6 +235,14 @@ export function registerServer(program: Command): void {
         .default(10_000)
         .argParser(parsePositiveInt),
     )
+    .addOption(
+      new Option(
+        "--relay-port <port>",
+        "serve agents (gantry agent) on this port; without it no agent can connect (docs/multicluster.md)",
+      )
+        .env("GANTRY_RELAY_PORT")
+        .argParser(parsePort),
+    )
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
@@ -275,6 +285,8 @@ export function registerServer(program: Command): void {
       ...(xdsTls ? { xdsTls } : {}),
       ...(apiTls ? { apiTls } : {}),
       xdsLimits: { maxConnections: flags.xdsMaxConnections, maxTotalStreams: flags.xdsMaxTotalStreams },
+      // SEAM: registration's mTLS credentials and certificate-to-cluster check are passed here.
+      ...(flags.relayPort === undefined ? {} : { relay: { port: flags.relayPort } }),
       logger,
       registry,
     });
@@ -300,6 +312,7 @@ export function registerServer(program: Command): void {
       {
         xds: server.xdsPort,
         api: server.apiPort,
+        ...(server.relayPort === undefined ? {} : { relay: server.relayPort }),
         metrics: telemetry.port,
         store: flags.redisUrl ? "redis" : "memory",
         tls: { xds: xdsTls !== undefined, api: apiTls !== undefined },
