@@ -111,6 +111,12 @@ export class RelayHub {
         labelNames: ["cluster", "kind"],
         registers: [registry],
       }),
+      stale: new Gauge({
+        name: "gantry_relay_cluster_stale_since_seconds",
+        help: "Per cluster connected here: Unix time since which its agent serves output no server confirmed (0: current)",
+        labelNames: ["cluster"],
+        registers: [registry],
+      }),
       discoveries: new Counter({
         name: "gantry_relay_discoveries_total",
         help: "Discovery messages from agents by result",
@@ -150,6 +156,7 @@ export class RelayHub {
     this.#sessions.set(session, connected);
     this.#left.delete(cluster);
     this.#metrics.agents.set(this.#sessions.size);
+    this.#metrics.stale.set({ cluster }, hello.staleSince ? timestampMs(hello.staleSince) / 1000 : 0);
     this.#options.logger.info(
       {
         cluster,
@@ -177,6 +184,9 @@ export class RelayHub {
         const { version, error } = message.message.value;
         if (error === "") {
           connected.ackedVersion = version;
+          // The agent took this replica's output: it is current again.
+          if (version === this.#outputFor(connected.cluster)?.version)
+            this.#metrics.stale.set({ cluster: connected.cluster }, 0);
           break;
         }
         this.#options.logger.warn(
