@@ -32,7 +32,7 @@ export interface AgentOptions {
   /** SEAM: registration's mTLS credentials (see RelayClientOptions.credentials). */
   credentials?: grpc.ChannelCredentials;
   dataDir: string;
-  /** Where the cluster's resources are discovered; none: the agent sends up an empty set. */
+  /** Where the cluster's resources are discovered; none: the agent sends no discovery up. */
   discovery?: ConfigProvider<DiscoveredSet>;
   host: string;
   /** The local xDS port the cluster's proxies connect to; 0 picks a free port. */
@@ -71,6 +71,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     connected: new Gauge({
       name: "gantry_agent_relay_connected",
       help: "1 while the relay stream is open",
+      registers: [registry],
+    }),
+    saveFailures: new Counter({
+      name: "gantry_agent_last_known_good_save_failures_total",
+      help: "Outputs served that could not be written to the data dir",
       registers: [registry],
     }),
     outputs: new Counter({
@@ -141,8 +146,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   let sentDiscovery: DiscoveredSet | undefined;
   let discoverySequence = 0n;
   const sendDiscovery = (whole: boolean) => {
-    if (!relay.connected) return;
-    const next = discovered ?? new Map();
+    // Nothing discovered yet (no source, or its first reading failed): nothing is sent, so the
+    // server keeps the cluster's last known Destinations instead of being told there are none.
+    const next = discovered;
+    if (!relay.connected || next === undefined) return;
     if (!whole && sentDiscovery === next) return;
     discoverySequence += 1n;
     relay.send({
@@ -182,8 +189,14 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     if (next.version === current?.version) {
       metrics.outputs.inc({ result: "unchanged" });
     } else {
-      // Disk first: what proxies are served is always what a restart would serve.
-      await saveLastKnownGood(options.dataDir, { output: next, receivedAtMs: timers.now(), server });
+      // Disk first: what proxies are served is what a restart would serve. A disk that refuses the
+      // write does not hold the cluster back: proxies get the output, and the failure is counted.
+      await saveLastKnownGood(options.dataDir, { output: next, receivedAtMs: timers.now(), server }).catch(
+        (err: unknown) => {
+          metrics.saveFailures.inc();
+          logger.error({ err, dir: options.dataDir }, "agent: cannot save the last-known-good output");
+        },
+      );
       current = next;
       publisher.update(publicationOf(next));
       metrics.outputs.inc({ result: "applied" });

@@ -110,6 +110,55 @@ describe("gantry agent, in process with a management server", () => {
     expect(agent.staleSinceMs).toBeUndefined();
     expect(agent.readiness()).toMatchObject({ ready: true });
   });
+
+  it("sends no discovery while its source has none: a bad file at start does not delete the cluster's Destinations", async () => {
+    const discovery = join(root, "north-discovery");
+    mkdirSync(discovery);
+    writeFileSync(join(discovery, "api.yaml"), "apiVersion: gantry/v1\nkind: Destination\nmetadata: { name: api\n");
+    const stored = {
+      apiVersion: "gantry/v1",
+      kind: "Destination",
+      metadata: { name: "api.north", namespace: "north-apps", labels: { "gantry.io/cluster": "north" } },
+      spec: { endpoints: [{ address: "10.0.0.9" }], ports: [{ number: 80 }] },
+    };
+    await store.apply([stored]);
+    const deleted: string[] = [];
+    const unwatch = store.watch((change) => {
+      if (change.kind === "changed") deleted.push(...change.deleted.map((k) => k.name));
+    });
+    const north = await startAgent({
+      cluster: "north",
+      relay: [`127.0.0.1:${server.relayPort}`],
+      dataDir: join(root, "north-data"),
+      discovery: directoryDiscovery(discovery),
+      host: "127.0.0.1",
+      xdsPort: 0,
+      agentVersion: "test",
+      logger,
+      registry: createRegistry("agent", { processMetrics: false }),
+    });
+    try {
+      await waitFor(() => server.clusters().some((c) => c.name === "north" && c.outputVersion !== ""), {
+        what: "the north agent on the relay",
+      });
+      // Fixed: the discovery goes up whole, and the stored Destination changes without ever being deleted.
+      writeFileSync(
+        join(discovery, "api.yaml"),
+        "apiVersion: gantry/v1\nkind: Destination\nmetadata: { name: api, namespace: north-apps }\nspec:\n  endpoints: [{ address: 10.0.0.10 }]\n  ports: [{ number: 80 }]\n",
+      );
+      await waitFor(
+        async () =>
+          JSON.stringify(
+            (await store.get({ kind: "Destination", namespace: "north-apps", name: "api.north" }))?.document,
+          ).includes("10.0.0.10"),
+        { what: "the fixed discovery in the store" },
+      );
+      expect(deleted).toEqual([]);
+    } finally {
+      unwatch();
+      await north.stop();
+    }
+  });
 });
 
 describe("the relay port", () => {
