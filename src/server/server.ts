@@ -1,3 +1,4 @@
+// Over 400 lines: this file wires every part of the management server (store, translation, xDS, API, relay) in one place.
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
