@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerAgent } from "./commands/agent.js";
 import { registerApiKey } from "./commands/apikey.js";
 import { registerBootstrap } from "./commands/bootstrap.js";
 import { registerDescribe } from "./commands/describe.js";
@@ -14,6 +15,7 @@ import { ExitStatus } from "./exit.js";
 const subcommands: Array<(program: Command) => void> = [
   registerUp,
   registerServer,
+  registerAgent,
   registerBootstrap,
   registerResourceCommands,
   registerDescribe,

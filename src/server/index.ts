@@ -12,5 +12,13 @@ export { type BootstrapOptions, bootstrapToJson, buildBootstrap, type ProxyRole,
 export { ConfigDirSource } from "./config-dir.js";
 export { DesiredState, type DocumentParser } from "./desired-state.js";
 export { resourceToDocument } from "./documents.js";
-export { authConfigTypeUrl, type Publication, Publisher, rateLimitConfigTypeUrl, roleOf, selects } from "./publish.js";
+export {
+  authConfigTypeUrl,
+  type Publication,
+  type PublishedGroup,
+  Publisher,
+  rateLimitConfigTypeUrl,
+  roleOf,
+  selects,
+} from "./publish.js";
 export { type ManagementServer, type ManagementServerOptions, startManagementServer } from "./server.js";

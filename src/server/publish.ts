@@ -9,9 +9,16 @@ import { consistencyProblems, Snapshot, type SnapshotCache } from "../xds/index.
 export const authConfigTypeUrl = "type.googleapis.com/gantry.extauth.v1.AuthConfig";
 export const rateLimitConfigTypeUrl = "type.googleapis.com/ratelimit.config.ratelimit.v3.RateLimitConfig";
 
+/** What the publisher reads of a proxy group: an agent rebuilds this much from the relay, not a whole ProxyGroup. */
+export interface PublishedGroup {
+  readonly name: string;
+  readonly proxies: ProxySelection;
+  readonly resources: readonly XdsResource[];
+}
+
 /** What one translation publishes: per-gateway Envoy resources, and the configs of Gantry's own services. */
-export interface Publication {
-  groups: readonly ProxyGroup[];
+export interface Publication<G extends PublishedGroup = ProxyGroup> {
+  groups: readonly G[];
   authConfigs: readonly XdsResource[];
   rateLimitConfigs: readonly XdsResource[];
 }
@@ -68,11 +75,11 @@ export function selects(selection: ProxySelection, node: NodeIdentity & NodePlac
  * RateLimitConfigs. Nodes with the same selection share one snapshot object, so publishing to
  * thousands of proxies costs one merge per distinct selection; the cache sends only what changed.
  */
-export class Publisher {
+export class Publisher<G extends PublishedGroup = ProxyGroup> {
   readonly #cache: SnapshotCache;
   readonly #logger: Logger;
   readonly #nodes = new Map<string, { node: Node; streams: number }>();
-  #publication: Publication = { groups: [], authConfigs: [], rateLimitConfigs: [] };
+  #publication: Publication<G> = { groups: [], authConfigs: [], rateLimitConfigs: [] };
   /**
    * False until the first translation is published. Until then a node gets no snapshot at all, so
    * its streams wait instead of being told, from an empty publication, that its listeners, clusters
@@ -87,7 +94,7 @@ export class Publisher {
     this.#logger = logger;
   }
 
-  update(publication: Publication): void {
+  update(publication: Publication<G>): void {
     this.#publication = publication;
     this.#published = true;
     this.#merged = new Map();
@@ -111,7 +118,7 @@ export class Publisher {
   }
 
   /** What was last published. */
-  get publication(): Publication {
+  get publication(): Publication<G> {
     return this.#publication;
   }
 

@@ -1,6 +1,8 @@
+// Over 400 lines: this file wires every part of the management server (store, translation, xDS, API, relay) in one place.
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { ServerCredentials } from "@grpc/grpc-js";
 import type { FileLimits } from "../config/index.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { systemClock, type Timers } from "../lib/clock.js";
@@ -28,6 +30,7 @@ import { type ConnectedClient, describeResource } from "./describe.js";
 import { DesiredState } from "./desired-state.js";
 import { type Publication, Publisher } from "./publish.js";
 import { type RejectionTimes, rejectionTimes } from "./rejections.js";
+import { type ClusterView, type PeerCluster, RelayHub, type RelayServer, startRelayServer } from "./relay/index.js";
 
 export interface ManagementServerOptions {
   store: ResourceStore;
@@ -63,11 +66,22 @@ export interface ManagementServerOptions {
   apiTls?: TlsFiles;
   /** Bounds on the xDS port across all client connections. */
   xdsLimits?: XdsLimits;
+  /** Serve agents (`gantry agent`) on a relay port: their clusters' discovery in, their translated output out. */
+  relay?: {
+    port: number;
+    /** Default insecure (loopback, tests); registration's mTLS credentials go here. */
+    credentials?: ServerCredentials;
+    peerCluster?: PeerCluster;
+  };
 }
 
 export interface ManagementServer {
   readonly xdsPort: number;
   readonly apiPort: number;
+  /** The relay port, when agents are served. */
+  readonly relayPort: number | undefined;
+  /** The clusters whose agents are or were connected to this replica. */
+  clusters(): ClusterView[];
   /** Translates now if a change is pending, and waits until published. */
   settle(): Promise<void>;
   /** The revision of the store last translated and published. */
@@ -159,6 +173,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const desired = new DesiredState(store, undefined, (documents) =>
     workers.run({ module: new URL("./parse-tasks.js", import.meta.url), name: "checkDocumentsTask" }, documents),
   );
+  const hub = options.relay && new RelayHub({ store, desired, logger, registry, clock, serverName });
   let statuses = new Map<string, Status>();
   let rejectedSince: RejectionTimes = new Map();
   let rateLimits: Translation["rateLimits"] = [];
@@ -207,6 +222,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
         rateLimitConfigs: translation.rateLimitConfigs,
       };
       publisher.update(publication);
+      hub?.update(publication);
       statuses = translation.statuses;
       rejectedSince = rejectionTimes(rejectedSince, statuses, clock.now());
       rateLimits = translation.rateLimits;
@@ -246,6 +262,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const unwatch = store.watch(() => debounce.trigger());
 
   let configDir: ConfigDirSource | undefined;
+  let relay: RelayServer | undefined;
   /** Undoes what started so far when a later step fails (a port in use, a store that cannot be read). */
   const abandon = async (err: unknown): Promise<never> => {
     apiTls?.stop();
@@ -254,6 +271,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     debounce.stop();
     await workers.close();
     await xds.stop(0);
+    await relay?.stop(0);
     throw err;
   };
   if (options.configDir) {
@@ -275,9 +293,21 @@ export async function startManagementServer(options: ManagementServerOptions): P
   }
   debounce.trigger();
   await debounce.flush().catch(abandon);
+  // Agents are taken once a first translation is published, so none is told its cluster is empty.
+  if (hub && options.relay) {
+    const { credentials, peerCluster } = options.relay;
+    relay = await startRelayServer({
+      hub,
+      host: options.host,
+      port: options.relay.port,
+      ...(credentials ? { credentials } : {}),
+      ...(peerCluster ? { peerCluster } : {}),
+      logger,
+    }).catch(abandon);
+  }
 
-  const proxies = (): ProxyStatusView[] =>
-    xds.proxyStatus().map((p) => ({
+  const proxies = (): ProxyStatusView[] => [
+    ...xds.proxyStatus().map((p) => ({
       nodeId: p.nodeId,
       metadata: p.metadata,
       stream: p.kind,
@@ -289,12 +319,22 @@ export async function startManagementServer(options: ManagementServerOptions): P
         ackedNonce: t.acked?.nonce ?? "",
         ...(t.lastNack ? { lastNackError: t.lastNack.error, lastNackAtMs: t.lastNack.at } : {}),
       })),
-    }));
+    })),
+    // The agents' proxies, by the status their agents relay (per client, not per stream and type).
+    ...(hub?.proxies() ?? []).map((c) => ({
+      nodeId: c.nodeId,
+      metadata: c.metadata,
+      stream: c.streams.join(","),
+      connectedAtMs: 0,
+      server: c.server,
+      types: [],
+    })),
+  ];
 
   /** The connected clients, one per node id, with what the ACK ledger counts for each. */
   const clientViews = (table: AckTable = xds.ackTable()): ProxyClientView[] => {
     const metadata = new Map(xds.proxyStatus().map((p) => [p.nodeId, p.metadata]));
-    return table.clients.map((c) => ({
+    const local = table.clients.map((c) => ({
       nodeId: c.nodeId,
       metadata: metadata.get(c.nodeId) ?? {},
       streams: [...c.streams],
@@ -306,6 +346,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
         ? { lastNack: { error: `${shortType(c.lastNack.typeUrl)}: ${c.lastNack.error}`, atMs: c.lastNack.at } }
         : {}),
     }));
+    return [...local, ...(hub?.proxies() ?? [])];
   };
 
   const statusOf = (key: ResourceKey) => statuses.get(refKey(key));
@@ -374,6 +415,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
   return {
     xdsPort: xds.port,
     apiPort: api.port,
+    relayPort: relay?.port,
+    clusters: () => hub?.clusters() ?? [],
     settle: () => debounce.flush(),
     get publishedRevision() {
       return publishedRevision;
@@ -387,6 +430,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       unwatch();
       configDir?.stop();
       debounce.stop();
+      await relay?.stop(1_000);
       await api.close();
       await workers.close();
       await xds.stop(1_000);

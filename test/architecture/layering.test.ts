@@ -20,8 +20,23 @@ const allowed: Record<string, readonly string[]> = {
   ratelimit: ["config", "gen", "lib", "ratelimit-config"],
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
   server: ["config", "envoy", "gen", "lib", "resources", "store", "translate", "xds"],
+  // The agent serves its cluster as the server serves its own: the same Publisher and relay codec.
+  agent: ["config", "envoy", "gen", "lib", "resources", "server", "xds"],
   up: ["extauth", "feeds", "lib", "ratelimit", "server", "store"],
-  cli: ["config", "extauth", "feeds", "gen", "lib", "ratelimit", "resources", "server", "store", "translate", "up"],
+  cli: [
+    "agent",
+    "config",
+    "extauth",
+    "feeds",
+    "gen",
+    "lib",
+    "ratelimit",
+    "resources",
+    "server",
+    "store",
+    "translate",
+    "up",
+  ],
 };
 
 function files(dir: string): string[] {

@@ -26,6 +26,7 @@ import {
   logLevelOption,
   parseBytes,
   parseHostPort,
+  parsePort,
   parsePositiveInt,
   portOption,
   redisUrlOption,
@@ -54,6 +55,7 @@ interface ServerFlags {
   xdsMaxTotalStreams: number;
   xdsMaxRequestBytes: number;
   xdsMaxStreamsPerConnection: number;
+  relayPort?: number;
   logLevel: LogLevel;
   /** The API limits, under commander's names for their flags (`--api-max-body-bytes` → apiMaxBodyBytes). */
   [limitFlag: `api${string}`]: unknown;
@@ -259,6 +261,14 @@ export function registerServer(program: Command): void {
         .default(defaultXdsRequestLimits.maxStreamsPerConnection)
         .argParser(parsePositiveInt),
     )
+    .addOption(
+      new Option(
+        "--relay-port <port>",
+        "serve agents (gantry agent) on this port; without it no agent can connect (docs/multicluster.md)",
+      )
+        .env("GANTRY_RELAY_PORT")
+        .argParser(parsePort),
+    )
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
@@ -307,6 +317,8 @@ export function registerServer(program: Command): void {
         maxRequestBytes: flags.xdsMaxRequestBytes,
         maxStreamsPerConnection: flags.xdsMaxStreamsPerConnection,
       },
+      // SEAM: registration's mTLS credentials and certificate-to-cluster check are passed here.
+      ...(flags.relayPort === undefined ? {} : { relay: { port: flags.relayPort } }),
       logger,
       registry,
     });
@@ -333,6 +345,7 @@ export function registerServer(program: Command): void {
       {
         xds: server.xdsPort,
         api: server.apiPort,
+        ...(server.relayPort === undefined ? {} : { relay: server.relayPort }),
         metrics: telemetry.port,
         store: flags.redisUrl ? "redis" : "memory",
         tls: { xds: xdsTls !== undefined, api: apiTls !== undefined },

@@ -1,0 +1,4 @@
+export { type Agent, type AgentOptions, startAgent } from "./agent.js";
+export { directoryDiscovery, parseDiscoveryFiles } from "./discovery.js";
+export { type LastKnownGood, lastKnownGoodFile, loadLastKnownGood, saveLastKnownGood } from "./last-known-good.js";
+export { RelayClient, type RelayClientOptions, relayBackoff } from "./relay-client.js";

@@ -1,0 +1,96 @@
+import { readFileSync } from "node:fs";
+import { type Command, Option } from "commander";
+import { directoryDiscovery, startAgent } from "../../agent/index.js";
+import { createLogger, createRegistry, type LogLevel, startTelemetryServer } from "../../lib/index.js";
+import { checkClusterName } from "../../server/relay/index.js";
+import { hostOption, logLevelOption, parseHostPort, portOption } from "../options.js";
+import { stopOnSignal } from "../signals.js";
+
+interface AgentFlags {
+  cluster: string;
+  relay: string[];
+  dataDir: string;
+  discoveryDir?: string;
+  host: string;
+  xdsPort: number;
+  metricsPort: number;
+  logLevel: LogLevel;
+}
+
+/** `--relay a:1,b:2`: each replica's relay address, checked as host:port. */
+function parseRelayAddresses(value: string): string[] {
+  return value.split(",").map((part) => {
+    const { host, port } = parseHostPort(part.trim());
+    return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  });
+}
+
+function agentVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+export function registerAgent(program: Command): void {
+  program
+    .command("agent")
+    .description("run a workload cluster's agent: relay to the management server, local xDS, last-known-good")
+    .addOption(
+      new Option("--cluster <name>", "this cluster's name (a DNS label)").env("GANTRY_CLUSTER").makeOptionMandatory(),
+    )
+    .addOption(
+      new Option(
+        "--relay <host:port[,host:port...]>",
+        "the management server replicas' relay address(es), tried in turn",
+      )
+        .env("GANTRY_RELAY")
+        .argParser(parseRelayAddresses)
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option("--data-dir <dir>", "where the last-known-good output is kept (created if missing)")
+        .env("GANTRY_DATA_DIR")
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option("--discovery-dir <dir>", "a folder of this cluster's Destinations, sent up to the server").env(
+        "GANTRY_DISCOVERY_DIR",
+      ),
+    )
+    .addOption(hostOption())
+    .addOption(
+      portOption("--xds-port", "GANTRY_XDS_PORT", "port this cluster's proxies and services connect to for xDS", 18000),
+    )
+    .addOption(portOption("--metrics-port", "GANTRY_METRICS_PORT", "port for /metrics, /healthz and /readyz", 9094))
+    .addOption(logLevelOption())
+    .action(async (flags: AgentFlags) => {
+      checkClusterName(flags.cluster, "--cluster");
+      const logger = createLogger({ service: "agent", level: flags.logLevel });
+      const registry = createRegistry("agent");
+      const agent = await startAgent({
+        cluster: flags.cluster,
+        relay: flags.relay,
+        dataDir: flags.dataDir,
+        ...(flags.discoveryDir ? { discovery: directoryDiscovery(flags.discoveryDir) } : {}),
+        host: flags.host,
+        xdsPort: flags.xdsPort,
+        agentVersion: agentVersion(),
+        logger,
+        registry,
+      });
+      const telemetry = await startTelemetryServer({
+        registry,
+        host: flags.host,
+        port: flags.metricsPort,
+        logger,
+        readiness: () => agent.readiness(),
+      });
+      logger.info({ xds: agent.xdsPort, metrics: telemetry.port, cluster: flags.cluster }, "gantry agent started");
+      await stopOnSignal(async () => {
+        logger.info("stopping");
+        await agent.stop();
+        await telemetry.close();
+      });
+    });
+}

@@ -1,0 +1,303 @@
+// Two workload clusters (east, west), each with its own `gantry agent` and a Go gRPC xDS client
+// attached to that agent, and two `gantry server` replicas on one redis-server: real processes on
+// loopback. The story runs in order, each step on the state the previous one left:
+// apply at the server → both clusters' clients follow; a replica dies → the agents move to the other
+// within 5 s, no call fails, no proxy is re-sent anything; every server down → clients keep routing,
+// a restarted agent serves from its data dir and says since when it is stale; servers back → the
+// agents converge and no proxy sees a push.
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
+import { RedisStore, type ResourceDocument } from "../../src/store/index.js";
+import { type Backend, startBackend } from "../interop/backends.js";
+import { clientCommand, type InteropClient, startClient } from "../interop/clients.js";
+import { freePort } from "../support/ports.js";
+import { type ManagedProcess, startProcess } from "../support/process.js";
+import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
+import { waitFor } from "../support/wait.js";
+
+const bin = new URL("../../bin/gantry.js", import.meta.url).pathname;
+const clusters = ["east", "west"] as const;
+type Cluster = (typeof clusters)[number];
+
+/** The sum of a metric's samples (those with `label`, e.g. `result="unchanged"`, when given). */
+async function metric(port: number, name: string, label = ""): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(label))
+    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+}
+
+async function readyz(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/readyz`)).text();
+}
+
+interface Replica {
+  readonly name: string;
+  readonly relayPort: number;
+  readonly metricsPort: number;
+  process: ManagedProcess;
+}
+
+async function startReplica(name: string, redisUrl: string, ports?: Pick<Replica, "relayPort" | "metricsPort">) {
+  const relayPort = ports?.relayPort ?? (await freePort());
+  const metricsPort = ports?.metricsPort ?? (await freePort());
+  const process = await startProcess({
+    name: `gantry server ${name}`,
+    command: globalThis.process.execPath,
+    args: [
+      ...[bin, "server", "--host", "127.0.0.1", "--redis-url", redisUrl, "--insecure-api", "--server-name", name],
+      ...["--xds-port", String(await freePort()), "--api-port", String(await freePort())],
+      ...["--metrics-port", String(metricsPort), "--relay-port", String(relayPort), "--log-level", "warn"],
+    ],
+    ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).ok,
+    readyTimeoutMs: 60_000,
+  });
+  return { name, relayPort, metricsPort, process };
+}
+
+interface AgentProcess {
+  readonly cluster: Cluster;
+  readonly xdsPort: number;
+  readonly metricsPort: number;
+  readonly dataDir: string;
+  readonly discoveryDir: string;
+  process: ManagedProcess;
+}
+
+/** Each cluster's own Destination `echo`, on its own backend: stored at the server as `echo.<cluster>`. */
+function discovered(port: number): string {
+  return `apiVersion: gantry/v1
+kind: Destination
+metadata: { name: echo, namespace: mc }
+spec:
+  ports: [{ number: 50051, protocol: GRPC }]
+  endpoints: [{ address: 127.0.0.1, port: ${port} }]
+`;
+}
+
+/** Per cluster, a proxyless Gateway placed in it and a route to its own `echo`; `extra` adds a host to both. */
+function world(extra = false): ResourceDocument[] {
+  const text = clusters
+    .map(
+      (c) => `---
+apiVersion: gantry/v1
+kind: Gateway
+metadata: { name: ${c}, namespace: mc }
+spec:
+  kind: GRPC_PROXYLESS
+  proxies: { labels: { app: mc, gantry.io/cluster: ${c} } }
+---
+apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: echo-${c}, namespace: mc }
+spec:
+  hosts: [echo.test${extra ? ", extra.test" : ""}]
+  gateways: [{ name: ${c} }]
+  http:
+    - forwardTo: { destinations: [{ destination: { name: echo.${c} } }] }
+`,
+    )
+    .join("");
+  return parseAllDocuments(text).map((d) => d.toJSON() as ResourceDocument);
+}
+
+describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
+  "gantry agent in two clusters, two server replicas",
+  () => {
+    let redis: RedisServer;
+    let store: RedisStore;
+    let root: string;
+    const backends = new Map<Cluster, Backend>();
+    const replicas: Replica[] = [];
+    const agents = new Map<Cluster, AgentProcess>();
+    const goClients = new Map<Cluster, InteropClient>();
+
+    const startAgentProcess = async (cluster: Cluster, ports?: { xdsPort: number; metricsPort: number }) => {
+      const xdsPort = ports?.xdsPort ?? (await freePort());
+      const metricsPort = ports?.metricsPort ?? (await freePort());
+      const dataDir = join(root, cluster, "data");
+      const discoveryDir = join(root, cluster, "discovery");
+      const process = await startProcess({
+        name: `gantry agent ${cluster}`,
+        command: globalThis.process.execPath,
+        args: [
+          ...[bin, "agent", "--cluster", cluster, "--host", "127.0.0.1"],
+          ...["--relay", replicas.map((r) => `127.0.0.1:${r.relayPort}`).join(",")],
+          ...["--data-dir", dataDir, "--discovery-dir", discoveryDir],
+          ...["--xds-port", String(xdsPort), "--metrics-port", String(metricsPort), "--log-level", "info"],
+        ],
+        // Up once it serves /readyz at all: ready (output) or not yet.
+        ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok,
+        readyTimeoutMs: 60_000,
+      });
+      const agent: AgentProcess = { cluster, xdsPort, metricsPort, dataDir, discoveryDir, process };
+      agents.set(cluster, agent);
+      return agent;
+    };
+
+    const call = async (cluster: Cluster, target = "echo.test") => {
+      const client = goClients.get(cluster);
+      if (!client) throw new Error(`no client in ${cluster}`);
+      return client.run({ target: `xds:///${target}`, calls: 1 });
+    };
+    const routesToOwnCluster = async (cluster: Cluster, target = "echo.test") =>
+      (await call(cluster, target)).backends[cluster] === 1;
+    const pushes = async (cluster: Cluster) => metric(agents.get(cluster)?.metricsPort ?? 0, "gantry_xds_pushes_total");
+
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), "gantry-multicluster-"));
+      redis = await startRedis();
+      store = new RedisStore({ url: redis.url });
+      await store.ready();
+      for (const c of clusters) {
+        backends.set(c, await startBackend(c));
+        await mkdir(join(root, c, "discovery"), { recursive: true });
+        await writeFile(join(root, c, "discovery", "echo.yaml"), discovered(backends.get(c)?.port ?? 0));
+      }
+      await store.apply(world());
+      replicas.push(await startReplica("first", redis.url), await startReplica("second", redis.url));
+      for (const c of clusters) await startAgentProcess(c);
+      for (const c of clusters) {
+        const agent = agents.get(c);
+        const bootstrap = buildGrpcBootstrap({
+          nodeId: `client-${c}`,
+          labels: { app: "mc" },
+          xdsHost: "127.0.0.1",
+          xdsPort: agent?.xdsPort ?? 0,
+        });
+        const client = await startClient("go", bootstrap);
+        if (!client) throw new Error("the Go client is not built");
+        goClients.set(c, client);
+      }
+    }, 180_000);
+
+    afterAll(async () => {
+      for (const client of goClients.values()) await client.stop().catch(() => {});
+      for (const agent of agents.values()) await agent.process.stop().catch(() => {});
+      for (const replica of replicas) await replica.process.stop().catch(() => {});
+      await store?.close();
+      for (const backend of backends.values()) await backend.stop();
+      await redis?.close();
+      if (root) await rm(root, { recursive: true, force: true });
+    });
+
+    it("sends each cluster's Destinations up and routes each cluster's clients to their own backend", async () => {
+      for (const c of clusters) {
+        await waitFor(() => routesToOwnCluster(c), { timeoutMs: 60_000, what: `the ${c} client's first routed call` });
+      }
+      const stored = (await store.list({ kind: "Destination" })).map((r) => `${r.key.namespace}/${r.key.name}`);
+      expect(stored).toEqual(["mc/echo.east", "mc/echo.west"]);
+    }, 90_000);
+
+    it("an apply at the server reaches the clients of both clusters", async () => {
+      const started = performance.now();
+      await store.apply(world(true));
+      const reached = await Promise.all(
+        clusters.map(async (c) => {
+          await waitFor(() => routesToOwnCluster(c, "extra.test"), {
+            timeoutMs: 15_000,
+            what: `${c} to route extra.test`,
+          });
+          return Math.round(performance.now() - started);
+        }),
+      );
+      console.log(`apply → routed in both clusters: east ${reached[0]} ms, west ${reached[1]} ms`);
+    }, 30_000);
+
+    it("a replica dies: each agent is back on the other within 5 s, no call fails, no proxy is pushed anything", async () => {
+      const before = await Promise.all(clusters.map(pushes));
+      let loading = true;
+      const failed: string[] = [];
+      const load = Promise.all(
+        clusters.map(async (c) => {
+          while (loading) {
+            const r = await goClients.get(c)?.run({ target: "xds:///echo.test", calls: 10, concurrency: 2 });
+            if (r && r.backends[c] !== 10) failed.push(`${c}: ${JSON.stringify(r)}`);
+          }
+        }),
+      );
+      try {
+        const [first] = replicas;
+        if (!first) throw new Error("no replica");
+        first.process.child.kill("SIGKILL");
+        const killedAt = performance.now();
+        await waitFor(() => first.process.exited, { what: "the first replica to die" });
+        for (const c of clusters) {
+          const port = agents.get(c)?.metricsPort ?? 0;
+          await waitFor(async () => (await readyz(port)).includes(`connected to 127.0.0.1:${replicas[1]?.relayPort}`), {
+            timeoutMs: 5_000,
+            what: `the ${c} agent to reconnect to the second replica`,
+          });
+        }
+        console.log(`agents reconnected ${Math.round(performance.now() - killedAt)} ms after the kill`);
+        // The second replica took both agents (its own relay metric), and confirmed their output.
+        await waitFor(async () => (await metric(replicas[1]?.metricsPort ?? 0, "gantry_relay_agents")) === 2, {
+          what: "both agents on the second replica",
+        });
+      } finally {
+        loading = false;
+        await load;
+      }
+      expect(failed).toEqual([]);
+      expect(await Promise.all(clusters.map(pushes))).toEqual(before);
+    }, 60_000);
+
+    it("every server down: clients keep routing; a restarted agent serves from its data dir, stale since the outage", async () => {
+      const [, second] = replicas;
+      if (!second) throw new Error("no replica");
+      second.process.child.kill("SIGKILL");
+      await waitFor(() => second.process.exited, { what: "the second replica to die" });
+      for (const c of clusters) {
+        await waitFor(async () => /stale since \d{4}-/.test(await readyz(agents.get(c)?.metricsPort ?? 0)), {
+          what: `the ${c} agent to report stale`,
+        });
+        expect(await metric(agents.get(c)?.metricsPort ?? 0, "gantry_agent_stale_since_seconds")).toBeGreaterThan(0);
+        expect(await routesToOwnCluster(c)).toBe(true);
+      }
+      // The east agent restarts on its ports with no server anywhere: it serves its last-known-good output.
+      const east = agents.get("east");
+      if (!east) throw new Error("no east agent");
+      await east.process.stop();
+      await startAgentProcess("east", { xdsPort: east.xdsPort, metricsPort: east.metricsPort });
+      const status = await readyz(east.metricsPort);
+      expect(status).toMatch(/^ready\n/);
+      expect(status).toMatch(/relay: not connected/);
+      expect(status).toMatch(/stale since \d{4}-/);
+      await waitFor(() => routesToOwnCluster("east"), {
+        timeoutMs: 30_000,
+        what: "east to route from the restarted agent",
+      });
+      await waitFor(() => routesToOwnCluster("east", "extra.test"), {
+        what: "east to route the applied host from disk",
+      });
+    }, 90_000);
+
+    it("servers back: the agents converge and no proxy is pushed anything", async () => {
+      const before = await Promise.all(clusters.map(pushes));
+      for (const [i, replica] of replicas.entries()) {
+        replicas[i] = await startReplica(replica.name, redis.url, replica);
+      }
+      for (const c of clusters) {
+        const port = agents.get(c)?.metricsPort ?? 0;
+        await waitFor(async () => !(await readyz(port)).includes("stale since"), {
+          timeoutMs: 15_000,
+          what: `the ${c} agent to be current again`,
+        });
+        expect(await metric(port, "gantry_agent_stale_since_seconds")).toBe(0);
+        expect(await routesToOwnCluster(c)).toBe(true);
+      }
+      expect(await Promise.all(clusters.map(pushes))).toEqual(before);
+      // What the agents took from the returning servers: a confirmation, nothing to apply.
+      for (const c of clusters) {
+        expect(
+          await metric(agents.get(c)?.metricsPort ?? 0, "gantry_agent_outputs_total", 'result="unchanged"'),
+        ).toBeGreaterThan(0);
+      }
+    }, 120_000);
+  },
+);
