@@ -62,3 +62,14 @@ export {
 } from "./tls.js";
 export { toErrorData, type WorkerErrorData } from "./worker-entry.js";
 export { runnableModule, WorkerPool, type WorkerPoolOptions, type WorkerTask, WorkerTaskError } from "./worker-pool.js";
+export {
+  type AttributeValue,
+  type Attributes,
+  checkTracingOptions,
+  type HeaderCarrier,
+  noTracing,
+  type RequestSpan,
+  startTracing,
+  type Tracing,
+  type TracingOptions,
+} from "./tracing/index.js";

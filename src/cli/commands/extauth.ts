@@ -16,15 +16,18 @@ import {
   redisUrlOption,
   type ServerLimitFlags,
   serverLimitOptions,
+  type TracingFlags,
   tlsFilesFromFlags,
   tlsOptions,
+  tracingFromFlags,
+  tracingOptions,
   type XdsFeedFlags,
   xdsClientTlsFromFlags,
   xdsFeedOptions,
 } from "../options.js";
 import { stopAllOnSignal } from "../signals.js";
 
-interface ExtAuthFlags extends XdsFeedFlags, ServerLimitFlags {
+interface ExtAuthFlags extends XdsFeedFlags, ServerLimitFlags, TracingFlags {
   host: string;
   grpcPort: number;
   grpcMaxConcurrentStreams: number;
@@ -94,6 +97,7 @@ export function registerExtAuth(program: Command): void {
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
   for (const option of [...serverLimitOptions(), ...xdsFeedOptions("extauth")]) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
+  for (const option of tracingOptions()) command.addOption(option);
   command.action(async (flags: ExtAuthFlags) => {
     if (flags.xdsServer && flags.config)
       throw new Error("--config and --xds-server are two config sources: choose one");
@@ -101,8 +105,10 @@ export function registerExtAuth(program: Command): void {
     const tls = tlsFilesFromFlags(flags);
     const xdsTls = xdsClientTlsFromFlags(flags);
     checkBufferedBytes(flags.grpcMaxBufferedBytes, flags.maxRequestBytes, "--max-request-bytes");
+    const tracing = tracingFromFlags(flags, "gantry-extauth");
     const logger = createLogger({ service: "extauth", level: flags.logLevel });
     const server = await startExtAuthServer({
+      ...(tracing ? { tracing } : {}),
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,

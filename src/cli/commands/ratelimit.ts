@@ -22,15 +22,18 @@ import {
   redisUrlOption,
   type ServerLimitFlags,
   serverLimitOptions,
+  type TracingFlags,
   tlsFilesFromFlags,
   tlsOptions,
+  tracingFromFlags,
+  tracingOptions,
   type XdsFeedFlags,
   xdsClientTlsFromFlags,
   xdsFeedOptions,
 } from "../options.js";
 import { stopAllOnSignal } from "../signals.js";
 
-interface RateLimitFlags extends XdsFeedFlags, ServerLimitFlags {
+interface RateLimitFlags extends XdsFeedFlags, ServerLimitFlags, TracingFlags {
   host: string;
   grpcPort: number;
   grpcMaxConcurrentStreams: number;
@@ -158,6 +161,7 @@ export function registerRateLimit(program: Command): void {
   for (const option of tlsOptions("", "gRPC")) command.addOption(option);
   for (const option of [...serverLimitOptions(), ...xdsFeedOptions("ratelimit")]) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
+  for (const option of tracingOptions()) command.addOption(option);
   command.action(async (flags: RateLimitFlags) => {
     if (flags.xdsServer && flags.configDir) {
       throw new Error("--config-dir and --xds-server are two config sources: choose one");
@@ -166,8 +170,10 @@ export function registerRateLimit(program: Command): void {
     const tls = tlsFilesFromFlags(flags);
     const xdsTls = xdsClientTlsFromFlags(flags);
     checkBufferedBytes(flags.grpcMaxBufferedBytes, 4 * 1024 ** 2, "the largest request (4Mi)");
+    const tracing = tracingFromFlags(flags, "gantry-ratelimit");
     const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
     const server = await startRateLimitServer({
+      ...(tracing ? { tracing } : {}),
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,
