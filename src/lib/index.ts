@@ -60,11 +60,9 @@ export {
   TlsFileWatch,
   type TlsMaterial,
 } from "./tls.js";
-export { toErrorData, type WorkerErrorData } from "./worker-entry.js";
-export { runnableModule, WorkerPool, type WorkerPoolOptions, type WorkerTask, WorkerTaskError } from "./worker-pool.js";
 export {
-  type AttributeValue,
   type Attributes,
+  type AttributeValue,
   checkTracingOptions,
   type HeaderCarrier,
   noTracing,
@@ -73,3 +71,5 @@ export {
   type Tracing,
   type TracingOptions,
 } from "./tracing/index.js";
+export { toErrorData, type WorkerErrorData } from "./worker-entry.js";
+export { runnableModule, WorkerPool, type WorkerPoolOptions, type WorkerTask, WorkerTaskError } from "./worker-pool.js";
