@@ -5,8 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ExtAuthServer, startExtAuthServer } from "../../src/extauth/index.js";
 import { RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { AuthConfigSchema } from "../../src/gen/gantry/extauth/v1/auth_config_pb.js";
-import { createClient, createLogger } from "../../src/lib/index.js";
+import { createClient, createLogger, createRegistry } from "../../src/lib/index.js";
 import { type RateLimitServer, startRateLimitServer } from "../../src/ratelimit/index.js";
+import { startManagementServer } from "../../src/server/index.js";
+import { MemoryStore } from "../../src/store/index.js";
 import { checkClient, checkRequest } from "../extauth/helpers.js";
 import { yamlConfigs } from "../ratelimit/harness.js";
 import { needTool, runGantry, waitFor } from "../support/index.js";
@@ -184,6 +186,52 @@ describe.skipIf(!collectorBin)("tracing to a real OpenTelemetry Collector", () =
     const unsampledRoot = collector.spans().filter((s) => s.name === "ratelimit ShouldRateLimit" && !s.parentSpanId);
     expect(unsampledRoot).toEqual([]);
     expect(traces.has(marker)).toBe(true);
+  });
+
+  it("the management server traces each translation and publication", async () => {
+    const store = new MemoryStore();
+    const server = await startManagementServer({
+      store,
+      host: "127.0.0.1",
+      xdsPort: 0,
+      apiPort: 0,
+      apiToken: undefined,
+      insecureApi: true,
+      logger: quiet,
+      registry: createRegistry("server", { processMetrics: false }),
+      debounce: { quietMs: 10, maxDelayMs: 100 },
+      tracing: { endpoint: collector.tracesUrl, sampleRatio: 1, serviceName: "gantry-server" },
+    });
+    try {
+      await store.apply([
+        {
+          apiVersion: "gantry/v1",
+          kind: "Destination",
+          metadata: { name: "orders", namespace: "default" },
+          spec: { ports: [{ number: 8080 }], endpoints: [{ address: "10.0.0.1" }] },
+        },
+      ]);
+      const run = await waitFor(
+        () =>
+          collector
+            .spans()
+            .find(
+              (s) =>
+                s.service === "gantry-server" &&
+                s.name === "translate and publish" &&
+                s.attributes["gantry.revision"] === 1,
+            ),
+        { timeoutMs: 10_000, what: "the span of revision 1's translation" },
+      );
+      const children = await waitFor(() => {
+        const found = collector.spans().filter((s) => s.parentSpanId === run.spanId);
+        return found.length >= 2 ? found : undefined;
+      });
+      expect(children.map((c) => c.name).sort()).toEqual(["publish", "translate"]);
+      expect(children.find((c) => c.name === "translate")?.attributes["gantry.resources"]).toBe(1);
+    } finally {
+      await server.stop();
+    }
   });
 
   it("refuses a tracing endpoint that is not an http(s) URL, naming the flag", async () => {
