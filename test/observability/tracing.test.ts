@@ -11,8 +11,8 @@ import { startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { checkClient, checkRequest } from "../extauth/helpers.js";
 import { yamlConfigs } from "../ratelimit/harness.js";
-import { needTool, runGantry, waitFor } from "../support/index.js";
-import { type CollectedSpan, type Collector, startCollector } from "../support/otelcol.js";
+import { freePort, type ManagedProcess, needTool, runGantry, waitFor } from "../support/index.js";
+import { type CollectedSpan, type Collector, startCollector, startShippedCollector } from "../support/otelcol.js";
 
 // Spans from the ext-auth and rate-limit servers, exported over OTLP to a real OpenTelemetry
 // Collector (test/observability/otelcol, built by scripts/test-prereqs.mjs) and read back from its
@@ -249,3 +249,81 @@ describe.skipIf(!collectorBin)("tracing to a real OpenTelemetry Collector", () =
     expect(ratio.stderr).toContain("--tracing-sample-ratio");
   });
 });
+
+describe.skipIf(!collectorBin)(
+  "the shipped collector pipeline (deploy/otel): workload → gateway → trace backend",
+  () => {
+    it("carries a Check's span from gantry extauth through both collectors to the backend", async () => {
+      const backend = await startCollector(collectorBin as string);
+      const deploy = new URL("../../deploy/otel/", import.meta.url).pathname;
+      const [gatewayGrpc, gatewayProm, workloadGrpc, workloadHttp] = [
+        await freePort(),
+        await freePort(),
+        await freePort(),
+        await freePort(),
+      ];
+      const started: ManagedProcess[] = [];
+      let extauth: ExtAuthServer | undefined;
+      try {
+        started.push(
+          await startShippedCollector(
+            collectorBin as string,
+            `${deploy}gateway.yaml`,
+            {
+              OTLP_GRPC_LISTEN: `127.0.0.1:${gatewayGrpc}`,
+              PROMETHEUS_LISTEN: `127.0.0.1:${gatewayProm}`,
+              OTEL_TRACES_BACKEND: backend.grpcEndpoint,
+            },
+            gatewayGrpc,
+          ),
+        );
+        started.push(
+          await startShippedCollector(
+            collectorBin as string,
+            `${deploy}workload.yaml`,
+            {
+              OTLP_GRPC_LISTEN: `127.0.0.1:${workloadGrpc}`,
+              OTLP_HTTP_LISTEN: `127.0.0.1:${workloadHttp}`,
+              OTEL_GATEWAY_ENDPOINT: `127.0.0.1:${gatewayGrpc}`,
+            },
+            workloadHttp,
+          ),
+        );
+        extauth = await startExtAuthServer({
+          host: "127.0.0.1",
+          grpcPort: 0,
+          metricsPort: 0,
+          logger: quiet,
+          tracing: {
+            endpoint: `http://127.0.0.1:${workloadHttp}/v1/traces`,
+            sampleRatio: 1,
+            serviceName: "gantry-extauth",
+          },
+          configs: [],
+        });
+        const client = checkClient(extauth.grpcPort);
+        const traceId = hex(16);
+        try {
+          await client.check(checkRequest({ configId: "none" }), {
+            metadata: metadata({ traceparent: traceparent(traceId, hex(8)) }),
+          });
+        } finally {
+          client.close();
+        }
+        const span = await waitFor(() => backend.spans().find((s) => s.traceId === traceId), {
+          timeoutMs: 20_000,
+          what: "the span at the trace backend",
+        });
+        expect(span.name).toBe("ext_authz Check");
+        expect(span.service).toBe("gantry-extauth");
+        expect(span.attributes["gantry.decision"]).toBe("unknown_config");
+        // The gateway's Prometheus exporter answers for Prometheus to scrape.
+        expect((await fetch(`http://127.0.0.1:${gatewayProm}/metrics`)).ok).toBe(true);
+      } finally {
+        await extauth?.stop();
+        for (const proc of started.reverse()) await proc.stop();
+        await backend.stop();
+      }
+    }, 90_000);
+  },
+);

@@ -18,6 +18,8 @@ export interface CollectedSpan {
 export interface Collector {
   /** OTLP/HTTP traces endpoint for exporters. */
   readonly tracesUrl: string;
+  /** OTLP/gRPC endpoint, host:port. */
+  readonly grpcEndpoint: string;
   /** Every span written so far. */
   spans(): CollectedSpan[];
   stop(): Promise<void>;
@@ -40,14 +42,14 @@ function value(v: OtlpValue): string | number | boolean {
 /** Starts the real OpenTelemetry Collector (test/observability/otelcol) with a file exporter. */
 export async function startCollector(binary: string): Promise<Collector> {
   const dir = mkdtempSync(join(tmpdir(), "gantry-otelcol-"));
-  const httpPort = await freePort();
+  const [httpPort, grpcPort] = [await freePort(), await freePort()];
   const out = join(dir, "spans.jsonl");
   const config = join(dir, "config.yaml");
   writeFileSync(
     config,
     [
       "receivers:",
-      `  otlp: { protocols: { http: { endpoint: "127.0.0.1:${httpPort}" } } }`,
+      `  otlp: { protocols: { http: { endpoint: "127.0.0.1:${httpPort}" }, grpc: { endpoint: "127.0.0.1:${grpcPort}" } } }`,
       "exporters:",
       // Flushed on every batch so that tests read spans as soon as they are exported.
       `  file: { path: ${JSON.stringify(out)}, format: json, flush_interval: 100ms }`,
@@ -64,7 +66,7 @@ export async function startCollector(binary: string): Promise<Collector> {
       name: "otelcol",
       command: binary,
       args: ["--config", `file:${config}`],
-      ready: () => isListening(httpPort),
+      ready: async () => (await isListening(httpPort)) && (await isListening(grpcPort)),
       readyTimeoutMs: 20_000,
     });
   } catch (err) {
@@ -73,6 +75,7 @@ export async function startCollector(binary: string): Promise<Collector> {
   }
   return {
     tracesUrl: `http://127.0.0.1:${httpPort}/v1/traces`,
+    grpcEndpoint: `127.0.0.1:${grpcPort}`,
     spans() {
       if (!existsSync(out)) return [];
       const spans: CollectedSpan[] = [];
@@ -117,4 +120,24 @@ export async function startCollector(binary: string): Promise<Collector> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Starts the collector on one of the shipped configs (deploy/otel) as it is, its listening addresses
+ * and upstreams given by the environment variables the config reads.
+ */
+export async function startShippedCollector(
+  binary: string,
+  config: string,
+  env: Record<string, string>,
+  readyPort: number,
+): Promise<ManagedProcess> {
+  return startProcess({
+    name: `otelcol ${config}`,
+    command: binary,
+    args: ["--config", `file:${config}`],
+    env: { ...process.env, ...env },
+    ready: () => isListening(readyPort),
+    readyTimeoutMs: 20_000,
+  });
 }
