@@ -37,7 +37,7 @@ const compose = parse(read("docker-compose.yml"), { merge: true }) as {
 describe("docker-compose.yml (checked without a container engine)", () => {
   const services = compose.services;
 
-  it("has the whole stack: Envoy gateway and sidecar, app, server, extauth, ratelimit, three Redis, Prometheus, Grafana", () => {
+  it("has the whole stack: Envoy gateway and sidecar, app, server, extauth, ratelimit, three Redis, collectors, Jaeger, Prometheus, Grafana", () => {
     expect(Object.keys(services).sort()).toEqual(
       [
         "envoy-gateway",
@@ -46,6 +46,9 @@ describe("docker-compose.yml (checked without a container engine)", () => {
         "gantry-ratelimit",
         "gantry-server",
         "grafana",
+        "jaeger",
+        "otel-collector",
+        "otel-gateway",
         "prometheus",
         "redis-extauth",
         "redis-management",
@@ -87,12 +90,26 @@ describe("docker-compose.yml (checked without a container engine)", () => {
     }
   });
 
+  it("Gantry's services send traces to the workload collector, which runs deploy/otel's config", () => {
+    for (const name of ["gantry-server", "gantry-extauth", "gantry-ratelimit"]) {
+      expect(services[name]?.command, name).toContain("--tracing-endpoint=http://otel-collector:4318/v1/traces");
+    }
+    expect(services["otel-collector"]?.volumes).toEqual(["./deploy/otel/workload.yaml:/etc/otelcol/workload.yaml:ro"]);
+    expect(services["otel-gateway"]?.volumes).toEqual(["./deploy/otel/gateway.yaml:/etc/otelcol/gateway.yaml:ro"]);
+    expect(services["otel-gateway"]?.environment?.["OTEL_TRACES_BACKEND"]).toBe("jaeger:4317");
+  });
+
   it("Prometheus scrapes each Gantry service on its metrics port", () => {
     const prometheus = parse(read("deploy/prometheus/prometheus.yml")) as {
       scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }>;
     };
     const targets = prometheus.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
-    expect(targets.sort()).toEqual(["gantry-extauth:9092", "gantry-ratelimit:9093", "gantry-server:9091"]);
+    expect(targets.sort()).toEqual([
+      "gantry-extauth:9092",
+      "gantry-ratelimit:9093",
+      "gantry-server:9091",
+      "otel-gateway:8889",
+    ]);
     for (const target of targets) expect(services).toHaveProperty(target.split(":")[0] as string);
   });
 
