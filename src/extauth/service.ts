@@ -192,7 +192,7 @@ export class ExtAuthService {
     const span = this.#options.tracing?.startServerSpan(
       "ext_authz Check",
       [metadata, request.attributes?.request?.http?.headers],
-      checkAttributes(request, configId),
+      () => checkAttributes(request, configId),
     );
     if (!served) {
       this.#options.metrics.unknownConfig(configId, (performance.now() - started) / 1000);

@@ -36,7 +36,8 @@ export interface Tracing {
   startServerSpan(
     name: string,
     carriers: readonly (HeaderCarrier | undefined)[],
-    attributes?: Attributes,
+    /** Set once the request is sampled; a function is called only then. */
+    attributes?: Attributes | (() => Attributes),
   ): RequestSpan | undefined;
   /** A span with no remote parent (background work: a translation, a push). */
   startSpan(name: string, attributes?: Attributes): RequestSpan | undefined;

@@ -78,11 +78,12 @@ class OtelTracing implements Tracing {
   startServerSpan(
     name: string,
     carriers: readonly (HeaderCarrier | undefined)[],
-    attributes?: Attributes,
+    attributes?: Attributes | (() => Attributes),
   ): RequestSpan | undefined {
     let parent: Context = ROOT_CONTEXT;
     for (const carrier of carriers) {
-      if (!carrier) continue;
+      // Most calls carry no trace context: skip the propagators' parsing for them.
+      if (!carrier || !(carrier["traceparent"] || carrier["b3"] || carrier["x-b3-traceid"])) continue;
       const extracted = this.#propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
       if (trace.getSpanContext(extracted)) {
         parent = extracted;
@@ -96,10 +97,17 @@ class OtelTracing implements Tracing {
     return this.#start(name, SpanKind.INTERNAL, ROOT_CONTEXT, attributes);
   }
 
-  #start(name: string, kind: SpanKind, parent: Context, attributes?: Attributes): RequestSpan | undefined {
-    const span = this.#tracer.startSpan(name, attributes ? { kind, attributes } : { kind }, parent);
+  #start(
+    name: string,
+    kind: SpanKind,
+    parent: Context,
+    attributes?: Attributes | (() => Attributes),
+  ): RequestSpan | undefined {
+    // The sampler (parent-based, trace-ID ratio) does not read attributes: they are set once sampled.
+    const span = this.#tracer.startSpan(name, { kind }, parent);
     // Not sampled: no object for the request to carry, nothing recorded under it.
     if (!span.isRecording()) return undefined;
+    if (attributes) span.setAttributes(typeof attributes === "function" ? attributes() : attributes);
     return new OtelSpan(this.#tracer, span);
   }
 
