@@ -47,6 +47,8 @@ const envoyPaths = [
   "envoy/config/cluster/v3",
   "envoy/config/endpoint/v3",
   "envoy/config/core/v3",
+  // Only the OpenTelemetry tracer: the folder's other tracers import protos grpc-js-xds does not ship.
+  "envoy/config/trace/v3/opentelemetry.proto",
   "envoy/extensions/filters/network/http_connection_manager/v3",
   "envoy/extensions/filters/http/router/v3",
   "envoy/extensions/filters/http/ext_authz/v3",

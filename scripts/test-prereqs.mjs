@@ -23,6 +23,9 @@ const aptTools = [
   { command: "redis-cli", pkg: "redis-tools" },
   { command: "slapd", pkg: "slapd" },
   { command: "ldapadd", pkg: "ldap-utils" },
+  // Prometheus scrapes every metrics port in test/observability; promtool unit-tests the alert rules.
+  { command: "prometheus", pkg: "prometheus" },
+  { command: "promtool", pkg: "prometheus" },
 ];
 
 /** Go tools the tests need, built from the Go module proxy into .cache/bin. Pinned for repeatable runs. */
@@ -141,6 +144,29 @@ function upToDate(stampFile, stamp) {
       mkdirSync(localBin, { recursive: true });
       execFileSync("go", ["build", "-o", binary, "."], {
         cwd: join(root, "test/interop/go"),
+        stdio: "inherit",
+        env: { ...process.env, GOFLAGS: "-mod=readonly" },
+      });
+      writeFileSync(stampFile, stamp);
+    }
+  }
+}
+
+// The OpenTelemetry Collector the tracing tests send spans to (test/observability/otelcol: OTLP in; debug,
+// file, OTLP and Prometheus exporters), pinned to one collector release by its go.mod and go.sum.
+{
+  const dir = "test/observability/otelcol";
+  const binary = join(localBin, "gantry-otelcol");
+  const stampFile = `${binary}.stamp`;
+  const stamp = stampOf([`${dir}/go.mod`, `${dir}/go.sum`, `${dir}/main.go`]);
+  if (!existsSync(binary) || !upToDate(stampFile, stamp)) {
+    if (!find("go")) {
+      problems.push("gantry-otelcol: install Go, then run this script again");
+    } else {
+      console.log(`test-prereqs: building gantry-otelcol (OpenTelemetry Collector, ${dir})`);
+      mkdirSync(localBin, { recursive: true });
+      execFileSync("go", ["build", "-o", binary, "."], {
+        cwd: join(root, dir),
         stdio: "inherit",
         env: { ...process.env, GOFLAGS: "-mod=readonly" },
       });

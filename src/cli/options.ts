@@ -4,6 +4,7 @@ import { defaultFileLimits, type FileLimits } from "../config/index.js";
 import type { ClientTlsFiles } from "../lib/grpc-tls.js";
 import { type LogLevel, logLevels } from "../lib/logger.js";
 import { loadTlsFiles, type TlsFiles } from "../lib/tls.js";
+import { checkTracingOptions, type TracingOptions } from "../lib/tracing/index.js";
 
 /**
  * Options shared by several subcommands. Each one reads a flag or, failing that, a GANTRY_*
@@ -277,4 +278,43 @@ export function configLimitOptions(): Option[] {
 
 export function configLimits(flags: { configMaxFileBytes: number; configMaxDocuments: number }): FileLimits {
   return { maxFileBytes: flags.configMaxFileBytes, maxDocuments: flags.configMaxDocuments };
+}
+
+/** What the tracing flags give. */
+export interface TracingFlags {
+  tracingEndpoint?: string;
+  tracingSampleRatio: number;
+}
+
+function parseRatio(value: string): number {
+  const ratio = Number(value);
+  if (value.trim() === "" || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+    throw new InvalidArgumentError(`"${value}" is not a ratio between 0 and 1`);
+  }
+  return ratio;
+}
+
+/** `--tracing-endpoint` and `--tracing-sample-ratio`: OpenTelemetry traces over OTLP/HTTP. */
+export function tracingOptions(): Option[] {
+  return [
+    new Option(
+      "--tracing-endpoint <url>",
+      "export OpenTelemetry traces over OTLP/HTTP to this URL (e.g. http://collector:4318/v1/traces); off when unset",
+    ).env("GANTRY_TRACING_ENDPOINT"),
+    new Option(
+      "--tracing-sample-ratio <ratio>",
+      "fraction of traces started here that are kept (0..1); a caller's sampled flag is followed",
+    )
+      .env("GANTRY_TRACING_SAMPLE_RATIO")
+      .default(0.01)
+      .argParser(parseRatio),
+  ];
+}
+
+/** Tracing options for a process named `service`, or undefined when tracing is off. */
+export function tracingFromFlags(flags: TracingFlags, service: string): TracingOptions | undefined {
+  if (flags.tracingEndpoint === undefined) return undefined;
+  const options = { endpoint: flags.tracingEndpoint, sampleRatio: flags.tracingSampleRatio, serviceName: service };
+  checkTracingOptions(options);
+  return options;
 }

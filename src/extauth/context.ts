@@ -1,5 +1,6 @@
 import type { CheckRequest } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { Timer, Timers } from "../lib/clock.js";
+import type { RequestSpan } from "../lib/tracing/index.js";
 import type { CheckContext, Verdict } from "./evaluator.js";
 
 const noHeaders: Readonly<Record<string, string>> = Object.freeze({});
@@ -18,9 +19,14 @@ export class RequestContext implements CheckContext {
   #controller: AbortController | undefined;
   #timer: Timer | undefined;
   #expired: Promise<Verdict> | undefined;
+  /** The check's span when the request is traced and sampled. */
+  readonly trace: RequestSpan | undefined;
+  /** The span of the step being evaluated (steps run one at a time), for evaluators' child spans. */
+  span: RequestSpan | undefined;
 
-  constructor(request: CheckRequest, timeoutMs: number, clock: Timers) {
+  constructor(request: CheckRequest, timeoutMs: number, clock: Timers, trace?: RequestSpan) {
     this.request = request;
+    this.trace = trace;
     this.headers = request.attributes?.request?.http?.headers ?? noHeaders;
     this.#clock = clock;
     this.#timeoutMs = timeoutMs;

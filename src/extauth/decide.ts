@@ -1,4 +1,5 @@
 import type { Config } from "../gen/gantry/extauth/v1/auth_config_pb.js";
+import type { RequestSpan } from "../lib/tracing/index.js";
 import type { RequestContext } from "./context.js";
 import type { AllowEffects, Evaluator, Verdict } from "./evaluator.js";
 import type { Expression } from "./expression.js";
@@ -51,6 +52,26 @@ function failedEvaluation(err: unknown): Verdict {
 }
 
 function evaluateStep(step: Step, context: RequestContext): Pending<Verdict> {
+  if (context.trace) return traceStep(step, context, context.trace);
+  return runStep(step, context);
+}
+
+/** A step of a sampled request, in its own child span. */
+function traceStep(step: Step, context: RequestContext, trace: RequestSpan): Pending<Verdict> {
+  const span = trace.child(`step ${step.name}`, { "gantry.step": step.name, "gantry.evaluator": step.kind });
+  context.span = span;
+  const finish = (verdict: Verdict): Verdict => {
+    span.setAttribute("gantry.verdict", verdict.kind);
+    if (verdict.kind === "error") span.fail(verdict.reason);
+    span.end();
+    if (context.span === span) context.span = undefined;
+    return verdict;
+  };
+  const verdict = runStep(step, context);
+  return verdict instanceof Promise ? verdict.then(finish) : finish(verdict);
+}
+
+function runStep(step: Step, context: RequestContext): Pending<Verdict> {
   let verdict: Pending<Verdict>;
   try {
     verdict = step.evaluator.evaluate(context);

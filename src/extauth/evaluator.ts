@@ -4,6 +4,7 @@ import type { Config } from "../gen/gantry/extauth/v1/auth_config_pb.js";
 import type { Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import type { RedisClient } from "../lib/redis.js";
+import type { RequestSpan } from "../lib/tracing/index.js";
 import type { ApiKeyDirectory } from "./apikeys/index.js";
 
 /**
@@ -57,6 +58,11 @@ export interface CheckContext {
   readonly headers: Readonly<Record<string, string>>;
   /** State shared by the steps of one check (e.g. a validated identity or claims). */
   readonly state: Map<string, unknown>;
+  /**
+   * The running step's span when the request is traced and sampled: evaluators add cache hits as
+   * attributes and backend round trips as child spans. Undefined otherwise (skip with `?.`).
+   */
+  readonly span?: RequestSpan | undefined;
   /** Aborted when the check's deadline passes; pass it to backend calls. */
   readonly signal: AbortSignal;
 }

@@ -16,11 +16,13 @@ import {
   redactUrl,
   redisProblem,
   startTelemetryServer,
+  startTracing,
   systemClock,
   type TelemetryServer,
   type Timers,
   type TlsFiles,
   TlsFileWatch,
+  type TracingOptions,
   WorkerPool,
 } from "../lib/index.js";
 import { ApiKeyDirectory } from "./apikeys/index.js";
@@ -65,6 +67,8 @@ export interface ExtAuthServerOptions {
   /** Bound on one check, backend calls included. Default 1,000 ms. */
   checkTimeoutMs?: number;
   logger?: Logger;
+  /** Export spans of sampled checks over OTLP ([observability](../../docs/observability.md)). Default off. */
+  tracing?: TracingOptions;
   /** Default the system clock. */
   clock?: Timers;
   /** Where paths in configs are relative to, when there is no `configFile`. Default the working directory. */
@@ -105,7 +109,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   const registry = createRegistry("extauth");
   const metrics = new ExtAuthMetrics(registry);
   const configFile = options.configFile === undefined ? undefined : resolve(options.configFile);
-  // Built first: bad limits are refused before anything starts.
+  // Built first: bad limits and tracing options are refused before anything starts.
   const grpc = new Http2GrpcServer({
     logger,
     registry,
@@ -114,6 +118,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
     ...(options.maxRequestBytes === undefined ? {} : { maxReceiveMessageBytes: options.maxRequestBytes }),
   });
+  const tracing = await startTracing(options.tracing);
   let redis: RedisClient | undefined;
   let apiKeys: ApiKeyDirectory | undefined;
   const redisTimeoutMs = options.redisCommandTimeoutMs ?? 100;
@@ -143,6 +148,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     logger.info({ redis: redactUrl(options.redisUrl) }, "using the ext-auth Redis");
   }
   const service = new ExtAuthService({
+    tracing,
     deps: {
       clock,
       logger,
@@ -164,6 +170,7 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
     await workers.close();
     await apiKeys?.close();
     redis?.disconnect();
+    await tracing.shutdown();
   };
   try {
     if (configFile) {
@@ -182,7 +189,11 @@ export async function startExtAuthServer(options: ExtAuthServerOptions = {}): Pr
   health.register(grpc);
   // Envoy can send header values and a body that are not UTF-8 (when its sanitizer is off); such a
   // request still gets a decision, never a gRPC error.
-  grpc.add(Authorization, { check: (request) => service.check(request) }, { acceptInvalidUtf8: true });
+  grpc.add(
+    Authorization,
+    { check: (request, call) => service.check(request, call.headers) },
+    { acceptInvalidUtf8: true },
+  );
   const readiness = async (): Promise<Readiness> => {
     if (!service.loaded) return { ready: false, reason: "no auth config loaded" };
     const version = `config: ${service.version}`;

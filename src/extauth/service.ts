@@ -6,7 +6,7 @@ import type {
   CheckResponseSchema,
 } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { type AuthConfig, AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
-import { type Logger, TurnSlices } from "../lib/index.js";
+import { type HeaderCarrier, type Logger, type RequestSpan, type Tracing, TurnSlices } from "../lib/index.js";
 import { AuthConfigInvalid, type CompiledAuthConfig, compileAuthConfig } from "./compile.js";
 import type { AuthConfigSet } from "./config-set.js";
 import { RequestContext } from "./context.js";
@@ -54,6 +54,29 @@ export interface ExtAuthServiceOptions {
   checkTimeoutMs: number;
   /** Log and count loads. Default true; a worker of `--workers` leaves it to its primary. */
   reportLoads?: boolean;
+  /** Spans for sampled checks. Default none. */
+  tracing?: Tracing;
+}
+
+/** What a check span says about the request: never a header value, a query string or a body. */
+function checkAttributes(request: CheckRequest, configId: string | undefined): Record<string, string> {
+  const http = request.attributes?.request?.http;
+  const attributes: Record<string, string> = { "gantry.config_id": configId ?? "" };
+  if (http?.method) attributes["http.request.method"] = http.method;
+  if (http?.path) attributes["url.path"] = http.path.split("?", 1)[0] as string;
+  return attributes;
+}
+
+function endCheckSpan(span: RequestSpan, decision: Decision): void {
+  span.setAttribute("gantry.decision", decision.kind);
+  if (decision.kind !== "allow" && decision.step) span.setAttribute("gantry.step", decision.step);
+  if (decision.kind === "error") span.fail(decision.reason);
+  span.end();
+}
+
+/** Log fields that tie a line to its trace. */
+export function traceFields(span: RequestSpan | undefined): { trace_id?: string; span_id?: string } {
+  return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
 }
 
 /** Compiled auth configs by id: what one snapshot serves. */
@@ -176,30 +199,43 @@ export class ExtAuthService {
     for (const [id, served] of previous ?? []) if (next.get(id) !== served) served.retire();
   }
 
-  /** Answers one check. Never throws: every failure is a denial with its reason in metadata. */
-  check(request: CheckRequest): CheckAnswer | Promise<CheckAnswer> {
+  /**
+   * Answers one check. Never throws: every failure is a denial with its reason in metadata.
+   * `metadata` is the gRPC call's headers: a trace context there (Envoy's span for the ext_authz
+   * call) is the check span's parent, before one in the checked request's own headers.
+   */
+  check(request: CheckRequest, metadata?: HeaderCarrier): CheckAnswer | Promise<CheckAnswer> {
     const started = performance.now();
     const configId = request.attributes?.contextExtensions["config_id"] || this.#options.defaultConfigId;
     const served = configId === undefined ? undefined : this.#served.get(configId);
+    const span = this.#options.tracing?.startServerSpan(
+      "ext_authz Check",
+      [metadata, request.attributes?.request?.http?.headers],
+      () => checkAttributes(request, configId),
+    );
     if (!served) {
       this.#options.metrics.unknownConfig(configId, (performance.now() - started) / 1000);
+      if (span) {
+        span.setAttribute("gantry.decision", "unknown_config");
+        span.end();
+      }
       return unknownConfigResponse(configId);
     }
     served.inflight++;
     const compiled = served.compiled;
-    const context = new RequestContext(request, this.#options.checkTimeoutMs, this.#options.deps.clock);
+    const context = new RequestContext(request, this.#options.checkTimeoutMs, this.#options.deps.clock, span);
     let decision: Decision | Promise<Decision>;
     try {
       decision = decide(compiled.expression, compiled.steps, context);
     } catch (err) {
       decision = { kind: "error", step: "", reason: "internal error" };
-      this.#options.deps.logger.error({ err, configId }, "check failed");
+      this.#options.deps.logger.error({ err, configId, ...traceFields(span) }, "check failed");
     }
     if (decision instanceof Promise) {
       return decision.then(
         (settled) => this.#answer(served, context, settled, started),
         (err: unknown) => {
-          this.#options.deps.logger.error({ err, configId }, "check failed");
+          this.#options.deps.logger.error({ err, configId, ...traceFields(span) }, "check failed");
           return this.#answer(served, context, { kind: "error", step: "", reason: "internal error" }, started);
         },
       );
@@ -213,6 +249,7 @@ export class ExtAuthService {
     const compiled = served.compiled;
     const result: CheckResult = decision.kind === "deny" ? decision.verdict.kind : decision.kind;
     compiled.metrics.check(result, (performance.now() - started) / 1000);
+    if (context.trace) endCheckSpan(context.trace, decision);
     return decision.kind === "allow"
       ? allowResponse(decision.effects)
       : denyResponse(compiled.id, decision, compiled.denials, compiled.failOnRedirect);

@@ -74,6 +74,17 @@ export {
   TlsFileWatch,
   type TlsMaterial,
 } from "./tls.js";
+export {
+  type Attributes,
+  type AttributeValue,
+  checkTracingOptions,
+  type HeaderCarrier,
+  noTracing,
+  type RequestSpan,
+  startTracing,
+  type Tracing,
+  type TracingOptions,
+} from "./tracing/index.js";
 export { TurnSlices } from "./turn-slices.js";
 export { toErrorData, type WorkerErrorData } from "./worker-entry.js";
 export { runnableModule, WorkerPool, type WorkerPoolOptions, type WorkerTask, WorkerTaskError } from "./worker-pool.js";

@@ -1,5 +1,9 @@
 import { ApiProvider, type ConfigProvider, type FileLimits, LiveConfig } from "../config/index.js";
-import { RateLimitResponseSchema, RateLimitService } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
+import {
+  RateLimitResponse_Code,
+  RateLimitResponseSchema,
+  RateLimitService,
+} from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
 import type { RateLimitConfig } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import {
   createLogger,
@@ -13,14 +17,17 @@ import {
   type Logger,
   type Readiness,
   type Registry,
+  type RequestSpan,
   redisProblem,
   ServingStatus,
   startTelemetryServer,
+  startTracing,
   systemClock,
   type TelemetryServer,
   type Timers,
   type TlsFiles,
   TlsFileWatch,
+  type TracingOptions,
   WorkerPool,
 } from "../lib/index.js";
 import type { CounterStore, FixedWindowKeyFormat } from "./algorithms.js";
@@ -92,6 +99,8 @@ export interface RateLimitServerOptions {
    * true; a worker of `--workers` leaves both to its primary, which answers for all workers.
    */
   telemetry?: boolean;
+  /** Export spans of sampled calls over OTLP ([observability](../../docs/observability.md)). Default off. */
+  tracing?: TracingOptions;
 }
 
 export interface RateLimitServer {
@@ -120,7 +129,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
   const tls = options.tls === undefined ? undefined : new TlsFileWatch(options.tls, { logger, timers: clock });
   const metrics = createRateLimitMetrics(options.registry);
   const host = options.host ?? "0.0.0.0";
-  // Built first: bad limits are refused before anything starts.
+  // Built first: bad limits and tracing options are refused before anything starts.
   const grpc = new Http2GrpcServer({
     logger,
     registry: metrics.registry,
@@ -128,6 +137,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     ...(tls ? { tls } : {}),
     ...(options.maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams: options.maxConcurrentStreams }),
   });
+  const tracing = await startTracing(options.tracing);
   const redisTimeoutMs = options.redisTimeoutMs ?? 50;
   const redis =
     options.store === undefined && options.redisUrl !== undefined
@@ -225,6 +235,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     await live.stop();
     await workers.close();
     await store.close();
+    await tracing.shutdown();
     throw err;
   }
 
@@ -245,18 +256,30 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     return encoded;
   };
   grpc.add(RateLimitService, {
-    shouldRateLimit: (request) => {
+    shouldRateLimit: (request, call) => {
       const started = performance.now();
+      // Envoy's span for the rate-limit call, from the gRPC metadata, is the parent.
+      const span = tracing.startServerSpan("ratelimit ShouldRateLimit", [call.headers]);
       let result: ReturnType<typeof limiter.shouldRateLimit>;
       try {
-        result = limiter.shouldRateLimit(request);
+        result = limiter.shouldRateLimit(request, span);
       } catch (err) {
+        if (span) endCallSpan(span, undefined, err);
         return failed(started, err);
       }
-      if (!(result instanceof Promise)) return answered(started, result);
+      if (!(result instanceof Promise)) {
+        if (span) endCallSpan(span, result, undefined);
+        return answered(started, result);
+      }
       return result.then(
-        (response) => answered(started, response),
-        (err: unknown) => failed(started, err),
+        (response) => {
+          if (span) endCallSpan(span, response, undefined);
+          return answered(started, response);
+        },
+        (err: unknown) => {
+          if (span) endCallSpan(span, undefined, err);
+          return failed(started, err);
+        },
       );
     },
   });
@@ -290,6 +313,7 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
     await workers.close();
     await grpc.shutdown(0);
     await store.close();
+    await tracing.shutdown();
     throw err;
   }
   logger.info(
@@ -315,6 +339,17 @@ export async function startRateLimitServer(options: RateLimitServerOptions = {})
       await grpc.shutdown(2_000);
       await metricsServer?.close();
       await store.close();
+      await tracing.shutdown();
     },
   };
+}
+
+function endCallSpan(span: RequestSpan, answer: RateLimitAnswer | undefined, err: unknown): void {
+  if (answer)
+    span.setAttribute(
+      "gantry.ratelimit.overall_code",
+      RateLimitResponse_Code[answer.overallCode] ?? String(answer.overallCode),
+    );
+  else span.fail(err instanceof Error ? err.message : String(err));
+  span.end();
 }

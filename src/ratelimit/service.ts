@@ -1,6 +1,6 @@
 import { RateLimitResponse_Code as Code, type RateLimitRequest } from "../gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { RateLimitAlgorithm } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
-import { type Clock, GrpcError, GrpcStatus } from "../lib/index.js";
+import { type Clock, GrpcError, GrpcStatus, type RequestSpan } from "../lib/index.js";
 import { unitSeconds } from "../ratelimit-config/index.js";
 import { fixedWindowKey, fixedWindowStart, type HitOutcome } from "./algorithms.js";
 import type { HitCoalescer } from "./coalescer.js";
@@ -108,22 +108,24 @@ export class RateLimiter {
    * Answers at once (no promise) when no counter store is needed: every limit was answered by the
    * over-limit cache, or nothing matched. That is the common case for traffic over its limit.
    */
-  shouldRateLimit(request: RateLimitRequest): RateLimitAnswer | Promise<RateLimitAnswer> {
+  shouldRateLimit(request: RateLimitRequest, span?: RequestSpan): RateLimitAnswer | Promise<RateLimitAnswer> {
     const checked = checkRequest(request, this.#options.requestLimits ?? defaultRequestLimits);
     const rules = this.#rules;
     if (!rules) throw new GrpcError(GrpcStatus.UNKNOWN, "no rate limit configuration loaded");
-    if (checked.descriptors.length > descriptorsPerTurn) return this.#inSlices(rules, checked);
+    span?.setAttribute("gantry.ratelimit.domain", checked.domain);
+    span?.setAttribute("gantry.ratelimit.descriptors", checked.descriptors.length);
+    if (checked.descriptors.length > descriptorsPerTurn) return this.#inSlices(rules, checked, span);
     const matches = checked.descriptors.map((d) => matchDescriptor(rules, checked.domain, d.entries, d.override));
     const replaced = replacedNames(matches);
     const waiting: Promise<void>[] = [];
-    const evaluated = matches.map((match, i) => this.#evaluateDescriptor(match, checked, i, replaced, waiting));
+    const evaluated = matches.map((match, i) => this.#evaluateDescriptor(match, checked, i, replaced, waiting, span));
     if (waiting.length === 0) return this.#respond(matches, evaluated);
     const all = waiting.length === 1 ? (waiting[0] as Promise<void>) : Promise.all(waiting);
     return all.then(() => this.#respond(matches, evaluated));
   }
 
   /** The same answer for a request of many descriptors, worked through a slice per event-loop turn. */
-  async #inSlices(rules: RuleBook, checked: CheckedRequest): Promise<RateLimitAnswer> {
+  async #inSlices(rules: RuleBook, checked: CheckedRequest, span: RequestSpan | undefined): Promise<RateLimitAnswer> {
     const { descriptors, domain } = checked;
     const matches: DescriptorMatch[] = new Array(descriptors.length);
     for (let start = 0; start < descriptors.length; start += descriptorsPerTurn) {
@@ -141,7 +143,7 @@ export class RateLimiter {
       await nextTurn();
       const end = Math.min(descriptors.length, start + descriptorsPerTurn);
       for (let i = start; i < end; i++) {
-        evaluated[i] = this.#evaluateDescriptor(matches[i] as DescriptorMatch, checked, i, replaced, waiting);
+        evaluated[i] = this.#evaluateDescriptor(matches[i] as DescriptorMatch, checked, i, replaced, waiting, span);
       }
     }
     await Promise.all(waiting);
@@ -156,13 +158,14 @@ export class RateLimiter {
     i: number,
     replaced: ReadonlySet<string>,
     waiting: Promise<void>[],
+    span: RequestSpan | undefined,
   ): Evaluated[] | undefined {
     if (match.kind !== "limited") return undefined;
     const hits = checked.descriptors[i]?.hits ?? 1;
     const limits = replaced.size === 0 ? match.limits : match.limits.filter((l) => !replaced.has(l.rule.name));
     const results: Evaluated[] = new Array(limits.length);
     limits.forEach((limit, j) => {
-      const result = this.#evaluate(limit, hits);
+      const result = this.#evaluate(limit, hits, span);
       if (result instanceof Promise) {
         waiting.push(
           result.then((settled) => {
@@ -204,7 +207,7 @@ export class RateLimiter {
     return response;
   }
 
-  #evaluate(limit: AppliedLimit, hits: number): Evaluated | Promise<Evaluated> {
+  #evaluate(limit: AppliedLimit, hits: number, span: RequestSpan | undefined): Evaluated | Promise<Evaluated> {
     const { rule } = limit;
     const cache = this.#options.overLimitCache;
     let cacheKey: string | undefined;
@@ -218,9 +221,12 @@ export class RateLimiter {
         const resetSeconds = rule.windowSeconds - (Math.floor(now / 1000) % rule.windowSeconds);
         const outcome = { overLimit: true, remaining: 0, used: rule.requestsPerUnit, resetSeconds };
         this.#record(limit, hits, outcome, true);
+        span?.addEvent("over-limit cache hit", { "gantry.ratelimit.rule": limit.statsName });
         return { limit, result: { kind: "counted", outcome, fromCache: true } };
       }
     }
+    // The counter store's round trip (coalesced with other calls' hits in this turn) as a child span.
+    const counted = span?.child("ratelimit counter", { "gantry.ratelimit.rule": limit.statsName });
     return this.#options.coalescer
       .hit({
         counterKey: limit.counterKey,
@@ -238,9 +244,19 @@ export class RateLimiter {
             cache.add(cacheKey, windowEnd);
           }
           this.#record(limit, hits, outcome, false);
+          if (counted) {
+            counted.setAttribute("gantry.ratelimit.over_limit", outcome.overLimit);
+            counted.end();
+          }
           return { limit, result: { kind: "counted", outcome, fromCache: false } };
         },
-        (): Evaluated => ({ limit, result: { kind: "failed" } }),
+        (err: unknown): Evaluated => {
+          if (counted) {
+            counted.fail(err instanceof Error ? err.message : String(err));
+            counted.end();
+          }
+          return { limit, result: { kind: "failed" } };
+        },
       );
   }
 

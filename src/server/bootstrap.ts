@@ -1,9 +1,14 @@
 import { isIP } from "node:net";
-import { create, createRegistry, type JsonObject, toJson } from "@bufbuild/protobuf";
+import { create, createRegistry, type JsonObject, type MessageInitShape, toJson } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { type Bootstrap, BootstrapSchema } from "../gen/envoy/config/bootstrap/v3/bootstrap_pb.js";
-import { Cluster_DiscoveryType, Cluster_DnsLookupFamily } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
+import {
+  Cluster_DiscoveryType,
+  Cluster_DnsLookupFamily,
+  type ClusterSchema,
+} from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ApiConfigSource_ApiType, ApiVersion } from "../gen/envoy/config/core/v3/config_source_pb.js";
+import { OpenTelemetryConfigSchema } from "../gen/envoy/config/trace/v3/opentelemetry_pb.js";
 import { SubjectAltNameMatcher_SanType } from "../gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js";
 import { UpstreamTlsContextSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
@@ -34,7 +39,12 @@ export interface BootstrapOptions {
   stateOfTheWorld?: boolean;
   /** The xDS port serves TLS: files as the proxy sees them (Envoy reads and watches them itself). */
   xdsTls?: XdsClientTls;
+  /** Send spans to an OpenTelemetry collector's OTLP/gRPC port (Envoy's OpenTelemetry tracer). */
+  tracingCollector?: { host: string; port: number };
 }
+
+/** The static cluster through which Envoy sends spans to the OpenTelemetry collector. */
+export const tracingClusterName = "gantry-otel-collector";
 
 /** How a proxy or gRPC client reaches a TLS xDS port. Paths are on the client's host, not Gantry's. */
 export interface XdsClientTls {
@@ -119,7 +129,10 @@ function check(options: BootstrapOptions): void {
     throw new BootstrapOptionsError("--role", `"${options.role}" is not one of ${proxyRoles.join(", ")}`);
   }
   if (options.xdsHost === "") throw new BootstrapOptionsError("--xds-address", "the host must not be empty");
-  for (const port of [options.xdsPort, options.adminPort]) {
+  if (options.tracingCollector?.host === "") {
+    throw new BootstrapOptionsError("--tracing-collector", "the host must not be empty");
+  }
+  for (const port of [options.xdsPort, options.adminPort, options.tracingCollector?.port]) {
     if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
       throw new BootstrapOptionsError("port", `${port} is not a port number (1-65535)`);
     }
@@ -176,57 +189,39 @@ export function buildBootstrap(options: BootstrapOptions): Bootstrap {
     },
     staticResources: {
       clusters: [
-        {
-          name: xdsClusterName,
-          connectTimeout: { seconds: 5n },
-          clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STRICT_DNS },
-          dnsLookupFamily: Cluster_DnsLookupFamily.V4_PREFERRED,
-          ...(options.xdsTls ? { transportSocket: xdsTransportSocket(options.xdsTls, options.xdsHost) } : {}),
-          typedExtensionProtocolOptions: {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": anyPack(
-              HttpProtocolOptionsSchema,
-              create(HttpProtocolOptionsSchema, {
-                upstreamProtocolOptions: {
-                  case: "explicitHttpConfig",
-                  value: {
-                    protocolConfig: {
-                      case: "http2ProtocolOptions",
-                      // xDS streams are long-lived: keep them alive through idle NATs and proxies.
-                      value: { connectionKeepalive: { interval: { seconds: 30n }, timeout: { seconds: 5n } } },
-                    },
-                  },
-                },
-              }),
-            ),
-          },
-          loadAssignment: {
-            clusterName: xdsClusterName,
-            endpoints: [
-              {
-                lbEndpoints: [
-                  {
-                    hostIdentifier: {
-                      case: "endpoint",
-                      value: {
-                        address: {
-                          address: {
-                            case: "socketAddress",
-                            value: {
-                              address: options.xdsHost,
-                              portSpecifier: { case: "portValue", value: options.xdsPort },
-                            },
-                          },
-                        },
-                      },
-                    },
-                  },
-                ],
-              },
-            ],
-          },
-        },
+        grpcCluster(
+          xdsClusterName,
+          options.xdsHost,
+          options.xdsPort,
+          options.xdsTls ? xdsTransportSocket(options.xdsTls, options.xdsHost) : undefined,
+        ),
+        ...(options.tracingCollector
+          ? [grpcCluster(tracingClusterName, options.tracingCollector.host, options.tracingCollector.port)]
+          : []),
       ],
     },
+    ...(options.tracingCollector
+      ? {
+          tracing: {
+            http: {
+              name: "envoy.tracers.opentelemetry",
+              configType: {
+                case: "typedConfig",
+                value: anyPack(
+                  OpenTelemetryConfigSchema,
+                  create(OpenTelemetryConfigSchema, {
+                    grpcService: {
+                      targetSpecifier: { case: "envoyGrpc", value: { clusterName: tracingClusterName } },
+                      timeout: { seconds: 1n },
+                    },
+                    serviceName: options.cluster ?? `gantry-${options.role}`,
+                  }),
+                ),
+              },
+            },
+          },
+        }
+      : {}),
     admin: {
       address: {
         address: {
@@ -238,8 +233,66 @@ export function buildBootstrap(options: BootstrapOptions): Bootstrap {
   });
 }
 
+/** A static HTTP/2 (gRPC) cluster of one DNS name, kept alive through idle NATs and proxies. */
+function grpcCluster(
+  name: string,
+  host: string,
+  port: number,
+  transportSocket?: ReturnType<typeof xdsTransportSocket>,
+): MessageInitShape<typeof ClusterSchema> {
+  return {
+    name,
+    ...(transportSocket ? { transportSocket } : {}),
+    connectTimeout: { seconds: 5n },
+    clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STRICT_DNS },
+    dnsLookupFamily: Cluster_DnsLookupFamily.V4_PREFERRED,
+    typedExtensionProtocolOptions: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": anyPack(
+        HttpProtocolOptionsSchema,
+        create(HttpProtocolOptionsSchema, {
+          upstreamProtocolOptions: {
+            case: "explicitHttpConfig",
+            value: {
+              protocolConfig: {
+                case: "http2ProtocolOptions",
+                value: { connectionKeepalive: { interval: { seconds: 30n }, timeout: { seconds: 5n } } },
+              },
+            },
+          },
+        }),
+      ),
+    },
+    loadAssignment: {
+      clusterName: name,
+      endpoints: [
+        {
+          lbEndpoints: [
+            {
+              hostIdentifier: {
+                case: "endpoint",
+                value: {
+                  address: {
+                    address: {
+                      case: "socketAddress",
+                      value: { address: host, portSpecifier: { case: "portValue", value: port } },
+                    },
+                  },
+                },
+              },
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
 /** The types a bootstrap packs into `Any`, so that JSON output and parsing can name them. */
-export const bootstrapTypes = createRegistry(HttpProtocolOptionsSchema, UpstreamTlsContextSchema);
+export const bootstrapTypes = createRegistry(
+  HttpProtocolOptionsSchema,
+  UpstreamTlsContextSchema,
+  OpenTelemetryConfigSchema,
+);
 
 /** The bootstrap as proto JSON with snake_case field names, as Envoy's docs write it (Envoy reads both). */
 export function bootstrapToJson(bootstrap: Bootstrap): JsonObject {

@@ -6,7 +6,7 @@ import type { ServerCredentials } from "@grpc/grpc-js";
 import type { FileLimits } from "../config/index.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { systemClock, type Timers } from "../lib/clock.js";
-import { WorkerPool } from "../lib/index.js";
+import { checkTracingOptions, startTracing, type TracingOptions, WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { type TlsFiles, TlsFileWatch } from "../lib/tls.js";
@@ -73,6 +73,8 @@ export interface ManagementServerOptions {
     credentials?: ServerCredentials;
     peerCluster?: PeerCluster;
   };
+  /** Export a span per translation and publication over OTLP ([observability](../../docs/observability.md)). */
+  tracing?: TracingOptions;
 }
 
 export interface ManagementServer {
@@ -107,6 +109,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     ...(options.insecureApi ? { insecure: true } : {}),
   });
   resolveApiLimits(options.apiLimits);
+  if (options.tracing) checkTracingOptions(options.tracing);
   const clock = options.clock ?? systemClock;
   // TLS files are checked here too, before a port opens; each watch is stopped with its server.
   const xdsTls = options.xdsTls && new TlsFileWatch(options.xdsTls, { logger, timers: clock });
@@ -167,6 +170,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   });
 
   const translator = new Translator(options.translate ?? {});
+  const tracing = await startTracing(options.tracing);
   // Config folder files and apply requests are parsed in a worker thread (started on first use),
   // so a large or hostile input never holds the event loop that serves xDS and the API.
   const workers = new WorkerPool();
@@ -192,12 +196,15 @@ export async function startManagementServer(options: ManagementServerOptions): P
 
   const translateAndPublish = async () => {
     const started = performance.now();
+    const span = tracing.startSpan("translate and publish");
     let snapshot: StoreSnapshot;
     try {
       snapshot = await store.snapshot();
     } catch (err) {
       metrics.translations.inc({ result: "store_error" });
       logger.error({ err }, "cannot read the store; proxies keep their configuration");
+      span?.fail(`store: ${err instanceof Error ? err.message : String(err)}`);
+      span?.end();
       throw err;
     }
     // An apply triggers a run itself and again by its store event, which Redis delivers once the
@@ -205,11 +212,16 @@ export async function startManagementServer(options: ManagementServerOptions): P
     const loads = configDirLoads;
     if (snapshot.revision === publishedRevision && loads === publishedLoads) {
       metrics.translations.inc({ result: "unchanged" });
+      span?.setAttribute("gantry.unchanged", true);
+      span?.end();
       return;
     }
+    span?.setAttribute("gantry.revision", snapshot.revision);
     try {
       const { resources, rejected } = parseSnapshot(snapshot);
+      const translating = span?.child("translate", { "gantry.resources": resources.length });
       const translation = translator.translate(resources, rejected);
+      translating?.end();
       for (const { domain, problems } of translation.refusedDomains) {
         logger.warn(
           { domain, problems },
@@ -221,8 +233,10 @@ export async function startManagementServer(options: ManagementServerOptions): P
         authConfigs: translation.authConfigs,
         rateLimitConfigs: translation.rateLimitConfigs,
       };
+      const publishing = span?.child("publish", { "gantry.gateways": translation.groups.length });
       publisher.update(publication);
       hub?.update(publication);
+      publishing?.end();
       statuses = translation.statuses;
       rejectedSince = rejectionTimes(rejectedSince, statuses, clock.now());
       rateLimits = translation.rateLimits;
@@ -245,10 +259,15 @@ export async function startManagementServer(options: ManagementServerOptions): P
       );
     } catch (err) {
       metrics.translations.inc({ result: "error" });
-      logger.error({ err }, "translation failed; proxies keep their configuration");
+      logger.error(
+        { err, ...(span ? { trace_id: span.traceId } : {}) },
+        "translation failed; proxies keep their configuration",
+      );
+      span?.fail(err instanceof Error ? err.message : String(err));
       throw err;
     } finally {
       metrics.translationSeconds.observe((performance.now() - started) / 1000);
+      span?.end();
     }
   };
 
@@ -272,6 +291,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     await workers.close();
     await xds.stop(0);
     await relay?.stop(0);
+    await tracing.shutdown();
     throw err;
   };
   if (options.configDir) {
@@ -434,6 +454,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       await api.close();
       await workers.close();
       await xds.stop(1_000);
+      await tracing.shutdown();
     },
   };
 }

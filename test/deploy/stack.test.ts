@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadResources } from "../../src/resources/index.js";
 import { State, Translator } from "../../src/translate/index.js";
+import { panelQueries, pendingMetrics } from "../observability/dashboards.js";
 
 /*
  * No container engine runs where Gantry is built, so the local stack cannot be started here.
@@ -36,7 +37,7 @@ const compose = parse(read("docker-compose.yml"), { merge: true }) as {
 describe("docker-compose.yml (checked without a container engine)", () => {
   const services = compose.services;
 
-  it("has the whole stack: Envoy gateway and sidecar, app, server, extauth, ratelimit, three Redis, Prometheus, Grafana", () => {
+  it("has the whole stack: Envoy gateway and sidecar, app, server, extauth, ratelimit, three Redis, collectors, Jaeger, Prometheus, Grafana", () => {
     expect(Object.keys(services).sort()).toEqual(
       [
         "envoy-gateway",
@@ -45,6 +46,9 @@ describe("docker-compose.yml (checked without a container engine)", () => {
         "gantry-ratelimit",
         "gantry-server",
         "grafana",
+        "jaeger",
+        "otel-collector",
+        "otel-gateway",
         "prometheus",
         "redis-extauth",
         "redis-management",
@@ -86,32 +90,46 @@ describe("docker-compose.yml (checked without a container engine)", () => {
     }
   });
 
+  it("Gantry's services send traces to the workload collector, which runs deploy/otel's config", () => {
+    for (const name of ["gantry-server", "gantry-extauth", "gantry-ratelimit"]) {
+      expect(services[name]?.command, name).toContain("--tracing-endpoint=http://otel-collector:4318/v1/traces");
+    }
+    expect(services["otel-collector"]?.volumes).toEqual(["./deploy/otel/workload.yaml:/etc/otelcol/workload.yaml:ro"]);
+    expect(services["otel-gateway"]?.volumes).toEqual(["./deploy/otel/gateway.yaml:/etc/otelcol/gateway.yaml:ro"]);
+    expect(services["otel-gateway"]?.environment?.["OTEL_TRACES_BACKEND"]).toBe("jaeger:4317");
+  });
+
   it("Prometheus scrapes each Gantry service on its metrics port", () => {
     const prometheus = parse(read("deploy/prometheus/prometheus.yml")) as {
       scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }>;
     };
     const targets = prometheus.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
-    expect(targets.sort()).toEqual(["gantry-extauth:9092", "gantry-ratelimit:9093", "gantry-server:9091"]);
+    expect(targets.sort()).toEqual([
+      "gantry-extauth:9092",
+      "gantry-ratelimit:9093",
+      "gantry-server:9091",
+      "otel-gateway:8889",
+    ]);
     for (const target of targets) expect(services).toHaveProperty(target.split(":")[0] as string);
   });
 
-  it("the Grafana dashboard and the alerts only query metrics Gantry exports", () => {
+  it("the Grafana dashboards and the alerts only query metrics Gantry exports", () => {
     const exported = new Set<string>();
     const code = [
       read("src/xds/metrics.ts"),
       read("src/server/server.ts"),
       read("src/extauth/metrics.ts"),
       read("src/ratelimit/metrics.ts"),
+      read("src/lib/server-limit-metrics.ts"),
     ].join("\n");
     for (const match of code.matchAll(/name: [`"](gantry_[a-z_]+)(\$\{name\})?[`"]/g)) exported.add(match[1] as string);
-    for (const match of code.matchAll(/\["\w+", "([a-z_]+)", /g)) exported.add(`gantry_ratelimit_rule_${match[1]}`);
-    const dashboard = JSON.parse(read("deploy/grafana/dashboards/gantry.json")) as {
-      panels: Array<{ targets: Array<{ expr: string }> }>;
-    };
+    for (const match of code.matchAll(/\[\s*"\w+",\s*"([a-z_]+)",/g)) exported.add(`gantry_ratelimit_rule_${match[1]}`);
+    for (const pending of pendingMetrics.keys()) exported.add(pending);
     const queries = [
-      ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)),
-      ...read("deploy/prometheus/alerts.yml").matchAll(/expr: (.*)/g),
-    ].map((q) => (typeof q === "string" ? q : (q[1] as string)));
+      ...panelQueries().map((q) => q.expr),
+      ...[...read("deploy/prometheus/alerts.yml").matchAll(/gantry_[a-z_]+/g)].map((m) => m[0]),
+    ];
+    expect(queries.length).toBeGreaterThan(30);
     for (const query of queries) {
       for (const [metric] of query.matchAll(/gantry_[a-z_]+/g)) {
         const base = metric.replace(/_(bucket|sum|count)$/, "");

@@ -1,9 +1,12 @@
 import { readFileSync } from "node:fs";
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { createRegistry, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { envoyRegistry, validateMessage } from "../../src/envoy/index.js";
 import { BootstrapSchema } from "../../src/gen/envoy/config/bootstrap/v3/bootstrap_pb.js";
 import { ApiConfigSource_ApiType } from "../../src/gen/envoy/config/core/v3/config_source_pb.js";
+import { OpenTelemetryConfigSchema } from "../../src/gen/envoy/config/trace/v3/opentelemetry_pb.js";
 import { bootstrapToJson, bootstrapTypes, buildBootstrap } from "../../src/server/bootstrap.js";
 import { runGantry } from "../support/cli.js";
 
@@ -58,6 +61,32 @@ describe("Envoy bootstrap", () => {
     expect(admin?.case === "socketAddress" && admin.value.portSpecifier).toEqual({ case: "portValue", value: 15000 });
   });
 
+  it("with a tracing collector: Envoy's OpenTelemetry tracer and a cluster to the collector, valid against Envoy's rules", async () => {
+    const result = await gantry(
+      ...["bootstrap", "--node-id", "gw-1", "--role", "gateway", "--tracing-collector", "otel-collector:4317"],
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const bootstrap = parseBootstrap(result.stdout);
+    const collector = bootstrap.staticResources?.clusters.find((c) => c.name === "gantry-otel-collector");
+    const endpoint = collector?.loadAssignment?.endpoints[0]?.lbEndpoints[0]?.hostIdentifier;
+    expect(endpoint?.case === "endpoint" && endpoint.value.address?.address).toMatchObject({
+      value: { address: "otel-collector", portSpecifier: { case: "portValue", value: 4317 } },
+    });
+    const http = bootstrap.tracing?.http;
+    expect(http?.name).toBe("envoy.tracers.opentelemetry");
+    const typed = http?.configType.case === "typedConfig" ? http.configType.value : undefined;
+    const otel = typed && anyUnpack(typed, OpenTelemetryConfigSchema);
+    expect(otel?.serviceName).toBe("gantry-gateway");
+    expect(otel?.grpcService?.targetSpecifier).toEqual({
+      case: "envoyGrpc",
+      value: expect.objectContaining({ clusterName: "gantry-otel-collector" }),
+    });
+    const registry = createRegistry(envoyRegistry, bootstrapTypes);
+    expect(validateMessage(BootstrapSchema, bootstrap, registry)).toEqual([]);
+    const grpc = await gantry("bootstrap", "--format", "grpc", "--node-id", "c", "--tracing-collector", "x:4317");
+    expect(grpc.stderr).toContain("--tracing-collector is for Envoy bootstraps");
+  });
+
   it("rejects bad options, naming the option", () => {
     const base = { nodeId: "n", role: "gateway" as const, labels: {}, xdsHost: "h", xdsPort: 18000 };
     expect(() => buildBootstrap({ ...base, nodeId: " " })).toThrow(/--node-id: must not be empty/);
@@ -95,7 +124,9 @@ describe("Envoy bootstrap", () => {
       ["sidecar.yaml", ["--node-id", "sidecar-app-1", "--role", "sidecar", "--labels", "app=sample"]],
     ] as const) {
       const committed = readFileSync(new URL(`../../envoy-configs/${file}`, import.meta.url), "utf8");
-      const printed = await gantry("bootstrap", ...args, "--xds-address", "gantry-server:18000");
+      const printed = await gantry(
+        ...["bootstrap", ...args, "--xds-address", "gantry-server:18000", "--tracing-collector", "otel-collector:4317"],
+      );
       expect(
         committed
           .split("\n")

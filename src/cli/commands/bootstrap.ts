@@ -30,6 +30,7 @@ interface BootstrapFlags {
   xdsCertFile?: string;
   xdsKeyFile?: string;
   xdsServerName?: string;
+  tracingCollector?: { host: string; port: number };
 }
 
 /** The bootstrap's TLS to the xDS port: on with --xds-ca-file; paths are the proxy's, not read here. */
@@ -89,6 +90,11 @@ export function registerBootstrap(program: Command): void {
     .option("--xds-ca-file <path>", "connect to a TLS xDS port: the CA file, as a path on the proxy's host")
     .option("--xds-cert-file <path>", "with --xds-ca-file: the proxy's client certificate (mTLS), a path on its host")
     .option("--xds-key-file <path>", "with --xds-cert-file: its private key, a path on the proxy's host")
+    .option(
+      "--tracing-collector <host:port>",
+      "Envoy: send spans to this OpenTelemetry collector's OTLP/gRPC port (Envoy's OpenTelemetry tracer)",
+      parseHostPort,
+    )
     .option("--xds-server-name <name>", "Envoy: the name the xDS server's certificate carries (default the xDS host)")
     .addOption(
       new Option("-o, --output <format>", "output format (default yaml; json for --format grpc)").choices([
@@ -105,6 +111,7 @@ export function registerBootstrap(program: Command): void {
           ["--admin-port", flags.adminPort],
           ["--sotw", flags.sotw],
           ["--xds-server-name", flags.xdsServerName],
+          ["--tracing-collector", flags.tracingCollector],
         ] as const) {
           if (set !== undefined) throw new Error(`${flag} is for Envoy bootstraps, not --format grpc`);
         }
@@ -140,6 +147,7 @@ export function registerBootstrap(program: Command): void {
         ...(flags.adminPort === undefined ? {} : { adminPort: flags.adminPort }),
         ...(flags.sotw ? { stateOfTheWorld: true } : {}),
         ...(tls ? { xdsTls: tls } : {}),
+        ...(flags.tracingCollector ? { tracingCollector: flags.tracingCollector } : {}),
       });
       const json = bootstrapToJson(bootstrap);
       process.stdout.write(flags.output === "json" ? `${JSON.stringify(json, null, 2)}\n` : stringify(json));

@@ -16,8 +16,11 @@ import {
   redisUrlOption,
   type ServerLimitFlags,
   serverLimitOptions,
+  type TracingFlags,
   tlsFilesFromFlags,
   tlsOptions,
+  tracingFromFlags,
+  tracingOptions,
   workersOption,
   type XdsFeedFlags,
   xdsClientTlsFromFlags,
@@ -25,7 +28,7 @@ import {
 } from "../options.js";
 import { stopAllOnSignal } from "../signals.js";
 
-interface ExtAuthFlags extends XdsFeedFlags, ServerLimitFlags {
+interface ExtAuthFlags extends XdsFeedFlags, ServerLimitFlags, TracingFlags {
   host: string;
   grpcPort: number;
   grpcMaxConcurrentStreams: number;
@@ -98,6 +101,7 @@ export function registerExtAuth(program: Command): void {
   for (const option of tlsOptions("metrics", "metrics")) command.addOption(option);
   for (const option of [...serverLimitOptions(), ...xdsFeedOptions("extauth")]) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
+  for (const option of tracingOptions()) command.addOption(option);
   command.action(async (flags: ExtAuthFlags) => {
     if (flags.xdsServer && flags.config)
       throw new Error("--config and --xds-server are two config sources: choose one");
@@ -106,8 +110,10 @@ export function registerExtAuth(program: Command): void {
     const metricsTls = tlsFilesFromFlags(flags, "metrics");
     const xdsTls = xdsClientTlsFromFlags(flags);
     checkBufferedBytes(flags.grpcMaxBufferedBytes, flags.maxRequestBytes, "--max-request-bytes");
+    const tracing = tracingFromFlags(flags, "gantry-extauth");
     const logger = createLogger({ service: "extauth", level: flags.logLevel });
     const options: ExtAuthServerOptions = {
+      ...(tracing ? { tracing } : {}),
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,

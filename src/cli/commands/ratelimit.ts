@@ -24,8 +24,11 @@ import {
   redisUrlOption,
   type ServerLimitFlags,
   serverLimitOptions,
+  type TracingFlags,
   tlsFilesFromFlags,
   tlsOptions,
+  tracingFromFlags,
+  tracingOptions,
   workersOption,
   type XdsFeedFlags,
   xdsClientTlsFromFlags,
@@ -33,7 +36,7 @@ import {
 } from "../options.js";
 import { stopAllOnSignal } from "../signals.js";
 
-interface RateLimitFlags extends XdsFeedFlags, ServerLimitFlags {
+interface RateLimitFlags extends XdsFeedFlags, ServerLimitFlags, TracingFlags {
   host: string;
   grpcPort: number;
   grpcMaxConcurrentStreams: number;
@@ -164,6 +167,7 @@ export function registerRateLimit(program: Command): void {
   for (const option of tlsOptions("metrics", "metrics")) command.addOption(option);
   for (const option of [...serverLimitOptions(), ...xdsFeedOptions("ratelimit")]) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
+  for (const option of tracingOptions()) command.addOption(option);
   command.action(async (flags: RateLimitFlags) => {
     if (flags.xdsServer && flags.configDir) {
       throw new Error("--config-dir and --xds-server are two config sources: choose one");
@@ -173,8 +177,10 @@ export function registerRateLimit(program: Command): void {
     const metricsTls = tlsFilesFromFlags(flags, "metrics");
     const xdsTls = xdsClientTlsFromFlags(flags);
     checkBufferedBytes(flags.grpcMaxBufferedBytes, 4 * 1024 ** 2, "the largest request (4Mi)");
+    const tracing = tracingFromFlags(flags, "gantry-ratelimit");
     const logger = createLogger({ service: "ratelimit", level: flags.logLevel });
     const options: RateLimitServerOptions = {
+      ...(tracing ? { tracing } : {}),
       host: flags.host,
       grpcPort: flags.grpcPort,
       maxConcurrentStreams: flags.grpcMaxConcurrentStreams,

@@ -30,12 +30,15 @@ import {
   parsePositiveInt,
   portOption,
   redisUrlOption,
+  type TracingFlags,
   tlsFilesFromFlags,
   tlsOptions,
+  tracingFromFlags,
+  tracingOptions,
 } from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
-interface ServerFlags {
+interface ServerFlags extends TracingFlags {
   host: string;
   xdsPort: number;
   apiPort: number;
@@ -272,6 +275,7 @@ export function registerServer(program: Command): void {
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
+  for (const option of tracingOptions()) command.addOption(option);
   command.action(async (flags: ServerFlags) => {
     const token = readApiToken(flags.apiTokenFile);
     const secretsToken = readApiToken(
@@ -293,7 +297,9 @@ export function registerServer(program: Command): void {
       store = new MemoryStore();
     }
     const registry = createRegistry("server");
+    const tracing = tracingFromFlags(flags, "gantry-server");
     const server = await startManagementServer({
+      ...(tracing ? { tracing } : {}),
       store,
       host: flags.host,
       xdsPort: flags.xdsPort,

@@ -50,7 +50,24 @@ class ApiKeyEvaluator implements Evaluator {
     } catch (err) {
       return backendFailure(err);
     }
-    if (found instanceof Promise) return found.then((record) => this.#judge(record), backendFailure);
+    if (found instanceof Promise) {
+      const lookup = context.span?.child("redis apikey lookup", { "db.system": "redis" });
+      context.span?.setAttribute("gantry.cache_hit", false);
+      if (!lookup) return found.then((record) => this.#judge(record), backendFailure);
+      return found.then(
+        (record) => {
+          lookup.end();
+          return this.#judge(record);
+        },
+        (err: unknown) => {
+          const verdict = backendFailure(err);
+          lookup.fail(verdict.kind === "error" ? verdict.reason : "failed");
+          lookup.end();
+          return verdict;
+        },
+      );
+    }
+    context.span?.setAttribute("gantry.cache_hit", true);
     return this.#judge(found);
   }
 

@@ -15,6 +15,11 @@ function connectionManager(statPrefix: string, routeConfigName: string, needs: F
     codecType: HttpConnectionManager_CodecType.AUTO,
     routeSpecifier: { case: "rds", value: { configSource: adsConfigSource(), routeConfigName } },
     httpFilters: buildHttpFilters(needs),
+    // Tracing on, with the provider left to the bootstrap: an Envoy started from `gantry bootstrap
+    // --tracing-collector` sends spans to that collector, one without a tracer records none. Requests
+    // that arrive sampled (traceparent, b3) are followed; 1% of the others start a trace, as Gantry's
+    // own services sample by default.
+    tracing: { randomSampling: { value: 1 } },
   });
 }
 
