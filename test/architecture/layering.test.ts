@@ -16,12 +16,26 @@ const allowed: Record<string, readonly string[]> = {
   store: ["lib", "resources"],
   xds: ["envoy", "gen", "lib"],
   translate: ["envoy", "gen", "lib", "ratelimit-config", "resources"],
+  insights: ["gen", "lib", "resources", "translate", "xds"],
   extauth: ["config", "gen", "lib"],
   ratelimit: ["config", "gen", "lib", "ratelimit-config"],
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
-  server: ["config", "envoy", "gen", "lib", "resources", "store", "translate", "xds"],
+  server: ["config", "envoy", "gen", "insights", "lib", "resources", "store", "translate", "xds"],
   up: ["extauth", "feeds", "lib", "ratelimit", "server", "store"],
-  cli: ["config", "extauth", "feeds", "gen", "lib", "ratelimit", "resources", "server", "store", "translate", "up"],
+  cli: [
+    "config",
+    "extauth",
+    "feeds",
+    "gen",
+    "insights",
+    "lib",
+    "ratelimit",
+    "resources",
+    "server",
+    "store",
+    "translate",
+    "up",
+  ],
 };
 
 function files(dir: string): string[] {
