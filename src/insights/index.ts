@@ -43,6 +43,7 @@ export {
 export { insightMetricName, registerInsightMetric } from "./metric.js";
 export { type MetricSource, PrometheusSource, promQuery, RegistrySource } from "./metric-sources.js";
 export { ProxyTracker } from "./proxy-tracker.js";
+export { InsightsRuntime, type InsightsRuntimeOptions } from "./runtime.js";
 export { type Located, sarifSchemaUri, toSarif } from "./sarif.js";
 export {
   type Category,

@@ -1,8 +1,15 @@
+// Over 400 lines: this is the one place that wires store, translation, xDS, insights and the API together.
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { FileLimits } from "../config/index.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
+import {
+  configInputOf,
+  InsightsRuntime,
+  type InsightsRuntimeOptions,
+  MemoryInsightHistory,
+} from "../insights/index.js";
 import { systemClock, type Timers } from "../lib/clock.js";
 import { WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
@@ -63,6 +70,8 @@ export interface ManagementServerOptions {
   apiTls?: TlsFiles;
   /** Bounds on the xDS port across all client connections. */
   xdsLimits?: XdsLimits;
+  /** Insights: where history and silences live (default in memory), Redis to probe, data-plane metrics. */
+  insights?: Partial<Pick<InsightsRuntimeOptions, "history" | "redis" | "metrics" | "intervalMs" | "proxyThresholds">>;
 }
 
 export interface ManagementServer {
@@ -76,6 +85,7 @@ export interface ManagementServer {
   proxies(): ProxyStatusView[];
   /** True once a first translation has been published. */
   readonly ready: boolean;
+  readonly insights: InsightsRuntime;
   stop(): Promise<void>;
 }
 
@@ -133,6 +143,15 @@ export async function startManagementServer(options: ManagementServerOptions): P
   // The cache and the xDS server share the clock: `describe` compares change and push times.
   const cache = new SnapshotCache({ clock });
   const publisher = new Publisher(cache, logger);
+  let xdsServer: XdsServer | undefined;
+  const insights = new InsightsRuntime({
+    clock,
+    registry,
+    logger,
+    history: options.insights?.history ?? new MemoryInsightHistory(clock),
+    proxyResources: () => xdsServer?.ackTable().resources ?? [],
+    ...options.insights,
+  });
   const xds: XdsServer = await startXdsServer({
     cache,
     host: options.host,
@@ -143,14 +162,23 @@ export async function startManagementServer(options: ManagementServerOptions): P
     ...(xdsTls ? { tls: xdsTls } : {}),
     ...(options.xdsLimits ? { limits: options.xdsLimits } : {}),
     hooks: {
-      onStreamOpen: (stream) => publisher.nodeConnected(stream.node),
-      onStreamClose: (stream) => publisher.nodeDisconnected(stream.node),
+      onStreamOpen: (stream) => {
+        publisher.nodeConnected(stream.node);
+        insights.tracker.onStreamOpen(stream);
+      },
+      onStreamClose: (stream) => {
+        publisher.nodeDisconnected(stream.node);
+        insights.tracker.onStreamClose(stream);
+      },
+      onAck: () => insights.tracker.onAck(),
+      onNack: () => insights.tracker.onNack(),
     },
   }).catch((err: unknown) => {
     xdsTls?.stop();
     apiTls?.stop();
     throw err;
   });
+  xdsServer = xds;
 
   const translator = new Translator(options.translate ?? {});
   // Config folder files and apply requests are parsed in a worker thread (started on first use),
@@ -208,6 +236,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
         metrics.statuses.inc({ kind: parseRefKey(key).kind, state: State[status.state] ?? "UNKNOWN" });
       }
       metrics.translations.inc({ result: "ok" });
+      insights.onTranslation(configInputOf(resources, translation));
       logger.info(
         {
           revision: snapshot.revision,
@@ -241,6 +270,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     unwatch();
     configDir?.stop();
     debounce.stop();
+    await insights.stop();
     await workers.close();
     await xds.stop(0);
     throw err;
@@ -263,6 +293,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   }
   debounce.trigger();
   await debounce.flush().catch(abandon);
+  await insights.start();
 
   const proxies = (): ProxyStatusView[] =>
     xds.proxyStatus().map((p) => ({
@@ -324,6 +355,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
     },
     proxies,
     clients: clientViews,
+    insights: insights.book,
+    now: () => clock.now(),
     describe: (kind, namespace, name) => {
       const { groups, authConfigs, rateLimitConfigs } = publisher.publication;
       const table = xds.ackTable();
@@ -371,10 +404,12 @@ export async function startManagementServer(options: ManagementServerOptions): P
     },
     status: statusOf,
     proxies,
+    insights,
     stop: async () => {
       unwatch();
       configDir?.stop();
       debounce.stop();
+      await insights.stop();
       await api.close();
       await workers.close();
       await xds.stop(1_000);
