@@ -42,6 +42,7 @@ export {
 } from "./history.js";
 export { insightMetricName, registerInsightMetric } from "./metric.js";
 export { type MetricSource, PrometheusSource, promQuery, RegistrySource } from "./metric-sources.js";
+export { analyzeFiles } from "./offline.js";
 export { ProxyTracker } from "./proxy-tracker.js";
 export { InsightsRuntime, type InsightsRuntimeOptions } from "./runtime.js";
 export { type Located, sarifSchemaUri, toSarif } from "./sarif.js";
