@@ -41,7 +41,16 @@ export {
   type Silence,
 } from "./history.js";
 export { insightMetricName, registerInsightMetric } from "./metric.js";
-export { type MetricSource, PrometheusSource, promQuery, RegistrySource } from "./metric-sources.js";
+export {
+  CounterSource,
+  type CounterValue,
+  type MetricSource,
+  PrometheusSource,
+  parseExposition,
+  promQuery,
+  registrySource,
+  scrapeSource,
+} from "./metric-sources.js";
 export { analyzeFiles } from "./offline.js";
 export { ProxyTracker } from "./proxy-tracker.js";
 export { InsightsRuntime, type InsightsRuntimeOptions } from "./runtime.js";

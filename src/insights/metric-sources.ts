@@ -68,29 +68,34 @@ export class PrometheusSource implements MetricSource {
   }
 }
 
-/** Gantry's own counters in this process, as increases since the previous poll (the first poll: since start). */
-export class RegistrySource implements MetricSource {
+/** One sample of one series, as a registry or a /metrics page gives it. */
+export interface CounterValue {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string | number | undefined>>;
+  readonly value: number;
+}
+
+/** Counters read now, as increases since the previous read (the first read: since start). */
+export class CounterSource implements MetricSource {
   #previous: { at: number; totals: Numbers } | undefined;
 
   constructor(
-    private readonly registries: readonly Registry[],
+    private readonly read: () => Promise<readonly CounterValue[]>,
     private readonly now: () => number,
   ) {}
 
   async sample(): Promise<DataPlaneSample> {
-    const metrics = (await Promise.all(this.registries.map((r) => r.getMetricsAsJSON()))).flat();
+    const values = await this.read();
     const totals = {} as Numbers;
     for (const [key, s] of Object.entries(series) as [keyof typeof series, (typeof series)[keyof typeof series]][]) {
-      const found = metrics.filter((m) => m.name === s.metric);
-      if (found.length === 0) {
-        totals[key] = undefined;
-        continue;
-      }
+      const found = values.filter((v) => v.name === s.metric);
       const results: readonly string[] | undefined = "results" in s ? s.results : undefined;
-      totals[key] = found
-        .flatMap((m) => m.values)
-        .filter((v) => !results || results.includes(String(v.labels["result"] ?? "")))
-        .reduce((sum, v) => sum + v.value, 0);
+      totals[key] =
+        found.length === 0
+          ? undefined
+          : found
+              .filter((v) => !results || results.includes(String(v.labels["result"] ?? "")))
+              .reduce((sum, v) => sum + v.value, 0);
     }
     const now = this.now();
     const previous = this.#previous;
@@ -98,8 +103,48 @@ export class RegistrySource implements MetricSource {
     const delta = {} as Numbers;
     for (const key of Object.keys(series) as (keyof typeof series)[]) {
       const v = totals[key];
-      delta[key] = v === undefined ? undefined : v - (previous?.totals[key] ?? 0);
+      // A counter that went down was reset (a restart): count from zero.
+      const before = previous?.totals[key] ?? 0;
+      delta[key] = v === undefined ? undefined : v >= before ? v - before : v;
     }
     return sampleOf(previous ? (now - previous.at) / 1000 : 0, delta);
   }
+}
+
+/** Gantry's own registries in this process. */
+export function registrySource(registries: readonly Registry[], now: () => number): CounterSource {
+  return new CounterSource(async () => {
+    const metrics = (await Promise.all(registries.map((r) => r.getMetricsAsJSON()))).flat();
+    return metrics.flatMap((m) => m.values.map((v) => ({ name: m.name, labels: v.labels, value: v.value })));
+  }, now);
+}
+
+/** The counters of Prometheus text pages (`/metrics` of Gantry's services), e.g. in `gantry up`. */
+export function scrapeSource(urls: readonly string[], now: () => number, timeoutMs = 5_000): CounterSource {
+  return new CounterSource(async () => {
+    const pages = await Promise.all(
+      urls.map(async (url) => {
+        const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+        if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+        return response.text();
+      }),
+    );
+    return pages.flatMap(parseExposition);
+  }, now);
+}
+
+/** Samples of the Prometheus text format (comments and malformed lines are skipped). */
+export function parseExposition(text: string): CounterValue[] {
+  const out: CounterValue[] = [];
+  for (const line of text.split("\n")) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!match) continue;
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[key as string] = (value as string).replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
+    }
+    const value = Number(match[3]);
+    if (Number.isFinite(value)) out.push({ name: match[1] as string, labels, value });
+  }
+  return out;
 }

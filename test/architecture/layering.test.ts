@@ -21,7 +21,7 @@ const allowed: Record<string, readonly string[]> = {
   ratelimit: ["config", "gen", "lib", "ratelimit-config"],
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
   server: ["config", "envoy", "gen", "insights", "lib", "resources", "store", "translate", "xds"],
-  up: ["extauth", "feeds", "lib", "ratelimit", "server", "store"],
+  up: ["extauth", "feeds", "insights", "lib", "ratelimit", "server", "store"],
   cli: [
     "config",
     "extauth",
