@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerAgent } from "./commands/agent.js";
+import { registerAnalyze } from "./commands/analyze.js";
 import { registerApiKey } from "./commands/apikey.js";
 import { registerBootstrap } from "./commands/bootstrap.js";
 import { registerDescribe } from "./commands/describe.js";
 import { registerExtAuth } from "./commands/extauth.js";
+import { registerInsights } from "./commands/insights.js";
 import { registerRateLimit } from "./commands/ratelimit.js";
 import { registerResourceCommands } from "./commands/resources.js";
 import { registerServer } from "./commands/server.js";
@@ -19,6 +21,8 @@ const subcommands: Array<(program: Command) => void> = [
   registerBootstrap,
   registerResourceCommands,
   registerDescribe,
+  registerInsights,
+  registerAnalyze,
   registerExtAuth,
   registerApiKey,
   registerRateLimit,
@@ -35,6 +39,9 @@ export function buildProgram(): Command {
     .version(version(), "-v, --version", "print the version")
     .helpOption("-h, --help", "show help")
     .showHelpAfterError("(run with --help for usage)")
+    // Options after a subcommand are the subcommand's: `insights silence` takes --kind and --server
+    // as `insights` does, and commander hands such options to the parent unless positional.
+    .enablePositionalOptions()
     .exitOverride();
   for (const register of subcommands) register(program);
   return program;

@@ -1,10 +1,16 @@
-// Over 400 lines: this file wires every part of the management server (store, translation, xDS, API, relay) in one place.
+// Over 400 lines: this is the one place that wires store, translation, xDS, insights, the relay and the API together.
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServerCredentials } from "@grpc/grpc-js";
 import type { FileLimits } from "../config/index.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
+import {
+  configInputOf,
+  InsightsRuntime,
+  type InsightsRuntimeOptions,
+  MemoryInsightHistory,
+} from "../insights/index.js";
 import { systemClock, type Timers } from "../lib/clock.js";
 import { checkTracingOptions, startTracing, type TracingOptions, WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
@@ -75,6 +81,8 @@ export interface ManagementServerOptions {
   };
   /** Export a span per translation and publication over OTLP ([observability](../../docs/observability.md)). */
   tracing?: TracingOptions;
+  /** Insights: where history and silences live (default in memory), Redis to probe, data-plane metrics. */
+  insights?: Partial<Pick<InsightsRuntimeOptions, "history" | "redis" | "metrics" | "intervalMs" | "proxyThresholds">>;
 }
 
 export interface ManagementServer {
@@ -92,6 +100,7 @@ export interface ManagementServer {
   proxies(): ProxyStatusView[];
   /** True once a first translation has been published. */
   readonly ready: boolean;
+  readonly insights: InsightsRuntime;
   stop(): Promise<void>;
 }
 
@@ -150,6 +159,15 @@ export async function startManagementServer(options: ManagementServerOptions): P
   // The cache and the xDS server share the clock: `describe` compares change and push times.
   const cache = new SnapshotCache({ clock });
   const publisher = new Publisher(cache, logger);
+  let xdsServer: XdsServer | undefined;
+  const insights = new InsightsRuntime({
+    clock,
+    registry,
+    logger,
+    history: options.insights?.history ?? new MemoryInsightHistory(clock),
+    proxyResources: () => xdsServer?.ackTable().resources ?? [],
+    ...options.insights,
+  });
   const xds: XdsServer = await startXdsServer({
     cache,
     host: options.host,
@@ -160,14 +178,23 @@ export async function startManagementServer(options: ManagementServerOptions): P
     ...(xdsTls ? { tls: xdsTls } : {}),
     ...(options.xdsLimits ? { limits: options.xdsLimits } : {}),
     hooks: {
-      onStreamOpen: (stream) => publisher.nodeConnected(stream.node),
-      onStreamClose: (stream) => publisher.nodeDisconnected(stream.node),
+      onStreamOpen: (stream) => {
+        publisher.nodeConnected(stream.node);
+        insights.tracker.onStreamOpen(stream);
+      },
+      onStreamClose: (stream) => {
+        publisher.nodeDisconnected(stream.node);
+        insights.tracker.onStreamClose(stream);
+      },
+      onAck: () => insights.tracker.onAck(),
+      onNack: () => insights.tracker.onNack(),
     },
   }).catch((err: unknown) => {
     xdsTls?.stop();
     apiTls?.stop();
     throw err;
   });
+  xdsServer = xds;
 
   const translator = new Translator(options.translate ?? {});
   const tracing = await startTracing(options.tracing);
@@ -249,6 +276,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
         metrics.statuses.inc({ kind: parseRefKey(key).kind, state: State[status.state] ?? "UNKNOWN" });
       }
       metrics.translations.inc({ result: "ok" });
+      insights.onTranslation(configInputOf(resources, translation));
       logger.info(
         {
           revision: snapshot.revision,
@@ -288,6 +316,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     unwatch();
     configDir?.stop();
     debounce.stop();
+    await insights.stop();
     await workers.close();
     await xds.stop(0);
     await relay?.stop(0);
@@ -325,6 +354,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       logger,
     }).catch(abandon);
   }
+  await insights.start();
 
   const proxies = (): ProxyStatusView[] => [
     ...xds.proxyStatus().map((p) => ({
@@ -397,6 +427,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
     },
     proxies,
     clients: clientViews,
+    insights: insights.book,
+    now: () => clock.now(),
     describe: (kind, namespace, name) => {
       const { groups, authConfigs, rateLimitConfigs } = publisher.publication;
       const table = xds.ackTable();
@@ -446,11 +478,13 @@ export async function startManagementServer(options: ManagementServerOptions): P
     },
     status: statusOf,
     proxies,
+    insights,
     stop: async () => {
       unwatch();
       configDir?.stop();
       debounce.stop();
       await relay?.stop(1_000);
+      await insights.stop();
       await api.close();
       await workers.close();
       await xds.stop(1_000);

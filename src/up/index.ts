@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { type ExtAuthServer, startExtAuthServer } from "../extauth/index.js";
 import { followAuthConfigs, followRateLimitConfigs } from "../feeds/index.js";
+import { scrapeSource } from "../insights/index.js";
 import {
   createLogger,
   createRegistry,
@@ -88,6 +89,13 @@ export async function startStack(options: UpOptions): Promise<Stack> {
       logger: loggerFor("server"),
       registry,
       serverName: "gantry-up",
+      // The data-plane insights read the services' own counters from their metrics ports.
+      insights: {
+        metrics: scrapeSource(
+          [extauth.metricsPort, ratelimit.metricsPort].map((port) => `http://${localHost(host)}:${port}/metrics`),
+          () => Date.now(),
+        ),
+      },
     });
     started.push(() => server.stop());
     const telemetry: TelemetryServer = await startTelemetryServer({
@@ -134,6 +142,13 @@ export async function startStack(options: UpOptions): Promise<Stack> {
     await stopAll();
     throw err;
   }
+}
+
+/** Where this process reaches a port it bound on `host`. */
+function localHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** What `gantry up` prints: what runs where, and how to use it. */

@@ -104,6 +104,17 @@ export function formatDescription(response: DescribeResponse): string {
   if (response.rateLimitDomain) out += field("Rate-limit domain", response.rateLimitDomain);
   out += "\n";
   out += section(
+    "Insights",
+    ["CODE", "SEVERITY", "SINCE", "SUMMARY"],
+    response.insights.map((i) => [
+      i.silenced ? `${i.code} (silenced)` : i.code,
+      i.severity,
+      isoTime(i.firstSeen),
+      i.summary,
+    ]),
+  );
+  out += "\n";
+  out += section(
     "Served by",
     ["NODE", "ROLE", "STREAMS", "GATEWAYS", "ACKED", "PENDING TYPES", "LAST NACK"],
     response.servedBy.map((p) => [

@@ -1,5 +1,13 @@
 import { readFileSync, statSync } from "node:fs";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import {
+  defaultRetention,
+  MemoryInsightHistory,
+  PrometheusSource,
+  RedisInsightHistory,
+  registrySource,
+} from "../../insights/index.js";
+import { systemClock } from "../../lib/clock.js";
 import {
   createLogger,
   createRegistry,
@@ -8,7 +16,7 @@ import {
   startTelemetryServer,
   TlsFileWatch,
 } from "../../lib/index.js";
-import { parseRedisUrl } from "../../lib/redis.js";
+import { createRedis, parseRedisUrl } from "../../lib/redis.js";
 import {
   type ApiLimits,
   apiLimitFlags,
@@ -59,6 +67,9 @@ interface ServerFlags extends TracingFlags {
   xdsMaxRequestBytes: number;
   xdsMaxStreamsPerConnection: number;
   relayPort?: number;
+  prometheusUrl?: string;
+  insightsIntervalMs: number;
+  insightsHistoryMax: number;
   logLevel: LogLevel;
   /** The API limits, under commander's names for their flags (`--api-max-body-bytes` → apiMaxBodyBytes). */
   [limitFlag: `api${string}`]: unknown;
@@ -177,6 +188,20 @@ function apiLimitOptions(): Option[] {
   });
 }
 
+/** `--prometheus-url`: an http(s) URL, the base of Prometheus' HTTP API. */
+function parsePrometheusUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidArgumentError(`"${text}" is not a URL (for example http://127.0.0.1:9090)`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InvalidArgumentError(`"${text}": expected http:// or https://`);
+  }
+  return text;
+}
+
 export function registerServer(program: Command): void {
   const command = program
     .command("server")
@@ -272,6 +297,26 @@ export function registerServer(program: Command): void {
         .env("GANTRY_RELAY_PORT")
         .argParser(parsePort),
     )
+    .addOption(
+      new Option(
+        "--prometheus-url <url>",
+        "a Prometheus server whose HTTP API the data-plane insights query; without it, this process's own metrics",
+      )
+        .env("GANTRY_PROMETHEUS_URL")
+        .argParser(parsePrometheusUrl),
+    )
+    .addOption(
+      new Option("--insights-interval-ms <ms>", "how often the periodic insights run (proxies, Redis, data plane)")
+        .env("GANTRY_INSIGHTS_INTERVAL_MS")
+        .default(15_000)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option("--insights-history-max <n>", "resolved insights kept in the history, at most (also: 7 days at most)")
+        .env("GANTRY_INSIGHTS_HISTORY_MAX")
+        .default(defaultRetention.maxEntries)
+        .argParser(parsePositiveInt),
+    )
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
@@ -298,6 +343,17 @@ export function registerServer(program: Command): void {
     }
     const registry = createRegistry("server");
     const tracing = tracingFromFlags(flags, "gantry-server");
+    const retention = { ...defaultRetention, maxEntries: flags.insightsHistoryMax };
+    // History and silences live beside the resources; the same Redis is probed for its health.
+    const insightsRedis =
+      flags.redisUrl === undefined
+        ? undefined
+        : createRedis({
+            url: flags.redisUrl,
+            commandTimeoutMs: flags.redisTimeoutMs,
+            connectionName: "gantry-insights",
+            logger,
+          });
     const server = await startManagementServer({
       ...(tracing ? { tracing } : {}),
       store,
@@ -327,6 +383,16 @@ export function registerServer(program: Command): void {
       ...(flags.relayPort === undefined ? {} : { relay: { port: flags.relayPort } }),
       logger,
       registry,
+      insights: {
+        history: insightsRedis
+          ? new RedisInsightHistory(insightsRedis, systemClock, retention)
+          : new MemoryInsightHistory(systemClock, retention),
+        ...(insightsRedis ? { redis: [{ role: "management", client: insightsRedis }] } : {}),
+        metrics: flags.prometheusUrl
+          ? new PrometheusSource(flags.prometheusUrl)
+          : registrySource([registry], () => systemClock.now()),
+        intervalMs: flags.insightsIntervalMs,
+      },
     });
     const telemetry = await startTelemetryServer({
       registry,
@@ -362,6 +428,7 @@ export function registerServer(program: Command): void {
       logger.info("stopping");
       await server.stop();
       await telemetry.close();
+      insightsRedis?.disconnect();
       await store.close();
     });
   });

@@ -29,6 +29,7 @@ import { type ApplyAction, type ApplyDeps, applyResources } from "../apply/index
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
 import { type ApiAuth, principalKey } from "./auth.js";
+import { type InsightsDeps, insightsOf, listInsights, silenceInsight, unsilenceInsight } from "./insights.js";
 
 /** What the management API needs from the rest of the server. */
 export interface ManagementDeps {
@@ -46,6 +47,10 @@ export interface ManagementDeps {
   clients?(): ProxyClientView[];
   /** Where a resource stands in the last published translation, and the proxies here it reaches. */
   describe(kind: Kind, namespace: string, name: string): { publishedRevision: number; description: Description };
+  /** The server's insights; without them the insight calls answer UNIMPLEMENTED. */
+  insights?: InsightsDeps;
+  /** Time for silences' creation. Default the system clock. */
+  now?(): number;
 }
 
 /** A proxy as the xDS server reports it, in plain values. */
@@ -144,6 +149,10 @@ export function managementService(
     store: deps.store,
     desired: deps.desired,
     translator: new Translator(deps.translate ?? {}),
+  };
+  const insightsOrFail = (): InsightsDeps => {
+    if (!deps.insights) throw new ConnectError("this server keeps no insights", Code.Unimplemented);
+    return deps.insights;
   };
   /** A stored resource as the API shows it: secret material redacted unless `reveal`. */
   const toResource = (stored: StoredResource, reveal: boolean): Resource => {
@@ -262,7 +271,20 @@ export function managementService(
         publishedRevision: BigInt(publishedRevision),
         ...description,
         envoyResources: envoyResourcesOf(description),
+        insights: insightsOf(deps.insights, key),
       });
+    },
+
+    async listInsights(request) {
+      return listInsights(insightsOrFail(), request);
+    },
+
+    async silenceInsight(request) {
+      return silenceInsight(insightsOrFail(), request, deps.now?.() ?? Date.now());
+    },
+
+    async unsilenceInsight(request) {
+      return unsilenceInsight(insightsOrFail(), request);
     },
 
     async listProxies() {
