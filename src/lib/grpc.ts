@@ -205,6 +205,8 @@ export interface GrpcServerOptions {
   tls?: TlsFileWatch;
   /** Counts connections against `maxConnections` (refused over it with GOAWAY); grpc-js alone has no cap. */
   connectionLimits?: ServerLimits;
+  /** Credentials made elsewhere (the relay port's, which check callers per call); instead of `tls`. */
+  credentials?: grpc.ServerCredentials;
 }
 
 /**
@@ -216,6 +218,7 @@ export class GrpcServer {
   readonly #logger: Logger | undefined;
   readonly #clock: Timers;
   readonly #tls: TlsFileWatch | undefined;
+  readonly #credentials: grpc.ServerCredentials | undefined;
   #port: number | undefined;
   readonly #limits: ServerLimits | undefined;
   #capped: CappedListener | undefined;
@@ -223,6 +226,7 @@ export class GrpcServer {
   constructor(options: GrpcServerOptions = {}) {
     this.#logger = options.logger;
     this.#tls = options.tls;
+    this.#credentials = options.credentials;
     this.#clock = options.clock ?? systemClock;
     this.#server = new grpc.Server({ ...defaultServerOptions, ...options.channelOptions });
     this.#limits = options.connectionLimits;
@@ -237,7 +241,8 @@ export class GrpcServer {
 
   /** Binds and starts serving; resolves to the bound port (useful with port 0). */
   async listen(host: string, port: number): Promise<number> {
-    const credentials = this.#tls ? serverCredentials(this.#tls) : grpc.ServerCredentials.createInsecure();
+    const credentials =
+      this.#credentials ?? (this.#tls ? serverCredentials(this.#tls) : grpc.ServerCredentials.createInsecure());
     if (this.#limits) {
       this.#capped = await listenWithConnectionCap(this.#server, credentials, host, port, this.#limits);
       this.#port = this.#capped.port;

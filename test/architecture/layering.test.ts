@@ -14,14 +14,16 @@ const allowed: Record<string, readonly string[]> = {
   "ratelimit-config": ["gen"],
   config: ["lib"],
   store: ["lib", "resources"],
+  cluster: ["gen", "lib"],
+  agent: ["cluster", "gen", "lib"],
   xds: ["envoy", "gen", "lib"],
   translate: ["envoy", "gen", "lib", "ratelimit-config", "resources"],
   extauth: ["config", "gen", "lib"],
   ratelimit: ["config", "gen", "lib", "ratelimit-config"],
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
-  server: ["config", "envoy", "gen", "lib", "resources", "store", "translate", "xds"],
+  server: ["cluster", "config", "envoy", "gen", "lib", "resources", "store", "translate", "xds"],
   up: ["extauth", "feeds", "lib", "ratelimit", "server", "store"],
-  cli: ["config", "extauth", "feeds", "gen", "lib", "ratelimit", "resources", "server", "store", "translate", "up"],
+  cli: ["agent", "cluster", "config", "extauth", "feeds", "gen", "lib", "ratelimit", "resources", "server", "store", "translate", "up"],
 };
 
 function files(dir: string): string[] {
