@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerApiKey } from "./commands/apikey.js";
 import { registerBootstrap } from "./commands/bootstrap.js";
+import { registerCluster } from "./commands/cluster.js";
 import { registerDescribe } from "./commands/describe.js";
 import { registerExtAuth } from "./commands/extauth.js";
 import { registerRateLimit } from "./commands/ratelimit.js";
@@ -19,6 +20,7 @@ const subcommands: Array<(program: Command) => void> = [
   registerDescribe,
   registerExtAuth,
   registerApiKey,
+  registerCluster,
   registerRateLimit,
 ];
 

@@ -1,10 +1,12 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { type ClusterRegistry, RelayAuth } from "../cluster/index.js";
 import type { FileLimits } from "../config/index.js";
+import { RegistrationService } from "../gen/gantry/relay/v1/registration_pb.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import { systemClock, type Timers } from "../lib/clock.js";
-import { WorkerPool } from "../lib/index.js";
+import { GrpcServer, WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { type TlsFiles, TlsFileWatch } from "../lib/tls.js";
@@ -63,11 +65,15 @@ export interface ManagementServerOptions {
   apiTls?: TlsFiles;
   /** Bounds on the xDS port across all client connections. */
   xdsLimits?: XdsLimits;
+  /** Serve the relay port for workload clusters' agents (registration; docs/multicluster.md). */
+  relay?: { port: number; registry: ClusterRegistry };
 }
 
 export interface ManagementServer {
   readonly xdsPort: number;
   readonly apiPort: number;
+  /** The relay port, when `relay` was given. */
+  readonly relayPort: number | undefined;
   /** Translates now if a change is pending, and waits until published. */
   settle(): Promise<void>;
   /** The revision of the store last translated and published. */
@@ -347,6 +353,22 @@ export async function startManagementServer(options: ManagementServerOptions): P
       };
     },
   };
+  let relayServer: GrpcServer | undefined;
+  let relayAuth: RelayAuth | undefined;
+  if (options.relay) {
+    relayAuth = new RelayAuth({ registry: options.relay.registry, metrics: registry, logger, timers: clock });
+    await relayAuth.start().catch(abandon);
+    relayServer = new GrpcServer({ logger, credentials: relayAuth.serverCredentials(), clock });
+    relayServer.add(RegistrationService, relayAuth.registrationService());
+    await relayServer.listen(options.host, options.relay.port).catch(async (err: unknown) => {
+      relayAuth?.stop();
+      return abandon(err);
+    });
+  }
+  const stopRelay = async () => {
+    relayAuth?.stop();
+    await relayServer?.shutdown(1_000);
+  };
   const api = await startManagementApi({
     host: options.host,
     port: options.apiPort,
@@ -355,13 +377,17 @@ export async function startManagementServer(options: ManagementServerOptions): P
     ...(options.insecureApi ? { insecure: true } : {}),
     ...(options.apiLimits ? { limits: options.apiLimits } : {}),
     ...(apiTls ? { tls: apiTls } : {}),
-    deps,
+    deps: options.relay ? { ...deps, clusters: options.relay.registry } : deps,
     logger,
-  }).catch(abandon);
+  }).catch(async (err: unknown) => {
+    await stopRelay();
+    return abandon(err);
+  });
 
   return {
     xdsPort: xds.port,
     apiPort: api.port,
+    relayPort: relayServer?.port,
     settle: () => debounce.flush(),
     get publishedRevision() {
       return publishedRevision;
@@ -376,6 +402,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       configDir?.stop();
       debounce.stop();
       await api.close();
+      await stopRelay();
       await workers.close();
       await xds.stop(1_000);
     },

@@ -1,5 +1,13 @@
 import { readFileSync, statSync } from "node:fs";
 import { type Command, Option } from "commander";
+import {
+  ClusterRegistry,
+  type ClusterStore,
+  checkTrustDomain,
+  defaultTrustDomain,
+  MemoryClusterStore,
+  RedisClusterStore,
+} from "../../cluster/index.js";
 import { createLogger, createRegistry, type LogLevel, type Readiness, startTelemetryServer } from "../../lib/index.js";
 import { parseRedisUrl } from "../../lib/redis.js";
 import {
@@ -17,6 +25,7 @@ import {
   hostOption,
   logLevelOption,
   parseHostPort,
+  parsePort,
   parsePositiveInt,
   portOption,
   redisUrlOption,
@@ -51,6 +60,12 @@ interface ServerFlags {
   xdsTlsClientCaFile?: string;
   apiTlsCertFile?: string;
   apiTlsKeyFile?: string;
+  relayPort?: number;
+  relayCaCertFile?: string;
+  relayCaKeyFile?: string;
+  trustDomain: string;
+  clusterCertTtlSeconds: number;
+  clusterTokenTtlSeconds: number;
 }
 
 /**
@@ -120,14 +135,66 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined, 
       throw new Error(`--redis-url: ${(err as Error).message}`);
     }
   }
+  checkRelayFlags(flags);
   const ports: Array<[string, number]> = [
     ["--xds-port", flags.xdsPort],
     ["--api-port", flags.apiPort],
     ["--metrics-port", flags.metricsPort],
+    ...(flags.relayPort === undefined ? [] : [["--relay-port", flags.relayPort] as [string, number]]),
   ];
   for (const [i, [flag, port]] of ports.entries()) {
     const other = ports.slice(i + 1).find(([, p]) => p === port && p !== 0);
     if (other) throw new Error(`${flag} and ${other[0]} are both ${port}: each needs its own port`);
+  }
+}
+
+function checkRelayFlags(flags: ServerFlags): void {
+  checkTrustDomain(flags.trustDomain);
+  if ((flags.relayCaCertFile === undefined) !== (flags.relayCaKeyFile === undefined)) {
+    throw new Error("--relay-ca-cert-file and --relay-ca-key-file go together: give both or neither");
+  }
+  if (flags.relayPort === undefined && flags.relayCaCertFile !== undefined) {
+    throw new Error("--relay-ca-cert-file needs --relay-port: the relay CA is used only on the relay port");
+  }
+}
+
+function readRelayCaFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new Error(
+      `${flag} ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`,
+    );
+  }
+}
+
+/** The cluster registry of the relay port: in the management Redis with one, else in memory (and a new CA per start). */
+async function openClusterRegistry(flags: ServerFlags): Promise<ClusterRegistry> {
+  const store: ClusterStore = flags.redisUrl
+    ? new RedisClusterStore({ url: flags.redisUrl, commandTimeoutMs: flags.redisTimeoutMs })
+    : new MemoryClusterStore();
+  const ca =
+    flags.relayCaCertFile && flags.relayCaKeyFile
+      ? {
+          certPem: readRelayCaFile("--relay-ca-cert-file", flags.relayCaCertFile),
+          keyPem: readRelayCaFile("--relay-ca-key-file", flags.relayCaKeyFile),
+          where: {
+            cert: `--relay-ca-cert-file ${flags.relayCaCertFile}`,
+            key: `--relay-ca-key-file ${flags.relayCaKeyFile}`,
+          },
+        }
+      : undefined;
+  try {
+    return await ClusterRegistry.open({
+      store,
+      trustDomain: flags.trustDomain,
+      ...(ca ? { ca } : {}),
+      certificateTtlMs: flags.clusterCertTtlSeconds * 1000,
+      tokenTtlMs: flags.clusterTokenTtlSeconds * 1000,
+    });
+  } catch (err) {
+    await store.close();
+    throw err;
   }
 }
 
@@ -233,6 +300,45 @@ export function registerServer(program: Command): void {
         .default(10_000)
         .argParser(parsePositiveInt),
     )
+    .addOption(
+      new Option(
+        "--relay-port <port>",
+        "serve the relay for workload clusters' agents on this port (registration and mTLS; off without it)",
+      )
+        .env("GANTRY_RELAY_PORT")
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option(
+        "--relay-ca-cert-file <path>",
+        "the relay CA's certificate (PEM); default: a CA made on first start and kept in the management Redis",
+      ).env("GANTRY_RELAY_CA_CERT_FILE"),
+    )
+    .addOption(
+      new Option("--relay-ca-key-file <path>", "the relay CA's private key (PEM, unencrypted)").env(
+        "GANTRY_RELAY_CA_KEY_FILE",
+      ),
+    )
+    .addOption(
+      new Option("--trust-domain <domain>", "SPIFFE trust domain of cluster identities (spiffe://DOMAIN/cluster/NAME)")
+        .env("GANTRY_TRUST_DOMAIN")
+        .default(defaultTrustDomain),
+    )
+    .addOption(
+      new Option("--cluster-cert-ttl-seconds <n>", "lifetime of clusters' certificates; agents rotate at two thirds")
+        .env("GANTRY_CLUSTER_CERT_TTL_SECONDS")
+        .default(86_400)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option(
+        "--cluster-token-ttl-seconds <n>",
+        "lifetime of a registration token unless `gantry cluster add --ttl-seconds` says",
+      )
+        .env("GANTRY_CLUSTER_TOKEN_TTL_SECONDS")
+        .default(3_600)
+        .argParser(parsePositiveInt),
+    )
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
@@ -256,6 +362,12 @@ export function registerServer(program: Command): void {
       store = new MemoryStore();
     }
     const registry = createRegistry("server");
+    const clusters = flags.relayPort === undefined ? undefined : await openClusterRegistry(flags);
+    if (clusters && !flags.redisUrl && !flags.relayCaCertFile) {
+      logger.warn(
+        "the relay CA lives in memory: a restart makes a new one, and enrolled agents must register again (give --redis-url or --relay-ca-cert-file)",
+      );
+    }
     const server = await startManagementServer({
       store,
       host: flags.host,
@@ -275,6 +387,7 @@ export function registerServer(program: Command): void {
       ...(xdsTls ? { xdsTls } : {}),
       ...(apiTls ? { apiTls } : {}),
       xdsLimits: { maxConnections: flags.xdsMaxConnections, maxTotalStreams: flags.xdsMaxTotalStreams },
+      ...(clusters && flags.relayPort !== undefined ? { relay: { port: flags.relayPort, registry: clusters } } : {}),
       logger,
       registry,
     });
@@ -300,6 +413,7 @@ export function registerServer(program: Command): void {
       {
         xds: server.xdsPort,
         api: server.apiPort,
+        ...(server.relayPort === undefined ? {} : { relay: server.relayPort }),
         metrics: telemetry.port,
         store: flags.redisUrl ? "redis" : "memory",
         tls: { xds: xdsTls !== undefined, api: apiTls !== undefined },
@@ -310,6 +424,7 @@ export function registerServer(program: Command): void {
       logger.info("stopping");
       await server.stop();
       await telemetry.close();
+      await clusters?.close();
       await store.close();
     });
   });

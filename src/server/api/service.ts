@@ -1,6 +1,7 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { ClusterRegistry } from "../../cluster/index.js";
 import {
   ApplyResult_Action,
   ApplyResultSchema,
@@ -29,6 +30,7 @@ import { type ApplyAction, type ApplyDeps, applyResources } from "../apply/index
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
 import { type ApiAuth, principalKey } from "./auth.js";
+import { clusterHandlers } from "./clusters.js";
 
 /** What the management API needs from the rest of the server. */
 export interface ManagementDeps {
@@ -46,6 +48,8 @@ export interface ManagementDeps {
   clients?(): ProxyClientView[];
   /** Where a resource stands in the last published translation, and the proxies here it reaches. */
   describe(kind: Kind, namespace: string, name: string): { publishedRevision: number; description: Description };
+  /** The workload clusters' registry; without it (no relay port), cluster calls answer FAILED_PRECONDITION. */
+  clusters?: ClusterRegistry;
 }
 
 /** A proxy as the xDS server reports it, in plain values. */
@@ -158,6 +162,7 @@ export function managementService(
   };
 
   return {
+    ...clusterHandlers(deps.clusters),
     async apply(request) {
       const documents = request.documents.map((d, i) => asDocument(d, i));
       if (documents.length === 0) throw new ConnectError("no documents to apply", Code.InvalidArgument);
