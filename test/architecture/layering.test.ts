@@ -23,7 +23,21 @@ const allowed: Record<string, readonly string[]> = {
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
   server: ["cluster", "config", "envoy", "gen", "lib", "resources", "store", "translate", "xds"],
   up: ["extauth", "feeds", "lib", "ratelimit", "server", "store"],
-  cli: ["agent", "cluster", "config", "extauth", "feeds", "gen", "lib", "ratelimit", "resources", "server", "store", "translate", "up"],
+  cli: [
+    "agent",
+    "cluster",
+    "config",
+    "extauth",
+    "feeds",
+    "gen",
+    "lib",
+    "ratelimit",
+    "resources",
+    "server",
+    "store",
+    "translate",
+    "up",
+  ],
 };
 
 function files(dir: string): string[] {
