@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EnrollError, enroll } from "../../src/agent/enroll.js";
 import { loadAgentCredentials, relayChannelOptions } from "../../src/cluster/index.js";
 import { RegistrationService } from "../../src/gen/gantry/relay/v1/registration_pb.js";
+import { ManualClock } from "../../src/lib/clock.js";
 import { createClient } from "../../src/lib/grpc.js";
 import { waitFor } from "../support/index.js";
 import { agentClient, failures, relayClient, startTestRelay, type TestRelay } from "./relay-harness.js";
@@ -204,5 +205,29 @@ describe("rotation", () => {
     expect((await relay.registry.get("east"))?.certificate?.serial).toBe(after.serial);
     stream.cancel();
     client.close();
+  });
+
+  it("rotates by itself at two thirds of the certificate's lifetime, and again after", async () => {
+    const { token } = await relay.registry.add("east");
+    const agent = await enroll({
+      relay: relay.address,
+      tokenFile: relay.tokenFile(token),
+      dataDir: relay.dir(),
+      cluster: "east",
+    });
+    const first = agent.certificate;
+    const clock = new ManualClock(Date.now());
+    const rotated: string[] = [];
+    const stop = agent.keepRotated({ relay: relay.address, timers: clock, onRotated: (c) => rotated.push(c.serial) });
+    const twoThirds = first.notBeforeMs + ((first.notAfterMs - first.notBeforeMs) * 2) / 3;
+    clock.advance(twoThirds - clock.now() - 1_000);
+    expect(rotated).toEqual([]);
+    clock.advance(1_000);
+    await waitFor(() => rotated.length === 1, { what: "the first rotation" });
+    expect(rotated[0]).toBe(agent.certificate.serial);
+    expect((await relay.registry.get("east"))?.certificate?.serial).toBe(rotated[0]);
+    clock.advance(Math.max(0, agent.rotateAtMs - clock.now()));
+    await waitFor(() => rotated.length === 2, { what: "the second rotation" });
+    stop();
   });
 });
