@@ -154,14 +154,16 @@ export class ClusterRegistry {
     const match = /^([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/.exec(request.token);
     if (!match)
       throw new RegistrationRefused("token_malformed", "token: expected <id>.<secret> from a registration token");
-    const issued = await this.#issue(name, request.csrPem);
-    await this.#store.update(name, (current) =>
+    const redeem = (current: ClusterRecord | undefined, certificate: IssuedCertificate) =>
       enrolledCluster(
         current,
-        { name, tokenId: match[1] as string, secret: match[2] as string, certificate: issued },
+        { name, tokenId: match[1] as string, secret: match[2] as string, certificate },
         this.#clock.now(),
-      ),
-    );
+      );
+    // Judged once before signing, so a bad token costs a read and no signature; judged again, atomically, to use it.
+    redeem(await this.#store.get(name), { serial: "", notBeforeMs: 0, notAfterMs: 0 });
+    const issued = await this.#issue(name, request.csrPem);
+    await this.#store.update(name, (current) => redeem(current, issued));
     return this.#grant(name, issued);
   }
 

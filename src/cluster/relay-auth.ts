@@ -10,6 +10,7 @@ import { clusterOfIdentity } from "./identity.js";
 import { issueServerCertificate, normalizeSerial, uriNamesOf } from "./pki.js";
 import { type RefusalReason, RegistrationRefused, refusalReasons } from "./records.js";
 import type { CertificateGrant, ClusterRegistry } from "./registry.js";
+import { ClusterStoreError } from "./store.js";
 
 /*
  * Who may use the relay port. One TLS port serves two kinds of callers: an agent enrolling, which
@@ -137,6 +138,8 @@ export class RelayAuth {
 
   /** Counts a refusal and turns it into the GrpcError the caller gets; other errors pass through. */
   refusal(err: unknown): unknown {
+    // The registry cannot answer (its Redis is down): the caller may try again, at this replica or another.
+    if (err instanceof ClusterStoreError) return new GrpcError(grpc.status.UNAVAILABLE, err.message);
     if (!(err instanceof RegistrationRefused)) return err;
     this.#failures.inc({ reason: err.reason });
     this.#logger?.warn({ reason: err.reason, err: err.message }, "relay caller refused");
