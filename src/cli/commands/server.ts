@@ -1,13 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
 import { type Command, Option } from "commander";
-import {
-  ClusterRegistry,
-  type ClusterStore,
-  checkTrustDomain,
-  defaultTrustDomain,
-  MemoryClusterStore,
-  RedisClusterStore,
-} from "../../cluster/index.js";
 import { createLogger, createRegistry, type LogLevel, type Readiness, startTelemetryServer } from "../../lib/index.js";
 import { parseRedisUrl } from "../../lib/redis.js";
 import {
@@ -25,7 +17,6 @@ import {
   hostOption,
   logLevelOption,
   parseHostPort,
-  parsePort,
   parsePositiveInt,
   portOption,
   redisUrlOption,
@@ -33,8 +24,9 @@ import {
   tlsOptions,
 } from "../options.js";
 import { stopOnSignal } from "../signals.js";
+import { checkRelayFlags, openClusterRegistry, type RelayFlags, relayOptions } from "./server-relay.js";
 
-interface ServerFlags {
+interface ServerFlags extends RelayFlags {
   host: string;
   xdsPort: number;
   apiPort: number;
@@ -60,12 +52,6 @@ interface ServerFlags {
   xdsTlsClientCaFile?: string;
   apiTlsCertFile?: string;
   apiTlsKeyFile?: string;
-  relayPort?: number;
-  relayCaCertFile?: string;
-  relayCaKeyFile?: string;
-  trustDomain: string;
-  clusterCertTtlSeconds: number;
-  clusterTokenTtlSeconds: number;
 }
 
 /**
@@ -145,56 +131,6 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined, 
   for (const [i, [flag, port]] of ports.entries()) {
     const other = ports.slice(i + 1).find(([, p]) => p === port && p !== 0);
     if (other) throw new Error(`${flag} and ${other[0]} are both ${port}: each needs its own port`);
-  }
-}
-
-function checkRelayFlags(flags: ServerFlags): void {
-  checkTrustDomain(flags.trustDomain);
-  if ((flags.relayCaCertFile === undefined) !== (flags.relayCaKeyFile === undefined)) {
-    throw new Error("--relay-ca-cert-file and --relay-ca-key-file go together: give both or neither");
-  }
-  if (flags.relayPort === undefined && flags.relayCaCertFile !== undefined) {
-    throw new Error("--relay-ca-cert-file needs --relay-port: the relay CA is used only on the relay port");
-  }
-}
-
-function readRelayCaFile(flag: string, file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (err) {
-    throw new Error(
-      `${flag} ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`,
-    );
-  }
-}
-
-/** The cluster registry of the relay port: in the management Redis with one, else in memory (and a new CA per start). */
-async function openClusterRegistry(flags: ServerFlags): Promise<ClusterRegistry> {
-  const store: ClusterStore = flags.redisUrl
-    ? new RedisClusterStore({ url: flags.redisUrl, commandTimeoutMs: flags.redisTimeoutMs })
-    : new MemoryClusterStore();
-  const ca =
-    flags.relayCaCertFile && flags.relayCaKeyFile
-      ? {
-          certPem: readRelayCaFile("--relay-ca-cert-file", flags.relayCaCertFile),
-          keyPem: readRelayCaFile("--relay-ca-key-file", flags.relayCaKeyFile),
-          where: {
-            cert: `--relay-ca-cert-file ${flags.relayCaCertFile}`,
-            key: `--relay-ca-key-file ${flags.relayCaKeyFile}`,
-          },
-        }
-      : undefined;
-  try {
-    return await ClusterRegistry.open({
-      store,
-      trustDomain: flags.trustDomain,
-      ...(ca ? { ca } : {}),
-      certificateTtlMs: flags.clusterCertTtlSeconds * 1000,
-      tokenTtlMs: flags.clusterTokenTtlSeconds * 1000,
-    });
-  } catch (err) {
-    await store.close();
-    throw err;
   }
 }
 
@@ -300,47 +236,9 @@ export function registerServer(program: Command): void {
         .default(10_000)
         .argParser(parsePositiveInt),
     )
-    .addOption(
-      new Option(
-        "--relay-port <port>",
-        "serve the relay for workload clusters' agents on this port (registration and mTLS; off without it)",
-      )
-        .env("GANTRY_RELAY_PORT")
-        .argParser(parsePort),
-    )
-    .addOption(
-      new Option(
-        "--relay-ca-cert-file <path>",
-        "the relay CA's certificate (PEM); default: a CA made on first start and kept in the management Redis",
-      ).env("GANTRY_RELAY_CA_CERT_FILE"),
-    )
-    .addOption(
-      new Option("--relay-ca-key-file <path>", "the relay CA's private key (PEM, unencrypted)").env(
-        "GANTRY_RELAY_CA_KEY_FILE",
-      ),
-    )
-    .addOption(
-      new Option("--trust-domain <domain>", "SPIFFE trust domain of cluster identities (spiffe://DOMAIN/cluster/NAME)")
-        .env("GANTRY_TRUST_DOMAIN")
-        .default(defaultTrustDomain),
-    )
-    .addOption(
-      new Option("--cluster-cert-ttl-seconds <n>", "lifetime of clusters' certificates; agents rotate at two thirds")
-        .env("GANTRY_CLUSTER_CERT_TTL_SECONDS")
-        .default(86_400)
-        .argParser(parsePositiveInt),
-    )
-    .addOption(
-      new Option(
-        "--cluster-token-ttl-seconds <n>",
-        "lifetime of a registration token unless `gantry cluster add --ttl-seconds` says",
-      )
-        .env("GANTRY_CLUSTER_TOKEN_TTL_SECONDS")
-        .default(3_600)
-        .argParser(parsePositiveInt),
-    )
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
+  for (const option of relayOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
   command.action(async (flags: ServerFlags) => {
     const token = readApiToken(flags.apiTokenFile);
