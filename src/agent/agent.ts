@@ -29,8 +29,9 @@ export interface AgentOptions {
   cluster: string;
   /** host:port of each server replica's relay port, tried in turn. */
   relay: readonly string[];
-  /** SEAM: registration's mTLS credentials (see RelayClientOptions.credentials). */
+  /** Registration's mTLS credentials and the channel options they need (see RelayClientOptions). */
   credentials?: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
   dataDir: string;
   /** Where the cluster's resources are discovered; none: the agent sends no discovery up. */
   discovery?: ConfigProvider<DiscoveredSet>;
@@ -210,6 +211,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const relay: RelayClient = new RelayClient({
     addresses: options.relay,
     ...(options.credentials ? { credentials: options.credentials } : {}),
+    ...(options.channelOptions ? { channelOptions: options.channelOptions } : {}),
     hello: () => ({
       cluster,
       agentVersion: options.agentVersion,

@@ -1,4 +1,5 @@
 export { type Agent, type AgentOptions, startAgent } from "./agent.js";
 export { directoryDiscovery, parseDiscoveryFiles } from "./discovery.js";
+export { EnrollError, type EnrollOptions, enroll } from "./enroll.js";
 export { type LastKnownGood, lastKnownGoodFile, loadLastKnownGood, saveLastKnownGood } from "./last-known-good.js";
 export { RelayClient, type RelayClientOptions, relayBackoff } from "./relay-client.js";

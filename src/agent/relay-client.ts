@@ -25,11 +25,10 @@ export const relayBackoff: Backoff = { initialMs: 200, maxMs: 2_000 };
 export interface RelayClientOptions {
   /** host:port of each server replica (or one address in front of them), tried in turn. */
   addresses: readonly string[];
-  /**
-   * Default insecure (loopback, tests).
-   * SEAM: registration's mTLS channel credentials (the agent's certificate for `cluster/NAME`) go here.
-   */
+  /** The agent's mTLS credentials from registration (`src/cluster`); default insecure (loopback tests). */
   credentials?: grpc.ChannelCredentials;
+  /** Channel options those credentials need (the relay certificate's name). */
+  channelOptions?: grpc.ChannelOptions;
   /** The Hello of a new stream: what the agent holds now. */
   hello(): MessageInitShape<typeof HelloSchema>;
   /** An output from the server; rejecting refuses it (the agent keeps what it had and says why). */
@@ -105,6 +104,7 @@ export class RelayClient {
         "grpc.initial_reconnect_backoff_ms": 200,
         "grpc.max_reconnect_backoff_ms": 1_000,
         "grpc.max_receive_message_length": 64 * 1024 * 1024,
+        ...this.#options.channelOptions,
       },
     });
     this.#client = client;

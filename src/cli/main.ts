@@ -4,6 +4,7 @@ import { registerAgent } from "./commands/agent.js";
 import { registerAnalyze } from "./commands/analyze.js";
 import { registerApiKey } from "./commands/apikey.js";
 import { registerBootstrap } from "./commands/bootstrap.js";
+import { registerCluster } from "./commands/cluster.js";
 import { registerDescribe } from "./commands/describe.js";
 import { registerExtAuth } from "./commands/extauth.js";
 import { registerInsights } from "./commands/insights.js";
@@ -25,6 +26,7 @@ const subcommands: Array<(program: Command) => void> = [
   registerAnalyze,
   registerExtAuth,
   registerApiKey,
+  registerCluster,
   registerRateLimit,
 ];
 

@@ -205,7 +205,7 @@ export interface GrpcServerOptions {
   tls?: TlsFileWatch;
   /** Counts connections against `maxConnections` (refused over it with GOAWAY); grpc-js alone has no cap. */
   connectionLimits?: ServerLimits;
-  /** Credentials made by the caller (the relay's mTLS); instead of `tls`. */
+  /** Credentials made elsewhere (the relay port's, which check callers per call); instead of `tls`. */
   credentials?: grpc.ServerCredentials;
 }
 

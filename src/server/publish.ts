@@ -14,6 +14,8 @@ export interface PublishedGroup {
   readonly name: string;
   readonly proxies: ProxySelection;
   readonly resources: readonly XdsResource[];
+  /** Resources that differ for callers in a cluster (a VirtualDestination's endpoints), by that cluster. */
+  readonly byCallerCluster?: ReadonlyMap<string, readonly XdsResource[]> | undefined;
 }
 
 /** What one translation publishes: per-gateway Envoy resources, and the configs of Gantry's own services. */

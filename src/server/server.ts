@@ -3,7 +3,9 @@ import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServerCredentials } from "@grpc/grpc-js";
+import { type ClusterRegistry, RelayAuth } from "../cluster/index.js";
 import type { FileLimits } from "../config/index.js";
+import { RegistrationService } from "../gen/gantry/relay/v1/registration_pb.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import {
   configInputOf,
@@ -78,6 +80,11 @@ export interface ManagementServerOptions {
     /** Default insecure (loopback, tests); registration's mTLS credentials go here. */
     credentials?: ServerCredentials;
     peerCluster?: PeerCluster;
+    /**
+     * The workload clusters' registry: the port then also serves registration (Enroll, Rotate) and
+     * takes only mTLS from enrolled, unrevoked clusters (docs/multicluster.md, "Registration").
+     */
+    registry?: ClusterRegistry;
   };
   /** Export a span per translation and publication over OTLP ([observability](../../docs/observability.md)). */
   tracing?: TracingOptions;
@@ -310,6 +317,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
 
   let configDir: ConfigDirSource | undefined;
   let relay: RelayServer | undefined;
+  let relayAuth: RelayAuth | undefined;
   /** Undoes what started so far when a later step fails (a port in use, a store that cannot be read). */
   const abandon = async (err: unknown): Promise<never> => {
     apiTls?.stop();
@@ -319,6 +327,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     await insights.stop();
     await workers.close();
     await xds.stop(0);
+    relayAuth?.stop();
     await relay?.stop(0);
     await tracing.shutdown();
     throw err;
@@ -344,15 +353,30 @@ export async function startManagementServer(options: ManagementServerOptions): P
   await debounce.flush().catch(abandon);
   // Agents are taken once a first translation is published, so none is told its cluster is empty.
   if (hub && options.relay) {
-    const { credentials, peerCluster } = options.relay;
+    const { registry: clusters } = options.relay;
+    if (clusters) {
+      relayAuth = new RelayAuth({ registry: clusters, metrics: registry, logger, timers: clock });
+      await relayAuth.start().catch(abandon);
+    }
+    const auth = relayAuth;
+    const credentials = auth?.serverCredentials() ?? options.relay.credentials;
+    // With registration, every stream's certificate is checked against the registry (a removed
+    // cluster is refused) and must name the cluster its hello claims.
+    const peerCluster: PeerCluster | undefined = auth
+      ? async (peer, claimed) => (await auth.verifyPeer({ getAuthContext: () => peer.authContext }, claimed)).cluster
+      : options.relay.peerCluster;
     relay = await startRelayServer({
       hub,
       host: options.host,
       port: options.relay.port,
       ...(credentials ? { credentials } : {}),
       ...(peerCluster ? { peerCluster } : {}),
+      ...(auth ? { services: (server) => server.add(RegistrationService, auth.registrationService()) } : {}),
       logger,
-    }).catch(abandon);
+    }).catch(async (err: unknown) => {
+      auth?.stop();
+      return abandon(err);
+    });
   }
   await insights.start();
 
@@ -452,6 +476,10 @@ export async function startManagementServer(options: ManagementServerOptions): P
       };
     },
   };
+  const stopRelay = async () => {
+    relayAuth?.stop();
+    await relay?.stop(1_000);
+  };
   const api = await startManagementApi({
     host: options.host,
     port: options.apiPort,
@@ -460,9 +488,12 @@ export async function startManagementServer(options: ManagementServerOptions): P
     ...(options.insecureApi ? { insecure: true } : {}),
     ...(options.apiLimits ? { limits: options.apiLimits } : {}),
     ...(apiTls ? { tls: apiTls } : {}),
-    deps,
+    deps: options.relay?.registry ? { ...deps, clusters: options.relay.registry } : deps,
     logger,
-  }).catch(abandon);
+  }).catch(async (err: unknown) => {
+    await stopRelay();
+    return abandon(err);
+  });
 
   return {
     xdsPort: xds.port,
@@ -483,9 +514,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
       unwatch();
       configDir?.stop();
       debounce.stop();
-      await relay?.stop(1_000);
       await insights.stop();
       await api.close();
+      await stopRelay();
       await workers.close();
       await xds.stop(1_000);
       await tracing.shutdown();

@@ -14,6 +14,7 @@ import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
 import { RedisStore, type ResourceDocument } from "../../src/store/index.js";
 import { type Backend, startBackend } from "../interop/backends.js";
 import { clientCommand, type InteropClient, startClient } from "../interop/clients.js";
+import { runGantry } from "../support/cli.js";
 import { freePort } from "../support/ports.js";
 import { type ManagedProcess, startProcess } from "../support/process.js";
 import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
@@ -40,24 +41,30 @@ interface Replica {
   readonly name: string;
   readonly relayPort: number;
   readonly metricsPort: number;
+  readonly apiPort: number;
   process: ManagedProcess;
 }
 
-async function startReplica(name: string, redisUrl: string, ports?: Pick<Replica, "relayPort" | "metricsPort">) {
+async function startReplica(
+  name: string,
+  redisUrl: string,
+  ports?: Pick<Replica, "relayPort" | "metricsPort" | "apiPort">,
+) {
   const relayPort = ports?.relayPort ?? (await freePort());
   const metricsPort = ports?.metricsPort ?? (await freePort());
+  const apiPort = ports?.apiPort ?? (await freePort());
   const process = await startProcess({
     name: `gantry server ${name}`,
     command: globalThis.process.execPath,
     args: [
       ...[bin, "server", "--host", "127.0.0.1", "--redis-url", redisUrl, "--insecure-api", "--server-name", name],
-      ...["--xds-port", String(await freePort()), "--api-port", String(await freePort())],
+      ...["--xds-port", String(await freePort()), "--api-port", String(apiPort)],
       ...["--metrics-port", String(metricsPort), "--relay-port", String(relayPort), "--log-level", "warn"],
     ],
     ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).ok,
     readyTimeoutMs: 60_000,
   });
-  return { name, relayPort, metricsPort, process };
+  return { name, relayPort, metricsPort, apiPort, process };
 }
 
 interface AgentProcess {
@@ -128,7 +135,7 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
         args: [
           ...[bin, "agent", "--cluster", cluster, "--host", "127.0.0.1"],
           ...["--relay", replicas.map((r) => `127.0.0.1:${r.relayPort}`).join(",")],
-          ...["--data-dir", dataDir, "--discovery-dir", discoveryDir],
+          ...["--data-dir", dataDir, "--discovery-dir", discoveryDir, "--token-file", join(root, cluster, "token")],
           ...["--xds-port", String(xdsPort), "--metrics-port", String(metricsPort), "--log-level", "info"],
         ],
         // Up once it serves /readyz at all: ready (output) or not yet.
@@ -161,6 +168,14 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
       }
       await store.apply(world());
       replicas.push(await startReplica("first", redis.url), await startReplica("second", redis.url));
+      // Each agent registers with a token from `gantry cluster add`, then holds the relay over mTLS.
+      for (const c of clusters) {
+        const added = await runGantry(["cluster", "add", c, "--server", `http://127.0.0.1:${replicas[0]?.apiPort}`], {
+          timeoutMs: 100_000,
+        });
+        if (added.code !== 0) throw new Error(`gantry cluster add ${c}: ${added.stderr}`);
+        await writeFile(join(root, c, "token"), added.stdout.trim(), { mode: 0o600 });
+      }
       for (const c of clusters) await startAgentProcess(c);
       for (const c of clusters) {
         const agent = agents.get(c);

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { directoryDiscovery, startAgent } from "../../agent/index.js";
+import { directoryDiscovery, enroll, startAgent } from "../../agent/index.js";
+import { AgentCredentials, relayChannelOptions } from "../../cluster/index.js";
 import { createLogger, createRegistry, type LogLevel, startTelemetryServer } from "../../lib/index.js";
 import { checkClusterName } from "../../server/relay/index.js";
 import { hostOption, logLevelOption, parseHostPort, portOption } from "../options.js";
@@ -10,6 +11,7 @@ interface AgentFlags {
   cluster: string;
   relay: string[];
   dataDir: string;
+  tokenFile?: string;
   discoveryDir?: string;
   host: string;
   xdsPort: number;
@@ -54,6 +56,12 @@ export function registerAgent(program: Command): void {
         .makeOptionMandatory(),
     )
     .addOption(
+      new Option(
+        "--token-file <path>",
+        "the registration token `gantry cluster add NAME` printed; needed until the agent holds its certificate (in --data-dir)",
+      ).env("GANTRY_TOKEN_FILE"),
+    )
+    .addOption(
       new Option("--discovery-dir <dir>", "a folder of this cluster's Destinations, sent up to the server").env(
         "GANTRY_DISCOVERY_DIR",
       ),
@@ -68,7 +76,28 @@ export function registerAgent(program: Command): void {
       checkClusterName(flags.cluster, "--cluster");
       const logger = createLogger({ service: "agent", level: flags.logLevel });
       const registry = createRegistry("agent");
+      // The cluster certificate from an earlier registration, or a registration now with the token.
+      let credentials = AgentCredentials.load(flags.dataDir, flags.cluster);
+      if (!credentials) {
+        if (flags.tokenFile === undefined) {
+          throw new Error(
+            `--token-file: there is no cluster certificate in --data-dir ${flags.dataDir} yet; give the token \`gantry cluster add ${flags.cluster}\` printed`,
+          );
+        }
+        credentials = await enroll({
+          relay: flags.relay[0] as string,
+          tokenFile: flags.tokenFile,
+          dataDir: flags.dataDir,
+          cluster: flags.cluster,
+          agentVersion: agentVersion(),
+          metrics: registry,
+        });
+        logger.info({ cluster: flags.cluster }, "agent: registered; its certificate is in the data dir");
+      }
+      const stopRotation = credentials.keepRotated({ relay: flags.relay[0] as string, logger });
       const agent = await startAgent({
+        credentials: credentials.channelCredentials(),
+        channelOptions: relayChannelOptions,
         cluster: flags.cluster,
         relay: flags.relay,
         dataDir: flags.dataDir,
@@ -89,6 +118,7 @@ export function registerAgent(program: Command): void {
       logger.info({ xds: agent.xdsPort, metrics: telemetry.port, cluster: flags.cluster }, "gantry agent started");
       await stopOnSignal(async () => {
         logger.info("stopping");
+        stopRotation();
         await agent.stop();
         await telemetry.close();
       });

@@ -15,6 +15,7 @@ import { kinds, namespacedName, refKey } from "../../resources/index.js";
 import { policyKinds } from "../../translate/index.js";
 import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
 import { formatTable } from "../table.js";
+import { describeCluster } from "./cluster.js";
 import { resolveKind, showSecretsOption } from "./resources.js";
 
 type Output = "text" | "yaml" | "json";
@@ -165,7 +166,7 @@ export function registerDescribe(program: Command): void {
   const command = program
     .command("describe")
     .description("show a resource: its status, the proxies serving it, and what attaches to it or what it attaches to")
-    .argument("<kind>", `one of ${kinds.join(", ")} (any case, singular or plural)`)
+    .argument("<kind>", `one of ${kinds.join(", ")} (any case, singular or plural), or cluster`)
     .argument("<name>", "the resource name")
     .option("-n, --namespace <namespace>", "its namespace", "default")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "yaml", "json"]).default("text"))
@@ -177,6 +178,10 @@ export function registerDescribe(program: Command): void {
       name: string,
       flags: ServerFlags & { namespace: string; output: Output; showSecrets?: boolean },
     ) => {
+      if (/^clusters?$/i.test(kindText)) {
+        await describeCluster(flags, name);
+        return;
+      }
       if (/^prox(y|ies)$/i.test(kindText)) {
         throw new Error("describe takes a resource kind; for a proxy, use `gantry get proxies NODE-ID`");
       }

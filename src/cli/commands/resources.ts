@@ -10,6 +10,7 @@ import { connect, explain, type ServerFlags, serverOptions } from "../api-client
 import { applyReportView, formatApplyReport } from "../apply-report.js";
 import { ExitStatus } from "../exit.js";
 import { formatTable } from "../table.js";
+import { getClusters } from "./cluster.js";
 
 type Output = "table" | "yaml" | "json";
 
@@ -150,8 +151,10 @@ export function registerResourceCommands(program: Command): void {
 
   const get = program
     .command("get")
-    .description("list resources of a kind, or one by name; `get proxies` lists connected proxies")
-    .argument("<kind>", `one of ${kinds.join(", ")} (any case, singular or plural), or proxies`)
+    .description(
+      "list resources of a kind, or one by name; `get proxies` lists connected proxies, `get clusters` workload clusters",
+    )
+    .argument("<kind>", `one of ${kinds.join(", ")} (any case, singular or plural), proxies or clusters`)
     .argument("[name]", "a resource name")
     .option("-n, --namespace <namespace>", "only this namespace (default: all)")
     .addOption(outputOption())
@@ -168,6 +171,10 @@ export function registerResourceCommands(program: Command): void {
       const fail = (err: unknown) => {
         throw explain(err, flags.server);
       };
+      if (/^clusters?$/i.test(kindText)) {
+        await getClusters(flags, name);
+        return;
+      }
       if (/^prox(y|ies)$/i.test(kindText)) {
         const { proxies, clients } = await client.listProxies({}).catch(fail);
         const shown = name ? clients.filter((c) => c.nodeId === name) : clients;

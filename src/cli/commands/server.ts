@@ -34,7 +34,6 @@ import {
   logLevelOption,
   parseBytes,
   parseHostPort,
-  parsePort,
   parsePositiveInt,
   portOption,
   redisUrlOption,
@@ -45,8 +44,9 @@ import {
   tracingOptions,
 } from "../options.js";
 import { stopOnSignal } from "../signals.js";
+import { checkRelayFlags, openClusterRegistry, type RelayFlags, relayOptions } from "./server-relay.js";
 
-interface ServerFlags extends TracingFlags {
+interface ServerFlags extends TracingFlags, RelayFlags {
   host: string;
   xdsPort: number;
   apiPort: number;
@@ -66,7 +66,6 @@ interface ServerFlags extends TracingFlags {
   xdsMaxTotalStreams: number;
   xdsMaxRequestBytes: number;
   xdsMaxStreamsPerConnection: number;
-  relayPort?: number;
   prometheusUrl?: string;
   insightsIntervalMs: number;
   insightsHistoryMax: number;
@@ -147,10 +146,12 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined, 
       throw new Error(`--redis-url: ${(err as Error).message}`);
     }
   }
+  checkRelayFlags(flags);
   const ports: Array<[string, number]> = [
     ["--xds-port", flags.xdsPort],
     ["--api-port", flags.apiPort],
     ["--metrics-port", flags.metricsPort],
+    ...(flags.relayPort === undefined ? [] : [["--relay-port", flags.relayPort] as [string, number]]),
   ];
   for (const [i, [flag, port]] of ports.entries()) {
     const other = ports.slice(i + 1).find(([, p]) => p === port && p !== 0);
@@ -291,14 +292,6 @@ export function registerServer(program: Command): void {
     )
     .addOption(
       new Option(
-        "--relay-port <port>",
-        "serve agents (gantry agent) on this port; without it no agent can connect (docs/multicluster.md)",
-      )
-        .env("GANTRY_RELAY_PORT")
-        .argParser(parsePort),
-    )
-    .addOption(
-      new Option(
         "--prometheus-url <url>",
         "a Prometheus server whose HTTP API the data-plane insights query; without it, this process's own metrics",
       )
@@ -319,6 +312,7 @@ export function registerServer(program: Command): void {
     )
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
+  for (const option of relayOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
   for (const option of tracingOptions()) command.addOption(option);
   command.action(async (flags: ServerFlags) => {
@@ -354,6 +348,12 @@ export function registerServer(program: Command): void {
             connectionName: "gantry-insights",
             logger,
           });
+    const clusters = flags.relayPort === undefined ? undefined : await openClusterRegistry(flags);
+    if (clusters && !flags.redisUrl && !flags.relayCaCertFile) {
+      logger.warn(
+        "the relay CA lives in memory: a restart makes a new one, and enrolled agents must register again (give --redis-url or --relay-ca-cert-file)",
+      );
+    }
     const server = await startManagementServer({
       ...(tracing ? { tracing } : {}),
       store,
@@ -379,8 +379,9 @@ export function registerServer(program: Command): void {
         maxRequestBytes: flags.xdsMaxRequestBytes,
         maxStreamsPerConnection: flags.xdsMaxStreamsPerConnection,
       },
-      // SEAM: registration's mTLS credentials and certificate-to-cluster check are passed here.
-      ...(flags.relayPort === undefined ? {} : { relay: { port: flags.relayPort } }),
+      ...(flags.relayPort === undefined
+        ? {}
+        : { relay: { port: flags.relayPort, ...(clusters ? { registry: clusters } : {}) } }),
       logger,
       registry,
       insights: {
@@ -429,6 +430,7 @@ export function registerServer(program: Command): void {
       await server.stop();
       await telemetry.close();
       insightsRedis?.disconnect();
+      await clusters?.close();
       await store.close();
     });
   });

@@ -1,6 +1,7 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { ClusterRegistry } from "../../cluster/index.js";
 import {
   ApplyResult_Action,
   ApplyResultSchema,
@@ -29,6 +30,7 @@ import { type ApplyAction, type ApplyDeps, applyResources } from "../apply/index
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
 import { type ApiAuth, principalKey } from "./auth.js";
+import { clusterHandlers } from "./clusters.js";
 import { type InsightsDeps, insightsOf, listInsights, silenceInsight, unsilenceInsight } from "./insights.js";
 
 /** What the management API needs from the rest of the server. */
@@ -51,6 +53,8 @@ export interface ManagementDeps {
   insights?: InsightsDeps;
   /** Time for silences' creation. Default the system clock. */
   now?(): number;
+  /** The workload clusters' registry; without it (no relay port), cluster calls answer FAILED_PRECONDITION. */
+  clusters?: ClusterRegistry;
 }
 
 /** A proxy as the xDS server reports it, in plain values. */
@@ -167,6 +171,7 @@ export function managementService(
   };
 
   return {
+    ...clusterHandlers(deps.clusters),
     async apply(request) {
       const documents = request.documents.map((d, i) => asDocument(d, i));
       if (documents.length === 0) throw new ConnectError("no documents to apply", Code.InvalidArgument);

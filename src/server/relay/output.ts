@@ -68,7 +68,10 @@ export function outputVersion(entries: ReadonlyMap<string, OutputEntry>, groups:
 /** Whether a gateway is placed in `cluster` (see `clusterLabel`). */
 export function placedIn(group: PublishedGroup, cluster: string): boolean {
   const pinned = group.proxies.labels[clusterLabel];
-  return pinned === undefined || pinned === cluster;
+  if (pinned !== undefined && pinned !== cluster) return false;
+  // A Gateway's `metadata.clusters` placement (docs/multicluster-routing.md) holds across the relay too.
+  const placement = group.proxies.clusters ?? [];
+  return placement.length === 0 || placement.includes(cluster);
 }
 
 /** What `cluster` gets of a publication: the gateways placed in it, and every AuthConfig and RateLimitConfig. */
@@ -80,7 +83,12 @@ export function clusterOutput(publication: Publication<Group>, cluster: string):
     // Placement is decided here; the agent's proxies need not carry the cluster label themselves.
     const labels = Object.fromEntries(Object.entries(group.proxies.labels).filter(([k]) => k !== clusterLabel));
     groups.push({ name: group.name, kind: group.kind ?? "envoy", labels, nodeIds: [...group.proxies.nodeIds] });
-    for (const resource of group.resources) {
+    // A VirtualDestination's endpoints as callers in this cluster see them (own cluster first).
+    const particular = new Map(
+      (group.byCallerCluster?.get(cluster) ?? []).map((r) => [`${r.typeUrl}/${r.name}`, r] as const),
+    );
+    for (const general of group.resources) {
+      const resource = particular.get(`${general.typeUrl}/${general.name}`) ?? general;
       const key = `group/${group.name}/${resource.typeUrl}/${resource.name}`;
       entries.set(key, { key, resource });
     }

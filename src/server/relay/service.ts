@@ -25,7 +25,7 @@ export interface RelayPeer {
  * SEAM: registration (`gantry cluster add`, mTLS certificates for `cluster/NAME`) plugs in here: its
  * callback reads the client certificate from `authContext` and refuses a revoked or unknown one.
  */
-export type PeerCluster = (peer: RelayPeer) => string | undefined;
+export type PeerCluster = (peer: RelayPeer, claimed: string) => string | undefined | Promise<string | undefined>;
 
 export interface RelayServerOptions {
   hub: RelayHub;
@@ -35,6 +35,8 @@ export interface RelayServerOptions {
   /** Default: insecure (loopback and tests only). */
   credentials?: grpc.ServerCredentials;
   peerCluster?: PeerCluster;
+  /** Other services on the same port (registration: Enroll and Rotate). */
+  services?: (server: GrpcServer) => void;
   logger: Logger;
 }
 
@@ -76,8 +78,14 @@ function serveStream(call: Call, options: RelayServerOptions): void {
     if (opened) hub.close(session);
     ended = true;
   };
-  call.on("data", (message: AgentMessage) => {
+  // Messages that arrive while the peer's certificate is being checked wait for the verdict.
+  let verifying: AgentMessage[] | undefined;
+  const onMessage = (message: AgentMessage): void => {
     if (ended) return;
+    if (verifying) {
+      verifying.push(message);
+      return;
+    }
     try {
       if (!opened) {
         if (message.message.case !== "hello")
@@ -89,24 +97,53 @@ function serveStream(call: Call, options: RelayServerOptions): void {
         } catch (err) {
           throw new GrpcError(GrpcStatus.INVALID_ARGUMENT, (err as Error).message);
         }
-        const proven = options.peerCluster?.({ address: call.getPeer(), authContext: call.getAuthContext() });
-        if (proven !== undefined && proven !== claimed) {
-          throw new GrpcError(
-            GrpcStatus.PERMISSION_DENIED,
-            `the peer's credentials are for cluster "${proven}", but its hello says "${claimed}"`,
-          );
+        const open = (proven: string | undefined) => {
+          if (proven !== undefined && proven !== claimed) {
+            throw new GrpcError(
+              GrpcStatus.PERMISSION_DENIED,
+              `the peer's credentials are for cluster "${proven}", but its hello says "${claimed}"`,
+            );
+          }
+          opened = true;
+          hub.open(session, claimed, hello);
+        };
+        const proven = options.peerCluster?.({ address: call.getPeer(), authContext: call.getAuthContext() }, claimed);
+        if (!(proven instanceof Promise)) {
+          open(proven);
+          return;
         }
-        opened = true;
-        hub.open(session, claimed, hello);
+        verifying = [];
+        proven.then(
+          (cluster) => {
+            const queued = verifying ?? [];
+            verifying = undefined;
+            if (ended) return;
+            try {
+              open(cluster);
+            } catch (err) {
+              fail(err);
+              return;
+            }
+            for (const next of queued) onMessage(next);
+          },
+          (err: unknown) => {
+            verifying = undefined;
+            fail(err);
+          },
+        );
         return;
       }
       hub.message(session, message);
     } catch (err) {
-      // One bad stream ends with its status; the others go on.
-      close();
-      call.emit("error", toServiceError(err, logger, call.getPath()));
+      fail(err);
     }
-  });
+  };
+  /** One bad stream ends with its status; the others go on. */
+  const fail = (err: unknown): void => {
+    close();
+    call.emit("error", toServiceError(err, logger, call.getPath()));
+  };
+  call.on("data", onMessage);
   call.on("end", () => {
     close();
     call.end();
@@ -123,6 +160,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
     ...(options.credentials ? { credentials: options.credentials } : {}),
   });
   server.add(Relay, { connect: (call: Call) => serveStream(call, options) });
+  options.services?.(server);
   const health = new HealthService();
   health.set(Relay.typeName, ServingStatus.SERVING);
   health.register(server);

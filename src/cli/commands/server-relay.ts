@@ -1,0 +1,107 @@
+import { readFileSync } from "node:fs";
+import { Option } from "commander";
+import {
+  ClusterRegistry,
+  type ClusterStore,
+  checkTrustDomain,
+  defaultTrustDomain,
+  MemoryClusterStore,
+  RedisClusterStore,
+} from "../../cluster/index.js";
+import { parsePort, parsePositiveInt } from "../options.js";
+
+// The relay flags of `gantry server`: the relay port for workload clusters' agents, its CA, and the
+// cluster registry behind it (docs/multicluster.md, "Registration").
+
+export interface RelayFlags {
+  relayPort?: number;
+  relayCaCertFile?: string;
+  relayCaKeyFile?: string;
+  trustDomain: string;
+  clusterCertTtlSeconds: number;
+  clusterTokenTtlSeconds: number;
+  redisUrl?: string;
+  redisTimeoutMs: number;
+}
+
+export function relayOptions(): Option[] {
+  return [
+    new Option(
+      "--relay-port <port>",
+      "serve the relay for workload clusters' agents on this port (registration and mTLS; off without it)",
+    )
+      .env("GANTRY_RELAY_PORT")
+      .argParser(parsePort),
+    new Option(
+      "--relay-ca-cert-file <path>",
+      "the relay CA's certificate (PEM); default: a CA made on first start and kept in the management Redis",
+    ).env("GANTRY_RELAY_CA_CERT_FILE"),
+    new Option("--relay-ca-key-file <path>", "the relay CA's private key (PEM, unencrypted)").env(
+      "GANTRY_RELAY_CA_KEY_FILE",
+    ),
+    new Option("--trust-domain <domain>", "SPIFFE trust domain of cluster identities (spiffe://DOMAIN/cluster/NAME)")
+      .env("GANTRY_TRUST_DOMAIN")
+      .default(defaultTrustDomain),
+    new Option("--cluster-cert-ttl-seconds <n>", "lifetime of clusters' certificates; agents rotate at two thirds")
+      .env("GANTRY_CLUSTER_CERT_TTL_SECONDS")
+      .default(86_400)
+      .argParser(parsePositiveInt),
+    new Option(
+      "--cluster-token-ttl-seconds <n>",
+      "lifetime of a registration token unless `gantry cluster add --ttl-seconds` says",
+    )
+      .env("GANTRY_CLUSTER_TOKEN_TTL_SECONDS")
+      .default(3_600)
+      .argParser(parsePositiveInt),
+  ];
+}
+
+export function checkRelayFlags(flags: RelayFlags): void {
+  checkTrustDomain(flags.trustDomain);
+  if ((flags.relayCaCertFile === undefined) !== (flags.relayCaKeyFile === undefined)) {
+    throw new Error("--relay-ca-cert-file and --relay-ca-key-file go together: give both or neither");
+  }
+  if (flags.relayPort === undefined && flags.relayCaCertFile !== undefined) {
+    throw new Error("--relay-ca-cert-file needs --relay-port: the relay CA is used only on the relay port");
+  }
+}
+
+function readRelayCaFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new Error(
+      `${flag} ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`,
+    );
+  }
+}
+
+/** The cluster registry of the relay port: in the management Redis with one, else in memory (and a new CA per start). */
+export async function openClusterRegistry(flags: RelayFlags): Promise<ClusterRegistry> {
+  const store: ClusterStore = flags.redisUrl
+    ? new RedisClusterStore({ url: flags.redisUrl, commandTimeoutMs: flags.redisTimeoutMs })
+    : new MemoryClusterStore();
+  const ca =
+    flags.relayCaCertFile && flags.relayCaKeyFile
+      ? {
+          certPem: readRelayCaFile("--relay-ca-cert-file", flags.relayCaCertFile),
+          keyPem: readRelayCaFile("--relay-ca-key-file", flags.relayCaKeyFile),
+          where: {
+            cert: `--relay-ca-cert-file ${flags.relayCaCertFile}`,
+            key: `--relay-ca-key-file ${flags.relayCaKeyFile}`,
+          },
+        }
+      : undefined;
+  try {
+    return await ClusterRegistry.open({
+      store,
+      trustDomain: flags.trustDomain,
+      ...(ca ? { ca } : {}),
+      certificateTtlMs: flags.clusterCertTtlSeconds * 1000,
+      tokenTtlMs: flags.clusterTokenTtlSeconds * 1000,
+    });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { runGantry } from "../support/cli.js";
+import { freePort, isListening } from "../support/ports.js";
+
+// The relay flags of `gantry server` are checked before any port opens.
+
+const gantry = (...args: string[]) => runGantry(args, { timeoutMs: 100_000 });
+
+describe("gantry server relay flags", () => {
+  it("refuse a CA certificate without its key, and a bad trust domain, before any port opens", {
+    timeout: 200_000,
+  }, async () => {
+    const [xds, api, metrics, relay] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const base = ["server", "--insecure-api", "--host", "127.0.0.1", "--xds-port", String(xds)];
+    const ports = ["--api-port", String(api), "--metrics-port", String(metrics), "--relay-port", String(relay)];
+    const halfCa = await gantry(...base, ...ports, "--relay-ca-cert-file", "ca.pem");
+    expect(halfCa.code).not.toBe(0);
+    expect(halfCa.stderr).toContain("--relay-ca-cert-file and --relay-ca-key-file go together");
+    const domain = await gantry(...base, ...ports, "--trust-domain", "Not A Domain");
+    expect(domain.stderr).toContain('--trust-domain "Not A Domain": must be a DNS name in lower case');
+    for (const port of [xds, api, metrics, relay]) expect(await isListening(port)).toBe(false);
+  });
+});
