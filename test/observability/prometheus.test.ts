@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,7 +9,7 @@ import { RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_p
 import { createClient, createLogger } from "../../src/lib/index.js";
 import { XdsClient } from "../../src/xds/index.js";
 import { checkClient, checkRequest } from "../extauth/helpers.js";
-import { freePort, type ManagedProcess, needTool, startProcess, waitFor } from "../support/index.js";
+import { freePort, type ManagedProcess, needTool, runGantry, startProcess, waitFor } from "../support/index.js";
 import { panelQueries, pendingMetrics } from "./dashboards.js";
 
 // A real Prometheus (Debian's) scrapes the metrics ports of gantry server, extauth and ratelimit while
@@ -53,15 +53,40 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "gantry-prometheus-"));
     cpSync(join(root, "examples/features"), join(dir, "config"), { recursive: true });
-    const [xds, api, serverMetrics, authGrpc, authMetrics, rlGrpc, rlMetrics] = await Promise.all(
-      Array.from({ length: 7 }, () => freePort()),
-    );
+    const [xds, api, serverMetrics, authGrpc, authMetrics, rlGrpc, rlMetrics, relay, agentXds, agentMetrics] =
+      await Promise.all(Array.from({ length: 10 }, () => freePort()));
     promPort = await freePort();
     await gantry(
       "gantry server",
-      ["server", "--config-dir", join(dir, "config"), "--insecure-api", "--xds-port", `${xds}`, "--api-port", `${api}`],
+      [
+        ...["server", "--config-dir", join(dir, "config"), "--insecure-api", "--xds-port", `${xds}`],
+        ...["--api-port", `${api}`, "--relay-port", `${relay}`],
+      ],
       serverMetrics as number,
     );
+    // A workload cluster's agent, registered with a token, relaying one discovered Destination.
+    const added = await runGantry(["cluster", "add", "east", "--server", `http://127.0.0.1:${api}`], {
+      timeoutMs: 100_000,
+    });
+    if (added.code !== 0) throw new Error(`gantry cluster add: ${added.stderr}`);
+    writeFileSync(join(dir, "token"), added.stdout.trim(), { mode: 0o600 });
+    mkdirSync(join(dir, "discovery"));
+    writeFileSync(
+      join(dir, "discovery", "echo.yaml"),
+      "apiVersion: gantry/v1\nkind: Destination\nmetadata: { name: echo, namespace: east }\nspec:\n  ports: [{ number: 8080 }]\n  endpoints: [{ address: 10.0.0.9 }]\n",
+    );
+    const agentArgs = [
+      ...["agent", "--cluster", "east", "--relay", `127.0.0.1:${relay}`, "--token-file", join(dir, "token")],
+      ...["--data-dir", join(dir, "agent"), "--discovery-dir", join(dir, "discovery"), "--xds-port", `${agentXds}`],
+    ];
+    const agentProc = await startProcess({
+      name: "gantry agent",
+      command: process.execPath,
+      args: [bin, ...agentArgs, "--host", "127.0.0.1", "--metrics-port", `${agentMetrics}`, "--log-level", "warn"],
+      ready: async () => (await fetch(`http://127.0.0.1:${agentMetrics}/readyz`)).ok,
+      readyTimeoutMs: 60_000,
+    });
+    processes.push(agentProc);
     const feed = ["--xds-server", `127.0.0.1:${xds}`];
     await gantry("gantry extauth", ["extauth", ...feed, "--grpc-port", `${authGrpc}`], authMetrics as number);
     await gantry("gantry ratelimit", ["ratelimit", ...feed, "--grpc-port", `${rlGrpc}`], rlMetrics as number);
@@ -75,6 +100,7 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
         `  - { job_name: gantry-server, static_configs: [{ targets: ["127.0.0.1:${serverMetrics}"] }] }`,
         `  - { job_name: gantry-extauth, static_configs: [{ targets: ["127.0.0.1:${authMetrics}"] }] }`,
         `  - { job_name: gantry-ratelimit, static_configs: [{ targets: ["127.0.0.1:${rlMetrics}"] }] }`,
+        `  - { job_name: gantry-agent, static_configs: [{ targets: ["127.0.0.1:${agentMetrics}"] }] }`,
         "",
       ].join("\n"),
     );
@@ -134,9 +160,14 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
   it("scrapes the server, ext-auth and rate-limit metrics ports", async () => {
     const up = await waitFor(async () => {
       const found = await series('up{job=~"gantry-.*"} == 1');
-      return found.length === 3 ? found : undefined;
+      return found.length === 4 ? found : undefined;
     });
-    expect(up.map((s) => s.metric["job"]).sort()).toEqual(["gantry-extauth", "gantry-ratelimit", "gantry-server"]);
+    expect(up.map((s) => s.metric["job"]).sort()).toEqual([
+      "gantry-agent",
+      "gantry-extauth",
+      "gantry-ratelimit",
+      "gantry-server",
+    ]);
   });
 
   it("has the series of each process's own metrics", async () => {
@@ -153,6 +184,13 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
       ["gantry_ratelimit_request_duration_seconds_bucket", "gantry-ratelimit"],
       ["gantry_ratelimit_rule_over_limit", "gantry-ratelimit"],
       ["gantry_grpc_limit_in_use", "gantry-ratelimit"],
+      ["gantry_relay_agents", "gantry-server"],
+      ["gantry_relay_outputs_total", "gantry-server"],
+      ["gantry_relay_discoveries_total", "gantry-server"],
+      ["gantry_relay_certificates_issued_total", "gantry-server"],
+      ["gantry_insight", "gantry-server"],
+      ["gantry_agent_relay_connected", "gantry-agent"],
+      ["gantry_agent_outputs_total", "gantry-agent"],
     ];
     for (const [metric, job] of expected) {
       await waitFor(async () => (await series(`${metric}{job="${job}"}`)).length > 0, {
