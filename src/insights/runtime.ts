@@ -8,6 +8,7 @@ import type { Registry } from "../lib/metrics.js";
 import type { RedisClient } from "../lib/redis.js";
 import type { Resource } from "../resources/index.js";
 import type { ClientResourceStatus } from "../xds/index.js";
+import { type AgentState, type AgentThresholds, analyzeAgents } from "./analyzers/agents.js";
 import { analyzeCertificates, servedCertificates } from "./analyzers/certificates.js";
 import { analyzeConfig } from "./analyzers/config.js";
 import type { ConfigInput } from "./analyzers/config-input.js";
@@ -31,6 +32,9 @@ export interface InsightsRuntimeOptions {
   readonly redis?: readonly { readonly role: string; readonly client: RedisClient }[];
   /** Where data-plane numbers come from; none: no data-plane analysis. */
   readonly metrics?: MetricSource;
+  /** The workload clusters' agents as the relay sees them; none: no agent analysis. */
+  readonly agents?: () => readonly AgentState[];
+  readonly agentThresholds?: AgentThresholds;
   /** The periodic run. Default 15 s. */
   readonly intervalMs?: number;
   readonly proxyThresholds?: ProxyThresholds;
@@ -105,12 +109,20 @@ export class InsightsRuntime {
 
   async #tick(): Promise<void> {
     this.analyzeProxies();
+    this.#agents();
     await Promise.all([
       this.#certificates(),
       this.#redis(),
       this.#dataPlane(),
       this.book.refreshSilences().catch(() => []),
     ]);
+  }
+
+  #agents(): void {
+    const agents = this.#options.agents;
+    if (!agents) return;
+    const now = this.#options.clock.now();
+    this.book.report("agents", analyzeAgents(agents(), now, this.#options.agentThresholds));
   }
 
   #scheduleProxies(): void {

@@ -167,12 +167,24 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const cache = new SnapshotCache({ clock });
   const publisher = new Publisher(cache, logger);
   let xdsServer: XdsServer | undefined;
+  /** The relay's hub, made further down: the insights read its clusters once it exists. */
+  let hubRef: RelayHub | undefined;
   const insights = new InsightsRuntime({
     clock,
     registry,
     logger,
     history: options.insights?.history ?? new MemoryInsightHistory(clock),
     proxyResources: () => xdsServer?.ackTable().resources ?? [],
+    // The agents of the workload clusters this replica relays to: disconnected, or behind its output.
+    agents: () =>
+      (hubRef?.clusters() ?? []).map((c) => ({
+        cluster: c.name,
+        connected: c.connected,
+        lastSeen: c.lastSeenMs,
+        publishedVersion: c.publishedVersion,
+        agentVersion: c.outputVersion,
+        publishedAt: c.publishedAtMs,
+      })),
     ...options.insights,
   });
   const xds: XdsServer = await startXdsServer({
@@ -212,6 +224,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     workers.run({ module: new URL("./parse-tasks.js", import.meta.url), name: "checkDocumentsTask" }, documents),
   );
   const hub = options.relay && new RelayHub({ store, desired, logger, registry, clock, serverName });
+  hubRef = hub || undefined;
   let statuses = new Map<string, Status>();
   let rejectedSince: RejectionTimes = new Map();
   let rateLimits: Translation["rateLimits"] = [];

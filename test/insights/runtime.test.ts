@@ -30,6 +30,48 @@ function runtime(clock: ManualClock, extra: Partial<ConstructorParameters<typeof
   });
 }
 
+describe("agents, as the relay reports them", () => {
+  it("GTY0505 for an agent gone past the grace, GTY0506 for one behind the published output; resolved when they catch up", async () => {
+    const clock = new ManualClock(1_000_000);
+    let agents = [
+      {
+        cluster: "east",
+        connected: false,
+        lastSeen: clock.now(),
+        publishedVersion: "v2",
+        agentVersion: "v1",
+        publishedAt: clock.now(),
+      },
+      {
+        cluster: "west",
+        connected: true,
+        lastSeen: clock.now(),
+        publishedVersion: "v2",
+        agentVersion: "v1",
+        publishedAt: clock.now(),
+      },
+    ];
+    const rt = runtime(clock, { agents: () => agents });
+    await rt.tick();
+    expect(rt.book.active()).toEqual([]);
+    clock.advance(121_000);
+    await rt.tick();
+    expect(
+      rt.book
+        .active()
+        .map((i) => [i.code, i.cluster])
+        .sort(),
+    ).toEqual([
+      ["GTY0505", "east"],
+      ["GTY0506", "west"],
+    ]);
+    agents = agents.map((a) => ({ ...a, connected: true, lastSeen: clock.now(), agentVersion: "v2" }));
+    await rt.tick();
+    expect(rt.book.active()).toEqual([]);
+    await rt.stop();
+  });
+});
+
 describe("proxies leaving", () => {
   it("GTY0201 once the grace passes, resolved when it comes back", async () => {
     const clock = new ManualClock(1_000_000);

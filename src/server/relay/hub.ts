@@ -52,6 +52,9 @@ export interface ClusterView {
   readonly outputVersion: string;
   /** When the agent last connected serving output it could not confirm (last-known-good), since when. */
   readonly staleSinceMs: number | undefined;
+  /** The output this replica publishes for the cluster now, and since when (clock ms). */
+  readonly publishedVersion: string;
+  readonly publishedAtMs: number;
 }
 
 export interface RelayHubOptions {
@@ -86,6 +89,7 @@ export class RelayHub {
   readonly #sessions = new Map<RelaySession, Connected>();
   /** Clusters that were connected to this replica, kept after they leave (last seen). */
   readonly #left = new Map<string, ClusterView>();
+  #publishedAtMs = 0;
   #publication: Publication<PublishedGroup & { kind?: string }> | undefined;
   #outputs = new Map<string, ClusterOutput>();
   readonly #metrics;
@@ -129,6 +133,7 @@ export class RelayHub {
   /** A new publication: every connected cluster is sent what changed for it. */
   update(publication: Publication<PublishedGroup & { kind?: string }>): void {
     this.#publication = publication;
+    this.#publishedAtMs = this.#options.clock.now();
     this.#outputs = new Map();
     for (const connected of this.#sessions.values()) this.#sendOutput(connected);
   }
@@ -257,6 +262,8 @@ export class RelayHub {
       discovered: c.discovery?.size ?? 0,
       proxies: c.proxies?.proxies.length ?? 0,
       outputVersion: c.ackedVersion,
+      publishedVersion: this.#outputFor(c.cluster)?.version ?? "",
+      publishedAtMs: this.#publishedAtMs,
       staleSinceMs:
         c.hello.staleSince && c.ackedVersion !== this.#outputFor(c.cluster)?.version
           ? timestampMs(c.hello.staleSince)
