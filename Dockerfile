@@ -21,6 +21,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
 COPY examples ./examples
+# Named volumes mounted here start with this ownership: the agent's data dir and registration tokens.
+RUN mkdir -p /data /tokens && chown node:node /data /tokens
 USER node
 ENTRYPOINT ["node", "/app/bin/gantry.js"]
 CMD ["--help"]

@@ -1,9 +1,13 @@
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { loadResources } from "../../src/resources/index.js";
+import { storedDocument } from "../../src/server/relay/index.js";
+import type { ResourceDocument } from "../../src/store/index.js";
 import { State, Translator } from "../../src/translate/index.js";
 import { panelQueries } from "../observability/dashboards.js";
 
@@ -21,6 +25,7 @@ const read = (path: string) => readFileSync(new URL(path, root), "utf8");
 
 interface Service {
   image?: string;
+  entrypoint?: string[];
   build?: string;
   command?: string[];
   volumes?: string[];
@@ -54,6 +59,10 @@ describe("docker-compose.yml (checked without a container engine)", () => {
         "redis-management",
         "redis-ratelimit",
         "sample-app",
+        "register-west",
+        "gantry-agent-west",
+        "envoy-west",
+        "sample-app-west",
       ].sort(),
     );
     for (const [name, service] of Object.entries(services)) {
@@ -81,7 +90,18 @@ describe("docker-compose.yml (checked without a container engine)", () => {
   it("runs gantry subcommands with flags they have", async () => {
     for (const [name, service] of Object.entries(services)) {
       if (service.image !== "gantry:local") continue;
-      const [subcommand, ...args] = service.command ?? [];
+      // A one-shot that runs gantry from a shell (to keep its output in a file): the gantry part of the line.
+      const line = service.entrypoint ? /gantry\.js ([^>|&]*)/.exec(service.command?.[0] ?? "")?.[1] : undefined;
+      if (service.entrypoint) expect(line, `${name}: a gantry command in its shell line`).toBeTruthy();
+      const [subcommand, ...args] = line
+        ? [line.trim().split(/\s+/).slice(0, 2).join(" "), ...line.trim().split(/\s+/).slice(2)]
+        : (service.command ?? []);
+      if (line) {
+        // `cluster add west --server URL`: the positional argument is no flag.
+        const { stdout: help } = await run(process.execPath, [bin, ...(subcommand as string).split(" "), "--help"]);
+        for (const arg of args.filter((a) => a.startsWith("--"))) expect(help, `${name}: ${arg}`).toContain(`${arg} `);
+        continue;
+      }
       const { stdout: help } = await run(process.execPath, [bin, subcommand as string, "--help"]);
       for (const arg of args) {
         const flag = arg.split("=")[0] as string;
@@ -139,7 +159,12 @@ describe("docker-compose.yml (checked without a container engine)", () => {
 
 describe("deploy/config (the stack's resources)", () => {
   it("loads and translates with every resource ACCEPTED", async () => {
-    const { resources, rejected } = await loadResources([new URL("deploy/config", root).pathname]);
+    // West's agent relays its Destinations; the server stores them as `<name>.west` (docs/multicluster.md).
+    const discovered = mkdtempSync(join(tmpdir(), "gantry-stack-"));
+    const west = parse(read("deploy/west/discovery/sample.yaml")) as ResourceDocument;
+    writeFileSync(join(discovered, "west.yaml"), stringify(storedDocument("west", west)));
+    const { resources, rejected } = await loadResources([new URL("deploy/config", root).pathname, discovered]);
+    rmSync(discovered, { recursive: true, force: true });
     expect(rejected).toEqual([]);
     const translation = new Translator({
       extAuth: { host: "gantry-extauth", port: 8083 },
@@ -150,7 +175,9 @@ describe("deploy/config (the stack's resources)", () => {
     expect(translation.groups.map((g) => `${g.name} ${JSON.stringify(g.proxies.labels)}`).sort()).toEqual([
       'stack/edge {"gateway":"edge"}',
       'stack/sample-sidecar {"app":"sample"}',
+      'stack/west-edge {"gateway":"west-edge"}',
     ]);
+    expect(translation.groups.find((g) => g.name === "stack/west-edge")?.proxies.clusters).toEqual(["west"]);
     expect(translation.authConfigIds).toEqual(["stack/admins"]);
   });
 
@@ -163,5 +190,9 @@ describe("deploy/config (the stack's resources)", () => {
     };
     expect(gateway.node.metadata.labels).toEqual({ gateway: "edge" });
     expect(sidecar.node.metadata.labels).toEqual({ app: "sample" });
+    const west = parse(read("envoy-configs/west-gateway.yaml")) as {
+      node: { cluster: string; metadata: { labels: Record<string, string>; cluster: string } };
+    };
+    expect(west.node.metadata).toMatchObject({ labels: { gateway: "west-edge" }, cluster: "west" });
   });
 });

@@ -120,13 +120,43 @@ describe("Envoy bootstrap", () => {
 
   it("the committed envoy-configs are what gantry bootstrap prints for the local stack", async () => {
     for (const [file, args] of [
-      ["gateway.yaml", ["--node-id", "gateway-1", "--role", "gateway", "--labels", "gateway=edge"]],
-      ["sidecar.yaml", ["--node-id", "sidecar-app-1", "--role", "sidecar", "--labels", "app=sample"]],
+      [
+        "gateway.yaml",
+        [
+          "--node-id",
+          "gateway-1",
+          "--role",
+          "gateway",
+          "--labels",
+          "gateway=edge",
+          "--xds-address",
+          "gantry-server:18000",
+        ],
+      ],
+      [
+        "sidecar.yaml",
+        [
+          "--node-id",
+          "sidecar-app-1",
+          "--role",
+          "sidecar",
+          "--labels",
+          "app=sample",
+          "--xds-address",
+          "gantry-server:18000",
+        ],
+      ],
+      // West's Envoy takes its config from west's agent, not from the server.
+      [
+        "west-gateway.yaml",
+        [
+          ...["--node-id", "west-gateway-1", "--role", "gateway", "--labels", "gateway=west-edge", "--cluster", "west"],
+          ...["--xds-address", "gantry-agent-west:18000"],
+        ],
+      ],
     ] as const) {
       const committed = readFileSync(new URL(`../../envoy-configs/${file}`, import.meta.url), "utf8");
-      const printed = await gantry(
-        ...["bootstrap", ...args, "--xds-address", "gantry-server:18000", "--tracing-collector", "otel-collector:4317"],
-      );
+      const printed = await gantry(...["bootstrap", ...args, "--tracing-collector", "otel-collector:4317"]);
       expect(
         committed
           .split("\n")
