@@ -15,9 +15,8 @@ import {
   type LogLevel,
   RemoteError,
   reportServing,
-  startTelemetryServer,
+  startPrimaryTelemetry,
   systemClock,
-  TlsFileWatch,
   WorkerPool,
   WorkerSupervisor,
   workerSlot,
@@ -125,21 +124,19 @@ export async function startExtAuthWorkers(
   }
   const [first] = supervisor.serving();
   const grpcPort = first ? await first.channel.request<number>("extauth.port", null, 5_000) : 0;
-  const telemetry = await startTelemetryServer({
-    registry: { metrics: () => supervisor.metrics(), contentType: registry.contentType },
+  const telemetry = await startPrimaryTelemetry({
+    supervisor,
+    host: options.host ?? "0.0.0.0",
     port: options.metricsPort ?? 9092,
-    ...(options.metricsTls === undefined
-      ? {}
-      : { tls: new TlsFileWatch(options.metricsTls, { logger, timers: systemClock }) }),
-    ...(options.host === undefined ? {} : { host: options.host }),
+    tls: options.metricsTls,
+    contentType: registry.contentType,
     logger,
-    liveness: () => supervisor.liveness(),
-    readiness: () => supervisor.readiness(),
-  }).catch(async (err: unknown) => {
-    await supervisor.stop();
-    await live.stop();
-    await pool.close();
-    throw err;
+    timers: systemClock,
+    abandon: async () => {
+      await supervisor.stop();
+      await live.stop();
+      await pool.close();
+    },
   });
   logger.info({ grpcPort, metricsPort: telemetry.port, workers: options.workers }, "ext-auth workers serving");
   return {

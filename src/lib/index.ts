@@ -5,6 +5,7 @@ export {
   RemoteError,
   reportServing,
   runWorker,
+  startPrimaryTelemetry,
   type WorkerHandle,
   type WorkerServing,
   WorkerSupervisor,

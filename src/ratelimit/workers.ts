@@ -5,9 +5,8 @@ import {
   type IpcChannel,
   type LogLevel,
   reportServing,
-  startTelemetryServer,
+  startPrimaryTelemetry,
   systemClock,
-  TlsFileWatch,
   WorkerPool,
   WorkerSupervisor,
   workerSlot,
@@ -113,21 +112,19 @@ export async function startRateLimitWorkers(
   }
   const [first] = supervisor.serving();
   const grpcPort = first ? await first.channel.request<number>("ratelimit.port", null, 5_000) : 0;
-  const telemetry = await startTelemetryServer({
-    registry: { metrics: () => supervisor.metrics(), contentType: metrics.registry.contentType },
+  const telemetry = await startPrimaryTelemetry({
+    supervisor,
     host: options.host ?? "0.0.0.0",
     port: options.metricsPort ?? 9093,
-    ...(options.metricsTls === undefined
-      ? {}
-      : { tls: new TlsFileWatch(options.metricsTls, { logger, timers: systemClock }) }),
+    tls: options.metricsTls,
+    contentType: metrics.registry.contentType,
     logger,
-    liveness: () => supervisor.liveness(),
-    readiness: () => supervisor.readiness(),
-  }).catch(async (err: unknown) => {
-    await supervisor.stop();
-    await live.stop();
-    await pool.close();
-    throw err;
+    timers: systemClock,
+    abandon: async () => {
+      await supervisor.stop();
+      await live.stop();
+      await pool.close();
+    },
   });
   logger.info({ grpcPort, metricsPort: telemetry.port, workers: options.workers }, "rate-limit workers serving");
   return {
