@@ -48,6 +48,8 @@ function connectionManager(statPrefix: string, routeConfigName: string, filters:
     statPrefix,
     rds: { configSource: overAds, routeConfigName },
     httpFilters: filters,
+    // Tracing on, the provider left to the bootstrap (docs/observability.md).
+    tracing: { randomSampling: { value: 1 } },
   });
 }
 
