@@ -1,6 +1,6 @@
 import { type ChildProcess, exec, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -48,6 +48,8 @@ describe("the README's commands run as written", () => {
 
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), "gantry-readme-"));
+    // The README's commands run from a checkout: the example files they name are there.
+    cpSync(new URL("../../examples", import.meta.url).pathname, join(scratch, "examples"), { recursive: true });
     const zeroPorts = ["xds", "api", "metrics", "extauth", "extauth-metrics", "ratelimit", "ratelimit-metrics"].flatMap(
       (name) => [`--${name}-port`, "0"],
     );

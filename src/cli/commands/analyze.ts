@@ -55,7 +55,9 @@ function jsonReport(located: readonly Located[]): object {
 export function registerAnalyze(program: Command): void {
   program
     .command("analyze")
-    .description("analyze resource files offline (the configuration and certificate insights); exits 1 on any ERROR")
+    .description(
+      "analyze resource files offline (the configuration and certificate insights); exit status 1 on a finding of --fail-on severity",
+    )
     .argument("<paths...>", "files or folders of gantry/v1 YAML documents (folders are read recursively)")
     .addOption(new Option("--format <format>", "report format").choices(["text", "json", "sarif"]).default("text"))
     .option("--output <file>", "write the report to this file instead of standard output")
