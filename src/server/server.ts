@@ -40,6 +40,9 @@ import { type Publication, Publisher } from "./publish.js";
 import { type RejectionTimes, rejectionTimes } from "./rejections.js";
 import { type ClusterView, type PeerCluster, RelayHub, type RelayServer, startRelayServer } from "./relay/index.js";
 
+/** How often the agents connected to a replica are recorded in the cluster registry. */
+const clusterReportIntervalMs = 2_000;
+
 export interface ManagementServerOptions {
   store: ResourceStore;
   host: string;
@@ -489,9 +492,38 @@ export async function startManagementServer(options: ManagementServerOptions): P
       };
     },
   };
+  // What this replica's agents report goes to the cluster registry, shared by every replica: a cluster
+  // connected here is reported every few seconds, and once as disconnected when its stream ends.
+  const clusterRegistry = options.relay?.registry;
+  let reportedHere = new Set<string>();
+  const reportClusters = async () => {
+    if (!hub || !clusterRegistry) return;
+    const connectedNow = new Set<string>();
+    for (const view of hub.clusters()) {
+      if (view.connected) connectedNow.add(view.name);
+      else if (!reportedHere.has(view.name)) continue;
+      await clusterRegistry
+        .report(view.name, {
+          connected: view.connected,
+          server: serverName,
+          agentVersion: view.agentVersion,
+          snapshotVersion: view.outputVersion,
+          resources: view.discovered,
+          proxies: view.proxies,
+          ...(view.staleSinceMs === undefined ? {} : { staleSinceMs: view.staleSinceMs }),
+        })
+        .catch((err: unknown) => logger.warn({ err, cluster: view.name }, "cannot record the cluster's report"));
+    }
+    reportedHere = connectedNow;
+  };
+  const reporting = clusterRegistry
+    ? clock.setInterval(() => void reportClusters(), clusterReportIntervalMs).unref()
+    : undefined;
   const stopRelay = async () => {
+    reporting?.cancel();
     relayAuth?.stop();
     await relay?.stop(1_000);
+    await reportClusters();
   };
   const api = await startManagementApi({
     host: options.host,

@@ -31,6 +31,7 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
   const processes: ManagedProcess[] = [];
   let dir = "";
   let promPort = 0;
+  let apiUrl = "";
   let nackingProxy: XdsClient | undefined;
 
   const query = async (expr: string): Promise<QueryResult> => {
@@ -56,6 +57,7 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
     const [xds, api, serverMetrics, authGrpc, authMetrics, rlGrpc, rlMetrics, relay, agentXds, agentMetrics] =
       await Promise.all(Array.from({ length: 10 }, () => freePort()));
     promPort = await freePort();
+    apiUrl = `http://127.0.0.1:${api}`;
     await gantry(
       "gantry server",
       [
@@ -168,6 +170,21 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
       "gantry-ratelimit",
       "gantry-server",
     ]);
+  });
+
+  it("the registered agent's report reaches the cluster registry: gantry get clusters shows it connected", async () => {
+    const east = await waitFor(
+      async () => {
+        const got = await runGantry(["get", "clusters", "east", "-o", "json", "--server", apiUrl], {
+          timeoutMs: 60_000,
+        });
+        const cluster = JSON.parse(got.stdout || "{}") as Record<string, unknown>;
+        return cluster["connected"] === true && cluster["resources"] === 1 ? cluster : undefined;
+      },
+      { timeoutMs: 30_000, what: "cluster east connected in gantry get clusters" },
+    );
+    expect(east).toMatchObject({ name: "east", connected: true, identity: expect.stringContaining("/cluster/east") });
+    expect(east["agentVersion"]).toMatch(/\S/);
   });
 
   it("has the series of each process's own metrics", async () => {
