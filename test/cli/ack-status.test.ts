@@ -130,6 +130,8 @@ describe("per-client ACK status over a node's streams, in the API, describe and 
     });
     url = `http://127.0.0.1:${server.apiPort}`;
     await apply(documents("^/a(?=b)"));
+    // Published before any test reads what the gateway serves.
+    await server.settle();
   });
 
   afterAll(async () => {
