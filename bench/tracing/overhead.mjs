@@ -129,7 +129,7 @@ const lines = [
   "",
   `${new Date().toISOString().slice(0, 10)} · ${m.nproc} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node} · load average at start ${loadAtStart.toFixed(1)}`,
   "",
-  `Each server in its own process with \`--workers\` unset in-process (one event loop), tracing off or on (\`sampleRatio 0.01\`, OTLP/HTTP to a real collector); bench/loadgen, ${load.connections} connections, ${load.concurrency} calls in flight, ${load.duration} per run after ${load.warmup} warm-up, ${rounds} alternating rounds; medians, ratio spread min–max over rounds. Calls carry no trace context. Goal: throughput with tracing ≥ 95% of without.`,
+  `Each server in its own process, started in-process by bench/tracing/target.mjs (one event loop, no workers), tracing off or on (\`sampleRatio 0.01\`, OTLP/HTTP to a real collector); bench/loadgen, ${load.connections} connections, ${load.concurrency} calls in flight, ${load.duration} per run after ${load.warmup} warm-up, ${rounds} alternating rounds; medians, ratio spread min–max over rounds. Calls carry no trace context. Goal: throughput with tracing ≥ 95% of without.`,
   "",
   "| server | calls/s, off | calls/s, 1% | ratio (min–max) | p99 ms, off | p99 ms, 1% | goal |",
   "|---|---:|---:|---:|---:|---:|---|",
