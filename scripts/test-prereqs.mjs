@@ -26,6 +26,8 @@ const aptTools = [
   // Prometheus scrapes every metrics port in test/observability; promtool unit-tests the alert rules.
   { command: "prometheus", pkg: "prometheus" },
   { command: "promtool", pkg: "prometheus" },
+  // The UI and portal tests drive Debian's Chromium with playwright-core (test/support/browser.ts).
+  { command: "chromium", pkg: "chromium" },
 ];
 
 /** Go tools the tests need, built from the Go module proxy into .cache/bin. Pinned for repeatable runs. */
