@@ -13,14 +13,14 @@
 // Writes bench/results/ratelimit-cluster.md (--quick: ratelimit-cluster.quick.md, not a result).
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RateLimitRequestSchema } from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
-import { buildLoadgen, findTool, freePort, grpcFrames, runLoadgen } from "../common.mjs";
+import { buildLoadgen, findTool, freePort, grpcFrames, runLoadgen, treeCpuSeconds } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -107,13 +107,9 @@ const scenarios = [
   { name: "one shared key", requests: [descriptor("10.9.9.9")] },
 ];
 
-const clockTicks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
+// Every process of a server counts (Gantry's primary and its workers): before, only the primary was
+// read, and Gantry's `--workers` default showed ~0 CPU per call.
+const cpuSeconds = treeCpuSeconds;
 
 const loadBefore = loadavg()[0];
 const median = (values) => {
@@ -355,12 +351,12 @@ function writeResults(results) {
     "Cells are medians, with the spread over the rounds (min–max) in brackets.",
     "",
     "- Single Redis: one redis-server. Cluster: 3 masters, no replicas, `redis-cli --cluster create` (slots spread evenly).",
-    "- Gantry: `gantry ratelimit` with its defaults (coalescing, local over-limit cache) and `--redis-timeout-ms 1000`, so",
+    "- Gantry: `gantry ratelimit` with its defaults (`--workers` one per core, coalescing, local over-limit cache) and `--redis-timeout-ms 1000`, so",
     "  overload shows as latency, not errors; `redis://` for the single Redis, `redis+cluster://` naming the 3 masters.",
     `- envoyproxy/ratelimit (service_cmd, the commit pinned in bench/ratelimit/run.mjs): \`REDIS_TYPE=cluster\`,`,
     `  \`REDIS_URL\` the 3 masters, \`REDIS_PIPELINE_WINDOW=${pipelineWindow}\` (its settings call the window required in cluster mode and`,
     "  recommend 150us–500us), `REDIS_POOL_SIZE` its default 10, local cache 16 MiB, stats to an idle statsd port.",
-    "- Server CPU per call: the server process's CPU time (user + system, /proc) over the measured calls. Cores used: that CPU",
+    "- Server CPU per call: the CPU time (user + system, /proc) of every process of the server (Gantry's primary and its workers) over the measured calls. Cores used: that CPU",
     "  time over the wall time. Redis CPU per call: the same for the Redis processes the server talks to.",
     "",
     "| scenario | server | req/s | p99 ms | server CPU µs/call | cores used | Redis CPU µs/call | errors | vs Gantry single Redis | vs envoyproxy/ratelimit |",

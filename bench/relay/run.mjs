@@ -13,7 +13,8 @@ import { parseArgs } from "node:util";
 import { freePort, untilHealthy } from "../common.mjs";
 
 const dist = new URL("../../dist/", import.meta.url);
-const { startAgent } = await import(new URL("agent/index.js", dist).href);
+const { startAgent, enroll } = await import(new URL("agent/index.js", dist).href);
+const { relayChannelOptions } = await import(new URL("cluster/index.js", dist).href);
 const { XdsClient } = await import(new URL("xds/index.js", dist).href);
 const { createLogger } = await import(new URL("lib/logger.js", dist).href);
 const { createRegistry } = await import(new URL("lib/metrics.js", dist).href);
@@ -71,6 +72,17 @@ const world = (change) => [
   ),
 ];
 
+/** `gantry cluster add NAME` through the API: the agent's single-use registration token. */
+async function addCluster(apiPort, name) {
+  const response = await fetch(`http://127.0.0.1:${apiPort}/gantry.api.v1.ManagementService/AddCluster`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  if (!response.ok) throw new Error(`cluster add ${name}: ${response.status} ${await response.text()}`);
+  return (await response.json()).token;
+}
+
 async function apply(apiPort, documents) {
   const response = await fetch(`http://127.0.0.1:${apiPort}/gantry.api.v1.ManagementService/Apply`, {
     method: "POST",
@@ -99,11 +111,18 @@ try {
   await apply(apiPort, world(0));
   const memoryBefore = process.memoryUsage().rss / 2 ** 20;
   for (let a = 0; a < agents; a++) {
+    // Each agent registers as a real one does: a token from `cluster add`, a CSR, then mTLS.
+    const dataDir = join(root, `c${a}`);
+    const tokenFile = join(root, `c${a}.token`);
+    writeFileSync(tokenFile, await addCluster(apiPort, `c${a}`), { mode: 0o600 });
+    const credentials = await enroll({ relay: `127.0.0.1:${relayPort}`, tokenFile, dataDir, cluster: `c${a}` });
     started.push(
       await startAgent({
+        credentials: credentials.channelCredentials(),
+        channelOptions: relayChannelOptions,
         cluster: `c${a}`,
         relay: [`127.0.0.1:${relayPort}`],
-        dataDir: join(root, `c${a}`),
+        dataDir,
         host: "127.0.0.1",
         xdsPort: 0,
         agentVersion: "bench",
