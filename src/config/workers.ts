@@ -1,4 +1,5 @@
 import { ChannelClosedError, type IpcChannel } from "../lib/cluster/index.js";
+import { PlainAssembler, type PlainBatch, toPlainBatches } from "../lib/plain-batches.js";
 import type { ConfigProvider, ConfigSnapshot, ConfigSubscriber } from "./provider.js";
 
 /**
@@ -15,6 +16,10 @@ import type { ConfigProvider, ConfigSnapshot, ConfigSubscriber } from "./provide
  * versions only move forward; and a worker started later (a replacement) installs the current
  * version before it listens. Between the first and the last worker's commit (one IPC message each,
  * well under a millisecond unloaded) two calls on different connections may see different versions.
+ *
+ * A staged snapshot crosses in parts (plain batches, one IPC request each, the next sent once the
+ * last is taken): an IPC message is deserialized in one piece, so 2,000 auth configs sent whole held
+ * a worker's event loop for 24 ms; in parts no turn holds more than one batch.
  */
 
 const timeoutMs = 60_000;
@@ -22,6 +27,17 @@ const timeoutMs = 60_000;
 interface StageMessage<T> {
   readonly version: string;
   readonly config: T;
+}
+
+/** One part of a staged snapshot's config; `config.stage` then names how many there were. */
+interface PartMessage {
+  readonly version: string;
+  readonly batch: PlainBatch;
+}
+
+interface StageParts {
+  readonly version: string;
+  readonly parts: number;
 }
 
 /** The primary's side: which workers follow the config, and the two phases across them. */
@@ -71,7 +87,15 @@ export class WorkerConfigBroadcast<T> {
 
   async #reload(message: StageMessage<T>): Promise<void> {
     const members = [...this.#members];
-    const results = await Promise.allSettled(members.map((m) => m.request("config.stage", message, timeoutMs)));
+    const batches = [...toPlainBatches(message.config)];
+    const stage = async (member: IpcChannel) => {
+      for (const batch of batches) {
+        await member.request("config.part", { version: message.version, batch } satisfies PartMessage, timeoutMs);
+      }
+      const parts: StageParts = { version: message.version, parts: batches.length };
+      return member.request("config.stage", parts, timeoutMs);
+    };
+    const results = await Promise.allSettled(members.map(stage));
     // A worker that exited meanwhile did not refuse: its replacement starts on the committed version.
     const refusal = results.find(
       (r): r is PromiseRejectedResult => r.status === "rejected" && !(r.reason instanceof ChannelClosedError),
@@ -100,6 +124,8 @@ export class PrimaryConfigProvider<T> implements ConfigProvider<T> {
   #subscriber: ConfigSubscriber<T> | undefined;
   #current: ConfigSnapshot<T> | undefined;
   readonly #staged = new Map<string, { snapshot: ConfigSnapshot<T>; commit(): void; abort(): Promise<void> }>();
+  /** The parts of the version being sent, put together as they arrive. */
+  #arriving: { version: string; assembler: PlainAssembler; parts: number } | undefined;
 
   constructor(channel: IpcChannel) {
     this.#channel = channel;
@@ -118,8 +144,22 @@ export class PrimaryConfigProvider<T> implements ConfigProvider<T> {
   }
 
   async start(): Promise<void> {
+    this.#channel.handle("config.part", (body) => {
+      const { version, batch } = body as PartMessage;
+      // A new version's first part replaces what was left of an earlier one (its primary gave up on it).
+      if (this.#arriving?.version !== version) this.#arriving = { version, assembler: new PlainAssembler(), parts: 0 };
+      this.#arriving.assembler.add(batch);
+      this.#arriving.parts += 1;
+      return null;
+    });
     this.#channel.handle("config.stage", async (body) => {
-      const snapshot = body as StageMessage<T>;
+      const { version, parts } = body as StageParts;
+      const arriving = this.#arriving;
+      this.#arriving = undefined;
+      if (arriving?.version !== version || arriving.parts !== parts || !arriving.assembler.done) {
+        throw new Error(`config version ${version} arrived incomplete (${arriving?.parts ?? 0} of ${parts} parts)`);
+      }
+      const snapshot: StageMessage<T> = { version, config: arriving.assembler.result as T };
       const subscriber = this.#subscriber;
       if (!subscriber?.stage) throw new Error("this worker is stopping");
       const staged = await subscriber.stage(snapshot);
@@ -148,7 +188,8 @@ export class PrimaryConfigProvider<T> implements ConfigProvider<T> {
   }
 
   async stop(): Promise<void> {
-    for (const type of ["config.stage", "config.commit", "config.abort"]) this.#channel.unhandle(type);
+    for (const type of ["config.part", "config.stage", "config.commit", "config.abort"]) this.#channel.unhandle(type);
+    this.#arriving = undefined;
     const staged = [...this.#staged.values()];
     this.#staged.clear();
     await Promise.all(staged.map((s) => s.abort()));

@@ -2,10 +2,11 @@ export { type Clock, ManualClock, systemClock, type Timer, type Timers } from ".
 export {
   ChannelClosedError,
   IpcChannel,
+  type IpcPort,
   RemoteError,
   reportServing,
   runWorker,
-  startPrimaryTelemetry,
+  startPrimary,
   type WorkerHandle,
   type WorkerServing,
   WorkerSupervisor,
