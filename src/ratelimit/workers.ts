@@ -5,7 +5,7 @@ import {
   type IpcChannel,
   type LogLevel,
   reportServing,
-  startPrimaryTelemetry,
+  startPrimary,
   systemClock,
   WorkerPool,
   WorkerSupervisor,
@@ -102,26 +102,19 @@ export async function startRateLimitWorkers(
           }),
         );
   broadcast.holdUntil(initial);
-  const started = await Promise.allSettled([initial, supervisor.start()]);
-  const failure = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failure) {
-    await supervisor.stop();
-    await live.stop();
-    await pool.close();
-    throw failure.reason;
-  }
-  const [first] = supervisor.serving();
-  const grpcPort = first ? await first.channel.request<number>("ratelimit.port", null, 5_000) : 0;
-  const telemetry = await startPrimaryTelemetry({
+  const { grpcPort, telemetry } = await startPrimary({
     supervisor,
-    host: options.host ?? "0.0.0.0",
-    port: options.metricsPort ?? 9093,
-    tls: options.metricsTls,
-    contentType: metrics.registry.contentType,
-    logger,
-    timers: systemClock,
-    abandon: async () => {
-      await supervisor.stop();
+    initial,
+    portRequest: "ratelimit.port",
+    telemetry: {
+      host: options.host ?? "0.0.0.0",
+      port: options.metricsPort ?? 9093,
+      tls: options.metricsTls,
+      contentType: metrics.registry.contentType,
+      logger,
+      timers: systemClock,
+    },
+    teardown: async () => {
       await live.stop();
       await pool.close();
     },
