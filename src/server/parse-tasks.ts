@@ -38,7 +38,7 @@ export interface CheckedDocuments {
 
 /**
  * Parses documents as the file loader checks files: the same envelope, names and spec schemas.
- * Either the resources, or every problem, each naming the document (its position in the
+ * A document may be JSON text (parsed here, so in the worker thread). Either the resources, or every problem, each naming the document (its position in the
  * request), the resource and the field.
  */
 export function checkDocuments(documents: readonly unknown[], parse: DocumentParser = parseDocument): CheckedDocuments {
@@ -47,7 +47,12 @@ export function checkDocuments(documents: readonly unknown[], parse: DocumentPar
   /** Where each resource was first seen: one apply names a resource once. */
   const seen = new Map<string, number>();
   documents.forEach((document, index) => {
-    const parsed = parse(document, `document ${index + 1}`);
+    const value = typeof document === "string" ? parseJsonText(document, index) : document;
+    if (value instanceof JsonTextError) {
+      problems.push(value.message);
+      return;
+    }
+    const parsed = parse(value, `document ${index + 1}`);
     if ("errors" in parsed) {
       for (const error of parsed.errors) problems.push(error);
       return;
@@ -65,6 +70,26 @@ export function checkDocuments(documents: readonly unknown[], parse: DocumentPar
     resources.push(parsed);
   });
   return { resources, problems };
+}
+
+class JsonTextError {
+  constructor(readonly message: string) {}
+}
+
+/** A document sent as JSON text (ApplyRequest.documents_json): a JSON object, or a problem naming it. */
+function parseJsonText(text: string, index: number): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return new JsonTextError(`document ${index + 1}: not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return new JsonTextError(
+      `document ${index + 1}: expected a JSON object (one resource), got ${Array.isArray(value) ? "an array" : typeof value === "object" ? "null" : typeof value}`,
+    );
+  }
+  return value;
 }
 
 /** The worker thread's form of checkDocuments (its parser is the schema's). */

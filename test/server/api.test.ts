@@ -160,6 +160,34 @@ describe("management API", () => {
     expect(await store.get({ kind: "Destination", namespace: "default", name: "fine" })).toBeUndefined();
   });
 
+  it("takes documents as JSON text (documents_json), checked the same way, and refuses both forms at once", async () => {
+    const text: JsonObject = { ...cart, metadata: { name: "as-text", namespace: "shop" } };
+    const applied = await client().apply({ documentsJson: [JSON.stringify(text)] });
+    expect(applied.changed.map((r) => r.name)).toEqual(["as-text"]);
+    expect(
+      (await client().get({ ref: { kind: "Destination", namespace: "shop", name: "as-text" } })).resource?.document,
+    ).toEqual(text);
+
+    const bad = ConnectError.from(
+      await client()
+        .apply({ documentsJson: [JSON.stringify({ ...cart, metadata: { name: "t2" } }), "{not json", "[1]"] })
+        .catch((e: unknown) => e),
+    );
+    expect(bad.code).toBe(Code.InvalidArgument);
+    expect(bad.rawMessage).toContain("nothing was applied");
+    expect(bad.rawMessage).toMatch(/document 2: not valid JSON/);
+    expect(bad.rawMessage).toMatch(/document 3: expected a JSON object \(one resource\), got an array/);
+    expect(await store.get({ kind: "Destination", namespace: "default", name: "t2" })).toBeUndefined();
+
+    const both = ConnectError.from(
+      await client()
+        .apply({ documents: [cart], documentsJson: [JSON.stringify(cart)] })
+        .catch((e: unknown) => e),
+    );
+    expect(both.code).toBe(Code.InvalidArgument);
+    expect(both.rawMessage).toMatch(/documents and documents_json/);
+  });
+
   it("dry-run validates without writing", async () => {
     const draft: JsonObject = { ...cart, metadata: { name: "draft" } };
     await client().apply({ documents: [draft], dryRun: true });

@@ -123,7 +123,8 @@ export function registerResourceCommands(program: Command): void {
       const client = connect(flags);
       const response = await client
         .apply({
-          documents: loaded.resources.map((r) => resourceToDocument(r) as unknown as JsonObject),
+          // As JSON text: the server parses text in its worker thread, where Structs are decoded on its event loop.
+          documentsJson: loaded.resources.map((r) => JSON.stringify(resourceToDocument(r))),
           dryRun: flags.dryRun ?? false,
         })
         .catch((err: unknown) => {

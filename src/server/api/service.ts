@@ -173,7 +173,15 @@ export function managementService(
   return {
     ...clusterHandlers(deps.clusters),
     async apply(request) {
-      const documents = request.documents.map((d, i) => asDocument(d, i));
+      if (request.documents.length > 0 && request.documentsJson.length > 0) {
+        throw new ConnectError(
+          "documents and documents_json: send the documents one way, not both",
+          Code.InvalidArgument,
+        );
+      }
+      // JSON text is parsed with the checks, in the worker thread; Structs were decoded already.
+      const documents: readonly unknown[] =
+        request.documentsJson.length > 0 ? request.documentsJson : request.documents.map((d, i) => asDocument(d, i));
       if (documents.length === 0) throw new ConnectError("no documents to apply", Code.InvalidArgument);
       const { resources, problems } = await deps.desired.check(documents);
       if (problems.length > 0) {
