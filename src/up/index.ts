@@ -151,6 +151,21 @@ function localHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
+/** Whether `host` is reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\./.test(host);
+}
+
+/**
+ * `gantry up` is one process for one machine: none of its seven ports has TLS (the separate
+ * `server`, `extauth` and `ratelimit` commands have TLS on every port). Bound beyond loopback,
+ * it says so before anything listens; undefined on loopback.
+ */
+export function exposureWarning(host: string): string | undefined {
+  if (isLoopback(host)) return undefined;
+  return `warning: --host ${host} exposes gantry up beyond this machine, and none of its ports has TLS (the API token and all config cross in plaintext); gantry up is for one machine: run gantry server, gantry extauth and gantry ratelimit with their --*-tls-* flags to serve a network\n`;
+}
+
 /** What `gantry up` prints: what runs where, and how to use it. */
 export function describeStack(stack: Stack, host: string, configDir: string): string {
   const p = stack.ports;

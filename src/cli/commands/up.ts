@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import type { LogLevel } from "../../lib/index.js";
-import { defaultExamples, describeStack, startStack } from "../../up/index.js";
+import { defaultExamples, describeStack, exposureWarning, startStack } from "../../up/index.js";
 import { logLevelOption, portOption } from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
@@ -37,6 +37,8 @@ export function registerUp(program: Command): void {
     .addOption(portOption("--ratelimit-metrics-port", "GANTRY_RATELIMIT_METRICS_PORT", "rate-limit metrics port", 9093))
     .addOption(logLevelOption().default("warn"))
     .action(async (flags: UpFlags) => {
+      const warning = exposureWarning(flags.host);
+      if (warning) process.stderr.write(warning);
       const token = process.env["GANTRY_API_TOKEN"]?.trim();
       const stack = await startStack({
         host: flags.host,
