@@ -122,6 +122,20 @@ const table: readonly CodeInfo[] = [
     resolution: "Fix the field the message names; `gantry get KIND NAME -o yaml` shows the whole status.",
   },
   {
+    code: "GTY0110",
+    name: "PolicyIgnoredByProxyless",
+    category: "config",
+    severity: "WARNING",
+    summary: "{kind} {name} applies to route {route} of proxyless gRPC gateway {gateway}, where it has no effect",
+    details:
+      "Proxyless gRPC clients apply routing, weights, timeouts, retries and fault injection from xDS, but not CORS, " +
+      "header rewrites, external authorization or rate limits: those are Envoy HTTP filters. The route is served to " +
+      "the gateway's clients without the policy, so calls through it are neither checked nor limited there.",
+    resolution:
+      "Enforce it where the calls arrive (an Envoy gateway in front, or the server's own interceptors), or narrow " +
+      "the policy's selector to routes of Envoy gateways.",
+  },
+  {
     code: "GTY0201",
     name: "ProxyDisconnected",
     category: "proxies",

@@ -181,6 +181,56 @@ spec:
     expect(found[0]?.args["message"]).toMatch(/spec\.proxies/);
   });
 
+  it("GTY0110: a CORS or header policy on a proxyless gateway's route, not on an Envoy gateway's", () => {
+    const grpcGateway = `apiVersion: gantry/v1
+kind: Gateway
+metadata: { name: grpc }
+spec:
+  kind: GRPC_PROXYLESS
+  proxies: { labels: { gateway: grpc } }
+---
+`;
+    const table = (name: string, gw: string) => `apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: ${name} }
+spec:
+  hosts: [${name}.example.com]
+  gateways: [{ name: ${gw} }]
+  http:
+    - name: all
+      labels: { app: web }
+      forwardTo:
+        destinations: [{ destination: { name: web } }]
+${timed}
+---
+`;
+    const yaml = `${gateway()}${grpcGateway}${destination("web")}${table("envoy-rt", "gw")}${table("grpc-rt", "grpc")}apiVersion: gantry/v1
+kind: CORSPolicy
+metadata: { name: cors }
+spec:
+  applyToRoutes: [{ route: { labels: { app: web } } }]
+  allowOrigins: [https://a.example]
+---
+apiVersion: gantry/v1
+kind: HeaderPolicy
+metadata: { name: hp }
+spec:
+  applyToRoutes: [{ route: { labels: { app: web } } }]
+  requestHeadersToAdd: [{ name: x-a, value: b }]
+`;
+    const found = analyze(yaml).filter((f) => f.code === "GTY0110");
+    expect(
+      found.map((f) => [f.targets[0]?.kind, f.targets[0]?.name, f.args["route"], f.args["gateway"]]).sort(),
+    ).toEqual([
+      ["CORSPolicy", "cors", "default/grpc-rt/all", "default/grpc"],
+      ["HeaderPolicy", "hp", "default/grpc-rt/all", "default/grpc"],
+    ]);
+    for (const f of found) {
+      for (const [, key] of codeInfo(f.code).summary.matchAll(/\{(\w+)\}/g))
+        expect(f.args).toHaveProperty(key as string);
+    }
+  });
+
   it("every finding gives a value to each placeholder of its code's summary", () => {
     const yaml =
       gateway() +

@@ -7,15 +7,19 @@ export interface ConfigInput {
   readonly resources: readonly Resource[];
   /** Every resource's status, by `Kind/namespace/name`. */
   readonly statuses: ReadonlyMap<string, Status>;
-  /** Each gateway's (`namespace/name`) listeners, as served. */
-  readonly gateways: readonly { readonly name: string; readonly listeners: readonly ModelListener[] }[];
+  /** Each gateway's (`namespace/name`) kind of client and listeners, as served. */
+  readonly gateways: readonly {
+    readonly name: string;
+    readonly kind: "envoy" | "grpc";
+    readonly listeners: readonly ModelListener[];
+  }[];
 }
 
 export function configInputOf(resources: readonly Resource[], translation: Translation): ConfigInput {
   return {
     resources,
     statuses: translation.statuses,
-    gateways: translation.groups.map((g) => ({ name: g.name, listeners: g.listeners })),
+    gateways: translation.groups.map((g) => ({ name: g.name, kind: g.kind, listeners: g.listeners })),
   };
 }
 

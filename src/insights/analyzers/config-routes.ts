@@ -1,5 +1,5 @@
 // Route analyzers over the served model: shadowed routes (GTY0103), timeouts (GTY0106, GTY0107),
-// destinations no route uses (GTY0108). A route served by several gateways or listeners is
+// destinations no route uses (GTY0108), policies a proxyless gateway's clients ignore (GTY0110). A route served by several gateways or listeners is
 // reported once.
 import { parseRefKey, resourceKey } from "../../resources/index.js";
 import { type ModelRoute, routeDestinations, routeTablesOf, shadowedRoutes } from "../../translate/index.js";
@@ -78,4 +78,43 @@ export function unusedDestinations(input: ConfigInput): Finding[] {
       args: { name: `${r.metadata.namespace}/${r.metadata.name}` },
       evidence: {},
     }));
+}
+
+/** The policies of a route that proxyless gRPC clients do not apply, by the kind of resource that sets them. */
+const ignoredByGrpc: readonly { kind: string; present: (route: ModelRoute) => boolean }[] = [
+  { kind: "CORSPolicy", present: (r) => r.policies.cors !== undefined },
+  { kind: "HeaderPolicy", present: (r) => r.policies.headers !== undefined },
+  { kind: "ExtAuthPolicy", present: (r) => r.policies.extAuth !== undefined && "configId" in r.policies.extAuth },
+  { kind: "RateLimitPolicy", present: (r) => r.policies.rateLimit !== undefined },
+];
+
+export function proxylessIgnoredPolicies(input: ConfigInput): Finding[] {
+  const out = new Map<string, Finding>();
+  for (const gateway of input.gateways) {
+    if (gateway.kind !== "grpc") continue;
+    for (const listener of gateway.listeners) {
+      for (const vhost of listener.virtualHosts) {
+        for (const route of vhost.routes) {
+          for (const { kind, present } of ignoredByGrpc) {
+            if (!present(route)) continue;
+            const name = routeName(route);
+            // The policy resources of that kind the route came from (a route table's own settings name the table).
+            const policies = route.origins.filter((o) => o.startsWith(`${kind}/`)).map(parseRefKey);
+            for (const policy of policies.length > 0 ? policies : [definedIn(route)]) {
+              const id = `${gateway.name}|${name}|${kind}|${policy.namespace}/${policy.name}`;
+              if (out.has(id)) continue;
+              out.set(id, {
+                code: "GTY0110",
+                targets: [policy],
+                subject: `${gateway.name} ${name}`,
+                args: { kind, name: `${policy.namespace}/${policy.name}`, route: name, gateway: gateway.name },
+                evidence: { gateway: gateway.name, route: route.name, policy: kind },
+              });
+            }
+          }
+        }
+      }
+    }
+  }
+  return [...out.values()];
 }

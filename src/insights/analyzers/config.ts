@@ -4,7 +4,12 @@ import type { Finding } from "../types.js";
 import type { ConfigInput } from "./config-input.js";
 import { costlyRegexes, policyFindings, refusedResources } from "./config-policies.js";
 import { danglingReferences } from "./config-references.js";
-import { routeTimeoutFindings, shadowedRouteFindings, unusedDestinations } from "./config-routes.js";
+import {
+  proxylessIgnoredPolicies,
+  routeTimeoutFindings,
+  shadowedRouteFindings,
+  unusedDestinations,
+} from "./config-routes.js";
 
 export const configAnalyzers: readonly ((input: ConfigInput) => Finding[])[] = [
   danglingReferences,
@@ -13,6 +18,7 @@ export const configAnalyzers: readonly ((input: ConfigInput) => Finding[])[] = [
   costlyRegexes,
   routeTimeoutFindings,
   unusedDestinations,
+  proxylessIgnoredPolicies,
   refusedResources,
 ];
 
