@@ -22,7 +22,7 @@ import type { Logger } from "../lib/logger.js";
 import type { Registry } from "../lib/metrics.js";
 import { type LimitedResource, serverLimitMetrics } from "../lib/server-limit-metrics.js";
 import type { TlsFileWatch } from "../lib/tls.js";
-import { AckLedger, type AckTable } from "./ack-ledger.js";
+import { AckLedger, type AckTable, type ClientResourceStatus, type CurrentResources } from "./ack-ledger.js";
 import type { SnapshotCache } from "./cache.js";
 import { DeltaStream } from "./delta.js";
 import { Holdings } from "./holdings.js";
@@ -90,6 +90,8 @@ export interface XdsServer {
    * NACKed, against the snapshot it is served now.
    */
   ackTable(): AckTable;
+  /** The rows of `ackTable()` that are pending or NACKed, without building the rest (for the proxy analyzers). */
+  ackUnsettled(): ClientResourceStatus[];
   /** Closes every stream and stops listening. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -274,6 +276,7 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
   const server = new GrpcServer(grpcOptions);
   const { board, acks } = addXdsServices(server, options, limits);
   const { cache } = options;
+  const served: CurrentResources = (stream, typeUrl) => cache.snapshot(stream.group)?.snapshot.resources(typeUrl);
   const health = new HealthService();
   health.set(AggregatedDiscoveryService.typeName, ServingStatus.SERVING);
   health.register(server);
@@ -283,7 +286,8 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
     port,
     health,
     proxyStatus: () => board.list(),
-    ackTable: () => acks.table((stream, typeUrl) => cache.snapshot(stream.group)?.snapshot.resources(typeUrl)),
+    ackTable: () => acks.table(served),
+    ackUnsettled: () => acks.unsettled(served),
     stop: (graceMs = 1_000) => {
       health.drain();
       return server.shutdown(graceMs);
