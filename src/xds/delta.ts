@@ -146,7 +146,7 @@ export class DeltaStream extends XdsStream {
       this.context.hooks.onSubscribe(info, {
         typeUrl,
         wildcard: state.wildcard,
-        names: new Set(state.names),
+        names: this.context.selections.names([...state.names]),
         at: this.context.clock.now(),
       });
     }

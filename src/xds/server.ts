@@ -28,6 +28,7 @@ import { DeltaStream } from "./delta.js";
 import { Holdings } from "./holdings.js";
 import { combineHooks, type StreamInfo, type XdsHooks } from "./hooks.js";
 import { XdsMetrics } from "./metrics.js";
+import { Selections } from "./selections.js";
 import { SotwStream } from "./sotw.js";
 import { type ProxyStatus, ProxyStatusBoard } from "./status.js";
 import type { StreamContext } from "./stream.js";
@@ -124,6 +125,7 @@ export function addXdsServices(
     logger: options.logger,
     partialSotwUpdates: options.partialSotwUpdates ?? true,
     holdings: new Holdings(),
+    selections: new Selections(),
   };
   const sotw = (typeUrl: string | undefined) => (call: Call<DiscoveryRequest, DiscoveryResponse>) => {
     if (!admitted(call, limits, context)) return;

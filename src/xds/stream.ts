@@ -5,6 +5,7 @@ import type { Logger } from "../lib/logger.js";
 import type { PublishedSnapshot, SnapshotCache } from "./cache.js";
 import type { Holdings } from "./holdings.js";
 import type { Push, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
+import type { Selections } from "./selections.js";
 
 /** What every protocol stream needs from the server around it. */
 export interface StreamContext {
@@ -16,6 +17,8 @@ export interface StreamContext {
   readonly partialSotwUpdates: boolean;
   /** What SotW clients hold, shared by the streams that hold the same set. */
   readonly holdings: Holdings;
+  /** Name sets and what they select, shared by the streams that ask alike. */
+  readonly selections: Selections;
 }
 
 let lastStreamId = 0;
