@@ -73,8 +73,28 @@ export type MethodHandler<M extends Method> = M extends {
 /** An implementation of a generated service: one handler per method, by its local name. */
 export type ServiceImpl<S extends GenServiceMethods> = { [K in keyof S]: MethodHandler<S[K]> };
 
+/**
+ * A message already encoded by the handler: written as these bytes, not serialized again. The xDS
+ * server encodes a response once for every stream that sends it (see `writeEncoded`).
+ */
+export class EncodedMessage {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/** Writes `bytes` (one encoded message of the call's response type) to a streaming call. */
+export function writeEncoded(
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  bytes: Uint8Array,
+  done: () => void,
+): void {
+  call.write(new EncodedMessage(bytes), done);
+}
+
 function serializer<O extends DescMessage>(schema: O): (value: MessageInitShape<O>) => Buffer {
   return (value) => {
+    if (value instanceof EncodedMessage) {
+      return Buffer.from(value.bytes.buffer, value.bytes.byteOffset, value.bytes.byteLength);
+    }
     const message = isMessage(value, schema) ? value : create(schema, value);
     const bytes = toBinary(schema, message as MessageShape<O>);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -259,6 +279,16 @@ export class GrpcServer {
 
   get port(): number | undefined {
     return this.#port;
+  }
+
+  /**
+   * Closes the connection a call came on (`call.getPeer()`), with every stream on it: for a client
+   * that stopped reading, whose unwritten responses only its connection's end gives back (grpc-js can
+   * end a call only behind the data it has not written). False when the connection is not known:
+   * only a server with `connectionLimits` accepts its own sockets.
+   */
+  dropConnection(peer: string): boolean {
+    return this.#capped?.destroyPeer(peer) ?? false;
   }
 
   /**

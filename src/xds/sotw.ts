@@ -1,14 +1,10 @@
-import { create } from "@bufbuild/protobuf";
 import { inPushOrder, isFullStateType, TypeUrl, type XdsResource } from "../envoy/index.js";
-import {
-  type DiscoveryRequest,
-  type DiscoveryResponse,
-  DiscoveryResponseSchema,
-} from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import type { DiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import type { PublishedSnapshot } from "./cache.js";
+import { withNonce } from "./encoding.js";
 import type { Push, StreamInfo } from "./hooks.js";
 import { type Snapshot, versionOfSet } from "./snapshot.js";
-import { type StreamContext, XdsStream } from "./stream.js";
+import { type StreamContext, type StreamTransport, XdsStream } from "./stream.js";
 
 /** What one SotW stream knows about one type URL. */
 interface TypeState {
@@ -88,13 +84,8 @@ function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
 export class SotwStream extends XdsStream {
   readonly #types = new Map<string, TypeState>();
 
-  constructor(
-    context: StreamContext,
-    peer: string,
-    fixedTypeUrl: string | undefined,
-    readonly send: (response: DiscoveryResponse) => void,
-  ) {
-    super(context, fixedTypeUrl === undefined ? "ads-sotw" : "sotw", peer, fixedTypeUrl);
+  constructor(context: StreamContext, peer: string, fixedTypeUrl: string | undefined, transport: StreamTransport) {
+    super(context, fixedTypeUrl === undefined ? "ads-sotw" : "sotw", peer, fixedTypeUrl, transport);
   }
 
   /** Takes one request: an ACK, a NACK, a subscription change, or a stale request to ignore. */
@@ -326,13 +317,6 @@ export class SotwStream extends XdsStream {
       if (endpoints) endpoints.fresh = true;
     }
     this.reportPush(info, push);
-    this.send(
-      create(DiscoveryResponseSchema, {
-        versionInfo: version,
-        typeUrl,
-        nonce,
-        resources: body.map((resource) => ({ typeUrl: resource.typeUrl, value: resource.value })),
-      }),
-    );
+    this.write(withNonce(this.context.encodings.sotw(typeUrl, version, body, body === resources), nonce));
   }
 }
