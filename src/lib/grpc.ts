@@ -74,27 +74,44 @@ export type MethodHandler<M extends Method> = M extends {
 export type ServiceImpl<S extends GenServiceMethods> = { [K in keyof S]: MethodHandler<S[K]> };
 
 /**
- * A message already encoded by the handler: written as these bytes, not serialized again. The xDS
+ * A message already encoded by the handler, in parts that make it when joined (a body shared by many
+ * calls, then what is particular to this one): written as those bytes, not serialized again. The xDS
  * server encodes a response once for every stream that sends it (see `writeEncoded`).
  */
-export class EncodedMessage {
-  constructor(readonly bytes: Uint8Array) {}
+class PreEncoded {
+  readonly byteLength: number;
+  constructor(readonly parts: readonly Uint8Array[]) {
+    this.byteLength = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  }
+
+  /**
+   * grpc-js frames what a serializer returns by reading its `byteLength` and calling
+   * `copy(output, 5)` after the length prefix (server-interceptors.js serializeMessage): copying the
+   * parts there saves joining them first, one copy of every response per stream. The framing is
+   * pinned by test/lib/grpc-pre-encoded.test.ts.
+   */
+  copy(target: Buffer, at: number): number {
+    let offset = at;
+    for (const part of this.parts) {
+      target.set(part, offset);
+      offset += part.byteLength;
+    }
+    return this.byteLength;
+  }
 }
 
-/** Writes `bytes` (one encoded message of the call's response type) to a streaming call. */
+/** Writes one message of the call's response type, already encoded as `parts` (joined in order), to a streaming call. */
 export function writeEncoded(
   call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
-  bytes: Uint8Array,
+  parts: readonly Uint8Array[],
   done: () => void,
 ): void {
-  call.write(new EncodedMessage(bytes), done);
+  call.write(new PreEncoded(parts), done);
 }
 
 function serializer<O extends DescMessage>(schema: O): (value: MessageInitShape<O>) => Buffer {
   return (value) => {
-    if (value instanceof EncodedMessage) {
-      return Buffer.from(value.bytes.buffer, value.bytes.byteOffset, value.bytes.byteLength);
-    }
+    if (value instanceof PreEncoded) return value as unknown as Buffer;
     const message = isMessage(value, schema) ? value : create(schema, value);
     const bytes = toBinary(schema, message as MessageShape<O>);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

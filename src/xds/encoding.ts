@@ -91,10 +91,10 @@ export class ResponseEncodings {
 }
 
 /**
- * One stream's response: the shared body and its nonce, as one message. Both response types carry
- * the nonce in field 5; it is encoded by the schema itself rather than by hand.
+ * One stream's response: the shared body and its nonce, the parts of one message (joined only as
+ * they are framed for the wire). Both response types carry the nonce in field 5; it is encoded by
+ * the schema itself rather than by hand.
  */
-export function withNonce(body: SharedBody, nonce: string): Buffer {
-  const field = toBinary(DiscoveryResponseSchema, create(DiscoveryResponseSchema, { nonce }));
-  return Buffer.concat([body, field], body.byteLength + field.byteLength);
+export function withNonce(body: SharedBody, nonce: string): readonly Uint8Array[] {
+  return [body, toBinary(DiscoveryResponseSchema, create(DiscoveryResponseSchema, { nonce }))];
 }

@@ -167,7 +167,7 @@ export function addXdsServices(
     budget,
   };
   const transport = <I, O>(call: Call<I, O>): StreamTransport => ({
-    write: (bytes, done) => writeEncoded(call, bytes, done),
+    write: (parts, done) => writeEncoded(call, parts, done),
     drop: () => {
       // Without its own sockets the server can only end the call (behind what it has not written).
       if (!server.dropConnection(call.getPeer())) call.emit("error", stalledError(context, call.getPath()));

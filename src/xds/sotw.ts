@@ -229,7 +229,7 @@ export class SotwStream extends XdsStream {
     const busy = [TypeUrl.listener, TypeUrl.route].some(
       (typeUrl) => plans.has(typeUrl) || this.#types.get(typeUrl)?.awaiting !== undefined,
     );
-    if (!busy) return;
+    if (!busy || clusters.state.sent.size === 0) return;
     const wanted = new Set(clusters.resources.map((resource) => resource.name));
     const stale = [...clusters.state.sent.values()].filter((resource) => !wanted.has(resource.name));
     if (stale.length === 0) return;

@@ -29,8 +29,8 @@ export interface StreamContext {
 
 /** Where a stream's encoded responses go. */
 export interface StreamTransport {
-  /** Writes one encoded response; `done` is called once it is written out to the connection. */
-  write(bytes: Uint8Array, done: () => void): void;
+  /** Writes one encoded response (its parts, joined in order); `done` once it is written out to the connection. */
+  write(parts: readonly Uint8Array[], done: () => void): void;
   /** Ends the client's connection: it stopped reading what it was sent (the byte budget's stall bound). */
   drop(): void;
 }
@@ -124,11 +124,11 @@ export abstract class XdsStream implements BudgetedWriter {
     this.#transport.drop();
   }
 
-  /** Writes one encoded response, counted against the byte budget until it is written out. */
-  protected write(bytes: Uint8Array): void {
-    const size = bytes.byteLength;
+  /** Writes one encoded response (its parts), counted against the byte budget until it is written out. */
+  protected write(parts: readonly Uint8Array[]): void {
+    const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
     this.context.budget.hold(this, size);
-    this.#transport.write(bytes, () => this.context.budget.written(this, size));
+    this.#transport.write(parts, () => this.context.budget.written(this, size));
   }
 
   /**
