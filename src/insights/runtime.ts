@@ -26,7 +26,7 @@ export interface InsightsRuntimeOptions {
   readonly history: InsightHistory;
   readonly registry: Registry;
   readonly logger: Logger;
-  /** The ACK ledger's rows now (read when the proxy analyzers run). */
+  /** The ACK ledger's rows now that are not in sync (read when the proxy analyzers run; in-sync rows find nothing). */
   readonly proxyResources: () => readonly ClientResourceStatus[];
   /** Redis servers to probe, by role (`management`). */
   readonly redis?: readonly { readonly role: string; readonly client: RedisClient }[];

@@ -20,6 +20,8 @@ export interface CappedListener {
    * whose session it no longer tracks would otherwise hold `close()` (and the server's stop) forever.
    */
   destroyConnections(): void;
+  /** Destroys the connection from `peer` ("address:port", as grpc-js's `getPeer()` names it); false if none. */
+  destroyPeer(peer: string): boolean;
 }
 
 export async function listenWithConnectionCap(
@@ -31,14 +33,19 @@ export async function listenWithConnectionCap(
 ): Promise<CappedListener> {
   const injector = server.createConnectionInjector(credentials);
   const open = new Set<Socket>();
+  const byPeer = new Map<string, Socket>();
   const tcp = createServer((socket) => {
     if (!limits.admitConnection()) {
       refuse(socket);
       return;
     }
     open.add(socket);
+    // grpc-js names a call's peer by its socket's remote address and port.
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    byPeer.set(peer, socket);
     socket.once("close", () => {
       open.delete(socket);
+      if (byPeer.get(peer) === socket) byPeer.delete(peer);
       limits.releaseConnection();
     });
     injector.injectConnection(socket);
@@ -52,6 +59,11 @@ export async function listenWithConnectionCap(
     close: () => new Promise<void>((resolve) => tcp.close(() => resolve())),
     destroyConnections: () => {
       for (const socket of open) socket.destroy();
+    },
+    destroyPeer: (peer) => {
+      const socket = byPeer.get(peer);
+      socket?.destroy();
+      return socket !== undefined;
     },
   };
 }

@@ -73,8 +73,45 @@ export type MethodHandler<M extends Method> = M extends {
 /** An implementation of a generated service: one handler per method, by its local name. */
 export type ServiceImpl<S extends GenServiceMethods> = { [K in keyof S]: MethodHandler<S[K]> };
 
+/**
+ * A message already encoded by the handler, in parts that make it when joined (a body shared by many
+ * calls, then what is particular to this one): written as those bytes, not serialized again. The xDS
+ * server encodes a response once for every stream that sends it (see `writeEncoded`).
+ */
+class PreEncoded {
+  readonly byteLength: number;
+  constructor(readonly parts: readonly Uint8Array[]) {
+    this.byteLength = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  }
+
+  /**
+   * grpc-js frames what a serializer returns by reading its `byteLength` and calling
+   * `copy(output, 5)` after the length prefix (server-interceptors.js serializeMessage): copying the
+   * parts there saves joining them first, one copy of every response per stream. The framing is
+   * pinned by test/lib/grpc-pre-encoded.test.ts.
+   */
+  copy(target: Buffer, at: number): number {
+    let offset = at;
+    for (const part of this.parts) {
+      target.set(part, offset);
+      offset += part.byteLength;
+    }
+    return this.byteLength;
+  }
+}
+
+/** Writes one message of the call's response type, already encoded as `parts` (joined in order), to a streaming call. */
+export function writeEncoded(
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  parts: readonly Uint8Array[],
+  done: () => void,
+): void {
+  call.write(new PreEncoded(parts), done);
+}
+
 function serializer<O extends DescMessage>(schema: O): (value: MessageInitShape<O>) => Buffer {
   return (value) => {
+    if (value instanceof PreEncoded) return value as unknown as Buffer;
     const message = isMessage(value, schema) ? value : create(schema, value);
     const bytes = toBinary(schema, message as MessageShape<O>);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -259,6 +296,16 @@ export class GrpcServer {
 
   get port(): number | undefined {
     return this.#port;
+  }
+
+  /**
+   * Closes the connection a call came on (`call.getPeer()`), with every stream on it: for a client
+   * that stopped reading, whose unwritten responses only its connection's end gives back (grpc-js can
+   * end a call only behind the data it has not written). False when the connection is not known:
+   * only a server with `connectionLimits` accepts its own sockets.
+   */
+  dropConnection(peer: string): boolean {
+    return this.#capped?.destroyPeer(peer) ?? false;
   }
 
   /**

@@ -177,7 +177,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     registry,
     logger,
     history: options.insights?.history ?? new MemoryInsightHistory(clock),
-    proxyResources: () => xdsServer?.ackTable().resources ?? [],
+    proxyResources: () => xdsServer?.ackUnsettled() ?? [],
     // The agents of the workload clusters this replica relays to: disconnected, or behind its output.
     agents: () =>
       (hubRef?.clusters() ?? []).map((c) => ({

@@ -1,14 +1,10 @@
-import { create } from "@bufbuild/protobuf";
 import { inPushOrder, isFullStateType, TypeUrl, type XdsResource } from "../envoy/index.js";
-import {
-  type DeltaDiscoveryRequest,
-  type DeltaDiscoveryResponse,
-  DeltaDiscoveryResponseSchema,
-} from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import type { DeltaDiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import type { PublishedSnapshot } from "./cache.js";
+import { withNonce } from "./encoding.js";
 import type { Push, StreamInfo } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
-import { type StreamContext, XdsStream } from "./stream.js";
+import { type StreamContext, type StreamTransport, XdsStream } from "./stream.js";
 
 /** What one delta stream knows about one type URL. */
 interface TypeState {
@@ -75,13 +71,8 @@ function afterPush(
 export class DeltaStream extends XdsStream {
   readonly #types = new Map<string, TypeState>();
 
-  constructor(
-    context: StreamContext,
-    peer: string,
-    fixedTypeUrl: string | undefined,
-    readonly send: (response: DeltaDiscoveryResponse) => void,
-  ) {
-    super(context, fixedTypeUrl === undefined ? "ads-delta" : "delta", peer, fixedTypeUrl);
+  constructor(context: StreamContext, peer: string, fixedTypeUrl: string | undefined, transport: StreamTransport) {
+    super(context, fixedTypeUrl === undefined ? "ads-delta" : "delta", peer, fixedTypeUrl, transport);
   }
 
   handle(request: DeltaDiscoveryRequest): void {
@@ -146,7 +137,7 @@ export class DeltaStream extends XdsStream {
       this.context.hooks.onSubscribe(info, {
         typeUrl,
         wildcard: state.wildcard,
-        names: new Set(state.names),
+        names: this.context.selections.names([...state.names]),
         at: this.context.clock.now(),
       });
     }
@@ -224,18 +215,6 @@ export class DeltaStream extends XdsStream {
     state.held = new Map(push.holds);
     state.toAnswer.clear();
     this.reportPush(info, push);
-    this.send(
-      create(DeltaDiscoveryResponseSchema, {
-        systemVersionInfo: systemVersion,
-        typeUrl,
-        nonce,
-        resources: updates.map((resource) => ({
-          name: resource.name,
-          version: resource.version,
-          resource: { typeUrl: resource.typeUrl, value: resource.value },
-        })),
-        removedResources: removed,
-      }),
-    );
+    this.write(withNonce(this.context.encodings.delta(typeUrl, systemVersion, updates, removed), nonce));
   }
 }

@@ -10,6 +10,7 @@ export class XdsMetrics implements XdsHooks {
   readonly #pushes: Counter<"type_url">;
   readonly #nacks: Counter<"type_url">;
   readonly #convergence: Histogram<"type_url">;
+  readonly #stalled: Counter;
 
   constructor(registry: Registry) {
     this.#connected = new Gauge({
@@ -37,6 +38,16 @@ export class XdsMetrics implements XdsHooks {
       buckets: convergenceBuckets,
       registers: [registry],
     });
+    this.#stalled = new Counter({
+      name: "gantry_xds_stalled_connections_closed_total",
+      help: "Client connections closed because they read nothing of their responses while other streams waited for the byte budget",
+      registers: [registry],
+    });
+  }
+
+  /** A client that stopped reading lost its connection (the byte budget's stall bound). */
+  stalled(): void {
+    this.#stalled.inc();
   }
 
   onStreamOpen(stream: StreamInfo): void {

@@ -14,23 +14,33 @@ import { EndpointDiscoveryService } from "../gen/envoy/service/endpoint/v3/eds_p
 import { ListenerDiscoveryService } from "../gen/envoy/service/listener/v3/lds_pb.js";
 import { RouteDiscoveryService } from "../gen/envoy/service/route/v3/rds_pb.js";
 import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
-import { type Clock, systemClock } from "../lib/clock.js";
-import { GrpcError, GrpcServer, type GrpcServerOptions, GrpcStatus, toServiceError } from "../lib/grpc.js";
+import { type Clock, systemClock, type Timers } from "../lib/clock.js";
+import {
+  GrpcError,
+  GrpcServer,
+  type GrpcServerOptions,
+  GrpcStatus,
+  toServiceError,
+  writeEncoded,
+} from "../lib/grpc.js";
 import { ServerLimits } from "../lib/h2/server-limits.js";
 import { HealthService, ServingStatus } from "../lib/health.js";
 import type { Logger } from "../lib/logger.js";
 import type { Registry } from "../lib/metrics.js";
 import { type LimitedResource, serverLimitMetrics } from "../lib/server-limit-metrics.js";
 import type { TlsFileWatch } from "../lib/tls.js";
-import { AckLedger, type AckTable } from "./ack-ledger.js";
+import { AckLedger, type AckTable, type ClientResourceStatus, type CurrentResources } from "./ack-ledger.js";
 import type { SnapshotCache } from "./cache.js";
 import { DeltaStream } from "./delta.js";
+import { ResponseEncodings } from "./encoding.js";
 import { Holdings } from "./holdings.js";
 import { combineHooks, type StreamInfo, type XdsHooks } from "./hooks.js";
 import { XdsMetrics } from "./metrics.js";
+import { Selections } from "./selections.js";
 import { SotwStream } from "./sotw.js";
 import { type ProxyStatus, ProxyStatusBoard } from "./status.js";
-import type { StreamContext } from "./stream.js";
+import type { StreamContext, StreamTransport } from "./stream.js";
+import { WriteBudget } from "./write-budget.js";
 
 export const defaultXdsPort = 18000;
 
@@ -71,10 +81,22 @@ export interface XdsLimits {
   maxRequestBytes?: number;
   /** Streams open on one connection, at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 100. */
   maxStreamsPerConnection?: number;
+  /**
+   * Response bytes encoded and not yet written, across every stream: beyond it, streams wait in line
+   * before they encode more (write-budget.ts). Default 64 MiB; Infinity: no budget.
+   */
+  maxBufferedBytes?: number;
+  /** A client that wrote nothing out this long while others wait for the budget loses its connection. Default 30 s. */
+  writeStallMs?: number;
 }
 
-/** The per-request and per-connection bounds when not given (XdsLimits). */
-export const defaultXdsRequestLimits = { maxRequestBytes: 4 * 1024 * 1024, maxStreamsPerConnection: 100 };
+/** The per-request, per-connection and byte bounds when not given (XdsLimits). */
+export const defaultXdsRequestLimits = {
+  maxRequestBytes: 4 * 1024 * 1024,
+  maxStreamsPerConnection: 100,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  writeStallMs: 30_000,
+};
 
 export interface XdsServer {
   readonly port: number;
@@ -90,6 +112,8 @@ export interface XdsServer {
    * NACKed, against the snapshot it is served now.
    */
   ackTable(): AckTable;
+  /** The rows of `ackTable()` that are pending or NACKed, without building the rest (for the proxy analyzers). */
+  ackUnsettled(): ClientResourceStatus[];
   /** Closes every stream and stops listening. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -101,35 +125,61 @@ type Call<I, O> = ServerDuplexStream<I, O>;
 export interface XdsStatus {
   readonly board: ProxyStatusBoard;
   readonly acks: AckLedger;
+  /** Response bytes encoded and not yet written, across every stream. */
+  readonly budget: WriteBudget;
 }
 
 /** Serves what `context.cache` holds over ADS and the per-type services; returns where clients stand. */
 export function addXdsServices(
   server: GrpcServer,
-  options: Pick<XdsServerOptions, "cache" | "logger" | "registry" | "clock" | "hooks" | "partialSotwUpdates">,
+  options: Pick<
+    XdsServerOptions,
+    "cache" | "logger" | "registry" | "clock" | "hooks" | "partialSotwUpdates" | "limits"
+  >,
   limits: ServerLimits = ServerLimits.unbounded(),
 ): XdsStatus {
+  const clock = options.clock ?? systemClock;
+  // The stall check needs timers: the given clock's when it has them (a test's ManualClock), else Node's.
+  const timers: Timers = "setInterval" in clock ? (clock as Timers) : systemClock;
+  const metrics = options.registry ? new XdsMetrics(options.registry) : undefined;
+  const budget = new WriteBudget({
+    maxBytes: options.limits?.maxBufferedBytes ?? defaultXdsRequestLimits.maxBufferedBytes,
+    stallMs: options.limits?.writeStallMs ?? defaultXdsRequestLimits.writeStallMs,
+    clock: timers,
+    onWait: () => limits.pushedBack("buffered_bytes"),
+    onStalled: () => metrics?.stalled(),
+  });
   const board = new ProxyStatusBoard();
   const acks = new AckLedger();
   const hooks: XdsHooks[] = [board, acks];
   if (options.logger) hooks.push(loggingHooks(options.logger));
-  if (options.registry) hooks.push(new XdsMetrics(options.registry));
+  if (metrics) hooks.push(metrics);
   if (options.hooks) hooks.push(options.hooks);
   const context: StreamContext = {
     cache: options.cache,
     hooks: combineHooks(...hooks),
-    clock: options.clock ?? systemClock,
+    clock,
     logger: options.logger,
     partialSotwUpdates: options.partialSotwUpdates ?? true,
     holdings: new Holdings(),
+    selections: new Selections(),
+    encodings: new ResponseEncodings(),
+    budget,
   };
+  const transport = <I, O>(call: Call<I, O>): StreamTransport => ({
+    write: (parts, done) => writeEncoded(call, parts, done),
+    drop: () => {
+      // Without its own sockets the server can only end the call (behind what it has not written).
+      if (!server.dropConnection(call.getPeer())) call.emit("error", stalledError(context, call.getPath()));
+    },
+  });
   const sotw = (typeUrl: string | undefined) => (call: Call<DiscoveryRequest, DiscoveryResponse>) => {
     if (!admitted(call, limits, context)) return;
-    serve(call, new SotwStream(context, call.getPeer(), typeUrl, (response) => call.write(response)), context);
+    serve(call, new SotwStream(context, call.getPeer(), typeUrl, transport(call)), context);
   };
   const delta = (typeUrl: string | undefined) => (call: Call<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
     if (!admitted(call, limits, context)) return;
-    serve(call, new DeltaStream(context, call.getPeer(), typeUrl, (response) => call.write(response)), context);
+    serve(call, new DeltaStream(context, call.getPeer(), typeUrl, transport(call)), context);
   };
   const fetch = (typeUrl: string) => (request: DiscoveryRequest) => fetchResources(options.cache, typeUrl, request);
   server.add(AggregatedDiscoveryService, {
@@ -161,7 +211,12 @@ export function addXdsServices(
     deltaSecrets: delta(TypeUrl.secret),
     fetchSecrets: fetch(TypeUrl.secret),
   });
-  return { board, acks };
+  return { board, acks, budget };
+}
+
+function stalledError(context: StreamContext, path: string) {
+  const error = new GrpcError(GrpcStatus.RESOURCE_EXHAUSTED, "the client did not read its xDS responses");
+  return toServiceError(error, context.logger, path);
 }
 
 /** Streams coming and going at debug level; NACKs as warnings, since a proxy is running old config. */
@@ -262,18 +317,27 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
   const limits = new ServerLimits({
     ...(options.limits?.maxConnections === undefined ? {} : { maxConnections: options.limits.maxConnections }),
     ...(options.limits?.maxTotalStreams === undefined ? {} : { maxStreams: options.limits.maxTotalStreams }),
-    // grpc-js holds what it reads per connection (its own HTTP/2 session); this server adds no budget.
+    // grpc-js holds what it reads per connection (its own HTTP/2 session), bounded by the request and
+    // stream bounds; the byte budget here is the responses' (XdsLimits.maxBufferedBytes, in addXdsServices).
     maxBufferedBytes: Infinity,
     onLimit: (bound) => onLimit?.(bound),
   });
+  let budget: WriteBudget | undefined;
   if (registry) {
-    onLimit = serverLimitMetrics(registry, () => ({ connections: limits.connections, streams: limits.streams }));
+    onLimit = serverLimitMetrics(registry, () => ({
+      connections: limits.connections,
+      streams: limits.streams,
+      buffered_bytes: budget?.bufferedBytes ?? 0,
+    }));
   }
   grpcOptions.connectionLimits = limits;
   if (options.tls) grpcOptions.tls = options.tls;
   const server = new GrpcServer(grpcOptions);
-  const { board, acks } = addXdsServices(server, options, limits);
+  const status = addXdsServices(server, options, limits);
+  const { board, acks } = status;
+  budget = status.budget;
   const { cache } = options;
+  const served: CurrentResources = (stream, typeUrl) => cache.snapshot(stream.group)?.snapshot.resources(typeUrl);
   const health = new HealthService();
   health.set(AggregatedDiscoveryService.typeName, ServingStatus.SERVING);
   health.register(server);
@@ -283,7 +347,8 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
     port,
     health,
     proxyStatus: () => board.list(),
-    ackTable: () => acks.table((stream, typeUrl) => cache.snapshot(stream.group)?.snapshot.resources(typeUrl)),
+    ackTable: () => acks.table(served),
+    ackUnsettled: () => acks.unsettled(served),
     stop: (graceMs = 1_000) => {
       health.drain();
       return server.shutdown(graceMs);

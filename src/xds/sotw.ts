@@ -1,19 +1,16 @@
-import { create } from "@bufbuild/protobuf";
 import { inPushOrder, isFullStateType, TypeUrl, type XdsResource } from "../envoy/index.js";
-import {
-  type DiscoveryRequest,
-  type DiscoveryResponse,
-  DiscoveryResponseSchema,
-} from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import type { DiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import type { PublishedSnapshot } from "./cache.js";
+import { withNonce } from "./encoding.js";
 import type { Push, StreamInfo } from "./hooks.js";
 import { type Snapshot, versionOfSet } from "./snapshot.js";
-import { type StreamContext, XdsStream } from "./stream.js";
+import { type StreamContext, type StreamTransport, XdsStream } from "./stream.js";
 
 /** What one SotW stream knows about one type URL. */
 interface TypeState {
   wildcard: boolean;
-  names: Set<string>;
+  /** Shared with the streams that ask for the same names (`Selections.names`): never changed in place. */
+  names: ReadonlySet<string>;
   /** Once a type was named, an empty list means "nothing", not wildcard. */
   everNamed: boolean;
   /** The subscription gained names (or changed between wildcard and named): answer even if the contents did not. */
@@ -44,7 +41,7 @@ interface TypeState {
 
 interface Plan {
   readonly state: TypeState;
-  resources: XdsResource[];
+  resources: readonly XdsResource[];
   version: string;
 }
 
@@ -87,13 +84,8 @@ function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
 export class SotwStream extends XdsStream {
   readonly #types = new Map<string, TypeState>();
 
-  constructor(
-    context: StreamContext,
-    peer: string,
-    fixedTypeUrl: string | undefined,
-    readonly send: (response: DiscoveryResponse) => void,
-  ) {
-    super(context, fixedTypeUrl === undefined ? "ads-sotw" : "sotw", peer, fixedTypeUrl);
+  constructor(context: StreamContext, peer: string, fixedTypeUrl: string | undefined, transport: StreamTransport) {
+    super(context, fixedTypeUrl === undefined ? "ads-sotw" : "sotw", peer, fixedTypeUrl, transport);
   }
 
   /** Takes one request: an ACK, a NACK, a subscription change, or a stale request to ignore. */
@@ -169,7 +161,7 @@ export class SotwStream extends XdsStream {
     if (wildcard === state.wildcard && sameSet(state.names, names)) return false;
     const gained = wildcard !== state.wildcard || names.some((name) => !state.names.has(name));
     state.wildcard = wildcard;
-    state.names = new Set(names);
+    state.names = this.context.selections.names(names);
     if (gained) state.answerDue = true;
     if (!wildcard) this.#forgetUnsubscribed(state);
     return true;
@@ -217,17 +209,13 @@ export class SotwStream extends XdsStream {
     if (settled && state.basis === typeVersion) return undefined;
     state.basis = typeVersion;
     const all = snapshot.resources(typeUrl);
-    if (state.wildcard) return { state, resources: [...all.values()], version: typeVersion };
-    const resources: XdsResource[] = [];
-    for (const name of state.names) {
-      const resource = all.get(name);
-      if (resource) resources.push(resource);
-    }
-    // A change elsewhere in the type (another target's routes) leaves this client as it was: most
-    // streams of a fleet subscribed by name stop here, before hashing their set.
-    if (settled && sameResources(state.planned, resources)) return undefined;
+    if (state.wildcard) return { state, resources: this.context.selections.every(all), version: typeVersion };
+    // Worked out once per snapshot type and name set, for every stream that asks alike.
+    const { resources, version } = this.context.selections.select(all, state.names);
+    // A change elsewhere in the type (another target's routes) leaves this client as it was.
+    if (settled && (resources === state.planned || sameResources(state.planned, resources))) return undefined;
     state.planned = resources;
-    return { state, resources, version: versionOfSet(resources) };
+    return { state, resources, version };
   }
 
   /**
@@ -241,7 +229,7 @@ export class SotwStream extends XdsStream {
     const busy = [TypeUrl.listener, TypeUrl.route].some(
       (typeUrl) => plans.has(typeUrl) || this.#types.get(typeUrl)?.awaiting !== undefined,
     );
-    if (!busy) return;
+    if (!busy || clusters.state.sent.size === 0) return;
     const wanted = new Set(clusters.resources.map((resource) => resource.name));
     const stale = [...clusters.state.sent.values()].filter((resource) => !wanted.has(resource.name));
     if (stale.length === 0) return;
@@ -268,7 +256,7 @@ export class SotwStream extends XdsStream {
    * RateLimitConfigs so), and only the full set can tell it that one was removed. Undefined when
    * there is nothing to send: the client holds every resource it asked for, as they are.
    */
-  #body(typeUrl: string, plan: Plan): XdsResource[] | undefined {
+  #body(typeUrl: string, plan: Plan): readonly XdsResource[] | undefined {
     const { state, resources } = plan;
     const partial =
       this.context.partialSotwUpdates &&
@@ -329,13 +317,6 @@ export class SotwStream extends XdsStream {
       if (endpoints) endpoints.fresh = true;
     }
     this.reportPush(info, push);
-    this.send(
-      create(DiscoveryResponseSchema, {
-        versionInfo: version,
-        typeUrl,
-        nonce,
-        resources: body.map((resource) => ({ typeUrl: resource.typeUrl, value: resource.value })),
-      }),
-    );
+    this.write(withNonce(this.context.encodings.sotw(typeUrl, version, body, body === resources), nonce));
   }
 }

@@ -3,8 +3,11 @@ import type { Clock } from "../lib/clock.js";
 import { GrpcError, GrpcStatus } from "../lib/grpc.js";
 import type { Logger } from "../lib/logger.js";
 import type { PublishedSnapshot, SnapshotCache } from "./cache.js";
+import type { ResponseEncodings } from "./encoding.js";
 import type { Holdings } from "./holdings.js";
 import type { Push, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
+import type { Selections } from "./selections.js";
+import type { BudgetedWriter, WriteBudget } from "./write-budget.js";
 
 /** What every protocol stream needs from the server around it. */
 export interface StreamContext {
@@ -16,6 +19,20 @@ export interface StreamContext {
   readonly partialSotwUpdates: boolean;
   /** What SotW clients hold, shared by the streams that hold the same set. */
   readonly holdings: Holdings;
+  /** Name sets and what they select, shared by the streams that ask alike. */
+  readonly selections: Selections;
+  /** Response bodies encoded once and shared by the streams that send the same content. */
+  readonly encodings: ResponseEncodings;
+  /** Response bytes encoded and not yet written, across every stream. */
+  readonly budget: WriteBudget;
+}
+
+/** Where a stream's encoded responses go. */
+export interface StreamTransport {
+  /** Writes one encoded response (its parts, joined in order); `done` once it is written out to the connection. */
+  write(parts: readonly Uint8Array[], done: () => void): void;
+  /** Ends the client's connection: it stopped reading what it was sent (the byte budget's stall bound). */
+  drop(): void;
 }
 
 let lastStreamId = 0;
@@ -24,9 +41,10 @@ let lastStreamId = 0;
  * The part of a stream both protocols share: identity from the first request, a watch on the
  * node's group, and one coalesced push pass however many requests and publishes arrive at once.
  */
-export abstract class XdsStream {
+export abstract class XdsStream implements BudgetedWriter {
   protected info: StreamInfo | undefined;
   readonly #id = ++lastStreamId;
+  readonly #transport: StreamTransport;
   #nonces = 0;
   #unwatch: (() => void) | undefined;
   #pushScheduled = false;
@@ -38,7 +56,10 @@ export abstract class XdsStream {
     readonly peer: string,
     /** Per-type services serve one type URL; ADS serves any. */
     protected readonly fixedTypeUrl: string | undefined,
-  ) {}
+    transport: StreamTransport,
+  ) {
+    this.#transport = transport;
+  }
 
   /** Only the first request is guaranteed to carry the node, so identity is fixed by it. */
   protected open(node: Node | undefined): StreamInfo {
@@ -76,10 +97,38 @@ export abstract class XdsStream {
     this.#pushScheduled = true;
     setImmediate(() => {
       this.#pushScheduled = false;
-      if (this.#closed || !this.info) return;
-      const published = this.context.cache.snapshot(this.info.group);
-      if (published) this.push(this.info, published);
+      this.#pushNow();
     });
+  }
+
+  /**
+   * One push pass against the snapshot of this moment, if the byte budget has room; otherwise the
+   * stream waits in line and the budget resumes it (see write-budget.ts).
+   */
+  #pushNow(): void {
+    if (this.#closed || !this.info) return;
+    const published = this.context.cache.snapshot(this.info.group);
+    if (!published || !this.context.budget.admit(this)) return;
+    this.push(this.info, published);
+  }
+
+  resume(): void {
+    this.#pushNow();
+  }
+
+  stalled(): void {
+    this.context.logger?.warn(
+      { node: this.info?.node.id, stream: this.#id, peer: this.peer },
+      "xDS client stopped reading its responses while others waited for the byte budget: closing its connection",
+    );
+    this.#transport.drop();
+  }
+
+  /** Writes one encoded response (its parts), counted against the byte budget until it is written out. */
+  protected write(parts: readonly Uint8Array[]): void {
+    const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
+    this.context.budget.hold(this, size);
+    this.#transport.write(parts, () => this.context.budget.written(this, size));
   }
 
   /**
@@ -103,6 +152,7 @@ export abstract class XdsStream {
     if (this.#closed) return;
     this.#closed = true;
     this.#unwatch?.();
+    this.context.budget.forget(this);
     if (this.info) this.context.hooks.onStreamClose(this.info);
   }
 

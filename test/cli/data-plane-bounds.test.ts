@@ -5,7 +5,7 @@ import { isListening } from "../support/ports.js";
 // The server-wide bounds of the data-plane ports are flags, checked before any port opens.
 
 describe("bounds flags are checked before any port opens", () => {
-  it("gantry server refuses an xDS connection cap of 0 and a stream total that is not a number", async () => {
+  it("gantry server refuses an xDS connection cap of 0, a stream total that is not a number, and bad byte-budget flags", async () => {
     const xdsPort = await freePort();
     const base = ["server", "--host", "127.0.0.1", "--insecure-api", "--xds-port", String(xdsPort)];
     const zero = await runGantry([...base, "--xds-max-connections", "0"], { timeoutMs: 30_000 });
@@ -16,6 +16,13 @@ describe("bounds flags are checked before any port opens", () => {
     const word = await runGantry([...base, "--xds-max-total-streams", "lots"], { timeoutMs: 30_000 });
     expect(word.code).not.toBe(0);
     expect(word.stderr).toContain('"lots" is not a positive integer');
+    const budget = await runGantry([...base, "--xds-max-buffered-bytes", "64MB"], { timeoutMs: 30_000 });
+    expect(budget.code).not.toBe(0);
+    expect(budget.stderr).toContain("--xds-max-buffered-bytes");
+    expect(budget.stderr).toContain('"64MB" is not a positive byte count');
+    const stall = await runGantry([...base, "--xds-write-stall-ms", "0"], { timeoutMs: 30_000 });
+    expect(stall.code).not.toBe(0);
+    expect(stall.stderr).toContain("--xds-write-stall-ms");
     expect(await isListening(xdsPort)).toBe(false);
   }, 120_000);
 

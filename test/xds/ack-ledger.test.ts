@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { TypeUrl } from "../../src/envoy/index.js";
-import { AckLedger, type Push, refusedBy, type StreamInfo, type StreamKind } from "../../src/xds/index.js";
+import {
+  AckLedger,
+  type ClientResourceStatus,
+  type Push,
+  refusedBy,
+  type StreamInfo,
+  type StreamKind,
+} from "../../src/xds/index.js";
 
 let ids = 0;
 function stream(nodeId: string, kind: StreamKind = "ads-sotw", group = "g"): StreamInfo {
@@ -127,6 +134,59 @@ describe("AckLedger: per client and resource, over all the node's streams", () =
     expect(ledger.table(current).resources.map((r) => r.state)).toEqual(["in-sync"]);
     ledger.onStreamClose(s);
     expect(ledger.table(current)).toEqual({ resources: [], clients: [] });
+  });
+});
+
+describe("AckLedger.unsettled: the rows not in sync, for the proxy analyzers", () => {
+  const without = ({ streams: _, ...row }: ClientResourceStatus) => row;
+
+  it("gives exactly the table's pending and NACKed rows, over several nodes, streams and types", () => {
+    const ledger = new AckLedger();
+    const [envoy, extra, go, synced] = [stream("envoy"), stream("envoy"), stream("go"), stream("synced")];
+    for (const s of [envoy, extra, go, synced]) ledger.onStreamOpen(s);
+    subscribe(ledger, envoy, L, "*");
+    subscribe(ledger, extra, L, ["c"]);
+    subscribe(ledger, go, L, ["a", "b"]);
+    subscribe(ledger, go, R, ["r"]);
+    subscribe(ledger, synced, L, "*");
+    const all = push(L, { a: "v1", b: "v1", c: "v1" }, 20);
+    for (const s of [envoy, synced]) {
+      ledger.onPush(s, all);
+      ledger.onAck(s, { push: all, version: "v", at: 21 });
+    }
+    ledger.onPush(extra, push(L, { c: "v1" }, 22));
+    const old = push(L, { a: "v0", b: "v1" }, 1);
+    ledger.onPush(go, old);
+    ledger.onAck(go, { push: old, version: "v", at: 2 });
+    const bad = push(L, { a: "v1", b: "v1" }, 5);
+    ledger.onPush(go, bad);
+    ledger.onNack(go, { push: bad, version: "v", at: 6, error: 'listener "a": bad regex' });
+
+    const expected = ledger
+      .table(current)
+      .resources.filter((r) => r.state !== "in-sync")
+      .map(without);
+    expect(expected.map((r) => [r.nodeId, r.typeUrl, r.name, r.state])).toEqual([
+      ["envoy", L, "c", "pending"],
+      ["go", L, "a", "nacked"],
+      ["go", R, "r", "pending"],
+    ]);
+    expect(ledger.unsettled(current).map(without)).toEqual(expected);
+  });
+
+  it("finds nothing once every client ACKed, and the same again for a fleet asking alike", () => {
+    const ledger = new AckLedger();
+    const names = new Set(["a", "b"]);
+    const holds = push(L, { a: "v1", b: "v1" }, 1);
+    for (let i = 0; i < 100; i++) {
+      const s = stream(`fleet-${i}`);
+      ledger.onStreamOpen(s);
+      ledger.onSubscribe(s, { typeUrl: L, wildcard: false, names, at: 0 });
+      ledger.onPush(s, holds);
+      ledger.onAck(s, { push: holds, version: "v", at: 2 });
+    }
+    expect(ledger.unsettled(current)).toEqual([]);
+    expect(ledger.table(current).resources).toHaveLength(200);
   });
 });
 

@@ -66,6 +66,8 @@ interface ServerFlags extends TracingFlags, RelayFlags {
   xdsMaxTotalStreams: number;
   xdsMaxRequestBytes: number;
   xdsMaxStreamsPerConnection: number;
+  xdsMaxBufferedBytes: number;
+  xdsWriteStallMs: number;
   prometheusUrl?: string;
   insightsIntervalMs: number;
   insightsHistoryMax: number;
@@ -292,6 +294,24 @@ export function registerServer(program: Command): void {
     )
     .addOption(
       new Option(
+        "--xds-max-buffered-bytes <bytes>",
+        "xDS response bytes encoded and not yet written, across all streams (16Mi, 64Mi...); beyond it, streams wait",
+      )
+        .env("GANTRY_XDS_MAX_BUFFERED_BYTES")
+        .default(defaultXdsRequestLimits.maxBufferedBytes, "64Mi")
+        .argParser(parseBytes),
+    )
+    .addOption(
+      new Option(
+        "--xds-write-stall-ms <ms>",
+        "an xDS client that writes nothing out this long while others wait for the byte budget loses its connection",
+      )
+        .env("GANTRY_XDS_WRITE_STALL_MS")
+        .default(defaultXdsRequestLimits.writeStallMs)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option(
         "--prometheus-url <url>",
         "a Prometheus server whose HTTP API the data-plane insights query; without it, this process's own metrics",
       )
@@ -378,6 +398,8 @@ export function registerServer(program: Command): void {
         maxTotalStreams: flags.xdsMaxTotalStreams,
         maxRequestBytes: flags.xdsMaxRequestBytes,
         maxStreamsPerConnection: flags.xdsMaxStreamsPerConnection,
+        maxBufferedBytes: flags.xdsMaxBufferedBytes,
+        writeStallMs: flags.xdsWriteStallMs,
       },
       ...(flags.relayPort === undefined
         ? {}

@@ -119,6 +119,11 @@ export class ServerLimits {
     this.#onLimit?.("buffered_bytes");
   }
 
+  /** Counts one push-back by a bound kept outside this class (the xDS server's response byte budget). */
+  pushedBack(bound: ServerBound): void {
+    this.#onLimit?.(bound);
+  }
+
   /** `waiter` is gone (its connection closed). */
   forget(waiter: BudgetWaiter): void {
     this.#waiting.delete(waiter);
