@@ -80,8 +80,9 @@ export class DeltaStream extends XdsStream {
     peer: string,
     fixedTypeUrl: string | undefined,
     readonly send: (response: DeltaDiscoveryResponse) => void,
+    credential?: string,
   ) {
-    super(context, fixedTypeUrl === undefined ? "ads-delta" : "delta", peer, fixedTypeUrl);
+    super(context, fixedTypeUrl === undefined ? "ads-delta" : "delta", peer, fixedTypeUrl, credential);
   }
 
   handle(request: DeltaDiscoveryRequest): void {

@@ -92,8 +92,9 @@ export class SotwStream extends XdsStream {
     peer: string,
     fixedTypeUrl: string | undefined,
     readonly send: (response: DiscoveryResponse) => void,
+    credential?: string,
   ) {
-    super(context, fixedTypeUrl === undefined ? "ads-sotw" : "sotw", peer, fixedTypeUrl);
+    super(context, fixedTypeUrl === undefined ? "ads-sotw" : "sotw", peer, fixedTypeUrl, credential);
   }
 
   /** Takes one request: an ACK, a NACK, a subscription change, or a stale request to ignore. */
