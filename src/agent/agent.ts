@@ -21,6 +21,7 @@ import {
   entryVersions,
   publicationOf,
 } from "../server/relay/index.js";
+import { type WorkloadIssuer, WorkloadSds } from "../trust/index.js";
 import { SnapshotCache, startXdsServer, type XdsServer } from "../xds/index.js";
 import { loadLastKnownGood, saveLastKnownGood } from "./last-known-good.js";
 import { RelayClient, staleSinceField } from "./relay-client.js";
@@ -42,6 +43,8 @@ export interface AgentOptions {
   logger: Logger;
   registry: Registry;
   timers?: Timers;
+  /** Serves proxies that present a workload token their SDS secrets `default` and `ROOTCA` (docs/security.md). */
+  workloadIssuer?: WorkloadIssuer;
 }
 
 export interface Agent {
@@ -97,6 +100,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
 
   const cache = new SnapshotCache({ clock: timers });
   const publisher = new Publisher<PublishedGroup>(cache, logger);
+  const sds = options.workloadIssuer && new WorkloadSds({ issuer: options.workloadIssuer, publisher, logger });
   let reportTimer: Timer | undefined;
   const reportProxies = () => {
     if (reportTimer) return;
@@ -114,13 +118,16 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     clock: timers,
     hooks: {
       onStreamOpen: (stream) => {
-        publisher.nodeConnected(stream.node);
+        publisher.nodeConnected(stream.node, stream.group);
+        sds?.onStreamOpen(stream);
         reportProxies();
       },
       onStreamClose: (stream) => {
-        publisher.nodeDisconnected(stream.node);
+        sds?.onStreamClose(stream);
+        publisher.nodeDisconnected(stream.node, stream.group);
         reportProxies();
       },
+      onSubscribe: (stream, subscription) => sds?.onSubscribe(stream, subscription),
       onAck: () => reportProxies(),
       onNack: () => reportProxies(),
     },

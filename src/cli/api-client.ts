@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { DescService } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { Option } from "commander";
@@ -39,6 +40,11 @@ function readToken(flags: ServerFlags): string | undefined {
 }
 
 export function connect(flags: ServerFlags): ManagementClient {
+  return connectTo(ManagementService, flags);
+}
+
+/** A client of one of the management API port's services. */
+export function connectTo<S extends DescService>(service: S, flags: ServerFlags): Client<S> {
   const token = readToken(flags);
   const interceptors: Interceptor[] = token
     ? [
@@ -64,7 +70,7 @@ export function connect(flags: ServerFlags): ManagementClient {
     }
   }
   return createClient(
-    ManagementService,
+    service,
     createConnectTransport({
       baseUrl,
       httpVersion: "1.1",

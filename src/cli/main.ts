@@ -4,6 +4,7 @@ import { registerAgent } from "./commands/agent.js";
 import { registerAnalyze } from "./commands/analyze.js";
 import { registerApiKey } from "./commands/apikey.js";
 import { registerBootstrap } from "./commands/bootstrap.js";
+import { registerCa } from "./commands/ca.js";
 import { registerCluster } from "./commands/cluster.js";
 import { registerDescribe } from "./commands/describe.js";
 import { registerExtAuth } from "./commands/extauth.js";
@@ -12,6 +13,7 @@ import { registerRateLimit } from "./commands/ratelimit.js";
 import { registerResourceCommands } from "./commands/resources.js";
 import { registerServer } from "./commands/server.js";
 import { registerUp } from "./commands/up.js";
+import { registerWorkload } from "./commands/workload.js";
 import { ExitStatus } from "./exit.js";
 
 /** Subcommands register themselves here; each module adds one command to the program. */
@@ -28,6 +30,8 @@ const subcommands: Array<(program: Command) => void> = [
   registerApiKey,
   registerCluster,
   registerRateLimit,
+  registerWorkload,
+  registerCa,
 ];
 
 function version(): string {

@@ -42,7 +42,7 @@ export async function exportPkcs8(key: webcrypto.CryptoKey): Promise<string> {
 }
 
 /** 16 random bytes, positive and without a leading zero byte, so every tool spells it the same. */
-function newSerial(): string {
+export function newSerial(): string {
   const bytes = randomBytes(16);
   bytes[0] = ((bytes[0] as number) & 0x7f) | 0x10;
   return bytes.toString("hex");

@@ -27,6 +27,13 @@ export interface ClusterStore {
   update(name: string, change: (current: ClusterRecord | undefined) => ClusterRecord): Promise<ClusterRecord>;
   /** The relay CA stored, or `create()`'s stored now if there is none (the first writer wins). */
   relayCa(create: () => Promise<StoredCa>): Promise<StoredCa>;
+  /** The workload trust record (src/trust: roots, sealed keys) as stored, JSON; undefined before the first start. */
+  trust(): Promise<string | undefined>;
+  /**
+   * Replaces the trust record by `change(current)` atomically, as `update` does a cluster's; returns
+   * what is stored after.
+   */
+  updateTrust(change: (current: string | undefined) => string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -42,6 +49,7 @@ export class MemoryClusterStore implements ClusterStore {
   readonly #records = new Map<string, ClusterRecord>();
   #ca: StoredCa | undefined;
   #creatingCa: Promise<StoredCa> | undefined;
+  #trust: string | undefined;
 
   async get(name: string): Promise<ClusterRecord | undefined> {
     return this.#records.get(name);
@@ -62,6 +70,15 @@ export class MemoryClusterStore implements ClusterStore {
     if (this.#ca) return this.#ca;
     this.#creatingCa ??= create().then((ca) => (this.#ca = ca));
     return this.#creatingCa;
+  }
+
+  async trust(): Promise<string | undefined> {
+    return this.#trust;
+  }
+
+  async updateTrust(change: (current: string | undefined) => string): Promise<string> {
+    this.#trust = change(this.#trust);
+    return this.#trust;
   }
 
   async close(): Promise<void> {}
@@ -89,11 +106,13 @@ export interface RedisClusterStoreOptions {
  * The registry in the management Redis, shared by server replicas:
  *   <prefix>clusters  hash  name -> JSON record
  *   <prefix>relay-ca  string, JSON {certPem, keyPem}: the relay CA, made by the first replica (SET NX)
+ *   <prefix>trust     hash, field `record`: the workload trust record (roots; keys sealed), compare-and-set
  */
 export class RedisClusterStore implements ClusterStore {
   readonly #client: RedisClient;
   readonly #clustersKey: string;
   readonly #caKey: string;
+  readonly #trustKey: string;
   readonly #where: string;
 
   constructor(options: RedisClusterStoreOptions) {
@@ -108,6 +127,7 @@ export class RedisClusterStore implements ClusterStore {
     });
     this.#clustersKey = `${prefix}clusters`;
     this.#caKey = `${prefix}relay-ca`;
+    this.#trustKey = `${prefix}trust`;
   }
 
   async get(name: string): Promise<ClusterRecord | undefined> {
@@ -147,6 +167,25 @@ export class RedisClusterStore implements ClusterStore {
     const winner = await this.#run("read relay CA", () => this.#client.get(this.#caKey));
     if (!winner) throw new ClusterStoreError(`relay CA vanished from management Redis ${this.#where}`);
     return this.#parseCa(winner);
+  }
+
+  async trust(): Promise<string | undefined> {
+    return (await this.#run("read trust record", () => this.#client.hget(this.#trustKey, "record"))) ?? undefined;
+  }
+
+  async updateTrust(change: (current: string | undefined) => string): Promise<string> {
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const text = (await this.#run("read trust record", () => this.#client.hget(this.#trustKey, "record"))) ?? "";
+      const next = change(text === "" ? undefined : text);
+      if (next === text) return next;
+      const written = await this.#run("write trust record", () =>
+        this.#client.eval(compareAndSetScript, 1, this.#trustKey, "record", text, next),
+      );
+      if (Number(written) === 1) return next;
+    }
+    throw new ClusterStoreError(
+      `trust record: ${maxAttempts} concurrent writers in a row at management Redis ${this.#where}; nothing was changed`,
+    );
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { BootstrapOptionsError, checkCluster, checkLabels, checkXdsClientTls, type XdsClientTls } from "./bootstrap.js";
 
 /**
@@ -24,7 +25,18 @@ export interface GrpcBootstrapOptions {
    * sees them. gRPC checks the server's certificate against the host of the xDS address.
    */
   xdsTls?: Omit<XdsClientTls, "serverName">;
+  /**
+   * A folder holding the workload's `cert-chain.pem`, `key.pem` and `root-cert.pem` (the agent's
+   * `--workload-certs-dir/<ns>/<sa>/`): the bootstrap then names it as certificate provider instance
+   * `gantry` (`file_watcher`), which the xDS security config refers to.
+   */
+  certsDir?: string;
+  /** How often gRPC reads the files again, in seconds. Default 10, so a rotation is taken well before the old certificate expires. */
+  certsRefreshSeconds?: number;
 }
+
+/** The certificate provider instance name xDS security config refers to (the lead's shared convention). */
+export const certificateProviderInstance = "gantry";
 
 /** `tls` channel credentials' config (gRFC A65), the file watcher certificate provider's fields. */
 interface TlsChannelCredsConfig {
@@ -47,6 +59,18 @@ export interface GrpcBootstrap {
     locality: { region?: string; zone?: string; sub_zone?: string };
   };
   server_listener_resource_name_template: string;
+  certificate_providers?: Record<
+    string,
+    {
+      plugin_name: "file_watcher";
+      config: {
+        certificate_file: string;
+        private_key_file: string;
+        ca_certificate_file: string;
+        refresh_interval: string;
+      };
+    }
+  >;
 }
 
 function check(options: GrpcBootstrapOptions): void {
@@ -58,6 +82,9 @@ function check(options: GrpcBootstrapOptions): void {
   checkLabels(options.labels);
   checkCluster(options.cluster);
   checkXdsClientTls(options.xdsTls);
+  if (options.certsDir !== undefined && options.certsDir.trim() === "") {
+    throw new BootstrapOptionsError("--certs-dir", "must not be empty");
+  }
   const template = options.serverListenerTemplate;
   if (template !== undefined && !template.includes("%s")) {
     throw new BootstrapOptionsError("--server-listener-template", `"${template}" has no %s for the listening address`);
@@ -102,6 +129,21 @@ export function buildGrpcBootstrap(options: GrpcBootstrapOptions): GrpcBootstrap
       },
     },
     server_listener_resource_name_template: options.serverListenerTemplate ?? defaultServerListenerTemplate,
+    ...(options.certsDir === undefined
+      ? {}
+      : {
+          certificate_providers: {
+            [certificateProviderInstance]: {
+              plugin_name: "file_watcher",
+              config: {
+                certificate_file: join(options.certsDir, "cert-chain.pem"),
+                private_key_file: join(options.certsDir, "key.pem"),
+                ca_certificate_file: join(options.certsDir, "root-cert.pem"),
+                refresh_interval: `${options.certsRefreshSeconds ?? 10}s`,
+              },
+            },
+          },
+        }),
   };
 }
 

@@ -41,6 +41,12 @@ export interface BootstrapOptions {
   xdsTls?: XdsClientTls;
   /** Send spans to an OpenTelemetry collector's OTLP/gRPC port (Envoy's OpenTelemetry tracer). */
   tracingCollector?: { host: string; port: number };
+  /**
+   * The proxy's workload token: sent as `authorization: Bearer` in the ADS stream's initial metadata,
+   * so the agent serves it its SDS secrets `default` and `ROOTCA` (docs/security.md). It is a
+   * credential: the bootstrap file holding it must be readable by the proxy only.
+   */
+  workloadToken?: string;
 }
 
 /** The static cluster through which Envoy sends spans to the OpenTelemetry collector. */
@@ -182,7 +188,14 @@ export function buildBootstrap(options: BootstrapOptions): Bootstrap {
         apiType: options.stateOfTheWorld ? ApiConfigSource_ApiType.GRPC : ApiConfigSource_ApiType.DELTA_GRPC,
         transportApiVersion: ApiVersion.V3,
         setNodeOnFirstMessageOnly: true,
-        grpcServices: [{ targetSpecifier: { case: "envoyGrpc", value: { clusterName: xdsClusterName } } }],
+        grpcServices: [
+          {
+            targetSpecifier: { case: "envoyGrpc", value: { clusterName: xdsClusterName } },
+            ...(options.workloadToken === undefined
+              ? {}
+              : { initialMetadata: [{ key: "authorization", value: `Bearer ${options.workloadToken}` }] }),
+          },
+        ],
       },
       cdsConfig: ads,
       ldsConfig: ads,

@@ -80,7 +80,10 @@ export function selects(selection: ProxySelection, node: NodeIdentity & NodePlac
 export class Publisher<G extends PublishedGroup = ProxyGroup> {
   readonly #cache: SnapshotCache;
   readonly #logger: Logger;
+  /** Connected nodes by stream group: the node id, or the node id and a credential (xds/stream.ts). */
   readonly #nodes = new Map<string, { node: Node; streams: number }>();
+  /** Resources for one group only, over the merged ones (a workload's SDS secrets), by group. */
+  readonly #own = new Map<string, readonly XdsResource[]>();
   #publication: Publication<G> = { groups: [], authConfigs: [], rateLimitConfigs: [] };
   /**
    * False until the first translation is published. Until then a node gets no snapshot at all, so
@@ -100,23 +103,36 @@ export class Publisher<G extends PublishedGroup = ProxyGroup> {
     this.#publication = publication;
     this.#published = true;
     this.#merged = new Map();
-    for (const { node } of this.#nodes.values()) this.#publish(node);
+    for (const [group, { node }] of this.#nodes) this.#publish(node, group);
   }
 
-  nodeConnected(node: Node): void {
-    const entry = this.#nodes.get(node.id);
+  /** A stream opened; `group` is the stream's (StreamInfo.group), by default the node id. */
+  nodeConnected(node: Node, group = node.id): void {
+    const entry = this.#nodes.get(group);
     if (entry) entry.streams += 1;
-    else this.#nodes.set(node.id, { node, streams: 1 });
-    this.#publish(node);
+    else this.#nodes.set(group, { node, streams: 1 });
+    this.#publish(node, group);
   }
 
-  nodeDisconnected(node: Node): void {
-    const entry = this.#nodes.get(node.id);
+  nodeDisconnected(node: Node, group = node.id): void {
+    const entry = this.#nodes.get(group);
     if (!entry) return;
     entry.streams -= 1;
     if (entry.streams > 0) return;
-    this.#nodes.delete(node.id);
-    this.#cache.clearSnapshot(node.id);
+    this.#nodes.delete(group);
+    this.#own.delete(group);
+    this.#cache.clearSnapshot(group);
+  }
+
+  /**
+   * Resources only `group`'s streams get, beside (and over, name for name) what the gateways give
+   * them; `undefined` removes them. Republished at once.
+   */
+  setOwnResources(group: string, resources: readonly XdsResource[] | undefined): void {
+    if (resources) this.#own.set(group, resources);
+    else this.#own.delete(group);
+    const entry = this.#nodes.get(group);
+    if (entry) this.#publish(entry.node, group);
   }
 
   /** What was last published. */
@@ -129,7 +145,7 @@ export class Publisher<G extends PublishedGroup = ProxyGroup> {
     return this.#publication.groups.filter((g) => selects(g.proxies, node)).map((g) => g.name);
   }
 
-  #publish(node: Node): void {
+  #publish(node: Node, group: string): void {
     if (!this.#published) return;
     const role = roleOf(node);
     const key = role === "proxy" ? this.#proxyKey(node) : `role:${role}`;
@@ -149,7 +165,14 @@ export class Publisher<G extends PublishedGroup = ProxyGroup> {
       );
       return;
     }
-    this.#cache.setSnapshot(node.id, merged.snapshot);
+    const own = this.#own.get(group);
+    if (!own) {
+      this.#cache.setSnapshot(group, merged.snapshot);
+      return;
+    }
+    const mine = new Set(own.map((r) => `${r.typeUrl}|${r.name}`));
+    const shared = merged.snapshot.all().filter((r) => !mine.has(`${r.typeUrl}|${r.name}`));
+    this.#cache.setSnapshot(group, Snapshot.of([...shared, ...own]));
   }
 
   /**

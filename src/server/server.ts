@@ -6,6 +6,7 @@ import type { ServerCredentials } from "@grpc/grpc-js";
 import { type ClusterRegistry, RelayAuth } from "../cluster/index.js";
 import type { FileLimits } from "../config/index.js";
 import { RegistrationService } from "../gen/gantry/relay/v1/registration_pb.js";
+import { TrustService } from "../gen/gantry/relay/v1/trust_pb.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
 import {
   configInputOf,
@@ -21,6 +22,7 @@ import { type TlsFiles, TlsFileWatch } from "../lib/tls.js";
 import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.js";
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
+import { type TrustAuthority, trustService } from "../trust/index.js";
 import { type AckTable, SnapshotCache, startXdsServer, type XdsLimits, type XdsServer } from "../xds/index.js";
 import {
   type ApiLimits,
@@ -88,6 +90,8 @@ export interface ManagementServerOptions {
      * takes only mTLS from enrolled, unrevoked clusters (docs/multicluster.md, "Registration").
      */
     registry?: ClusterRegistry;
+    /** The root CA: with a registry, the port also signs clusters' intermediate CAs (TrustService, docs/security.md). */
+    trust?: TrustAuthority;
   };
   /** Export a span per translation and publication over OTLP ([observability](../../docs/observability.md)). */
   tracing?: TracingOptions;
@@ -201,11 +205,11 @@ export async function startManagementServer(options: ManagementServerOptions): P
     ...(options.xdsLimits ? { limits: options.xdsLimits } : {}),
     hooks: {
       onStreamOpen: (stream) => {
-        publisher.nodeConnected(stream.node);
+        publisher.nodeConnected(stream.node, stream.group);
         insights.tracker.onStreamOpen(stream);
       },
       onStreamClose: (stream) => {
-        publisher.nodeDisconnected(stream.node);
+        publisher.nodeDisconnected(stream.node, stream.group);
         insights.tracker.onStreamClose(stream);
       },
       onAck: () => insights.tracker.onAck(),
@@ -387,7 +391,15 @@ export async function startManagementServer(options: ManagementServerOptions): P
       port: options.relay.port,
       ...(credentials ? { credentials } : {}),
       ...(peerCluster ? { peerCluster } : {}),
-      ...(auth ? { services: (server) => server.add(RegistrationService, auth.registrationService()) } : {}),
+      ...(auth
+        ? {
+            services: (server) => {
+              server.add(RegistrationService, auth.registrationService());
+              const trust = options.relay?.trust;
+              if (trust) server.add(TrustService, trustService({ authority: trust, auth, logger, metrics: registry }));
+            },
+          }
+        : {}),
       logger,
     }).catch(async (err: unknown) => {
       auth?.stop();
@@ -533,7 +545,11 @@ export async function startManagementServer(options: ManagementServerOptions): P
     ...(options.insecureApi ? { insecure: true } : {}),
     ...(options.apiLimits ? { limits: options.apiLimits } : {}),
     ...(apiTls ? { tls: apiTls } : {}),
-    deps: options.relay?.registry ? { ...deps, clusters: options.relay.registry } : deps,
+    deps: {
+      ...deps,
+      ...(options.relay?.registry ? { clusters: options.relay.registry } : {}),
+      ...(options.relay?.trust ? { trust: options.relay.trust } : {}),
+    },
     logger,
   }).catch(async (err: unknown) => {
     await stopRelay();

@@ -71,8 +71,14 @@ function afterPush(
 export class DeltaStream extends XdsStream {
   readonly #types = new Map<string, TypeState>();
 
-  constructor(context: StreamContext, peer: string, fixedTypeUrl: string | undefined, transport: StreamTransport) {
-    super(context, fixedTypeUrl === undefined ? "ads-delta" : "delta", peer, fixedTypeUrl, transport);
+  constructor(
+    context: StreamContext,
+    peer: string,
+    fixedTypeUrl: string | undefined,
+    transport: StreamTransport,
+    credential?: string,
+  ) {
+    super(context, fixedTypeUrl === undefined ? "ads-delta" : "delta", peer, fixedTypeUrl, transport, credential);
   }
 
   handle(request: DeltaDiscoveryRequest): void {

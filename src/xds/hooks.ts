@@ -12,6 +12,8 @@ export interface StreamInfo {
   readonly peer: string;
   /** Clock time (ms) the stream's first request arrived. */
   readonly openedAt: number;
+  /** The bearer credential of its initial metadata (`authorization: Bearer ...`), not yet verified: never log it. */
+  readonly credential?: string;
 }
 
 /** One request read from a stream. */

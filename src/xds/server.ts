@@ -175,11 +175,11 @@ export function addXdsServices(
   });
   const sotw = (typeUrl: string | undefined) => (call: Call<DiscoveryRequest, DiscoveryResponse>) => {
     if (!admitted(call, limits, context)) return;
-    serve(call, new SotwStream(context, call.getPeer(), typeUrl, transport(call)), context);
+    serve(call, new SotwStream(context, call.getPeer(), typeUrl, transport(call), bearerOf(call)), context);
   };
   const delta = (typeUrl: string | undefined) => (call: Call<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
     if (!admitted(call, limits, context)) return;
-    serve(call, new DeltaStream(context, call.getPeer(), typeUrl, transport(call)), context);
+    serve(call, new DeltaStream(context, call.getPeer(), typeUrl, transport(call), bearerOf(call)), context);
   };
   const fetch = (typeUrl: string) => (request: DiscoveryRequest) => fetchResources(options.cache, typeUrl, request);
   server.add(AggregatedDiscoveryService, {
@@ -217,6 +217,14 @@ export function addXdsServices(
 function stalledError(context: StreamContext, path: string) {
   const error = new GrpcError(GrpcStatus.RESOURCE_EXHAUSTED, "the client did not read its xDS responses");
   return toServiceError(error, context.logger, path);
+}
+
+/** The bearer token of a call's `authorization` metadata (Envoy's grpc_service initial_metadata sets it), if any. */
+function bearerOf<I, O>(call: Call<I, O>): string | undefined {
+  const value = call.metadata.get("authorization")[0];
+  if (typeof value !== "string") return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
+  return match?.[1];
 }
 
 /** Streams coming and going at debug level; NACKs as warnings, since a proxy is running old config. */

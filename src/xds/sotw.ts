@@ -84,8 +84,14 @@ function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
 export class SotwStream extends XdsStream {
   readonly #types = new Map<string, TypeState>();
 
-  constructor(context: StreamContext, peer: string, fixedTypeUrl: string | undefined, transport: StreamTransport) {
-    super(context, fixedTypeUrl === undefined ? "ads-sotw" : "sotw", peer, fixedTypeUrl, transport);
+  constructor(
+    context: StreamContext,
+    peer: string,
+    fixedTypeUrl: string | undefined,
+    transport: StreamTransport,
+    credential?: string,
+  ) {
+    super(context, fixedTypeUrl === undefined ? "ads-sotw" : "sotw", peer, fixedTypeUrl, transport, credential);
   }
 
   /** Takes one request: an ACK, a NACK, a subscription change, or a stale request to ignore. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { Clock } from "../lib/clock.js";
 import { GrpcError, GrpcStatus } from "../lib/grpc.js";
@@ -38,6 +39,15 @@ export interface StreamTransport {
 let lastStreamId = 0;
 
 /**
+ * The group of a stream that presented a credential: its own, apart from the node's group, so what is
+ * published for a proven credential (a workload's SDS secrets) reaches only streams that presented it,
+ * never another stream that merely claims the same node id.
+ */
+export function credentialGroup(group: string, credential: string): string {
+  return `${group}#${createHash("sha256").update(credential).digest("hex").slice(0, 32)}`;
+}
+
+/**
  * The part of a stream both protocols share: identity from the first request, a watch on the
  * node's group, and one coalesced push pass however many requests and publishes arrive at once.
  */
@@ -57,6 +67,8 @@ export abstract class XdsStream implements BudgetedWriter {
     /** Per-type services serve one type URL; ADS serves any. */
     protected readonly fixedTypeUrl: string | undefined,
     transport: StreamTransport,
+    /** The bearer credential in the stream's initial metadata (a workload token), unverified. */
+    readonly credential?: string,
   ) {
     this.#transport = transport;
   }
@@ -65,8 +77,17 @@ export abstract class XdsStream implements BudgetedWriter {
   protected open(node: Node | undefined): StreamInfo {
     if (this.info) return this.info;
     if (!node) throw new GrpcError(GrpcStatus.INVALID_ARGUMENT, "the first request on a stream must carry node");
-    const group = this.context.cache.groupOf(node);
-    this.info = { id: this.#id, kind: this.kind, node, group, peer: this.peer, openedAt: this.context.clock.now() };
+    const base = this.context.cache.groupOf(node);
+    const group = this.credential === undefined ? base : credentialGroup(base, this.credential);
+    this.info = {
+      id: this.#id,
+      kind: this.kind,
+      node,
+      group,
+      peer: this.peer,
+      openedAt: this.context.clock.now(),
+      ...(this.credential === undefined ? {} : { credential: this.credential }),
+    };
     this.#unwatch = this.context.cache.watch(group, () => this.schedulePush());
     this.context.hooks.onStreamOpen(this.info);
     return this.info;

@@ -1,10 +1,20 @@
 import { readFileSync } from "node:fs";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { directoryDiscovery, enroll, startAgent } from "../../agent/index.js";
 import { AgentCredentials, relayChannelOptions } from "../../cluster/index.js";
 import { createLogger, createRegistry, type LogLevel, startTelemetryServer } from "../../lib/index.js";
 import { checkClusterName } from "../../server/relay/index.js";
-import { hostOption, logLevelOption, parseHostPort, portOption } from "../options.js";
+import {
+  AttestorChain,
+  ClusterCa,
+  GantryTokenAttestor,
+  loadTokenKey,
+  readKeyEncryptionKey,
+  type WorkloadAttestor,
+  WorkloadCertFiles,
+  WorkloadIssuer,
+} from "../../trust/index.js";
+import { hostOption, logLevelOption, parseHostPort, parsePositiveInt, portOption } from "../options.js";
 import { stopOnSignal } from "../signals.js";
 
 interface AgentFlags {
@@ -17,6 +27,32 @@ interface AgentFlags {
   xdsPort: number;
   metricsPort: number;
   logLevel: LogLevel;
+  keyEncryptionKeyFile?: string;
+  attestor: string[];
+  workloadCertTtlSeconds: number;
+  workloadTokensDir?: string;
+  workloadCertsDir?: string;
+  trustBundleRefreshSeconds: number;
+}
+
+/** The workload attestors an agent can be given (`--attestor`), by kind. */
+const attestorKinds: Record<string, (context: { dataDir: string; cluster: string; kek: Kek }) => WorkloadAttestor> = {
+  "gantry-token": ({ dataDir, cluster, kek }) =>
+    new GantryTokenAttestor({ key: loadTokenKey(dataDir, kek, keyEncryptionKeyFlag), cluster }),
+};
+
+type Kek = ReturnType<typeof readKeyEncryptionKey>;
+export const keyEncryptionKeyFlag = "--key-encryption-key-file";
+
+/** `--attestor a,b`: attestor kinds, in the order they are tried. */
+function parseAttestors(value: string): string[] {
+  const kinds = value.split(",").map((k) => k.trim());
+  for (const kind of kinds) {
+    if (!(kind in attestorKinds)) {
+      throw new InvalidArgumentError(`unknown attestor "${kind}" (known: ${Object.keys(attestorKinds).join(", ")})`);
+    }
+  }
+  return kinds;
 }
 
 /** `--relay a:1,b:2`: each replica's relay address, checked as host:port. */
@@ -72,8 +108,48 @@ export function registerAgent(program: Command): void {
     )
     .addOption(portOption("--metrics-port", "GANTRY_METRICS_PORT", "port for /metrics, /healthz and /readyz", 9094))
     .addOption(logLevelOption())
+    .addOption(
+      new Option(
+        "--key-encryption-key-file <path>",
+        "a 32-byte key (hex or base64) sealing the intermediate CA and token keys in --data-dir (or GANTRY_KEY_ENCRYPTION_KEY); without it they are kept in the clear, mode 0600",
+      ).env("GANTRY_KEY_ENCRYPTION_KEY_FILE"),
+    )
+    .addOption(
+      new Option("--attestor <kinds>", "how workloads prove who they are, tried in order (comma-separated)")
+        .env("GANTRY_ATTESTOR")
+        .default(["gantry-token"], "gantry-token")
+        .argParser(parseAttestors),
+    )
+    .addOption(
+      new Option("--workload-cert-ttl-seconds <n>", "lifetime of workload certificates; rotated at two thirds")
+        .env("GANTRY_WORKLOAD_CERT_TTL_SECONDS")
+        .default(86_400)
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option(
+        "--workload-tokens-dir <dir>",
+        "proxyless gRPC: a folder of *.token files (a workload token each); each proven workload gets files in --workload-certs-dir",
+      ).env("GANTRY_WORKLOAD_TOKENS_DIR"),
+    )
+    .addOption(
+      new Option(
+        "--workload-certs-dir <dir>",
+        "proxyless gRPC: where cert-chain.pem, key.pem and root-cert.pem are kept, under <namespace>/<service-account>/",
+      ).env("GANTRY_WORKLOAD_CERTS_DIR"),
+    )
+    .addOption(
+      new Option("--trust-bundle-refresh-seconds <n>", "how often the agent asks the server for the trust bundle")
+        .env("GANTRY_TRUST_BUNDLE_REFRESH_SECONDS")
+        .default(60)
+        .argParser(parsePositiveInt),
+    )
     .action(async (flags: AgentFlags) => {
       checkClusterName(flags.cluster, "--cluster");
+      if ((flags.workloadTokensDir === undefined) !== (flags.workloadCertsDir === undefined)) {
+        throw new Error("--workload-tokens-dir and --workload-certs-dir go together: give both or neither");
+      }
+      const kek = readKeyEncryptionKey(flags.keyEncryptionKeyFile, keyEncryptionKeyFlag, "GANTRY_KEY_ENCRYPTION_KEY");
       const logger = createLogger({ service: "agent", level: flags.logLevel });
       const registry = createRegistry("agent");
       // The cluster certificate from an earlier registration, or a registration now with the token.
@@ -95,6 +171,41 @@ export function registerAgent(program: Command): void {
         logger.info({ cluster: flags.cluster }, "agent: registered; its certificate is in the data dir");
       }
       const stopRotation = credentials.keepRotated({ relay: flags.relay[0] as string, logger });
+      const attestors = flags.attestor.map((kind) =>
+        (attestorKinds[kind] as (typeof attestorKinds)[string])({
+          dataDir: flags.dataDir,
+          cluster: flags.cluster,
+          kek,
+        }),
+      );
+      const clusterCa = new ClusterCa({
+        dataDir: flags.dataDir,
+        cluster: flags.cluster,
+        relay: flags.relay,
+        credentials,
+        keyEncryptionKey: kek,
+        keyEncryptionKeyFlag,
+        logger,
+        bundleRefreshMs: flags.trustBundleRefreshSeconds * 1000,
+      });
+      await clusterCa.start();
+      const issuer = new WorkloadIssuer({
+        ca: clusterCa,
+        attestor: attestors.length === 1 ? (attestors[0] as WorkloadAttestor) : new AttestorChain(attestors),
+        ttlMs: flags.workloadCertTtlSeconds * 1000,
+        logger,
+        metrics: registry,
+      });
+      const certFiles =
+        flags.workloadTokensDir && flags.workloadCertsDir
+          ? new WorkloadCertFiles({
+              issuer,
+              tokensDir: flags.workloadTokensDir,
+              certsDir: flags.workloadCertsDir,
+              logger,
+            })
+          : undefined;
+      await certFiles?.start();
       const agent = await startAgent({
         credentials: credentials.channelCredentials(),
         channelOptions: relayChannelOptions,
@@ -107,6 +218,7 @@ export function registerAgent(program: Command): void {
         agentVersion: agentVersion(),
         logger,
         registry,
+        workloadIssuer: issuer,
       });
       const telemetry = await startTelemetryServer({
         registry,
@@ -119,6 +231,9 @@ export function registerAgent(program: Command): void {
       await stopOnSignal(async () => {
         logger.info("stopping");
         stopRotation();
+        certFiles?.stop();
+        issuer.close();
+        clusterCa.stop();
         await agent.stop();
         await telemetry.close();
       });

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "yaml";
 import { bootstrapToJson, buildBootstrap, type ProxyRole, proxyRoles } from "../../server/bootstrap.js";
@@ -31,6 +32,25 @@ interface BootstrapFlags {
   xdsKeyFile?: string;
   xdsServerName?: string;
   tracingCollector?: { host: string; port: number };
+  workloadTokenFile?: string;
+  certsDir?: string;
+}
+
+/** The workload token in `file`, for the bootstrap; errors name the flag. */
+function readWorkloadToken(file: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, "utf8").trim();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`--workload-token-file ${file}: ${code === "ENOENT" ? "no such file" : (err as Error).message}`);
+  }
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new Error(
+      `--workload-token-file ${file}: expected one token (gantry workload token), printable and without spaces`,
+    );
+  }
+  return token;
 }
 
 /** The bootstrap's TLS to the xDS port: on with --xds-ca-file; paths are the proxy's, not read here. */
@@ -96,6 +116,14 @@ export function registerBootstrap(program: Command): void {
       parseHostPort,
     )
     .option("--xds-server-name <name>", "Envoy: the name the xDS server's certificate carries (default the xDS host)")
+    .option(
+      "--workload-token-file <path>",
+      "Envoy: the proxy's workload token (gantry workload token), sent on the ADS stream so the agent serves it its SDS secrets default and ROOTCA",
+    )
+    .option(
+      "--certs-dir <dir>",
+      "gRPC: the folder with cert-chain.pem, key.pem and root-cert.pem (the agent's --workload-certs-dir/<ns>/<sa>), as certificate provider `gantry`",
+    )
     .addOption(
       new Option("-o, --output <format>", "output format (default yaml; json for --format grpc)").choices([
         "yaml",
@@ -112,6 +140,7 @@ export function registerBootstrap(program: Command): void {
           ["--sotw", flags.sotw],
           ["--xds-server-name", flags.xdsServerName],
           ["--tracing-collector", flags.tracingCollector],
+          ["--workload-token-file", flags.workloadTokenFile],
         ] as const) {
           if (set !== undefined) throw new Error(`${flag} is for Envoy bootstraps, not --format grpc`);
         }
@@ -123,6 +152,7 @@ export function registerBootstrap(program: Command): void {
           ...(flags.cluster === undefined ? {} : { cluster: flags.cluster }),
           ...(flags.locality === undefined ? {} : { locality: parseLocality(flags.locality) }),
           ...(tls ? { xdsTls: tls } : {}),
+          ...(flags.certsDir === undefined ? {} : { certsDir: flags.certsDir }),
           ...(flags.serverListenerTemplate === undefined
             ? {}
             : { serverListenerTemplate: flags.serverListenerTemplate }),
@@ -134,6 +164,7 @@ export function registerBootstrap(program: Command): void {
       for (const [flag, set] of [
         ["--locality", flags.locality],
         ["--server-listener-template", flags.serverListenerTemplate],
+        ["--certs-dir", flags.certsDir],
       ] as const) {
         if (set !== undefined) throw new Error(`${flag} is for gRPC bootstraps (--format grpc)`);
       }
@@ -148,6 +179,7 @@ export function registerBootstrap(program: Command): void {
         ...(flags.sotw ? { stateOfTheWorld: true } : {}),
         ...(tls ? { xdsTls: tls } : {}),
         ...(flags.tracingCollector ? { tracingCollector: flags.tracingCollector } : {}),
+        ...(flags.workloadTokenFile === undefined ? {} : { workloadToken: readWorkloadToken(flags.workloadTokenFile) }),
       });
       const json = bootstrapToJson(bootstrap);
       process.stdout.write(flags.output === "json" ? `${JSON.stringify(json, null, 2)}\n` : stringify(json));

@@ -8,6 +8,7 @@ import {
   MemoryClusterStore,
   RedisClusterStore,
 } from "../../cluster/index.js";
+import { readKeyEncryptionKey, TrustAuthority } from "../../trust/index.js";
 import { parsePort, parsePositiveInt } from "../options.js";
 
 // The relay flags of `gantry server`: the relay port for workload clusters' agents, its CA, and the
@@ -22,6 +23,10 @@ export interface RelayFlags {
   clusterTokenTtlSeconds: number;
   redisUrl?: string;
   redisTimeoutMs: number;
+  caCertFile?: string;
+  caKeyFile?: string;
+  caKeyEncryptionKeyFile?: string;
+  clusterCaTtlSeconds: number;
 }
 
 export function relayOptions(): Option[] {
@@ -53,6 +58,21 @@ export function relayOptions(): Option[] {
       .env("GANTRY_CLUSTER_TOKEN_TTL_SECONDS")
       .default(3_600)
       .argParser(parsePositiveInt),
+    new Option(
+      "--ca-cert-file <path>",
+      "the workload root CA (PEM): a root, or an intermediate followed by its chain up to your root; default: a root made on first start and kept in the store",
+    ).env("GANTRY_CA_CERT_FILE"),
+    new Option("--ca-key-file <path>", "the private key of --ca-cert-file's CA (PEM, unencrypted)").env(
+      "GANTRY_CA_KEY_FILE",
+    ),
+    new Option(
+      "--ca-key-encryption-key-file <path>",
+      "a 32-byte key (hex or base64) that seals the root CA keys Gantry keeps in the store (or GANTRY_CA_KEY_ENCRYPTION_KEY); without it they are stored in the clear",
+    ).env("GANTRY_CA_KEY_ENCRYPTION_KEY_FILE"),
+    new Option("--cluster-ca-ttl-seconds <n>", "lifetime of clusters' intermediate CAs; agents renew at two thirds")
+      .env("GANTRY_CLUSTER_CA_TTL_SECONDS")
+      .default(30 * 86_400)
+      .argParser(parsePositiveInt),
   ];
 }
 
@@ -63,6 +83,21 @@ export function checkRelayFlags(flags: RelayFlags): void {
   }
   if (flags.relayPort === undefined && flags.relayCaCertFile !== undefined) {
     throw new Error("--relay-ca-cert-file needs --relay-port: the relay CA is used only on the relay port");
+  }
+  if ((flags.caCertFile === undefined) !== (flags.caKeyFile === undefined)) {
+    throw new Error("--ca-cert-file and --ca-key-file go together: give both or neither");
+  }
+  if (flags.relayPort === undefined) {
+    for (const [flag, value] of [
+      ["--ca-cert-file", flags.caCertFile],
+      ["--ca-key-encryption-key-file", flags.caKeyEncryptionKeyFile],
+    ] as const) {
+      if (value !== undefined) {
+        throw new Error(
+          `${flag} needs --relay-port: the root CA signs workload clusters' intermediates on the relay port`,
+        );
+      }
+    }
   }
 }
 
@@ -76,8 +111,13 @@ function readRelayCaFile(flag: string, file: string): string {
   }
 }
 
-/** The cluster registry of the relay port: in the management Redis with one, else in memory (and a new CA per start). */
-export async function openClusterRegistry(flags: RelayFlags): Promise<ClusterRegistry> {
+/**
+ * The cluster registry of the relay port and the workload root CA, in one store: the management Redis
+ * with one, else memory (and new CAs per start). Every file and flag is checked before a port opens.
+ */
+export async function openClusterRegistry(
+  flags: RelayFlags,
+): Promise<{ registry: ClusterRegistry; trust: TrustAuthority }> {
   const store: ClusterStore = flags.redisUrl
     ? new RedisClusterStore({ url: flags.redisUrl, commandTimeoutMs: flags.redisTimeoutMs })
     : new MemoryClusterStore();
@@ -92,14 +132,37 @@ export async function openClusterRegistry(flags: RelayFlags): Promise<ClusterReg
           },
         }
       : undefined;
+  const kekFlag = "--ca-key-encryption-key-file";
   try {
-    return await ClusterRegistry.open({
+    const keyEncryptionKey = readKeyEncryptionKey(
+      flags.caKeyEncryptionKeyFile,
+      kekFlag,
+      "GANTRY_CA_KEY_ENCRYPTION_KEY",
+    );
+    const userCa =
+      flags.caCertFile && flags.caKeyFile
+        ? {
+            certPem: readRelayCaFile("--ca-cert-file", flags.caCertFile),
+            keyPem: readRelayCaFile("--ca-key-file", flags.caKeyFile),
+            where: { cert: `--ca-cert-file ${flags.caCertFile}`, key: `--ca-key-file ${flags.caKeyFile}` },
+          }
+        : undefined;
+    const registry = await ClusterRegistry.open({
       store,
       trustDomain: flags.trustDomain,
       ...(ca ? { ca } : {}),
       certificateTtlMs: flags.clusterCertTtlSeconds * 1000,
       tokenTtlMs: flags.clusterTokenTtlSeconds * 1000,
     });
+    const trust = await TrustAuthority.open({
+      store,
+      trustDomain: flags.trustDomain,
+      keyEncryptionKey,
+      keyEncryptionKeyFlag: kekFlag,
+      userCa,
+      intermediateTtlMs: flags.clusterCaTtlSeconds * 1000,
+    });
+    return { registry, trust };
   } catch (err) {
     await store.close();
     throw err;

@@ -368,10 +368,21 @@ export function registerServer(program: Command): void {
             connectionName: "gantry-insights",
             logger,
           });
-    const clusters = flags.relayPort === undefined ? undefined : await openClusterRegistry(flags);
+    const opened = flags.relayPort === undefined ? undefined : await openClusterRegistry(flags);
+    const clusters = opened?.registry;
     if (clusters && !flags.redisUrl && !flags.relayCaCertFile) {
       logger.warn(
         "the relay CA lives in memory: a restart makes a new one, and enrolled agents must register again (give --redis-url or --relay-ca-cert-file)",
+      );
+    }
+    if (
+      opened &&
+      !opened.trust.brought &&
+      flags.caKeyEncryptionKeyFile === undefined &&
+      !process.env["GANTRY_CA_KEY_ENCRYPTION_KEY"]
+    ) {
+      logger.warn(
+        "the workload root CA key is stored unencrypted: give --ca-key-encryption-key-file (docs/security.md)",
       );
     }
     const server = await startManagementServer({
@@ -403,7 +414,7 @@ export function registerServer(program: Command): void {
       },
       ...(flags.relayPort === undefined
         ? {}
-        : { relay: { port: flags.relayPort, ...(clusters ? { registry: clusters } : {}) } }),
+        : { relay: { port: flags.relayPort, ...(opened ? { registry: opened.registry, trust: opened.trust } : {}) } }),
       logger,
       registry,
       insights: {

@@ -1,6 +1,7 @@
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ManagementService } from "../../gen/gantry/api/v1/management_pb.js";
+import { TrustAdminService } from "../../gen/gantry/api/v1/trust_pb.js";
 import { systemClock, type Timers } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
 import type { TlsFileWatch } from "../../lib/tls.js";
@@ -11,6 +12,7 @@ import { type ApiListener, listenHttp } from "./http.js";
 import { type ApiLimits, resolveApiLimits } from "./limits.js";
 import { withParseErrorsAsInvalid } from "./parse-errors.js";
 import { type ManagementDeps, managementService } from "./service.js";
+import { trustAdminService } from "./trust.js";
 
 export { ApiAuth, type ApiPrincipal, checkApiTokens } from "./auth.js";
 export { type ApiLimits, apiLimitFlags, defaultApiLimits, resolveApiLimits } from "./limits.js";
@@ -51,6 +53,7 @@ export async function startManagementApi(options: ManagementApiOptions): Promise
   const handler = connectNodeAdapter({
     routes: (router) => {
       router.service(ManagementService, managementService(options.deps, auth));
+      router.service(TrustAdminService, trustAdminService(options.deps.trust));
       router.handlers.forEach((handler, i) => {
         router.handlers[i] = withParseErrorsAsInvalid(handler);
       });

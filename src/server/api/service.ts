@@ -26,6 +26,7 @@ import {
   StoreError,
 } from "../../store/index.js";
 import { type TranslateOptions, Translator } from "../../translate/index.js";
+import type { TrustAuthority } from "../../trust/index.js";
 import { type ApplyAction, type ApplyDeps, applyResources } from "../apply/index.js";
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
@@ -55,6 +56,8 @@ export interface ManagementDeps {
   now?(): number;
   /** The workload clusters' registry; without it (no relay port), cluster calls answer FAILED_PRECONDITION. */
   clusters?: ClusterRegistry;
+  /** The workload root CA; without it (no relay port), TrustAdminService answers FAILED_PRECONDITION. */
+  trust?: TrustAuthority;
 }
 
 /** A proxy as the xDS server reports it, in plain values. */
