@@ -554,7 +554,8 @@ export class RouteFlattener {
     const found = [...new Set(destinationNames)].map((name) => this.access.get(name));
     const first = found[0];
     if (found.every((a) => a === undefined)) return;
-    const same = found.every((a) => a !== undefined && JSON.stringify(a) === JSON.stringify(first));
+    // Most routes go to one destination: the same object, compared without serializing it.
+    const same = found.every((a) => a === first || (a !== undefined && JSON.stringify(a) === JSON.stringify(first)));
     const access = same && first ? first : { deny: [], allow: [], policies: found.flatMap((a) => a?.policies ?? []) };
     if (!same) {
       this.#warn(
