@@ -154,6 +154,29 @@ function upToDate(stampFile, stamp) {
   }
 }
 
+// The Go ends of the mTLS and AccessPolicy tests (test/interop/go-mtls: an xDS-enabled gRPC server and a
+// client with xDS credentials), pinned to the same Go gRPC as the interop client by its go.mod and go.sum.
+{
+  const dir = "test/interop/go-mtls";
+  const binary = join(localBin, "gantry-mtls-go");
+  const stampFile = `${binary}.stamp`;
+  const stamp = stampOf(["go.mod", "go.sum", "main.go", "server.go", "client.go"].map((f) => `${dir}/${f}`));
+  if (!existsSync(binary) || !upToDate(stampFile, stamp)) {
+    if (!find("go")) {
+      problems.push("gantry-mtls-go: install Go, then run this script again");
+    } else {
+      console.log(`test-prereqs: building gantry-mtls-go (Go gRPC xDS server and client, ${dir})`);
+      mkdirSync(localBin, { recursive: true });
+      execFileSync("go", ["build", "-o", binary, "."], {
+        cwd: join(root, dir),
+        stdio: "inherit",
+        env: { ...process.env, GOFLAGS: "-mod=readonly" },
+      });
+      writeFileSync(stampFile, stamp);
+    }
+  }
+}
+
 // The OpenTelemetry Collector the tracing tests send spans to (test/observability/otelcol: OTLP in; debug,
 // file, OTLP and Prometheus exporters), pinned to one collector release by its go.mod and go.sum.
 {

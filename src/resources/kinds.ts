@@ -1,5 +1,6 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
+import { AccessPolicySpecSchema } from "../gen/gantry/v1/access_pb.js";
 import { DestinationSpecSchema } from "../gen/gantry/v1/destination_pb.js";
 import { GatewaySpecSchema } from "../gen/gantry/v1/gateway_pb.js";
 import { FailoverPolicySpecSchema, VirtualDestinationSpecSchema } from "../gen/gantry/v1/multicluster_pb.js";
@@ -31,6 +32,7 @@ export const specSchemas = {
   HeaderPolicy: HeaderPolicySpecSchema,
   VirtualDestination: VirtualDestinationSpecSchema,
   FailoverPolicy: FailoverPolicySpecSchema,
+  AccessPolicy: AccessPolicySpecSchema,
 } as const satisfies Record<string, DescMessage>;
 
 export type Kind = keyof typeof specSchemas;

@@ -154,6 +154,12 @@ function effectOf(kind: string, route: ModelRoute): string {
       return p.cors
         ? `CORS for ${[...p.cors.allowOrigins, ...p.cors.allowOriginRegexes].join(", ") || "no origin"}`
         : "CORS";
+    case "AccessPolicy": {
+      const access = p.access;
+      if (!access) return "access";
+      const allow = access.allow === undefined ? "" : `, allow ${access.allow.length} rule(s) (others refused)`;
+      return `access: deny ${access.deny.length} rule(s)${allow}`;
+    }
     default:
       return "headers";
   }

@@ -10,6 +10,7 @@ export const policyKinds: readonly Kind[] = [
   "FaultInjectionPolicy",
   "CORSPolicy",
   "HeaderPolicy",
+  "AccessPolicy",
 ];
 
 function kindOf(key: string): string {

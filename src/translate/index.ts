@@ -1,7 +1,8 @@
 export { appliedPolicies, policyKinds, routeDestinations, routeTablesOf } from "./attachments.js";
 export { serviceClusters } from "./envoy/common.js";
 export type * from "./model.js";
-export { type Normalized, normalize } from "./normalize/index.js";
+export { defaultTrustDomain, type Normalized, normalize } from "./normalize/index.js";
+export { serverListenerName } from "./normalize/servers.js";
 export { routeConfigurationsOf } from "./process/routes.js";
 export { type ShadowedRoute, shadowedRoutes } from "./shadowing.js";
 export { State, type Status } from "./status.js";

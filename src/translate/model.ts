@@ -15,6 +15,8 @@ export interface Model {
   rateLimits: ModelRateLimitDomain[];
   /** AuthConfigs named by ExtAuthPolicies, by config id. */
   authConfigIds: string[];
+  /** What AccessPolicies allow and deny, by destination `namespace/name` (only destinations some policy restricts). */
+  access: Map<string, ModelAccess>;
 }
 
 export interface ProxySelection {
@@ -28,18 +30,26 @@ export interface ModelGateway {
   /** `namespace/name`; also the proxy group's name. */
   name: string;
   proxies: ProxySelection;
-  kind: "envoy" | "grpc";
-  /** Envoy: one per port. Proxyless gRPC: one, holding every host (its port is unused). */
+  kind: GatewayKind;
+  /**
+   * Envoy: one per port. Proxyless gRPC: one, holding every host (its port is unused). gRPC servers:
+   * one per listening address, with no virtual hosts (the server answers calls itself).
+   */
   listeners: ModelListener[];
   /** The resources whose change alters this gateway's output. */
   origins: Set<string>;
 }
+
+/** Envoy proxies, proxyless gRPC clients, or xDS-enabled gRPC servers. */
+export type GatewayKind = "envoy" | "grpc" | "grpc-server";
 
 export interface ModelListener {
   name: string;
   port: number;
   bindAddress: string;
   tls?: ModelListenerTls;
+  /** A gRPC server's listener: the destination it serves, its workload TLS and access rules. */
+  server?: ModelServer;
   httpsRedirect: boolean;
   virtualHosts: ModelVirtualHost[];
 }
@@ -48,6 +58,39 @@ export interface ModelListenerTls {
   secret: string;
   mode: "SIMPLE" | "MUTUAL";
   clientCa?: string;
+}
+
+export interface ModelServer {
+  /** The destination's `namespace/name`. */
+  destination: string;
+  /** What the server requires of callers; DISABLE: plaintext. */
+  tls: "DISABLE" | "SIMPLE" | "MUTUAL";
+  access?: ModelAccess;
+}
+
+/**
+ * What AccessPolicies say of one destination. A request is refused when a `deny` rule matches it,
+ * or, when `allow` is present, unless one of its rules matches it (present and empty: nothing is allowed).
+ */
+export interface ModelAccess {
+  deny: ModelAccessRule[];
+  allow?: ModelAccessRule[];
+  /** The AccessPolicies these came from (`AccessPolicy/namespace/name`). */
+  policies: string[];
+}
+
+export type StringPattern = { exact: string } | { prefix: string };
+
+/** One rule of an AccessPolicy: it matches when every part given matches. */
+export interface ModelAccessRule {
+  /** `namespace/policy/rules[i]`, unique: the RBAC policy's name. */
+  name: string;
+  /** Each set must match the caller's SPIFFE ID with one of its patterns. */
+  principals: StringPattern[][];
+  paths: StringPattern[];
+  methods: string[];
+  /** Each must match: the header has one of `values` (exact), or, with none, is present. */
+  headers: { name: string; values: string[] }[];
 }
 
 export interface ModelVirtualHost {
@@ -104,6 +147,8 @@ export interface ModelRoutePolicies {
   fault?: ModelFault;
   cors?: ModelCors;
   headers?: ModelHeaders;
+  /** The AccessPolicies of the route's destinations (Envoy's RBAC filter, per route). */
+  access?: ModelAccess;
 }
 
 export interface ModelFault {
@@ -135,12 +180,21 @@ export interface ModelCluster {
   protocol: "HTTP1" | "HTTP2" | "GRPC";
   connectTimeoutMs: number;
   tls?: { caSecret?: string; sni: string; clientSecret?: string };
+  /** TLS with Gantry's workload certificates (SDS `default`/`ROOTCA`, or gRPC's provider `gantry`). */
+  workloadTls?: ModelWorkloadTls;
   discovery:
     | { type: "static"; endpoints: ModelEndpoint[] }
     | { type: "dns"; host: string; port: number }
     | ModelFailover;
   /** Set on a VirtualDestination's clusters. */
   outlierDetection?: ModelOutlierDetection;
+}
+
+export interface ModelWorkloadTls {
+  mode: "SIMPLE" | "MUTUAL";
+  /** The SPIFFE IDs the server may present (URI SANs), sorted. */
+  serverIdentities: string[];
+  sni: string;
 }
 
 export interface ModelEndpoint {

@@ -1,22 +1,25 @@
 import type { XdsResource as EnvoyResource } from "../envoy/index.js";
 import { kindKey, type RejectedDocument, type Resource, resourceKey } from "../resources/index.js";
 import { Memo } from "./memo.js";
-import type { ModelGateway, ModelListener, ModelRateLimitDomain, ProxySelection } from "./model.js";
-import { type Normalized, normalize, RouteMemo, routeTableRejected } from "./normalize/index.js";
+import type { GatewayKind, ModelGateway, ModelListener, ModelRateLimitDomain, ProxySelection } from "./model.js";
+import { defaultTrustDomain, type Normalized, normalize, RouteMemo, routeTableRejected } from "./normalize/index.js";
 import { processAuthConfigs } from "./process/auth-configs.js";
 import { type Compute, memoizedCompute } from "./process/compute.js";
 import { buildGroup, type ServiceAddresses } from "./process/group.js";
 import { processRateLimitConfigs, type RefusedDomain } from "./process/rate-limit-configs.js";
 import { State, type Status } from "./status.js";
 
-/** Where Envoy reaches Gantry's own services. Without them, the bootstrap must define the clusters. */
-export type TranslateOptions = ServiceAddresses;
+/**
+ * Where Envoy reaches Gantry's own services (without them, the bootstrap must define the clusters),
+ * and the SPIFFE trust domain of workload identities (default `gantry.local`).
+ */
+export type TranslateOptions = ServiceAddresses & { trustDomain?: string };
 
 /** The configuration of the proxies one gateway selects. */
 export interface ProxyGroup {
   /** The gateway's `namespace/name`. */
   name: string;
-  kind: "envoy" | "grpc";
+  kind: GatewayKind;
   proxies: ProxySelection;
   /** Sorted by type URL, then name. */
   resources: EnvoyResource[];
@@ -123,7 +126,8 @@ export class Translator {
    * applied in part could send a dropped route's traffic to a broader route below it.
    */
   #normalizeWhole(resources: readonly Resource[], rejected: readonly RejectedDocument[]): Normalized {
-    const first = normalize(resources, rejected, this.#routeMemo);
+    const trustDomain = this.options.trustDomain ?? defaultTrustDomain;
+    const first = normalize(resources, rejected, this.#routeMemo, trustDomain);
     const refused = new Map<string, string[]>();
     for (const [key, status] of first.statuses.all()) {
       if (key.startsWith("RouteTable/") && status.messages.includes(routeTableRejected)) {
@@ -139,7 +143,7 @@ export class Translator {
         const lastGood = this.#lastGoodRouteTables.get(key);
         return lastGood ? [lastGood] : [];
       });
-      result = normalize(served, rejected, this.#routeMemo);
+      result = normalize(served, rejected, this.#routeMemo, trustDomain);
       for (const [key, messages] of refused) {
         for (const message of messages) result.statuses.report(key, State.INVALID, message);
         result.statuses.report(

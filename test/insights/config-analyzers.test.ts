@@ -169,6 +169,18 @@ ${timed}`);
     ).toEqual(["old"]);
   });
 
+  it("GTY0108: not for a destination whose gRPC servers a GRPC_SERVER gateway serves", () => {
+    const yaml = `${destination("served")}apiVersion: gantry/v1
+kind: Gateway
+metadata: { name: servers }
+spec:
+  kind: GRPC_SERVER
+  proxies: { labels: { app: served } }
+  listeners: [{ port: 50051, destination: { name: served } }]
+`;
+    expect(analyze(yaml).filter((f) => f.code === "GTY0108")).toEqual([]);
+  });
+
   it("GTY0109: a resource translation refuses", () => {
     const yaml = `${gateway()}apiVersion: gantry/v1
 kind: Gateway

@@ -398,6 +398,8 @@ export function registerServer(program: Command): void {
       ...(flags.configDir ? { configDir: flags.configDir } : {}),
       configLimits: configLimits(flags),
       translate: {
+        // Workload identities (AccessPolicy sources, destinations' server identities) share it.
+        trustDomain: flags.trustDomain,
         ...(flags.extauthAddress ? { extAuth: flags.extauthAddress } : {}),
         ...(flags.ratelimitAddress ? { rateLimit: flags.ratelimitAddress } : {}),
       },

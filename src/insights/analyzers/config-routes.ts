@@ -70,6 +70,10 @@ export function unusedDestinations(input: ConfigInput): Finding[] {
   for (const { routes } of servedRoutes(input)) {
     for (const route of routes) for (const key of routeDestinations(route)) used.add(key);
   }
+  // A destination whose xDS-enabled gRPC servers a GRPC_SERVER gateway serves is in use, routed to or not.
+  for (const gateway of input.gateways) {
+    for (const { server } of gateway.listeners) if (server) used.add(`Destination/${server.destination}`);
+  }
   return input.resources
     .filter((r) => r.kind === "Destination" && !used.has(resourceKey(r)))
     .map((r) => ({

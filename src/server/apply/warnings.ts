@@ -55,6 +55,7 @@ function referencesOf(resource: Resource): Reference[] {
       return resource.spec.listeners.flatMap((l, i) => [
         ...to(`spec.listeners[${i}].tls.secret`, "Secret", l.tls?.secret),
         ...to(`spec.listeners[${i}].tls.clientCa`, "Secret", l.tls?.clientCa),
+        ...to(`spec.listeners[${i}].destination`, "Destination", l.destination),
       ]);
     case "ExtAuthPolicy":
       return resource.spec.config.case === "authConfig"

@@ -10,15 +10,16 @@ import { HttpProtocolOptionsSchema } from "../../gen/envoy/extensions/upstreams/
 import type { ModelCluster, ModelOutlierDetection } from "../model.js";
 import { adsConfigSource, duration, pack } from "./common.js";
 import { buildLoadAssignment } from "./endpoint.js";
+import { upstreamWorkloadTls } from "./workload-tls.js";
 
 const http2Options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 /**
  * The cluster of one destination port (and subset): EDS over ADS for static endpoints, LOGICAL_DNS
  * with its one address inline for a DNS name. HTTP/2 upstreams say so; TLS upstreams get their
- * certificates by SDS.
+ * certificates by SDS (Envoy) or, with workload TLS, from gRPC's certificate provider.
  */
-export function buildCluster(cluster: ModelCluster): Cluster {
+export function buildCluster(cluster: ModelCluster, client: "envoy" | "grpc" = "envoy"): Cluster {
   const discovery =
     cluster.discovery.type !== "dns"
       ? {
@@ -52,6 +53,14 @@ export function buildCluster(cluster: ModelCluster): Cluster {
                 value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } },
               },
             }),
+          },
+        }
+      : {}),
+    ...(cluster.workloadTls
+      ? {
+          transportSocket: {
+            name: "envoy.transport_sockets.tls",
+            configType: { case: "typedConfig", value: upstreamWorkloadTls(cluster.workloadTls, client) },
           },
         }
       : {}),

@@ -8,6 +8,7 @@ import { RouterSchema } from "../../gen/envoy/extensions/filters/http/router/v3/
 import type { HttpFilterSchema } from "../../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import type { ModelRoute } from "../model.js";
 import { duration, filterNames, pack, serviceClusters } from "./common.js";
+import { buildListenerRbacFilters } from "./rbac.js";
 import type { ClientKind } from "./route.js";
 
 type HttpFilter = MessageInitShape<typeof HttpFilterSchema>;
@@ -18,13 +19,16 @@ export interface FilterNeeds {
   fault: boolean;
   extAuth: boolean;
   rateLimit: boolean;
+  /** Some route goes to a destination with AccessPolicies (Envoy's RBAC filters). */
+  access: boolean;
 }
 
 export function filterNeeds(routes: Iterable<ModelRoute>, client: ClientKind): FilterNeeds {
-  const needs: FilterNeeds = { cors: false, fault: false, extAuth: false, rateLimit: false };
+  const needs: FilterNeeds = { cors: false, fault: false, extAuth: false, rateLimit: false, access: false };
   for (const { policies } of routes) {
     if (policies.fault) needs.fault = true;
     if (client === "grpc") continue;
+    if (policies.access) needs.access = true;
     if (policies.cors) needs.cors = true;
     if (policies.extAuth && "configId" in policies.extAuth) needs.extAuth = true;
     if (policies.rateLimit) needs.rateLimit = true;
@@ -37,14 +41,16 @@ function grpcService(clusterName: string) {
 }
 
 /**
- * The HTTP filter chain, in the order requests pass it: CORS answers preflights first, faults
- * before any backend is called, then authorization, then rate limiting, and the router last.
+ * The HTTP filter chain, in the order requests pass it: CORS answers preflights first, then
+ * AccessPolicies (RBAC) refuse callers before anything else is done for them, faults before any
+ * backend is called, then authorization, then rate limiting, and the router last.
  * Only filters some route needs are present.
  */
 export function buildHttpFilters(needs: FilterNeeds): HttpFilter[] {
   const filters: HttpFilter[] = [];
   if (needs.cors)
     filters.push({ name: filterNames.cors, configType: { case: "typedConfig", value: pack(CorsSchema, {}) } });
+  if (needs.access) filters.push(...buildListenerRbacFilters());
   if (needs.fault) {
     filters.push({ name: filterNames.fault, configType: { case: "typedConfig", value: pack(HTTPFaultSchema, {}) } });
   }

@@ -19,6 +19,7 @@ import { RateLimitPerRouteSchema } from "../../gen/envoy/extensions/filters/http
 import { FractionalPercent_DenominatorType } from "../../gen/envoy/type/v3/percent_pb.js";
 import type { ModelCors, ModelFault, ModelHeaders, ModelMatch, ModelRoute, ModelVirtualHost } from "../model.js";
 import { duration, filterNames, pack, sortedRecord } from "./common.js";
+import { routeRbacConfigs } from "./rbac.js";
 
 /** What the client can do: Envoy has every filter; proxyless gRPC has fault injection only. */
 export type ClientKind = "envoy" | "grpc";
@@ -155,6 +156,10 @@ function perFilterConfig(route: ModelRoute, client: ClientKind, listenerHasExtAu
         filterNames.extAuthz,
         packOnce(`ext_authz|${configId ?? ""}`, () => buildExtAuthzPerRoute(configId)),
       ]);
+    }
+    const access = p.access;
+    if (access) {
+      for (const [name, config] of routeRbacConfigs(access)) entries.push([name, config]);
     }
     const rateLimit = p.rateLimit;
     if (rateLimit) {

@@ -2,15 +2,24 @@
 import { isIP } from "node:net";
 import type { DestinationSpec, StaticEndpoint } from "../../gen/gantry/v1/destination_pb.js";
 import { EndpointHealth, UpstreamProtocol } from "../../gen/gantry/v1/destination_pb.js";
+import { WorkloadTls_Mode } from "../../gen/gantry/v1/mtls_pb.js";
 import { matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";
-import type { ModelCluster, ModelEndpoint, ModelSecret } from "../model.js";
+import type { ModelCluster, ModelEndpoint, ModelSecret, ModelWorkloadTls } from "../model.js";
 import type { StatusCollector } from "../status.js";
 import { defaultConnectTimeoutMs, type Index } from "./common.js";
 
 export interface ResolvedDestinations {
   /** Valid destinations by `namespace/name`. */
-  byName: Map<string, { resource: ResourceOf<"Destination">; ports: number[]; subsets: Set<string> }>;
+  byName: Map<
+    string,
+    {
+      resource: ResourceOf<"Destination">;
+      ports: number[];
+      subsets: Set<string>;
+      serverTls: "DISABLE" | "SIMPLE" | "MUTUAL";
+    }
+  >;
   clusters: Map<string, ModelCluster>;
 }
 
@@ -25,6 +34,8 @@ interface DestinationModel {
   clusters: ModelCluster[];
   ports: number[];
   subsets: Set<string>;
+  /** What its gRPC servers require of callers. */
+  serverTls: "DISABLE" | "SIMPLE" | "MUTUAL";
 }
 
 /** Destination models by resource object, valid while the secrets they name are the same. */
@@ -34,6 +45,7 @@ export function normalizeDestinations(
   index: Index,
   secrets: Map<string, ModelSecret>,
   statuses: StatusCollector,
+  trustDomain: string,
 ): ResolvedDestinations {
   const result: ResolvedDestinations = { byName: new Map(), clusters: new Map() };
   for (const [name, destination] of index.of("Destination")) {
@@ -41,10 +53,11 @@ export function normalizeDestinations(
     const tls = destination.spec.tls;
     const secretsSeen = [tls?.ca, tls?.clientCertificate]
       .map((ref) => (ref ? secrets.get(refName(ref, destination.metadata.namespace))?.type : "-"))
-      .join(",");
+      .join(",")
+      .concat(`|${trustDomain}`);
     let cached = destinationModels.get(destination);
     if (cached?.secrets !== secretsSeen) {
-      cached = { secrets: secretsSeen, model: destinationModel(name, destination, secrets) };
+      cached = { secrets: secretsSeen, model: destinationModel(name, destination, secrets, trustDomain) };
       destinationModels.set(destination, cached);
     }
     const model = cached.model;
@@ -52,7 +65,12 @@ export function normalizeDestinations(
     for (const problem of model.warnings) statuses.warn(key, problem);
     if (model.invalid.length > 0) continue;
     for (const cluster of model.clusters) result.clusters.set(cluster.name, cluster);
-    result.byName.set(name, { resource: destination, ports: model.ports, subsets: model.subsets });
+    result.byName.set(name, {
+      resource: destination,
+      ports: model.ports,
+      subsets: model.subsets,
+      serverTls: model.serverTls,
+    });
   }
   return result;
 }
@@ -61,15 +79,18 @@ function destinationModel(
   name: string,
   destination: ResourceOf<"Destination">,
   secrets: Map<string, ModelSecret>,
+  trustDomain: string,
 ): DestinationModel {
   const spec = destination.spec;
   const { invalid, warnings } = destinationProblems(spec, destination.metadata.namespace, secrets);
+  const workloadTls = workloadTlsOf(destination, trustDomain, invalid);
   const model: DestinationModel = {
     invalid,
     warnings,
     clusters: [],
     ports: spec.ports.map((p) => p.number),
     subsets: new Set(spec.subsets.map((s) => s.name)),
+    serverTls: workloadTls?.mode ?? "DISABLE",
   };
   if (invalid.length > 0) return model;
   const tls = spec.tls
@@ -92,6 +113,7 @@ function destinationModel(
         protocol: UpstreamProtocol[port.protocol] as ModelCluster["protocol"],
         connectTimeoutMs,
         ...(tls ? { tls } : {}),
+        ...(workloadTls ? { workloadTls } : {}),
         discovery:
           spec.dns !== ""
             ? { type: "dns", host: spec.dns, port: targetPort }
@@ -105,6 +127,45 @@ function destinationModel(
     }
   }
   return model;
+}
+
+const spiffeId = /^spiffe:\/\/[a-z0-9.-]+\/[!-~]+$/;
+const serviceAccountName = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/**
+ * The destination's workload TLS (undefined for DISABLE), with the SPIFFE IDs its servers may
+ * present: those given, or its service account's. Problems go to `invalid`, naming the field.
+ */
+function workloadTlsOf(
+  destination: ResourceOf<"Destination">,
+  trustDomain: string,
+  invalid: string[],
+): ModelWorkloadTls | undefined {
+  const wt = destination.spec.workloadTls;
+  if (!wt) return undefined;
+  const before = invalid.length;
+  if (destination.spec.tls && wt.mode !== WorkloadTls_Mode.DISABLE) {
+    invalid.push(
+      "spec.workloadTls: not together with spec.tls (the user's certificates): choose Gantry's workload identities or your own",
+    );
+  }
+  wt.serverIdentities.forEach((id, i) => {
+    if (!spiffeId.test(id)) invalid.push(`spec.workloadTls.serverIdentities[${i}]: "${id}" is not a SPIFFE ID`);
+  });
+  if (wt.serviceAccount !== "" && !serviceAccountName.test(wt.serviceAccount)) {
+    invalid.push(`spec.workloadTls.serviceAccount: "${wt.serviceAccount}" is not a service account name`);
+  }
+  if (invalid.length > before || wt.mode === WorkloadTls_Mode.DISABLE) return undefined;
+  const serviceAccount = wt.serviceAccount || destination.metadata.name;
+  const identities =
+    wt.serverIdentities.length > 0
+      ? [...new Set(wt.serverIdentities)].sort()
+      : [`spiffe://${trustDomain}/ns/${destination.metadata.namespace}/sa/${serviceAccount}`];
+  return {
+    mode: wt.mode === WorkloadTls_Mode.MUTUAL ? "MUTUAL" : "SIMPLE",
+    serverIdentities: identities,
+    sni: wt.sni,
+  };
 }
 
 const healthNames = {

@@ -10,14 +10,18 @@ import {
 import { clustersOf, kindKey, matchesSelector, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import type { ModelGateway, ModelListener, ModelSecret, ModelVirtualHost } from "../model.js";
 import type { StatusCollector } from "../status.js";
+import type { AccessByDestination } from "./access.js";
 import { type Index, nsName } from "./common.js";
+import type { ResolvedDestinations } from "./destinations.js";
 import type { RouteFlattener } from "./routes.js";
+import { serverListeners } from "./servers.js";
 
 export function normalizeGateways(
   index: Index,
   secrets: Map<string, ModelSecret>,
   routes: RouteFlattener,
   statuses: StatusCollector,
+  served: { destinations: ResolvedDestinations; access: AccessByDestination },
 ): ModelGateway[] {
   const gateways: ModelGateway[] = [];
   const routeTables = [...index.of("RouteTable").values()];
@@ -47,6 +51,15 @@ export function normalizeGateways(
     });
     const origins = new Set<string>([key]);
     const listeners: ModelListener[] = [];
+    if (spec.kind === ProxyKind.GRPC_SERVER) {
+      for (const rt of namingThis) {
+        statuses.warn(resourceKey(rt), `not attached to Gateway ${name}: a GRPC_SERVER gateway serves no route tables`);
+      }
+      const built = serverListeners(gateway, served, statuses, origins);
+      if (built === undefined) continue;
+      gateways.push({ name, proxies, kind: "grpc-server", listeners: built, origins });
+      continue;
+    }
     if (spec.kind === ProxyKind.GRPC_PROXYLESS) {
       if (spec.listeners.length > 0) statuses.warn(key, "spec.listeners: ignored for GRPC_PROXYLESS gateways");
       const admitted = namingThis.filter((rt) => admits(spec.allowedRouteTables, rt));

@@ -2,6 +2,7 @@
 import { type RejectedDocument, type Resource, refKey, resourceKey } from "../../resources/index.js";
 import type { Model, ModelCluster, ModelSecret } from "../model.js";
 import { StatusCollector } from "../status.js";
+import { normalizeAccess } from "./access.js";
 import { Index } from "./common.js";
 import { normalizeDestinations } from "./destinations.js";
 import { normalizeGateways } from "./gateways.js";
@@ -9,6 +10,9 @@ import { normalizePolicies } from "./policies.js";
 import { flattenContext, RouteFlattener, RouteMemo } from "./routes.js";
 import { normalizeSecrets } from "./secrets.js";
 import { normalizeVirtualDestinations } from "./virtual-destinations.js";
+
+/** SPIFFE IDs' trust domain when none is given: the same as `gantry server --trust-domain`'s default. */
+export const defaultTrustDomain = "gantry.local";
 
 export interface Normalized {
   model: Model;
@@ -23,6 +27,7 @@ export function normalize(
   resources: readonly Resource[],
   rejected: readonly RejectedDocument[] = [],
   memo: RouteMemo = new RouteMemo(),
+  trustDomain: string = defaultTrustDomain,
 ): Normalized {
   const statuses = new StatusCollector();
   for (const doc of rejected) {
@@ -32,18 +37,20 @@ export function normalize(
   for (const resource of resources) statuses.accept(resourceKey(resource));
 
   const secrets = normalizeSecrets(index, statuses);
-  const destinations = normalizeDestinations(index, secrets, statuses);
+  const destinations = normalizeDestinations(index, secrets, statuses, trustDomain);
   const virtualDestinations = normalizeVirtualDestinations(index, destinations, statuses);
   const policies = normalizePolicies(index, statuses);
+  const access = normalizeAccess(index, destinations, trustDomain, statuses);
   const routes = new RouteFlattener(
     index,
     destinations,
     virtualDestinations,
     policies,
+    access,
     statuses,
-    memo.reuse(flattenContext(index), index),
+    memo.reuse(`${flattenContext(index)}\ntrust domain ${trustDomain}`, index),
   );
-  const gateways = normalizeGateways(index, secrets, routes, statuses);
+  const gateways = normalizeGateways(index, secrets, routes, statuses, { destinations, access });
   routes.reportUnused();
   for (const policy of policies.all) {
     if (!policies.used.has(policy.key)) statuses.warn(policy.key, "selects no routes");
@@ -77,6 +84,7 @@ export function normalize(
     secrets: sortedMap(usedSecrets),
     rateLimits: policies.rateLimits,
     authConfigIds: [...new Set(policies.authConfigIds)].sort(),
+    access,
   };
   return { model, statuses };
 }

@@ -4,9 +4,11 @@
 // helpers; split, each would have to export them.
 import type { HttpRoute, RequestMatcher, WeightedDestination } from "../../gen/gantry/v1/route_table_pb.js";
 import { kindKey, type Metadata, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { routeTablesOf } from "../attachments.js";
 import { durationMs } from "../durations.js";
 import type { ModelAction, ModelMatch, ModelRoute } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
+import type { AccessByDestination } from "./access.js";
 import { headerName, type Index, nsName, validRegex } from "./common.js";
 import { clusterName, type ResolvedDestinations } from "./destinations.js";
 import type { AttachablePolicy, Policies } from "./policies.js";
@@ -53,6 +55,7 @@ export function flattenContext(index: Index): string {
     "FaultInjectionPolicy",
     "CORSPolicy",
     "HeaderPolicy",
+    "AccessPolicy",
     "AuthConfig",
     "Secret",
     // A VirtualDestination is valid or not by its FailoverPolicy too.
@@ -186,6 +189,7 @@ export class RouteFlattener {
     private readonly destinations: ResolvedDestinations,
     private readonly virtualDestinations: ResolvedVirtualDestinations,
     private readonly policies: Policies,
+    private readonly access: AccessByDestination,
     private readonly statuses: StatusCollector,
     private readonly memo: RouteMemo,
   ) {}
@@ -517,10 +521,13 @@ export class RouteFlattener {
 
   #attachPolicies({ route, labels, namespace }: FlatRoute): void {
     // Every route's origins are read here, so by prefix: parsing each key would cost an object per origin.
-    const destinations = route.origins
+    const destinationNames = route.origins
       .filter((o) => o.startsWith(destinationKeyPrefix))
-      .map((o) => this.#destination(o.slice(destinationKeyPrefix.length))?.resource.metadata)
+      .map((o) => o.slice(destinationKeyPrefix.length));
+    const destinations = destinationNames
+      .map((name) => this.#destination(name)?.resource.metadata)
       .filter((m) => m !== undefined);
+    this.#attachAccess(route, destinationNames);
     for (const policy of this.policies.all) {
       if (!appliesTo(policy, namespace, labels, destinations)) continue;
       this.policies.used.add(policy.key);
@@ -536,6 +543,28 @@ export class RouteFlattener {
       policy.apply(route.policies);
       route.origins.push(policy.key);
     }
+  }
+
+  /**
+   * The AccessPolicies of the route's destinations. A route splitting traffic between destinations
+   * whose policies differ cannot enforce each one's on its share (Envoy decides before it picks one),
+   * so it refuses every request, and says so: failing closed, never open.
+   */
+  #attachAccess(route: ModelRoute, destinationNames: string[]): void {
+    const found = [...new Set(destinationNames)].map((name) => this.access.get(name));
+    const first = found[0];
+    if (found.every((a) => a === undefined)) return;
+    // Most routes go to one destination: the same object, compared without serializing it.
+    const same = found.every((a) => a === first || (a !== undefined && JSON.stringify(a) === JSON.stringify(first)));
+    const access = same && first ? first : { deny: [], allow: [], policies: found.flatMap((a) => a?.policies ?? []) };
+    if (!same) {
+      this.#warn(
+        routeTablesOf(route).at(-1) ?? route.name,
+        `route ${route.name}: its destinations have different AccessPolicies; the route refuses every request (split it per destination)`,
+      );
+    }
+    route.policies.access = access;
+    for (const key of new Set(access.policies)) route.origins.push(key);
   }
 }
 

@@ -2,7 +2,7 @@
 
 import { kindKey } from "../../resources/index.js";
 import { serviceClusters } from "../envoy/common.js";
-import type { GroupContext } from "./group.js";
+import { clientOf, type GroupContext } from "./group.js";
 
 /**
  * The clusters the group's routes use, in name order, with static endpoints over EDS (a
@@ -15,7 +15,7 @@ export function processClusters(group: GroupContext): void {
     if (!cluster) continue;
     const kind = cluster.discovery.type === "failover" ? "VirtualDestination" : "Destination";
     const origin = kindKey(kind, cluster.destination);
-    const built = compute.cluster(cluster);
+    const built = compute.cluster(cluster, clientOf(group.gateway));
     group.add(built.cluster, origin, "cluster", name);
     if (built.endpoints) group.add(built.endpoints, origin, "endpoints of", name);
     for (const [caller, endpoints] of built.endpointsByCaller ?? []) {
@@ -33,7 +33,7 @@ export function processServiceClusters(group: GroupContext): void {
   let extAuth = false;
   let rateLimit = false;
   for (const listener of gateway.listeners) {
-    const needs = compute.needs(listener, gateway.kind);
+    const needs = compute.needs(listener, clientOf(gateway));
     extAuth ||= needs.extAuth;
     rateLimit ||= needs.rateLimit;
   }

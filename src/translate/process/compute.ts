@@ -15,6 +15,7 @@ import { type FilterNeeds, filterNeeds } from "../envoy/filters.js";
 import { buildApiListener, buildListener } from "../envoy/listener.js";
 import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "../envoy/route.js";
 import { buildSecret } from "../envoy/secret.js";
+import { buildServerListener } from "../envoy/server-listener.js";
 import type { Kept, Memo } from "../memo.js";
 import type {
   ModelCluster,
@@ -74,8 +75,10 @@ export interface Compute {
   ): Kept<CheckedResource>;
   listener(name: string, inputs: ListenerInputs): Kept<CheckedResource>;
   apiListener(host: string, routeConfigName: string, needs: FilterNeeds): Kept<CheckedResource>;
-  /** A destination cluster, with its endpoints when they are static (served by EDS). */
-  cluster(cluster: ModelCluster): ClusterResources;
+  /** A destination cluster for one kind of client, with its endpoints when they are static (served by EDS). */
+  cluster(cluster: ModelCluster, client: ClientKind): ClusterResources;
+  /** The Listener an xDS-enabled gRPC server asks for by its listening address. */
+  serverListener(listener: ModelListener): Kept<CheckedResource>;
   serviceCluster(name: string, address: { host: string; port: number }): Kept<CheckedResource>;
   secret(secret: ModelSecret): Kept<CheckedResource>;
   /** A group's resources sorted; the same built resources give the very same array, unsorted again. */
@@ -102,11 +105,13 @@ export function memoizedCompute(memo: Memo): Compute {
 
   // Model clusters of an unchanged destination are the same objects; equal content from another
   // object (a destination edited elsewhere) still finds the resources it built, by content.
-  const clusterResources = (cluster: ModelCluster): ClusterResources => {
+  const clusterResources = (cluster: ModelCluster, client: ClientKind): ClusterResources => {
     const json = JSON.stringify(cluster);
     const { discovery } = cluster;
-    const built = resources.get(`cluster|${json}`, () =>
-      encodeChecked(ClusterSchema, cluster.name, buildCluster(cluster)),
+    // Only workload TLS differs by client (SDS for Envoy, a certificate provider for gRPC).
+    const variant = cluster.workloadTls ? `${client}|` : "";
+    const built = resources.get(`cluster|${variant}${json}`, () =>
+      encodeChecked(ClusterSchema, cluster.name, buildCluster(cluster, client)),
     );
     if (discovery.type === "failover") {
       const endpointsFor = (caller: string) =>
@@ -141,13 +146,14 @@ export function memoizedCompute(memo: Memo): Compute {
 
   return {
     needs: (listener, client) => {
-      const needs: FilterNeeds = { cors: false, fault: false, extAuth: false, rateLimit: false };
+      const needs: FilterNeeds = { cors: false, fault: false, extAuth: false, rateLimit: false, access: false };
       for (const { routes: r } of listener.virtualHosts) {
         const one = hostNeeds.get(r, client, () => filterNeeds(r, client)).value;
         needs.cors ||= one.cors;
         needs.fault ||= one.fault;
         needs.extAuth ||= one.extAuth;
         needs.rateLimit ||= one.rateLimit;
+        needs.access ||= one.access;
       }
       return needs;
     },
@@ -200,7 +206,12 @@ export function memoizedCompute(memo: Memo): Compute {
         encodeChecked(ListenerSchema, host, buildApiListener(host, routeConfigName, filters)),
       ),
 
-    cluster: (cluster) => clusters.get(cluster, "", clusterResources).value,
+    cluster: (cluster, client) => clusters.get(cluster, client, (c) => clusterResources(c, client)).value,
+
+    serverListener: (listener) =>
+      resources.get(`${ListenerSchema.typeName}|server|${JSON.stringify(listener)}`, () =>
+        encodeChecked(ListenerSchema, listener.name, buildServerListener(listener)),
+      ),
 
     serviceCluster: (name, address) =>
       resources.get(`${ClusterSchema.typeName}|${name}|${JSON.stringify(address)}`, () =>

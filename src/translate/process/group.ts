@@ -4,13 +4,20 @@
 
 import type { XdsResource as EnvoyResource } from "../../envoy/index.js";
 import type { CheckedResource, Violation } from "../check.js";
+import type { ClientKind } from "../envoy/route.js";
 import type { Kept } from "../memo.js";
 import type { Model, ModelGateway } from "../model.js";
 import { processClusters, processServiceClusters } from "./clusters.js";
 import type { Compute } from "./compute.js";
-import { processListener } from "./listeners.js";
+import { processListener, processServerListener } from "./listeners.js";
 import { processRouteConfiguration } from "./routes.js";
 import { processSecrets } from "./secrets.js";
+
+/** The client kind of a gateway whose proxies route (Envoy, proxyless gRPC clients); gRPC servers route nothing. */
+export function clientOf(gateway: ModelGateway): ClientKind {
+  if (gateway.kind === "grpc-server") throw new Error(`Gateway ${gateway.name}: a gRPC server gateway has no routes`);
+  return gateway.kind;
+}
 
 /** Where Envoy reaches Gantry's own services. */
 export interface ServiceAddresses {
@@ -79,14 +86,18 @@ export function buildGroup(
       }
     },
   };
-  // Listener by listener, so that problems are reported in the order the listeners are written.
-  for (const listener of gateway.listeners) {
-    processRouteConfiguration(group, listener);
-    processListener(group, listener);
+  if (gateway.kind === "grpc-server") {
+    for (const listener of gateway.listeners) processServerListener(group, listener);
+  } else {
+    // Listener by listener, so that problems are reported in the order the listeners are written.
+    for (const listener of gateway.listeners) {
+      processRouteConfiguration(group, listener);
+      processListener(group, listener);
+    }
+    processClusters(group);
+    processServiceClusters(group);
+    processSecrets(group);
   }
-  processClusters(group);
-  processServiceClusters(group);
-  processSecrets(group);
   const byCallerCluster = new Map<string, EnvoyResource[]>();
   for (const cluster of [...byCaller.keys()].sort()) {
     byCallerCluster.set(cluster, compute.sorted(byCaller.get(cluster) ?? []));

@@ -1,8 +1,8 @@
 import { duplicateDomains } from "../../envoy/index.js";
 import { kindKey } from "../../resources/index.js";
 // Route configurations: one per listener, a virtual host per route table.
-import type { ModelListener, ModelVirtualHost } from "../model.js";
-import type { GroupContext } from "./group.js";
+import type { GatewayKind, ModelListener, ModelVirtualHost } from "../model.js";
+import { clientOf, type GroupContext } from "./group.js";
 
 /**
  * A listener's route configuration. Routes are checked one by one, each blamed on the resources
@@ -39,7 +39,7 @@ export function grpcRouteConfigName(listenerRouteConfig: string, host: string): 
  * proxyless gRPC gateway, one per host the virtual host can answer for.
  */
 export function routeConfigurationsOf(
-  gateway: { readonly name: string; readonly kind: "envoy" | "grpc" },
+  gateway: { readonly name: string; readonly kind: GatewayKind },
   listener: ModelListener,
   vhost: ModelVirtualHost,
 ): string[] {
@@ -62,9 +62,10 @@ function domainMatches(domain: string, host: string): boolean {
 
 function routeConfiguration(group: GroupContext, listener: ModelListener, name: string): void {
   const { gateway, compute } = group;
-  const { extAuth } = compute.needs(listener, gateway.kind);
+  const client = clientOf(gateway);
+  const { extAuth } = compute.needs(listener, client);
   const hosts = listener.virtualHosts.map((vhost) => {
-    const built = compute.host(vhost.routes, gateway.kind, extAuth);
+    const built = compute.host(vhost.routes, client, extAuth);
     for (const problem of built.problems) group.blame(problem.origins, problem.violations, problem.what);
     for (const cluster of built.clusters) group.clusters.add(cluster);
     const shell = compute.virtualHostProblems(vhost, listener.httpsRedirect);
