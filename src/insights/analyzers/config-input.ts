@@ -1,7 +1,7 @@
 // What the configuration analyzers read: the resources, and what translation made of them. The
 // server passes its last translation; `gantry analyze` translates the files itself.
 import type { RejectedDocument, Resource } from "../../resources/index.js";
-import { type ModelListener, type Status, type Translation, translate } from "../../translate/index.js";
+import { type GatewayKind, type ModelListener, type Status, type Translation, translate } from "../../translate/index.js";
 
 export interface ConfigInput {
   readonly resources: readonly Resource[];
@@ -10,7 +10,7 @@ export interface ConfigInput {
   /** Each gateway's (`namespace/name`) kind of client and listeners, as served. */
   readonly gateways: readonly {
     readonly name: string;
-    readonly kind: "envoy" | "grpc";
+    readonly kind: GatewayKind;
     readonly listeners: readonly ModelListener[];
   }[];
 }
