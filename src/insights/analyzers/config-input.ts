@@ -1,7 +1,13 @@
 // What the configuration analyzers read: the resources, and what translation made of them. The
 // server passes its last translation; `gantry analyze` translates the files itself.
 import type { RejectedDocument, Resource } from "../../resources/index.js";
-import { type GatewayKind, type ModelListener, type Status, type Translation, translate } from "../../translate/index.js";
+import {
+  type GatewayKind,
+  type ModelListener,
+  type Status,
+  type Translation,
+  translate,
+} from "../../translate/index.js";
 
 export interface ConfigInput {
   readonly resources: readonly Resource[];
