@@ -15,6 +15,8 @@ const allowed: Record<string, readonly string[]> = {
   config: ["lib"],
   store: ["lib", "resources"],
   cluster: ["gen", "lib"],
+  trust: [],
+  kubernetes: ["lib", "trust"],
   xds: ["envoy", "gen", "lib"],
   translate: ["envoy", "gen", "lib", "ratelimit-config", "resources"],
   insights: ["gen", "lib", "resources", "translate", "xds"],
@@ -23,7 +25,7 @@ const allowed: Record<string, readonly string[]> = {
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
   server: ["cluster", "config", "envoy", "gen", "insights", "lib", "resources", "store", "translate", "xds"],
   // The agent serves its cluster as the server serves its own: the same Publisher and relay codec.
-  agent: ["cluster", "config", "envoy", "gen", "lib", "resources", "server", "xds"],
+  agent: ["cluster", "config", "envoy", "gen", "kubernetes", "lib", "resources", "server", "xds"],
   up: ["extauth", "feeds", "insights", "lib", "ratelimit", "server", "store"],
   cli: [
     "agent",
@@ -33,6 +35,7 @@ const allowed: Record<string, readonly string[]> = {
     "feeds",
     "gen",
     "insights",
+    "kubernetes",
     "lib",
     "ratelimit",
     "resources",
