@@ -28,6 +28,9 @@ const aptTools = [
   { command: "promtool", pkg: "prometheus" },
   // The UI and portal tests drive Debian's Chromium with playwright-core (test/support/browser.ts).
   { command: "chromium", pkg: "chromium" },
+  // etcd and kubectl run with the real kube-apiserver built below (test/support/kube.ts).
+  { command: "etcd", pkg: "etcd-server" },
+  { command: "kubectl", pkg: "kubectl" },
 ];
 
 /** Go tools the tests need, built from the Go module proxy into .cache/bin. Pinned for repeatable runs. */
@@ -238,6 +241,38 @@ function upToDate(stampFile, stamp) {
       );
       writeFileSync(stampFile, stamp);
       console.log(`test-prereqs: built gantry-interop-java in ${Math.round((performance.now() - started) / 1000)} s`);
+    }
+  }
+}
+
+// The real Kubernetes API server (k8s.io/kubernetes, pinned by the module in ../shared/peers/kube-apiserver), for the
+// Kubernetes tests (test/support/kube.ts): about 6 minutes on 2 cores, so it is built niced and only when its module changes.
+{
+  const source = peerSource("kube-apiserver");
+  const binary = join(localBin, "kube-apiserver");
+  const stampFile = `${binary}.stamp`;
+  const files = ["go.mod", "go.sum", "main.go"];
+  const stamp = source
+    ? files
+        .reduce((hash, file) => hash.update(file).update(readFileSync(join(source, file))), createHash("sha256"))
+        .digest("hex")
+    : "";
+  if (!existsSync(binary) || !upToDate(stampFile, stamp)) {
+    if (!find("go") || !source) {
+      problems.push("kube-apiserver: install Go and keep ../shared/peers/kube-apiserver (see its README)");
+    } else {
+      console.log(`test-prereqs: building kube-apiserver from ${source} (about 6 minutes)`);
+      const started = performance.now();
+      mkdirSync(localBin, { recursive: true });
+      // The version it reports (kubectl checks it) is the pinned k8s.io/kubernetes release.
+      const release = /k8s\.io\/kubernetes (v\S+)/.exec(readFileSync(join(source, "go.mod"), "utf8"))?.[1] ?? "v0.0.0";
+      const ldflags = `-X k8s.io/component-base/version.gitVersion=${release}`;
+      execFileSync("nice", ["-n", "10", "go", "build", "-ldflags", ldflags, "-o", binary, "."], {
+        cwd: source,
+        stdio: "inherit",
+      });
+      writeFileSync(stampFile, stamp);
+      console.log(`test-prereqs: built kube-apiserver in ${Math.round((performance.now() - started) / 1000)} s`);
     }
   }
 }

@@ -23,7 +23,9 @@ const allowed: Record<string, readonly string[]> = {
   extauth: ["config", "gen", "lib"],
   ratelimit: ["config", "gen", "lib", "ratelimit-config"],
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
-  server: ["cluster", "config", "envoy", "gen", "insights", "lib", "resources", "store", "translate", "xds"],
+  // Gantry's custom resources: CRDs, the informer source, status and admission decisions.
+  kube: ["lib", "resources", "store", "translate"],
+  server: ["cluster", "config", "envoy", "gen", "insights", "kube", "lib", "resources", "store", "translate", "xds"],
   // The agent serves its cluster as the server serves its own: the same Publisher and relay codec.
   agent: ["cluster", "config", "envoy", "gen", "kubernetes", "lib", "resources", "server", "xds"],
   up: ["extauth", "feeds", "insights", "lib", "ratelimit", "server", "store"],
@@ -35,6 +37,7 @@ const allowed: Record<string, readonly string[]> = {
     "feeds",
     "gen",
     "insights",
+    "kube",
     "kubernetes",
     "lib",
     "ratelimit",

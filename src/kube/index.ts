@@ -1,0 +1,2 @@
+export { allCrds, crdFiles, crdOf } from "./crds.js";
+export { clustersAnnotation, group, kubeApiVersion, pluralOf, version } from "./names.js";
