@@ -139,7 +139,7 @@ describe("discoverDestinations", () => {
     });
     expect(docs["Destination/shop/two"].spec.ports).toEqual([
       { number: 80, name: "a", targetPort: 8080 },
-      { number: 81, name: "b", targetPort: 81 },
+      { number: 81, name: "b" },
     ]);
     expect(problems).toEqual([
       "Service shop/two: port 80 (a) maps to container ports 8080, 9090 in different EndpointSlices; using 8080",
