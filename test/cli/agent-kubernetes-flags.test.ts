@@ -28,7 +28,7 @@ describe("gantry agent discovery flags", () => {
     const empty = await gantry(...base, "--kubeconfig", join(dir, "empty.yaml"));
     expect(empty.stderr).toContain(`--kubeconfig ${join(dir, "empty.yaml")}: its current context names no cluster`);
 
-    const outside = await gantry(...base, "--in-cluster");
+    const outside = await gantry(...base, "--kube-in-cluster");
     expect(outside.stderr).toContain("KUBERNETES_SERVICE_HOST is not set (not in a pod); give --kubeconfig");
   });
 });

@@ -3,6 +3,7 @@
 // the verbs its code calls, PodDisruptionBudgets), clear refusals of bad values, and every object
 // accepted by a real kube-apiserver with a server-side dry run (schema, defaults, admission).
 import { execFile } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,9 +33,11 @@ interface K8sObject {
   spec?: any;
   // biome-ignore lint/suspicious/noExplicitAny: as above.
   rules?: any[];
+  // biome-ignore lint/suspicious/noExplicitAny: as above.
+  webhooks?: any;
 }
 
-/** `helm template` with values files and --set flags; the objects, or the error helm printed. */
+/** `helm template` with a values file and `--set` values (or other flags, given with their `--`); the objects, or the error helm printed. */
 async function template(
   values: Record<string, unknown> | undefined,
   ...set: string[]
@@ -46,7 +49,7 @@ async function template(
       await writeFile(join(dir, "values.json"), JSON.stringify(values));
       args.push("--values", join(dir, "values.json"));
     }
-    for (const s of set) args.push("--set", s);
+    for (const s of set) args.push(...(s.startsWith("--") ? [s] : ["--set", s]));
     const { stdout } = await run(helm as string, args, { maxBuffer: 16 * 1024 * 1024 });
     const objects = parseAllDocuments(stdout)
       .map((d) => d.toJSON() as K8sObject | null)
@@ -133,6 +136,26 @@ describe.skipIf(helm === undefined)("the Helm chart", () => {
   });
 
   it("gives each component exactly the rights its API calls need, and none to those that make none", () => {
+    const plurals = readdirSync(crds)
+      .map((file) => file.replace(/\.gantry\.dev\.yaml$/, ""))
+      .sort();
+    expect(find(defaults, "ClusterRole", "gantry-server-resources")?.rules).toEqual([
+      { apiGroups: ["gantry.dev"], resources: plurals, verbs: ["list", "watch"] },
+      { apiGroups: ["gantry.dev"], resources: plurals.map((p) => `${p}/status`), verbs: ["patch"] },
+    ]);
+    expect(find(defaults, "ClusterRole", "gantry-server-admission")?.rules).toEqual([
+      {
+        apiGroups: ["admissionregistration.k8s.io"],
+        resources: ["validatingwebhookconfigurations"],
+        resourceNames: ["gantry-server"],
+        verbs: ["get", "patch"],
+      },
+    ]);
+    const webhook = find(defaults, "ValidatingWebhookConfiguration", "gantry-server")?.webhooks[0];
+    expect(webhook.clientConfig).toEqual({
+      service: { name: "gantry-server", namespace: "gantry", path: "/validate", port: 443 },
+    });
+    expect(webhook.rules[0].resources).toEqual(plurals);
     const role = find(defaults, "Role", "gantry-server-leader-election");
     expect(role?.rules).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
@@ -170,6 +193,16 @@ describe.skipIf(helm === undefined)("the Helm chart", () => {
       name: "api-token",
       secret: { secretName: "my-token", items: [{ key: "token", path: "token" }] },
     });
+    expect(args).toEqual(
+      expect.arrayContaining(["--kube-in-cluster", "--kube-namespace=shop", "--admission-port=9443"]),
+    );
+    // Watching one namespace: a Role there, not a ClusterRole; the webhook checks only that namespace.
+    expect(find(custom, "Role", "gantry-server-resources")?.metadata.namespace).toBe("shop");
+    expect(find(custom, "ClusterRole", "gantry-server-resources")).toBeUndefined();
+    expect(find(custom, "ValidatingWebhookConfiguration", "gantry-server")?.webhooks[0]).toMatchObject({
+      failurePolicy: "Ignore",
+      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "shop" } },
+    });
     expect(find(custom, "PodDisruptionBudget", "gantry-extauth")).toBeUndefined();
     expect(find(custom, "Deployment", "gantry-extauth")?.spec.template.spec.containers[0].args).toContain(
       "--redis-url=rediss://auth-redis:6380",
@@ -181,7 +214,7 @@ describe.skipIf(helm === undefined)("the Helm chart", () => {
         "--cluster=east",
         "--relay=gantry.example.com:18100",
         "--token-file=/var/run/gantry/registration/token",
-        "--in-cluster",
+        "--kube-in-cluster",
         "--cluster-domain=cluster.local",
       ]),
     );
@@ -189,6 +222,12 @@ describe.skipIf(helm === undefined)("the Helm chart", () => {
     expect(find(custom, "PodDisruptionBudget", "gantry-agent")?.spec).toMatchObject({ maxUnavailable: 1 });
     for (const o of custom)
       expect((o.metadata as { labels?: Record<string, string> }).labels?.["team"]).toBe("platform");
+  });
+
+  it("carries Gantry's CRDs (the chart's crds/ is deploy/crds), installed before the rest", async () => {
+    const { objects } = await template(undefined, "--include-crds");
+    const names = objects.filter((o) => o.kind === "CustomResourceDefinition").map((o) => `${o.metadata.name}.yaml`);
+    expect(names.sort()).toEqual(readdirSync(crds).sort());
   });
 
   it("refuses values that cannot work, saying which value", async () => {
@@ -237,6 +276,7 @@ describe.skipIf(helm === undefined || !haveKube())("the Helm chart on a real kub
     kube = await startKubeApiServer();
     admin = new KubeClient(await loadKubeConfig({ kubeconfig: kube.kubeconfig }));
     await kube.kubectlOk(["create", "namespace", "gantry"]);
+    await kube.kubectlOk(["create", "namespace", "shop"]);
     await kube.kubectlOk(["apply", "--server-side", "-f", crds]);
     await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
   }, 120_000);

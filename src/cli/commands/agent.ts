@@ -16,7 +16,7 @@ interface AgentFlags {
   tokenFile?: string;
   discoveryDir?: string;
   kubeconfig?: string;
-  inCluster?: boolean;
+  kubeInCluster?: boolean;
   clusterDomain: string;
   host: string;
   xdsPort: number;
@@ -37,11 +37,11 @@ async function discoveryOf(flags: AgentFlags, logger: Logger): Promise<ConfigPro
   const sources = [
     flags.discoveryDir !== undefined && "--discovery-dir",
     flags.kubeconfig !== undefined && "--kubeconfig",
-    flags.inCluster && "--in-cluster",
+    flags.kubeInCluster && "--kube-in-cluster",
   ].filter(Boolean);
   if (sources.length > 1) throw new Error(`${sources.join(" and ")}: give one discovery source`);
   if (flags.discoveryDir !== undefined) return directoryDiscovery(flags.discoveryDir);
-  if (flags.kubeconfig === undefined && !flags.inCluster) return undefined;
+  if (flags.kubeconfig === undefined && !flags.kubeInCluster) return undefined;
   const config = await loadKubeConfig(
     flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : { inCluster: true },
   );
@@ -99,9 +99,9 @@ export function registerAgent(program: Command): void {
     )
     .addOption(
       new Option(
-        "--in-cluster",
+        "--kube-in-cluster",
         "discover from the Kubernetes API of the cluster the agent runs in (its service account)",
-      ).env("GANTRY_IN_CLUSTER"),
+      ).env("GANTRY_KUBE_IN_CLUSTER"),
     )
     .addOption(
       new Option("--cluster-domain <domain>", "the Kubernetes cluster's DNS domain, for discovered Destinations' hosts")

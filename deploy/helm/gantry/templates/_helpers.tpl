@@ -122,3 +122,8 @@ spec:
       {{- include "gantry.selectorLabels" . | nindent 6 }}
 {{- end }}
 {{- end -}}
+
+{{/* The plurals of Gantry's custom resources (deploy/crds; the chart test checks this list against it). */}}
+{{- define "gantry.resourcePlurals" -}}
+authconfigs,corspolicies,destinations,extauthpolicies,failoverpolicies,faultinjectionpolicies,gateways,headerpolicies,ratelimitpolicies,retrytimeoutpolicies,routetables,secrets,virtualdestinations
+{{- end -}}
