@@ -5,6 +5,7 @@
 
 import type { ConfigProvider, ConfigSnapshot, ConfigSubscriber } from "../config/index.js";
 import { SnapshotPublisher } from "../config/index.js";
+import { group, pluralOf, version } from "../kube/index.js";
 import { type KubeApi, type KubeObject, Reflector } from "../kubernetes/index.js";
 import { systemClock, type Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
@@ -28,8 +29,6 @@ export interface KubernetesDiscoveryOptions {
   timers?: Timers;
   /** The cluster's DNS domain, for the hosts of Service-made Destinations. Default `cluster.local`. */
   clusterDomain?: string;
-  /** The API group of Gantry's custom resources. Default `gantry.dev`. */
-  resourceGroup?: string;
   /** Quiet time after a change before the set is made again (a lone change goes at once). Default 50 ms. */
   quietMs?: number;
   /** Longest a change waits in a burst. Default 250 ms. */
@@ -70,9 +69,8 @@ export class KubernetesDiscovery implements ConfigProvider<DiscoveredSet> {
     this.#services = reflector("/api/v1/services", "Services", projectService);
     this.#slices = reflector("/apis/discovery.k8s.io/v1/endpointslices", "EndpointSlices", projectEndpointSlice);
     this.#pods = reflector("/api/v1/pods", "Pods", projectPod);
-    const group = options.resourceGroup ?? "gantry.dev";
     this.#destinations = reflector(
-      `/apis/${group}/v1/destinations`,
+      `/apis/${group}/${version}/${pluralOf("Destination")}`,
       `Destinations (${group})`,
       projectDestinationResource,
     );

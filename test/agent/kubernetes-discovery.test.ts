@@ -18,6 +18,7 @@ import { haveApiserver, startApiserver, type TestApiserver } from "../kubernetes
 import { waitFor } from "../support/wait.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
+const destinationsCrd = new URL("../../deploy/crds/destinations.gantry.dev.yaml", import.meta.url).pathname;
 
 const routing = parseAllDocuments(`apiVersion: gantry/v1
 kind: Gateway
@@ -71,6 +72,8 @@ describe.skipIf(!haveApiserver() || clientCommand("go") === undefined)(
     beforeAll(async () => {
       kube = await startApiserver();
       const api = kube.api;
+      await kube.server.kubectlOk(["apply", "--server-side", "-f", destinationsCrd]);
+      await kube.server.kubectlOk(["wait", "--for=condition=Established", "crd/destinations.gantry.dev"]);
       await api.request("POST", "/api/v1/namespaces", {
         body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } },
       });
@@ -170,6 +173,23 @@ describe.skipIf(!haveApiserver() || clientCommand("go") === undefined)(
           { address: "127.0.0.1", port: backends[1]?.port, health: "HEALTHY" },
         ],
       });
+    });
+
+    it("sends up a Destination applied in the cluster as a custom resource, as it is", async () => {
+      await kube.api.request("POST", "/apis/gantry.dev/v1/namespaces/shop/destinations", {
+        body: {
+          apiVersion: "gantry.dev/v1",
+          kind: "Destination",
+          metadata: { name: "legacy", labels: { tier: "gold" } },
+          spec: { ports: [{ number: 8443, protocol: "HTTP2" }], dns: "legacy.example.com" },
+        },
+      });
+      const stored = await waitFor(
+        async () => (await store.get({ kind: "Destination", namespace: "shop", name: "legacy.east" }))?.document,
+        { what: "Destination shop/legacy.east at the server" },
+      );
+      expect(stored.spec).toEqual({ ports: [{ number: 8443, protocol: "HTTP2" }], dns: "legacy.example.com" });
+      expect(stored.metadata.labels).toMatchObject({ tier: "gold", "gantry.io/cluster": "east" });
     });
 
     it("reaches a Go gRPC xDS client attached to the agent: both endpoints are picked", async () => {

@@ -27,7 +27,7 @@ const allowed: Record<string, readonly string[]> = {
   kube: ["lib", "resources", "store", "translate"],
   server: ["cluster", "config", "envoy", "gen", "insights", "kube", "lib", "resources", "store", "translate", "xds"],
   // The agent serves its cluster as the server serves its own: the same Publisher and relay codec.
-  agent: ["cluster", "config", "envoy", "gen", "kubernetes", "lib", "resources", "server", "xds"],
+  agent: ["cluster", "config", "envoy", "gen", "kube", "kubernetes", "lib", "resources", "server", "xds"],
   up: ["extauth", "feeds", "insights", "lib", "ratelimit", "server", "store"],
   cli: [
     "agent",
