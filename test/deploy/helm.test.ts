@@ -70,6 +70,8 @@ const nonDefault = {
     replicas: 3,
     ports: { relay: 0 },
     apiToken: { existingSecret: "my-token" },
+    kubernetes: { namespace: "shop" },
+    admission: { failurePolicy: "Ignore" },
     extraArgs: ["--trust-domain=example.org"],
   },
   agent: {
