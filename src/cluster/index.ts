@@ -15,7 +15,13 @@ export {
   defaultTrustDomain,
   relayServerName,
 } from "./identity.js";
-export { normalizeSerial } from "./pki.js";
+export {
+  generateRelayCa,
+  issueServingCertificate,
+  loadRelayCa,
+  normalizeSerial,
+  type RelayCa,
+} from "./pki.js";
 export {
   type AgentReport,
   ClusterExists,

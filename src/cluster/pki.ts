@@ -218,3 +218,29 @@ export function uriNamesOf(certificate: x509.X509Certificate): string[] {
 export async function signedBy(certificate: x509.X509Certificate, ca: x509.X509Certificate): Promise<boolean> {
   return certificate.verify({ publicKey: ca.publicKey, signatureOnly: true });
 }
+
+/**
+ * A key and serving certificate for the names and addresses its callers dial (the admission
+ * webhook's, which the Kubernetes API server checks against the CA in the webhook's caBundle).
+ */
+export async function issueServingCertificate(
+  ca: RelayCa,
+  names: { dns: readonly string[]; ips: readonly string[] },
+  nowMs: number,
+  ttlMs: number,
+): Promise<IssuedPem & { chainPem: string; keyPem: string }> {
+  const keys = await generateKeyPair();
+  const issued = await issue(ca, keys.publicKey, `CN=${names.dns[0] ?? names.ips[0] ?? "gantry"}`, nowMs, ttlMs, [
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    new x509.SubjectAlternativeNameExtension([
+      ...names.dns.map((value) => ({ type: "dns" as const, value })),
+      ...names.ips.map((value) => ({ type: "ip" as const, value })),
+    ]),
+  ]);
+  return {
+    ...issued,
+    chainPem: `${issued.certPem.trim()}\n${ca.certPem.trim()}\n`,
+    keyPem: await exportPkcs8(keys.privateKey),
+  };
+}

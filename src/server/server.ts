@@ -13,6 +13,7 @@ import {
   type InsightsRuntimeOptions,
   MemoryInsightHistory,
 } from "../insights/index.js";
+import { type KubeClient, KubeSource } from "../kube/index.js";
 import { systemClock, type Timers } from "../lib/clock.js";
 import { checkTracingOptions, startTracing, type TracingOptions, WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
@@ -88,6 +89,14 @@ export interface ManagementServerOptions {
      * takes only mTLS from enrolled, unrevoked clusters (docs/multicluster.md, "Registration").
      */
     registry?: ClusterRegistry;
+  };
+  /** Gantry's custom resources in a Kubernetes cluster, a source beside the config folder ([kubernetes](../../docs/kubernetes.md)). */
+  kubernetes?: {
+    client: KubeClient;
+    /** Watch one namespace; default all. */
+    namespace?: string;
+    /** Whether this replica writes statuses (leader election's seam); default always. */
+    writesStatus?: () => boolean;
   };
   /** Export a span per translation and publication over OTLP ([observability](../../docs/observability.md)). */
   tracing?: TracingOptions;
@@ -232,6 +241,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
   let rejectedSince: RejectionTimes = new Map();
   let rateLimits: Translation["rateLimits"] = [];
   let configDirRejected: RejectedDocument[] = [];
+  /** The custom resources' source, told of each publication so that their statuses follow. */
+  let kube: KubeSource | undefined;
   /** Config folder loads, and those the last publish saw: its rejected documents may change at one revision. */
   let configDirLoads = 0;
   let publishedLoads = 0;
@@ -293,6 +304,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       publishedRevision = snapshot.revision;
       publishedLoads = loads;
       ready = true;
+      kube?.published();
       metrics.revision.set(snapshot.revision);
       metrics.statuses.reset();
       for (const [key, status] of statuses) {
@@ -339,6 +351,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     apiTls?.stop();
     unwatch();
     configDir?.stop();
+    kube?.stop();
     debounce.stop();
     await insights.stop();
     await workers.close();
@@ -364,6 +377,21 @@ export async function startManagementServer(options: ManagementServerOptions): P
       },
     });
     await configDir.start().catch(abandon);
+  }
+  if (options.kubernetes) {
+    kube = new KubeSource({
+      ...options.kubernetes,
+      desired,
+      store,
+      published: {
+        revision: () => publishedRevision,
+        status: (key) => statuses.get(refKey(key)),
+        groups: () => publisher.publication.groups,
+      },
+      timers: clock,
+      logger,
+    });
+    await kube.start().catch(abandon);
   }
   debounce.trigger();
   await debounce.flush().catch(abandon);
@@ -558,6 +586,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     stop: async () => {
       unwatch();
       configDir?.stop();
+      kube?.stop();
       debounce.stop();
       await insights.stop();
       await api.close();

@@ -44,9 +44,10 @@ import {
   tracingOptions,
 } from "../options.js";
 import { stopOnSignal } from "../signals.js";
+import { checkKubeFlags, type KubeFlags, kubeClientOf, kubeOptions, startAdmission } from "./server-kube.js";
 import { checkRelayFlags, openClusterRegistry, type RelayFlags, relayOptions } from "./server-relay.js";
 
-interface ServerFlags extends TracingFlags, RelayFlags {
+interface ServerFlags extends TracingFlags, RelayFlags, KubeFlags {
   host: string;
   xdsPort: number;
   apiPort: number;
@@ -147,11 +148,13 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined, 
     }
   }
   checkRelayFlags(flags);
+  checkKubeFlags(flags);
   const ports: Array<[string, number]> = [
     ["--xds-port", flags.xdsPort],
     ["--api-port", flags.apiPort],
     ["--metrics-port", flags.metricsPort],
     ...(flags.relayPort === undefined ? [] : [["--relay-port", flags.relayPort] as [string, number]]),
+    ...(flags.admissionPort === undefined ? [] : [["--admission-port", flags.admissionPort] as [string, number]]),
   ];
   for (const [i, [flag, port]] of ports.entries()) {
     const other = ports.slice(i + 1).find(([, p]) => p === port && p !== 0);
@@ -313,6 +316,7 @@ export function registerServer(program: Command): void {
     .addOption(logLevelOption());
   for (const option of apiLimitOptions()) command.addOption(option);
   for (const option of relayOptions()) command.addOption(option);
+  for (const option of kubeOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
   for (const option of tracingOptions()) command.addOption(option);
   command.action(async (flags: ServerFlags) => {
@@ -323,6 +327,7 @@ export function registerServer(program: Command): void {
       "GANTRY_API_SECRETS_TOKEN",
     );
     checkServerFlags(flags, token, secretsToken);
+    const kubeClient = await kubeClientOf(flags);
     const xdsTls = tlsFilesFromFlags(flags, "xds");
     const apiTls = tlsFilesFromFlags(flags, "api");
     const metricsTls = tlsFilesFromFlags(flags, "metrics");
@@ -382,6 +387,9 @@ export function registerServer(program: Command): void {
       ...(flags.relayPort === undefined
         ? {}
         : { relay: { port: flags.relayPort, ...(clusters ? { registry: clusters } : {}) } }),
+      ...(kubeClient
+        ? { kubernetes: { client: kubeClient, ...(flags.kubeNamespace ? { namespace: flags.kubeNamespace } : {}) } }
+        : {}),
       logger,
       registry,
       insights: {
@@ -395,6 +403,7 @@ export function registerServer(program: Command): void {
         intervalMs: flags.insightsIntervalMs,
       },
     });
+    const admission = await startAdmission(flags, kubeClient, clusters, logger);
     const telemetry = await startTelemetryServer({
       registry,
       host: flags.host,
@@ -419,6 +428,7 @@ export function registerServer(program: Command): void {
         xds: server.xdsPort,
         api: server.apiPort,
         ...(server.relayPort === undefined ? {} : { relay: server.relayPort }),
+        ...(admission ? { admission: admission.port } : {}),
         metrics: telemetry.port,
         store: flags.redisUrl ? "redis" : "memory",
         tls: { xds: xdsTls !== undefined, api: apiTls !== undefined },
@@ -428,6 +438,7 @@ export function registerServer(program: Command): void {
     await stopOnSignal(async () => {
       logger.info("stopping");
       await server.stop();
+      await admission?.close();
       await telemetry.close();
       insightsRedis?.disconnect();
       await clusters?.close();

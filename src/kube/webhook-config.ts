@@ -1,0 +1,26 @@
+import type { KubeClient } from "./client.js";
+
+interface WebhookConfiguration {
+  metadata?: { resourceVersion?: string };
+  webhooks?: Array<{ name?: string; clientConfig?: { caBundle?: string } }>;
+}
+
+/**
+ * Puts the CA that signed the webhook's certificate into every webhook of a
+ * ValidatingWebhookConfiguration, so the API server trusts the server's admission port (the CA may
+ * be made at start). Nothing is written when it is there already; the write is conditional on the
+ * version read, so a concurrent edit is not lost (it fails, and the caller says so).
+ */
+export async function injectCaBundle(client: KubeClient, name: string, caPem: string): Promise<boolean> {
+  const path = `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${name}`;
+  const config = (await client.get(path)) as WebhookConfiguration;
+  const caBundle = Buffer.from(caPem).toString("base64");
+  const webhooks = config.webhooks ?? [];
+  if (webhooks.length === 0) throw new Error(`ValidatingWebhookConfiguration ${name} has no webhooks`);
+  if (webhooks.every((w) => w.clientConfig?.caBundle === caBundle)) return false;
+  await client.mergePatch(path, {
+    metadata: { resourceVersion: config.metadata?.resourceVersion },
+    webhooks: webhooks.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle } })),
+  });
+  return true;
+}

@@ -1,0 +1,27 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runGantry } from "../support/cli.js";
+
+const server = (args: string[]) =>
+  runGantry(["server", "--host", "127.0.0.1", "--insecure-api", ...args], { timeoutMs: 30_000 });
+
+describe("gantry server's Kubernetes flags are checked before any port opens", () => {
+  it("names a kubeconfig it cannot read", async () => {
+    const missing = join("/nonexistent", "kubeconfig");
+    const result = await server(["--kubeconfig", missing]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`--kubeconfig ${missing}:`);
+    expect(result.stdout).not.toContain("gantry server started");
+  });
+
+  it("refuses two clusters, and flags that need a cluster without one", async () => {
+    const [both, alone, namespace] = await Promise.all([
+      server(["--kubeconfig", "k", "--kube-in-cluster"]),
+      server(["--admission-port", "9443", "--admission-webhook-config", "gantry"]),
+      server(["--kube-namespace", "shop"]),
+    ]);
+    expect(both.stderr).toContain("--kubeconfig and --kube-in-cluster name two clusters");
+    expect(alone.stderr).toContain("--admission-webhook-config needs --admission-port and --kubeconfig");
+    expect(namespace.stderr).toContain("--kube-namespace needs --kubeconfig or --kube-in-cluster");
+  });
+});
