@@ -203,6 +203,27 @@ function upToDate(stampFile, stamp) {
   }
 }
 
+// Helm, for the chart's test (test/deploy/helm.test.ts: `helm template`, then a server-side dry run),
+// built from the Go module proxy once per version (the stamp holds it); niced, as it is a long build.
+{
+  const version = "v4.3.2";
+  const binary = join(localBin, "helm");
+  const stampFile = `${binary}.stamp`;
+  if (!existsSync(binary) || !upToDate(stampFile, version)) {
+    if (!find("go")) {
+      problems.push("helm: install Go, then run this script again");
+    } else {
+      console.log(`test-prereqs: building helm ${version} (go install helm.sh/helm/v4/cmd/helm@${version})`);
+      mkdirSync(localBin, { recursive: true });
+      execFileSync("nice", ["-n", "10", "go", "install", `helm.sh/helm/v4/cmd/helm@${version}`], {
+        stdio: "inherit",
+        env: { ...process.env, GOBIN: localBin, GOFLAGS: "-mod=mod" },
+      });
+      writeFileSync(stampFile, version);
+    }
+  }
+}
+
 // The Java gRPC xDS client of the interop matrix (test/interop/java, io.grpc:grpc-xds pinned in its pom.xml),
 // built with Maven into .cache/interop-java with its jars beside it; the Maven repository is .cache/m2, so a
 // rebuild needs no network. .cache/bin/gantry-interop-java starts it.

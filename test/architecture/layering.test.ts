@@ -15,6 +15,7 @@ const allowed: Record<string, readonly string[]> = {
   config: ["lib"],
   store: ["lib", "resources"],
   cluster: ["gen", "lib"],
+  kubernetes: ["lib", "trust"],
   xds: ["envoy", "gen", "lib"],
   trust: ["cluster", "envoy", "gen", "lib", "xds"],
   translate: ["envoy", "gen", "lib", "ratelimit-config", "resources"],
@@ -39,7 +40,7 @@ const allowed: Record<string, readonly string[]> = {
     "xds",
   ],
   // The agent serves its cluster as the server serves its own: the same Publisher and relay codec.
-  agent: ["cluster", "config", "envoy", "gen", "lib", "resources", "server", "trust", "xds"],
+  agent: ["cluster", "config", "envoy", "gen", "kube", "kubernetes", "lib", "resources", "server", "trust", "xds"],
   up: ["extauth", "feeds", "insights", "lib", "ratelimit", "server", "store"],
   cli: [
     "agent",
@@ -50,6 +51,7 @@ const allowed: Record<string, readonly string[]> = {
     "gen",
     "insights",
     "kube",
+    "kubernetes",
     "lib",
     "ratelimit",
     "resources",

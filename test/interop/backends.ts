@@ -32,8 +32,16 @@ export function unavailable(message: string): grpc.ServiceError {
   });
 }
 
-/** `port` 0 picks a free one; a stopped backend is started again on its own port. */
-export async function startBackend(name: string, behaviour?: Behaviour, port = 0): Promise<Backend> {
+/**
+ * `port` 0 picks a free one; a stopped backend is started again on its own port. `host` is the
+ * address it listens on (a Kubernetes EndpointSlice refuses loopback addresses).
+ */
+export async function startBackend(
+  name: string,
+  behaviour?: Behaviour,
+  port = 0,
+  host = "127.0.0.1",
+): Promise<Backend> {
   const server = new grpc.Server();
   let calls = 0;
   const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
@@ -62,7 +70,7 @@ export async function startBackend(name: string, behaviour?: Behaviour, port = 0
   }
   server.addService(definition, handlers);
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(err) : resolve(bound),
     ),
   );

@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { directoryDiscovery, enroll, startAgent } from "../../agent/index.js";
+import { directoryDiscovery, enroll, KubernetesDiscovery, startAgent } from "../../agent/index.js";
 import { AgentCredentials, relayChannelOptions } from "../../cluster/index.js";
-import { createLogger, createRegistry, type LogLevel, startTelemetryServer } from "../../lib/index.js";
-import { checkClusterName } from "../../server/relay/index.js";
+import type { ConfigProvider } from "../../config/index.js";
+import { KubeClient, loadKubeConfig } from "../../kubernetes/index.js";
+import { createLogger, createRegistry, type Logger, type LogLevel, startTelemetryServer } from "../../lib/index.js";
+import { checkClusterName, type DiscoveredSet } from "../../server/relay/index.js";
 import {
   AttestorChain,
   ClusterCa,
@@ -23,6 +25,9 @@ interface AgentFlags {
   dataDir: string;
   tokenFile?: string;
   discoveryDir?: string;
+  kubeconfig?: string;
+  kubeInCluster?: boolean;
+  clusterDomain: string;
   host: string;
   xdsPort: number;
   metricsPort: number;
@@ -60,6 +65,26 @@ function parseRelayAddresses(value: string): string[] {
   return value.split(",").map((part) => {
     const { host, port } = parseHostPort(part.trim());
     return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  });
+}
+
+/** Where the cluster's Destinations come from: a folder, the Kubernetes API, or nowhere. */
+async function discoveryOf(flags: AgentFlags, logger: Logger): Promise<ConfigProvider<DiscoveredSet> | undefined> {
+  const sources = [
+    flags.discoveryDir !== undefined && "--discovery-dir",
+    flags.kubeconfig !== undefined && "--kubeconfig",
+    flags.kubeInCluster && "--kube-in-cluster",
+  ].filter(Boolean);
+  if (sources.length > 1) throw new Error(`${sources.join(" and ")}: give one discovery source`);
+  if (flags.discoveryDir !== undefined) return directoryDiscovery(flags.discoveryDir);
+  if (flags.kubeconfig === undefined && !flags.kubeInCluster) return undefined;
+  const config = await loadKubeConfig(
+    flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : { inCluster: true },
+  );
+  return new KubernetesDiscovery({
+    api: new KubeClient(config),
+    logger,
+    clusterDomain: flags.clusterDomain,
   });
 }
 
@@ -101,6 +126,23 @@ export function registerAgent(program: Command): void {
       new Option("--discovery-dir <dir>", "a folder of this cluster's Destinations, sent up to the server").env(
         "GANTRY_DISCOVERY_DIR",
       ),
+    )
+    .addOption(
+      new Option(
+        "--kubeconfig <file>",
+        "discover this cluster's Services, EndpointSlices, Pods and Destination resources with this kubeconfig",
+      ).env("GANTRY_KUBECONFIG"),
+    )
+    .addOption(
+      new Option(
+        "--kube-in-cluster",
+        "discover from the Kubernetes API of the cluster the agent runs in (its service account)",
+      ).env("GANTRY_KUBE_IN_CLUSTER"),
+    )
+    .addOption(
+      new Option("--cluster-domain <domain>", "the Kubernetes cluster's DNS domain, for discovered Destinations' hosts")
+        .env("GANTRY_CLUSTER_DOMAIN")
+        .default("cluster.local"),
     )
     .addOption(hostOption())
     .addOption(
@@ -152,6 +194,7 @@ export function registerAgent(program: Command): void {
       const kek = readKeyEncryptionKey(flags.keyEncryptionKeyFile, keyEncryptionKeyFlag, "GANTRY_KEY_ENCRYPTION_KEY");
       const logger = createLogger({ service: "agent", level: flags.logLevel });
       const registry = createRegistry("agent");
+      const discovery = await discoveryOf(flags, logger);
       // The cluster certificate from an earlier registration, or a registration now with the token.
       let credentials = AgentCredentials.load(flags.dataDir, flags.cluster);
       if (!credentials) {
@@ -212,7 +255,7 @@ export function registerAgent(program: Command): void {
         cluster: flags.cluster,
         relay: flags.relay,
         dataDir: flags.dataDir,
-        ...(flags.discoveryDir ? { discovery: directoryDiscovery(flags.discoveryDir) } : {}),
+        ...(discovery ? { discovery } : {}),
         host: flags.host,
         xdsPort: flags.xdsPort,
         agentVersion: agentVersion(),
