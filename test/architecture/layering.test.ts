@@ -21,7 +21,8 @@ const allowed: Record<string, readonly string[]> = {
   extauth: ["config", "gen", "lib"],
   ratelimit: ["config", "gen", "lib", "ratelimit-config"],
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
-  server: ["cluster", "config", "envoy", "gen", "insights", "lib", "resources", "store", "translate", "xds"],
+  // The dashboard's OIDC sign-in uses the ext-auth server's OpenID provider client (discovery, keys, code exchange).
+  server: ["cluster", "config", "envoy", "extauth", "gen", "insights", "lib", "resources", "store", "translate", "xds"],
   // The agent serves its cluster as the server serves its own: the same Publisher and relay codec.
   agent: ["cluster", "config", "envoy", "gen", "lib", "resources", "server", "xds"],
   up: ["extauth", "feeds", "insights", "lib", "ratelimit", "server", "store"],
