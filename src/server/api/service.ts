@@ -294,6 +294,8 @@ export function managementService(
       };
       const unwatch = deps.store.watch(onChange);
       const unwatchStatus = request.status ? deps.onStatusChange?.(onStatus) : undefined;
+      // A status watcher learns at once that the stream is open (the dashboard's live indicator).
+      if (request.status) queue.push(create(WatchEventSchema, {}));
       const aborted = new Promise<void>((resolve) =>
         context.signal.addEventListener("abort", () => resolve(), { once: true }),
       );
