@@ -12,6 +12,7 @@ import {
   InsightsRuntime,
   type InsightsRuntimeOptions,
   MemoryInsightHistory,
+  type PrometheusSource,
 } from "../insights/index.js";
 import { systemClock, type Timers } from "../lib/clock.js";
 import { checkTracingOptions, startTracing, type TracingOptions, WorkerPool } from "../lib/index.js";
@@ -61,6 +62,11 @@ export interface ManagementServerOptions {
   apiTokens?: readonly TokenEntry[];
   /** The dashboard under /ui on the API port, and its OIDC sign-in ([ui](../../docs/ui.md)). */
   ui?: UiOptions;
+  /**
+   * Where the API's `DataPlaneRates` reads ext-auth and rate-limit decisions: a Prometheus
+   * (stateless queries; a registry source is not, its reads are the insights').
+   */
+  dataPlaneRates?: PrometheusSource;
   /** Body size, timeouts, connections and failed-authentication budget of the API port. */
   apiLimits?: Partial<ApiLimits>;
   configDir?: string;
@@ -184,6 +190,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   /** The relay's hub, made further down: the insights read its clusters once it exists. */
   let hubRef: RelayHub | undefined;
   const history = new ResourceHistory();
+  const dataPlaneRates = options.dataPlaneRates;
   // The API's status watchers (the dashboard's live view), told of every proxy connect, ACK and NACK.
   const statusListeners = new Set<(what: "proxies") => void>();
   const statusChanged = (what: "proxies") => {
@@ -496,6 +503,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     insights: insights.book,
     now: () => clock.now(),
     history: (key) => history.versions(key),
+    ...(dataPlaneRates ? { dataPlane: () => dataPlaneRates.sample() } : {}),
     describeProxy: (nodeId) => {
       const streams = xds.proxyStatus().filter((p) => p.nodeId === nodeId);
       const first = streams[0];

@@ -375,6 +375,7 @@ export function registerServer(program: Command): void {
       ...(secretsToken === undefined ? {} : { apiSecretsToken: secretsToken }),
       ...(apiTokens ? { apiTokens } : {}),
       ui,
+      ...(flags.prometheusUrl ? { dataPlaneRates: new PrometheusSource(flags.prometheusUrl) } : {}),
       apiLimits: apiLimitsOf(flags),
       ...(flags.insecureApi ? { insecureApi: true } : {}),
       ...(flags.configDir ? { configDir: flags.configDir } : {}),

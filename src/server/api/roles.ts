@@ -29,6 +29,7 @@ const requiredRoles: Record<string, Role> = {
   listProxies: "viewer",
   describeProxy: "viewer",
   resourceHistory: "viewer",
+  dataPlaneRates: "viewer",
   describe: "viewer",
   listInsights: "viewer",
   listClusters: "viewer",

@@ -2,6 +2,7 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { ClusterRegistry } from "../../cluster/index.js";
+import { DataPlaneRatesResponseSchema } from "../../gen/gantry/api/v1/dataplane_pb.js";
 import { ResourceHistoryResponseSchema } from "../../gen/gantry/api/v1/history_pb.js";
 import {
   ApplyResult_Action,
@@ -18,6 +19,7 @@ import {
 } from "../../gen/gantry/api/v1/management_pb.js";
 import { DescribeProxyResponseSchema } from "../../gen/gantry/api/v1/proxies_pb.js";
 import { type ResourceStatus, ResourceStatusSchema } from "../../gen/gantry/v1/status_pb.js";
+import type { DataPlaneSample } from "../../insights/index.js";
 import { defaultNamespace, isKind, type Kind, kinds, redactDocument } from "../../resources/index.js";
 import {
   type ResourceDocument,
@@ -66,6 +68,8 @@ export interface ManagementDeps {
   history?(
     key: ResourceKey,
   ): ReadonlyArray<{ revision: number; seenAt: number; document: ResourceDocument | undefined }>;
+  /** The data plane's decisions from Prometheus (`--prometheus-url`); without it, none. */
+  dataPlane?(): Promise<DataPlaneSample>;
   /** One client connected to this replica in detail; `undefined` when it is not connected here. */
   describeProxy?(nodeId: string): ProxyDetailView | undefined;
 }
@@ -356,6 +360,23 @@ export function managementService(
           deleted: v.document === undefined,
           ...(v.document ? { document: redactDocument(v.document as unknown as JsonObject) } : {}),
         })),
+      });
+    },
+
+    async dataPlaneRates() {
+      if (!deps.dataPlane) {
+        throw new ConnectError(
+          "this server reads no data-plane metrics: start it with --prometheus-url",
+          Code.FailedPrecondition,
+        );
+      }
+      const sample = await deps.dataPlane().catch((err: unknown) => {
+        throw new ConnectError(`Prometheus: ${(err as Error).message}`, Code.Unavailable);
+      });
+      return create(DataPlaneRatesResponseSchema, {
+        windowSeconds: Math.round(sample.windowSeconds),
+        ...(sample.extAuth ? { extAuth: sample.extAuth } : {}),
+        ...(sample.rateLimit ? { rateLimit: sample.rateLimit } : {}),
       });
     },
 
