@@ -272,3 +272,9 @@ export function refText(ref: Ref): string {
 export function refHref(ref: Ref): string {
   return `#/resources/${encodeURIComponent(ref.kind)}/${encodeURIComponent(ref.namespace || "default")}/${encodeURIComponent(ref.name)}`;
 }
+
+export interface DataPlaneRates {
+  windowSeconds?: number;
+  extAuth?: { total?: number; denied?: number; errors?: number };
+  rateLimit?: { total?: number; overLimit?: number; redisErrors?: number };
+}

@@ -35,6 +35,7 @@ export function renderGraph(container: HTMLElement, model: GraphModel, onSelect:
         style: {
           label: "data(label)",
           "font-size": 10,
+          "min-zoomed-font-size": 6,
           "text-valign": "bottom",
           "text-margin-y": 4,
           width: 18,
@@ -60,7 +61,18 @@ export function renderGraph(container: HTMLElement, model: GraphModel, onSelect:
         style: { "line-style": "dashed", "line-color": "#fca5a5", "target-arrow-color": "#fca5a5" },
       },
     ],
-    layout: { name: "dagre", rankDir: "LR", nodeSep: 12, rankSep: 90 } as cytoscape.LayoutOptions,
+    // Longest-path ranking: the columns are the kinds already (gateway, route table, destination,
+    // cluster), and it is far cheaper than network simplex on hundreds of nodes.
+    layout: {
+      name: "dagre",
+      rankDir: "LR",
+      ranker: "longest-path",
+      nodeSep: 12,
+      rankSep: 90,
+    } as cytoscape.LayoutOptions,
+    // Labels too small to read are not drawn; a large graph pans and zooms as a texture.
+    textureOnViewport: model.nodes.length > 200,
+    hideEdgesOnViewport: model.nodes.length > 200,
     minZoom: 0.1,
     maxZoom: 3,
   });

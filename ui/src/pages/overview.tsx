@@ -1,5 +1,13 @@
 // Overview: every count links to the list behind it.
-import { ApiError, type Cluster, call, type Insight, type ProxyClient, type Resource } from "../api";
+import {
+  ApiError,
+  type Cluster,
+  call,
+  type DataPlaneRates,
+  type Insight,
+  type ProxyClient,
+  type Resource,
+} from "../api";
 import { Show, stateName, useLoad } from "../components";
 import { useLive } from "../live";
 
@@ -8,10 +16,12 @@ interface Counts {
   clients: ProxyClient[];
   insights: Insight[];
   clusters: Cluster[] | undefined;
+  /** Undefined without --prometheus-url; a string when Prometheus did not answer. */
+  rates: DataPlaneRates | string | undefined;
 }
 
 async function loadCounts(): Promise<Counts> {
-  const [list, proxies, insights, clusters] = await Promise.all([
+  const [list, proxies, insights, clusters, rates] = await Promise.all([
     call<{ resources?: Resource[] }>("List", {}),
     call<{ clients?: ProxyClient[] }>("ListProxies", {}),
     call<{ insights?: Insight[] }>("ListInsights", {}),
@@ -20,12 +30,17 @@ async function loadCounts(): Promise<Counts> {
       if (err instanceof ApiError && err.code === "failed_precondition") return undefined;
       throw err;
     }),
+    call<DataPlaneRates>("DataPlaneRates", {}).catch((err: unknown) => {
+      if (err instanceof ApiError && err.code === "failed_precondition") return undefined;
+      return err instanceof ApiError ? err.message : String(err);
+    }),
   ]);
   return {
     resources: list.resources ?? [],
     clients: proxies.clients ?? [],
     insights: (insights.insights ?? []).filter((i) => !i.silenced),
     clusters: clusters?.clusters,
+    rates,
   };
 }
 
@@ -35,6 +50,46 @@ function Stat(props: { label: string; value: number; href: string; tone?: "bad" 
       <span class="stat-value">{props.value}</span>
       <span class="stat-label">{props.label}</span>
     </a>
+  );
+}
+
+const perSecond = (count: number | undefined, windowSeconds: number) =>
+  `${((count ?? 0) / Math.max(windowSeconds, 1)).toFixed(2)}/s`;
+const share = (part: number | undefined, total: number | undefined) =>
+  total ? `${(((part ?? 0) / total) * 100).toFixed(1)}%` : "—";
+
+function Rates(props: { rates: DataPlaneRates | string | undefined }) {
+  const { rates } = props;
+  if (rates === undefined) {
+    return <p class="muted">Start the server with --prometheus-url to see ext-auth and rate-limit decisions.</p>;
+  }
+  if (typeof rates === "string") return <p class="error-text">Prometheus: {rates}</p>;
+  const window = rates.windowSeconds ?? 300;
+  return (
+    <dl class="rates">
+      <div>
+        <dt>ext-auth checks</dt>
+        <dd>
+          {rates.extAuth
+            ? `${perSecond(rates.extAuth.total, window)}, denied ${share(rates.extAuth.denied, rates.extAuth.total)}, errors ${share(rates.extAuth.errors, rates.extAuth.total)}`
+            : "no series"}{" "}
+          <a href="#/insights?q=ExtAuth">insights</a>
+        </dd>
+      </div>
+      <div>
+        <dt>rate-limit decisions</dt>
+        <dd>
+          {rates.rateLimit
+            ? `${perSecond(rates.rateLimit.total, window)}, over limit ${share(rates.rateLimit.overLimit, rates.rateLimit.total)}, Redis errors ${rates.rateLimit.redisErrors ?? 0}`
+            : "no series"}{" "}
+          <a href="#/insights?q=RateLimit">insights</a>
+        </dd>
+      </div>
+      <div>
+        <dt>window</dt>
+        <dd>last {Math.round(window / 60)} min</dd>
+      </div>
+    </dl>
   );
 }
 
@@ -98,6 +153,10 @@ export function Overview() {
                     />
                   </div>
                 )}
+              </section>
+              <section aria-labelledby="rates-heading">
+                <h2 id="rates-heading">Data plane decisions</h2>
+                <Rates rates={c.rates} />
               </section>
               <section aria-labelledby="insights-heading">
                 <h2 id="insights-heading">Insights</h2>
