@@ -230,6 +230,11 @@ describe.skipIf(!chromiumPath)("the dashboard in Chromium", () => {
       await page.getByRole("link", { name: "Insights" }).click();
       await page.getByText("GTY0203").first().waitFor({ timeout: 10_000 });
       await saveScreenshot(page, "ui", "insight-nack");
+      // The route table's page shows the change as a diff of its last two versions.
+      await page.goto(`${base}#/resources/RouteTable/grpc/nack`);
+      await page.locator("pre.diff .add", { hasText: "weight: 3000000000" }).first().waitFor();
+      expect(await page.locator("pre.diff .del", { hasText: "weight: 1" }).count()).toBeGreaterThan(0);
+      await check(page, "resource-changes");
       console.log(`NACK shown ${shownAfterMs} ms after the apply answered (translation debounce included)`);
       expect(shownAfterMs).toBeLessThan(1_000 + 1_000);
     } finally {
