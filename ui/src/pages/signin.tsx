@@ -26,7 +26,7 @@ export function SignIn(props: { route: Route; onSignedIn: () => void }) {
       await call("ListInsights", { severity: "ERROR" });
       props.onSignedIn();
     } catch (err) {
-      // A viewer may not have insights' permission issues; only a refused token is a failed sign-in.
+      // Only a refused token is a failed sign-in; any other answer (a server without insights) proves it.
       if (err instanceof ApiError && err.code !== "unauthenticated" && err.code !== "resource_exhausted") {
         props.onSignedIn();
         return;
