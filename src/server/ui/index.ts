@@ -52,9 +52,14 @@ export function createUi(options: UiOptions, deps: { logger: Logger; timers: Tim
         answer(response, 404, "this server has no OIDC sign-in (--ui-oidc-issuer)\n");
         return;
       }
-      const next = path === "oidc/login" ? oidc.loginUrl() : oidc.callback(search);
+      const next =
+        path === "oidc/login"
+          ? oidc.startLogin()
+          : oidc
+              .callback(search, request.headers.cookie)
+              .then((location) => ({ location, cookie: oidc.clearLoginCookie() }));
       next.then(
-        (location) => answer(response, 302, "", { location }),
+        ({ location, cookie }) => answer(response, 302, "", { location, "set-cookie": cookie }),
         (err: unknown) => {
           deps.logger.warn({ err: String(err) }, "the dashboard's OIDC sign-in could not start");
           answer(response, 502, "the OpenID provider cannot be reached; try again later\n");

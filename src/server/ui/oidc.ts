@@ -6,7 +6,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { LRUCache } from "lru-cache";
-import { authorizationUrl, OidcProviderClient, type OidcSettings } from "../../extauth/evaluators/oidc/index.js";
+import {
+  authorizationUrl,
+  OidcProviderClient,
+  type OidcSettings,
+  parseCookies,
+} from "../../extauth/evaluators/oidc/index.js";
 import type { Timers } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
 import { type ApiCaller, type Identification, type IdTokenVerifier, type Role, roleOfGroups } from "../api/index.js";
@@ -31,6 +36,8 @@ const loginTimeoutMs = 10 * 60_000;
 const maxPendingLogins = 10_000;
 
 const jwtShape = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+/** The cookie holding the state of the login this browser started. */
+const loginCookie = "gantry_ui_login";
 
 function groupsOf(claims: Record<string, JsonValue>, claim: string): string[] {
   const value = claims[claim];
@@ -96,8 +103,27 @@ export class UiOidc implements IdTokenVerifier {
     return { caller };
   }
 
-  /** The provider URL that starts a login (the browser is redirected there). */
-  async loginUrl(): Promise<string> {
+  /**
+   * Starts a login: the provider URL to send the browser to, and the cookie that binds the login
+   * to that browser (a callback carrying another browser's state is refused: no login CSRF).
+   */
+  async startLogin(): Promise<{ location: string; cookie: string }> {
+    const location = await this.#loginUrl();
+    const state = new URL(location).searchParams.get("state") ?? "";
+    const secure = this.options.uiUrl.startsWith("https:") ? "; Secure" : "";
+    const path = new URL(this.options.uiUrl).pathname;
+    return {
+      location,
+      cookie: `${loginCookie}=${state}; Path=${path}oidc/; Max-Age=${loginTimeoutMs / 1_000}; HttpOnly; SameSite=Lax${secure}`,
+    };
+  }
+
+  /** Clears the login cookie once the callback used it. */
+  clearLoginCookie(): string {
+    return `${loginCookie}=; Path=${new URL(this.options.uiUrl).pathname}oidc/; Max-Age=0; HttpOnly; SameSite=Lax`;
+  }
+
+  async #loginUrl(): Promise<string> {
     const { authorizationEndpoint } = await this.#provider.metadata();
     const now = this.timers.now();
     for (const [state, login] of this.#pending) {
@@ -117,9 +143,11 @@ export class UiOidc implements IdTokenVerifier {
    * Finishes a login: the code is exchanged and the ID token checked (nonce included) and given a
    * role. Answers where to send the browser: the dashboard with the token, or with the error.
    */
-  async callback(query: URLSearchParams): Promise<string> {
+  async callback(query: URLSearchParams, cookieHeader: string | undefined): Promise<string> {
     const fail = (message: string) => `${this.options.uiUrl}#/signin?error=${encodeURIComponent(message)}`;
     const state = query.get("state") ?? "";
+    const bound = parseCookies(cookieHeader).get(loginCookie);
+    if (state === "" || bound !== state) return fail("the sign-in was not started in this browser");
     const login = this.#pending.get(state);
     this.#pending.delete(state);
     if (query.get("error")) return fail(`the provider refused the sign-in: ${query.get("error")}`);
