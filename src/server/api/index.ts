@@ -24,7 +24,7 @@ export {
 } from "./auth.js";
 export type { ApiHandler, ApiRequest, ApiResponse } from "./gate.js";
 export { type ApiLimits, apiLimitFlags, defaultApiLimits, resolveApiLimits } from "./limits.js";
-export { parseGroupRoles, parseTokensFile, roleOfGroups, roles, type TokenEntry } from "./roles.js";
+export { parseGroupRoles, parseTokensFile, roleOfGroups, type TokenEntry } from "./roles.js";
 export type { ManagementDeps, ProxyClientView, ProxyStatusView } from "./service.js";
 
 export interface ManagementApiOptions {
