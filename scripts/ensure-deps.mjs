@@ -15,7 +15,11 @@ const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs
 if (stale) {
   console.log("gantry: installing npm dependencies (npm ci)...");
   execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
-} else if (!existsSync(built) || !existsSync(join(root, "src", "gen"))) {
+} else if (
+  !existsSync(built) ||
+  !existsSync(join(root, "src", "gen")) ||
+  !existsSync(join(root, "dist", "ui", "index.html"))
+) {
   console.log("gantry: generating code and compiling...");
   execFileSync("npm", ["run", "prepare"], { cwd: root, stdio: "inherit" });
 }

@@ -53,6 +53,8 @@ export class InsightBook {
   #silences: readonly Silence[] = [];
   /** Resolved insights on their way to the history store (writes are async; the report is not). */
   #writes: Promise<void> = Promise.resolve();
+  /** Told when an insight appears or resolves, or the silences change (the dashboard's live view). */
+  readonly #listeners = new Set<() => void>();
 
   constructor(
     private readonly clock: Clock,
@@ -92,6 +94,17 @@ export class InsightBook {
         .catch((err: unknown) => this.logger?.warn({ err, id }, "cannot keep a resolved insight in the history"));
     }
     this.#sources.set(source, next);
+    if (next.size !== before.size || [...next.keys()].some((id) => !before.has(id))) this.#changed();
+  }
+
+  /** Calls `listener` after each change to the active insights or the silences; returns the unsubscribe. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
   }
 
   /** Every active insight, silenced or not, sorted by severity (worst first), then id. */
@@ -107,7 +120,9 @@ export class InsightBook {
   }
 
   async refreshSilences(): Promise<readonly Silence[]> {
+    const before = this.#silences;
     this.#silences = await this.history.silences();
+    if (JSON.stringify(before) !== JSON.stringify(this.#silences)) this.#changed();
     return this.#silences;
   }
 

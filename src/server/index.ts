@@ -4,9 +4,14 @@ export {
   checkApiTokens,
   defaultApiLimits,
   type ManagementDeps,
+  minApiTokenLength,
   type ProxyStatusView,
+  parseGroupRoles,
+  parseTokensFile,
+  type Role,
   resolveApiLimits,
   startManagementApi,
+  type TokenEntry,
 } from "./api/index.js";
 export { type BootstrapOptions, bootstrapToJson, buildBootstrap, type ProxyRole, proxyRoles } from "./bootstrap.js";
 export { ConfigDirSource } from "./config-dir.js";
@@ -23,3 +28,4 @@ export {
   selects,
 } from "./publish.js";
 export { type ManagementServer, type ManagementServerOptions, startManagementServer } from "./server.js";
+export { checkUiOidcOptions, type UiOidcOptions, type UiOptions } from "./ui/index.js";

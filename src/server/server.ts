@@ -13,6 +13,7 @@ import {
   InsightsRuntime,
   type InsightsRuntimeOptions,
   MemoryInsightHistory,
+  type PrometheusSource,
 } from "../insights/index.js";
 import { type KubeClient, KubeSource } from "../kube/index.js";
 import { systemClock, type Timers } from "../lib/clock.js";
@@ -33,15 +34,19 @@ import {
   type ProxyStatusView,
   resolveApiLimits,
   startManagementApi,
+  type TokenEntry,
 } from "./api/index.js";
 import { shortType } from "./client-status.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
 import { Debouncer } from "./debounce.js";
 import { type ConnectedClient, describeResource } from "./describe.js";
 import { DesiredState } from "./desired-state.js";
+import { ResourceHistory } from "./history.js";
+import { proxyConfigJson } from "./proxy-config.js";
 import { type Publication, Publisher } from "./publish.js";
 import { type RejectionTimes, rejectionTimes } from "./rejections.js";
 import { type ClusterView, type PeerCluster, RelayHub, type RelayServer, startRelayServer } from "./relay/index.js";
+import { createUi, type UiOptions } from "./ui/index.js";
 
 /** How often the agents connected to a replica are recorded in the cluster registry. */
 const clusterReportIntervalMs = 2_000;
@@ -56,6 +61,15 @@ export interface ManagementServerOptions {
   insecureApi?: boolean;
   /** The second token, which may ask the API to show secret material; without it, nobody may. */
   apiSecretsToken?: string;
+  /** More API tokens, each with a role (`--api-tokens-file`). */
+  apiTokens?: readonly TokenEntry[];
+  /** The dashboard under /ui on the API port, and its OIDC sign-in ([ui](../../docs/ui.md)). */
+  ui?: UiOptions;
+  /**
+   * Where the API's `DataPlaneRates` reads ext-auth and rate-limit decisions: a Prometheus
+   * (stateless queries; a registry source is not, its reads are the insights').
+   */
+  dataPlaneRates?: PrometheusSource;
   /** Body size, timeouts, connections and failed-authentication budget of the API port. */
   apiLimits?: Partial<ApiLimits>;
   configDir?: string;
@@ -135,9 +149,12 @@ export interface ManagementServer {
 export async function startManagementServer(options: ManagementServerOptions): Promise<ManagementServer> {
   const { store, logger, registry } = options;
   // Every option is checked before a port opens: a server never runs half-started.
+  const ui = createUi(options.ui ?? {}, { logger, timers: options.clock ?? systemClock });
   checkApiTokens({
     token: options.apiToken,
     secretsToken: options.apiSecretsToken,
+    ...(options.apiTokens ? { tokens: options.apiTokens } : {}),
+    ...(ui.oidc ? { oidc: ui.oidc } : {}),
     ...(options.insecureApi ? { insecure: true } : {}),
   });
   resolveApiLimits(options.apiLimits);
@@ -185,6 +202,13 @@ export async function startManagementServer(options: ManagementServerOptions): P
   let xdsServer: XdsServer | undefined;
   /** The relay's hub, made further down: the insights read its clusters once it exists. */
   let hubRef: RelayHub | undefined;
+  const history = new ResourceHistory();
+  const dataPlaneRates = options.dataPlaneRates;
+  // The API's status watchers (the dashboard's live view), told of every proxy connect, ACK and NACK.
+  const statusListeners = new Set<(what: "proxies") => void>();
+  const statusChanged = (what: "proxies") => {
+    for (const listener of statusListeners) listener(what);
+  };
   const insights = new InsightsRuntime({
     clock,
     registry,
@@ -216,13 +240,21 @@ export async function startManagementServer(options: ManagementServerOptions): P
       onStreamOpen: (stream) => {
         publisher.nodeConnected(stream.node, stream.group);
         insights.tracker.onStreamOpen(stream);
+        statusChanged("proxies");
       },
       onStreamClose: (stream) => {
         publisher.nodeDisconnected(stream.node, stream.group);
         insights.tracker.onStreamClose(stream);
+        statusChanged("proxies");
       },
-      onAck: () => insights.tracker.onAck(),
-      onNack: () => insights.tracker.onNack(),
+      onAck: () => {
+        insights.tracker.onAck();
+        statusChanged("proxies");
+      },
+      onNack: () => {
+        insights.tracker.onNack();
+        statusChanged("proxies");
+      },
     },
   }).catch((err: unknown) => {
     xdsTls?.stop();
@@ -316,6 +348,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       }
       metrics.translations.inc({ result: "ok" });
       insights.onTranslation(configInputOf(resources, translation));
+      history.record(snapshot, clock.now());
       logger.info(
         {
           revision: snapshot.revision,
@@ -509,6 +542,38 @@ export async function startManagementServer(options: ManagementServerOptions): P
     clients: clientViews,
     insights: insights.book,
     now: () => clock.now(),
+    history: (key) => history.versions(key),
+    ...(dataPlaneRates ? { dataPlane: () => dataPlaneRates.sample() } : {}),
+    describeProxy: (nodeId) => {
+      const streams = xds.proxyStatus().filter((p) => p.nodeId === nodeId);
+      const first = streams[0];
+      if (!first) return undefined;
+      const table = xds.ackTable();
+      const client = table.clients.find((c) => c.nodeId === nodeId);
+      return {
+        nodeId,
+        metadata: first.metadata,
+        streams: [...(client?.streams ?? streams.map((p) => p.kind))].sort(),
+        resources: table.resources.filter((r) => r.nodeId === nodeId).map(({ nodeId: _n, streams: _s, ...r }) => r),
+        config: proxyConfigJson(cache.snapshot(first.group)?.snapshot.all() ?? []),
+        ...(client?.lastNack
+          ? {
+              lastNack: {
+                error: `${shortType(client.lastNack.typeUrl)}: ${client.lastNack.error}`,
+                atMs: client.lastNack.at,
+              },
+            }
+          : {}),
+      };
+    },
+    onStatusChange: (listener) => {
+      statusListeners.add(listener);
+      const unsubscribeInsights = insights.book.subscribe(() => listener("insights"));
+      return () => {
+        statusListeners.delete(listener);
+        unsubscribeInsights();
+      };
+    },
     describe: (kind, namespace, name) => {
       const { groups, authConfigs, rateLimitConfigs } = publisher.publication;
       const table = xds.ackTable();
@@ -570,6 +635,9 @@ export async function startManagementServer(options: ManagementServerOptions): P
     port: options.apiPort,
     token: options.apiToken,
     ...(options.apiSecretsToken === undefined ? {} : { secretsToken: options.apiSecretsToken }),
+    ...(options.apiTokens ? { tokens: options.apiTokens } : {}),
+    ...(ui.oidc ? { oidc: ui.oidc } : {}),
+    ui: ui.handler,
     ...(options.insecureApi ? { insecure: true } : {}),
     ...(options.apiLimits ? { limits: options.apiLimits } : {}),
     ...(apiTls ? { tls: apiTls } : {}),

@@ -173,6 +173,7 @@ export function describeStack(stack: Stack, host: string, configDir: string): st
   return `Gantry is up: every service in this process, in-memory stores, resources from ${configDir}
 
   management API   http://${at}:${p.api}          gantry apply / get / describe / delete
+  dashboard        http://${at}:${p.api}/ui/      sign in with the token below (docs/ui.md)
   xDS (ADS)        ${at}:${p.xds}               Envoy gateways, sidecars, grpc-js-xds clients
   ext-auth         ${at}:${p.extauth}                Envoy ext_authz (gRPC), config from xDS
   rate limit       ${at}:${p.ratelimit}                Envoy rate limit (gRPC), config from xDS

@@ -25,10 +25,12 @@ const allowed: Record<string, readonly string[]> = {
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
   // Gantry's custom resources: CRDs, the informer source, status and admission decisions.
   kube: ["lib", "resources", "store", "translate"],
+  // The dashboard's OIDC sign-in uses the ext-auth server's OpenID provider client (discovery, keys, code exchange).
   server: [
     "cluster",
     "config",
     "envoy",
+    "extauth",
     "gen",
     "insights",
     "kube",

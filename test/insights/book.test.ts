@@ -26,6 +26,26 @@ function nack(node: string): Finding {
 }
 
 describe("InsightBook", () => {
+  it("tells subscribers when an insight appears or resolves or a silence changes, not on the same findings again", async () => {
+    const clock = new ManualClock(1_000);
+    const book = new InsightBook(clock, new MemoryInsightHistory(clock));
+    let told = 0;
+    const unsubscribe = book.subscribe(() => {
+      told += 1;
+    });
+    book.report("proxies", [nack("n1")]);
+    expect(told).toBe(1);
+    book.report("proxies", [nack("n1")]);
+    expect(told).toBe(1);
+    book.report("proxies", []);
+    expect(told).toBe(2);
+    await book.silence({ code: "GTY0203", createdAt: 1_000, reason: "" });
+    expect(told).toBe(3);
+    unsubscribe();
+    book.report("proxies", [nack("n2")]);
+    expect(told).toBe(3);
+  });
+
   it("keeps first seen, moves last seen, and resolves what a source no longer reports", async () => {
     const clock = new ManualClock(1_000);
     const book = new InsightBook(clock, new MemoryInsightHistory(clock));

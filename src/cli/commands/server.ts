@@ -46,6 +46,7 @@ import {
 import { stopOnSignal } from "../signals.js";
 import { checkKubeFlags, type KubeFlags, kubeClientOf, kubeOptions, startAdmission } from "./server-kube.js";
 import { checkRelayFlags, openClusterRegistry, type RelayFlags, relayOptions } from "./server-relay.js";
+import { apiTokensFromFlags, type UiFlags, uiFromFlags, uiOptions } from "./server-ui.js";
 
 interface ServerFlags extends TracingFlags, RelayFlags, KubeFlags {
   host: string;
@@ -109,7 +110,12 @@ const limitKeys = Object.keys(defaultApiLimits) as Array<keyof ApiLimits>;
  * Checks every flag and the values they point at before any port opens, so that a bad one stops
  * the server at once, with a message naming it, instead of leaving some ports served.
  */
-export function checkServerFlags(flags: ServerFlags, token: string | undefined, secretsToken?: string): void {
+export function checkServerFlags(
+  flags: ServerFlags,
+  token: string | undefined,
+  secretsToken?: string,
+  otherWaysIn = false,
+): void {
   if (token !== undefined) {
     try {
       checkApiTokens({ token });
@@ -117,8 +123,10 @@ export function checkServerFlags(flags: ServerFlags, token: string | undefined, 
       const source = flags.apiTokenFile ? `--api-token-file ${flags.apiTokenFile}` : "GANTRY_API_TOKEN";
       throw new Error(`${source}: ${(err as Error).message}`);
     }
-  } else if (!flags.insecureApi) {
-    throw new Error("the management API needs a token: --api-token-file FILE or GANTRY_API_TOKEN (or --insecure-api)");
+  } else if (!flags.insecureApi && !otherWaysIn) {
+    throw new Error(
+      "the management API needs a token: --api-token-file FILE or GANTRY_API_TOKEN, --api-tokens-file, --ui-oidc-issuer (or --insecure-api)",
+    );
   }
   if (secretsToken !== undefined) {
     try {
@@ -339,14 +347,17 @@ export function registerServer(program: Command): void {
   for (const option of kubeOptions()) command.addOption(option);
   for (const option of configLimitOptions()) command.addOption(option);
   for (const option of tracingOptions()) command.addOption(option);
-  command.action(async (flags: ServerFlags) => {
+  for (const option of uiOptions()) command.addOption(option);
+  command.action(async (flags: ServerFlags & UiFlags) => {
     const token = readApiToken(flags.apiTokenFile);
     const secretsToken = readApiToken(
       flags.apiSecretsTokenFile,
       "--api-secrets-token-file",
       "GANTRY_API_SECRETS_TOKEN",
     );
-    checkServerFlags(flags, token, secretsToken);
+    const apiTokens = apiTokensFromFlags(flags);
+    const ui = uiFromFlags(flags);
+    checkServerFlags(flags, token, secretsToken, apiTokens !== undefined || ui.oidc !== undefined);
     const kubeClient = await kubeClientOf(flags);
     const xdsTls = tlsFilesFromFlags(flags, "xds");
     const apiTls = tlsFilesFromFlags(flags, "api");
@@ -398,6 +409,9 @@ export function registerServer(program: Command): void {
       apiPort: flags.apiPort,
       apiToken: token,
       ...(secretsToken === undefined ? {} : { apiSecretsToken: secretsToken }),
+      ...(apiTokens ? { apiTokens } : {}),
+      ui,
+      ...(flags.prometheusUrl ? { dataPlaneRates: new PrometheusSource(flags.prometheusUrl) } : {}),
       apiLimits: apiLimitsOf(flags),
       ...(flags.insecureApi ? { insecureApi: true } : {}),
       ...(flags.configDir ? { configDir: flags.configDir } : {}),

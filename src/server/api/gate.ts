@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Http2ServerRequest, type Http2ServerResponse, constants as http2Constants } from "node:http2";
 import type { Timers } from "../../lib/clock.js";
-import type { ApiAuth } from "./auth.js";
+import type { ApiAuth, ApiCaller, Identification } from "./auth.js";
 import type { FailedAuthLimiter } from "./failed-auth.js";
 
 export type ApiRequest = IncomingMessage | Http2ServerRequest;
@@ -38,7 +38,8 @@ const grpcContentType = /^application\/grpc(-web(-text)?)?([+;]|$)/i;
  * Decides on a request from its headers alone, before a byte of its body is read: an address
  * that failed to authenticate too often is turned away without its token being compared (429 /
  * RESOURCE_EXHAUSTED, with Retry-After); a missing or wrong token is refused (401 /
- * UNAUTHENTICATED); a declared body over the limit is refused (413 / RESOURCE_EXHAUSTED). A body
+ * UNAUTHENTICATED; an OIDC ID token is verified asynchronously, still before the body is read); the
+ * caller it identified (role, secrets) is kept for the handler (`callerOf`); a declared body over the limit is refused (413 / RESOURCE_EXHAUSTED). A body
  * sent without a length is counted as it is read, by the Connect handler's `readMaxBytes`.
  * A refused request's body is never kept: an HTTP/1.1 connection is half-closed after the answer
  * and closed a moment later (`Expect: 100-continue` clients are not invited to send the body);
@@ -46,20 +47,38 @@ const grpcContentType = /^application\/grpc(-web(-text)?)?([+;]|$)/i;
  */
 export function gateRequests(handler: ApiHandler, options: GateOptions): ApiHandler {
   return (request, response) => {
-    const refusal = check(request, options);
-    if (refusal) {
-      refuse(request, response, refusal, options.timers);
-      return;
-    }
-    // The listener routes `Expect: 100-continue` here instead of letting Node invite the body at once.
-    if (request.httpVersionMajor === 1 && /100-continue/i.test(String(request.headers.expect ?? ""))) {
-      (response as ServerResponse).writeContinue();
-    }
-    handler(request, response);
+    const proceed = (refusal: Refusal | undefined) => {
+      if (refusal) {
+        refuse(request, response, refusal, options.timers);
+        return;
+      }
+      // The listener routes `Expect: 100-continue` here instead of letting Node invite the body at once.
+      if (request.httpVersionMajor === 1 && /100-continue/i.test(String(request.headers.expect ?? ""))) {
+        (response as ServerResponse).writeContinue();
+      }
+      handler(request, response);
+    };
+    const early = preCheck(request, options);
+    if (early) return proceed(early);
+    const identified = options.auth.identify(request.headers.authorization);
+    if (!(identified instanceof Promise)) return proceed(afterIdentify(request, identified, options));
+    // An ID token is verified against the provider's keys; the body waits unread meanwhile.
+    identified.then(
+      (result) => proceed(afterIdentify(request, result, options)),
+      () => proceed(afterIdentify(request, { refused: "the ID token could not be verified" }, options)),
+    );
   };
 }
 
-function check(request: ApiRequest, options: GateOptions): Refusal | undefined {
+const callers = new WeakMap<object, ApiCaller>();
+
+/** The caller the gate identified for a request it let through. */
+export function callerOf(request: object): ApiCaller | undefined {
+  return callers.get(request);
+}
+
+/** The failed-authentication budget, judged before any token is compared. */
+function preCheck(request: ApiRequest, options: GateOptions): Refusal | undefined {
   const client = request.socket?.remoteAddress ?? "unknown";
   const waitMs = options.failures.retryAfterMs(client);
   if (waitMs > 0) {
@@ -71,18 +90,15 @@ function check(request: ApiRequest, options: GateOptions): Refusal | undefined {
       retryAfterSeconds: Math.ceil(waitMs / 1000),
     };
   }
-  const authorization = request.headers.authorization;
-  if (options.auth.identify(authorization) === undefined) {
-    options.failures.recordFailure(client);
-    return {
-      code: "unauthenticated",
-      grpcStatus: 16,
-      httpStatus: 401,
-      message: authorization
-        ? "invalid bearer token"
-        : "missing bearer token (set GANTRY_API_TOKEN or --api-token-file)",
-    };
+  return undefined;
+}
+
+function afterIdentify(request: ApiRequest, identified: Identification, options: GateOptions): Refusal | undefined {
+  if ("refused" in identified) {
+    options.failures.recordFailure(request.socket?.remoteAddress ?? "unknown");
+    return { code: "unauthenticated", grpcStatus: 16, httpStatus: 401, message: identified.refused };
   }
+  callers.set(request, identified.caller);
   const declared = request.headers["content-length"];
   const length = declared === undefined ? 0 : Number(declared);
   if (!(length <= options.maxBodyBytes)) {

@@ -1,21 +1,32 @@
-import { createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ManagementService } from "../../gen/gantry/api/v1/management_pb.js";
 import { TrustAdminService } from "../../gen/gantry/api/v1/trust_pb.js";
 import { systemClock, type Timers } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
 import type { TlsFileWatch } from "../../lib/tls.js";
-import { ApiAuth, principalKey } from "./auth.js";
+import { ApiAuth, callerKey, type IdTokenVerifier } from "./auth.js";
 import { FailedAuthLimiter } from "./failed-auth.js";
-import { gateRequests } from "./gate.js";
+import { type ApiHandler, callerOf, gateRequests } from "./gate.js";
 import { type ApiListener, listenHttp } from "./http.js";
 import { type ApiLimits, resolveApiLimits } from "./limits.js";
 import { withParseErrorsAsInvalid } from "./parse-errors.js";
+import { refusalOf, type TokenEntry } from "./roles.js";
 import { type ManagementDeps, managementService } from "./service.js";
 import { trustAdminService } from "./trust.js";
 
-export { ApiAuth, type ApiPrincipal, checkApiTokens } from "./auth.js";
+export {
+  ApiAuth,
+  type ApiCaller,
+  checkApiTokens,
+  type Identification,
+  type IdTokenVerifier,
+  minApiTokenLength,
+  type Role,
+} from "./auth.js";
+export type { ApiHandler, ApiRequest, ApiResponse } from "./gate.js";
 export { type ApiLimits, apiLimitFlags, defaultApiLimits, resolveApiLimits } from "./limits.js";
+export { parseGroupRoles, parseTokensFile, roleOfGroups, type TokenEntry } from "./roles.js";
 export type { ManagementDeps, ProxyClientView, ProxyStatusView } from "./service.js";
 
 export interface ManagementApiOptions {
@@ -25,6 +36,10 @@ export interface ManagementApiOptions {
   token: string | undefined;
   /** The token that may also ask to see secret material; without it, nobody may. */
   secretsToken?: string | undefined;
+  /** More tokens, each with a role (`--api-tokens-file`). */
+  tokens?: readonly TokenEntry[];
+  /** Accepts the UI's OIDC ID tokens as bearer tokens. */
+  oidc?: IdTokenVerifier;
   insecure?: boolean;
   /** Defaults in `defaultApiLimits`. */
   limits?: Partial<ApiLimits>;
@@ -34,7 +49,22 @@ export interface ManagementApiOptions {
   timers?: Timers;
   /** Serve HTTPS (ALPN h2 and http/1.1) with the certificates this watch holds; stopped with the API. */
   tls?: TlsFileWatch;
+  /**
+   * Requests under `/ui` (the dashboard's files and its sign-in) go here without the token gate:
+   * they carry no API call, and the page needs them before it has a token.
+   */
+  ui?: ApiHandler;
 }
+
+/** Refuses a call the caller's role does not allow, before the handler runs. */
+const enforceRoles: Interceptor = (next) => async (request) => {
+  const refusal = refusalOf(request.contextValues.get(callerKey), request.method.localName, request.method.name);
+  if (refusal) throw new ConnectError(refusal, Code.PermissionDenied);
+  return next(request);
+};
+
+const isUiPath = (url: string | undefined) =>
+  url === "/ui" || url?.startsWith("/ui/") === true || url?.startsWith("/ui?") === true;
 
 /**
  * Serves the management API (Connect JSON, gRPC and gRPC-Web) on one port, HTTP/1.1 and h2c, or HTTPS (h2,
@@ -46,6 +76,8 @@ export async function startManagementApi(options: ManagementApiOptions): Promise
   const auth = new ApiAuth({
     token: options.token,
     secretsToken: options.secretsToken,
+    ...(options.tokens ? { tokens: options.tokens } : {}),
+    ...(options.oidc ? { oidc: options.oidc } : {}),
     ...(options.insecure ? { insecure: true } : {}),
   });
   const limits = resolveApiLimits(options.limits);
@@ -60,16 +92,23 @@ export async function startManagementApi(options: ManagementApiOptions): Promise
     },
     // Bounds bodies sent without a length, and what a compressed body may inflate to.
     readMaxBytes: limits.maxBodyBytes,
-    contextValues: (request) =>
-      createContextValues().set(principalKey, auth.identify(request.headers.authorization) ?? "api"),
+    interceptors: [enforceRoles],
+    // The gate identified the caller before letting the request through (nothing else reaches
+    // here); were it missing, the key's default is the least: a viewer without secrets.
+    contextValues: (request) => {
+      const caller = callerOf(request);
+      return caller ? createContextValues().set(callerKey, caller) : createContextValues();
+    },
     fallback: (_req, res) => {
       res.writeHead(404, { "content-type": "text/plain" });
       res.end("not found: the management API lives under /gantry.api.v1.ManagementService/\n");
     },
   });
   const failures = new FailedAuthLimiter({ perMinute: limits.authFailuresPerMinute, clock: timers });
+  const gated = gateRequests(handler, { auth, failures, maxBodyBytes: limits.maxBodyBytes, timers });
+  const ui = options.ui;
   return listenHttp(
-    gateRequests(handler, { auth, failures, maxBodyBytes: limits.maxBodyBytes, timers }),
+    ui ? (request, response) => (isUiPath(request.url) ? ui(request, response) : gated(request, response)) : gated,
     options.host,
     options.port,
     limits,

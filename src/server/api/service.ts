@@ -2,6 +2,8 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { ClusterRegistry } from "../../cluster/index.js";
+import { DataPlaneRatesResponseSchema } from "../../gen/gantry/api/v1/dataplane_pb.js";
+import { ResourceHistoryResponseSchema } from "../../gen/gantry/api/v1/history_pb.js";
 import {
   ApplyResult_Action,
   ApplyResultSchema,
@@ -15,7 +17,9 @@ import {
   type WatchEvent,
   WatchEventSchema,
 } from "../../gen/gantry/api/v1/management_pb.js";
+import { DescribeProxyResponseSchema } from "../../gen/gantry/api/v1/proxies_pb.js";
 import { type ResourceStatus, ResourceStatusSchema } from "../../gen/gantry/v1/status_pb.js";
+import type { DataPlaneSample } from "../../insights/index.js";
 import { defaultNamespace, isKind, type Kind, kinds, redactDocument } from "../../resources/index.js";
 import {
   type ResourceDocument,
@@ -30,7 +34,7 @@ import type { TrustAuthority } from "../../trust/index.js";
 import { type ApplyAction, type ApplyDeps, applyResources } from "../apply/index.js";
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
-import { type ApiAuth, principalKey } from "./auth.js";
+import { type ApiAuth, callerKey } from "./auth.js";
 import { clusterHandlers } from "./clusters.js";
 import { type InsightsDeps, insightsOf, listInsights, silenceInsight, unsilenceInsight } from "./insights.js";
 
@@ -58,6 +62,38 @@ export interface ManagementDeps {
   clusters?: ClusterRegistry;
   /** The workload root CA; without it (no relay port), TrustAdminService answers FAILED_PRECONDITION. */
   trust?: TrustAuthority;
+  /**
+   * Tells when proxies' ACK/NACK state or the active insights change (Watch with `status`);
+   * returns the unsubscribe. Without it, such a Watch gets store events only.
+   */
+  onStatusChange?(listener: (what: "proxies" | "insights") => void): () => void;
+  /** A resource's last versions as this replica translated them, oldest first; none when not given. */
+  history?(
+    key: ResourceKey,
+  ): ReadonlyArray<{ revision: number; seenAt: number; document: ResourceDocument | undefined }>;
+  /** The data plane's decisions from Prometheus (`--prometheus-url`); without it, none. */
+  dataPlane?(): Promise<DataPlaneSample>;
+  /** One client connected to this replica in detail; `undefined` when it is not connected here. */
+  describeProxy?(nodeId: string): ProxyDetailView | undefined;
+}
+
+/** A client in detail, in plain values (times in clock ms). */
+export interface ProxyDetailView {
+  nodeId: string;
+  metadata: JsonObject;
+  streams: string[];
+  resources: Array<{
+    typeUrl: string;
+    name: string;
+    state: string;
+    version: string;
+    clientVersion: string;
+    sent: boolean;
+    error: string;
+    since: number | undefined;
+  }>;
+  config: JsonObject[];
+  lastNack?: { error: string; atMs: number };
 }
 
 /** A proxy as the xDS server reports it, in plain values. */
@@ -134,12 +170,17 @@ function asDocument(value: JsonObject, index: number): ResourceDocument {
 }
 
 /**
- * Whether a call that asked to see secrets (`show_secrets`) may: only with the secrets token.
+ * Whether a call that asked to see secrets (`show_secrets`) may: only with the secrets token (a
+ * viewer is told its role is why).
  * Asking without it is an error rather than a quiet redaction, so a script learns it got no secret.
  */
 function mayShowSecrets(asked: boolean, context: HandlerContext, auth: Pick<ApiAuth, "revealsSecrets">): boolean {
   if (!asked) return false;
-  if (context.values.get(principalKey) === "secrets") return true;
+  const caller = context.values.get(callerKey);
+  if (caller.secrets) return true;
+  if (caller.role === "viewer") {
+    throw new ConnectError("role viewer may not see secret material (show_secrets)", Code.PermissionDenied);
+  }
   throw new ConnectError(
     auth.revealsSecrets
       ? "show_secrets needs the secrets token (the server's --api-secrets-token-file); this token may not see secrets"
@@ -238,6 +279,7 @@ export function managementService(
     async *watch(request, context) {
       const queue: WatchEvent[] = [];
       let wake: (() => void) | undefined;
+      let statusEvent: WatchEvent | undefined;
       const onChange = (change: StoreChange) => {
         const event =
           change.kind === "resync"
@@ -249,12 +291,26 @@ export function managementService(
               });
         if (change.kind === "changed" && event.upserted.length === 0 && event.deleted.length === 0) return;
         // A watcher that does not read is cut off rather than buffered without bound.
-        if (queue.length >= 1_000)
+        if (queue.length >= 1_000) {
           queue.splice(0, queue.length, create(WatchEventSchema, { revision: BigInt(change.revision), resync: true }));
-        else queue.push(event);
+          statusEvent = undefined;
+        } else queue.push(event);
+        wake?.();
+      };
+      // Status events are coalesced: one waiting in the queue takes every later change of its kind.
+      const onStatus = (what: "proxies" | "insights") => {
+        if (!statusEvent) {
+          statusEvent = create(WatchEventSchema, {});
+          queue.push(statusEvent);
+        }
+        if (what === "proxies") statusEvent.proxiesChanged = true;
+        else statusEvent.insightsChanged = true;
         wake?.();
       };
       const unwatch = deps.store.watch(onChange);
+      const unwatchStatus = request.status ? deps.onStatusChange?.(onStatus) : undefined;
+      // A status watcher learns at once that the stream is open (the dashboard's live indicator).
+      if (request.status) queue.push(create(WatchEventSchema, {}));
       const aborted = new Promise<void>((resolve) =>
         context.signal.addEventListener("abort", () => resolve(), { once: true }),
       );
@@ -262,6 +318,7 @@ export function managementService(
         while (!context.signal.aborted) {
           const next = queue.shift();
           if (next) {
+            if (next === statusEvent) statusEvent = undefined;
             yield next;
             continue;
           }
@@ -270,6 +327,7 @@ export function managementService(
         }
       } finally {
         unwatch();
+        unwatchStatus?.();
       }
     },
 
@@ -301,6 +359,53 @@ export function managementService(
 
     async unsilenceInsight(request) {
       return unsilenceInsight(insightsOrFail(), request);
+    },
+
+    async resourceHistory(request) {
+      if (!request.kind || !request.name) throw new ConnectError("kind and name are required", Code.InvalidArgument);
+      const key = { kind: request.kind, namespace: request.namespace || defaultNamespace, name: request.name };
+      return create(ResourceHistoryResponseSchema, {
+        versions: (deps.history?.(key) ?? []).map((v) => ({
+          revision: BigInt(v.revision),
+          seenAt: timestampFromMs(v.seenAt),
+          deleted: v.document === undefined,
+          ...(v.document ? { document: redactDocument(v.document as unknown as JsonObject) } : {}),
+        })),
+      });
+    },
+
+    async dataPlaneRates() {
+      if (!deps.dataPlane) {
+        throw new ConnectError(
+          "this server reads no data-plane metrics: start it with --prometheus-url",
+          Code.FailedPrecondition,
+        );
+      }
+      const sample = await deps.dataPlane().catch((err: unknown) => {
+        throw new ConnectError(`Prometheus: ${(err as Error).message}`, Code.Unavailable);
+      });
+      return create(DataPlaneRatesResponseSchema, {
+        windowSeconds: Math.round(sample.windowSeconds),
+        ...(sample.extAuth ? { extAuth: sample.extAuth } : {}),
+        ...(sample.rateLimit ? { rateLimit: sample.rateLimit } : {}),
+      });
+    },
+
+    async describeProxy(request) {
+      if (!request.nodeId) throw new ConnectError("node_id is required", Code.InvalidArgument);
+      const detail = deps.describeProxy?.(request.nodeId);
+      if (!detail) {
+        throw new ConnectError(`proxy ${request.nodeId} is not connected to this server replica`, Code.NotFound);
+      }
+      const { lastNack, resources, ...rest } = detail;
+      return create(DescribeProxyResponseSchema, {
+        ...rest,
+        resources: resources.map(({ since, ...r }) => ({
+          ...r,
+          ...(since === undefined ? {} : { since: timestampFromMs(since) }),
+        })),
+        ...(lastNack ? { lastNackError: lastNack.error, lastNackTime: timestampFromMs(lastNack.atMs) } : {}),
+      });
     },
 
     async listProxies() {

@@ -41,3 +41,9 @@ export async function createOidcEvaluator(
   const provider = new OidcProviderClient(parsed, deps.clock, deps.logger);
   return new OidcEvaluator(parsed, provider, stores, deps.clock, deps.logger);
 }
+
+// The management server's dashboard signs in through the same provider client and login URL.
+export { parseCookies } from "./cookies.js";
+export { authorizationUrl } from "./login.js";
+export { OidcProviderClient } from "./provider.js";
+export type { OidcSettings } from "./settings.js";
