@@ -7,6 +7,7 @@
 // streams. Writes results/xds-vs-go-control-plane.md.
 //
 //   node bench/xds-go-control-plane/run.mjs [--quick] [--clients N] [--rounds N] [--streams N] [--processes N]
+//     [--gantry-only] (skip go-control-plane: to profile Gantry; writes the .quick.md file, never results)
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -22,7 +23,8 @@ const flag = (name, fallback) => {
   const at = args.indexOf(name);
   return at >= 0 ? Number(args[at + 1]) : fallback;
 };
-const quick = args.includes("--quick");
+const gantryOnly = args.includes("--gantry-only");
+const quick = args.includes("--quick") || gantryOnly;
 const clientCount = flag("--clients", quick ? 100 : 1_000);
 const rounds = flag("--rounds", quick ? 3 : 7);
 const manyStreams = flag("--streams", quick ? 1_000 : 10_000);
@@ -54,9 +56,20 @@ function jsonChild(command, argv) {
       child.stdin.write(`${JSON.stringify(value)}\n`);
       return answer;
     },
+    /** Ends its input and waits (10 s at most) for it to exit on its own: a profiled Node writes its profile then. */
     stop: () => {
       child.stdin.end();
-      child.kill();
+      if (child.exitCode !== null) return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill();
+          resolve();
+        }, 10_000);
+        child.once("exit", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     },
   };
 }
@@ -97,7 +110,13 @@ const files = Array.from({ length: rounds + 1 }, (_, revision) => {
 async function measure(kind, streams, perConn) {
   const server =
     kind === "gantry"
-      ? jsonChild(process.execPath, ["--expose-gc", "--max-old-space-size=4096", join(here, "gantry-xds.mjs")])
+      ? jsonChild(process.execPath, [
+          // BENCH_PROFILE_DIR=/tmp/prof: Gantry's server writes a V8 CPU profile there when it stops.
+          ...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+          "--expose-gc",
+          "--max-old-space-size=4096",
+          join(here, "gantry-xds.mjs"),
+        ])
       : jsonChild(serverBinary, []);
   const { port } = await server.next(60_000);
   await server.ask({ op: "load", file: files[0] });
@@ -146,8 +165,8 @@ async function measure(kind, streams, perConn) {
   const rssAfterRounds = rssMiB(server.child.pid);
   // Gantry only: its V8 heap after a full GC, what the streams hold once their responses are written.
   const heapMiB = kind === "gantry" ? (await server.ask({ op: "heap" })).heapMiB : undefined;
-  for (const c of fleet) c.stop();
-  server.stop();
+  for (const c of fleet) c.child.kill();
+  await server.stop();
   return { kind, streams, syncMs, reconnects, rssAfterSync, rssAfterRounds, heapMiB, results };
 }
 
@@ -156,7 +175,7 @@ const runs = [];
 // The results are written after each server's run, so that a later failure keeps what was measured.
 for (const [kind, streams, perConn] of [
   ["gantry", clientCount, 1],
-  ["go-control-plane", clientCount, 1],
+  ...(gantryOnly ? [] : [["go-control-plane", clientCount, 1]]),
   ["gantry", manyStreams, 100],
 ]) {
   try {
@@ -183,7 +202,9 @@ function writeResults(runs) {
     const us = (v) => `${v.toFixed(0)} µs`;
     return `| ${run.kind === "gantry" ? "Gantry" : `go-control-plane ${versions.goControlPlane}`} | ${run.streams.toLocaleString("en")} | ${(run.syncMs / 1000).toFixed(2)} s | ${ms(median(run.results.map((r) => r.p50)))} | ${ms(median(p99))} (${spread(p99, ms)}) | ${ms(median(all))} (${spread(all, ms)}) | ${run.results.reduce((n, r) => n + r.missed, 0)} (${run.reconnects}) | ${us(median(cpu))} (${spread(cpu, us)}) | ${run.rssAfterSync.toFixed(0)} MiB / ${run.rssAfterRounds.toFixed(0)} MiB | ${run.heapMiB === undefined ? "–" : `${run.heapMiB.toFixed(0)} MiB`} |`;
   };
-  const [gantry, gcp, many] = runs;
+  const gantry = runs[0];
+  const gcp = runs.find((run) => run.kind === "go-control-plane");
+  const many = runs.find((run, i) => i > 0 && run.kind === "gantry");
   const measured = (run) => run !== undefined && run.failed === undefined;
   const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
   const allOf = (run) => median(run.results.map((r) => r.all));

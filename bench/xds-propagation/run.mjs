@@ -105,6 +105,8 @@ const server = spawn(
   ],
   { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, GANTRY_API_TOKEN: token } },
 );
+// A failed run (a client that never connects) must not leave the server running.
+process.once("exit", () => server.kill("SIGTERM"));
 await untilHealthy(metricsPort);
 
 const go = jsonChild(binary, [

@@ -90,11 +90,28 @@ export class ResponseEncodings {
   }
 }
 
+/** Field 5 (`nonce`), wire type 2 (length-delimited): the nonce's tag in both response types. */
+const nonceTag = (5 << 3) | 2;
+
 /**
  * One stream's response: the shared body and its nonce, the parts of one message (joined only as
- * they are framed for the wire). Both response types carry the nonce in field 5; it is encoded by
- * the schema itself rather than by hand.
+ * they are framed for the wire). The nonce field is written here rather than by protobuf-es, whose
+ * writer set up for these few bytes was 10% of the server's time at 10,000 streams; the encoding
+ * test decodes it with the schema.
  */
 export function withNonce(body: SharedBody, nonce: string): readonly Uint8Array[] {
-  return [body, toBinary(DiscoveryResponseSchema, create(DiscoveryResponseSchema, { nonce }))];
+  const text = Buffer.from(nonce, "utf8");
+  const length: number[] = [];
+  for (let rest = text.byteLength; ; rest >>>= 7) {
+    if (rest < 0x80) {
+      length.push(rest);
+      break;
+    }
+    length.push((rest & 0x7f) | 0x80);
+  }
+  const field = Buffer.allocUnsafe(1 + length.length + text.byteLength);
+  field[0] = nonceTag;
+  field.set(length, 1);
+  field.set(text, 1 + length.length);
+  return [body, field];
 }

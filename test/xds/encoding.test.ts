@@ -1,4 +1,4 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import {
   DeltaDiscoveryResponseSchema,
@@ -22,6 +22,14 @@ describe("shared response encodings", () => {
       [probeType, "b"],
     ]);
     expect(fromBinary(DiscoveryResponseSchema, Buffer.concat(withNonce(shared, "9-1"))).nonce).toBe("9-1");
+  });
+
+  it("writes the nonce field as the schema encodes it, short or long", () => {
+    for (const nonce of ["1-1", "12345-67890", "n".repeat(300), "é-ü"]) {
+      const field = new Uint8Array(withNonce(new Uint8Array(), nonce)[1] ?? []);
+      expect(field).toEqual(toBinary(DiscoveryResponseSchema, create(DiscoveryResponseSchema, { nonce })));
+      expect(field).toEqual(toBinary(DeltaDiscoveryResponseSchema, create(DeltaDiscoveryResponseSchema, { nonce })));
+    }
   });
 
   it("keeps a partial body apart from the whole set of the same version", () => {
