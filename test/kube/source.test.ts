@@ -155,7 +155,8 @@ describe.skipIf(!ready)("gantry server with --kubeconfig (a real kube-apiserver)
     await kube.restart();
     await kube.kubectlOk(["apply", "-f", "-"], routeTable("a"));
     await waitFor(async () => (await answering()) === "a", {
-      timeoutMs: 15_000,
+      // The watch is resumed after a backoff of at most 10 s once the API server is back.
+      timeoutMs: 25_000,
       what: "the change made after the restart to reach the client",
     });
   }, 60_000);
