@@ -384,4 +384,28 @@ describe.skipIf(helm === undefined || !haveKube())("the Helm chart on a real kub
     expect(await can("update", "leases/another")).toBe("no");
     expect(await can("delete", "leases/gantry-server")).toBe("no");
   });
+
+  it("the server's other rights are exactly its informers', status writes' and webhook configuration's calls", async () => {
+    const rbac = (await template(undefined)).objects.filter((o) =>
+      ["gantry-server-resources", "gantry-server-admission"].includes(o.metadata.name),
+    );
+    expect(rbac.map((o) => o.kind).sort()).toEqual([
+      "ClusterRole",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "ClusterRoleBinding",
+    ]);
+    await kube.kubectlOk(["apply", "-f", "-"], rbac.map((o) => JSON.stringify(o)).join("\n"));
+    const can = async (...args: string[]) =>
+      (await kube.kubectl(["auth", "can-i", ...args, "--as=system:serviceaccount:gantry:gantry-server"])).stdout.trim();
+    for (const file of readdirSync(crds)) {
+      const resource = file.replace(/\.yaml$/, "");
+      expect(await can("watch", resource, "--all-namespaces")).toBe("yes");
+      expect(await can("patch", resource, "--subresource=status", "-n", "shop")).toBe("yes");
+      expect(await can("patch", resource, "-n", "shop")).toBe("no");
+    }
+    expect(await can("patch", "validatingwebhookconfigurations/gantry-server")).toBe("yes");
+    expect(await can("patch", "validatingwebhookconfigurations/another")).toBe("no");
+    expect(await can("get", "secrets", "-n", "gantry")).toBe("no");
+  });
 });

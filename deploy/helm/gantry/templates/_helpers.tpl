@@ -123,7 +123,11 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* The plurals of Gantry's custom resources (deploy/crds; the chart test checks this list against it). */}}
+{{/* The plurals of Gantry's custom resources, from the chart's crds/ (deploy/crds), comma-separated: a new kind needs no edit here. */}}
 {{- define "gantry.resourcePlurals" -}}
-authconfigs,corspolicies,destinations,extauthpolicies,failoverpolicies,faultinjectionpolicies,gateways,headerpolicies,ratelimitpolicies,retrytimeoutpolicies,routetables,secrets,virtualdestinations
+{{- $plurals := list }}
+{{- range $path, $_ := .Files.Glob "crds/*.gantry.dev.yaml" }}
+{{- $plurals = append $plurals (base $path | trimSuffix ".gantry.dev.yaml") }}
+{{- end }}
+{{- join "," $plurals }}
 {{- end -}}
