@@ -200,7 +200,12 @@ describe("workload trust across two clusters (real server and agents)", { timeou
   it("each agent holds its cluster's intermediate, signed by the root over the relay and sealed in its data dir", async () => {
     const roots = await bundle();
     for (const cluster of clusters) {
-      const stored = JSON.parse(await readFile(join(agentOf(cluster).dataDir, "workload-ca.json"), "utf8")) as {
+      const file = join(agentOf(cluster).dataDir, "workload-ca.json");
+      const text = await waitFor(() => readFile(file, "utf8"), {
+        timeoutMs: 30_000,
+        what: `${cluster}'s intermediate`,
+      });
+      const stored = JSON.parse(text) as {
         certPem: string;
         key: { alg: string };
       };

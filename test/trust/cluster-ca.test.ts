@@ -71,7 +71,7 @@ describe("the agent's intermediate CA", () => {
       };
       const ca = new ClusterCa(options);
       await ca.start();
-      const first = ca.current;
+      const first = await waitFor(() => ca.current, { timeoutMs: 10_000, what: "the intermediate" });
       expect(first?.trustDomain).toBe("gantry.local");
       const stored = await readFile(join(dir, "data", "workload-ca.json"), "utf8");
       expect(stored).not.toContain("PRIVATE KEY");
@@ -105,6 +105,7 @@ describe("the agent's intermediate CA", () => {
       });
       const ca = new ClusterCa({ dataDir: join(dir, "data"), cluster: "east", relay: [server.address], credentials });
       await ca.start();
+      await waitFor(() => ca.current, { timeoutMs: 10_000, what: "the intermediate" });
       const changes: string[] = [];
       ca.onChange((state) => changes.push(state.chainPem));
       const [newRootPem] = (await server.authority.rotateRoot(3600_000)).filter((r) => r.signing).map((r) => r.certPem);
