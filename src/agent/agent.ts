@@ -273,7 +273,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     readiness: (): Readiness => {
       const detail = [
         `cluster: ${cluster}`,
-        `relay: ${relay.connected ? `connected to ${relay.address}` : "not connected"}`,
+        // Connected once the server answered: a stream to a dead address exists until it fails.
+        `relay: ${relay.established ? `connected to ${relay.address}` : "not connected"}`,
         ...(current ? [`output: ${current.version} from ${server || "unknown server"}`] : []),
         ...(staleSinceMs === undefined ? [] : [`stale since ${new Date(staleSinceMs).toISOString()}`]),
       ];

@@ -58,6 +58,7 @@ export class RelayClient {
   #stopped = false;
   /** Outputs are taken one at a time, in order. */
   #outputs: Promise<void> = Promise.resolve();
+  #heard = false;
 
   constructor(options: RelayClientOptions) {
     if (options.addresses.length === 0) throw new Error("--relay: at least one host:port is required");
@@ -67,6 +68,11 @@ export class RelayClient {
 
   get connected(): boolean {
     return this.#stream !== undefined;
+  }
+
+  /** The open stream has heard from the server (a stream to a dead address is open until it fails). */
+  get established(): boolean {
+    return this.#stream !== undefined && this.#heard;
   }
 
   get address(): string {
@@ -130,11 +136,13 @@ export class RelayClient {
     stream.on("data", (message: ServerMessage) => {
       // Data proves the server took the Hello: back-off starts over.
       this.#attempt = 0;
+      if (this.#stream === stream) this.#heard = true;
       this.#handle(message);
     });
     stream.on("error", (err: Error) => end(err));
     stream.on("end", () => end(undefined));
     this.#stream = stream;
+    this.#heard = false;
     stream.write(create(AgentMessageSchema, { message: { case: "hello", value: this.#options.hello() } }));
     this.#options.onOpen();
   }

@@ -149,8 +149,14 @@ export class WorkloadIssuer {
     let timer: Timer | undefined;
     let stopped = false;
     let running: Promise<void> | undefined;
+    /** A change came while a renewal was under way: that renewal may have read the CA before it. */
+    let again = false;
     const renew = () => {
-      if (stopped || running) return;
+      if (stopped) return;
+      if (running) {
+        again = true;
+        return;
+      }
       running = (async () => {
         timer?.cancel();
         try {
@@ -171,6 +177,10 @@ export class WorkloadIssuer {
         }
       })().finally(() => {
         running = undefined;
+        if (again) {
+          again = false;
+          renew();
+        }
       });
     };
     this.#watches.add(renew);

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -78,6 +79,52 @@ describe("the workload issuer", () => {
     await waitFor(() => refused.length === 1, { timeoutMs: 5_000 });
     expect(refused[0]?.reason).toBe("expired");
     expect(issued).toHaveLength(2);
+    watch.stop();
+  });
+
+  it("re-issues when the intermediate changes during an issuance (the certificate follows the latest intermediate)", async () => {
+    const clock = new ManualClock(Date.now());
+    const [first, second, third] = [await caState(clock), await caState(clock), await caState(clock)];
+    const listeners = new Set<(state: ClusterCaState) => void>();
+    let current = first as ClusterCaState;
+    /** Set to make the next read of the intermediate bring a change right after it. */
+    let changeAfterRead: ClusterCaState | undefined;
+    const ca = {
+      get current() {
+        const read = current;
+        const next = changeAfterRead;
+        if (next) {
+          changeAfterRead = undefined;
+          queueMicrotask(() => {
+            current = next;
+            for (const listener of listeners) listener(next);
+          });
+        }
+        return read;
+      },
+      onChange: (listener: (state: ClusterCaState) => void) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    const attestor = { kind: "test", attest: async () => ({ namespace: "shop", serviceAccount: "cart" }) };
+    const issuer = new WorkloadIssuer({ ca, attestor, timers: clock });
+    const issued: WorkloadCertificate[] = [];
+    const watch = await issuer.watch(
+      "x",
+      (c) => issued.push(c),
+      () => {},
+    );
+    changeAfterRead = third;
+    current = second as ClusterCaState;
+    for (const listener of listeners) listener(current);
+    const thirdKey = new X509Certificate(third?.chainPem as string).publicKey;
+    const fromThird = (c: WorkloadCertificate | undefined) =>
+      c !== undefined && new X509Certificate(c.certChainPem).verify(thirdKey);
+    await waitFor(() => fromThird(issued.at(-1)), {
+      timeoutMs: 5_000,
+      what: "a certificate from the intermediate that came during the issuance",
+    });
     watch.stop();
   });
 

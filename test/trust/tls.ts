@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
 
@@ -68,4 +69,20 @@ export async function handshake(server: TlsSide, client: TlsSide, expectServerId
   } finally {
     await new Promise<void>((resolve) => listener.close(() => resolve()));
   }
+}
+
+export const blocks = (pem: string) =>
+  pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) ?? [];
+
+/** Whether the first certificate of `chainPem` chains, through the rest, to one of `rootsPem`. */
+export function chainsTo(chainPem: string, rootsPem: string): boolean {
+  const chain = blocks(chainPem).map((p) => new X509Certificate(p));
+  const roots = blocks(rootsPem).map((p) => new X509Certificate(p));
+  for (let i = 0; i < chain.length; i++) {
+    const cert = chain[i] as X509Certificate;
+    if (roots.some((r) => cert.checkIssued(r) && cert.verify(r.publicKey))) return true;
+    const parent = chain[i + 1];
+    if (!parent || !cert.verify(parent.publicKey)) return false;
+  }
+  return false;
 }
