@@ -11,6 +11,7 @@ import {
   RateLimitPolicySpecSchema,
   RetryTimeoutPolicySpecSchema,
 } from "../gen/gantry/v1/policies_pb.js";
+import { ApiProductSpecSchema, PortalSpecSchema, UsagePlanSpecSchema } from "../gen/gantry/v1/portal_pb.js";
 import { RouteTableSpecSchema } from "../gen/gantry/v1/route_table_pb.js";
 import { SecretSpecSchema } from "../gen/gantry/v1/secret_pb.js";
 
@@ -31,6 +32,9 @@ export const specSchemas = {
   HeaderPolicy: HeaderPolicySpecSchema,
   VirtualDestination: VirtualDestinationSpecSchema,
   FailoverPolicy: FailoverPolicySpecSchema,
+  ApiProduct: ApiProductSpecSchema,
+  UsagePlan: UsagePlanSpecSchema,
+  Portal: PortalSpecSchema,
 } as const satisfies Record<string, DescMessage>;
 
 export type Kind = keyof typeof specSchemas;

@@ -4,6 +4,7 @@
 // helpers; split, each would have to export them.
 import type { HttpRoute, RequestMatcher, WeightedDestination } from "../../gen/gantry/v1/route_table_pb.js";
 import { kindKey, type Metadata, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { routeTablesOf } from "../attachments.js";
 import { durationMs } from "../durations.js";
 import type { ModelAction, ModelMatch, ModelRoute } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
@@ -57,6 +58,9 @@ export function flattenContext(index: Index): string {
     "Secret",
     // A VirtualDestination is valid or not by its FailoverPolicy too.
     "FailoverPolicy",
+    // Products attach their plans' limits to their route tables' routes.
+    "ApiProduct",
+    "UsagePlan",
   ] as const) {
     for (const [name, resource] of index.of(kind)) parts.push(`${kindKey(kind, name)}=${objectId(resource)}`);
   }
@@ -521,8 +525,11 @@ export class RouteFlattener {
       .filter((o) => o.startsWith(destinationKeyPrefix))
       .map((o) => this.#destination(o.slice(destinationKeyPrefix.length))?.resource.metadata)
       .filter((m) => m !== undefined);
+    // Only products select by route table: the route's tables are read once, and only for them.
+    const tables = this.policies.all.some((p) => p.routeTables !== undefined) ? routeTablesOf(route) : [];
     for (const policy of this.policies.all) {
-      if (!appliesTo(policy, namespace, labels, destinations)) continue;
+      const byTable = tables.some((t) => policy.routeTables?.has(t) === true);
+      if (!byTable && !appliesTo(policy, namespace, labels, destinations)) continue;
       this.policies.used.add(policy.key);
       this.#recording?.used.push(policy.key);
       if (policy.conflictsWith(route.policies)) {
