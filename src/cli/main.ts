@@ -8,6 +8,7 @@ import { registerCluster } from "./commands/cluster.js";
 import { registerDescribe } from "./commands/describe.js";
 import { registerExtAuth } from "./commands/extauth.js";
 import { registerInsights } from "./commands/insights.js";
+import { registerPortal } from "./commands/portal.js";
 import { registerRateLimit } from "./commands/ratelimit.js";
 import { registerResourceCommands } from "./commands/resources.js";
 import { registerServer } from "./commands/server.js";
@@ -28,6 +29,7 @@ const subcommands: Array<(program: Command) => void> = [
   registerApiKey,
   registerCluster,
   registerRateLimit,
+  registerPortal,
 ];
 
 function version(): string {

@@ -24,6 +24,8 @@ const allowed: Record<string, readonly string[]> = {
   server: ["cluster", "config", "envoy", "gen", "insights", "lib", "resources", "store", "translate", "xds"],
   // The agent serves its cluster as the server serves its own: the same Publisher and relay codec.
   agent: ["cluster", "config", "envoy", "gen", "lib", "resources", "server", "xds"],
+  // The portal's keys are ext-auth's own records; it reads resources and their schemas.
+  portal: ["extauth", "gen", "lib", "resources"],
   up: ["extauth", "feeds", "insights", "lib", "ratelimit", "server", "store"],
   cli: [
     "agent",
@@ -34,6 +36,7 @@ const allowed: Record<string, readonly string[]> = {
     "gen",
     "insights",
     "lib",
+    "portal",
     "ratelimit",
     "resources",
     "server",
