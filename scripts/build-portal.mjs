@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the developer portal's pages (portal/) into dist/portal with esbuild: one Preact bundle,
+// Builds the developer portal's pages (portal/) into dist/portal/pages with esbuild: one Preact bundle,
 // its stylesheet and entry page, and Scalar's standalone API-reference renderer copied beside them
 // (loaded only by product pages, so the portal works offline from its own files).
 //
@@ -20,7 +20,8 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const source = join(root, "portal");
-const out = join(root, "dist", "portal");
+// Beside (not over) tsc's output for src/portal, which is dist/portal itself.
+const out = join(root, "dist", "portal", "pages");
 const stampFile = join(root, ".cache", "portal-build.stamp");
 
 function files(dir) {

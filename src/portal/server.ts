@@ -39,7 +39,7 @@ export interface PortalOptions {
   /** The rate-limit server's /metrics, for usage; absent: no usage. */
   rateLimitMetricsUrl?: string;
   usageIntervalMs: number;
-  /** The built pages (dist/portal). */
+  /** The built pages (dist/portal/pages). */
   pagesDir: string;
   /** Relative OpenAPI `file` sources are read from here. */
   baseDir: string;

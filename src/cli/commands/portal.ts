@@ -113,7 +113,7 @@ export function registerPortal(program: Command): void {
     .addOption(
       new Option("--pages-dir <dir>", "the built pages")
         .env("GANTRY_PORTAL_PAGES_DIR")
-        .default(fileURLToPath(new URL("../../../dist/portal", import.meta.url))),
+        .default(fileURLToPath(new URL("../../portal/pages", import.meta.url))),
     )
     .addOption(logLevelOption())
     .action(async (flags: PortalFlags) => {
