@@ -39,7 +39,8 @@ export function ApiReference({ schemaUrl }: { schemaUrl: string }) {
           hideClientButton: true,
           hideDownloadButton: false,
           showDeveloperTools: "never",
-          layout: "modern",
+          // The classic layout is one column: it fits inside the page rather than taking the whole window.
+          layout: "classic",
           agent: { disabled: true },
           telemetry: false,
         });

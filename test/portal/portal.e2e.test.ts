@@ -329,7 +329,9 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
     const { page } = await signIn("alice");
     await page.getByRole("link", { name: "Pet store" }).click();
     const reference = page.getByTestId("api-reference");
-    await reference.getByText("Show one pet").first().waitFor({ timeout: 60_000 });
+    // Rendered by Scalar from the product's document: its title, and each operation (collapsed at first).
+    await reference.getByRole("heading", { name: "Pet store" }).first().waitFor({ timeout: 60_000 });
+    await reference.getByText("Show one pet").first().waitFor({ state: "attached" });
     await saveScreenshot(page, suite, "product");
     expect(external).toEqual([]);
 
