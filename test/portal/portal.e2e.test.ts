@@ -421,6 +421,28 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
     expect((await api(page, "DELETE", `apps/${appId}`)).status).toBe(404);
   });
 
+  it("holds a subscription to a plan that needs approval until an admin approves it", async () => {
+    const { page: bob } = await signIn("bob");
+    const created = await bob.request.post(`${portalOrigin}/portal/v1/apps`, {
+      headers: { "content-type": "application/json" },
+      data: JSON.stringify({ name: "bob-app", product: "e2e/pets", plan: "e2e/partner" }),
+    });
+    expect(created.status()).toBe(201);
+    const app = (await created.json()) as { id: string; state: string };
+    expect(app.state).toBe("pending");
+    const refusedKey = await api(bob, "POST", `apps/${app.id}/keys`);
+    expect(refusedKey).toEqual({
+      status: 409,
+      body: { error: `app ${app.id}: its subscription to e2e/partner awaits approval` },
+    });
+    expect((await api(bob, "POST", `admin/subscriptions/${app.id}/approve`)).status).toBe(403);
+    const { page: admin } = await signIn("admin");
+    expect((await api(admin, "POST", `admin/subscriptions/${app.id}/approve`)).body["state"]).toBe("approved");
+    const key = await api(bob, "POST", `apps/${app.id}/keys`);
+    expect(key.status).toBe(201);
+    expect((await callApi(key.body["secret"] as string)).status).toBe(200);
+  });
+
   it("shows a product once an admin publishes it", async () => {
     const { page } = await signIn("admin");
     const admin = await api(page, "GET", "admin/apis");
