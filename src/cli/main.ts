@@ -9,6 +9,7 @@ import { registerCluster } from "./commands/cluster.js";
 import { registerDescribe } from "./commands/describe.js";
 import { registerExtAuth } from "./commands/extauth.js";
 import { registerInsights } from "./commands/insights.js";
+import { registerPortal } from "./commands/portal.js";
 import { registerRateLimit } from "./commands/ratelimit.js";
 import { registerResourceCommands } from "./commands/resources.js";
 import { registerServer } from "./commands/server.js";
@@ -32,6 +33,7 @@ const subcommands: Array<(program: Command) => void> = [
   registerRateLimit,
   registerWorkload,
   registerCa,
+  registerPortal,
 ];
 
 function version(): string {

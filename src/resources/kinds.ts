@@ -12,6 +12,7 @@ import {
   RateLimitPolicySpecSchema,
   RetryTimeoutPolicySpecSchema,
 } from "../gen/gantry/v1/policies_pb.js";
+import { ApiProductSpecSchema, PortalSpecSchema, UsagePlanSpecSchema } from "../gen/gantry/v1/portal_pb.js";
 import { RouteTableSpecSchema } from "../gen/gantry/v1/route_table_pb.js";
 import { SecretSpecSchema } from "../gen/gantry/v1/secret_pb.js";
 
@@ -33,6 +34,9 @@ export const specSchemas = {
   VirtualDestination: VirtualDestinationSpecSchema,
   FailoverPolicy: FailoverPolicySpecSchema,
   AccessPolicy: AccessPolicySpecSchema,
+  ApiProduct: ApiProductSpecSchema,
+  UsagePlan: UsagePlanSpecSchema,
+  Portal: PortalSpecSchema,
 } as const satisfies Record<string, DescMessage>;
 
 export type Kind = keyof typeof specSchemas;

@@ -248,7 +248,9 @@ export function describeResource(kind: Kind, namespace: string, name: string, in
   );
 
   const rateLimitDomain =
-    kind === "RateLimitPolicy" ? (input.rateLimits.find((r) => r.policy === nsName)?.domain ?? "") : "";
+    kind === "RateLimitPolicy"
+      ? (input.rateLimits.find((r) => r.kind === undefined && r.policy === nsName)?.domain ?? "")
+      : "";
   const authConfigId = kind === "AuthConfig" ? nsName : "";
   const serviceConfigs = [
     ...input.authConfigs.filter((c) => c.name === authConfigId),

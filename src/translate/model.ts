@@ -235,8 +235,10 @@ export type ModelSecret =
 export type DataSource = { inline: string } | { file: string };
 
 export interface ModelRateLimitDomain {
-  /** The RateLimitPolicy's `namespace/name`. */
+  /** The `namespace/name` of the resource the descriptors come from. */
   policy: string;
+  /** That resource's kind; absent: RateLimitPolicy. */
+  kind?: "ApiProduct";
   domain: string;
   descriptors: RateLimitDescriptor[];
 }

@@ -43,6 +43,8 @@ const allowed: Record<string, readonly string[]> = {
   ],
   // The agent serves its cluster as the server serves its own: the same Publisher and relay codec.
   agent: ["cluster", "config", "envoy", "gen", "kube", "kubernetes", "lib", "resources", "server", "trust", "xds"],
+  // The portal's keys are ext-auth's own records; it reads resources and their schemas.
+  portal: ["extauth", "gen", "lib", "resources"],
   up: ["extauth", "feeds", "insights", "lib", "ratelimit", "server", "store"],
   cli: [
     "agent",
@@ -55,6 +57,7 @@ const allowed: Record<string, readonly string[]> = {
     "kube",
     "kubernetes",
     "lib",
+    "portal",
     "ratelimit",
     "resources",
     "server",

@@ -12,6 +12,8 @@ export interface SampleRequest {
   path: string;
   headers: Record<string, string>;
   remoteAddress: string;
+  /** Dynamic metadata earlier filters set (ext_authz's under its namespace), for `metadata` actions. */
+  dynamicMetadata?: Record<string, unknown>;
 }
 
 /** The route Envoy would pick: first virtual host whose domains match, first route whose prefix/path matches. */
@@ -53,6 +55,21 @@ export function descriptorsFor(rateLimits: readonly RateLimit[], request: Sample
           if (value === undefined) {
             if (!spec.value.skipIfAbsent) complete = false;
           } else entries.push({ key: spec.value.descriptorKey, value });
+          break;
+        }
+        case "metadata": {
+          // Dynamic metadata: the namespace, then the path through its struct; absent and no default: no descriptor.
+          let value: unknown = request.dynamicMetadata?.[spec.value.metadataKey?.key ?? ""];
+          for (const segment of spec.value.metadataKey?.path ?? []) {
+            value =
+              typeof value === "object" && value !== null
+                ? (value as Record<string, unknown>)[segment.segment.value ?? ""]
+                : undefined;
+          }
+          if (typeof value === "string" && value !== "") entries.push({ key: spec.value.descriptorKey, value });
+          else if (spec.value.defaultValue !== "")
+            entries.push({ key: spec.value.descriptorKey, value: spec.value.defaultValue });
+          else if (!spec.value.skipIfAbsent) complete = false;
           break;
         }
         default:

@@ -9,6 +9,8 @@ export interface OidcProviderOptions {
   clients: ClientMetadata[];
   /** Token lifetimes in seconds. Defaults: access 3600, ID 3600, refresh 86400. */
   ttl?: { accessToken?: number; idToken?: number; refreshToken?: number };
+  /** The `groups` claim of each account (by login name); default ["staff"]. */
+  groupsOf?: (accountId: string) => string[];
 }
 
 export interface OidcTestProvider {
@@ -51,7 +53,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
         email: `${id}@example.test`,
         email_verified: true,
         name: `User ${id}`,
-        groups: ["staff"],
+        groups: options.groupsOf?.(id) ?? ["staff"],
       }),
     }),
     claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"], groups: ["groups"] },

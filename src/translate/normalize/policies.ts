@@ -5,6 +5,7 @@ import { durationMs } from "../durations.js";
 import type { Model, ModelRoutePolicies } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
 import { headerName, type Index, nsName, validRegex } from "./common.js";
+import { normalizeProducts } from "./products.js";
 
 /** A policy of any kind, reduced to where it applies and what it adds to a route. */
 export interface AttachablePolicy {
@@ -13,6 +14,8 @@ export interface AttachablePolicy {
   namespace: string;
   targets: RouteTarget[];
   destinationTargets: DestinationTarget[];
+  /** When set, the policy also selects every route passing through these route tables (`RouteTable/namespace/name`). */
+  routeTables?: ReadonlySet<string>;
   apply(route: ModelRoutePolicies): void;
   /** True when the route already has what this policy would set. */
   conflictsWith(route: ModelRoutePolicies): boolean;
@@ -226,6 +229,9 @@ export function normalizePolicies(index: Index, statuses: StatusCollector): Poli
       conflictState: State.WARNING,
     });
   }
+  const products = normalizeProducts(index, statuses);
+  for (const policy of products.policies) all.push(policy);
+  for (const domain of products.rateLimits) result.rateLimits.push(domain);
   all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return result;
 }

@@ -60,6 +60,9 @@ export function flattenContext(index: Index): string {
     "Secret",
     // A VirtualDestination is valid or not by its FailoverPolicy too.
     "FailoverPolicy",
+    // Products attach their plans' limits to their route tables' routes.
+    "ApiProduct",
+    "UsagePlan",
   ] as const) {
     for (const [name, resource] of index.of(kind)) parts.push(`${kindKey(kind, name)}=${objectId(resource)}`);
   }
@@ -528,8 +531,11 @@ export class RouteFlattener {
       .map((name) => this.#destination(name)?.resource.metadata)
       .filter((m) => m !== undefined);
     this.#attachAccess(route, destinationNames);
+    // Only products select by route table: the route's tables are read once, and only for them.
+    const tables = this.policies.all.some((p) => p.routeTables !== undefined) ? routeTablesOf(route) : [];
     for (const policy of this.policies.all) {
-      if (!appliesTo(policy, namespace, labels, destinations)) continue;
+      const byTable = tables.some((t) => policy.routeTables?.has(t) === true);
+      if (!byTable && !appliesTo(policy, namespace, labels, destinations)) continue;
       this.policies.used.add(policy.key);
       this.#recording?.used.push(policy.key);
       if (policy.conflictsWith(route.policies)) {

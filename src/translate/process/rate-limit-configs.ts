@@ -26,9 +26,10 @@ export function processRateLimitConfigs(
   statuses: StatusCollector,
 ): { configs: EnvoyResource[]; refused: RefusedDomain[] } {
   const byDomain = new Map<string, { policies: string[]; descriptors: RateLimitDescriptor[] }>();
+  // Keys, not names: a domain's descriptors may come from RateLimitPolicies and ApiProducts alike.
   for (const d of [...model.rateLimits].sort((a, b) => (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : 0))) {
     const entry = byDomain.get(d.domain) ?? { policies: [], descriptors: [] };
-    entry.policies.push(d.policy);
+    entry.policies.push(kindKey(d.kind ?? "RateLimitPolicy", d.policy));
     // One by one: spreading a long list into push() overflows the call stack.
     for (const descriptor of d.descriptors) entry.descriptors.push(descriptor);
     byDomain.set(d.domain, entry);
@@ -40,7 +41,7 @@ export function processRateLimitConfigs(
     const problems = configProblems(config);
     if (problems.length > 0) {
       const message = `rate-limit domain "${domain}" cannot be served: ${problems.map((p) => `${p.path}: ${p.problem}`).join("; ")}`;
-      for (const policy of entry.policies) statuses.report(kindKey("RateLimitPolicy", policy), State.FAILED, message);
+      for (const policy of entry.policies) statuses.report(policy, State.FAILED, message);
       refused.push({ domain, problems });
       continue;
     }

@@ -1,0 +1,44 @@
+// Administrators: subscriptions waiting for approval, and every API's status and OpenAPI findings.
+import { portalApi } from "./api.js";
+import { useLoad } from "./pages.js";
+
+export function Admin() {
+  const subs = useLoad(portalApi.subscriptions, []);
+  const apis = useLoad(portalApi.adminApis, []);
+  if (subs.error) return <p role="alert">{subs.error}</p>;
+  const pending = (subs.value ?? []).filter((s) => s.state === "pending");
+  return (
+    <>
+      <h1>Administration</h1>
+      <h2>Subscriptions awaiting approval</h2>
+      {pending.length === 0 ? <p>None.</p> : null}
+      <ul>
+        {pending.map((s) => (
+          <li key={s.id}>
+            {s.name} by {s.ownerEmail || s.owner}: {s.product}, plan {s.plan}{" "}
+            <button type="button" onClick={() => portalApi.approve(s.id).then(subs.reload)}>
+              Approve
+            </button>
+          </li>
+        ))}
+      </ul>
+      <h2>APIs</h2>
+      <ul class="cards">
+        {(apis.value ?? []).map((api) => (
+          <li key={api.id} class="card">
+            <h3>{api.title}</h3>
+            <p class="muted">
+              {api.id} · {api.published ? `published (${api.published.visibility.toLowerCase()})` : "not published"} ·{" "}
+              {api.status?.state ?? "status unknown"}
+            </p>
+            <ul>
+              {[...(api.status?.messages ?? []), ...api.openapi.problems, ...api.openapi.warnings].map((m) => (
+                <li key={m}>{m}</li>
+              ))}
+            </ul>
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}

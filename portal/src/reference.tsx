@@ -1,0 +1,60 @@
+// The API reference, rendered by Scalar (@scalar/api-reference) from our own bundle: the script is
+// loaded only when a product page shows a reference, and nothing is fetched from elsewhere.
+import { useEffect, useRef, useState } from "preact/hooks";
+
+interface ScalarGlobal {
+  createApiReference(element: Element, config: Record<string, unknown>): { destroy?: () => void };
+}
+
+let loading: Promise<ScalarGlobal> | undefined;
+
+function loadScalar(): Promise<ScalarGlobal> {
+  loading ??= new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/assets/scalar/standalone.js";
+    script.onload = () => {
+      const scalar = (window as unknown as { Scalar?: ScalarGlobal }).Scalar;
+      if (scalar) resolve(scalar);
+      else reject(new Error("the reference renderer did not load"));
+    };
+    script.onerror = () => reject(new Error("the reference renderer could not be loaded"));
+    document.head.append(script);
+  });
+  return loading;
+}
+
+export function ApiReference({ schemaUrl }: { schemaUrl: string }) {
+  const host = useRef<HTMLDivElement>(null);
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    let instance: { destroy?: () => void } | undefined;
+    let cancelled = false;
+    loadScalar()
+      .then((scalar) => {
+        if (cancelled || !host.current) return;
+        instance = scalar.createApiReference(host.current, {
+          url: schemaUrl,
+          // Offline: no web fonts, no proxy, no "try it" client, no agent or telemetry reaching out.
+          withDefaultFonts: false,
+          hideClientButton: true,
+          hideDownloadButton: false,
+          showDeveloperTools: "never",
+          // The classic layout is one column: it fits inside the page rather than taking the whole window.
+          layout: "classic",
+          agent: { disabled: true },
+          telemetry: false,
+        });
+      })
+      .catch((err: Error) => setError(err.message));
+    return () => {
+      cancelled = true;
+      instance?.destroy?.();
+    };
+  }, [schemaUrl]);
+  return (
+    <section aria-label="API reference" class="reference">
+      {error ? <p role="alert">{error}</p> : null}
+      <div ref={host} data-testid="api-reference" />
+    </section>
+  );
+}

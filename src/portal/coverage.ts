@@ -1,0 +1,99 @@
+// Does the gateway serve what a product documents, and document what it serves? Operations no route
+// serves and routes no operation documents are warnings on the product (docs/portal.md).
+import type { RequestMatcher } from "../gen/gantry/v1/route_table_pb.js";
+import type { ResourceOf } from "../resources/index.js";
+
+const methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"] as const;
+
+export interface Operation {
+  method: string;
+  /** The full path template, base path included (`/v1/pets/{id}`). */
+  path: string;
+}
+
+interface RouteView {
+  name: string;
+  matchers: readonly RequestMatcher[];
+}
+
+/** The operations of an OpenAPI 2.0 or 3.x document, with its base path (2.0 `basePath`, 3.x the first server's path). */
+export function operationsOf(document: Record<string, unknown>): Operation[] {
+  const paths = document["paths"];
+  if (typeof paths !== "object" || paths === null) return [];
+  let base = "";
+  if (typeof document["basePath"] === "string") base = document["basePath"];
+  const servers = document["servers"];
+  if (Array.isArray(servers) && typeof servers[0]?.url === "string") {
+    base = new URL(servers[0].url, "http://relative").pathname;
+  }
+  base = base.replace(/\/+$/, "");
+  const out: Operation[] = [];
+  for (const [path, item] of Object.entries(paths as Record<string, unknown>)) {
+    if (typeof item !== "object" || item === null) continue;
+    for (const method of methods) {
+      if (method in item) out.push({ method: method.toUpperCase(), path: `${base}${path}` });
+    }
+  }
+  return out;
+}
+
+/** A concrete path a template stands for: each `{param}` as one segment. */
+function samplePath(template: string): string {
+  return template.replace(/\{[^}/]*\}/g, "x");
+}
+
+function matches(matcher: RequestMatcher, operation: Operation): boolean {
+  if (matcher.methods.length > 0 && !matcher.methods.some((m) => m.toUpperCase() === operation.method)) return false;
+  const path = samplePath(operation.path);
+  const fold = (s: string) => (matcher.ignoreCase ? s.toLowerCase() : s);
+  switch (matcher.path.case) {
+    case "exact":
+      return fold(path) === fold(matcher.path.value);
+    case "prefix":
+      return fold(path).startsWith(fold(matcher.path.value));
+    case "regex":
+      // Approximate (JavaScript's regex dialect, not RE2's): this only decides a warning.
+      try {
+        return new RegExp(`^(?:${matcher.path.value})$`, matcher.ignoreCase ? "i" : "").test(path);
+      } catch {
+        return false;
+      }
+    default:
+      return true;
+  }
+}
+
+function routesOf(tables: readonly ResourceOf<"RouteTable">[]): RouteView[] {
+  return tables.flatMap((rt) =>
+    rt.spec.http
+      // Delegating routes hand their paths to other tables: they are not served here.
+      .filter((route) => route.action.case !== "delegate")
+      .map((route, i) => ({
+        name: `${rt.metadata.namespace}/${rt.metadata.name}/${route.name || `http[${i}]`}`,
+        matchers: route.matchers,
+      })),
+  );
+}
+
+/** Warnings comparing a product's document with its route tables' routes. */
+export function coverageWarnings(
+  document: Record<string, unknown>,
+  tables: readonly ResourceOf<"RouteTable">[],
+): string[] {
+  const operations = operationsOf(document);
+  const routes = routesOf(tables);
+  const routeMatches = (route: RouteView, op: Operation) =>
+    route.matchers.length === 0 ? true : route.matchers.some((m) => matches(m, op));
+  const warnings: string[] = [];
+  for (const op of operations) {
+    if (!routes.some((route) => routeMatches(route, op))) {
+      warnings.push(`operation ${op.method} ${op.path}: no route of the product's route tables serves it`);
+    }
+  }
+  for (const route of routes) {
+    if (!operations.some((op) => routeMatches(route, op))) {
+      warnings.push(`route ${route.name}: the OpenAPI document documents no operation it serves`);
+    }
+  }
+  return warnings;
+}
