@@ -1,6 +1,7 @@
 export { appliedPolicies, policyKinds, routeDestinations, routeTablesOf } from "./attachments.js";
 export { serviceClusters } from "./envoy/common.js";
 export type * from "./model.js";
+export { eastWestSni, unreachableClusterOf } from "./normalize/east-west.js";
 export { type Normalized, normalize } from "./normalize/index.js";
 export { routeConfigurationsOf } from "./process/routes.js";
 export { type ShadowedRoute, shadowedRoutes } from "./shadowing.js";

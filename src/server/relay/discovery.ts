@@ -4,9 +4,9 @@
 // holds. And how those documents are stored at the server, namespaced by cluster. Pure.
 import { createHash } from "node:crypto";
 import type { Discovery } from "../../gen/gantry/relay/v1/relay_pb.js";
+import { clusterLabel } from "../../resources/index.js";
 import type { ResourceDocument } from "../../store/index.js";
 import { canonicalJson } from "../../store/index.js";
-import { clusterLabel } from "./output.js";
 
 export interface DiscoveredDocument {
   readonly key: string;

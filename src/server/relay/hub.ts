@@ -14,7 +14,7 @@ import {
 import type { Clock } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
 import { Counter, Gauge, type Registry } from "../../lib/metrics.js";
-import { parseDocument, refKey } from "../../resources/index.js";
+import { clusterLabel, parseDocument, refKey } from "../../resources/index.js";
 import type { ResourceKey, ResourceStore } from "../../store/index.js";
 import type { ProxyClientView } from "../api/index.js";
 import type { DesiredState } from "../desired-state.js";
@@ -28,7 +28,7 @@ import {
   parseDiscovered,
   storedDocument,
 } from "./discovery.js";
-import { type ClusterOutput, clusterLabel, clusterOutput, outputMessage } from "./output.js";
+import { type ClusterOutput, clusterOutput, outputMessage } from "./output.js";
 
 /** One agent stream, as the hub sees it; the gRPC service turns it into messages on the wire. */
 export interface RelaySession {

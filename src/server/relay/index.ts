@@ -14,7 +14,6 @@ export { type ClusterView, RelayHub, type RelayHubOptions, type RelaySession } f
 export {
   applyOutputMessage,
   type ClusterOutput,
-  clusterLabel,
   clusterOutput,
   entryVersions,
   type GroupMeta,

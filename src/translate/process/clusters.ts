@@ -13,9 +13,9 @@ export function processClusters(group: GroupContext): void {
   for (const name of [...group.clusters].sort()) {
     const cluster = model.clusters.get(name);
     if (!cluster) continue;
-    const kind = cluster.discovery.type === "failover" ? "VirtualDestination" : "Destination";
+    const kind = cluster.discovery.type === "failover" ? "VirtualDestination" : (cluster.owner ?? "Destination");
     const origin = kindKey(kind, cluster.destination);
-    const built = compute.cluster(cluster);
+    const built = compute.cluster(cluster, group.gateway.kind);
     group.add(built.cluster, origin, "cluster", name);
     if (built.endpoints) group.add(built.endpoints, origin, "endpoints of", name);
     for (const [caller, endpoints] of built.endpointsByCaller ?? []) {

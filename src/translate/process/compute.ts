@@ -10,7 +10,8 @@ import { RouteConfigurationSchema } from "../../gen/envoy/config/route/v3/route_
 import { SecretSchema } from "../../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import { type CheckedResource, check, encodeChecked, type Violation } from "../check.js";
 import { buildCluster, buildServiceCluster } from "../envoy/cluster.js";
-import { buildFailoverAssignment, buildLoadAssignment, priorityOrder } from "../envoy/endpoint.js";
+import { buildEastWestListener } from "../envoy/east-west.js";
+import { buildFailoverAssignment, buildLoadAssignment } from "../envoy/endpoint.js";
 import { type FilterNeeds, filterNeeds } from "../envoy/filters.js";
 import { buildApiListener, buildListener } from "../envoy/listener.js";
 import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "../envoy/route.js";
@@ -18,6 +19,7 @@ import { buildSecret } from "../envoy/secret.js";
 import type { Kept, Memo } from "../memo.js";
 import type {
   ModelCluster,
+  ModelEastWestListener,
   ModelListener,
   ModelListenerTls,
   ModelRoute,
@@ -74,8 +76,10 @@ export interface Compute {
   ): Kept<CheckedResource>;
   listener(name: string, inputs: ListenerInputs): Kept<CheckedResource>;
   apiListener(host: string, routeConfigName: string, needs: FilterNeeds): Kept<CheckedResource>;
-  /** A destination cluster, with its endpoints when they are static (served by EDS). */
-  cluster(cluster: ModelCluster): ClusterResources;
+  /** A destination cluster for one kind of caller, with its endpoints when they are static (served by EDS). */
+  cluster(cluster: ModelCluster, client: ClientKind): ClusterResources;
+  /** An east-west gateway's listener: TLS passed through by SNI. */
+  eastWestListener(name: string, listener: ModelListener, eastWest: ModelEastWestListener): Kept<CheckedResource>;
   serviceCluster(name: string, address: { host: string; port: number }): Kept<CheckedResource>;
   secret(secret: ModelSecret): Kept<CheckedResource>;
   /** A group's resources sorted; the same built resources give the very same array, unsorted again. */
@@ -102,27 +106,30 @@ export function memoizedCompute(memo: Memo): Compute {
 
   // Model clusters of an unchanged destination are the same objects; equal content from another
   // object (a destination edited elsewhere) still finds the resources it built, by content.
-  const clusterResources = (cluster: ModelCluster): ClusterResources => {
+  // Envoy and gRPC callers differ only in how they reach a VirtualDestination's other clusters.
+  const clusterResources = (cluster: ModelCluster, client: ClientKind): ClusterResources => {
     const json = JSON.stringify(cluster);
     const { discovery } = cluster;
-    const built = resources.get(`cluster|${json}`, () =>
-      encodeChecked(ClusterSchema, cluster.name, buildCluster(cluster)),
+    const variant = discovery.type === "failover" ? client : "any";
+    const built = resources.get(`cluster|${variant}|${json}`, () =>
+      encodeChecked(ClusterSchema, cluster.name, buildCluster(cluster, client)),
     );
     if (discovery.type === "failover") {
       const endpointsFor = (caller: string) =>
-        resources.get(`eds|${caller}|${json}`, () =>
+        resources.get(`eds|${client}|${caller}|${json}`, () =>
           encodeChecked(
             ClusterLoadAssignmentSchema,
             cluster.name,
-            buildFailoverAssignment(cluster.name, discovery, caller),
+            buildFailoverAssignment(cluster.name, discovery, caller, client),
           ),
         );
+      const outside = endpointsFor("");
       const endpointsByCaller = new Map<string, Kept<CheckedResource>>();
-      const outside = priorityOrder(discovery, "").join(",");
       for (const caller of Object.keys(discovery.endpoints)) {
-        if (priorityOrder(discovery, caller).join(",") !== outside) endpointsByCaller.set(caller, endpointsFor(caller));
+        const own = endpointsFor(caller);
+        if (own.value.resource.version !== outside.value.resource.version) endpointsByCaller.set(caller, own);
       }
-      return { cluster: built, endpoints: endpointsFor(""), endpointsByCaller };
+      return { cluster: built, endpoints: outside, endpointsByCaller };
     }
     return {
       cluster: built,
@@ -200,7 +207,18 @@ export function memoizedCompute(memo: Memo): Compute {
         encodeChecked(ListenerSchema, host, buildApiListener(host, routeConfigName, filters)),
       ),
 
-    cluster: (cluster) => clusters.get(cluster, "", clusterResources).value,
+    cluster: (cluster, client) => clusters.get(cluster, client, (c) => clusterResources(c, client)).value,
+
+    eastWestListener: (name, listener, eastWest) =>
+      resources.get(
+        `${ListenerSchema.typeName}|east-west|${name}|${listener.bindAddress}|${listener.port}|${JSON.stringify(eastWest.passthrough)}`,
+        () =>
+          encodeChecked(
+            ListenerSchema,
+            name,
+            buildEastWestListener({ name, address: listener.bindAddress, port: listener.port, eastWest }),
+          ),
+      ),
 
     serviceCluster: (name, address) =>
       resources.get(`${ClusterSchema.typeName}|${name}|${JSON.stringify(address)}`, () =>
