@@ -2,6 +2,7 @@
 // `gantry analyze` runs on files.
 import type { Finding } from "../types.js";
 import type { ConfigInput } from "./config-input.js";
+import { missingEastWestGateways } from "./config-multicluster.js";
 import { costlyRegexes, policyFindings, refusedResources } from "./config-policies.js";
 import { danglingReferences } from "./config-references.js";
 import { routeTimeoutFindings, shadowedRouteFindings, unusedDestinations } from "./config-routes.js";
@@ -14,6 +15,7 @@ export const configAnalyzers: readonly ((input: ConfigInput) => Finding[])[] = [
   routeTimeoutFindings,
   unusedDestinations,
   refusedResources,
+  missingEastWestGateways,
 ];
 
 export function analyzeConfig(input: ConfigInput): Finding[] {

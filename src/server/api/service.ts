@@ -26,7 +26,7 @@ import {
   StoreError,
 } from "../../store/index.js";
 import { type TranslateOptions, Translator } from "../../translate/index.js";
-import { type ApplyAction, type ApplyDeps, applyResources } from "../apply/index.js";
+import { type ApplyAction, type ApplyDeps, ApplyRefused, applyResources } from "../apply/index.js";
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
 import { type ApiAuth, principalKey } from "./auth.js";
@@ -114,6 +114,7 @@ function toRef(key: ResourceKey): ResourceRef {
 
 function storeFailure(err: unknown): never {
   if (err instanceof StoreError) throw new ConnectError(err.message, Code.Unavailable);
+  if (err instanceof ApplyRefused) throw new ConnectError(err.message, Code.FailedPrecondition);
   throw err;
 }
 

@@ -8,6 +8,8 @@ export {
   discoveredNameLabel,
   discoveryHash,
   discoveryMessage,
+  isDiscoveredBy,
+  planDiscoveryWrite,
   storedDocument,
 } from "./discovery.js";
 export { type ClusterView, RelayHub, type RelayHubOptions, type RelaySession } from "./hub.js";
