@@ -154,6 +154,14 @@ describe("Envoy bootstrap", () => {
           ...["--xds-address", "gantry-agent-west:18000"],
         ],
       ],
+      // West's east-west gateway, from west's agent too.
+      [
+        "west-eastwest.yaml",
+        [
+          ...["--node-id", "west-eastwest-1", "--role", "gateway", "--labels", "gateway=west-east-west"],
+          ...["--cluster", "west", "--xds-address", "gantry-agent-west:18000"],
+        ],
+      ],
     ] as const) {
       const committed = readFileSync(new URL(`../../envoy-configs/${file}`, import.meta.url), "utf8");
       const printed = await gantry(...["bootstrap", ...args, "--tracing-collector", "otel-collector:4317"]);
