@@ -2,11 +2,12 @@
 // (SNI passthrough to local clusters), and Envoy callers of a VirtualDestination reaching other
 // clusters through their gateways while proxyless gRPC callers reach them directly.
 
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { envoyRegistry, TypeUrl } from "../../src/envoy/index.js";
 import { type Cluster, ClusterSchema } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
+import { TransportSocketSchema } from "../../src/gen/envoy/config/core/v3/base_pb.js";
 import { HealthStatus } from "../../src/gen/envoy/config/core/v3/health_check_pb.js";
 import {
   type ClusterLoadAssignment,
@@ -14,8 +15,11 @@ import {
 } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { type Listener, ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
 import { TcpProxySchema } from "../../src/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.js";
+import { SubjectAltNameMatcher_SanType } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js";
 import { UpstreamTlsContextSchema } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { parseResources } from "../../src/resources/index.js";
+import { check } from "../../src/translate/check.js";
+import { eastWestTransportSocket } from "../../src/translate/envoy/east-west.js";
 import { eastWestSni, type ProxyGroup, State, type Translation, translate } from "../../src/translate/index.js";
 import { resources } from "./fixtures.js";
 
@@ -134,7 +138,10 @@ describe("east-west gateways", () => {
     const proxy = typed?.case === "typedConfig" ? anyUnpack(typed.value, TcpProxySchema) : undefined;
     expect(proxy?.clusterSpecifier).toEqual({ case: "cluster", value: "eastwest:east:mc/svc:8080" });
     // The local cluster holds east's endpoints only, on their target port, and is plain TCP.
-    const local: Cluster = fromBinary(ClusterSchema, resourceOf(east, TypeUrl.cluster, "eastwest:east:mc/svc:8080").value);
+    const local: Cluster = fromBinary(
+      ClusterSchema,
+      resourceOf(east, TypeUrl.cluster, "eastwest:east:mc/svc:8080").value,
+    );
     expect(local.transportSocket).toBeUndefined();
     expect(Object.keys(local.typedExtensionProtocolOptions)).toEqual([]);
     const assignment = fromBinary(
@@ -186,6 +193,28 @@ describe("east-west gateways", () => {
     expect(validation?.case).toBe("validationContextSdsSecretConfig");
     expect(validation?.case === "validationContextSdsSecretConfig" ? validation.value.name : "").toBe("ROOTCA");
     expect(envoyRegistry.getMessage("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy")).toBeDefined();
+  });
+
+  it("checks the peer's SPIFFE IDs against the trust bundle when the TLS mode names them", () => {
+    const id = "spiffe://gantry.local/ns/mc/sa/svc";
+    const socket = create(
+      TransportSocketSchema,
+      eastWestTransportSocket(sni, { mode: "MUTUAL", subjectAltNames: [id] }),
+    );
+    expect(check(TransportSocketSchema, socket)).toEqual([]);
+    const tls =
+      socket.configType.case === "typedConfig"
+        ? anyUnpack(socket.configType.value, UpstreamTlsContextSchema)
+        : undefined;
+    const validation = tls?.commonTlsContext?.validationContextType;
+    if (validation?.case !== "combinedValidationContext") throw new Error(`got ${validation?.case}`);
+    expect(validation.value.validationContextSdsSecretConfig?.name).toBe("ROOTCA");
+    expect(
+      validation.value.defaultValidationContext?.matchTypedSubjectAltNames.map((m) => [
+        m.sanType,
+        m.matcher?.matchPattern.value,
+      ]),
+    ).toEqual([[SubjectAltNameMatcher_SanType.URI, id]]);
   });
 
   it("a cluster without an east-west gateway is left out for Envoy callers elsewhere, with a warning", () => {
