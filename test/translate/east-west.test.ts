@@ -156,6 +156,8 @@ describe("east-west gateways", () => {
       resourceOf(west, TypeUrl.endpoint, "eastwest:west:mc/svc:8080").value,
     );
     expect(priorities(westLocal)).toEqual([[":10.0.2.1:9080"]]);
+    // Made from the VirtualDestination, which `describe` shows it in.
+    expect([...east.origins].sort()).toEqual(["Gateway/infra/ew-east", "VirtualDestination/mc/svc"]);
     // No route configuration: the listener has no routes.
     expect(east.resources.filter((r) => r.typeUrl === TypeUrl.route)).toEqual([]);
   });

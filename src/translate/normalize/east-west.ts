@@ -93,8 +93,9 @@ export function connectEastWest(
   }
   const failover = new Map<string, ModelCluster>();
   const local = new Map<string, ModelCluster>();
-  /** By workload cluster: the passthrough routes to its local clusters. */
+  /** By workload cluster: the passthrough routes to its local clusters, and the resources they come from. */
   const passthrough = new Map<string, { sni: string; cluster: string }[]>();
+  const origins = new Map<string, string[]>();
   for (const [name, cluster] of virtualClusters) {
     const discovery = cluster.discovery;
     if (discovery.type !== "failover") continue;
@@ -117,6 +118,7 @@ export function connectEastWest(
       const routes = passthrough.get(member) ?? [];
       routes.push({ sni: discovery.eastWest.sni, cluster: localName });
       passthrough.set(member, routes);
+      origins.set(member, [...(origins.get(member) ?? []), kindKey("VirtualDestination", cluster.destination)]);
     }
     failover.set(name, {
       ...cluster,
@@ -124,16 +126,18 @@ export function connectEastWest(
     });
   }
   for (const routes of passthrough.values()) routes.sort((a, b) => (a.sni < b.sni ? -1 : a.sni > b.sni ? 1 : 0));
-  const connected = gateways.map((gateway) =>
-    gateway.listeners.some((l) => l.eastWest)
-      ? {
-          ...gateway,
-          listeners: gateway.listeners.map((l) =>
-            l.eastWest ? { ...l, eastWest: withRoutes(l.eastWest, passthrough.get(l.eastWest.cluster) ?? []) } : l,
-          ),
-        }
-      : gateway,
-  );
+  const connected = gateways.map((gateway) => {
+    const served = gateway.listeners.flatMap((l) => (l.eastWest ? [l.eastWest.cluster] : []));
+    if (served.length === 0) return gateway;
+    return {
+      ...gateway,
+      listeners: gateway.listeners.map((l) =>
+        l.eastWest ? { ...l, eastWest: withRoutes(l.eastWest, passthrough.get(l.eastWest.cluster) ?? []) } : l,
+      ),
+      // What it passes through is made from those VirtualDestinations (`describe` lists the gateway).
+      origins: new Set([...gateway.origins, ...served.flatMap((c) => origins.get(c) ?? [])]),
+    };
+  });
   return { gateways: connected, failover, local };
 }
 
