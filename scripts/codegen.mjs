@@ -50,6 +50,8 @@ const envoyPaths = [
   // Only the OpenTelemetry tracer: the folder's other tracers import protos grpc-js-xds does not ship.
   "envoy/config/trace/v3/opentelemetry.proto",
   "envoy/extensions/filters/network/http_connection_manager/v3",
+  "envoy/extensions/filters/network/tcp_proxy/v3",
+  "envoy/extensions/filters/listener/tls_inspector/v3",
   "envoy/extensions/filters/http/router/v3",
   "envoy/extensions/filters/http/ext_authz/v3",
   "envoy/extensions/filters/http/ratelimit/v3",

@@ -136,6 +136,22 @@ const table: readonly CodeInfo[] = [
       "the policy's selector to routes of Envoy gateways.",
   },
   {
+    code: "GTY0111",
+    name: "EastWestGatewayMissing",
+    category: "config",
+    severity: "WARNING",
+    summary:
+      "VirtualDestination {name}: cluster {cluster} has no east-west gateway; Envoy callers of Gateway {gateway} outside it do not get its endpoints",
+    details:
+      "Envoy callers reach another cluster's endpoints of a VirtualDestination only through that cluster's " +
+      "east-west gateway (a Gateway placed in it with an EAST_WEST listener). Without one, those callers are not " +
+      "given the cluster's endpoints at all, so they cannot fail over to it. Proxyless gRPC callers are not " +
+      "affected: they reach every cluster's endpoints directly.",
+    resolution:
+      "Add a Gateway placed in that cluster (metadata.clusters) with a listener of protocol EAST_WEST and its " +
+      "externalAddresses, or place the calling Gateway in that cluster only.",
+  },
+  {
     code: "GTY0201",
     name: "ProxyDisconnected",
     category: "proxies",
@@ -333,6 +349,20 @@ const table: readonly CodeInfo[] = [
       "The agent is connected but has not taken the latest snapshot the server published for its cluster, so " +
       "its proxies run older configuration.",
     resolution: "Check the agent's logs for refused snapshots and its load.",
+  },
+  {
+    code: "GTY0507",
+    name: "DiscoveredNameTaken",
+    category: "platform",
+    severity: "ERROR",
+    summary: "cluster {cluster}'s {discovered} is not stored: its name {stored} is a user's resource's",
+    details:
+      "An agent's Destination `NAME` is stored at the server as `NAME.<cluster>`. A resource applied by a user " +
+      "already has that name, so the agent's is left out (neither overwrites the other): routes and " +
+      "VirtualDestinations naming it get the user's, not the cluster's endpoints.",
+    resolution:
+      "Rename the user's resource (names ending in `.<cluster>` are that cluster's agent's), or the Destination " +
+      "in the cluster.",
   },
 ];
 

@@ -1,5 +1,7 @@
 export {
   apiVersion,
+  clusterLabel,
+  clusterLabelOf,
   clustersOf,
   defaultNamespace,
   isKind,
@@ -7,6 +9,7 @@ export {
   kinds,
   type Metadata,
   placedKinds,
+  placementOf,
   type Resource,
   type ResourceOf,
   type Source,

@@ -77,6 +77,34 @@ export function clustersOf(metadata: Metadata): readonly string[] {
   return metadata.clusters ?? [];
 }
 
+/**
+ * The older spelling of placement in one cluster, still read: a Gateway whose proxy selector has
+ * this label, or a Destination with this label (the relay labels its clusters' Destinations so).
+ */
+export const clusterLabel = "gantry.io/cluster";
+
+/**
+ * Where a resource is placed: `metadata.clusters`, or else the cluster its `gantry.io/cluster` label
+ * names (a Gateway's `spec.proxies.labels`, a Destination's `metadata.labels`). Loading refuses a
+ * resource whose two spellings disagree, so this is the one placement everything reads.
+ */
+export function placementOf(resource: { kind: string; metadata: Metadata; spec?: unknown }): readonly string[] {
+  const clusters = clustersOf(resource.metadata);
+  if (clusters.length > 0) return clusters;
+  const label = clusterLabelOf(resource);
+  return label ? [label] : [];
+}
+
+/** The `gantry.io/cluster` label that places a Gateway or a Destination, if any. */
+export function clusterLabelOf(resource: { kind: string; metadata: Metadata; spec?: unknown }): string | undefined {
+  if (resource.kind === "Destination") return resource.metadata.labels?.[clusterLabel];
+  if (resource.kind === "Gateway") {
+    const spec = resource.spec as SpecOf<"Gateway"> | undefined;
+    return spec?.proxies?.labels[clusterLabel];
+  }
+  return undefined;
+}
+
 export type ResourceOf<K extends Kind> = {
   readonly kind: K;
   readonly metadata: Metadata;

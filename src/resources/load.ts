@@ -4,6 +4,8 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { type Document, LineCounter, parseAllDocuments } from "yaml";
 import {
   apiVersion,
+  clusterLabel,
+  clusterLabelOf,
   defaultNamespace,
   isKind,
   type Kind,
@@ -152,7 +154,9 @@ function parseValue(
   if (errors.length > 0) return rejected();
   try {
     const spec = fromJson(schema, specJson as JsonValue);
-    return { kind, metadata, spec, source: { file, line: startLine } } as Resource;
+    const resource = { kind, metadata, spec, source: { file, line: startLine } } as Resource;
+    checkClusterLabel(resource, fail);
+    return errors.length > 0 ? rejected() : resource;
   } catch (error) {
     fail(["spec"], (error as Error).message);
     return rejected();
@@ -235,6 +239,28 @@ function checkPlacement(kind: Kind, metadata: Metadata, fail: (path: (string | n
     fail(
       ["metadata", "clusters"],
       `a ${kind}'s endpoints run in one cluster; name at most ${most}, got ${clusters.length}`,
+    );
+  }
+}
+
+/**
+ * The `gantry.io/cluster` label is the older spelling of placement (`placementOf`): it must name a
+ * cluster, and may not disagree with `metadata.clusters`, so that the two never mean two things.
+ */
+function checkClusterLabel(resource: Resource, fail: (path: (string | number)[], message: string) => void) {
+  const label = clusterLabelOf(resource);
+  if (label === undefined) return;
+  const path =
+    resource.kind === "Gateway" ? ["spec", "proxies", "labels", clusterLabel] : ["metadata", "labels", clusterLabel];
+  if (!nameRule.test(label) || label.length > 253) {
+    fail(path, `expected a cluster name (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(label)}`);
+    return;
+  }
+  const clusters = resource.metadata.clusters ?? [];
+  if (clusters.length > 0 && (clusters.length !== 1 || clusters[0] !== label)) {
+    fail(
+      path,
+      `places the ${resource.kind} in ${label}, but metadata.clusters says ${clusters.join(", ")}; keep one (metadata.clusters)`,
     );
   }
 }

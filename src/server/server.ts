@@ -224,6 +224,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
         publishedVersion: c.publishedVersion,
         agentVersion: c.outputVersion,
         publishedAt: c.publishedAtMs,
+        conflicts: c.conflicts,
       })),
     ...options.insights,
   });

@@ -1,6 +1,7 @@
 export { appliedPolicies, policyKinds, routeDestinations, routeTablesOf } from "./attachments.js";
 export { serviceClusters } from "./envoy/common.js";
 export type * from "./model.js";
+export { eastWestSni, unreachableClusterOf } from "./normalize/east-west.js";
 export { defaultTrustDomain, type Normalized, normalize } from "./normalize/index.js";
 export { serverListenerName } from "./normalize/servers.js";
 export { routeConfigurationsOf } from "./process/routes.js";

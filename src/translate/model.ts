@@ -52,6 +52,25 @@ export interface ModelListener {
   server?: ModelServer;
   httpsRedirect: boolean;
   virtualHosts: ModelVirtualHost[];
+  /** An east-west listener (it has no virtual hosts): TLS passed through by SNI to local clusters. */
+  eastWest?: ModelEastWestListener;
+}
+
+/**
+ * An EAST_WEST listener of a gateway placed in `cluster`: one route per VirtualDestination port with
+ * endpoints in that cluster, from the SNI callers of other clusters send to the local-only cluster.
+ */
+export interface ModelEastWestListener {
+  cluster: string;
+  /** Where other clusters reach it. */
+  addresses: ModelAddress[];
+  /** In SNI order. */
+  passthrough: { sni: string; cluster: string }[];
+}
+
+export interface ModelAddress {
+  address: string;
+  port: number;
 }
 
 export interface ModelListenerTls {
@@ -188,6 +207,8 @@ export interface ModelCluster {
     | ModelFailover;
   /** Set on a VirtualDestination's clusters. */
   outlierDetection?: ModelOutlierDetection;
+  /** What `destination` names when it is not a Destination (a VirtualDestination's local endpoints). */
+  owner?: "VirtualDestination";
 }
 
 export interface ModelWorkloadTls {
@@ -218,7 +239,29 @@ export interface ModelFailover {
   endpoints: Record<string, ModelEndpoint[]>;
   /** Percent; absent: Envoy's default (140). */
   overprovisioningFactor?: number;
+  /** How Envoy callers reach the member clusters other than their own. */
+  eastWest: ModelFailoverEastWest;
 }
+
+/**
+ * Envoy callers reach another cluster's endpoints through that cluster's east-west gateway, with TLS
+ * carrying `sni` (which the gateway routes by) end to end to the workload.
+ */
+export interface ModelFailoverEastWest {
+  sni: string;
+  /** The VirtualDestination's port (with `localClusterName`, what an east-west gateway forwards `sni` to). */
+  port: number;
+  /** The east-west gateways' addresses of each member cluster that has one, by cluster name. */
+  gateways: Record<string, ModelAddress[]>;
+  /** How the caller's TLS to the remote workload is made (envoy/east-west.ts). */
+  tls: ModelUpstreamTls;
+}
+
+/**
+ * The TLS a caller originates to a workload of a VirtualDestination. MUTUAL: Gantry workload
+ * identities (SDS `default` and `ROOTCA`), with the peer's SPIFFE IDs checked when listed.
+ */
+export type ModelUpstreamTls = { mode: "MUTUAL"; subjectAltNames: string[] };
 
 export interface ModelOutlierDetection {
   consecutiveErrors: number;

@@ -118,7 +118,13 @@ describe("gantry agent, in process with a management server", () => {
     const stored = {
       apiVersion: "gantry/v1",
       kind: "Destination",
-      metadata: { name: "api.north", namespace: "north-apps", labels: { "gantry.io/cluster": "north" } },
+      // As the relay stores north's own `api` (storedDocument), so that the relay would remove it.
+      metadata: {
+        name: "api.north",
+        namespace: "north-apps",
+        clusters: ["north"],
+        labels: { "gantry.io/cluster": "north", "gantry.io/discovered-name": "api" },
+      },
       spec: { endpoints: [{ address: "10.0.0.9" }], ports: [{ number: 80 }] },
     };
     await store.apply([stored]);
@@ -157,6 +163,77 @@ describe("gantry agent, in process with a management server", () => {
     } finally {
       unwatch();
       await north.stop();
+    }
+  });
+});
+
+describe("a discovered name a user's resource already holds", () => {
+  it("is neither overwritten nor removed: the agent's Destination is left out, and the collision reported", async () => {
+    const store = new MemoryStore();
+    const root = mkdtempSync(join(tmpdir(), "gantry-agent-names-"));
+    const user = {
+      apiVersion: "gantry/v1",
+      kind: "Destination",
+      metadata: { name: "api.south", namespace: "south-apps" },
+      spec: { endpoints: [{ address: "192.0.2.7" }], ports: [{ number: 80 }] },
+    };
+    await store.apply([user]);
+    const registry = createRegistry("server", { processMetrics: false });
+    const server = await startManagementServer({
+      store,
+      host: "127.0.0.1",
+      xdsPort: 0,
+      apiPort: 0,
+      apiToken: "agent-test-token-0123456789",
+      relay: { port: 0 },
+      logger,
+      registry,
+      debounce: { quietMs: 20, maxDelayMs: 200 },
+    });
+    mkdirSync(join(root, "discovery"));
+    const discovered = (address: string) =>
+      `apiVersion: gantry/v1\nkind: Destination\nmetadata: { name: api, namespace: south-apps }\nspec:\n  endpoints: [{ address: ${address} }]\n  ports: [{ number: 80 }]\n---\napiVersion: gantry/v1\nkind: Destination\nmetadata: { name: web, namespace: south-apps }\nspec:\n  endpoints: [{ address: ${address} }]\n  ports: [{ number: 80 }]\n`;
+    writeFileSync(join(root, "discovery", "api.yaml"), discovered("10.9.0.1"));
+    const south = await startAgent({
+      cluster: "south",
+      relay: [`127.0.0.1:${server.relayPort}`],
+      dataDir: join(root, "data"),
+      discovery: directoryDiscovery(join(root, "discovery")),
+      host: "127.0.0.1",
+      xdsPort: 0,
+      agentVersion: "test",
+      logger,
+      registry: createRegistry("agent", { processMetrics: false }),
+    });
+    try {
+      const conflicts = () => server.clusters().find((c) => c.name === "south")?.conflicts ?? [];
+      await waitFor(() => conflicts().length === 1, { what: "the collision on the relay" });
+      expect(conflicts()).toEqual([
+        { stored: "Destination/south-apps/api.south", discovered: "Destination/south-apps/api" },
+      ]);
+      // The other Destination is stored; the user's is as the user wrote it.
+      await waitFor(
+        async () =>
+          (await store.get({ kind: "Destination", namespace: "south-apps", name: "web.south" })) !== undefined,
+        {
+          what: "south's web stored",
+        },
+      );
+      const kept = await store.get({ kind: "Destination", namespace: "south-apps", name: "api.south" });
+      expect(kept?.document).toEqual(user);
+      expect(await registry.metrics()).toMatch(
+        /gantry_relay_discovery_conflicts_total\{[^}]*cluster="south"[^}]*\} 1\n/,
+      );
+      // The agent drops `api`: the relay does not remove the user's resource under that name.
+      writeFileSync(join(root, "discovery", "api.yaml"), discovered("10.9.0.2").split("---\n")[1] ?? "");
+      await waitFor(() => conflicts().length === 0, { what: "the collision to clear" });
+      expect((await store.get({ kind: "Destination", namespace: "south-apps", name: "api.south" }))?.document).toEqual(
+        user,
+      );
+    } finally {
+      await south.stop();
+      await server.stop();
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

@@ -5,7 +5,7 @@
 // within 5 s, no call fails, no proxy is re-sent anything; every server down → clients keep routing,
 // a restarted agent serves from its data dir and says since when it is stale; servers back → the
 // agents converge and no proxy sees a push.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,67 +14,12 @@ import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
 import { RedisStore, type ResourceDocument } from "../../src/store/index.js";
 import { type Backend, startBackend } from "../interop/backends.js";
 import { clientCommand, type InteropClient, startClient } from "../interop/clients.js";
-import { runGantry } from "../support/cli.js";
-import { freePort } from "../support/ports.js";
-import { type ManagedProcess, startProcess } from "../support/process.js";
 import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
 import { waitFor } from "../support/wait.js";
+import { type AgentProcess, metric, type Replica, readyz, registerCluster, startAgent, startReplica } from "./fleet.js";
 
-const bin = new URL("../../bin/gantry.js", import.meta.url).pathname;
 const clusters = ["east", "west"] as const;
 type Cluster = (typeof clusters)[number];
-
-/** The sum of a metric's samples (those with `label`, e.g. `result="unchanged"`, when given). */
-async function metric(port: number, name: string, label = ""): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return text
-    .split("\n")
-    .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(label))
-    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
-}
-
-async function readyz(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/readyz`)).text();
-}
-
-interface Replica {
-  readonly name: string;
-  readonly relayPort: number;
-  readonly metricsPort: number;
-  readonly apiPort: number;
-  process: ManagedProcess;
-}
-
-async function startReplica(
-  name: string,
-  redisUrl: string,
-  ports?: Pick<Replica, "relayPort" | "metricsPort" | "apiPort">,
-) {
-  const relayPort = ports?.relayPort ?? (await freePort());
-  const metricsPort = ports?.metricsPort ?? (await freePort());
-  const apiPort = ports?.apiPort ?? (await freePort());
-  const process = await startProcess({
-    name: `gantry server ${name}`,
-    command: globalThis.process.execPath,
-    args: [
-      ...[bin, "server", "--host", "127.0.0.1", "--redis-url", redisUrl, "--insecure-api", "--server-name", name],
-      ...["--xds-port", String(await freePort()), "--api-port", String(apiPort)],
-      ...["--metrics-port", String(metricsPort), "--relay-port", String(relayPort), "--log-level", "warn"],
-    ],
-    ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).ok,
-    readyTimeoutMs: 60_000,
-  });
-  return { name, relayPort, metricsPort, apiPort, process };
-}
-
-interface AgentProcess {
-  readonly cluster: Cluster;
-  readonly xdsPort: number;
-  readonly metricsPort: number;
-  readonly dataDir: string;
-  readonly discoveryDir: string;
-  process: ManagedProcess;
-}
 
 /** Each cluster's own Destination `echo`, on its own backend: stored at the server as `echo.<cluster>`. */
 function discovered(port: number): string {
@@ -125,24 +70,7 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
     const goClients = new Map<Cluster, InteropClient>();
 
     const startAgentProcess = async (cluster: Cluster, ports?: { xdsPort: number; metricsPort: number }) => {
-      const xdsPort = ports?.xdsPort ?? (await freePort());
-      const metricsPort = ports?.metricsPort ?? (await freePort());
-      const dataDir = join(root, cluster, "data");
-      const discoveryDir = join(root, cluster, "discovery");
-      const process = await startProcess({
-        name: `gantry agent ${cluster}`,
-        command: globalThis.process.execPath,
-        args: [
-          ...[bin, "agent", "--cluster", cluster, "--host", "127.0.0.1"],
-          ...["--relay", replicas.map((r) => `127.0.0.1:${r.relayPort}`).join(",")],
-          ...["--data-dir", dataDir, "--discovery-dir", discoveryDir, "--token-file", join(root, cluster, "token")],
-          ...["--xds-port", String(xdsPort), "--metrics-port", String(metricsPort), "--log-level", "info"],
-        ],
-        // Up once it serves /readyz at all: ready (output) or not yet.
-        ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok,
-        readyTimeoutMs: 60_000,
-      });
-      const agent: AgentProcess = { cluster, xdsPort, metricsPort, dataDir, discoveryDir, process };
+      const agent = await startAgent({ root, cluster, relays: replicas, ...(ports ? { ports } : {}) });
       agents.set(cluster, agent);
       return agent;
     };
@@ -161,20 +89,13 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
       redis = await startRedis();
       store = new RedisStore({ url: redis.url });
       await store.ready();
-      for (const c of clusters) {
-        backends.set(c, await startBackend(c));
-        await mkdir(join(root, c, "discovery"), { recursive: true });
-        await writeFile(join(root, c, "discovery", "echo.yaml"), discovered(backends.get(c)?.port ?? 0));
-      }
       await store.apply(world());
       replicas.push(await startReplica("first", redis.url), await startReplica("second", redis.url));
       // Each agent registers with a token from `gantry cluster add`, then holds the relay over mTLS.
       for (const c of clusters) {
-        const added = await runGantry(["cluster", "add", c, "--server", `http://127.0.0.1:${replicas[0]?.apiPort}`], {
-          timeoutMs: 100_000,
-        });
-        if (added.code !== 0) throw new Error(`gantry cluster add ${c}: ${added.stderr}`);
-        await writeFile(join(root, c, "token"), added.stdout.trim(), { mode: 0o600 });
+        backends.set(c, await startBackend(c));
+        await registerCluster(root, c, replicas[0]?.apiPort ?? 0);
+        await writeFile(join(root, c, "discovery", "echo.yaml"), discovered(backends.get(c)?.port ?? 0));
       }
       for (const c of clusters) await startAgentProcess(c);
       for (const c of clusters) {

@@ -63,6 +63,7 @@ describe("docker-compose.yml (checked without a container engine)", () => {
         "gantry-agent-west",
         "envoy-west",
         "sample-app-west",
+        "envoy-eastwest-west",
       ].sort(),
     );
     for (const [name, service] of Object.entries(services)) {
@@ -175,6 +176,7 @@ describe("deploy/config (the stack's resources)", () => {
     expect(translation.groups.map((g) => `${g.name} ${JSON.stringify(g.proxies.labels)}`).sort()).toEqual([
       'stack/edge {"gateway":"edge"}',
       'stack/sample-sidecar {"app":"sample"}',
+      'stack/west-east-west {"gateway":"west-east-west"}',
       'stack/west-edge {"gateway":"west-edge"}',
     ]);
     expect(translation.groups.find((g) => g.name === "stack/west-edge")?.proxies.clusters).toEqual(["west"]);
@@ -194,5 +196,19 @@ describe("deploy/config (the stack's resources)", () => {
       node: { cluster: string; metadata: { labels: Record<string, string>; cluster: string } };
     };
     expect(west.node.metadata).toMatchObject({ labels: { gateway: "west-edge" }, cluster: "west" });
+    const eastWest = parse(read("envoy-configs/west-eastwest.yaml")) as {
+      node: { cluster: string; metadata: { labels: Record<string, string>; cluster: string } };
+    };
+    expect(eastWest.node.metadata).toMatchObject({ labels: { gateway: "west-east-west" }, cluster: "west" });
+  });
+
+  it("gives west's east-west gateway the address its Gateway names", () => {
+    const service = compose.services["envoy-eastwest-west"] as Service & {
+      networks?: { default?: { ipv4_address?: string } };
+    };
+    const stack = read("deploy/config/stack.yaml");
+    const address = service.networks?.default?.ipv4_address;
+    expect(address).toBeDefined();
+    expect(stack).toContain(`externalAddresses: [{ address: ${address} }]`);
   });
 });

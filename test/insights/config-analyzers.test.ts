@@ -243,6 +243,45 @@ spec:
     }
   });
 
+  it("GTY0111: a VirtualDestination cluster Envoy callers elsewhere cannot reach, for want of an east-west gateway", () => {
+    const yaml = `apiVersion: gantry/v1
+kind: Gateway
+metadata: { name: callers, namespace: mc, clusters: [east] }
+spec:
+  proxies: { labels: { app: caller } }
+  listeners: [{ port: 15001 }]
+---
+apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: svc, namespace: mc }
+spec:
+  hosts: [svc.global]
+  gateways: [{ name: callers }]
+  http: [{ forwardTo: { destinations: [{ virtualDestination: { name: svc } }], timeout: 5s } }]
+---
+apiVersion: gantry/v1
+kind: VirtualDestination
+metadata: { name: svc, namespace: mc }
+spec:
+  ports: [{ number: 80 }]
+  destinations: [{ name: svc-east }, { name: svc-west }]
+---
+apiVersion: gantry/v1
+kind: Destination
+metadata: { name: svc-east, namespace: mc, clusters: [east] }
+spec: { ports: [{ number: 80 }], endpoints: [{ address: 10.0.0.1 }] }
+---
+apiVersion: gantry/v1
+kind: Destination
+metadata: { name: svc-west, namespace: mc, clusters: [west] }
+spec: { ports: [{ number: 80 }], endpoints: [{ address: 10.0.0.2 }] }
+`;
+    const found = analyze(yaml).filter((f) => f.code === "GTY0111");
+    expect(found.map((f) => [f.targets.map((t) => `${t.kind}/${t.namespace}/${t.name}`), f.args])).toEqual([
+      [["VirtualDestination/mc/svc", "Gateway/mc/callers"], { name: "mc/svc", cluster: "west", gateway: "mc/callers" }],
+    ]);
+  });
+
   it("every finding gives a value to each placeholder of its code's summary", () => {
     const yaml =
       gateway() +

@@ -73,4 +73,13 @@ describe("agents analyzer", () => {
     expect(behind.map((f) => [f.code, f.args["agentVersion"], f.args["version"]])).toEqual([["GTY0506", "v1", "v2"]]);
     expect(analyzeAgents([{ ...base, agentVersion: "v1", publishedAt: now - 1_000 }], now)).toEqual([]);
   });
+
+  it("GTY0507 for each discovered Destination a user's resource keeps out, naming both", () => {
+    const conflicts = [{ stored: "Destination/shop/api.east", discovered: "Destination/shop/api" }];
+    const found = analyzeAgents([{ ...base, conflicts }], now);
+    expect(found.map((f) => [f.code, f.cluster, f.targets.map((t) => `${t.kind}/${t.namespace}/${t.name}`)])).toEqual([
+      ["GTY0507", "east", ["Destination/shop/api.east", "Agent//east"]],
+    ]);
+    expect(found[0]?.args).toEqual({ cluster: "east", ...conflicts[0] });
+  });
 });

@@ -7,7 +7,8 @@ import { ResourceStatus_State, ResourceStatusSchema } from "../../src/gen/gantry
 import { startManagementApi } from "../../src/server/api/index.js";
 import type { Description } from "../../src/server/describe.js";
 import { DesiredState } from "../../src/server/desired-state.js";
-import { MemoryStore } from "../../src/store/index.js";
+import { storedDocument } from "../../src/server/relay/index.js";
+import { MemoryStore, type ResourceDocument } from "../../src/store/index.js";
 import { waitFor } from "../support/wait.js";
 
 const token = "test-token-0123456789abcdef";
@@ -186,6 +187,19 @@ describe("management API", () => {
     );
     expect(both.code).toBe(Code.InvalidArgument);
     expect(both.rawMessage).toMatch(/documents and documents_json/);
+  });
+
+  it("refuses with FAILED_PRECONDITION an apply over a cluster's discovered Destination, naming both", async () => {
+    const theirs = { ...cart, metadata: { name: "taken", namespace: "shop" } } as unknown as ResourceDocument;
+    await store.apply([storedDocument("east", theirs)]);
+    const mine: JsonObject = { ...cart, metadata: { name: "taken.east", namespace: "shop" } };
+    const err = ConnectError.from(
+      await client()
+        .apply({ documents: [mine] })
+        .catch((e: unknown) => e),
+    );
+    expect(err.code).toBe(Code.FailedPrecondition);
+    expect(err.rawMessage).toContain("Destination/shop/taken.east: the name is cluster east's Destination shop/taken");
   });
 
   it("dry-run validates without writing", async () => {

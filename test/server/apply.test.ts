@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { type Resource, refKey } from "../../src/resources/index.js";
+import { parseDocument, type Resource, refKey } from "../../src/resources/index.js";
 import { planApply, settleApply } from "../../src/server/apply/diff.js";
-import { applyResources } from "../../src/server/apply/index.js";
+import { ApplyRefused, applyResources } from "../../src/server/apply/index.js";
 import { applyWarnings } from "../../src/server/apply/warnings.js";
 import { DesiredState } from "../../src/server/desired-state.js";
 import { resourceToDocument } from "../../src/server/documents.js";
+import { storedDocument } from "../../src/server/relay/index.js";
 import { MemoryStore, type StoredResource } from "../../src/store/index.js";
 import { State, Translator, translate } from "../../src/translate/index.js";
 import { destination, gateway, resources } from "../translate/fixtures.js";
@@ -230,5 +231,38 @@ describe("applyResources", () => {
     expect(resourceToDocument(table('{ regex: "^/a(?=b)" }')[1] as Resource)).toEqual(
       (await store.get(key("RouteTable", "shop")))?.document,
     );
+  });
+});
+
+describe("applyResources: names an agent's Destinations hold", () => {
+  const discovered = {
+    apiVersion: "gantry/v1",
+    kind: "Destination",
+    metadata: { name: "api", namespace: "shop" },
+    spec: { ports: [{ number: 80 }], endpoints: [{ address: "10.0.0.1" }] },
+  };
+
+  it("refuses, whole and naming both, an apply that would take over a cluster's discovered Destination", async () => {
+    const store = new MemoryStore();
+    const desired = new DesiredState(store);
+    await store.apply([storedDocument("east", discovered)]);
+    const deps = { store, desired, translator: new Translator() };
+    const mine = resources(`apiVersion: gantry/v1
+kind: Destination
+metadata: { name: api.east, namespace: shop }
+spec:
+  ports: [{ number: 80 }]
+  endpoints: [{ address: 192.0.2.1 }]
+`);
+    const attempt = applyResources(deps, [...resources(destination("web")), ...mine], false);
+    await expect(attempt).rejects.toThrow(ApplyRefused);
+    await expect(attempt).rejects.toThrow(
+      "Destination/shop/api.east: the name is cluster east's Destination shop/api, stored by its agent; names ending in .east are that cluster's, so give yours another name",
+    );
+    expect((await store.list()).map((r) => r.key.name)).toEqual(["api.east"]);
+    // The cluster's own document, as `gantry get -o yaml` prints it, may be applied back.
+    const own = parseDocument(storedDocument("east", discovered), "own");
+    if ("errors" in own) throw new Error(own.errors.join("\n"));
+    expect((await applyResources(deps, [own], false)).results.map((r) => r.action)).toEqual(["unchanged"]);
   });
 });

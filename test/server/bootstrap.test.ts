@@ -118,7 +118,10 @@ describe("Envoy bootstrap", () => {
     expect(badLabels.stderr).toContain('"novalue" is not key=value');
   });
 
-  it("the committed envoy-configs are what gantry bootstrap prints for the local stack", async () => {
+  // Four `gantry` processes one after another: more than the default 30 s on a loaded machine.
+  it("the committed envoy-configs are what gantry bootstrap prints for the local stack", {
+    timeout: 90_000,
+  }, async () => {
     for (const [file, args] of [
       [
         "gateway.yaml",
@@ -152,6 +155,14 @@ describe("Envoy bootstrap", () => {
         [
           ...["--node-id", "west-gateway-1", "--role", "gateway", "--labels", "gateway=west-edge", "--cluster", "west"],
           ...["--xds-address", "gantry-agent-west:18000"],
+        ],
+      ],
+      // West's east-west gateway, from west's agent too.
+      [
+        "west-eastwest.yaml",
+        [
+          ...["--node-id", "west-eastwest-1", "--role", "gateway", "--labels", "gateway=west-east-west"],
+          ...["--cluster", "west", "--xds-address", "gantry-agent-west:18000"],
         ],
       ],
     ] as const) {

@@ -1,5 +1,7 @@
-// Cluster agents: disconnected (GTY0505) and stale snapshot (GTY0506). The agent subsystem is built
+// Cluster agents: disconnected (GTY0505), stale snapshot (GTY0506) and discovered names a user's
+// resources hold (GTY0507). The agent subsystem is built
 // apart; it feeds this analyzer through the small interface below.
+import { parseRefKey } from "../../resources/index.js";
 import type { Finding, Target } from "../types.js";
 
 export interface AgentState {
@@ -13,6 +15,8 @@ export interface AgentState {
   readonly agentVersion: string;
   /** Clock ms the published version was published. */
   readonly publishedAt: number;
+  /** Its discovered documents left out for a user's resource of the stored name (`Kind/namespace/name` keys). */
+  readonly conflicts?: readonly { stored: string; discovered: string }[];
 }
 
 export interface AgentThresholds {
@@ -35,6 +39,16 @@ export function analyzeAgents(
 ): Finding[] {
   const out: Finding[] = [];
   for (const a of agents) {
+    for (const { stored, discovered } of a.conflicts ?? []) {
+      out.push({
+        code: "GTY0507",
+        targets: [parseRefKey(stored), agent(a.cluster)],
+        cluster: a.cluster,
+        subject: discovered,
+        args: { cluster: a.cluster, stored, discovered },
+        evidence: { stored, discovered },
+      });
+    }
     if (!a.connected) {
       if (now - a.lastSeen >= t.disconnectedAfterMs) {
         const since = new Date(a.lastSeen).toISOString();

@@ -2,6 +2,7 @@
 // `gantry analyze` runs on files.
 import type { Finding } from "../types.js";
 import type { ConfigInput } from "./config-input.js";
+import { missingEastWestGateways } from "./config-multicluster.js";
 import { costlyRegexes, policyFindings, refusedResources } from "./config-policies.js";
 import { danglingReferences } from "./config-references.js";
 import {
@@ -20,6 +21,7 @@ export const configAnalyzers: readonly ((input: ConfigInput) => Finding[])[] = [
   unusedDestinations,
   proxylessIgnoredPolicies,
   refusedResources,
+  missingEastWestGateways,
 ];
 
 export function analyzeConfig(input: ConfigInput): Finding[] {

@@ -31,7 +31,7 @@ import {
 } from "../../store/index.js";
 import { type TranslateOptions, Translator } from "../../translate/index.js";
 import type { TrustAuthority } from "../../trust/index.js";
-import { type ApplyAction, type ApplyDeps, applyResources } from "../apply/index.js";
+import { type ApplyAction, type ApplyDeps, ApplyRefused, applyResources } from "../apply/index.js";
 import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
 import { type ApiAuth, callerKey } from "./auth.js";
@@ -153,6 +153,7 @@ function toRef(key: ResourceKey): ResourceRef {
 
 function storeFailure(err: unknown): never {
   if (err instanceof StoreError) throw new ConnectError(err.message, Code.Unavailable);
+  if (err instanceof ApplyRefused) throw new ConnectError(err.message, Code.FailedPrecondition);
   throw err;
 }
 

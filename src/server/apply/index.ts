@@ -1,11 +1,12 @@
 // An apply through the management API, with its report: per document, what it did to the store
 // (created, configured, unchanged), its status once translated, and warnings. A dry run computes
 // the same report and stores nothing.
-import { type RejectedDocument, type Resource, refKey, resourceKey } from "../../resources/index.js";
-import { type ResourceKey, type ResourceStore, StoreError } from "../../store/index.js";
+import { clusterLabel, type RejectedDocument, type Resource, refKey, resourceKey } from "../../resources/index.js";
+import { type ResourceKey, type ResourceStore, type StoredResource, StoreError } from "../../store/index.js";
 import { State, type Status, type Translation, type Translator } from "../../translate/index.js";
 import type { DesiredState, ReadResult } from "../desired-state.js";
 import { resourceToDocument } from "../documents.js";
+import { discoveredNameLabel, isDiscoveredBy } from "../relay/discovery.js";
 import { type ApplyAction, planApply, settleApply } from "./diff.js";
 import { applyWarnings, isRejected } from "./warnings.js";
 
@@ -59,6 +60,8 @@ export async function applyResources(
     if (!(err instanceof StoreError) || /nothing was changed/.test(err.message)) throw err;
     throw new StoreError(`${err.message}; nothing was changed`, { cause: err });
   });
+  const taken = discoveredNamesTaken(before.resources, resources);
+  if (taken.length > 0) throw new ApplyRefused(`rejected, nothing was applied:\n${taken.join("\n")}`);
   const stored = deps.desired.read(before);
   const translation = translateWith(deps.translator, stored, resources);
   let plan = planApply(before.resources, resources.map(resourceToDocument));
@@ -77,6 +80,36 @@ export async function applyResources(
       return { key, action, status, rejected: isRejected(status), warnings: warnings.get(refKey(key)) ?? [] };
     }),
   };
+}
+
+/** An apply refused as a whole for what is stored (not for the documents themselves). */
+export class ApplyRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ApplyRefused";
+  }
+}
+
+/**
+ * A Destination an agent discovered is stored as `<name>.<cluster>` (relay/discovery.ts); an apply
+ * may not take that name over, as the agent may not overwrite a user's: each side is told, naming
+ * the other. A document that is itself that cluster's discovered one (`get -o yaml | apply`) may.
+ */
+function discoveredNamesTaken(stored: readonly StoredResource[], applied: readonly Resource[]): string[] {
+  const held = new Map(stored.map((r) => [refKey(r.key), r.document]));
+  const problems: string[] = [];
+  for (const resource of applied) {
+    const key = resourceKey(resource);
+    const document = held.get(key);
+    const cluster = document?.metadata.labels?.[clusterLabel];
+    if (!document || cluster === undefined || !isDiscoveredBy(document, cluster)) continue;
+    if (isDiscoveredBy(resourceToDocument(resource), cluster)) continue;
+    const discovered = document.metadata.labels?.[discoveredNameLabel] ?? "";
+    problems.push(
+      `${key}: the name is cluster ${cluster}'s Destination ${resource.metadata.namespace}/${discovered}, stored by its agent; names ending in .${cluster} are that cluster's, so give yours another name`,
+    );
+  }
+  return problems;
 }
 
 /** The stored resources with the applied ones in place of those of the same key. */

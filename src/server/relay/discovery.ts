@@ -4,9 +4,9 @@
 // holds. And how those documents are stored at the server, namespaced by cluster. Pure.
 import { createHash } from "node:crypto";
 import type { Discovery } from "../../gen/gantry/relay/v1/relay_pb.js";
-import type { ResourceDocument } from "../../store/index.js";
+import { clusterLabel, parseRefKey, refKey } from "../../resources/index.js";
+import type { ResourceDocument, ResourceKey } from "../../store/index.js";
 import { canonicalJson } from "../../store/index.js";
-import { clusterLabel } from "./output.js";
 
 export interface DiscoveredDocument {
   readonly key: string;
@@ -102,8 +102,9 @@ export function applyDiscovery(current: DiscoveredSet | undefined, message: Disc
 
 /**
  * How a cluster's document is stored at the server: its name gets the cluster as a suffix
- * (`reviews` in `east` is `reviews.east`), so two clusters' same-named Destinations do not clash,
- * and it is labelled with its cluster and its own name. The namespace stays.
+ * (`reviews` in `east` is `reviews.east`), so two clusters' same-named Destinations do not clash;
+ * it is placed in its cluster (`metadata.clusters`, so it can be a VirtualDestination's member as
+ * it is) and labelled with its cluster and its own name. The namespace stays.
  */
 export function storedDocument(cluster: string, document: ResourceDocument): ResourceDocument {
   const { name } = document.metadata;
@@ -112,9 +113,19 @@ export function storedDocument(cluster: string, document: ResourceDocument): Res
     metadata: {
       ...document.metadata,
       name: `${name}.${cluster}`,
+      clusters: [cluster],
       labels: { ...document.metadata.labels, [clusterLabel]: cluster, [discoveredNameLabel]: name },
     },
   };
+}
+
+/**
+ * Whether a stored document is `cluster`'s own discovered one (storedDocument's labels), which its
+ * agent may overwrite and remove; any other document under that name is a user's.
+ */
+export function isDiscoveredBy(document: ResourceDocument, cluster: string): boolean {
+  const labels = document.metadata.labels ?? {};
+  return labels[clusterLabel] === cluster && labels[discoveredNameLabel] !== undefined;
 }
 
 /** Parses a discovered document's JSON, naming the cluster and key when it is not a document of an allowed kind. */
@@ -132,4 +143,59 @@ export function parseDiscovered(cluster: string, doc: DiscoveredDocument): Resou
   if (typeof document.metadata?.name !== "string")
     throw new DiscoveryError(`cluster ${cluster}: ${doc.key}: metadata.name is required`);
   return document;
+}
+
+export interface DiscoveryWrite {
+  /** The stored forms to write, each with where it came from (for errors). */
+  readonly writes: { document: ResourceDocument; where: string }[];
+  /** Stored keys to delete: this cluster's documents its agent no longer has. */
+  readonly gone: ResourceKey[];
+  /** Stored keys a user's resource holds (`Kind/namespace/name`), with the discovered document's key. */
+  readonly conflicts: Map<string, string>;
+}
+
+/**
+ * What storing a cluster's discovery changes in the store, given the Destinations it `held`: the
+ * documents that changed since `previous` (and those left out last time, `retry`), and those to
+ * remove (on a full discovery, every stored document of the cluster it no longer has). A stored
+ * name that is not this cluster's own (a user's `reviews.east`) is neither overwritten nor removed:
+ * the discovered document is left out and named in `conflicts`. Pure.
+ */
+export function planDiscoveryWrite(options: {
+  cluster: string;
+  held: ReadonlyMap<string, ResourceDocument>;
+  previous: DiscoveredSet | undefined;
+  next: DiscoveredSet;
+  full: boolean;
+  retry: ReadonlyMap<string, string>;
+}): DiscoveryWrite {
+  const { cluster, held, previous, next } = options;
+  const stored = (doc: DiscoveredDocument) => storedDocument(cluster, parseDiscovered(cluster, doc));
+  const keyOf = (document: ResourceDocument): ResourceKey => ({
+    kind: document.kind,
+    namespace: document.metadata.namespace ?? "default",
+    name: document.metadata.name,
+  });
+  const ours = (key: string) => {
+    const document = held.get(key);
+    return document === undefined || isDiscoveredBy(document, cluster);
+  };
+  const writes: DiscoveryWrite["writes"] = [];
+  const conflicts = new Map<string, string>();
+  const keep = new Set<string>();
+  for (const doc of next.values()) {
+    const document = stored(doc);
+    const key = refKey(keyOf(document));
+    keep.add(key);
+    if (previous?.get(doc.key)?.hash === doc.hash && !options.retry.has(key)) continue;
+    if (!ours(key)) conflicts.set(key, doc.key);
+    else writes.push({ document, where: `cluster ${cluster}: ${doc.key}` });
+  }
+  // On a full discovery, whatever the store holds for this cluster and the agent no longer has goes
+  // (written by this or another replica, before a restart of either).
+  const candidates: string[] = options.full
+    ? [...held].filter(([, document]) => isDiscoveredBy(document, cluster)).map(([key]) => key)
+    : [...(previous?.values() ?? [])].map((doc) => refKey(keyOf(stored(doc))));
+  const gone = candidates.filter((key) => !keep.has(key) && ours(key)).map(parseRefKey);
+  return { writes, gone, conflicts };
 }

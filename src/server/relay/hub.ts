@@ -15,20 +15,12 @@ import type { Clock } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
 import { Counter, Gauge, type Registry } from "../../lib/metrics.js";
 import { parseDocument, refKey } from "../../resources/index.js";
-import type { ResourceKey, ResourceStore } from "../../store/index.js";
+import type { ResourceStore } from "../../store/index.js";
 import type { ProxyClientView } from "../api/index.js";
 import type { DesiredState } from "../desired-state.js";
 import type { Publication, PublishedGroup } from "../publish.js";
-import {
-  applyDiscovery,
-  type DiscoveredDocument,
-  type DiscoveredSet,
-  DiscoveryError,
-  discoveryHash,
-  parseDiscovered,
-  storedDocument,
-} from "./discovery.js";
-import { type ClusterOutput, clusterLabel, clusterOutput, outputMessage } from "./output.js";
+import { applyDiscovery, type DiscoveredSet, DiscoveryError, discoveryHash, planDiscoveryWrite } from "./discovery.js";
+import { type ClusterOutput, clusterOutput, outputMessage } from "./output.js";
 
 /** One agent stream, as the hub sees it; the gRPC service turns it into messages on the wire. */
 export interface RelaySession {
@@ -55,6 +47,8 @@ export interface ClusterView {
   /** The output this replica publishes for the cluster now, and since when (clock ms). */
   readonly publishedVersion: string;
   readonly publishedAtMs: number;
+  /** Stored names its Destinations would take that a user's resources hold: `{ stored, discovered }` keys. */
+  readonly conflicts: readonly { stored: string; discovered: string }[];
 }
 
 export interface RelayHubOptions {
@@ -82,6 +76,8 @@ interface Connected {
   lastSeenMs: number;
   /** Discovery writes of this stream, one after another. */
   writes: Promise<void>;
+  /** Stored keys its discovered documents would take but a user's resources hold, with the documents' keys. */
+  conflicts: Map<string, string>;
 }
 
 export class RelayHub {
@@ -121,6 +117,12 @@ export class RelayHub {
         labelNames: ["cluster"],
         registers: [registry],
       }),
+      conflicts: new Counter({
+        name: "gantry_relay_discovery_conflicts_total",
+        help: "Discovered documents left out because their stored name is a user's resource's",
+        labelNames: ["cluster"],
+        registers: [registry],
+      }),
       discoveries: new Counter({
         name: "gantry_relay_discoveries_total",
         help: "Discovery messages from agents by result",
@@ -157,6 +159,7 @@ export class RelayHub {
       proxies: undefined,
       lastSeenMs: this.#options.clock.now(),
       writes: Promise.resolve(),
+      conflicts: new Map(),
     };
     this.#sessions.set(session, connected);
     this.#left.delete(cluster);
@@ -264,6 +267,7 @@ export class RelayHub {
       outputVersion: c.ackedVersion,
       publishedVersion: this.#outputFor(c.cluster)?.version ?? "",
       publishedAtMs: this.#publishedAtMs,
+      conflicts: [...c.conflicts].map(([stored, discovered]) => ({ stored, discovered })),
       staleSinceMs:
         c.hello.staleSince && c.ackedVersion !== this.#outputFor(c.cluster)?.version
           ? timestampMs(c.hello.staleSince)
@@ -324,33 +328,33 @@ export class RelayHub {
     c.writes = c.writes.then(() => this.#store(c, previous, next, message.full));
   }
 
-  /** Writes a cluster's discovered documents into the store, namespaced by cluster; removes those it no longer has. */
+  /**
+   * Writes a cluster's discovered documents into the store, namespaced by cluster; removes those it
+   * no longer has. A stored name that is not this cluster's own (a user's `reviews.east`) is neither
+   * overwritten nor removed: the document is left out and the collision reported, naming both, until
+   * one of them is renamed (it is tried again with every discovery).
+   */
   async #store(c: Connected, previous: DiscoveredSet | undefined, next: DiscoveredSet, full: boolean): Promise<void> {
     const { store, desired, logger } = this.#options;
-    const keyOf = (doc: DiscoveredDocument): ResourceKey => {
-      const stored = storedDocument(c.cluster, parseDiscovered(c.cluster, doc));
-      return { kind: stored.kind, namespace: stored.metadata.namespace ?? "default", name: stored.metadata.name };
-    };
     try {
-      const resources = [];
-      for (const doc of next.values()) {
-        if (previous?.get(doc.key)?.hash === doc.hash) continue;
-        const stored = storedDocument(c.cluster, parseDiscovered(c.cluster, doc));
-        const parsed = parseDocument(stored, `cluster ${c.cluster}: ${doc.key}`);
-        if ("errors" in parsed) throw new DiscoveryError(parsed.errors.join("; "));
-        resources.push(parsed);
+      const held = new Map((await store.list({ kind: "Destination" })).map((r) => [refKey(r.key), r.document]));
+      const plan = planDiscoveryWrite({ cluster: c.cluster, held, previous, next, full, retry: c.conflicts });
+      for (const [key, discovered] of plan.conflicts) {
+        if (c.conflicts.has(key)) continue;
+        this.#metrics.conflicts.inc({ cluster: c.cluster });
+        logger.error(
+          { cluster: c.cluster, stored: key, discovered },
+          `relay: cluster ${c.cluster}'s ${discovered} would be stored as ${key}, which is not this cluster's (applied by a user); left out until one is renamed`,
+        );
       }
+      c.conflicts = plan.conflicts;
+      const resources = plan.writes.map(({ document, where }) => {
+        const parsed = parseDocument(document, where);
+        if ("errors" in parsed) throw new DiscoveryError(parsed.errors.join("; "));
+        return parsed;
+      });
       if (resources.length > 0) await desired.apply(resources);
-      const keep = new Set([...next.values()].map((doc) => refKey(keyOf(doc))));
-      // On a full discovery, whatever the store holds for this cluster and the agent no longer has
-      // goes (written by this or another replica, before a restart of either).
-      const candidates: ResourceKey[] = full
-        ? (await store.list({ kind: "Destination" }))
-            .filter((r) => r.document.metadata.labels?.[clusterLabel] === c.cluster)
-            .map((r) => r.key)
-        : [...(previous?.values() ?? [])].map(keyOf);
-      const gone = candidates.filter((key) => !keep.has(refKey(key)));
-      if (gone.length > 0) await store.delete(gone);
+      if (plan.gone.length > 0) await store.delete(plan.gone);
       this.#metrics.discoveries.inc({ cluster: c.cluster, result: "ok" });
     } catch (err) {
       this.#metrics.discoveries.inc({ cluster: c.cluster, result: "error" });

@@ -8,13 +8,14 @@ export {
   discoveredNameLabel,
   discoveryHash,
   discoveryMessage,
+  isDiscoveredBy,
+  planDiscoveryWrite,
   storedDocument,
 } from "./discovery.js";
 export { type ClusterView, RelayHub, type RelayHubOptions, type RelaySession } from "./hub.js";
 export {
   applyOutputMessage,
   type ClusterOutput,
-  clusterLabel,
   clusterOutput,
   entryVersions,
   type GroupMeta,

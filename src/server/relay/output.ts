@@ -13,12 +13,6 @@ import {
 } from "../../gen/gantry/relay/v1/relay_pb.js";
 import type { Publication, PublishedGroup } from "../publish.js";
 
-/**
- * The label that places a gateway in one cluster: a gateway whose proxy selector has
- * `gantry.io/cluster: east` is sent to `east` only; a gateway without it goes to every cluster.
- */
-export const clusterLabel = "gantry.io/cluster";
-
 export interface OutputEntry {
   /** `group/<group>/<type URL>/<name>`, `extauth/<name>` or `ratelimit/<name>`. */
   readonly key: string;
@@ -65,11 +59,11 @@ export function outputVersion(entries: ReadonlyMap<string, OutputEntry>, groups:
   return hash.digest("hex").slice(0, 16);
 }
 
-/** Whether a gateway is placed in `cluster` (see `clusterLabel`). */
+/**
+ * Whether a gateway is placed in `cluster`: its placement (`placementOf`: `metadata.clusters`, or the
+ * `gantry.io/cluster` selector label) is empty or names it, as the publisher reads it for nodes.
+ */
 export function placedIn(group: PublishedGroup, cluster: string): boolean {
-  const pinned = group.proxies.labels[clusterLabel];
-  if (pinned !== undefined && pinned !== cluster) return false;
-  // A Gateway's `metadata.clusters` placement (docs/multicluster-routing.md) holds across the relay too.
   const placement = group.proxies.clusters ?? [];
   return placement.length === 0 || placement.includes(cluster);
 }
@@ -80,9 +74,13 @@ export function clusterOutput(publication: Publication<Group>, cluster: string):
   const groups: GroupMeta[] = [];
   for (const group of publication.groups) {
     if (!placedIn(group, cluster)) continue;
-    // Placement is decided here; the agent's proxies need not carry the cluster label themselves.
-    const labels = Object.fromEntries(Object.entries(group.proxies.labels).filter(([k]) => k !== clusterLabel));
-    groups.push({ name: group.name, kind: group.kind ?? "envoy", labels, nodeIds: [...group.proxies.nodeIds] });
+    // Placement is decided here: the agent selects its proxies by labels and node ids only.
+    groups.push({
+      name: group.name,
+      kind: group.kind ?? "envoy",
+      labels: { ...group.proxies.labels },
+      nodeIds: [...group.proxies.nodeIds],
+    });
     // A VirtualDestination's endpoints as callers in this cluster see them (own cluster first).
     const particular = new Map(
       (group.byCallerCluster?.get(cluster) ?? []).map((r) => [`${r.typeUrl}/${r.name}`, r] as const),

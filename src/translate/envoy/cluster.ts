@@ -9,7 +9,9 @@ import { UpstreamTlsContextSchema } from "../../gen/envoy/extensions/transport_s
 import { HttpProtocolOptionsSchema } from "../../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
 import type { ModelCluster, ModelOutlierDetection } from "../model.js";
 import { adsConfigSource, duration, pack } from "./common.js";
+import { eastWestSocketMatch } from "./east-west.js";
 import { buildLoadAssignment } from "./endpoint.js";
+import type { ClientKind } from "./route.js";
 import { upstreamWorkloadTls } from "./workload-tls.js";
 
 const http2Options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -19,7 +21,7 @@ const http2Options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
  * with its one address inline for a DNS name. HTTP/2 upstreams say so; TLS upstreams get their
  * certificates by SDS (Envoy) or, with workload TLS, from gRPC's certificate provider.
  */
-export function buildCluster(cluster: ModelCluster, client: "envoy" | "grpc" = "envoy"): Cluster {
+export function buildCluster(cluster: ModelCluster, client: ClientKind = "envoy"): Cluster {
   const discovery =
     cluster.discovery.type !== "dns"
       ? {
@@ -44,6 +46,7 @@ export function buildCluster(cluster: ModelCluster, client: "envoy" | "grpc" = "
     lbPolicy: Cluster_LbPolicy.ROUND_ROBIN,
     ...discovery,
     ...(cluster.outlierDetection ? { outlierDetection: outlierDetection(cluster.outlierDetection) } : {}),
+    ...eastWestMatches(cluster, client),
     ...(cluster.protocol !== "HTTP1"
       ? {
           typedExtensionProtocolOptions: {
@@ -91,6 +94,18 @@ export function buildCluster(cluster: ModelCluster, client: "envoy" | "grpc" = "
         }
       : {}),
   });
+}
+
+/**
+ * For Envoy callers of a VirtualDestination whose endpoints include east-west gateways: the TLS
+ * those endpoints are reached with (envoy/east-west.ts). Direct endpoints keep the cluster's own
+ * transport socket. gRPC callers reach every endpoint directly.
+ */
+function eastWestMatches(cluster: ModelCluster, client: ClientKind) {
+  const discovery = cluster.discovery;
+  if (client !== "envoy" || discovery.type !== "failover") return {};
+  if (Object.keys(discovery.eastWest.gateways).length === 0) return {};
+  return { transportSocketMatches: [eastWestSocketMatch(discovery.eastWest.sni, discovery.eastWest.tls)] };
 }
 
 /**

@@ -6,7 +6,9 @@ import {
   type ClusterLoadAssignment,
   ClusterLoadAssignmentSchema,
 } from "../../gen/envoy/config/endpoint/v3/endpoint_pb.js";
-import type { ModelEndpoint, ModelFailover } from "../model.js";
+import type { ModelAddress, ModelEndpoint, ModelFailover } from "../model.js";
+import { eastWestEndpointMetadata } from "./east-west.js";
+import type { ClientKind } from "./route.js";
 
 type LocalityInit = MessageInitShape<typeof LocalityLbEndpointsSchema>;
 
@@ -75,19 +77,31 @@ export function priorityOrder(failover: ModelFailover, callerCluster: string): s
  * own priority (0 for the caller's own), in a locality whose region is the cluster's name, so that no
  * locality appears at two priorities (gRPC refuses that) and each cluster fails over as a whole.
  * Priorities are contiguous: a cluster without endpoints takes none.
+ *
+ * Proxyless gRPC callers (on one flat network) get every cluster's endpoints directly. Envoy callers
+ * get their own cluster's directly and reach another cluster through its east-west gateways
+ * (`gatewayLocality`); a cluster without one is not theirs to reach, and is left out (the
+ * VirtualDestination's status says so).
  */
 export function buildFailoverAssignment(
   clusterName: string,
   failover: ModelFailover,
   callerCluster: string,
+  client: ClientKind,
 ): ClusterLoadAssignment {
   const endpoints: LocalityInit[] = [];
   let priority = 0;
   for (const cluster of priorityOrder(failover, callerCluster)) {
     const members = failover.endpoints[cluster] ?? [];
     if (members.length === 0) continue;
-    const inCluster = members.map((e) => ({ ...e, locality: { ...e.locality, region: cluster } }));
-    endpoints.push(...localities(inCluster, priority));
+    if (client === "envoy" && cluster !== callerCluster) {
+      const gateways = failover.eastWest.gateways[cluster];
+      if (!gateways) continue;
+      endpoints.push(gatewayLocality(cluster, members, gateways, priority));
+    } else {
+      const inCluster = members.map((e) => ({ ...e, locality: { ...e.locality, region: cluster } }));
+      endpoints.push(...localities(inCluster, priority));
+    }
     priority++;
   }
   return create(ClusterLoadAssignmentSchema, {
@@ -95,4 +109,40 @@ export function buildFailoverAssignment(
     endpoints,
     ...(failover.overprovisioningFactor ? { policy: { overprovisioningFactor: failover.overprovisioningFactor } } : {}),
   });
+}
+
+/**
+ * Another cluster as an Envoy caller reaches it: its east-west gateways, marked for the cluster's
+ * east-west transport socket. They stand for the cluster's endpoints, so they are UNHEALTHY when
+ * none of those is usable (callers then move on to the next priority, as with direct endpoints), and
+ * the locality weighs what the endpoints weigh.
+ */
+function gatewayLocality(
+  cluster: string,
+  members: readonly ModelEndpoint[],
+  gateways: readonly ModelAddress[],
+  priority: number,
+): LocalityInit {
+  const usable = members.some((e) => e.health === undefined || e.health === "HEALTHY");
+  return {
+    locality: { region: cluster },
+    loadBalancingWeight: members.reduce((sum, e) => sum + e.weight, 0),
+    ...(priority > 0 ? { priority } : {}),
+    lbEndpoints: gateways.map((gateway) => ({
+      hostIdentifier: {
+        case: "endpoint",
+        value: {
+          address: {
+            address: {
+              case: "socketAddress",
+              value: { address: gateway.address, portSpecifier: { case: "portValue", value: gateway.port } },
+            },
+          },
+        },
+      },
+      metadata: eastWestEndpointMetadata(),
+      ...(usable ? {} : { healthStatus: HealthStatus.UNHEALTHY }),
+      loadBalancingWeight: 1,
+    })),
+  };
 }

@@ -7,12 +7,22 @@ import {
   type RouteTableSelector,
   TlsMode,
 } from "../../gen/gantry/v1/gateway_pb.js";
-import { clustersOf, kindKey, matchesSelector, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import {
+  clusterLabel,
+  clustersOf,
+  kindKey,
+  matchesSelector,
+  placementOf,
+  type ResourceOf,
+  refName,
+  resourceKey,
+} from "../../resources/index.js";
 import type { ModelGateway, ModelListener, ModelSecret, ModelVirtualHost } from "../model.js";
 import type { StatusCollector } from "../status.js";
 import type { AccessByDestination } from "./access.js";
 import { type Index, nsName } from "./common.js";
 import type { ResolvedDestinations } from "./destinations.js";
+import { eastWestListenerProblems, externalAddresses } from "./east-west.js";
 import type { RouteFlattener } from "./routes.js";
 import { serverListeners } from "./servers.js";
 
@@ -34,9 +44,11 @@ export function normalizeGateways(
   for (const [name, gateway] of index.of("Gateway")) {
     const key = resourceKey(gateway);
     const spec = gateway.spec;
-    const placement = clustersOf(gateway.metadata);
+    const placement = placementOf(gateway);
+    // The `gantry.io/cluster` selector label is placement (placementOf), not a label proxies carry.
+    const labels = Object.entries(spec.proxies?.labels ?? {}).filter(([k]) => k !== clusterLabel);
     const proxies = {
-      labels: { ...(spec.proxies?.labels ?? {}) },
+      labels: Object.fromEntries(labels),
       nodeIds: [...(spec.proxies?.nodeIds ?? [])].sort(),
       ...(placement.length > 0 ? { clusters: [...placement] } : {}),
     };
@@ -80,13 +92,30 @@ export function normalizeGateways(
       const ports = new Set<number>();
       let ok = true;
       spec.listeners.forEach((listener, i) => {
-        const problems = listenerProblems(listener, `spec.listeners[${i}]`, gateway.metadata.namespace, secrets, ports);
+        const field = `spec.listeners[${i}]`;
+        const eastWest = listener.protocol === Protocol.EAST_WEST;
+        const problems = eastWest
+          ? [...portProblems(listener, field, ports), ...eastWestListenerProblems(listener, field, placement)]
+          : listenerProblems(listener, field, gateway.metadata.namespace, secrets, ports);
         for (const p of problems) statuses.invalid(key, p);
         if (problems.length > 0) {
           ok = false;
           return;
         }
         ports.add(listener.port);
+        if (eastWest) {
+          const cluster = placement[0] ?? "";
+          listeners.push({
+            name: listener.name || `${listener.port}`,
+            port: listener.port,
+            bindAddress: listener.bindAddress || "0.0.0.0",
+            httpsRedirect: false,
+            virtualHosts: [],
+            // Its routes are joined in once VirtualDestinations and gateways are known (east-west.ts).
+            eastWest: { cluster, addresses: externalAddresses(listener), passthrough: [] },
+          });
+          return;
+        }
         const admitted = namingThis.filter((rt) => admits(listener.allowedRouteTables, rt));
         const listenerName = listener.name || `${listener.port}`;
         const virtualHosts = buildVirtualHosts(admitted, `${key} listener ${listenerName}`, routes, statuses, origins);
@@ -160,6 +189,17 @@ function admits(selectors: RouteTableSelector[], rt: ResourceOf<"RouteTable">): 
   );
 }
 
+/** What every listener is checked for: its port, unique on the gateway, and its bind address. */
+function portProblems(listener: GatewayListener, field: string, ports: Set<number>): string[] {
+  const problems: string[] = [];
+  if (listener.port < 1 || listener.port > 65535) problems.push(`${field}.port: must be 1..65535`);
+  if (ports.has(listener.port)) problems.push(`${field}.port: ${listener.port} is used by another listener`);
+  if (listener.bindAddress !== "" && isIP(listener.bindAddress) === 0) {
+    problems.push(`${field}.bindAddress: "${listener.bindAddress}" is not an IP address`);
+  }
+  return problems;
+}
+
 function listenerProblems(
   listener: GatewayListener,
   field: string,
@@ -167,12 +207,8 @@ function listenerProblems(
   secrets: Map<string, ModelSecret>,
   ports: Set<number>,
 ): string[] {
-  const problems: string[] = [];
-  if (listener.port < 1 || listener.port > 65535) problems.push(`${field}.port: must be 1..65535`);
-  if (ports.has(listener.port)) problems.push(`${field}.port: ${listener.port} is used by another listener`);
-  if (listener.bindAddress !== "" && isIP(listener.bindAddress) === 0) {
-    problems.push(`${field}.bindAddress: "${listener.bindAddress}" is not an IP address`);
-  }
+  const problems = portProblems(listener, field, ports);
+  if (listener.externalAddresses.length > 0) problems.push(`${field}.externalAddresses: only for EAST_WEST listeners`);
   const tls = listener.tls;
   if (listener.protocol === Protocol.HTTPS) {
     if (!tls?.secret) problems.push(`${field}.tls.secret: required for HTTPS`);

@@ -5,6 +5,7 @@ import { StatusCollector } from "../status.js";
 import { normalizeAccess } from "./access.js";
 import { Index } from "./common.js";
 import { normalizeDestinations } from "./destinations.js";
+import { connectEastWest, warnUnreachable } from "./east-west.js";
 import { normalizeGateways } from "./gateways.js";
 import { normalizePolicies } from "./policies.js";
 import { flattenContext, RouteFlattener, RouteMemo } from "./routes.js";
@@ -50,7 +51,11 @@ export function normalize(
     statuses,
     memo.reuse(`${flattenContext(index)}\ntrust domain ${trustDomain}`, index),
   );
-  const gateways = normalizeGateways(index, secrets, routes, statuses, { destinations, access });
+  const eastWest = connectEastWest(
+    normalizeGateways(index, secrets, routes, statuses, { destinations, access }),
+    virtualDestinations.clusters,
+  );
+  const gateways = eastWest.gateways;
   routes.reportUnused();
   for (const policy of policies.all) {
     if (!policies.used.has(policy.key)) statuses.warn(policy.key, "selects no routes");
@@ -64,12 +69,17 @@ export function normalize(
         addSecret(usedSecrets, secrets, listener.tls.secret);
         if (listener.tls.clientCa) addSecret(usedSecrets, secrets, listener.tls.clientCa);
       }
+      for (const { cluster } of listener.eastWest?.passthrough ?? []) {
+        const model = eastWest.local.get(cluster);
+        if (model) usedClusters.set(cluster, model);
+      }
       for (const vhost of listener.virtualHosts) {
         for (const route of vhost.routes) {
           if (route.action.type !== "forward") continue;
           for (const { cluster } of route.action.destinations) {
-            const model = destinations.clusters.get(cluster) ?? virtualDestinations.clusters.get(cluster);
+            const model = destinations.clusters.get(cluster) ?? eastWest.failover.get(cluster);
             if (!model) continue;
+            warnUnreachable(gateway, model, statuses);
             usedClusters.set(cluster, model);
             if (model.tls?.caSecret) addSecret(usedSecrets, secrets, model.tls.caSecret);
             if (model.tls?.clientSecret) addSecret(usedSecrets, secrets, model.tls.clientSecret);

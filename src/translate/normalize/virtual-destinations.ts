@@ -3,12 +3,13 @@
 // own cluster first (envoy/endpoint.ts). FailoverPolicies give the order and the thresholds.
 import { UpstreamProtocol } from "../../gen/gantry/v1/destination_pb.js";
 import type { OutlierDetection } from "../../gen/gantry/v1/multicluster_pb.js";
-import { clustersOf, kindKey, matchesSelector, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { kindKey, matchesSelector, placementOf, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";
 import type { ModelCluster, ModelEndpoint, ModelOutlierDetection } from "../model.js";
 import type { StatusCollector } from "../status.js";
 import { defaultConnectTimeoutMs, type Index } from "./common.js";
 import { clusterName, type ResolvedDestinations } from "./destinations.js";
+import { eastWestSni } from "./east-west.js";
 
 export interface ResolvedVirtualDestinations {
   /** Valid VirtualDestinations by `namespace/name`, with their port numbers. */
@@ -93,7 +94,7 @@ export function normalizeVirtualDestinations(
     for (const [member, field] of members) {
       const resource = destinations.byName.get(member)?.resource;
       if (!resource) continue;
-      const cluster = clustersOf(resource.metadata)[0];
+      const cluster = placementOf(resource)[0];
       if (cluster === undefined) {
         statuses.warn(key, `${field}: Destination ${member} is placed in no cluster (metadata.clusters); left out`);
       } else if (resource.spec.dns !== "") {
@@ -132,6 +133,14 @@ export function normalizeVirtualDestinations(
           order,
           endpoints,
           ...(overprovisioningFactor ? { overprovisioningFactor } : {}),
+          // Gateways are joined in once they are known (east-west.ts). Until the destination's TLS
+          // mode can say otherwise, the workloads' TLS through a gateway is Gantry's mTLS.
+          eastWest: {
+            sni: eastWestSni(nameOf(vd), port.number),
+            port: port.number,
+            gateways: {},
+            tls: { mode: "MUTUAL", subjectAltNames: [] },
+          },
         },
         outlierDetection,
       });

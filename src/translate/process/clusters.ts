@@ -13,7 +13,7 @@ export function processClusters(group: GroupContext): void {
   for (const name of [...group.clusters].sort()) {
     const cluster = model.clusters.get(name);
     if (!cluster) continue;
-    const kind = cluster.discovery.type === "failover" ? "VirtualDestination" : "Destination";
+    const kind = cluster.discovery.type === "failover" ? "VirtualDestination" : (cluster.owner ?? "Destination");
     const origin = kindKey(kind, cluster.destination);
     const built = compute.cluster(cluster, clientOf(group.gateway));
     group.add(built.cluster, origin, "cluster", name);

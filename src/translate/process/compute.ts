@@ -10,7 +10,8 @@ import { RouteConfigurationSchema } from "../../gen/envoy/config/route/v3/route_
 import { SecretSchema } from "../../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import { type CheckedResource, check, encodeChecked, type Violation } from "../check.js";
 import { buildCluster, buildServiceCluster } from "../envoy/cluster.js";
-import { buildFailoverAssignment, buildLoadAssignment, priorityOrder } from "../envoy/endpoint.js";
+import { buildEastWestListener } from "../envoy/east-west.js";
+import { buildFailoverAssignment, buildLoadAssignment } from "../envoy/endpoint.js";
 import { type FilterNeeds, filterNeeds } from "../envoy/filters.js";
 import { buildApiListener, buildListener } from "../envoy/listener.js";
 import { buildRoute, buildRouteConfiguration, buildVirtualHost, type ClientKind } from "../envoy/route.js";
@@ -19,6 +20,7 @@ import { buildServerListener } from "../envoy/server-listener.js";
 import type { Kept, Memo } from "../memo.js";
 import type {
   ModelCluster,
+  ModelEastWestListener,
   ModelListener,
   ModelListenerTls,
   ModelRoute,
@@ -75,10 +77,12 @@ export interface Compute {
   ): Kept<CheckedResource>;
   listener(name: string, inputs: ListenerInputs): Kept<CheckedResource>;
   apiListener(host: string, routeConfigName: string, needs: FilterNeeds): Kept<CheckedResource>;
-  /** A destination cluster for one kind of client, with its endpoints when they are static (served by EDS). */
+  /** A destination cluster for one kind of caller, with its endpoints when they are static (served by EDS). */
   cluster(cluster: ModelCluster, client: ClientKind): ClusterResources;
   /** The Listener an xDS-enabled gRPC server asks for by its listening address. */
   serverListener(listener: ModelListener): Kept<CheckedResource>;
+  /** An east-west gateway's listener: TLS passed through by SNI. */
+  eastWestListener(name: string, listener: ModelListener, eastWest: ModelEastWestListener): Kept<CheckedResource>;
   serviceCluster(name: string, address: { host: string; port: number }): Kept<CheckedResource>;
   secret(secret: ModelSecret): Kept<CheckedResource>;
   /** A group's resources sorted; the same built resources give the very same array, unsorted again. */
@@ -105,29 +109,31 @@ export function memoizedCompute(memo: Memo): Compute {
 
   // Model clusters of an unchanged destination are the same objects; equal content from another
   // object (a destination edited elsewhere) still finds the resources it built, by content.
+  // Envoy and gRPC callers differ in workload TLS (SDS for Envoy, a certificate provider for gRPC) and in
+  // how they reach a VirtualDestination's other clusters.
   const clusterResources = (cluster: ModelCluster, client: ClientKind): ClusterResources => {
     const json = JSON.stringify(cluster);
     const { discovery } = cluster;
-    // Only workload TLS differs by client (SDS for Envoy, a certificate provider for gRPC).
-    const variant = cluster.workloadTls ? `${client}|` : "";
-    const built = resources.get(`cluster|${variant}${json}`, () =>
+    const variant = discovery.type === "failover" || cluster.workloadTls ? client : "any";
+    const built = resources.get(`cluster|${variant}|${json}`, () =>
       encodeChecked(ClusterSchema, cluster.name, buildCluster(cluster, client)),
     );
     if (discovery.type === "failover") {
       const endpointsFor = (caller: string) =>
-        resources.get(`eds|${caller}|${json}`, () =>
+        resources.get(`eds|${client}|${caller}|${json}`, () =>
           encodeChecked(
             ClusterLoadAssignmentSchema,
             cluster.name,
-            buildFailoverAssignment(cluster.name, discovery, caller),
+            buildFailoverAssignment(cluster.name, discovery, caller, client),
           ),
         );
+      const outside = endpointsFor("");
       const endpointsByCaller = new Map<string, Kept<CheckedResource>>();
-      const outside = priorityOrder(discovery, "").join(",");
       for (const caller of Object.keys(discovery.endpoints)) {
-        if (priorityOrder(discovery, caller).join(",") !== outside) endpointsByCaller.set(caller, endpointsFor(caller));
+        const own = endpointsFor(caller);
+        if (own.value.resource.version !== outside.value.resource.version) endpointsByCaller.set(caller, own);
       }
-      return { cluster: built, endpoints: endpointsFor(""), endpointsByCaller };
+      return { cluster: built, endpoints: outside, endpointsByCaller };
     }
     return {
       cluster: built,
@@ -211,6 +217,17 @@ export function memoizedCompute(memo: Memo): Compute {
     serverListener: (listener) =>
       resources.get(`${ListenerSchema.typeName}|server|${JSON.stringify(listener)}`, () =>
         encodeChecked(ListenerSchema, listener.name, buildServerListener(listener)),
+      ),
+
+    eastWestListener: (name, listener, eastWest) =>
+      resources.get(
+        `${ListenerSchema.typeName}|east-west|${name}|${listener.bindAddress}|${listener.port}|${JSON.stringify(eastWest.passthrough)}`,
+        () =>
+          encodeChecked(
+            ListenerSchema,
+            name,
+            buildEastWestListener({ name, address: listener.bindAddress, port: listener.port, eastWest }),
+          ),
       ),
 
     serviceCluster: (name, address) =>

@@ -20,6 +20,13 @@ export function processListener(group: GroupContext, listener: ModelListener): v
     return;
   }
   const name = `${gateway.name}/${listener.name}`;
+  if (listener.eastWest) {
+    // Envoy refuses a listener without filter chains: with nothing to pass through, there is none.
+    if (listener.eastWest.passthrough.length === 0) return;
+    for (const { cluster } of listener.eastWest.passthrough) group.clusters.add(cluster);
+    group.add(compute.eastWestListener(name, listener, listener.eastWest), origin, "Listener", name);
+    return;
+  }
   const inputs = { address: listener.bindAddress, port: listener.port, routeConfigName, tls: listener.tls, needs };
   group.add(compute.listener(name, inputs), origin, "Listener", name);
 }

@@ -21,6 +21,8 @@ export function processRouteConfiguration(group: GroupContext, listener: ModelLi
     }
     return;
   }
+  // An east-west listener forwards by SNI: it has no routes.
+  if (listener.eastWest) return;
   routeConfiguration(group, listener, name);
 }
 

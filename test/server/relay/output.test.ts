@@ -5,7 +5,6 @@ import { OutputSchema } from "../../../src/gen/gantry/relay/v1/relay_pb.js";
 import type { Publication, PublishedGroup } from "../../../src/server/index.js";
 import {
   applyOutputMessage,
-  clusterLabel,
   clusterOutput,
   entryVersions,
   OutputError,
@@ -17,10 +16,15 @@ const listener = "type.googleapis.com/envoy.config.listener.v3.Listener";
 const route = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
 const bytes = (text: string) => new TextEncoder().encode(text);
 
-function group(name: string, labels: Record<string, string>, resources: [string, string, string][]): PublishedGroup {
+function group(
+  name: string,
+  labels: Record<string, string>,
+  resources: [string, string, string][],
+  clusters?: string[],
+): PublishedGroup {
   return {
     name,
-    proxies: { labels, nodeIds: [] },
+    proxies: { labels, nodeIds: [], ...(clusters ? { clusters } : {}) },
     resources: resources.map(([typeUrl, n, value]) => rawResource(typeUrl, n, bytes(value))),
   };
 }
@@ -32,7 +36,8 @@ function publication(routeValue = "r1"): Publication<PublishedGroup> {
         [listener, "l", "l1"],
         [route, "r", routeValue],
       ]),
-      group("mc/east-only", { app: "mc", [clusterLabel]: "east" }, [[listener, "east-l", "e1"]]),
+      // Placed as translation places it (metadata.clusters, or the gantry.io/cluster selector label).
+      group("mc/east-only", { app: "mc" }, [[listener, "east-l", "e1"]], ["east"]),
     ],
     authConfigs: [rawResource("type.googleapis.com/gantry.extauth.v1.AuthConfig", "mc/auth", bytes("a1"))],
     rateLimitConfigs: [],
@@ -40,7 +45,7 @@ function publication(routeValue = "r1"): Publication<PublishedGroup> {
 }
 
 describe("a cluster's output", () => {
-  it("places a gateway pinned to a cluster there only, and drops the pin from its selection", () => {
+  it("places a gateway placed in a cluster there only, and sends its selection without the placement", () => {
     const east = clusterOutput(publication(), "east");
     const west = clusterOutput(publication(), "west");
     expect(east.groups.map((g) => g.name)).toEqual(["mc/east-only", "mc/everywhere"]);
