@@ -37,6 +37,10 @@ export class Informer {
   #resourceVersion = "";
   #abort: AbortController | undefined;
   #retry: Timer | undefined;
+  /** Ends the backoff wait early: stop() must not leave the watch loop waiting on a cancelled timer. */
+  #wake: (() => void) | undefined;
+  /** The watch loop, from start() until it ends. */
+  #running: Promise<void> | undefined;
   #failures = 0;
   #stopped = false;
   /** The watch was ended here because the server said 410 inside it: relist at once. */
@@ -63,13 +67,16 @@ export class Informer {
       const hint = err instanceof KubeError && err.code === 404 ? " (are the CRDs of deploy/crds installed?)" : "";
       throw new Error(`kubernetes: cannot list ${this.#options.path}: ${(err as Error).message}${hint}`);
     }
-    void this.#run();
+    this.#running = this.#run();
   }
 
-  stop(): void {
+  /** Ends the watch; resolves once the watch loop has ended (at once during a backoff). */
+  stop(): Promise<void> {
     this.#stopped = true;
     this.#retry?.cancel();
+    this.#wake?.();
     this.#abort?.abort();
+    return this.#running ?? Promise.resolve();
   }
 
   async #list(): Promise<void> {
@@ -126,8 +133,10 @@ export class Informer {
           "kubernetes: the watch failed; resuming from the last version seen",
         );
         await new Promise<void>((resolve) => {
+          this.#wake = resolve;
           this.#retry = this.#options.timers.setTimeout(resolve, waitMs);
         });
+        this.#wake = undefined;
       }
     }
   }

@@ -101,6 +101,27 @@ describe("Informer", () => {
     expect(seen).toEqual([{ "default/b": "8" }]);
   });
 
+  it("ends its watch loop when stopped during a backoff (the cancelled timer would never wake it)", async () => {
+    const { client, asked } = scriptedClient(
+      [{ items: [], resourceVersion: "7" }],
+      [
+        async () => {
+          throw new Error("connect ECONNREFUSED");
+        },
+      ],
+    );
+    const { informer } = informerOf(client, new ManualClock());
+    await informer.start();
+    await waitFor(() => asked.length === 2, { what: "the failed watch" });
+    await new Promise((resolve) => setImmediate(resolve));
+    const ended = await Promise.race([
+      informer.stop().then(() => "ended"),
+      new Promise((resolve) => setTimeout(() => resolve("still waiting"), 2_000)),
+    ]);
+    expect(ended).toBe("ended");
+    expect(asked).toEqual(["list", "watch@7"]);
+  });
+
   it("lists again on 410 Gone and tells what changed meanwhile, deletions included", async () => {
     const { client, asked } = scriptedClient(
       [
