@@ -33,7 +33,10 @@ describe.skipIf(!haveRedis())("gantry cluster, two server replicas on one Redis"
   const api = (replica: Replica) => ["--server", replica.api, "--token-file", tokenFile];
 
   const startReplica = async (name: string): Promise<Replica> => {
-    const [xds, apiPort, relay, metrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    // Four different ports: two calls to freePort can name the same one (it was free both times).
+    const free = new Set<number>();
+    while (free.size < 4) free.add(await freePort());
+    const [xds, apiPort, relay, metrics] = [...free] as [number, number, number, number];
     const process = await startProcess({
       name,
       command: globalThis.process.execPath,
