@@ -7,7 +7,7 @@ import { type AgentCredentials, relayChannelOptions } from "../../src/cluster/in
 import { RegistrationService } from "../../src/gen/gantry/relay/v1/registration_pb.js";
 import { createClient } from "../../src/lib/grpc.js";
 import { runGantry } from "../support/cli.js";
-import { freePort, isListening } from "../support/ports.js";
+import { freePorts, isListening } from "../support/ports.js";
 import { type ManagedProcess, startProcess } from "../support/process.js";
 import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
 
@@ -33,10 +33,7 @@ describe.skipIf(!haveRedis())("gantry cluster, two server replicas on one Redis"
   const api = (replica: Replica) => ["--server", replica.api, "--token-file", tokenFile];
 
   const startReplica = async (name: string): Promise<Replica> => {
-    // Four different ports: two calls to freePort can name the same one (it was free both times).
-    const free = new Set<number>();
-    while (free.size < 4) free.add(await freePort());
-    const [xds, apiPort, relay, metrics] = [...free] as [number, number, number, number];
+    const [xds, apiPort, relay, metrics] = (await freePorts(4)) as [number, number, number, number];
     const process = await startProcess({
       name,
       command: globalThis.process.execPath,

@@ -31,6 +31,16 @@ export async function freePortPair(offset: number): Promise<number> {
   throw new Error(`no free port pair (P, P+${offset}) on 127.0.0.1`);
 }
 
+/**
+ * `count` different free ports. Two calls to freePort can name the same port (it was free both
+ * times), which a process given both refuses.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
 /** Whether something accepts TCP connections on the port of 127.0.0.1. */
 export function isListening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
