@@ -186,7 +186,8 @@ describe.skipIf(!chromiumPath)("the dashboard in Chromium", () => {
       .first();
     await policy.click();
     await page.getByRole("heading", { name: "RateLimitPolicy policies/per-client" }).waitFor();
-    await expect(page.getByText("Rate-limit domain: store").isVisible()).resolves.toBe(true);
+    // The heading renders before the policy detail arrives: wait for the text, bounded by the locator timeout.
+    await page.getByText("Rate-limit domain: store").waitFor({ state: "visible" });
     await page.close();
   });
 
