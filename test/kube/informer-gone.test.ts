@@ -50,20 +50,25 @@ describe.skipIf(!haveKube())("Informer after a compaction (a real kube-apiserver
     expect(informer.get("shop/a")).toBeDefined();
     await kube.kubectlOk(["delete", "secrets.gantry.dev", "a", "-n", "shop"]);
     await kube.kubectlOk(["create", "-f", "-"], secret("b"));
+    // A watch from version R asks etcd for the events from R+1 on, while a read at R needs R itself:
+    // a compaction to exactly R+1 refuses the read but not the watch, which then replays the missed
+    // events without any 410 (the flake this test had). So wait until R+1 is gone too: then the
+    // resumed watch must be refused. (An etcd-backed API server's versions are etcd revisions.)
+    const mustBeGone = String(Number(listedAt) + 1);
     await waitFor(
       async () =>
-        client.list(`${path}?resourceVersion=${listedAt}&resourceVersionMatch=Exact`).then(
+        client.list(`${path}?resourceVersion=${mustBeGone}&resourceVersionMatch=Exact`).then(
           () => false,
           (err: unknown) => err instanceof KubeError && err.code === 410,
         ),
-      { timeoutMs: 30_000, what: `resource version ${listedAt} to be compacted` },
+      { timeoutMs: 30_000, what: `resource version ${mustBeGone} to be compacted` },
     );
     release();
     await waitFor(() => informer.get("shop/b") !== undefined && informer.get("shop/a") === undefined, {
       timeoutMs: 15_000,
       what: "the relist",
     });
-    informer.stop();
+    await informer.stop();
     expect(informer.stats.gone).toBe(1);
     expect(informer.stats.lists).toBe(2);
   }, 90_000);
