@@ -2,7 +2,7 @@ export { type AdmissionAnswer, type AdmissionReview, reviewAdmission } from "./a
 export { type AdmissionServer, admissionPath, startAdmissionServer } from "./admission-server.js";
 export { allCrds, crdFiles, crdOf } from "./crds.js";
 export { clustersAnnotation, group, kubeApiVersion, pluralOf, version } from "./names.js";
-export { documentOf, type KubeObject, objectKey, parseObject } from "./objects.js";
+export { documentOf, type KubeObject, parseObject } from "./objects.js";
 export { KubeSource, type KubeSourceOptions, type Leadership } from "./source.js";
 export { attachedPolicies, desiredStatus, type GantryStatus, sameStatus } from "./status.js";
 export { injectCaBundle } from "./webhook-config.js";

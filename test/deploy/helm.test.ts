@@ -393,7 +393,7 @@ describe.skipIf(helm === undefined || !haveKube())("the Helm chart on a real kub
     expect(await can("delete", "leases/gantry-server")).toBe("no");
   });
 
-  it("the server's other rights are exactly its informers', status writes' and webhook configuration's calls", async () => {
+  it("the server's other rights are exactly its reflectors', status writes' and webhook configuration's calls", async () => {
     const rbac = (await template(undefined)).objects.filter((o) =>
       ["gantry-server-resources", "gantry-server-admission"].includes(o.metadata.name),
     );
