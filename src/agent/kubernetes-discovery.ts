@@ -65,6 +65,8 @@ export class KubernetesDiscovery implements ConfigProvider<DiscoveredSet> {
         onChange: () => this.#changed(),
         timers,
         logger: options.logger,
+        // A collection this cluster does not serve (the Destination CRD not installed) is empty.
+        notServedRetryMs: 30_000,
       });
     this.#services = reflector("/api/v1/services", "Services", projectService);
     this.#slices = reflector("/apis/discovery.k8s.io/v1/endpointslices", "EndpointSlices", projectEndpointSlice);
@@ -81,19 +83,19 @@ export class KubernetesDiscovery implements ConfigProvider<DiscoveredSet> {
   }
 
   /** The reflectors' list and watch counts, by collection (for tests and diagnostics). */
-  get counts(): Record<string, { lists: number; watches: number }> {
+  get counts(): Record<string, { lists: number; watches: number; gone: number }> {
     return {
-      services: { ...this.#services.counts },
-      endpointSlices: { ...this.#slices.counts },
-      pods: { ...this.#pods.counts },
-      destinations: { ...this.#destinations.counts },
+      services: { ...this.#services.stats },
+      endpointSlices: { ...this.#slices.stats },
+      pods: { ...this.#pods.stats },
+      destinations: { ...this.#destinations.stats },
     };
   }
 
   async start(): Promise<void> {
     // Resolves at once, like an xDS source: the first set is offered once every collection is
     // listed, so an unreachable apiserver does not keep the agent from serving its last-known-good output.
-    for (const reflector of this.#reflectors) reflector.start();
+    for (const reflector of this.#reflectors) reflector.run();
   }
 
   async stop(): Promise<void> {

@@ -19,6 +19,8 @@ export interface AdmissionServerOptions {
 
 export interface AdmissionServer {
   readonly port: number;
+  /** Serves a new certificate from the next TLS handshake on (a rotation; open connections keep theirs). */
+  setCertificate(certPem: string, keyPem: string): void;
   close(): Promise<void>;
 }
 
@@ -76,6 +78,7 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
   });
   return {
     port: (server.address() as AddressInfo).port,
+    setCertificate: (certPem, keyPem) => server.setSecureContext({ cert: certPem, key: keyPem }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

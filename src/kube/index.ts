@@ -1,18 +1,8 @@
 export { type AdmissionAnswer, type AdmissionReview, reviewAdmission } from "./admission.js";
 export { type AdmissionServer, admissionPath, startAdmissionServer } from "./admission-server.js";
-export {
-  HttpKubeClient,
-  type KubeClient,
-  type KubeConfigSource,
-  KubeError,
-  type KubeList,
-  loadKubeConfig,
-  type WatchEvent,
-} from "./client.js";
 export { allCrds, crdFiles, crdOf } from "./crds.js";
-export { type Changes, Informer, type InformerStats } from "./informer.js";
 export { clustersAnnotation, group, kubeApiVersion, pluralOf, version } from "./names.js";
-export { documentOf, type KubeObject, objectKey, parseObject } from "./objects.js";
-export { KubeSource, type KubeSourceOptions } from "./source.js";
+export { documentOf, type KubeObject, parseObject } from "./objects.js";
+export { KubeSource, type KubeSourceOptions, type Leadership } from "./source.js";
 export { attachedPolicies, desiredStatus, type GantryStatus, sameStatus } from "./status.js";
 export { injectCaBundle } from "./webhook-config.js";

@@ -1,5 +1,5 @@
 // Custom resources as gantry/v1 documents: the one translation between what Kubernetes stores and
-// what the loader parses, so the informer and the admission webhook check an object the same way a
+// what the loader parses, so the source and the admission webhook check an object the same way a
 // file's document is checked (same envelope, names, spec schema and messages).
 import {
   apiVersion,
@@ -27,11 +27,6 @@ export interface KubeObject {
   };
   spec?: unknown;
   status?: unknown;
-}
-
-/** `namespace/name` of an object, the informer's key. */
-export function objectKey(object: KubeObject): string {
-  return `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
 }
 
 /**

@@ -1,20 +1,21 @@
 // Gantry's custom resources in the management cluster as a source of desired state, beside the
-// config folder and the API: an informer per kind feeds the same path (parse once, store, translate),
+// config folder and the API: a reflector per kind feeds the same path (parse once, store, translate),
 // and after each publication every object's status is brought up to date through the status
 // subresource, written only when it differs from what the object shows.
+
+import { type Changes, type KubeApi, KubeApiError, Reflector } from "../kubernetes/index.js";
 import type { Timer, Timers } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
+import { Counter, type Registry } from "../lib/metrics.js";
 import { type Kind, kinds, parseRefKey, type Resource, refKey, resourceKey } from "../resources/index.js";
 import type { ResourceKey, WriteResult } from "../store/index.js";
 import type { ProxyGroup, Status } from "../translate/index.js";
-import type { KubeClient } from "./client.js";
-import { type Changes, Informer } from "./informer.js";
 import { group, pluralOf, version } from "./names.js";
 import { documentOf, type KubeObject, parseObject } from "./objects.js";
 import { attachedPolicies, desiredStatus, sameStatus } from "./status.js";
 
 export interface KubeSourceOptions {
-  client: KubeClient;
+  api: KubeApi;
   /** Watch this namespace only; default every namespace. */
   namespace?: string;
   /** Where valid resources go: the server's DesiredState (parsed once, stored all or none). */
@@ -23,10 +24,23 @@ export interface KubeSourceOptions {
   store: { delete(keys: readonly ResourceKey[]): Promise<WriteResult> };
   /** What the server last published: statuses are written from it. */
   published: { revision(): number; status(key: ResourceKey): Status | undefined; groups(): readonly ProxyGroup[] };
-  /** Whether this replica writes statuses (the seam for leader election); default always. */
-  writesStatus?: () => boolean;
+  /**
+   * Whether this replica writes statuses (leader election, see Leadership); default always. Every
+   * replica watches and stores; only the leader writes, and it brings every status up to date as
+   * soon as it starts leading.
+   */
+  leadership?: Leadership;
+  /** Where `gantry_kube_status_writes_total` is registered. */
+  registry?: Registry;
   timers: Timers;
   logger: Logger;
+}
+
+/** Which replica does the once-only work (a Lease holder: src/kubernetes/lease.ts's LeaderElector). */
+export interface Leadership {
+  readonly isLeader: boolean;
+  /** Calls `listener(true)` when this replica starts leading, `listener(false)` when it stops; returns how to stop listening. */
+  onChange(listener: (leading: boolean) => void): () => void;
 }
 
 /** What the source knows of each object it stored, by `Kind/namespace/name`. */
@@ -50,7 +64,7 @@ const statusRetryMs = 5_000;
 
 export class KubeSource {
   readonly #options: KubeSourceOptions;
-  readonly #informers = new Map<Kind, Informer>();
+  readonly #reflectors = new Map<Kind, Reflector<KubeObject>>();
   readonly #tracked = new Map<string, Tracked>();
   /** Changes not yet stored, by `Kind/namespace/name`. */
   readonly #pending = new Map<string, { kind: Kind; object: KubeObject | undefined }>();
@@ -61,17 +75,28 @@ export class KubeSource {
   #statusRetry: Timer | undefined;
   #syncAgain = false;
   #stopped = false;
+  readonly #statusWrites: Counter<"result">;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(options: KubeSourceOptions) {
     this.#options = options;
+    this.#statusWrites = new Counter({
+      name: "gantry_kube_status_writes_total",
+      help: "Status writes to Gantry's custom resources (status subresource) by this replica, by result",
+      labelNames: ["result"],
+      registers: options.registry ? [options.registry] : [],
+    });
+    for (const result of ["written", "failed"]) this.#statusWrites.inc({ result }, 0);
     const scope = options.namespace ? `/namespaces/${options.namespace}` : "";
     for (const kind of kinds) {
-      this.#informers.set(
+      this.#reflectors.set(
         kind,
-        new Informer({
-          client: options.client,
+        new Reflector<KubeObject>({
+          api: options.api,
           path: `/apis/${group}/${version}${scope}/${pluralOf(kind)}`,
-          onChanges: (changes) => this.#changed(kind, changes),
+          what: `${pluralOf(kind)}.${group}`,
+          project: (object) => object,
+          onChange: (changes) => this.#changed(kind, changes),
           timers: options.timers,
           logger: options.logger,
         }),
@@ -81,19 +106,31 @@ export class KubeSource {
 
   /** Lists every kind and stores what is there, then keeps watching. */
   async start(): Promise<void> {
-    await Promise.all([...this.#informers.values()].map((informer) => informer.start()));
+    await Promise.all(
+      [...this.#reflectors.values()].map((reflector) =>
+        reflector.start().catch((err: Error) => {
+          const missing = err.cause instanceof KubeApiError && err.cause.status === 404;
+          throw missing ? new Error(`${err.message} (are the CRDs of deploy/crds installed?)`) : err;
+        }),
+      ),
+    );
+    // A new leader writes what its predecessor left undone (or wrote differently) at once.
+    this.#unsubscribe = this.#options.leadership?.onChange((leading) => {
+      if (leading) void this.#syncStatuses();
+    });
     await this.#flush();
   }
 
   stop(): void {
     this.#stopped = true;
+    this.#unsubscribe?.();
     this.#statusRetry?.cancel();
-    for (const informer of this.#informers.values()) informer.stop();
+    for (const reflector of this.#reflectors.values()) void reflector.stop();
   }
 
-  /** How each kind's informer got its objects (lists, watches, 410s). */
+  /** How each kind's reflector got its objects (lists, watches, 410s). */
   stats(): Record<string, { lists: number; watches: number; gone: number }> {
-    return Object.fromEntries([...this.#informers].map(([kind, informer]) => [kind, { ...informer.stats }]));
+    return Object.fromEntries([...this.#reflectors].map(([kind, reflector]) => [kind, { ...reflector.stats }]));
   }
 
   /** After each publication: bring statuses up to date. */
@@ -101,7 +138,7 @@ export class KubeSource {
     void this.#syncStatuses();
   }
 
-  #changed(kind: Kind, changes: Changes): void {
+  #changed(kind: Kind, changes: Changes<KubeObject>): void {
     for (const [objectKey, object] of changes) {
       const [namespace = "", name = ""] = objectKey.split("/", 2);
       this.#pending.set(refKey({ kind, namespace, name }), { kind, object });
@@ -193,7 +230,7 @@ export class KubeSource {
     try {
       do {
         this.#syncAgain = false;
-        if (this.#options.writesStatus && !this.#options.writesStatus()) return;
+        if (this.#options.leadership && !this.#options.leadership.isLeader) return;
         await this.#syncOnce();
       } while (this.#syncAgain && !this.#stopped);
     } finally {
@@ -202,15 +239,16 @@ export class KubeSource {
   }
 
   async #syncOnce(): Promise<void> {
-    const { published, timers, client, logger } = this.#options;
+    const { published, timers, api, logger } = this.#options;
     const revision = published.revision();
     const policies = attachedPolicies(published.groups());
     let failed = false;
     for (const [key, tracked] of this.#tracked) {
-      if (this.#stopped) return;
+      // A replica that stopped leading mid-pass leaves the rest to the new leader.
+      if (this.#stopped || (this.#options.leadership && !this.#options.leadership.isLeader)) return;
       // Not yet translated: the status would describe the version before.
       if (!tracked.invalid && tracked.revision > revision) continue;
-      const object = this.#informers.get(tracked.kind)?.get(`${tracked.namespace}/${tracked.name}`);
+      const object = this.#reflectors.get(tracked.kind)?.items.get(`${tracked.namespace}/${tracked.name}`);
       if (!object || object.metadata?.uid !== tracked.uid) continue;
       const status = desiredStatus({
         outcome: tracked.invalid ? { invalid: tracked.invalid } : { translated: published.status(parseRefKey(key)) },
@@ -227,10 +265,15 @@ export class KubeSource {
       const path = `/apis/${group}/${version}/namespaces/${tracked.namespace}/${pluralOf(tracked.kind)}/${tracked.name}/status`;
       try {
         // The uid is a precondition: a status is never written onto a new object of the same name.
-        await client.mergePatch(path, { metadata: { uid: tracked.uid }, status });
+        await api.request("PATCH", path, {
+          body: { metadata: { uid: tracked.uid }, status },
+          contentType: "application/merge-patch+json",
+        });
         this.#written.set(key, { status: text, over });
+        this.#statusWrites.inc({ result: "written" });
       } catch (err) {
         failed = true;
+        this.#statusWrites.inc({ result: "failed" });
         logger.warn({ err, resource: key }, "kubernetes: cannot write the status; trying again");
       }
     }

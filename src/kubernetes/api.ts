@@ -1,5 +1,6 @@
-// A small JSON client for the Kubernetes API: requests, paged lists and watches, with one error
-// shape (the apiserver's Status: HTTP code, reason, message) for all of them. Connection details
+// Gantry's one client of the Kubernetes API (the server's custom resources, statuses, webhook
+// configuration and Lease; the agent's discovery and TokenReviews): requests, paged lists and
+// watches, with one error shape (the apiserver's Status: HTTP code, reason, message) for all of them. Connection details
 // and credentials come from @kubernetes/client-node's KubeConfig (kubeconfig files, in-cluster
 // service-account tokens, client certificates, exec plugins); the requests themselves are plain
 // HTTP so that what is sent (a Lease's MicroTime, a TokenReview) is exactly what the apiserver
@@ -8,6 +9,11 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { request as httpsRequest } from "node:https";
 import { createInterface } from "node:readline";
 import type { KubeConfig } from "@kubernetes/client-node";
+
+/** A request fails when its connection is silent this long (a hung apiserver). */
+const requestIdleMs = 30_000;
+/** How long the apiserver keeps a watch open when the caller names no bound (then it is resumed). */
+const defaultWatchSeconds = 300;
 
 /** The parts of an object's metadata Gantry reads. */
 export interface ObjectMeta {
@@ -83,6 +89,8 @@ export async function loadKubeConfig(source: KubeSource): Promise<KubeConfig> {
 export interface RequestArgs {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
+  /** The body's type; default `application/json` (a PATCH names its kind: `application/merge-patch+json`). */
+  contentType?: string;
   signal?: AbortSignal;
 }
 
@@ -135,7 +143,8 @@ export class KubeClient implements KubeApi {
     this.server = cluster.server.replace(/\/+$/, "");
   }
 
-  async #open(method: string, path: string, args: RequestArgs): Promise<IncomingMessage> {
+  /** Sends a request; its connection may stay silent `idleMs`, then it fails (a hung server, a dead peer). */
+  async #open(method: string, path: string, args: RequestArgs, idleMs = requestIdleMs): Promise<IncomingMessage> {
     const url = new URL(this.server + path);
     for (const [key, value] of Object.entries(args.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
@@ -147,7 +156,9 @@ export class KubeClient implements KubeApi {
     const body = args.body === undefined ? undefined : Buffer.from(JSON.stringify(args.body));
     options.headers = {
       ...options.headers,
-      ...(body ? { "content-type": "application/json", "content-length": String(body.length) } : {}),
+      ...(body
+        ? { "content-type": args.contentType ?? "application/json", "content-length": String(body.length) }
+        : {}),
     };
     if (args.signal) options.signal = args.signal;
     // A plain-HTTP apiserver (`kubectl proxy`) takes no TLS agent.
@@ -155,6 +166,7 @@ export class KubeClient implements KubeApi {
     const send = url.protocol === "http:" ? httpRequest : httpsRequest;
     return new Promise<IncomingMessage>((resolve, reject) => {
       const req = send(url, options, resolve);
+      req.setTimeout(idleMs, () => req.destroy(new Error(`silent for ${idleMs} ms`)));
       req.on("error", (err) => reject(new Error(`${method} ${url.pathname} at ${this.server}: ${err.message}`)));
       req.end(body);
     });
@@ -196,31 +208,40 @@ export class KubeClient implements KubeApi {
     onEvent: (event: WatchEvent<T>) => void,
     args: { timeoutSeconds?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
-    const response = await this.#open("GET", path, {
-      query: {
-        watch: 1,
-        resourceVersion,
-        allowWatchBookmarks: true,
-        timeoutSeconds: args.timeoutSeconds,
+    // The apiserver ends each watch after timeoutSeconds, and the caller resumes it; a connection
+    // silent for longer than that is dead (a peer gone without closing it) and is dropped.
+    const timeoutSeconds = args.timeoutSeconds ?? defaultWatchSeconds;
+    const response = await this.#open(
+      "GET",
+      path,
+      {
+        query: { watch: 1, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+        ...(args.signal ? { signal: args.signal } : {}),
       },
-      ...(args.signal ? { signal: args.signal } : {}),
-    });
+      (timeoutSeconds + 30) * 1000,
+    );
     const code = response.statusCode ?? 0;
     if (code !== 200) throw statusError(`watch ${path}`, code, await readAll(response));
-    const lines = createInterface({ input: response, crlfDelay: Number.POSITIVE_INFINITY });
-    for await (const line of lines) {
-      if (!line.trim()) continue;
-      const event = JSON.parse(line) as { type: string; object: unknown };
-      if (event.type === "ERROR") {
-        const status = event.object as { code?: number; reason?: string; message?: string };
-        response.destroy();
-        throw new KubeApiError(
-          `watch ${path}: ${status.reason ?? "error"}: ${status.message ?? ""}`,
-          status.code ?? 500,
-          status.reason ?? "",
-        );
+    try {
+      const lines = createInterface({ input: response, crlfDelay: Number.POSITIVE_INFINITY });
+      for await (const line of lines) {
+        if (!line.trim()) continue;
+        const event = JSON.parse(line) as { type: string; object: unknown };
+        if (event.type === "ERROR") {
+          // Sent inside the stream, e.g. 410 when the version asked for was compacted away.
+          const status = event.object as { code?: number; reason?: string; message?: string };
+          throw new KubeApiError(
+            `watch ${path}: ${status.reason ?? "error"}: ${status.message ?? ""}`,
+            status.code ?? 500,
+            status.reason ?? "",
+          );
+        }
+        onEvent(event as WatchEvent<T>);
       }
-      onEvent(event as WatchEvent<T>);
+    } finally {
+      response.destroy();
     }
+    // A stream cut by the apiserver going away ends like a finished one; only a clean end resolves.
+    if (!response.complete) throw new Error(`watch ${path} at ${this.server}: the stream was cut`);
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Kubernetes as a source and a coordinator: a small JSON client over a kubeconfig (or the pod's own
- * service account), reflectors that keep a watched collection up to date, leader election with a
- * Lease, and workload attestation with the TokenReview API. This is the folder's only door.
+ * Kubernetes as a source and a coordinator: Gantry's one client of the API (over a kubeconfig or the
+ * pod's own service account), reflectors that keep a watched collection up to date (the server's
+ * custom resources, the agent's discovery), leader election with a Lease, and workload attestation
+ * with the TokenReview API. This is the folder's only door.
  */
 export {
   type KubeApi,
@@ -15,7 +16,13 @@ export {
   type WatchEvent,
 } from "./api.js";
 export { type LeaderElectionOptions, LeaderElector, microTime } from "./lease.js";
-export { objectKey, Reflector, type ReflectorOptions } from "./reflector.js";
+export {
+  type Changes,
+  objectKey,
+  Reflector,
+  type ReflectorOptions,
+  type ReflectorStats,
+} from "./reflector.js";
 export {
   serviceAccountOf,
   TokenReviewAttestor,

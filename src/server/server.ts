@@ -15,7 +15,8 @@ import {
   MemoryInsightHistory,
   type PrometheusSource,
 } from "../insights/index.js";
-import { type KubeClient, KubeSource } from "../kube/index.js";
+import { KubeSource, type Leadership } from "../kube/index.js";
+import type { KubeApi } from "../kubernetes/index.js";
 import { systemClock, type Timers } from "../lib/clock.js";
 import { checkTracingOptions, startTracing, type TracingOptions, WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
@@ -110,11 +111,11 @@ export interface ManagementServerOptions {
   };
   /** Gantry's custom resources in a Kubernetes cluster, a source beside the config folder ([kubernetes](../../docs/kubernetes.md)). */
   kubernetes?: {
-    client: KubeClient;
+    api: KubeApi;
     /** Watch one namespace; default all. */
     namespace?: string;
-    /** Whether this replica writes statuses (leader election's seam); default always. */
-    writesStatus?: () => boolean;
+    /** Which replica writes statuses (the Lease holder); default this one, always. */
+    leadership?: Leadership;
   };
   /** Export a span per translation and publication over OTLP ([observability](../../docs/observability.md)). */
   tracing?: TracingOptions;
@@ -426,6 +427,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
         status: (key) => statuses.get(refKey(key)),
         groups: () => publisher.publication.groups,
       },
+      registry,
       timers: clock,
       logger,
     });

@@ -130,6 +130,8 @@ describe.skipIf(helm === undefined)("the Helm chart", () => {
         "--extauth-address=gantry-extauth:8083",
         "--ratelimit-address=gantry-ratelimit:8081",
         "--relay-port=18100",
+        "--lease-name=gantry-server",
+        "--lease-namespace=gantry",
       ]),
     );
     expect(find(defaults, "Deployment", "gantry-ratelimit")?.spec.template.spec.containers[0].args).toContain(
@@ -172,7 +174,11 @@ describe.skipIf(helm === undefined)("the Helm chart", () => {
       { apiGroups: [""], resources: ["services", "pods"], verbs: ["list", "watch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
       { apiGroups: ["gantry.dev"], resources: ["destinations"], verbs: ["list", "watch"] },
+      { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
     ]);
+    expect(find(custom, "Deployment", "gantry-agent")?.spec.template.spec.containers[0].args).toEqual(
+      expect.arrayContaining(["--attestor=gantry-token,kubernetes-token-review", "--token-audience=gantry"]),
+    );
     for (const name of ["gantry-extauth", "gantry-ratelimit"]) {
       expect(find(defaults, "ServiceAccount", name)).toMatchObject({ automountServiceAccountToken: false });
       expect(find(defaults, "Deployment", name)?.spec.template.spec.automountServiceAccountToken).toBe(false);
@@ -341,6 +347,8 @@ describe.skipIf(helm === undefined || !haveKube())("the Helm chart on a real kub
     expect(await can("get", "secrets")).toBe("no");
     expect(await can("update", "services")).toBe("no");
     expect(await can("create", "destinations.gantry.dev")).toBe("no");
+    expect(await can("create", "tokenreviews.authentication.k8s.io")).toBe("yes");
+    expect(await can("create", "subjectaccessreviews.authorization.k8s.io")).toBe("no");
   });
 
   it("the server's Role lets it elect a leader with its Lease, and touch no other", async () => {
@@ -385,7 +393,7 @@ describe.skipIf(helm === undefined || !haveKube())("the Helm chart on a real kub
     expect(await can("delete", "leases/gantry-server")).toBe("no");
   });
 
-  it("the server's other rights are exactly its informers', status writes' and webhook configuration's calls", async () => {
+  it("the server's other rights are exactly its reflectors', status writes' and webhook configuration's calls", async () => {
     const rbac = (await template(undefined)).objects.filter((o) =>
       ["gantry-server-resources", "gantry-server-admission"].includes(o.metadata.name),
     );
@@ -403,6 +411,8 @@ describe.skipIf(helm === undefined || !haveKube())("the Helm chart on a real kub
       expect(await can("watch", resource, "--all-namespaces")).toBe("yes");
       expect(await can("patch", resource, "--subresource=status", "-n", "shop")).toBe("yes");
       expect(await can("patch", resource, "-n", "shop")).toBe("no");
+      // The server never reads one object alone: its reflectors list and watch.
+      expect(await can("get", resource, "-n", "shop")).toBe("no");
     }
     expect(await can("patch", "validatingwebhookconfigurations/gantry-server")).toBe("yes");
     expect(await can("patch", "validatingwebhookconfigurations/another")).toBe("no");

@@ -15,11 +15,15 @@ describe("gantry server's Kubernetes flags are checked before any port opens", (
   });
 
   it("refuses two clusters, and flags that need a cluster without one", async () => {
-    const [both, alone, namespace] = await Promise.all([
+    const [both, alone, namespace, lease, short] = await Promise.all([
       server(["--kubeconfig", "k", "--kube-in-cluster"]),
       server(["--admission-port", "9443", "--admission-webhook-config", "gantry"]),
       server(["--kube-namespace", "shop"]),
+      server(["--lease-namespace", "gantry"]),
+      server(["--kubeconfig", "k", "--lease-duration-seconds", "2"]),
     ]);
+    expect(lease.stderr).toContain("--lease-namespace needs --kubeconfig or --kube-in-cluster");
+    expect(short.stderr).toContain("--lease-duration-seconds: at least 3 (got 2)");
     expect(both.stderr).toContain("--kubeconfig and --kube-in-cluster name two clusters");
     expect(alone.stderr).toContain("--admission-webhook-config needs --admission-port and --kubeconfig");
     expect(namespace.stderr).toContain("--kube-namespace needs --kubeconfig or --kube-in-cluster");

@@ -1,9 +1,9 @@
 // KubeSource against a scripted API: what it stores, what it keeps when an object is refused, and
 // when it writes a status (only once translated that far, only when it differs).
 import { describe, expect, it } from "vitest";
-import type { KubeClient, WatchEvent } from "../../src/kube/client.js";
 import type { KubeObject } from "../../src/kube/objects.js";
 import { KubeSource } from "../../src/kube/source.js";
+import type { KubeApi, KubeList, WatchEvent } from "../../src/kubernetes/index.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { DesiredState } from "../../src/server/desired-state.js";
@@ -22,24 +22,45 @@ const destination = (rv: string, generation: number, spec: unknown): KubeObject 
 });
 const goodSpec = { ports: [{ number: 80 }], endpoints: [{ address: "10.0.0.1", port: 80 }] };
 
-function world() {
+/** A Lease holder the test elects by hand. */
+function manualLeadership() {
+  const listeners = new Set<(leading: boolean) => void>();
+  const leadership = {
+    isLeader: false,
+    onChange(listener: (leading: boolean) => void) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    set(leading: boolean) {
+      leadership.isLeader = leading;
+      for (const listener of listeners) listener(leading);
+    },
+  };
+  return leadership;
+}
+
+function world(leadership?: ReturnType<typeof manualLeadership>) {
   const lists = new Map<string, KubeObject[]>([["/apis/gantry.dev/v1/destinations", [destination("1", 1, goodSpec)]]]);
-  const watchers = new Map<string, (event: WatchEvent) => void>();
+  const watchers = new Map<string, (event: WatchEvent<KubeObject>) => void>();
   const patches: Array<{
     path: string;
     body: { status: { state: string; conditions: Array<Record<string, unknown>> } };
   }> = [];
-  const client: KubeClient = {
-    list: async (path) => ({ items: lists.get(path) ?? [], resourceVersion: "1" }),
-    watch: (path, _rv, onEvent, signal) =>
+  const api: KubeApi = {
+    server: "https://scripted",
+    list: async <T>(path: string) =>
+      ({ items: lists.get(path) ?? [], metadata: { resourceVersion: "1" } }) as unknown as KubeList<T>,
+    watch: <T>(path: string, _rv: string, onEvent: (event: WatchEvent<T>) => void, args?: { signal?: AbortSignal }) =>
       new Promise<void>((_, reject) => {
-        watchers.set(path, onEvent);
-        signal.addEventListener("abort", () => reject(new Error("aborted")));
+        watchers.set(path, onEvent as unknown as (event: WatchEvent<KubeObject>) => void);
+        args?.signal?.addEventListener("abort", () => reject(new Error("aborted")));
       }),
-    get: async () => ({}),
-    mergePatch: async (path, body) => {
-      patches.push({ path, body: body as never });
-      return {};
+    request: async <T>(method: string, path: string, args?: { body?: unknown; contentType?: string }) => {
+      if (method !== "PATCH" || args?.contentType !== "application/merge-patch+json") {
+        throw new Error(`unexpected ${method} ${path}`);
+      }
+      patches.push({ path, body: args.body as never });
+      return {} as T;
     },
   };
   const store = new MemoryStore();
@@ -47,7 +68,7 @@ function world() {
   let revision = 0;
   const statuses = new Map<string, Status>();
   const source = new KubeSource({
-    client,
+    api,
     desired,
     store,
     published: {
@@ -57,8 +78,9 @@ function world() {
     },
     timers: new ManualClock(),
     logger,
+    ...(leadership ? { leadership } : {}),
   });
-  const emit = (event: WatchEvent) => watchers.get("/apis/gantry.dev/v1/destinations")?.(event);
+  const emit = (event: WatchEvent<KubeObject>) => watchers.get("/apis/gantry.dev/v1/destinations")?.(event);
   const publish = async (state: State) => {
     revision = (await store.snapshot()).revision;
     statuses.set("Destination/shop/a", { state, messages: [] });
@@ -103,6 +125,19 @@ describe("KubeSource", () => {
     await source.start();
     emit({ type: "DELETED", object: destination("3", 1, goodSpec) });
     await waitFor(async () => (await store.snapshot()).resources.length === 0, { what: "the deletion" });
+    source.stop();
+  });
+  it("with leader election, writes statuses only while leading, and brings them up to date as it starts", async () => {
+    const leadership = manualLeadership();
+    const { source, store, patches, publish } = world(leadership);
+    await source.start();
+    await publish(State.ACCEPTED);
+    // A follower stores and translates, and writes nothing (it decides so as the publication is told).
+    expect((await store.snapshot()).resources).toHaveLength(1);
+    expect(patches).toEqual([]);
+    leadership.set(true);
+    await waitFor(() => patches.length === 1, { what: "the new leader's status write" });
+    expect(patches[0]?.body.status.conditions[0]).toMatchObject({ status: "True", observedGeneration: 1 });
     source.stop();
   });
 });

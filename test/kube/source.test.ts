@@ -2,7 +2,7 @@
 // `kubectl apply` reaches a Go gRPC xDS client within a second, statuses appear on the objects (and
 // are not rewritten when nothing changed), and a restart of the API server loses no change.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HttpKubeClient, loadKubeConfig } from "../../src/kube/index.js";
+import { KubeClient, loadKubeConfig } from "../../src/kubernetes/index.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry } from "../../src/lib/metrics.js";
 import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
@@ -82,7 +82,7 @@ describe.skipIf(!ready)("gantry server with --kubeconfig (a real kube-apiserver)
       logger,
       registry: createRegistry("server", { processMetrics: false }),
       debounce: { quietMs: 10, maxDelayMs: 100 },
-      kubernetes: { client: new HttpKubeClient(await loadKubeConfig({ kubeconfig: kube.kubeconfig })) },
+      kubernetes: { api: new KubeClient(await loadKubeConfig({ kubeconfig: kube.kubeconfig })) },
     });
     const bootstrap = buildGrpcBootstrap({
       nodeId: "kube-go",

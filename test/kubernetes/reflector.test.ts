@@ -89,7 +89,7 @@ describe("Reflector", () => {
       maxBackoffMs: 400,
       notServedRetryMs: 5_000,
     });
-    reflector.start();
+    reflector.run();
     return { changes: () => changes, reflector };
   };
 
@@ -168,5 +168,62 @@ describe("Reflector", () => {
     clock.advance(5_000);
     await waitFor(() => api.watches.length === 1);
     expect([...reflector.items.keys()]).toEqual(["ns/d"]);
+  });
+  it("start() lists now, throwing with the path when it cannot; a relist tells only what differs, deletions included", async () => {
+    const failing = new ScriptedApi();
+    failing.lists.push(new KubeApiError("the server could not find the requested resource", 404, "NotFound"));
+    const strict = new Reflector<string>({
+      api: failing,
+      path: "/apis/gantry.dev/v1/routetables",
+      what: "RouteTables",
+      project: (o) => o.metadata.name,
+      onChange: () => undefined,
+      timers: clock,
+      logger,
+    });
+    await expect(strict.start()).rejects.toThrow("kubernetes: cannot list /apis/gantry.dev/v1/routetables:");
+
+    const api = new ScriptedApi();
+    const versioned = (rv: string, ...objects: Array<[string, string]>): KubeList<KubeObject> => ({
+      metadata: { resourceVersion: rv },
+      items: objects.map(([name, version]) => ({ metadata: { name, namespace: "ns", resourceVersion: version } })),
+    });
+    api.lists.push(versioned("3", ["a", "1"], ["b", "2"]), versioned("41", ["a", "1"], ["c", "40"]));
+    const seen: Array<Record<string, string | null>> = [];
+    reflector = new Reflector<string>({
+      api,
+      path: "/apis/gantry.dev/v1/routetables",
+      what: "RouteTables",
+      project: (o) => `${o.metadata.name}@${o.metadata.resourceVersion}`,
+      onChange: (changes) => seen.push(Object.fromEntries([...changes].map(([k, v]) => [k, v ?? null]))),
+      timers: clock,
+      logger,
+    });
+    await reflector.start();
+    expect(api.listCalls).toBe(1);
+    await waitFor(() => api.watches.length === 1);
+    api.watches[0]?.fail(new KubeApiError("too old resource version: 3 (39)", 410, "Expired"));
+    await waitFor(() => api.watches.length === 2);
+    expect(api.watches[1]?.resourceVersion).toBe("41");
+    expect(seen).toEqual([
+      { "ns/a": "a@1", "ns/b": "b@2" },
+      { "ns/c": "c@40", "ns/b": null },
+    ]);
+    expect(reflector.stats).toEqual({ lists: 2, watches: 2, gone: 1 });
+  });
+
+  it("ends its loop when stopped during a backoff (the cancelled timer would never wake it)", async () => {
+    const api = new ScriptedApi();
+    api.lists.push(list("7"));
+    const { reflector } = start(api);
+    await waitFor(() => api.watches.length === 1);
+    api.watches[0]?.fail(new Error("connect ECONNREFUSED"));
+    await waitFor(() => clock.pendingTimers === 1);
+    const ended = await Promise.race([
+      reflector.stop().then(() => "ended"),
+      new Promise((resolve) => setTimeout(() => resolve("still waiting"), 2_000)),
+    ]);
+    expect(ended).toBe("ended");
+    expect(api.watches).toHaveLength(1);
   });
 });

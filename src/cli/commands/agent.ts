@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { directoryDiscovery, enroll, KubernetesDiscovery, startAgent } from "../../agent/index.js";
 import { AgentCredentials, relayChannelOptions } from "../../cluster/index.js";
 import type { ConfigProvider } from "../../config/index.js";
-import { KubeClient, loadKubeConfig } from "../../kubernetes/index.js";
+import { type KubeApi, KubeClient, loadKubeConfig, TokenReviewAttestor } from "../../kubernetes/index.js";
 import { createLogger, createRegistry, type Logger, type LogLevel, startTelemetryServer } from "../../lib/index.js";
 import { checkClusterName, type DiscoveredSet } from "../../server/relay/index.js";
 import {
@@ -34,17 +34,47 @@ interface AgentFlags {
   logLevel: LogLevel;
   keyEncryptionKeyFile?: string;
   attestor: string[];
+  tokenAudience: string[];
   workloadCertTtlSeconds: number;
   workloadTokensDir?: string;
   workloadCertsDir?: string;
   trustBundleRefreshSeconds: number;
 }
 
+interface AttestorContext {
+  dataDir: string;
+  cluster: string;
+  kek: Kek;
+  /** The workload cluster's API (`--kubeconfig` or `--kube-in-cluster`), when one is named. */
+  kube: KubeApi | undefined;
+  audiences: readonly string[];
+}
+
 /** The workload attestors an agent can be given (`--attestor`), by kind. */
-const attestorKinds: Record<string, (context: { dataDir: string; cluster: string; kek: Kek }) => WorkloadAttestor> = {
+const attestorKinds: Record<string, (context: AttestorContext) => WorkloadAttestor> = {
   "gantry-token": ({ dataDir, cluster, kek }) =>
     new GantryTokenAttestor({ key: loadTokenKey(dataDir, kek, keyEncryptionKeyFlag), cluster }),
+  // A projected service-account token, checked by the workload cluster's own TokenReview API.
+  "kubernetes-token-review": ({ kube, audiences, cluster }) =>
+    new TokenReviewAttestor({ api: kubeFor("kubernetes-token-review", kube), audiences, cluster }),
 };
+
+/** The workload cluster's API an attestor kind needs; checked before the agent registers. */
+function kubeFor(kind: string, kube: KubeApi | undefined): KubeApi {
+  if (!kube)
+    throw new Error(`--attestor ${kind}: needs the workload cluster's API (--kubeconfig or --kube-in-cluster)`);
+  return kube;
+}
+
+/** `--token-audience a,b`: the audiences a service-account token must be meant for. */
+function parseAudiences(value: string): string[] {
+  const audiences = value
+    .split(",")
+    .map((a) => a.trim())
+    .filter(Boolean);
+  if (audiences.length === 0) throw new InvalidArgumentError("give at least one audience");
+  return audiences;
+}
 
 type Kek = ReturnType<typeof readKeyEncryptionKey>;
 export const keyEncryptionKeyFlag = "--key-encryption-key-file";
@@ -68,24 +98,30 @@ function parseRelayAddresses(value: string): string[] {
   });
 }
 
-/** Where the cluster's Destinations come from: a folder, the Kubernetes API, or nowhere. */
-async function discoveryOf(flags: AgentFlags, logger: Logger): Promise<ConfigProvider<DiscoveredSet> | undefined> {
+/** The workload cluster's API, when `--kubeconfig` or `--kube-in-cluster` names it (discovery and TokenReview share it). */
+async function kubeApiOf(flags: AgentFlags): Promise<KubeApi | undefined> {
   const sources = [
     flags.discoveryDir !== undefined && "--discovery-dir",
     flags.kubeconfig !== undefined && "--kubeconfig",
     flags.kubeInCluster && "--kube-in-cluster",
   ].filter(Boolean);
   if (sources.length > 1) throw new Error(`${sources.join(" and ")}: give one discovery source`);
-  if (flags.discoveryDir !== undefined) return directoryDiscovery(flags.discoveryDir);
   if (flags.kubeconfig === undefined && !flags.kubeInCluster) return undefined;
   const config = await loadKubeConfig(
     flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : { inCluster: true },
   );
-  return new KubernetesDiscovery({
-    api: new KubeClient(config),
-    logger,
-    clusterDomain: flags.clusterDomain,
-  });
+  return new KubeClient(config);
+}
+
+/** Where the cluster's Destinations come from: a folder, the Kubernetes API, or nowhere. */
+function discoveryOf(
+  flags: AgentFlags,
+  kube: KubeApi | undefined,
+  logger: Logger,
+): ConfigProvider<DiscoveredSet> | undefined {
+  if (flags.discoveryDir !== undefined) return directoryDiscovery(flags.discoveryDir);
+  if (!kube) return undefined;
+  return new KubernetesDiscovery({ api: kube, logger, clusterDomain: flags.clusterDomain });
 }
 
 function agentVersion(): string {
@@ -157,10 +193,22 @@ export function registerAgent(program: Command): void {
       ).env("GANTRY_KEY_ENCRYPTION_KEY_FILE"),
     )
     .addOption(
-      new Option("--attestor <kinds>", "how workloads prove who they are, tried in order (comma-separated)")
+      new Option(
+        "--attestor <kinds>",
+        "how workloads prove who they are, tried in order (comma-separated): gantry-token, kubernetes-token-review",
+      )
         .env("GANTRY_ATTESTOR")
         .default(["gantry-token"], "gantry-token")
         .argParser(parseAttestors),
+    )
+    .addOption(
+      new Option(
+        "--token-audience <audiences>",
+        "kubernetes-token-review: the audiences a service-account token must be meant for (comma-separated)",
+      )
+        .env("GANTRY_TOKEN_AUDIENCE")
+        .default(["gantry"], "gantry")
+        .argParser(parseAudiences),
     )
     .addOption(
       new Option("--workload-cert-ttl-seconds <n>", "lifetime of workload certificates; rotated at two thirds")
@@ -194,7 +242,9 @@ export function registerAgent(program: Command): void {
       const kek = readKeyEncryptionKey(flags.keyEncryptionKeyFile, keyEncryptionKeyFlag, "GANTRY_KEY_ENCRYPTION_KEY");
       const logger = createLogger({ service: "agent", level: flags.logLevel });
       const registry = createRegistry("agent");
-      const discovery = await discoveryOf(flags, logger);
+      const kube = await kubeApiOf(flags);
+      if (flags.attestor.includes("kubernetes-token-review")) kubeFor("kubernetes-token-review", kube);
+      const discovery = discoveryOf(flags, kube, logger);
       // The cluster certificate from an earlier registration, or a registration now with the token.
       let credentials = AgentCredentials.load(flags.dataDir, flags.cluster);
       if (!credentials) {
@@ -219,6 +269,8 @@ export function registerAgent(program: Command): void {
           dataDir: flags.dataDir,
           cluster: flags.cluster,
           kek,
+          kube,
+          audiences: flags.tokenAudience,
         }),
       );
       const clusterCa = new ClusterCa({

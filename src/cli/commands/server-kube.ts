@@ -1,4 +1,7 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { hostname } from "node:os";
 import { Option } from "commander";
 import {
   type ClusterRegistry,
@@ -7,17 +10,12 @@ import {
   loadRelayCa,
   type RelayCa,
 } from "../../cluster/index.js";
-import {
-  type AdmissionServer,
-  HttpKubeClient,
-  injectCaBundle,
-  type KubeClient,
-  loadKubeConfig,
-  startAdmissionServer,
-} from "../../kube/index.js";
-import { systemClock } from "../../lib/clock.js";
+import { type AdmissionServer, injectCaBundle, startAdmissionServer } from "../../kube/index.js";
+import { type KubeApi, KubeClient, LeaderElector, loadKubeConfig } from "../../kubernetes/index.js";
+import { systemClock, type Timer } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
-import { parsePort } from "../options.js";
+import { Gauge, type Registry } from "../../lib/metrics.js";
+import { parsePort, parsePositiveInt } from "../options.js";
 
 // The Kubernetes flags of `gantry server`: Gantry's custom resources in the management cluster as a
 // source of desired state, and the validating admission webhook (docs/kubernetes.md).
@@ -29,11 +27,19 @@ export interface KubeFlags {
   admissionPort?: number;
   admissionNames: string;
   admissionWebhookConfig?: string;
+  admissionCertTtlSeconds: number;
+  leaseName: string;
+  leaseNamespace?: string;
+  leaseDurationSeconds: number;
+  serverName?: string;
   trustDomain: string;
 }
 
-/** The webhook's certificate lives a year; it is made again at every start. */
-const admissionCertTtlMs = 365 * 24 * 3600_000;
+/** The namespace of the pod this runs in, as its service-account volume says. */
+const podNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/** A renewal of the webhook's certificate that failed is tried again after this. */
+const admissionRenewRetryMs = 10_000;
 
 export function kubeOptions(): Option[] {
   return [
@@ -63,6 +69,30 @@ export function kubeOptions(): Option[] {
       "--admission-webhook-config <name>",
       "the ValidatingWebhookConfiguration whose caBundle the server keeps set to the webhook's CA",
     ).env("GANTRY_ADMISSION_WEBHOOK_CONFIG"),
+    new Option(
+      "--admission-cert-ttl-seconds <n>",
+      "lifetime of the webhook's serving certificate; a new one is served at two thirds of it",
+    )
+      .env("GANTRY_ADMISSION_CERT_TTL_SECONDS")
+      .default(365 * 24 * 3600)
+      .argParser(parsePositiveInt),
+    new Option(
+      "--lease-name <name>",
+      "the coordination.k8s.io Lease the replicas elect the one that writes statuses with",
+    )
+      .env("GANTRY_LEASE_NAME")
+      .default("gantry-server"),
+    new Option(
+      "--lease-namespace <namespace>",
+      "the Lease's namespace (default: the pod's own with --kube-in-cluster, else default)",
+    ).env("GANTRY_LEASE_NAMESPACE"),
+    new Option(
+      "--lease-duration-seconds <n>",
+      "how long a Lease not renewed stays its holder's; the holder renews every 2/15 of it and gives up after 2/3",
+    )
+      .env("GANTRY_LEASE_DURATION_SECONDS")
+      .default(15)
+      .argParser(parsePositiveInt),
   ];
 }
 
@@ -77,6 +107,12 @@ export function checkKubeFlags(flags: KubeFlags): void {
   if (flags.admissionWebhookConfig !== undefined && (!kube || flags.admissionPort === undefined)) {
     throw new Error("--admission-webhook-config needs --admission-port and --kubeconfig or --kube-in-cluster");
   }
+  if (flags.leaseNamespace !== undefined && !kube) {
+    throw new Error("--lease-namespace needs --kubeconfig or --kube-in-cluster");
+  }
+  if (flags.leaseDurationSeconds < 3) {
+    throw new Error(`--lease-duration-seconds: at least 3 (got ${flags.leaseDurationSeconds})`);
+  }
   if (admissionNames(flags.admissionNames).length === 0) {
     throw new Error("--admission-names: give at least one DNS name or IP address");
   }
@@ -90,12 +126,71 @@ function admissionNames(text: string): string[] {
 }
 
 /** The API client, when a cluster is named; checked before any port opens. */
-export async function kubeClientOf(flags: KubeFlags): Promise<KubeClient | undefined> {
-  if (flags.kubeconfig !== undefined) {
-    return new HttpKubeClient(await loadKubeConfig({ kubeconfig: flags.kubeconfig }));
+export async function kubeClientOf(flags: KubeFlags): Promise<KubeApi | undefined> {
+  if (flags.kubeconfig === undefined && !flags.kubeInCluster) return undefined;
+  return new KubeClient(
+    await loadKubeConfig(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : { inCluster: true }),
+  );
+}
+
+/** The Lease's namespace: the flag, else the pod's own namespace in a cluster, else `default`. */
+function leaseNamespace(flags: KubeFlags): string {
+  if (flags.leaseNamespace !== undefined) return flags.leaseNamespace;
+  if (!flags.kubeInCluster) return "default";
+  try {
+    return readFileSync(podNamespaceFile, "utf8").trim() || "default";
+  } catch {
+    return "default";
   }
-  if (flags.kubeInCluster) return new HttpKubeClient(await loadKubeConfig({ inCluster: true }));
-  return undefined;
+}
+
+/** The election as the server uses it: the elector, and what /readyz says of it. */
+export interface LeaderElection {
+  readonly elector: LeaderElector;
+  /** Never a reason to be unready: a follower serves xDS too. */
+  detail(): string;
+}
+
+/**
+ * Elects the replica that writes statuses with a Lease (every replica serves xDS). The identity is
+ * the replica's name with a random suffix, so two processes on one host never both think they hold
+ * it. `gantry_kube_leader` is 1 on the holder.
+ */
+export function startLeaderElection(
+  flags: KubeFlags,
+  api: KubeApi,
+  registry: Registry,
+  logger: Logger,
+): LeaderElection {
+  const durationMs = flags.leaseDurationSeconds * 1000;
+  const namespace = leaseNamespace(flags);
+  const elector = new LeaderElector({
+    api,
+    namespace,
+    name: flags.leaseName,
+    identity: `${flags.serverName ?? hostname()}_${randomBytes(4).toString("hex")}`,
+    leaseDurationMs: durationMs,
+    renewDeadlineMs: Math.floor((durationMs * 2) / 3),
+    retryPeriodMs: Math.floor((durationMs * 2) / 15),
+    logger,
+  });
+  const gauge = new Gauge({
+    name: "gantry_kube_leader",
+    help: "1 on the replica that holds the leader-election Lease (and writes statuses), else 0",
+    labelNames: ["lease"],
+    registers: [registry],
+  });
+  const lease = `${namespace}/${flags.leaseName}`;
+  gauge.set({ lease }, 0);
+  elector.onChange((leading) => gauge.set({ lease }, leading ? 1 : 0));
+  elector.start();
+  return {
+    elector,
+    detail: () =>
+      elector.isLeader
+        ? `leader election: leading (lease ${lease})`
+        : `leader election: following ${elector.holder || "nobody yet"} (lease ${lease})`,
+  };
 }
 
 /**
@@ -105,7 +200,7 @@ export async function kubeClientOf(flags: KubeFlags): Promise<KubeClient | undef
  */
 export async function startAdmission(
   flags: KubeFlags & { host: string },
-  client: KubeClient | undefined,
+  api: KubeApi | undefined,
   relayRegistry: ClusterRegistry | undefined,
   logger: Logger,
 ): Promise<AdmissionServer | undefined> {
@@ -115,12 +210,15 @@ export async function startAdmission(
     relayRegistry?.ca ??
     (await loadRelayCa(await generateRelayCa(now, flags.trustDomain), { cert: "admission CA", key: "admission CA" }));
   const names = admissionNames(flags.admissionNames);
-  const certificate = await issueServingCertificate(
-    ca,
-    { dns: names.filter((n) => isIP(n) === 0), ips: names.filter((n) => isIP(n) !== 0) },
-    now,
-    admissionCertTtlMs,
-  );
+  const ttlMs = flags.admissionCertTtlSeconds * 1000;
+  const issue = () =>
+    issueServingCertificate(
+      ca,
+      { dns: names.filter((n) => isIP(n) === 0), ips: names.filter((n) => isIP(n) !== 0) },
+      systemClock.now(),
+      ttlMs,
+    );
+  const certificate = await issue();
   const server = await startAdmissionServer({
     host: flags.host,
     port: flags.admissionPort,
@@ -128,14 +226,43 @@ export async function startAdmission(
     keyPem: certificate.keyPem,
     logger,
   });
-  if (client && flags.admissionWebhookConfig) {
+  if (api && flags.admissionWebhookConfig) {
     try {
-      const changed = await injectCaBundle(client, flags.admissionWebhookConfig, ca.certPem);
+      const changed = await injectCaBundle(api, flags.admissionWebhookConfig, ca.certPem);
       logger.info({ config: flags.admissionWebhookConfig, changed }, "admission: caBundle set");
     } catch (err) {
       await server.close();
       throw new Error(`--admission-webhook-config ${flags.admissionWebhookConfig}: ${(err as Error).message}`);
     }
   }
-  return server;
+  // A new certificate (same CA, so the caBundle stays) two thirds into the current one's life (at
+  // least a second apart, should the CA's own end cut the lifetime short).
+  const dueIn = (notAfterMs: number) => Math.max(1_000, ((notAfterMs - systemClock.now()) * 2) / 3);
+  let timer: Timer | undefined;
+  const renewIn = (ms: number) => {
+    timer = systemClock
+      .setTimeout(() => {
+        issue().then(
+          (next) => {
+            server.setCertificate(next.chainPem, next.keyPem);
+            logger.info({ notAfter: new Date(next.notAfterMs).toISOString() }, "admission: certificate renewed");
+            renewIn(dueIn(next.notAfterMs));
+          },
+          (err: unknown) => {
+            logger.error({ err }, "admission: cannot renew the certificate; trying again");
+            renewIn(admissionRenewRetryMs);
+          },
+        );
+      }, ms)
+      .unref();
+  };
+  renewIn(dueIn(certificate.notAfterMs));
+  return {
+    port: server.port,
+    setCertificate: server.setCertificate,
+    close: () => {
+      timer?.cancel();
+      return server.close();
+    },
+  };
 }

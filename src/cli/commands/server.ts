@@ -44,7 +44,14 @@ import {
   tracingOptions,
 } from "../options.js";
 import { stopOnSignal } from "../signals.js";
-import { checkKubeFlags, type KubeFlags, kubeClientOf, kubeOptions, startAdmission } from "./server-kube.js";
+import {
+  checkKubeFlags,
+  type KubeFlags,
+  kubeClientOf,
+  kubeOptions,
+  startAdmission,
+  startLeaderElection,
+} from "./server-kube.js";
 import { checkRelayFlags, openClusterRegistry, type RelayFlags, relayOptions } from "./server-relay.js";
 import { apiTokensFromFlags, type UiFlags, uiFromFlags, uiOptions } from "./server-ui.js";
 
@@ -358,7 +365,7 @@ export function registerServer(program: Command): void {
     const apiTokens = apiTokensFromFlags(flags);
     const ui = uiFromFlags(flags);
     checkServerFlags(flags, token, secretsToken, apiTokens !== undefined || ui.oidc !== undefined);
-    const kubeClient = await kubeClientOf(flags);
+    const kube = await kubeClientOf(flags);
     const xdsTls = tlsFilesFromFlags(flags, "xds");
     const apiTls = tlsFilesFromFlags(flags, "api");
     const metricsTls = tlsFilesFromFlags(flags, "metrics");
@@ -372,6 +379,8 @@ export function registerServer(program: Command): void {
       store = new MemoryStore();
     }
     const registry = createRegistry("server");
+    // Every replica watches and serves; the Lease holder alone writes statuses.
+    const election = kube ? startLeaderElection(flags, kube, registry, logger) : undefined;
     const tracing = tracingFromFlags(flags, "gantry-server");
     const retention = { ...defaultRetention, maxEntries: flags.insightsHistoryMax };
     // History and silences live beside the resources; the same Redis is probed for its health.
@@ -436,8 +445,14 @@ export function registerServer(program: Command): void {
       ...(flags.relayPort === undefined
         ? {}
         : { relay: { port: flags.relayPort, ...(opened ? { registry: opened.registry, trust: opened.trust } : {}) } }),
-      ...(kubeClient
-        ? { kubernetes: { client: kubeClient, ...(flags.kubeNamespace ? { namespace: flags.kubeNamespace } : {}) } }
+      ...(kube
+        ? {
+            kubernetes: {
+              api: kube,
+              ...(flags.kubeNamespace ? { namespace: flags.kubeNamespace } : {}),
+              ...(election ? { leadership: election.elector } : {}),
+            },
+          }
         : {}),
       logger,
       registry,
@@ -452,7 +467,7 @@ export function registerServer(program: Command): void {
         intervalMs: flags.insightsIntervalMs,
       },
     });
-    const admission = await startAdmission(flags, kubeClient, clusters, logger);
+    const admission = await startAdmission(flags, kube, clusters, logger);
     const telemetry = await startTelemetryServer({
       registry,
       host: flags.host,
@@ -461,13 +476,14 @@ export function registerServer(program: Command): void {
       ...(metricsTls ? { tls: new TlsFileWatch(metricsTls, { logger }) } : {}),
       readiness: async (): Promise<Readiness> => {
         if (!server.ready) return { ready: false, reason: "no translation published yet" };
-        if (!store.ping) return { ready: true };
+        const leader = election ? [election.detail()] : [];
+        if (!store.ping) return { ready: true, ...(leader.length > 0 ? { detail: leader } : {}) };
         // A PING within the Redis deadline: a hung Redis (socket open, no answer) is not ready either.
         const problem = await store.ping().then(
           () => undefined,
           (err: unknown) => (err instanceof Error ? err.message : String(err)),
         );
-        const detail = [`management redis: ${problem ?? "ok"}`];
+        const detail = [`management redis: ${problem ?? "ok"}`, ...leader];
         return problem === undefined ? { ready: true, detail } : { ready: false, reason: problem, detail };
       },
       readinessTimeoutMs: flags.redisTimeoutMs + 1_000,
@@ -486,6 +502,8 @@ export function registerServer(program: Command): void {
     );
     await stopOnSignal(async () => {
       logger.info("stopping");
+      // The Lease is released first, so another replica takes over the status writes at once.
+      await election?.elector.stop();
       await server.stop();
       await admission?.close();
       await telemetry.close();

@@ -1,5 +1,5 @@
-// HttpKubeClient against a small stand-in API server: credentials from the kubeconfig on every call,
-// a watch read line by line as it streams, Status messages and codes as errors.
+// KubeClient against a small stand-in API server: credentials from the kubeconfig on every call,
+// a watch read line by line as it streams, Status messages and codes as errors (also inside a watch).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
@@ -8,10 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateRelayCa, issueServingCertificate, loadRelayCa } from "../../src/cluster/index.js";
-import { HttpKubeClient, KubeError, loadKubeConfig, type WatchEvent } from "../../src/kube/index.js";
+import {
+  KubeApiError,
+  KubeClient,
+  type KubeObject,
+  loadKubeConfig,
+  type WatchEvent,
+} from "../../src/kubernetes/index.js";
 
 let server: Server;
-let client: HttpKubeClient;
+let client: KubeClient;
 const dir = mkdtempSync(join(tmpdir(), "gantry-kube-client-"));
 const seen: Array<{ method: string; url: string; auth: string; type: string; body: string }> = [];
 let onWatch: ((res: ServerResponse) => void) | undefined;
@@ -69,7 +75,7 @@ contexts: [{ name: x, context: { cluster: c, user: u } }]
 current-context: x
 `,
   );
-  client = new HttpKubeClient(await loadKubeConfig({ kubeconfig }));
+  client = new KubeClient(await loadKubeConfig({ kubeconfig }));
 });
 
 afterAll(async () => {
@@ -78,10 +84,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe("HttpKubeClient", () => {
+describe("KubeClient", () => {
   it("lists with the kubeconfig's token and returns the list's resourceVersion", async () => {
     const list = await client.list("/apis/gantry.dev/v1/routetables");
-    expect(list).toEqual({ items: [{ metadata: { name: "a" } }], resourceVersion: "7" });
+    expect(list).toEqual({ items: [{ metadata: { name: "a" } }], metadata: { resourceVersion: "7" } });
     expect(seen.at(-1)).toMatchObject({ method: "GET", auth: "Bearer sekret-token" });
   });
 
@@ -93,8 +99,8 @@ describe("HttpKubeClient", () => {
       res.write(second.slice(0, 10));
       setImmediate(() => res.end(`${second.slice(10)}\n`));
     };
-    const events: WatchEvent[] = [];
-    await client.watch("/apis/gantry.dev/v1/routetables", "7", (e) => events.push(e), new AbortController().signal);
+    const events: WatchEvent<KubeObject>[] = [];
+    await client.watch<KubeObject>("/apis/gantry.dev/v1/routetables", "7", (e) => events.push(e));
     expect(events.map((e) => [e.type, e.object.metadata?.resourceVersion])).toEqual([
       ["ADDED", "8"],
       ["BOOKMARK", "12"],
@@ -108,23 +114,39 @@ describe("HttpKubeClient", () => {
       res.write(`${JSON.stringify({ type: "ADDED", object: { metadata: { name: "b" } } })}\n`);
       setImmediate(() => res.socket?.destroy());
     };
-    const events: WatchEvent[] = [];
+    const events: WatchEvent<KubeObject>[] = [];
     await expect(
-      client.watch("/apis/gantry.dev/v1/routetables", "8", (e) => events.push(e), new AbortController().signal),
+      client.watch<KubeObject>("/apis/gantry.dev/v1/routetables", "8", (e) => events.push(e)),
     ).rejects.toThrow();
     expect(events).toHaveLength(1);
   });
 
-  it("patches a status as a JSON merge patch, and reports a Status as a KubeError with its code", async () => {
-    await client.mergePatch("/apis/gantry.dev/v1/namespaces/s/routetables/a/status", { status: { state: "Accepted" } });
+  it("fails a watch with the Status of an ERROR event inside the stream (410: the version was compacted)", async () => {
+    onWatch = (res) => {
+      const status = { kind: "Status", code: 410, reason: "Expired", message: "too old resource version: 3 (39)" };
+      res.end(`${JSON.stringify({ type: "ERROR", object: status })}\n`);
+    };
+    const error = await client.watch("/apis/gantry.dev/v1/routetables", "3", () => undefined).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KubeApiError);
+    expect(error).toMatchObject({ status: 410, reason: "Expired" });
+  });
+
+  it("patches a status as a JSON merge patch, and reports a Status as a KubeApiError with its code", async () => {
+    await client.request("PATCH", "/apis/gantry.dev/v1/namespaces/s/routetables/a/status", {
+      body: { status: { state: "Accepted" } },
+      contentType: "application/merge-patch+json",
+    });
     expect(seen.at(-1)).toMatchObject({
       method: "PATCH",
       type: "application/merge-patch+json",
       body: '{"status":{"state":"Accepted"}}',
     });
-    const error = await client.get("/apis/gantry.dev/v1/namespaces/s/routetables/missing").catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(KubeError);
-    expect(error).toMatchObject({ code: 404, message: 'routetables.gantry.dev "missing" not found' });
+    const error = await client
+      .request("GET", "/apis/gantry.dev/v1/namespaces/s/routetables/missing")
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KubeApiError);
+    expect(error).toMatchObject({ status: 404 });
+    expect((error as Error).message).toContain('routetables.gantry.dev "missing" not found');
   });
 
   it("names the kubeconfig file it cannot read", async () => {
