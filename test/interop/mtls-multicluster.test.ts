@@ -4,6 +4,8 @@
 // Each workload proves who it is to its own agent with a Gantry workload token and reads the
 // certificate files that agent writes and rotates (gRPC's `file_watcher` provider `gantry`); the
 // server's Listener (TLS, RBAC) and the clients' security config come from the agents' xDS.
+// Short lifetimes (workload certificates 30 s, intermediates 90 s, the bundle asked for every
+// second) make every rotation happen within the test.
 import { X509Certificate } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -291,4 +293,96 @@ describe.skipIf(!binary || !haveRedis())("workload trust across two clusters, Go
     expect(tookMs).toBeLessThan(1_000);
     expect((await batch.run({ target, method: whoami, calls: 3 })).identities).toEqual({ [spiffeId("batch")]: 3 });
   }, 60_000);
+
+  it("workload, intermediate and root rotations under load: no call fails", async () => {
+    // The previous test left `batch` allowed. One client makes a new channel (a new TLS handshake,
+    // with the files of that moment) for every batch; the other keeps its connection.
+    const fresh = await client("load-fresh", workload("batch").dir);
+    const steady = await client("load-steady", workload("batch").dir);
+    let loading = true;
+    /** Batches made, on new channels and on the kept one. */
+    const batches = { fresh: 0, kept: 0 };
+    const failed: string[] = [];
+    const loop = async (caller: GoClient, newChannel: boolean) => {
+      while (loading) {
+        const r = await caller.run({
+          target,
+          method: whoami,
+          calls: 4,
+          concurrency: 2,
+          timeoutMs: 5_000,
+          fresh: newChannel,
+        });
+        batches[newChannel ? "fresh" : "kept"] += 1;
+        // Over mTLS, as batch: the server saw the caller's certificate on every call.
+        if (r.codes["0"] !== 4 || r.identities[spiffeId("batch")] !== 4) {
+          failed.push(`${newChannel ? "new channel" : "kept channel"}: ${JSON.stringify(r)}`);
+        }
+      }
+    };
+    const load = Promise.all([loop(fresh, true), loop(steady, false)]);
+    /** Per workload (caller in east, server in west): the chain last seen, and which rotations were seen. */
+    const watched = ["batch", "greeter"].map((name) => ({ name, last: [] as string[], seen: new Set<string>() }));
+    const look = async () => {
+      for (const w of watched) {
+        const chain = blocks(await workload(w.name).chain());
+        if (w.last.length > 0 && chain[0] !== w.last[0]) {
+          w.seen.add(chain[1] === w.last[1] ? "workload" : "intermediate");
+        }
+        w.last = chain;
+      }
+    };
+    try {
+      await look();
+      await waitFor(
+        async () => {
+          await look();
+          return watched.every((w) => w.seen.has("workload") && w.seen.has("intermediate"));
+        },
+        {
+          timeoutMs: 180_000,
+          intervalMs: 200,
+          what: "a workload and an intermediate rotation on both sides",
+        },
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}: ${watched.map((w) => `${w.name} saw ${[...w.seen]}`).join(", ")}`);
+      });
+      expect(batches.fresh).toBeGreaterThan(0);
+
+      const apiUrl = fleet.replicas[0]?.apiUrl ?? "";
+      const rotated = await gantry(["ca", "rotate", "--transition-seconds", "600", "--server", apiUrl]);
+      expect(rotated.code, rotated.stderr).toBe(0);
+      const bundle = (await gantry(["ca", "show", "-o", "pem", "--server", apiUrl])).stdout;
+      const newRoot = blocks(bundle)[1] as string;
+      expect(newRoot).toBeDefined();
+      // Each side holds both roots and a certificate from the new one, through its cross certificate.
+      await waitFor(
+        async () => {
+          for (const w of watched) {
+            const files = workload(w.name);
+            const chain = await files.chain();
+            if ((await files.roots()) !== bundle || !chainsTo(chain, newRoot) || blocks(chain).length !== 3) {
+              return false;
+            }
+          }
+          return true;
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: "both sides' certificates from the new root" },
+      );
+      // Handshakes with the new certificates before the load stops: gRPC reads the files every
+      // second (refresh_interval), so new channels opened 3 s after both sides had them use them.
+      const settled = { batches: batches.fresh, at: Date.now() };
+      await waitFor(() => batches.fresh >= settled.batches + 20 && Date.now() - settled.at >= 3_000, {
+        timeoutMs: 60_000,
+        what: "3 s and 20 more new channels after the root rotation",
+      });
+    } finally {
+      loading = false;
+      await load;
+    }
+    console.log(
+      `rotations under load: ${batches.fresh} batches of 4 calls on new channels, ${batches.kept} on a kept one; ${failed.length} failed`,
+    );
+    expect(failed).toEqual([]);
+  }, 330_000);
 });
