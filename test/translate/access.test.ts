@@ -156,6 +156,18 @@ describe("workload TLS on a destination", () => {
     expect(status?.messages.join("\n")).toContain("spec.workloadTls: not together with spec.tls");
   });
 
+  it("names a discovered Destination's server identity after its name in its cluster, not the stored one", () => {
+    const discovered = destination("MUTUAL").replace(
+      "name: greeter, namespace: shop, labels: { app: greeter }",
+      "name: greeter.east, namespace: shop, labels: { app: greeter, gantry.io/discovered-name: greeter, gantry.io/cluster: east }",
+    );
+    const t = translate(
+      resources(discovered + callers("GRPC_PROXYLESS").replace("name: greeter }", "name: greeter.east }")),
+    );
+    const cluster = JSON.stringify(json(find(t, "shop/callers", "Cluster", "shop/greeter.east:50051")));
+    expect(cluster).toContain('"exact":"spiffe://gantry.local/ns/shop/sa/greeter"');
+  });
+
   it("refuses server identities that are not SPIFFE IDs", () => {
     const t = translate(resources(destination("MUTUAL", ', serverIdentities: ["https://x"]') + callers("ENVOY")));
     expect(t.statuses.get("Destination/shop/greeter")?.messages).toContain(
