@@ -302,6 +302,8 @@ describe.skipIf(!binary || !haveRedis())("workload trust across two clusters, Go
     let loading = true;
     /** Batches made, on new channels and on the kept one. */
     const batches = { fresh: 0, kept: 0 };
+    /** Failed batches: how many, and the first few as they were answered. */
+    let failedBatches = 0;
     const failed: string[] = [];
     const loop = async (caller: GoClient, newChannel: boolean) => {
       while (loading) {
@@ -316,7 +318,8 @@ describe.skipIf(!binary || !haveRedis())("workload trust across two clusters, Go
         batches[newChannel ? "fresh" : "kept"] += 1;
         // Over mTLS, as batch: the server saw the caller's certificate on every call.
         if (r.codes["0"] !== 4 || r.identities[spiffeId("batch")] !== 4) {
-          failed.push(`${newChannel ? "new channel" : "kept channel"}: ${JSON.stringify(r)}`);
+          failedBatches += 1;
+          if (failed.length < 5) failed.push(`${newChannel ? "new channel" : "kept channel"}: ${JSON.stringify(r)}`);
         }
       }
     };
@@ -381,8 +384,8 @@ describe.skipIf(!binary || !haveRedis())("workload trust across two clusters, Go
       await load;
     }
     console.log(
-      `rotations under load: ${batches.fresh} batches of 4 calls on new channels, ${batches.kept} on a kept one; ${failed.length} failed`,
+      `rotations under load: ${batches.fresh} batches of 4 calls on new channels, ${batches.kept} on a kept one; ${failedBatches} failed`,
     );
-    expect(failed).toEqual([]);
+    expect(failedBatches, failed.join("\n")).toBe(0);
   }, 330_000);
 });
