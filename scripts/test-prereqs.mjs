@@ -161,14 +161,14 @@ function upToDate(stampFile, stamp) {
 // client with xDS credentials), pinned to the same Go gRPC as the interop client by its go.mod and go.sum.
 {
   const dir = "test/interop/go-mtls";
-  const binary = join(localBin, "gantry-mtls-go");
+  const binary = join(localBin, "gantry-mtls-go-v2");
   const stampFile = `${binary}.stamp`;
   const stamp = stampOf(["go.mod", "go.sum", "main.go", "server.go", "client.go"].map((f) => `${dir}/${f}`));
   if (!existsSync(binary) || !upToDate(stampFile, stamp)) {
     if (!find("go")) {
-      problems.push("gantry-mtls-go: install Go, then run this script again");
+      problems.push("gantry-mtls-go-v2: install Go, then run this script again");
     } else {
-      console.log(`test-prereqs: building gantry-mtls-go (Go gRPC xDS server and client, ${dir})`);
+      console.log(`test-prereqs: building gantry-mtls-go-v2 (Go gRPC xDS server and client, ${dir})`);
       mkdirSync(localBin, { recursive: true });
       execFileSync("go", ["build", "-o", binary, "."], {
         cwd: join(root, dir),

@@ -24,8 +24,8 @@ const latencyCalls = quick ? 200 : 3_000;
 const loadCalls = quick ? 2_000 : 30_000;
 const policyCount = 100;
 
-const binary = findTool("gantry-mtls-go");
-if (!binary) throw new Error("gantry-mtls-go is not built: run node scripts/test-prereqs.mjs");
+const binary = findTool("gantry-mtls-go-v2");
+if (!binary) throw new Error("gantry-mtls-go-v2 is not built: run node scripts/test-prereqs.mjs");
 
 const serverPort = await freePort();
 const store = new MemoryStore();

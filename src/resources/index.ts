@@ -4,6 +4,7 @@ export {
   clusterLabelOf,
   clustersOf,
   defaultNamespace,
+  discoveredNameLabel,
   isKind,
   type Kind,
   kinds,

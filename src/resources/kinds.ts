@@ -83,6 +83,9 @@ export function clustersOf(metadata: Metadata): readonly string[] {
  */
 export const clusterLabel = "gantry.io/cluster";
 
+/** The label that names, on a Destination an agent discovered, its name in its own cluster (stored as `<name>.<cluster>`). */
+export const discoveredNameLabel = "gantry.io/discovered-name";
+
 /**
  * Where a resource is placed: `metadata.clusters`, or else the cluster its `gantry.io/cluster` label
  * names (a Gateway's `spec.proxies.labels`, a Destination's `metadata.labels`). Loading refuses a

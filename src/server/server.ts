@@ -25,7 +25,7 @@ import { type TlsFiles, TlsFileWatch } from "../lib/tls.js";
 import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.js";
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
-import { type TrustAuthority, trustService } from "../trust/index.js";
+import { type TrustAuthority, trustService, UnservedWorkloadSecrets } from "../trust/index.js";
 import { type AckTable, SnapshotCache, startXdsServer, type XdsLimits, type XdsServer } from "../xds/index.js";
 import {
   type ApiLimits,
@@ -229,6 +229,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       })),
     ...options.insights,
   });
+  const unservedSecrets = new UnservedWorkloadSecrets({ logger, registry });
   const xds: XdsServer = await startXdsServer({
     cache,
     host: options.host,
@@ -247,8 +248,10 @@ export async function startManagementServer(options: ManagementServerOptions): P
       onStreamClose: (stream) => {
         publisher.nodeDisconnected(stream.node, stream.group);
         insights.tracker.onStreamClose(stream);
+        unservedSecrets.onStreamClose(stream);
         statusChanged("proxies");
       },
+      onSubscribe: (stream, subscription) => unservedSecrets.onSubscribe(stream, subscription),
       onAck: () => {
         insights.tracker.onAck();
         statusChanged("proxies");

@@ -27,6 +27,7 @@ export { trustService } from "./relay-service.js";
 export { trustBundleSecretName, workloadSecretName, workloadSecrets } from "./sds.js";
 export { type KeyEncryptionKey, parseKeyEncryptionKey, readKeyEncryptionKey } from "./sealed.js";
 export { parseWorkloadSpiffeId, workloadSpiffeId } from "./spiffe.js";
+export { UnservedWorkloadSecrets } from "./unserved-secrets.js";
 export { WorkloadSds } from "./workload-sds.js";
 export {
   defaultWorkloadTokenTtlMs,

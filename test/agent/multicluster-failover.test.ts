@@ -4,22 +4,16 @@
 // VirtualDestination over both clusters' `svc`: east's client uses east's backend, fails over to
 // west's when east's is stopped (or its agent reports it UNHEALTHY), and returns when it recovers.
 // All real processes on loopback; every wait is bounded on a condition.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
-import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
-import { RedisStore, type ResourceDocument } from "../../src/store/index.js";
 import { type Backend, startBackend } from "../interop/backends.js";
 import { clientCommand, type InteropClient, startClient } from "../interop/clients.js";
-import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
-import { waitFor } from "../support/wait.js";
-import { type AgentProcess, type Replica, registerCluster, startAgent, startReplica } from "./fleet.js";
+import { type Fleet, startFleet, untilServedBy, virtualDestinationWorld } from "../support/fleet.js";
+import { haveRedis } from "../support/redis.js";
 
 const clusters = ["east", "west"] as const;
 type Cluster = (typeof clusters)[number];
-const OK = "0";
 
 /** What each agent discovers: its cluster's `svc` (stored at the server as `svc.<cluster>`, placed there). */
 function discovered(port: number, health = ""): string {
@@ -32,43 +26,11 @@ spec:
 `;
 }
 
-/** At the server: one proxyless gateway in both clusters, routing `hosts` to the VirtualDestination over both `svc`s. */
-function world(hosts = ["svc.global"]): ResourceDocument[] {
-  const text = `apiVersion: gantry/v1
-kind: Gateway
-metadata: { name: mesh, namespace: mc, clusters: [east, west] }
-spec:
-  kind: GRPC_PROXYLESS
-  proxies: { labels: { app: mc } }
----
-apiVersion: gantry/v1
-kind: RouteTable
-metadata: { name: svc, namespace: mc }
-spec:
-  hosts: [${hosts.join(", ")}]
-  gateways: [{ name: mesh }]
-  http: [{ name: all, forwardTo: { destinations: [{ virtualDestination: { name: svc } }] } }]
----
-apiVersion: gantry/v1
-kind: VirtualDestination
-metadata: { name: svc, namespace: mc }
-spec:
-  hosts: [svc.global]
-  ports: [{ number: 50051, protocol: GRPC }]
-  destinationSelector: { labels: { app: svc } }
-`;
-  return parseAllDocuments(text).map((d) => d.toJSON() as ResourceDocument);
-}
-
 describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
   "VirtualDestination failover through agents in two clusters",
   () => {
-    let redis: RedisServer;
-    let store: RedisStore;
-    let root: string;
+    let fleet: Fleet<Cluster>;
     const backends = new Map<Cluster, Backend>();
-    const replicas: Replica[] = [];
-    const agents = new Map<Cluster, AgentProcess>();
     const clients = new Map<Cluster, InteropClient>();
 
     const client = (cluster: Cluster): InteropClient => {
@@ -77,42 +39,28 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
       return found;
     };
     /** Waits until a batch of calls from `from` to `host` all succeed on `to`'s backend; returns the ms it took. */
-    const untilServedBy = async (from: Cluster, to: Cluster, what: string, host = "svc.global") => {
-      const started = performance.now();
-      await waitFor(
-        async () => {
-          const results = await client(from).run({ target: `xds:///${host}`, calls: 10, timeoutMs: 2_000 });
-          return results.codes[OK] === 10 && results.backends[to] === 10;
-        },
-        { timeoutMs: 60_000, intervalMs: 100, what },
-      );
-      return Math.round(performance.now() - started);
-    };
+    const servedBy = (from: Cluster, to: Cluster, what: string, host = "svc.global") =>
+      untilServedBy(() => client(from).run({ target: `xds:///${host}`, calls: 10, timeoutMs: 2_000 }), to, what);
     const discover = (cluster: Cluster, health = "") =>
-      writeFile(join(root, cluster, "discovery", "svc.yaml"), discovered(backends.get(cluster)?.port ?? 0, health));
+      writeFile(
+        join(fleet.dir(cluster), "discovery", "svc.yaml"),
+        discovered(backends.get(cluster)?.port ?? 0, health),
+      );
 
     beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), "gantry-mc-failover-"));
-      redis = await startRedis();
-      store = new RedisStore({ url: redis.url });
-      await store.ready();
-      await store.apply(world());
-      replicas.push(await startReplica("first", redis.url), await startReplica("second", redis.url));
+      fleet = await startFleet({
+        name: "mc-failover",
+        clusters,
+        replicas: ["first", "second"],
+        world: virtualDestinationWorld(clusters),
+      });
       for (const c of clusters) {
         backends.set(c, await startBackend(c));
-        await registerCluster(root, c, replicas[0]?.apiPort ?? 0);
         await discover(c);
       }
-      for (const c of clusters) agents.set(c, await startAgent({ root, cluster: c, relays: replicas }));
+      for (const c of clusters) await fleet.startAgent(c);
       for (const c of clusters) {
-        const bootstrap = buildGrpcBootstrap({
-          nodeId: `failover-${c}`,
-          labels: { app: "mc" },
-          cluster: c,
-          xdsHost: "127.0.0.1",
-          xdsPort: agents.get(c)?.xdsPort ?? 0,
-        });
-        const started = await startClient("go", bootstrap);
+        const started = await startClient("go", fleet.bootstrap(c, { nodeId: `failover-${c}`, labels: { app: "mc" } }));
         if (!started) throw new Error("the Go client is not built");
         clients.set(c, started);
       }
@@ -120,19 +68,15 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
 
     afterAll(async () => {
       for (const c of clients.values()) await c.stop().catch(() => {});
-      for (const agent of agents.values()) await agent.process.stop().catch(() => {});
-      for (const replica of replicas) await replica.process.stop().catch(() => {});
-      await store?.close();
+      await fleet?.stop();
       for (const backend of backends.values()) await backend.stop();
-      await redis?.close();
-      if (root) await rm(root, { recursive: true, force: true });
     });
 
     it("each cluster's client uses its own cluster's backend, from Destinations its agent discovered", async () => {
-      await untilServedBy("east", "east", "the east client's first calls");
-      await untilServedBy("west", "west", "the west client's first calls");
+      await servedBy("east", "east", "the east client's first calls");
+      await servedBy("west", "west", "the west client's first calls");
       // The agents' Destinations are stored placed in their clusters: that is what makes them members.
-      const stored = await store.list({ kind: "Destination" });
+      const stored = await fleet.store.list({ kind: "Destination" });
       expect(stored.map((r) => [r.key.name, r.document.metadata["clusters"]])).toEqual([
         ["svc.east", ["east"]],
         ["svc.west", ["west"]],
@@ -141,10 +85,10 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
 
     it("an apply at the server reaches the clients of both clusters", async () => {
       const started = performance.now();
-      await store.apply(world(["svc.global", "again.global"]));
+      await fleet.store.apply(virtualDestinationWorld(clusters, ["svc.global", "again.global"]));
       const reached = await Promise.all(
         clusters.map(async (c) => {
-          await untilServedBy(c, c, `${c} to route again.global`, "again.global");
+          await servedBy(c, c, `${c} to route again.global`, "again.global");
           return Math.round(performance.now() - started);
         }),
       );
@@ -155,23 +99,23 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
       const east = backends.get("east");
       if (!east) throw new Error("no east backend");
       await east.stop();
-      const away = await untilServedBy("east", "west", "the east client to fail over to west");
+      const away = await servedBy("east", "west", "the east client to fail over to west");
       // West's own client never left west.
       expect((await client("west").run({ target: "xds:///svc.global", calls: 10 })).backends).toEqual({ west: 10 });
       backends.set("east", await startBackend("east", undefined, east.port));
       // gRPC reconnects with its backoff (1 s, ×1.6): bounded by untilServedBy's 60 s.
-      const back = await untilServedBy("east", "east", "the east client to return to east's restarted backend");
+      const back = await servedBy("east", "east", "the east client to return to east's restarted backend");
       console.log(`east stopped → served by west in ${away} ms; restarted → back in ${back} ms`);
     }, 150_000);
 
     it("east's agent reports its endpoint UNHEALTHY: east's client fails over through the relay, and returns", async () => {
       let started = performance.now();
       await discover("east", "UNHEALTHY");
-      await untilServedBy("east", "west", "the east client to leave east's unhealthy endpoint");
+      await servedBy("east", "west", "the east client to leave east's unhealthy endpoint");
       const away = Math.round(performance.now() - started);
       started = performance.now();
       await discover("east", "HEALTHY");
-      await untilServedBy("east", "east", "the east client to come back to east");
+      await servedBy("east", "east", "the east client to come back to east");
       const back = Math.round(performance.now() - started);
       console.log(`discovery UNHEALTHY → clients moved in ${away} ms; HEALTHY → back in ${back} ms`);
     }, 150_000);

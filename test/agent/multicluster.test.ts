@@ -5,18 +5,15 @@
 // within 5 s, no call fails, no proxy is re-sent anything; every server down → clients keep routing,
 // a restarted agent serves from its data dir and says since when it is stale; servers back → the
 // agents converge and no proxy sees a push.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
-import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
-import { RedisStore, type ResourceDocument } from "../../src/store/index.js";
+import type { ResourceDocument } from "../../src/store/index.js";
 import { type Backend, startBackend } from "../interop/backends.js";
 import { clientCommand, type InteropClient, startClient } from "../interop/clients.js";
-import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
+import { type Fleet, metric, readyz, startFleet, startReplica, yamlDocuments } from "../support/fleet.js";
+import { haveRedis } from "../support/redis.js";
 import { waitFor } from "../support/wait.js";
-import { type AgentProcess, metric, type Replica, readyz, registerCluster, startAgent, startReplica } from "./fleet.js";
 
 const clusters = ["east", "west"] as const;
 type Cluster = (typeof clusters)[number];
@@ -55,25 +52,15 @@ spec:
 `,
     )
     .join("");
-  return parseAllDocuments(text).map((d) => d.toJSON() as ResourceDocument);
+  return yamlDocuments(text);
 }
 
 describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
   "gantry agent in two clusters, two server replicas",
   () => {
-    let redis: RedisServer;
-    let store: RedisStore;
-    let root: string;
+    let fleet: Fleet<Cluster>;
     const backends = new Map<Cluster, Backend>();
-    const replicas: Replica[] = [];
-    const agents = new Map<Cluster, AgentProcess>();
     const goClients = new Map<Cluster, InteropClient>();
-
-    const startAgentProcess = async (cluster: Cluster, ports?: { xdsPort: number; metricsPort: number }) => {
-      const agent = await startAgent({ root, cluster, relays: replicas, ...(ports ? { ports } : {}) });
-      agents.set(cluster, agent);
-      return agent;
-    };
 
     const call = async (cluster: Cluster, target = "echo.test") => {
       const client = goClients.get(cluster);
@@ -82,31 +69,18 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
     };
     const routesToOwnCluster = async (cluster: Cluster, target = "echo.test") =>
       (await call(cluster, target)).backends[cluster] === 1;
-    const pushes = async (cluster: Cluster) => metric(agents.get(cluster)?.metricsPort ?? 0, "gantry_xds_pushes_total");
+    const pushes = async (cluster: Cluster) => metric(fleet.agent(cluster).metricsPort, "gantry_xds_pushes_total");
 
     beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), "gantry-multicluster-"));
-      redis = await startRedis();
-      store = new RedisStore({ url: redis.url });
-      await store.ready();
-      await store.apply(world());
-      replicas.push(await startReplica("first", redis.url), await startReplica("second", redis.url));
-      // Each agent registers with a token from `gantry cluster add`, then holds the relay over mTLS.
+      fleet = await startFleet({ name: "multicluster", clusters, replicas: ["first", "second"], world: world() });
+      // Each agent registered with a token from `gantry cluster add`, then holds the relay over mTLS.
       for (const c of clusters) {
         backends.set(c, await startBackend(c));
-        await registerCluster(root, c, replicas[0]?.apiPort ?? 0);
-        await writeFile(join(root, c, "discovery", "echo.yaml"), discovered(backends.get(c)?.port ?? 0));
+        await writeFile(join(fleet.dir(c), "discovery", "echo.yaml"), discovered(backends.get(c)?.port ?? 0));
       }
-      for (const c of clusters) await startAgentProcess(c);
+      for (const c of clusters) await fleet.startAgent(c);
       for (const c of clusters) {
-        const agent = agents.get(c);
-        const bootstrap = buildGrpcBootstrap({
-          nodeId: `client-${c}`,
-          labels: { app: "mc" },
-          xdsHost: "127.0.0.1",
-          xdsPort: agent?.xdsPort ?? 0,
-        });
-        const client = await startClient("go", bootstrap);
+        const client = await startClient("go", fleet.bootstrap(c, { nodeId: `client-${c}`, labels: { app: "mc" } }));
         if (!client) throw new Error("the Go client is not built");
         goClients.set(c, client);
       }
@@ -114,25 +88,21 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
 
     afterAll(async () => {
       for (const client of goClients.values()) await client.stop().catch(() => {});
-      for (const agent of agents.values()) await agent.process.stop().catch(() => {});
-      for (const replica of replicas) await replica.process.stop().catch(() => {});
-      await store?.close();
+      await fleet?.stop();
       for (const backend of backends.values()) await backend.stop();
-      await redis?.close();
-      if (root) await rm(root, { recursive: true, force: true });
     });
 
     it("sends each cluster's Destinations up and routes each cluster's clients to their own backend", async () => {
       for (const c of clusters) {
         await waitFor(() => routesToOwnCluster(c), { timeoutMs: 60_000, what: `the ${c} client's first routed call` });
       }
-      const stored = (await store.list({ kind: "Destination" })).map((r) => `${r.key.namespace}/${r.key.name}`);
+      const stored = (await fleet.store.list({ kind: "Destination" })).map((r) => `${r.key.namespace}/${r.key.name}`);
       expect(stored).toEqual(["mc/echo.east", "mc/echo.west"]);
     }, 90_000);
 
     it("an apply at the server reaches the clients of both clusters", async () => {
       const started = performance.now();
-      await store.apply(world(true));
+      await fleet.store.apply(world(true));
       const reached = await Promise.all(
         clusters.map(async (c) => {
           await waitFor(() => routesToOwnCluster(c, "extra.test"), {
@@ -158,21 +128,24 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
         }),
       );
       try {
-        const [first] = replicas;
+        const [first] = fleet.replicas;
         if (!first) throw new Error("no replica");
         first.process.child.kill("SIGKILL");
         const killedAt = performance.now();
         await waitFor(() => first.process.exited, { what: "the first replica to die" });
         for (const c of clusters) {
-          const port = agents.get(c)?.metricsPort ?? 0;
-          await waitFor(async () => (await readyz(port)).includes(`connected to 127.0.0.1:${replicas[1]?.relayPort}`), {
-            timeoutMs: 5_000,
-            what: `the ${c} agent to reconnect to the second replica`,
-          });
+          const port = fleet.agent(c).metricsPort;
+          await waitFor(
+            async () => (await readyz(port)).includes(`connected to 127.0.0.1:${fleet.replicas[1]?.relayPort}`),
+            {
+              timeoutMs: 5_000,
+              what: `the ${c} agent to reconnect to the second replica`,
+            },
+          );
         }
         console.log(`agents reconnected ${Math.round(performance.now() - killedAt)} ms after the kill`);
         // The second replica took both agents (its own relay metric), and confirmed their output.
-        await waitFor(async () => (await metric(replicas[1]?.metricsPort ?? 0, "gantry_relay_agents")) === 2, {
+        await waitFor(async () => (await metric(fleet.replicas[1]?.metricsPort ?? 0, "gantry_relay_agents")) === 2, {
           what: "both agents on the second replica",
         });
       } finally {
@@ -184,22 +157,21 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
     }, 60_000);
 
     it("every server down: clients keep routing; a restarted agent serves from its data dir, stale since the outage", async () => {
-      const [, second] = replicas;
+      const [, second] = fleet.replicas;
       if (!second) throw new Error("no replica");
       second.process.child.kill("SIGKILL");
       await waitFor(() => second.process.exited, { what: "the second replica to die" });
       for (const c of clusters) {
-        await waitFor(async () => /stale since \d{4}-/.test(await readyz(agents.get(c)?.metricsPort ?? 0)), {
+        await waitFor(async () => /stale since \d{4}-/.test(await readyz(fleet.agent(c).metricsPort)), {
           what: `the ${c} agent to report stale`,
         });
-        expect(await metric(agents.get(c)?.metricsPort ?? 0, "gantry_agent_stale_since_seconds")).toBeGreaterThan(0);
+        expect(await metric(fleet.agent(c).metricsPort, "gantry_agent_stale_since_seconds")).toBeGreaterThan(0);
         expect(await routesToOwnCluster(c)).toBe(true);
       }
       // The east agent restarts on its ports with no server anywhere: it serves its last-known-good output.
-      const east = agents.get("east");
-      if (!east) throw new Error("no east agent");
+      const east = fleet.agent("east");
       await east.process.stop();
-      await startAgentProcess("east", { xdsPort: east.xdsPort, metricsPort: east.metricsPort });
+      await fleet.startAgent("east", { xdsPort: east.xdsPort, metricsPort: east.metricsPort });
       const status = await readyz(east.metricsPort);
       expect(status).toMatch(/^ready\n/);
       expect(status).toMatch(/relay: not connected/);
@@ -215,11 +187,11 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
 
     it("servers back: the agents converge and no proxy is pushed anything", async () => {
       const before = await Promise.all(clusters.map(pushes));
-      for (const [i, replica] of replicas.entries()) {
-        replicas[i] = await startReplica(replica.name, redis.url, replica);
+      for (const [i, replica] of fleet.replicas.entries()) {
+        fleet.replicas[i] = await startReplica(replica.name, fleet.redis.url, replica);
       }
       for (const c of clusters) {
-        const port = agents.get(c)?.metricsPort ?? 0;
+        const port = fleet.agent(c).metricsPort;
         await waitFor(async () => !(await readyz(port)).includes("stale since"), {
           timeoutMs: 15_000,
           what: `the ${c} agent to be current again`,
@@ -231,7 +203,7 @@ describe.skipIf(!haveRedis() || clientCommand("go") === undefined)(
       // What the agents took from the returning servers: a confirmation, nothing to apply.
       for (const c of clusters) {
         expect(
-          await metric(agents.get(c)?.metricsPort ?? 0, "gantry_agent_outputs_total", 'result="unchanged"'),
+          await metric(fleet.agent(c).metricsPort, "gantry_agent_outputs_total", 'result="unchanged"'),
         ).toBeGreaterThan(0);
       }
     }, 120_000);

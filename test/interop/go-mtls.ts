@@ -5,7 +5,8 @@ import { createInterface } from "node:readline";
 import { needTool } from "../support/tools.js";
 import { waitFor } from "../support/wait.js";
 
-export const goMtlsName = "gantry-mtls-go";
+// The name carries the program's version: .cache/bin is shared by checkouts of different versions.
+export const goMtlsName = "gantry-mtls-go-v2";
 
 export const whoami = "/gantry.interop.v1.Identity/Whoami";
 
@@ -25,6 +26,8 @@ export interface MtlsCalls {
   creds?: "xds" | "insecure" | "tls";
   certFile?: string;
   keyFile?: string;
+  /** On a channel of its own, closed after the batch: every batch makes a new TLS handshake. */
+  fresh?: boolean;
 }
 
 export interface MtlsResults {

@@ -5,18 +5,16 @@
 // VirtualDestination over both. Each client uses its own cluster's backends, fails over to the other
 // cluster when its own are marked unhealthy or stopped, and comes back when they recover.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry } from "../../src/lib/metrics.js";
 import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore, type ResourceDocument } from "../../src/store/index.js";
-import { waitFor } from "../support/wait.js";
+import { untilServedBy as servedBy, virtualDestinationWorld, yamlDocuments } from "../support/fleet.js";
 import { type Backend, startBackend } from "./backends.js";
 import { type CallResults, type ClientKind, clientCommand, type InteropClient, startClient } from "./clients.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
-const OK = "0";
 const target = "xds:///svc.global";
 
 interface World {
@@ -26,33 +24,13 @@ interface World {
   eastUnhealthy?: boolean;
 }
 
-function world({ east, west, eastUnhealthy }: World): string {
+/** The VirtualDestination over both clusters' `svc`, and each cluster's Destination placed in it. */
+function world({ east, west, eastUnhealthy }: World): ResourceDocument[] {
   const endpoints = (ports: number[], health = "") =>
     ports.map((p) => `{ address: 127.0.0.1, port: ${p}${health ? `, health: ${health}` : ""} }`).join(", ");
-  return `apiVersion: gantry/v1
-kind: Gateway
-metadata: { name: mesh, namespace: mc, clusters: [east, west] }
-spec:
-  kind: GRPC_PROXYLESS
-  proxies: { labels: { app: mc } }
----
-apiVersion: gantry/v1
-kind: RouteTable
-metadata: { name: svc, namespace: mc }
-spec:
-  hosts: [svc.global]
-  gateways: [{ name: mesh }]
-  http: [{ name: all, forwardTo: { destinations: [{ virtualDestination: { name: svc } }] } }]
----
-apiVersion: gantry/v1
-kind: VirtualDestination
-metadata: { name: svc, namespace: mc }
-spec:
-  hosts: [svc.global]
-  ports: [{ number: 50051, protocol: GRPC }]
-  destinationSelector: { labels: { app: svc } }
----
-apiVersion: gantry/v1
+  return [
+    ...virtualDestinationWorld(["east", "west"]),
+    ...yamlDocuments(`apiVersion: gantry/v1
 kind: Destination
 metadata: { name: svc-east, namespace: mc, labels: { app: svc }, clusters: [east] }
 spec:
@@ -65,15 +43,18 @@ metadata: { name: svc-west, namespace: mc, labels: { app: svc }, clusters: [west
 spec:
   ports: [{ number: 50051, protocol: GRPC }]
   endpoints: [${endpoints(west)}]
-`;
+`),
+  ];
 }
 
-/** Which clusters' backends answered, by the backends' names (`east-1`, `west-1`, …). */
+/** The cluster of a backend, by its name (`east-1`, `west-1`, …). */
+const clusterOf = (backend: string) => backend.split("-")[0] ?? backend;
+
+/** Which clusters' backends answered. */
 function clustersOf(results: CallResults): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [backend, count] of Object.entries(results.backends)) {
-    const cluster = backend.split("-")[0] ?? backend;
-    out[cluster] = (out[cluster] ?? 0) + count;
+    out[clusterOf(backend)] = (out[clusterOf(backend)] ?? 0) + count;
   }
   return out;
 }
@@ -89,7 +70,7 @@ describe.each(kinds)("VirtualDestination failover, %s xDS clients", (kind: Clien
   let ports: World;
 
   const apply = async (options: Partial<World> = {}) => {
-    await store.apply(parseAllDocuments(world({ ...ports, ...options })).map((d) => d.toJSON() as ResourceDocument));
+    await store.apply(world({ ...ports, ...options }));
     await server.settle();
   };
   const client = (cluster: "east" | "west"): InteropClient => {
@@ -99,13 +80,7 @@ describe.each(kinds)("VirtualDestination failover, %s xDS clients", (kind: Clien
   };
   /** Waits until a batch of calls from `from` all succeed on `to`'s backends. */
   const untilServedBy = (from: "east" | "west", to: "east" | "west", what: string) =>
-    waitFor(
-      async () => {
-        const results = await client(from).run({ target, calls: 10, timeoutMs: 2_000 });
-        return results.codes[OK] === 10 && clustersOf(results)[to] === 10;
-      },
-      { timeoutMs: 60_000, intervalMs: 100, what },
-    );
+    servedBy(() => client(from).run({ target, calls: 10, timeoutMs: 2_000 }), to, what, clusterOf);
 
   beforeAll(async () => {
     for (const name of ["east-1", "east-2", "west-1"]) backends.set(name, await startBackend(name));

@@ -84,6 +84,19 @@ describe("gRPC xDS bootstrap", () => {
     const yaml = await gantry("bootstrap", "--format", "grpc", "--node-id", "c1", "-o", "yaml");
     expect(yaml.code).not.toBe(0);
     expect(yaml.stderr).toContain("gRPC reads JSON bootstraps only");
+    const certs = ["bootstrap", "--format", "grpc", "--node-id", "c1", "--certs-dir", "/certs/shop/cart"];
+    const refreshed = await gantry(...certs, "--certs-refresh-seconds", "2");
+    expect(refreshed.code, refreshed.stderr).toBe(0);
+    expect(JSON.parse(refreshed.stdout).certificate_providers.gantry.config).toEqual({
+      certificate_file: "/certs/shop/cart/cert-chain.pem",
+      private_key_file: "/certs/shop/cart/key.pem",
+      ca_certificate_file: "/certs/shop/cart/root-cert.pem",
+      refresh_interval: "2s",
+    });
+    const alone = await gantry("bootstrap", "--format", "grpc", "--node-id", "c1", "--certs-refresh-seconds", "2");
+    expect(alone.stderr).toContain("--certs-refresh-seconds needs --certs-dir");
+    const envoy = await gantry("bootstrap", "--role", "gateway", "--node-id", "gw", "--certs-refresh-seconds", "2");
+    expect(envoy.stderr).toContain("--certs-refresh-seconds is for gRPC bootstraps");
     const noRole = await gantry("bootstrap", "--node-id", "gw");
     expect(noRole.code).not.toBe(0);
     expect(noRole.stderr).toContain("--role is required for an Envoy bootstrap");

@@ -156,6 +156,18 @@ describe("workload TLS on a destination", () => {
     expect(status?.messages.join("\n")).toContain("spec.workloadTls: not together with spec.tls");
   });
 
+  it("names a discovered Destination's server identity after its name in its cluster, not the stored one", () => {
+    const discovered = destination("MUTUAL").replace(
+      "name: greeter, namespace: shop, labels: { app: greeter }",
+      "name: greeter.east, namespace: shop, labels: { app: greeter, gantry.io/discovered-name: greeter, gantry.io/cluster: east }",
+    );
+    const t = translate(
+      resources(discovered + callers("GRPC_PROXYLESS").replace("name: greeter }", "name: greeter.east }")),
+    );
+    const cluster = JSON.stringify(json(find(t, "shop/callers", "Cluster", "shop/greeter.east:50051")));
+    expect(cluster).toContain('"exact":"spiffe://gantry.local/ns/shop/sa/greeter"');
+  });
+
   it("refuses server identities that are not SPIFFE IDs", () => {
     const t = translate(resources(destination("MUTUAL", ', serverIdentities: ["https://x"]') + callers("ENVOY")));
     expect(t.statuses.get("Destination/shop/greeter")?.messages).toContain(
@@ -360,6 +372,28 @@ describe("AccessPolicy", () => {
     ]);
     const unknown = parseResources(policy("typo", "  rulez: []"), "policies.yaml");
     expect(unknown.rejected[0]?.errors.join("\n")).toMatch(/policies\.yaml:\d+: AccessPolicy shop\/typo: spec\.rulez/);
+  });
+
+  it("warns at apply that from.clusters matches no workload, and never matches beside identities or namespaces", () => {
+    const alone = policy("by-cluster", `  rules: [{ from: { clusters: [east] } }]`);
+    const mixed = policy(
+      "mixed",
+      `  action: DENY\n  rules: [{ from: { namespaces: [front] } }, { from: { identities: ["spiffe://gantry.local/ns/front/sa/web"], clusters: [east] } }]`,
+    );
+    const state = resources(destination("MUTUAL") + servers + alone + mixed);
+    const t = translate(state);
+    const warnings = applyWarnings(state, t);
+    expect(warnings.get("AccessPolicy/shop/by-cluster")).toContain(
+      "spec.rules[0].from.clusters: matches only callers presenting spiffe://gantry.local/cluster/east (a cluster's agent), never a workload running there: workload certificates name no cluster; to name workloads, use from.identities or from.namespaces",
+    );
+    expect(warnings.get("AccessPolicy/shop/mixed")).toContain(
+      "spec.rules[1].from: clusters together with identities never matches (a caller's certificate carries one identity, and a workload's names no cluster): this rule denies nothing",
+    );
+    expect(t.statuses.get("AccessPolicy/shop/mixed")?.messages).not.toContainEqual(
+      expect.stringMatching(/^spec\.rules\[0\]/),
+    );
+    // Still served as written: the warning is what changes.
+    expect(t.statuses.get("AccessPolicy/shop/by-cluster")?.state).toBe(State.WARNING);
   });
 
   it("warns that gRPC servers see every call as POST", () => {

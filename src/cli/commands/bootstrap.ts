@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "yaml";
 import { bootstrapToJson, buildBootstrap, type ProxyRole, proxyRoles } from "../../server/bootstrap.js";
 import { buildGrpcBootstrap, parseLocality } from "../../server/bootstrap-grpc.js";
-import { parseHostPort, parsePort } from "../options.js";
+import { parseHostPort, parsePort, parsePositiveInt } from "../options.js";
 
 function parseLabels(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const labels = { ...previous };
@@ -34,6 +34,7 @@ interface BootstrapFlags {
   tracingCollector?: { host: string; port: number };
   workloadTokenFile?: string;
   certsDir?: string;
+  certsRefreshSeconds?: number;
 }
 
 /** The workload token in `file`, for the bootstrap; errors name the flag. */
@@ -124,6 +125,11 @@ export function registerBootstrap(program: Command): void {
       "--certs-dir <dir>",
       "gRPC: the folder with cert-chain.pem, key.pem and root-cert.pem (the agent's --workload-certs-dir/<ns>/<sa>), as certificate provider `gantry`",
     )
+    .option(
+      "--certs-refresh-seconds <n>",
+      "gRPC: how often gRPC reads the --certs-dir files again (default 10); keep it well under a third of the agent's --workload-cert-ttl-seconds",
+      parsePositiveInt,
+    )
     .addOption(
       new Option("-o, --output <format>", "output format (default yaml; json for --format grpc)").choices([
         "yaml",
@@ -144,6 +150,9 @@ export function registerBootstrap(program: Command): void {
         ] as const) {
           if (set !== undefined) throw new Error(`${flag} is for Envoy bootstraps, not --format grpc`);
         }
+        if (flags.certsRefreshSeconds !== undefined && flags.certsDir === undefined) {
+          throw new Error("--certs-refresh-seconds needs --certs-dir: it is how often the certificate files are read");
+        }
         const bootstrap = buildGrpcBootstrap({
           nodeId: flags.nodeId,
           labels: flags.labels ?? {},
@@ -153,6 +162,7 @@ export function registerBootstrap(program: Command): void {
           ...(flags.locality === undefined ? {} : { locality: parseLocality(flags.locality) }),
           ...(tls ? { xdsTls: tls } : {}),
           ...(flags.certsDir === undefined ? {} : { certsDir: flags.certsDir }),
+          ...(flags.certsRefreshSeconds === undefined ? {} : { certsRefreshSeconds: flags.certsRefreshSeconds }),
           ...(flags.serverListenerTemplate === undefined
             ? {}
             : { serverListenerTemplate: flags.serverListenerTemplate }),
@@ -165,6 +175,7 @@ export function registerBootstrap(program: Command): void {
         ["--locality", flags.locality],
         ["--server-listener-template", flags.serverListenerTemplate],
         ["--certs-dir", flags.certsDir],
+        ["--certs-refresh-seconds", flags.certsRefreshSeconds],
       ] as const) {
         if (set !== undefined) throw new Error(`${flag} is for gRPC bootstraps (--format grpc)`);
       }

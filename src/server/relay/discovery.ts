@@ -4,7 +4,7 @@
 // holds. And how those documents are stored at the server, namespaced by cluster. Pure.
 import { createHash } from "node:crypto";
 import type { Discovery } from "../../gen/gantry/relay/v1/relay_pb.js";
-import { clusterLabel, parseRefKey, refKey } from "../../resources/index.js";
+import { clusterLabel, discoveredNameLabel, parseRefKey, refKey } from "../../resources/index.js";
 import type { ResourceDocument, ResourceKey } from "../../store/index.js";
 import { canonicalJson } from "../../store/index.js";
 
@@ -20,8 +20,7 @@ export type DiscoveredSet = ReadonlyMap<string, DiscoveredDocument>;
 /** The kinds an agent may send up; the rest stays at the server. */
 export const discoveredKinds: readonly string[] = ["Destination"];
 
-/** The label that names, on a stored discovered resource, its name in its own cluster. */
-export const discoveredNameLabel = "gantry.io/discovered-name";
+export { discoveredNameLabel };
 
 export class DiscoveryError extends Error {
   constructor(message: string) {

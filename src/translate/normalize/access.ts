@@ -38,6 +38,7 @@ export function normalizeAccess(
     const problems = policyProblems(policy);
     for (const problem of problems) statuses.invalid(key, problem);
     if (problems.length > 0) continue;
+    for (const warning of clusterSourceWarnings(policy, trustDomain)) statuses.warn(key, warning);
     checked.push({
       key,
       namespace: policy.metadata.namespace,
@@ -136,6 +137,31 @@ function modelRule(policy: ResourceOf<"AccessPolicy">, i: number, trustDomain: s
     methods: [...(rule?.to?.methods ?? [])],
     headers: (rule?.when ?? []).map((h) => ({ name: h.name, values: [...h.values] })),
   };
+}
+
+/**
+ * `from.clusters` names a cluster's own identity (`spiffe://<td>/cluster/<name>`, which agents present),
+ * not the workloads running there: a workload's certificate names its namespace and service account
+ * only (the ID shape is fixed), and neither Envoy's nor gRPC's RBAC can match the intermediate that
+ * signed it. So a policy meant for "callers in cluster east" would silently match no workload: warned,
+ * per rule, and more loudly when it is combined with identities or namespaces in one `from`, which no
+ * certificate can satisfy (each carries one identity), so that the rule matches nothing at all.
+ */
+function clusterSourceWarnings(policy: ResourceOf<"AccessPolicy">, trustDomain: string): string[] {
+  const deny = policy.spec.action === AccessPolicySpec_Action.DENY;
+  return policy.spec.rules.flatMap((rule, i) => {
+    const from = rule.from;
+    if (!from || from.clusters.length === 0) return [];
+    const ids = from.clusters.map((c) => `spiffe://${trustDomain}/cluster/${c}`).join(", ");
+    if (from.identities.length > 0 || from.namespaces.length > 0) {
+      return [
+        `spec.rules[${i}].from: clusters together with ${from.identities.length > 0 ? "identities" : "namespaces"} never matches (a caller's certificate carries one identity, and a workload's names no cluster): this rule ${deny ? "denies" : "allows"} nothing`,
+      ];
+    }
+    return [
+      `spec.rules[${i}].from.clusters: matches only callers presenting ${ids} (a cluster's agent), never a workload running there: workload certificates name no cluster; to name workloads, use from.identities or from.namespaces`,
+    ];
+  });
 }
 
 /** Every problem of one policy, each naming its field. */

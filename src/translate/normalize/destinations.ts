@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import type { DestinationSpec, StaticEndpoint } from "../../gen/gantry/v1/destination_pb.js";
 import { EndpointHealth, UpstreamProtocol } from "../../gen/gantry/v1/destination_pb.js";
 import { WorkloadTls_Mode } from "../../gen/gantry/v1/mtls_pb.js";
-import { matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import { discoveredNameLabel, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";
 import type { ModelCluster, ModelEndpoint, ModelSecret, ModelWorkloadTls } from "../model.js";
 import type { StatusCollector } from "../status.js";
@@ -156,7 +156,10 @@ function workloadTlsOf(
     invalid.push(`spec.workloadTls.serviceAccount: "${wt.serviceAccount}" is not a service account name`);
   }
   if (invalid.length > before || wt.mode === WorkloadTls_Mode.DISABLE) return undefined;
-  const serviceAccount = wt.serviceAccount || destination.metadata.name;
+  // A Destination an agent discovered is stored as `<name>.<cluster>`: its workloads' service
+  // account is named after the name it has in its cluster, not the stored one.
+  const serviceAccount =
+    wt.serviceAccount || destination.metadata.labels[discoveredNameLabel] || destination.metadata.name;
   const identities =
     wt.serverIdentities.length > 0
       ? [...new Set(wt.serverIdentities)].sort()

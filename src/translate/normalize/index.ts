@@ -10,7 +10,7 @@ import { normalizeGateways } from "./gateways.js";
 import { normalizePolicies } from "./policies.js";
 import { flattenContext, RouteFlattener, RouteMemo } from "./routes.js";
 import { normalizeSecrets } from "./secrets.js";
-import { normalizeVirtualDestinations } from "./virtual-destinations.js";
+import { membershipOf, normalizeVirtualDestinations } from "./virtual-destinations.js";
 
 /** SPIFFE IDs' trust domain when none is given: the same as `gantry server --trust-domain`'s default. */
 export const defaultTrustDomain = "gantry.local";
@@ -49,7 +49,9 @@ export function normalize(
     policies,
     access,
     statuses,
-    memo.reuse(`${flattenContext(index)}\ntrust domain ${trustDomain}`, index),
+    // Membership is by labels, so a Destination that joins or leaves changes no route table's inputs:
+    // it is part of the context (routes to a VirtualDestination carry its members' AccessPolicies).
+    memo.reuse(`${flattenContext(index)}\n${membershipOf(virtualDestinations)}\ntrust domain ${trustDomain}`, index),
   );
   const eastWest = connectEastWest(
     normalizeGateways(index, secrets, routes, statuses, { destinations, access }),

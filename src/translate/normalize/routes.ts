@@ -16,6 +16,7 @@ import { type ResolvedVirtualDestinations, virtualClusterName } from "./virtual-
 
 /** `Destination/`: what the key of every Destination starts with, before its `namespace/name`. */
 const destinationKeyPrefix = kindKey("Destination", "");
+const virtualKeyPrefix = kindKey("VirtualDestination", "");
 
 interface FlatRoute {
   route: ModelRoute;
@@ -530,7 +531,12 @@ export class RouteFlattener {
     const destinations = destinationNames
       .map((name) => this.#destination(name)?.resource.metadata)
       .filter((m) => m !== undefined);
-    this.#attachAccess(route, destinationNames);
+    // A VirtualDestination's members are where its requests go: their AccessPolicies apply.
+    const members = route.origins
+      .filter((o) => o.startsWith(virtualKeyPrefix))
+      .flatMap((o) => this.#virtualDestination(o.slice(virtualKeyPrefix.length))?.members ?? [])
+      .filter((member) => this.#destination(member) !== undefined);
+    this.#attachAccess(route, [...destinationNames, ...members], members.length > 0);
     // Only products select by route table: the route's tables are read once, and only for them.
     const tables = this.policies.all.some((p) => p.routeTables !== undefined) ? routeTablesOf(route) : [];
     for (const policy of this.policies.all) {
@@ -552,11 +558,12 @@ export class RouteFlattener {
   }
 
   /**
-   * The AccessPolicies of the route's destinations. A route splitting traffic between destinations
-   * whose policies differ cannot enforce each one's on its share (Envoy decides before it picks one),
-   * so it refuses every request, and says so: failing closed, never open.
+   * The AccessPolicies of the route's destinations (a VirtualDestination's members among them). A
+   * route splitting traffic between destinations whose policies differ cannot enforce each one's on
+   * its share (Envoy decides before it picks one), so it refuses every request, and says so: failing
+   * closed, never open.
    */
-  #attachAccess(route: ModelRoute, destinationNames: string[]): void {
+  #attachAccess(route: ModelRoute, destinationNames: string[], viaVirtual: boolean): void {
     const found = [...new Set(destinationNames)].map((name) => this.access.get(name));
     const first = found[0];
     if (found.every((a) => a === undefined)) return;
@@ -566,7 +573,9 @@ export class RouteFlattener {
     if (!same) {
       this.#warn(
         routeTablesOf(route).at(-1) ?? route.name,
-        `route ${route.name}: its destinations have different AccessPolicies; the route refuses every request (split it per destination)`,
+        viaVirtual
+          ? `route ${route.name}: the members of its VirtualDestination (or its other destinations) have different AccessPolicies; the route refuses every request (give the members the same policies)`
+          : `route ${route.name}: its destinations have different AccessPolicies; the route refuses every request (split it per destination)`,
       );
     }
     route.policies.access = access;

@@ -5,15 +5,18 @@ import { UpstreamProtocol } from "../../gen/gantry/v1/destination_pb.js";
 import type { OutlierDetection } from "../../gen/gantry/v1/multicluster_pb.js";
 import { kindKey, matchesSelector, placementOf, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { durationMs } from "../durations.js";
-import type { ModelCluster, ModelEndpoint, ModelOutlierDetection } from "../model.js";
+import type { ModelCluster, ModelEndpoint, ModelOutlierDetection, ModelWorkloadTls } from "../model.js";
 import type { StatusCollector } from "../status.js";
 import { defaultConnectTimeoutMs, type Index } from "./common.js";
 import { clusterName, type ResolvedDestinations } from "./destinations.js";
 import { eastWestSni } from "./east-west.js";
 
 export interface ResolvedVirtualDestinations {
-  /** Valid VirtualDestinations by `namespace/name`, with their port numbers. */
-  byName: Map<string, { ports: number[] }>;
+  /**
+   * Valid VirtualDestinations by `namespace/name`, with their port numbers and their members
+   * (`namespace/name` of each Destination they route to, whose AccessPolicies routes to them carry).
+   */
+  byName: Map<string, { ports: number[]; members: string[] }>;
   clusters: Map<string, ModelCluster>;
 }
 
@@ -90,7 +93,7 @@ export function normalizeVirtualDestinations(
         }
       }
     }
-    const placed: { name: string; cluster: string; resource: ResourceOf<"Destination"> }[] = [];
+    const candidates: Member[] = [];
     for (const [member, field] of members) {
       const resource = destinations.byName.get(member)?.resource;
       if (!resource) continue;
@@ -102,8 +105,9 @@ export function normalizeVirtualDestinations(
           key,
           `${field}: Destination ${member} resolves by DNS; only static endpoints fail over; left out`,
         );
-      } else placed.push({ name: member, cluster, resource });
+      } else candidates.push({ name: member, field, cluster, resource });
     }
+    const { placed, workloadTls } = membersTls(candidates, destinations, key, statuses);
     if (placed.length === 0) statuses.warn(key, "no member Destination in any cluster; requests will fail");
 
     const memberClusters = [...new Set(placed.map((p) => p.cluster))].sort();
@@ -128,29 +132,93 @@ export function normalizeVirtualDestinations(
         destination: nameOf(vd),
         protocol: UpstreamProtocol[port.protocol] as ModelCluster["protocol"],
         connectTimeoutMs: defaultConnectTimeoutMs,
+        ...(workloadTls ? { workloadTls } : {}),
         discovery: {
           type: "failover",
           order,
           endpoints,
           ...(overprovisioningFactor ? { overprovisioningFactor } : {}),
-          // Gateways are joined in once they are known (east-west.ts). Until the destination's TLS
-          // mode can say otherwise, the workloads' TLS through a gateway is Gantry's mTLS.
+          // Gateways are joined in once they are known (east-west.ts). The workloads' TLS through a
+          // gateway is Gantry's mTLS (the gateway routes by its SNI), checking the members' identities
+          // when they serve workload TLS.
           eastWest: {
             sni: eastWestSni(nameOf(vd), port.number),
             port: port.number,
             gateways: {},
-            tls: { mode: "MUTUAL", subjectAltNames: [] },
+            tls: { mode: "MUTUAL", subjectAltNames: workloadTls?.serverIdentities ?? [] },
           },
         },
         outlierDetection,
       });
     }
-    result.byName.set(name, { ports: spec.ports.map((p) => p.number) });
+    result.byName.set(name, { ports: spec.ports.map((p) => p.number), members: placed.map((p) => p.name) });
   }
   for (const name of policies.keys()) {
     if (!usedPolicies.has(name)) statuses.warn(kindKey("FailoverPolicy", name), "no VirtualDestination names it");
   }
   return result;
+}
+
+/** Which Destinations each VirtualDestination routes to, as text (for the route memo's context). */
+export function membershipOf(resolved: ResolvedVirtualDestinations): string {
+  return [...resolved.byName]
+    .map(([name, { members }]) => `VirtualDestination/${name} = ${members.join(",")}`)
+    .join("\n");
+}
+
+interface Member {
+  name: string;
+  /** The field that made it a member, for messages. */
+  field: string;
+  cluster: string;
+  resource: ResourceOf<"Destination">;
+}
+
+function tlsMode(tls: ModelWorkloadTls | undefined): string {
+  return tls?.mode ?? "DISABLE";
+}
+
+/**
+ * The members' workload TLS, which the VirtualDestination's callers use towards all of them: one
+ * cluster has one transport socket, so the members must agree on the mode. The first member's
+ * (in member order) is the VirtualDestination's; a member with another is left out, with a warning.
+ * The server identities are every kept member's (a caller may reach any of them); the SNI is
+ * theirs when they all give the same.
+ */
+function membersTls(
+  candidates: readonly Member[],
+  destinations: ResolvedDestinations,
+  key: string,
+  statuses: StatusCollector,
+): { placed: Member[]; workloadTls: ModelWorkloadTls | undefined } {
+  const tlsOf = (member: Member) =>
+    destinations.clusters.get(clusterName(member.name, member.resource.spec.ports[0]?.number ?? 0, ""))?.workloadTls;
+  const first = candidates[0];
+  const mode = tlsMode(first && tlsOf(first));
+  const placed: Member[] = [];
+  const kept: ModelWorkloadTls[] = [];
+  for (const member of candidates) {
+    const tls = tlsOf(member);
+    if (tlsMode(tls) !== mode) {
+      statuses.warn(
+        key,
+        `${member.field}: Destination ${member.name}'s spec.workloadTls mode is ${tlsMode(tls)}, not ${mode} as Destination ${first?.name}'s: callers use one TLS mode for every member; left out`,
+      );
+      continue;
+    }
+    placed.push(member);
+    if (tls) kept.push(tls);
+  }
+  const [one] = kept;
+  if (!one) return { placed, workloadTls: undefined };
+  return {
+    placed,
+    workloadTls: {
+      mode: one.mode,
+      serverIdentities: [...new Set(kept.flatMap((t) => t.serverIdentities))].sort(),
+      sni: kept.every((t) => t.sni === one.sni) ? one.sni : "",
+    },
+  };
 }
 
 function nameOf(vd: ResourceOf<"VirtualDestination">): string {

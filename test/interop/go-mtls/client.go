@@ -27,7 +27,8 @@ const whoami = "/gantry.interop.v1.Identity/Whoami"
 // command: `calls` calls of `method` (health Check, or Whoami) to `target`. Credentials: "xds"
 // (what the cluster's UpstreamTlsContext says, plaintext without one), "insecure", or "tls" to a
 // plain host:port with the given files (the server's certificate is not checked: the tests use it
-// to see what the server refuses).
+// to see what the server refuses). `fresh`: on a channel of its own, closed after the batch, so
+// every batch makes a new TLS handshake with the certificates of that moment (rotation tests).
 type command struct {
 	ID          int    `json:"id"`
 	Target      string `json:"target"`
@@ -38,6 +39,7 @@ type command struct {
 	Creds       string `json:"creds"`
 	CertFile    string `json:"certFile"`
 	KeyFile     string `json:"keyFile"`
+	Fresh       bool   `json:"fresh"`
 }
 
 type result struct {
@@ -82,7 +84,7 @@ func runClient() {
 		}
 		key := cmd.Target + "|" + cmd.Creds + "|" + cmd.CertFile
 		conn, ok := conns[key]
-		if !ok {
+		if !ok || cmd.Fresh {
 			creds, err := credsFor(cmd)
 			if err == nil {
 				conn, err = grpc.NewClient(cmd.Target, grpc.WithTransportCredentials(creds))
@@ -91,9 +93,14 @@ func runClient() {
 				_ = out.Encode(result{ID: cmd.ID, Errors: []string{err.Error()}})
 				continue
 			}
-			conns[key] = conn
+			if !cmd.Fresh {
+				conns[key] = conn
+			}
 		}
 		_ = out.Encode(run(conn, cmd))
+		if cmd.Fresh {
+			_ = conn.Close()
+		}
 	}
 }
 
