@@ -6,8 +6,9 @@
 // Gantry's services export, each growing at a fixed rate. Prometheus scrapes it every second; the
 // server queries Prometheus (the browser never does), and the page labels the edges.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
@@ -27,6 +28,7 @@ const chromiumPath = findChromium();
 const prometheusBin = needTool("prometheus", "install with: sudo apt-get install --no-install-recommends prometheus");
 const root = new URL("../../", import.meta.url);
 const token = "rates-ui-token-0123456789abcdef";
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 /** Per second: 20 requests to the store destination, 2 of them 5xx; 10 checks, 1 denied; 8 hits, 2 over. */
 function exposition(seconds: number): string {
@@ -155,6 +157,12 @@ describe.skipIf(!chromiumPath || !prometheusBin)("live rates on the graph's edge
     expect(limit.errorPercent).toBeCloseTo(25, 0);
     // The same rates are on the drawn edges (cytoscape's, counted by the page).
     expect(Number(await page.locator(".graph").getAttribute("data-rated"))).toBe(3);
+    // The rates table and the labelled drawing stay accessible (axe-core, as on every page).
+    await page.evaluate(axeSource);
+    const violations = await page.evaluate(
+      `axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations.map((v) => v.id))`,
+    );
+    expect(violations).toEqual([]);
     await saveScreenshot(page, "ui", "graph-rates");
     await page.close();
   }, 120_000);
