@@ -144,7 +144,7 @@ function GraphCanvas(props: { model: GraphModel; route: Route; rates: Rates | un
     if (!view.current || !container.current) return;
     view.current.showRates(shownRates ?? {});
     container.current.dataset["rated"] = String(shownRates?.edges?.length ?? 0);
-  }, [shownRates, renderMs]);
+  }, [shownRates, renderMs, props.model]);
   const node = props.model.nodes.find((n) => n.id === selected);
   const routes = props.model.routes.get(selected) ?? [];
   return (
