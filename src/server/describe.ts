@@ -77,14 +77,14 @@ function sortedRefs(keys: Iterable<string>): ResourceRef[] {
 }
 
 /** A route as a proxy serves it, in the terms of one listener and virtual host. */
-interface RouteSite {
+export interface RouteSite {
   group: ProxyGroup;
   listener: ModelListener;
   vhost: ModelVirtualHost;
   route: ModelRoute;
 }
 
-function* sites(groups: readonly ProxyGroup[]): Generator<RouteSite> {
+export function* sites(groups: readonly ProxyGroup[]): Generator<RouteSite> {
   for (const group of groups)
     for (const listener of group.listeners)
       for (const vhost of listener.virtualHosts)
@@ -193,7 +193,7 @@ export function formatAction(route: ModelRoute): string {
   }
 }
 
-function servedRoute(site: RouteSite): ServedRoute {
+export function servedRoute(site: RouteSite): ServedRoute {
   const { group, listener, vhost, route } = site;
   return {
     name: route.name,

@@ -18,6 +18,14 @@ export { ConfigDirSource } from "./config-dir.js";
 export { type DebounceOptions, Debouncer } from "./debounce.js";
 export { DesiredState, type DocumentParser } from "./desired-state.js";
 export { resourceToDocument } from "./documents.js";
+export { buildGraph, type Graph, graphNodeId } from "./graph.js";
+export {
+  type GraphRatesSource,
+  graphRateQueries,
+  PrometheusGraphRates,
+  type RateSeries,
+  ratesOnEdges,
+} from "./graph-rates.js";
 export {
   authConfigTypeUrl,
   type Publication,
@@ -28,4 +36,13 @@ export {
   selects,
 } from "./publish.js";
 export { type ManagementServer, type ManagementServerOptions, startManagementServer } from "./server.js";
-export { checkUiOidcOptions, type UiOidcOptions, type UiOptions } from "./ui/index.js";
+export {
+  checkUiOidcOptions,
+  MemorySignOuts,
+  parseSessionKeyFile,
+  RedisSignOuts,
+  SealingKeys,
+  type SignOuts,
+  type UiOidcOptions,
+  type UiOptions,
+} from "./ui/index.js";

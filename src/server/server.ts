@@ -22,7 +22,7 @@ import { checkTracingOptions, startTracing, type TracingOptions, WorkerPool } fr
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { type TlsFiles, TlsFileWatch } from "../lib/tls.js";
-import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.js";
+import { parseRefKey, placementOf, type RejectedDocument, refKey } from "../resources/index.js";
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
 import { type TrustAuthority, trustService, UnservedWorkloadSecrets } from "../trust/index.js";
@@ -42,6 +42,8 @@ import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
 import { Debouncer } from "./debounce.js";
 import { type ConnectedClient, describeResource } from "./describe.js";
 import { DesiredState } from "./desired-state.js";
+import { buildGraph, type Graph } from "./graph.js";
+import { type GraphRatesSource, graphRatesOf } from "./graph-rates.js";
 import { ResourceHistory } from "./history.js";
 import { proxyConfigJson } from "./proxy-config.js";
 import { type Publication, Publisher } from "./publish.js";
@@ -71,6 +73,8 @@ export interface ManagementServerOptions {
    * (stateless queries; a registry source is not, its reads are the insights').
    */
   dataPlaneRates?: PrometheusSource;
+  /** Where the API's `GraphRates` reads the graph's edge rates (the same Prometheus, other queries). */
+  graphRates?: GraphRatesSource;
   /** Body size, timeouts, connections and failed-authentication budget of the API port. */
   apiLimits?: Partial<ApiLimits>;
   configDir?: string;
@@ -281,6 +285,10 @@ export async function startManagementServer(options: ManagementServerOptions): P
   let statuses = new Map<string, Status>();
   let rejectedSince: RejectionTimes = new Map();
   let rateLimits: Translation["rateLimits"] = [];
+  /** Each published Destination's workload clusters (`metadata.clusters`), for the dashboard's graph. */
+  let destinationClusters = new Map<string, readonly string[]>();
+  /** The graph of the last publication, drawn at the first ask. */
+  let drawn: { revision: number; graph: Graph } | undefined;
   let configDirRejected: RejectedDocument[] = [];
   /** The custom resources' source, told of each publication so that their statuses follow. */
   let kube: KubeSource | undefined;
@@ -342,6 +350,12 @@ export async function startManagementServer(options: ManagementServerOptions): P
       statuses = translation.statuses;
       rejectedSince = rejectionTimes(rejectedSince, statuses, clock.now());
       rateLimits = translation.rateLimits;
+      destinationClusters = new Map(
+        resources
+          .filter((r) => r.kind === "Destination")
+          .map((r) => [refKey({ kind: r.kind, ...r.metadata }), placementOf(r)]),
+      );
+      drawn = undefined;
       publishedRevision = snapshot.revision;
       publishedLoads = loads;
       ready = true;
@@ -550,6 +564,13 @@ export async function startManagementServer(options: ManagementServerOptions): P
     now: () => clock.now(),
     history: (key) => history.versions(key),
     ...(dataPlaneRates ? { dataPlane: () => dataPlaneRates.sample() } : {}),
+    graph: () => {
+      if (!drawn || drawn.revision !== publishedRevision) {
+        drawn = { revision: publishedRevision, graph: buildGraph(publisher.publication.groups, destinationClusters) };
+      }
+      return { publishedRevision, graph: drawn.graph };
+    },
+    ...(options.graphRates ? { graphRates: graphRatesOf(options.graphRates) } : {}),
     describeProxy: (nodeId) => {
       const streams = xds.proxyStatus().filter((p) => p.nodeId === nodeId);
       const first = streams[0];

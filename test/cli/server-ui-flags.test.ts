@@ -61,4 +61,22 @@ describe("gantry server's role and dashboard flags", () => {
     const badUrl = await server([...oidc, "--ui-url", "http://127.0.0.1:8080/", "--ui-oidc-roles", "staff=viewer"]);
     expect(badUrl.stderr).toContain('--ui-url "http://127.0.0.1:8080/" must end with /ui/');
   });
+
+  it("refuses a session key file that holds no usable key, naming the file and line, never the text", async () => {
+    const keys = join(dir, "session-keys");
+    writeFileSync(keys, "# rotated 2026-12\nshort-secret-text\n");
+    const result = await server([
+      ...["--ui-oidc-issuer", "http://127.0.0.1:9", "--ui-oidc-client-id", "ui"],
+      ...["--ui-oidc-client-secret-file", secretFile, "--ui-url", "http://127.0.0.1:8080/ui/"],
+      ...["--ui-oidc-roles", "staff=viewer", "--ui-session-key-file", keys],
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `--ui-session-key-file ${keys} line 2: expected a key of 32 bytes as 64 hex digits or base64`,
+    );
+    expect(result.stderr).not.toContain("short-secret-text");
+    const alone = await server(["--insecure-api", "--ui-session-key-file", keys]);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toContain("--ui-oidc-* and --ui-session-key-file flags need --ui-oidc-issuer");
+  });
 });

@@ -170,23 +170,24 @@ describe("the dashboard's files and live events on the API port", () => {
     expect(location.searchParams.get("redirect_uri")).toBe("http://127.0.0.1:1/ui/oidc/callback");
     expect(location.searchParams.get("code_challenge_method")).toBe("S256");
     expect(location.searchParams.get("state")).toMatch(/^[\w-]{32}$/);
-    // The login is bound to this browser by a cookie holding its state.
+    // The login is bound to this browser by a cookie holding its state, sealed (any replica with
+    // the session key can finish it; nothing is kept in this one's memory).
     const state = location.searchParams.get("state") ?? "";
     const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
     expect(response.headers.get("set-cookie")).toMatch(
-      /^gantry_ui_login=[\w-]{32}; Path=\/ui\/oidc\/; Max-Age=600; HttpOnly; SameSite=Lax$/,
+      /^gantry_ui_login=gs1\.[\w-]+\.[\w-]+; Path=\/ui\/oidc\/; Max-Age=600; HttpOnly; SameSite=Lax$/,
     );
+    expect(cookie).not.toContain(state);
     const callback = (query: string, headers: Record<string, string> = {}) =>
       fetch(`${base()}/ui/oidc/callback?${query}`, { redirect: "manual", headers }).then((r) =>
         decodeURIComponent(r.headers.get("location") ?? ""),
       );
-    // Another browser's state (login CSRF), or a state this server never issued: back to sign-in, with the reason.
-    expect(await callback(`code=x&state=${state}`)).toBe(
-      "http://127.0.0.1:1/ui/#/signin?error=the sign-in was not started in this browser",
-    );
-    expect(await callback("code=x&state=forged", { cookie: "gantry_ui_login=forged" })).toBe(
-      "http://127.0.0.1:1/ui/#/signin?error=the sign-in expired or was not started here",
-    );
+    // Another browser's state (login CSRF), a cookie this server never sealed, or a cookie for
+    // another login: back to sign-in, with the reason.
+    const notHere = "http://127.0.0.1:1/ui/#/signin?error=the sign-in was not started in this browser";
+    expect(await callback(`code=x&state=${state}`)).toBe(notHere);
+    expect(await callback("code=x&state=forged", { cookie: "gantry_ui_login=forged" })).toBe(notHere);
+    expect(await callback("code=x&state=forged", { cookie })).toBe(notHere);
     // With its cookie, the login goes on to the code exchange (which refuses this made-up code).
     expect(await callback(`code=made-up&state=${state}`, { cookie })).toMatch(
       /^http:\/\/127\.0\.0\.1:1\/ui\/#\/signin\?error=the sign-in failed: token endpoint refused the request: invalid_grant/,

@@ -256,8 +256,10 @@ describe.skipIf(!chromiumPath)("the dashboard in Chromium", () => {
     await page.getByRole("heading", { name: "Overview" }).waitFor();
     expect(page.url()).toBe(`${base}#/overview`);
     const stored = (await page.evaluate('sessionStorage.getItem("gantry.token")')) as string | null;
-    expect(stored?.split(".")).toHaveLength(3);
-    // staff → editor: the API takes the ID token as bearer and lets the editor apply.
+    // A sealed session (not the ID token), out of the address bar.
+    expect(stored?.startsWith("gs1.")).toBe(true);
+    expect(page.url()).not.toContain("session=");
+    // staff → editor: the API takes the session as bearer and lets the editor apply.
     const applied = await api<{ results?: unknown[] }>(
       "Apply",
       { documents: [meshRoutes(1)], dryRun: true },

@@ -16,6 +16,19 @@ export function signOut(): void {
   sessionStorage.removeItem(tokenKey);
 }
 
+/**
+ * Signs out for good: an OIDC session (sealed, `gs1.…`) is also signed out at the server, so a
+ * copy of it is refused from then on; an API token only leaves this tab.
+ */
+export async function signOutEverywhere(): Promise<void> {
+  const bearer = token();
+  signOut();
+  if (!bearer?.startsWith("gs1.")) return;
+  await fetch("/ui/oidc/logout", { method: "POST", headers: { authorization: `Bearer ${bearer}` } }).catch(
+    () => undefined,
+  );
+}
+
 /** An API error: the Connect code (`permission_denied`, `unauthenticated`, …) and the server's message. */
 export class ApiError extends Error {
   constructor(

@@ -1,6 +1,6 @@
 // The shell: sign-in gate, navigation, the live indicator and the page the fragment names.
 import { useEffect, useState } from "preact/hooks";
-import { signOut, token, whenUnauthenticated } from "./api";
+import { signOut, signOutEverywhere, token, whenUnauthenticated } from "./api";
 import { startLive, stopLive, useConnection } from "./live";
 import { Graph } from "./pages/graph";
 import { Insights } from "./pages/insights";
@@ -104,7 +104,7 @@ export function App() {
         <button
           type="button"
           onClick={() => {
-            signOut();
+            void signOutEverywhere();
             stopLive();
             setSignedIn(false);
           }}

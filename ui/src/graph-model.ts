@@ -1,6 +1,7 @@
-// The graph's model, from the API's answers (pure): gateways → route tables → destinations →
-// workload clusters, with policies as overlays on the route tables they apply to.
-import { type Description, type Ref, type Resource, refText, type ServedRoute } from "./api";
+// The graph's model, from the API's one `Graph` answer (pure): gateways → route tables →
+// destinations → workload clusters, with policies as overlays on the route tables they apply to.
+// The server draws it from its last published translation; the page only shapes it for cytoscape.
+import type { Ref } from "./api";
 
 export type NodeKind = "gateway" | "routetable" | "destination" | "cluster" | "policy";
 
@@ -10,7 +11,7 @@ export interface GraphNode {
   label: string;
   /** The resource behind it (clusters have none). */
   ref?: Ref;
-  /** Policies: auth, rate limit, access, fault, other (the overlay's style). */
+  /** Policies: auth, rate limit, access, fault, resilience, other (the overlay's style). */
   overlay?: string;
 }
 
@@ -22,88 +23,83 @@ export interface GraphEdge {
   overlay: boolean;
 }
 
+export interface GraphRoute {
+  name: string;
+  match?: string;
+  action?: string;
+  policies: Array<{ policy: Ref; effect?: string }>;
+}
+
 export interface GraphModel {
   nodes: GraphNode[];
   edges: GraphEdge[];
   /** Routes by route table node id, for the side panel. */
-  routes: Map<string, ServedRoute[]>;
+  routes: Map<string, GraphRoute[]>;
 }
 
-const overlayOf: Record<string, string> = {
-  ExtAuthPolicy: "auth",
-  AuthConfig: "auth",
-  RateLimitPolicy: "rate limit",
-  CORSPolicy: "access",
-  HeaderPolicy: "access",
-  FaultInjectionPolicy: "fault",
-  RetryTimeoutPolicy: "resilience",
-};
-
-export function nodeId(ref: Ref): string {
-  return refText(ref);
+/** `Graph`'s answer as proto3 JSON (empty fields left out). */
+export interface GraphResponse {
+  publishedRevision?: string;
+  nodes?: Array<{
+    id: string;
+    kind: NodeKind;
+    label?: string;
+    resourceKind?: string;
+    namespace?: string;
+    name?: string;
+    overlay?: string;
+  }>;
+  edges?: Array<{ id: string; source: string; target: string; overlay?: boolean }>;
+  routes?: Array<{
+    routeTable: string;
+    name: string;
+    match?: string;
+    action?: string;
+    policies?: Array<{ node: string; effect?: string }>;
+  }>;
 }
 
-export function graphModel(gateways: Description[], resources: Resource[]): GraphModel {
-  const nodes = new Map<string, GraphNode>();
-  const edges = new Map<string, GraphEdge>();
-  const routes = new Map<string, ServedRoute[]>();
-  const addNode = (node: GraphNode) => {
-    if (!nodes.has(node.id)) nodes.set(node.id, node);
-  };
-  const addEdge = (source: string, target: string, overlay = false) => {
-    const id = `${source}→${target}`;
-    if (!edges.has(id)) edges.set(id, { id, source, target, overlay });
-  };
-  const clustersOf = new Map(
-    resources
-      .filter((r) => r.ref.kind === "Destination")
-      .map((r) => [nodeId(r.ref), r.document.metadata?.clusters ?? []] as const),
-  );
-  for (const described of gateways) {
-    const gateway = described.resource.ref;
-    const gatewayId = nodeId(gateway);
-    addNode({
-      id: gatewayId,
-      kind: "gateway",
-      label: `${gateway.namespace || "default"}/${gateway.name}`,
-      ref: gateway,
+/** `GraphRates`' answer: requests/s and error ratio per edge id. */
+export interface GraphRatesResponse {
+  windowSeconds?: number;
+  edges?: Array<{ edge: string; requestsPerSecond?: number; errorRatio?: number }>;
+}
+
+export function graphModel(response: GraphResponse): GraphModel {
+  const nodes: GraphNode[] = (response.nodes ?? []).map((n) => ({
+    id: n.id,
+    kind: n.kind,
+    label: n.label ?? n.id,
+    ...(n.resourceKind ? { ref: { kind: n.resourceKind, namespace: n.namespace ?? "", name: n.name ?? "" } } : {}),
+    ...(n.overlay ? { overlay: n.overlay } : {}),
+  }));
+  const refs = new Map(nodes.flatMap((n) => (n.ref ? [[n.id, n.ref] as const] : [])));
+  const routes = new Map<string, GraphRoute[]>();
+  for (const route of response.routes ?? []) {
+    const list = routes.get(route.routeTable) ?? [];
+    list.push({
+      name: route.name,
+      ...(route.match ? { match: route.match } : {}),
+      ...(route.action ? { action: route.action } : {}),
+      policies: (route.policies ?? []).flatMap((p) => {
+        const policy = refs.get(p.node);
+        return policy ? [{ policy, ...(p.effect ? { effect: p.effect } : {}) }] : [];
+      }),
     });
-    for (const route of described.routes ?? []) {
-      const table = route.routeTable;
-      if (!table) continue;
-      const tableId = nodeId(table);
-      addNode({ id: tableId, kind: "routetable", label: `${table.namespace || "default"}/${table.name}`, ref: table });
-      addEdge(gatewayId, tableId);
-      const list = routes.get(tableId) ?? [];
-      if (!list.some((r) => r.name === route.name)) list.push(route);
-      routes.set(tableId, list);
-      for (const destination of route.destinations ?? []) {
-        const destinationId = nodeId(destination);
-        addNode({
-          id: destinationId,
-          kind: "destination",
-          label: `${destination.namespace || "default"}/${destination.name}`,
-          ref: destination,
-        });
-        addEdge(tableId, destinationId);
-        for (const cluster of clustersOf.get(destinationId) ?? []) {
-          const clusterId = `cluster ${cluster}`;
-          addNode({ id: clusterId, kind: "cluster", label: cluster });
-          addEdge(destinationId, clusterId);
-        }
-      }
-      for (const attached of route.policies ?? []) {
-        const policyId = nodeId(attached.policy);
-        addNode({
-          id: policyId,
-          kind: "policy",
-          label: `${attached.policy.kind} ${attached.policy.name}`,
-          ref: attached.policy,
-          overlay: overlayOf[attached.policy.kind] ?? "other",
-        });
-        addEdge(policyId, tableId, true);
-      }
-    }
+    routes.set(route.routeTable, list);
   }
-  return { nodes: [...nodes.values()], edges: [...edges.values()], routes };
+  const edges = (response.edges ?? []).map((e) => ({
+    id: e.id,
+    source: e.source,
+    target: e.target,
+    overlay: e.overlay === true,
+  }));
+  return { nodes, edges, routes };
+}
+
+/** An edge's label: `12.5 rps · 2.0% err`. */
+export function rateLabel(rate: { requestsPerSecond?: number; errorRatio?: number }): string {
+  const rps = rate.requestsPerSecond ?? 0;
+  const shown = rps >= 100 ? rps.toFixed(0) : rps >= 10 ? rps.toFixed(1) : rps.toFixed(2);
+  return `${shown} rps · ${((rate.errorRatio ?? 0) * 100).toFixed(1)}% err`;
 }

@@ -1,8 +1,9 @@
 // Draws the graph with cytoscape and the dagre layered layout. Loaded only by the graph page
-// (its own chunk), so the first page does not carry it.
+// (its own chunk), so the first page does not carry it. Large graphs are drawn the cheap way:
+// straight edges, no animation, the viewport panned as a texture, device pixels at 1.
 import cytoscape from "cytoscape";
 import dagre from "cytoscape-dagre";
-import type { GraphModel } from "./graph-model";
+import { type GraphModel, type GraphRatesResponse, rateLabel } from "./graph-model";
 
 cytoscape.use(dagre);
 
@@ -14,14 +15,24 @@ const colours: Record<string, string> = {
   policy: "#b91c1c",
 };
 
+/** Above this many nodes, drawing favours speed over curves and crispness. */
+const large = 200;
+
+/** An edge whose error ratio is above this is drawn as failing. */
+const failingRatio = 0.05;
+
 export interface GraphView {
   select(id: string): void;
+  /** Labels traffic and policy edges with their rates; edges without one lose theirs. */
+  showRates(rates: GraphRatesResponse): void;
   destroy(): void;
 }
 
 export function renderGraph(container: HTMLElement, model: GraphModel, onSelect: (id: string) => void): GraphView {
+  const big = model.nodes.length > large;
   const cy = cytoscape({
     container,
+    // Elements given here are added in one batch; the layout runs once, below.
     elements: [
       ...model.nodes.map((n) => ({ data: { id: n.id, label: n.label, kind: n.kind } })),
       ...model.edges.map((e) => ({
@@ -53,36 +64,68 @@ export function renderGraph(container: HTMLElement, model: GraphModel, onSelect:
           "line-color": "#94a3b8",
           "target-arrow-shape": "triangle",
           "target-arrow-color": "#94a3b8",
-          "curve-style": "bezier",
+          "curve-style": big ? "straight" : "bezier",
         },
       },
       {
         selector: "edge.overlay",
         style: { "line-style": "dashed", "line-color": "#fca5a5", "target-arrow-color": "#fca5a5" },
       },
+      {
+        selector: "edge[rate]",
+        style: {
+          label: "data(rate)",
+          "font-size": 8,
+          "min-zoomed-font-size": 6,
+          "text-rotation": "autorotate",
+          "text-background-color": "#ffffff",
+          "text-background-opacity": 0.8,
+          width: 2.5,
+        },
+      },
+      { selector: "edge.failing", style: { "line-color": "#dc2626", "target-arrow-color": "#dc2626" } },
     ],
-    // Longest-path ranking: the columns are the kinds already (gateway, route table, destination,
-    // cluster), and it is far cheaper than network simplex on hundreds of nodes.
-    layout: {
-      name: "dagre",
-      rankDir: "LR",
-      ranker: "longest-path",
-      nodeSep: 12,
-      rankSep: 90,
-    } as cytoscape.LayoutOptions,
-    // Labels too small to read are not drawn; a large graph pans and zooms as a texture.
-    textureOnViewport: model.nodes.length > 200,
-    hideEdgesOnViewport: model.nodes.length > 200,
+    layout: { name: "preset" },
+    textureOnViewport: big,
+    hideEdgesOnViewport: big,
+    pixelRatio: big ? 1 : "auto",
     minZoom: 0.1,
     maxZoom: 3,
   });
+  // Longest-path ranking: the columns are the kinds already (gateway, route table, destination,
+  // cluster), and it is far cheaper than network simplex on hundreds of nodes. No animation: the
+  // positions are set once.
+  cy.layout({
+    name: "dagre",
+    rankDir: "LR",
+    ranker: "longest-path",
+    nodeSep: 12,
+    rankSep: 90,
+    animate: false,
+    fit: true,
+  } as cytoscape.LayoutOptions).run();
   cy.on("tap", "node", (event) => onSelect(event.target.id() as string));
   return {
     select(id) {
       cy.$(":selected").unselect();
       const node = cy.getElementById(id);
       node.select();
-      cy.animate({ center: { eles: node } }, { duration: 200 });
+      cy.center(node);
+    },
+    showRates(rates) {
+      const byEdge = new Map((rates.edges ?? []).map((r) => [r.edge, r]));
+      cy.batch(() => {
+        cy.edges().forEach((edge) => {
+          const rate = byEdge.get(edge.id());
+          if (rate) {
+            edge.data("rate", rateLabel(rate));
+            edge.toggleClass("failing", (rate.errorRatio ?? 0) > failingRatio);
+          } else {
+            edge.removeData("rate");
+            edge.removeClass("failing");
+          }
+        });
+      });
     },
     destroy() {
       cy.destroy();

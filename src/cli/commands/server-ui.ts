@@ -5,6 +5,7 @@ import {
   checkUiOidcOptions,
   minApiTokenLength,
   parseGroupRoles,
+  parseSessionKeyFile,
   parseTokensFile,
   type TokenEntry,
   type UiOptions,
@@ -18,6 +19,7 @@ export interface UiFlags {
   uiOidcClientSecretFile?: string;
   uiOidcGroupsClaim: string;
   uiOidcRoles?: string;
+  uiSessionKeyFile?: string;
 }
 
 export function uiOptions(): Option[] {
@@ -42,6 +44,10 @@ export function uiOptions(): Option[] {
     new Option("--ui-oidc-roles <group=role,...>", "roles by group, e.g. ops=admin,dev=editor,staff=viewer").env(
       "GANTRY_UI_OIDC_ROLES",
     ),
+    new Option(
+      "--ui-session-key-file <path>",
+      "keys sealing OIDC sign-in sessions, one a line (openssl rand -hex 32), the same file on every replica; the first seals",
+    ).env("GANTRY_UI_SESSION_KEY_FILE"),
   ];
 }
 
@@ -67,9 +73,10 @@ export function apiTokensFromFlags(flags: UiFlags): TokenEntry[] | undefined {
 
 /** The dashboard's options from the flags, checked (errors name the flag). */
 export function uiFromFlags(flags: UiFlags): UiOptions {
-  const oidcFlags = [flags.uiOidcClientId, flags.uiOidcClientSecretFile, flags.uiOidcRoles];
+  const oidcFlags = [flags.uiOidcClientId, flags.uiOidcClientSecretFile, flags.uiOidcRoles, flags.uiSessionKeyFile];
   if (flags.uiOidcIssuer === undefined) {
-    if (oidcFlags.some((f) => f !== undefined)) throw new Error("--ui-oidc-* flags need --ui-oidc-issuer");
+    if (oidcFlags.some((f) => f !== undefined))
+      throw new Error("--ui-oidc-* and --ui-session-key-file flags need --ui-oidc-issuer");
     return {};
   }
   if (flags.uiUrl === undefined) {
@@ -88,6 +95,14 @@ export function uiFromFlags(flags: UiFlags): UiOptions {
     uiUrl: flags.uiUrl,
     groupsClaim: flags.uiOidcGroupsClaim,
     groupRoles: parseGroupRoles(flags.uiOidcRoles),
+    ...(flags.uiSessionKeyFile === undefined
+      ? {}
+      : {
+          sessionKeys: parseSessionKeyFile(
+            readText(flags.uiSessionKeyFile, "--ui-session-key-file"),
+            `--ui-session-key-file ${flags.uiSessionKeyFile}`,
+          ),
+        }),
   };
   checkUiOidcOptions(oidc);
   return { oidc };

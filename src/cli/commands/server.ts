@@ -22,6 +22,8 @@ import {
   apiLimitFlags,
   checkApiTokens,
   defaultApiLimits,
+  PrometheusGraphRates,
+  RedisSignOuts,
   resolveApiLimits,
   startManagementServer,
 } from "../../server/index.js";
@@ -370,6 +372,11 @@ export function registerServer(program: Command): void {
     const apiTls = tlsFilesFromFlags(flags, "api");
     const metricsTls = tlsFilesFromFlags(flags, "metrics");
     const logger = createLogger({ service: "server", level: flags.logLevel });
+    if (ui.oidc && flags.uiSessionKeyFile === undefined) {
+      logger.warn(
+        "OIDC sign-in sessions are sealed with a key of this process: they hold on this replica only, until it restarts (give every replica the same --ui-session-key-file)",
+      );
+    }
     let store: ResourceStore;
     if (flags.redisUrl) {
       const redisStore = new RedisStore({ url: flags.redisUrl, commandTimeoutMs: flags.redisTimeoutMs, logger });
@@ -419,8 +426,17 @@ export function registerServer(program: Command): void {
       apiToken: token,
       ...(secretsToken === undefined ? {} : { apiSecretsToken: secretsToken }),
       ...(apiTokens ? { apiTokens } : {}),
-      ui,
-      ...(flags.prometheusUrl ? { dataPlaneRates: new PrometheusSource(flags.prometheusUrl) } : {}),
+      // Sign-outs in the management Redis hold on every replica; in memory, on this one only.
+      ui:
+        ui.oidc && insightsRedis
+          ? { ...ui, oidc: { ...ui.oidc, signOuts: new RedisSignOuts(insightsRedis, systemClock) } }
+          : ui,
+      ...(flags.prometheusUrl
+        ? {
+            dataPlaneRates: new PrometheusSource(flags.prometheusUrl),
+            graphRates: new PrometheusGraphRates(flags.prometheusUrl),
+          }
+        : {}),
       apiLimits: apiLimitsOf(flags),
       ...(flags.insecureApi ? { insecureApi: true } : {}),
       ...(flags.configDir ? { configDir: flags.configDir } : {}),

@@ -26,7 +26,7 @@ export {
 } from "./auth.js";
 export type { ApiHandler, ApiRequest, ApiResponse } from "./gate.js";
 export { type ApiLimits, apiLimitFlags, defaultApiLimits, resolveApiLimits } from "./limits.js";
-export { parseGroupRoles, parseTokensFile, roleOfGroups, type TokenEntry } from "./roles.js";
+export { isRole, parseGroupRoles, parseTokensFile, roleOfGroups, type TokenEntry } from "./roles.js";
 export type { ManagementDeps, ProxyClientView, ProxyStatusView } from "./service.js";
 
 export interface ManagementApiOptions {
@@ -64,7 +64,29 @@ const enforceRoles: Interceptor = (next) => async (request) => {
 };
 
 const isUiPath = (url: string | undefined) =>
-  url === "/ui" || url?.startsWith("/ui/") === true || url?.startsWith("/ui?") === true;
+  url === "/ui" ||
+  url?.startsWith("/ui/") === true ||
+  url?.startsWith("/ui?") === true ||
+  url === "/favicon.ico" ||
+  url?.startsWith("/favicon.ico?") === true;
+
+/** The paths of the API's services: only calls to them need a token (and spend the failed-auth budget). */
+const apiPrefixes = [`/${ManagementService.typeName}/`, `/${TrustAdminService.typeName}/`];
+const isApiPath = (url: string | undefined) => apiPrefixes.some((prefix) => url?.startsWith(prefix) === true);
+
+/**
+ * Any other path (a browser's /favicon.ico without the dashboard, /robots.txt, a scanner's
+ * guesses) is no API call: answered 404 without a token, and never counted as a failed
+ * authentication, so a browser's habits cannot lock its address out of the API.
+ */
+const notFound: ApiHandler = (request, response) => {
+  const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
+  // A body sent with it is not read: an HTTP/1.1 connection then ends rather than drain it.
+  const bodiless = request.method === "GET" || request.method === "HEAD";
+  if (request.httpVersionMajor === 1 && !bodiless) headers["connection"] = "close";
+  response.writeHead(404, headers);
+  response.end("not found: the management API lives under /gantry.api.v1.ManagementService/\n");
+};
 
 /**
  * Serves the management API (Connect JSON, gRPC and gRPC-Web) on one port, HTTP/1.1 and h2c, or HTTPS (h2,
@@ -101,14 +123,18 @@ export async function startManagementApi(options: ManagementApiOptions): Promise
     },
     fallback: (_req, res) => {
       res.writeHead(404, { "content-type": "text/plain" });
-      res.end("not found: the management API lives under /gantry.api.v1.ManagementService/\n");
+      res.end("not found: no such method of the management API\n");
     },
   });
   const failures = new FailedAuthLimiter({ perMinute: limits.authFailuresPerMinute, clock: timers });
   const gated = gateRequests(handler, { auth, failures, maxBodyBytes: limits.maxBodyBytes, timers });
   const ui = options.ui;
   return listenHttp(
-    ui ? (request, response) => (isUiPath(request.url) ? ui(request, response) : gated(request, response)) : gated,
+    (request, response) => {
+      if (isApiPath(request.url)) gated(request, response);
+      else if (ui && isUiPath(request.url)) ui(request, response);
+      else notFound(request, response);
+    },
     options.host,
     options.port,
     limits,

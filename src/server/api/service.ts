@@ -36,10 +36,11 @@ import type { Description } from "../describe.js";
 import type { DesiredState } from "../desired-state.js";
 import { type ApiAuth, callerKey } from "./auth.js";
 import { clusterHandlers } from "./clusters.js";
+import { type DashboardDeps, dashboardHandlers } from "./dashboard.js";
 import { type InsightsDeps, insightsOf, listInsights, silenceInsight, unsilenceInsight } from "./insights.js";
 
 /** What the management API needs from the rest of the server. */
-export interface ManagementDeps {
+export interface ManagementDeps extends Pick<DashboardDeps, "graph" | "graphRates"> {
   /** Reads and deletes go to the store directly. */
   store: ResourceStore;
   /** Applies go through here: each document is parsed once, and that result is stored and translated. */
@@ -217,6 +218,7 @@ export function managementService(
 
   return {
     ...clusterHandlers(deps.clusters),
+    ...dashboardHandlers(deps),
     async apply(request) {
       if (request.documents.length > 0 && request.documentsJson.length > 0) {
         throw new ConnectError(

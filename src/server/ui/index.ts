@@ -4,10 +4,13 @@ import { existsSync } from "node:fs";
 import type { Timers } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
 import type { ApiHandler, IdTokenVerifier } from "../api/index.js";
+import { faviconSvg } from "./favicon.js";
 import { UiOidc, type UiOidcOptions } from "./oidc.js";
 import { answer, defaultUiDir, loadUiFiles, serveUiFile } from "./static.js";
 
 export { checkUiOidcOptions, type UiOidcOptions } from "./oidc.js";
+export { parseSessionKeyFile, SealingKeys } from "./sealed.js";
+export { MemorySignOuts, RedisSignOuts, type SignOuts } from "./signouts.js";
 export { contentSecurityPolicy, defaultUiDir } from "./static.js";
 
 export interface UiOptions {
@@ -28,14 +31,46 @@ export function createUi(options: UiOptions, deps: { logger: Logger; timers: Tim
   const dir = options.dir ?? defaultUiDir;
   let files: ReturnType<typeof loadUiFiles> | undefined;
   const config = JSON.stringify({ oidc: oidc !== undefined });
+  /**
+   * `POST /ui/oidc/logout` with the session as bearer token: signed out on every replica sharing
+   * the sign-outs. The token is read from the header, never a cookie, so no other site can sign a
+   * user out (or in).
+   */
+  const signOut: ApiHandler = (request, response) => {
+    if (request.method !== "POST") {
+      answer(response, 405, "sign out with POST\n", { allow: "POST" });
+      return;
+    }
+    if (!oidc) {
+      answer(response, 404, "this server has no OIDC sign-in (--ui-oidc-issuer)\n");
+      return;
+    }
+    const header = request.headers.authorization ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+    oidc.signOut(token).then(
+      () => answer(response, 204, ""),
+      (err: unknown) => {
+        deps.logger.warn({ err: String(err) }, "the dashboard's sign-out could not be recorded");
+        answer(response, 503, "the sign-out could not be recorded; try again\n");
+      },
+    );
+  };
   const handler: ApiHandler = (request, response) => {
     // The raw path, never normalized: `/ui/../x` must not become `/x`; files are found by name only.
     const raw = request.url ?? "/";
     const q = raw.indexOf("?");
     const pathname = q < 0 ? raw : raw.slice(0, q);
     const search = new URLSearchParams(q < 0 ? "" : raw.slice(q + 1));
+    if (pathname === "/ui/oidc/logout") {
+      signOut(request, response);
+      return;
+    }
     if (request.method !== "GET" && request.method !== "HEAD") {
       answer(response, 405, "the dashboard's files are read with GET\n", { allow: "GET, HEAD" });
+      return;
+    }
+    if (pathname === "/favicon.ico" || pathname === "/ui/favicon.svg") {
+      answer(response, 200, faviconSvg, { "content-type": "image/svg+xml", "cache-control": "public, max-age=86400" });
       return;
     }
     if (pathname === "/ui") {

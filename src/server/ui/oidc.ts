@@ -1,8 +1,11 @@
 // The dashboard's OIDC sign-in on the API port, with the ext-auth server's OIDC provider client
 // (discovery, keys, code exchange, ID token validation): /ui/oidc/login starts an authorization
-// code flow with PKCE, /ui/oidc/callback exchanges the code and hands the ID token to the page in
-// the URL fragment (never sent to a server, kept in sessionStorage); the page then calls the API
-// with it as its bearer token, and the API checks it here and maps its groups to a role.
+// code flow with PKCE (its state sealed in a cookie, so any replica can finish it),
+// /ui/oidc/callback exchanges the code, checks the ID token, maps its groups to a role and hands the
+// page a sealed session in the URL fragment (never sent to a server, kept in sessionStorage); the
+// page then calls the API with it as its bearer token, and any replica holding the session key
+// checks it here, without the provider. /ui/oidc/logout signs a session out on every replica that
+// shares the sign-outs (the management Redis).
 import { createHash, randomBytes } from "node:crypto";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { LRUCache } from "lru-cache";
@@ -14,7 +17,16 @@ import {
 } from "../../extauth/evaluators/oidc/index.js";
 import type { Timers } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
-import { type ApiCaller, type Identification, type IdTokenVerifier, type Role, roleOfGroups } from "../api/index.js";
+import {
+  type ApiCaller,
+  type Identification,
+  type IdTokenVerifier,
+  isRole,
+  type Role,
+  roleOfGroups,
+} from "../api/index.js";
+import { isSealed, SealingKeys } from "./sealed.js";
+import { MemorySignOuts, type SignOuts } from "./signouts.js";
 
 export interface UiOidcOptions {
   /** The provider's issuer URL (its discovery document is under it). */
@@ -28,12 +40,50 @@ export interface UiOidcOptions {
   groupsClaim?: string;
   /** Group → role; a user gets the highest of their groups' roles, and is refused without one. */
   groupRoles: ReadonlyMap<string, Role>;
+  /**
+   * Seal login state and sessions (`--ui-session-key-file`, shared by the replicas). Default: a
+   * random key of this process (one replica; its sessions end when it restarts).
+   */
+  sessionKeys?: SealingKeys;
+  /** Where sign-outs are kept (the management Redis for every replica). Default: this replica's memory. */
+  signOuts?: SignOuts;
+}
+
+/** A login in progress, sealed in the browser's login cookie. */
+interface LoginState {
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+  /** ms */
+  exp: number;
+}
+
+/** A signed-in session, sealed: the page's bearer token. */
+interface Session {
+  sid: string;
+  sub: string;
+  role: Role;
+  /** ms: the ID token's expiry. */
+  exp: number;
+}
+
+function isLoginState(value: unknown): value is LoginState {
+  const v = value as Partial<LoginState> | undefined;
+  return (
+    typeof v?.state === "string" &&
+    typeof v.nonce === "string" &&
+    typeof v.codeVerifier === "string" &&
+    typeof v.exp === "number"
+  );
+}
+
+function isSession(value: unknown): value is Session {
+  const v = value as Partial<Session> | undefined;
+  return typeof v?.sid === "string" && typeof v.sub === "string" && isRole(v.role) && Number.isFinite(v.exp);
 }
 
 /** A login waits this long for the provider to send the browser back. */
 const loginTimeoutMs = 10 * 60_000;
-/** Logins started and not finished, at most (the oldest is dropped). */
-const maxPendingLogins = 10_000;
 
 const jwtShape = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 /** The cookie holding the state of the login this browser started. */
@@ -65,7 +115,8 @@ export function checkUiOidcOptions(options: UiOidcOptions): void {
 export class UiOidc implements IdTokenVerifier {
   readonly #provider: OidcProviderClient;
   readonly #settings: OidcSettings;
-  readonly #pending = new Map<string, { nonce: string; codeVerifier: string; expiresAt: number }>();
+  readonly #keys: SealingKeys;
+  readonly #signOuts: SignOuts;
   /** Verified ID tokens by digest, until they expire: a page's calls verify one token once. */
   readonly #verified = new LRUCache<string, { caller: ApiCaller; expiresAt: number }>({ max: 10_000 });
 
@@ -77,6 +128,8 @@ export class UiOidc implements IdTokenVerifier {
     checkUiOidcOptions(options);
     this.#settings = settingsOf(options);
     this.#provider = new OidcProviderClient(this.#settings, timers, logger);
+    this.#keys = options.sessionKeys ?? SealingKeys.random();
+    this.#signOuts = options.signOuts ?? new MemorySignOuts(timers);
   }
 
   accepts(token: string): boolean {
@@ -84,6 +137,7 @@ export class UiOidc implements IdTokenVerifier {
   }
 
   async identify(token: string): Promise<Identification> {
+    if (isSealed(token)) return this.#identifySession(token);
     const key = createHash("sha256").update(token).digest("base64url");
     const now = this.timers.now();
     const cached = this.#verified.get(key);
@@ -94,27 +148,70 @@ export class UiOidc implements IdTokenVerifier {
     } catch (err) {
       return { refused: `the ID token is not valid: ${(err as Error).message}` };
     }
+    const identified = this.#callerOf(claims);
+    if ("caller" in identified)
+      this.#verified.set(key, { caller: identified.caller, expiresAt: Number(claims["exp"]) * 1_000 });
+    return identified;
+  }
+
+  /** The role an ID token's groups give (checked already), or why there is none. */
+  #callerOf(claims: Record<string, JsonValue>): Identification {
     const groupsClaim = this.options.groupsClaim ?? "groups";
     const role = roleOfGroups(groupsOf(claims, groupsClaim), this.options.groupRoles);
     const subject = String(claims["email"] ?? claims["sub"]);
     if (!role) return { refused: `${subject}: none of the groups in the ID token's ${groupsClaim} claim has a role` };
-    const caller: ApiCaller = { role, secrets: false, name: subject };
-    this.#verified.set(key, { caller, expiresAt: Number(claims["exp"]) * 1_000 });
+    return { caller: { role, secrets: false, name: subject } };
+  }
+
+  /** A sealed session: any replica with the key opens it; refused once expired or signed out. */
+  async #identifySession(token: string): Promise<Identification> {
+    const session = this.#keys.open("ui-session", token);
+    if (!isSession(session)) return { refused: "the session is not valid here (another session key, or forged)" };
+    if (session.exp <= this.timers.now()) return { refused: "the session expired: sign in again" };
+    let signedOut: boolean;
+    try {
+      signedOut = await this.#signOuts.signedOut(session.sid);
+    } catch (err) {
+      return { refused: `cannot check the session's sign-out: ${(err as Error).message}` };
+    }
+    if (signedOut) return { refused: "the session was signed out: sign in again" };
+    const caller: ApiCaller = { role: session.role, secrets: false, name: session.sub };
     return { caller };
   }
 
   /**
-   * Starts a login: the provider URL to send the browser to, and the cookie that binds the login
-   * to that browser (a callback carrying another browser's state is refused: no login CSRF).
+   * Signs out the session `token` on every replica sharing the sign-outs, until it would have
+   * expired. A token that is no valid session is ignored (nothing to sign out).
+   */
+  async signOut(token: string): Promise<void> {
+    const session = isSealed(token) ? this.#keys.open("ui-session", token) : undefined;
+    if (!isSession(session) || session.exp <= this.timers.now()) return;
+    await this.#signOuts.signOut(session.sid, session.exp);
+  }
+
+  /**
+   * Starts a login: the provider URL to send the browser to, and the cookie holding the login's
+   * state, sealed: the callback may reach any replica with the key, and a callback carrying
+   * another browser's state is refused (no login CSRF).
    */
   async startLogin(): Promise<{ location: string; cookie: string }> {
-    const location = await this.#loginUrl();
-    const state = new URL(location).searchParams.get("state") ?? "";
+    const { authorizationEndpoint } = await this.#provider.metadata();
+    const login: LoginState = {
+      state: randomBytes(24).toString("base64url"),
+      nonce: randomBytes(24).toString("base64url"),
+      codeVerifier: randomBytes(48).toString("base64url"),
+      exp: this.timers.now() + loginTimeoutMs,
+    };
+    const location = authorizationUrl(authorizationEndpoint, this.#settings, {
+      ...login,
+      returnTo: this.options.uiUrl,
+    });
     const secure = this.options.uiUrl.startsWith("https:") ? "; Secure" : "";
     const path = new URL(this.options.uiUrl).pathname;
+    const sealed = this.#keys.seal("ui-login", login);
     return {
       location,
-      cookie: `${loginCookie}=${state}; Path=${path}oidc/; Max-Age=${loginTimeoutMs / 1_000}; HttpOnly; SameSite=Lax${secure}`,
+      cookie: `${loginCookie}=${sealed}; Path=${path}oidc/; Max-Age=${loginTimeoutMs / 1_000}; HttpOnly; SameSite=Lax${secure}`,
     };
   }
 
@@ -123,44 +220,37 @@ export class UiOidc implements IdTokenVerifier {
     return `${loginCookie}=; Path=${new URL(this.options.uiUrl).pathname}oidc/; Max-Age=0; HttpOnly; SameSite=Lax`;
   }
 
-  async #loginUrl(): Promise<string> {
-    const { authorizationEndpoint } = await this.#provider.metadata();
-    const now = this.timers.now();
-    for (const [state, login] of this.#pending) {
-      if (login.expiresAt <= now || this.#pending.size >= maxPendingLogins) this.#pending.delete(state);
-    }
-    const login = {
-      state: randomBytes(24).toString("base64url"),
-      nonce: randomBytes(24).toString("base64url"),
-      codeVerifier: randomBytes(48).toString("base64url"),
-      returnTo: this.options.uiUrl,
-    };
-    this.#pending.set(login.state, { ...login, expiresAt: now + loginTimeoutMs });
-    return authorizationUrl(authorizationEndpoint, this.#settings, login);
-  }
-
   /**
    * Finishes a login: the code is exchanged and the ID token checked (nonce included) and given a
-   * role. Answers where to send the browser: the dashboard with the token, or with the error.
+   * role. Answers where to send the browser: the dashboard with a sealed session, or with the error.
    */
   async callback(query: URLSearchParams, cookieHeader: string | undefined): Promise<string> {
     const fail = (message: string) => `${this.options.uiUrl}#/signin?error=${encodeURIComponent(message)}`;
     const state = query.get("state") ?? "";
-    const bound = parseCookies(cookieHeader).get(loginCookie);
-    if (state === "" || bound !== state) return fail("the sign-in was not started in this browser");
-    const login = this.#pending.get(state);
-    this.#pending.delete(state);
+    const cookie = parseCookies(cookieHeader).get(loginCookie);
+    const login = cookie === undefined ? undefined : this.#keys.open("ui-login", cookie);
+    if (state === "" || !isLoginState(login) || login.state !== state) {
+      return fail("the sign-in was not started in this browser");
+    }
     if (query.get("error")) return fail(`the provider refused the sign-in: ${query.get("error")}`);
-    if (!login || login.expiresAt <= this.timers.now()) return fail("the sign-in expired or was not started here");
+    if (login.exp <= this.timers.now()) return fail("the sign-in expired: start again");
     const code = query.get("code");
     if (!code) return fail("the provider sent no code");
     try {
       const tokens = await this.#provider.exchangeCode(code, login.codeVerifier, AbortSignal.timeout(10_000));
       if (!tokens.idToken) return fail("the provider answered no ID token");
-      await this.#provider.validateIdToken(tokens.idToken, login.nonce);
-      const identified = await this.identify(tokens.idToken);
+      const claims = await this.#provider.validateIdToken(tokens.idToken, login.nonce);
+      const identified = this.#callerOf(claims);
       if ("refused" in identified) return fail(identified.refused);
-      return `${this.options.uiUrl}#/signin?id_token=${encodeURIComponent(tokens.idToken)}`;
+      const exp = Number(claims["exp"]) * 1_000;
+      if (!Number.isFinite(exp)) return fail("the provider's ID token has no expiry (exp)");
+      const session: Session = {
+        sid: randomBytes(18).toString("base64url"),
+        sub: identified.caller.name,
+        role: identified.caller.role,
+        exp,
+      };
+      return `${this.options.uiUrl}#/signin?session=${encodeURIComponent(this.#keys.seal("ui-session", session))}`;
     } catch (err) {
       return fail(`the sign-in failed: ${(err as Error).message}`);
     }

@@ -115,7 +115,12 @@ export function serveUiFile(
 }
 
 /** A small answer with the security headers (errors, redirects). */
-export function answer(response: ApiResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+export function answer(
+  response: ApiResponse,
+  status: number,
+  text: string | Buffer,
+  extra: Record<string, string> = {},
+): void {
   response.writeHead(status, {
     ...securityHeaders,
     "content-type": "text/plain; charset=utf-8",

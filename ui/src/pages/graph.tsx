@@ -1,34 +1,118 @@
-// Graph: gateways → route tables → destinations → clusters, policies as overlays. The drawing is
-// cytoscape in a lazily loaded chunk; a select lists every node for keyboards and screen readers,
-// and the side panel follows a route table to its routes and their policies.
+// Graph: gateways → route tables → destinations → clusters, policies as overlays. One `Graph`
+// call gives it whole; the drawing is cytoscape in a lazily loaded chunk; a select lists every node
+// for keyboards and screen readers, and the side panel follows a route table to its routes and
+// their policies. With Prometheus on the server, `GraphRates` labels the edges every few seconds.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { call, type Description, type Resource, refHref } from "../api";
+import { ApiError, call, refHref } from "../api";
 import { RefLink, Show, useLoad } from "../components";
-import { type GraphModel, graphModel } from "../graph-model";
+import { type GraphModel, type GraphRatesResponse, type GraphResponse, graphModel, rateLabel } from "../graph-model";
 import type { GraphView } from "../graph-view";
 import { useLive } from "../live";
 import { type Route, setQuery } from "../router";
 
 async function loadModel(): Promise<GraphModel> {
-  const { resources = [] } = await call<{ resources?: Resource[] }>("List", {});
-  const gateways = await Promise.all(
-    resources.filter((r) => r.ref.kind === "Gateway").map((r) => call<Description>("Describe", { ref: r.ref })),
-  );
-  return graphModel(gateways, resources);
+  return graphModel(await call<GraphResponse>("Graph", {}));
+}
+
+/** How often the edge rates are read again (the server's rate window is a minute). */
+const ratesEveryMs = 5_000;
+
+type Rates = { kind: "off" } | { kind: "unreachable"; message: string } | { kind: "ready"; rates: GraphRatesResponse };
+
+/** The edge rates, read now and every few seconds while the page is open. */
+function useRates(live: number): Rates | undefined {
+  const [rates, setRates] = useState<Rates | undefined>();
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const read = async () => {
+      try {
+        const answer = await call<GraphRatesResponse>("GraphRates", {});
+        if (!stopped) setRates({ kind: "ready", rates: answer });
+      } catch (err) {
+        if (stopped) return;
+        if (err instanceof ApiError && err.code === "failed_precondition") {
+          setRates({ kind: "off" });
+          return; // no Prometheus: nothing to poll
+        }
+        setRates({ kind: "unreachable", message: err instanceof Error ? err.message : String(err) });
+      }
+      if (!stopped) timer = setTimeout(() => void read(), ratesEveryMs);
+    };
+    void read();
+    return () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+    };
+  }, [live]);
+  return rates;
 }
 
 export function Graph(props: { route: Route }) {
   const live = useLive("resources");
   const loaded = useLoad(loadModel, [live]);
+  const rates = useRates(live);
   return (
     <main id="main" tabIndex={-1} class="graph-page">
       <h1>Graph</h1>
-      <Show loaded={loaded}>{(model) => <GraphCanvas model={model} route={props.route} />}</Show>
+      <Show loaded={loaded}>{(model) => <GraphCanvas model={model} route={props.route} rates={rates} />}</Show>
     </main>
   );
 }
 
-function GraphCanvas(props: { model: GraphModel; route: Route }) {
+function RatesNote(props: { rates: Rates | undefined }) {
+  const { rates } = props;
+  if (rates === undefined) return null;
+  if (rates.kind === "off") {
+    return <p class="muted">Start the server with --prometheus-url to see request rates on the edges.</p>;
+  }
+  if (rates.kind === "unreachable") {
+    return (
+      <p class="error-text" role="status">
+        Edge rates: {rates.message}
+      </p>
+    );
+  }
+  return null;
+}
+
+function RatesTable(props: { model: GraphModel; rates: GraphRatesResponse }) {
+  const edges = props.rates.edges ?? [];
+  const edgeOf = new Map(props.model.edges.map((e) => [e.id, e]));
+  return (
+    <section aria-labelledby="rates-heading">
+      <h2 id="rates-heading">Edge rates</h2>
+      {edges.length === 0 ? (
+        <p class="muted">No series for these edges in the last {props.rates.windowSeconds ?? 60} s.</p>
+      ) : (
+        <table class="edge-rates">
+          <caption class="visually-hidden">Requests per second and error ratio per edge</caption>
+          <thead>
+            <tr>
+              <th scope="col">from</th>
+              <th scope="col">to</th>
+              <th scope="col">rate</th>
+            </tr>
+          </thead>
+          <tbody>
+            {edges.map((r) => {
+              const edge = edgeOf.get(r.edge);
+              return (
+                <tr key={r.edge}>
+                  <td>{edge ? edge.source : r.edge}</td>
+                  <td>{edge ? edge.target : ""}</td>
+                  <td>{rateLabel(r)}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+function GraphCanvas(props: { model: GraphModel; route: Route; rates: Rates | undefined }) {
   const container = useRef<HTMLDivElement>(null);
   const view = useRef<GraphView | undefined>(undefined);
   const [renderMs, setRenderMs] = useState<number | undefined>();
@@ -54,6 +138,13 @@ function GraphCanvas(props: { model: GraphModel; route: Route }) {
   useEffect(() => {
     if (selected) view.current?.select(selected);
   }, [selected]);
+  const shownRates = props.rates?.kind === "ready" ? props.rates.rates : undefined;
+  // Drawn once the view exists (its chunk loads lazily) and whenever new rates arrive.
+  useEffect(() => {
+    if (!view.current || !container.current) return;
+    view.current.showRates(shownRates ?? {});
+    container.current.dataset["rated"] = String(shownRates?.edges?.length ?? 0);
+  }, [shownRates, renderMs, props.model]);
   const node = props.model.nodes.find((n) => n.id === selected);
   const routes = props.model.routes.get(selected) ?? [];
   return (
@@ -63,12 +154,14 @@ function GraphCanvas(props: { model: GraphModel; route: Route }) {
           {props.model.nodes.length} nodes, {props.model.edges.length} edges
           {renderMs !== undefined && `, drawn in ${renderMs} ms`}. Solid: traffic; dashed: policies.
         </p>
+        <RatesNote rates={props.rates} />
         <div
           ref={container}
           class="graph"
           role="img"
           aria-label="Graph of gateways, route tables, destinations, clusters and policies"
         />
+        {shownRates && <RatesTable model={props.model} rates={shownRates} />}
       </div>
       <aside aria-labelledby="node-heading">
         <h2 id="node-heading">Node</h2>

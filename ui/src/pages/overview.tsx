@@ -1,47 +1,37 @@
-// Overview: every count links to the list behind it.
-import {
-  ApiError,
-  type Cluster,
-  call,
-  type DataPlaneRates,
-  type Insight,
-  type ProxyClient,
-  type Resource,
-} from "../api";
-import { Show, stateName, useLoad } from "../components";
+// Overview: one cheap `Overview` call (counts only) for the numbers, and the data-plane rates
+// (Prometheus, possibly slow) beside it without holding the page. Every count links to its list.
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, call, type DataPlaneRates } from "../api";
+import { Show, useLoad } from "../components";
 import { useLive } from "../live";
 
-interface Counts {
-  resources: Resource[];
-  clients: ProxyClient[];
-  insights: Insight[];
-  clusters: Cluster[] | undefined;
-  /** Undefined without --prometheus-url; a string when Prometheus did not answer. */
-  rates: DataPlaneRates | string | undefined;
+interface KindCounts {
+  kind: string;
+  total?: number;
+  accepted?: number;
+  warning?: number;
+  invalid?: number;
+  failed?: number;
+  pending?: number;
 }
 
-async function loadCounts(): Promise<Counts> {
-  const [list, proxies, insights, clusters, rates] = await Promise.all([
-    call<{ resources?: Resource[] }>("List", {}),
-    call<{ clients?: ProxyClient[] }>("ListProxies", {}),
-    call<{ insights?: Insight[] }>("ListInsights", {}),
-    // A server without the relay has no workload clusters to list.
-    call<{ clusters?: Cluster[] }>("ListClusters", {}).catch((err: unknown) => {
-      if (err instanceof ApiError && err.code === "failed_precondition") return undefined;
-      throw err;
-    }),
-    call<DataPlaneRates>("DataPlaneRates", {}).catch((err: unknown) => {
-      if (err instanceof ApiError && err.code === "failed_precondition") return undefined;
-      return err instanceof ApiError ? err.message : String(err);
-    }),
-  ]);
-  return {
-    resources: list.resources ?? [],
-    clients: proxies.clients ?? [],
-    insights: (insights.insights ?? []).filter((i) => !i.silenced),
-    clusters: clusters?.clusters,
-    rates,
-  };
+/** `Overview`'s answer as proto3 JSON (zeros left out). */
+interface Counts {
+  proxies?: { connected?: number; inSync?: number; pending?: number; nacking?: number };
+  /** Absent without a relay (--relay-port). */
+  clusters?: { registered?: number; connected?: number; stale?: number };
+  insights?: { error?: number; warning?: number; info?: number; redis?: number };
+  resources?: KindCounts[];
+}
+
+const loadCounts = () => call<Counts>("Overview", {});
+
+/** Undefined without --prometheus-url; a string when Prometheus did not answer. */
+async function loadRates(): Promise<DataPlaneRates | string | undefined> {
+  return call<DataPlaneRates>("DataPlaneRates", {}).catch((err: unknown) => {
+    if (err instanceof ApiError && err.code === "failed_precondition") return undefined;
+    return err instanceof ApiError ? err.message : String(err);
+  });
 }
 
 function Stat(props: { label: string; value: number; href: string; tone?: "bad" | "warn" | undefined }) {
@@ -94,43 +84,44 @@ function Rates(props: { rates: DataPlaneRates | string | undefined }) {
 }
 
 const states = ["accepted", "warning", "invalid", "failed", "pending"] as const;
+const severities = [
+  ["error", "ERROR", "bad"],
+  ["warning", "WARNING", "warn"],
+  ["info", "INFO", undefined],
+] as const;
+
+/** The data-plane rates are a Prometheus query: read every half minute, not on every live change. */
+const ratesEveryMs = 30_000;
+
+function useTick(everyMs: number): number {
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((t) => t + 1), everyMs);
+    return () => clearInterval(timer);
+  }, [everyMs]);
+  return tick;
+}
 
 export function Overview() {
   const live = useLive("resources", "proxies", "insights");
   const loaded = useLoad(loadCounts, [live]);
+  const rates = useLoad(loadRates, [useTick(ratesEveryMs)]);
   return (
     <main id="main" tabIndex={-1}>
       <h1>Overview</h1>
       <Show loaded={loaded}>
         {(c) => {
-          const kinds = [...new Set(c.resources.map((r) => r.ref.kind))].sort();
-          const byKindState = (kind: string, state: string) =>
-            c.resources.filter((r) => r.ref.kind === kind && stateName(r.status?.state) === state).length;
-          const severities = ["ERROR", "WARNING", "INFO"] as const;
-          const redis = c.insights.filter((i) => (i.name ?? "").startsWith("Redis"));
+          const p = c.proxies ?? {};
+          const i = c.insights ?? {};
           return (
             <>
               <section aria-labelledby="proxies-heading">
                 <h2 id="proxies-heading">Proxies</h2>
                 <div class="stats">
-                  <Stat label="connected" value={c.clients.length} href="#/proxies" />
-                  <Stat
-                    label="in sync"
-                    value={c.clients.filter((p) => !p.nacked && !p.pending).length}
-                    href="#/proxies?state=in-sync"
-                  />
-                  <Stat
-                    label="pending"
-                    value={c.clients.filter((p) => !p.nacked && (p.pending ?? 0) > 0).length}
-                    href="#/proxies?state=pending"
-                    tone="warn"
-                  />
-                  <Stat
-                    label="NACKing"
-                    value={c.clients.filter((p) => (p.nacked ?? 0) > 0).length}
-                    href="#/proxies?state=nacking"
-                    tone="bad"
-                  />
+                  <Stat label="connected" value={p.connected ?? 0} href="#/proxies" />
+                  <Stat label="in sync" value={p.inSync ?? 0} href="#/proxies?state=in-sync" />
+                  <Stat label="pending" value={p.pending ?? 0} href="#/proxies?state=pending" tone="warn" />
+                  <Stat label="NACKing" value={p.nacking ?? 0} href="#/proxies?state=nacking" tone="bad" />
                 </div>
               </section>
               <section aria-labelledby="clusters-heading">
@@ -139,39 +130,44 @@ export function Overview() {
                   <p class="muted">This server runs no relay (--relay-port): no workload clusters.</p>
                 ) : (
                   <div class="stats">
-                    <Stat label="registered" value={c.clusters.length} href="#/clusters" />
-                    <Stat
-                      label="connected"
-                      value={c.clusters.filter((x) => x.connected).length}
-                      href="#/clusters?state=connected"
-                    />
-                    <Stat
-                      label="stale"
-                      value={c.clusters.filter((x) => x.stale).length}
-                      href="#/clusters?state=stale"
-                      tone="warn"
-                    />
+                    <Stat label="registered" value={c.clusters.registered ?? 0} href="#/clusters" />
+                    <Stat label="connected" value={c.clusters.connected ?? 0} href="#/clusters?state=connected" />
+                    <Stat label="stale" value={c.clusters.stale ?? 0} href="#/clusters?state=stale" tone="warn" />
                   </div>
                 )}
               </section>
               <section aria-labelledby="rates-heading">
                 <h2 id="rates-heading">Data plane decisions</h2>
-                <Rates rates={c.rates} />
+                {rates.kind === "ready" ? (
+                  <Rates rates={rates.value} />
+                ) : (
+                  <p class="muted" aria-busy={rates.kind === "loading"}>
+                    {rates.kind === "loading" ? "Reading Prometheus…" : `Prometheus: ${rates.error.message}`}
+                  </p>
+                )}
               </section>
               <section aria-labelledby="insights-heading">
                 <h2 id="insights-heading">Insights</h2>
                 <div class="stats">
-                  {severities.map((s) => (
+                  {severities.map(([key, severity, tone]) => (
                     <Stat
-                      key={s}
-                      label={s.toLowerCase()}
-                      value={c.insights.filter((i) => i.severity === s).length}
-                      href={`#/insights?severity=${s}`}
-                      tone={s === "ERROR" ? "bad" : s === "WARNING" ? "warn" : undefined}
+                      key={key}
+                      label={key}
+                      value={i[key] ?? 0}
+                      href={`#/insights?severity=${severity}`}
+                      tone={tone}
                     />
                   ))}
-                  <Stat label="Redis problems" value={redis.length} href="#/insights?q=Redis" tone="bad" />
+                  <Stat label="Redis problems" value={i.redis ?? 0} href="#/insights?q=Redis" tone="bad" />
                 </div>
+                <p class="muted">
+                  Redis:{" "}
+                  {(i.redis ?? 0) === 0 ? (
+                    "healthy (no Redis insight active)"
+                  ) : (
+                    <a href="#/insights?q=Redis">see the Redis insights</a>
+                  )}
+                </p>
               </section>
               <section aria-labelledby="resources-heading">
                 <h2 id="resources-heading">Resources</h2>
@@ -189,17 +185,15 @@ export function Overview() {
                     </tr>
                   </thead>
                   <tbody>
-                    {kinds.map((kind) => (
-                      <tr key={kind}>
-                        <th scope="row">{kind}</th>
+                    {(c.resources ?? []).map((k) => (
+                      <tr key={k.kind}>
+                        <th scope="row">{k.kind}</th>
                         <td>
-                          <a href={`#/resources?kind=${kind}`}>
-                            {c.resources.filter((r) => r.ref.kind === kind).length}
-                          </a>
+                          <a href={`#/resources?kind=${k.kind}`}>{k.total ?? 0}</a>
                         </td>
                         {states.map((s) => (
                           <td key={s}>
-                            <a href={`#/resources?kind=${kind}&status=${s}`}>{byKindState(kind, s)}</a>
+                            <a href={`#/resources?kind=${k.kind}&status=${s}`}>{k[s] ?? 0}</a>
                           </td>
                         ))}
                       </tr>

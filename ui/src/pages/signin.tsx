@@ -1,5 +1,5 @@
 // Sign-in: the API token (kept in this tab's sessionStorage), or OIDC through the server's login,
-// which comes back here with the ID token in the fragment.
+// which comes back here with a sealed session in the fragment.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, call, signIn, signOut } from "../api";
 import { ErrorBox } from "../components";
@@ -39,11 +39,11 @@ export function SignIn(props: { route: Route; onSignedIn: () => void }) {
   };
 
   useEffect(() => {
-    const idToken = props.route.query.get("id_token");
-    if (idToken) {
+    const session = props.route.query.get("session");
+    if (session) {
       // Out of the address bar and history before anything else.
       history.replaceState(null, "", "#/signin");
-      void tryToken(idToken);
+      void tryToken(session);
     }
   }, []);
 
