@@ -75,6 +75,27 @@ func bootstrap(i int) []byte {
 	return out
 }
 
+// Each channel's last dial of each backend address, for the measure answer.
+type dialKey struct {
+	client, target int
+	addr           string
+}
+
+var (
+	ports   map[string]string
+	dialsMu sync.Mutex
+	dials   = map[dialKey]time.Time{}
+)
+
+func dialer(client, target int) func(context.Context, string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		dialsMu.Lock()
+		dials[dialKey{client, target, addr}] = time.Now()
+		dialsMu.Unlock()
+		return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}
+}
+
 // backendOf makes one call and returns the backend that answered, or "" on an error.
 func backendOf(conn *grpc.ClientConn) string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -92,7 +113,10 @@ func backendOf(conn *grpc.ClientConn) string {
 func main() {
 	flag.Parse()
 	out := json.NewEncoder(os.Stdout)
-	_ = out.Encode(map[string]int{"a": backend("a"), "b": backend("b")})
+	ports = map[string]string{}
+	a, b := backend("a"), backend("b")
+	ports["a"], ports["b"] = fmt.Sprintf("127.0.0.1:%d", a), fmt.Sprintf("127.0.0.1:%d", b)
+	_ = out.Encode(map[string]int{"a": a, "b": b})
 	// conns[client][target]
 	var conns [][]*grpc.ClientConn
 	in := bufio.NewScanner(os.Stdin)
@@ -116,6 +140,7 @@ func main() {
 				for t := range *targets {
 					conn, err := grpc.NewClient(fmt.Sprintf("xds:///t%d.bench", t),
 						grpc.WithTransportCredentials(insecure.NewCredentials()),
+						grpc.WithContextDialer(dialer(i, t)),
 						grpc.WithResolvers([]resolver.Builder{builder}...))
 					if err != nil {
 						panic(err)
@@ -160,7 +185,18 @@ func main() {
 				}()
 			}
 			wg.Wait()
-			_ = out.Encode(map[string]any{"ms": ms})
+			// When each channel began dialing the expected backend (ms after began, -1 if it did not): where
+			// the Go client's own work (route, cluster and endpoints applied) ends and connecting begins.
+			dialMs := make([]float64, len(conns))
+			dialsMu.Lock()
+			for i := range conns {
+				dialMs[i] = -1
+				if at, ok := dials[dialKey{i, target, ports[cmd.Expect]}]; ok && at.After(began) {
+					dialMs[i] = float64(at.Sub(began).Microseconds()) / 1000
+				}
+			}
+			dialsMu.Unlock()
+			_ = out.Encode(map[string]any{"ms": ms, "dialMs": dialMs, "began": float64(began.UnixMicro()) / 1000})
 		}
 	}
 }

@@ -25,7 +25,15 @@ import { parseRefKey, type RejectedDocument, refKey } from "../resources/index.j
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
 import { type TrustAuthority, trustService } from "../trust/index.js";
-import { type AckTable, SnapshotCache, startXdsServer, type XdsLimits, type XdsServer } from "../xds/index.js";
+import {
+  type AckTable,
+  combineHooks,
+  SnapshotCache,
+  startXdsServer,
+  type XdsHooks,
+  type XdsLimits,
+  type XdsServer,
+} from "../xds/index.js";
 import {
   type ApiLimits,
   checkApiTokens,
@@ -94,6 +102,8 @@ export interface ManagementServerOptions {
   apiTls?: TlsFiles;
   /** Bounds on the xDS port across all client connections. */
   xdsLimits?: XdsLimits;
+  /** More xDS stream hooks, called after the server's own (an observer's: bench/xds-propagation traces with them). */
+  xdsHooks?: XdsHooks;
   /** Serve agents (`gantry agent`) on a relay port: their clusters' discovery in, their translated output out. */
   relay?: {
     port: number;
@@ -237,26 +247,29 @@ export async function startManagementServer(options: ManagementServerOptions): P
     clock,
     ...(xdsTls ? { tls: xdsTls } : {}),
     ...(options.xdsLimits ? { limits: options.xdsLimits } : {}),
-    hooks: {
-      onStreamOpen: (stream) => {
-        publisher.nodeConnected(stream.node, stream.group);
-        insights.tracker.onStreamOpen(stream);
-        statusChanged("proxies");
+    hooks: combineHooks(
+      {
+        onStreamOpen: (stream) => {
+          publisher.nodeConnected(stream.node, stream.group);
+          insights.tracker.onStreamOpen(stream);
+          statusChanged("proxies");
+        },
+        onStreamClose: (stream) => {
+          publisher.nodeDisconnected(stream.node, stream.group);
+          insights.tracker.onStreamClose(stream);
+          statusChanged("proxies");
+        },
+        onAck: () => {
+          insights.tracker.onAck();
+          statusChanged("proxies");
+        },
+        onNack: () => {
+          insights.tracker.onNack();
+          statusChanged("proxies");
+        },
       },
-      onStreamClose: (stream) => {
-        publisher.nodeDisconnected(stream.node, stream.group);
-        insights.tracker.onStreamClose(stream);
-        statusChanged("proxies");
-      },
-      onAck: () => {
-        insights.tracker.onAck();
-        statusChanged("proxies");
-      },
-      onNack: () => {
-        insights.tracker.onNack();
-        statusChanged("proxies");
-      },
-    },
+      options.xdsHooks ?? {},
+    ),
   }).catch((err: unknown) => {
     xdsTls?.stop();
     apiTls?.stop();
