@@ -59,6 +59,15 @@ import { createUi, type UiOptions } from "./ui/index.js";
 /** How often the agents connected to a replica are recorded in the cluster registry. */
 const clusterReportIntervalMs = 2_000;
 
+/**
+ * Resolves after the xDS pushes a publish scheduled have been handed to their connections and sent:
+ * streams push on `setImmediate`, and Node's HTTP/2 sessions send what they were given on a native
+ * immediate of the next loop turn, so two turns of the check phase.
+ */
+function pushesWritten(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
 export interface ManagementServerOptions {
   store: ResourceStore;
   host: string;
@@ -328,6 +337,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
       return;
     }
     span?.setAttribute("gantry.revision", snapshot.revision);
+    /** From the start to the publish, without what waits for the pushes after it. */
+    let publishedMs: number | undefined;
     try {
       const { resources, rejected } = parseSnapshot(snapshot);
       const translating = span?.child("translate", { "gantry.resources": resources.length });
@@ -354,6 +365,10 @@ export async function startManagementServer(options: ManagementServerOptions): P
       publishedRevision = snapshot.revision;
       publishedLoads = loads;
       ready = true;
+      publishedMs = performance.now() - started;
+      // What follows (statuses to Kubernetes, metrics, insights, history) is not needed by the
+      // proxies: it waits until the pushes this publish scheduled are written.
+      await pushesWritten();
       kube?.published();
       metrics.revision.set(snapshot.revision);
       metrics.statuses.reset();
@@ -367,7 +382,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
         {
           revision: snapshot.revision,
           gateways: translation.groups.length,
-          ms: Math.round(performance.now() - started),
+          ms: Math.round(publishedMs),
         },
         "published",
       );
@@ -380,7 +395,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       span?.fail(err instanceof Error ? err.message : String(err));
       throw err;
     } finally {
-      metrics.translationSeconds.observe((performance.now() - started) / 1000);
+      metrics.translationSeconds.observe((publishedMs ?? performance.now() - started) / 1000);
       span?.end();
     }
   };
@@ -535,7 +550,13 @@ export async function startManagementServer(options: ManagementServerOptions): P
       // A write reported stored is translated even if its event is lost (the watch resubscribing).
       apply: async (resources) => {
         const result = await desired.apply(resources);
-        if (result.changed.length > 0) debounce.trigger();
+        if (result.changed.length > 0) {
+          debounce.trigger();
+          // The caller's report (a translation of its own) comes after this change is published and
+          // its pushes are written, when that happens at once: it is not on the way to the proxies.
+          await debounce.imminentRun();
+          await pushesWritten();
+        }
         return result;
       },
     },
