@@ -6,8 +6,11 @@
 //
 //	{"op":"start"}                          make the clients and channels; answer once every channel has
 //	                                        made a call: {"ready":true,"ms":...}
-//	{"op":"measure","target":T,"expect":B}  from now, call T on every client every -poll until backend B
-//	                                        answers; answer {"ms":[per client, -1 if not within -deadline]}
+//	{"op":"measure","target":T,"expect":B}  from now, call T on every client until backend B answers:
+//	                                        every -poll, and every -poll-after-dial once the client's
+//	                                        channel to T dialed B (no call reaches B before that dial, so
+//	                                        this only spares the calls that cannot succeed yet); answer
+//	                                        {"ms":[per client, -1 if not within -deadline], "dialMs":[...]}
 package main
 
 import (
@@ -31,11 +34,12 @@ import (
 )
 
 var (
-	xdsAddr  = flag.String("xds", "127.0.0.1:18000", "the xDS server")
-	clients  = flag.Int("clients", 100, "xDS clients, each with its own node id and ADS stream")
-	targets  = flag.Int("targets", 20, "targets t0.bench … each client has a channel to")
-	poll     = flag.Duration("poll", 5*time.Millisecond, "how often each client calls while measuring")
-	deadline = flag.Duration("deadline", 10*time.Second, "how long a measurement waits for a client")
+	xdsAddr       = flag.String("xds", "127.0.0.1:18000", "the xDS server")
+	clients       = flag.Int("clients", 100, "xDS clients, each with its own node id and ADS stream")
+	targets       = flag.Int("targets", 20, "targets t0.bench … each client has a channel to")
+	poll          = flag.Duration("poll", 5*time.Millisecond, "how often each client calls while measuring, until its channel dials the expected backend")
+	pollAfterDial = flag.Duration("poll-after-dial", 5*time.Millisecond, "how often each client calls once its channel dialed the expected backend")
+	deadline      = flag.Duration("deadline", 10*time.Second, "how long a measurement waits for a client")
 )
 
 type command struct {
@@ -87,11 +91,37 @@ var (
 	dials   = map[dialKey]time.Time{}
 )
 
+// dialSignals wakes a measuring client when its channel dials: one buffered slot, never blocking the dial.
+var dialSignals = map[dialKey]chan struct{}{}
+
+func dialSignal(key dialKey) chan struct{} {
+	dialsMu.Lock()
+	defer dialsMu.Unlock()
+	signal, ok := dialSignals[key]
+	if !ok {
+		signal = make(chan struct{}, 1)
+		dialSignals[key] = signal
+	}
+	return signal
+}
+
+func dialedSince(key dialKey, since time.Time) bool {
+	dialsMu.Lock()
+	defer dialsMu.Unlock()
+	at, ok := dials[key]
+	return ok && at.After(since)
+}
+
 func dialer(client, target int) func(context.Context, string) (net.Conn, error) {
 	return func(ctx context.Context, addr string) (net.Conn, error) {
+		key := dialKey{client, target, addr}
 		dialsMu.Lock()
-		dials[dialKey{client, target, addr}] = time.Now()
+		dials[key] = time.Now()
 		dialsMu.Unlock()
+		select {
+		case dialSignal(key) <- struct{}{}:
+		default:
+		}
 		return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	}
 }
@@ -175,12 +205,20 @@ func main() {
 				go func() {
 					defer wg.Done()
 					ms[i] = -1
+					key := dialKey{i, target, ports[cmd.Expect]}
 					for time.Since(began) < *deadline {
 						if backendOf(conns[i][target]) == cmd.Expect {
 							ms[i] = float64(time.Since(began).Microseconds()) / 1000
 							return
 						}
-						time.Sleep(*poll)
+						if dialedSince(key, began) {
+							time.Sleep(*pollAfterDial)
+							continue
+						}
+						select {
+						case <-dialSignal(key):
+						case <-time.After(*poll):
+						}
 					}
 				}()
 			}
