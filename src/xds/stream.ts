@@ -90,7 +90,10 @@ export abstract class XdsStream implements BudgetedWriter {
       ...(this.credential === undefined ? {} : { credential: this.credential }),
     };
     this.#unwatch = this.context.cache.watch(group, (_published, changes) => {
-      if (changes === undefined || this.affectedBy(changes)) this.schedulePush();
+      // A publish tells each stream once, so its pass needs no coalescing: it runs as soon as the
+      // publishing code returns, before the event loop reads more requests (a fleet's ACKs, read
+      // first, held the writes back by milliseconds).
+      if (changes === undefined || this.affectedBy(changes)) this.#schedule(queueMicrotask);
     });
     this.context.hooks.onStreamOpen(this.info);
     return this.info;
@@ -116,10 +119,16 @@ export abstract class XdsStream implements BudgetedWriter {
     return `${this.#id}-${this.#nonces}`;
   }
 
+  /** After a request: on the check phase, so that the requests read in the same turn make one pass. */
   protected schedulePush(): void {
+    this.#schedule(setImmediate);
+  }
+
+  /** One pass at a time: a pass already due covers what asks for another. */
+  #schedule(defer: (pass: () => void) => unknown): void {
     if (this.#pushScheduled || this.#closed || !this.info) return;
     this.#pushScheduled = true;
-    setImmediate(() => {
+    defer(() => {
       this.#pushScheduled = false;
       this.#pushNow();
     });

@@ -182,6 +182,28 @@ describe("a publish wakes only the streams it concerns", () => {
     });
   }
 
+  it("a publish's pass runs as soon as the publishing code returns, before the event loop reads more", async () => {
+    const cache = new SnapshotCache();
+    const { context, passes } = countingContext(cache);
+    cache.setSnapshot(
+      "go-client",
+      fleetView(() => "a"),
+    );
+    const { stream, written, ackAll } = sotwTargetStream(context, 3);
+    await passesRun();
+    ackAll();
+    await passesRun();
+    passes.clear();
+    cache.setSnapshot(
+      "go-client",
+      fleetView((t) => (t === 3 ? "b" : "a")),
+    );
+    expect(written).toHaveLength(0); // not within the publishing code itself
+    await Promise.resolve(); // one microtask turn: no timer, no check phase
+    expect(passes.get(stream)).toBe(1);
+    expect(written.map((r) => r.typeUrl)).toEqual([TypeUrl.route]);
+  });
+
   it("a stream whose snapshot is first published, or cleared, is woken whatever it subscribes to", async () => {
     const cache = new SnapshotCache();
     const { context, passes } = countingContext(cache);
