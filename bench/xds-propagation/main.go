@@ -6,8 +6,11 @@
 //
 //	{"op":"start"}                          make the clients and channels; answer once every channel has
 //	                                        made a call: {"ready":true,"ms":...}
-//	{"op":"measure","target":T,"expect":B}  from now, call T on every client every -poll until backend B
-//	                                        answers; answer {"ms":[per client, -1 if not within -deadline]}
+//	{"op":"measure","target":T,"expect":B}  from now, call T on every client until backend B answers:
+//	                                        every -poll, and every -poll-after-dial once the client's
+//	                                        channel to T dialed B (no call reaches B before that dial, so
+//	                                        this only spares the calls that cannot succeed yet); answer
+//	                                        {"ms":[per client, -1 if not within -deadline], "dialMs":[...]}
 package main
 
 import (
@@ -31,11 +34,12 @@ import (
 )
 
 var (
-	xdsAddr  = flag.String("xds", "127.0.0.1:18000", "the xDS server")
-	clients  = flag.Int("clients", 100, "xDS clients, each with its own node id and ADS stream")
-	targets  = flag.Int("targets", 20, "targets t0.bench … each client has a channel to")
-	poll     = flag.Duration("poll", 5*time.Millisecond, "how often each client calls while measuring")
-	deadline = flag.Duration("deadline", 10*time.Second, "how long a measurement waits for a client")
+	xdsAddr       = flag.String("xds", "127.0.0.1:18000", "the xDS server")
+	clients       = flag.Int("clients", 100, "xDS clients, each with its own node id and ADS stream")
+	targets       = flag.Int("targets", 20, "targets t0.bench … each client has a channel to")
+	poll          = flag.Duration("poll", 5*time.Millisecond, "how often each client calls while measuring, until its channel dials the expected backend")
+	pollAfterDial = flag.Duration("poll-after-dial", 5*time.Millisecond, "how often each client calls once its channel dialed the expected backend")
+	deadline      = flag.Duration("deadline", 10*time.Second, "how long a measurement waits for a client")
 )
 
 type command struct {
@@ -75,6 +79,53 @@ func bootstrap(i int) []byte {
 	return out
 }
 
+// Each channel's last dial of each backend address, for the measure answer.
+type dialKey struct {
+	client, target int
+	addr           string
+}
+
+var (
+	ports   map[string]string
+	dialsMu sync.Mutex
+	dials   = map[dialKey]time.Time{}
+)
+
+// dialSignals wakes a measuring client when its channel dials: one buffered slot, never blocking the dial.
+var dialSignals = map[dialKey]chan struct{}{}
+
+func dialSignal(key dialKey) chan struct{} {
+	dialsMu.Lock()
+	defer dialsMu.Unlock()
+	signal, ok := dialSignals[key]
+	if !ok {
+		signal = make(chan struct{}, 1)
+		dialSignals[key] = signal
+	}
+	return signal
+}
+
+func dialedSince(key dialKey, since time.Time) bool {
+	dialsMu.Lock()
+	defer dialsMu.Unlock()
+	at, ok := dials[key]
+	return ok && at.After(since)
+}
+
+func dialer(client, target int) func(context.Context, string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		key := dialKey{client, target, addr}
+		dialsMu.Lock()
+		dials[key] = time.Now()
+		dialsMu.Unlock()
+		select {
+		case dialSignal(key) <- struct{}{}:
+		default:
+		}
+		return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}
+}
+
 // backendOf makes one call and returns the backend that answered, or "" on an error.
 func backendOf(conn *grpc.ClientConn) string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -92,7 +143,10 @@ func backendOf(conn *grpc.ClientConn) string {
 func main() {
 	flag.Parse()
 	out := json.NewEncoder(os.Stdout)
-	_ = out.Encode(map[string]int{"a": backend("a"), "b": backend("b")})
+	ports = map[string]string{}
+	a, b := backend("a"), backend("b")
+	ports["a"], ports["b"] = fmt.Sprintf("127.0.0.1:%d", a), fmt.Sprintf("127.0.0.1:%d", b)
+	_ = out.Encode(map[string]int{"a": a, "b": b})
 	// conns[client][target]
 	var conns [][]*grpc.ClientConn
 	in := bufio.NewScanner(os.Stdin)
@@ -116,6 +170,7 @@ func main() {
 				for t := range *targets {
 					conn, err := grpc.NewClient(fmt.Sprintf("xds:///t%d.bench", t),
 						grpc.WithTransportCredentials(insecure.NewCredentials()),
+						grpc.WithContextDialer(dialer(i, t)),
 						grpc.WithResolvers([]resolver.Builder{builder}...))
 					if err != nil {
 						panic(err)
@@ -150,17 +205,36 @@ func main() {
 				go func() {
 					defer wg.Done()
 					ms[i] = -1
+					key := dialKey{i, target, ports[cmd.Expect]}
 					for time.Since(began) < *deadline {
 						if backendOf(conns[i][target]) == cmd.Expect {
 							ms[i] = float64(time.Since(began).Microseconds()) / 1000
 							return
 						}
-						time.Sleep(*poll)
+						if dialedSince(key, began) {
+							time.Sleep(*pollAfterDial)
+							continue
+						}
+						select {
+						case <-dialSignal(key):
+						case <-time.After(*poll):
+						}
 					}
 				}()
 			}
 			wg.Wait()
-			_ = out.Encode(map[string]any{"ms": ms})
+			// When each channel began dialing the expected backend (ms after began, -1 if it did not): where
+			// the Go client's own work (route, cluster and endpoints applied) ends and connecting begins.
+			dialMs := make([]float64, len(conns))
+			dialsMu.Lock()
+			for i := range conns {
+				dialMs[i] = -1
+				if at, ok := dials[dialKey{i, target, ports[cmd.Expect]}]; ok && at.After(began) {
+					dialMs[i] = float64(at.Sub(began).Microseconds()) / 1000
+				}
+			}
+			dialsMu.Unlock()
+			_ = out.Encode(map[string]any{"ms": ms, "dialMs": dialMs, "began": float64(began.UnixMicro()) / 1000})
 		}
 	}
 }

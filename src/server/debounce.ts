@@ -34,6 +34,8 @@ export class Debouncer {
   #running: Promise<void> | undefined;
   #pendingAfterRun = false;
   #stopped = false;
+  /** Told when the run in progress, or the leading run about to start, has ended. */
+  #afterRun: Array<() => void> = [];
 
   constructor(run: () => Promise<void>, options: DebounceOptions) {
     this.#run = run;
@@ -64,6 +66,15 @@ export class Debouncer {
     this.#timer = this.#timers.setTimeout(() => this.#fire(), delay);
   }
 
+  /**
+   * Resolves once the run in progress, or the leading run about to start, has ended; at once when
+   * neither is (a change in a burst waits for calm, and a caller should not wait with it).
+   */
+  imminentRun(): Promise<void> {
+    if (!this.#leadingDue && this.#running === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.#afterRun.push(resolve));
+  }
+
   /** Runs now if anything is pending, and resolves when no run is in progress. */
   async flush(): Promise<void> {
     if (this.#timer !== undefined) {
@@ -78,6 +89,13 @@ export class Debouncer {
     this.#leadingDue = false;
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#tellAfterRun();
+  }
+
+  #tellAfterRun(): void {
+    const waiting = this.#afterRun;
+    this.#afterRun = [];
+    for (const resolve of waiting) resolve();
   }
 
   #fire(): void {
@@ -91,6 +109,7 @@ export class Debouncer {
       })
       .finally(() => {
         this.#running = undefined;
+        this.#tellAfterRun();
         if (this.#pendingAfterRun) {
           this.#pendingAfterRun = false;
           this.trigger();

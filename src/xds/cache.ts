@@ -2,7 +2,7 @@ import type { XdsResource } from "../envoy/index.js";
 import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { Clock } from "../lib/clock.js";
 import { systemClock } from "../lib/clock.js";
-import { Snapshot } from "./snapshot.js";
+import { changesBetween, Snapshot, type SnapshotChanges } from "./snapshot.js";
 
 /** Which view a node gets: nodes that map to the same group share one snapshot. */
 export type NodeGroupOf = (node: Node) => string;
@@ -17,7 +17,11 @@ export interface PublishedSnapshot {
   readonly changedAt: ReadonlyMap<string, number>;
 }
 
-export type SnapshotListener = (published: PublishedSnapshot | undefined) => void;
+/**
+ * Told of every publish for a group: `changes` says what differs from the group's previous snapshot;
+ * undefined when there was none (or the group was cleared), so that everything may have changed.
+ */
+export type SnapshotListener = (published: PublishedSnapshot | undefined, changes: SnapshotChanges | undefined) => void;
 
 export interface SnapshotCacheOptions {
   nodeGroupOf?: NodeGroupOf;
@@ -34,6 +38,11 @@ export class SnapshotCache {
   readonly #clock: Clock;
   readonly #published = new Map<string, PublishedSnapshot>();
   readonly #listeners = new Map<string, Set<SnapshotListener>>();
+  /**
+   * Changes by previous and next snapshot: the groups of a fleet share snapshot objects (the publisher
+   * merges once per selection), so one publish is compared once, not once per group.
+   */
+  readonly #changes = new WeakMap<Snapshot, WeakMap<Snapshot, SnapshotChanges>>();
 
   constructor(options: SnapshotCacheOptions = {}) {
     this.groupOf = options.nodeGroupOf ?? groupByNodeId;
@@ -55,7 +64,21 @@ export class SnapshotCache {
     }
     const published: PublishedSnapshot = { snapshot: next, changedAt };
     this.#published.set(group, published);
-    this.#notify(group, published);
+    this.#notify(group, published, previous && this.#changesBetween(previous.snapshot, next));
+  }
+
+  #changesBetween(previous: Snapshot, next: Snapshot): SnapshotChanges {
+    let byNext = this.#changes.get(previous);
+    if (!byNext) {
+      byNext = new WeakMap();
+      this.#changes.set(previous, byNext);
+    }
+    let changes = byNext.get(next);
+    if (!changes) {
+      changes = changesBetween(previous, next);
+      byNext.set(next, changes);
+    }
+    return changes;
   }
 
   /** Replaces the resources of one type in a group's snapshot, keeping the other types. */
@@ -66,7 +89,7 @@ export class SnapshotCache {
 
   /** Forgets a group's snapshot; its clients keep what they have and get nothing new. */
   clearSnapshot(group: string): void {
-    if (this.#published.delete(group)) this.#notify(group, undefined);
+    if (this.#published.delete(group)) this.#notify(group, undefined, undefined);
   }
 
   snapshot(group: string): PublishedSnapshot | undefined {
@@ -92,7 +115,7 @@ export class SnapshotCache {
     };
   }
 
-  #notify(group: string, published: PublishedSnapshot | undefined): void {
-    for (const listener of this.#listeners.get(group) ?? []) listener(published);
+  #notify(group: string, published: PublishedSnapshot | undefined, changes: SnapshotChanges | undefined): void {
+    for (const listener of this.#listeners.get(group) ?? []) listener(published, changes);
   }
 }

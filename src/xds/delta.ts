@@ -3,8 +3,8 @@ import type { DeltaDiscoveryRequest } from "../gen/envoy/service/discovery/v3/di
 import type { PublishedSnapshot } from "./cache.js";
 import { withNonce } from "./encoding.js";
 import type { Push, StreamInfo } from "./hooks.js";
-import type { Snapshot } from "./snapshot.js";
-import { type StreamContext, type StreamTransport, XdsStream } from "./stream.js";
+import type { Snapshot, SnapshotChanges } from "./snapshot.js";
+import { type StreamContext, type StreamTransport, subscriptionsTouched, XdsStream } from "./stream.js";
 
 /** What one delta stream knows about one type URL. */
 interface TypeState {
@@ -148,6 +148,10 @@ export class DeltaStream extends XdsStream {
       });
     }
     this.schedulePush();
+  }
+
+  protected affectedBy(changes: SnapshotChanges): boolean {
+    return subscriptionsTouched(this.#types, changes);
   }
 
   protected push(info: StreamInfo, published: PublishedSnapshot): void {

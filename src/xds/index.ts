@@ -19,7 +19,18 @@ export {
 } from "./cache.js";
 export { type AcceptedConfig, type SubscribeOptions, XdsClient, type XdsClientOptions } from "./client.js";
 export { consistencyProblems } from "./consistency.js";
-export type { Ack, Held, Nack, Push, Request, StreamInfo, StreamKind, Subscription, XdsHooks } from "./hooks.js";
+export {
+  type Ack,
+  combineHooks,
+  type Held,
+  type Nack,
+  type Push,
+  type Request,
+  type StreamInfo,
+  type StreamKind,
+  type Subscription,
+  type XdsHooks,
+} from "./hooks.js";
 export {
   addXdsServices,
   defaultXdsPort,
@@ -30,5 +41,5 @@ export {
   type XdsServerOptions,
   type XdsStatus,
 } from "./server.js";
-export { Snapshot, SnapshotError, versionOfSet } from "./snapshot.js";
+export { changesBetween, Snapshot, type SnapshotChanges, SnapshotError, versionOfSet } from "./snapshot.js";
 export { type ProxyStatus, ProxyStatusBoard, type TypeStatus } from "./status.js";

@@ -83,3 +83,24 @@ export class Snapshot {
 }
 
 const emptyVersion = versionOfSet([]);
+
+/**
+ * What differs from one snapshot to the next: per type whose version changed, the names added, removed
+ * or at another version. A stream none of whose subscribed names is among them has nothing to send.
+ */
+export type SnapshotChanges = ReadonlyMap<string, ReadonlySet<string>>;
+
+/** The changes from `previous` to `next` (types at equal versions are not looked into). */
+export function changesBetween(previous: Snapshot, next: Snapshot): SnapshotChanges {
+  const changes = new Map<string, ReadonlySet<string>>();
+  for (const typeUrl of new Set([...previous.typeUrls, ...next.typeUrls])) {
+    if (previous.version(typeUrl) === next.version(typeUrl)) continue;
+    const before = previous.resources(typeUrl);
+    const after = next.resources(typeUrl);
+    const names = new Set<string>();
+    for (const [name, resource] of after) if (before.get(name)?.version !== resource.version) names.add(name);
+    for (const name of before.keys()) if (!after.has(name)) names.add(name);
+    changes.set(typeUrl, names);
+  }
+  return changes;
+}

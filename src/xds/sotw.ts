@@ -3,8 +3,8 @@ import type { DiscoveryRequest } from "../gen/envoy/service/discovery/v3/discove
 import type { PublishedSnapshot } from "./cache.js";
 import { withNonce } from "./encoding.js";
 import type { Push, StreamInfo } from "./hooks.js";
-import { type Snapshot, versionOfSet } from "./snapshot.js";
-import { type StreamContext, type StreamTransport, XdsStream } from "./stream.js";
+import { type Snapshot, type SnapshotChanges, versionOfSet } from "./snapshot.js";
+import { type StreamContext, type StreamTransport, subscriptionsTouched, XdsStream } from "./stream.js";
 
 /** What one SotW stream knows about one type URL. */
 interface TypeState {
@@ -181,6 +181,10 @@ export class SotwStream extends XdsStream {
     state.acked = keep(state.acked);
     // A resumed client's holdings are unknown (only its version is): it keeps the version it gave.
     if (state.sentVersion !== undefined && !state.resumed) state.sentVersion = versionOfSet(state.sent.values());
+  }
+
+  protected affectedBy(changes: SnapshotChanges): boolean {
+    return subscriptionsTouched(this.#types, changes);
   }
 
   protected push(info: StreamInfo, published: PublishedSnapshot): void {

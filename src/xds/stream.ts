@@ -8,6 +8,7 @@ import type { ResponseEncodings } from "./encoding.js";
 import type { Holdings } from "./holdings.js";
 import type { Push, StreamInfo, StreamKind, XdsHooks } from "./hooks.js";
 import type { Selections } from "./selections.js";
+import type { SnapshotChanges } from "./snapshot.js";
 import type { BudgetedWriter, WriteBudget } from "./write-budget.js";
 
 /** What every protocol stream needs from the server around it. */
@@ -88,7 +89,12 @@ export abstract class XdsStream implements BudgetedWriter {
       openedAt: this.context.clock.now(),
       ...(this.credential === undefined ? {} : { credential: this.credential }),
     };
-    this.#unwatch = this.context.cache.watch(group, () => this.schedulePush());
+    this.#unwatch = this.context.cache.watch(group, (_published, changes) => {
+      // A publish tells each stream once, so its pass needs no coalescing: it runs as soon as the
+      // publishing code returns, before the event loop reads more requests (a fleet's ACKs, read
+      // first, held the writes back by milliseconds).
+      if (changes === undefined || this.affectedBy(changes)) this.#schedule(queueMicrotask);
+    });
     this.context.hooks.onStreamOpen(this.info);
     return this.info;
   }
@@ -113,10 +119,16 @@ export abstract class XdsStream implements BudgetedWriter {
     return `${this.#id}-${this.#nonces}`;
   }
 
+  /** After a request: on the check phase, so that the requests read in the same turn make one pass. */
   protected schedulePush(): void {
+    this.#schedule(setImmediate);
+  }
+
+  /** One pass at a time: a pass already due covers what asks for another. */
+  #schedule(defer: (pass: () => void) => unknown): void {
     if (this.#pushScheduled || this.#closed || !this.info) return;
     this.#pushScheduled = true;
-    setImmediate(() => {
+    defer(() => {
       this.#pushScheduled = false;
       this.#pushNow();
     });
@@ -169,6 +181,15 @@ export abstract class XdsStream implements BudgetedWriter {
   /** Writes what changed for this client, in push order, at most one unanswered response per type. */
   protected abstract push(info: StreamInfo, published: PublishedSnapshot): void;
 
+  /**
+   * Whether a publish changed a resource this stream subscribes to (a wildcard: any of its type). A
+   * stream it did not touch is not woken: in a fleet subscribing per target (Go and C-core gRPC open an
+   * ADS stream per target), a change to one target's routes concerns one stream in twenty. What a
+   * stream still owes its client for other reasons (new names, a NACK, clusters kept stale) is pushed
+   * on the request that made it due.
+   */
+  protected abstract affectedBy(changes: SnapshotChanges): boolean;
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -180,4 +201,20 @@ export abstract class XdsStream implements BudgetedWriter {
   get closed(): boolean {
     return this.#closed;
   }
+}
+
+/** Whether `changes` touch a subscription of one of `types`: a wildcard one to a changed type, or a changed name. */
+export function subscriptionsTouched(
+  types: ReadonlyMap<string, { readonly wildcard: boolean; readonly names: ReadonlySet<string> }>,
+  changes: SnapshotChanges,
+): boolean {
+  for (const [typeUrl, names] of changes) {
+    const state = types.get(typeUrl);
+    if (!state) continue;
+    if (state.wildcard) return true;
+    // Iterate the smaller set: a change to one route against a stream's many names, or the reverse.
+    const [few, many] = names.size <= state.names.size ? [names, state.names] : [state.names, names];
+    for (const name of few) if (many.has(name)) return true;
+  }
+  return false;
 }

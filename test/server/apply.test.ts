@@ -234,6 +234,40 @@ describe("applyResources", () => {
   });
 });
 
+describe("applyResources: the write goes first", () => {
+  const web = resources(destination("web"));
+  const table = (matcher: string) =>
+    resources(gateway() + shop(forward("home", matcher), "\n  gateways: [{ name: gw }]"));
+
+  it("stores the change before the report's translation, which it does not wait for", async () => {
+    const store = new MemoryStore();
+    const desired = new DesiredState(store);
+    const order: string[] = [];
+    const translator = new Translator();
+    const translating = translator.translate.bind(translator);
+    translator.translate = (...args) => {
+      order.push("translate");
+      return translating(...args);
+    };
+    const deps = {
+      store,
+      translator,
+      desired: {
+        read: desired.read.bind(desired),
+        apply: async (applied: readonly Resource[]) => {
+          const result = await desired.apply(applied);
+          order.push("stored");
+          return result;
+        },
+      },
+    };
+    const report = await applyResources(deps, [...web, ...table("{ prefix: / }")], false);
+    expect(order[0]).toBe("stored");
+    expect(order.filter((step) => step === "translate").length).toBeGreaterThan(0);
+    expect(report.results.every((r) => r.status.state === State.ACCEPTED)).toBe(true);
+  });
+});
+
 describe("applyResources: names an agent's Destinations hold", () => {
   const discovered = {
     apiVersion: "gantry/v1",

@@ -121,4 +121,42 @@ describe("Debouncer", () => {
     await settle();
     expect(runs).toEqual([0, 130, 630]);
   });
+
+  it("imminentRun waits for a leading run or one in progress, never for a burst's run", async () => {
+    const timers = new ManualClock(0);
+    const runs: number[] = [];
+    let release: (() => void) | undefined;
+    const debounce = new Debouncer(
+      async () => {
+        runs.push(timers.now());
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      },
+      { quietMs: 100, maxDelayMs: 1_000, leading: true, timers },
+    );
+    let waited = false;
+    await debounce.imminentRun(); // nothing due: at once
+    debounce.trigger();
+    const leading = debounce.imminentRun().then(() => {
+      waited = true;
+    });
+    timers.advance(0);
+    await settle();
+    expect(runs).toEqual([0]);
+    expect(waited).toBe(false); // the run started and has not ended
+    release?.();
+    await leading;
+    expect(waited).toBe(true);
+    // Right after a run, a change is part of a burst: its run waits for calm, and imminentRun does not.
+    timers.advance(10);
+    debounce.trigger();
+    let burstWaited = false;
+    await debounce.imminentRun().then(() => {
+      burstWaited = true;
+    });
+    expect(burstWaited).toBe(true);
+    expect(runs).toEqual([0]);
+    debounce.stop();
+  });
 });

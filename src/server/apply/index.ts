@@ -44,11 +44,13 @@ export interface ApplyReport {
 
 /**
  * Applies checked resources, all or none, and reports on each. The report's translation is made
- * before anything is written, from the store's resources with these in place of theirs, by the
+ * from the store's resources as read before the write, with these in place of theirs, by the
  * report's translator, which first translates the store as it is: so a resource it rejects is said
  * to keep its last accepted version, as the server will say. (Its last accepted versions can only
  * differ from the server's for a route table rejected in the store, where a dry run since may have
  * shown it an accepted version the server never had; only that table's own messages can differ.)
+ * It is made after the write, so the change does not wait for it on its way to proxies (the server's
+ * `desired.apply` resolves once the change is published, when that happens at once).
  */
 export async function applyResources(
   deps: ApplyDeps,
@@ -63,7 +65,6 @@ export async function applyResources(
   const taken = discoveredNamesTaken(before.resources, resources);
   if (taken.length > 0) throw new ApplyRefused(`rejected, nothing was applied:\n${taken.join("\n")}`);
   const stored = deps.desired.read(before);
-  const translation = translateWith(deps.translator, stored, resources);
   let plan = planApply(before.resources, resources.map(resourceToDocument));
   let revision = before.revision;
   if (!dryRun) {
@@ -71,6 +72,7 @@ export async function applyResources(
     plan = settleApply(plan, written.changed);
     revision = written.revision;
   }
+  const translation = translateWith(deps.translator, stored, resources);
   const warnings = applyWarnings(overlay(stored.resources, resources), translation);
   return {
     revision,
