@@ -1,0 +1,105 @@
+// Where a product's OpenAPI document comes from, and reading it: inline, a file, or the upstream's
+// schema URL.
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { OpenApiSource } from "../gen/gantry/v1/portal_pb.js";
+
+/** Where a source is, as messages name it: the field and its value. */
+export function describeSource(source: OpenApiSource | undefined): string {
+  switch (source?.source.case) {
+    case "inline":
+      return "spec.openapi.inline";
+    case "file":
+      return `spec.openapi.file ${source.source.value}`;
+    case "url":
+      return `spec.openapi.url ${source.source.value.url}`;
+    default:
+      return "spec.openapi";
+  }
+}
+
+/**
+ * A source's identity, the key its check is kept under: an inline document by its content's
+ * SHA-256, a file by its path, a URL by itself and its refresh interval. Undefined for no source. The same in the
+ * translator (which looks checks up) and at the edge (which makes them).
+ */
+export function sourceKey(source: OpenApiSource | undefined): string | undefined {
+  switch (source?.source.case) {
+    case "inline":
+      return `inline:${createHash("sha256").update(source.source.value).digest("hex")}`;
+    case "file":
+      return `file:${source.source.value}`;
+    case "url":
+      // With its interval: a source read on another schedule is another source.
+      return `url:${refreshMsOf(source, 0)}:${source.source.value.url}`;
+    default:
+      return undefined;
+  }
+}
+
+export interface ReadOptions {
+  /** Relative `file` sources are read from here. */
+  baseDir: string;
+  /** Bound on one schema URL fetch. Default 5 s. */
+  fetchTimeoutMs?: number;
+  /** Largest document read, in bytes. Default 8 MiB. */
+  maxBytes?: number;
+}
+
+export const defaultMaxDocumentBytes = 8 * 1024 * 1024;
+
+/** A source's text, or why it cannot be read (naming the source). Never throws. */
+export async function readSource(
+  source: OpenApiSource | undefined,
+  options: ReadOptions,
+): Promise<{ text: string } | { problem: string } | undefined> {
+  const where = describeSource(source);
+  const maxBytes = options.maxBytes ?? defaultMaxDocumentBytes;
+  let text: string;
+  try {
+    switch (source?.source.case) {
+      case "inline":
+        text = source.source.value;
+        break;
+      case "file":
+        text = await readFile(resolve(options.baseDir, source.source.value), "utf8");
+        break;
+      case "url": {
+        const response = await fetch(source.source.value.url, {
+          signal: AbortSignal.timeout(options.fetchTimeoutMs ?? 5_000),
+          headers: { accept: "application/json, application/yaml, text/yaml, */*" },
+        });
+        if (!response.ok) throw new Error(`answered HTTP ${response.status}`);
+        const length = Number(response.headers.get("content-length") ?? "0");
+        if (length > maxBytes) {
+          await response.body?.cancel();
+          return { problem: `${where}: larger than ${maxBytes} bytes` };
+        }
+        text = await response.text();
+        break;
+      }
+      default:
+        return undefined;
+    }
+  } catch (err) {
+    return { problem: `${where}: cannot read: ${(err as Error).message}` };
+  }
+  if (Buffer.byteLength(text) > maxBytes) return { problem: `${where}: larger than ${maxBytes} bytes` };
+  return { text };
+}
+
+/** How often a source is read again: a URL's refresh interval (default 5 minutes); inline never. */
+export function refreshMsOf(source: OpenApiSource | undefined, fileRefreshMs: number): number {
+  switch (source?.source.case) {
+    case "url": {
+      const interval = source.source.value.refreshInterval;
+      if (!interval) return 5 * 60_000;
+      return Number(interval.seconds) * 1_000 + Math.floor(interval.nanos / 1e6);
+    }
+    case "file":
+      return fileRefreshMs;
+    default:
+      return Number.POSITIVE_INFINITY;
+  }
+}
