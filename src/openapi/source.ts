@@ -2,7 +2,7 @@
 // schema URL.
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { resolve, sep } from "node:path";
 import type { OpenApiSource } from "../gen/gantry/v1/portal_pb.js";
 
 /** Where a source is, as messages name it: the field and its value. */
@@ -39,7 +39,7 @@ export function sourceKey(source: OpenApiSource | undefined): string | undefined
 }
 
 export interface ReadOptions {
-  /** Relative `file` sources are read from here. */
+  /** `file` sources are read from here, and only under it. */
   baseDir: string;
   /** Bound on one schema URL fetch. Default 5 s. */
   fetchTimeoutMs?: number;
@@ -62,9 +62,14 @@ export async function readSource(
       case "inline":
         text = source.source.value;
         break;
-      case "file":
-        text = await readFile(resolve(options.baseDir, source.source.value), "utf8");
+      case "file": {
+        // Only under the base directory: a resource must not make Gantry read (and quote) its other files.
+        const base = resolve(options.baseDir);
+        const path = resolve(base, source.source.value);
+        if (!path.startsWith(base + sep)) return { problem: `${where}: outside ${base}; only files under it are read` };
+        text = await readFile(path, "utf8");
         break;
+      }
       case "url": {
         const response = await fetch(source.source.value.url, {
           signal: AbortSignal.timeout(options.fetchTimeoutMs ?? 5_000),

@@ -102,4 +102,22 @@ describe("OpenApiChecks", () => {
     ]);
     checks.stop();
   });
+
+  it("reads files only under its base directory", async () => {
+    const checks = new OpenApiChecks({
+      baseDir: "/tmp/gantry-openapi-base",
+      timers: new ManualClock(),
+      onChange: () => undefined,
+    });
+    const sources = ["../etc/passwd", "/etc/passwd"].map((file) =>
+      create(OpenApiSourceSchema, { source: { case: "file", value: file } }),
+    );
+    checks.track(sources);
+    await waitFor(() => checks.results().size === 2, { what: "both checks" });
+    expect(sources.map((s) => checks.results().get(sourceKey(s) as string)?.problems)).toEqual([
+      ["spec.openapi.file ../etc/passwd: outside /tmp/gantry-openapi-base; only files under it are read"],
+      ["spec.openapi.file /etc/passwd: outside /tmp/gantry-openapi-base; only files under it are read"],
+    ]);
+    checks.stop();
+  });
 });
