@@ -76,12 +76,9 @@ export async function readSource(
           headers: { accept: "application/json, application/yaml, text/yaml, */*" },
         });
         if (!response.ok) throw new Error(`answered HTTP ${response.status}`);
-        const length = Number(response.headers.get("content-length") ?? "0");
-        if (length > maxBytes) {
-          await response.body?.cancel();
-          return { problem: `${where}: larger than ${maxBytes} bytes` };
-        }
-        text = await response.text();
+        const body = await readAtMost(response, maxBytes);
+        if (body === undefined) return { problem: `${where}: larger than ${maxBytes} bytes` };
+        text = body;
         break;
       }
       default:
@@ -92,6 +89,25 @@ export async function readSource(
   }
   if (Buffer.byteLength(text) > maxBytes) return { problem: `${where}: larger than ${maxBytes} bytes` };
   return { text };
+}
+
+/** A response's body as text, or undefined (and the rest not read) once it passes `maxBytes`. */
+async function readAtMost(response: Response, maxBytes: number): Promise<string | undefined> {
+  if (Number(response.headers.get("content-length") ?? "0") > maxBytes || !response.body) {
+    await response.body?.cancel();
+    return response.body ? undefined : "";
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      // Leaving the loop cancels the stream: a server streaming without end is not read further.
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** How often a source is read again: a URL's refresh interval (default 5 minutes); inline never. */

@@ -120,4 +120,36 @@ describe("OpenApiChecks", () => {
     ]);
     checks.stop();
   });
+
+  it("stops reading a schema URL past the size bound, even without a content-length", async () => {
+    const endless = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/yaml" });
+      const write = () => {
+        // Writes until the reader hangs up.
+        while (res.write(`# ${"x".repeat(1_000)}\n`));
+        res.once("drain", write);
+      };
+      write();
+    });
+    await new Promise<void>((resolve) => endless.listen(0, "127.0.0.1", resolve));
+    const endlessUrl = `http://127.0.0.1:${(endless.address() as AddressInfo).port}/openapi.yaml`;
+    const checks = new OpenApiChecks({
+      baseDir: ".",
+      maxBytes: 64 * 1024,
+      timers: new ManualClock(),
+      onChange: () => undefined,
+    });
+    try {
+      const source = create(OpenApiSourceSchema, { source: { case: "url", value: { url: endlessUrl } } });
+      checks.track([source]);
+      await waitFor(() => checks.results().size === 1, { what: "the bounded read" });
+      expect(checks.results().get(sourceKey(source) as string)?.problems).toEqual([
+        `spec.openapi.url ${endlessUrl}: larger than 65536 bytes`,
+      ]);
+    } finally {
+      checks.stop();
+      endless.closeAllConnections();
+      await new Promise((resolve) => endless.close(resolve));
+    }
+  });
 });
