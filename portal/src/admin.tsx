@@ -1,6 +1,15 @@
 // Administrators: subscriptions waiting for approval, and every API's status and OpenAPI findings.
-import { portalApi } from "./api.js";
+import { type AdminApi, portalApi } from "./api.js";
 import { useLoad } from "./pages.js";
+
+/**
+ * The management server's status and this portal's own reading of the document, once each: both
+ * check the same document (the status names coverage warnings under `spec.openapi`).
+ */
+function findings(api: AdminApi): string[] {
+  const own = [...api.openapi.problems, ...api.openapi.warnings.map((w) => `spec.openapi: ${w}`)];
+  return [...new Set([...(api.status?.messages ?? []), ...own])];
+}
 
 export function Admin() {
   const subs = useLoad(portalApi.subscriptions, []);
@@ -32,7 +41,7 @@ export function Admin() {
               {api.status?.state ?? "status unknown"}
             </p>
             <ul>
-              {[...(api.status?.messages ?? []), ...api.openapi.problems, ...api.openapi.warnings].map((m) => (
+              {findings(api).map((m) => (
                 <li key={m}>{m}</li>
               ))}
             </ul>

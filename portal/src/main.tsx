@@ -2,7 +2,7 @@
 import { render } from "preact";
 import { useEffect } from "preact/hooks";
 import { Admin } from "./admin.js";
-import { type Branding, portalApi } from "./api.js";
+import { type Branding, type Me, portalApi } from "./api.js";
 import { Apps } from "./apps.js";
 import { Catalogue, Plans, Product, useLoad } from "./pages.js";
 import { onLinkClick, usePath } from "./router.js";
@@ -17,13 +17,22 @@ function applyBranding(branding: Branding | undefined): void {
 function Page({ path }: { path: string }) {
   const me = useLoad(portalApi.me, []);
   const product = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path);
+  // The product page lays out its own: its API reference needs the full width, outside `.page`.
   if (product)
     return (
       <Product id={`${decodeURIComponent(product[1] ?? "")}/${decodeURIComponent(product[2] ?? "")}`} me={me.value} />
     );
+  return (
+    <div class="page">
+      <PageContent path={path} me={me.value} />
+    </div>
+  );
+}
+
+function PageContent({ path, me }: { path: string; me: Me | undefined }) {
   if (path === "/plans") return <Plans />;
   if (path === "/apps") {
-    if (me.value && !me.value.signedIn) {
+    if (me && !me.signedIn) {
       return (
         <p>
           <a href="/login?return=/apps" data-reload>
@@ -33,7 +42,7 @@ function Page({ path }: { path: string }) {
         </p>
       );
     }
-    return me.value ? <Apps /> : <p>Loading…</p>;
+    return me ? <Apps /> : <p>Loading…</p>;
   }
   if (path === "/admin") return <Admin />;
   return <Catalogue />;
@@ -54,7 +63,7 @@ function Shell() {
       <a class="skip" href="#main">
         Skip to content
       </a>
-      <header>
+      <header class="site-header">
         <a href="/" class="brand">
           {branding?.logoUrl ? <img src={branding.logoUrl} alt="" height={32} /> : null}
           <span>{branding?.title ?? "Developer portal"}</span>
@@ -86,7 +95,7 @@ function Shell() {
           )}
         </nav>
       </header>
-      <main id="main" tabIndex={-1}>
+      <main id="main" class="site-main" tabIndex={-1}>
         <Page path={path} />
       </main>
     </div>

@@ -75,29 +75,30 @@ function PlanTable({ plans }: { plans: Plan[] }) {
 export function Product({ id, me }: { id: string; me: Me | undefined }) {
   const api = useLoad<Api>(() => portalApi.api(id), [id]);
   const plans = useLoad(portalApi.plans, []);
-  if (api.error) return <p role="alert">{api.error}</p>;
-  if (!api.value) return <p>Loading…</p>;
+  if (api.error || !api.value)
+    return <div class="page">{api.error ? <p role="alert">{api.error}</p> : <p>Loading…</p>}</div>;
   const offered = (plans.value ?? []).filter((p) => api.value?.plans.includes(p.id));
   return (
     <>
-      <h1>
-        {api.value.title} <span class="muted">{api.value.version}</span>
-      </h1>
-      <p>{api.value.description}</p>
-      <h2>Plans</h2>
-      <PlanTable plans={offered} />
-      <p>
-        {me?.signedIn ? (
-          <a class="button" href={`/apps?product=${encodeURIComponent(id)}`}>
-            Create an app for this API
-          </a>
-        ) : (
-          <a class="button" href={`/login?return=${encodeURIComponent(location.pathname)}`} data-reload>
-            Sign in to get a key
-          </a>
-        )}
-      </p>
-      <h2>Reference</h2>
+      <div class="page">
+        <h1>
+          {api.value.title} <span class="muted">{api.value.version}</span>
+        </h1>
+        <p>{api.value.description}</p>
+        <h2>Plans</h2>
+        <PlanTable plans={offered} />
+        <p>
+          {me?.signedIn ? (
+            <a class="button" href={`/apps?product=${encodeURIComponent(id)}`}>
+              Create an app for this API
+            </a>
+          ) : (
+            <a class="button" href={`/login?return=${encodeURIComponent(location.pathname)}`} data-reload>
+              Sign in to get a key
+            </a>
+          )}
+        </p>
+      </div>
       <ApiReference schemaUrl={`/portal/v1/apis/${apiPath(id)}/schema`} />
     </>
   );

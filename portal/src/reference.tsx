@@ -23,6 +23,11 @@ function loadScalar(): Promise<ScalarGlobal> {
   return loading;
 }
 
+/** The portal's primary colour (its branding), for the reference's accent. */
+function accent(): string {
+  return getComputedStyle(document.documentElement).getPropertyValue("--primary").trim() || "#1f5fbf";
+}
+
 export function ApiReference({ schemaUrl }: { schemaUrl: string }) {
   const host = useRef<HTMLDivElement>(null);
   const [error, setError] = useState<string>();
@@ -39,8 +44,14 @@ export function ApiReference({ schemaUrl }: { schemaUrl: string }) {
           hideClientButton: true,
           hideDownloadButton: false,
           showDeveloperTools: "never",
-          // The classic layout is one column: it fits inside the page rather than taking the whole window.
-          layout: "classic",
+          // Scalar's own layout (sidebar of operations, content column) in a full-width container of
+          // its own: squeezed into the page's column, its content collapsed to a sliver.
+          layout: "modern",
+          showSidebar: true,
+          // The portal is light; the reference follows it, in the portal's colour.
+          forceDarkModeState: "light",
+          hideDarkModeToggle: true,
+          customCss: `.scalar-app { --scalar-color-accent: ${accent()}; }`,
           agent: { disabled: true },
           telemetry: false,
         });
@@ -52,7 +63,10 @@ export function ApiReference({ schemaUrl }: { schemaUrl: string }) {
     };
   }, [schemaUrl]);
   return (
-    <section aria-label="API reference" class="reference">
+    <section aria-labelledby="reference-heading" class="reference">
+      <h2 id="reference-heading" class="reference-heading">
+        Reference
+      </h2>
       {error ? <p role="alert">{error}</p> : null}
       <div ref={host} data-testid="api-reference" />
     </section>

@@ -1,9 +1,9 @@
 // The portal's REST API under /portal/v1 (its OpenAPI document: api-document.ts; docs/portal.md).
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { coverageWarnings, operationsOf } from "../openapi/index.js";
 import { apiDocument } from "./api-document.js";
 import { type App, AppConflict, AppNotFound, type AppStore } from "./apps.js";
 import { type Catalogue, canSee, isAdmin, type ProductView, visibleProducts } from "./catalogue.js";
-import { coverageWarnings } from "./coverage.js";
 import { HttpError, readJsonBody, sendJson, stringField } from "./http.js";
 import type { Developer } from "./identity.js";
 import type { OpenApiDocuments } from "./openapi.js";
@@ -111,13 +111,11 @@ export function portalApi(deps: PortalApiDeps): (segments: string[], ...args: Pa
       if (sub === undefined) return appJson(app);
       if (sub === "keys") return { keys: app.keys };
       if (sub === "usage") {
-        return {
-          plan: app.plan,
-          keys: app.keys.map((k) => ({
-            id: k.id,
-            ...(deps.usage?.usage(k.id) ?? { points: [], requests: 0, rejected: 0 }),
-          })),
-        };
+        const keys = [];
+        for (const k of app.keys) {
+          keys.push({ id: k.id, ...((await deps.usage?.usage(k.id)) ?? { points: [], requests: 0, rejected: 0 }) });
+        }
+        return { plan: app.plan, keys };
       }
       throw new HttpError(404, `no such resource: apps/${id}/${sub}`);
     },
@@ -146,7 +144,9 @@ export function portalApi(deps: PortalApiDeps): (segments: string[], ...args: Pa
             openapi: {
               problems: loaded.problems,
               warnings:
-                loaded.document && loaded.problems.length === 0 ? coverageWarnings(loaded.document, tables) : [],
+                loaded.document && loaded.problems.length === 0
+                  ? coverageWarnings(operationsOf(loaded.document), tables)
+                  : [],
             },
           });
         }

@@ -6,8 +6,7 @@
 export { apiDocument } from "./api-document.js";
 export { type App, AppStore } from "./apps.js";
 export { buildCatalogue, type Catalogue, canSee, type ResourceStatusView, visibleProducts } from "./catalogue.js";
-export { coverageWarnings, operationsOf } from "./coverage.js";
 export { type Developer, defaultIdentityHeaders, parseGroups } from "./identity.js";
-export { checkDocument, OpenApiDocuments } from "./openapi.js";
+export { OpenApiDocuments } from "./openapi.js";
 export { type Portal, type PortalOptions, type PortalState, startPortal } from "./server.js";
 export { parseKeyCounters, UsageRecorder } from "./usage.js";

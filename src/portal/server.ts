@@ -88,6 +88,7 @@ export async function startPortal(options: PortalOptions): Promise<Portal> {
   const usage = options.rateLimitMetricsUrl
     ? new UsageRecorder({
         metricsUrl: options.rateLimitMetricsUrl,
+        redis: options.redis,
         intervalMs: options.usageIntervalMs,
         keep: 360,
         timers,

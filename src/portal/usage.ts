@@ -1,11 +1,13 @@
 // Usage per key and plan, over time, from the rate-limit server's per-rule counters: the plans'
 // rules keep statistics per key (detailed_metric), so each key's requests and rejections are
-// counters on the rate-limit server's /metrics. The portal samples them and keeps the increases.
+// counters on the rate-limit server's /metrics. The portal samples them and keeps the increases in
+// the ext-auth Redis, so every portal replica shows the same history (docs/portal.md, Usage).
 import type { Timer, Timers } from "../lib/clock.js";
+import type { RedisClient } from "../lib/index.js";
 
 /** Requests and rejections of one key in one sampling interval. */
 export interface UsagePoint {
-  /** End of the interval (ms since the epoch). */
+  /** Start of the sampling interval (ms since the epoch). */
   at: number;
   requests: number;
   rejected: number;
@@ -53,17 +55,43 @@ export function parseKeyCounters(text: string): KeyCounters[] {
 export interface UsageOptions {
   /** The rate-limit server's metrics URL (`http://host:9093/metrics`). */
   metricsUrl: string;
+  /** The ext-auth Redis, where the history is kept. */
+  redis: RedisClient;
+  /** Sampling interval; one point per key per interval, whichever replica samples first. */
   intervalMs: number;
-  /** Points kept per key. */
+  /** Points kept per key; a key not sampled for twice that long is forgotten. */
   keep: number;
   timers: Timers;
   onError?: (err: Error) => void;
 }
 
-/** Samples the rate-limit server's counters on an interval and keeps each key's recent increases. */
+// One hash tag with the apps and keys: one Redis Cluster slot.
+const seriesKey = (key: string) => `{gantry-portal}:usage:${key}`;
+const lastKey = (key: string) => `{gantry-portal}:usage-last:${key}`;
+
+/**
+ * Records one reading of one key, once per interval across replicas: the first replica to reach a
+ * new interval appends the increase since the last reading (the whole counter after a restart of
+ * the rate-limit server, when it went down) and keeps the reading; later ones in that interval do nothing.
+ */
+const recordScript = `local interval = tonumber(ARGV[1])
+local requests, rejected = tonumber(ARGV[2]), tonumber(ARGV[3])
+local last = redis.call('GET', KEYS[1])
+local addRequests, addRejected = requests, rejected
+if last then
+  local b, r, j = string.match(last, '^(%S+) (%S+) (%S+)$')
+  if tonumber(b) >= interval then return 0 end
+  if requests >= tonumber(r) then addRequests = requests - tonumber(r) end
+  if rejected >= tonumber(j) then addRejected = rejected - tonumber(j) end
+end
+redis.call('RPUSH', KEYS[2], ARGV[4] .. ' ' .. addRequests .. ' ' .. addRejected)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('SET', KEYS[1], interval .. ' ' .. ARGV[2] .. ' ' .. ARGV[3], 'PX', ARGV[6])
+return 1`;
+
+/** Samples the rate-limit server's counters on an interval and keeps each key's recent increases in Redis. */
 export class UsageRecorder {
-  readonly #series = new Map<string, UsagePoint[]>();
-  readonly #last = new Map<string, KeyCounters>();
   #timer: Timer | undefined;
   #stopped = false;
 
@@ -86,36 +114,54 @@ export class UsageRecorder {
 
   /** Reads the counters once and records each key's increase since the last reading. */
   async sampleNow(): Promise<void> {
-    let text: string;
     try {
       const response = await fetch(this.options.metricsUrl, { signal: AbortSignal.timeout(5_000) });
       if (!response.ok) throw new Error(`${this.options.metricsUrl} answered HTTP ${response.status}`);
-      text = await response.text();
+      await this.record(parseKeyCounters(await response.text()), this.options.timers.now());
     } catch (err) {
       this.options.onError?.(err as Error);
-      return;
-    }
-    this.record(parseKeyCounters(text), this.options.timers.now());
-  }
-
-  /** Records one reading (the counters as they are now). A counter that went down (a restart) counts from zero. */
-  record(counters: readonly KeyCounters[], at: number): void {
-    for (const c of counters) {
-      const before = this.#last.get(c.key);
-      const requests = before && c.requests >= before.requests ? c.requests - before.requests : c.requests;
-      const rejected = before && c.rejected >= before.rejected ? c.rejected - before.rejected : c.rejected;
-      this.#last.set(c.key, c);
-      const series = this.#series.get(c.key) ?? [];
-      series.push({ at, requests, rejected });
-      if (series.length > this.options.keep) series.splice(0, series.length - this.options.keep);
-      this.#series.set(c.key, series);
     }
   }
 
-  /** A key's points, oldest first, and its totals since the portal started watching. */
-  usage(key: string): { points: UsagePoint[]; requests: number; rejected: number } {
-    const points = this.#series.get(key) ?? [];
-    const last = this.#last.get(key);
-    return { points: [...points], requests: last?.requests ?? 0, rejected: last?.rejected ?? 0 };
+  /**
+   * Records one reading (the counters as they are now) in the interval `at` falls in; returns how
+   * many keys got a point (none when another replica recorded this interval already).
+   */
+  async record(counters: readonly KeyCounters[], at: number): Promise<number> {
+    const { intervalMs, keep } = this.options;
+    const interval = Math.floor(at / intervalMs);
+    const ttlMs = 2 * keep * intervalMs;
+    const written = await Promise.all(
+      counters.map(
+        (c) =>
+          this.options.redis.eval(
+            recordScript,
+            2,
+            lastKey(c.key),
+            seriesKey(c.key),
+            interval,
+            c.requests,
+            c.rejected,
+            interval * intervalMs,
+            keep,
+            ttlMs,
+          ) as Promise<number>,
+      ),
+    );
+    return written.reduce((sum, n) => sum + n, 0);
+  }
+
+  /** A key's points, oldest first, and its counters as last read. */
+  async usage(key: string): Promise<{ points: UsagePoint[]; requests: number; rejected: number }> {
+    const [series, last] = await Promise.all([
+      this.options.redis.lrange(seriesKey(key), 0, -1),
+      this.options.redis.get(lastKey(key)),
+    ]);
+    const points = series.flatMap((entry) => {
+      const [at, requests, rejected] = entry.split(" ").map(Number);
+      return at === undefined || requests === undefined || rejected === undefined ? [] : [{ at, requests, rejected }];
+    });
+    const [, requests = 0, rejected = 0] = (last ?? "").split(" ").map(Number);
+    return { points, requests, rejected };
   }
 }

@@ -22,6 +22,7 @@ import { checkTracingOptions, startTracing, type TracingOptions, WorkerPool } fr
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
 import { type TlsFiles, TlsFileWatch } from "../lib/tls.js";
+import { type DocumentCheck, OpenApiChecks } from "../openapi/index.js";
 import { parseRefKey, placementOf, type RejectedDocument, refKey } from "../resources/index.js";
 import type { ResourceKey, ResourceStore, StoreSnapshot } from "../store/index.js";
 import { State, type Status, type TranslateOptions, type Translation, Translator } from "../translate/index.js";
@@ -99,6 +100,8 @@ export interface ManagementServerOptions {
   configLimits?: FileLimits;
   /** Where Envoy reaches the ext-auth and rate-limit services (served to proxies as clusters). */
   translate?: TranslateOptions;
+  /** ApiProducts' OpenAPI documents, checked for their status: where `file` sources are read (default the working directory). */
+  openApi?: { baseDir?: string; fileRefreshMs?: number };
   logger: Logger;
   registry: Registry;
   /** Time for the snapshot cache, proxy status and the debouncers. Default the system clock. */
@@ -303,6 +306,19 @@ export async function startManagementServer(options: ManagementServerOptions): P
     workers.run({ module: new URL("./parse-tasks.js", import.meta.url), name: "checkDocumentsTask" }, documents),
   );
   const hub = options.relay && new RelayHub({ store, desired, logger, registry, clock, serverName });
+  // Products' OpenAPI documents are read and checked here, at the edge (parsing in the worker
+  // thread); each result that changes is translated again, so their statuses follow.
+  const openApi = new OpenApiChecks({
+    baseDir: options.openApi?.baseDir ?? process.cwd(),
+    ...(options.openApi?.fileRefreshMs === undefined ? {} : { fileRefreshMs: options.openApi.fileRefreshMs }),
+    timers: clock,
+    check: (input) =>
+      workers.run<DocumentCheck>(
+        { module: new URL("../openapi/check.js", import.meta.url), name: "checkDocumentText" },
+        input,
+      ),
+    onChange: () => debounce.trigger(),
+  });
   hubRef = hub || undefined;
   let statuses = new Map<string, Status>();
   let rejectedSince: RejectionTimes = new Map();
@@ -317,6 +333,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
   /** Config folder loads, and those the last publish saw: its rejected documents may change at one revision. */
   let configDirLoads = 0;
   let publishedLoads = 0;
+  /** The OpenAPI checks' version the last publish translated with. */
+  let publishedChecks = -1;
   let publishedRevision = -1;
   let ready = false;
 
@@ -342,7 +360,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
     // An apply triggers a run itself and again by its store event, which Redis delivers once the
     // first run is under way: the second finds nothing new to translate.
     const loads = configDirLoads;
-    if (snapshot.revision === publishedRevision && loads === publishedLoads) {
+    const checks = openApi.version;
+    if (snapshot.revision === publishedRevision && loads === publishedLoads && checks === publishedChecks) {
       metrics.translations.inc({ result: "unchanged" });
       span?.setAttribute("gantry.unchanged", true);
       span?.end();
@@ -354,7 +373,8 @@ export async function startManagementServer(options: ManagementServerOptions): P
     try {
       const { resources, rejected } = parseSnapshot(snapshot);
       const translating = span?.child("translate", { "gantry.resources": resources.length });
-      const translation = translator.translate(resources, rejected);
+      openApi.track(resources.flatMap((r) => (r.kind === "ApiProduct" ? [r.spec.openapi] : [])));
+      const translation = translator.translate(resources, rejected, { openApi: openApi.results() });
       translating?.end();
       for (const { domain, problems } of translation.refusedDomains) {
         logger.warn(
@@ -382,6 +402,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       drawn = undefined;
       publishedRevision = snapshot.revision;
       publishedLoads = loads;
+      publishedChecks = checks;
       ready = true;
       publishedMs = performance.now() - started;
       // What follows (statuses to Kubernetes, metrics, insights, history) is not needed by the
@@ -437,6 +458,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     configDir?.stop();
     kube?.stop();
     debounce.stop();
+    openApi.stop();
     await insights.stop();
     await workers.close();
     await xds.stop(0);
@@ -733,6 +755,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
       configDir?.stop();
       kube?.stop();
       debounce.stop();
+      openApi.stop();
       await insights.stop();
       await api.close();
       await stopRelay();

@@ -3,6 +3,7 @@ import { kindKey, type RejectedDocument, type Resource, resourceKey } from "../r
 import { Memo } from "./memo.js";
 import type { GatewayKind, ModelGateway, ModelListener, ModelRateLimitDomain, ProxySelection } from "./model.js";
 import { defaultTrustDomain, type Normalized, normalize, RouteMemo, routeTableRejected } from "./normalize/index.js";
+import { type OpenApiResults, reportOpenApi } from "./openapi-status.js";
 import { processAuthConfigs } from "./process/auth-configs.js";
 import { type Compute, memoizedCompute } from "./process/compute.js";
 import { buildGroup, type ServiceAddresses } from "./process/group.js";
@@ -14,6 +15,12 @@ import { State, type Status } from "./status.js";
  * and the SPIFFE trust domain of workload identities (default `gantry.local`).
  */
 export type TranslateOptions = ServiceAddresses & { trustDomain?: string };
+
+/** What the edges learnt, asynchronously, about the resources: given to each translation. */
+export interface TranslateInputs {
+  /** The checks of ApiProducts' OpenAPI documents, by source (src/openapi `sourceKey`). */
+  openApi?: OpenApiResults;
+}
 
 /** The configuration of the proxies one gateway selects. */
 export interface ProxyGroup {
@@ -78,9 +85,14 @@ export class Translator {
 
   constructor(private readonly options: TranslateOptions = {}) {}
 
-  translate(resources: readonly Resource[], rejected: readonly RejectedDocument[] = []): Translation {
+  translate(
+    resources: readonly Resource[],
+    rejected: readonly RejectedDocument[] = [],
+    inputs: TranslateInputs = {},
+  ): Translation {
     this.#memo.begin();
     const { model, statuses } = this.#normalizeWhole(resources, rejected);
+    if (inputs.openApi) reportOpenApi(resources, inputs.openApi, statuses);
     const groups: ProxyGroup[] = [];
     for (const gateway of model.gateways) {
       const { resources: built, byCallerCluster, blame } = buildGroup(gateway, model, this.#compute, this.options);

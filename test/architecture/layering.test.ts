@@ -12,13 +12,15 @@ const allowed: Record<string, readonly string[]> = {
   envoy: ["gen"],
   resources: ["gen"],
   "ratelimit-config": ["gen"],
+  // OpenAPI documents: reading, checking (swagger-parser), operations and their coverage by routes.
+  openapi: ["gen", "lib", "resources"],
   config: ["lib"],
   store: ["lib", "resources"],
   cluster: ["gen", "lib"],
   kubernetes: ["lib", "trust"],
   xds: ["envoy", "gen", "lib"],
   trust: ["cluster", "envoy", "gen", "lib", "xds"],
-  translate: ["envoy", "gen", "lib", "ratelimit-config", "resources"],
+  translate: ["envoy", "gen", "lib", "openapi", "ratelimit-config", "resources"],
   insights: ["gen", "lib", "resources", "translate", "xds"],
   extauth: ["config", "gen", "lib"],
   ratelimit: ["config", "gen", "lib", "ratelimit-config"],
@@ -36,6 +38,7 @@ const allowed: Record<string, readonly string[]> = {
     "kube",
     "kubernetes",
     "lib",
+    "openapi",
     "resources",
     "store",
     "translate",
@@ -45,7 +48,7 @@ const allowed: Record<string, readonly string[]> = {
   // The agent serves its cluster as the server serves its own: the same Publisher and relay codec.
   agent: ["cluster", "config", "envoy", "gen", "kube", "kubernetes", "lib", "resources", "server", "trust", "xds"],
   // The portal's keys are ext-auth's own records; it reads resources and their schemas.
-  portal: ["extauth", "gen", "lib", "resources"],
+  portal: ["extauth", "gen", "lib", "openapi", "resources"],
   up: ["extauth", "feeds", "insights", "lib", "ratelimit", "server", "store"],
   cli: [
     "agent",

@@ -4,8 +4,9 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { OpenApiSourceSchema } from "../../src/gen/gantry/v1/portal_pb.js";
 import { ManualClock } from "../../src/lib/index.js";
+import { checkDocument, coverageWarnings } from "../../src/openapi/index.js";
 import { apiDocument } from "../../src/portal/api-document.js";
-import { checkDocument, coverageWarnings, OpenApiDocuments } from "../../src/portal/index.js";
+import { OpenApiDocuments } from "../../src/portal/index.js";
 import { parseResources } from "../../src/resources/index.js";
 
 const v3 = `openapi: 3.0.3
@@ -116,10 +117,12 @@ spec:
   ).resources.flatMap((r) => (r.kind === "RouteTable" ? [r] : []));
 
   it("warns about operations no route serves and routes no operation documents", async () => {
-    const document = (
-      await checkDocument(`${v3}  /orders:\n    post:\n      responses: { "200": { description: ok } }\n`, "x")
-    ).document;
-    expect(coverageWarnings(document ?? {}, tables)).toEqual([
+    const { operations, problems } = await checkDocument(
+      `${v3}  /orders:\n    post:\n      responses: { "200": { description: ok } }\n`,
+      "x",
+    );
+    expect(problems).toEqual([]);
+    expect(coverageWarnings(operations, tables)).toEqual([
       "operation POST /orders: no route of the product's route tables serves it",
       "route ns/pets/admin: the OpenAPI document documents no operation it serves",
     ]);

@@ -41,6 +41,8 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
   let browser: Browser;
   let dir: string;
   let portalOrigin: string;
+  /** A second `gantry portal` replica on the same Redis and ext-auth, behind no balancer. */
+  let replicaOrigin: string;
   let apiPort: number;
   let extauthPort: number;
   let ratelimitPort: number;
@@ -154,34 +156,34 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
       ],
       ok(`http://127.0.0.1:${rlMetrics}/readyz`),
     );
-    await gantry(
-      "gantry portal",
-      [
-        "portal",
-        ...local,
-        "--port",
-        String(portalPort),
-        "--server",
-        `http://127.0.0.1:${apiPort}`,
-        "--token-file",
-        tokenFile,
-        "--extauth-address",
-        `127.0.0.1:${extauthPort}`,
-        "--auth-config",
-        "e2e/portal",
-        "--redis-url",
-        redis.url,
-        "--rotation-grace-ms",
-        String(graceMs),
-        "--ratelimit-metrics-url",
-        `http://127.0.0.1:${rlMetrics}/metrics`,
-        "--usage-interval-ms",
-        "500",
-        "--refresh-ms",
-        "300",
-      ],
-      ok(`${portalOrigin}/portal/v1/portal`),
-    );
+    const portalArgs = (port: number) => [
+      "portal",
+      ...local,
+      "--port",
+      String(port),
+      "--server",
+      `http://127.0.0.1:${apiPort}`,
+      "--token-file",
+      tokenFile,
+      "--extauth-address",
+      `127.0.0.1:${extauthPort}`,
+      "--auth-config",
+      "e2e/portal",
+      "--redis-url",
+      redis.url,
+      "--rotation-grace-ms",
+      String(graceMs),
+      "--ratelimit-metrics-url",
+      `http://127.0.0.1:${rlMetrics}/metrics`,
+      "--usage-interval-ms",
+      "500",
+      "--refresh-ms",
+      "300",
+    ];
+    await gantry("gantry portal", portalArgs(portalPort), ok(`${portalOrigin}/portal/v1/portal`));
+    const replicaPort = await freePort();
+    replicaOrigin = `http://127.0.0.1:${replicaPort}`;
+    await gantry("gantry portal (replica)", portalArgs(replicaPort), ok(`${replicaOrigin}/portal/v1/portal`));
     // The gateway: the route configuration Envoy would run, for the rate-limit actions it sends.
     gatewayProxy = new XdsClient({
       server: `127.0.0.1:${xdsPort}`,
@@ -421,6 +423,45 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
     expect((await api(page, "DELETE", `apps/${appId}`)).status).toBe(404);
   });
 
+  it("serves the same sign-in, apps and usage from a second portal replica (no balancer: create on one, read on the other)", async () => {
+    const { page } = await signIn("alice");
+    const on = async (origin: string, method: string, path: string, data?: unknown) => {
+      const response = await page.request.fetch(`${origin}/portal/v1/${path}`, {
+        method,
+        ...(data === undefined ? {} : { headers: { "content-type": "application/json" }, data: JSON.stringify(data) }),
+      });
+      return {
+        status: response.status(),
+        body: (await response.json().catch(() => undefined)) as Record<string, unknown>,
+      };
+    };
+    // The session cookie the first replica's sign-in set is the developer's on the second.
+    expect((await on(replicaOrigin, "GET", "me")).body).toMatchObject({ signedIn: true, id: "alice" });
+    expect((await on(replicaOrigin, "GET", "apps")).body).toEqual((await on(portalOrigin, "GET", "apps")).body);
+    const created = await on(replicaOrigin, "POST", "apps", {
+      name: "replica-app",
+      product: "e2e/pets",
+      plan: "e2e/free",
+    });
+    expect(created.status).toBe(201);
+    const id = (created.body as { id: string }).id;
+    const key = await on(portalOrigin, "POST", `apps/${id}/keys`);
+    expect(key.status).toBe(201);
+    expect(((await on(replicaOrigin, "GET", `apps/${id}/keys`)).body["keys"] as unknown[]).length).toBe(1);
+    // Usage history is in Redis: once the key is used, both replicas answer the same points.
+    expect((await callApi(key.body["secret"] as string)).status).toBe(200);
+    const usageOf = async (origin: string) => JSON.stringify((await on(origin, "GET", `apps/${id}/usage`)).body);
+    await waitFor(
+      async () => {
+        const [a, b] = [await usageOf(portalOrigin), await usageOf(replicaOrigin)];
+        return a === b && (JSON.parse(a) as { keys: { requests: number }[] }).keys[0]?.requests === 1;
+      },
+      { timeoutMs: 15_000, what: "the same usage from both replicas" },
+    );
+    expect((await on(replicaOrigin, "DELETE", `apps/${id}`)).status).toBe(204);
+    expect((await on(portalOrigin, "GET", `apps/${id}`)).status).toBe(404);
+  });
+
   it("holds a subscription to a plan that needs approval until an admin approves it", async () => {
     const { page: bob } = await signIn("bob");
     const created = await bob.request.post(`${portalOrigin}/portal/v1/apps`, {
@@ -447,6 +488,9 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
     const { page } = await signIn("admin");
     const admin = await api(page, "GET", "admin/apis");
     expect(admin.status).toBe(200);
+    await page.goto(`${portalOrigin}/admin`);
+    await page.getByRole("heading", { name: "Internal inventory" }).waitFor();
+    await saveScreenshot(page, suite, "admin");
     const file = join(dir, "portal.yaml");
     writeFileSync(file, portalResource(true));
     const applied = await runGantry([

@@ -1,11 +1,16 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fromBinary, toJson } from "@bufbuild/protobuf";
+import { create, fromBinary, toJson } from "@bufbuild/protobuf";
+import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { envoyRegistry } from "../../src/envoy/index.js";
+import { PlanLimitsSchema } from "../../src/gen/gantry/v1/portal_pb.js";
 import { RateLimitConfigSchema } from "../../src/gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
+import { type DocumentCheck, sourceKey } from "../../src/openapi/index.js";
+import { configProblems } from "../../src/ratelimit-config/index.js";
 import { loadResources, parseResources } from "../../src/resources/index.js";
-import { State, translate } from "../../src/translate/index.js";
+import { State, Translator, translate } from "../../src/translate/index.js";
+import { planPolicies, productDescriptor } from "../../src/translate/normalize/products.js";
 import { expectGolden } from "../support/golden.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -124,5 +129,106 @@ spec:
       messages: ["route portal/pets/pets already has a RateLimitPolicy applied; this one is not applied there"],
     });
     expect(status(translation, "ApiProduct/portal/pets")?.state).toBe("ACCEPTED");
+  });
+});
+
+describe("one bad plan or policy never fails the portal's rate-limit domain", () => {
+  it("warns about a plan listed twice and serves it once (twice made the whole domain unservable)", async () => {
+    const text = (await exampleText()).replace(
+      "usagePlans: [{ name: free }, { name: gold }]",
+      "usagePlans: [{ name: free }, { name: gold }, { name: free }]",
+    );
+    const translation = translateText(text);
+    expect(status(translation, "ApiProduct/portal/pets")).toEqual({
+      state: "WARNING",
+      messages: ["spec.usagePlans[2]: UsagePlan portal/free is already listed at spec.usagePlans[0]"],
+    });
+    expect(translation.refusedDomains).toEqual([]);
+    const config = translation.rateLimitConfigs.find((r) => r.name === "gantry-portal");
+    const plans = config ? fromBinary(RateLimitConfigSchema, config.value) : undefined;
+    expect(plans?.descriptors[0]?.descriptors.map((d) => d.value)).toEqual(["portal/free", "portal/gold"]);
+  });
+
+  it("refuses a RateLimitPolicy in the plans' domain, naming the field, and keeps serving the plans", async () => {
+    const text = `${await exampleText()}---
+apiVersion: gantry/v1
+kind: RateLimitPolicy
+metadata: { name: clash, namespace: portal }
+spec:
+  domain: gantry-portal
+  applyToRoutes: [{ route: { labels: { nothing: here } } }]
+  rateLimits: [{ actions: [{ remoteAddress: {} }] }]
+  descriptors: [{ key: portal_product, value: portal/pets, rateLimit: { unit: SECOND, requestsPerUnit: 1 } }]
+`;
+    const translation = translateText(text);
+    expect(status(translation, "RateLimitPolicy/portal/clash")).toEqual({
+      state: "INVALID",
+      messages: ['spec.domain: "gantry-portal" is reserved for the usage plans of API products'],
+    });
+    expect(translation.refusedDomains).toEqual([]);
+    expect(status(translation, "ApiProduct/portal/pets")?.state).toBe("ACCEPTED");
+    expect(translation.rateLimitConfigs.map((r) => r.name)).toContain("gantry-portal");
+  });
+
+  const limit = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 32 - 1 }));
+  test.prop([fc.array(fc.tuple(limit, limit, limit, limit), { minLength: 1, maxLength: 4 })])(
+    "any plans' limits make rules a rate-limit server accepts",
+    (plans) => {
+      const offered = plans.flatMap(([perSecond, perMinute, perDay, perMonth], i) => {
+        const limits = planPolicies(create(PlanLimitsSchema, { perSecond, perMinute, perDay, perMonth }));
+        return limits.length === 0 ? [] : [{ name: `ns/plan-${i}`, limits }];
+      });
+      const config = create(RateLimitConfigSchema, {
+        domain: "gantry-portal",
+        descriptors: [productDescriptor("ns/product", offered)],
+      });
+      expect(configProblems(config)).toEqual([]);
+    },
+  );
+});
+
+describe("OpenAPI checks in the product's status", () => {
+  async function withCheck(check: DocumentCheck, edit: (text: string) => string = (t) => t) {
+    const loaded = parseResources(edit(await exampleText()), "portal.yaml");
+    const product = loaded.resources.find((r) => r.kind === "ApiProduct");
+    if (product?.kind !== "ApiProduct") throw new Error("no ApiProduct");
+    const key = sourceKey(product.spec.openapi) as string;
+    const translation = new Translator({ rateLimit: { host: "127.0.0.1", port: 8081 } }).translate(
+      loaded.resources,
+      [],
+      { openApi: new Map([[key, check]]) },
+    );
+    return { translation, key };
+  }
+
+  it("warns with the document's problem, naming the source; its plans are still enforced", async () => {
+    const problem = "spec.openapi.url http://pets.internal/openapi.json: cannot read: answered HTTP 500";
+    const { translation } = await withCheck({ problems: [problem], operations: [] });
+    expect(status(translation, "ApiProduct/portal/pets")).toEqual({ state: "WARNING", messages: [problem] });
+    expect(translation.rateLimitConfigs.map((r) => r.name)).toContain("gantry-portal");
+  });
+
+  it("warns about operations no route serves and routes no operation documents", async () => {
+    const { translation } = await withCheck({
+      problems: [],
+      operations: [
+        { method: "GET", path: "/v1/pets" },
+        { method: "POST", path: "/v2/orders" },
+      ],
+    });
+    expect(status(translation, "ApiProduct/portal/pets")).toEqual({
+      state: "WARNING",
+      messages: ["spec.openapi: operation POST /v2/orders: no route of the product's route tables serves it"],
+    });
+  });
+
+  it("says nothing for a check of another version of the document (not checked yet)", async () => {
+    const { key } = await withCheck({ problems: [], operations: [] });
+    const edited = (await exampleText()).replace("summary: List pets", "summary: Every pet");
+    const loaded = parseResources(edited, "portal.yaml");
+    const translation = new Translator().translate(loaded.resources, [], {
+      openApi: new Map([[key, { problems: ["spec.openapi.inline: stale"], operations: [] }]]),
+    });
+    expect(status(translation, "ApiProduct/portal/pets")).toEqual({ state: "ACCEPTED", messages: [] });
   });
 });

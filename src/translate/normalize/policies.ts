@@ -5,7 +5,7 @@ import { durationMs } from "../durations.js";
 import type { Model, ModelRoutePolicies } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
 import { headerName, type Index, nsName, validRegex } from "./common.js";
-import { normalizeProducts } from "./products.js";
+import { normalizeProducts, portalDomain } from "./products.js";
 
 /** A policy of any kind, reduced to where it applies and what it adds to a route. */
 export interface AttachablePolicy {
@@ -77,6 +77,11 @@ export function normalizePolicies(index: Index, statuses: StatusCollector): Poli
   for (const [, policy] of index.of("RateLimitPolicy")) {
     const key = resourceKey(policy);
     const domain = policy.spec.domain || "gantry";
+    // The plans' domain is made by the translator alone, so no policy's descriptor can clash with a plan's.
+    if (domain === portalDomain) {
+      statuses.invalid(key, `spec.domain: "${portalDomain}" is reserved for the usage plans of API products`);
+      continue;
+    }
     if (policy.spec.rateLimits.length === 0) statuses.warn(key, "spec.rateLimits: empty; no descriptors are sent");
     const bad = policy.spec.rateLimits.findIndex((r) => r.actions.length === 0);
     if (bad >= 0) {

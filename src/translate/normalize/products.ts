@@ -143,13 +143,19 @@ export function normalizeProducts(index: Index, statuses: StatusCollector): Prod
     });
     if (spec.routeTables.length === 0) statuses.warn(key, "spec.routeTables: empty; no route serves the product");
     const offered: { name: string; limits: RateLimitPolicy[] }[] = [];
+    const listed = new Map<string, number>();
     spec.usagePlans.forEach((ref, i) => {
       const plan = refName(ref, namespace);
       const limits = plans.get(plan);
-      if (limits) offered.push({ name: plan, limits });
+      const first = listed.get(plan);
+      // Twice in one product would be one descriptor twice: the whole portal domain refused.
+      if (first !== undefined)
+        statuses.warn(key, `spec.usagePlans[${i}]: UsagePlan ${plan} is already listed at spec.usagePlans[${first}]`);
+      else if (limits) offered.push({ name: plan, limits });
       else if (index.of("UsagePlan").has(plan))
         statuses.warn(key, `spec.usagePlans[${i}]: UsagePlan ${plan} is invalid; not offered`);
       else statuses.warn(key, `spec.usagePlans[${i}]: UsagePlan ${plan} not found; not offered`);
+      if (first === undefined) listed.set(plan, i);
     });
     if (offered.length === 0 || routeTables.size === 0) continue;
     offered.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

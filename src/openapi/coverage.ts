@@ -75,12 +75,11 @@ function routesOf(tables: readonly ResourceOf<"RouteTable">[]): RouteView[] {
   );
 }
 
-/** Warnings comparing a product's document with its route tables' routes. */
+/** Warnings comparing a product's documented operations with its route tables' routes. */
 export function coverageWarnings(
-  document: Record<string, unknown>,
+  operations: readonly Operation[],
   tables: readonly ResourceOf<"RouteTable">[],
 ): string[] {
-  const operations = operationsOf(document);
   const routes = routesOf(tables);
   const routeMatches = (route: RouteView, op: Operation) =>
     route.matchers.length === 0 ? true : route.matchers.some((m) => matches(m, op));
