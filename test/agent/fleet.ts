@@ -3,7 +3,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runGantry } from "../support/cli.js";
-import { freePort } from "../support/ports.js";
+import { freePorts } from "../support/ports.js";
 import { type ManagedProcess, startProcess } from "../support/process.js";
 
 const bin = new URL("../../bin/gantry.js", import.meta.url).pathname;
@@ -35,15 +35,16 @@ export async function startReplica(
   redisUrl: string,
   ports?: Pick<Replica, "relayPort" | "metricsPort" | "apiPort">,
 ): Promise<Replica> {
-  const relayPort = ports?.relayPort ?? (await freePort());
-  const metricsPort = ports?.metricsPort ?? (await freePort());
-  const apiPort = ports?.apiPort ?? (await freePort());
+  const [relay, metrics, api, xdsPort] = await freePorts(4);
+  const relayPort = ports?.relayPort ?? relay;
+  const metricsPort = ports?.metricsPort ?? metrics;
+  const apiPort = ports?.apiPort ?? api;
   const process = await startProcess({
     name: `gantry server ${name}`,
     command: globalThis.process.execPath,
     args: [
       ...[bin, "server", "--host", "127.0.0.1", "--redis-url", redisUrl, "--insecure-api", "--server-name", name],
-      ...["--xds-port", String(await freePort()), "--api-port", String(apiPort)],
+      ...["--xds-port", String(xdsPort), "--api-port", String(apiPort)],
       ...["--metrics-port", String(metricsPort), "--relay-port", String(relayPort), "--log-level", "warn"],
     ],
     ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).ok,
@@ -82,8 +83,9 @@ export async function startAgent(options: {
   ports?: { xdsPort: number; metricsPort: number };
 }): Promise<AgentProcess> {
   const { root, cluster } = options;
-  const xdsPort = options.ports?.xdsPort ?? (await freePort());
-  const metricsPort = options.ports?.metricsPort ?? (await freePort());
+  const [xds, metrics] = await freePorts(2);
+  const xdsPort = options.ports?.xdsPort ?? xds;
+  const metricsPort = options.ports?.metricsPort ?? metrics;
   const dataDir = join(root, cluster, "data");
   const discoveryDir = join(root, cluster, "discovery");
   const process = await startProcess({

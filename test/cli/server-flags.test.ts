@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, runGantry } from "../support/index.js";
+import { freePort, freePorts, runGantry } from "../support/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "gantry-server-flags-"));
 
@@ -15,14 +15,8 @@ const server = (args: string[], env: Record<string, string> = {}) =>
   });
 
 async function ports(): Promise<string[]> {
-  return [
-    "--xds-port",
-    String(await freePort()),
-    "--api-port",
-    String(await freePort()),
-    "--metrics-port",
-    String(await freePort()),
-  ];
+  const [xds, api, metrics] = await freePorts(3);
+  return ["--xds-port", String(xds), "--api-port", String(api), "--metrics-port", String(metrics)];
 }
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,15 +63,16 @@ describe("gantry server checks every flag before any port opens", () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
     const apiPort = (taken.address() as { port: number }).port;
+    const [xdsPort, metricsPort] = await freePorts(2);
     try {
       const result = await server([
         "--insecure-api",
         "--xds-port",
-        String(await freePort()),
+        String(xdsPort),
         "--api-port",
         String(apiPort),
         "--metrics-port",
-        String(await freePort()),
+        String(metricsPort),
       ]);
       expect(result.killed).toBe(false);
       expect(result.code).toBe(1);

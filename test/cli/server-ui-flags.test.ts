@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, runGantry } from "../support/index.js";
+import { freePorts, runGantry } from "../support/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "gantry-ui-flags-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,22 +15,24 @@ writeFileSync(tokensFile, `tokens:\n  - { name: alice, role: viewer, token: ${we
 const secretFile = join(dir, "client-secret");
 writeFileSync(secretFile, "a-client-secret\n");
 
-const server = async (args: string[]) =>
-  runGantry(
+const server = async (args: string[]) => {
+  const [xds, api, metrics] = await freePorts(3);
+  return runGantry(
     [
       "server",
       "--host",
       "127.0.0.1",
       "--xds-port",
-      String(await freePort()),
+      String(xds),
       "--api-port",
-      String(await freePort()),
+      String(api),
       "--metrics-port",
-      String(await freePort()),
+      String(metrics),
       ...args,
     ],
     { timeoutMs: 30_000, env: { GANTRY_API_TOKEN: "", GANTRY_API_SECRETS_TOKEN: "" } },
   );
+};
 
 describe("gantry server's role and dashboard flags", () => {
   it("refuses a tokens file entry with a short token, naming file and entry and never the token", async () => {
