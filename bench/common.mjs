@@ -1,6 +1,7 @@
 // What the benchmarks share: finding tools, free loopback ports, gRPC message framing, and driving load
 // with bench/loadgen.
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
 import { accessSync, constants, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
@@ -55,6 +56,51 @@ export async function untilHealthy(port) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`nothing answered /healthz on port ${port}`);
+}
+
+/** Polls `check` every 50 ms until it returns true (a throw counts as not yet), for at most `timeoutMs`. */
+export async function until(what, check, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Spawns `command` (its environment `env` over this one's) and resolves, once `ready()` is true within
+ * `timeoutMs`, to { name, pid, stop() }: stop sends SIGTERM and waits for the exit. A process that
+ * exits first or is not ready in time is killed, and the error carries the end of its stderr.
+ */
+export async function startReady(name, command, args, env, ready, timeoutMs) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr = (stderr + chunk).slice(-4_000);
+  });
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  try {
+    // An exit ends the wait at once: thrown inside `until`'s check, it would only count as "not yet".
+    await until(`${name} to be ready`, async () => exited() || (await ready()), timeoutMs);
+    if (exited()) throw new Error(`${name} exited (${child.exitCode ?? child.signalCode})`);
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw new Error(`${err.message}\n${stderr}`);
+  }
+  return {
+    name,
+    pid: child.pid,
+    async stop() {
+      if (exited()) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
 }
 
 /** Messages as gRPC length-prefixed frames, back to back: the request file bench/loadgen reads. */

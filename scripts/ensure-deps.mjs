@@ -18,7 +18,8 @@ if (stale) {
 } else if (
   !existsSync(built) ||
   !existsSync(join(root, "src", "gen")) ||
-  !existsSync(join(root, "dist", "ui", "index.html"))
+  !existsSync(join(root, "dist", "ui", "index.html")) ||
+  !existsSync(join(root, "dist", "portal", "pages", "index.html"))
 ) {
   console.log("gantry: generating code and compiling...");
   execFileSync("npm", ["run", "prepare"], { cwd: root, stdio: "inherit" });

@@ -11,8 +11,7 @@
 // and dist/) on the same Cluster, for a before/after comparison in the same run.
 // BENCH_PROFILE_DIR=/tmp/prof also makes each Gantry process write a V8 CPU profile there when it stops.
 // Writes bench/results/ratelimit-cluster.md (--quick: ratelimit-cluster.quick.md, not a result).
-import { execFileSync, spawn } from "node:child_process";
-import { once } from "node:events";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -20,7 +19,16 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RateLimitRequestSchema } from "../../dist/gen/envoy/service/ratelimit/v3/rls_pb.js";
-import { buildLoadgen, findTool, freePort, grpcFrames, runLoadgen, treeCpuSeconds } from "../common.mjs";
+import {
+  buildLoadgen,
+  findTool,
+  freePort,
+  grpcFrames,
+  runLoadgen,
+  startReady,
+  treeCpuSeconds,
+  until,
+} from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -35,44 +43,10 @@ const load = { concurrency: 64, connections: 4, warmup: quick ? "1s" : "2s", dur
 /** envoyproxy/ratelimit's settings say 150us–500us; the low end, for the lowest latency. */
 const pipelineWindow = "150us";
 
-async function until(what, check, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** A loaded machine starts a Redis Cluster and Gantry's workers slowly. */
+const startTimeoutMs = 120_000;
 
-function start(name, command, args, env, ready) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (chunk) => {
-    stderr = (stderr + chunk).slice(-4_000);
-  });
-  return until(`${name} to be ready`, async () => {
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
-    return ready();
-  }).then(
-    () => ({
-      name,
-      pid: child.pid,
-      async stop() {
-        if (child.exitCode !== null) return;
-        child.kill("SIGTERM");
-        await once(child, "exit");
-      },
-    }),
-    (err) => {
-      child.kill("SIGKILL");
-      throw new Error(`${err.message}\n${stderr}`);
-    },
-  );
-}
+const start = (name, command, args, env, ready) => startReady(name, command, args, env, ready, startTimeoutMs);
 
 const httpOk = async (url) => (await fetch(url)).ok;
 
@@ -173,7 +147,7 @@ async function main() {
     { stdio: "ignore" },
   );
   for (const port of clusterPorts)
-    await until(`cluster :${port}`, () => cli(port, "CLUSTER", "INFO").includes("cluster_state:ok"));
+    await until(`cluster :${port}`, () => cli(port, "CLUSTER", "INFO").includes("cluster_state:ok"), startTimeoutMs);
   const clusterPids = redisProcs.slice(1).map((p) => p.pid);
   const singlePid = redisProcs[0].pid;
 

@@ -10,8 +10,7 @@
 // process used (server, Redis), medians over rounds with their spread.
 //   npm run build && node bench/ratelimit/run.mjs [--quick] [--rounds N] [--baselines] [--ghz] [--workers N]
 // Builds missing tools into .cache/bin (pinned). Writes bench/results/ratelimit.md.
-import { execFileSync, spawn } from "node:child_process";
-import { once } from "node:events";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -32,6 +31,7 @@ import {
   median,
   runLoadgen,
   spread,
+  startReady,
   treeCpuSeconds,
 } from "../common.mjs";
 
@@ -61,19 +61,6 @@ function goTool(name) {
   return join(localBin, name);
 }
 
-async function until(what, check, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const tcpOpen = (port) =>
   new Promise((resolve) => {
     const socket = createConnection(port, "127.0.0.1");
@@ -89,35 +76,7 @@ const startTimeoutMs = 90_000;
 
 const httpOk = async (url) => (await fetch(url)).ok;
 
-function start(name, command, args, env, ready) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (chunk) => {
-    stderr = (stderr + chunk).slice(-4_000);
-  });
-  return until(
-    `${name} to be ready`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
-      return ready();
-    },
-    startTimeoutMs,
-  ).then(
-    () => ({
-      name,
-      pid: child.pid,
-      async stop() {
-        if (child.exitCode !== null) return;
-        child.kill("SIGTERM");
-        await once(child, "exit");
-      },
-    }),
-    (err) => {
-      child.kill("SIGKILL");
-      throw new Error(`${err.message}\n${stderr}`);
-    },
-  );
-}
+const start = (name, command, args, env, ready) => startReady(name, command, args, env, ready, startTimeoutMs);
 
 const config = `domain: bench
 descriptors:

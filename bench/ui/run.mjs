@@ -25,7 +25,7 @@ const rounds = roundsFlag > 0 ? Number(process.argv[roundsFlag + 1]) : quick ? 2
 const proxyCount = 200;
 const token = "bench-ui-token-0123456789abcdef";
 
-execFileSync(process.execPath, [join(root, "scripts/build-ui.mjs")], { stdio: "inherit" });
+execFileSync(process.execPath, [join(root, "scripts/build-pages.mjs"), "ui"], { stdio: "inherit" });
 const manifest = JSON.parse(readFileSync(join(root, "dist/ui/manifest.json"), "utf8"));
 const gz = (files) =>
   files.reduce((sum, f) => sum + gzipSync(readFileSync(join(root, "dist/ui", f)), { level: 9 }).length, 0);

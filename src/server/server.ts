@@ -5,6 +5,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServerCredentials } from "@grpc/grpc-js";
 import { type ClusterRegistry, RelayAuth } from "../cluster/index.js";
 import type { FileLimits } from "../config/index.js";
+import type { XdsResource } from "../envoy/index.js";
 import { RegistrationService } from "../gen/gantry/relay/v1/registration_pb.js";
 import { TrustService } from "../gen/gantry/relay/v1/trust_pb.js";
 import { ResourceStatusSchema } from "../gen/gantry/v1/status_pb.js";
@@ -147,6 +148,15 @@ export interface ManagementServerOptions {
   tracing?: TracingOptions;
   /** Insights: where history and silences live (default in memory), Redis to probe, data-plane metrics. */
   insights?: Partial<Pick<InsightsRuntimeOptions, "history" | "redis" | "metrics" | "intervalMs" | "proxyThresholds">>;
+  /**
+   * Tests only: no flag or variable of `gantry server` reaches it (test/server/test-seam.test.ts holds
+   * every other file of src/ to that). Called once with a function that sends the node `nodeId`
+   * resources over what translation gives it, name for name, unvalidated (`undefined` takes them back).
+   * The interop matrix sends clients a resource they must NACK this way: Gantry's validator lets none out.
+   */
+  unvalidatedResourcesForTests?: (
+    send: (nodeId: string, resources: readonly XdsResource[] | undefined) => void,
+  ) => void;
 }
 
 export interface ManagementServer {
@@ -226,6 +236,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   // The cache and the xDS server share the clock: `describe` compares change and push times.
   const cache = new SnapshotCache({ clock });
   const publisher = new Publisher(cache, logger);
+  options.unvalidatedResourcesForTests?.((nodeId, resources) => publisher.setOwnResources(nodeId, resources));
   let xdsServer: XdsServer | undefined;
   /** The relay's hub, made further down: the insights read its clusters once it exists. */
   let hubRef: RelayHub | undefined;

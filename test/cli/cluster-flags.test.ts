@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { runGantry } from "../support/cli.js";
-import { freePort, isListening } from "../support/ports.js";
+import { freePorts, isListening } from "../support/ports.js";
 
 // The relay flags of `gantry server` are checked before any port opens.
 
@@ -10,7 +10,7 @@ describe("gantry server relay flags", () => {
   it("refuse a CA certificate without its key, and a bad trust domain, before any port opens", {
     timeout: 200_000,
   }, async () => {
-    const [xds, api, metrics, relay] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [xds, api, metrics, relay] = await freePorts(4);
     const base = ["server", "--insecure-api", "--host", "127.0.0.1", "--xds-port", String(xds)];
     const ports = ["--api-port", String(api), "--metrics-port", String(metrics), "--relay-port", String(relay)];
     const halfCa = await gantry(...base, ...ports, "--relay-ca-cert-file", "ca.pem");

@@ -33,7 +33,7 @@ describe.skipIf(!haveRedis())("gantry cluster, two server replicas on one Redis"
   const api = (replica: Replica) => ["--server", replica.api, "--token-file", tokenFile];
 
   const startReplica = async (name: string): Promise<Replica> => {
-    const [xds, apiPort, relay, metrics] = (await freePorts(4)) as [number, number, number, number];
+    const [xds, apiPort, relay, metrics] = await freePorts(4);
     const process = await startProcess({
       name,
       command: globalThis.process.execPath,

@@ -3,9 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startManagementApi } from "../../src/server/api/index.js";
-import type { Description } from "../../src/server/describe.js";
-import { DesiredState } from "../../src/server/desired-state.js";
 import { MemoryStore } from "../../src/store/index.js";
+import { untranslatedDeps } from "../server/api-deps.js";
 import { runGantry } from "../support/cli.js";
 
 const token = "cli-test-token-0123456789";
@@ -22,18 +21,6 @@ spec:
     certificateChain: { inline: "-----BEGIN CERTIFICATE-----" }
     privateKey: ${privateKey}
 `;
-
-const noDescription: Description = {
-  servedBy: [],
-  envoyResources: [],
-  gateways: [],
-  routeTables: [],
-  policies: [],
-  routes: [],
-  clusters: [],
-  rateLimitDomain: "",
-  authConfigId: "",
-};
 
 describe("gantry get / describe / apply and secret material", () => {
   const store = new MemoryStore();
@@ -52,13 +39,7 @@ describe("gantry get / describe / apply and secret material", () => {
       port: 0,
       token,
       secretsToken,
-      deps: {
-        store,
-        desired: new DesiredState(store),
-        status: () => undefined,
-        proxies: () => [],
-        describe: () => ({ publishedRevision: 1, description: noDescription }),
-      },
+      deps: untranslatedDeps(store),
     });
     close = () => api.close();
     server = `http://127.0.0.1:${api.port}`;

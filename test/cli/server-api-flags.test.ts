@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, runGantry } from "../support/index.js";
+import { runGantry, serverPortFlags } from "../support/cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "gantry-api-flags-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -13,23 +13,10 @@ writeFileSync(tokenFile, `${token}\n`);
 
 /** Runs `gantry server` expecting it to stop by itself; the timeout catches a server that keeps running. */
 const server = async (args: string[]) =>
-  runGantry(
-    [
-      "server",
-      "--host",
-      "127.0.0.1",
-      "--xds-port",
-      String(await freePort()),
-      "--api-port",
-      String(await freePort()),
-      "--metrics-port",
-      String(await freePort()),
-      "--api-token-file",
-      tokenFile,
-      ...args,
-    ],
-    { timeoutMs: 10_000, env: { GANTRY_API_TOKEN: "", GANTRY_API_SECRETS_TOKEN: "" } },
-  );
+  runGantry(["server", "--host", "127.0.0.1", ...(await serverPortFlags()), "--api-token-file", tokenFile, ...args], {
+    timeoutMs: 10_000,
+    env: { GANTRY_API_TOKEN: "", GANTRY_API_SECRETS_TOKEN: "" },
+  });
 
 describe("gantry server checks its API limits and secrets token before any port opens", () => {
   it("exits non-zero on a request timeout shorter than the headers timeout, naming both flags", async () => {

@@ -3,7 +3,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, runGantry } from "../support/index.js";
+import { serverPortFlags } from "../support/cli.js";
+import { freePort, freePorts, runGantry } from "../support/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "gantry-server-flags-"));
 
@@ -14,24 +15,13 @@ const server = (args: string[], env: Record<string, string> = {}) =>
     env: { GANTRY_API_TOKEN: "", ...env },
   });
 
-async function ports(): Promise<string[]> {
-  return [
-    "--xds-port",
-    String(await freePort()),
-    "--api-port",
-    String(await freePort()),
-    "--metrics-port",
-    String(await freePort()),
-  ];
-}
-
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("gantry server checks every flag before any port opens", () => {
   it("exits non-zero on a short API token, naming where it came from and never showing it", async () => {
     const tokenFile = join(dir, "short-token");
     writeFileSync(tokenFile, "s3cret-short\n");
-    const result = await server([...(await ports()), "--api-token-file", tokenFile]);
+    const result = await server([...(await serverPortFlags()), "--api-token-file", tokenFile]);
     expect(result.killed).toBe(false);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`--api-token-file ${tokenFile}: the API token must be at least 16 characters`);
@@ -40,19 +30,24 @@ describe("gantry server checks every flag before any port opens", () => {
   });
 
   it("exits non-zero on a short GANTRY_API_TOKEN", async () => {
-    const result = await server(await ports(), { GANTRY_API_TOKEN: "short" });
+    const result = await server(await serverPortFlags(), { GANTRY_API_TOKEN: "short" });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("GANTRY_API_TOKEN: the API token must be at least 16 characters");
   });
 
   it("exits non-zero on a config folder that does not exist", async () => {
-    const result = await server([...(await ports()), "--insecure-api", "--config-dir", join(dir, "missing")]);
+    const result = await server([...(await serverPortFlags()), "--insecure-api", "--config-dir", join(dir, "missing")]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`--config-dir ${join(dir, "missing")}: no such folder`);
   });
 
   it("exits non-zero on a malformed Redis URL, without showing its password", async () => {
-    const result = await server([...(await ports()), "--insecure-api", "--redis-url", "redis://user:hunter2@"]);
+    const result = await server([
+      ...(await serverPortFlags()),
+      "--insecure-api",
+      "--redis-url",
+      "redis://user:hunter2@",
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("--redis-url: invalid Redis URL");
     expect(result.stderr).not.toContain("hunter2");
@@ -69,15 +64,16 @@ describe("gantry server checks every flag before any port opens", () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
     const apiPort = (taken.address() as { port: number }).port;
+    const [xdsPort, metricsPort] = await freePorts(2);
     try {
       const result = await server([
         "--insecure-api",
         "--xds-port",
-        String(await freePort()),
+        String(xdsPort),
         "--api-port",
         String(apiPort),
         "--metrics-port",
-        String(await freePort()),
+        String(metricsPort),
       ]);
       expect(result.killed).toBe(false);
       expect(result.code).toBe(1);

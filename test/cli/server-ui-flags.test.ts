@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, runGantry } from "../support/index.js";
+import { runGantry, serverPortFlags } from "../support/cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "gantry-ui-flags-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,21 +16,10 @@ const secretFile = join(dir, "client-secret");
 writeFileSync(secretFile, "a-client-secret\n");
 
 const server = async (args: string[]) =>
-  runGantry(
-    [
-      "server",
-      "--host",
-      "127.0.0.1",
-      "--xds-port",
-      String(await freePort()),
-      "--api-port",
-      String(await freePort()),
-      "--metrics-port",
-      String(await freePort()),
-      ...args,
-    ],
-    { timeoutMs: 30_000, env: { GANTRY_API_TOKEN: "", GANTRY_API_SECRETS_TOKEN: "" } },
-  );
+  runGantry(["server", "--host", "127.0.0.1", ...(await serverPortFlags()), ...args], {
+    timeoutMs: 30_000,
+    env: { GANTRY_API_TOKEN: "", GANTRY_API_SECRETS_TOKEN: "" },
+  });
 
 describe("gantry server's role and dashboard flags", () => {
   it("refuses a tokens file entry with a short token, naming file and entry and never the token", async () => {

@@ -14,7 +14,7 @@ import { MemoryStore } from "../../src/store/index.js";
 import { shopResources } from "../e2e/fixture.js";
 import { makeTlsFiles, type TlsTestFiles } from "../support/certs.js";
 import { runGantry } from "../support/cli.js";
-import { freePort, isListening } from "../support/ports.js";
+import { freePorts, isListening } from "../support/ports.js";
 import { type ManagedProcess, startProcess } from "../support/process.js";
 
 const bin = new URL("../../bin/gantry.js", import.meta.url).pathname;
@@ -54,7 +54,7 @@ describe("TLS flags", () => {
   it("gantry server with a missing key file stops before any port opens, naming flag and file", {
     timeout: 120_000,
   }, async () => {
-    const [xdsPort, apiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const [xdsPort, apiPort, metricsPort] = await freePorts(3);
     const missing = join(files.dir, "missing.key");
     const result = await gantry(
       ...["server", "--insecure-api", "--host", "127.0.0.1", "--xds-port", String(xdsPort)],
@@ -121,13 +121,14 @@ describe("gantry ratelimit over mTLS, fed by a TLS xDS server", () => {
   };
 
   it("answers Envoy-like clients with a certificate and refuses those without", { timeout: 120_000 }, async () => {
-    grpcPort = await freePort();
+    const [grpc, metricsPort] = await freePorts(2);
+    grpcPort = grpc;
     ratelimit = await startProcess({
       name: "gantry ratelimit (TLS)",
       command: process.execPath,
       args: [
         ...[bin, "ratelimit", "--host", "127.0.0.1", "--grpc-port", String(grpcPort)],
-        ...["--metrics-port", String(await freePort())],
+        ...["--metrics-port", String(metricsPort)],
         ...["--tls-cert-file", files.certFile, "--tls-key-file", files.keyFile, "--tls-client-ca-file", files.caFile],
         ...["--xds-server", `127.0.0.1:${server.xdsPort}`, "--node-id", "ratelimit-tls-test"],
         ...[

@@ -11,7 +11,7 @@ import { resourceToDocument } from "../../src/server/documents.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { shopResources } from "../e2e/fixture.js";
-import { freePort } from "../support/ports.js";
+import { freePorts } from "../support/ports.js";
 import { type ManagedProcess, startProcess } from "../support/process.js";
 
 const run = promisify(execFile);
@@ -42,7 +42,7 @@ describe("gantry extauth / ratelimit --xds-server: config from the management se
   });
 
   const serve = async (command: "extauth" | "ratelimit", ready: (port: number) => Promise<boolean>) => {
-    const [grpcPort, metricsPort] = [await freePort(), await freePort()];
+    const [grpcPort, metricsPort] = await freePorts(2);
     processes.push(
       await startProcess({
         name: `gantry ${command}`,

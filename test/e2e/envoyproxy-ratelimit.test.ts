@@ -5,7 +5,7 @@ import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry } from "../../src/lib/metrics.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
-import { freePort } from "../support/ports.js";
+import { freePorts } from "../support/ports.js";
 import { type ManagedProcess, startProcess } from "../support/process.js";
 import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
 import { needTool } from "../support/tools.js";
@@ -67,8 +67,8 @@ describe.skipIf(!envoyRateLimit || !haveRedis())(
         debounce: { quietMs: 20, maxDelayMs: 200 },
       });
       await apply(shopResources(3));
-      grpcPort = await freePort();
-      const [httpPort, debugPort] = [await freePort(), await freePort()];
+      const [grpc, httpPort, debugPort] = await freePorts(3);
+      grpcPort = grpc;
       peer = await startProcess({
         name: "envoyproxy/ratelimit",
         command: envoyRateLimit as string,

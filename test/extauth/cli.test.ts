@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { Setting } from "../../src/lib/h2/frames.js";
 import { RawH2Client } from "../lib/h2/raw-client.js";
-import { freePort, haveRedis, type RedisServer, startRedis, waitFor } from "../support/index.js";
+import { freePorts, haveRedis, type RedisServer, startRedis, waitFor } from "../support/index.js";
 import { checkClient, checkRequest, summary } from "./helpers.js";
 
 /** Runs the CLI in this process, capturing what it prints. */
@@ -85,7 +85,7 @@ describe.skipIf(!haveRedis())("gantry apikey and gantry extauth", () => {
     writeFileSync(file, "keys:\n  configs:\n    - apiKeyAuth: {}\n");
     const created = await gantry("apikey", "create", "--redis-url", redis.url);
     const secret = /^key: +(\S+)$/m.exec(created.stdout)?.[1] as string;
-    const [grpcPort, metricsPort] = [await freePort(), await freePort()];
+    const [grpcPort, metricsPort] = await freePorts(2);
     const running = main([
       "node",
       "gantry",

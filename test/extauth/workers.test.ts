@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createApiKey, revokeApiKey } from "../../src/extauth/index.js";
 import { Authorization } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { createClient, createRedis, ManualClock, waitForRedis } from "../../src/lib/index.js";
-import { freePort, haveRedis, startProcess, startRedis, waitFor } from "../support/index.js";
+import { freePorts, haveRedis, startProcess, startRedis, waitFor } from "../support/index.js";
 import { checkRequest, summary } from "./helpers.js";
 
 /** `gantry extauth --workers N` as a user runs it: real processes, one client connection per worker and more. */
@@ -33,7 +33,7 @@ describe.skipIf(!haveRedis())("gantry extauth --workers", { timeout: 180_000 }, 
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, "auth.yaml");
     writeFileSync(file, configs("x-api-key"));
-    const [grpcPort, metricsPort] = [await freePort(), await freePort()];
+    const [grpcPort, metricsPort] = await freePorts(2);
     const proc = await startProcess({
       name: "gantry extauth --workers",
       command: process.execPath,

@@ -2,17 +2,21 @@
 // metric and describe; fixing it resolves it (resolved-at, history); silences hide it; a real
 // grpc-js xDS client's NACK becomes an insight carrying the client's error text.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { XdsResource } from "../../src/envoy/index.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry, type Registry } from "../../src/lib/metrics.js";
+import { parseDocument, type Resource } from "../../src/resources/index.js";
 import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { startClient } from "../interop/clients.js";
+import { overflowingSplit } from "../support/overflowing-split.js";
 import { waitFor } from "../support/wait.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 let server: ManagementServer;
 let registry: Registry;
+let sendUnvalidated: (nodeId: string, resources: readonly XdsResource[] | undefined) => void = () => {};
 
 beforeAll(async () => {
   registry = createRegistry("server", { processMetrics: false });
@@ -26,6 +30,9 @@ beforeAll(async () => {
     logger,
     registry,
     debounce: { quietMs: 10, maxDelayMs: 100 },
+    unvalidatedResourcesForTests: (send) => {
+      sendUnvalidated = send;
+    },
   });
 });
 
@@ -161,8 +168,8 @@ describe("insights on a running server", () => {
   });
 
   it("a grpc-js xDS client that NACKs a route configuration: GTY0203 with the client's error text", async () => {
-    // Weights whose sum does not fit the uint32 every xDS client sums them in: Gantry publishes
-    // it (each weight is valid), and the client refuses the RouteConfiguration.
+    // An even split, applied; the client then gets it with weights whose sum does not fit the uint32
+    // every xDS client sums them in, sent past Gantry's validator (which refuses them at apply).
     const grpcDocs = [
       {
         apiVersion: "gantry/v1",
@@ -187,8 +194,8 @@ describe("insights on a running server", () => {
             {
               forwardTo: {
                 destinations: [
-                  { destination: { name: "a" }, weight: 3_000_000_000 },
-                  { destination: { name: "b" }, weight: 3_000_000_000 },
+                  { destination: { name: "a" }, weight: 1 },
+                  { destination: { name: "b" }, weight: 1 },
                 ],
                 timeout: "5s",
               },
@@ -205,6 +212,12 @@ describe("insights on a running server", () => {
       buildGrpcBootstrap({ nodeId, labels: { app: "nacker" }, xdsHost: "127.0.0.1", xdsPort: server.xdsPort }),
     );
     if (!client) throw new Error("the grpc-js client did not start");
+    const resources = grpcDocs.map((document): Resource => {
+      const parsed = parseDocument(document, "grpcDocs");
+      if ("errors" in parsed) throw new Error(parsed.errors.join("\n"));
+      return parsed;
+    });
+    sendUnvalidated(nodeId, [overflowingSplit(resources, "nack.test")]);
     try {
       // The call cannot succeed: it only makes the client subscribe to the target's resources.
       await client.run({ target: "xds:///nack.test", calls: 1, timeoutMs: 3_000 });

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
 import { RedisStore, type ResourceDocument } from "../../src/store/index.js";
-import { freePort } from "../support/ports.js";
+import { freePort, freePorts } from "../support/ports.js";
 import { type ManagedProcess, startProcess } from "../support/process.js";
 import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
 import { waitFor } from "../support/wait.js";
@@ -39,8 +39,12 @@ interface Replica {
   connected(): Promise<number>;
 }
 
-async function startReplica(name: string, redisUrl: string): Promise<Replica> {
-  const [xdsPort, apiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+/** A replica on its own three ports (drawn by the caller, so that replicas started together never share one). */
+async function startReplica(
+  name: string,
+  redisUrl: string,
+  [xdsPort, apiPort, metricsPort]: readonly [number, number, number],
+): Promise<Replica> {
   const process = await startProcess({
     name: `gantry server ${name}`,
     command: globalThis.process.execPath,
@@ -120,7 +124,11 @@ describe.skipIf(!haveRedis())("reconnecting to a second gantry server replica", 
 
   /** Two fresh replicas on the store, stopped after the test. */
   const twoReplicas = async (): Promise<[Replica, Replica]> => {
-    const started = await Promise.allSettled([startReplica("first", redis.url), startReplica("second", redis.url)]);
+    const [x1, a1, m1, x2, a2, m2] = await freePorts(6);
+    const started = await Promise.allSettled([
+      startReplica("first", redis.url, [x1, a1, m1]),
+      startReplica("second", redis.url, [x2, a2, m2]),
+    ]);
     // One that started is stopped after the test even when the other did not.
     for (const r of started) if (r.status === "fulfilled") stops.push(() => r.value.process.stop());
     const [first, second] = started;

@@ -44,10 +44,10 @@ export interface WorldOptions {
   /** Where the `removal` host sends its calls (the Destination `extra` is always in the world). */
   removalTo?: string;
   /**
-   * The `nack` host split over weights whose sum exceeds 2^32-1: Gantry publishes it (it checks each
-   * weight, not their sum), and every gRPC client refuses that RouteConfiguration.
+   * The `nack` host split evenly over `a` and `b` instead of all to `a`: the matrix makes the
+   * RouteConfiguration clients NACK from this one (matrix.test.ts, nackedRouteConfiguration).
    */
-  nackBroken?: boolean;
+  nackSplit?: boolean;
   /**
    * The `lastgood` host's update that validation rejects: its first route gets a lookahead, which RE2
    * refuses, and a third route for /interop.Other/ is added. Served in part, /interop.Echo/Exact would
@@ -57,9 +57,6 @@ export interface WorldOptions {
   /** Adds the `late` host (to `a`): a target no client can have cached before it is added. */
   late?: boolean;
 }
-
-/** Weights whose sum (6e9) does not fit the uint32 every xDS client sums them in; each one does. */
-const overflowingWeights = 3_000_000_000;
 
 /** The whole world, shaped by `options`. */
 export function world(ports: Ports, options: WorldOptions = {}): string {
@@ -106,11 +103,11 @@ ${destination("a", [ports.a])}${destination("b", [ports.b])}${destination("flaky
   `    - { name: moving, ${to(options.removalTo ?? "extra")} }\n`,
 )}${table(
   "nack",
-  options.nackBroken
+  options.nackSplit
     ? `    - forwardTo:
         destinations:
-          - { destination: { name: a }, weight: ${overflowingWeights} }
-          - { destination: { name: b }, weight: ${overflowingWeights} }
+          - { destination: { name: a }, weight: 1 }
+          - { destination: { name: b }, weight: 1 }
 `
     : `    - { name: steady, ${to("a")} }\n`,
 )}${table(

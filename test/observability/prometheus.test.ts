@@ -9,7 +9,7 @@ import { RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_p
 import { createClient, createLogger } from "../../src/lib/index.js";
 import { XdsClient } from "../../src/xds/index.js";
 import { checkClient, checkRequest } from "../extauth/helpers.js";
-import { freePort, type ManagedProcess, needTool, runGantry, startProcess, waitFor } from "../support/index.js";
+import { freePorts, type ManagedProcess, needTool, runGantry, startProcess, waitFor } from "../support/index.js";
 import { panelQueries, pendingMetrics } from "./dashboards.js";
 
 // A real Prometheus (Debian's) scrapes the metrics ports of gantry server, extauth and ratelimit while
@@ -54,9 +54,9 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "gantry-prometheus-"));
     cpSync(join(root, "examples/features"), join(dir, "config"), { recursive: true });
-    const [xds, api, serverMetrics, authGrpc, authMetrics, rlGrpc, rlMetrics, relay, agentXds, agentMetrics] =
-      await Promise.all(Array.from({ length: 10 }, () => freePort()));
-    promPort = await freePort();
+    const [xds, api, serverMetrics, authGrpc, authMetrics, rlGrpc, rlMetrics, relay, agentXds, agentMetrics, prom] =
+      await freePorts(11);
+    promPort = prom;
     apiUrl = `http://127.0.0.1:${api}`;
     await gantry(
       "gantry server",

@@ -11,7 +11,7 @@ import { startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { checkClient, checkRequest } from "../extauth/helpers.js";
 import { yamlConfigs } from "../ratelimit/harness.js";
-import { freePort, type ManagedProcess, needTool, runGantry, waitFor } from "../support/index.js";
+import { freePorts, type ManagedProcess, needTool, runGantry, waitFor } from "../support/index.js";
 import { type CollectedSpan, type Collector, startCollector, startShippedCollector } from "../support/otelcol.js";
 
 // Spans from the ext-auth and rate-limit servers, exported over OTLP to a real OpenTelemetry
@@ -256,12 +256,7 @@ describe.skipIf(!collectorBin)(
     it("carries a Check's span from gantry extauth through both collectors to the backend", async () => {
       const backend = await startCollector(collectorBin as string);
       const deploy = new URL("../../deploy/otel/", import.meta.url).pathname;
-      const [gatewayGrpc, gatewayProm, workloadGrpc, workloadHttp] = [
-        await freePort(),
-        await freePort(),
-        await freePort(),
-        await freePort(),
-      ];
+      const [gatewayGrpc, gatewayProm, workloadGrpc, workloadHttp] = await freePorts(4);
       const started: ManagedProcess[] = [];
       let extauth: ExtAuthServer | undefined;
       try {

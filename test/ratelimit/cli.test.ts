@@ -5,7 +5,7 @@ import { Setting } from "../../src/lib/h2/frames.js";
 import { createClient } from "../../src/lib/index.js";
 import { RawH2Client } from "../lib/h2/raw-client.js";
 import { runGantry } from "../support/cli.js";
-import { freePort, startProcess } from "../support/index.js";
+import { freePort, freePorts, startProcess } from "../support/index.js";
 import { isListening } from "../support/ports.js";
 
 const bin = fileURLToPath(new URL("../../bin/gantry.js", import.meta.url));
@@ -13,8 +13,7 @@ const examples = fileURLToPath(new URL("../../examples/ratelimit", import.meta.u
 
 describe("gantry ratelimit (built by npm install)", () => {
   it("serves the example config from flags and GANTRY_* variables, and stops on SIGTERM", async () => {
-    const grpcPort = await freePort();
-    const metricsPort = await freePort();
+    const [grpcPort, metricsPort] = await freePorts(2);
     const proc = await startProcess({
       name: "gantry ratelimit",
       command: process.execPath,

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { RateLimitResponse_Code as Code, RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { createClient } from "../../src/lib/index.js";
-import { freePort, haveRedis, startProcess, startRedis, waitFor } from "../support/index.js";
+import { freePorts, haveRedis, startProcess, startRedis, waitFor } from "../support/index.js";
 
 /**
  * `gantry ratelimit --workers N` as a user runs it: real processes, several client connections (the
@@ -35,7 +35,7 @@ describe("gantry ratelimit --workers", { timeout: 180_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), "gantry-rl-workers-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, "shop.yaml"), configYaml(limit));
-    const [grpcPort, metricsPort] = [await freePort(), await freePort()];
+    const [grpcPort, metricsPort] = await freePorts(2);
     const proc = await startProcess({
       name: "gantry ratelimit --workers",
       command: process.execPath,

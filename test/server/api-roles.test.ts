@@ -3,9 +3,8 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseGroupRoles, parseTokensFile, roleOfGroups, startManagementApi } from "../../src/server/api/index.js";
-import type { Description } from "../../src/server/describe.js";
-import { DesiredState } from "../../src/server/desired-state.js";
 import { MemoryStore } from "../../src/store/index.js";
+import { untranslatedDeps } from "./api-deps.js";
 
 const token = "admin-token-0123456789abcdef";
 const secretsToken = "secrets-token-0123456789abcdef";
@@ -25,18 +24,6 @@ const secret: JsonObject = {
   spec: { tls: { certificateChain: { inline: "-----BEGIN CERTIFICATE-----" }, privateKey: { inline: "a key" } } },
 };
 
-const noDescription: Description = {
-  servedBy: [],
-  envoyResources: [],
-  gateways: [],
-  routeTables: [],
-  policies: [],
-  routes: [],
-  clusters: [],
-  rateLimitDomain: "",
-  authConfigId: "",
-};
-
 describe("management API roles", () => {
   const store = new MemoryStore();
   let close: () => Promise<void> = async () => {};
@@ -52,13 +39,7 @@ describe("management API roles", () => {
         { name: "alice", role: "viewer", token: viewer },
         { name: "bob", role: "editor", token: editor },
       ],
-      deps: {
-        store,
-        desired: new DesiredState(store),
-        status: () => undefined,
-        proxies: () => [],
-        describe: () => ({ publishedRevision: 1, description: noDescription }),
-      },
+      deps: untranslatedDeps(store),
       // Many refusals from one address in this suite: they are not failed authentications, but keep it out of the way.
       limits: { authFailuresPerMinute: 1_000 },
     });
@@ -167,13 +148,7 @@ describe("--api-tokens-file", () => {
         port: 0,
         token,
         tokens: [{ name: "copy", role: "viewer", token }],
-        deps: {
-          store: new MemoryStore(),
-          desired: new DesiredState(new MemoryStore()),
-          status: () => undefined,
-          proxies: () => [],
-          describe: () => ({ publishedRevision: 1, description: noDescription }),
-        },
+        deps: untranslatedDeps(new MemoryStore()),
       }),
     ).rejects.toThrow("the tokens file's entry copy: its token is the API token or the secrets token; give it its own");
   });

@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManagementService } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { redactedValue } from "../../src/resources/index.js";
 import { startManagementApi } from "../../src/server/api/index.js";
-import type { Description } from "../../src/server/describe.js";
-import { DesiredState } from "../../src/server/desired-state.js";
 import { MemoryStore } from "../../src/store/index.js";
+import { untranslatedDeps } from "./api-deps.js";
 
 const token = "test-token-0123456789abcdef";
 const secretsToken = "secrets-token-0123456789abcdef";
@@ -27,27 +26,9 @@ const authConfig: JsonObject = {
   spec: { configs: [{ hmacAuth: { sharedSecrets: { k1: hmacSecret } } }] },
 };
 
-const noDescription: Description = {
-  servedBy: [],
-  envoyResources: [],
-  gateways: [],
-  routeTables: [],
-  policies: [],
-  routes: [],
-  clusters: [],
-  rateLimitDomain: "",
-  authConfigId: "",
-};
-
 describe("management API: secret material", () => {
   const store = new MemoryStore();
-  const deps = {
-    store,
-    desired: new DesiredState(store),
-    status: () => undefined,
-    proxies: () => [],
-    describe: () => ({ publishedRevision: 1, description: noDescription }),
-  };
+  const deps = untranslatedDeps(store);
   let closes: Array<() => Promise<void>> = [];
   let port = 0;
   let portWithoutSecretsToken = 0;

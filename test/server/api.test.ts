@@ -5,25 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApplyResult_Action, ManagementService, type WatchEvent } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { ResourceStatus_State, ResourceStatusSchema } from "../../src/gen/gantry/v1/status_pb.js";
 import { startManagementApi } from "../../src/server/api/index.js";
-import type { Description } from "../../src/server/describe.js";
 import { DesiredState } from "../../src/server/desired-state.js";
 import { storedDocument } from "../../src/server/relay/index.js";
 import { MemoryStore, type ResourceDocument } from "../../src/store/index.js";
 import { waitFor } from "../support/wait.js";
+import { noDescription } from "./api-deps.js";
 
 const token = "test-token-0123456789abcdef";
 
-const noDescription: Description = {
-  servedBy: [],
-  gateways: [],
-  routeTables: [],
-  policies: [],
-  routes: [],
-  clusters: [],
-  rateLimitDomain: "",
-  authConfigId: "",
-  envoyResources: [],
-};
 const describedAs = (kind: string, namespace: string, name: string) => ({
   publishedRevision: 7,
   description: {

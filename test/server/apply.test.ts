@@ -268,6 +268,31 @@ describe("applyResources: the write goes first", () => {
   });
 });
 
+describe("applyResources: a weighted split over a uint32", () => {
+  it("is rejected, naming the route table, the route and the field", async () => {
+    const store = new MemoryStore();
+    const deps = { store, desired: new DesiredState(store), translator: new Translator() };
+    const split = `    - name: split
+      forwardTo:
+        destinations:
+          - { destination: { name: web }, weight: 3000000000 }
+          - { destination: { name: api }, weight: 3000000000 }
+`;
+    const report = await applyResources(
+      deps,
+      resources(gateway() + destination("web") + destination("api") + shop(split, "\n  gateways: [{ name: gw }]")),
+      false,
+    );
+    const rejected = report.results.filter((r) => r.rejected);
+    expect(rejected.map((r) => refKey(r.key))).toEqual(["RouteTable/default/shop"]);
+    expect(rejected[0]?.status.messages).toEqual([
+      "spec.http[0] (split): forwardTo.destinations: the weights add up to 6000000000, above 4294967295 (2^32-1), the most Envoy and gRPC clients accept",
+      "rejected whole: a route table is never applied in part",
+      "not served until it is fixed (no version of it was accepted before)",
+    ]);
+  });
+});
+
 describe("applyResources: names an agent's Destinations hold", () => {
   const discovered = {
     apiVersion: "gantry/v1",

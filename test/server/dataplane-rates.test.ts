@@ -5,23 +5,10 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrometheusSource } from "../../src/insights/index.js";
 import { startManagementApi } from "../../src/server/api/index.js";
-import type { Description } from "../../src/server/describe.js";
-import { DesiredState } from "../../src/server/desired-state.js";
 import { MemoryStore } from "../../src/store/index.js";
+import { untranslatedDeps } from "./api-deps.js";
 
 const token = "rates-test-token-0123456789abcdef";
-const noDescription: Description = {
-  servedBy: [],
-  envoyResources: [],
-  gateways: [],
-  routeTables: [],
-  policies: [],
-  routes: [],
-  clusters: [],
-  rateLimitDomain: "",
-  authConfigId: "",
-};
-
 /** Answers each instant query with a value chosen by what it counts. */
 function countFor(query: string): string | undefined {
   if (query.includes('result=~"deny"')) return "30";
@@ -51,16 +38,7 @@ describe("DataPlaneRates", () => {
     });
     await new Promise<void>((resolve) => prometheus.listen(0, "127.0.0.1", resolve));
     const source = new PrometheusSource(`http://127.0.0.1:${(prometheus.address() as AddressInfo).port}`);
-    const deps = () => {
-      const store = new MemoryStore();
-      return {
-        store,
-        desired: new DesiredState(store),
-        status: () => undefined,
-        proxies: () => [],
-        describe: () => ({ publishedRevision: 1, description: noDescription }),
-      };
-    };
+    const deps = () => untranslatedDeps(new MemoryStore());
     const withRates = await startManagementApi({
       host: "127.0.0.1",
       port: 0,

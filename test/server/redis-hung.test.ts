@@ -6,7 +6,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManagementService } from "../../src/gen/gantry/api/v1/management_pb.js";
 import { runGantry } from "../support/cli.js";
-import { freePort } from "../support/ports.js";
+import { freePorts } from "../support/ports.js";
 import { type ManagedProcess, startProcess } from "../support/process.js";
 import { haveRedis, type RedisServer, startRedis } from "../support/redis.js";
 import { waitFor } from "../support/wait.js";
@@ -50,7 +50,7 @@ describe.skipIf(!haveRedis())("gantry server with its Redis hung", () => {
   beforeAll(async () => {
     redis = await startRedis();
     dir = mkdtempSync(join(tmpdir(), "gantry-redis-hung-"));
-    const [xdsPort, apiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const [xdsPort, apiPort, metricsPort] = await freePorts(3);
     api = `http://127.0.0.1:${apiPort}`;
     metrics = `http://127.0.0.1:${metricsPort}`;
     proc = await startProcess({

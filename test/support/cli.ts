@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { freePorts } from "./ports.js";
 
 const run = promisify(execFile);
 const bin = new URL("../../bin/gantry.js", import.meta.url).pathname;
@@ -32,4 +33,10 @@ export async function runGantry(
     const e = err as { code: number | null; killed: boolean; stdout: string; stderr: string };
     return { code: e.code, killed: e.killed, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/** `gantry server`'s three port flags (xDS, API, metrics), each on its own free port. */
+export async function serverPortFlags(): Promise<string[]> {
+  const [xds, api, metrics] = await freePorts(3);
+  return ["--xds-port", String(xds), "--api-port", String(api), "--metrics-port", String(metrics)];
 }

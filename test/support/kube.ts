@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./ports.js";
+import { freePorts } from "./ports.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 import { findTool, needTool } from "./tools.js";
 
@@ -109,7 +109,7 @@ function kubeconfigYaml(url: string, caPem: string, token: string): string {
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   const dir = mkdtempSync(join(tmpdir(), "gantry-kube-"));
-  const [etcdPort, peerPort, port] = [await freePort(), await freePort(), await freePort()];
+  const [etcdPort, peerPort, port] = await freePorts(3);
   const token = randomBytes(24).toString("hex");
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   writeFileSync(join(dir, "sa.key"), privateKey.export({ type: "pkcs8", format: "pem" }));

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, isListening } from "./ports.js";
+import { freePorts, isListening } from "./ports.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 
 /** One span as the collector's file exporter wrote it (OTLP JSON), flattened. */
@@ -42,7 +42,7 @@ function value(v: OtlpValue): string | number | boolean {
 /** Starts the real OpenTelemetry Collector (test/observability/otelcol) with a file exporter. */
 export async function startCollector(binary: string): Promise<Collector> {
   const dir = mkdtempSync(join(tmpdir(), "gantry-otelcol-"));
-  const [httpPort, grpcPort] = [await freePort(), await freePort()];
+  const [httpPort, grpcPort] = await freePorts(2);
   const out = join(dir, "spans.jsonl");
   const config = join(dir, "config.yaml");
   writeFileSync(

@@ -31,14 +31,21 @@ export async function freePortPair(offset: number): Promise<number> {
   throw new Error(`no free port pair (P, P+${offset}) on 127.0.0.1`);
 }
 
+/** `count` numbers as a tuple, so `const [a, b] = await freePorts(2)` gives two numbers. */
+type Ports<N extends number, T extends number[] = []> = number extends N
+  ? number[]
+  : T["length"] extends N
+    ? T
+    : Ports<N, [...T, number]>;
+
 /**
  * `count` different free ports. Two calls to freePort can name the same port (it was free both
  * times), which a process given both refuses.
  */
-export async function freePorts(count: number): Promise<number[]> {
+export async function freePorts<N extends number>(count: N): Promise<Ports<N>> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await freePort());
-  return [...ports];
+  return [...ports] as Ports<N>;
 }
 
 /** Whether something accepts TCP connections on the port of 127.0.0.1. */

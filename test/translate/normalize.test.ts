@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { normalize, State } from "../../src/translate/index.js";
+import { normalize, State, translate } from "../../src/translate/index.js";
 import { destination, gateway, resources } from "./fixtures.js";
 
 function status(text: string, key: string) {
@@ -167,6 +167,39 @@ spec:
       messages: ['spec.endpoints[0].address: "not-an-ip" is not an IP address'],
     });
     expect(statuses.get("Destination/default/good")?.state).toBe(State.ACCEPTED);
+  });
+
+  it("refuses a destination whose endpoint weights add up past a uint32, and translates the rest", () => {
+    const weighted = (name: string, weights: number[]) => `apiVersion: gantry/v1
+kind: Destination
+metadata: { name: ${name} }
+spec:
+  ports: [{ number: 80 }]
+  endpoints: [${weights.map((w, i) => `{ address: 10.0.0.${i + 1}, weight: ${w} }`).join(", ")}]
+---
+`;
+    const route = (to: string) => `apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: ${to} }
+spec:
+  hosts: [${to}.example.com]
+  gateways: [{ name: gw }]
+  http: [{ forwardTo: { destinations: [{ destination: { name: ${to} } }] } }]
+---
+`;
+    // Before the check, encoding the locality weight (6e9) threw and the whole translation failed.
+    const text = `${gateway()}${weighted("most", [4294967294, 1])}${weighted("over", [3000000000, 3000000000])}${route("most")}${route("over")}`;
+    const translation = translate(resources(text));
+    expect(translation.statuses.get("Destination/default/over")).toEqual({
+      state: State.INVALID,
+      messages: [
+        "spec.endpoints: the weights add up to 6000000000, above 4294967295 (2^32-1), the most Envoy and gRPC clients accept",
+      ],
+    });
+    expect(translation.statuses.get("Destination/default/most")?.state).toBe(State.ACCEPTED);
+    const names = translation.groups.flatMap((g) => g.resources.map((r) => r.name));
+    expect(names).toContain("default/most:80");
+    expect(names).not.toContain("default/over:80");
   });
 
   it("gives a host to the first route table only, with a warning on the second", () => {

@@ -8,14 +8,17 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { XdsResource } from "../../src/envoy/index.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry } from "../../src/lib/metrics.js";
+import { parseDocument, type Resource } from "../../src/resources/index.js";
 import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { startClient } from "../interop/clients.js";
 import { findChromium, launchChromium, saveScreenshot } from "../support/browser.js";
 import { type OidcTestProvider, startOidcProvider } from "../support/oidc-provider.js";
+import { overflowingSplit } from "../support/overflowing-split.js";
 import { freePort } from "../support/ports.js";
 import { meshDocuments, meshRoutes, nackerLabels, policiesExample } from "./fixtures.js";
 
@@ -26,6 +29,15 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/
 const adminToken = "ui-admin-token-0123456789abcdef";
 const viewerToken = "ui-viewer-token-0123456789abcdef";
 const oidcClient = { id: "gantry-ui", secret: "gantry-ui-secret-0123456789" };
+let sendUnvalidated: (nodeId: string, resources: readonly XdsResource[] | undefined) => void = () => {};
+
+function parsed(documents: readonly Record<string, unknown>[]): Resource[] {
+  return documents.map((document) => {
+    const resource = parseDocument(document as Parameters<typeof parseDocument>[0], "test");
+    if ("errors" in resource) throw new Error(resource.errors.join("\n"));
+    return resource;
+  });
+}
 
 interface Violation {
   id: string;
@@ -109,6 +121,9 @@ describe.skipIf(!chromiumPath)("the dashboard in Chromium", () => {
       logger: createLogger({ service: "test", level: "silent" }),
       registry: createRegistry("server", { processMetrics: false }),
       debounce: { quietMs: 10, maxDelayMs: 100 },
+      unvalidatedResourcesForTests: (send) => {
+        sendUnvalidated = send;
+      },
     });
     await api("Apply", { documents: [...policiesExample(), ...meshDocuments, meshRoutes(1)] });
     await server.settle();
@@ -208,7 +223,7 @@ describe.skipIf(!chromiumPath)("the dashboard in Chromium", () => {
     await page.close();
   });
 
-  it("a bad resource applied through the API: the NACK and its insight appear without a reload", async () => {
+  it("a change applied through the API, then a client's NACK: both appear without a reload", async () => {
     const page = await signedInPage(adminToken);
     const nodeId = "ui-nacker";
     const client = await startClient(
@@ -221,8 +236,12 @@ describe.skipIf(!chromiumPath)("the dashboard in Chromium", () => {
       await page.goto(`${base}#/proxies/${nodeId}`);
       await page.getByRole("heading", { name: `Proxy ${nodeId}` }).waitFor();
       await page.locator(".badge-in-sync").first().waitFor();
-      // Now through the API (not the page): a route whose weights the client refuses.
-      await api("Apply", { documents: [meshRoutes(3_000_000_000)] });
+      // A change through the API (not the page), shown as a diff below. Then the client is sent that
+      // route table with weights it must refuse (their sum overflows a uint32): Gantry refuses such a
+      // table at apply, so the NACK needs the server's test seam.
+      await api("Apply", { documents: [meshRoutes(2)] });
+      await server.settle();
+      sendUnvalidated(nodeId, [overflowingSplit(parsed([...meshDocuments, meshRoutes(2)]), "nack.test")]);
       const appliedAt = Date.now();
       await page.locator(".badge-nacked").first().waitFor({ timeout: 10_000 });
       const shownAfterMs = Date.now() - appliedAt;
@@ -233,10 +252,10 @@ describe.skipIf(!chromiumPath)("the dashboard in Chromium", () => {
       await saveScreenshot(page, "ui", "insight-nack");
       // The route table's page shows the change as a diff of its last two versions.
       await page.goto(`${base}#/resources/RouteTable/grpc/nack`);
-      await page.locator("pre.diff .add", { hasText: "weight: 3000000000" }).first().waitFor();
+      await page.locator("pre.diff .add", { hasText: "weight: 2" }).first().waitFor();
       expect(await page.locator("pre.diff .del", { hasText: "weight: 1" }).count()).toBeGreaterThan(0);
       await check(page, "resource-changes");
-      console.log(`NACK shown ${shownAfterMs} ms after the apply answered (translation debounce included)`);
+      console.log(`NACK shown ${shownAfterMs} ms after the resource was sent`);
       expect(shownAfterMs).toBeLessThan(1_000 + 1_000);
     } finally {
       await client.stop();

@@ -171,6 +171,9 @@ function workloadTlsOf(
   };
 }
 
+/** Endpoint weights are summed into uint32 locality weights, which clients sum in a uint32 again. */
+const maxEndpointWeightSum = 0xffff_ffff;
+
 const healthNames = {
   [EndpointHealth.HEALTHY]: "HEALTHY",
   [EndpointHealth.UNHEALTHY]: "UNHEALTHY",
@@ -216,6 +219,14 @@ function destinationProblems(
       invalid.push(`spec.endpoints[${i}].address: "${endpoint.address}" is not an IP address`);
     if (endpoint.port > 65535) invalid.push(`spec.endpoints[${i}].port: must be 1..65535`);
   });
+  // Each locality's weight is the sum of its endpoints' (a uint32 too), and clients refuse a sum of
+  // locality weights past it: the whole sum must fit, an absent weight counting as 1.
+  const weights = spec.endpoints.reduce((sum, e) => sum + (e.weight || 1), 0);
+  if (weights > maxEndpointWeightSum) {
+    invalid.push(
+      `spec.endpoints: the weights add up to ${weights}, above ${maxEndpointWeightSum} (2^32-1), the most Envoy and gRPC clients accept`,
+    );
+  }
   const subsetNames = new Set<string>();
   spec.subsets.forEach((subset, i) => {
     if (subset.name === "") invalid.push(`spec.subsets[${i}].name: required`);

@@ -170,6 +170,21 @@ function appliesTo(
  */
 export const routeTableRejected = "rejected whole: a route table is never applied in part";
 
+/** The most a weighted split's weights may add up to: Envoy and gRPC clients sum them in a uint32. */
+const maxWeightSum = 0xffff_ffff;
+
+/**
+ * Why a forward's weights cannot be served together, if they cannot: each fits its uint32 field, but
+ * a sum above maxWeightSum makes every client NACK the whole RouteConfiguration.
+ */
+function weightSumProblem(http: HttpRoute): string | undefined {
+  if (http.action.case !== "forwardTo") return undefined;
+  // As translated: an absent or zero weight counts as 1.
+  const sum = http.action.value.destinations.reduce((total, d) => total + (d.weight || 1), 0);
+  if (sum <= maxWeightSum) return undefined;
+  return `forwardTo.destinations: the weights add up to ${sum}, above ${maxWeightSum} (2^32-1), the most Envoy and gRPC clients accept`;
+}
+
 /** What a delegated child inherits from the routes that delegate to it. */
 interface Inherited {
   labels: Record<string, string>;
@@ -290,6 +305,13 @@ export class RouteFlattener {
             fail,
           ),
         );
+        return;
+      }
+      const overflow = weightSumProblem(http);
+      if (overflow) {
+        fail(overflow);
+        // Never applied in part, as with a bad matcher: clients would refuse the whole table.
+        this.#warn(rtKey, routeTableRejected, State.INVALID);
         return;
       }
       const resolved = this.#action(http, rt.metadata.namespace, field);

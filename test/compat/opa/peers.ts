@@ -9,7 +9,7 @@ import {
   CheckResponseSchema,
 } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { createClient, GrpcStatus } from "../../../src/lib/index.js";
-import { freePort, isListening } from "../../support/ports.js";
+import { freePorts, isListening } from "../../support/ports.js";
 import { type ManagedProcess, startProcess } from "../../support/process.js";
 
 const gantryBin = fileURLToPath(new URL("../../../bin/gantry.js", import.meta.url));
@@ -78,7 +78,7 @@ function clientFor(name: string, port: number, proc: () => ManagedProcess): Auth
 
 /** The OPA-Envoy plugin serving ext_authz with `policy` at the decision path `envoy/authz/allow`. */
 export async function startPlugin(command: string, dir: string, policy: string): Promise<AuthzPeer> {
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const [grpcPort, httpPort] = await freePorts(2);
   writeFileSync(join(dir, "policy.rego"), policy);
   writeFileSync(
     join(dir, "config.yaml"),
@@ -106,7 +106,7 @@ export async function startPlugin(command: string, dir: string, policy: string):
 
 /** `gantry extauth` with one auth config, `compat`, whose one step is the OPA evaluator on `policy`. */
 export async function startGantryExtauth(opa: string, dir: string, policy: string): Promise<AuthzPeer> {
-  const [grpcPort, metricsPort] = [await freePort(), await freePort()];
+  const [grpcPort, metricsPort] = await freePorts(2);
   writeFileSync(join(dir, "gantry.rego"), policy);
   writeFileSync(
     join(dir, "auth-configs.yaml"),

@@ -11,7 +11,7 @@ import {
 } from "../../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { Health } from "../../../src/gen/grpc/health/v1/health_pb.js";
 import { createClient, GrpcStatus } from "../../../src/lib/index.js";
-import { freePort, isListening } from "../../support/ports.js";
+import { freePorts, isListening } from "../../support/ports.js";
 import { type ManagedProcess, startProcess } from "../../support/process.js";
 
 const gantryBin = fileURLToPath(new URL("../../../bin/gantry.js", import.meta.url));
@@ -134,7 +134,7 @@ async function isUp(peer: RlsPeer): Promise<boolean> {
 }
 
 export async function startAnchor(command: string, options: PeerOptions): Promise<RlsPeer> {
-  const [grpcPort, httpPort, debugPort] = [await freePort(), await freePort(), await freePort()];
+  const [grpcPort, httpPort, debugPort] = await freePorts(3);
   let proc: ManagedProcess | undefined;
   const peer = clientFor("envoyproxy/ratelimit", grpcPort, () => proc as ManagedProcess);
   proc = await startProcess({
@@ -178,7 +178,7 @@ export async function startAnchor(command: string, options: PeerOptions): Promis
 }
 
 export async function startGantry(options: PeerOptions): Promise<RlsPeer> {
-  const [grpcPort, metricsPort] = [await freePort(), await freePort()];
+  const [grpcPort, metricsPort] = await freePorts(2);
   let proc: ManagedProcess | undefined;
   const peer = clientFor("gantry ratelimit", grpcPort, () => proc as ManagedProcess);
   proc = await startProcess({
