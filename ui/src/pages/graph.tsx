@@ -10,7 +10,21 @@ import type { GraphView } from "../graph-view";
 import { useLive } from "../live";
 import { type Route, setQuery } from "../router";
 
+type ViewChunk = typeof import("../graph-view");
+let viewChunk: Promise<ViewChunk> | undefined;
+
+/** The drawing's chunk, loaded once; a failed load is tried again next time. */
+function loadView(): Promise<ViewChunk> {
+  viewChunk ??= import("../graph-view").catch((err: unknown) => {
+    viewChunk = undefined;
+    throw err;
+  });
+  return viewChunk;
+}
+
 async function loadModel(): Promise<GraphModel> {
+  // The chunk is fetched and parsed while the server answers, not after.
+  loadView().catch(() => {}); // GraphCanvas asks again and shows a failure
   return graphModel(await call<GraphResponse>("Graph", {}));
 }
 
@@ -116,19 +130,25 @@ function GraphCanvas(props: { model: GraphModel; route: Route; rates: Rates | un
   const container = useRef<HTMLDivElement>(null);
   const view = useRef<GraphView | undefined>(undefined);
   const [renderMs, setRenderMs] = useState<number | undefined>();
+  const [drawError, setDrawError] = useState<string | undefined>();
   const selected = props.route.query.get("node") ?? "";
   const select = (id: string) => setQuery(props.route, { node: id });
   useEffect(() => {
     let cancelled = false;
     const started = performance.now();
-    void import("../graph-view").then(({ renderGraph }) => {
-      if (cancelled || !container.current) return;
-      view.current = renderGraph(container.current, props.model, select);
-      const elapsed = Math.round(performance.now() - started);
-      setRenderMs(elapsed);
-      container.current.dataset["rendered"] = String(props.model.nodes.length);
-      if (selected) view.current.select(selected);
-    });
+    loadView()
+      .then(({ renderGraph }) => {
+        if (cancelled || !container.current) return;
+        view.current = renderGraph(container.current, props.model, select);
+        const elapsed = Math.round(performance.now() - started);
+        setRenderMs(elapsed);
+        setDrawError(undefined);
+        container.current.dataset["rendered"] = String(props.model.nodes.length);
+        if (selected) view.current.select(selected);
+      })
+      .catch((err: unknown) => {
+        if (!cancelled) setDrawError(err instanceof Error ? err.message : String(err));
+      });
     return () => {
       cancelled = true;
       view.current?.destroy();
@@ -155,6 +175,11 @@ function GraphCanvas(props: { model: GraphModel; route: Route; rates: Rates | un
           {renderMs !== undefined && `, drawn in ${renderMs} ms`}. Solid: traffic; dashed: policies.
         </p>
         <RatesNote rates={props.rates} />
+        {drawError !== undefined && (
+          <p class="error-text" role="alert">
+            The graph could not be drawn: {drawError}. The node list below still works; reload to try again.
+          </p>
+        )}
         <div
           ref={container}
           class="graph"
