@@ -37,7 +37,7 @@ const nodeSize = { width: 18, height: 18, gatewayWidth: 26 };
  * three quarters of dagre's time at 500 nodes, and the order from its depth-first start already
  * keeps each gateway's route tables and destinations together.
  */
-function layered(model: GraphModel, big: boolean): Record<string, { x: number; y: number }> {
+function layered(model: GraphModel, big: boolean): Layout {
   const graph = new dagre.graphlib.Graph();
   graph.setGraph({ rankdir: "LR", ranker: "longest-path", nodesep: 12, ranksep: 90 });
   graph.setDefaultEdgeLabel(() => ({}));
@@ -52,11 +52,41 @@ function layered(model: GraphModel, big: boolean): Record<string, { x: number; y
     const { x, y } = graph.node(id);
     positions[id] = { x, y };
   }
-  return positions;
+  const { width = 0, height = 0 } = graph.graph();
+  return { positions, width, height };
+}
+
+interface Layout {
+  positions: Record<string, { x: number; y: number }>;
+  /** The drawing's extent: node centres lie within [0, width] × [0, height]. */
+  width: number;
+  height: number;
+}
+
+const zoomLimits = { min: 0.1, max: 3 };
+const fitPadding = 30;
+
+/**
+ * The viewport that shows the whole layout, from dagre's extent. cytoscape's own `fit` measures every
+ * element's bounding box, labels included: about a quarter of the drawing's time at 500 nodes.
+ */
+function fitted(layout: Layout, container: HTMLElement): { zoom: number; pan: { x: number; y: number } } {
+  const width = Math.max(container.clientWidth - 2 * fitPadding, 1);
+  const height = Math.max(container.clientHeight - 2 * fitPadding, 1);
+  const fit = Math.min(width / Math.max(layout.width, 1), height / Math.max(layout.height, 1));
+  const zoom = Math.min(Math.max(fit, zoomLimits.min), zoomLimits.max);
+  return {
+    zoom,
+    pan: {
+      x: (container.clientWidth - layout.width * zoom) / 2,
+      y: Math.max((container.clientHeight - layout.height * zoom) / 2, fitPadding),
+    },
+  };
 }
 
 export function renderGraph(container: HTMLElement, model: GraphModel, onSelect: (id: string) => void): GraphView {
   const big = model.nodes.length > large;
+  const layout = layered(model, big);
   const cy = cytoscape({
     container,
     // Elements given here are added in one batch, at the positions dagre gave them.
@@ -112,12 +142,13 @@ export function renderGraph(container: HTMLElement, model: GraphModel, onSelect:
       },
       { selector: "edge.failing", style: { "line-color": "#dc2626", "target-arrow-color": "#dc2626" } },
     ],
-    layout: { name: "preset", positions: layered(model, big), fit: true, animate: false },
+    layout: { name: "preset", positions: layout.positions, fit: false, animate: false },
+    ...fitted(layout, container),
     textureOnViewport: big,
     hideEdgesOnViewport: big,
     pixelRatio: big ? 1 : "auto",
-    minZoom: 0.1,
-    maxZoom: 3,
+    minZoom: zoomLimits.min,
+    maxZoom: zoomLimits.max,
   });
   cy.on("tap", "node", (event) => onSelect(event.target.id() as string));
   return {
