@@ -15,6 +15,7 @@ import { descriptorsFor, routeFor, type SampleRequest } from "../e2e/envoy.js";
 import { findChromium, launchChromium, saveScreenshot } from "../support/browser.js";
 import {
   freePort,
+  freePorts,
   haveRedis,
   type ManagedProcess,
   type RedisServer,
@@ -89,13 +90,8 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
     writeFileSync(tokenFile, token);
     const resources = join(dir, "resources.yaml");
     writeFileSync(resources, portalFixture({ issuer: provider.issuer, portalOrigin, client, freePerMinute }));
-    const [xdsPort, serverMetrics, extMetrics, rlMetrics] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
-    [apiPort, extauthPort, ratelimitPort] = [await freePort(), await freePort(), await freePort()];
+    const [xdsPort, serverMetrics, extMetrics, rlMetrics, api, extauth, ratelimit] = await freePorts(7);
+    [apiPort, extauthPort, ratelimitPort] = [api, extauth, ratelimit];
     const local = ["--host", "127.0.0.1"];
     await gantry(
       "gantry server",

@@ -13,26 +13,14 @@ import { ManagementService, WatchRequestSchema } from "../../src/gen/gantry/api/
 import { systemClock } from "../../src/lib/clock.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { startManagementApi } from "../../src/server/api/index.js";
-import type { Description } from "../../src/server/describe.js";
 import { DesiredState } from "../../src/server/desired-state.js";
 import { contentSecurityPolicy, createUi } from "../../src/server/ui/index.js";
 import { MemoryStore } from "../../src/store/index.js";
 import { type OidcTestProvider, startOidcProvider } from "../support/oidc-provider.js";
+import { noDescription } from "./api-deps.js";
 
 const token = "ui-test-token-0123456789abcdef";
 const logger = createLogger({ service: "test", level: "silent" });
-
-const noDescription: Description = {
-  servedBy: [],
-  envoyResources: [],
-  gateways: [],
-  routeTables: [],
-  policies: [],
-  routes: [],
-  clusters: [],
-  rateLimitDomain: "",
-  authConfigId: "",
-};
 
 function rawStatus(port: number, path: string): Promise<number | undefined> {
   return new Promise((resolve, reject) => {

@@ -16,7 +16,7 @@ import { AggregatedDiscoveryService } from "../../src/gen/envoy/service/discover
 import type { DiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { createClient } from "../../src/lib/grpc.js";
 import { runGantry } from "../support/cli.js";
-import { freePort } from "../support/ports.js";
+import { freePort, freePorts } from "../support/ports.js";
 import { type ManagedProcess, startProcess } from "../support/process.js";
 import { waitFor } from "../support/wait.js";
 import { ResponseQueue } from "../xds/harness.js";
@@ -137,15 +137,13 @@ describe("workload trust across two clusters (real server and agents)", { timeou
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "gantry-trust-"));
     await writeFile(kekFile(), `${"ab".repeat(32)}\n`, { mode: 0o600 });
-    const relayPort = await freePort();
-    const metricsPort = await freePort();
-    const apiPort = await freePort();
+    const [relayPort, metricsPort, apiPort, serverXdsPort] = await freePorts(4);
     apiUrl = `http://127.0.0.1:${apiPort}`;
     server = await startProcess({
       name: "gantry server",
       command: process.execPath,
       args: [
-        ...[bin, "server", "--host", "127.0.0.1", "--insecure-api", "--xds-port", String(await freePort())],
+        ...[bin, "server", "--host", "127.0.0.1", "--insecure-api", "--xds-port", String(serverXdsPort)],
         ...["--api-port", String(apiPort), "--metrics-port", String(metricsPort), "--relay-port", String(relayPort)],
         ...["--ca-key-encryption-key-file", kekFile(), "--log-level", "warn"],
       ],
@@ -158,8 +156,7 @@ describe("workload trust across two clusters (real server and agents)", { timeou
       const dir = join(root, cluster);
       await mkdir(join(dir, "tokens"), { recursive: true });
       await writeFile(join(dir, "token"), added.stdout.trim(), { mode: 0o600 });
-      const xdsPort = await freePort();
-      const agentMetrics = await freePort();
+      const [xdsPort, agentMetrics] = await freePorts(2);
       const agent: Agent = {
         xdsPort,
         metricsPort: agentMetrics,
