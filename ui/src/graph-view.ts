@@ -119,9 +119,11 @@ export function renderGraph(container: HTMLElement, model: GraphModel, onSelect:
         style: {
           width: 1.5,
           "line-color": "#94a3b8",
-          "target-arrow-shape": "triangle",
+          // Haystack edges are cytoscape's cheapest (no control points, no arrows): on a large graph the
+          // columns (gateway → route table → destination → cluster) already say which way an edge goes.
+          "target-arrow-shape": big ? "none" : "triangle",
           "target-arrow-color": "#94a3b8",
-          "curve-style": big ? "straight" : "bezier",
+          "curve-style": big ? "haystack" : "bezier",
         },
       },
       {
