@@ -24,5 +24,5 @@ describe.skipIf(!chromiumPath)("the browser the UI tests drive", () => {
     } finally {
       await browser.close();
     }
-  });
+  }, 90_000); // launchChromium may try twice
 });

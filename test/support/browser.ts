@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, chromium, errors, type Page } from "playwright-core";
 import { needTool } from "./tools.js";
 
 /**
@@ -19,9 +19,23 @@ export function findChromium(): string | undefined {
   return needTool("chromium", "install with: sudo apt-get install chromium");
 }
 
-/** Launches headless Chromium. `--no-sandbox` because tests may run as root, where the sandbox refuses to start. */
+/** How long one launch may take; two tries fit in the 60 s hook timeout. */
+const launchTimeoutMs = 25_000;
+
+/**
+ * Launches headless Chromium. `--no-sandbox` because tests may run as root, where the sandbox refuses to
+ * start. A launch that does not answer in time is tried once more: on a fully loaded CI run one launch
+ * was seen not to answer within 30 s while every other test's did.
+ */
 export async function launchChromium(executablePath: string): Promise<Browser> {
-  return chromium.launch({ executablePath, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+  const options = { executablePath, headless: true, args: ["--no-sandbox", "--disable-gpu"], timeout: launchTimeoutMs };
+  try {
+    return await chromium.launch(options);
+  } catch (err) {
+    if (!(err instanceof errors.TimeoutError)) throw err;
+    console.warn(`chromium did not start within ${launchTimeoutMs} ms; trying once more`);
+    return chromium.launch(options);
+  }
 }
 
 /** Saves a full-page screenshot under screenshotsRoot/suite/name.png and returns its path. */
