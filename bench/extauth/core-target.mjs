@@ -1,7 +1,7 @@
 // A server under load for bench/extauth/core.mjs, in its own process.
 //   node core-target.mjs <auth-configs.json> [redis-url]   the Gantry ext-auth server with these AuthConfigs (proto JSON list)
-//   node core-target.mjs grpc-floor                          grpc-js (Gantry's GrpcServer) answering OK without looking:
-//                                                            what the transport alone costs
+//   node core-target.mjs grpc-js-baseline                    a grpc-js server (GrpcServer in src/lib/grpc.ts) answering OK
+//                                                            without looking: a reference point, not Gantry's transport
 // Prints `ready <port>` once it serves; stops on SIGTERM.
 import { readFileSync } from "node:fs";
 import { create, fromJson } from "@bufbuild/protobuf";
@@ -13,7 +13,7 @@ import { createLogger, GrpcServer } from "../../dist/lib/index.js";
 const [mode, redisUrl] = process.argv.slice(2);
 const logger = createLogger({ service: "bench", level: "error" });
 
-async function startFloor() {
+async function startGrpcJsBaseline() {
   const ok = create(CheckResponseSchema, { status: { code: 0 }, httpResponse: { case: "okResponse", value: {} } });
   const server = new GrpcServer({ logger }).add(Authorization, { check: () => ok });
   const port = await server.listen("127.0.0.1", 0);
@@ -33,7 +33,7 @@ async function startGantry() {
   return { port: server.grpcPort, stop: () => server.stop() };
 }
 
-const target = mode === "grpc-floor" ? await startFloor() : await startGantry();
+const target = mode === "grpc-js-baseline" ? await startGrpcJsBaseline() : await startGantry();
 process.on("SIGTERM", async () => {
   await target.stop();
   process.exit(0);

@@ -1,5 +1,5 @@
 // A server under load for bench/extauth/opa.mjs, in its own process so it has a core to itself.
-//   node opa-target.mjs ceiling          raw node:http2 + protobuf-es: decode the Check, answer OK
+//   node opa-target.mjs node-http2       raw node:http2 + protobuf-es: decode the Check, answer OK
 //   node opa-target.mjs gantry <bundle>  the Gantry ext-auth server with an opaAuth config
 // Prints `ready <port>` once it serves; stops on SIGTERM.
 import { createServer } from "node:http2";
@@ -18,7 +18,7 @@ function frame(bytes) {
   return framed;
 }
 
-async function startCeiling() {
+async function startNodeHttp2Baseline() {
   const ok = frame(toBinary(CheckResponseSchema, create(CheckResponseSchema, { status: { code: 0 } })));
   const server = createServer();
   server.on("stream", (stream) => {
@@ -53,7 +53,7 @@ async function startGantry() {
   return { port: server.grpcPort, stop: () => server.stop() };
 }
 
-const target = kind === "ceiling" ? await startCeiling() : await startGantry();
+const target = kind === "node-http2" ? await startNodeHttp2Baseline() : await startGantry();
 process.on("SIGTERM", async () => {
   await target.stop();
   process.exit(0);

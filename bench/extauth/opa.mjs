@@ -225,7 +225,8 @@ try {
       { name: trivialName, start: gantryCli(1, trivialBundle), decides: false },
       {
         name: nodeHttp2Name,
-        start: () => startProcess("node:http2", process.execPath, [join(here, "opa-target.mjs"), "ceiling"], readyLine),
+        start: () =>
+          startProcess("node:http2", process.execPath, [join(here, "opa-target.mjs"), "node-http2"], readyLine),
         decides: false,
       },
     );

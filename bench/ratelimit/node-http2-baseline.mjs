@@ -43,5 +43,5 @@ server.on("stream", (stream, headers) => {
     stream.end(frame(toBinary(RateLimitResponseSchema, response)));
   });
 });
-server.listen(port, "127.0.0.1", () => console.log(`raw ceiling listening on ${port}`));
+server.listen(port, "127.0.0.1", () => console.log(`node:http2 baseline listening on ${port}`));
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.close(() => process.exit(0)));
