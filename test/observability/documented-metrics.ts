@@ -49,9 +49,48 @@ export function metricMentions(text: string, file: string): MetricMention[] {
   return mentions;
 }
 
-/** Every mention in every documented file. */
+/**
+ * The labels of a metrics table's label cell: the backticked names outside parentheses, and where
+ * the cell reads "`label`: its values", only the names before a colon.
+ */
+function labelCell(cell: string): string[] {
+  const bare = cell.replace(/\([^)]*\)/g, "");
+  const named = [...bare.matchAll(/`([a-z_][a-z0-9_]*)`:/g)].map((m) => m[1] as string);
+  return named.length > 0 ? named : [...bare.matchAll(/`([a-z_][a-z0-9_]*)`/g)].map((m) => m[1] as string);
+}
+
+/**
+ * The rows of the docs' metrics tables (a first column of metric names, a column headed
+ * "labels"): each metric of a row with the labels its row lists.
+ */
+export function metricTableRows(text: string, file: string): MetricMention[] {
+  const rows: MetricMention[] = [];
+  let labelsColumn = -1;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("|")) {
+      labelsColumn = -1;
+      continue;
+    }
+    const cells = line.split(/(?<!\\)\|/).slice(1, -1);
+    if (labelsColumn < 0) {
+      labelsColumn = cells.findIndex((c) => c.trim().toLowerCase() === "labels");
+      if (labelsColumn >= 0 && !/`gantry_/.test(cells[0] ?? "") && !/metric/i.test(cells[0] ?? "")) labelsColumn = -1;
+      continue;
+    }
+    const labels = labelCell(cells[labelsColumn] ?? "");
+    for (const m of (cells[0] ?? "").matchAll(/`(gantry_[a-z0-9_]*[a-z0-9])`/g)) {
+      rows.push({ name: m[1] as string, file, labels });
+    }
+  }
+  return rows;
+}
+
+/** Every mention in every documented file, and every row of its metrics tables. */
 export function documentedMetrics(): MetricMention[] {
-  return documentedFiles().flatMap((file) => metricMentions(readFileSync(join(root, file), "utf8"), file));
+  return documentedFiles().flatMap((file) => {
+    const text = readFileSync(join(root, file), "utf8");
+    return [...metricMentions(text, file), ...metricTableRows(text, file)];
+  });
 }
 
 /**
