@@ -40,8 +40,11 @@ export function ApiReference({ schemaUrl }: { schemaUrl: string }) {
         instance = scalar.createApiReference(host.current, {
           url: schemaUrl,
           // Offline: no web fonts, no proxy, no "try it" client, no agent or telemetry reaching out.
+          // The reference documents the API; it sends no request: a "Test Request" from a developer's
+          // browser would go straight to the upstream, past the gateway's keys and plans.
           withDefaultFonts: false,
           hideClientButton: true,
+          hideTestRequestButton: true,
           hideDownloadButton: false,
           showDeveloperTools: "never",
           // Scalar's own layout (sidebar of operations, content column) in a full-width container of

@@ -248,6 +248,27 @@ describe.skipIf(helm === undefined)("the Helm chart", () => {
     await expect(template(undefined, "redis.enabled=false")).rejects.toThrow(
       /server\.replicas > 1 needs the management Redis/,
     );
+    // Token review without the in-cluster API would be silently off: refused, naming both values.
+    await expect(
+      template(
+        undefined,
+        "agent.enabled=true",
+        "agent.cluster=east",
+        "agent.relay=r:1",
+        "agent.discovery.kubernetes=false",
+      ),
+    ).rejects.toThrow(/agent\.tokenReview\.enabled needs agent\.discovery\.kubernetes/);
+    const withoutReview = await template(
+      undefined,
+      "agent.enabled=true",
+      "agent.cluster=east",
+      "agent.relay=r:1",
+      "agent.discovery.kubernetes=false",
+      "agent.tokenReview.enabled=false",
+    );
+    const args: string[] = find(withoutReview.objects, "Deployment", "gantry-agent")?.spec.template.spec.containers[0]
+      .args;
+    expect(args.some((a) => a.startsWith("--attestor") || a === "--kube-in-cluster")).toBe(false);
   });
 });
 

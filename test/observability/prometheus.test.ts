@@ -11,6 +11,24 @@ import { XdsClient } from "../../src/xds/index.js";
 import { checkClient, checkRequest } from "../extauth/helpers.js";
 import { freePorts, type ManagedProcess, needTool, runGantry, startProcess, waitFor } from "../support/index.js";
 import { panelQueries, pendingMetrics } from "./dashboards.js";
+import {
+  deployedQueries,
+  documentedMetrics,
+  type ExportedFamily,
+  exportedFamilies,
+  familyOf,
+  implicitLabels,
+} from "./documented-metrics.js";
+
+/**
+ * Documented metrics that the processes this suite runs do not register, because only another mode
+ * does: the mode, and the file that registers the name (checked to still name it).
+ */
+const conditionalMetrics: ReadonlyMap<string, { mode: string; source: string }> = new Map([
+  // Scraped from real replicas on a real kube-apiserver by test/kube/leader-election.test.ts.
+  ["gantry_kube_leader", { mode: "gantry server --kubeconfig", source: "src/cli/commands/server-kube.ts" }],
+  ["gantry_kube_status_writes_total", { mode: "gantry server --kubeconfig", source: "src/kube/source.ts" }],
+]);
 
 // A real Prometheus (Debian's) scrapes the metrics ports of gantry server, extauth and ratelimit while
 // they serve a little traffic; through its HTTP API the tests check that the series exist, that the
@@ -40,6 +58,9 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
   };
   const series = async (expr: string) => (await query(expr)).data?.result ?? [];
 
+  /** Each Gantry process's /metrics, scraped directly (by job). */
+  const metricsUrls = new Map<string, string>();
+
   const gantry = async (name: string, args: string[], metricsPort: number) => {
     const proc = await startProcess({
       name,
@@ -49,6 +70,7 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
       readyTimeoutMs: 60_000,
     });
     processes.push(proc);
+    metricsUrls.set(name.replace(" ", "-"), `http://127.0.0.1:${metricsPort}/metrics`);
   };
 
   beforeAll(async () => {
@@ -89,6 +111,7 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
       readyTimeoutMs: 60_000,
     });
     processes.push(agentProc);
+    metricsUrls.set("gantry-agent", `http://127.0.0.1:${agentMetrics}/metrics`);
     const feed = ["--xds-server", `127.0.0.1:${xds}`];
     await gantry("gantry extauth", ["extauth", ...feed, "--grpc-port", `${authGrpc}`], authMetrics as number);
     await gantry("gantry ratelimit", ["ratelimit", ...feed, "--grpc-port", `${rlGrpc}`], rlMetrics as number);
@@ -213,6 +236,41 @@ describe.skipIf(!prometheusBin)("Prometheus scraping every Gantry metrics port",
       await waitFor(async () => (await series(`${metric}{job="${job}"}`)).length > 0, {
         what: `${metric} scraped from ${job}`,
       });
+    }
+  });
+
+  it("exports every metric the docs, alert rules and dashboards name, with the labels they use", async () => {
+    // Every process's exposition, read once the traffic above has given the labelled series samples.
+    const families = new Map<string, ExportedFamily>();
+    for (const url of metricsUrls.values()) exportedFamilies(await (await fetch(url)).text(), families);
+    const problems: string[] = [];
+    for (const { name, file, labels } of documentedMetrics()) {
+      const family = familyOf(name, families);
+      if (!family) {
+        const elsewhere = conditionalMetrics.get(name);
+        if (!elsewhere) problems.push(`${file}: ${name} is exported by no process`);
+        continue;
+      }
+      // Labels can be checked only on a family with samples.
+      for (const label of labels) {
+        if (family.sampled && !implicitLabels.has(label) && !family.labels.has(label)) {
+          problems.push(`${file}: ${name} has no label ${label} (it has ${[...family.labels].sort().join(", ")})`);
+        }
+      }
+    }
+    for (const { file, expr, metrics, byLabels } of deployedQueries()) {
+      const read = metrics.map((m) => familyOf(m, families)).filter((f) => f !== undefined);
+      if (read.length === 0 || read.some((f) => !f.sampled)) continue;
+      for (const label of byLabels) {
+        if (!implicitLabels.has(label) && !read.some((f) => f.labels.has(label))) {
+          problems.push(`${file}: ${expr}: aggregates by ${label}, which none of ${metrics.join(", ")} has`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    // The metrics only another mode registers are still named in the code that registers them.
+    for (const [name, { source }] of conditionalMetrics) {
+      expect(readFileSync(join(root, source), "utf8"), `${name} in ${source}`).toContain(`"${name}"`);
     }
   });
 

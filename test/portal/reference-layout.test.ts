@@ -1,6 +1,6 @@
 // The product page's API reference as a browser lays it out: Scalar gets a full-width container of
 // its own, so its content column is wide and every operation is listed (it once rendered squeezed
-// into the page's column, one letter per line).
+// into the page's column, one letter per line), and it offers no way to send a request.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -137,6 +137,18 @@ describe.skipIf(!haveRedis() || !chromium)("the product page's API reference lay
     expect(plans?.width).toBeGreaterThan(600);
     expect(plans?.width).toBeLessThanOrEqual(72 * 16);
     await saveScreenshot(page, "portal", "product");
+    await page.close();
+  });
+
+  it('sends no request from the browser: no "Test Request" button, no API client', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`http://127.0.0.1:${portal.port}/apis/shop/pets`);
+    const reference = page.getByTestId("api-reference");
+    // Each operation's request example (its curl sample) is where Scalar puts the button.
+    await reference.getByRole("heading", { name: "Show one pet" }).first().waitFor({ timeout: 60_000 });
+    await reference.getByText("curl", { exact: false }).first().waitFor({ timeout: 30_000 });
+    expect(await reference.getByText("Test Request").count()).toBe(0);
+    expect(await page.locator(".show-api-client-button").count()).toBe(0);
     await page.close();
   });
 });

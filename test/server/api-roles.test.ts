@@ -104,6 +104,28 @@ describe("management API roles", () => {
     expect((await call(token, "AddCluster", { name: "east" })).body.code).toBe("failed_precondition");
   });
 
+  it("the root CA's calls (gantry ca show, gantry ca rotate) are an admin's, as docs/ui.md says", async () => {
+    const trust = async (bearer: string, method: string) => {
+      const response = await fetch(`http://127.0.0.1:${port}/gantry.api.v1.TrustAdminService/${method}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` },
+        body: "{}",
+      });
+      return { status: response.status, body: (await response.json()) as { code?: string; message?: string } };
+    };
+    for (const method of ["GetRoots", "RotateRoot"]) {
+      expect(await trust(editor, method)).toEqual({
+        status: 403,
+        body: {
+          code: "permission_denied",
+          message: `role editor may not call ${method}: it needs role admin or above`,
+        },
+      });
+      // The API token gets past the role check (and on to "no root CA here": no relay).
+      expect((await trust(token, method)).status).not.toBe(403);
+    }
+  });
+
   it("an unknown token is still refused before any role is considered", async () => {
     expect(await call("not-a-token-0123456789abcdef", "List", {})).toEqual({
       status: 401,

@@ -30,7 +30,12 @@ export interface IdTokenVerifier {
   identify(token: string): Promise<Identification>;
 }
 
-export type Identification = { caller: ApiCaller } | { refused: string };
+/**
+ * Who the caller is; or why the credential is refused (a failed authentication); or why it could
+ * not be checked now (a backend the check needs does not answer: the caller is not at fault, so
+ * it is answered UNAVAILABLE and spends none of the address's failed-authentication budget).
+ */
+export type Identification = { caller: ApiCaller } | { refused: string } | { unavailable: string };
 
 export interface ApiTokens {
   /** The bearer token every call may present (role admin); `undefined` with `insecure` or other ways in. */

@@ -11,7 +11,7 @@ export type ApiHandler = (request: ApiRequest, response: ApiResponse) => void;
 /** Why a request is answered without being served; statuses per protocol. */
 interface Refusal {
   /** The Connect error code (JSON body of a Connect answer). */
-  code: "unauthenticated" | "resource_exhausted";
+  code: "unauthenticated" | "resource_exhausted" | "unavailable";
   grpcStatus: number;
   httpStatus: number;
   message: string;
@@ -38,7 +38,8 @@ const grpcContentType = /^application\/grpc(-web(-text)?)?([+;]|$)/i;
  * Decides on a request from its headers alone, before a byte of its body is read: an address
  * that failed to authenticate too often is turned away without its token being compared (429 /
  * RESOURCE_EXHAUSTED, with Retry-After); a missing or wrong token is refused (401 /
- * UNAUTHENTICATED; an OIDC ID token is verified asynchronously, still before the body is read); the
+ * UNAUTHENTICATED; an OIDC ID token is verified asynchronously, still before the body is read); a
+ * token that cannot be checked while a backend is down is answered 503 / UNAVAILABLE, uncounted; the
  * caller it identified (role, secrets) is kept for the handler (`callerOf`); a declared body over the limit is refused (413 / RESOURCE_EXHAUSTED). A body
  * sent without a length is counted as it is read, by the Connect handler's `readMaxBytes`.
  * A refused request's body is never kept: an HTTP/1.1 connection is half-closed after the answer
@@ -97,6 +98,10 @@ function afterIdentify(request: ApiRequest, identified: Identification, options:
   if ("refused" in identified) {
     options.failures.recordFailure(request.socket?.remoteAddress ?? "unknown");
     return { code: "unauthenticated", grpcStatus: 16, httpStatus: 401, message: identified.refused };
+  }
+  if ("unavailable" in identified) {
+    // The check could not be made (its backend is down): no failed authentication is counted.
+    return { code: "unavailable", grpcStatus: 14, httpStatus: 503, message: identified.unavailable };
   }
   callers.set(request, identified.caller);
   const declared = request.headers["content-length"];

@@ -13,6 +13,7 @@ import {
   authorizationUrl,
   OidcProviderClient,
   type OidcSettings,
+  ProviderUnavailableError,
   parseCookies,
 } from "../../extauth/evaluators/oidc/index.js";
 import type { Timers } from "../../lib/clock.js";
@@ -146,6 +147,10 @@ export class UiOidc implements IdTokenVerifier {
     try {
       claims = await this.#provider.validateIdToken(token, undefined);
     } catch (err) {
+      // The provider (its keys) not answering says nothing about the token: not a failed authentication.
+      if (err instanceof ProviderUnavailableError) {
+        return { unavailable: `cannot check the ID token: the OpenID provider is unavailable: ${err.message}` };
+      }
       return { refused: `the ID token is not valid: ${(err as Error).message}` };
     }
     const identified = this.#callerOf(claims);
@@ -155,7 +160,7 @@ export class UiOidc implements IdTokenVerifier {
   }
 
   /** The role an ID token's groups give (checked already), or why there is none. */
-  #callerOf(claims: Record<string, JsonValue>): Identification {
+  #callerOf(claims: Record<string, JsonValue>): Exclude<Identification, { unavailable: string }> {
     const groupsClaim = this.options.groupsClaim ?? "groups";
     const role = roleOfGroups(groupsOf(claims, groupsClaim), this.options.groupRoles);
     const subject = String(claims["email"] ?? claims["sub"]);
@@ -172,7 +177,9 @@ export class UiOidc implements IdTokenVerifier {
     try {
       signedOut = await this.#signOuts.signedOut(session.sid);
     } catch (err) {
-      return { refused: `cannot check the session's sign-out: ${(err as Error).message}` };
+      // The sign-outs' store (the management Redis) does not answer: the session is neither good
+      // nor bad yet, and the caller must not pay for the outage from its failed-auth budget.
+      return { unavailable: `cannot check the session's sign-out: ${(err as Error).message}` };
     }
     if (signedOut) return { refused: "the session was signed out: sign in again" };
     const caller: ApiCaller = { role: session.role, secrets: false, name: session.sub };

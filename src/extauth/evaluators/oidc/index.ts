@@ -45,5 +45,5 @@ export async function createOidcEvaluator(
 // The management server's dashboard signs in through the same provider client and login URL.
 export { parseCookies } from "./cookies.js";
 export { authorizationUrl } from "./login.js";
-export { OidcProviderClient } from "./provider.js";
+export { OidcProviderClient, ProviderUnavailableError } from "./provider.js";
 export type { OidcSettings } from "./settings.js";
