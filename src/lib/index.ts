@@ -13,6 +13,7 @@ export {
   workerSlot,
 } from "./cluster/index.js";
 export { DeadlineError, withDeadline } from "./deadline.js";
+export { type DebounceOptions, Debouncer } from "./debounce.js";
 export {
   type BidiCall,
   type CallOptions,
