@@ -39,7 +39,12 @@ export {
   type Http2ServiceImpl,
   type StreamContext,
 } from "./grpc-server/index.js";
-export { type ClientTlsFiles, channelCredentials, serverCredentials } from "./grpc-tls.js";
+export {
+  type ClientTlsFiles,
+  channelCredentials,
+  serverCredentials,
+  type WatchedChannelCredentials,
+} from "./grpc-tls.js";
 export { ServerLimits } from "./h2/server-limits.js";
 export { HealthService, ServingStatus } from "./health.js";
 export { createLogger, type Logger, type LoggerConfig, type LogLevel, logLevels } from "./logger.js";
