@@ -1,4 +1,12 @@
-export { type CliResult, runGantry } from "./cli.js";
+export {
+  type CliResult,
+  type FedServicePorts,
+  fedServicePorts,
+  runGantry,
+  type ServerPorts,
+  serverPortFlags,
+  serverPorts,
+} from "./cli.js";
 export { expectGolden, updatingGoldens } from "./golden.js";
 export { haveKube, type KubeApiServer, type KubectlResult, startKubeApiServer } from "./kube.js";
 export { freePort, freePortPair, freePorts, isListening, portForLater } from "./ports.js";
