@@ -84,17 +84,25 @@ interface ClientTlsFlags {
   key: string;
 }
 
-/** The files' contents; the CA is the system's when no file names one. */
+/** The files' contents; the CA is Node's default trust (defaultCas) when no file names one. */
 interface ClientMaterial {
   readonly ca: Buffer;
   readonly identity: { readonly cert: Buffer; readonly key: Buffer } | undefined;
 }
 
-const systemCas = Buffer.from(rootCertificates.join("\n"));
+/**
+ * What a client trusts without a CA file, as Node's default does: its bundled roots and the PEM file
+ * NODE_EXTRA_CA_CERTS names (read again with the others, so it may rotate too).
+ */
+function defaultCas(): Buffer {
+  const extra = process.env["NODE_EXTRA_CA_CERTS"];
+  const bundled = Buffer.from(rootCertificates.join("\n"));
+  return extra ? Buffer.concat([bundled, Buffer.from("\n"), readPem("NODE_EXTRA_CA_CERTS", extra)]) : bundled;
+}
 
 /** Reads and checks the files (each error names the flag and file, never a byte of the key). */
 function loadClientMaterial(files: ClientTlsFiles, flags: ClientTlsFlags): ClientMaterial {
-  const ca = files.caFile === undefined ? systemCas : readPem(flags.ca, files.caFile);
+  const ca = files.caFile === undefined ? defaultCas() : readPem(flags.ca, files.caFile);
   if (files.caFile !== undefined) parseCertificates(flags.ca, files.caFile, ca);
   if (files.certFile === undefined || files.keyFile === undefined) return { ca, identity: undefined };
   const cert = readPem(flags.cert, files.certFile);

@@ -129,6 +129,30 @@ describe("grpc-js client credentials (channelCredentials)", () => {
     }
   });
 
+  it("without a CA file, trusts what Node trusts by default: its roots and NODE_EXTRA_CA_CERTS", async () => {
+    const files = await makeTlsFiles();
+    const watch = new TlsFileWatch({ certFile: files.certFile, keyFile: files.keyFile }, { timers: new ManualClock() });
+    const server = new GrpcServer({ tls: watch });
+    const health = new HealthService();
+    health.register(server);
+    health.set("ads", ServingStatus.SERVING);
+    const port = await server.listen("127.0.0.1", 0);
+    const before = process.env["NODE_EXTRA_CA_CERTS"];
+    process.env["NODE_EXTRA_CA_CERTS"] = files.caFile;
+    const tls = channelCredentials({}, undefined, { timers: new ManualClock() });
+    const client = createClient(Health, `localhost:${port}`, { credentials: tls.credentials });
+    try {
+      expect((await client.check({ service: "ads" }, { timeoutMs: 10_000 })).status).toBe(ServingStatus.SERVING);
+    } finally {
+      if (before === undefined) delete process.env["NODE_EXTRA_CA_CERTS"];
+      else process.env["NODE_EXTRA_CA_CERTS"] = before;
+      client.close();
+      tls.stop();
+      await server.shutdown(0);
+      rmSync(files.dir, { recursive: true, force: true });
+    }
+  });
+
   it("names the flag and the file of a file it cannot read", () => {
     expect(() => channelCredentials({ caFile: "/nonexistent/ca.pem" })).toThrow(
       "--xds-ca-file /nonexistent/ca.pem: no such file",
