@@ -8,8 +8,8 @@ import { SnapshotPublisher } from "../config/index.js";
 import { group, pluralOf, version } from "../kube/index.js";
 import { type KubeApi, type KubeObject, Reflector } from "../kubernetes/index.js";
 import { systemClock, type Timers } from "../lib/clock.js";
+import { Debouncer } from "../lib/debounce.js";
 import type { Logger } from "../lib/logger.js";
-import { Debouncer } from "../server/index.js";
 import { type DiscoveredSet, discoveryHash } from "../server/relay/index.js";
 import { discoverDestinations } from "./kubernetes-destinations.js";
 import {

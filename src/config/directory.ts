@@ -11,11 +11,21 @@ export type DirectoryProviderOptions<T> = WatchOptions<readonly FileText[], T> &
   accept(name: string): boolean;
 };
 
+/**
+ * Whether an entry is a Kubernetes volume's own bookkeeping: a ConfigMap or Secret mounted as a
+ * folder holds its files in a `..<timestamp>` folder, a `..data` link to it, and a link per key to
+ * `..data/<key>`. The keys' links are the files; reading the folder too would read each one twice.
+ */
+function isVolumeBookkeeping(name: string): boolean {
+  return name.startsWith("..");
+}
+
 /** The accepted files under `dir`, in name order, folders in place (depth first). */
 async function listFiles(dir: string, options: DirectoryProviderOptions<unknown>): Promise<string[]> {
   const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   const files: string[] = [];
   for (const entry of entries) {
+    if (isVolumeBookkeeping(entry.name)) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       // Appended one by one: spreading a long list into push() overflows the stack.
@@ -29,7 +39,8 @@ async function listFiles(dir: string, options: DirectoryProviderOptions<unknown>
 
 /**
  * A provider of a folder of files, read as one snapshot: a change to any file is a new version of
- * the whole, so a config spread over files is never seen half old, half new.
+ * the whole, so a config spread over files is never seen half old, half new. Files are read through
+ * links, so a mounted ConfigMap's atomic swap of `..data` is a change of the files behind its keys.
  */
 export function directoryProvider<T>(options: DirectoryProviderOptions<T>): WatchedProvider<T> {
   const dir = resolve(options.dir);

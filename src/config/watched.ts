@@ -1,12 +1,12 @@
 import { type FSWatcher, watch } from "node:fs";
 import { systemClock, type Timers } from "../lib/clock.js";
+import { Debouncer } from "../lib/debounce.js";
 import { runnableModule, type WorkerPool, type WorkerTask, WorkerTaskError } from "../lib/index.js";
 import type { FileText } from "./file.js";
 import { defaultFileLimits, type FileLimits } from "./limits.js";
 import { type Loading, loadFiles, type PlainLoading } from "./load-files.js";
 import type { ConfigProvider, ConfigSnapshot, ConfigSubscriber } from "./provider.js";
 import { SnapshotPublisher } from "./publisher.js";
-import { QuietPeriod } from "./quiet.js";
 
 /** A source on disk: where to watch, which events matter, and how to read and parse it. */
 export interface WatchedSource<T> {
@@ -103,7 +103,7 @@ export class WatchedProvider<T> implements ConfigProvider<T> {
   /** The version of the last reading that failed, so an unchanged bad source is not reported twice. */
   #failedVersion: string | undefined;
   readonly #publisher = new SnapshotPublisher<T>();
-  readonly #quiet: QuietPeriod;
+  readonly #quiet: Debouncer;
   #watcher: FSWatcher | undefined;
   /** Reloads run one after another. */
   #loading: Promise<void> = Promise.resolve();
@@ -113,7 +113,9 @@ export class WatchedProvider<T> implements ConfigProvider<T> {
     this.source = spec.source;
     this.#spec = spec;
     this.#startWithoutConfig = options.startWithoutConfig ?? false;
-    this.#quiet = new QuietPeriod(() => void this.#reload(false).catch(() => undefined), {
+    // Reloads are chained (#reload) anyway; the debouncer also holds a change that comes during one
+    // until it has ended.
+    this.#quiet = new Debouncer(() => this.#reload(false).catch(() => undefined), {
       quietMs: options.quietMs ?? 100,
       maxDelayMs: options.maxDelayMs,
       timers: options.timers ?? systemClock,
@@ -165,7 +167,7 @@ export class WatchedProvider<T> implements ConfigProvider<T> {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#quiet.cancel();
+    this.#quiet.stop();
     this.#watcher?.close();
     this.#watcher = undefined;
     await this.#loading.catch(() => undefined);

@@ -13,6 +13,7 @@ export {
   workerSlot,
 } from "./cluster/index.js";
 export { DeadlineError, withDeadline } from "./deadline.js";
+export { type DebounceOptions, Debouncer } from "./debounce.js";
 export {
   type BidiCall,
   type CallOptions,
@@ -38,7 +39,12 @@ export {
   type Http2ServiceImpl,
   type StreamContext,
 } from "./grpc-server/index.js";
-export { type ClientTlsFiles, channelCredentials, serverCredentials } from "./grpc-tls.js";
+export {
+  type ClientTlsFiles,
+  channelCredentials,
+  serverCredentials,
+  type WatchedChannelCredentials,
+} from "./grpc-tls.js";
 export { ServerLimits } from "./h2/server-limits.js";
 export { HealthService, ServingStatus } from "./health.js";
 export { createLogger, type Logger, type LoggerConfig, type LogLevel, logLevels } from "./logger.js";

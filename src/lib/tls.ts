@@ -37,7 +37,7 @@ export class TlsFileError extends Error {
 
 const defaultFlags = { cert: "--tls-cert-file", key: "--tls-key-file", clientCa: "--tls-client-ca-file" };
 
-function readPem(flag: string, file: string): Buffer {
+export function readPem(flag: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
@@ -57,7 +57,7 @@ function readPem(flag: string, file: string): Buffer {
 const certificateBlock = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /** Every certificate in a PEM file, parsed; the errors say which one is bad. */
-function parseCertificates(flag: string, file: string, pem: Buffer): X509Certificate[] {
+export function parseCertificates(flag: string, file: string, pem: Buffer): X509Certificate[] {
   const blocks = pem.toString("latin1").match(certificateBlock) ?? [];
   if (blocks.length === 0) throw new TlsFileError(flag, file, "no PEM certificate (-----BEGIN CERTIFICATE-----) in it");
   return blocks.map((block, i) => {
@@ -69,7 +69,7 @@ function parseCertificates(flag: string, file: string, pem: Buffer): X509Certifi
   });
 }
 
-function parseKey(flag: string, file: string, pem: Buffer): KeyObject {
+export function parseKey(flag: string, file: string, pem: Buffer): KeyObject {
   try {
     return createPrivateKey(pem);
   } catch {

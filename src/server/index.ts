@@ -15,7 +15,6 @@ export {
 } from "./api/index.js";
 export { type BootstrapOptions, bootstrapToJson, buildBootstrap, type ProxyRole, proxyRoles } from "./bootstrap.js";
 export { ConfigDirSource } from "./config-dir.js";
-export { type DebounceOptions, Debouncer } from "./debounce.js";
 export { DesiredState, type DocumentParser } from "./desired-state.js";
 export { resourceToDocument } from "./documents.js";
 export { buildGraph, type Graph, graphNodeId } from "./graph.js";

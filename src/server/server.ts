@@ -19,6 +19,7 @@ import {
 import { KubeSource, type Leadership } from "../kube/index.js";
 import type { KubeApi } from "../kubernetes/index.js";
 import { systemClock, type Timers } from "../lib/clock.js";
+import { Debouncer } from "../lib/debounce.js";
 import { checkTracingOptions, startTracing, type TracingOptions, WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
 import { Counter, Gauge, Histogram, type Registry } from "../lib/metrics.js";
@@ -49,7 +50,6 @@ import {
 } from "./api/index.js";
 import { shortType } from "./client-status.js";
 import { type ConfigDirResult, ConfigDirSource } from "./config-dir.js";
-import { Debouncer } from "./debounce.js";
 import { type ConnectedClient, describeResource } from "./describe.js";
 import { DesiredState } from "./desired-state.js";
 import { buildGraph, type Graph } from "./graph.js";

@@ -1,5 +1,5 @@
 import { create, type DescMessage, fromBinary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import type { ChannelCredentials, ClientDuplexStream } from "@grpc/grpc-js";
+import type { ClientDuplexStream } from "@grpc/grpc-js";
 import { resourceNameOf, typeUrlOf } from "../envoy/index.js";
 import type { NodeSchema } from "../gen/envoy/config/core/v3/base_pb.js";
 import { AggregatedDiscoveryService } from "../gen/envoy/service/discovery/v3/ads_pb.js";
@@ -10,7 +10,7 @@ import {
 } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { systemClock, type Timer, type Timers } from "../lib/clock.js";
 import { createClient, GrpcStatus, type ServiceClient } from "../lib/grpc.js";
-import { type ClientTlsFiles, channelCredentials } from "../lib/grpc-tls.js";
+import { type ClientTlsFiles, channelCredentials, type WatchedChannelCredentials } from "../lib/grpc-tls.js";
 import type { Logger } from "../lib/logger.js";
 import { type Backoff, defaultBackoff, retryDelay } from "./backoff.js";
 
@@ -42,9 +42,12 @@ export interface XdsClientOptions {
   backoff?: Backoff;
   /** The jitter source, [0, 1); tests pass their own. */
   random?: () => number;
-  /** Runs the retry backoff. Default the system clock. */
+  /** Runs the retry backoff and the TLS files' reload interval. Default the system clock. */
   clock?: Timers;
-  /** Connect with TLS: the CA that signed the server's certificate, and this client's own for mTLS. */
+  /**
+   * Connect with TLS: the CA that signed the server's certificate, and this client's own for mTLS.
+   * The files are read again every `reloadIntervalMs` (10 s); a reconnect uses what they hold then.
+   */
   tls?: ClientTlsFiles;
 }
 
@@ -80,7 +83,7 @@ export class XdsClient {
   readonly #backoff: Backoff;
   readonly #random: () => number;
   readonly #clock: Timers;
-  readonly #credentials: ChannelCredentials | undefined;
+  readonly #tls: WatchedChannelCredentials | undefined;
   readonly #subscriptions = new Map<string, Subscription>();
   #client: ServiceClient<(typeof AggregatedDiscoveryService)["method"]> | undefined;
   #stream: Stream | undefined;
@@ -99,7 +102,12 @@ export class XdsClient {
     this.#random = options.random ?? Math.random;
     this.#clock = options.clock ?? systemClock;
     // Read now, so that a missing file is an error of the constructor, not of a later reconnect.
-    this.#credentials = options.tls && channelCredentials(options.tls);
+    this.#tls =
+      options.tls &&
+      channelCredentials(options.tls, undefined, {
+        timers: this.#clock,
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
   }
 
   /** Adds a subscription; call before `start()` or at any time after. */
@@ -135,7 +143,7 @@ export class XdsClient {
     if (this.#client) return;
     // The channel's own reconnection follows the same backoff, so a restarted server is found as soon as ours says.
     this.#client = createClient(AggregatedDiscoveryService, this.#options.server, {
-      ...(this.#credentials ? { credentials: this.#credentials } : {}),
+      ...(this.#tls ? { credentials: this.#tls.credentials } : {}),
       channelOptions: {
         "grpc.initial_reconnect_backoff_ms": this.#backoff.initialMs,
         "grpc.max_reconnect_backoff_ms": this.#backoff.maxMs,
@@ -147,6 +155,7 @@ export class XdsClient {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#retryTimer?.cancel();
+    this.#tls?.stop();
     this.#stream?.cancel();
     this.#stream = undefined;
     this.#connected = false;

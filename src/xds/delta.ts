@@ -25,7 +25,7 @@ interface TypeState {
   lastPushAt: number | undefined;
   /** The snapshot version of this type the last decision was made against. */
   basis: string | undefined;
-  /** Cluster removals were held back from the last response. */
+  /** Removals (of clusters or endpoints) were held back from the last response. */
   keptStale: boolean;
 }
 
@@ -162,7 +162,7 @@ export class DeltaStream extends XdsStream {
       const plan = state && this.#plan(typeUrl, state, published.snapshot);
       if (plan) plans.set(typeUrl, plan);
     }
-    this.#keepStaleClusters(plans);
+    this.#keepStaleUpstreams(plans);
     for (const typeUrl of order) {
       const plan = plans.get(typeUrl);
       if (plan && (plan.updates.length > 0 || plan.removed.length > 0 || plan.state.answerDue)) {
@@ -189,20 +189,24 @@ export class DeltaStream extends XdsStream {
     return { state, updates, removed: [...removed], systemVersion };
   }
 
-  /** As in SotW: while listener or route updates are going out, cluster removals wait. */
-  #keepStaleClusters(plans: Map<string, Plan>): void {
-    const clusters = plans.get(TypeUrl.cluster);
-    if (!clusters) return;
-    clusters.state.keptStale = false;
+  /**
+   * Make before break: while listener or route updates are going out, the removals of clusters and
+   * of their endpoints wait, since routes the client still runs may name them (a removed
+   * ClusterLoadAssignment empties a cluster Envoy still routes to). They go once the routes are answered.
+   */
+  #keepStaleUpstreams(plans: Map<string, Plan>): void {
     const busy = [TypeUrl.listener, TypeUrl.route].some((typeUrl) => {
       const plan = plans.get(typeUrl);
       const pending = plan && (plan.updates.length > 0 || plan.removed.length > 0);
       return pending || this.#types.get(typeUrl)?.awaiting !== undefined;
     });
-    const held = clusters.removed.filter((name) => clusters.state.held.has(name));
-    if (!busy || held.length === 0) return;
-    clusters.removed = clusters.removed.filter((name) => !clusters.state.held.has(name));
-    clusters.state.keptStale = true;
+    for (const typeUrl of [TypeUrl.cluster, TypeUrl.endpoint]) {
+      const plan = plans.get(typeUrl);
+      if (!plan) continue;
+      const held = plan.state.held;
+      plan.state.keptStale = busy && plan.removed.some((name) => held.has(name));
+      if (plan.state.keptStale) plan.removed = plan.removed.filter((name) => !held.has(name));
+    }
   }
 
   #send(info: StreamInfo, published: PublishedSnapshot, typeUrl: string, plan: Plan): void {

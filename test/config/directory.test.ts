@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -63,6 +63,28 @@ describe("directory provider", () => {
     await waitFor(() => seen.snapshots.length === 3, { what: "the removed file" });
     expect(seen.snapshots.map((s) => s.config)).toEqual([["a.yaml=1"], ["a.yaml=1", "sub/b.yaml=2"], ["sub/b.yaml=2"]]);
     expect(new Set(seen.snapshots.map((s) => s.version)).size).toBe(3);
+  });
+
+  it("reads a mounted ConfigMap's keys once each, and again after kubelet's atomic swap", async () => {
+    // As kubelet's atomic writer lays a ConfigMap volume out: the files in a `..<timestamp>` folder,
+    // `..data` linking to it, and each key a link to `..data/<key>`.
+    const writeVersion = (stamp: string, files: Record<string, string>) => {
+      mkdirSync(join(dir, stamp));
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, stamp, name), text);
+      symlinkSync(stamp, join(dir, "..data_tmp"));
+      renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
+    };
+    writeVersion("..2026_12_03_18_00_00.000000001", { "a.yaml": "1", "b.yaml": "2" });
+    for (const key of ["a.yaml", "b.yaml"]) symlinkSync(join("..data", key), join(dir, key));
+    const seen = await start(true);
+    expect(seen.snapshots[0]?.config).toEqual(["a.yaml=1", "b.yaml=2"]);
+
+    writeVersion("..2026_12_03_18_05_00.000000002", { "a.yaml": "1", "b.yaml": "3" });
+    rmSync(join(dir, "..2026_12_03_18_00_00.000000001"), { recursive: true });
+    await settle();
+    await waitFor(() => seen.snapshots.length === 2, { what: "the swapped ConfigMap" });
+    expect(seen.snapshots[1]?.config).toEqual(["a.yaml=1", "b.yaml=3"]);
+    expect(seen.errors).toEqual([]);
   });
 
   it("reports a folder it cannot read, naming it", async () => {

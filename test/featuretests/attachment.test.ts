@@ -111,7 +111,10 @@ describe("attachment", () => {
     ]);
     expect((await ft.statuses(ns))[`RouteTable/${ns}/out`]).toEqual({
       state: "WARNING",
-      messages: [`not admitted by any listener of Gateway ${ns}/mesh`, "not attached to any gateway listener"],
+      messages: [
+        `not admitted by any listener of Gateway ${ns}/mesh (hosts out.grpc.example; labels none): its gRPC clients: spec.allowedRouteTables[0] wants labels mesh=yes`,
+        "not attached to any gateway listener",
+      ],
     });
   });
 });

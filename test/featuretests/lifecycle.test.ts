@@ -134,12 +134,12 @@ describe("lifecycle on delta ADS", () => {
       eds: { ...before.eds, [`${ns}/a:80`]: "" },
     });
 
-    // A route goes: its endpoints and the route are sent at once; the cluster is removed once the
-    // routes no longer name it. Deleting the destination afterwards changes nothing on the wire.
+    // A route goes: the route first; its cluster, then its endpoints, are removed once the routes no
+    // longer name them (make before break). Deleting the destination afterwards changes nothing on the wire.
     await ft.apply(...site(ns, { "/a": "a" }));
-    await envoy.expect(EDS, [], [`${ns}/b:80`]);
     await envoy.expect(RDS, [siteRoutes(ns, { "/a": "a" })]);
     await envoy.expect(CDS, [], [`${ns}/b:80`]);
+    await envoy.expect(EDS, [], [`${ns}/b:80`]);
     await ft.delete(`Destination/${ns}/b`);
     await envoy.expectQuiet();
     expect(Object.keys(envoy.versions(CDS))).toEqual([`${ns}/a:80`]);
@@ -150,12 +150,12 @@ describe("lifecycle on delta ADS", () => {
     envoy.subscribe(EDS, [`${ns}/a:80`]);
     await envoy.expect(EDS, [endpoints(`${ns}/a:80`, "10.2.0.1", "10.2.0.3")]);
 
-    // The gateway goes: everything the node held is removed, the clusters last.
+    // The gateway goes: everything the node held is removed, the clusters and their endpoints last.
     await ft.delete(`Gateway/${ns}/public`);
-    await envoy.expect(EDS, [], [`${ns}/a:80`]);
     await envoy.expect(LDS, [], [`${ns}/public/8080`]);
     await envoy.expect(RDS, [], [`${ns}/public/8080`]);
     await envoy.expect(CDS, [], [`${ns}/a:80`]);
+    await envoy.expect(EDS, [], [`${ns}/a:80`]);
     await envoy.expectQuiet();
   });
 });

@@ -103,8 +103,8 @@ describe("statuses", () => {
       [`RouteTable/${ns}/a-first`]: accepted,
       [`RouteTable/${ns}/b-second`]: warning(
         `spec.hosts: "shared.example.com" is already served by RouteTable ${ns}/a-first on Gateway/${ns}/gw listener open; not here`,
-        // (It was admitted by "open"; it lost the host there. The message reads as if no listener admitted it.)
-        `not admitted by any listener of Gateway ${ns}/gw`,
+        // Admitted by "open", where it lost its host; "strict" wants a label it does not have.
+        `not served by any listener of Gateway ${ns}/gw (hosts shared.example.com; labels none): listener open (port 8080) admits it, but another route table serves each of its hosts there; listener strict (port 8081): spec.listeners[1].allowedRouteTables[0] wants labels exposure=public`,
         "not attached to any gateway listener",
       ),
       [`RouteTable/${ns}/c-missing`]: warning(

@@ -6,20 +6,27 @@ import { createLogger } from "../../src/lib/logger.js";
 import { createRegistry } from "../../src/lib/metrics.js";
 import { buildGrpcBootstrap } from "../../src/server/bootstrap-grpc.js";
 import { type ManagementServer, startManagementServer } from "../../src/server/index.js";
-import { MemoryStore, type ResourceDocument } from "../../src/store/index.js";
-import { freePort } from "../support/ports.js";
+import { MemoryStore } from "../../src/store/index.js";
+import {
+  type GoClient,
+  GoWorkloads,
+  goMtlsBinary,
+  greeterPolicies,
+  greeterResources,
+  whoami,
+} from "../support/go-mtls.js";
+import { portForLater } from "../support/ports.js";
 import { waitFor } from "../support/wait.js";
 import { certificateProviders, makeWorkloadPki, type WorkloadFiles } from "../support/workload-pki.js";
-import { type GoClient, type GoServer, goMtlsBinary, startGoClient, startGoServer, whoami } from "./go-mtls.js";
 
 const binary = goMtlsBinary();
 const logger = createLogger({ service: "test", level: "silent" });
 const store = new MemoryStore();
+const namespace = "mtls";
 const target = "xds:///greeter.mtls";
 let server: ManagementServer;
-let goServer: GoServer;
 let serverPort: number;
-const clients: GoClient[] = [];
+const go = new GoWorkloads(binary ?? "");
 const files: Record<string, WorkloadFiles> = {};
 
 function bootstrap(nodeId: string, labels: Record<string, string>, certs: WorkloadFiles): object {
@@ -27,67 +34,6 @@ function bootstrap(nodeId: string, labels: Record<string, string>, certs: Worklo
     ...buildGrpcBootstrap({ nodeId, labels, xdsHost: "127.0.0.1", xdsPort: server.xdsPort }),
     certificate_providers: certificateProviders(certs),
   };
-}
-
-function resources(policies: ResourceDocument[]): ResourceDocument[] {
-  const meta = (name: string, labels: Record<string, string> = {}) => ({ name, namespace: "mtls", labels });
-  return [
-    {
-      apiVersion: "gantry/v1",
-      kind: "Destination",
-      metadata: meta("greeter", { app: "greeter" }),
-      spec: {
-        ports: [{ number: 50051, protocol: "GRPC", targetPort: serverPort }],
-        endpoints: [{ address: "127.0.0.1" }],
-        workloadTls: { mode: "MUTUAL" },
-      },
-    },
-    {
-      apiVersion: "gantry/v1",
-      kind: "Gateway",
-      metadata: meta("greeter-servers"),
-      spec: {
-        kind: "GRPC_SERVER",
-        proxies: { labels: { app: "greeter-server" } },
-        listeners: [{ port: serverPort, bindAddress: "127.0.0.1", destination: { name: "greeter" } }],
-      },
-    },
-    {
-      apiVersion: "gantry/v1",
-      kind: "Gateway",
-      metadata: meta("callers"),
-      spec: { kind: "GRPC_PROXYLESS", proxies: { labels: { app: "mtls-caller" } } },
-    },
-    {
-      apiVersion: "gantry/v1",
-      kind: "RouteTable",
-      metadata: meta("greeter"),
-      spec: {
-        hosts: ["greeter.mtls"],
-        gateways: [{ name: "callers" }],
-        http: [{ name: "all", forwardTo: { destinations: [{ destination: { name: "greeter" } }] } }],
-      },
-    },
-    ...policies,
-  ];
-}
-
-/** Only `allowed` may call; `denied` is refused explicitly too. */
-function policiesAllowing(allowed: string, denied: string): ResourceDocument[] {
-  return [
-    {
-      apiVersion: "gantry/v1",
-      kind: "AccessPolicy",
-      metadata: { name: "callers", namespace: "mtls" },
-      spec: { destinations: [{ labels: { app: "greeter" } }], rules: [{ from: { identities: [allowed] } }] },
-    },
-    {
-      apiVersion: "gantry/v1",
-      kind: "AccessPolicy",
-      metadata: { name: "refused", namespace: "mtls" },
-      spec: { action: "DENY", rules: [{ from: { identities: [denied] } }] },
-    },
-  ];
 }
 
 describe.skipIf(!binary)("mTLS and AccessPolicy, Go gRPC on both ends", () => {
@@ -98,7 +44,7 @@ describe.skipIf(!binary)("mTLS and AccessPolicy, Go gRPC on both ends", () => {
     files["batch"] = await pki.workload("mtls", "batch", { cluster: "west" });
     files["expired"] = await pki.workload("mtls", "web", { expired: true, dirName: "expired" });
     files["stranger"] = await pki.workload("mtls", "web", { otherRoot: true, dirName: "stranger" });
-    serverPort = await freePort();
+    serverPort = await portForLater();
     server = await startManagementServer({
       store,
       host: "127.0.0.1",
@@ -110,35 +56,24 @@ describe.skipIf(!binary)("mTLS and AccessPolicy, Go gRPC on both ends", () => {
       registry: createRegistry("server", { processMetrics: false }),
       debounce: { quietMs: 10, maxDelayMs: 100 },
     });
-    const web = files["web"]?.spiffeId ?? "";
-    const batch = files["batch"]?.spiffeId ?? "";
-    await store.apply(resources(policiesAllowing(web, batch)));
+    const allowed = files["web"]?.spiffeId ?? "";
+    const denied = files["batch"]?.spiffeId ?? "";
+    await store.apply(greeterResources({ namespace, serverPort, allowed, denied }));
     await server.settle();
-    goServer = await startGoServer(
-      binary as string,
+    await go.server(
       `127.0.0.1:${serverPort}`,
       bootstrap("greeter-1", { app: "greeter-server" }, files["server"] as WorkloadFiles),
+      20_000,
     );
-    await waitFor(() => goServer.modes.some((m) => m.mode === "SERVING"), {
-      timeoutMs: 20_000,
-      what: "the Go server to take its Listener",
-    });
   }, 90_000);
 
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.stop()));
-    await goServer?.stop();
+    await go.stop();
     await server?.stop();
   });
 
-  async function client(name: string): Promise<GoClient> {
-    const started = await startGoClient(
-      binary as string,
-      bootstrap(`client-${name}`, { app: "mtls-caller" }, files[name] as WorkloadFiles),
-    );
-    clients.push(started);
-    return started;
-  }
+  const client = (name: string): Promise<GoClient> =>
+    go.client(bootstrap(`client-${name}`, { app: "mtls-caller" }, files[name] as WorkloadFiles));
 
   it("a call over mTLS succeeds and the server sees the caller's SPIFFE ID", async () => {
     const web = await client("web");
@@ -180,7 +115,7 @@ describe.skipIf(!binary)("mTLS and AccessPolicy, Go gRPC on both ends", () => {
     const webId = files["web"]?.spiffeId ?? "";
     const batchId = files["batch"]?.spiffeId ?? "";
     const changed = Date.now();
-    await store.apply(policiesAllowing(batchId, webId));
+    await store.apply(greeterPolicies(namespace, batchId, webId));
     const tookMs = await waitFor(
       async () => {
         const [b, w] = await Promise.all([

@@ -11,17 +11,23 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadRelayCa } from "../../src/cluster/pki.js";
-import type { ResourceDocument } from "../../src/store/index.js";
 import { issueWorkloadCertificate, newWorkloadKey } from "../../src/trust/ca.js";
 import { workloadCaFile } from "../../src/trust/index.js";
 import { runGantry } from "../support/cli.js";
 import { type Fleet, startFleet } from "../support/fleet.js";
-import { freePort } from "../support/ports.js";
+import {
+  type GoClient,
+  GoWorkloads,
+  goMtlsBinary,
+  greeterPolicies,
+  greeterResources,
+  whoami,
+} from "../support/go-mtls.js";
+import { portForLater } from "../support/ports.js";
 import { haveRedis } from "../support/redis.js";
 import { waitFor } from "../support/wait.js";
 import { makeWorkloadPki } from "../support/workload-pki.js";
 import { blocks, chainsTo } from "../trust/tls.js";
-import { type GoClient, type GoServer, goMtlsBinary, startGoClient, startGoServer, whoami } from "./go-mtls.js";
 
 const binary = goMtlsBinary();
 const clusters = ["east", "west"] as const;
@@ -32,68 +38,6 @@ const target = "xds:///greeter.mtls";
 /** A CLI run starts a Node process: seconds on a loaded machine. */
 const gantry = (args: readonly string[]) => runGantry(args, { timeoutMs: 60_000 });
 const spiffeId = (serviceAccount: string) => `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
-
-/** The greeter in west (a Destination placed there, served by a GRPC_SERVER gateway there), and east's callers. */
-function resources(serverPort: number, allowed: string, denied: string): ResourceDocument[] {
-  const meta = (name: string, extra: Record<string, unknown> = {}) => ({ name, namespace, ...extra });
-  return [
-    {
-      apiVersion: "gantry/v1",
-      kind: "Destination",
-      metadata: meta("greeter", { labels: { app: "greeter" }, clusters: ["west"] }),
-      spec: {
-        ports: [{ number: 50051, protocol: "GRPC", targetPort: serverPort }],
-        endpoints: [{ address: "127.0.0.1" }],
-        workloadTls: { mode: "MUTUAL" },
-      },
-    },
-    {
-      apiVersion: "gantry/v1",
-      kind: "Gateway",
-      metadata: meta("greeter-servers", { clusters: ["west"] }),
-      spec: {
-        kind: "GRPC_SERVER",
-        proxies: { labels: { app: "greeter-server" } },
-        listeners: [{ port: serverPort, bindAddress: "127.0.0.1", destination: { name: "greeter" } }],
-      },
-    },
-    {
-      apiVersion: "gantry/v1",
-      kind: "Gateway",
-      metadata: meta("callers", { clusters: ["east"] }),
-      spec: { kind: "GRPC_PROXYLESS", proxies: { labels: { app: "mtls-caller" } } },
-    },
-    {
-      apiVersion: "gantry/v1",
-      kind: "RouteTable",
-      metadata: meta("greeter"),
-      spec: {
-        hosts: ["greeter.mtls"],
-        gateways: [{ name: "callers" }],
-        http: [{ name: "all", forwardTo: { destinations: [{ destination: { name: "greeter" } }] } }],
-      },
-    },
-    ...policies(allowed, denied),
-  ];
-}
-
-/** Only `allowed` may call the greeter; `denied` is refused explicitly too. */
-function policies(allowed: string, denied: string): ResourceDocument[] {
-  return [
-    {
-      apiVersion: "gantry/v1",
-      kind: "AccessPolicy",
-      metadata: { name: "callers", namespace },
-      spec: { destinations: [{ labels: { app: "greeter" } }], rules: [{ from: { identities: [allowed] } }] },
-    },
-    {
-      apiVersion: "gantry/v1",
-      kind: "AccessPolicy",
-      metadata: { name: "refused", namespace },
-      spec: { action: "DENY", rules: [{ from: { identities: [denied] } }] },
-    },
-  ];
-}
 
 /** A workload's folder of the three files (the agent's `--workload-certs-dir/<ns>/<sa>`, or one made here). */
 interface Files {
@@ -112,8 +56,7 @@ const uriOf = (pem: string | undefined) => (pem ? new X509Certificate(pem).subje
 describe.skipIf(!binary || !haveRedis())("workload trust across two clusters, Go gRPC on both ends", () => {
   let fleet: Fleet<Cluster>;
   let serverPort: number;
-  let goServer: GoServer;
-  const clients: GoClient[] = [];
+  const go = new GoWorkloads(binary ?? "");
   const workloads = new Map<string, Files>();
   const workload = (name: string) => workloads.get(name) as Files;
 
@@ -141,18 +84,23 @@ describe.skipIf(!binary || !haveRedis())("workload trust across two clusters, Go
       certsDir,
       certsRefreshSeconds: 1,
     });
-    const started = await startGoClient(binary as string, bootstrap);
-    clients.push(started);
-    return started;
+    return go.client(bootstrap);
   };
 
   beforeAll(async () => {
-    serverPort = await freePort();
+    serverPort = await portForLater();
     fleet = await startFleet({
       name: "mtls-multicluster",
       clusters,
       replicas: ["first"],
-      world: resources(serverPort, spiffeId("web"), spiffeId("batch")),
+      // The greeter in west (a Destination placed there, served by a GRPC_SERVER gateway there), and east's callers.
+      world: greeterResources({
+        namespace,
+        serverPort,
+        allowed: spiffeId("web"),
+        denied: spiffeId("batch"),
+        placement: { server: "west", callers: "east" },
+      }),
       serverArgs: ["--cluster-ca-ttl-seconds", "90"],
       agentArgs: (_cluster, dir) => [
         ...["--workload-tokens-dir", join(dir, "tokens"), "--workload-certs-dir", join(dir, "certs")],
@@ -164,8 +112,7 @@ describe.skipIf(!binary || !haveRedis())("workload trust across two clusters, Go
       await fleet.startAgent(c);
     }
     const greeter = await enrolWorkload("west", "greeter");
-    goServer = await startGoServer(
-      binary as string,
+    await go.server(
       `127.0.0.1:${serverPort}`,
       fleet.bootstrap("west", {
         nodeId: "greeter-1",
@@ -173,17 +120,13 @@ describe.skipIf(!binary || !haveRedis())("workload trust across two clusters, Go
         certsDir: greeter.dir,
         certsRefreshSeconds: 1,
       }),
+      60_000,
     );
-    await waitFor(() => goServer.modes.some((m) => m.mode === "SERVING"), {
-      timeoutMs: 60_000,
-      what: "the Go server to take its Listener from west's agent",
-    });
     for (const caller of ["web", "batch"]) await enrolWorkload("east", caller);
   }, 240_000);
 
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.stop().catch(() => {})));
-    await goServer?.stop().catch(() => {});
+    await go.stop();
     await fleet?.stop();
   });
 
@@ -278,7 +221,7 @@ describe.skipIf(!binary || !haveRedis())("workload trust across two clusters, Go
     expect((await batch.run({ target, method: whoami, calls: 3 })).codes).toEqual({ "7": 3 });
 
     const changed = Date.now();
-    await fleet.store.apply(policies(spiffeId("batch"), spiffeId("web")));
+    await fleet.store.apply(greeterPolicies(namespace, spiffeId("batch"), spiffeId("web")));
     const tookMs = await waitFor(
       async () => {
         const [b, w] = await Promise.all([

@@ -11,7 +11,14 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateLimitResponse_Code, RateLimitService } from "../../src/gen/envoy/service/ratelimit/v3/rls_pb.js";
 import { createClient } from "../../src/lib/index.js";
-import { freePorts, type ManagedProcess, runGantry, startProcess, waitFor } from "../support/index.js";
+import {
+  fedServicePorts,
+  type ManagedProcess,
+  runGantry,
+  serverPorts,
+  startProcess,
+  waitFor,
+} from "../support/index.js";
 
 const bin = fileURLToPath(new URL("../../bin/gantry.js", import.meta.url));
 const token = "plans-ratelimit-token-0123456789abcdef";
@@ -94,24 +101,13 @@ describe("usage plans at the real rate-limit server", { timeout: 120_000 }, () =
     schemaUrl = `http://127.0.0.1:${(schema.address() as AddressInfo).port}/openapi.yaml`;
     tokenFile = join(dir, "token");
     writeFileSync(tokenFile, token);
-    const [xdsPort, api, serverMetrics, rls, rlMetrics] = await freePorts(5);
-    [apiPort, ratelimitPort] = [api as number, rls as number];
+    const server = await serverPorts();
+    apiPort = server.api;
     const local = ["--host", "127.0.0.1"];
     await gantry(
       "gantry server",
-      [
-        "server",
-        ...local,
-        "--xds-port",
-        String(xdsPort),
-        "--api-port",
-        String(apiPort),
-        "--metrics-port",
-        String(serverMetrics),
-        "--api-token-file",
-        tokenFile,
-      ],
-      `http://127.0.0.1:${serverMetrics}/readyz`,
+      ["server", ...local, ...server.flags, "--api-token-file", tokenFile],
+      `http://127.0.0.1:${server.metrics}/readyz`,
     );
     const file = join(dir, "plans.yaml");
     writeFileSync(file, resources(schemaUrl));
@@ -125,20 +121,9 @@ describe("usage plans at the real rate-limit server", { timeout: 120_000 }, () =
       tokenFile,
     ]);
     expect(applied.stdout + applied.stderr).toContain("UsagePlan/plans/broken");
-    await gantry(
-      "gantry ratelimit",
-      [
-        "ratelimit",
-        ...local,
-        "--xds-server",
-        `127.0.0.1:${xdsPort}`,
-        "--grpc-port",
-        String(ratelimitPort),
-        "--metrics-port",
-        String(rlMetrics),
-      ],
-      `http://127.0.0.1:${rlMetrics}/readyz`,
-    );
+    const rls = await fedServicePorts(server.xds);
+    ratelimitPort = rls.grpc;
+    await gantry("gantry ratelimit", ["ratelimit", ...local, ...rls.flags], `http://127.0.0.1:${rls.metrics}/readyz`);
     ratelimit = createClient(RateLimitService, `127.0.0.1:${ratelimitPort}`);
   }, 120_000);
 

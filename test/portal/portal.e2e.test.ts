@@ -14,12 +14,14 @@ import { XdsClient } from "../../src/xds/index.js";
 import { descriptorsFor, routeFor, type SampleRequest } from "../e2e/envoy.js";
 import { findChromium, launchChromium, saveScreenshot } from "../support/browser.js";
 import {
+  fedServicePorts,
   freePort,
-  freePorts,
   haveRedis,
   type ManagedProcess,
+  portForLater,
   type RedisServer,
   runGantry,
+  serverPorts,
   startProcess,
   startRedis,
   waitFor,
@@ -72,7 +74,8 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "gantry-portal-e2e-"));
     redis = await startRedis();
-    const portalPort = await freePort();
+    // Named in the OIDC client's redirect URIs long before the portal listens on it.
+    const portalPort = await portForLater();
     portalOrigin = `http://127.0.0.1:${portalPort}`;
     provider = await startOidcProvider({
       clients: [
@@ -90,24 +93,14 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
     writeFileSync(tokenFile, token);
     const resources = join(dir, "resources.yaml");
     writeFileSync(resources, portalFixture({ issuer: provider.issuer, portalOrigin, client, freePerMinute }));
-    const [xdsPort, serverMetrics, extMetrics, rlMetrics, api, extauth, ratelimit] = await freePorts(7);
-    [apiPort, extauthPort, ratelimitPort] = [api, extauth, ratelimit];
+    const server = await serverPorts();
+    const xdsPort = server.xds;
+    apiPort = server.api;
     const local = ["--host", "127.0.0.1"];
     await gantry(
       "gantry server",
-      [
-        "server",
-        ...local,
-        "--xds-port",
-        String(xdsPort),
-        "--api-port",
-        String(apiPort),
-        "--metrics-port",
-        String(serverMetrics),
-        "--api-token-file",
-        tokenFile,
-      ],
-      ok(`http://127.0.0.1:${serverMetrics}/readyz`),
+      ["server", ...local, ...server.flags, "--api-token-file", tokenFile],
+      ok(`http://127.0.0.1:${server.metrics}/readyz`),
     );
     const applied = await runGantry([
       "apply",
@@ -120,36 +113,22 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
     ]);
     expect(applied.stderr + applied.stdout).not.toMatch(/Rejected/);
     expect(applied.code).toBe(0);
-    const xds = ["--xds-server", `127.0.0.1:${xdsPort}`, "--workers", "1"];
+    const extauth = await fedServicePorts(xdsPort);
+    extauthPort = extauth.grpc;
     await gantry(
       "gantry extauth",
       [
-        "extauth",
-        ...local,
-        ...xds,
-        "--grpc-port",
-        String(extauthPort),
-        "--metrics-port",
-        String(extMetrics),
-        "--redis-url",
-        redis.url,
-        "--redis-timeout-ms",
-        "2000",
+        ...["extauth", ...local, ...extauth.flags, "--workers", "1"],
+        ...["--redis-url", redis.url, "--redis-timeout-ms", "2000"],
       ],
-      ok(`http://127.0.0.1:${extMetrics}/readyz`),
+      ok(`http://127.0.0.1:${extauth.metrics}/readyz`),
     );
+    const rls = await fedServicePorts(xdsPort);
+    ratelimitPort = rls.grpc;
+    const rlMetrics = rls.metrics;
     await gantry(
       "gantry ratelimit",
-      [
-        "ratelimit",
-        ...local,
-        ...xds,
-        "--grpc-port",
-        String(ratelimitPort),
-        "--metrics-port",
-        String(rlMetrics),
-        "--response-headers",
-      ],
+      ["ratelimit", ...local, ...rls.flags, "--workers", "1", "--response-headers"],
       ok(`http://127.0.0.1:${rlMetrics}/readyz`),
     );
     const portalArgs = (port: number) => [
@@ -382,11 +361,13 @@ describe.skipIf(!haveRedis() || !chromium)("developer portal end to end", { time
   it("rotates a key: old and new both work for the grace period, then only the new one; a revoked key stops within a second", async () => {
     const { page } = await signIn("alice");
     const keys = (await api(page, "GET", `apps/${appId}/keys`)).body["keys"] as { id: string }[];
+    // Before the call: the portal starts the grace period while answering it (taken after, the old
+    // key was seen to stop 2,870 ms into a 3,000 ms grace).
+    const rotatedAt = Date.now();
     const rotated = await api(page, "POST", `apps/${appId}/keys/${keys[0]?.id}/rotate`);
     expect(rotated.status).toBe(201);
     const newKey = rotated.body["secret"] as string;
     const newKeyId = (rotated.body["key"] as { id: string }).id;
-    const rotatedAt = Date.now();
     await waitFor(async () => !refused((await callApi(newKey)).status), {
       timeoutMs: 1_000,
       what: "the new key works",

@@ -35,8 +35,48 @@ export async function runGantry(
   }
 }
 
+/** `gantry server`'s three ports, each free, and the flags that give them. */
+export interface ServerPorts {
+  readonly xds: number;
+  readonly api: number;
+  readonly metrics: number;
+  readonly flags: string[];
+}
+
+export async function serverPorts(): Promise<ServerPorts> {
+  const [xds, api, metrics] = await freePorts(3);
+  return {
+    xds,
+    api,
+    metrics,
+    flags: ["--xds-port", String(xds), "--api-port", String(api), "--metrics-port", String(metrics)],
+  };
+}
+
 /** `gantry server`'s three port flags (xDS, API, metrics), each on its own free port. */
 export async function serverPortFlags(): Promise<string[]> {
-  const [xds, api, metrics] = await freePorts(3);
-  return ["--xds-port", String(xds), "--api-port", String(api), "--metrics-port", String(metrics)];
+  return (await serverPorts()).flags;
+}
+
+/** A service fed by a server's xDS (`gantry extauth`, `gantry ratelimit`): its two ports, each free, and its flags. */
+export interface FedServicePorts {
+  readonly grpc: number;
+  readonly metrics: number;
+  readonly flags: string[];
+}
+
+/**
+ * The flags of `gantry extauth` or `gantry ratelimit` following the server whose xDS port is
+ * `xdsPort` on loopback. Drawn once the server listens, so they cannot name one of its ports.
+ */
+export async function fedServicePorts(xdsPort: number): Promise<FedServicePorts> {
+  const [grpc, metrics] = await freePorts(2);
+  return {
+    grpc,
+    metrics,
+    flags: [
+      ...["--xds-server", `127.0.0.1:${xdsPort}`],
+      ...["--grpc-port", String(grpc), "--metrics-port", String(metrics)],
+    ],
+  };
 }

@@ -1,6 +1,7 @@
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
-import { freePorts } from "./ports.js";
+import { freePorts, portForLater } from "./ports.js";
 
 /** Binds a port on 127.0.0.1 and lets it go: it throws if the port is taken. */
 const bindOnce = (port: number) =>
@@ -19,5 +20,18 @@ describe("freePorts", () => {
     const many = await freePorts(40);
     expect(new Set(many).size).toBe(40);
     for (const port of many) await bindOnce(port);
+  });
+});
+
+describe("portForLater", () => {
+  it("gives different free ports below the kernel's ephemeral range, where freePort draws from", async () => {
+    const [ephemeralFrom] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/);
+    const ports = [];
+    for (let i = 0; i < 20; i++) ports.push(await portForLater());
+    expect(new Set(ports).size).toBe(20);
+    for (const port of ports) {
+      expect(port).toBeLessThan(Number(ephemeralFrom));
+      await bindOnce(port);
+    }
   });
 });

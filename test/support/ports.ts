@@ -31,6 +31,28 @@ export async function freePortPair(offset: number): Promise<number> {
   throw new Error(`no free port pair (P, P+${offset}) on 127.0.0.1`);
 }
 
+/**
+ * Where ports for a server that starts later are drawn: below the kernel's ephemeral range (32768 and
+ * up on Linux), which freePort draws from, and below freePortPair's (20000 and up).
+ */
+const laterPorts = { from: 10_000, to: 20_000 };
+const heldForLater = new Set<number>();
+
+/**
+ * A free port for a server started later (a dependency that comes up late). Nothing listens on it
+ * meanwhile, so it comes from a range freePort never returns: another test's freePort cannot take it.
+ * Each is given once per process; across processes the draw is random over 10,000 ports.
+ */
+export async function portForLater(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = laterPorts.from + Math.floor(Math.random() * (laterPorts.to - laterPorts.from));
+    if (heldForLater.has(port) || (await tryListen(port)) === undefined) continue;
+    heldForLater.add(port);
+    return port;
+  }
+  throw new Error(`no free port in ${laterPorts.from}-${laterPorts.to - 1} on 127.0.0.1`);
+}
+
 /** `count` numbers as a tuple, so `const [a, b] = await freePorts(2)` gives two numbers. */
 type Ports<N extends number, T extends number[] = []> = number extends N
   ? number[]

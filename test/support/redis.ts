@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { freePort, freePortPair } from "./ports.js";
+import { freePort, freePortPair, portForLater } from "./ports.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 import { findTool, needTool } from "./tools.js";
 import { waitFor } from "./wait.js";
@@ -46,10 +46,11 @@ function serverArgs(port: number, dir: string, extra: string[] = []): string[] {
 
 /**
  * Starts a throw-away redis-server on a free loopback port and waits until it answers PING. With
- * `running: false` it only reserves the port: `start()` starts it later (a Redis that comes up late).
+ * `running: false` it only reserves the port (`portForLater`: nothing listens, connections are refused,
+ * and no freePort returns it): `start()` starts it later (a Redis that comes up late).
  */
 export async function startRedis(options: { running?: boolean } = {}): Promise<RedisServer> {
-  const port = await freePort();
+  const port = options.running === false ? await portForLater() : await freePort();
   const dir = mkdtempSync(join(tmpdir(), "gantry-redis-"));
   const command = findTool("redis-server") ?? "redis-server";
   let proc: ManagedProcess | undefined;

@@ -196,6 +196,42 @@ spec:
     );
   });
 
+  it("is INVALID when its members' endpoint weights in one cluster add up past a uint32, each member fitting alone", () => {
+    // Each cluster is one EDS priority; clients sum its locality weights in a uint32 and NACK past it.
+    const heavy = (name: string, placement: string, address: string) =>
+      member(name, placement, `{ address: ${address}, weight: 3000000000 }`);
+    const apart = world(
+      gateway() +
+        routeTable() +
+        virtualDestination() +
+        heavy("svc-east", "east", "10.0.1.1") +
+        heavy("svc-west", "west", "10.0.2.1"),
+    );
+    expect(status(apart, "VirtualDestination/mc/svc")).toEqual({ state: "ACCEPTED", messages: [] });
+    expect(endpoints(apart, "east").endpoints.map((l) => l.loadBalancingWeight)).toEqual([3000000000, 3000000000]);
+
+    const together = world(
+      gateway() +
+        routeTable() +
+        virtualDestination() +
+        heavy("svc-east", "east", "10.0.1.1") +
+        heavy("svc-east-2", "east", "10.0.1.2") +
+        heavy("svc-west", "west", "10.0.2.1"),
+    );
+    expect(status(together, "Destination/mc/svc-east")?.state).toBe("ACCEPTED");
+    expect(status(together, "VirtualDestination/mc/svc")).toEqual({
+      state: "INVALID",
+      messages: [
+        "spec.ports[0]: the endpoint weights of the member Destinations in cluster east add up to 6000000000, above 4294967295 (2^32-1), the most Envoy and gRPC clients accept at one priority",
+      ],
+    });
+    expect(status(together, "RouteTable/mc/svc")?.messages.join("\n")).toContain(
+      "spec.http[0].forwardTo.destinations[0].virtualDestination: VirtualDestination mc/svc not found or invalid",
+    );
+    const names = together.groups.flatMap((g) => g.resources.map((r) => r.name));
+    expect(names).not.toContain(cluster);
+  });
+
   it("refuses a FailoverPolicy whose thresholds would move traffic off healthy clusters", () => {
     const policy = `apiVersion: gantry/v1
 kind: FailoverPolicy

@@ -202,6 +202,39 @@ spec:
     expect(names).not.toContain("default/over:80");
   });
 
+  it("says of a route table no listener admits which listeners there are and what each wants", () => {
+    const gw = (listeners: string) => `apiVersion: gantry/v1
+kind: Gateway
+metadata: { name: gw }
+spec:
+  proxies: { labels: { gateway: gw } }
+  listeners: ${listeners}
+---
+`;
+    const api = `apiVersion: gantry/v1
+kind: RouteTable
+metadata: { name: api, labels: { tier: api } }
+spec:
+  hosts: [api.example.com]
+  gateways: [{ name: gw }]
+  http: [{ directResponse: { status: 200 } }]
+---
+`;
+    const selective = gw(`
+    - { name: web, port: 8080, allowedRouteTables: [{ host: www.example.com }, { namespace: team, labels: { exposure: public } }] }
+    - { port: 8443, allowedRouteTables: [{ host: api.example.com, labels: { tier: web } }] }`);
+    expect(status(selective + api, "RouteTable/default/api")).toEqual({
+      state: "WARNING",
+      messages: [
+        'not admitted by any listener of Gateway default/gw (hosts api.example.com; labels tier=api): listener web (port 8080): spec.listeners[0].allowedRouteTables[0] wants host "www.example.com", [1] wants namespace team and labels exposure=public; listener 8443 (port 8443): spec.listeners[1].allowedRouteTables[0] wants labels tier=web',
+        "not attached to any gateway listener",
+      ],
+    });
+    expect(status(gw("[]") + api, "RouteTable/default/api")?.messages[0]).toBe(
+      "not admitted by any listener of Gateway default/gw: it has no listeners",
+    );
+  });
+
   it("gives a host to the first route table only, with a warning on the second", () => {
     const rt = (name: string) => `apiVersion: gantry/v1
 kind: RouteTable

@@ -159,4 +159,37 @@ describe("delta ADS", () => {
     expect(removal.removedResources).toEqual(["b"]);
     client.close();
   });
+
+  it("removes a destination's endpoints, like its cluster, only after the route that pointed at it moved", async () => {
+    const view = (clusterNames: string[], target: string) => [
+      apiListener("l", "r"),
+      routes("r", target),
+      ...clusters(...clusterNames),
+    ];
+    server.cache.setSnapshot("stale-endpoints", view(["a", "b"], "b"));
+    // As Envoy subscribes: CDS and LDS wildcard, EDS and RDS by name.
+    const client = DeltaClient.open(server, "stale-endpoints");
+    client.send({ typeUrl: TypeUrl.cluster });
+    client.send({ typeUrl: TypeUrl.endpoint, resourceNamesSubscribe: ["a", "b"] });
+    client.send({ typeUrl: TypeUrl.listener });
+    client.send({ typeUrl: TypeUrl.route, resourceNamesSubscribe: ["r"] });
+    for (let i = 0; i < 4; i++) client.ack(await client.next());
+    await client.expectQuiet();
+
+    server.cache.setSnapshot("stale-endpoints", view(["a"], "a"));
+    // Envoy empties a cluster whose ClusterLoadAssignment is removed: while the route still points
+    // at "b", that would fail its requests. The route moves first.
+    const moved = await client.next();
+    expect(moved.typeUrl).toBe(TypeUrl.route);
+    await client.expectQuiet();
+    client.ack(moved);
+    const clusterRemoval = await client.next();
+    expect([clusterRemoval.typeUrl, clusterRemoval.removedResources]).toEqual([TypeUrl.cluster, ["b"]]);
+    const endpointRemoval = await client.next();
+    expect([endpointRemoval.typeUrl, endpointRemoval.removedResources]).toEqual([TypeUrl.endpoint, ["b"]]);
+    client.ack(clusterRemoval);
+    client.ack(endpointRemoval);
+    await client.expectQuiet();
+    client.close();
+  });
 });

@@ -7,10 +7,8 @@ import { TypeUrl, type XdsResource } from "../../src/envoy/index.js";
 import { NodeSchema } from "../../src/gen/envoy/config/core/v3/base_pb.js";
 import {
   DeltaDiscoveryRequestSchema,
-  type DeltaDiscoveryResponse,
   DeltaDiscoveryResponseSchema,
   DiscoveryRequestSchema,
-  type DiscoveryResponse,
   DiscoveryResponseSchema,
 } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { ManualClock } from "../../src/lib/clock.js";
@@ -20,7 +18,7 @@ import { Holdings } from "../../src/xds/holdings.js";
 import { changesBetween, combineHooks, Snapshot, SnapshotCache } from "../../src/xds/index.js";
 import { Selections } from "../../src/xds/selections.js";
 import { SotwStream } from "../../src/xds/sotw.js";
-import type { StreamContext } from "../../src/xds/stream.js";
+import type { StreamContext, StreamTransport } from "../../src/xds/stream.js";
 import type { BudgetedWriter, WriteBudget } from "../../src/xds/write-budget.js";
 import { apiListener, edsCluster, endpoints, routes } from "./fixtures.js";
 
@@ -71,22 +69,34 @@ const passesRun = () => new Promise((resolve) => setImmediate(resolve));
 
 const node = create(NodeSchema, { id: "go-client", cluster: "bench" });
 
-/** A Go-gRPC-like client of one target: one stream naming that target's listener, routes, cluster a and its endpoints. */
-function sotwTargetStream(context: StreamContext, t: number) {
-  const written: DiscoveryResponse[] = [];
-  const stream = new SotwStream(context, `peer-${t}`, undefined, {
-    write: (parts, done) => {
-      written.push(fromBinary(DiscoveryResponseSchema, Buffer.concat(parts)));
-      done();
-    },
-    drop: () => {},
-  });
-  const names: Record<string, string[]> = {
+/** What a Go-gRPC-like client of target t names: that target's listener and routes, cluster a and its endpoints. */
+function targetNames(t: number): Record<string, string[]> {
+  return {
     [TypeUrl.listener]: [`t${t}`],
     [TypeUrl.route]: [`t${t}-routes`],
     [TypeUrl.cluster]: ["a"],
     [TypeUrl.endpoint]: ["a"],
   };
+}
+
+/** A transport that decodes and keeps what a stream writes. */
+function recording<R>(decode: (bytes: Buffer) => R) {
+  const written: R[] = [];
+  const transport: StreamTransport = {
+    write: (parts, done) => {
+      written.push(decode(Buffer.concat(parts)));
+      done();
+    },
+    drop: () => {},
+  };
+  return { written, transport };
+}
+
+/** A client of one target on a SotW stream, subscribed as `targetNames` says. */
+function sotwTargetStream(context: StreamContext, t: number) {
+  const { written, transport } = recording((bytes) => fromBinary(DiscoveryResponseSchema, bytes));
+  const stream = new SotwStream(context, `peer-${t}`, undefined, transport);
+  const names = targetNames(t);
   const send = (typeUrl: string, nonce = "", versionInfo = "") =>
     stream.handle(
       create(DiscoveryRequestSchema, {
@@ -105,22 +115,11 @@ function sotwTargetStream(context: StreamContext, t: number) {
   return { stream, written, ackAll };
 }
 
+/** The same client on a delta stream. */
 function deltaTargetStream(context: StreamContext, t: number) {
-  const written: DeltaDiscoveryResponse[] = [];
-  const stream = new DeltaStream(context, `peer-${t}`, undefined, {
-    write: (parts, done) => {
-      written.push(fromBinary(DeltaDiscoveryResponseSchema, Buffer.concat(parts)));
-      done();
-    },
-    drop: () => {},
-  });
-  const names: Record<string, string[]> = {
-    [TypeUrl.listener]: [`t${t}`],
-    [TypeUrl.route]: [`t${t}-routes`],
-    [TypeUrl.cluster]: ["a"],
-    [TypeUrl.endpoint]: ["a"],
-  };
-  for (const [typeUrl, subscribe] of Object.entries(names)) {
+  const { written, transport } = recording((bytes) => fromBinary(DeltaDiscoveryResponseSchema, bytes));
+  const stream = new DeltaStream(context, `peer-${t}`, undefined, transport);
+  for (const [typeUrl, subscribe] of Object.entries(targetNames(t))) {
     stream.handle(create(DeltaDiscoveryRequestSchema, { node, typeUrl, resourceNamesSubscribe: subscribe }));
   }
   const ackAll = () => {

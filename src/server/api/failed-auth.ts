@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import type { Clock } from "../../lib/clock.js";
 
 /** One client's budget of failures: a token bucket that refills at the allowed rate. */
@@ -6,8 +7,42 @@ interface Bucket {
   at: number;
 }
 
+/** The 16-bit groups of an IPv6 address (`::` expanded, a dotted IPv4 tail as two groups, no zone). */
+function ipv6Groups(address: string): number[] {
+  let text = address.split("%")[0] ?? "";
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = "", tail] = text.split("::");
+  const parse = (part: string) => (part === "" ? [] : part.split(":").map((group) => Number.parseInt(group, 16)));
+  const front = parse(head);
+  const back = tail === undefined ? [] : parse(tail);
+  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+}
+
 /**
- * Limits failed authentications per client address, so a token cannot be guessed at line rate.
+ * Whose budget a failure from `address` spends. An IPv6 client is its /64: one host usually holds
+ * a whole /64 and may take any address in it, so a budget per address would be no bound at all.
+ * An IPv4-mapped address (`::ffff:10.0.0.1`, a dual-stack socket) is the IPv4 address it maps.
+ */
+export function clientKey(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const groups = ipv6Groups(address);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const [hi = 0, lo = 0] = groups.slice(6);
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(":")}::/64`;
+}
+
+/**
+ * Limits failed authentications per client (an address; an IPv6 client's /64, see clientKey), so a
+ * token cannot be guessed at line rate.
  * Each address has a bucket of `perMinute` failures refilled at `perMinute` a minute; a client
  * whose bucket is empty is refused without its token being compared, until a failure is allowed
  * again. A successful call costs nothing.
@@ -31,14 +66,15 @@ export class FailedAuthLimiter {
     this.#clock = options.clock;
   }
 
-  /** Milliseconds until `client` may try again; 0 when it may now. */
-  retryAfterMs(client: string): number {
-    const tokens = this.#tokens(client);
+  /** Milliseconds until the client at `address` may try again; 0 when it may now. */
+  retryAfterMs(address: string): number {
+    const tokens = this.#tokens(clientKey(address));
     return tokens >= 1 ? 0 : Math.ceil((1 - tokens) / this.#perMs);
   }
 
-  /** Spends one failure of `client`'s budget. */
-  recordFailure(client: string): void {
+  /** Spends one failure of the budget of the client at `address`. */
+  recordFailure(address: string): void {
+    const client = clientKey(address);
     const tokens = Math.max(0, this.#tokens(client) - 1);
     this.#buckets.delete(client);
     if (this.#buckets.size >= this.#maxClients) {
@@ -48,7 +84,7 @@ export class FailedAuthLimiter {
     this.#buckets.set(client, { tokens, at: this.#clock.now() });
   }
 
-  /** Addresses currently tracked (for tests and metrics). */
+  /** Clients currently tracked (for tests and metrics). */
   get size(): number {
     return this.#buckets.size;
   }

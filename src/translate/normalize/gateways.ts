@@ -1,17 +1,10 @@
 // Gateways: listeners, the route tables each admits, and their virtual hosts.
 import { isIP } from "node:net";
-import {
-  type GatewayListener,
-  Protocol,
-  ProxyKind,
-  type RouteTableSelector,
-  TlsMode,
-} from "../../gen/gantry/v1/gateway_pb.js";
+import { type GatewayListener, Protocol, ProxyKind, TlsMode } from "../../gen/gantry/v1/gateway_pb.js";
 import {
   clusterLabel,
   clustersOf,
   kindKey,
-  matchesSelector,
   placementOf,
   type ResourceOf,
   refName,
@@ -20,6 +13,7 @@ import {
 import type { ModelGateway, ModelListener, ModelSecret, ModelVirtualHost } from "../model.js";
 import type { StatusCollector } from "../status.js";
 import type { AccessByDestination } from "./access.js";
+import { admits, type ListenerAdmission, notServedMessage } from "./admission.js";
 import { type Index, nsName } from "./common.js";
 import type { ResolvedDestinations } from "./destinations.js";
 import { eastWestListenerProblems, externalAddresses } from "./east-west.js";
@@ -63,6 +57,7 @@ export function normalizeGateways(
     });
     const origins = new Set<string>([key]);
     const listeners: ModelListener[] = [];
+    const admissions: ListenerAdmission[] = [];
     if (spec.kind === ProxyKind.GRPC_SERVER) {
       for (const rt of namingThis) {
         statuses.warn(resourceKey(rt), `not attached to Gateway ${name}: a GRPC_SERVER gateway serves no route tables`);
@@ -74,6 +69,12 @@ export function normalizeGateways(
     }
     if (spec.kind === ProxyKind.GRPC_PROXYLESS) {
       if (spec.listeners.length > 0) statuses.warn(key, "spec.listeners: ignored for GRPC_PROXYLESS gateways");
+      admissions.push({
+        label: "its gRPC clients",
+        field: "spec.allowedRouteTables",
+        selectors: spec.allowedRouteTables,
+        eastWest: false,
+      });
       const admitted = namingThis.filter((rt) => admits(spec.allowedRouteTables, rt));
       const virtualHosts = buildVirtualHosts(admitted, `${key} (grpc)`, routes, statuses, origins).map((vhost) => ({
         ...vhost,
@@ -103,10 +104,17 @@ export function normalizeGateways(
           return;
         }
         ports.add(listener.port);
+        const listenerName = listener.name || `${listener.port}`;
+        admissions.push({
+          label: `listener ${listenerName} (port ${listener.port})`,
+          field: `${field}.allowedRouteTables`,
+          selectors: listener.allowedRouteTables,
+          eastWest,
+        });
         if (eastWest) {
           const cluster = placement[0] ?? "";
           listeners.push({
-            name: listener.name || `${listener.port}`,
+            name: listenerName,
             port: listener.port,
             bindAddress: listener.bindAddress || "0.0.0.0",
             httpsRedirect: false,
@@ -117,7 +125,6 @@ export function normalizeGateways(
           return;
         }
         const admitted = namingThis.filter((rt) => admits(listener.allowedRouteTables, rt));
-        const listenerName = listener.name || `${listener.port}`;
         const virtualHosts = buildVirtualHosts(admitted, `${key} listener ${listenerName}`, routes, statuses, origins);
         const tls = listener.tls;
         const namespace = gateway.metadata.namespace;
@@ -144,7 +151,7 @@ export function normalizeGateways(
     }
     for (const rt of namingThis) {
       if (!listeners.some((l) => l.virtualHosts.some((v) => v.name === nsName(rt)))) {
-        statuses.warn(resourceKey(rt), `not admitted by any listener of Gateway ${name}`);
+        statuses.warn(resourceKey(rt), notServedMessage(name, admissions, rt));
       }
     }
     gateways.push({
@@ -178,15 +185,6 @@ function placementProblem(rt: ResourceOf<"RouteTable">, gatewayClusters: readonl
   const outside = gatewayClusters.filter((c) => !placed.includes(c));
   if (outside.length === 0) return undefined;
   return `metadata.clusters: the gateway is placed in ${outside.join(", ")} too, where the route table is not`;
-}
-
-function admits(selectors: RouteTableSelector[], rt: ResourceOf<"RouteTable">): boolean {
-  if (selectors.length === 0) return true;
-  return selectors.some(
-    (s) =>
-      (s.host === "" || rt.spec.hosts.includes(s.host)) &&
-      matchesSelector({ labels: s.labels, namespace: s.namespace }, rt.metadata),
-  );
 }
 
 /** What every listener is checked for: its port, unique on the gateway, and its bind address. */

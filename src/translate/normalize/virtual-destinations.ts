@@ -115,7 +115,9 @@ export function normalizeVirtualDestinations(
     const order = [...new Set([...listed, ...memberClusters])];
     const overprovisioningFactor = policy?.spec.overprovisioningFactor || undefined;
     const outlierDetection = outlierDetectionOf(policy?.spec.outlierDetection);
-    for (const port of spec.ports) {
+    const portClusters: ModelCluster[] = [];
+    const overflows: string[] = [];
+    spec.ports.forEach((port, i) => {
       const endpoints: Record<string, ModelEndpoint[]> = {};
       for (const cluster of memberClusters) endpoints[cluster] = [];
       for (const member of placed) {
@@ -126,8 +128,9 @@ export function normalizeVirtualDestinations(
         }
         if (source.discovery.type === "static") endpoints[member.cluster]?.push(...source.discovery.endpoints);
       }
+      overflows.push(...weightOverflows(`spec.ports[${i}]`, endpoints));
       const name = virtualClusterName(nameOf(vd), port.number);
-      result.clusters.set(name, {
+      portClusters.push({
         name,
         destination: nameOf(vd),
         protocol: UpstreamProtocol[port.protocol] as ModelCluster["protocol"],
@@ -150,7 +153,10 @@ export function normalizeVirtualDestinations(
         },
         outlierDetection,
       });
-    }
+    });
+    for (const problem of overflows) statuses.invalid(key, problem);
+    if (overflows.length > 0) continue;
+    for (const cluster of portClusters) result.clusters.set(cluster.name, cluster);
     result.byName.set(name, { ports: spec.ports.map((p) => p.number), members: placed.map((p) => p.name) });
   }
   for (const name of policies.keys()) {
@@ -164,6 +170,25 @@ export function membershipOf(resolved: ResolvedVirtualDestinations): string {
   return [...resolved.byName]
     .map(([name, { members }]) => `VirtualDestination/${name} = ${members.join(",")}`)
     .join("\n");
+}
+
+/** The most the weights at one priority may add up to: Envoy and gRPC clients sum them in a uint32. */
+const maxPriorityWeightSum = 0xffff_ffff;
+
+/**
+ * Why a port's endpoints cannot be served, if they cannot: each member cluster is one priority of
+ * the EDS, whose locality weights (each the sum of its endpoints') clients add up in a uint32 and
+ * NACK the whole ClusterLoadAssignment past it. Each member Destination fits on its own
+ * (destinations.ts); several in one cluster may not.
+ */
+function weightOverflows(field: string, endpoints: Record<string, ModelEndpoint[]>): string[] {
+  return Object.entries(endpoints).flatMap(([cluster, members]) => {
+    const sum = members.reduce((total, e) => total + e.weight, 0);
+    if (sum <= maxPriorityWeightSum) return [];
+    return [
+      `${field}: the endpoint weights of the member Destinations in cluster ${cluster} add up to ${sum}, above ${maxPriorityWeightSum} (2^32-1), the most Envoy and gRPC clients accept at one priority`,
+    ];
+  });
 }
 
 interface Member {

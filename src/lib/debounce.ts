@@ -1,10 +1,13 @@
-import { systemClock, type Timer, type Timers } from "../lib/clock.js";
+// The one debouncer: the server's translations, the agent's discovery and the config providers'
+// reloads (editors and ConfigMap updates write in several steps; reading between them would see half
+// a change) all collapse bursts of changes with it.
+import { systemClock, type Timer, type Timers } from "./clock.js";
 
 export interface DebounceOptions {
   /** Run once no change has come for this long. */
   quietMs: number;
-  /** ...but never later than this after the first change of a burst. */
-  maxDelayMs: number;
+  /** ...but never later than this after the first change of a burst. Unbounded when absent. */
+  maxDelayMs?: number | undefined;
   /**
    * Run a change that comes after a quiet period at once (on the next timer turn, so that changes made in the
    * same turn join it), and debounce only the changes that follow it: a lone change is not delayed by `quietMs`,
@@ -20,11 +23,12 @@ export interface DebounceOptions {
  * `maxDelayMs` after the burst began, whichever is first. A change that arrives while a run is in
  * progress schedules exactly one more run after it; runs never overlap. With `leading`, a change after
  * `quietMs` of calm runs at once (Contour's event handler does the same with its hold-off delay).
+ * Its timers never keep a process alive: their owners' sockets and watchers do.
  */
 export class Debouncer {
   readonly #run: () => Promise<void>;
   readonly #quietMs: number;
-  readonly #maxDelayMs: number;
+  readonly #maxDelayMs: number | undefined;
   readonly #timers: Timers;
   readonly #leading: boolean;
   #timer: Timer | undefined;
@@ -57,13 +61,16 @@ export class Debouncer {
     if (this.#leadingDue) return; // joins the run about to start
     if (this.#leading && this.#timer === undefined && calm) {
       this.#leadingDue = true;
-      this.#timer = this.#timers.setTimeout(() => this.#fire(), 0);
+      this.#timer = this.#timers.setTimeout(() => this.#fire(), 0).unref();
       return;
     }
     this.#burstStart ??= now;
-    const delay = Math.max(0, Math.min(this.#quietMs, this.#burstStart + this.#maxDelayMs - now));
+    const delay =
+      this.#maxDelayMs === undefined
+        ? this.#quietMs
+        : Math.max(0, Math.min(this.#quietMs, this.#burstStart + this.#maxDelayMs - now));
     this.#timer?.cancel();
-    this.#timer = this.#timers.setTimeout(() => this.#fire(), delay);
+    this.#timer = this.#timers.setTimeout(() => this.#fire(), delay).unref();
   }
 
   /**
@@ -84,11 +91,13 @@ export class Debouncer {
     while (this.#running) await this.#running;
   }
 
+  /** Runs nothing more (a run in progress ends on its own). */
   stop(): void {
     this.#stopped = true;
     this.#leadingDue = false;
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#burstStart = undefined;
     this.#tellAfterRun();
   }
 

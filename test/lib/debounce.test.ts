@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/lib/clock.js";
-import { Debouncer } from "../../src/server/debounce.js";
+import { Debouncer } from "../../src/lib/debounce.js";
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -37,6 +37,34 @@ describe("Debouncer", () => {
       await settle();
     }
     expect(runs[0]).toBe(1_000);
+  });
+
+  it("without a max delay, waits for calm however long the burst (a config folder being written)", async () => {
+    const timers = new ManualClock(0);
+    const runs: number[] = [];
+    const debounce = new Debouncer(async () => void runs.push(timers.now()), { quietMs: 100, timers });
+    for (let t = 0; t < 50; t++) {
+      debounce.trigger();
+      timers.advance(80);
+      await settle();
+    }
+    expect(runs).toEqual([]);
+    timers.advance(20);
+    await settle();
+    expect(runs).toEqual([4_020]);
+  });
+
+  it("leaves no timer once stopped, and runs nothing more", async () => {
+    const timers = new ManualClock(0);
+    let runs = 0;
+    const debounce = new Debouncer(async () => void runs++, { quietMs: 100, timers });
+    debounce.trigger();
+    debounce.stop();
+    expect(timers.pendingTimers).toBe(0);
+    debounce.trigger();
+    timers.advance(1_000);
+    await settle();
+    expect(runs).toBe(0);
   });
 
   it("never overlaps runs: a change during a run schedules exactly one more", async () => {

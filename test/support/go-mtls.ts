@@ -1,9 +1,11 @@
 // The Go ends of the mTLS and AccessPolicy tests (test/interop/go-mtls, built by scripts/test-prereqs.mjs):
-// an xDS-enabled gRPC server, and a client reading JSON commands on stdin. Both print JSON lines.
+// an xDS-enabled gRPC server, and a client reading JSON commands on stdin. Both print JSON lines. And
+// what the suites that use them share: the greeter they serve, and their Go processes' lifecycle.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { needTool } from "../support/tools.js";
-import { waitFor } from "../support/wait.js";
+import type { ResourceDocument } from "../../src/store/index.js";
+import { needTool } from "./tools.js";
+import { waitFor } from "./wait.js";
 
 // The name carries the program's version: .cache/bin is shared by checkouts of different versions.
 export const goMtlsName = "gantry-mtls-go-v2";
@@ -128,4 +130,114 @@ export async function startGoClient(binary: string, bootstrap: object): Promise<
     stop: () => stop(proc),
     output: () => proc.logs.join("\n"),
   };
+}
+
+/** Only `allowed` may call the greeter; `denied` is refused explicitly too. */
+export function greeterPolicies(namespace: string, allowed: string, denied: string): ResourceDocument[] {
+  return [
+    {
+      apiVersion: "gantry/v1",
+      kind: "AccessPolicy",
+      metadata: { name: "callers", namespace },
+      spec: { destinations: [{ labels: { app: "greeter" } }], rules: [{ from: { identities: [allowed] } }] },
+    },
+    {
+      apiVersion: "gantry/v1",
+      kind: "AccessPolicy",
+      metadata: { name: "refused", namespace },
+      spec: { action: "DENY", rules: [{ from: { identities: [denied] } }] },
+    },
+  ];
+}
+
+export interface GreeterOptions {
+  namespace: string;
+  /** Where the Go server listens (127.0.0.1). */
+  serverPort: number;
+  /** The SPIFFE IDs greeterPolicies allows and denies. */
+  allowed: string;
+  denied: string;
+  /** The clusters the greeter (and its servers' gateway) and its callers' gateway are placed in; none by default. */
+  placement?: { server: string; callers: string };
+}
+
+/**
+ * The greeter: a Destination with workload mTLS served by the Go server (a GRPC_SERVER gateway for
+ * nodes labelled app=greeter-server), a route table `greeter.mtls` for proxyless callers labelled
+ * app=mtls-caller, and greeterPolicies.
+ */
+export function greeterResources(options: GreeterOptions): ResourceDocument[] {
+  const { namespace, serverPort, placement } = options;
+  const placed = (cluster: string | undefined) => (cluster === undefined ? {} : { clusters: [cluster] });
+  const meta = (name: string, extra: Record<string, unknown> = {}) => ({ name, namespace, ...extra });
+  return [
+    {
+      apiVersion: "gantry/v1",
+      kind: "Destination",
+      metadata: meta("greeter", { labels: { app: "greeter" }, ...placed(placement?.server) }),
+      spec: {
+        ports: [{ number: 50051, protocol: "GRPC", targetPort: serverPort }],
+        endpoints: [{ address: "127.0.0.1" }],
+        workloadTls: { mode: "MUTUAL" },
+      },
+    },
+    {
+      apiVersion: "gantry/v1",
+      kind: "Gateway",
+      metadata: meta("greeter-servers", placed(placement?.server)),
+      spec: {
+        kind: "GRPC_SERVER",
+        proxies: { labels: { app: "greeter-server" } },
+        listeners: [{ port: serverPort, bindAddress: "127.0.0.1", destination: { name: "greeter" } }],
+      },
+    },
+    {
+      apiVersion: "gantry/v1",
+      kind: "Gateway",
+      metadata: meta("callers", placed(placement?.callers)),
+      spec: { kind: "GRPC_PROXYLESS", proxies: { labels: { app: "mtls-caller" } } },
+    },
+    {
+      apiVersion: "gantry/v1",
+      kind: "RouteTable",
+      metadata: meta("greeter"),
+      spec: {
+        hosts: ["greeter.mtls"],
+        gateways: [{ name: "callers" }],
+        http: [{ name: "all", forwardTo: { destinations: [{ destination: { name: "greeter" } }] } }],
+      },
+    },
+    ...greeterPolicies(namespace, options.allowed, options.denied),
+  ];
+}
+
+/** A suite's Go processes: each started here, all stopped together. */
+export class GoWorkloads {
+  readonly #binary: string;
+  readonly #started: Array<GoServer | GoClient> = [];
+
+  constructor(binary: string) {
+    this.#binary = binary;
+  }
+
+  /** Starts the Go server on `address` and resolves once it serves (it took its Listener by xDS). */
+  async server(address: string, bootstrap: object, timeoutMs: number): Promise<GoServer> {
+    const server = await startGoServer(this.#binary, address, bootstrap);
+    this.#started.push(server);
+    await waitFor(() => server.modes.some((m) => m.mode === "SERVING"), {
+      timeoutMs,
+      what: "the Go server to take its Listener",
+    });
+    return server;
+  }
+
+  async client(bootstrap: object): Promise<GoClient> {
+    const client = await startGoClient(this.#binary, bootstrap);
+    this.#started.push(client);
+    return client;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#started.splice(0).map((p) => p.stop().catch(() => {})));
+  }
 }
