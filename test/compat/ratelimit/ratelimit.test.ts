@@ -109,6 +109,14 @@ describe.skipIf(!anchorCommand || !haveRedis())("config files: bad at start, bad
     expect(await gantry.health("")).toBe(await anchor.health(""));
   });
 
+  it("without a config, both refuse a call with the same code and message", async () => {
+    const [anchor, gantry] = peers as [RlsPeer, RlsPeer];
+    const request = requestOf({ descriptors: [[["k", "v"]]] }, "files");
+    const theirs = await anchor.failure(request);
+    expect(theirs?.code).toBe("UNKNOWN");
+    expect(await gantry.failure(request)).toEqual(theirs);
+  });
+
   it("a good file later is loaded by both; a bad one after it keeps the last good config in both", async () => {
     const [anchor, gantry] = peers as [RlsPeer, RlsPeer];
     writeConfigs(root, { "files.yaml": limitFile(3) });
