@@ -56,6 +56,13 @@ describe.skipIf(!anchorCommand || !haveRedis())("envoyproxy/ratelimit and gantry
     expect(await gantry.health("")).toBe(await anchor.health(""));
   });
 
+  it("a request over 4 MiB is RESOURCE_EXHAUSTED in both (gRPC-Go's default bound)", async () => {
+    const request = requestOf({ descriptors: [[["user", "x".repeat(5 * 1024 * 1024)]]] }, "fleet");
+    const theirs = await anchor.failure(request);
+    expect(theirs?.code).toBe("RESOURCE_EXHAUSTED");
+    expect((await gantry.failure(request))?.code).toBe(theirs?.code);
+  });
+
   it("a mixed fleet (the anchor and Gantry on one Redis) enforces one shared limit exactly", async () => {
     await awayFromWindowEdges();
     const request = requestOf({ descriptors: [[["user", "shared"]]] }, "fleet");
