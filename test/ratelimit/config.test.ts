@@ -7,6 +7,7 @@ import {
   RateLimitUnit,
 } from "../../src/gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import { checkConfigs, loadConfigDir, parseRateLimitYaml, RateLimitConfigError } from "../../src/ratelimit/index.js";
+import { compileRules, matchDescriptor } from "../../src/ratelimit/rules.js";
 
 function errorOf(yaml: string, file = "rules/api.yaml"): RateLimitConfigError {
   try {
@@ -213,5 +214,16 @@ describe("the example config", () => {
     const [config] = loadConfigDir(fileURLToPath(new URL("../../examples/ratelimit", import.meta.url)));
     expect(config?.domain).toBe("gateway");
     expect(config?.setDescriptors).toHaveLength(2);
+  });
+
+  it("limits the crawler its comment names: a trailing * is the only wildcard", () => {
+    const configs = loadConfigDir(fileURLToPath(new URL("../../examples/ratelimit", import.meta.url)));
+    const book = compileRules(configs);
+    const crawler = matchDescriptor(book, "gateway", [{ key: "user_agent", value: "Googlebot/2.1" }]);
+    expect(crawler.kind === "limited" && crawler.limits[0]?.rule).toMatchObject({
+      requestsPerUnit: 30,
+      shadowMode: true,
+    });
+    expect(matchDescriptor(book, "gateway", [{ key: "user_agent", value: "curl/8.5" }]).kind).toBe("none");
   });
 });

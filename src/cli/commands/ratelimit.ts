@@ -157,9 +157,12 @@ export function registerRateLimit(program: Command): void {
       ),
     )
     .addOption(
-      new Option("--no-local-cache", "ask Redis even for keys known to be over limit").env(
-        "GANTRY_RATELIMIT_NO_LOCAL_CACHE",
-      ),
+      // A bare boolean flag would take the variable's presence as "on", so `...NO_LOCAL_CACHE=false`
+      // would turn the cache off; the value is read as the other switches read theirs.
+      new Option("--no-local-cache [bool]", "ask Redis even for keys known to be over limit")
+        .env("GANTRY_RATELIMIT_NO_LOCAL_CACHE")
+        .argParser((value) => !parseBoolean(value))
+        .preset("true"),
     )
     .addOption(workersOption())
     .addOption(logLevelOption());

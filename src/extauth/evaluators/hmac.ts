@@ -3,7 +3,6 @@ import type { HmacAuth } from "../../gen/gantry/extauth/v1/hmac_pb.js";
 import type { Clock, RedisClient } from "../../lib/index.js";
 import { AuthConfigError, type CheckContext, type Evaluator, type EvaluatorDeps, type Verdict } from "../evaluator.js";
 import { durationMs } from "./duration.js";
-import { LazyLruCache } from "./lazy-cache.js";
 
 const algorithms = { "hmac-sha256": "sha256", "hmac-sha512": "sha512" } as const;
 type Algorithm = keyof typeof algorithms;
@@ -60,7 +59,7 @@ export function signingString(
 }
 
 /** Remembers signatures seen within the skew window, so a captured request cannot be replayed. */
-interface ReplayGuard {
+export interface ReplayGuard {
   /** True the first time a signature is seen; rejects when the store fails. */
   firstSeen(signature: string, windowMs: number): boolean | Promise<boolean>;
 }
@@ -74,26 +73,40 @@ function redisReplayGuard(redis: RedisClient): ReplayGuard {
   };
 }
 
-function memoryReplayGuard(clock: Clock): ReplayGuard {
-  const seen = new LazyLruCache<string, number>(100_000);
+/** Signatures one evaluator remembers in memory (without Redis), at most. */
+const memoryReplayCapacity = 100_000;
+
+/**
+ * Seen signatures in memory until their window ends. An LRU would forget the oldest under a burst and
+ * let a captured request through again, so a full guard forgets only what has expired and otherwise
+ * refuses the new signature (a backend failure): replay protection is never given up to make room.
+ */
+export function memoryReplayGuard(clock: Clock, capacity = memoryReplayCapacity): ReplayGuard {
+  // Insertion order is expiry order: every entry of one evaluator lives for the same window.
+  const seen = new Map<string, number>();
   return {
     firstSeen: (signature, windowMs) => {
       const now = clock.now();
-      const until = seen.get(signature);
-      if (until !== undefined && until > now) return false;
+      for (const [oldest, until] of seen) {
+        if (until > now) break;
+        seen.delete(oldest);
+      }
+      if (seen.has(signature)) return false;
+      if (seen.size >= capacity) {
+        throw new Error(
+          `${capacity} signatures seen within the replay window are held in memory; give the ext-auth server a Redis for more`,
+        );
+      }
       seen.set(signature, now + windowMs);
       return true;
     },
   };
 }
 
-function refused(reason: string): Verdict {
-  return {
-    kind: "deny",
-    status: 401,
-    reason,
-    headers: [{ name: "www-authenticate", value: 'hmac headers="@request-target date"' }],
-  };
+/** A 401 whose challenge names the headers this evaluator requires signed. */
+function refusal(requiredHeaders: readonly string[]): (reason: string) => Verdict {
+  const challenge = `hmac headers="${requiredHeaders.join(" ")}"`;
+  return (reason) => ({ kind: "deny", status: 401, reason, headers: [{ name: "www-authenticate", value: challenge }] });
 }
 
 class HmacEvaluator implements Evaluator {
@@ -104,9 +117,14 @@ class HmacEvaluator implements Evaluator {
     readonly skewMs: number,
     readonly clock: Clock,
     readonly replay: ReplayGuard,
-  ) {}
+  ) {
+    this.#refused = refusal(requiredHeaders);
+  }
+
+  readonly #refused: (reason: string) => Verdict;
 
   evaluate(context: CheckContext): Verdict | Promise<Verdict> {
+    const refused = this.#refused;
     const parameters = parseSignatureHeader(context.headers["authorization"]);
     if (!parameters) return refused("missing or malformed HMAC signature");
     if (!this.algorithms.has(parameters.algorithm))

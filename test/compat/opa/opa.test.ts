@@ -42,6 +42,14 @@ allow := {
 } if case == "headers-list"
 
 allow := {"allowed": false, "http_status": 429, "headers": [{"retry-after": "5"}], "body": "slow down"} if case == "deny-list"
+
+allow := {
+  "allowed": true,
+  "query_parameters_to_set": {"page": "2"},
+  "query_parameters_to_remove": ["debug"],
+} if case == "query"
+
+allow := {"allowed": false, "http_status": 418} if case == "teapot"
 `;
 
 interface OpaCase {
@@ -49,6 +57,8 @@ interface OpaCase {
   readonly request: CheckRequest;
   /** Sent as these bytes instead of the encoded request (for what an encoder would refuse to write). */
   readonly bytes?: Uint8Array;
+  /** What the plugin answers, where comparing alone would not show it (both could be wrong alike). */
+  readonly theirs?: Observed;
   /** For a deliberate difference: checks it, and returns the two answers with it taken out. */
   readonly differs?: (theirs: Observed, ours: Observed) => [Observed, Observed];
 }
@@ -192,7 +202,90 @@ const cases: readonly OpaCase[] = [
       return [ours, ours];
     },
   },
+  {
+    name: "input: a multipart/form-data body, a JSON part parsed",
+    request: httpCheck("echo", {
+      headers: { "content-type": "multipart/form-data; boundary=XyZ" },
+      body: [
+        "--XyZ",
+        'Content-Disposition: form-data; name="title"',
+        "",
+        "hello",
+        "--XyZ",
+        'Content-Disposition: form-data; name="meta"',
+        "Content-Type: application/json",
+        "",
+        '{"n": 1, "tags": ["a"]}',
+        "--XyZ",
+        'Content-Disposition: form-data; name="title"',
+        "",
+        "again",
+        "--XyZ--",
+        "",
+      ].join("\r\n"),
+    }),
+  },
+  {
+    name: "object decision: allow with query parameters to set and to remove",
+    request: httpCheck("query"),
+  },
+  {
+    name: "a CheckRequest over 4 MiB: RESOURCE_EXHAUSTED in both",
+    request: httpCheck("bool-allow", { body: "x".repeat(5 * 1024 * 1024) }),
+    theirs: { grpcError: "RESOURCE_EXHAUSTED" },
+  },
+  {
+    name: "(gantry differs) a JSON body that does not parse: the policy decides with parsed_body null; the plugin denies 400",
+    request: httpCheck("echo", { headers: { "content-type": "application/json" }, body: '{"a": tru' }),
+    differs: (theirs, ours) => {
+      expect(badRequest(theirs)).toBe(true);
+      expect(echoedInput(ours)["parsed_body"]).toBeNull();
+      return [ours, ours];
+    },
+  },
+  {
+    name: "(gantry differs) a path with a bad escape: parsed_path keeps the raw segments; the plugin denies 400",
+    request: httpCheck("echo", { path: "/files/100%zz/x" }),
+    differs: (theirs, ours) => {
+      expect(badRequest(theirs)).toBe(true);
+      expect(echoedInput(ours)["parsed_path"]).toEqual(["files", "100%zz", "x"]);
+      return [ours, ours];
+    },
+  },
+  {
+    name: "(gantry differs) a query with a ';' pair: parsed_query leaves that pair out; the plugin denies 400",
+    request: httpCheck("echo", { path: "/items?a=1;b=2&c=3" }),
+    differs: (theirs, ours) => {
+      expect(badRequest(theirs)).toBe(true);
+      expect(echoedInput(ours)["parsed_query"]).toEqual({ c: ["3"] });
+      return [ours, ours];
+    },
+  },
+  {
+    name: "(gantry differs) http_status 418, outside Envoy's StatusCode enum: denied with 418; the plugin fails the call",
+    request: httpCheck("teapot"),
+    differs: (theirs, ours) => {
+      expect("grpcError" in theirs).toBe(true);
+      expect(((ours as { response: JsonObject }).response["deniedResponse"] as JsonObject)["status"]).toEqual({
+        code: 418,
+      });
+      return [ours, ours];
+    },
+  },
 ];
+
+/** The plugin's answer to a request it cannot turn into `input`: a 400 denial carrying its parse error. */
+function badRequest(o: Observed): boolean {
+  if (!("response" in o)) return false;
+  const denied = (o.response as JsonObject)["deniedResponse"] as JsonObject | undefined;
+  return status(o) === 7 && JSON.stringify(denied?.["status"]) === JSON.stringify({ code: "BadRequest" });
+}
+
+/** The `input` an echoing policy sent back in the body of its denial. */
+function echoedInput(o: Observed): JsonObject {
+  const denied = (o as { response: JsonObject }).response["deniedResponse"] as JsonObject;
+  return JSON.parse(String(denied["body"])) as JsonObject;
+}
 
 /** Dynamic metadata only Gantry adds (which config and step decided, and why), a deliberate extra. */
 const gantryDiagnostics = ["config_id", "step", "reason"];
@@ -262,6 +355,7 @@ describe.skipIf(!plugin || !opa)("the OPA-Envoy plugin and gantry extauth (OPA) 
   it.each(cases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
     const ask = (peer: AuthzPeer) => (c.bytes ? peer.checkBytes(c.bytes) : peer.check(c.request));
     let [x, y] = [await ask(theirs), await ask(ours)];
+    if (c.theirs) expect(x).toEqual(c.theirs);
     if (c.differs) [x, y] = c.differs(x, y);
     const echoes = c.request.attributes?.request?.http?.headers["x-case"] === "echo";
     const [a, b] = [split(x, echoes), split(y, echoes)];

@@ -76,13 +76,28 @@ function clientFor(name: string, port: number, proc: () => ManagedProcess): Auth
   };
 }
 
+/** Settings of one side, as the migration guide's table pairs them. */
+export interface PeerSettings {
+  /** Plugin: more keys under `plugins.envoy_ext_authz_grpc` (YAML lines at that indent) and `opa run` flags. */
+  readonly pluginConfig?: string[];
+  readonly pluginArgs?: string[];
+  /** Gantry: more keys under the step's `opaAuth` (YAML lines at that indent). */
+  readonly opaAuth?: string[];
+}
+
 /** The OPA-Envoy plugin serving ext_authz with `policy` at the decision path `envoy/authz/allow`. */
-export async function startPlugin(command: string, dir: string, policy: string): Promise<AuthzPeer> {
+export async function startPlugin(
+  command: string,
+  dir: string,
+  policy: string,
+  settings: PeerSettings = {},
+): Promise<AuthzPeer> {
   const [grpcPort, httpPort] = await freePorts(2);
   writeFileSync(join(dir, "policy.rego"), policy);
+  const extra = (settings.pluginConfig ?? []).map((line) => `    ${line}\n`).join("");
   writeFileSync(
     join(dir, "config.yaml"),
-    `plugins:\n  envoy_ext_authz_grpc:\n    addr: 127.0.0.1:${grpcPort}\n    path: envoy/authz/allow\ndecision_logs:\n  console: false\n`,
+    `plugins:\n  envoy_ext_authz_grpc:\n    addr: 127.0.0.1:${grpcPort}\n    path: envoy/authz/allow\n${extra}decision_logs:\n  console: false\n`,
   );
   let proc: ManagedProcess | undefined;
   const peer = clientFor("opa-envoy-plugin", grpcPort, () => proc as ManagedProcess);
@@ -96,6 +111,7 @@ export async function startPlugin(command: string, dir: string, policy: string):
       `127.0.0.1:${httpPort}`,
       "--config-file",
       join(dir, "config.yaml"),
+      ...(settings.pluginArgs ?? []),
       join(dir, "policy.rego"),
     ],
     ready: () => isListening(grpcPort),
@@ -105,12 +121,18 @@ export async function startPlugin(command: string, dir: string, policy: string):
 }
 
 /** `gantry extauth` with one auth config, `compat`, whose one step is the OPA evaluator on `policy`. */
-export async function startGantryExtauth(opa: string, dir: string, policy: string): Promise<AuthzPeer> {
+export async function startGantryExtauth(
+  opa: string,
+  dir: string,
+  policy: string,
+  settings: PeerSettings = {},
+): Promise<AuthzPeer> {
   const [grpcPort, metricsPort] = await freePorts(2);
   writeFileSync(join(dir, "gantry.rego"), policy);
+  const extra = (settings.opaAuth ?? []).map((line) => `        ${line}\n`).join("");
   writeFileSync(
     join(dir, "auth-configs.yaml"),
-    "compat:\n  configs:\n    - name: opa\n      opaAuth:\n        regoFiles: [gantry.rego]\n",
+    `compat:\n  configs:\n    - name: opa\n      opaAuth:\n        regoFiles: [gantry.rego]\n${extra}`,
   );
   let proc: ManagedProcess | undefined;
   const peer = clientFor("gantry extauth", grpcPort, () => proc as ManagedProcess);

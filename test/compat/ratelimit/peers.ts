@@ -34,6 +34,8 @@ export type Observed =
 export interface RlsPeer {
   readonly name: string;
   call(request: RateLimitRequest): Promise<Observed>;
+  /** The gRPC status code and message a call failed with, or undefined when it was answered. */
+  failure(request: RateLimitRequest): Promise<{ readonly code: string; readonly message: string } | undefined>;
   health(service: string): Promise<string>;
   readonly process: ManagedProcess;
   stop(): Promise<void>;
@@ -76,6 +78,16 @@ function clientFor(name: string, port: number, proc: () => ManagedProcess): RlsP
         const code = (err as { code?: number }).code;
         if (typeof code !== "number") throw err;
         return { grpcError: GrpcStatus[code] ?? String(code) };
+      }
+    },
+    async failure(request) {
+      try {
+        await rls.shouldRateLimit(request, { timeoutMs: 5_000 });
+        return undefined;
+      } catch (err) {
+        const { code, details } = err as { code?: number; details?: string };
+        if (typeof code !== "number") throw err;
+        return { code: GrpcStatus[code] ?? String(code), message: details ?? "" };
       }
     },
     async health(service) {

@@ -56,6 +56,13 @@ describe.skipIf(!anchorCommand || !haveRedis())("envoyproxy/ratelimit and gantry
     expect(await gantry.health("")).toBe(await anchor.health(""));
   });
 
+  it("a request over 4 MiB is RESOURCE_EXHAUSTED in both (gRPC-Go's default bound)", async () => {
+    const request = requestOf({ descriptors: [[["user", "x".repeat(5 * 1024 * 1024)]]] }, "fleet");
+    const theirs = await anchor.failure(request);
+    expect(theirs?.code).toBe("RESOURCE_EXHAUSTED");
+    expect((await gantry.failure(request))?.code).toBe(theirs?.code);
+  });
+
   it("a mixed fleet (the anchor and Gantry on one Redis) enforces one shared limit exactly", async () => {
     await awayFromWindowEdges();
     const request = requestOf({ descriptors: [[["user", "shared"]]] }, "fleet");
@@ -107,6 +114,14 @@ describe.skipIf(!anchorCommand || !haveRedis())("config files: bad at start, bad
     expect(await call(gantry)).toEqual(await call(anchor));
     expect(await call(anchor)).toEqual({ grpcError: "UNKNOWN" });
     expect(await gantry.health("")).toBe(await anchor.health(""));
+  });
+
+  it("without a config, both refuse a call with the same code and message", async () => {
+    const [anchor, gantry] = peers as [RlsPeer, RlsPeer];
+    const request = requestOf({ descriptors: [[["k", "v"]]] }, "files");
+    const theirs = await anchor.failure(request);
+    expect(theirs?.code).toBe("UNKNOWN");
+    expect(await gantry.failure(request)).toEqual(theirs);
   });
 
   it("a good file later is loaded by both; a bad one after it keeps the last good config in both", async () => {

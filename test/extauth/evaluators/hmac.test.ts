@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Evaluator, Verdict } from "../../../src/extauth/evaluator.js";
-import { createHmacEvaluator, parseSignatureHeader } from "../../../src/extauth/evaluators/hmac.js";
+import { createHmacEvaluator, memoryReplayGuard, parseSignatureHeader } from "../../../src/extauth/evaluators/hmac.js";
 import { HmacAuthSchema } from "../../../src/gen/gantry/extauth/v1/hmac_pb.js";
 import { createRedis, ManualClock, type RedisClient, waitForRedis } from "../../../src/lib/index.js";
 import { haveRedis, type RedisServer, startRedis } from "../../support/index.js";
@@ -96,6 +96,37 @@ describe("hmacAuth", () => {
     const old = signed({ path: "/h" });
     clock.advance(61_000);
     expect(await verdict(e, old)).toMatchObject({ reason: "date is outside the allowed clock skew" });
+  });
+
+  it("challenges with the headers this config requires signed", async () => {
+    const evaluator = build(new ManualClock(now), undefined, {
+      requiredHeaders: ["@request-target", "date", "content-type"],
+    });
+    expect(await verdict(evaluator, { method: "GET", path: "/", headers: {} })).toMatchObject({
+      kind: "deny",
+      status: 401,
+      headers: [{ name: "www-authenticate", value: 'hmac headers="@request-target date content-type"' }],
+    });
+    const partly = signed({ headers: { "content-type": "text/plain" } });
+    expect(await verdict(evaluator, partly)).toMatchObject({
+      reason: 'the signature must cover "content-type"',
+      headers: [{ name: "www-authenticate", value: 'hmac headers="@request-target date content-type"' }],
+    });
+  });
+
+  it("in memory, never forgets a signature within its window to make room: a full guard refuses new ones", () => {
+    const clock = new ManualClock(now);
+    const guard = memoryReplayGuard(clock, 3);
+    expect(["a", "b", "c"].map((s) => guard.firstSeen(s, 1_000))).toEqual([true, true, true]);
+    expect(() => guard.firstSeen("d", 1_000)).toThrow(/3 signatures seen within the replay window/);
+    // The ones held are still refused as replays, full or not.
+    expect(guard.firstSeen("a", 1_000)).toBe(false);
+    clock.advance(999);
+    expect(guard.firstSeen("c", 1_000)).toBe(false);
+    clock.advance(1);
+    // Their window over, room is made and a new signature is taken.
+    expect(guard.firstSeen("d", 1_000)).toBe(true);
+    expect(guard.firstSeen("d", 1_000)).toBe(false);
   });
 
   it("accepts x-date for clients that cannot set date", async () => {
