@@ -14,6 +14,7 @@ import {
   ResourceSchema,
 } from "../../gen/gantry/api/v1/management_pb.js";
 import { ResourceStatusSchema } from "../../gen/gantry/v1/status_pb.js";
+import { systemClock } from "../../lib/clock.js";
 import { defaultNamespace, isKind, kinds, redactDocument } from "../../resources/index.js";
 import { type ResourceDocument, type StoredResource, StoreError } from "../../store/index.js";
 import { Translator } from "../../translate/index.js";
@@ -199,7 +200,7 @@ export function managementService(
     },
 
     async silenceInsight(request) {
-      return silenceInsight(insightsOrFail(), request, deps.now?.() ?? Date.now());
+      return silenceInsight(insightsOrFail(), request, deps.now?.() ?? systemClock.now());
     },
 
     async unsilenceInsight(request) {
