@@ -3,7 +3,7 @@
 // count and by age.
 import type { Clock } from "../lib/clock.js";
 import type { RedisClient } from "../lib/redis.js";
-import type { Insight, Target } from "./types.js";
+import { type Insight, type Target, targetKey } from "./types.js";
 
 /** Silences a code everywhere, or only for one target (`Kind/namespace/name` of any of its targets). */
 export interface Silence {
@@ -34,7 +34,7 @@ export interface InsightHistory {
 }
 
 export function silenceKey(code: string, target: Target | undefined): string {
-  return target ? `${code} ${target.kind}/${target.namespace}/${target.name}` : code;
+  return target ? `${code} ${targetKey(target)}` : code;
 }
 
 function withinAge(list: Insight[], clock: Clock, retention: Retention): Insight[] {

@@ -1,7 +1,7 @@
 // Findings as a SARIF 2.1.0 log, for code scanning in users' CI: one rule per registry code, one
 // result per finding, located at the file and line of the resource it concerns.
 import { codeInfo, docsAnchor, insightCodes, summarize } from "./codes.js";
-import type { Finding, Severity } from "./types.js";
+import { type Finding, type Severity, targetKey } from "./types.js";
 
 export const sarifSchemaUri = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -54,11 +54,7 @@ export function toSarif(located: readonly Located[], toolVersion: string): objec
               }
             : {}),
           partialFingerprints: {
-            gantryInsight: [
-              finding.code,
-              ...finding.targets.map((t) => `${t.kind}/${t.namespace}/${t.name}`),
-              finding.subject ?? "",
-            ].join("|"),
+            gantryInsight: [finding.code, ...finding.targets.map(targetKey), finding.subject ?? ""].join("|"),
           },
         })),
       },

@@ -1,4 +1,5 @@
 // The shapes every analyzer and every consumer of insights shares.
+import { refKey } from "../resources/index.js";
 
 export type Severity = "INFO" | "WARNING" | "ERROR";
 export type Category = "config" | "proxies" | "security" | "data-plane" | "platform";
@@ -51,5 +52,5 @@ export interface Insight {
 }
 
 export function targetKey(target: Target): string {
-  return `${target.kind}/${target.namespace}/${target.name}`;
+  return refKey(target);
 }

@@ -1,3 +1,6 @@
+// A domain's descriptor tree packed into flat typed arrays (built in the config worker thread) and
+// its lookups. Just over 400 lines on purpose: the layout constants, the packer and the readers must
+// agree field for field, so they stay in one file.
 import type {
   RateLimitAlgorithm,
   RateLimitDescriptor,

@@ -1,13 +1,16 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { XdsResource } from "../envoy/index.js";
+import { typeUrlOf, type XdsResource } from "../envoy/index.js";
 import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
+import { AuthConfigSchema } from "../gen/gantry/extauth/v1/auth_config_pb.js";
+import { RateLimitConfigSchema } from "../gen/ratelimit/config/ratelimit/v3/rls_conf_pb.js";
 import type { Logger } from "../lib/logger.js";
 import type { ProxyGroup } from "../translate/index.js";
 import type { ProxySelection } from "../translate/model.js";
 import { consistencyProblems, Snapshot, type SnapshotCache } from "../xds/index.js";
 
-export const authConfigTypeUrl = "type.googleapis.com/gantry.extauth.v1.AuthConfig";
-export const rateLimitConfigTypeUrl = "type.googleapis.com/ratelimit.config.ratelimit.v3.RateLimitConfig";
+// Spelled by the Envoy-resource core, as every type URL: the services' configs travel over xDS too.
+export const authConfigTypeUrl = typeUrlOf(AuthConfigSchema.typeName);
+export const rateLimitConfigTypeUrl = typeUrlOf(RateLimitConfigSchema.typeName);
 
 /** What the publisher reads of a proxy group: an agent rebuilds this much from the relay, not a whole ProxyGroup. */
 export interface PublishedGroup {

@@ -8,6 +8,7 @@ import {
   createRegistry,
   type LogLevel,
   startTelemetryServer,
+  systemClock,
   type TelemetryServer,
 } from "../lib/index.js";
 import { type RateLimitServer, startRateLimitServer } from "../ratelimit/index.js";
@@ -93,7 +94,7 @@ export async function startStack(options: UpOptions): Promise<Stack> {
       insights: {
         metrics: scrapeSource(
           [extauth.metricsPort, ratelimit.metricsPort].map((port) => `http://${localHost(host)}:${port}/metrics`),
-          () => Date.now(),
+          () => systemClock.now(),
         ),
       },
     });

@@ -5,7 +5,7 @@ import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Command, Option } from "commander";
 import { stringify } from "yaml";
 import { type Insight, ListInsightsResponseSchema } from "../../gen/gantry/api/v1/insights_pb.js";
-import { categories, insightCodes, severities } from "../../insights/index.js";
+import { categories, insightCodes, severities, targetKey } from "../../insights/index.js";
 import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
 import { formatTable } from "../table.js";
 
@@ -128,9 +128,7 @@ export function registerInsights(program: Command): void {
       .catch((err: unknown) => {
         throw explain(err, flags.server);
       });
-    process.stdout.write(
-      `silenced ${code.toUpperCase()}${target ? ` for ${target.kind}/${target.namespace}/${target.name}` : ""}\n`,
-    );
+    process.stdout.write(`silenced ${code.toUpperCase()}${target ? ` for ${targetKey(target)}` : ""}\n`);
   });
 
   const unsilence = command

@@ -144,7 +144,7 @@ export function registerResourceCommands(program: Command): void {
         throw new ExitStatus(
           2,
           `${rejected.length} resource(s) rejected by the translator${flags.dryRun ? " (dry run: nothing was stored)" : "; they are stored, and proxies keep what they replaced (see the reasons)"}: ` +
-            rejected.map((r) => `${r.kind}/${r.namespace}/${r.name}`).join(", "),
+            rejected.map(refKey).join(", "),
         );
       }
     },

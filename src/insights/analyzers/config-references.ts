@@ -1,7 +1,7 @@
 // GTY0101: references to resources that do not exist. Read off the resources themselves (not the
 // translation's messages), so each finding names the exact field.
 import type { ObjectRef } from "../../gen/gantry/v1/common_pb.js";
-import { type Resource, refOf, resourceKey } from "../../resources/index.js";
+import { type Resource, refKey, refOf, resourceKey } from "../../resources/index.js";
 import type { Finding } from "../types.js";
 import type { ConfigInput } from "./config-input.js";
 
@@ -59,7 +59,7 @@ export function danglingReferences(input: ConfigInput): Finding[] {
     const self = refOf(resource);
     for (const { field, kind, ref } of referencesOf(resource)) {
       const target = { kind, namespace: ref.namespace || self.namespace, name: ref.name };
-      const key = `${kind}/${target.namespace}/${target.name}`;
+      const key = refKey(target);
       if (known.has(key)) continue;
       out.push({
         code: "GTY0101",

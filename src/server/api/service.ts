@@ -1,7 +1,8 @@
+// ManagementService: apply, get, list, delete, describe, insights, history and data-plane rates;
+// Watch, the proxy calls, the dashboard's and the clusters' calls are in their own files.
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import type { ClusterRegistry } from "../../cluster/index.js";
 import { DataPlaneRatesResponseSchema } from "../../gen/gantry/api/v1/dataplane_pb.js";
 import { ResourceHistoryResponseSchema } from "../../gen/gantry/api/v1/history_pb.js";
 import {
@@ -9,121 +10,26 @@ import {
   ApplyResultSchema,
   DescribeResponseSchema,
   type ManagementService,
-  type ProxyStatus,
   type Resource,
-  type ResourceRef,
-  ResourceRefSchema,
   ResourceSchema,
-  type WatchEvent,
-  WatchEventSchema,
 } from "../../gen/gantry/api/v1/management_pb.js";
-import { DescribeProxyResponseSchema } from "../../gen/gantry/api/v1/proxies_pb.js";
-import { type ResourceStatus, ResourceStatusSchema } from "../../gen/gantry/v1/status_pb.js";
-import type { DataPlaneSample } from "../../insights/index.js";
-import { defaultNamespace, isKind, type Kind, kinds, redactDocument } from "../../resources/index.js";
-import {
-  type ResourceDocument,
-  type ResourceKey,
-  type ResourceStore,
-  type StoreChange,
-  type StoredResource,
-  StoreError,
-} from "../../store/index.js";
-import { type TranslateOptions, Translator } from "../../translate/index.js";
-import type { TrustAuthority } from "../../trust/index.js";
+import { ResourceStatusSchema } from "../../gen/gantry/v1/status_pb.js";
+import { systemClock } from "../../lib/clock.js";
+import { defaultNamespace, isKind, kinds, redactDocument } from "../../resources/index.js";
+import { type ResourceDocument, type StoredResource, StoreError } from "../../store/index.js";
+import { Translator } from "../../translate/index.js";
 import { type ApplyAction, type ApplyDeps, ApplyRefused, applyResources } from "../apply/index.js";
 import type { Description } from "../describe.js";
-import type { DesiredState } from "../desired-state.js";
 import { type ApiAuth, callerKey } from "./auth.js";
 import { clusterHandlers } from "./clusters.js";
-import { type DashboardDeps, dashboardHandlers } from "./dashboard.js";
+import { dashboardHandlers } from "./dashboard.js";
+import type { ManagementDeps } from "./deps.js";
 import { type InsightsDeps, insightsOf, listInsights, silenceInsight, unsilenceInsight } from "./insights.js";
+import { proxyHandlers } from "./proxies.js";
+import { toKey, toRef } from "./refs.js";
+import { watchHandler } from "./watch.js";
 
-/** What the management API needs from the rest of the server. */
-export interface ManagementDeps extends Pick<DashboardDeps, "graph" | "graphRates"> {
-  /** Reads and deletes go to the store directly. */
-  store: ResourceStore;
-  /** Applies go through here: each document is parsed once, and that result is stored and translated. */
-  desired: Pick<DesiredState, "check" | "apply" | "read">;
-  /** As the server translates, for the statuses an apply reports. Default: none. */
-  translate?: TranslateOptions;
-  /** The last computed status of a resource, if it was translated. */
-  status(key: ResourceKey): ResourceStatus | undefined;
-  /** The proxies connected to this replica, one per stream. */
-  proxies(): ProxyStatusView[];
-  /** The same, one per client (node id) over all its streams; none when not given. */
-  clients?(): ProxyClientView[];
-  /** Where a resource stands in the last published translation, and the proxies here it reaches. */
-  describe(kind: Kind, namespace: string, name: string): { publishedRevision: number; description: Description };
-  /** The server's insights; without them the insight calls answer UNIMPLEMENTED. */
-  insights?: InsightsDeps;
-  /** Time for silences' creation. Default the system clock. */
-  now?(): number;
-  /** The workload clusters' registry; without it (no relay port), cluster calls answer FAILED_PRECONDITION. */
-  clusters?: ClusterRegistry;
-  /** The workload root CA; without it (no relay port), TrustAdminService answers FAILED_PRECONDITION. */
-  trust?: TrustAuthority;
-  /**
-   * Tells when proxies' ACK/NACK state or the active insights change (Watch with `status`);
-   * returns the unsubscribe. Without it, such a Watch gets store events only.
-   */
-  onStatusChange?(listener: (what: "proxies" | "insights") => void): () => void;
-  /** A resource's last versions as this replica translated them, oldest first; none when not given. */
-  history?(
-    key: ResourceKey,
-  ): ReadonlyArray<{ revision: number; seenAt: number; document: ResourceDocument | undefined }>;
-  /** The data plane's decisions from Prometheus (`--prometheus-url`); without it, none. */
-  dataPlane?(): Promise<DataPlaneSample>;
-  /** One client connected to this replica in detail; `undefined` when it is not connected here. */
-  describeProxy?(nodeId: string): ProxyDetailView | undefined;
-}
-
-/** A client in detail, in plain values (times in clock ms). */
-export interface ProxyDetailView {
-  nodeId: string;
-  metadata: JsonObject;
-  streams: string[];
-  resources: Array<{
-    typeUrl: string;
-    name: string;
-    state: string;
-    version: string;
-    clientVersion: string;
-    sent: boolean;
-    error: string;
-    since: number | undefined;
-  }>;
-  config: JsonObject[];
-  lastNack?: { error: string; atMs: number };
-}
-
-/** A proxy as the xDS server reports it, in plain values. */
-export interface ProxyStatusView {
-  nodeId: string;
-  metadata: JsonObject;
-  stream: string;
-  connectedAtMs: number;
-  server: string;
-  types: Array<{
-    typeUrl: string;
-    ackedVersion: string;
-    ackedNonce: string;
-    lastNackError?: string;
-    lastNackAtMs?: number;
-  }>;
-}
-
-/** A client over all its streams, as the ACK ledger counts it, in plain values. */
-export interface ProxyClientView {
-  nodeId: string;
-  metadata: JsonObject;
-  streams: string[];
-  server: string;
-  inSync: number;
-  pending: number;
-  nacked: number;
-  lastNack?: { error: string; atMs: number };
-}
+export type { ManagementDeps, ProxyClientView, ProxyDetailView, ProxyStatusView } from "./deps.js";
 
 /** A describe answer's xDS resource rows, with times as timestamps. */
 function envoyResourcesOf(description: Description) {
@@ -141,16 +47,6 @@ const applyActions: Record<ApplyAction, ApplyResult_Action> = {
   configured: ApplyResult_Action.CONFIGURED,
   unchanged: ApplyResult_Action.UNCHANGED,
 };
-
-function toKey(ref: ResourceRef | undefined, field: string): ResourceKey {
-  if (!ref?.kind) throw new ConnectError(`${field}.kind is required`, Code.InvalidArgument);
-  if (!ref.name) throw new ConnectError(`${field}.name is required`, Code.InvalidArgument);
-  return { kind: ref.kind, namespace: ref.namespace || defaultNamespace, name: ref.name };
-}
-
-function toRef(key: ResourceKey): ResourceRef {
-  return create(ResourceRefSchema, key);
-}
 
 function storeFailure(err: unknown): never {
   if (err instanceof StoreError) throw new ConnectError(err.message, Code.Unavailable);
@@ -219,6 +115,8 @@ export function managementService(
   return {
     ...clusterHandlers(deps.clusters),
     ...dashboardHandlers(deps),
+    ...watchHandler(deps),
+    ...proxyHandlers(deps),
     async apply(request) {
       if (request.documents.length > 0 && request.documentsJson.length > 0) {
         throw new ConnectError(
@@ -279,61 +177,6 @@ export function managementService(
       return { revision: BigInt(result.revision), deleted: result.changed.map(toRef) };
     },
 
-    async *watch(request, context) {
-      const queue: WatchEvent[] = [];
-      let wake: (() => void) | undefined;
-      let statusEvent: WatchEvent | undefined;
-      const onChange = (change: StoreChange) => {
-        const event =
-          change.kind === "resync"
-            ? create(WatchEventSchema, { revision: BigInt(change.revision), resync: true })
-            : create(WatchEventSchema, {
-                revision: BigInt(change.revision),
-                upserted: change.upserted.filter((k) => !request.kind || k.kind === request.kind).map(toRef),
-                deleted: change.deleted.filter((k) => !request.kind || k.kind === request.kind).map(toRef),
-              });
-        if (change.kind === "changed" && event.upserted.length === 0 && event.deleted.length === 0) return;
-        // A watcher that does not read is cut off rather than buffered without bound.
-        if (queue.length >= 1_000) {
-          queue.splice(0, queue.length, create(WatchEventSchema, { revision: BigInt(change.revision), resync: true }));
-          statusEvent = undefined;
-        } else queue.push(event);
-        wake?.();
-      };
-      // Status events are coalesced: one waiting in the queue takes every later change of its kind.
-      const onStatus = (what: "proxies" | "insights") => {
-        if (!statusEvent) {
-          statusEvent = create(WatchEventSchema, {});
-          queue.push(statusEvent);
-        }
-        if (what === "proxies") statusEvent.proxiesChanged = true;
-        else statusEvent.insightsChanged = true;
-        wake?.();
-      };
-      const unwatch = deps.store.watch(onChange);
-      const unwatchStatus = request.status ? deps.onStatusChange?.(onStatus) : undefined;
-      // A status watcher learns at once that the stream is open (the dashboard's live indicator).
-      if (request.status) queue.push(create(WatchEventSchema, {}));
-      const aborted = new Promise<void>((resolve) =>
-        context.signal.addEventListener("abort", () => resolve(), { once: true }),
-      );
-      try {
-        while (!context.signal.aborted) {
-          const next = queue.shift();
-          if (next) {
-            if (next === statusEvent) statusEvent = undefined;
-            yield next;
-            continue;
-          }
-          await Promise.race([new Promise<void>((resolve) => (wake = resolve)), aborted]);
-          wake = undefined;
-        }
-      } finally {
-        unwatch();
-        unwatchStatus?.();
-      }
-    },
-
     async describe(request, context) {
       const key = toKey(request.ref, "ref");
       const reveal = mayShowSecrets(request.showSecrets, context, auth);
@@ -357,7 +200,7 @@ export function managementService(
     },
 
     async silenceInsight(request) {
-      return silenceInsight(insightsOrFail(), request, deps.now?.() ?? Date.now());
+      return silenceInsight(insightsOrFail(), request, deps.now?.() ?? systemClock.now());
     },
 
     async unsilenceInsight(request) {
@@ -392,47 +235,6 @@ export function managementService(
         ...(sample.extAuth ? { extAuth: sample.extAuth } : {}),
         ...(sample.rateLimit ? { rateLimit: sample.rateLimit } : {}),
       });
-    },
-
-    async describeProxy(request) {
-      if (!request.nodeId) throw new ConnectError("node_id is required", Code.InvalidArgument);
-      const detail = deps.describeProxy?.(request.nodeId);
-      if (!detail) {
-        throw new ConnectError(`proxy ${request.nodeId} is not connected to this server replica`, Code.NotFound);
-      }
-      const { lastNack, resources, ...rest } = detail;
-      return create(DescribeProxyResponseSchema, {
-        ...rest,
-        resources: resources.map(({ since, ...r }) => ({
-          ...r,
-          ...(since === undefined ? {} : { since: timestampFromMs(since) }),
-        })),
-        ...(lastNack ? { lastNackError: lastNack.error, lastNackTime: timestampFromMs(lastNack.atMs) } : {}),
-      });
-    },
-
-    async listProxies() {
-      const proxies: ProxyStatus[] = deps.proxies().map((p) => ({
-        $typeName: "gantry.api.v1.ProxyStatus",
-        nodeId: p.nodeId,
-        metadata: p.metadata,
-        stream: p.stream,
-        connectedAt: timestampFromMs(p.connectedAtMs),
-        server: p.server,
-        types: p.types.map((t) => ({
-          $typeName: "gantry.api.v1.TypeStatus",
-          typeUrl: t.typeUrl,
-          ackedVersion: t.ackedVersion,
-          ackedNonce: t.ackedNonce,
-          lastNackError: t.lastNackError ?? "",
-          ...(t.lastNackAtMs === undefined ? {} : { lastNackTime: timestampFromMs(t.lastNackAtMs) }),
-        })),
-      }));
-      const clients = (deps.clients?.() ?? []).map(({ lastNack, ...client }) => ({
-        ...client,
-        ...(lastNack ? { lastNackError: lastNack.error, lastNackTime: timestampFromMs(lastNack.atMs) } : {}),
-      }));
-      return { proxies, clients };
     },
   };
 }
