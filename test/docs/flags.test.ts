@@ -44,6 +44,7 @@ const tableCommands: Array<{ doc: string; heading: RegExp; command: string }> = 
   { doc: "docs/multicluster.md", heading: /^`gantry agent`$/, command: "agent" },
   { doc: "docs/multicluster.md", heading: /^Server flags$/, command: "server" },
   { doc: "docs/grpc-proxyless.md", heading: /^1\. Write the bootstrap$/, command: "bootstrap" },
+  { doc: "docs/server.md", heading: /^`gantry bootstrap` \(Envoy\)$/, command: "bootstrap" },
   { doc: "docs/kubernetes.md", heading: /^Leader election$/, command: "server" },
 ];
 
