@@ -38,6 +38,7 @@ export {
   type ClusterView,
   defaultCertificateTtlMs,
   defaultTokenTtlMs,
+  maxTokenTtlMs,
 } from "./registry.js";
 export { type AuthenticatedCall, type PeerCluster, RelayAuth, type RelayAuthOptions } from "./relay-auth.js";
 export {

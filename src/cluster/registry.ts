@@ -28,6 +28,8 @@ import { formatToken, newToken, secretDigest } from "./token.js";
 
 export const defaultCertificateTtlMs = 24 * 3600_000;
 export const defaultTokenTtlMs = 3600_000;
+/** The longest a registration token may live, by default or when asked for: a token is a credential. */
+export const maxTokenTtlMs = 7 * 24 * 3600_000;
 export const defaultPresenceTtlMs = 30_000;
 
 export interface ClusterRegistryOptions {

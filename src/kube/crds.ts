@@ -4,7 +4,6 @@
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import { stringify } from "yaml";
 import { type Kind, kinds, specSchemas } from "../resources/index.js";
-import { policyKinds } from "../translate/index.js";
 import { group, pluralOf, version } from "./names.js";
 
 /** An OpenAPI v3 schema as Kubernetes takes it in a CRD (a plain JSON object). */
@@ -119,9 +118,14 @@ const statusSchema: Schema = {
   },
 };
 
-/** The kinds policies attach to, whose rows show the policies attached. */
+/**
+ * The kinds policies reach through the routes they shape, whose rows show the policies attached
+ * (docs/kubernetes.md, "Columns"); on any other kind the column would always be empty.
+ */
+const kindsShowingPolicies: ReadonlySet<Kind> = new Set(["Gateway", "RouteTable", "Destination", "VirtualDestination"]);
+
 function showsPolicies(kind: Kind): boolean {
-  return !policyKinds.includes(kind) && kind !== "Secret" && kind !== "AuthConfig";
+  return kindsShowingPolicies.has(kind);
 }
 
 /** One kind's CustomResourceDefinition. */

@@ -34,11 +34,65 @@ function nodeTimer(handle: NodeJS.Timeout, clear: (h: NodeJS.Timeout) => void): 
   return timer;
 }
 
-/** Wall-clock time and Node's timers. */
+/**
+ * The longest delay Node's timers take. A longer one fires after 1 ms (with a TimeoutOverflowWarning):
+ * a certificate renewed two thirds into a year-long life would be renewed again at once, forever.
+ */
+export const maxNodeTimerMs = 2 ** 31 - 1;
+
+/** A one-shot timer of any length: Node's, chained in steps of at most `maxNodeTimerMs`. */
+function longTimeout(fn: () => void, ms: number): Timer {
+  let handle: NodeJS.Timeout;
+  let unrefed = false;
+  const arm = (left: number) => {
+    handle =
+      left > maxNodeTimerMs ? setTimeout(() => arm(left - maxNodeTimerMs), maxNodeTimerMs) : setTimeout(fn, left);
+    if (unrefed) handle.unref();
+  };
+  arm(ms);
+  const timer: Timer = {
+    cancel: () => clearTimeout(handle),
+    unref: () => {
+      unrefed = true;
+      handle.unref();
+      return timer;
+    },
+  };
+  return timer;
+}
+
+/** An interval of any length: one long timeout after another. */
+function longInterval(fn: () => void, ms: number): Timer {
+  let current: Timer;
+  let unrefed = false;
+  let cancelled = false;
+  const arm = () => {
+    current = longTimeout(() => {
+      arm();
+      fn();
+    }, ms);
+    if (unrefed) current.unref();
+  };
+  arm();
+  const timer: Timer = {
+    cancel: () => {
+      cancelled = true;
+      current.cancel();
+    },
+    unref: () => {
+      unrefed = true;
+      if (!cancelled) current.unref();
+      return timer;
+    },
+  };
+  return timer;
+}
+
+/** Wall-clock time and Node's timers (of any length). */
 export const systemClock: Timers = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => nodeTimer(setTimeout(fn, ms), clearTimeout),
-  setInterval: (fn, ms) => nodeTimer(setInterval(fn, ms), clearInterval),
+  setTimeout: (fn, ms) => (ms > maxNodeTimerMs ? longTimeout(fn, ms) : nodeTimer(setTimeout(fn, ms), clearTimeout)),
+  setInterval: (fn, ms) => (ms > maxNodeTimerMs ? longInterval(fn, ms) : nodeTimer(setInterval(fn, ms), clearInterval)),
 };
 
 interface Scheduled {

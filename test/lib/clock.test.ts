@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { ManualClock, systemClock } from "../../src/lib/clock.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ManualClock, maxNodeTimerMs, systemClock } from "../../src/lib/clock.js";
 
 describe("clocks", () => {
   it("a manual clock moves only when told", () => {
@@ -87,5 +87,52 @@ describe("timers on the system clock", () => {
       .cancel();
     await new Promise<void>((resolve) => systemClock.setTimeout(resolve, 5).unref());
     expect(cancelledFired).toBe(false);
+  });
+});
+
+describe("system clock timers longer than Node's (2^31-1 ms, about 24.8 days)", () => {
+  // Vitest's fake timers behave as Node's: a longer delay fires after 1 ms.
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const twoThirdsOfAYear = (365 * 24 * 3600 * 1000 * 2) / 3;
+
+  it("a timeout fires once, when due, not at once", () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    systemClock.setTimeout(() => fired++, twoThirdsOfAYear).unref();
+    vi.advanceTimersByTime(1_000);
+    expect(fired).toBe(0);
+    vi.advanceTimersByTime(twoThirdsOfAYear - 1_001);
+    expect(fired).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(fired).toBe(1);
+    vi.advanceTimersByTime(twoThirdsOfAYear * 2);
+    expect(fired).toBe(1);
+  });
+
+  it("a long timeout can be cancelled in any of its steps", () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    const timer = systemClock.setTimeout(() => fired++, maxNodeTimerMs * 3);
+    vi.advanceTimersByTime(maxNodeTimerMs + 5);
+    timer.cancel();
+    vi.advanceTimersByTime(maxNodeTimerMs * 3);
+    expect(fired).toBe(0);
+  });
+
+  it("an interval fires once per period", () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    const timer = systemClock.setInterval(() => fired++, twoThirdsOfAYear);
+    vi.advanceTimersByTime(twoThirdsOfAYear - 1);
+    expect(fired).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(fired).toBe(1);
+    vi.advanceTimersByTime(twoThirdsOfAYear);
+    expect(fired).toBe(2);
+    timer.cancel();
+    vi.advanceTimersByTime(twoThirdsOfAYear * 3);
+    expect(fired).toBe(2);
   });
 });

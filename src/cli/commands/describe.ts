@@ -185,7 +185,7 @@ export function registerDescribe(program: Command): void {
       if (/^prox(y|ies)$/i.test(kindText)) {
         throw new Error("describe takes a resource kind; for a proxy, use `gantry get proxies NODE-ID`");
       }
-      const kind = resolveKind(kindText);
+      const kind = resolveKind(kindText, ["cluster"]);
       const response = await connect(flags)
         .describe({ ref: { kind, namespace: flags.namespace, name }, showSecrets: flags.showSecrets === true })
         .catch((err: unknown) => {

@@ -4,6 +4,7 @@ import { type Command, Option } from "commander";
 import { stringify } from "yaml";
 import type { Resource as ApiResource, ProxyClient, ProxyStatus } from "../../gen/gantry/api/v1/management_pb.js";
 import { ResourceStatus_State } from "../../gen/gantry/v1/status_pb.js";
+import { pluralOf } from "../../kube/index.js";
 import { type Kind, kinds, loadResources, type ResourceRef, refKey, refOf } from "../../resources/index.js";
 import { resourceToDocument } from "../../server/documents.js";
 import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
@@ -26,11 +27,18 @@ function outputOption(): Option {
   return new Option("-o, --output <format>", "output format").choices(["table", "yaml", "json"]).default("table");
 }
 
-/** Accepts a kind as written in documents, in any case, singular or plural (`routetables`, `RouteTable`). */
-export function resolveKind(text: string): Kind {
-  const wanted = text.toLowerCase().replace(/s$/, "");
-  const kind = kinds.find((k) => k.toLowerCase() === wanted || k.toLowerCase() === text.toLowerCase());
-  if (!kind) throw new Error(`unknown kind "${text}" (known: ${kinds.join(", ")}, and "proxies")`);
+/**
+ * Accepts a kind as written in documents, in any case, singular or plural (`routetables`, `RouteTable`).
+ * `also` names what else the command takes in place of a kind (`get`: proxies, clusters), for the error.
+ */
+export function resolveKind(text: string, also: readonly string[] = []): Kind {
+  const wanted = text.toLowerCase();
+  // The plural as kubectl spells it too (`accesspolicies`, `routetables`).
+  const kind = kinds.find((k) => k.toLowerCase() === wanted || pluralOf(k) === wanted);
+  if (!kind) {
+    const more = also.map((name) => `, and "${name}"`).join("");
+    throw new Error(`unknown kind "${text}" (known: ${kinds.join(", ")}${more})`);
+  }
   return kind;
 }
 
@@ -197,7 +205,7 @@ export function registerResourceCommands(program: Command): void {
         );
         return;
       }
-      const kind = resolveKind(kindText);
+      const kind = resolveKind(kindText, ["proxies", "clusters"]);
       if (name) {
         const { resource } = await client
           .get({ ref: { kind, namespace: flags.namespace ?? "default", name }, showSecrets })

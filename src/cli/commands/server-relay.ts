@@ -6,6 +6,7 @@ import {
   checkTrustDomain,
   defaultTrustDomain,
   MemoryClusterStore,
+  maxTokenTtlMs,
   RedisClusterStore,
 } from "../../cluster/index.js";
 import { readKeyEncryptionKey, TrustAuthority } from "../../trust/index.js";
@@ -78,6 +79,12 @@ export function relayOptions(): Option[] {
 
 export function checkRelayFlags(flags: RelayFlags): void {
   checkTrustDomain(flags.trustDomain);
+  // The same bound `gantry cluster add --ttl-seconds` has: a registration token is a credential.
+  if (flags.clusterTokenTtlSeconds * 1000 > maxTokenTtlMs) {
+    throw new Error(
+      `--cluster-token-ttl-seconds ${flags.clusterTokenTtlSeconds}: at most ${maxTokenTtlMs / 1000} (7 days)`,
+    );
+  }
   if ((flags.relayCaCertFile === undefined) !== (flags.relayCaKeyFile === undefined)) {
     throw new Error("--relay-ca-cert-file and --relay-ca-key-file go together: give both or neither");
   }

@@ -7,6 +7,7 @@ import {
   ClusterStoreError,
   type ClusterView,
   checkClusterName,
+  maxTokenTtlMs,
   RegistrationRefused,
 } from "../../cluster/index.js";
 import { type Cluster, ClusterSchema } from "../../gen/gantry/api/v1/management_pb.js";
@@ -66,8 +67,7 @@ function nameOf(name: string): string {
   }
 }
 
-/** Longest token lifetime a caller may ask for: a registration token is a credential. */
-const maxTokenTtlSeconds = 7 * 24 * 3600;
+const maxTokenTtlSeconds = maxTokenTtlMs / 1000;
 
 export function clusterHandlers(registry: ClusterRegistry | undefined) {
   return {
