@@ -375,9 +375,12 @@ export const rbacListenerFilters: Json[] = [
   { name: "gantry.access.allow", typedConfig: typed(rbacType) },
 ];
 
-/** RBAC rules: DENY or ALLOW (the default, which JSON leaves out), one policy per AccessPolicy rule. */
+/**
+ * RBAC rules: DENY or ALLOW (the default, which JSON leaves out), one policy per AccessPolicy rule.
+ * No policy at all (JSON leaves the empty map out) is, for ALLOW, every request refused.
+ */
 export function rbacRules(action: "ALLOW" | "DENY", policies: Record<string, Json>): Json {
-  return { ...(action === "DENY" ? { action } : {}), policies };
+  return { ...(action === "DENY" ? { action } : {}), ...(Object.keys(policies).length > 0 ? { policies } : {}) };
 }
 
 /** One RBAC policy: what a request must be (`permission`), and who sends it (`principal`). */
