@@ -23,6 +23,7 @@ import {
   serverListener,
   serverListenerName,
   toCluster,
+  toWeighted,
   urlPath,
   virtualHost,
 } from "./envoy.js";
@@ -33,9 +34,11 @@ import {
   forward,
   gateway,
   httpRoute,
+  placed,
   prefixMatch,
   routeTable,
   serverGateway,
+  virtualDestination,
 } from "./resources.js";
 
 const ft = featureServer();
@@ -339,5 +342,87 @@ describe("AccessPolicy", () => {
         "spec.listeners[2].destination: required",
       ),
     });
+  });
+  it("routes to a VirtualDestination carry its members' policies; a split between different policies refuses all", async () => {
+    const ns = "acc-vd";
+    const ledger = (cluster: string) =>
+      placed(
+        destination(`${ns}/ledger-${cluster}`, 8080, [`10.8.4.${cluster === "east" ? 1 : 2}`], {}, { app: "ledger" }),
+        [cluster],
+      );
+    await ft.apply(
+      gateway(`${ns}/public`, { gateway: ns }, [{ port: 8080 }]),
+      routeTable(
+        `${ns}/bank`,
+        ["bank.example.com"],
+        ["public"],
+        [
+          httpRoute("ledger", [prefixMatch("/ledger")], forward([{ virtualDestination: { name: "ledger" } }])),
+          httpRoute(
+            "split",
+            [prefixMatch("/split")],
+            forward([
+              { destination: { name: "ledger-east" }, weight: 1 },
+              { destination: { name: "other" }, weight: 1 },
+            ]),
+          ),
+        ],
+      ),
+      ledger("east"),
+      ledger("west"),
+      destination(`${ns}/other`, 8080, ["10.8.4.3"]),
+      virtualDestination(`${ns}/ledger`, [{ number: 8080 }], { destinationSelector: { labels: { app: "ledger" } } }),
+      accessPolicy(`${ns}/ledger-callers`, {
+        destinations: [{ labels: { app: "ledger" } }],
+        rules: [{ from: { namespaces: ["front"] } }],
+      }),
+    );
+    const allowFront = rbacRules("ALLOW", {
+      [`${ns}/ledger-callers/rules[0]`]: rbacPolicy(
+        anyRequest,
+        principals([{ prefix: "spiffe://gantry.local/ns/front/sa/" }]),
+      ),
+    });
+    const envoy = ft.sotw(envoyNode(`${ns}-1`, { gateway: ns }));
+    envoy.subscribe(RDS, [`${ns}/public/8080`]);
+    const routes = (ledgerRules: { allow: Json }) =>
+      routeConfig(`${ns}/public/8080`, [
+        virtualHost(
+          `${ns}/bank`,
+          ["bank.example.com"],
+          [
+            route(`${ns}/bank/ledger`, prefix("/ledger"), toCluster(`virtual:${ns}/ledger:8080`), {
+              typedPerFilterConfig: rbacPerRoute(ledgerRules),
+            }),
+            // An ALLOW filter without policies: every request refused.
+            route(
+              `${ns}/bank/split`,
+              prefix("/split"),
+              toWeighted([
+                [`${ns}/ledger-east:8080`, 1],
+                [`${ns}/other:8080`, 1],
+              ]),
+              { typedPerFilterConfig: rbacPerRoute({ allow: rbacRules("ALLOW", {}) }) },
+            ),
+          ],
+        ),
+      ]);
+    await envoy.expect(RDS, [routes({ allow: allowFront })]);
+    const splitWarning = `route ${ns}/bank/split: its destinations have different AccessPolicies; the route refuses every request (split it per destination)`;
+    expect((await ft.statuses(ns))[`RouteTable/${ns}/bank`]).toEqual(warning(splitWarning));
+
+    // One member's policies differ: the route to the VirtualDestination refuses every request too.
+    await ft.apply(
+      placed(destination(`${ns}/ledger-west`, 8080, ["10.8.4.2"], {}, { app: "ledger", cluster: "west" }), ["west"]),
+      accessPolicy(`${ns}/west-only`, { destinations: [{ labels: { cluster: "west" } }], rules: [{}] }),
+    );
+    await envoy.expect(RDS, [routes({ allow: rbacRules("ALLOW", {}) })]);
+    expect((await ft.statuses(ns))[`RouteTable/${ns}/bank`]).toEqual(
+      warning(
+        `route ${ns}/bank/ledger: the members of its VirtualDestination (or its other destinations) have different AccessPolicies; the route refuses every request (give the members the same policies)`,
+        splitWarning,
+      ),
+    );
+    await envoy.expectQuiet();
   });
 });

@@ -2,7 +2,7 @@
 // endpoints of each VirtualDestination port, and Envoy callers elsewhere reach that cluster through
 // its external addresses, with Gantry's workload mTLS end to end (docs/multicluster-routing.md).
 import type { JsonObject as Json } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import {
   atPriority,
   defaultOutlierDetection,
@@ -23,7 +23,7 @@ import {
   withHealth,
   workloadTls,
 } from "./envoy.js";
-import { CDS, clusterNode, EDS, featureServer, invalid, LDS, RDS, warning } from "./harness.js";
+import { accepted, CDS, clusterNode, EDS, featureServer, invalid, LDS, RDS, warning } from "./harness.js";
 import {
   destination,
   forward,
@@ -51,6 +51,8 @@ function eastWestGateway(ns: string, cluster: string, addresses: Json[]) {
 describe("east-west gateways", () => {
   it("sends Envoy callers other clusters through their gateways with mTLS, and gRPC callers directly", async () => {
     const ns = "ew";
+    // An east-west listener passes every namespace's VirtualDestinations: leave none behind.
+    onTestFinished(() => ft.clear(ns));
     const health = (h?: string) => (h ? { health: h } : {});
     const reviewsEast = (h?: string) =>
       placed(
@@ -191,6 +193,7 @@ describe("east-west gateways", () => {
 
   it("refuses EAST_WEST listeners that cannot serve, naming the field", async () => {
     const ns = "ew-bad";
+    onTestFinished(() => ft.clear(ns));
     await ft.apply(
       gateway(`${ns}/unplaced`, { app: ns }, [
         { name: "tls", port: 15443, protocol: "EAST_WEST", externalAddresses: [{ address: "gw.example.com" }] },
@@ -220,6 +223,85 @@ describe("east-west gateways", () => {
         "spec.listeners[0].allowedRouteTables: EAST_WEST takes no route tables (it forwards by SNI)",
         "spec.listeners[1].externalAddresses: only for EAST_WEST listeners",
       ),
+    });
+  });
+  it("adds up a cluster's gateways; sends none for a cluster without members; warns only callers outside", async () => {
+    const ns = "ew-more";
+    onTestFinished(() => ft.clear(ns));
+    const eastWest = (name: string, cluster: string, address: Json) =>
+      placed(
+        gateway(`${ns}/${name}`, { app: `${ns}-${name}` }, [
+          { name: "tls", port: 15443, protocol: "EAST_WEST", externalAddresses: [address] },
+        ]),
+        [cluster],
+      );
+    await ft.apply(
+      // Placed in west only: its callers never need a gateway into west.
+      placed(gateway(`${ns}/sidecars`, { app: `${ns}-sidecar` }, [{ port: 8080 }]), ["west"]),
+      routeTable(
+        `${ns}/reviews`,
+        ["reviews.global"],
+        ["sidecars"],
+        [httpRoute("all", [], forward([{ virtualDestination: { name: "reviews" } }]))],
+      ),
+      placed(destination(`${ns}/reviews-east`, 8080, ["10.1.1.1"]), ["east"]),
+      placed(destination(`${ns}/reviews-west`, 8080, ["10.2.1.1"]), ["west"]),
+      virtualDestination(`${ns}/reviews`, [{ number: 8080 }], {
+        destinations: [{ name: "reviews-east" }, { name: "reviews-west" }],
+      }),
+      eastWest("ew-east-a", "east", { address: "198.51.100.21" }),
+      eastWest("ew-east-b", "east", { address: "198.51.100.20", port: 443 }),
+      eastWest("ew-north", "north", { address: "198.51.100.30" }),
+    );
+    const cluster = `virtual:${ns}/reviews:8080`;
+    const sni = `outbound_.8080_.reviews_.${ns}.vd.gantry`;
+
+    const sidecar = ft.sotw(clusterNode(`${ns}-sidecar`, { app: `${ns}-sidecar` }, "west"));
+    sidecar.subscribe(CDS);
+    // Members without workload TLS: the gateway path is still mTLS, checking the trust bundle only.
+    await sidecar.expect(CDS, [
+      edsCluster(cluster, {
+        extra: { outlierDetection: defaultOutlierDetection, transportSocketMatches: [eastWestSocketMatch(sni)] },
+      }),
+    ]);
+    sidecar.subscribe(EDS, [cluster]);
+    await sidecar.expect(EDS, [
+      loadAssignment(cluster, [
+        locality({ region: "west" }, [endpoint("10.2.1.1", 8080)]),
+        atPriority(
+          locality(
+            { region: "east" },
+            [gatewayEndpoint("198.51.100.20", 443), gatewayEndpoint("198.51.100.21", 15443)],
+            1,
+          ),
+          1,
+        ),
+      ]),
+    ]);
+
+    // Both east gateways pass the SNI on; north's has no member endpoints to serve, so no listener.
+    const local = `eastwest:east:${ns}/reviews:8080`;
+    for (const name of ["ew-east-a", "ew-east-b"]) {
+      const node = ft.sotw(clusterNode(`${ns}-${name}`, { app: `${ns}-${name}` }, "east"));
+      node.subscribe(LDS);
+      await node.expect(LDS, [eastWestListener(`${ns}/${name}/tls`, 15443, [[sni, local]])]);
+    }
+    const north = ft.sotw(clusterNode(`${ns}-ew-north`, { app: `${ns}-ew-north` }, "north"));
+    north.subscribe(LDS);
+    await north.expect(LDS, []);
+    north.subscribe(CDS);
+    await north.expect(CDS, []);
+    await north.expectQuiet();
+
+    expect(await ft.statuses(ns)).toEqual({
+      [`Gateway/${ns}/sidecars`]: accepted,
+      [`RouteTable/${ns}/reviews`]: accepted,
+      [`Destination/${ns}/reviews-east`]: accepted,
+      [`Destination/${ns}/reviews-west`]: accepted,
+      [`VirtualDestination/${ns}/reviews`]: accepted,
+      [`Gateway/${ns}/ew-east-a`]: accepted,
+      [`Gateway/${ns}/ew-east-b`]: accepted,
+      [`Gateway/${ns}/ew-north`]: accepted,
     });
   });
 });
