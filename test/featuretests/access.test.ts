@@ -309,6 +309,7 @@ describe("AccessPolicy", () => {
         rules: [{ from: { clusters: ["east"] } }, { from: { clusters: ["east"], namespaces: ["front"] } }],
       }),
       accessPolicy(`${ns}/nothing`, { destinations: [{ labels: { app: "none" } }], rules: [{}] }),
+      accessPolicy(`${ns}/deny-all`, { action: "DENY", destinations: [{ labels: { app: "greeter" } }], rules: [{}] }),
       serverGateway(`${ns}/servers`, { app: ns }, [
         { port: 50051, destination: { name: "missing" } },
         { port: 50052, tls: { secret: { name: "x" } }, destination: { name: "greeter" } },
@@ -336,6 +337,11 @@ describe("AccessPolicy", () => {
         `applies to Destination/${ns}/greeter`,
       ),
       [`AccessPolicy/${ns}/nothing`]: warning("spec.destinations: selects no Destination"),
+      // A DENY rule matching anything locks the destination out: said, and still served as written.
+      [`AccessPolicy/${ns}/deny-all`]: warning(
+        `Destination ${ns}/greeter: rule ${ns}/deny-all/rules[0] denies every request`,
+        `applies to Destination/${ns}/greeter`,
+      ),
       [`Gateway/${ns}/servers`]: invalid(
         `spec.listeners[0].destination: Destination ${ns}/missing not found or invalid`,
         "spec.listeners[1].tls: a gRPC server's TLS is its destination's spec.workloadTls",

@@ -332,6 +332,10 @@ describe("Portal", () => {
     await ft.apply(
       usagePlan(`${ns}/free`, { perDay: 100 }),
       apiProduct(`${ns}/pets`, { usagePlans: [{ name: "free" }], openapi: { inline: "" } }),
+      apiProduct(`${ns}/bare`, { usagePlans: [{ name: "free" }] }),
+      apiProduct(`${ns}/routed`, { routeTables: [{ name: "site" }], usagePlans: [{ name: "free" }] }),
+      childTable(`${ns}/site`, [httpRoute("all", [], forward(["site"]))]),
+      destination(`${ns}/site`, 8080, ["10.5.2.1"]),
       portal(`${ns}/developers`, {
         domain: "developers.example.com",
         branding: { title: "Devs", logoUrl: "/logo.svg", primaryColor: "#0b6e4f", backgroundColor: "#fff" },
@@ -349,6 +353,17 @@ describe("Portal", () => {
     expect(await ft.statuses(ns)).toEqual({
       [`UsagePlan/${ns}/free`]: accepted,
       [`ApiProduct/${ns}/pets`]: invalid("spec.openapi.inline: empty document"),
+      [`ApiProduct/${ns}/bare`]: warning(
+        "spec.openapi: no document; the portal shows no API reference",
+        "spec.routeTables: empty; no route serves the product",
+      ),
+      // Its route table is attached to no gateway: no route is the product's (yet).
+      [`ApiProduct/${ns}/routed`]: warning(
+        "spec.openapi: no document; the portal shows no API reference",
+        "selects no routes",
+      ),
+      [`RouteTable/${ns}/site`]: accepted,
+      [`Destination/${ns}/site`]: accepted,
       [`Portal/${ns}/developers`]: accepted,
       [`Portal/${ns}/broken`]: {
         state: "INVALID",
@@ -362,9 +377,10 @@ describe("Portal", () => {
         ],
       },
     });
-    // An invalid product offers no plan: the rate-limit servers get nothing from this namespace.
+    // An invalid product, or one without route tables, offers no plan: only the routed one's go out.
     const ratelimit = ft.sotw(serviceNode(`${ns}-ratelimit`, "ratelimit"));
     ratelimit.subscribe(RLS);
+    await ratelimit.expect(RLS, [portalConfig([[`${ns}/routed`, [planRule(`${ns}/free`, [["DAY", 100]])]]])]);
     await ratelimit.expectQuiet();
   });
 });
