@@ -9,12 +9,14 @@ import {
   defaultOutlierDetection,
   edsCluster,
   endpoint,
+  grpcWorkloadTls,
   loadAssignment,
   locality,
   prefix,
   route,
   routeConfig,
   toCluster,
+  toWeighted,
   virtualHost,
   withHealth,
 } from "./envoy.js";
@@ -26,6 +28,7 @@ import {
   grpcGateway,
   httpRoute,
   placed,
+  prefixMatch,
   routeTable,
   virtualDestination,
 } from "./resources.js";
@@ -258,6 +261,127 @@ describe("VirtualDestination and FailoverPolicy", () => {
         "spec.outlierDetection.interval: must be over 0s",
         "spec.outlierDetection.failurePercentage.threshold: must be 1..100",
       ),
+    });
+  });
+
+  it("adds up members sharing a cluster, takes the members' workload TLS, and mixes with destinations in splits", async () => {
+    const ns = "mc-members";
+    const tls = (sni: string) => ({ workloadTls: { mode: "MUTUAL", sni } });
+    await ft.apply(
+      grpcGateway(`${ns}/mesh`, { app: ns }),
+      routeTable(
+        `${ns}/reviews`,
+        ["reviews.global"],
+        ["mesh"],
+        [
+          httpRoute(
+            "split",
+            [prefixMatch("/split")],
+            forward([
+              { virtualDestination: { name: "reviews" }, weight: 3 },
+              { destination: { name: "plain" }, weight: 1 },
+            ]),
+          ),
+          httpRoute("mixed", [prefixMatch("/mixed")], forward([{ virtualDestination: { name: "mixed-sni" } }])),
+          httpRoute(
+            "subset",
+            [prefixMatch("/subset")],
+            forward([{ virtualDestination: { name: "reviews" }, subset: "v1" }]),
+          ),
+          httpRoute(
+            "both",
+            [prefixMatch("/both")],
+            forward([{ virtualDestination: { name: "reviews" }, destination: { name: "plain" } }]),
+          ),
+        ],
+      ),
+      destination(`${ns}/plain`, grpcPort, ["10.9.2.1"]),
+      // An endpoint's own port wins over the member's target port.
+      placed(
+        destination(
+          `${ns}/a-east`,
+          { ...grpcPort, targetPort: 9080 },
+          [{ address: "10.1.2.1", port: 9443 }],
+          tls("reviews.shop"),
+        ),
+        ["east"],
+      ),
+      placed(destination(`${ns}/b-east`, { ...grpcPort, targetPort: 9080 }, ["10.1.2.2"], tls("reviews.shop")), [
+        "east",
+      ]),
+      placed(destination(`${ns}/c-west`, grpcPort, ["10.2.2.1"], tls("reviews.shop")), ["west"]),
+      placed(destination(`${ns}/d-south`, grpcPort, ["10.3.2.1"]), ["south"]),
+      placed(destination(`${ns}/e-west`, grpcPort, ["10.2.2.2"], tls("other.shop")), ["west"]),
+      virtualDestination(`${ns}/reviews`, [grpcPort], {
+        destinations: [{ name: "a-east" }, { name: "b-east" }, { name: "c-west" }, { name: "d-south" }],
+      }),
+      virtualDestination(`${ns}/mixed-sni`, [grpcPort], { destinations: [{ name: "a-east" }, { name: "e-west" }] }),
+    );
+    const id = (name: string) => `spiffe://gantry.local/ns/${ns}/sa/${name}`;
+    const reviews = `virtual:${ns}/reviews:8080`;
+    const mixed = `virtual:${ns}/mixed-sni:8080`;
+    const client = ft.sotw(clusterNode(`${ns}-east`, { app: ns }, "east"));
+    client.subscribe(RDS, [`${ns}/mesh/grpc/reviews.global`]);
+    await client.expect(RDS, [
+      routeConfig(`${ns}/mesh/grpc/reviews.global`, [
+        virtualHost(
+          `${ns}/reviews`,
+          ["reviews.global"],
+          [
+            route(
+              `${ns}/reviews/split`,
+              prefix("/split"),
+              toWeighted([
+                [reviews, 3],
+                [`${ns}/plain:8080`, 1],
+              ]),
+            ),
+            route(`${ns}/reviews/mixed`, prefix("/mixed"), toCluster(mixed)),
+          ],
+        ),
+      ]),
+    ]);
+    client.subscribe(CDS, [reviews, mixed]);
+    await client.expect(CDS, [
+      edsCluster(reviews, {
+        http2: true,
+        extra: {
+          outlierDetection: defaultOutlierDetection,
+          transportSocket: grpcWorkloadTls("MUTUAL", [id("a-east"), id("b-east"), id("c-west")], "reviews.shop"),
+        },
+      }),
+      // The members' SNIs differ: none is sent.
+      edsCluster(mixed, {
+        http2: true,
+        extra: {
+          outlierDetection: defaultOutlierDetection,
+          transportSocket: grpcWorkloadTls("MUTUAL", [id("a-east"), id("e-west")]),
+        },
+      }),
+    ]);
+    client.subscribe(EDS, [reviews]);
+    await client.expect(EDS, [
+      loadAssignment(reviews, [
+        locality({ region: "east" }, [endpoint("10.1.2.1", 9443), endpoint("10.1.2.2", 9080)]),
+        atPriority(locality({ region: "west" }, [endpoint("10.2.2.1", 8080)]), 1),
+      ]),
+    ]);
+    const statuses = await ft.statuses(ns);
+    expect({
+      routeTable: statuses[`RouteTable/${ns}/reviews`],
+      reviews: statuses[`VirtualDestination/${ns}/reviews`],
+      mixed: statuses[`VirtualDestination/${ns}/mixed-sni`],
+    }).toEqual({
+      routeTable: warning(
+        `spec.http[2] (subset): spec.http[2].forwardTo.destinations[0].subset: a VirtualDestination has no subsets; the route answers 500`,
+        `spec.http[3] (both): spec.http[3].forwardTo.destinations[0]: set destination or virtualDestination, not both; the route answers 500`,
+        `route ${ns}/reviews/subset: gRPC clients only forward (no redirect or direct response); left out for Gateway ${ns}/mesh`,
+        `route ${ns}/reviews/both: gRPC clients only forward (no redirect or direct response); left out for Gateway ${ns}/mesh`,
+      ),
+      reviews: warning(
+        `spec.destinations[3]: Destination ${ns}/d-south's spec.workloadTls mode is DISABLE, not MUTUAL as Destination ${ns}/a-east's: callers use one TLS mode for every member; left out`,
+      ),
+      mixed: accepted,
     });
   });
 });
