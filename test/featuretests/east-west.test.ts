@@ -245,12 +245,20 @@ describe("east-west gateways", () => {
         [httpRoute("all", [], forward([{ virtualDestination: { name: "reviews" } }]))],
       ),
       placed(destination(`${ns}/reviews-east`, 8080, ["10.1.1.1"]), ["east"]),
-      placed(destination(`${ns}/reviews-west`, 8080, ["10.2.1.1"]), ["west"]),
+      // The older spelling of placement, the label gantry.io/cluster, places a member and a gateway alike.
+      destination(`${ns}/reviews-west`, 8080, ["10.2.1.1"], {}, { "gantry.io/cluster": "west" }),
       virtualDestination(`${ns}/reviews`, [{ number: 8080 }], {
         destinations: [{ name: "reviews-east" }, { name: "reviews-west" }],
       }),
       eastWest("ew-east-a", "east", { address: "198.51.100.21" }),
-      eastWest("ew-east-b", "east", { address: "198.51.100.20", port: 443 }),
+      gateway(`${ns}/ew-east-b`, { app: `${ns}-ew-east-b`, "gantry.io/cluster": "east" }, [
+        {
+          name: "tls",
+          port: 15443,
+          protocol: "EAST_WEST",
+          externalAddresses: [{ address: "198.51.100.20", port: 443 }],
+        },
+      ]),
       eastWest("ew-north", "north", { address: "198.51.100.30" }),
     );
     const cluster = `virtual:${ns}/reviews:8080`;
@@ -279,7 +287,8 @@ describe("east-west gateways", () => {
       ]),
     ]);
 
-    // Both east gateways pass the SNI on; north's has no member endpoints to serve, so no listener.
+    // Both east gateways pass the SNI on (the label-placed one's node need not carry the label);
+    // north's has no member endpoints to serve, so no listener.
     const local = `eastwest:east:${ns}/reviews:8080`;
     for (const name of ["ew-east-a", "ew-east-b"]) {
       const node = ft.sotw(clusterNode(`${ns}-${name}`, { app: `${ns}-${name}` }, "east"));

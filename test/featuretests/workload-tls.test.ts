@@ -3,7 +3,7 @@
 // `gantry`, and xDS-enabled gRPC servers the matching server TLS (docs/security.md).
 import { describe, expect, it } from "vitest";
 import { edsCluster, grpcWorkloadTls, serverListener, serverListenerName, workloadTls } from "./envoy.js";
-import { accepted, CDS, envoyNode, featureServer, invalid, LDS, SDS } from "./harness.js";
+import { accepted, CDS, envoyNode, featureServer, invalid, LDS, SDS, warning } from "./harness.js";
 import {
   destination,
   forward,
@@ -37,7 +37,8 @@ describe("Destination workloadTls", () => {
       routeTable(
         `${ns}/api`,
         ["api.example.com"],
-        ["public", "mesh"],
+        // The servers' gateway takes no route tables (it is named here to show that).
+        ["public", "mesh", "servers"],
         [
           httpRoute("plain", [prefixMatch("/plain")], forward(["plain"])),
           httpRoute("catalog", [prefixMatch("/catalog")], forward(["catalog"])),
@@ -93,6 +94,10 @@ describe("Destination workloadTls", () => {
       serverListener("0.0.0.0", 50052, `${ns}/catalog`, { tls: "SIMPLE" }),
       serverListener("0.0.0.0", 50053, `${ns}/ledger`, { tls: "MUTUAL" }),
     ]);
+
+    expect((await ft.statuses(ns))[`RouteTable/${ns}/api`]).toEqual(
+      warning(`not attached to Gateway ${ns}/servers: a GRPC_SERVER gateway serves no route tables`),
+    );
 
     // MUTUAL to SIMPLE: callers stop presenting a certificate, the server stops asking for one.
     await ft.apply(ledger("SIMPLE"));
