@@ -6,6 +6,8 @@ import type { JsonObject as Json } from "@bufbuild/protobuf";
 import { describe, expect, it, onTestFinished } from "vitest";
 import {
   edsCluster,
+  extAuthzFilter,
+  extAuthzPerRoute,
   listener,
   prefix,
   rateLimitFilter,
@@ -18,6 +20,7 @@ import {
   virtualHost,
 } from "./envoy.js";
 import {
+  AUTH,
   accepted,
   CDS,
   envoyNode,
@@ -32,6 +35,7 @@ import {
 } from "./harness.js";
 import {
   apiProduct,
+  authConfig,
   childTable,
   destination,
   forward,
@@ -322,6 +326,58 @@ describe("ApiProduct and UsagePlan", () => {
       perIp: warning(`route ${ns}/pets/all already has a RateLimitPolicy applied; this one is not applied there`),
       squatter: invalid('spec.domain: "gantry-portal" is reserved for the usage plans of API products'),
     });
+  });
+
+  it("with the keys' AuthConfig docs/portal.md pairs it with: ext_authz, then the plans' limits, on its routes", async () => {
+    const ns = "portal-keys";
+    onTestFinished(() => ft.clear(ns));
+    const keys = {
+      configs: [
+        { name: "key", apiKeyAuth: { headerName: "x-api-key", labelSelector: { "portal-product": `${ns}/pets` } } },
+      ],
+    };
+    await ft.apply(
+      gateway(`${ns}/public`, { gateway: ns }, [{ port: 8080 }]),
+      routeTable(
+        `${ns}/pets`,
+        ["pets.example.com"],
+        ["public"],
+        [httpRoute("all", [], forward(["pets"]), { api: "pets" })],
+      ),
+      destination(`${ns}/pets`, 8080, ["10.5.3.1"]),
+      usagePlan(`${ns}/free`, { perSecond: 1 }),
+      apiProduct(`${ns}/pets`, { routeTables: [{ name: "pets" }], usagePlans: [{ name: "free" }] }),
+      authConfig(`${ns}/pets-keys`, keys),
+      policy("ExtAuthPolicy", `${ns}/pets-keys`, { api: "pets" }, { authConfig: { name: "pets-keys" } }),
+    );
+    const envoy = ft.sotw(envoyNode(`${ns}-1`, { gateway: ns }));
+    envoy.subscribe(LDS);
+    await envoy.expect(LDS, [
+      listener(`${ns}/public/8080`, 8080, { filters: [extAuthzFilter, rateLimitFilter, routerFilter] }),
+    ]);
+    envoy.subscribe(RDS, [`${ns}/public/8080`]);
+    await envoy.expect(RDS, [
+      routeConfig(`${ns}/public/8080`, [
+        virtualHost(
+          `${ns}/pets`,
+          ["pets.example.com"],
+          [
+            route(`${ns}/pets/all`, prefix("/"), toCluster(`${ns}/pets:8080`, productActions(`${ns}/pets`)), {
+              typedPerFilterConfig: {
+                "envoy.filters.http.ext_authz": extAuthzPerRoute(`${ns}/pets-keys`),
+                "envoy.filters.http.ratelimit": rateLimitPerRoute("gantry-portal"),
+              },
+            }),
+          ],
+        ),
+      ]),
+    ]);
+    const extauth = ft.sotw(serviceNode(`${ns}-extauth`, "extauth"));
+    extauth.subscribe(AUTH);
+    await extauth.expect(AUTH, [{ id: `${ns}/pets-keys`, ...keys }]);
+    const ratelimit = ft.sotw(serviceNode(`${ns}-ratelimit`, "ratelimit"));
+    ratelimit.subscribe(RLS);
+    await ratelimit.expect(RLS, [portalConfig([[`${ns}/pets`, [planRule(`${ns}/free`, [["SECOND", 1]])]]])]);
   });
 });
 
