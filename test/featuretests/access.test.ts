@@ -157,6 +157,11 @@ describe("AccessPolicy", () => {
       [`AccessPolicy/${ns}/callers`]: appliesTo(`${ns}/greeter`),
       [`AccessPolicy/${ns}/block-admin`]: appliesTo(`${ns}/greeter`),
     });
+    const gatewaysOf = async (name: string) =>
+      (await ft.api.describe({ ref: { kind: "AccessPolicy", namespace: ns, name } })).gateways.map(
+        (g) => `${g.namespace}/${g.name}`,
+      );
+    expect(await gatewaysOf("callers")).toEqual([`${ns}/public`]);
 
     // Without the DENY policy: its filter is off on the route; the listener is unchanged.
     await ft.delete(`AccessPolicy/${ns}/block-admin`);
@@ -216,6 +221,8 @@ describe("AccessPolicy", () => {
       },
       [`AccessPolicy/${ns}/block-admin`]: appliesTo(`${ns}/greeter`),
     });
+    const described = await ft.api.describe({ ref: { kind: "AccessPolicy", namespace: ns, name: "block-admin" } });
+    expect(described.gateways.map((g) => `${g.namespace}/${g.name}`)).toEqual([`${ns}/greeter-servers`]);
 
     // The DENY policy gone: its filter goes; then the ALLOW one, and the TLS mode changes.
     await ft.delete(`AccessPolicy/${ns}/block-admin`);

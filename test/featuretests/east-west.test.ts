@@ -148,6 +148,13 @@ describe("east-west gateways", () => {
     expect((await ft.statuses(ns))[`VirtualDestination/${ns}/reviews`]).toEqual(
       warning(unreachable("south"), unreachable("west")),
     );
+    // The east-west gateway's passthrough is made from the VirtualDestination: describe names it too.
+    const described = await ft.api.describe({ ref: { kind: "VirtualDestination", namespace: ns, name: "reviews" } });
+    expect(described.gateways.map((g) => `${g.kind}/${g.namespace}/${g.name}`)).toEqual([
+      `Gateway/${ns}/ew-east`,
+      `Gateway/${ns}/mesh`,
+      `Gateway/${ns}/sidecars`,
+    ]);
 
     // East's endpoints unusable: the gateway stands for them, so it is UNHEALTHY too.
     await ft.apply(reviewsEast("UNHEALTHY"));
