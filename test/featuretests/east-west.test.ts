@@ -6,12 +6,8 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import {
   atPriority,
   defaultOutlierDetection,
-  eastWestListener,
-  eastWestSocketMatch,
   edsCluster,
   endpoint,
-  gatewayEndpoint,
-  grpcWorkloadTls,
   listener,
   loadAssignment,
   locality,
@@ -21,8 +17,8 @@ import {
   toCluster,
   virtualHost,
   withHealth,
-  workloadTls,
 } from "./envoy.js";
+import { eastWestListener, eastWestSocketMatch, gatewayEndpoint, grpcWorkloadTls, workloadTls } from "./envoy-mesh.js";
 import { accepted, CDS, clusterNode, EDS, featureServer, invalid, LDS, RDS, warning } from "./harness.js";
 import {
   destination,

@@ -9,7 +9,6 @@ import {
   defaultOutlierDetection,
   edsCluster,
   endpoint,
-  grpcWorkloadTls,
   loadAssignment,
   locality,
   prefix,
@@ -20,6 +19,7 @@ import {
   virtualHost,
   withHealth,
 } from "./envoy.js";
+import { grpcWorkloadTls } from "./envoy-mesh.js";
 import { accepted, CDS, clusterNode, EDS, featureServer, invalid, LDS, RDS, warning } from "./harness.js";
 import {
   destination,

@@ -2,6 +2,7 @@
 // gantry-portal, per API key), ApiProducts put rate-limit actions on their route tables' routes, and
 // a Portal publishes products; each with its statuses (docs/portal.md). Rate-limit nodes see every
 // namespace, so each test clears its own.
+// (Over 400 lines: the three kinds are tested together, sharing the rate-limit builders below.)
 import type { JsonObject as Json } from "@bufbuild/protobuf";
 import { describe, expect, it, onTestFinished } from "vitest";
 import {

@@ -2,7 +2,8 @@
 // take the SDS secrets `default` (MUTUAL) and `ROOTCA`, gRPC clients the certificate provider
 // `gantry`, and xDS-enabled gRPC servers the matching server TLS (docs/security.md).
 import { describe, expect, it } from "vitest";
-import { edsCluster, grpcWorkloadTls, serverListener, serverListenerName, workloadTls } from "./envoy.js";
+import { edsCluster } from "./envoy.js";
+import { grpcWorkloadTls, serverListener, serverListenerName, workloadTls } from "./envoy-mesh.js";
 import { accepted, CDS, envoyNode, featureServer, invalid, LDS, SDS, warning } from "./harness.js";
 import {
   destination,
