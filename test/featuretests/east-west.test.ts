@@ -122,6 +122,11 @@ describe("east-west gateways", () => {
       ]),
     ]);
 
+    // An Envoy caller in no member cluster reaches every cluster through its gateway: here, east only.
+    const outside = ft.sotw(clusterNode(`${ns}-sidecar-north`, { app: `${ns}-sidecar` }, "north"));
+    outside.subscribe(EDS, [cluster]);
+    await outside.expect(EDS, [loadAssignment(cluster, [eastThroughGateway()])]);
+
     // A proxyless gRPC caller in west: every cluster directly, its TLS from the provider `gantry`.
     const grpc = ft.sotw(clusterNode(`${ns}-grpc-west`, { app: `${ns}-grpc` }, "west"));
     grpc.subscribe(CDS, [cluster]);

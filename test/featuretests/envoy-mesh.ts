@@ -168,9 +168,12 @@ export function rbacPerRoute(rules: { deny?: Json; allow?: Json }): Json {
   };
 }
 
-/** The name an xDS-enabled gRPC server asks for its Listener by (gRFC A36, Gantry's bootstrap template). */
+/**
+ * The name an xDS-enabled gRPC server asks for its Listener by (gRFC A36, Gantry's bootstrap
+ * template): its listening address and port, an IPv6 address in brackets.
+ */
 export const serverListenerName = (address: string, port: number): string =>
-  `grpc/server?xds.resource.listening_address=${address}:${port}`;
+  `grpc/server?xds.resource.listening_address=${address.includes(":") ? `[${address}]` : address}:${port}`;
 
 /**
  * An xDS-enabled gRPC server's Listener: its listening address, routes inline (one route that the

@@ -154,4 +154,14 @@ describe("Destination workloadTls", () => {
       [`Destination/${ns}/off`]: accepted,
     });
   });
+  it("a gRPC server listening on IPv6 asks for its Listener by [address]:port", async () => {
+    const ns = "wtls-v6";
+    await ft.apply(
+      serverGateway(`${ns}/servers`, { app: ns }, [{ port: 50051, bindAddress: "::", destination: { name: "echo" } }]),
+      destination(`${ns}/echo`, grpcPort(50051), ["10.4.2.1"], { workloadTls: { mode: "MUTUAL" } }),
+    );
+    const server = ft.sotw(envoyNode(`${ns}-1`, { app: ns }));
+    server.subscribe(LDS, ["grpc/server?xds.resource.listening_address=[::]:50051"]);
+    await server.expect(LDS, [serverListener("::", 50051, `${ns}/echo`, { tls: "MUTUAL" })]);
+  });
 });
