@@ -1,6 +1,6 @@
 // Changes that reach routes only through a VirtualDestination: its FailoverPolicy turning invalid
-// and valid again, and its membership changing under a label selector, which moves its endpoints
-// and the AccessPolicies its routes carry (docs/multicluster-routing.md, docs/security.md).
+// and valid again, and its membership changing under a label selector, which changes
+// the AccessPolicies its routes carry (docs/multicluster-routing.md, docs/security.md).
 import { describe, expect, it } from "vitest";
 import {
   apiListener,

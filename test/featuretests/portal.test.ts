@@ -215,6 +215,27 @@ describe("ApiProduct and UsagePlan", () => {
       [`ApiProduct/${ns}/pets`]: productStatus,
     });
 
+    // Another document: the old one's warnings go, the new one's come once its check ends. Nothing else changes.
+    await ft.apply(
+      apiProduct(`${ns}/pets`, {
+        title: "Pet store",
+        routeTables: [{ name: "pets" }, { name: "nope" }],
+        usagePlans: [{ name: "gold" }, { name: "free" }, { name: "broken" }, { name: "gold" }, { name: "absent" }],
+        openapi: { inline: openapi({ "/pets": ["get"], "/admin/users": ["get"], "/stores": ["get"] }) },
+      }),
+    );
+    await expect
+      .poll(async () => (await ft.statuses(ns))[`ApiProduct/${ns}/pets`], { timeout: 20_000, interval: 50 })
+      .toEqual({
+        ...productStatus,
+        messages: [
+          ...productStatus.messages.slice(0, 4),
+          "spec.openapi: operation GET /stores: no route of the product's route tables serves it",
+        ],
+      });
+    await envoy.expectQuiet();
+    await ratelimit.expectQuiet();
+
     // A plan's limits change: only the rate-limit servers' rules do.
     await ft.apply(usagePlan(`${ns}/gold`, { perMinute: 1200 }));
     await ratelimit.expect(RLS, [
