@@ -45,7 +45,9 @@ function eastWestGateway(ns: string, cluster: string, addresses: Json[]) {
 }
 
 describe("east-west gateways", () => {
-  it("sends Envoy callers other clusters through their gateways with mTLS, and gRPC callers directly", async () => {
+  it("sends Envoy callers other clusters through their gateways with mTLS, and gRPC callers directly", {
+    timeout: 60_000,
+  }, async () => {
     const ns = "ew";
     // An east-west listener passes every namespace's VirtualDestinations: leave none behind.
     onTestFinished(() => ft.clear(ns));

@@ -82,7 +82,9 @@ function view(cluster: string, order: Json[][], extra: Json = {}): Json {
 }
 
 describe("VirtualDestination and FailoverPolicy", () => {
-  it("gives each caller cluster its own cluster first, then the failover order; updates only the views that change", async () => {
+  it("gives each caller cluster its own cluster first, then the failover order; updates only the views that change", {
+    timeout: 60_000,
+  }, async () => {
     const ns = "mc-grpc";
     const vd = (extra: Record<string, unknown> = { failoverPolicy: { name: "reviews" } }) =>
       virtualDestination(

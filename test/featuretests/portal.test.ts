@@ -108,7 +108,9 @@ const openapi = (paths: Record<string, string[]>) =>
   });
 
 describe("ApiProduct and UsagePlan", () => {
-  it("rate-limits the product's routes per API key and plan, and serves the plans to rate-limit servers", async () => {
+  it("rate-limits the product's routes per API key and plan, and serves the plans to rate-limit servers", {
+    timeout: 60_000,
+  }, async () => {
     const ns = "portal";
     onTestFinished(() => ft.clear(ns));
     await ft.apply(
