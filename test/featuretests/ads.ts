@@ -22,8 +22,11 @@ import { file_envoy_extensions_filters_http_cors_v3_cors } from "../../src/gen/e
 import { file_envoy_extensions_filters_http_ext_authz_v3_ext_authz } from "../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js";
 import { file_envoy_extensions_filters_http_fault_v3_fault } from "../../src/gen/envoy/extensions/filters/http/fault/v3/fault_pb.js";
 import { file_envoy_extensions_filters_http_ratelimit_v3_rate_limit } from "../../src/gen/envoy/extensions/filters/http/ratelimit/v3/rate_limit_pb.js";
+import { file_envoy_extensions_filters_http_rbac_v3_rbac } from "../../src/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js";
 import { file_envoy_extensions_filters_http_router_v3_router } from "../../src/gen/envoy/extensions/filters/http/router/v3/router_pb.js";
+import { file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector } from "../../src/gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector_pb.js";
 import { file_envoy_extensions_filters_network_http_connection_manager_v3_http_connection_manager } from "../../src/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
+import { file_envoy_extensions_filters_network_tcp_proxy_v3_tcp_proxy } from "../../src/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.js";
 import { file_envoy_extensions_transport_sockets_tls_v3_secret } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import { file_envoy_extensions_transport_sockets_tls_v3_tls } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { file_envoy_extensions_upstreams_http_v3_http_protocol_options } from "../../src/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
@@ -66,6 +69,9 @@ const registry = createRegistry(
   file_envoy_extensions_filters_http_fault_v3_fault,
   file_envoy_extensions_filters_http_ext_authz_v3_ext_authz,
   file_envoy_extensions_filters_http_ratelimit_v3_rate_limit,
+  file_envoy_extensions_filters_http_rbac_v3_rbac,
+  file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector,
+  file_envoy_extensions_filters_network_tcp_proxy_v3_tcp_proxy,
   file_envoy_extensions_upstreams_http_v3_http_protocol_options,
   file_gantry_extauth_v1_auth_config,
   file_ratelimit_config_ratelimit_v3_rls_conf,

@@ -7,10 +7,13 @@ import { extAuthAddress, rateLimitAddress } from "./harness.js";
 type Json = JsonObject;
 
 const typePrefix = "type.googleapis.com/";
-const typed = (typeName: string, fields: Json = {}): Json => ({ ...fields, "@type": `${typePrefix}${typeName}` });
+export const typed = (typeName: string, fields: Json = {}): Json => ({
+  ...fields,
+  "@type": `${typePrefix}${typeName}`,
+});
 
 /** A config source: over the ADS stream the proxy already has. */
-const overAds: Json = { ads: {}, resourceApiVersion: "V3" };
+export const overAds: Json = { ads: {}, resourceApiVersion: "V3" };
 
 // HTTP filters, in the order Gantry puts them.
 
@@ -235,3 +238,21 @@ export function caSecret(name: string, certificates: Json): Json {
 
 export const file = (filename: string): Json => ({ filename });
 export const inline = (text: string): Json => ({ inlineString: text });
+
+/** An endpoint with its EDS health status (`HEALTHY`, `UNHEALTHY`, `DRAINING`). */
+export function withHealth(lbEndpoint: Json, healthStatus: string): Json {
+  return { ...lbEndpoint, healthStatus };
+}
+
+/** A locality at an EDS priority (0, the first, is left out as protobuf JSON leaves out defaults). */
+export function atPriority(localityEndpoints: Json, priority: number): Json {
+  return priority === 0 ? localityEndpoints : { ...localityEndpoints, priority };
+}
+
+/** A VirtualDestination cluster's outlier detection with no FailoverPolicy (docs/multicluster-routing.md). */
+export const defaultOutlierDetection: Json = {
+  consecutive5xx: 5,
+  interval: "10s",
+  baseEjectionTime: "30s",
+  maxEjectionPercent: 100,
+};

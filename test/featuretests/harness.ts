@@ -152,3 +152,14 @@ export function serviceNode(id: string, role: "extauth" | "ratelimit"): NodeInfo
 
 /** The status of an accepted resource. */
 export const accepted: StatusView = { state: "ACCEPTED", messages: [] };
+
+/** The status of a resource accepted with warnings. */
+export const warning = (...messages: string[]): StatusView => ({ state: "WARNING", messages });
+
+/** The status of a resource refused (it produces nothing). */
+export const invalid = (...messages: string[]): StatusView => ({ state: "INVALID", messages });
+
+/** A node in a workload cluster (its metadata `cluster`, as `gantry bootstrap --cluster` writes). */
+export function clusterNode(id: string, labels: Record<string, string>, cluster: string): NodeInfo {
+  return { id, metadata: { labels, cluster } };
+}

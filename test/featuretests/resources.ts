@@ -7,7 +7,7 @@ export type Spec = { [field: string]: unknown };
 export interface Document {
   apiVersion: "gantry/v1";
   kind: string;
-  metadata: { name: string; namespace: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; clusters?: string[] };
   spec: Spec;
 }
 
@@ -110,3 +110,38 @@ export function forward(destinations: Array<string | Spec>, extra: Spec = {}): S
 
 export const prefixMatch = (prefix: string, extra: Spec = {}): Spec => ({ prefix, ...extra });
 export const exactMatch = (exact: string, extra: Spec = {}): Spec => ({ exact, ...extra });
+
+/** The document placed in workload clusters (`metadata.clusters`). */
+export function placed(document: Document, clusters: string[]): Document {
+  return { ...document, metadata: { ...document.metadata, clusters } };
+}
+
+/** A VirtualDestination over member Destinations (`destinations`, `destinationSelector`). */
+export function virtualDestination(ref: string, ports: Spec[], members: Spec, extra: Spec = {}): Document {
+  return resource("VirtualDestination", ref, { ports, ...members, ...extra });
+}
+
+export function failoverPolicy(ref: string, spec: Spec): Document {
+  return resource("FailoverPolicy", ref, spec);
+}
+
+export function accessPolicy(ref: string, spec: Spec): Document {
+  return resource("AccessPolicy", ref, spec);
+}
+
+/** A gateway of xDS-enabled gRPC servers, one listener per listening port and the Destination it serves. */
+export function serverGateway(ref: string, labels: Record<string, string>, listeners: Spec[]): Document {
+  return resource("Gateway", ref, { kind: "GRPC_SERVER", proxies: { labels }, listeners });
+}
+
+export function usagePlan(ref: string, limits: Spec, extra: Spec = {}): Document {
+  return resource("UsagePlan", ref, { limits, ...extra });
+}
+
+export function apiProduct(ref: string, spec: Spec): Document {
+  return resource("ApiProduct", ref, spec);
+}
+
+export function portal(ref: string, spec: Spec): Document {
+  return resource("Portal", ref, spec);
+}
