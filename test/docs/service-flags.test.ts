@@ -121,9 +121,13 @@ describe.each([
     expect(wrong).toEqual([]);
   });
 
-  it.runIf(complete)("has a row for every flag of the command", () => {
-    const documented = new Set(rows.flatMap((r) => r.flags));
-    const missing = [...options.keys()].filter((flag) => flag !== "--help" && !documented.has(flag));
-    expect(missing).toEqual([]);
-  });
+  // The security tables list only the flags about keys and certificates: no test is declared for them
+  // (a skipped test would read as a missing tool).
+  if (complete) {
+    it("has a row for every flag of the command", () => {
+      const documented = new Set(rows.flatMap((r) => r.flags));
+      const missing = [...options.keys()].filter((flag) => flag !== "--help" && !documented.has(flag));
+      expect(missing).toEqual([]);
+    });
+  }
 });
