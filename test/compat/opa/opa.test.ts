@@ -234,32 +234,67 @@ const cases: readonly OpaCase[] = [
     request: httpCheck("bool-allow", { body: "x".repeat(5 * 1024 * 1024) }),
     theirs: { grpcError: "RESOURCE_EXHAUSTED" },
   },
+  // The plugin refuses a request it cannot turn into `input` with 400 and its parse error, without asking
+  // the policy; so does Gantry. The policy here would allow each of them.
   {
-    name: "(gantry differs) a JSON body that does not parse: the policy decides with parsed_body null; the plugin denies 400",
-    request: httpCheck("echo", { headers: { "content-type": "application/json" }, body: '{"a": tru' }),
-    differs: (theirs, ours) => {
-      expect(badRequest(theirs)).toBe(true);
-      expect(echoedInput(ours)["parsed_body"]).toBeNull();
-      return [ours, ours];
-    },
+    name: "a JSON body that does not parse: 400 request_parse_error, the policy not asked (the error in Gantry's words)",
+    request: httpCheck("bool-allow", { headers: { "content-type": "application/json" }, body: '{"a": tru' }),
+    theirs: refused("unexpected EOF"),
+    differs: inGantrysWords(/^request_parse_error: the body is not valid JSON/),
   },
   {
-    name: "(gantry differs) a path with a bad escape: parsed_path keeps the raw segments; the plugin denies 400",
-    request: httpCheck("echo", { path: "/files/100%zz/x" }),
-    differs: (theirs, ours) => {
-      expect(badRequest(theirs)).toBe(true);
-      expect(echoedInput(ours)["parsed_path"]).toEqual(["files", "100%zz", "x"]);
-      return [ours, ours];
-    },
+    name: "a multipart body without its closing delimiter: 400 request_parse_error, the policy not asked (the error in Gantry's words)",
+    request: httpCheck("bool-allow", {
+      headers: { "content-type": "multipart/form-data; boundary=XyZ" },
+      body: ["--XyZ", 'Content-Disposition: form-data; name="role"', "", "user"].join("\r\n"),
+    }),
+    theirs: refused("unexpected EOF"),
+    differs: inGantrysWords(/^request_parse_error: a multipart body without its closing delimiter$/),
   },
   {
-    name: "(gantry differs) a query with a ';' pair: parsed_query leaves that pair out; the plugin denies 400",
-    request: httpCheck("echo", { path: "/items?a=1;b=2&c=3" }),
-    differs: (theirs, ours) => {
-      expect(badRequest(theirs)).toBe(true);
-      expect(echoedInput(ours)["parsed_query"]).toEqual({ c: ["3"] });
-      return [ours, ours];
-    },
+    name: "a path with a bad escape: 400 request_parse_error, the policy not asked",
+    request: httpCheck("bool-allow", { path: "/files/100%zz/x" }),
+    theirs: refused('invalid URL escape "%zz"'),
+  },
+  {
+    name: "a path ending in a cut-short escape: 400 request_parse_error, the policy not asked",
+    request: httpCheck("bool-allow", { path: "/files/a%4" }),
+    theirs: refused('invalid URL escape "%4"'),
+  },
+  {
+    name: "a query with a ';' pair: 400 request_parse_error, the policy not asked",
+    request: httpCheck("bool-allow", { path: "/items?a=1;b=2&c=3" }),
+    theirs: refused("invalid semicolon separator in query"),
+  },
+  {
+    name: "a query value with a bad escape: 400 request_parse_error, the policy not asked",
+    request: httpCheck("bool-allow", { path: "/items?c=3&admin=%g1" }),
+    theirs: refused('invalid URL escape "%g1"'),
+  },
+  {
+    name: "a query of more than 10000 pairs: 400 request_parse_error, the policy not asked",
+    request: httpCheck("bool-allow", { path: `/items?${"a=1&".repeat(10_000)}admin=1` }),
+    theirs: refused("number of URL query parameters exceeded limit"),
+  },
+  {
+    name: "a form body with a ';' pair: 400 request_parse_error, the policy not asked",
+    request: httpCheck("bool-allow", {
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "role=user;admin=1",
+    }),
+    theirs: refused("invalid semicolon separator in query"),
+  },
+  {
+    name: "a JSON body whose content-length is not a number: 400 request_parse_error, the policy not asked",
+    request: httpCheck("bool-allow", {
+      headers: { "content-type": "application/json", "content-length": "2x" },
+      body: "{}",
+    }),
+    theirs: refused('strconv.ParseInt: parsing "2x": invalid syntax'),
+  },
+  {
+    name: "input: path and query escapes that decode to bytes that are not UTF-8 are decided, not refused",
+    request: httpCheck("echo", { path: "/files/%FF?k=%FE" }),
   },
   {
     name: "(gantry differs) http_status 418, outside Envoy's StatusCode enum: denied with 418; the plugin fails the call",
@@ -275,16 +310,40 @@ const cases: readonly OpaCase[] = [
 ];
 
 /** The plugin's answer to a request it cannot turn into `input`: a 400 denial carrying its parse error. */
-function badRequest(o: Observed): boolean {
-  if (!("response" in o)) return false;
-  const denied = (o.response as JsonObject)["deniedResponse"] as JsonObject | undefined;
-  return status(o) === 7 && JSON.stringify(denied?.["status"]) === JSON.stringify({ code: "BadRequest" });
+function refused(error: string): Observed {
+  const message = `request_parse_error: ${error}`;
+  return {
+    response: {
+      status: { code: 7, message },
+      deniedResponse: { status: { code: "BadRequest" }, body: message },
+    },
+  };
 }
 
-/** The `input` an echoing policy sent back in the body of its denial. */
-function echoedInput(o: Observed): JsonObject {
-  const denied = (o as { response: JsonObject }).response["deniedResponse"] as JsonObject;
-  return JSON.parse(String(denied["body"])) as JsonObject;
+/**
+ * For a refusal whose parse error comes from a Go parser whose wording is no protocol (JSON, multipart):
+ * checks Gantry's own wording, and takes the difference out.
+ */
+function inGantrysWords(ours: RegExp): NonNullable<OpaCase["differs"]> {
+  return (theirs, gantry) => {
+    expect(refusal(gantry)).toMatch(ours);
+    return [theirs, withRefusal(gantry, refusal(theirs) as string)];
+  };
+}
+
+/** The body of a denial. */
+function refusal(o: Observed): string | undefined {
+  if (!("response" in o)) return undefined;
+  const denied = (o.response as JsonObject)["deniedResponse"] as JsonObject | undefined;
+  return denied?.["body"] as string | undefined;
+}
+
+function withRefusal(o: Observed, body: string): Observed {
+  if (!("response" in o)) return o;
+  const response = structuredClone(o.response as JsonObject);
+  const denied = response["deniedResponse"] as JsonObject;
+  denied["body"] = body;
+  return { response };
 }
 
 /** Dynamic metadata only Gantry adds (which config and step decided, and why), a deliberate extra. */
@@ -294,11 +353,14 @@ const gantryDiagnostics = ["config_id", "step", "reason"];
  * A CheckResponse reduced to what Envoy acts on, for both sides alike: headers sorted by name (the plugin
  * adds them in Go's random map order), `append: false` dropped (Envoy's ext_authz reads it as unset), an
  * empty `okResponse` dropped (Envoy allows the same without one), a `deniedResponse` that says only 403
- * dropped (Envoy's default for a denial without one), and the dynamic metadata without the
+ * dropped (Envoy's default for a denial without one), the gRPC status without its message (Envoy reads
+ * only the code; the plugin repeats its parse error there), and the dynamic metadata without the
  * plugin's random `decision_id` and without Gantry's diagnostics.
  */
 function comparable(response: JsonObject): JsonObject {
   const out = structuredClone(response);
+  const grpcStatus = out["status"] as JsonObject | undefined;
+  if (grpcStatus) delete grpcStatus["message"];
   for (const part of ["okResponse", "deniedResponse"]) {
     const section = out[part] as JsonObject | undefined;
     if (!section) continue;

@@ -30,15 +30,15 @@ allow = true {
 }
 `;
 
-function request(xCase: string) {
+function request(xCase: string, body = '{"n": 1}', contentLength = "9") {
   return create(CheckRequestSchema, {
     attributes: {
       request: {
         http: {
           method: "POST",
           path: "/orders/7?expand=items",
-          headers: { "x-case": xCase, "content-type": "application/json", "content-length": "9" },
-          body: '{"n": 1}',
+          headers: { "x-case": xCase, "content-type": "application/json", "content-length": contentLength },
+          body,
         },
       },
     },
@@ -89,5 +89,12 @@ describe.skipIf(!plugin || !opa)("v0 policies and skip-request-body-parse, as th
     expect(a).not.toHaveProperty("truncated_body");
     expect(a["parsed_path"]).toEqual(["orders", "7"]);
     expect(b).toEqual(a);
+  });
+
+  it("both ask the policy about a body that would not parse, with a content-length that is no number", async () => {
+    const malformed = request("allow", '{"n": ', "x");
+    const [a, b] = [await theirs.check(malformed), await ours.check(malformed)];
+    expect((a as { response: JsonObject }).response["status"]).toEqual({});
+    expect((b as { response: JsonObject }).response["status"]).toEqual({});
   });
 });

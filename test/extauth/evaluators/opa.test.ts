@@ -13,7 +13,7 @@ import {
   normalizeEntrypoint,
   policyInputJson,
 } from "../../../src/extauth/evaluators/opa/index.js";
-import { parseBody, parsePath, parseQuery } from "../../../src/extauth/evaluators/opa/input.js";
+import { goQuote, InputError, parseBody, parsePath, parseQuery } from "../../../src/extauth/evaluators/opa/input.js";
 import { type ExtAuthServer, startExtAuthServer } from "../../../src/extauth/index.js";
 import { CheckRequestSchema } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { type OpaAuth, OpaAuthSchema } from "../../../src/gen/gantry/extauth/v1/opa_pb.js";
@@ -114,19 +114,53 @@ describe("OPA-Envoy input shape", () => {
     expect(parsePath("/")).toEqual([""]);
     expect(parsePath("//a/b/")).toEqual(["a", "b", ""]);
     expect(parsePath("/caf%C3%A9")).toEqual(["café"]);
-    expect(parsePath("/bad%zz/x")).toEqual(["bad%zz", "x"]);
+    expect(parsePath("/a+b%2Fc")).toEqual(["a+b", "c"]);
+    // Go decodes escapes to bytes without asking for UTF-8; JSON then shows a bad byte as U+FFFD.
+    expect(parsePath("/x%FF%e9")).toEqual(["x\ufffd\ufffd"]);
+  });
+
+  it("refuses a path with a bad escape, worded as Go's url.PathUnescape", () => {
+    const refusal = (path: string) => () => parsePath(path);
+    expect(refusal("/bad%zz/x")).toThrow(new InputError('invalid URL escape "%zz"'));
+    expect(refusal("/bad%4")).toThrow(new InputError('invalid URL escape "%4"'));
+    expect(refusal("/bad%")).toThrow(new InputError('invalid URL escape "%"'));
+    expect(refusal("/bad%4é")).toThrow(new InputError('invalid URL escape "%4\\xc3"'));
+    expect(refusal("/bad%é")).toThrow(new InputError('invalid URL escape "%é"'));
   });
 
   it("parses queries with Go's rules", () => {
     expect(parseQuery("")).toEqual({});
-    expect(parseQuery("a=1&a=2&b&c=x%20y")).toEqual({ a: ["1", "2"], b: [""], c: ["x y"] });
-    expect(parseQuery("ok=1&bad=%zz&semi=1;2")).toEqual({ ok: ["1"] });
+    expect(parseQuery("a=1&a=2&b&c=x%20y&d=a+b&&")).toEqual({ a: ["1", "2"], b: [""], c: ["x y"], d: ["a b"] });
+    expect(parseQuery("k=%FF")).toEqual({ k: ["\ufffd"] });
+    expect(parseQuery(`${"a=1&".repeat(9_999)}a=2`)["a"]).toHaveLength(10_000);
   });
 
-  it("parses JSON and form bodies, marks truncated ones, and never fails on a malformed one", () => {
+  it("refuses a query with a ';' pair, a bad escape or over 10000 pairs, the first problem named as Go does", () => {
+    const refusal = (query: string) => () => parseQuery(query);
+    expect(refusal("ok=1&semi=1;2")).toThrow(new InputError("invalid semicolon separator in query"));
+    expect(refusal("ok=1&bad=%zz&semi=1;2")).toThrow(new InputError('invalid URL escape "%zz"'));
+    expect(refusal("%g=1")).toThrow(new InputError('invalid URL escape "%g"'));
+    expect(refusal("ok=1&semi=;&bad=%zz")).toThrow(new InputError("invalid semicolon separator in query"));
+    expect(refusal(`${"a=1&".repeat(10_000)}a=2`)).toThrow(
+      new InputError("number of URL query parameters exceeded limit"),
+    );
+  });
+
+  it("quotes as Go's strconv.Quote does", () => {
+    const quote = (bytes: number[]) => goQuote(Uint8Array.from(bytes));
+    expect(quote([0x25, 0x7a, 0x22])).toBe('"%z\\""');
+    expect(quote([0x25, 0x0a, 0x5c])).toBe('"%\\n\\\\"');
+    expect(quote([0x25, 0x01, 0x7f])).toBe('"%\\x01\\x7f"');
+    expect(quote([0x25, 0xc3, 0xa9])).toBe('"%é"');
+    expect(quote([0x25, 0xff, 0xc3])).toBe('"%\\xff\\xc3"');
+    expect(quote([0xc2, 0xad])).toBe('"\\u00ad"');
+  });
+
+  it("parses JSON and form bodies and marks truncated ones", () => {
     const json = { "content-type": "application/json" };
     expect(parseBody(json, '{"a":[1,2]}', undefined)).toEqual({ parsed: { a: [1, 2] }, truncated: false });
-    expect(parseBody(json, "{not json", undefined)).toEqual({ parsed: null, truncated: false });
+    expect(parseBody({ ...json, "content-length": "+11" }, '{"a":[1,2]}', undefined).truncated).toBe(false);
+    expect(parseBody({ ...json, "content-length": "-1" }, '{"a":[1,2]}', undefined).truncated).toBe(false);
     expect(parseBody({ ...json, "content-length": "100" }, '{"a":1}', undefined)).toEqual({
       parsed: null,
       truncated: true,
@@ -140,6 +174,27 @@ describe("OPA-Envoy input shape", () => {
       truncated: false,
     });
     expect(parseBody({ "content-type": "text/plain" }, "hello", undefined)).toEqual({ parsed: null, truncated: false });
+    expect(parseBody({ "content-type": "text/plain", "content-length": "x" }, "{", undefined).parsed).toBeNull();
+  });
+
+  it("refuses a body that does not parse, or a bad content-length, without quoting the body", () => {
+    const json = { "content-type": "application/json" };
+    const refusal = (headers: Record<string, string>, body: string) => () => parseBody(headers, body, undefined);
+    expect(refusal(json, '{"secret": "hunter2"')).toThrow(/^the body is not valid JSON/);
+    expect(refusal(json, '{"secret": "hunter2"')).not.toThrow(/hunter2/);
+    expect(refusal(json, "{} {}")).toThrow(/^the body is not valid JSON/);
+    expect(refusal({ "content-type": "application/x-www-form-urlencoded" }, "role=user;admin=1")).toThrow(
+      new InputError("invalid semicolon separator in query"),
+    );
+    expect(refusal({ ...json, "content-length": "2x" }, "{}")).toThrow(
+      new InputError('strconv.ParseInt: parsing "2x": invalid syntax'),
+    );
+    expect(refusal({ ...json, "content-length": "" }, "{}")).toThrow(
+      new InputError('strconv.ParseInt: parsing "": invalid syntax'),
+    );
+    expect(refusal({ ...json, "content-length": "9223372036854775808" }, "{}")).toThrow(
+      new InputError('strconv.ParseInt: parsing "9223372036854775808": value out of range'),
+    );
   });
 });
 
@@ -180,10 +235,19 @@ describe("OPA-Envoy multipart bodies", () => {
     });
   });
 
-  it("gives null for a body without a boundary, without its closing delimiter, or with a bad JSON part", () => {
+  it("gives null for a body without a boundary, and skips a part without headers (so without a name)", () => {
     expect(parseBody({ "content-type": "multipart/form-data" }, multipart, undefined).parsed).toBeNull();
-    expect(parseBody(contentType, multipart.replace("--XyZ--", ""), undefined).parsed).toBeNull();
-    expect(parseBody(contentType, multipart.replace('{"size":2}', "{size"), undefined).parsed).toBeNull();
+    const headerless = ["--XyZ", "", "loose", "--XyZ--", ""].join("\r\n");
+    expect(parseBody(contentType, headerless, undefined)).toEqual({ parsed: {}, truncated: false });
+  });
+
+  it("refuses a body without its closing delimiter, or with a JSON part that does not parse", () => {
+    expect(() => parseBody(contentType, multipart.replace("--XyZ--", ""), undefined)).toThrow(
+      new InputError("a multipart body without its closing delimiter"),
+    );
+    expect(() => parseBody(contentType, multipart.replace('{"size":2}', "{size"), undefined)).toThrow(
+      /^a multipart part of type JSON is not valid JSON/,
+    );
   });
 });
 
@@ -385,7 +449,13 @@ describe.skipIf(!opa)("opaAuth evaluator with opa-compiled Rego", () => {
         body: "{oops",
       }),
     );
-    expect(malformedBody).toMatchObject({ kind: "allow", dynamicMetadata: { parsed_body: null } });
+    // The plugin refuses what it cannot parse, and so does Gantry, the policy not asked.
+    const problem = "request_parse_error: the body is not valid JSON (at character 1)";
+    expect(malformedBody).toEqual({ kind: "deny", status: 400, reason: problem, body: problem });
+    const refused = { kind: "deny", status: 400, reason: expect.stringMatching(/^request_parse_error: /) };
+    for (const path of ["/api?admin=1;x", "/api?admin=%zz", "/api/%zz"]) {
+      expect(await evaluator.evaluate(checkContext({ path, headers: { "x-user": "alice" } }))).toMatchObject(refused);
+    }
     expect(await evaluator.evaluate(checkContext({}))).toEqual({
       kind: "deny",
       status: 401,
@@ -552,6 +622,19 @@ describe.skipIf(!opa)("opaAuth through a real Check call", () => {
       allowed: false,
       httpStatus: 403,
       metadata: { config_id: "api", step: "rbac", reason: "denied by policy" },
+    });
+  });
+
+  it("refuses a query with a ';' pair with 400, as the OPA-Envoy plugin does, though the policy would allow", async () => {
+    const problem = "request_parse_error: invalid semicolon separator in query";
+    const response = await client.check(
+      checkRequest({ configId: "api", method: "POST", path: "/api/items?admin=1;x", headers: { "x-user": "alice" } }),
+    );
+    expect(summary(response)).toMatchObject({
+      allowed: false,
+      httpStatus: 400,
+      body: problem,
+      metadata: { config_id: "api", step: "rbac", reason: problem },
     });
   });
 });

@@ -13,7 +13,7 @@ import {
 } from "../../evaluator.js";
 import { BundleError, compileRego, type PolicyBundle, type RegoSource, readBundle } from "./bundle.js";
 import { decisionToVerdict } from "./decision.js";
-import { policyInputJson } from "./input.js";
+import { InputError, policyInputJson } from "./input.js";
 
 /** The rule OPA-Envoy asks for when its `path` is not set. */
 export const defaultEntrypoint = "envoy/authz/allow";
@@ -136,8 +136,17 @@ class OpaEvaluator implements Evaluator {
   ) {}
 
   evaluate(context: CheckContext): Verdict {
-    // As JSON text (opa-wasm takes it as bytes), so a JSON body's large numbers stay exact.
-    const input = utf8.encode(policyInputJson(context.request, { skipRequestBodyParse: this.skipRequestBodyParse }));
+    let input: Uint8Array;
+    try {
+      // As JSON text (opa-wasm takes it as bytes), so a JSON body's large numbers stay exact.
+      input = utf8.encode(policyInputJson(context.request, { skipRequestBodyParse: this.skipRequestBodyParse }));
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      // Refused as the OPA-Envoy plugin refuses it: 400 with its error code and the parse error, the
+      // policy not asked (see InputError).
+      const problem = `request_parse_error: ${err.message}`;
+      return { kind: "deny", status: 400, reason: problem, body: problem };
+    }
     let resultSet: Array<{ result: JsonValue }>;
     try {
       resultSet = this.policy.evaluate(input.buffer, this.entrypoint) as Array<{ result: JsonValue }>;

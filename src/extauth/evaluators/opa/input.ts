@@ -3,11 +3,19 @@ import { type CheckRequest, CheckRequestSchema } from "../../../gen/envoy/servic
 import { protomap } from "./protomap.js";
 
 /**
+ * A request the OPA-Envoy plugin cannot turn into `input`: a path or query with a bad escape, a query
+ * pair with a `;`, a body of a parsed type that does not parse. The plugin denies it with 400 without
+ * asking the policy, and so does Gantry: were the policy asked with the offending part left out, a rule
+ * such as `not input.parsed_query.admin` would pass `?admin=1;x` on to an upstream that parses it.
+ */
+export class InputError extends Error {}
+
+/**
  * The policy input, shaped exactly as the OPA-Envoy plugin shapes it so that policies written for
  * it run unchanged: the v3 CheckRequest as the plugin's reflection maps it (see protomap), plus
  * `parsed_path`, `parsed_query`, `parsed_body`, `truncated_body`, `version` and `source_principal`.
- * Building it never fails: a path or body that cannot be parsed leaves the parsed field empty instead
- * of failing the check.
+ * Throws an InputError, worded as the plugin words it where Go's parsers set the words, for a request
+ * the plugin would refuse.
  */
 export function buildPolicyInput(request: CheckRequest, options: { skipRequestBodyParse: boolean }): JsonObject {
   const input = protomap(CheckRequestSchema, request);
@@ -60,28 +68,27 @@ function splitTarget(target: string): { path: string; query: string } {
 
 /** The unescaped path without its leading slashes, split on `/` (`/` gives `[""]`, as in OPA-Envoy). */
 export function parsePath(path: string): string[] {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(path);
-  } catch {
-    // A malformed escape: the raw segments are still worth showing the policy.
-    decoded = path;
-  }
-  return decoded.replace(/^\/+/, "").split("/");
+  return percentDecode(path, false).replace(/^\/+/, "").split("/");
 }
 
+/** Go's `url.ParseQuery` refuses more pairs than this (its `urlmaxqueryparams` default). */
+const maxQueryPairs = 10_000;
+
 /**
- * A query or form body as a map of value arrays, with Go's `url.ParseQuery` rules: `+` is a space,
- * pairs with a `;` or a bad escape are dropped, a key without `=` has the value "".
+ * A query or form body as a map of value arrays, with Go's `url.ParseQuery` rules: `+` is a space, a key
+ * without `=` has the value "". A pair with a `;` or a bad escape, or more than 10000 pairs, is an
+ * InputError (the first problem, in Go's order).
  */
 export function parseQuery(query: string): Record<string, string[]> {
+  const pairs = query.split("&");
+  if (pairs.length > maxQueryPairs) throw new InputError("number of URL query parameters exceeded limit");
   const result: Record<string, string[]> = {};
-  for (const pair of query.split("&")) {
-    if (pair === "" || pair.includes(";")) continue;
+  for (const pair of pairs) {
+    if (pair.includes(";")) throw new InputError("invalid semicolon separator in query");
+    if (pair === "") continue;
     const eq = pair.indexOf("=");
-    const key = unescapeQueryPart(eq < 0 ? pair : pair.slice(0, eq));
-    const value = unescapeQueryPart(eq < 0 ? "" : pair.slice(eq + 1));
-    if (key === undefined || value === undefined) continue;
+    const key = percentDecode(eq < 0 ? pair : pair.slice(0, eq), true);
+    const value = percentDecode(eq < 0 ? "" : pair.slice(eq + 1), true);
     const values = Object.hasOwn(result, key) ? result[key] : undefined;
     if (values) values.push(value);
     else result[key] = [value];
@@ -89,19 +96,81 @@ export function parseQuery(query: string): Record<string, string[]> {
   return result;
 }
 
-function unescapeQueryPart(part: string): string | undefined {
-  try {
-    return decodeURIComponent(part.replaceAll("+", " "));
-  } catch {
-    return undefined;
+/**
+ * Percent-decoding with Go's `url.PathUnescape` / `url.QueryUnescape` rules: every `%` must start two
+ * hex digits (else an InputError quoting the bad escape as Go does); the decoded bytes need not be
+ * UTF-8 (each bad sequence becomes U+FFFD, see the migration guide's UTF-8 note); `+` is a space in
+ * a query.
+ */
+function percentDecode(text: string, query: boolean): string {
+  if (!text.includes("%")) return query ? text.replaceAll("+", " ") : text;
+  const bytes = Buffer.from(text, "utf8");
+  const out = Buffer.alloc(bytes.length);
+  let length = 0;
+  for (let i = 0; i < bytes.length; ) {
+    const byte = bytes[i] as number;
+    if (byte === 0x25) {
+      const hex = bytes.subarray(i + 1, i + 3).toString("latin1");
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) {
+        throw new InputError(`invalid URL escape ${goQuote(bytes.subarray(i, i + 3))}`);
+      }
+      out[length++] = Number.parseInt(hex, 16);
+      i += 3;
+    } else {
+      out[length++] = query && byte === 0x2b ? 0x20 : byte;
+      i += 1;
+    }
   }
+  return out.subarray(0, length).toString("utf8");
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const shortEscapes: Record<string, string> = {
+  "\x07": "\\a",
+  "\b": "\\b",
+  "\f": "\\f",
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+  "\v": "\\v",
+  '"': '\\"',
+  "\\": "\\\\",
+};
+
+/** Bytes quoted as Go's `strconv.Quote` quotes them, which is how Go's parse errors show the culprit. */
+export function goQuote(bytes: Uint8Array): string {
+  let quoted = "";
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i] as number;
+    const size = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    let char: string | undefined;
+    try {
+      char = strictUtf8.decode(bytes.subarray(i, i + size));
+    } catch {
+      char = undefined;
+    }
+    if (char === undefined || char.length === 0) {
+      quoted += `\\x${lead.toString(16).padStart(2, "0")}`;
+      i += 1;
+      continue;
+    }
+    const code = char.codePointAt(0) as number;
+    const short = shortEscapes[char];
+    if (short !== undefined) quoted += short;
+    else if (/^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u.test(char)) quoted += char;
+    else if (code < 0x80) quoted += `\\x${code.toString(16).padStart(2, "0")}`;
+    else if (code < 0x10000) quoted += `\\u${code.toString(16).padStart(4, "0")}`;
+    else quoted += `\\U${code.toString(16).padStart(8, "0")}`;
+    i += size;
+  }
+  return `"${quoted}"`;
 }
 
 /**
  * The body as OPA-Envoy parses it, by content type: JSON; form-urlencoded as a map of value arrays;
  * multipart/form-data as a map of field names to arrays of values (a part of type JSON parsed);
- * others give null. A body shorter than its content-length is truncated and not parsed. A
- * malformed body gives null.
+ * others give null. A body shorter than its content-length is truncated and not parsed. A body
+ * that does not parse, or a content-length that is not an integer, is an InputError.
  */
 export function parseBody(
   headers: Readonly<Record<string, string>>,
@@ -115,19 +184,39 @@ export function parseBody(
   if (!kind) return { parsed: null, truncated: false };
   const text = bodyText(body, rawBody);
   if (text === "") return { parsed: null, truncated: false };
-  const declared = Number.parseInt(headers["content-length"] ?? "", 10);
-  if (Number.isFinite(declared) && declared > Buffer.byteLength(text, "utf8")) return { parsed: null, truncated: true };
+  const declared = headers["content-length"];
+  if (declared !== undefined) {
+    const length = contentLength(declared);
+    if (length !== -1n && length > BigInt(Buffer.byteLength(text, "utf8"))) return { parsed: null, truncated: true };
+  }
+  switch (kind) {
+    case "form":
+      return { parsed: parseQuery(text), truncated: false };
+    case "multipart":
+      return { parsed: parseMultipart(text, contentType), truncated: false };
+    default:
+      return { parsed: parseJson(text, "the body"), truncated: false };
+  }
+}
+
+/** A `content-length` as Go's `strconv.ParseInt` reads it (an int64, a sign allowed), as the plugin does. */
+function contentLength(value: string): bigint {
+  const quoted = goQuote(Buffer.from(value, "utf8"));
+  if (!/^[+-]?[0-9]+$/.test(value)) throw new InputError(`strconv.ParseInt: parsing ${quoted}: invalid syntax`);
+  const length = BigInt(value);
+  if (length < -(2n ** 63n) || length >= 2n ** 63n) {
+    throw new InputError(`strconv.ParseInt: parsing ${quoted}: value out of range`);
+  }
+  return length;
+}
+
+function parseJson(text: string, what: string): JsonValue {
   try {
-    switch (kind) {
-      case "form":
-        return { parsed: parseQuery(text), truncated: false };
-      case "multipart":
-        return { parsed: parseMultipart(text, contentType), truncated: false };
-      default:
-        return { parsed: JSON.parse(text) as JsonValue, truncated: false };
-    }
-  } catch {
-    return { parsed: null, truncated: false };
+    return JSON.parse(text) as JsonValue;
+  } catch (err) {
+    // V8's message may quote the text, which can carry a secret: only the position is kept.
+    const at = /at position (\d+)/.exec(String(err));
+    throw new InputError(`${what} is not valid JSON${at ? ` (at character ${at[1]})` : ""}`);
   }
 }
 
@@ -138,7 +227,7 @@ function bodyKind(contentType: string): "json" | "form" | "multipart" | undefine
   return undefined;
 }
 
-/** Form fields of a multipart body; throws when the body is malformed. Null without a boundary. */
+/** Form fields of a multipart body; an InputError when the body is malformed. Null without a boundary. */
 function parseMultipart(text: string, contentType: string): JsonValue {
   const boundary = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
   const delimiter = `--${boundary?.[1] ?? boundary?.[2] ?? ""}`;
@@ -149,20 +238,21 @@ function parseMultipart(text: string, contentType: string): JsonValue {
   for (const segment of segments.slice(1)) {
     if (segment.startsWith("--")) return fields;
     const part = segment.replace(/^\r?\n/, "").replace(/\r?\n$/, "");
-    const split = /\r?\n\r?\n/.exec(part);
-    if (!split) throw new Error("a multipart part without a blank line after its headers");
+    // A part may have no headers at all: then the blank line comes first.
+    const split = /^\r?\n|\r?\n\r?\n/.exec(part);
+    if (!split) throw new InputError("a multipart part without a blank line after its headers");
     const partHeaders = parsePartHeaders(part.slice(0, split.index));
     const content = part.slice(split.index + split[0].length);
     const name = formName(partHeaders["content-disposition"] ?? "");
     if (name === undefined) continue;
     const value = (partHeaders["content-type"] ?? "").includes("application/json")
-      ? (JSON.parse(content) as JsonValue)
+      ? parseJson(content, "a multipart part of type JSON")
       : content;
     const values = Object.hasOwn(fields, name) ? fields[name] : undefined;
     if (values) values.push(value);
     else fields[name] = [value];
   }
-  throw new Error("a multipart body without its closing delimiter");
+  throw new InputError("a multipart body without its closing delimiter");
 }
 
 function parsePartHeaders(block: string): Record<string, string> {
