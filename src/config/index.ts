@@ -13,5 +13,6 @@ export { LiveConfig, type LiveConfigOptions, type StagedConfig } from "./live.js
 export type { FilesParser, Loading } from "./load-files.js";
 export type { ConfigProvider, ConfigSnapshot, ConfigSubscriber } from "./provider.js";
 export { SnapshotPublisher } from "./publisher.js";
+export { contentVersion } from "./version.js";
 export type { OffThreadParsing, WatchedProvider, WatchOptions } from "./watched.js";
 export { PrimaryConfigProvider, WorkerConfigBroadcast } from "./workers.js";

@@ -2,8 +2,14 @@ import { type ConfigSnapshot, directoryProvider, type FileLimits, type WatchedPr
 import type { Timers } from "../lib/clock.js";
 import type { WorkerPool } from "../lib/index.js";
 import type { Logger } from "../lib/logger.js";
-import { isResourceFile, type RejectedDocument, refKey } from "../resources/index.js";
-import { keyOf, type ResourceKey, type ResourceStore } from "../store/index.js";
+import { isResourceFile, type RejectedDocument, type Resource } from "../resources/index.js";
+import {
+  keyOf,
+  type ResourceDocument,
+  type ResourceKey,
+  type ResourceStore,
+  SourceReconciler,
+} from "../store/index.js";
 import type { DesiredState } from "./desired-state.js";
 import type { ParsedFiles } from "./parse-tasks.js";
 
@@ -32,19 +38,32 @@ export interface ConfigDirOptions {
 /**
  * Keeps the store in step with a folder of YAML documents (GitOps style), fed by a directory
  * provider: the folder tree is read and parsed as one snapshot, again after a quiet period once
- * it changes (so an editor's burst of writes is one load). On each snapshot the valid documents
- * are applied in one batch; resources this folder defined before and no longer defines are
+ * it changes (so an editor's burst of writes is one load). Each snapshot is reconciled into the
+ * store (`SourceReconciler`, shared with the Kubernetes source): the valid documents are applied in one batch; resources this folder defined before and no longer defines are
  * deleted; a document that fails to load is reported and, if it names a resource, that resource
  * keeps its last good version instead of disappearing.
  */
 export class ConfigDirSource {
   readonly #options: ConfigDirOptions;
-  readonly #owned = new Map<string, ResourceKey>();
+  /** Writes the folder's whole set on every load, so a reload re-asserts it over the API's writes. */
+  readonly #reconciler: SourceReconciler<{ document: ResourceDocument; resource: Resource }>;
   readonly #provider: WatchedProvider<ParsedFiles>;
   #last: ConfigDirResult = { applied: [], deleted: [], rejected: [] };
 
   constructor(options: ConfigDirOptions) {
     this.#options = options;
+    const { store, desired } = options;
+    this.#reconciler = new SourceReconciler({
+      keyOf: (entry) => keyOf(entry.document),
+      write: (entries) =>
+        desired
+          ? desired.apply(
+              entries.map((e) => e.resource),
+              entries.map((e) => e.document),
+            )
+          : store.apply(entries.map((e) => e.document)),
+      delete: (keys) => store.delete(keys),
+    });
     this.#provider = directoryProvider<ParsedFiles>({
       dir: options.dir,
       recursive: true,
@@ -95,18 +114,13 @@ export class ConfigDirSource {
   }
 
   async #apply(snapshot: ConfigSnapshot<ParsedFiles>): Promise<ConfigDirResult> {
-    const { dir, store, desired, logger } = this.#options;
+    const { dir, logger } = this.#options;
     const loaded = snapshot.config;
-    const { documents } = loaded;
-    const present = new Map(documents.map((d) => [refKey(keyOf(d)), keyOf(d)]));
-    // A rejected document that names itself still "exists": keep its last good version.
-    for (const bad of loaded.rejected) if (bad.ref) present.set(refKey(bad.ref), bad.ref);
-    const gone = [...this.#owned.entries()].filter(([k]) => !present.has(k)).map(([, key]) => key);
-    const write = () => (desired ? desired.apply(loaded.resources, documents) : store.apply(documents));
-    const applied = documents.length > 0 ? (await write()).changed : [];
-    const deleted = gone.length > 0 ? (await store.delete(gone)).changed : [];
-    this.#owned.clear();
-    for (const [k, key] of present) this.#owned.set(k, key);
+    const { applied, deleted } = await this.#reconciler.reconcile({
+      valid: loaded.documents.map((document, i) => ({ document, resource: loaded.resources[i] as Resource })),
+      // A rejected document that names itself still "exists": keep its last good version.
+      refused: loaded.rejected.flatMap((bad) => (bad.ref ? [bad.ref] : [])),
+    });
     for (const bad of loaded.rejected) {
       logger.warn({ file: bad.file, line: bad.line, errors: bad.errors }, "config-dir: document rejected");
     }

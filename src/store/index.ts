@@ -1,4 +1,5 @@
 export { MemoryStore } from "./memory.js";
+export { type Reconciled, type ReconcilerOptions, SourceReconciler, type SourceSet } from "./reconcile.js";
 export { RedisStore, type RedisStoreOptions } from "./redis.js";
 export {
   canonicalJson,

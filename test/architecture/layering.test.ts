@@ -25,8 +25,8 @@ const allowed: Record<string, readonly string[]> = {
   extauth: ["config", "gen", "lib"],
   ratelimit: ["config", "gen", "lib", "ratelimit-config"],
   feeds: ["config", "extauth", "gen", "lib", "ratelimit", "xds"],
-  // Gantry's custom resources: CRDs, the source (over kubernetes' client and reflector), status and admission decisions.
-  kube: ["kubernetes", "lib", "resources", "store", "translate"],
+  // Gantry's custom resources: CRDs, the provider and source (over kubernetes' client and reflector), status and admission decisions.
+  kube: ["config", "kubernetes", "lib", "resources", "store", "translate"],
   // The dashboard's OIDC sign-in uses the ext-auth server's OpenID provider client (discovery, keys, code exchange).
   server: [
     "cluster",
