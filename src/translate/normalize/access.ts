@@ -197,7 +197,8 @@ function policyProblems(policy: ResourceOf<"AccessPolicy">): string[] {
       if (!namePattern.test(ns)) problems.push(`${at}.from.namespaces[${j}]: "${ns}" is not a namespace name`);
     });
     rule.from?.clusters.forEach((c, j) => {
-      if (!isClusterName(c)) problems.push(`${at}.from.clusters[${j}]: "${c}" is not a cluster name: ${clusterNameRule}`);
+      if (!isClusterName(c))
+        problems.push(`${at}.from.clusters[${j}]: "${c}" is not a cluster name: ${clusterNameRule}`);
     });
     rule.to?.paths.forEach((path, j) => {
       if (!path.startsWith("/") || path.slice(0, -1).includes("*"))
