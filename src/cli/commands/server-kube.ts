@@ -103,8 +103,8 @@ export function kubeOptions(): Option[] {
 export type FlagGiven = (attribute: string) => boolean;
 
 /**
- * The Lease flags have defaults, so their value alone cannot tell that a user gave one: a Lease
- * named without a cluster would be silently ignored, as `--lease-namespace` is not.
+ * The Lease flags with defaults: their value alone cannot tell that a user gave one, and one given
+ * without a cluster would be silently ignored (`--lease-namespace` has no default: its value tells).
  */
 const leaseFlagsWithDefaults = [
   ["leaseName", "--lease-name"],
