@@ -1,21 +1,13 @@
 /**
- * Who a workload cluster is: its name, checked once here, and the identity its certificates carry,
+ * Who a workload cluster is: its name (one rule with `metadata.clusters`, in
+ * src/resources/cluster-name.ts) and the identity its certificates carry,
  * `spiffe://<trust-domain>/cluster/<name>` as a URI SAN. The trust work to come names workloads with
  * SPIFFE IDs in the same trust domain, so a cluster's identity is one already.
  */
 
-/** A DNS label, so that a name fits in a SPIFFE path, a Redis field and a host name alike. */
-const clusterNamePattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+import { isClusterName } from "../resources/index.js";
 
-/** Throws naming `where` (a flag, a field) unless `name` is a valid cluster name. */
-export function checkClusterName(name: string, where = "cluster name"): string {
-  if (!clusterNamePattern.test(name)) {
-    throw new Error(
-      `${where} "${name}": must be a DNS label (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit)`,
-    );
-  }
-  return name;
-}
+export { checkClusterName } from "../resources/index.js";
 
 const trustDomainPattern = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -38,7 +30,7 @@ export function clusterOfIdentity(trustDomain: string, identity: string): string
   const prefix = `spiffe://${trustDomain}/cluster/`;
   if (!identity.startsWith(prefix)) return undefined;
   const name = identity.slice(prefix.length);
-  return clusterNamePattern.test(name) ? name : undefined;
+  return isClusterName(name) ? name : undefined;
 }
 
 /** The DNS name every relay server certificate carries and agents check (the CA is pinned, so the name is fixed). */

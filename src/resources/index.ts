@@ -1,3 +1,4 @@
+export { checkClusterName, clusterNameRule, isClusterName } from "./cluster-name.js";
 export {
   apiVersion,
   clusterLabel,

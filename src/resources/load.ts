@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { type Document, LineCounter, parseAllDocuments } from "yaml";
+import { clusterNameRule, isClusterName } from "./cluster-name.js";
 import {
   apiVersion,
   clusterLabel,
@@ -213,11 +214,8 @@ function parseClusters(
   let ok = true;
   const seen = new Set<string>();
   value.forEach((cluster, i) => {
-    if (typeof cluster !== "string" || !nameRule.test(cluster) || cluster.length > 253) {
-      fail(
-        ["metadata", "clusters", i],
-        `expected a cluster name (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(cluster)}`,
-      );
+    if (!isClusterName(cluster)) {
+      fail(["metadata", "clusters", i], `expected a cluster name, ${clusterNameRule}; got ${JSON.stringify(cluster)}`);
       ok = false;
     } else if (seen.has(cluster)) {
       fail(["metadata", "clusters", i], `"${cluster}" is listed twice`);
@@ -252,8 +250,8 @@ function checkClusterLabel(resource: Resource, fail: (path: (string | number)[],
   if (label === undefined) return;
   const path =
     resource.kind === "Gateway" ? ["spec", "proxies", "labels", clusterLabel] : ["metadata", "labels", clusterLabel];
-  if (!nameRule.test(label) || label.length > 253) {
-    fail(path, `expected a cluster name (lowercase letters, digits, '-' and '.'), got ${JSON.stringify(label)}`);
+  if (!isClusterName(label)) {
+    fail(path, `expected a cluster name, ${clusterNameRule}; got ${JSON.stringify(label)}`);
     return;
   }
   const clusters = resource.metadata.clusters ?? [];

@@ -12,6 +12,7 @@ import { OpenTelemetryConfigSchema } from "../gen/envoy/config/trace/v3/opentele
 import { SubjectAltNameMatcher_SanType } from "../gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js";
 import { UpstreamTlsContextSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
+import { clusterNameRule, isClusterName } from "../resources/index.js";
 
 /** The static cluster through which Envoy reaches the management server. */
 export const xdsClusterName = "gantry-xds";
@@ -148,13 +149,10 @@ function check(options: BootstrapOptions): void {
   checkXdsClientTls(options.xdsTls);
 }
 
-/** A workload cluster name, as `metadata.clusters` of resources spells it. */
+/** A workload cluster name, as agents and `metadata.clusters` spell it. */
 export function checkCluster(cluster: string | undefined): void {
-  if (cluster !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(cluster)) {
-    throw new BootstrapOptionsError(
-      "--cluster",
-      `"${cluster}" is not a cluster name (lowercase letters, digits, '-' and '.')`,
-    );
+  if (cluster !== undefined && !isClusterName(cluster)) {
+    throw new BootstrapOptionsError("--cluster", `"${cluster}" is not a cluster name: it must be ${clusterNameRule}`);
   }
 }
 

@@ -16,7 +16,8 @@ const allowed: Record<string, readonly string[]> = {
   openapi: ["gen", "lib", "resources"],
   config: ["lib"],
   store: ["lib", "resources"],
-  cluster: ["gen", "lib"],
+  // A cluster's name is the rule `metadata.clusters` is checked by (resources/cluster-name.ts).
+  cluster: ["gen", "lib", "resources"],
   kubernetes: ["lib", "trust"],
   xds: ["envoy", "gen", "lib"],
   trust: ["cluster", "envoy", "gen", "lib", "xds"],

@@ -3,6 +3,7 @@
 // (Over 400 lines: one feature, whose Envoy and gRPC server cases share the policies below and their RBAC.)
 import type { JsonObject as Json } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { clusterNameRule } from "../../src/resources/index.js";
 import {
   edsCluster,
   listener,
@@ -326,7 +327,7 @@ describe("AccessPolicy", () => {
         "spec.defaultDeny: set it on an ALLOW policy (it refuses what no ALLOW policy allows)",
         `spec.rules[0].from.identities[0]: "web" is not a SPIFFE ID (spiffe://<trust-domain>/<path>, a trailing * for a prefix)`,
         `spec.rules[0].from.namespaces[0]: "Front" is not a namespace name`,
-        `spec.rules[0].from.clusters[0]: "east_1" is not a cluster name`,
+        `spec.rules[0].from.clusters[0]: "east_1" is not a cluster name: ${clusterNameRule}`,
         `spec.rules[0].to.paths[0]: "admin" must start with / (and may end with * for a prefix)`,
         `spec.rules[0].to.paths[1]: "/a*b" must start with / (and may end with * for a prefix)`,
         `spec.rules[0].to.methods[0]: "get" is not an HTTP method in upper case`,

@@ -3,6 +3,7 @@
 // `cluster`): its own cluster first, then the failover order (docs/multicluster-routing.md).
 import type { JsonObject as Json } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { clusterNameRule } from "../../src/resources/index.js";
 import {
   apiListener,
   atPriority,
@@ -256,7 +257,7 @@ describe("VirtualDestination and FailoverPolicy", () => {
         "spec.destinationSelector.labels: required (an empty selector would take every Destination)",
       ),
       [`FailoverPolicy/${ns}/bad`]: invalid(
-        `spec.clusterOrder[0]: "West" is not a cluster name (lowercase letters, digits, '-' and '.')`,
+        `spec.clusterOrder[0]: "West" is not a cluster name: ${clusterNameRule}`,
         `spec.clusterOrder[2]: "east" is listed twice`,
         "spec.overprovisioningFactor: 90 is under 100 (percent); traffic would leave healthy clusters",
         "spec.outlierDetection.maxEjectionPercent: must be 0..100",

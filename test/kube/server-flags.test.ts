@@ -28,4 +28,29 @@ describe("gantry server's Kubernetes flags are checked before any port opens", (
     expect(alone.stderr).toContain("--admission-webhook-config needs --admission-port and --kubeconfig");
     expect(namespace.stderr).toContain("--kube-namespace needs --kubeconfig or --kube-in-cluster");
   });
+
+  it("refuses a Lease name or duration given without a cluster, by flag or environment, but not their defaults", async () => {
+    const [name, duration, byEnv, withCluster] = await Promise.all([
+      server(["--lease-name", "elsewhere"]),
+      server(["--lease-duration-seconds", "30"]),
+      runGantry(["server", "--host", "127.0.0.1", "--insecure-api"], {
+        env: { GANTRY_LEASE_NAME: "elsewhere" },
+        timeoutMs: 30_000,
+      }),
+      // With a cluster, the Lease name passes; what stops this one is the kubeconfig it cannot read.
+      server(["--kubeconfig", join("/nonexistent", "kubeconfig"), "--lease-name", "elsewhere"]),
+    ]);
+    for (const [result, flag] of [
+      [name, "--lease-name"],
+      [duration, "--lease-duration-seconds"],
+      [byEnv, "--lease-name"],
+    ] as const) {
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${flag} needs --kubeconfig or --kube-in-cluster`);
+      expect(result.stdout).not.toContain("gantry server started");
+    }
+    expect(withCluster.code).toBe(1);
+    expect(withCluster.stderr).toContain("--kubeconfig /nonexistent/kubeconfig:");
+    expect(withCluster.stderr).not.toContain("--lease-name");
+  });
 });

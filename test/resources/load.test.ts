@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadResources, parseDocument, parseResources } from "../../src/resources/index.js";
+import { clusterNameRule, loadResources, parseDocument, parseResources } from "../../src/resources/index.js";
 
 const destination = (name: string, extra = "") => `apiVersion: gantry/v1
 kind: Destination
@@ -219,8 +219,13 @@ describe("metadata.clusters", () => {
       "c.yaml:5: Destination default/x: metadata.clusters: a Destination's endpoints run in one cluster; name at most 1, got 2",
     ]);
     expect(errors(doc("Gateway", "[East, east, east]"))).toEqual([
-      `c.yaml:5: Gateway default/x: metadata.clusters[0]: expected a cluster name (lowercase letters, digits, '-' and '.'), got "East"`,
+      `c.yaml:5: Gateway default/x: metadata.clusters[0]: expected a cluster name, ${clusterNameRule}; got "East"`,
       'c.yaml:5: Gateway default/x: metadata.clusters[2]: "east" is listed twice',
+    ]);
+    // An agent's --cluster is a DNS label: a dotted or over-long placement could never match one.
+    expect(errors(doc("RouteTable", `[east, east.eu, ${"a".repeat(64)}]`))).toEqual([
+      `c.yaml:5: RouteTable default/x: metadata.clusters[1]: expected a cluster name, ${clusterNameRule}; got "east.eu"`,
+      `c.yaml:5: RouteTable default/x: metadata.clusters[2]: expected a cluster name, ${clusterNameRule}; got "${"a".repeat(64)}"`,
     ]);
     expect(errors(doc("Gateway", "east"))).toEqual([
       "c.yaml:5: Gateway default/x: metadata.clusters: expected a list of cluster names",

@@ -55,6 +55,10 @@ describe("gRPC xDS bootstrap", () => {
     expect(() => buildGrpcBootstrap({ ...base, cluster: "East Coast" })).toThrow(
       `--cluster: "East Coast" is not a cluster name`,
     );
+    // As an agent's --cluster: a DNS label, so a dotted name is refused, not written for no agent to match.
+    expect(() => buildGrpcBootstrap({ ...base, cluster: "east.eu" })).toThrow(
+      `--cluster: "east.eu" is not a cluster name: it must be a DNS label`,
+    );
   });
 
   it("brackets an IPv6 xDS host and always sends a locality", () => {

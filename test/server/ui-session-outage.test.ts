@@ -67,7 +67,11 @@ describe.skipIf(!haveRedis())("dashboard sign-in while a backend is down", { tim
       headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` },
       body: "{}",
     });
-    return { status: response.status, body: (await response.json()) as { code?: string; message?: string } };
+    return {
+      status: response.status,
+      body: (await response.json()) as { code?: string; message?: string },
+      gantryAuth: response.headers.get("gantry-auth"),
+    };
   };
   const session = () => keys.seal("ui-session", { sid: "s1", sub: "ada", role: "viewer", exp: Date.now() + 600_000 });
 
@@ -80,10 +84,12 @@ describe.skipIf(!haveRedis())("dashboard sign-in while a backend is down", { tim
       expect(answer.status).toBe(503);
       expect(answer.body.code).toBe("unavailable");
       expect(answer.body.message).toMatch(/^cannot check the session's sign-out: /);
+      // What tells the dashboard this from a method's own UNAVAILABLE (docs/ui.md).
+      expect(answer.gantryAuth).toBe("unavailable");
     }
     // The ID token path: the provider cannot be reached, which is no fault of the token either.
     const idToken = await overview("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJl");
-    expect(idToken).toMatchObject({ status: 503, body: { code: "unavailable" } });
+    expect(idToken).toMatchObject({ status: 503, body: { code: "unavailable" }, gantryAuth: "unavailable" });
     expect(idToken.body.message).toMatch(/^cannot check the ID token: the OpenID provider is unavailable/);
 
     await redisServer.start();
@@ -95,5 +101,6 @@ describe.skipIf(!haveRedis())("dashboard sign-in while a backend is down", { tim
     // The budget is whole: a wrong token is a failed authentication (401), not throttled (429).
     const wrong = await overview("not-a-token-at-all");
     expect(wrong.status).toBe(401);
+    expect(wrong.gantryAuth).toBeNull();
   });
 });

@@ -17,7 +17,7 @@ import { type Listener, ListenerSchema } from "../../src/gen/envoy/config/listen
 import { TcpProxySchema } from "../../src/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.js";
 import { SubjectAltNameMatcher_SanType } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js";
 import { UpstreamTlsContextSchema } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
-import { parseResources } from "../../src/resources/index.js";
+import { clusterNameRule, parseResources } from "../../src/resources/index.js";
 import { check } from "../../src/translate/check.js";
 import { eastWestTransportSocket } from "../../src/translate/envoy/east-west.js";
 import { eastWestSni, type ProxyGroup, State, type Translation, translate } from "../../src/translate/index.js";
@@ -326,7 +326,7 @@ spec:
     expect(loaded.resources).toEqual([]);
     expect(loaded.rejected.flatMap((r) => r.errors)).toEqual([
       "placed.yaml:5: Gateway mc/g: spec.proxies.labels.gantry.io/cluster: places the Gateway in east, but metadata.clusters says west; keep one (metadata.clusters)",
-      "placed.yaml:9: Destination mc/d: metadata.labels.gantry.io/cluster: expected a cluster name (lowercase letters, digits, '-' and '.'), got \"East!\"",
+      `placed.yaml:9: Destination mc/d: metadata.labels.gantry.io/cluster: expected a cluster name, ${clusterNameRule}; got "East!"`,
     ]);
   });
 

@@ -9,6 +9,7 @@ import {
   type ClusterLoadAssignment,
   ClusterLoadAssignmentSchema,
 } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
+import { clusterNameRule } from "../../src/resources/index.js";
 import { State, type Translation, translate } from "../../src/translate/index.js";
 import { resources } from "./fixtures.js";
 
@@ -237,7 +238,7 @@ spec:
 kind: FailoverPolicy
 metadata: { name: bad, namespace: mc }
 spec:
-  clusterOrder: [west, west, West]
+  clusterOrder: [west, west, West, east.eu]
   overprovisioningFactor: 50
   outlierDetection: { maxEjectionPercent: 101, interval: 0s, failurePercentage: { threshold: 0 } }
 ---
@@ -247,7 +248,8 @@ spec:
       state: "INVALID",
       messages: [
         'spec.clusterOrder[1]: "west" is listed twice',
-        `spec.clusterOrder[2]: "West" is not a cluster name (lowercase letters, digits, '-' and '.')`,
+        `spec.clusterOrder[2]: "West" is not a cluster name: ${clusterNameRule}`,
+        `spec.clusterOrder[3]: "east.eu" is not a cluster name: ${clusterNameRule}`,
         "spec.overprovisioningFactor: 50 is under 100 (percent); traffic would leave healthy clusters",
         "spec.outlierDetection.maxEjectionPercent: must be 0..100",
         "spec.outlierDetection.interval: must be over 0s",

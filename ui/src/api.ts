@@ -1,5 +1,6 @@
 // The management API as the page calls it: Connect JSON over fetch, the same calls as the CLI.
 // The bearer token (API token or OIDC ID token) lives in sessionStorage: gone with the tab.
+import { inSessionOutage, isSessionOutage, sessionsCheckable, untilSessionsCheckable } from "./outage";
 
 const service = "/gantry.api.v1.ManagementService";
 const tokenKey = "gantry.token";
@@ -61,15 +62,35 @@ async function failure(response: Response): Promise<ApiError> {
   return error;
 }
 
-/** One unary call, e.g. `call("List", {})`. */
-export async function call<T>(method: string, request: object = {}): Promise<T> {
-  const response = await fetch(`${service}/${method}`, {
+function post(method: string, request: object): Promise<Response> {
+  return fetch(`${service}/${method}`, {
     method: "POST",
     headers: headers("application/json"),
     body: JSON.stringify(request),
   });
-  if (!response.ok) throw await failure(response);
-  return (await response.json()) as T;
+}
+
+/** The cheapest read: does the gate check the session again? */
+const probeSessions = async () => !isSessionOutage(await post("ListInsights", { severity: "ERROR" }));
+
+/**
+ * One unary call, e.g. `call("List", {})`. While the server cannot check the session it waits
+ * (outage.ts) and then asks again: the gate answered before serving anything, so nothing ran twice.
+ */
+export async function call<T>(method: string, request: object = {}): Promise<T> {
+  for (;;) {
+    // Made during an outage, a call waits for the probe instead of adding to the 503s.
+    if (inSessionOutage()) await untilSessionsCheckable(probeSessions);
+    const response = await post(method, request);
+    if (isSessionOutage(response)) {
+      await untilSessionsCheckable(probeSessions);
+      continue;
+    }
+    // Any other answer, even a refusal, means the session could be checked.
+    sessionsCheckable();
+    if (!response.ok) throw await failure(response);
+    return (await response.json()) as T;
+  }
 }
 
 export interface WatchEvent {
@@ -100,6 +121,8 @@ export async function watch(
     body: envelope,
     signal,
   });
+  if (isSessionOutage(response)) void untilSessionsCheckable(probeSessions);
+  else sessionsCheckable();
   if (!response.ok || !response.body) throw await failure(response);
   onOpen();
   const reader = response.body.getReader();

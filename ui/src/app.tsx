@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { signOut, signOutEverywhere, token, whenUnauthenticated } from "./api";
 import { startLive, stopLive, useConnection } from "./live";
+import { useSessionOutage } from "./outage";
 import { Graph } from "./pages/graph";
 import { Insights } from "./pages/insights";
 import { Overview } from "./pages/overview";
@@ -50,6 +51,16 @@ function Live() {
   );
 }
 
+/** One banner for the whole page while the server cannot check sessions; the pages keep what they show. */
+function SessionOutage() {
+  if (!useSessionOutage()) return null;
+  return (
+    <aside class="banner" aria-label="Session check">
+      <p role="alert">The management server cannot check sessions right now; retrying.</p>
+    </aside>
+  );
+}
+
 export function App() {
   const route = useRoute();
   const [signedIn, setSignedIn] = useState(token() !== undefined);
@@ -71,13 +82,16 @@ export function App() {
 
   if (!signedIn || route.path[0] === "signin") {
     return (
-      <SignIn
-        route={route}
-        onSignedIn={() => {
-          setSignedIn(true);
-          location.hash = "#/overview";
-        }}
-      />
+      <>
+        <SessionOutage />
+        <SignIn
+          route={route}
+          onSignedIn={() => {
+            setSignedIn(true);
+            location.hash = "#/overview";
+          }}
+        />
+      </>
     );
   }
   const current = route.path[0] ?? "overview";
@@ -112,6 +126,7 @@ export function App() {
           Sign out
         </button>
       </header>
+      <SessionOutage />
       <Page route={route} />
     </>
   );

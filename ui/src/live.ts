@@ -33,18 +33,25 @@ function setConnection(next: Connection): void {
 
 let controller: AbortController | undefined;
 
-/** Opens the stream (again after a failure, with back-off up to 5 s); every reconnect re-reads all. */
+/**
+ * Opens the stream (again after a failure, with back-off up to 5 s); every reconnect re-reads all,
+ * once the stream is back: re-reading at each failed attempt would only pile up calls that wait
+ * (while sessions cannot be checked) or fail (while the server is away) meanwhile.
+ */
 export function startLive(): void {
   if (controller) return;
   const current = new AbortController();
   controller = current;
   let delayMs = 250;
+  let missed = false;
   const loop = async () => {
     while (!current.signal.aborted) {
       try {
         const opened = () => {
           setConnection("live");
           delayMs = 250;
+          if (missed) bump("resources", "proxies", "insights");
+          missed = false;
         };
         await watch(
           opened,
@@ -63,9 +70,9 @@ export function startLive(): void {
       }
       if (current.signal.aborted) return;
       setConnection("reconnecting");
+      missed = true;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       delayMs = Math.min(delayMs * 2, 5_000);
-      bump("resources", "proxies", "insights");
     }
   };
   void loop();

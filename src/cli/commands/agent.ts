@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { directoryDiscovery, enroll, KubernetesDiscovery, startAgent } from "../../agent/index.js";
-import { AgentCredentials, relayChannelOptions } from "../../cluster/index.js";
+import { AgentCredentials, checkClusterName, relayChannelOptions } from "../../cluster/index.js";
 import type { ConfigProvider } from "../../config/index.js";
 import { type KubeApi, KubeClient, loadKubeConfig, TokenReviewAttestor } from "../../kubernetes/index.js";
 import { createLogger, createRegistry, type Logger, type LogLevel, startTelemetryServer } from "../../lib/index.js";
-import { checkClusterName, type DiscoveredSet } from "../../server/relay/index.js";
+import type { DiscoveredSet } from "../../server/relay/index.js";
 import {
   AttestorChain,
   ClusterCa,

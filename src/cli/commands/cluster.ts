@@ -2,6 +2,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Command, Option } from "commander";
 import { stringify } from "yaml";
+import { checkClusterName } from "../../cluster/index.js";
 import type { Cluster } from "../../gen/gantry/api/v1/management_pb.js";
 import { connect, explain, type ServerFlags, serverOptions } from "../api-client.js";
 import { parsePositiveInt } from "../options.js";
@@ -120,6 +121,8 @@ export function registerCluster(program: Command): void {
     );
   for (const option of serverOptions()) add.addOption(option);
   add.action(async (name: string, flags: ServerFlags & { ttlSeconds?: number }) => {
+    // Checked here too, so that a name no agent could take never needs a server to be refused.
+    checkClusterName(name, "name");
     const { token, cluster: added } = await connect(flags)
       .addCluster({ name, tokenTtlSeconds: BigInt(flags.ttlSeconds ?? 0) })
       .catch((err: unknown) => {

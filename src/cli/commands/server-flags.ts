@@ -26,7 +26,7 @@ import {
   tlsOptions,
   tracingOptions,
 } from "../options.js";
-import { checkKubeFlags, type KubeFlags, kubeOptions } from "./server-kube.js";
+import { checkKubeFlags, type FlagGiven, type KubeFlags, kubeOptions } from "./server-kube.js";
 import { checkRelayFlags, type RelayFlags, relayOptions } from "./server-relay.js";
 import { uiOptions } from "./server-ui.js";
 
@@ -95,8 +95,9 @@ const limitKeys = Object.keys(defaultApiLimits) as Array<keyof ApiLimits>;
 export function checkServerFlags(
   flags: ServerFlags,
   token: string | undefined,
-  secretsToken?: string,
-  otherWaysIn = false,
+  secretsToken: string | undefined,
+  otherWaysIn: boolean,
+  given: FlagGiven,
 ): void {
   if (token !== undefined) {
     try {
@@ -140,7 +141,7 @@ export function checkServerFlags(
     }
   }
   checkRelayFlags(flags);
-  checkKubeFlags(flags);
+  checkKubeFlags(flags, given);
   const ports: Array<[string, number]> = [
     ["--xds-port", flags.xdsPort],
     ["--api-port", flags.apiPort],
@@ -152,6 +153,14 @@ export function checkServerFlags(
     const other = ports.slice(i + 1).find(([, p]) => p === port && p !== 0);
     if (other) throw new Error(`${flag} and ${other[0]} are both ${port}: each needs its own port`);
   }
+}
+
+/** A flag given on the command line or by its environment variable, not left at its default. */
+export function flagGiven(command: Command): FlagGiven {
+  return (attribute) => {
+    const source = command.getOptionValueSource(attribute);
+    return source === "cli" || source === "env";
+  };
 }
 
 /** Commander's attribute name for a flag: `--api-max-body-bytes` → `apiMaxBodyBytes`. */

@@ -96,7 +96,22 @@ export function kubeOptions(): Option[] {
   ];
 }
 
-export function checkKubeFlags(flags: KubeFlags): void {
+/**
+ * Whether a flag's value was given (on the command line or by its environment variable) rather than
+ * left at its default; commander's attribute name (`leaseName`).
+ */
+export type FlagGiven = (attribute: string) => boolean;
+
+/**
+ * The Lease flags with defaults: their value alone cannot tell that a user gave one, and one given
+ * without a cluster would be silently ignored (`--lease-namespace` has no default: its value tells).
+ */
+const leaseFlagsWithDefaults = [
+  ["leaseName", "--lease-name"],
+  ["leaseDurationSeconds", "--lease-duration-seconds"],
+] as const;
+
+export function checkKubeFlags(flags: KubeFlags, given: FlagGiven): void {
   if (flags.kubeconfig !== undefined && flags.kubeInCluster) {
     throw new Error("--kubeconfig and --kube-in-cluster name two clusters: give one");
   }
@@ -109,6 +124,9 @@ export function checkKubeFlags(flags: KubeFlags): void {
   }
   if (flags.leaseNamespace !== undefined && !kube) {
     throw new Error("--lease-namespace needs --kubeconfig or --kube-in-cluster");
+  }
+  for (const [attribute, flag] of leaseFlagsWithDefaults) {
+    if (given(attribute) && !kube) throw new Error(`${flag} needs --kubeconfig or --kube-in-cluster`);
   }
   if (flags.leaseDurationSeconds < 3) {
     throw new Error(`--lease-duration-seconds: at least 3 (got ${flags.leaseDurationSeconds})`);

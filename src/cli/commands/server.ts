@@ -8,7 +8,7 @@ import { startManagementServer } from "../../server/index.js";
 import { MemoryStore, RedisStore, type ResourceStore } from "../../store/index.js";
 import { tlsFilesFromFlags, tracingFromFlags } from "../options.js";
 import { stopOnSignal } from "../signals.js";
-import { addServerFlags, checkServerFlags, readApiToken, type ServerFlags } from "./server-flags.js";
+import { addServerFlags, checkServerFlags, flagGiven, readApiToken, type ServerFlags } from "./server-flags.js";
 import { kubeClientOf, startAdmission, startLeaderElection } from "./server-kube.js";
 import { managementServerOptions } from "./server-options.js";
 import { openClusterRegistry } from "./server-relay.js";
@@ -33,7 +33,7 @@ export function registerServer(program: Command): void {
     );
     const apiTokens = apiTokensFromFlags(flags);
     const ui = uiFromFlags(flags);
-    checkServerFlags(flags, token, secretsToken, apiTokens !== undefined || ui.oidc !== undefined);
+    checkServerFlags(flags, token, secretsToken, apiTokens !== undefined || ui.oidc !== undefined, flagGiven(command));
     const kube = await kubeClientOf(flags);
     const xdsTls = tlsFilesFromFlags(flags, "xds");
     const apiTls = tlsFilesFromFlags(flags, "api");

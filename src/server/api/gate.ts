@@ -121,6 +121,9 @@ function refuse(request: ApiRequest, response: ApiResponse, refusal: Refusal, ti
   const http1 = request.httpVersionMajor === 1;
   const headers: Record<string, string> = {};
   if (refusal.retryAfterSeconds !== undefined) headers["retry-after"] = String(refusal.retryAfterSeconds);
+  // Tells a session that could not be checked from a method's own UNAVAILABLE (Prometheus down, say):
+  // the dashboard keeps its user signed in and waits (docs/ui.md).
+  if (refusal.code === "unavailable") headers["gantry-auth"] = "unavailable";
   response.once("finish", () => {
     if (http1) {
       // HTTP/1.1 cannot skip a body: the connection ends. Node discards what arrives meanwhile.

@@ -27,7 +27,6 @@ export {
   publicationOf,
 } from "./output.js";
 export {
-  checkClusterName,
   defaultRelayPort,
   type PeerCluster,
   type RelayPeer,

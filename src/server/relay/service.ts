@@ -2,6 +2,7 @@
 // the caller's: it passes the server credentials (mTLS in production) and says, per stream, which
 // cluster the peer's credentials prove.
 import type * as grpc from "@grpc/grpc-js";
+import { checkClusterName } from "../../cluster/index.js";
 import type { AgentMessage, ServerMessage } from "../../gen/gantry/relay/v1/relay_pb.js";
 import { Relay } from "../../gen/gantry/relay/v1/relay_pb.js";
 import { GrpcError, GrpcServer, GrpcStatus, toServiceError } from "../../lib/grpc.js";
@@ -45,18 +46,6 @@ export interface RelayServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-const clusterName = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-/** Checks a cluster name: a DNS label, since it becomes part of stored resource names. */
-export function checkClusterName(name: string, where: string): string {
-  if (!clusterName.test(name)) {
-    throw new Error(
-      `${where}: cluster name "${name}" must be a DNS label (lower-case letters, digits, '-'; at most 63)`,
-    );
-  }
-  return name;
-}
-
 type Call = grpc.ServerDuplexStream<AgentMessage, ServerMessage>;
 
 function serveStream(call: Call, options: RelayServerOptions): void {
@@ -93,7 +82,7 @@ function serveStream(call: Call, options: RelayServerOptions): void {
         const hello = message.message.value;
         const claimed = hello.cluster;
         try {
-          checkClusterName(claimed, "hello");
+          checkClusterName(claimed, "hello.cluster");
         } catch (err) {
           throw new GrpcError(GrpcStatus.INVALID_ARGUMENT, (err as Error).message);
         }

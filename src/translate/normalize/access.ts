@@ -1,6 +1,13 @@
 // AccessPolicies: checked, reduced to rules, and gathered per destination they apply to.
 import { type AccessPolicySpec, AccessPolicySpec_Action } from "../../gen/gantry/v1/access_pb.js";
-import { kindKey, matchesLabels, type ResourceOf, resourceKey } from "../../resources/index.js";
+import {
+  clusterNameRule,
+  isClusterName,
+  kindKey,
+  matchesLabels,
+  type ResourceOf,
+  resourceKey,
+} from "../../resources/index.js";
 import type { ModelAccess, ModelAccessRule, StringPattern } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
 import { headerName, type Index, nsName } from "./common.js";
@@ -190,8 +197,8 @@ function policyProblems(policy: ResourceOf<"AccessPolicy">): string[] {
       if (!namePattern.test(ns)) problems.push(`${at}.from.namespaces[${j}]: "${ns}" is not a namespace name`);
     });
     rule.from?.clusters.forEach((c, j) => {
-      if (!namePattern.test(c) || c.length > 63)
-        problems.push(`${at}.from.clusters[${j}]: "${c}" is not a cluster name`);
+      if (!isClusterName(c))
+        problems.push(`${at}.from.clusters[${j}]: "${c}" is not a cluster name: ${clusterNameRule}`);
     });
     rule.to?.paths.forEach((path, j) => {
       if (!path.startsWith("/") || path.slice(0, -1).includes("*"))

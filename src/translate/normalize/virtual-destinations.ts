@@ -3,7 +3,16 @@
 // own cluster first (envoy/endpoint.ts). FailoverPolicies give the order and the thresholds.
 import { UpstreamProtocol } from "../../gen/gantry/v1/destination_pb.js";
 import type { OutlierDetection } from "../../gen/gantry/v1/multicluster_pb.js";
-import { kindKey, matchesSelector, placementOf, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
+import {
+  clusterNameRule,
+  isClusterName,
+  kindKey,
+  matchesSelector,
+  placementOf,
+  type ResourceOf,
+  refName,
+  resourceKey,
+} from "../../resources/index.js";
 import { durationMs } from "../durations.js";
 import type { ModelCluster, ModelEndpoint, ModelOutlierDetection, ModelWorkloadTls } from "../model.js";
 import type { StatusCollector } from "../status.js";
@@ -250,18 +259,13 @@ function nameOf(vd: ResourceOf<"VirtualDestination">): string {
   return `${vd.metadata.namespace}/${vd.metadata.name}`;
 }
 
-/** As `metadata.clusters` spells cluster names. */
-const workloadClusterName = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
 function failoverPolicyProblems(policy: ResourceOf<"FailoverPolicy">): string[] {
   const spec = policy.spec;
   const problems: string[] = [];
   const seen = new Set<string>();
   spec.clusterOrder.forEach((cluster, i) => {
-    if (!workloadClusterName.test(cluster)) {
-      problems.push(
-        `spec.clusterOrder[${i}]: "${cluster}" is not a cluster name (lowercase letters, digits, '-' and '.')`,
-      );
+    if (!isClusterName(cluster)) {
+      problems.push(`spec.clusterOrder[${i}]: "${cluster}" is not a cluster name: ${clusterNameRule}`);
     }
     if (seen.has(cluster)) problems.push(`spec.clusterOrder[${i}]: "${cluster}" is listed twice`);
     seen.add(cluster);

@@ -556,3 +556,12 @@ export const cases: readonly CompatCase[] = [
     steps: [{ descriptors: [[["a", "1"]], [["b", "1"]]], times: 3 }],
   },
 ];
+
+/**
+ * The cases whose config the anchor's xDS proto can carry, with their index in `cases` (their domain):
+ * quota_mode, share_threshold and value_to_metric exist only in its YAML files (Gantry serves them as
+ * fields >= 100, which it skips as unknown).
+ */
+export const xdsCases: ReadonlyArray<{ readonly c: CompatCase; readonly index: number }> = cases
+  .map((c, index) => ({ c, index }))
+  .filter(({ c }) => !/quota_mode|share_threshold|value_to_metric/.test(c.config ?? ""));
