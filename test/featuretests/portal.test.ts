@@ -346,8 +346,9 @@ describe("ApiProduct and UsagePlan", () => {
       squatter: statuses[`RateLimitPolicy/${ns}/squatter`],
     }).toEqual({
       product: warning("spec.openapi: no document; the portal shows no API reference"),
-      // The route's rate limit is the product's (ApiProduct/… sorts first); the message names the route.
-      perIp: warning(`route ${ns}/pets/all already has a RateLimitPolicy applied; this one is not applied there`),
+      // The route's rate limit is the product's (ApiProduct/… sorts first); the message names the route
+      // and the ApiProduct that holds its rate limit.
+      perIp: warning(`route ${ns}/pets/all already has ApiProduct/${ns}/pets applied; this one is not applied there`),
       squatter: invalid('spec.domain: "gantry-portal" is reserved for the usage plans of API products'),
     });
   });

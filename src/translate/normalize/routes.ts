@@ -6,7 +6,7 @@ import type { HttpRoute, RequestMatcher, WeightedDestination } from "../../gen/g
 import { kindKey, type Metadata, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { routeTablesOf } from "../attachments.js";
 import { durationMs } from "../durations.js";
-import type { ModelAction, ModelMatch, ModelRoute } from "../model.js";
+import type { ModelAction, ModelMatch, ModelRoute, ModelRoutePolicies } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
 import type { AccessByDestination } from "./access.js";
 import { headerName, type Index, nsName, validRegex } from "./common.js";
@@ -561,21 +561,19 @@ export class RouteFlattener {
     this.#attachAccess(route, [...destinationNames, ...members], members.length > 0);
     // Only products select by route table: the route's tables are read once, and only for them.
     const tables = this.policies.all.some((p) => p.routeTables !== undefined) ? routeTablesOf(route) : [];
+    const applied: AttachablePolicy[] = [];
     for (const policy of this.policies.all) {
       const byTable = tables.some((t) => policy.routeTables?.has(t) === true);
       if (!byTable && !appliesTo(policy, namespace, labels, destinations)) continue;
       this.policies.used.add(policy.key);
       this.#recording?.used.push(policy.key);
       if (policy.conflictsWith(route.policies)) {
-        this.#warn(
-          policy.key,
-          `route ${route.name} already has a ${policy.kind} applied; this one is not applied there`,
-          policy.conflictState,
-        );
+        this.#warn(policy.key, conflictMessage(route.name, policy, applied), policy.conflictState);
         continue;
       }
       policy.apply(route.policies);
       route.origins.push(policy.key);
+      applied.push(policy);
     }
   }
 
@@ -603,6 +601,22 @@ export class RouteFlattener {
     route.policies.access = access;
     for (const key of new Set(access.policies)) route.origins.push(key);
   }
+}
+
+/**
+ * Why a policy is not applied to a route: what the route already has. Another policy of its kind is
+ * named by kind alone; a policy of another kind holding the same thing (an ApiProduct's plans hold the
+ * route's rate limit before a RateLimitPolicy can) is named whole, since the kind would mislead.
+ */
+function conflictMessage(route: string, policy: AttachablePolicy, applied: readonly AttachablePolicy[]): string {
+  // The holder is the applied policy that alone would set what this one conflicts with.
+  const holder = applied.find((other) => {
+    const alone: ModelRoutePolicies = {};
+    other.apply(alone);
+    return policy.conflictsWith(alone);
+  });
+  const what = holder === undefined || holder.kind === policy.kind ? `a ${policy.kind}` : holder.key;
+  return `route ${route} already has ${what} applied; this one is not applied there`;
 }
 
 /**
