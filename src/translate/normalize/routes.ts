@@ -83,6 +83,14 @@ interface MemoEntry {
   /** Status reports and policy uses made while flattening, replayed on reuse. */
   reports: { key: string; state: State; message: string }[];
   used: string[];
+  /** The routes that cannot forward, in route table order: each gateway reports them for its clients. */
+  unservable: Unservable[];
+}
+
+/** A route that cannot forward as written: the route table defining it, and why (its field first). */
+export interface Unservable {
+  routeTable: string;
+  problem: string;
 }
 
 /**
@@ -240,7 +248,11 @@ export class RouteFlattener {
    * The routes of a root route table, policies attached, in specificity order, and the resources
    * they came from. The same array is returned while the route table's inputs are unchanged.
    */
-  routesOf(rt: ResourceOf<"RouteTable">): { routes: readonly ModelRoute[]; origins: readonly string[] } {
+  routesOf(rt: ResourceOf<"RouteTable">): {
+    routes: readonly ModelRoute[];
+    origins: readonly string[];
+    unservable: readonly Unservable[];
+  } {
     const name = nsName(rt);
     this.#attached.add(name);
     const done = this.#done.get(name);
@@ -252,7 +264,7 @@ export class RouteFlattener {
       this.#done.set(name, kept);
       return kept;
     }
-    const entry: MemoEntry = { routes: [], origins: [], deps: new Set(), reports: [], used: [] };
+    const entry: MemoEntry = { routes: [], origins: [], deps: new Set(), reports: [], used: [], unservable: [] };
     this.#recording = entry;
     this.#routeTable(name);
     const flat = this.#flatten(rt, [], { labels: {}, matches: [everything()], names: [] });
@@ -315,12 +327,16 @@ export class RouteFlattener {
         return;
       }
       const resolved = this.#action(http, rt.metadata.namespace, field);
-      if (typeof resolved === "string") fail(`${resolved}; the route answers 500`);
       const modelAction: ModelAction =
         typeof resolved === "string"
           ? { type: "direct", status: 500, body: `route ${name} is invalid\n` }
           : resolved.action;
       const origins = typeof resolved === "string" ? [rtKey] : [rtKey, ...resolved.origins];
+      // Reported by each gateway serving it (routesOf): what the route becomes depends on the clients,
+      // Envoy answering 500, gRPC clients left without it.
+      const unservable = typeof resolved === "string";
+      if (unservable)
+        this.#recording?.unservable.push({ routeTable: rtKey, problem: `${field} (${routeName}): ${resolved}` });
       matches.forEach((match, m) => {
         out.push({
           owner: rtKey,
@@ -332,6 +348,7 @@ export class RouteFlattener {
             action: modelAction,
             policies: {},
             origins: [...origins],
+            ...(unservable ? { unservable: true as const } : {}),
           },
         });
       });
