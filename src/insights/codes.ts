@@ -62,9 +62,10 @@ const table: readonly CodeInfo[] = [
     name: "ConflictingPolicies",
     category: "config",
     severity: "WARNING",
-    summary: "{kind} {name} is not applied to route {route}: another {kind} already applies there",
+    summary: "{kind} {name} is not applied to route {route}: {holder} already applies there",
     details:
-      "Two policies of one kind select the same route. Only one of them takes effect on it; the other is " +
+      "Two policies of one kind select the same route (or a RateLimitPolicy selects a route whose rate limit " +
+      "an ApiProduct's usage plans already hold). Only one of them takes effect on it; the other is " +
       "skipped there, which is easy to miss when the two were written by different teams.",
     resolution: "Narrow one of the selectors so each route gets one policy of each kind, or merge the policies.",
   },

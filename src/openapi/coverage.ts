@@ -11,9 +11,18 @@ export interface Operation {
   path: string;
 }
 
-interface RouteView {
+/** What a route matches, as the coverage check reads it (header and query conditions aside). */
+export interface RouteMatch {
+  path: { kind: "exact" | "prefix" | "regex"; value: string };
+  /** Empty: every method. */
+  methods: readonly string[];
+  ignoreCase: boolean;
+}
+
+/** A route as the coverage check sees it: its name, and what it matches (any of `matches`). */
+export interface CoveredRoute {
   name: string;
-  matchers: readonly RequestMatcher[];
+  matches: readonly RouteMatch[];
 }
 
 /** The operations of an OpenAPI 2.0 or 3.x document, with its base path (2.0 `basePath`, 3.x the first server's path). */
@@ -42,47 +51,56 @@ function samplePath(template: string): string {
   return template.replace(/\{[^}/]*\}/g, "x");
 }
 
-function matches(matcher: RequestMatcher, operation: Operation): boolean {
-  if (matcher.methods.length > 0 && !matcher.methods.some((m) => m.toUpperCase() === operation.method)) return false;
+function matches(match: RouteMatch, operation: Operation): boolean {
+  if (match.methods.length > 0 && !match.methods.some((m) => m.toUpperCase() === operation.method)) return false;
   const path = samplePath(operation.path);
-  const fold = (s: string) => (matcher.ignoreCase ? s.toLowerCase() : s);
-  switch (matcher.path.case) {
+  const fold = (s: string) => (match.ignoreCase ? s.toLowerCase() : s);
+  switch (match.path.kind) {
     case "exact":
-      return fold(path) === fold(matcher.path.value);
+      return fold(path) === fold(match.path.value);
     case "prefix":
-      return fold(path).startsWith(fold(matcher.path.value));
+      return fold(path).startsWith(fold(match.path.value));
     case "regex":
       // Approximate (JavaScript's regex dialect, not RE2's): this only decides a warning.
       try {
-        return new RegExp(`^(?:${matcher.path.value})$`, matcher.ignoreCase ? "i" : "").test(path);
+        return new RegExp(`^(?:${match.path.value})$`, match.ignoreCase ? "i" : "").test(path);
       } catch {
         return false;
       }
-    default:
-      return true;
   }
 }
 
-function routesOf(tables: readonly ResourceOf<"RouteTable">[]): RouteView[] {
+/**
+ * The routes route tables define as written, each table alone (delegating routes hand their paths to
+ * other tables and are left out). The translator checks the routes as served instead, delegated
+ * children's included; this reads the resources alone (the portal's admin view).
+ */
+export function routeTableRoutes(tables: readonly ResourceOf<"RouteTable">[]): CoveredRoute[] {
   return tables.flatMap((rt) =>
     rt.spec.http
-      // Delegating routes hand their paths to other tables: they are not served here.
       .filter((route) => route.action.case !== "delegate")
       .map((route, i) => ({
         name: `${rt.metadata.namespace}/${rt.metadata.name}/${route.name || `http[${i}]`}`,
-        matchers: route.matchers,
+        matches: route.matchers.map(routeMatch),
       })),
   );
 }
 
-/** Warnings comparing a product's documented operations with its route tables' routes. */
-export function coverageWarnings(
-  operations: readonly Operation[],
-  tables: readonly ResourceOf<"RouteTable">[],
-): string[] {
-  const routes = routesOf(tables);
-  const routeMatches = (route: RouteView, op: Operation) =>
-    route.matchers.length === 0 ? true : route.matchers.some((m) => matches(m, op));
+function routeMatch(matcher: RequestMatcher): RouteMatch {
+  return {
+    path:
+      matcher.path.case === undefined
+        ? { kind: "prefix", value: "/" }
+        : { kind: matcher.path.case, value: matcher.path.value },
+    methods: matcher.methods,
+    ignoreCase: matcher.ignoreCase,
+  };
+}
+
+/** Warnings comparing a product's documented operations with the routes that serve it. */
+export function coverageWarnings(operations: readonly Operation[], routes: readonly CoveredRoute[]): string[] {
+  const routeMatches = (route: CoveredRoute, op: Operation) =>
+    route.matches.length === 0 ? true : route.matches.some((m) => matches(m, op));
   const warnings: string[] = [];
   for (const op of operations) {
     if (!routes.some((route) => routeMatches(route, op))) {

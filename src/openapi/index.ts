@@ -5,7 +5,14 @@
  */
 export { type CheckedDocument, checkDocument, checkDocumentText, type DocumentCheck } from "./check.js";
 export { OpenApiChecks, type OpenApiChecksOptions } from "./checks.js";
-export { coverageWarnings, type Operation, operationsOf } from "./coverage.js";
+export {
+  type CoveredRoute,
+  coverageWarnings,
+  type Operation,
+  operationsOf,
+  type RouteMatch,
+  routeTableRoutes,
+} from "./coverage.js";
 export {
   defaultMaxDocumentBytes,
   describeSource,

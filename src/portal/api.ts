@@ -1,6 +1,6 @@
 // The portal's REST API under /portal/v1 (its OpenAPI document: api-document.ts; docs/portal.md).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { coverageWarnings, operationsOf } from "../openapi/index.js";
+import { coverageWarnings, operationsOf, routeTableRoutes } from "../openapi/index.js";
 import { apiDocument } from "./api-document.js";
 import { type App, AppConflict, AppNotFound, type AppStore } from "./apps.js";
 import { type Catalogue, canSee, isAdmin, type ProductView, visibleProducts } from "./catalogue.js";
@@ -145,7 +145,7 @@ export function portalApi(deps: PortalApiDeps): (segments: string[], ...args: Pa
               problems: loaded.problems,
               warnings:
                 loaded.document && loaded.problems.length === 0
-                  ? coverageWarnings(operationsOf(loaded.document), tables)
+                  ? coverageWarnings(operationsOf(loaded.document), routeTableRoutes(tables))
                   : [],
             },
           });

@@ -127,6 +127,11 @@ export interface ModelRoute {
   policies: ModelRoutePolicies;
   /** The resources this route was built from (route tables, destinations, policies). */
   origins: string[];
+  /**
+   * Set when the route cannot forward as written (a missing destination, a bad subset): its action is
+   * then a direct 500 for Envoy, and gRPC clients are not given it (they only forward).
+   */
+  unservable?: true;
 }
 
 export type PathMatch = { kind: "exact" | "prefix" | "regex"; value: string };

@@ -92,7 +92,7 @@ export class Translator {
   ): Translation {
     this.#memo.begin();
     const { model, statuses } = this.#normalizeWhole(resources, rejected);
-    if (inputs.openApi) reportOpenApi(resources, inputs.openApi, statuses);
+    if (inputs.openApi) reportOpenApi(resources, model.gateways, inputs.openApi, statuses);
     const groups: ProxyGroup[] = [];
     for (const gateway of model.gateways) {
       const { resources: built, byCallerCluster, blame } = buildGroup(gateway, model, this.#compute, this.options);

@@ -14,7 +14,7 @@ interface TypeState {
   held: Map<string, string>;
   /** Names just subscribed: each gets an answer, the resource or its absence. */
   toAnswer: Set<string>;
-  /** A first wildcard subscription is answered even when there is nothing to send. */
+  /** A new wildcard subscription (no names on the first request, or `*`) is answered even when there is nothing to send. */
   answerDue: boolean;
   /** The subscription changed since the last decision. */
   dirty: boolean;
@@ -118,6 +118,8 @@ export class DeltaStream extends XdsStream {
     }
     for (const name of request.resourceNamesSubscribe) {
       if (name === "*") {
+        // Answered even when there is nothing to send, as a first request without names is.
+        if (!state.wildcard) state.answerDue = true;
         state.wildcard = true;
         continue;
       }

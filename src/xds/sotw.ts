@@ -252,8 +252,11 @@ export class SotwStream extends XdsStream {
     const { state, version } = plan;
     if (version === state.rejectedVersion && !state.answerDue) return false;
     if (!state.answerDue && !state.fresh && version === state.sentVersion) return false;
-    // Partial types answer names, not the whole set: an empty first answer would tell nothing.
-    if (plan.resources.length === 0 && state.sentVersion === undefined && !isFullStateType(typeUrl)) return false;
+    // Partial types answer names, not the whole set: an empty first answer to names would tell nothing.
+    // A wildcard subscription is answered even when the set is empty: its client waits for that first
+    // answer to finish initializing (envoyproxy/ratelimit, Gantry's services, Envoy's LDS and CDS).
+    const empty = plan.resources.length === 0 && state.sentVersion === undefined;
+    if (empty && !state.wildcard && !isFullStateType(typeUrl)) return false;
     return true;
   }
 

@@ -19,11 +19,12 @@ import {
   toWeighted,
   virtualHost,
 } from "./envoy.js";
-import { accepted, CDS, EDS, featureServer, LDS, RDS } from "./harness.js";
+import { accepted, CDS, EDS, featureServer, LDS, RDS, warning } from "./harness.js";
 import {
   destination,
   exactMatch,
   forward,
+  gateway,
   grpcGateway,
   httpRoute,
   policy,
@@ -197,5 +198,46 @@ describe("proxyless gRPC", () => {
       ]),
     ]);
     await client.expectQuiet();
+  });
+
+  it("leaves out a route that cannot forward and says so once; an Envoy gateway on the same table answers 500", async () => {
+    const ns = "grpc-broken";
+    await ft.apply(
+      grpcGateway(`${ns}/mesh`, { app: ns }),
+      gateway(`${ns}/public`, { gateway: ns }, [{ port: 8080 }]),
+      routeTable(
+        `${ns}/svc`,
+        ["svc.grpc.example"],
+        ["mesh", "public"],
+        [httpRoute("get", [prefixMatch("/svc.Svc/Get")], forward(["nowhere"])), httpRoute("all", [], forward(["svc"]))],
+      ),
+      destination(`${ns}/svc`, { number: 9000, protocol: "GRPC" }, ["10.7.2.1"]),
+    );
+    const client = ft.delta(grpcClient(`${ns}-1`, ns));
+    client.subscribe(LDS, ["svc.grpc.example"]);
+    const svcRoutes = `${ns}/mesh/grpc/svc.grpc.example`;
+    await client.expect(LDS, [apiListener("svc.grpc.example", svcRoutes)]);
+    client.subscribe(RDS, [svcRoutes]);
+    await client.expect(RDS, [
+      routeConfig(svcRoutes, [
+        virtualHost(
+          `${ns}/svc`,
+          ["svc.grpc.example"],
+          [route(`${ns}/svc/all`, prefix("/"), toCluster(`${ns}/svc:9000`))],
+        ),
+      ]),
+    ]);
+    await client.expectQuiet();
+    const problem = `spec.http[0] (get): spec.http[0].forwardTo.destinations[0].destination: Destination ${ns}/nowhere not found or invalid`;
+    expect(await ft.statuses(ns)).toEqual({
+      [`Gateway/${ns}/mesh`]: accepted,
+      [`Gateway/${ns}/public`]: accepted,
+      // Each gateway says what its clients get of the route: gRPC clients are not given it, Envoy answers 500.
+      [`RouteTable/${ns}/svc`]: warning(
+        `${problem}; left out for Gateway ${ns}/mesh`,
+        `${problem}; the route answers 500`,
+      ),
+      [`Destination/${ns}/svc`]: accepted,
+    });
   });
 });

@@ -346,10 +346,49 @@ describe("ApiProduct and UsagePlan", () => {
       squatter: statuses[`RateLimitPolicy/${ns}/squatter`],
     }).toEqual({
       product: warning("spec.openapi: no document; the portal shows no API reference"),
-      // The route's rate limit is the product's (ApiProduct/… sorts first); the message names the route.
-      perIp: warning(`route ${ns}/pets/all already has a RateLimitPolicy applied; this one is not applied there`),
+      // The route's rate limit is the product's (ApiProduct/… sorts first); the message names the route
+      // and the ApiProduct that holds its rate limit.
+      perIp: warning(`route ${ns}/pets/all already has ApiProduct/${ns}/pets applied; this one is not applied there`),
       squatter: invalid('spec.domain: "gantry-portal" is reserved for the usage plans of API products'),
     });
+  });
+
+  it("checks its OpenAPI document against the routes its plans cover, delegated children's included", async () => {
+    const ns = "portal-doc-children";
+    onTestFinished(() => ft.clear(ns));
+    await ft.apply(
+      gateway(`${ns}/public`, { gateway: ns }, [{ port: 8080 }]),
+      routeTable(
+        `${ns}/pets`,
+        ["pets.example.com"],
+        ["public"],
+        [
+          httpRoute("v2", [prefixMatch("/v2")], { delegate: { routeTables: [{ ref: { name: "pets-v2" } }] } }),
+          httpRoute("pets", [prefixMatch("/pets")], forward(["pets"])),
+        ],
+      ),
+      childTable(`${ns}/pets-v2`, [
+        httpRoute("list", [prefixMatch("/v2/pets")], forward(["pets"])),
+        httpRoute("admin", [prefixMatch("/v2/admin")], forward(["pets"])),
+      ]),
+      destination(`${ns}/pets`, 8080, ["10.5.3.1"]),
+      usagePlan(`${ns}/free`, { perSecond: 1 }),
+      apiProduct(`${ns}/pets`, {
+        routeTables: [{ name: "pets" }],
+        usagePlans: [{ name: "free" }],
+        openapi: { inline: openapi({ "/pets": ["get"], "/v2/pets": ["get"], "/v3/pets": ["get"] }) },
+      }),
+    );
+    // The child's routes are the product's (its plans limit them): GET /v2/pets is served, and the
+    // child's undocumented route is named by its delegation path.
+    await expect
+      .poll(async () => (await ft.statuses(ns))[`ApiProduct/${ns}/pets`], { timeout: 20_000, interval: 50 })
+      .toEqual(
+        warning(
+          "spec.openapi: operation GET /v3/pets: no route of the product's route tables serves it",
+          `spec.openapi: route ${ns}/pets/v2 > ${ns}/pets-v2/admin: the OpenAPI document documents no operation it serves`,
+        ),
+      );
   });
 
   it("with the keys' AuthConfig docs/portal.md pairs it with: ext_authz, then the plans' limits, on its routes", async () => {

@@ -15,9 +15,12 @@ describe("xDS provider", () => {
     for (const stop of stops.splice(0).reverse()) await stop();
   });
 
-  async function setup(refuse: (domains: string[]) => boolean = () => false) {
+  async function setup(
+    refuse: (domains: string[]) => boolean = () => false,
+    first = [config("api", "api"), config("web", "web")],
+  ) {
     const cache = new SnapshotCache();
-    cache.setSnapshot("ratelimit-test", [config("api", "api"), config("web", "web")]);
+    cache.setSnapshot("ratelimit-test", first);
     const server: XdsServer = await startXdsServer({ cache, host: "127.0.0.1", port: 0, logger });
     stops.push(() => server.stop(200));
     const provider = rateLimitConfigsByXds({ server: `127.0.0.1:${server.port}`, nodeId: "ratelimit-test", logger });
@@ -60,5 +63,16 @@ describe("xDS provider", () => {
     expect(status()?.lastNack?.error).toMatch(/refused [0-9a-f]+/);
     expect(seen.errors).toEqual([]);
     expect(provider.current()).toBe(seen.snapshots[0]);
+  });
+
+  it("offers an empty set when the server has no config yet, then the configs as they come", async () => {
+    const { cache, seen, status } = await setup(undefined, []);
+    // The wildcard subscription is answered with the empty set: the server can start with no rules.
+    await waitFor(() => seen.snapshots.length === 1, { what: "the empty first snapshot" });
+    expect(seen.snapshots[0]?.config).toEqual([]);
+    await waitFor(() => status()?.acked?.version === seen.snapshots[0]?.version, { what: "the ACK" });
+    cache.setSnapshot("ratelimit-test", [config("api", "api")]);
+    await waitFor(() => seen.snapshots.length === 2, { what: "the first config" });
+    expect(seen.snapshots[1]?.config.map((c) => c.domain)).toEqual(["api"]);
   });
 });

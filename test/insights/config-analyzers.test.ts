@@ -113,6 +113,41 @@ ${timed}`) +
     const found = analyze(yaml).filter((f) => f.code === "GTY0104");
     expect(found).toHaveLength(1);
     expect(found[0]?.args["route"]).toBe("default/rt/all");
+    expect(found[0]?.args["holder"]).toBe("another CORSPolicy");
+  });
+
+  it("GTY0104: a RateLimitPolicy on a route whose rate limit an ApiProduct holds names the product", () => {
+    const yaml =
+      gateway() +
+      destination("web") +
+      routes(`    - name: all
+      labels: { app: web }
+      forwardTo:
+        destinations: [{ destination: { name: web } }]
+${timed}`) +
+      `apiVersion: gantry/v1
+kind: UsagePlan
+metadata: { name: free }
+spec: { limits: { perSecond: 1 } }
+---
+apiVersion: gantry/v1
+kind: ApiProduct
+metadata: { name: shop }
+spec: { routeTables: [{ name: rt }], usagePlans: [{ name: free }] }
+---
+apiVersion: gantry/v1
+kind: RateLimitPolicy
+metadata: { name: per-ip }
+spec:
+  applyToRoutes: [{ route: { labels: { app: web } } }]
+  rateLimits: [{ actions: [{ remoteAddress: {} }] }]
+  descriptors: [{ key: remote_address, rateLimit: { unit: SECOND, requestsPerUnit: 10 } }]
+---
+`;
+    const found = analyze(yaml).filter((f) => f.code === "GTY0104");
+    expect(found.map((f) => f.args)).toEqual([
+      { kind: "RateLimitPolicy", name: "default/per-ip", route: "default/rt/all", holder: "ApiProduct default/shop" },
+    ]);
   });
 
   it("GTY0105: costly regexes, and plain ones are not", () => {

@@ -126,7 +126,8 @@ spec:
     const translation = translateText(text);
     expect(status(translation, "RateLimitPolicy/portal/by-ip")).toEqual({
       state: "WARNING",
-      messages: ["route portal/pets/pets already has a RateLimitPolicy applied; this one is not applied there"],
+      // The route's rate limit is the product's: the message names it, not another RateLimitPolicy.
+      messages: ["route portal/pets/pets already has ApiProduct/portal/pets applied; this one is not applied there"],
     });
     expect(status(translation, "ApiProduct/portal/pets")?.state).toBe("ACCEPTED");
   });

@@ -1,5 +1,5 @@
 // Policy and status analyzers: policies selecting nothing (GTY0102), policies losing a route to
-// another of their kind (GTY0104), resources translation refused (GTY0109), costly regexes (GTY0105).
+// another policy holding the same thing (GTY0104), resources translation refused (GTY0109), costly regexes (GTY0105).
 // The first two read the statuses normalize writes: it is where selectors are evaluated, and the
 // tests of this module run the real translation, so a changed message fails them.
 import { re2Problem } from "../../lib/re2.js";
@@ -9,7 +9,8 @@ import type { Finding } from "../types.js";
 import type { ConfigInput } from "./config-input.js";
 
 const selectsNothing = /^selects no routes$|applies nowhere$/;
-const conflict = /^route (.+) already has a (\w+) applied; this one is not applied there$/;
+// Another policy of the kind is named by kind (`a RateLimitPolicy`), one of another kind by its key.
+const conflict = /^route (.+) already has (?:a (\w+)|(\w+)\/([^/ ]+\/[^/ ]+)) applied; this one is not applied there$/;
 
 export function policyFindings(input: ConfigInput): Finding[] {
   const out: Finding[] = [];
@@ -29,11 +30,12 @@ export function policyFindings(input: ConfigInput): Finding[] {
       const match = conflict.exec(message);
       if (match) {
         const route = match[1] ?? "";
+        const holder = match[2] ? `another ${match[2]}` : `${match[3]} ${match[4]}`;
         out.push({
           code: "GTY0104",
           targets: [target],
           subject: route,
-          args: { kind: target.kind, name, route },
+          args: { kind: target.kind, name, route, holder },
           evidence: { status: message },
         });
       }

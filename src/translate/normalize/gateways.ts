@@ -76,10 +76,13 @@ export function normalizeGateways(
         eastWest: false,
       });
       const admitted = namingThis.filter((rt) => admits(spec.allowedRouteTables, rt));
-      const virtualHosts = buildVirtualHosts(admitted, `${key} (grpc)`, routes, statuses, origins).map((vhost) => ({
+      const where = { name: `${key} (grpc)`, unservable: `left out for Gateway ${name}` };
+      const virtualHosts = buildVirtualHosts(admitted, where, routes, statuses, origins).map((vhost) => ({
         ...vhost,
         routes: vhost.routes.filter((route) => {
           if (route.action.type === "forward") return true;
+          // Reported with its problem (buildVirtualHosts), once.
+          if (route.unservable) return false;
           statuses.warn(
             kindKey("RouteTable", vhost.name),
             `route ${route.name}: gRPC clients only forward (no redirect or direct response); left out for Gateway ${name}`,
@@ -125,7 +128,8 @@ export function normalizeGateways(
           return;
         }
         const admitted = namingThis.filter((rt) => admits(listener.allowedRouteTables, rt));
-        const virtualHosts = buildVirtualHosts(admitted, `${key} listener ${listenerName}`, routes, statuses, origins);
+        const where = { name: `${key} listener ${listenerName}`, unservable: "the route answers 500" };
+        const virtualHosts = buildVirtualHosts(admitted, where, routes, statuses, origins);
         const tls = listener.tls;
         const namespace = gateway.metadata.namespace;
         listeners.push({
@@ -229,9 +233,14 @@ function listenerProblems(
   return problems;
 }
 
+/**
+ * The virtual hosts of admitted route tables on one listener (or a proxyless gateway's clients),
+ * `where.name`. A route that cannot forward is reported there with what its clients get of it
+ * (`where.unservable`): Envoy answers 500, gRPC clients are not given it.
+ */
 function buildVirtualHosts(
   routeTables: ResourceOf<"RouteTable">[],
-  where: string,
+  where: { name: string; unservable: string },
   routes: RouteFlattener,
   statuses: StatusCollector,
   origins: Set<string>,
@@ -248,7 +257,7 @@ function buildVirtualHosts(
     for (const host of rt.spec.hosts) {
       const owner = claimed.get(host);
       if (owner !== undefined) {
-        statuses.warn(key, `spec.hosts: "${host}" is already served by RouteTable ${owner} on ${where}; not here`);
+        statuses.warn(key, `spec.hosts: "${host}" is already served by RouteTable ${owner} on ${where.name}; not here`);
         continue;
       }
       claimed.set(host, nsName(rt));
@@ -256,6 +265,9 @@ function buildVirtualHosts(
     }
     if (domains.length === 0) continue;
     const flattened = routes.routesOf(rt);
+    for (const { routeTable, problem } of flattened.unservable) {
+      statuses.warn(routeTable, `${problem}; ${where.unservable}`);
+    }
     for (const origin of flattened.origins) origins.add(origin);
     out.push({ name: nsName(rt), domains, routes: flattened.routes });
   }

@@ -6,7 +6,7 @@ import type { HttpRoute, RequestMatcher, WeightedDestination } from "../../gen/g
 import { kindKey, type Metadata, matchesLabels, type ResourceOf, refName, resourceKey } from "../../resources/index.js";
 import { routeTablesOf } from "../attachments.js";
 import { durationMs } from "../durations.js";
-import type { ModelAction, ModelMatch, ModelRoute } from "../model.js";
+import type { ModelAction, ModelMatch, ModelRoute, ModelRoutePolicies } from "../model.js";
 import { State, type StatusCollector } from "../status.js";
 import type { AccessByDestination } from "./access.js";
 import { headerName, type Index, nsName, validRegex } from "./common.js";
@@ -83,6 +83,14 @@ interface MemoEntry {
   /** Status reports and policy uses made while flattening, replayed on reuse. */
   reports: { key: string; state: State; message: string }[];
   used: string[];
+  /** The routes that cannot forward, in route table order: each gateway reports them for its clients. */
+  unservable: Unservable[];
+}
+
+/** A route that cannot forward as written: the route table defining it, and why (its field first). */
+export interface Unservable {
+  routeTable: string;
+  problem: string;
 }
 
 /**
@@ -240,7 +248,11 @@ export class RouteFlattener {
    * The routes of a root route table, policies attached, in specificity order, and the resources
    * they came from. The same array is returned while the route table's inputs are unchanged.
    */
-  routesOf(rt: ResourceOf<"RouteTable">): { routes: readonly ModelRoute[]; origins: readonly string[] } {
+  routesOf(rt: ResourceOf<"RouteTable">): {
+    routes: readonly ModelRoute[];
+    origins: readonly string[];
+    unservable: readonly Unservable[];
+  } {
     const name = nsName(rt);
     this.#attached.add(name);
     const done = this.#done.get(name);
@@ -252,7 +264,7 @@ export class RouteFlattener {
       this.#done.set(name, kept);
       return kept;
     }
-    const entry: MemoEntry = { routes: [], origins: [], deps: new Set(), reports: [], used: [] };
+    const entry: MemoEntry = { routes: [], origins: [], deps: new Set(), reports: [], used: [], unservable: [] };
     this.#recording = entry;
     this.#routeTable(name);
     const flat = this.#flatten(rt, [], { labels: {}, matches: [everything()], names: [] });
@@ -315,12 +327,16 @@ export class RouteFlattener {
         return;
       }
       const resolved = this.#action(http, rt.metadata.namespace, field);
-      if (typeof resolved === "string") fail(`${resolved}; the route answers 500`);
       const modelAction: ModelAction =
         typeof resolved === "string"
           ? { type: "direct", status: 500, body: `route ${name} is invalid\n` }
           : resolved.action;
       const origins = typeof resolved === "string" ? [rtKey] : [rtKey, ...resolved.origins];
+      // Reported by each gateway serving it (routesOf): what the route becomes depends on the clients,
+      // Envoy answering 500, gRPC clients left without it.
+      const unservable = typeof resolved === "string";
+      if (unservable)
+        this.#recording?.unservable.push({ routeTable: rtKey, problem: `${field} (${routeName}): ${resolved}` });
       matches.forEach((match, m) => {
         out.push({
           owner: rtKey,
@@ -332,6 +348,7 @@ export class RouteFlattener {
             action: modelAction,
             policies: {},
             origins: [...origins],
+            ...(unservable ? { unservable: true as const } : {}),
           },
         });
       });
@@ -561,21 +578,19 @@ export class RouteFlattener {
     this.#attachAccess(route, [...destinationNames, ...members], members.length > 0);
     // Only products select by route table: the route's tables are read once, and only for them.
     const tables = this.policies.all.some((p) => p.routeTables !== undefined) ? routeTablesOf(route) : [];
+    const applied: AttachablePolicy[] = [];
     for (const policy of this.policies.all) {
       const byTable = tables.some((t) => policy.routeTables?.has(t) === true);
       if (!byTable && !appliesTo(policy, namespace, labels, destinations)) continue;
       this.policies.used.add(policy.key);
       this.#recording?.used.push(policy.key);
       if (policy.conflictsWith(route.policies)) {
-        this.#warn(
-          policy.key,
-          `route ${route.name} already has a ${policy.kind} applied; this one is not applied there`,
-          policy.conflictState,
-        );
+        this.#warn(policy.key, conflictMessage(route.name, policy, applied), policy.conflictState);
         continue;
       }
       policy.apply(route.policies);
       route.origins.push(policy.key);
+      applied.push(policy);
     }
   }
 
@@ -603,6 +618,22 @@ export class RouteFlattener {
     route.policies.access = access;
     for (const key of new Set(access.policies)) route.origins.push(key);
   }
+}
+
+/**
+ * Why a policy is not applied to a route: what the route already has. Another policy of its kind is
+ * named by kind alone; a policy of another kind holding the same thing (an ApiProduct's plans hold the
+ * route's rate limit before a RateLimitPolicy can) is named whole, since the kind would mislead.
+ */
+function conflictMessage(route: string, policy: AttachablePolicy, applied: readonly AttachablePolicy[]): string {
+  // The holder is the applied policy that alone would set what this one conflicts with.
+  const holder = applied.find((other) => {
+    const alone: ModelRoutePolicies = {};
+    other.apply(alone);
+    return policy.conflictsWith(alone);
+  });
+  const what = holder === undefined || holder.kind === policy.kind ? `a ${policy.kind}` : holder.key;
+  return `route ${route} already has ${what} applied; this one is not applied there`;
 }
 
 /**
