@@ -165,6 +165,8 @@ describe("gantry ratelimit --workers", { timeout: 180_000 }, () => {
     process.kill(victim as number, "SIGKILL");
     await waitFor(
       async () => {
+        // A primary that went away would only show as "fetch failed": say so, with what it printed.
+        if (s.proc.exited) throw new Error(`the primary exited; its output:\n${s.proc.output()}`);
         const now = await pids();
         return now.length === workers && !now.includes(victim as number);
       },
